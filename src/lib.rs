@@ -1,0 +1,13 @@
+//! lineshard: a thread-per-core ingest server for the InfluxDB v1 write API.
+//!
+//! See DESIGN.md for the data path and its invariants.
+pub mod api;
+pub mod catalog;
+pub mod config;
+pub mod http;
+pub mod limits;
+pub mod lineproto;
+pub mod query;
+pub mod runtime;
+pub mod shard;
+pub mod storage;
