@@ -1,1 +1,32 @@
-fn main() {}
+//! `lineshard`: flags -> Config -> runtime::run(). The only place that reports start-up errors.
+
+use clap::Parser;
+use lineshard::config::{print_config, Cli};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let print = cli.print_config;
+    let config = match cli.into_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("lineshard: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if print {
+        print!("{}", print_config(&config));
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = config.validate() {
+        eprintln!("lineshard: {e}");
+        return ExitCode::from(2);
+    }
+    match lineshard::runtime::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lineshard: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

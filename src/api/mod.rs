@@ -1,1 +1,153 @@
-//! api
+//! The endpoints: routing, early checks (before the body is read), and one file per endpoint.
+//!
+//! Status codes are chosen by error variant here, never by matching message text.
+
+mod query;
+mod write;
+
+use crate::http::{HttpLimits, Method, Request, RequestHead, Response};
+use crate::runtime::Core;
+use std::rc::Rc;
+
+/// The version lineshard reports in `X-Influxdb-Version` and `/ping?verbose`: the InfluxDB API
+/// level it implements (clients branch on it).
+pub const API_VERSION: &str = "1.8.10";
+
+/// The per-core request handler.
+pub struct Api {
+    core: Rc<Core>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    WriteV1,
+    WriteV2,
+    Query,
+    Ping,
+    Health,
+}
+
+fn route(path: &str) -> Option<Route> {
+    Some(match path {
+        "/write" => Route::WriteV1,
+        "/api/v2/write" => Route::WriteV2,
+        "/query" => Route::Query,
+        "/ping" | "/status" => Route::Ping,
+        "/health" => Route::Health,
+        _ => return None,
+    })
+}
+
+fn method_allowed(route: Route, m: &Method) -> bool {
+    match route {
+        Route::WriteV1 | Route::WriteV2 => matches!(m, Method::Post | Method::Options),
+        Route::Query => matches!(m, Method::Get | Method::Post | Method::Options),
+        Route::Ping => matches!(m, Method::Get | Method::Head | Method::Options),
+        Route::Health => matches!(m, Method::Get | Method::Head | Method::Options),
+    }
+}
+
+impl Api {
+    pub fn new(core: Rc<Core>) -> Self {
+        Api { core }
+    }
+}
+
+impl crate::http::Handler for Api {
+    fn check_head(&self, head: &RequestHead) -> Result<(), Response> {
+        let Some(r) = route(&head.path) else {
+            return Err(Response::error(404, "404 page not found"));
+        };
+        if !method_allowed(r, &head.method) {
+            return Err(Response::error(405, "Method Not Allowed"));
+        }
+        if head.method == Method::Options {
+            return Ok(());
+        }
+        match r {
+            Route::WriteV1 => write::target_v1(&self.core, head).map(|_| ()),
+            Route::WriteV2 => write::target_v2(&self.core, head).map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn handle(&self, req: Request) -> Response {
+        let Some(r) = route(&req.head.path) else {
+            return Response::error(404, "404 page not found");
+        };
+        if req.head.method == Method::Options {
+            return Response::no_content();
+        }
+        match r {
+            Route::WriteV1 => match write::target_v1(&self.core, &req.head) {
+                Ok(t) => write::write(&self.core, t, &req.body).await,
+                Err(resp) => resp,
+            },
+            Route::WriteV2 => match write::target_v2(&self.core, &req.head) {
+                Ok(t) => write::write(&self.core, t, &req.body).await,
+                Err(resp) => resp,
+            },
+            Route::Query => query::query(&self.core, &req).await,
+            Route::Ping => ping(&req.head),
+            Route::Health => Response::json(
+                200,
+                format!(
+                    r#"{{"checks":[],"message":"ready for queries and writes","name":"influxdb","status":"pass","version":"{API_VERSION}"}}"#
+                )
+                .into_bytes(),
+            ),
+        }
+    }
+}
+
+/// `/ping`: 204, or with `verbose` (anything but "", "0", "false") 200 and the version.
+fn ping(head: &RequestHead) -> Response {
+    match head.query_param("verbose").as_deref() {
+        None | Some("") | Some("0") | Some("false") => Response::no_content(),
+        Some(_) => Response::json(200, format!(r#"{{"version":"{API_VERSION}"}}"#).into_bytes()),
+    }
+}
+
+/// The HTTP limits of this server, from the config.
+pub fn http_limits(core: &Core) -> HttpLimits {
+    let c = &core.config.http;
+    HttpLimits {
+        body_bytes_max: c.max_body_size as usize,
+        header_bytes_max: c.max_header_bytes as usize,
+        header_count_max: c.max_header_count as usize,
+        header_read_timeout: c.header_read_timeout.into(),
+        idle_timeout: c.idle_timeout.into(),
+    }
+}
+
+/// Accepts connections on this core's listener and serves each in its own task.
+pub async fn serve(core: Rc<Core>, listener: glommio::net::TcpListener) {
+    let limits = Rc::new(http_limits(&core));
+    let api = Rc::new(Api::new(core));
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                let (api, limits) = (api.clone(), limits.clone());
+                glommio::spawn_local(async move { crate::http::serve_connection(stream, api, limits).await }).detach();
+            }
+            Err(e) => {
+                // Out of file descriptors or similar: back off briefly instead of spinning.
+                eprintln!("accept: {e}");
+                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// A catalog lookup that failed on the write path, with 1.x's status: an unknown database is the
+/// client's 404 (`%q`-quoted name), an unknown retention policy is a 500 in 1.x (not in its
+/// client-error list).
+fn catalog_error(e: crate::catalog::CatalogError) -> Response {
+    use crate::catalog::CatalogError;
+    match e {
+        CatalogError::DatabaseNotFound(db) => Response::error(404, &format!("database not found: {db:?}")),
+        CatalogError::RetentionPolicyNotFound(rp) => Response::error(500, &format!("retention policy not found: {rp}")),
+        other => Response::error(500, &other.to_string()),
+    }
+}

@@ -1,1 +1,5 @@
-//! shard
+//! Routing by series: the owner function, the flat batch that crosses cores, and the schema
+//! registry that keeps field types identical on every core.
+pub mod batch;
+pub mod key;
+pub mod schema;

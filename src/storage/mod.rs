@@ -1,1 +1,13 @@
-//! storage
+//! One storage partition per core: the only module that holds points (and, with the WAL, touches disk).
+//!
+//! Owner: the core whose id the series-key hash picks (see `shard`). Nothing here is shared
+//! between cores; the partition is reached only from its own executor.
+//!
+//! The memtable keeps, per (db, rp), an interned series key → series, and per series a column
+//! of timestamps plus one typed column per field. Writes only append; the same series and
+//! timestamp written twice resolve at read time: fields merge and the later write wins, as in
+//! InfluxDB ("Duplicate points").
+
+mod memtable;
+
+pub use memtable::{MeasurementFilter, Partition, ScanRequest, SeriesRows};

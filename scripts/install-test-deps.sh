@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the tests talk to, from Debian: curl, the real influxd 1.6.7 and `influx` CLI
+# (differential tests), python3-influxdb (a real client library), wrk (load measurements).
+# Idempotent; does nothing when everything is present.
+set -euo pipefail
+need=()
+command -v curl >/dev/null || need+=(curl)
+command -v influxd >/dev/null || need+=(influxdb)
+command -v influx >/dev/null || need+=(influxdb-client)
+/usr/bin/python3 -c 'import influxdb' 2>/dev/null || need+=(python3-influxdb)
+command -v wrk >/dev/null || need+=(wrk)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# The Debian package starts influxd as a service on 127.0.0.1:8086 on some machines; the tests run
+# their own influxd on other ports, so a running service is harmless, but stop it to keep 8086 free.
+if command -v systemctl >/dev/null && systemctl is-active --quiet influxdb 2>/dev/null; then
+  systemctl stop influxdb || true
+fi

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command: installs the test dependencies (Debian packages) if missing, builds the
+# workspace and runs every test against real processes on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-test-deps.sh
+cargo build --workspace --all-targets
+cargo test --workspace

@@ -1,0 +1,369 @@
+//! `POST /write` and `POST /api/v2/write`: decode, check field types, fan out to owner cores,
+//! answer once every owner has applied its share.
+//!
+//! Order of checks as InfluxDB 1.x `serveWrite`: db parameter, db exists, (auth), body, parse,
+//! retention policy, write. Answers (1.8 texts):
+//! - all lines bad: 400 `unable to parse '<line>': <reason>` joined by newlines;
+//! - some lines bad: the good ones are stored, 400 `partial write: <those errors> dropped=0`
+//!   (1.x counts no parse failure in `dropped`);
+//! - points refused by storage rules (field type conflict, a `time` tag or only field): 400
+//!   `partial write: <first reason> dropped=N`, which hides parse errors as in 1.x.
+//!
+//! Each parse error names its line: `unable to parse '<line>': <reason> (line N)`. At most
+//! `PARSE_ERRORS_REPORTED_MAX` errors are listed; the rest are counted.
+
+use crate::http::{RequestHead, Response};
+use crate::lineproto::{lines, series_hash, DecodeOptions, Decoder, FieldType, LineError, Precision, ReservedTime};
+use crate::runtime::{Core, Req, Resp};
+use crate::shard::batch::Batch;
+use crate::shard::key;
+use crate::shard::schema::FieldClaim;
+use hashbrown::HashMap;
+use std::rc::Rc;
+
+/// Lines decoded between two cooperative yields: a 25 MB body must not stall the core's other
+/// connections (glommio's preemption timer is 100 ms; ~1000 lines take well under 1 ms).
+const LINES_PER_YIELD: usize = 1024;
+
+/// Parse errors spelled out in one answer; a body of a million bad lines gets a bounded answer.
+const PARSE_ERRORS_REPORTED_MAX: usize = 100;
+
+/// Where a write goes.
+pub struct WriteTarget {
+    db: String,
+    rp: Option<String>,
+    precision: Precision,
+}
+
+fn catalog_has_db(core: &Core, db: &str) -> bool {
+    core.catalog.borrow().databases.contains_key(db)
+}
+
+/// `/write?db=&rp=&precision=`: the early checks of 1.8 (missing db, unknown db, bad precision).
+pub fn target_v1(core: &Core, head: &RequestHead) -> Result<WriteTarget, Response> {
+    let db = head.query_param("db").unwrap_or_default();
+    if db.is_empty() {
+        return Err(Response::error(400, "database is required"));
+    }
+    if !catalog_has_db(core, &db) {
+        return Err(Response::error(404, &format!("database not found: {db:?}")));
+    }
+    let p = head.query_param("precision").unwrap_or_default();
+    let precision = Precision::from_v1(&p)
+        .ok_or_else(|| Response::error(400, &format!("invalid precision {p:?} (use n, u, ms, s, m or h)")))?;
+    if let Some(c) = head.query_param("consistency") {
+        if !matches!(c.to_ascii_lowercase().as_str(), "" | "any" | "one" | "quorum" | "all") {
+            return Err(Response::error(400, "invalid consistency level"));
+        }
+    }
+    let rp = head.query_param("rp").filter(|r| !r.is_empty());
+    Ok(WriteTarget { db, rp, precision })
+}
+
+/// `/api/v2/write?bucket=db[/rp]&org=&precision=`: 1.8's compatibility endpoint.
+pub fn target_v2(core: &Core, head: &RequestHead) -> Result<WriteTarget, Response> {
+    let bucket = head.query_param("bucket").unwrap_or_default();
+    let (db, rp) = match bucket.split_once('/') {
+        Some((db, rp)) => (db.to_string(), Some(rp.to_string()).filter(|r| !r.is_empty())),
+        None if bucket.is_empty() => {
+            return Err(Response::error(
+                404,
+                &format!("bucket name {bucket:?} is missing a slash; not in \"database/retention-policy\" format"),
+            ))
+        }
+        None => (bucket.clone(), None),
+    };
+    if db.is_empty() {
+        return Err(Response::error(404, &format!("bucket name {bucket:?} is in db/rp form but has an empty database")));
+    }
+    if !catalog_has_db(core, &db) {
+        return Err(Response::error(404, &format!("database not found: {db:?}")));
+    }
+    let p = head.query_param("precision").unwrap_or_default();
+    let precision =
+        Precision::from_v2(&p).ok_or_else(|| Response::error(400, &format!("invalid precision {p:?} (use ns, us, ms or s)")))?;
+    Ok(WriteTarget { db, rp, precision })
+}
+
+fn now_ns() -> i64 {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// The points of one request, split by owner core, with what was refused on the way.
+struct Staged {
+    batches: Vec<Batch>,
+    /// Per owner, per point: whether the point uses a field type not known before this request.
+    unsure: Vec<Vec<bool>>,
+    /// Fields first seen in this request: (measurement, field) -> type of the first occurrence.
+    claims: HashMap<(Vec<u8>, Vec<u8>), FieldType>,
+    dropped: usize,
+    first_drop: Option<String>,
+    parse_errors: Vec<LineError>,
+    parse_error_count: usize,
+    lines_ok: usize,
+}
+
+impl Staged {
+    fn new(cores: usize) -> Self {
+        Staged {
+            batches: vec![Batch::default(); cores],
+            unsure: vec![Vec::new(); cores],
+            claims: HashMap::new(),
+            dropped: 0,
+            first_drop: None,
+            parse_errors: Vec::new(),
+            parse_error_count: 0,
+            lines_ok: 0,
+        }
+    }
+
+    fn drop_point(&mut self, reason: impl FnOnce() -> String) {
+        self.dropped += 1;
+        if self.first_drop.is_none() {
+            self.first_drop = Some(reason());
+        }
+    }
+}
+
+fn conflict_text(field: &[u8], measurement: &[u8], ty: FieldType, existing: FieldType) -> String {
+    format!(
+        "field type conflict: input field \"{}\" on measurement \"{}\" is type {}, already exists as type {}",
+        String::from_utf8_lossy(field),
+        String::from_utf8_lossy(measurement),
+        ty.name(),
+        existing.name()
+    )
+}
+
+/// Decodes the body into per-owner batches, checking types against what this core knows.
+async fn stage(core: &Rc<Core>, db: &str, rp: &str, opts: &DecodeOptions, body: &[u8]) -> Staged {
+    let mut st = Staged::new(core.cores);
+    let dbrp = key::db_rp_hash(db, rp);
+    let mut decoder = Decoder::new();
+    for (n, (line_no, line)) in lines(body).enumerate() {
+        if n % LINES_PER_YIELD == LINES_PER_YIELD - 1 {
+            glommio::yield_if_needed().await;
+        }
+        let point = match decoder.decode(line, opts) {
+            Ok(None) => continue,
+            Ok(Some(p)) => p,
+            Err(kind) => {
+                st.parse_error_count += 1;
+                if st.parse_errors.len() < PARSE_ERRORS_REPORTED_MAX {
+                    st.parse_errors.push(LineError::new(line_no, line, kind));
+                }
+                continue;
+            }
+        };
+        st.lines_ok += 1;
+        let measurement = point.measurement();
+        match point.reserved_time() {
+            Some(ReservedTime::Tag) => {
+                let m = String::from_utf8_lossy(&measurement).into_owned();
+                st.drop_point(|| format!("invalid tag key: input tag \"time\" on measurement \"{m}\" is invalid"));
+                continue;
+            }
+            Some(ReservedTime::OnlyField) => {
+                let m = String::from_utf8_lossy(&measurement).into_owned();
+                st.drop_point(|| format!("invalid field name: input field \"time\" on measurement \"{m}\" is invalid"));
+                continue;
+            }
+            None => {}
+        }
+        // Check every field against the known types; remember the unknown ones.
+        let mut conflict = None;
+        let mut unsure = false;
+        let mut field_count = 0u16;
+        {
+            let schema = core.schema.borrow();
+            for (k, v) in point.fields() {
+                field_count = field_count.saturating_add(1);
+                let ty = v.field_type();
+                let known = match schema.get(db, rp, &measurement, &k) {
+                    Some(t) => Some(t),
+                    None => {
+                        unsure = true;
+                        let claim = (measurement.to_vec(), k.to_vec());
+                        let first = st.claims.get(&claim).copied();
+                        if first.is_none() {
+                            st.claims.insert(claim, ty);
+                        }
+                        first
+                    }
+                };
+                if let Some(t) = known.filter(|&t| t != ty) {
+                    conflict.get_or_insert_with(|| conflict_text(&k, &measurement, ty, t));
+                }
+            }
+        }
+        if let Some(text) = conflict {
+            st.drop_point(|| text);
+            continue;
+        }
+        let ts = point.timestamp_ns();
+        let series_key = point.series_key();
+        let owner = key::owner(series_hash(series_key), dbrp, core.cores);
+        let b = &mut st.batches[owner];
+        b.begin_point(series_key, &measurement, ts, field_count);
+        for (k, v) in point.fields() {
+            b.push_field(&k, &v);
+        }
+        st.unsure[owner].push(unsure);
+    }
+    st
+}
+
+/// Fixes the types of fields first seen in this request at their schema owners, and learns
+/// the answers into this core's cache.
+async fn claim_fields(core: &Rc<Core>, db: &str, rp: &str, claims: &HashMap<(Vec<u8>, Vec<u8>), FieldType>) -> Result<(), String> {
+    let mut by_owner: Vec<Vec<FieldClaim>> = vec![Vec::new(); core.cores];
+    for ((m, f), ty) in claims {
+        by_owner[key::schema_owner(db, rp, m, core.cores)].push(FieldClaim { measurement: m.clone(), field: f.clone(), ty: *ty });
+    }
+    let mut tasks = Vec::new();
+    for (owner, list) in by_owner.into_iter().enumerate() {
+        if list.is_empty() {
+            continue;
+        }
+        let core2 = core.clone();
+        let req = Req::Claim { db: db.to_string(), rp: rp.to_string(), claims: list.clone() };
+        tasks.push((list, glommio::spawn_local(async move { core2.call(owner, req).await })));
+    }
+    for (list, task) in tasks {
+        match task.await {
+            Ok(Resp::Claimed(types)) => {
+                let mut schema = core.schema.borrow_mut();
+                for (c, t) in list.iter().zip(types) {
+                    schema.learn(db, rp, &c.measurement, &c.field, t);
+                }
+            }
+            Ok(_) => return Err("unexpected answer to a schema claim".into()),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(())
+}
+
+/// Drops the points whose types turned out to conflict once the owners answered.
+fn recheck(core: &Core, db: &str, rp: &str, st: &mut Staged) {
+    for owner in 0..st.batches.len() {
+        if !st.unsure[owner].iter().any(|&u| u) {
+            continue;
+        }
+        let old = std::mem::take(&mut st.batches[owner]);
+        let mut kept = Batch::default();
+        let schema = core.schema.borrow();
+        for (i, p) in old.iter().enumerate() {
+            let Ok(p) = p else { break };
+            let sure = !st.unsure[owner].get(i).copied().unwrap_or(true);
+            let conflict = if sure {
+                None
+            } else {
+                p.fields.iter().find_map(|(k, v)| match schema.get(db, rp, p.measurement, k) {
+                    Some(t) if t != v.field_type() => Some(conflict_text(k, p.measurement, v.field_type(), t)),
+                    _ => None,
+                })
+            };
+            match conflict {
+                Some(text) => {
+                    st.dropped += 1;
+                    st.first_drop.get_or_insert(text);
+                }
+                None => {
+                    kept.begin_point(p.series_key, p.measurement, p.timestamp_ns, p.fields.len() as u16);
+                    for (k, v) in &p.fields {
+                        kept.push_field(k, v);
+                    }
+                }
+            }
+        }
+        st.batches[owner] = kept;
+    }
+}
+
+/// Sends each owner its batch (applying this core's share in place) and waits for all.
+async fn fan_out(core: &Rc<Core>, db: &str, rp: &str, batches: Vec<Batch>) -> Result<(), String> {
+    let mut tasks = Vec::new();
+    let mut own = None;
+    for (owner, batch) in batches.into_iter().enumerate() {
+        if batch.is_empty() {
+            continue;
+        }
+        if owner == core.id {
+            own = Some(batch);
+            continue;
+        }
+        let core2 = core.clone();
+        let req = Req::Apply { db: db.to_string(), rp: rp.to_string(), batch };
+        tasks.push(glommio::spawn_local(async move { core2.call(owner, req).await }));
+    }
+    let mut result = match own {
+        Some(b) => core.apply_local(db, rp, &b).map(|_| ()),
+        None => Ok(()),
+    };
+    for t in tasks {
+        let r = match t.await {
+            Ok(Resp::Applied(r)) => r.map(|_| ()),
+            Ok(_) => Err("unexpected answer to a write".into()),
+            Err(e) => Err(e.to_string()),
+        };
+        if result.is_ok() {
+            result = r;
+        }
+    }
+    result
+}
+
+fn parse_error_text(st: &Staged) -> String {
+    let mut s = st
+        .parse_errors
+        .iter()
+        .map(|e| format!("{e} (line {})", e.line_no))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let more = st.parse_error_count - st.parse_errors.len();
+    if more > 0 {
+        s.push_str(&format!("\n... and {more} more lines that could not be parsed"));
+    }
+    s
+}
+
+/// Decodes and stores one write request; the answer is InfluxDB 1.8's.
+pub async fn write(core: &Rc<Core>, target: WriteTarget, body: &[u8]) -> Response {
+    let resolved = {
+        let cat = core.catalog.borrow();
+        cat.resolve(&target.db, target.rp.as_deref()).map(|(d, r)| (d.name.clone(), r.name.clone()))
+    };
+    let (db, rp) = match resolved {
+        Ok(x) => x,
+        Err(e) => return super::catalog_error(e),
+    };
+    let opts = DecodeOptions {
+        precision: target.precision,
+        default_time_ns: target.precision.truncate(now_ns()),
+        accept_unsigned: core.config.data.accept_unsigned,
+        strip_cr: core.config.data.strip_cr,
+    };
+    let mut st = stage(core, &db, &rp, &opts, body).await;
+    if st.lines_ok == 0 && st.parse_error_count > 0 {
+        return Response::error(400, &parse_error_text(&st));
+    }
+    if !st.claims.is_empty() {
+        if let Err(e) = claim_fields(core, &db, &rp, &st.claims).await {
+            return Response::error(500, &e);
+        }
+        recheck(core, &db, &rp, &mut st);
+    }
+    let batches = std::mem::take(&mut st.batches);
+    if let Err(e) = fan_out(core, &db, &rp, batches).await {
+        return Response::error(500, &e);
+    }
+    if let Some(first) = &st.first_drop {
+        return Response::error(400, &format!("partial write: {first} dropped={}", st.dropped));
+    }
+    if st.parse_error_count > 0 {
+        return Response::error(400, &format!("partial write: {} dropped=0", parse_error_text(&st)));
+    }
+    Response::no_content()
+}
