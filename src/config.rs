@@ -186,7 +186,11 @@ impl Config {
 
 /// Command line. Flags override the config file; `--print-config` prints the result and exits.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "lineshard", version, about = "Thread-per-core ingest server for the InfluxDB v1 write API")]
+#[command(
+    name = "lineshard",
+    version,
+    about = "Thread-per-core ingest server for the InfluxDB v1 write API"
+)]
 pub struct Cli {
     /// TOML config file (see --print-config for every setting).
     #[arg(long, value_name = "FILE")]
@@ -249,8 +253,18 @@ impl Cli {
 pub fn print_config(cfg: &Config) -> String {
     let mut out = String::from("# lineshard configuration: every setting with its value.\n");
     let sections = [
-        (HttpConfig::SECTION, HttpConfig::DOC, HttpConfig::FIELDS, toml::Value::try_from(&cfg.http)),
-        (DataConfig::SECTION, DataConfig::DOC, DataConfig::FIELDS, toml::Value::try_from(&cfg.data)),
+        (
+            HttpConfig::SECTION,
+            HttpConfig::DOC,
+            HttpConfig::FIELDS,
+            toml::Value::try_from(&cfg.http),
+        ),
+        (
+            DataConfig::SECTION,
+            DataConfig::DOC,
+            DataConfig::FIELDS,
+            toml::Value::try_from(&cfg.data),
+        ),
         (
             RuntimeConfig::SECTION,
             RuntimeConfig::DOC,
@@ -298,5 +312,193 @@ mod go_duration_serde {
         u64::try_from(ns)
             .map(Duration::from_nanos)
             .map_err(|_| D::Error::custom(format!("negative duration {text:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_str(text, Path::new("test.toml"))
+    }
+
+    fn cli(args: &[&str]) -> Cli {
+        let argv = std::iter::once("lineshard").chain(args.iter().copied());
+        Cli::try_parse_from(argv).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let cfg = Config::default();
+        assert_eq!(cfg.http.bind_address.to_string(), "127.0.0.1:8086");
+        assert_eq!(cfg.http.max_body_size, 25_000_000);
+        assert_eq!(cfg.http.idle_timeout, Duration::from_secs(180));
+        assert_eq!(cfg.data.dir, PathBuf::from("./lineshard-data"));
+        assert_eq!(cfg.data.wal_fsync, FsyncMode::Always);
+        assert_eq!(cfg.runtime.cores, 0);
+        cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn defaults_round_trip_through_print_config() {
+        let text = print_config(&Config::default());
+        assert_eq!(parse(&text).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn changed_settings_round_trip_through_print_config() {
+        let mut cfg = Config::default();
+        cfg.http.bind_address = "[::1]:9999".parse().unwrap();
+        cfg.http.idle_timeout = Duration::from_millis(1_500);
+        cfg.http.auth_enabled = true;
+        cfg.data.dir = PathBuf::from("/tmp/a \"quoted\" dir");
+        cfg.data.wal_fsync = FsyncMode::Interval;
+        cfg.data.wal_fsync_interval = Duration::from_micros(2_500);
+        cfg.runtime.cores = 3;
+        let text = print_config(&cfg);
+        assert_eq!(parse(&text).unwrap(), cfg, "{text}");
+    }
+
+    #[test]
+    fn print_config_documents_every_setting_on_one_line() {
+        let text = print_config(&Config::default());
+        let all = [
+            HttpConfig::FIELDS,
+            DataConfig::FIELDS,
+            RuntimeConfig::FIELDS,
+        ];
+        for (field, doc) in all.into_iter().flatten() {
+            assert!(!doc.contains('\n'), "{field}");
+            let key = field.replace('_', "-");
+            let expected = format!("# {doc}\n{key} = ");
+            assert!(text.contains(&expected), "missing {key}:\n{text}");
+        }
+        assert!(text.contains("[http]\n# Address"));
+        assert!(text.contains("header-read-timeout = \"10s\"\n"));
+        assert!(text.contains("idle-timeout = \"3m0s\"\n"));
+        assert!(text.contains("wal-fsync = \"always\"\n"));
+    }
+
+    #[test]
+    fn partial_file_keeps_other_defaults() {
+        let cfg = parse(
+            "[http]\nmax-body-size = 0\nidle-timeout = \"1m30s\"\n[data]\nwal-fsync = \"never\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.http.max_body_size, 0);
+        assert_eq!(cfg.http.idle_timeout, Duration::from_secs(90));
+        assert_eq!(cfg.data.wal_fsync, FsyncMode::Never);
+        assert_eq!(cfg.http.bind_address, HttpConfig::default().bind_address);
+        assert_eq!(cfg.runtime, RuntimeConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_that_name_the_key() {
+        let err = parse("[http]\nbind-adress = \"127.0.0.1:1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("invalid config file test.toml: "), "{err}");
+        assert!(err.contains("unknown field `bind-adress`"), "{err}");
+        assert!(
+            err.contains("bind-address"),
+            "should list the valid keys: {err}"
+        );
+        let err = parse("[htp]\n").unwrap_err().to_string();
+        assert!(err.contains("unknown field `htp`"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        let err = parse("[http]\nidle-timeout = \"3 minutes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(r#"unknown unit " minutes" in duration "3 minutes""#),
+            "{err}"
+        );
+        let err = parse("[http]\nidle-timeout = 180\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("idle-timeout"), "{err}");
+        let err = parse("[http]\nidle-timeout = \"-1s\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("negative duration"), "{err}");
+        let err = parse("[data]\nwal-fsync = \"sometimes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sometimes"), "{err}");
+        let err = parse("[http]\nbind-address = \"localhost\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bind-address"), "{err}");
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lineshard.toml");
+        let file =
+            "[http]\nbind-address = \"127.0.0.1:1111\"\nmax-body-size = 5\n[runtime]\ncores = 4\n";
+        std::fs::write(&path, file).unwrap();
+        let path_arg = path.to_str().unwrap();
+
+        let from_file = cli(&["--config", path_arg]).into_config().unwrap();
+        assert_eq!(from_file.http.bind_address.port(), 1111);
+        assert_eq!(from_file.runtime.cores, 4);
+
+        let args = [
+            "--config",
+            path_arg,
+            "--bind",
+            "127.0.0.1:0",
+            "--data-dir",
+            "/tmp/x",
+            "--cores",
+            "2",
+            "--max-body-size",
+            "1000",
+            "--fsync",
+            "interval",
+            "--auth-enabled",
+        ];
+        let cfg = cli(&args).into_config().unwrap();
+        assert_eq!(cfg.http.bind_address.to_string(), "127.0.0.1:0");
+        assert_eq!(cfg.data.dir, PathBuf::from("/tmp/x"));
+        assert_eq!(cfg.runtime.cores, 2);
+        assert_eq!(cfg.http.max_body_size, 1000);
+        assert_eq!(cfg.data.wal_fsync, FsyncMode::Interval);
+        assert!(cfg.http.auth_enabled);
+        assert!(
+            !cli(&["--print-config"])
+                .into_config()
+                .unwrap()
+                .http
+                .auth_enabled
+        );
+        assert!(cli(&["--print-config"]).print_config);
+    }
+
+    #[test]
+    fn bad_flags_and_missing_files_are_errors() {
+        assert!(Cli::try_parse_from(["lineshard", "--fsync", "sometimes"]).is_err());
+        assert!(Cli::try_parse_from(["lineshard", "--bind", "nowhere"]).is_err());
+        assert!(Cli::try_parse_from(["lineshard", "--cores", "-1"]).is_err());
+        let err = cli(&["--config", "/nonexistent/lineshard.toml"])
+            .into_config()
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }));
+        assert!(err
+            .to_string()
+            .starts_with("cannot read config file /nonexistent/lineshard.toml: "));
+    }
+
+    #[test]
+    fn cores_zero_resolves_to_at_least_one() {
+        assert!(Config::default().cores_resolved() >= 1);
+        let mut cfg = Config::default();
+        cfg.runtime.cores = 3;
+        assert_eq!(cfg.cores_resolved(), 3);
     }
 }

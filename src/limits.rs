@@ -71,6 +71,18 @@ pub const WRITE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
 /// Most executor cores: the channel mesh has cores² channels, and no target machine has more.
 pub const CORES_MAX: usize = 256;
 
+// The bounds agree with each other (checked at compile time).
+const _: () = {
+    assert!(TAGS_PER_LINE_MAX * 4 <= KEY_BYTES_MAX);
+    assert!(HEADER_BYTES_MIN <= HEADER_BYTES_MAX_DEFAULT);
+    assert!(HEADER_BYTES_MAX_DEFAULT <= HEADER_BYTES_MAX);
+    assert!((HEADER_BYTES_MAX_DEFAULT as u64) < BODY_BYTES_MAX_DEFAULT);
+    assert!(HEADER_COUNT_MAX_DEFAULT <= HEADER_COUNT_MAX);
+    assert!(FSYNC_INTERVAL_DEFAULT.as_nanos() <= FSYNC_INTERVAL_MAX.as_nanos());
+    assert!(MEMTABLE_BYTES_MIN <= MEMTABLE_BYTES_MAX_DEFAULT);
+    assert!(WRITE_TIMEOUT_DEFAULT.as_nanos() <= TIMEOUT_MAX.as_nanos());
+};
+
 /// Checks every setting against its bounds and the settings against each other. Run at start-up
 /// (from `Config::validate`); `Config::cores_resolved` must be called on the same machine.
 pub fn check(cfg: &Config) -> Result<(), ConfigError> {
@@ -103,7 +115,10 @@ fn check_http(cfg: &Config) -> Result<(), ConfigError> {
         return Err(invalid("http.max-header-bytes", msg));
     }
     if !(1..=HEADER_COUNT_MAX).contains(&http.max_header_count) {
-        let msg = format!("{} is outside 1..={HEADER_COUNT_MAX}", http.max_header_count);
+        let msg = format!(
+            "{} is outside 1..={HEADER_COUNT_MAX}",
+            http.max_header_count
+        );
         return Err(invalid("http.max-header-count", msg));
     }
     check_timeout("http.header-read-timeout", http.header_read_timeout)?;
@@ -128,7 +143,9 @@ fn check_data(cfg: &Config) -> Result<(), ConfigError> {
         return Err(invalid("data.memtable-max-bytes", msg));
     }
     let interval = data.wal_fsync_interval;
-    if data.wal_fsync == FsyncMode::Interval && (interval.is_zero() || interval > FSYNC_INTERVAL_MAX) {
+    if data.wal_fsync == FsyncMode::Interval
+        && (interval.is_zero() || interval > FSYNC_INTERVAL_MAX)
+    {
         let max = go(FSYNC_INTERVAL_MAX);
         let msg = format!("must be above 0s and at most {max} when wal-fsync = \"interval\"");
         return Err(invalid("data.wal-fsync-interval", msg));
@@ -143,4 +160,78 @@ fn check_runtime(cfg: &Config) -> Result<(), ConfigError> {
         return Err(invalid("runtime.cores", msg));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_of(cfg: &Config) -> Option<&'static str> {
+        match check(cfg) {
+            Ok(()) => None,
+            Err(ConfigError::Invalid { key, .. }) => Some(key),
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+
+    #[test]
+    fn defaults_pass() {
+        assert_eq!(key_of(&Config::default()), None);
+    }
+
+    #[test]
+    fn header_bytes_must_stay_below_a_bounded_body() {
+        let mut cfg = Config::default();
+        cfg.http.max_body_size = HEADER_BYTES_MAX_DEFAULT as u64;
+        assert_eq!(key_of(&cfg), Some("http.max-header-bytes"));
+        cfg.http.max_body_size = 0; // unlimited body: any valid head bound is fine
+        assert_eq!(key_of(&cfg), None);
+        cfg.http.max_header_bytes = HEADER_BYTES_MIN - 1;
+        assert_eq!(key_of(&cfg), Some("http.max-header-bytes"));
+        cfg.http.max_header_bytes = HEADER_BYTES_MAX + 1;
+        assert_eq!(key_of(&cfg), Some("http.max-header-bytes"));
+    }
+
+    #[test]
+    fn header_count_and_timeouts_are_bounded() {
+        let mut cfg = Config::default();
+        cfg.http.max_header_count = 0;
+        assert_eq!(key_of(&cfg), Some("http.max-header-count"));
+        let mut cfg = Config::default();
+        cfg.http.idle_timeout = Duration::ZERO;
+        assert_eq!(key_of(&cfg), Some("http.idle-timeout"));
+        let mut cfg = Config::default();
+        cfg.data.write_timeout = TIMEOUT_MAX + Duration::from_secs(1);
+        let err = check(&cfg).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid setting data.write-timeout: must be above 0s and at most 24h0m0s"
+        );
+    }
+
+    #[test]
+    fn fsync_interval_matters_only_in_interval_mode() {
+        let mut cfg = Config::default();
+        cfg.data.wal_fsync_interval = Duration::ZERO;
+        assert_eq!(key_of(&cfg), None);
+        cfg.data.wal_fsync = FsyncMode::Interval;
+        assert_eq!(key_of(&cfg), Some("data.wal-fsync-interval"));
+        cfg.data.wal_fsync_interval = FSYNC_INTERVAL_MAX;
+        assert_eq!(key_of(&cfg), None);
+    }
+
+    #[test]
+    fn data_and_runtime_bounds() {
+        let mut cfg = Config::default();
+        cfg.data.memtable_max_bytes = MEMTABLE_BYTES_MIN - 1;
+        assert_eq!(key_of(&cfg), Some("data.memtable-max-bytes"));
+        let mut cfg = Config::default();
+        cfg.data.dir = std::path::PathBuf::new();
+        assert_eq!(key_of(&cfg), Some("data.dir"));
+        let mut cfg = Config::default();
+        cfg.runtime.cores = CORES_MAX + 1;
+        assert_eq!(key_of(&cfg), Some("runtime.cores"));
+        cfg.runtime.cores = CORES_MAX;
+        assert_eq!(key_of(&cfg), None);
+    }
 }

@@ -246,7 +246,14 @@ mod tests {
 
     #[test]
     fn format_then_parse_is_identity() {
-        for ns in [1, 999, 1_001, 59 * NS_PER_S as i64 + 7, 86_400 * NS_PER_S as i64, -42] {
+        for ns in [
+            1,
+            999,
+            1_001,
+            59 * NS_PER_S as i64 + 7,
+            86_400 * NS_PER_S as i64,
+            -42,
+        ] {
             assert_eq!(parse_go_duration(&format_go_duration(ns)), Ok(ns));
         }
     }

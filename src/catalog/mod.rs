@@ -236,8 +236,10 @@ impl RetentionPolicy {
         spec.name.as_ref().map_or(true, |n| *n == self.name)
             && spec.duration_ns.map_or(true, |d| d == self.duration_ns)
             && spec.replica_n.map_or(true, |r| r == self.replica_n)
-            && normalised_shard_duration(spec.shard_group_duration_ns.unwrap_or(0), self.duration_ns)
-                == self.shard_group_duration_ns
+            && normalised_shard_duration(
+                spec.shard_group_duration_ns.unwrap_or(0),
+                self.duration_ns,
+            ) == self.shard_group_duration_ns
     }
 }
 
@@ -451,7 +453,6 @@ fn apply_update(rp: &mut RetentionPolicy, update: &RetentionPolicyUpdate) {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,10 +491,17 @@ mod tests {
     fn invalid_database_names() {
         let mut cat = Catalog::default();
         for bad in ["", ".", "..", "a/b", "a\\b", "a\nb", "a\u{a0}b"] {
-            assert_eq!(cat.create_database(bad, None), Err(CatalogError::InvalidName), "{bad:?}");
+            assert_eq!(
+                cat.create_database(bad, None),
+                Err(CatalogError::InvalidName),
+                "{bad:?}"
+            );
         }
         let long = "x".repeat(crate::limits::NAME_BYTES_MAX + 1);
-        assert_eq!(cat.create_database(&long, None), Err(CatalogError::NameTooLong));
+        assert_eq!(
+            cat.create_database(&long, None),
+            Err(CatalogError::NameTooLong)
+        );
         assert_eq!(CatalogError::NameTooLong.to_string(), "name too long");
         assert_eq!(CatalogError::InvalidName.to_string(), "invalid name");
         assert!(cat.databases.is_empty());
@@ -517,8 +525,13 @@ mod tests {
         };
         assert_eq!(cat.create_database("db", Some(only_name)), Ok(false));
         // Different options conflict.
-        let err = cat.create_database("db", Some(spec("day", 2 * DAY))).unwrap_err();
-        assert_eq!(err.to_string(), "retention policy conflicts with an existing policy");
+        let err = cat
+            .create_database("db", Some(spec("day", 2 * DAY)))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "retention policy conflicts with an existing policy"
+        );
         // Without a name the spec means autogen, which this database does not have.
         let unnamed = RetentionPolicySpec {
             duration_ns: Some(DAY),
@@ -534,7 +547,10 @@ mod tests {
     #[test]
     fn create_database_with_an_existing_non_default_policy_conflicts() {
         let mut cat = with_db("db");
-        assert_eq!(cat.create_retention_policy("db", spec("week", 7 * DAY), false), Ok(true));
+        assert_eq!(
+            cat.create_retention_policy("db", spec("week", 7 * DAY), false),
+            Ok(true)
+        );
         assert_eq!(
             cat.create_database("db", Some(spec("week", 7 * DAY))),
             Err(CatalogError::RetentionPolicyConflict)
@@ -544,8 +560,13 @@ mod tests {
     #[test]
     fn create_database_with_bad_options_creates_nothing() {
         let mut cat = Catalog::default();
-        let err = cat.create_database("db", Some(spec("short", 30 * 60 * 1_000_000_000))).unwrap_err();
-        assert_eq!(err.to_string(), "retention policy duration must be at least 1h0m0s");
+        let err = cat
+            .create_database("db", Some(spec("short", 30 * 60 * 1_000_000_000)))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "retention policy duration must be at least 1h0m0s"
+        );
         let zero_replicas = RetentionPolicySpec {
             replica_n: Some(0),
             ..Default::default()
@@ -568,21 +589,32 @@ mod tests {
     #[test]
     fn create_retention_policy() {
         let mut cat = with_db("db");
-        assert_eq!(cat.create_retention_policy("db", spec("two_days", 2 * DAY), false), Ok(true));
+        assert_eq!(
+            cat.create_retention_policy("db", spec("two_days", 2 * DAY), false),
+            Ok(true)
+        );
         let rp = &cat.databases["db"].rps["two_days"];
         assert_eq!((rp.duration_ns, rp.shard_group_duration_ns), (2 * DAY, DAY));
         assert_eq!(cat.databases["db"].default_rp, "autogen");
         // Identical: ok, unchanged.
-        assert_eq!(cat.create_retention_policy("db", spec("two_days", 2 * DAY), false), Ok(false));
+        assert_eq!(
+            cat.create_retention_policy("db", spec("two_days", 2 * DAY), false),
+            Ok(false)
+        );
         // Different duration: exists.
-        let err = cat.create_retention_policy("db", spec("two_days", 3 * DAY), false).unwrap_err();
+        let err = cat
+            .create_retention_policy("db", spec("two_days", 3 * DAY), false)
+            .unwrap_err();
         assert_eq!(err.to_string(), "retention policy already exists");
         // Identical but asking to become default: conflict.
         assert_eq!(
             cat.create_retention_policy("db", spec("two_days", 2 * DAY), true),
             Err(CatalogError::RetentionPolicyConflict)
         );
-        assert_eq!(cat.create_retention_policy("db", spec("year", 365 * DAY), true), Ok(true));
+        assert_eq!(
+            cat.create_retention_policy("db", spec("year", 365 * DAY), true),
+            Ok(true)
+        );
         let db = &cat.databases["db"];
         assert_eq!(db.default_rp, "year");
         assert_eq!(db.rps["year"].shard_group_duration_ns, 7 * DAY);
@@ -591,14 +623,21 @@ mod tests {
     #[test]
     fn create_retention_policy_errors() {
         let mut cat = with_db("db");
-        let err = cat.create_retention_policy("nope", spec("rp", DAY), false).unwrap_err();
+        let err = cat
+            .create_retention_policy("nope", spec("rp", DAY), false)
+            .unwrap_err();
         assert_eq!(err.to_string(), "database not found: nope");
         let err = cat.create_retention_policy("db", spec("rp", 59 * 60 * 1_000_000_000), false);
         assert_eq!(err, Err(CatalogError::RetentionPolicyDurationTooLow));
         let mut sgd_too_long = spec("rp", 2 * HOUR);
         sgd_too_long.shard_group_duration_ns = Some(3 * HOUR);
-        let err = cat.create_retention_policy("db", sgd_too_long, false).unwrap_err();
-        assert_eq!(err.to_string(), "retention policy duration must be greater than the shard duration");
+        let err = cat
+            .create_retention_policy("db", sgd_too_long, false)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "retention policy duration must be greater than the shard duration"
+        );
         let mut no_replicas = spec("rp", DAY);
         no_replicas.replica_n = Some(0);
         assert_eq!(
@@ -625,7 +664,10 @@ mod tests {
         let mut small_sgd = spec("rp", DAY);
         small_sgd.shard_group_duration_ns = Some(60_000_000_000);
         let mut cat = with_db("db");
-        assert_eq!(cat.create_retention_policy("db", small_sgd, false), Ok(true));
+        assert_eq!(
+            cat.create_retention_policy("db", small_sgd, false),
+            Ok(true)
+        );
         assert_eq!(cat.databases["db"].rps["rp"].shard_group_duration_ns, HOUR);
     }
 
@@ -637,13 +679,28 @@ mod tests {
             shard_group_duration_ns: Some(HOUR),
             ..Default::default()
         };
-        assert_eq!(cat.alter_retention_policy("db", "autogen", update.clone(), false), Ok(true));
+        assert_eq!(
+            cat.alter_retention_policy("db", "autogen", update.clone(), false),
+            Ok(true)
+        );
         let rp = &cat.databases["db"].rps["autogen"];
-        assert_eq!((rp.duration_ns, rp.shard_group_duration_ns), (2 * HOUR, HOUR));
-        assert_eq!(cat.alter_retention_policy("db", "autogen", update, false), Ok(false));
-        assert_eq!(cat.create_retention_policy("db", spec("other", DAY), false), Ok(true));
+        assert_eq!(
+            (rp.duration_ns, rp.shard_group_duration_ns),
+            (2 * HOUR, HOUR)
+        );
+        assert_eq!(
+            cat.alter_retention_policy("db", "autogen", update, false),
+            Ok(false)
+        );
+        assert_eq!(
+            cat.create_retention_policy("db", spec("other", DAY), false),
+            Ok(true)
+        );
         let set_default = RetentionPolicyUpdate::default();
-        assert_eq!(cat.alter_retention_policy("db", "other", set_default, true), Ok(true));
+        assert_eq!(
+            cat.alter_retention_policy("db", "other", set_default, true),
+            Ok(true)
+        );
         assert_eq!(cat.databases["db"].default_rp, "other");
     }
 
@@ -651,9 +708,13 @@ mod tests {
     fn alter_retention_policy_errors() {
         let mut cat = with_db("db");
         let none = RetentionPolicyUpdate::default();
-        let err = cat.alter_retention_policy("x", "autogen", none.clone(), false).unwrap_err();
+        let err = cat
+            .alter_retention_policy("x", "autogen", none.clone(), false)
+            .unwrap_err();
         assert_eq!(err.to_string(), "database not found: x");
-        let err = cat.alter_retention_policy("db", "rp", none, false).unwrap_err();
+        let err = cat
+            .alter_retention_policy("db", "rp", none, false)
+            .unwrap_err();
         assert_eq!(err.to_string(), "retention policy not found: rp");
         let too_low = RetentionPolicyUpdate {
             duration_ns: Some(1_000_000_000),
@@ -672,14 +733,23 @@ mod tests {
             cat.alter_retention_policy("db", "autogen", shorter_than_sgd, false),
             Err(CatalogError::IncompatibleDurations)
         );
-        assert_eq!(cat.create_retention_policy("db", spec("other", DAY), false), Ok(true));
+        assert_eq!(
+            cat.create_retention_policy("db", spec("other", DAY), false),
+            Ok(true)
+        );
         let rename_onto_other = RetentionPolicyUpdate {
             name: Some("other".into()),
             ..Default::default()
         };
         let err = cat.alter_retention_policy("db", "autogen", rename_onto_other, false);
-        assert_eq!(err.unwrap_err().to_string(), "retention policy name already exists");
-        assert_eq!(cat.databases["db"].rps["autogen"], RetentionPolicy::autogen());
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "retention policy name already exists"
+        );
+        assert_eq!(
+            cat.databases["db"].rps["autogen"],
+            RetentionPolicy::autogen()
+        );
     }
 
     #[test]
@@ -697,7 +767,10 @@ mod tests {
     #[test]
     fn resolve() {
         let mut cat = with_db("db");
-        assert_eq!(cat.create_retention_policy("db", spec("week", 7 * DAY), false), Ok(true));
+        assert_eq!(
+            cat.create_retention_policy("db", spec("week", 7 * DAY), false),
+            Ok(true)
+        );
         let (db, rp) = cat.resolve("db", None).unwrap();
         assert_eq!((db.name.as_str(), rp.name.as_str()), ("db", "autogen"));
         assert_eq!(cat.resolve("db", Some("")).unwrap().1.name, "autogen");

@@ -64,7 +64,10 @@ mod tests {
             duration_ns: Some(7 * 86_400_000_000_000),
             ..Default::default()
         };
-        assert_eq!(cat.create_retention_policy("telegraf", spec, false), Ok(true));
+        assert_eq!(
+            cat.create_retention_policy("telegraf", spec, false),
+            Ok(true)
+        );
         cat
     }
 
@@ -101,7 +104,11 @@ mod tests {
         let cat = sample();
         cat.save(dir.path()).unwrap();
         // A save that crashed mid-write leaves a torn temp file and the old catalog.json untouched.
-        fs::write(dir.path().join(CATALOG_TEMP_FILE), b"{\"version\": 99, \"datab").unwrap();
+        fs::write(
+            dir.path().join(CATALOG_TEMP_FILE),
+            b"{\"version\": 99, \"datab",
+        )
+        .unwrap();
         assert_eq!(Catalog::load(dir.path()).unwrap(), cat);
         // The next save overwrites the leftover.
         let mut next = cat.clone();
