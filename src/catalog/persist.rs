@@ -26,12 +26,33 @@ impl Catalog {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Catalog::default()),
             Err(e) => return Err(e),
         };
-        serde_json::from_slice(&bytes).map_err(|e| {
+        let corrupt = |why: String| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("corrupt catalog {}: {e}", path.display()),
+                format!("corrupt catalog {}: {why}", path.display()),
             )
-        })
+        };
+        let catalog: Catalog =
+            serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        match catalog.misfiled_name() {
+            Some(name) => Err(corrupt(format!(
+                "entry {name:?} is filed under another name"
+            ))),
+            None => Ok(catalog),
+        }
+    }
+
+    /// A database or policy whose map key differs from its own name (only a hand-edited file has one).
+    fn misfiled_name(&self) -> Option<&str> {
+        for (key, db) in &self.databases {
+            if *key != db.name {
+                return Some(&db.name);
+            }
+            if let Some((_, rp)) = db.rps.iter().find(|(key, rp)| **key != rp.name) {
+                return Some(&rp.name);
+            }
+        }
+        None
     }
 
     /// Writes the catalog to `dir/catalog.json` atomically and durably (see the module doc).
@@ -124,5 +145,22 @@ mod tests {
         let err = Catalog::load(dir.path()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert!(err.to_string().contains("corrupt catalog"), "{err}");
+    }
+
+    #[test]
+    fn misfiled_entries_are_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cat = sample();
+        let mut db = cat.databases["telegraf"].clone();
+        db.name = "other".into();
+        cat.databases.insert("telegraf".into(), db);
+        cat.save(dir.path()).unwrap();
+        let err = Catalog::load(dir.path()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(
+            err.to_string()
+                .contains("\"other\" is filed under another name"),
+            "{err}"
+        );
     }
 }
