@@ -477,4 +477,27 @@ mod tests {
         assert_eq!(complete("BREW / HTTP/1.1\r\n\r\n").method, Method::Other("BREW".into()));
         assert_eq!(complete("get / HTTP/1.1\r\n\r\n").method, Method::Other("get".into()));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let limits = HttpLimits { header_bytes_max: 256, header_count_max: 4, ..HttpLimits::default() };
+            let _ = parse_head(&bytes, &limits);
+            let _ = parse_query_string(&bytes);
+        }
+
+        #[test]
+        fn mutated_heads_never_panic(
+            at in 0usize..80,
+            byte in proptest::num::u8::ANY,
+            cut in 0usize..90,
+        ) {
+            let mut raw = b"POST /write?db=a%20b&q=x+y HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n".to_vec();
+            if let Some(b) = raw.get_mut(at) {
+                *b = byte;
+            }
+            raw.truncate(cut);
+            let _ = parse_head(&raw, &HttpLimits::default());
+        }
+    }
 }
