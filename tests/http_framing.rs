@@ -9,7 +9,9 @@ use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use lineshard::http::{serve_connection, Handler, HttpLimits, Method, Request, RequestHead, Response};
+use lineshard::http::{
+    serve_connection, Handler, HttpLimits, Method, Request, RequestHead, Response,
+};
 
 /// Echoes method, path, query and body; `/reject*` is refused by `check_head`.
 struct Echo;
@@ -23,7 +25,11 @@ impl Handler for Echo {
     }
 
     async fn handle(&self, req: Request) -> Response {
-        let mut body = format!("{:?} {} {} ", req.head.method, req.head.path, req.head.query).into_bytes();
+        let mut body = format!(
+            "{:?} {} {} ",
+            req.head.method, req.head.path, req.head.query
+        )
+        .into_bytes();
         body.extend_from_slice(&req.body);
         if req.head.method == Method::Delete {
             return Response::no_content();
@@ -35,22 +41,29 @@ impl Handler for Echo {
 fn start(limits: HttpLimits) -> SocketAddr {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let ex = glommio::LocalExecutorBuilder::default().io_memory(1 << 20).make().expect("executor");
+        let ex = glommio::LocalExecutorBuilder::default()
+            .io_memory(1 << 20)
+            .make()
+            .expect("executor");
         ex.run(async move {
             let listener = glommio::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            tx.send(listener.local_addr().expect("addr")).expect("send addr");
+            tx.send(listener.local_addr().expect("addr"))
+                .expect("send addr");
             let (handler, limits) = (Rc::new(Echo), Rc::new(limits));
             while let Ok(stream) = listener.accept().await {
-                glommio::spawn_local(serve_connection(stream, handler.clone(), limits.clone())).detach();
+                glommio::spawn_local(serve_connection(stream, handler.clone(), limits.clone()))
+                    .detach();
             }
         });
     });
-    rx.recv_timeout(Duration::from_secs(10)).expect("server started")
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("server started")
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     s
 }
 
@@ -73,25 +86,40 @@ fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>, head_request: bool) -> Re
     let text = String::from_utf8(buf[..end].to_vec()).expect("ascii head");
     let mut lines = text.split("\r\n");
     let status_line = lines.next().unwrap_or_default().to_string();
-    let status = status_line.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status code");
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status code");
     let headers: HashMap<String, String> = lines
         .filter_map(|l| l.split_once(": "))
         .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
         .collect();
     buf.drain(..end);
-    let len: usize = headers.get("content-length").map_or(0, |v| v.parse().expect("length"));
+    let len: usize = headers
+        .get("content-length")
+        .map_or(0, |v| v.parse().expect("length"));
     let len = if head_request { 0 } else { len };
     while buf.len() < len {
         fill(s, buf);
     }
     let body = buf.drain(..len).collect();
-    Resp { status_line, status, headers, body }
+    Resp {
+        status_line,
+        status,
+        headers,
+        body,
+    }
 }
 
 fn fill(s: &mut TcpStream, buf: &mut Vec<u8>) {
     let mut chunk = [0u8; 4096];
     let n = s.read(&mut chunk).expect("read");
-    assert!(n > 0, "connection closed early; have {:?}", String::from_utf8_lossy(buf));
+    assert!(
+        n > 0,
+        "connection closed early; have {:?}",
+        String::from_utf8_lossy(buf)
+    );
     buf.extend_from_slice(&chunk[..n]);
 }
 
@@ -102,7 +130,10 @@ fn closed(s: &mut TcpStream) -> bool {
     match s.read(&mut chunk) {
         Ok(0) => true,
         Ok(_) => false,
-        Err(e) => matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted),
+        Err(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+        ),
     }
 }
 
@@ -125,7 +156,8 @@ fn keep_alive_and_common_headers() {
     let mut s = connect(addr);
     let mut buf = Vec::new();
     for i in 0..3 {
-        let req = format!("POST /write?db=x&n={i} HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello");
+        let req =
+            format!("POST /write?db=x&n={i} HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello");
         s.write_all(req.as_bytes()).expect("write");
         let r = read_response(&mut s, &mut buf, false);
         assert_eq!(r.status_line, "HTTP/1.1 200 OK");
@@ -146,7 +178,13 @@ fn no_content_and_request_id_echo() {
     let (r, _s) = roundtrip(addr, b"DELETE /x HTTP/1.1\r\nX-Request-Id: abc-123\r\n\r\n");
     assert_eq!(r.status, 204);
     assert_eq!(r.headers["content-type"], "application/json");
-    assert_eq!((r.headers["request-id"].as_str(), r.headers["x-request-id"].as_str()), ("abc-123", "abc-123"));
+    assert_eq!(
+        (
+            r.headers["request-id"].as_str(),
+            r.headers["x-request-id"].as_str()
+        ),
+        ("abc-123", "abc-123")
+    );
     assert!(!r.headers.contains_key("content-length"));
     let (r, _s) = roundtrip(addr, b"DELETE /x HTTP/1.1\r\nRequest-Id: r-9\r\n\r\n");
     assert_eq!(r.headers["x-request-id"], "r-9");
@@ -162,8 +200,17 @@ fn pipelined_requests_answered_in_order() {
     )
     .expect("write");
     let mut buf = Vec::new();
-    let bodies: Vec<Vec<u8>> = (0..3).map(|_| read_response(&mut s, &mut buf, false).body).collect();
-    assert_eq!(bodies, [b"Get /a  ".to_vec(), b"Post /b  xyz".to_vec(), b"Post /c  hi".to_vec()]);
+    let bodies: Vec<Vec<u8>> = (0..3)
+        .map(|_| read_response(&mut s, &mut buf, false).body)
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            b"Get /a  ".to_vec(),
+            b"Post /b  xyz".to_vec(),
+            b"Post /c  hi".to_vec()
+        ]
+    );
     // Still open afterwards.
     s.write_all(b"GET /d HTTP/1.1\r\n\r\n").expect("write");
     assert_eq!(read_response(&mut s, &mut buf, false).body, b"Get /d  ");
@@ -178,7 +225,8 @@ fn http10_closes_unless_keep_alive() {
     let mut s = connect(addr);
     let mut buf = Vec::new();
     for _ in 0..2 {
-        s.write_all(b"GET /ping HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").expect("write");
+        s.write_all(b"GET /ping HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .expect("write");
         let r = read_response(&mut s, &mut buf, false);
         assert_eq!(r.headers["connection"], "keep-alive");
     }
@@ -198,7 +246,8 @@ fn head_request_gets_length_without_body() {
     let addr = start(HttpLimits::default());
     let mut s = connect(addr);
     let mut buf = Vec::new();
-    s.write_all(b"HEAD /ping HTTP/1.1\r\n\r\nGET /ping HTTP/1.1\r\n\r\n").expect("write");
+    s.write_all(b"HEAD /ping HTTP/1.1\r\n\r\nGET /ping HTTP/1.1\r\n\r\n")
+        .expect("write");
     let head = read_response(&mut s, &mut buf, true);
     assert_eq!(head.headers["content-length"], "12");
     let get = read_response(&mut s, &mut buf, false);
@@ -210,7 +259,12 @@ fn head_request_gets_length_without_body() {
 fn chunked_body_in_pieces() {
     let addr = start(HttpLimits::default());
     let mut s = connect(addr);
-    for piece in [&b"POST /w HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r"[..], b"\nhel", b"lo\r\n6;x=y\r\n wo", b"rld\r\n0\r\nT: 1\r\n\r\n"] {
+    for piece in [
+        &b"POST /w HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r"[..],
+        b"\nhel",
+        b"lo\r\n6;x=y\r\n wo",
+        b"rld\r\n0\r\nT: 1\r\n\r\n",
+    ] {
         s.write_all(piece).expect("write");
         s.flush().expect("flush");
         std::thread::yield_now();
@@ -222,7 +276,10 @@ fn chunked_body_in_pieces() {
 #[test]
 fn bad_chunk_size_is_400_and_close() {
     let addr = start(HttpLimits::default());
-    let (r, mut s) = roundtrip(addr, b"POST /w HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n");
+    let (r, mut s) = roundtrip(
+        addr,
+        b"POST /w HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    );
     assert_eq!(r.status, 400);
     assert_eq!(r.headers["x-influxdb-error"], "malformed chunked encoding");
     assert!(closed(&mut s));
@@ -232,7 +289,8 @@ fn bad_chunk_size_is_400_and_close() {
 fn expect_continue_before_body() {
     let addr = start(HttpLimits::default());
     let mut s = connect(addr);
-    s.write_all(b"POST /w HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n").expect("write");
+    s.write_all(b"POST /w HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+        .expect("write");
     let mut buf = Vec::new();
     let cont = b"HTTP/1.1 100 Continue\r\n\r\n";
     while buf.len() < cont.len() {
@@ -248,17 +306,33 @@ fn expect_continue_before_body() {
 #[test]
 fn expect_continue_not_sent_when_rejected() {
     let addr = start(HttpLimits::default());
-    let (r, mut s) = roundtrip(addr, b"POST /reject HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
-    assert_eq!(r.status, 404, "the final answer comes first, no 100: {}", r.status_line);
-    assert_eq!(r.body, b"{\"error\":\"database not found: \\\"nope\\\"\"}\n");
-    assert_eq!(r.headers["x-influxdb-error"], "database not found: \"nope\"");
+    let (r, mut s) = roundtrip(
+        addr,
+        b"POST /reject HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+    );
+    assert_eq!(
+        r.status, 404,
+        "the final answer comes first, no 100: {}",
+        r.status_line
+    );
+    assert_eq!(
+        r.body,
+        b"{\"error\":\"database not found: \\\"nope\\\"\"}\n"
+    );
+    assert_eq!(
+        r.headers["x-influxdb-error"],
+        "database not found: \"nope\""
+    );
     assert!(closed(&mut s));
 }
 
 #[test]
 fn expect_continue_not_sent_when_body_already_there() {
     let addr = start(HttpLimits::default());
-    let (r, _s) = roundtrip(addr, b"POST /w HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok");
+    let (r, _s) = roundtrip(
+        addr,
+        b"POST /w HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok",
+    );
     assert_eq!(r.status, 200, "{}", r.status_line);
     assert_eq!(r.body, b"Post /w  ok");
 }
@@ -268,7 +342,8 @@ fn early_reject_drains_small_body_and_keeps_connection() {
     let addr = start(HttpLimits::default());
     let mut s = connect(addr);
     let mut buf = Vec::new();
-    s.write_all(b"POST /reject HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /a HTTP/1.1\r\n\r\n").expect("write");
+    s.write_all(b"POST /reject HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /a HTTP/1.1\r\n\r\n")
+        .expect("write");
     assert_eq!(read_response(&mut s, &mut buf, false).status, 404);
     assert_eq!(read_response(&mut s, &mut buf, false).body, b"Get /a  ");
 }
@@ -277,7 +352,11 @@ fn early_reject_drains_small_body_and_keeps_connection() {
 fn gzip_body_is_inflated() {
     let addr = start(HttpLimits::default());
     let gz = gzip(b"cpu value=1\n");
-    let mut req = format!("POST /w HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n", gz.len()).into_bytes();
+    let mut req = format!(
+        "POST /w HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        gz.len()
+    )
+    .into_bytes();
     req.extend_from_slice(&gz);
     let (r, _s) = roundtrip(addr, &req);
     assert_eq!(r.body, b"Post /w  cpu value=1\n");
@@ -286,26 +365,42 @@ fn gzip_body_is_inflated() {
 #[test]
 fn gzip_errors_are_400_with_go_text() {
     let addr = start(HttpLimits::default());
-    let (r, mut s) = roundtrip(addr, b"POST /w HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc");
+    let (r, mut s) = roundtrip(
+        addr,
+        b"POST /w HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc",
+    );
     assert_eq!(r.status, 400);
     assert_eq!(r.body, b"{\"error\":\"gzip: invalid header\"}\n");
     let gz = gzip(&b"cpu value=1\n".repeat(100));
     let cut = &gz[..gz.len() / 2];
-    let mut req = format!("POST /w HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n", cut.len()).into_bytes();
+    let mut req = format!(
+        "POST /w HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        cut.len()
+    )
+    .into_bytes();
     req.extend_from_slice(cut);
     s.write_all(&req).expect("write");
     let r = read_response(&mut s, &mut Vec::new(), false);
-    assert_eq!((r.status, r.headers["x-influxdb-error"].as_str()), (400, "unexpected EOF"));
+    assert_eq!(
+        (r.status, r.headers["x-influxdb-error"].as_str()),
+        (400, "unexpected EOF")
+    );
 }
 
 fn small_body_limits() -> HttpLimits {
-    HttpLimits { body_bytes_max: 1000, ..HttpLimits::default() }
+    HttpLimits {
+        body_bytes_max: 1000,
+        ..HttpLimits::default()
+    }
 }
 
 #[test]
 fn too_large_by_content_length() {
     let addr = start(small_body_limits());
-    let (r, mut s) = roundtrip(addr, b"POST /w HTTP/1.1\r\nContent-Length: 1001\r\nExpect: 100-continue\r\n\r\n");
+    let (r, mut s) = roundtrip(
+        addr,
+        b"POST /w HTTP/1.1\r\nContent-Length: 1001\r\nExpect: 100-continue\r\n\r\n",
+    );
     assert_eq!(r.status, 413);
     assert_eq!(r.body, b"{\"error\":\"Request Entity Too Large\"}\n");
     assert!(closed(&mut s));
@@ -326,29 +421,53 @@ fn too_large_when_streamed_or_inflated() {
     }
     chunked.extend_from_slice(b"0\r\n\r\n");
     let (r, mut s) = roundtrip(addr, &chunked);
-    assert_eq!((r.status, r.headers["x-influxdb-error"].as_str()), (413, "Request Entity Too Large"));
+    assert_eq!(
+        (r.status, r.headers["x-influxdb-error"].as_str()),
+        (413, "Request Entity Too Large")
+    );
     assert!(closed(&mut s));
 
     // 100 KB of zeros gzips to ~100 bytes: under the limit on the wire, over it inflated.
     let bomb = gzip(&vec![0u8; 100_000]);
     assert!(bomb.len() < 1000);
-    let mut req = format!("POST /w HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n", bomb.len()).into_bytes();
+    let mut req = format!(
+        "POST /w HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        bomb.len()
+    )
+    .into_bytes();
     req.extend_from_slice(&bomb);
     let (r, _s) = roundtrip(addr, &req);
-    assert_eq!((r.status, r.headers["x-influxdb-error"].as_str()), (413, "Request Entity Too Large"));
+    assert_eq!(
+        (r.status, r.headers["x-influxdb-error"].as_str()),
+        (413, "Request Entity Too Large")
+    );
 }
 
 #[test]
 fn malformed_and_oversized_heads() {
-    let addr = start(HttpLimits { header_bytes_max: 1024, header_count_max: 8, ..HttpLimits::default() });
+    let addr = start(HttpLimits {
+        header_bytes_max: 1024,
+        header_count_max: 8,
+        ..HttpLimits::default()
+    });
     let (r, mut s) = roundtrip(addr, b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n");
     assert_eq!(r.status, 400);
     assert!(closed(&mut s));
     let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(2000));
     assert_eq!(roundtrip(addr, big.as_bytes()).0.status, 431);
     let many: String = (0..9).map(|i| format!("H{i}: v\r\n")).collect();
-    assert_eq!(roundtrip(addr, format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()).0.status, 431);
-    assert_eq!(roundtrip(addr, b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n").0.status, 400);
+    assert_eq!(
+        roundtrip(addr, format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes())
+            .0
+            .status,
+        431
+    );
+    assert_eq!(
+        roundtrip(addr, b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n")
+            .0
+            .status,
+        400
+    );
 }
 
 #[test]
@@ -360,12 +479,14 @@ fn slow_head_is_closed_by_the_header_timeout() {
         ..HttpLimits::default()
     });
     let mut s = connect(addr);
-    s.write_all(b"GET /ping HTTP/1.1\r\nHost: a\r\n").expect("write");
+    s.write_all(b"GET /ping HTTP/1.1\r\nHost: a\r\n")
+        .expect("write");
     assert!(closed(&mut s));
     // Control: a connection that completes its head in time is not closed.
     let (r, mut s) = roundtrip(addr, b"GET /ping HTTP/1.1\r\n\r\n");
     assert_eq!(r.status, 200);
-    s.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
     assert!(!closed(&mut s));
 }
 

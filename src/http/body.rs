@@ -121,7 +121,9 @@ impl ChunkedDecoder {
     }
 
     fn copy_data(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, BodyError> {
-        let n = usize::try_from(self.remaining).unwrap_or(usize::MAX).min(input.len());
+        let n = usize::try_from(self.remaining)
+            .unwrap_or(usize::MAX)
+            .min(input.len());
         if self.body_bytes_max != 0 && out.len() + n > self.body_bytes_max {
             return Err(BodyError::TooLarge);
         }
@@ -217,18 +219,35 @@ pub fn gunzip_bounded(compressed: &[u8], body_bytes_max: usize) -> Result<Vec<u8
         _ => return Err(BodyError::Gzip("gzip: invalid header")),
     }
     // Reserve for a typical 5-10x ratio, never more than the bound.
-    let bound = if body_bytes_max == 0 { usize::MAX } else { body_bytes_max };
-    let guess = compressed.len().saturating_mul(8).min(bound.saturating_add(1));
+    let bound = if body_bytes_max == 0 {
+        usize::MAX
+    } else {
+        body_bytes_max
+    };
+    let guess = compressed
+        .len()
+        .saturating_mul(8)
+        .min(bound.saturating_add(1));
     let mut out = Vec::with_capacity(guess.min(64 << 20));
     inflate_into(compressed, body_bytes_max, &mut out)?;
     Ok(out)
 }
 
 /// Inflates into `out`, reading at most `body_bytes_max + 1` bytes of output.
-fn inflate_into(compressed: &[u8], body_bytes_max: usize, out: &mut Vec<u8>) -> Result<(), BodyError> {
-    let limit = if body_bytes_max == 0 { u64::MAX } else { body_bytes_max as u64 + 1 };
+fn inflate_into(
+    compressed: &[u8],
+    body_bytes_max: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), BodyError> {
+    let limit = if body_bytes_max == 0 {
+        u64::MAX
+    } else {
+        body_bytes_max as u64 + 1
+    };
     let mut decoder = flate2::bufread::MultiGzDecoder::new(compressed).take(limit);
-    decoder.read_to_end(out).map_err(|e| BodyError::Gzip(gzip_error_text(&e)))?;
+    decoder
+        .read_to_end(out)
+        .map_err(|e| BodyError::Gzip(gzip_error_text(&e)))?;
     if body_bytes_max != 0 && out.len() > body_bytes_max {
         return Err(BodyError::TooLarge);
     }
@@ -289,9 +308,13 @@ mod tests {
 
     #[test]
     fn chunked_table_whole_and_bytewise() {
-        let cases: &[(&[u8], Result<&[u8], BodyError>)] = &[
+        type Case = (&'static [u8], Result<&'static [u8], BodyError>);
+        let cases: &[Case] = &[
             (b"5\r\nhello\r\n0\r\n\r\n", Ok(b"hello")),
-            (b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", Ok(b"hello world")),
+            (
+                b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+                Ok(b"hello world"),
+            ),
             (b"A\r\n0123456789\r\n0\r\n\r\n", Ok(b"0123456789")),
             (b"a;name=val\r\n0123456789\r\n0\r\n\r\n", Ok(b"0123456789")),
             (b"5\nhello\r\n0\n\n", Ok(b"hello")),
@@ -303,13 +326,26 @@ mod tests {
             (b"5\r\nhelloXX0\r\n\r\n", Err(BodyError::BadChunk)),
             (b"5\r\nhello\rX", Err(BodyError::BadChunk)),
             (b"fffffffffffffffff\r\n", Err(BodyError::BadChunk)),
-            (b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", Ok(b"hello world")),
+            (
+                b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+                Ok(b"hello world"),
+            ),
             (b"5\r\nhel", Err(BodyError::BadChunk)), // incomplete: not done
         ];
         for (input, expect) in cases {
             let expect = expect.clone().map(|b| (b.to_vec(), input.len()));
-            assert_eq!(decode_all(input, 0), expect, "{:?}", String::from_utf8_lossy(input));
-            assert_eq!(decode_bytewise(input, 0), expect, "bytewise {:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                decode_all(input, 0),
+                expect,
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+            assert_eq!(
+                decode_bytewise(input, 0),
+                expect,
+                "bytewise {:?}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -338,7 +374,10 @@ mod tests {
     #[test]
     fn chunked_body_limit() {
         let input = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
-        assert_eq!(decode_all(input, 11).map(|(o, _)| o), Ok(b"hello world".to_vec()));
+        assert_eq!(
+            decode_all(input, 11).map(|(o, _)| o),
+            Ok(b"hello world".to_vec())
+        );
         assert_eq!(decode_all(input, 10), Err(BodyError::TooLarge));
         assert_eq!(decode_bytewise(input, 10), Err(BodyError::TooLarge));
         // A huge announced chunk is refused as its bytes arrive, not allocated up front.
@@ -358,7 +397,10 @@ mod tests {
         let mut long_trailer = b"0\r\nX: ".to_vec();
         long_trailer.extend(std::iter::repeat_n(b'y', 2000));
         long_trailer.extend_from_slice(b"\r\n\r\n");
-        assert_eq!(decode_all(&long_trailer, 0), Err(BodyError::TrailerTooLarge));
+        assert_eq!(
+            decode_all(&long_trailer, 0),
+            Err(BodyError::TrailerTooLarge)
+        );
     }
 
     fn gzip(data: &[u8]) -> Vec<u8> {
@@ -431,7 +473,11 @@ mod tests {
             rest = &rest[n..];
             i += 1;
         }
-        out.extend_from_slice(if trailer { b"0\r\nT: x\r\n\r\n".as_slice() } else { b"0\r\n\r\n" });
+        out.extend_from_slice(if trailer {
+            b"0\r\nT: x\r\n\r\n".as_slice()
+        } else {
+            b"0\r\n\r\n"
+        });
         out
     }
 

@@ -60,7 +60,14 @@ pub async fn serve_connection<H: Handler>(
 ) {
     // Small responses must not wait for Nagle; failure only costs latency.
     let _ = stream.set_nodelay(true);
-    let mut conn = Conn { stream, handler, limits, rbuf: Vec::new(), rpos: 0, wbuf: Vec::new() };
+    let mut conn = Conn {
+        stream,
+        handler,
+        limits,
+        rbuf: Vec::new(),
+        rpos: 0,
+        wbuf: Vec::new(),
+    };
     conn.run().await;
 }
 
@@ -113,8 +120,12 @@ impl<H: Handler> Conn<H> {
         let head = match self.read_head().await {
             Ok(Ok(head)) => head,
             Ok(Err(resp)) => {
-                let meta =
-                    Meta { request_id: new_request_id(), head_request: false, minor_version: 1, keep_alive: false };
+                let meta = Meta {
+                    request_id: new_request_id(),
+                    head_request: false,
+                    minor_version: 1,
+                    keep_alive: false,
+                };
                 return self.answer(&resp, &meta).await;
             }
             Err(_) => return Next::Drop,
@@ -139,14 +150,20 @@ impl<H: Handler> Conn<H> {
             Ok(Err(e)) => {
                 // The body was not read to its end: the framing is lost, close.
                 meta.keep_alive = false;
-                return self.answer(&Response::error(e.status(), &e.to_string()), &meta).await;
+                return self
+                    .answer(&Response::error(e.status(), &e.to_string()), &meta)
+                    .await;
             }
             Err(_) => return Next::Drop,
         };
         let body = if head.gzip {
             match gunzip_bounded(&body, self.limits.body_bytes_max) {
                 Ok(plain) => plain,
-                Err(e) => return self.answer(&Response::error(e.status(), &e.to_string()), &meta).await,
+                Err(e) => {
+                    return self
+                        .answer(&Response::error(e.status(), &e.to_string()), &meta)
+                        .await
+                }
             }
         } else {
             body
@@ -159,11 +176,17 @@ impl<H: Handler> Conn<H> {
     async fn reject_unread(&mut self, head: &RequestHead, resp: Response, meta: &mut Meta) -> Next {
         if head.has_body() {
             let buffered = self.unread() as u64;
-            let small = head.content_length.is_some_and(|len| len <= DRAIN_BYTES_MAX);
+            let small = head
+                .content_length
+                .is_some_and(|len| len <= DRAIN_BYTES_MAX);
             // Without a 100 Continue the client may never send the body: it cannot be drained.
             let waiting_for_continue = head.expect_continue && buffered == 0;
             if small && !waiting_for_continue && meta.keep_alive {
-                if self.discard(head.content_length.unwrap_or(0)).await.is_err() {
+                if self
+                    .discard(head.content_length.unwrap_or(0))
+                    .await
+                    .is_err()
+                {
                     return Next::Drop;
                 }
             } else {
@@ -187,7 +210,9 @@ impl<H: Handler> Conn<H> {
         if !meta.keep_alive {
             return Next::Close;
         }
-        if (self.unread() == 0 || self.wbuf.len() > WRITE_BUFFER_BYTES_MAX) && self.flush().await.is_err() {
+        if (self.unread() == 0 || self.wbuf.len() > WRITE_BUFFER_BYTES_MAX)
+            && self.flush().await.is_err()
+        {
             return Next::Drop;
         }
         Next::KeepAlive
@@ -243,7 +268,12 @@ impl<H: Handler> Conn<H> {
             let filled = body.len();
             let want = (len - filled).min(BODY_READ_BYTES_MAX);
             body.resize(filled + want, 0);
-            let n = read_with_timeout(&mut self.stream, &mut body[filled..], self.limits.idle_timeout).await;
+            let n = read_with_timeout(
+                &mut self.stream,
+                &mut body[filled..],
+                self.limits.idle_timeout,
+            )
+            .await;
             body.truncate(filled + n.as_ref().map_or(0, |&n| n));
             n?;
         }
@@ -251,7 +281,8 @@ impl<H: Handler> Conn<H> {
     }
 
     async fn read_chunked(&mut self) -> Result<Result<Vec<u8>, BodyError>, Gone> {
-        let mut decoder = ChunkedDecoder::new(self.limits.body_bytes_max, self.limits.header_bytes_max);
+        let mut decoder =
+            ChunkedDecoder::new(self.limits.body_bytes_max, self.limits.header_bytes_max);
         let mut body = Vec::new();
         loop {
             match decoder.feed(&self.rbuf[self.rpos..], &mut body) {
@@ -331,11 +362,18 @@ impl<H: Handler> Conn<H> {
 }
 
 /// One read, bounded in time. EOF is `Gone::Eof`, never `Ok(0)`.
-async fn read_with_timeout(stream: &mut TcpStream, dst: &mut [u8], wait: Duration) -> Result<usize, Gone> {
+async fn read_with_timeout(
+    stream: &mut TcpStream,
+    dst: &mut [u8],
+    wait: Duration,
+) -> Result<usize, Gone> {
     if wait.is_zero() {
         return Err(Gone::TimedOut);
     }
-    let read = glommio::timer::timeout(wait, async { stream.read(dst).await.map_err(GlommioError::from) }).await;
+    let read = glommio::timer::timeout(wait, async {
+        stream.read(dst).await.map_err(GlommioError::from)
+    })
+    .await;
     match read {
         Ok(0) => Err(Gone::Eof),
         Ok(n) => Ok(n),

@@ -112,7 +112,9 @@ impl fmt::Display for HeadError {
         match self {
             HeadError::Malformed(why) => write!(f, "malformed HTTP request: {why}"),
             HeadError::TooLarge => f.write_str("Request Header Fields Too Large"),
-            HeadError::TooManyHeaders => f.write_str("Request Header Fields Too Large: too many headers"),
+            HeadError::TooManyHeaders => {
+                f.write_str("Request Header Fields Too Large: too many headers")
+            }
             HeadError::BadContentLength => f.write_str("bad Content-Length"),
             HeadError::UnsupportedTransferEncoding => f.write_str("unsupported transfer encoding"),
             HeadError::ExpectationFailed => f.write_str("Expectation Failed"),
@@ -270,8 +272,7 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
         return None;
     }
     digits.iter().try_fold(0u64, |acc, &d| {
-        d.is_ascii_digit()
-            .then(|| acc * 10 + u64::from(d - b'0'))
+        d.is_ascii_digit().then(|| acc * 10 + u64::from(d - b'0'))
     })
 }
 
@@ -345,7 +346,9 @@ mod tests {
 
     #[test]
     fn simple_post_with_query() {
-        let h = complete("POST /write?db=mydb&precision=s HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n");
+        let h = complete(
+            "POST /write?db=mydb&precision=s HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n",
+        );
         assert_eq!(h.method, Method::Post);
         assert_eq!(h.path, "/write");
         assert_eq!(h.query, "db=mydb&precision=s");
@@ -359,24 +362,108 @@ mod tests {
     #[test]
     fn framing_table() {
         // (raw head, chunked, content_length, keep_alive, expect_continue, gzip)
-        let cases: &[(&str, bool, Option<u64>, bool, bool, bool)] = &[
+        type Case = (&'static str, bool, Option<u64>, bool, bool, bool);
+        let cases: &[Case] = &[
             ("GET / HTTP/1.0\r\n\r\n", false, None, false, false, false),
-            ("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", false, None, true, false, false),
-            ("GET / HTTP/1.1\r\nConnection: close\r\n\r\n", false, None, false, false, false),
-            ("GET / HTTP/1.1\r\nConnection: foo, Close\r\n\r\n", false, None, false, false, false),
-            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", true, None, true, false, false),
-            ("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\nContent-Length: 5\r\n\r\n", true, None, false, false, false),
-            ("POST / HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 5\r\n\r\n", false, Some(5), true, true, false),
-            ("POST / HTTP/1.0\r\nExpect: whatever\r\n\r\n", false, None, false, false, false),
-            ("POST / HTTP/1.1\r\nContent-Encoding: gzip\r\n\r\n", false, None, true, false, true),
-            ("POST / HTTP/1.1\r\nContent-Encoding: GZIP\r\n\r\n", false, None, true, false, false),
-            ("POST / HTTP/1.1\r\nContent-Encoding: x-gzip\r\n\r\n", false, None, true, false, false),
-            ("POST / HTTP/1.1\r\nContent-Length: 7\r\nContent-Length: 7\r\n\r\n", false, Some(7), true, false, false),
+            (
+                "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
+                false,
+                None,
+                true,
+                false,
+                false,
+            ),
+            (
+                "GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+                false,
+                None,
+                false,
+                false,
+                false,
+            ),
+            (
+                "GET / HTTP/1.1\r\nConnection: foo, Close\r\n\r\n",
+                false,
+                None,
+                false,
+                false,
+                false,
+            ),
+            (
+                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                true,
+                None,
+                true,
+                false,
+                false,
+            ),
+            (
+                "POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\nContent-Length: 5\r\n\r\n",
+                true,
+                None,
+                false,
+                false,
+                false,
+            ),
+            (
+                "POST / HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 5\r\n\r\n",
+                false,
+                Some(5),
+                true,
+                true,
+                false,
+            ),
+            (
+                "POST / HTTP/1.0\r\nExpect: whatever\r\n\r\n",
+                false,
+                None,
+                false,
+                false,
+                false,
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Encoding: gzip\r\n\r\n",
+                false,
+                None,
+                true,
+                false,
+                true,
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Encoding: GZIP\r\n\r\n",
+                false,
+                None,
+                true,
+                false,
+                false,
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Encoding: x-gzip\r\n\r\n",
+                false,
+                None,
+                true,
+                false,
+                false,
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: 7\r\nContent-Length: 7\r\n\r\n",
+                false,
+                Some(7),
+                true,
+                false,
+                false,
+            ),
         ];
         for &(raw, chunked, cl, ka, expect, gzip) in cases {
             let h = complete(raw);
             assert_eq!(
-                (h.chunked, h.content_length, h.keep_alive, h.expect_continue, h.gzip),
+                (
+                    h.chunked,
+                    h.content_length,
+                    h.keep_alive,
+                    h.expect_continue,
+                    h.gzip
+                ),
                 (chunked, cl, ka, expect, gzip),
                 "{raw:?}"
             );
@@ -388,8 +475,14 @@ mod tests {
         let cases: &[(&str, u16)] = &[
             ("POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", 400),
             ("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400),
-            ("POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n", 400),
-            ("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                400,
+            ),
             ("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
             ("POST / HTTP/1.1\r\nExpect: 200-ok\r\n\r\n", 417),
             ("GET / HTTP/2.0\r\n\r\n", 400),
@@ -408,7 +501,10 @@ mod tests {
     fn partial_until_blank_line() {
         let raw = "GET /ping HTTP/1.1\r\nHost: a\r\n\r\n";
         for cut in 0..raw.len() {
-            assert!(matches!(parse(&raw[..cut]), Ok(HeadStatus::Partial)), "cut at {cut}");
+            assert!(
+                matches!(parse(&raw[..cut]), Ok(HeadStatus::Partial)),
+                "cut at {cut}"
+            );
         }
         assert_eq!(complete(raw).path, "/ping");
     }
@@ -427,15 +523,31 @@ mod tests {
 
     #[test]
     fn header_limits() {
-        let limits = HttpLimits { header_bytes_max: 64, header_count_max: 3, ..HttpLimits::default() };
+        let limits = HttpLimits {
+            header_bytes_max: 64,
+            header_count_max: 3,
+            ..HttpLimits::default()
+        };
         let long = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(100));
-        assert_eq!(parse_head(long.as_bytes(), &limits).err(), Some(HeadError::TooLarge));
+        assert_eq!(
+            parse_head(long.as_bytes(), &limits).err(),
+            Some(HeadError::TooLarge)
+        );
         let long_done = format!("{long}\r\n");
-        assert_eq!(parse_head(long_done.as_bytes(), &limits).err(), Some(HeadError::TooLarge));
+        assert_eq!(
+            parse_head(long_done.as_bytes(), &limits).err(),
+            Some(HeadError::TooLarge)
+        );
         let many = "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n";
-        assert_eq!(parse_head(many.as_bytes(), &limits).err(), Some(HeadError::TooManyHeaders));
+        assert_eq!(
+            parse_head(many.as_bytes(), &limits).err(),
+            Some(HeadError::TooManyHeaders)
+        );
         let three = "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
-        assert!(matches!(parse_head(three.as_bytes(), &limits), Ok(HeadStatus::Complete(..))));
+        assert!(matches!(
+            parse_head(three.as_bytes(), &limits),
+            Ok(HeadStatus::Complete(..))
+        ));
     }
 
     #[test]
@@ -446,7 +558,9 @@ mod tests {
 
     #[test]
     fn query_string_decoding() {
-        let pairs = parse_query_string(b"q=SELECT+*+FROM+%22m%22&db=a%2Fb&empty=&flag&bad=%zz&x=1;2&db=second");
+        let pairs = parse_query_string(
+            b"q=SELECT+*+FROM+%22m%22&db=a%2Fb&empty=&flag&bad=%zz&x=1;2&db=second",
+        );
         let expect: Vec<(String, String)> = [
             ("q", "SELECT * FROM \"m\""),
             ("db", "a/b"),
@@ -462,7 +576,10 @@ mod tests {
         assert!(parse_query_string(b"").is_empty());
         assert!(parse_query_string(b"a=%").is_empty());
         assert!(parse_query_string(b"a=%4").is_empty());
-        assert_eq!(parse_query_string(b"%C3%A9=%E2%82%AC"), vec![("é".to_string(), "€".to_string())]);
+        assert_eq!(
+            parse_query_string(b"%C3%A9=%E2%82%AC"),
+            vec![("é".to_string(), "€".to_string())]
+        );
     }
 
     #[test]
@@ -474,8 +591,14 @@ mod tests {
 
     #[test]
     fn other_method_is_kept() {
-        assert_eq!(complete("BREW / HTTP/1.1\r\n\r\n").method, Method::Other("BREW".into()));
-        assert_eq!(complete("get / HTTP/1.1\r\n\r\n").method, Method::Other("get".into()));
+        assert_eq!(
+            complete("BREW / HTTP/1.1\r\n\r\n").method,
+            Method::Other("BREW".into())
+        );
+        assert_eq!(
+            complete("get / HTTP/1.1\r\n\r\n").method,
+            Method::Other("get".into())
+        );
     }
 
     proptest::proptest! {

@@ -33,7 +33,12 @@ impl Response {
 
     /// A JSON body the handler already rendered.
     pub fn json(status: u16, body: Vec<u8>) -> Self {
-        Response { status, body, headers: Vec::new(), error: None }
+        Response {
+            status,
+            body,
+            headers: Vec::new(),
+            error: None,
+        }
     }
 
     /// `{"error":"msg"}\n` with Go's JSON escaping, plus `X-Influxdb-Error: msg` (unless 401).
@@ -42,7 +47,12 @@ impl Response {
         body.extend_from_slice(b"{\"error\":");
         json_string(msg, &mut body);
         body.extend_from_slice(b"}\n");
-        Response { status, body, headers: Vec::new(), error: Some(msg.to_string()) }
+        Response {
+            status,
+            body,
+            headers: Vec::new(),
+            error: Some(msg.to_string()),
+        }
     }
 
     pub fn with_header(mut self, name: &'static str, value: String) -> Self {
@@ -51,7 +61,9 @@ impl Response {
     }
 
     fn has_header(&self, name: &str) -> bool {
-        self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+        self.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
     }
 }
 
@@ -94,8 +106,17 @@ pub struct EncodeCtx<'a> {
 
 /// Appends the whole response (status line, headers, body) to `out`.
 pub fn encode_response(resp: &Response, ctx: &EncodeCtx<'_>, out: &mut Vec<u8>) {
-    let version = if ctx.minor_version == 0 { "HTTP/1.0" } else { "HTTP/1.1" };
-    let _ = write!(Bytes(out), "{version} {} {}\r\n", resp.status, reason(resp.status));
+    let version = if ctx.minor_version == 0 {
+        "HTTP/1.0"
+    } else {
+        "HTTP/1.1"
+    };
+    let _ = write!(
+        Bytes(out),
+        "{version} {} {}\r\n",
+        resp.status,
+        reason(resp.status)
+    );
     if !resp.has_header("Content-Type") {
         header(out, "Content-Type", b"application/json");
     }
@@ -129,7 +150,11 @@ pub fn encode_response(resp: &Response, ctx: &EncodeCtx<'_>, out: &mut Vec<u8>) 
 fn header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
-    out.extend(value.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+    out.extend(
+        value
+            .iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+    );
     out.extend_from_slice(b"\r\n");
 }
 
@@ -170,8 +195,9 @@ fn reason(status: u16) -> &'static str {
 /// Formats seconds since the Unix epoch as an IMF-fixdate (RFC 9110 5.6.7).
 pub(crate) fn http_date(unix_secs: u64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let days = unix_secs / 86_400;
     let secs = unix_secs % 86_400;
     let (year, month, day) = civil_from_days(days);
@@ -207,7 +233,9 @@ pub(crate) fn current_date() -> String {
         static CACHE: Cell<u64> = const { Cell::new(u64::MAX) };
         static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     if CACHE.with(Cell::get) != now {
         CACHE.with(|c| c.set(now));
         TEXT.with(|t| *t.borrow_mut() = http_date(now));
@@ -278,7 +306,12 @@ mod tests {
 
     #[test]
     fn error_body_header_and_close() {
-        let text = encode(&Response::error(404, "database not found: \"db\""), false, 1, false);
+        let text = encode(
+            &Response::error(404, "database not found: \"db\""),
+            false,
+            1,
+            false,
+        );
         assert_eq!(
             text,
             "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n\
@@ -295,18 +328,36 @@ mod tests {
             .with_header("WWW-Authenticate", "Basic realm=\"InfluxDB\"".into());
         let text = encode(&resp, false, 1, true);
         assert!(!text.contains("X-Influxdb-Error"), "{text}");
-        assert!(text.contains("\r\nWWW-Authenticate: Basic realm=\"InfluxDB\"\r\n"), "{text}");
-        assert!(text.ends_with("{\"error\":\"authorization failed\"}\n"), "{text}");
+        assert!(
+            text.contains("\r\nWWW-Authenticate: Basic realm=\"InfluxDB\"\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("{\"error\":\"authorization failed\"}\n"),
+            "{text}"
+        );
     }
 
     #[test]
     fn error_header_truncated_and_single_line() {
-        let msg = format!("unable to parse 'a': x\nunable to parse 'b': y{}", "z".repeat(2000));
+        let msg = format!(
+            "unable to parse 'a': x\nunable to parse 'b': y{}",
+            "z".repeat(2000)
+        );
         let text = encode(&Response::error(400, &msg), false, 1, true);
-        let line = text.lines().find(|l| l.starts_with("X-Influxdb-Error: ")).expect("header present");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("X-Influxdb-Error: "))
+            .expect("header present");
         assert_eq!(line.len(), "X-Influxdb-Error: ".len() + 1024);
-        assert!(line.contains("x unable to parse 'b'"), "newline became a space");
-        assert!(text.contains("\"unable to parse 'a': x\\nunable"), "body keeps \\n escaped");
+        assert!(
+            line.contains("x unable to parse 'b'"),
+            "newline became a space"
+        );
+        assert!(
+            text.contains("\"unable to parse 'a': x\\nunable"),
+            "body keeps \\n escaped"
+        );
     }
 
     #[test]
@@ -320,16 +371,22 @@ mod tests {
     #[test]
     fn http10_answers_in_kind() {
         let ka = encode(&Response::no_content(), false, 0, true);
-        assert!(ka.starts_with("HTTP/1.0 204 No Content\r\n") && ka.contains("Connection: keep-alive\r\n"));
+        assert!(
+            ka.starts_with("HTTP/1.0 204 No Content\r\n")
+                && ka.contains("Connection: keep-alive\r\n")
+        );
         let close = encode(&Response::no_content(), false, 0, false);
         assert!(!close.contains("Connection:"), "{close}");
     }
 
     #[test]
     fn handler_content_type_wins() {
-        let resp = Response::json(200, b"x".to_vec()).with_header("Content-Type", "text/plain".into());
+        let resp =
+            Response::json(200, b"x".to_vec()).with_header("Content-Type", "text/plain".into());
         let text = encode(&resp, false, 1, true);
-        assert!(text.contains("Content-Type: text/plain\r\n") && !text.contains("application/json"));
+        assert!(
+            text.contains("Content-Type: text/plain\r\n") && !text.contains("application/json")
+        );
     }
 
     #[test]
@@ -358,8 +415,13 @@ mod tests {
             let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
             assert_eq!(lens, [8, 4, 4, 4, 12], "{id}");
             assert!(parts[2].starts_with('1'), "version 1: {id}");
-            assert!(matches!(parts[3].as_bytes()[0], b'8'..=b'b'), "variant 10: {id}");
-            assert!(id.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+            assert!(
+                matches!(parts[3].as_bytes()[0], b'8'..=b'b'),
+                "variant 10: {id}"
+            );
+            assert!(id
+                .bytes()
+                .all(|b| b == b'-' || b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         }
         let mut sorted = ids.clone();
         sorted.sort();
