@@ -501,3 +501,36 @@ fn idle_connection_is_closed_by_the_idle_timeout() {
     assert_eq!(r.status, 200);
     assert!(closed(&mut s));
 }
+
+#[test]
+fn large_bodies_arrive_whole() {
+    let addr = start(HttpLimits::default());
+    let data: Vec<u8> = (0..6_000_000u32)
+        .map(|i| b"cpu value=1 \n"[(i % 13) as usize])
+        .collect();
+    let mut s = connect(addr);
+    let mut buf = Vec::new();
+    // Content-Length, several socket reads and more than one direct body read.
+    let mut req =
+        format!("POST /w HTTP/1.1\r\nContent-Length: {}\r\n\r\n", data.len()).into_bytes();
+    req.extend_from_slice(&data);
+    s.write_all(&req).expect("write");
+    let r = read_response(&mut s, &mut buf, false);
+    assert_eq!(r.body.len(), "Post /w  ".len() + data.len());
+    assert!(r.body.ends_with(&data));
+    // Gzip inside chunked framing, on the same connection.
+    let gz = gzip(&data);
+    let mut req =
+        b"POST /w HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n"
+            .to_vec();
+    for piece in gz.chunks(7777) {
+        req.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        req.extend_from_slice(piece);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    s.write_all(&req).expect("write");
+    let r = read_response(&mut s, &mut buf, false);
+    assert_eq!(r.status, 200);
+    assert!(r.body.ends_with(&data));
+}
