@@ -1,1 +1,78 @@
-//! http
+//! HTTP/1.1 framing: the connection loop and nothing above it.
+//!
+//! Owner: the http stage of the data path (see DESIGN.md). Endpoints, routing and auth live in `api/`;
+//! this module turns bytes on a socket into [`Request`]s and [`Response`]s back into bytes.
+//!
+//! | file          | role                                                           | runtime? |
+//! |---------------|----------------------------------------------------------------|----------|
+//! | `head.rs`     | request head on httparse, framing headers, query strings       | pure     |
+//! | `body.rs`     | chunked decoding (push, byte-at-a-time safe), bounded gunzip   | pure     |
+//! | `response.rs` | [`Response`], the headers every answer carries, encoding       | pure     |
+//! | `conn.rs`     | [`serve_connection`]: keep-alive, pipelining, timeouts, 100-continue | glommio |
+//!
+//! Invariants:
+//! - No input byte sequence panics; a malformed request gets a 400 (or 413/417/431/501) and the
+//!   connection closes.
+//! - No body is ever held above `body_bytes_max` (+1 byte to detect the overflow), before or after gunzip:
+//!   InfluxDB 1.x bounds only the compressed bytes (influxdata/influxdb#13100); we bound both.
+//! - `100 Continue` goes out only after [`Handler::check_head`] accepted the head and only if none of the
+//!   body has arrived yet.
+use std::time::Duration;
+
+mod body;
+mod conn;
+mod head;
+mod response;
+
+pub use body::{gunzip_bounded, BodyError, ChunkedDecoder};
+pub use conn::serve_connection;
+pub use head::{parse_head, parse_query_string, HeadError, HeadStatus, Method, RequestHead};
+pub use response::{encode_response, new_request_id, EncodeCtx, Response};
+
+/// Every bound the HTTP layer enforces. Units last in the names.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Largest request body, before and after gunzip; 0 = unlimited (InfluxDB's `max-body-size`).
+    pub body_bytes_max: usize,
+    /// Largest request head (request line + headers), in bytes.
+    pub header_bytes_max: usize,
+    /// Most header fields in one request head.
+    pub header_count_max: usize,
+    /// Time from the first byte of a request to the end of its head (slow-loris bound).
+    pub header_read_timeout: Duration,
+    /// Time a kept-alive connection may wait for its next request; also bounds each read of a body.
+    pub idle_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            body_bytes_max: 25_000_000,
+            header_bytes_max: 64 * 1024,
+            header_count_max: 100,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(180),
+        }
+    }
+}
+
+/// A complete request: its head and its body, de-chunked and gunzipped, bounded by `body_bytes_max`.
+#[derive(Debug)]
+pub struct Request {
+    pub head: RequestHead,
+    pub body: Vec<u8>,
+}
+
+/// What the api layer plugs into a connection.
+///
+/// Handlers are per-core and `Rc`-based, so the futures are deliberately not `Send`.
+#[allow(async_fn_in_trait)] // not Send by design: one executor per core, nothing crosses threads
+pub trait Handler {
+    /// Called once the head is parsed, before the body is read and before `100 Continue` is sent.
+    /// `Err(resp)` rejects early (404 db, 405, 401...): the connection answers `resp` and, as the body
+    /// was not read, drains a small body or closes.
+    fn check_head(&self, head: &RequestHead) -> Result<(), Response>;
+
+    /// Answers a complete request.
+    async fn handle(&self, req: Request) -> Response;
+}

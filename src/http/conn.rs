@@ -1,0 +1,408 @@
+//! The connection loop: the only part of `http/` that touches glommio.
+//!
+//! One task per connection, requests answered strictly in order. Reads go into one buffer whose
+//! unconsumed tail is the start of the next (pipelined) request; responses of pipelined requests are
+//! batched and flushed before the loop waits for more input.
+//!
+//! Bodies that were not read (an early rejection) are drained when small (≤ 256 KiB, Go's
+//! `maxPostHandlerReadBytes`) so the connection survives; otherwise the connection closes after a short
+//! lingering read, so the client gets the answer rather than a reset.
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use glommio::GlommioError;
+
+use super::body::{gunzip_bounded, BodyError, ChunkedDecoder};
+use super::head::{parse_head, HeadStatus, Method, RequestHead};
+use super::response::{current_date, encode_response, new_request_id, EncodeCtx, Response};
+use super::{Handler, HttpLimits, Request};
+
+/// Bytes asked of the socket per read while reading heads and chunked bodies.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Largest single read straight into a Content-Length body.
+const BODY_READ_BYTES_MAX: usize = 4 << 20;
+/// Preallocation cap when the body limit is 0 (unlimited): grow past it only as bytes arrive.
+const BODY_PREALLOC_BYTES_MAX: usize = 64 << 20;
+/// An unread body up to this size is read and dropped to keep the connection (Go's value).
+const DRAIN_BYTES_MAX: u64 = 256 * 1024;
+/// Pending pipelined responses are flushed past this size.
+const WRITE_BUFFER_BYTES_MAX: usize = 64 * 1024;
+/// How long a closing connection keeps reading (and dropping) what the client still sends.
+const LINGER_TIMEOUT: Duration = Duration::from_secs(1);
+const LINGER_BYTES_MAX: usize = 4 << 20;
+
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Why reading stopped: the connection is over, nothing more to answer.
+#[derive(Debug)]
+enum Gone {
+    Eof,
+    TimedOut,
+    Io,
+}
+
+/// What to do with the connection after one request.
+enum Next {
+    KeepAlive,
+    /// Close after flushing; the client may still be sending, so linger.
+    Close,
+    /// The peer is gone or timed out: drop without answering.
+    Drop,
+}
+
+/// Serves one accepted connection until the client closes it, a timeout fires or a request asks to close.
+pub async fn serve_connection<H: Handler>(
+    stream: TcpStream,
+    handler: Rc<H>,
+    limits: Rc<HttpLimits>,
+) {
+    // Small responses must not wait for Nagle; failure only costs latency.
+    let _ = stream.set_nodelay(true);
+    let mut conn = Conn {
+        stream,
+        handler,
+        limits,
+        rbuf: Vec::new(),
+        rpos: 0,
+        wbuf: Vec::new(),
+    };
+    conn.run().await;
+}
+
+struct Conn<H> {
+    stream: TcpStream,
+    handler: Rc<H>,
+    limits: Rc<HttpLimits>,
+    /// Bytes read; `rbuf[rpos..]` is not consumed yet.
+    rbuf: Vec<u8>,
+    rpos: usize,
+    /// Encoded responses not yet written.
+    wbuf: Vec<u8>,
+}
+
+/// Per-request facts kept after the head moves into the handler.
+#[derive(Clone)]
+struct Meta {
+    request_id: String,
+    head_request: bool,
+    minor_version: u8,
+    keep_alive: bool,
+}
+
+impl Meta {
+    fn of(head: &RequestHead) -> Meta {
+        Meta {
+            request_id: request_id(head),
+            head_request: head.method == Method::Head,
+            minor_version: head.minor_version,
+            keep_alive: head.keep_alive,
+        }
+    }
+}
+
+impl<H: Handler> Conn<H> {
+    async fn run(&mut self) {
+        loop {
+            match self.serve_one().await {
+                Next::KeepAlive => {}
+                Next::Close => {
+                    self.linger_close().await;
+                    return;
+                }
+                Next::Drop => return,
+            }
+        }
+    }
+
+    async fn serve_one(&mut self) -> Next {
+        let head = match self.read_head().await {
+            Ok(Ok(head)) => head,
+            Ok(Err(resp)) => {
+                let meta = Meta {
+                    request_id: new_request_id(),
+                    head_request: false,
+                    minor_version: 1,
+                    keep_alive: false,
+                };
+                return self.answer(&resp, &meta).await;
+            }
+            Err(_) => return Next::Drop,
+        };
+        let mut meta = Meta::of(&head);
+        if let Err(resp) = self.handler.check_head(&head) {
+            return self.reject_unread(&head, resp, &mut meta).await;
+        }
+        let max = self.limits.body_bytes_max as u64;
+        if max != 0 && head.content_length.is_some_and(|len| len > max) {
+            let resp = Response::error(413, &BodyError::TooLarge.to_string());
+            return self.reject_unread(&head, resp, &mut meta).await;
+        }
+        if head.expect_continue && head.has_body() && self.unread() == 0 {
+            self.wbuf.extend_from_slice(CONTINUE);
+            if self.flush().await.is_err() {
+                return Next::Drop;
+            }
+        }
+        let body = match self.read_body(&head).await {
+            Ok(Ok(body)) => body,
+            Ok(Err(e)) => {
+                // The body was not read to its end: the framing is lost, close.
+                meta.keep_alive = false;
+                return self
+                    .answer(&Response::error(e.status(), &e.to_string()), &meta)
+                    .await;
+            }
+            Err(_) => return Next::Drop,
+        };
+        let body = if head.gzip {
+            match gunzip_bounded(&body, self.limits.body_bytes_max) {
+                Ok(plain) => plain,
+                Err(e) => {
+                    return self
+                        .answer(&Response::error(e.status(), &e.to_string()), &meta)
+                        .await
+                }
+            }
+        } else {
+            body
+        };
+        let resp = self.handler.handle(Request { head, body }).await;
+        self.answer(&resp, &meta).await
+    }
+
+    /// An answer sent before the body was read: drain a small body to keep the connection, else close.
+    async fn reject_unread(&mut self, head: &RequestHead, resp: Response, meta: &mut Meta) -> Next {
+        if head.has_body() {
+            let buffered = self.unread() as u64;
+            let small = head
+                .content_length
+                .is_some_and(|len| len <= DRAIN_BYTES_MAX);
+            // Without a 100 Continue the client may never send the body: it cannot be drained.
+            let waiting_for_continue = head.expect_continue && buffered == 0;
+            if small && !waiting_for_continue && meta.keep_alive {
+                if self
+                    .discard(head.content_length.unwrap_or(0))
+                    .await
+                    .is_err()
+                {
+                    return Next::Drop;
+                }
+            } else {
+                meta.keep_alive = false;
+            }
+        }
+        self.answer(&resp, meta).await
+    }
+
+    /// Encodes `resp`; flushes unless more pipelined requests are already buffered.
+    async fn answer(&mut self, resp: &Response, meta: &Meta) -> Next {
+        let date = current_date();
+        let ctx = EncodeCtx {
+            request_id: &meta.request_id,
+            date: &date,
+            head_request: meta.head_request,
+            minor_version: meta.minor_version,
+            keep_alive: meta.keep_alive,
+        };
+        encode_response(resp, &ctx, &mut self.wbuf);
+        if !meta.keep_alive {
+            return Next::Close;
+        }
+        if (self.unread() == 0 || self.wbuf.len() > WRITE_BUFFER_BYTES_MAX)
+            && self.flush().await.is_err()
+        {
+            return Next::Drop;
+        }
+        Next::KeepAlive
+    }
+
+    /// Reads one head. `Ok(Err(resp))` is a malformed head to answer before closing.
+    async fn read_head(&mut self) -> Result<Result<RequestHead, Response>, Gone> {
+        let limits = Rc::clone(&self.limits);
+        let mut deadline = (self.unread() > 0).then(|| Instant::now() + limits.header_read_timeout);
+        let mut scanned = 0; // bytes of the unread part already searched for the blank line
+        loop {
+            let pending = &self.rbuf[self.rpos..];
+            if may_hold_head(pending, scanned) || pending.len() > limits.header_bytes_max {
+                match parse_head(pending, &limits) {
+                    Ok(HeadStatus::Complete(head, used)) => {
+                        self.rpos += used;
+                        return Ok(Ok(head));
+                    }
+                    Ok(HeadStatus::Partial) => {}
+                    Err(e) => return Ok(Err(Response::error(e.status(), &e.to_string()))),
+                }
+            }
+            scanned = pending.len();
+            let wait = match deadline {
+                None => limits.idle_timeout,
+                Some(at) => at.saturating_duration_since(Instant::now()),
+            };
+            self.fill(wait).await?;
+            deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
+        }
+    }
+
+    /// Reads the body the head announces. `Ok(Err(_))`: a framing or size error to answer.
+    async fn read_body(&mut self, head: &RequestHead) -> Result<Result<Vec<u8>, BodyError>, Gone> {
+        if head.chunked {
+            return self.read_chunked().await;
+        }
+        let Some(len) = head.content_length.filter(|&len| len > 0) else {
+            return Ok(Ok(Vec::new()));
+        };
+        let Ok(len) = usize::try_from(len) else {
+            return Ok(Err(BodyError::TooLarge));
+        };
+        self.read_exact_body(len).await.map(Ok)
+    }
+
+    async fn read_exact_body(&mut self, len: usize) -> Result<Vec<u8>, Gone> {
+        let mut body = Vec::with_capacity(len.min(BODY_PREALLOC_BYTES_MAX));
+        let take = self.unread().min(len);
+        body.extend_from_slice(&self.rbuf[self.rpos..self.rpos + take]);
+        self.rpos += take;
+        while body.len() < len {
+            let filled = body.len();
+            let want = (len - filled).min(BODY_READ_BYTES_MAX);
+            body.resize(filled + want, 0);
+            let n = read_with_timeout(
+                &mut self.stream,
+                &mut body[filled..],
+                self.limits.idle_timeout,
+            )
+            .await;
+            body.truncate(filled + n.as_ref().map_or(0, |&n| n));
+            n?;
+        }
+        Ok(body)
+    }
+
+    async fn read_chunked(&mut self) -> Result<Result<Vec<u8>, BodyError>, Gone> {
+        let mut decoder =
+            ChunkedDecoder::new(self.limits.body_bytes_max, self.limits.header_bytes_max);
+        let mut body = Vec::new();
+        loop {
+            match decoder.feed(&self.rbuf[self.rpos..], &mut body) {
+                Ok(used) => self.rpos += used,
+                Err(e) => return Ok(Err(e)),
+            }
+            if decoder.is_done() {
+                return Ok(Ok(body));
+            }
+            self.fill(self.limits.idle_timeout).await?;
+        }
+    }
+
+    /// Reads and drops `len` body bytes (from the buffer first).
+    async fn discard(&mut self, len: u64) -> Result<(), Gone> {
+        let mut left = len;
+        loop {
+            let take = (self.unread() as u64).min(left);
+            self.rpos += take as usize;
+            left -= take;
+            if left == 0 {
+                return Ok(());
+            }
+            self.fill(self.limits.idle_timeout).await?;
+        }
+    }
+
+    fn unread(&self) -> usize {
+        self.rbuf.len() - self.rpos
+    }
+
+    /// Flushes pending responses, then reads more bytes into the buffer (at least one, or `Gone`).
+    async fn fill(&mut self, wait: Duration) -> Result<usize, Gone> {
+        self.flush().await?;
+        if self.rpos > 0 {
+            self.rbuf.drain(..self.rpos);
+            self.rpos = 0;
+        }
+        let old = self.rbuf.len();
+        self.rbuf.resize(old + READ_CHUNK_BYTES, 0);
+        let n = read_with_timeout(&mut self.stream, &mut self.rbuf[old..], wait).await;
+        self.rbuf.truncate(old + n.as_ref().map_or(0, |&n| n));
+        n
+    }
+
+    async fn flush(&mut self) -> Result<(), Gone> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let (stream, wbuf) = (&mut self.stream, &self.wbuf);
+        let written = glommio::timer::timeout(self.limits.idle_timeout, async {
+            stream.write_all(wbuf).await.map_err(GlommioError::from)
+        })
+        .await;
+        self.wbuf.clear();
+        written.map_err(gone)
+    }
+
+    /// Sends what is pending, half-closes, and reads (dropping) for a bounded time, so that unread
+    /// request bytes do not turn our close into a reset that destroys the response in flight.
+    async fn linger_close(&mut self) {
+        if self.flush().await.is_err() {
+            return;
+        }
+        let _ = self.stream.shutdown(std::net::Shutdown::Write).await;
+        let deadline = Instant::now() + LINGER_TIMEOUT;
+        let mut dropped = 0;
+        let mut scratch = vec![0u8; READ_CHUNK_BYTES];
+        while dropped < LINGER_BYTES_MAX {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match read_with_timeout(&mut self.stream, &mut scratch, wait).await {
+                Ok(n) => dropped += n,
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// One read, bounded in time. EOF is `Gone::Eof`, never `Ok(0)`.
+async fn read_with_timeout(
+    stream: &mut TcpStream,
+    dst: &mut [u8],
+    wait: Duration,
+) -> Result<usize, Gone> {
+    if wait.is_zero() {
+        return Err(Gone::TimedOut);
+    }
+    let read = glommio::timer::timeout(wait, async {
+        stream.read(dst).await.map_err(GlommioError::from)
+    })
+    .await;
+    match read {
+        Ok(0) => Err(Gone::Eof),
+        Ok(n) => Ok(n),
+        Err(e) => Err(gone(e)),
+    }
+}
+
+fn gone(e: GlommioError<()>) -> Gone {
+    match e {
+        GlommioError::TimedOut(_) => Gone::TimedOut,
+        _ => Gone::Io,
+    }
+}
+
+/// Whether `pending` may hold a complete head: it contains an empty line. Only the bytes after
+/// `scanned` (and the 3 before, for a terminator split across reads) are searched again.
+fn may_hold_head(pending: &[u8], scanned: usize) -> bool {
+    let from = scanned.saturating_sub(3);
+    let Some(tail) = pending.get(from..) else {
+        return false;
+    };
+    memchr::memmem::find(tail, b"\n\r\n").is_some() || memchr::memmem::find(tail, b"\n\n").is_some()
+}
+
+/// Echo the client's `X-Request-Id`, else its `Request-Id`, else a new v1-shaped UUID (as InfluxDB).
+fn request_id(head: &RequestHead) -> String {
+    ["x-request-id", "request-id"]
+        .iter()
+        .filter_map(|name| head.header(name))
+        .find(|v| !v.is_empty())
+        .map_or_else(new_request_id, |v| String::from_utf8_lossy(v).into_owned())
+}
