@@ -1,0 +1,468 @@
+//! Statement results and the v1 JSON answer (`{"results":[{"statement_id":0,...}]}`).
+//!
+//! Key order and omissions follow InfluxDB 1.8's Go structs: a result is
+//! `statement_id, series?, messages?, error?`; a series is `name?, columns, values?`
+//! (query/result.go, models/rows.go; `omitempty` everywhere but `statement_id`).
+//!
+//! SELECT without GROUP BY (query/compile.go, influxql RewriteFields/ColumnNames, tsm1 engine):
+//! - one series per measurement, measurements in name order, no `tags` key;
+//! - `*` expands to every field key and tag key seen, sorted together by name (ties: the field
+//!   first, as influxql sorts `VarRefs` by name then type, except that an unsigned field sorts
+//!   after a tag); a repeated column name gets `_1`, `_2`… (so a tag sharing a field's key
+//!   comes back as `k_1`);
+//! - a row exists for a time at which at least one selected field has a value (tags alone make
+//!   no rows); a missing field or tag is `null`;
+//! - rows in time order, ties by series key; LIMIT n per output series.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::json::{write_f64, write_str};
+use super::time::{format_go_duration, format_rfc3339_nano};
+use super::{KeyKind, SelectField, SelectStatement};
+use crate::lineproto::FieldValue;
+
+/// The rows storage returns for one series of one measurement.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesRows {
+    pub measurement: Vec<u8>,
+    /// Tags sorted by key, unescaped.
+    pub tags: Vec<(Vec<u8>, Vec<u8>)>,
+    /// (time ns, fields) per point.
+    pub points: Vec<(i64, Vec<(Vec<u8>, FieldValue<'static>)>)>,
+}
+
+/// One cell of a result row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    /// A point's time in ns; written per [`TimeFormat`].
+    Time(i64),
+    Str(String),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Bool(bool),
+}
+
+/// One `series` entry. `name: None` omits the key (SHOW RETENTION POLICIES has none).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub name: Option<String>,
+    pub columns: Vec<String>,
+    pub values: Vec<Vec<Value>>,
+}
+
+/// `{"level":"warning","text":"..."}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub level: String,
+    pub text: String,
+}
+
+/// The outcome of one statement. `statement_id` is its index in [`render_results`]' input.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatementResult {
+    pub series: Vec<Series>,
+    pub messages: Vec<Message>,
+    pub error: Option<String>,
+}
+
+/// One row of SHOW RETENTION POLICIES.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetentionPolicyRow {
+    pub name: String,
+    pub duration_ns: i64,
+    pub shard_group_duration_ns: i64,
+    pub replica_n: u32,
+    pub default: bool,
+}
+
+/// How `Value::Time` is written: the `epoch` query parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// No `epoch`: RFC3339Nano strings.
+    Rfc3339,
+    /// Integer time divided by this many ns (Go's integer division, toward zero).
+    Epoch(i64),
+}
+
+impl TimeFormat {
+    /// InfluxDB's `epoch` handling (httpd handler.go `convertToEpoch`): empty or absent =
+    /// RFC3339; `u` µs, `ms`, `s`, `m`, `h`; any other non-empty value (`ns`, `n`, …) = ns.
+    pub fn from_epoch_param(epoch: Option<&str>) -> Self {
+        let divisor = match epoch.unwrap_or("") {
+            "" => return TimeFormat::Rfc3339,
+            "u" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => 1,
+        };
+        TimeFormat::Epoch(divisor)
+    }
+}
+
+impl StatementResult {
+    /// A statement that succeeded with nothing to show (`{"statement_id":N}`).
+    pub fn ok() -> Self {
+        Self::default()
+    }
+
+    /// `{"statement_id":N,"error":"..."}`.
+    pub fn error(message: impl Into<String>) -> Self {
+        StatementResult {
+            error: Some(message.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Add a `{"level":"warning","text":...}` message.
+    pub fn with_warning(mut self, text: impl Into<String>) -> Self {
+        self.messages.push(Message {
+            level: "warning".into(),
+            text: text.into(),
+        });
+        self
+    }
+
+    /// SHOW DATABASES: the `databases` series is present even with no database.
+    pub fn databases<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Self {
+        let values = names.into_iter().map(|n| vec![Value::Str(n.into())]).collect();
+        StatementResult {
+            series: vec![Series {
+                name: Some("databases".into()),
+                columns: vec!["name".into()],
+                values,
+            }],
+            ..Self::default()
+        }
+    }
+
+    /// SHOW RETENTION POLICIES (rows in the catalog's order; the series has no name).
+    pub fn retention_policies(rows: &[RetentionPolicyRow]) -> Self {
+        let columns = ["name", "duration", "shardGroupDuration", "replicaN", "default"];
+        let values = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    Value::Str(r.name.clone()),
+                    Value::Str(format_go_duration(r.duration_ns)),
+                    Value::Str(format_go_duration(r.shard_group_duration_ns)),
+                    Value::Int(i64::from(r.replica_n)),
+                    Value::Bool(r.default),
+                ]
+            })
+            .collect();
+        StatementResult {
+            series: vec![Series {
+                name: None,
+                columns: columns.iter().map(|c| c.to_string()).collect(),
+                values,
+            }],
+            ..Self::default()
+        }
+    }
+}
+
+/// Write every result as InfluxDB's `/query` body (`statement_id` = position in `results`).
+pub fn render_results(results: Vec<StatementResult>, time: TimeFormat) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"results\":[");
+    for (id, r) in results.iter().enumerate() {
+        if id > 0 {
+            out.push(b',');
+        }
+        write_result(&mut out, id, r, time);
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+fn write_result(out: &mut Vec<u8>, id: usize, r: &StatementResult, time: TimeFormat) {
+    out.extend_from_slice(format!("{{\"statement_id\":{id}").as_bytes());
+    if !r.series.is_empty() {
+        out.extend_from_slice(b",\"series\":[");
+        for (i, s) in r.series.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_series(out, s, time);
+        }
+        out.push(b']');
+    }
+    if !r.messages.is_empty() {
+        out.extend_from_slice(b",\"messages\":[");
+        for (i, m) in r.messages.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"level\":");
+            write_str(out, &m.level);
+            out.extend_from_slice(b",\"text\":");
+            write_str(out, &m.text);
+            out.push(b'}');
+        }
+        out.push(b']');
+    }
+    if let Some(e) = r.error.as_deref().filter(|e| !e.is_empty()) {
+        out.extend_from_slice(b",\"error\":");
+        write_str(out, e);
+    }
+    out.push(b'}');
+}
+
+fn write_series(out: &mut Vec<u8>, s: &Series, time: TimeFormat) {
+    out.push(b'{');
+    if let Some(name) = s.name.as_deref().filter(|n| !n.is_empty()) {
+        out.extend_from_slice(b"\"name\":");
+        write_str(out, name);
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"columns\":[");
+    for (i, c) in s.columns.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, c);
+    }
+    out.push(b']');
+    if !s.values.is_empty() {
+        out.extend_from_slice(b",\"values\":[");
+        for (i, row) in s.values.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'[');
+            for (j, v) in row.iter().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                write_value(out, v, time);
+            }
+            out.push(b']');
+        }
+        out.push(b']');
+    }
+    out.push(b'}');
+}
+
+fn write_value(out: &mut Vec<u8>, v: &Value, time: TimeFormat) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Time(ns) => match time {
+            TimeFormat::Rfc3339 => write_str(out, &format_rfc3339_nano(*ns)),
+            TimeFormat::Epoch(d) => out.extend_from_slice((ns / d.max(1)).to_string().as_bytes()),
+        },
+        Value::Str(s) => write_str(out, s),
+        Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Value::UInt(u) => out.extend_from_slice(u.to_string().as_bytes()),
+        Value::Float(f) => write_f64(out, *f),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+    }
+}
+
+/// A column of a SELECT: which key it reads and whether that is a field or a tag.
+#[derive(Clone, Debug)]
+struct Column {
+    key: Vec<u8>,
+    kind: KeyKind,
+    alias: Option<String>,
+}
+
+/// influxql's DataType codes, used as the tie-break when sorting `*` (Tag = 7, Unsigned = 9).
+fn type_code(v: &FieldValue<'_>) -> u8 {
+    match v {
+        FieldValue::Float(_) => 1,
+        FieldValue::Integer(_) => 2,
+        FieldValue::String(_) => 3,
+        FieldValue::Boolean(_) => 4,
+        FieldValue::Unsigned(_) => 9,
+    }
+}
+const TAG_CODE: u8 = 7;
+
+/// Field keys (with their type code) and tag keys present in the data.
+struct KeySets {
+    fields: BTreeMap<Vec<u8>, u8>,
+    tags: BTreeSet<Vec<u8>>,
+}
+
+fn key_sets<'a>(series: impl Iterator<Item = &'a SeriesRows>) -> KeySets {
+    let mut fields: BTreeMap<Vec<u8>, u8> = BTreeMap::new();
+    let mut tags = BTreeSet::new();
+    for s in series {
+        tags.extend(s.tags.iter().map(|(k, _)| k.clone()));
+        for (_, fs) in &s.points {
+            for (k, v) in fs {
+                let code = type_code(v);
+                let e = fields.entry(k.clone()).or_insert(code);
+                *e = (*e).max(code);
+            }
+        }
+    }
+    KeySets { fields, tags }
+}
+
+fn expand_columns(fields: &[SelectField], keys: &KeySets) -> Vec<Column> {
+    let mut cols = Vec::new();
+    for f in fields {
+        match f {
+            SelectField::Wildcard(only) => {
+                let mut refs: Vec<(&Vec<u8>, u8)> = Vec::new();
+                if *only != Some(KeyKind::Tag) {
+                    refs.extend(keys.fields.iter().map(|(k, c)| (k, *c)));
+                }
+                if *only != Some(KeyKind::Field) {
+                    refs.extend(keys.tags.iter().map(|k| (k, TAG_CODE)));
+                }
+                refs.sort();
+                cols.extend(refs.into_iter().map(|(k, code)| Column {
+                    key: k.clone(),
+                    kind: if code == TAG_CODE {
+                        KeyKind::Tag
+                    } else {
+                        KeyKind::Field
+                    },
+                    alias: None,
+                }));
+            }
+            SelectField::Key { name, kind, alias } => {
+                let key = name.as_bytes().to_vec();
+                let kind = kind.unwrap_or(
+                    if !keys.fields.contains_key(&key) && keys.tags.contains(&key) {
+                        KeyKind::Tag
+                    } else {
+                        KeyKind::Field
+                    },
+                );
+                cols.push(Column {
+                    key,
+                    kind,
+                    alias: alias.clone(),
+                });
+            }
+        }
+    }
+    cols
+}
+
+/// influxql `ColumnNames`: aliases first, then names with `_N` added on a repeat.
+fn column_names(time_name: &str, cols: &[Column]) -> Vec<String> {
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    for a in cols.iter().filter_map(|c| c.alias.as_ref()) {
+        names.insert(a.clone(), 1);
+    }
+    let mut out = vec![time_name.to_string()];
+    for c in cols {
+        if let Some(a) = &c.alias {
+            out.push(a.clone());
+            continue;
+        }
+        let mut name = String::from_utf8_lossy(&c.key).into_owned();
+        if let Some(&count) = names.get(&name) {
+            let mut n = count;
+            loop {
+                let resolved = format!("{name}_{n}");
+                if !names.contains_key(&resolved) {
+                    names.insert(name.clone(), n + 1);
+                    name = resolved;
+                    break;
+                }
+                n += 1;
+            }
+        }
+        *names.entry(name.clone()).or_insert(0) += 1;
+        out.push(name);
+    }
+    out
+}
+
+fn to_value(v: &FieldValue<'_>) -> Value {
+    match v {
+        FieldValue::Float(f) => Value::Float(*f),
+        FieldValue::Integer(i) => Value::Int(*i),
+        FieldValue::Unsigned(u) => Value::UInt(*u),
+        FieldValue::String(s) => Value::Str(String::from_utf8_lossy(s).into_owned()),
+        FieldValue::Boolean(b) => Value::Bool(*b),
+    }
+}
+
+/// The rows of one measurement: (time, series index, point index), ordered by time then
+/// series key (the series are sorted by tags beforehand).
+fn measurement_rows(stmt: &SelectStatement, cols: &[Column], series: &[SeriesRows]) -> Vec<Vec<Value>> {
+    let mut order: Vec<(i64, usize, usize)> = Vec::new();
+    for (si, s) in series.iter().enumerate() {
+        for (pi, (t, _)) in s.points.iter().enumerate() {
+            order.push((*t, si, pi));
+        }
+    }
+    order.sort();
+    order.dedup_by_key(|(t, si, _)| (*t, *si));
+    let mut rows = Vec::new();
+    for (t, si, pi) in order {
+        let (Some(s), Some((_, fields))) = (series.get(si), series.get(si).and_then(|s| s.points.get(pi))) else {
+            continue;
+        };
+        let mut row = Vec::with_capacity(cols.len() + 1);
+        row.push(Value::Time(t));
+        let mut any_field = false;
+        for c in cols {
+            let v = match c.kind {
+                KeyKind::Field => fields.iter().find(|(k, _)| *k == c.key).map(|(_, v)| {
+                    any_field = true;
+                    to_value(v)
+                }),
+                KeyKind::Tag => s
+                    .tags
+                    .iter()
+                    .find(|(k, v)| *k == c.key && !v.is_empty())
+                    .map(|(_, v)| Value::Str(String::from_utf8_lossy(v).into_owned())),
+            };
+            row.push(v.unwrap_or(Value::Null));
+        }
+        if any_field {
+            rows.push(row);
+        }
+        if stmt.limit > 0 && rows.len() as u64 >= stmt.limit {
+            break;
+        }
+    }
+    rows
+}
+
+/// The result of a raw SELECT over the rows storage returned (any order, any number of
+/// `SeriesRows` per measurement). Sources' measurement names, tag filters and time bounds are
+/// applied again here, so a scan that pushed them down and one that did not answer the same.
+pub fn select_result(stmt: &SelectStatement, rows: Vec<SeriesRows>) -> StatementResult {
+    let cond = &stmt.condition;
+    let mut by_measurement: BTreeMap<Vec<u8>, Vec<SeriesRows>> = BTreeMap::new();
+    for mut s in rows {
+        let wanted = stmt.sources.iter().any(|src| src.measurement.matches(&s.measurement));
+        if !wanted || !cond.matches_tags(&s.tags) {
+            continue;
+        }
+        s.points.retain(|(t, fields)| cond.matches_time(*t) && !fields.is_empty());
+        if s.points.is_empty() {
+            continue;
+        }
+        by_measurement.entry(s.measurement.clone()).or_default().push(s);
+    }
+    let keys = key_sets(by_measurement.values().flatten());
+    let cols = expand_columns(&stmt.fields, &keys);
+    let columns = column_names(stmt.time_alias.as_deref().unwrap_or("time"), &cols);
+    let mut result = StatementResult::ok();
+    for (name, mut series) in by_measurement {
+        series.sort_by(|a, b| a.tags.cmp(&b.tags));
+        let values = measurement_rows(stmt, &cols, &series);
+        if values.is_empty() {
+            continue;
+        }
+        result.series.push(Series {
+            name: Some(String::from_utf8_lossy(&name).into_owned()),
+            columns: columns.clone(),
+            values,
+        });
+    }
+    result
+}
