@@ -1039,7 +1039,7 @@ mod tests {
             ("SELECT * m", "found m, expected FROM at line 1, char 10"),
             ("SELECT *\nFROM", "found EOF, expected identifier at line 2, char 6"),
             ("SELECT * FROM m WHERE time > now() - 1h)", "found ), expected ; at line 1, char 40"),
-            ("SELECT * FROM m WHERE (time > 0", "found EOF, expected ) at line 1, char 33"),
+            ("SELECT * FROM m WHERE (time > 0", "found EOF, expected ) at line 1, char 32"),
             ("SELECT * FROM m WHERE time > '2020-13-01'", "invalid timestamp string"),
             ("SELECT time FROM m", "at least 1 non-time field must be queried"),
         ];
