@@ -466,3 +466,218 @@ pub fn select_result(stmt: &SelectStatement, rows: Vec<SeriesRows>) -> Statement
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::parse;
+    use std::borrow::Cow;
+
+    fn rows(m: &str, tags: &[(&str, &str)], points: &[(i64, &[(&str, FieldValue<'static>)])]) -> SeriesRows {
+        SeriesRows {
+            measurement: m.as_bytes().to_vec(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .collect(),
+            points: points
+                .iter()
+                .map(|(t, fs)| {
+                    let fs = fs.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.clone())).collect();
+                    (*t, fs)
+                })
+                .collect(),
+        }
+    }
+
+    fn stmt(q: &str) -> SelectStatement {
+        match parse(q, 0) {
+            Ok(v) => match v.into_iter().next() {
+                Some(crate::query::Statement::Select(s)) => s,
+                other => panic!("{q}: {other:?}"),
+            },
+            Err(e) => panic!("{q}: {e}"),
+        }
+    }
+
+    fn render(results: Vec<StatementResult>, time: TimeFormat) -> String {
+        String::from_utf8_lossy(&render_results(results, time)).into_owned()
+    }
+
+    fn select_json(q: &str, data: Vec<SeriesRows>, epoch: Option<&str>) -> String {
+        let r = select_result(&stmt(q), data);
+        render(vec![r], TimeFormat::from_epoch_param(epoch))
+    }
+
+    fn s(v: &str) -> FieldValue<'static> {
+        FieldValue::String(Cow::Owned(v.as_bytes().to_vec()))
+    }
+
+    const T0: i64 = 1_257_894_000_000_000_000; // 2009-11-10T23:00:00Z
+
+    #[test]
+    fn catalog_results() {
+        assert_eq!(
+            render(vec![StatementResult::databases(Vec::<String>::new())], TimeFormat::Rfc3339),
+            r#"{"results":[{"statement_id":0,"series":[{"name":"databases","columns":["name"]}]}]}"#
+        );
+        assert_eq!(
+            render(vec![StatementResult::databases(["_internal", "db1"])], TimeFormat::Rfc3339),
+            r#"{"results":[{"statement_id":0,"series":[{"name":"databases","columns":["name"],"values":[["_internal"],["db1"]]}]}]}"#
+        );
+        let rps = [
+            RetentionPolicyRow {
+                name: "autogen".into(),
+                duration_ns: 0,
+                shard_group_duration_ns: 168 * 3_600_000_000_000,
+                replica_n: 1,
+                default: true,
+            },
+            RetentionPolicyRow {
+                name: "1h".into(),
+                duration_ns: 3_600_000_000_000,
+                shard_group_duration_ns: 3_600_000_000_000,
+                replica_n: 2,
+                default: false,
+            },
+        ];
+        assert_eq!(
+            render(vec![StatementResult::retention_policies(&rps)], TimeFormat::Epoch(1)),
+            r#"{"results":[{"statement_id":0,"series":[{"columns":["name","duration","shardGroupDuration","replicaN","default"],"values":[["autogen","0s","168h0m0s",1,true],["1h","1h0m0s","1h0m0s",2,false]]}]}]}"#
+        );
+        let results = vec![
+            StatementResult::ok().with_warning(
+                "deprecated use of 'CREATE DATABASE x' in a read only context, please use a POST request instead",
+            ),
+            StatementResult::error("database not found: x"),
+            StatementResult::error("not executed"),
+            StatementResult::ok(),
+        ];
+        assert_eq!(
+            render(results, TimeFormat::Rfc3339),
+            concat!(
+                r#"{"results":[{"statement_id":0,"messages":[{"level":"warning","text":"deprecated use of 'CREATE DATABASE x' in a read only context, please use a POST request instead"}]},"#,
+                r#"{"statement_id":1,"error":"database not found: x"},{"statement_id":2,"error":"not executed"},{"statement_id":3}]}"#
+            )
+        );
+        assert_eq!(render(vec![], TimeFormat::Rfc3339), r#"{"results":[]}"#);
+    }
+
+    #[test]
+    fn epoch_param() {
+        assert_eq!(TimeFormat::from_epoch_param(None), TimeFormat::Rfc3339);
+        assert_eq!(TimeFormat::from_epoch_param(Some("")), TimeFormat::Rfc3339);
+        assert_eq!(TimeFormat::from_epoch_param(Some("ns")), TimeFormat::Epoch(1));
+        assert_eq!(TimeFormat::from_epoch_param(Some("n")), TimeFormat::Epoch(1));
+        assert_eq!(TimeFormat::from_epoch_param(Some("u")), TimeFormat::Epoch(1_000));
+        assert_eq!(TimeFormat::from_epoch_param(Some("ms")), TimeFormat::Epoch(1_000_000));
+        assert_eq!(TimeFormat::from_epoch_param(Some("s")), TimeFormat::Epoch(1_000_000_000));
+        assert_eq!(TimeFormat::from_epoch_param(Some("m")), TimeFormat::Epoch(60_000_000_000));
+        assert_eq!(TimeFormat::from_epoch_param(Some("h")), TimeFormat::Epoch(3_600_000_000_000));
+    }
+
+    #[test]
+    fn select_star_types_nulls_and_k_1() {
+        let data = vec![
+            rows(
+                "cpu",
+                &[("host", "b"), ("k", "tagk")],
+                &[(T0 + 1_500_000_000, &[("k", FieldValue::Float(2.0)), ("v", FieldValue::Integer(-3))])],
+            ),
+            rows(
+                "cpu",
+                &[("host", "a")],
+                &[
+                    (T0, &[("v", FieldValue::Integer(7)), ("s", s("a\"<b>"))]),
+                    (T0 + 1_500_000_000, &[("u", FieldValue::Unsigned(18_446_744_073_709_551_615)), ("b", FieldValue::Boolean(true))]),
+                ],
+            ),
+        ];
+        let want_rfc = concat!(
+            r#"{"results":[{"statement_id":0,"series":[{"name":"cpu","columns":["time","b","host","k","k_1","s","u","v"],"values":["#,
+            r#"["2009-11-10T23:00:00Z",null,"a",null,null,"a\"\u003cb\u003e",null,7],"#,
+            r#"["2009-11-10T23:00:01.5Z",true,"a",null,null,null,18446744073709551615,null],"#,
+            r#"["2009-11-10T23:00:01.5Z",null,"b",2,"tagk",null,null,-3]]}]}]}"#
+        );
+        assert_eq!(select_json("SELECT * FROM cpu", data.clone(), None), want_rfc);
+        let want_ms = concat!(
+            r#"{"results":[{"statement_id":0,"series":[{"name":"cpu","columns":["time","b","host","k","k_1","s","u","v"],"values":["#,
+            r#"[1257894000000,null,"a",null,null,"a\"\u003cb\u003e",null,7],"#,
+            r#"[1257894001500,true,"a",null,null,null,18446744073709551615,null],"#,
+            r#"[1257894001500,null,"b",2,"tagk",null,null,-3]]}]}]}"#
+        );
+        assert_eq!(select_json("SELECT * FROM cpu", data.clone(), Some("ms")), want_ms);
+        let s_epoch = select_json("SELECT * FROM cpu", data.clone(), Some("s"));
+        assert!(s_epoch.contains("[1257894001,true,"), "{s_epoch}");
+        let ns = select_json("SELECT * FROM cpu", data.clone(), Some("ns"));
+        assert!(ns.contains("[1257894001500000000,null,\"b\","), "{ns}");
+        let h = select_json("SELECT * FROM cpu", data, Some("h"));
+        assert!(h.contains("[349415,null,\"a\""), "{h}");
+    }
+
+    #[test]
+    fn select_field_lists() {
+        let data = vec![
+            rows("m", &[("host", "a")], &[(10, &[("f1", FieldValue::Float(0.5))]), (20, &[("f2", FieldValue::Float(1e-7))])]),
+        ];
+        assert_eq!(
+            select_json(r#"SELECT "f2", host, f1 AS x FROM m"#, data.clone(), Some("ns")),
+            r#"{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","f2","host","x"],"values":[[10,null,"a",0.5],[20,1e-7,"a",null]]}]}]}"#
+        );
+        // Only f2's rows: a row needs one selected field with a value.
+        assert_eq!(
+            select_json("SELECT f2 FROM m", data.clone(), Some("ns")),
+            r#"{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","f2"],"values":[[20,1e-7]]}]}]}"#
+        );
+        // Nothing matches: no series at all; tags alone make no rows.
+        assert_eq!(select_json("SELECT nope FROM m", data.clone(), None), r#"{"results":[{"statement_id":0}]}"#);
+        assert_eq!(select_json("SELECT host FROM m", data.clone(), None), r#"{"results":[{"statement_id":0}]}"#);
+        assert_eq!(
+            select_json("SELECT *::tag, f1 FROM m", data.clone(), Some("ns")),
+            r#"{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","host","f1"],"values":[[10,"a",0.5]]}]}]}"#
+        );
+        assert_eq!(
+            select_json("SELECT f1, f1, time AS t FROM m", data, Some("ns")),
+            r#"{"results":[{"statement_id":0,"series":[{"name":"m","columns":["t","f1","f1_1"],"values":[[10,0.5,0.5]]}]}]}"#
+        );
+    }
+
+    #[test]
+    fn select_filters_limit_and_measurements() {
+        let data = vec![
+            rows("mem", &[("host", "a")], &[(5, &[("used", FieldValue::Integer(1))])]),
+            rows("cpu", &[("host", "b")], &[(1, &[("v", FieldValue::Float(1.0))]), (2, &[("v", FieldValue::Float(2.0))]), (3, &[("v", FieldValue::Float(3.0))])]),
+            rows("cpu", &[("host", "a")], &[(2, &[("v", FieldValue::Float(20.0))])]),
+            rows("disk", &[], &[(1, &[("free", FieldValue::Integer(9))])]),
+        ];
+        // Tag and time filters applied here even if storage did not push them down.
+        assert_eq!(
+            select_json("SELECT * FROM cpu WHERE host = 'b' AND time >= 2", data.clone(), Some("ns")),
+            r#"{"results":[{"statement_id":0,"series":[{"name":"cpu","columns":["time","host","v"],"values":[[2,"b",2],[3,"b",3]]}]}]}"#
+        );
+        assert_eq!(
+            select_json("SELECT v FROM cpu WHERE host != 'b' AND time < 3", data.clone(), Some("ns")),
+            r#"{"results":[{"statement_id":0,"series":[{"name":"cpu","columns":["time","v"],"values":[[2,20]]}]}]}"#
+        );
+        // Time ties ordered by series key (host=a before host=b); LIMIT per measurement.
+        assert_eq!(
+            select_json("SELECT v FROM cpu LIMIT 3", data.clone(), Some("ns")),
+            r#"{"results":[{"statement_id":0,"series":[{"name":"cpu","columns":["time","v"],"values":[[1,1],[2,20],[2,2]]}]}]}"#
+        );
+        // Several measurements: name order, the union of columns in each.
+        assert_eq!(
+            select_json("SELECT * FROM /^(cpu|mem)$/, disk WHERE time <= 2 LIMIT 1", data.clone(), Some("ns")),
+            concat!(
+                r#"{"results":[{"statement_id":0,"series":["#,
+                r#"{"name":"cpu","columns":["time","free","host","v"],"values":[[1,null,"b",1]]},"#,
+                r#"{"name":"disk","columns":["time","free","host","v"],"values":[[1,9,null,null]]}]}]}"#
+            )
+        );
+        // A source that names no measurement in the data, and an empty time range.
+        assert_eq!(select_json("SELECT * FROM nope", data.clone(), None), r#"{"results":[{"statement_id":0}]}"#);
+        assert_eq!(
+            select_json("SELECT * FROM cpu WHERE time > 3 AND time < 1", data, None),
+            r#"{"results":[{"statement_id":0}]}"#
+        );
+    }
+}
