@@ -21,7 +21,7 @@ pub mod time;
 
 pub use parse::{parse, ParseError};
 pub use render::{
-    render_results, select_result, Message, RetentionPolicyRow, Series, SeriesRows,
+    render_results, select_result, Message, PointFields, RetentionPolicyRow, Series, SeriesRows,
     StatementResult, TimeFormat, Value,
 };
 
@@ -33,14 +33,21 @@ pub const TIME_MAX_NS: i64 = i64::MAX - 1;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Statement {
     CreateDatabase(CreateDatabase),
-    DropDatabase { name: String },
+    DropDatabase {
+        name: String,
+    },
     ShowDatabases,
     CreateRetentionPolicy(CreateRetentionPolicy),
     AlterRetentionPolicy(AlterRetentionPolicy),
-    DropRetentionPolicy { name: String, database: String },
+    DropRetentionPolicy {
+        name: String,
+        database: String,
+    },
     /// `database: None` = the request's `db` parameter (InfluxDB: `database name required`
     /// when that is empty too).
-    ShowRetentionPolicies { database: Option<String> },
+    ShowRetentionPolicies {
+        database: Option<String>,
+    },
     Select(SelectStatement),
 }
 

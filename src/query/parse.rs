@@ -64,7 +64,13 @@ const SHOW: &[&str] = &[
     "TAG",
     "USERS",
 ];
-const CREATE: &[&str] = &["CONTINUOUS", "DATABASE", "USER", "RETENTION", "SUBSCRIPTION"];
+const CREATE: &[&str] = &[
+    "CONTINUOUS",
+    "DATABASE",
+    "USER",
+    "RETENTION",
+    "SUBSCRIPTION",
+];
 const DROP: &[&str] = &[
     "CONTINUOUS",
     "DATABASE",
@@ -239,9 +245,7 @@ impl Parser {
                 };
                 Ok(Statement::ShowRetentionPolicies { database })
             }
-            Tok::Keyword(k) if SHOW.contains(&k) => {
-                Err(self.unsupported(format!("SHOW {k}"), pos))
-            }
+            Tok::Keyword(k) if SHOW.contains(&k) => Err(self.unsupported(format!("SHOW {k}"), pos)),
             _ => Err(self.expected(&tok, pos, SHOW)),
         }
     }
@@ -274,9 +278,7 @@ impl Parser {
                 let database = self.ident()?;
                 Ok(Statement::DropRetentionPolicy { name, database })
             }
-            Tok::Keyword(k) if DROP.contains(&k) => {
-                Err(self.unsupported(format!("DROP {k}"), pos))
-            }
+            Tok::Keyword(k) if DROP.contains(&k) => Err(self.unsupported(format!("DROP {k}"), pos)),
             _ => Err(self.expected(&tok, pos, DROP)),
         }
     }
@@ -753,7 +755,7 @@ impl Parser {
                         Err(_) => return Err(self.message("unable to parse number".into(), p)),
                     },
                     (Tok::Duration(lit), _) => Expr::Dur(neg(
-                        parse_duration(&lit).map_err(|e| ParseError::Plain(e.to_string()))?,
+                        parse_duration(&lit).map_err(|e| ParseError::Plain(e.to_string()))?
                     )),
                     (tok, p) => {
                         return Err(self.expected(&tok, p, &["identifier", "number", "duration"]))
@@ -1056,20 +1058,28 @@ mod tests {
             ("SELECT mean(v) FROM m", "function mean()"),
             ("SELECT v FROM m GROUP BY host", "GROUP"),
             ("SELECT v FROM m WHERE a = 'x' OR b = 'y'", "OR in WHERE"),
-            ("SELECT v FROM m WHERE v > 1", "a WHERE condition on a field"),
+            (
+                "SELECT v FROM m WHERE v > 1",
+                "a WHERE condition on a field",
+            ),
             ("SELECT v FROM m WHERE host =~ /a/", "operator =~ in WHERE"),
             ("SELECT v FROM m LIMIT 1 OFFSET 2", "OFFSET"),
             ("SELECT v + 1 FROM m", "an expression in the SELECT list"),
             ("DELETE FROM m", "DELETE"),
         ] {
             let e = err(q);
-            assert!(e.starts_with(&format!("{what} is not supported")), "{q}: {e}");
+            assert!(
+                e.starts_with(&format!("{what} is not supported")),
+                "{q}: {e}"
+            );
         }
     }
 
     #[test]
     fn select_fields_and_sources() {
-        let s = select(r#"SELECT *, "f 2"::field AS x, t::tag, time FROM m, "d"."r"."m2", d..m3, r./^c/, /x\/y/ LIMIT 5"#);
+        let s = select(
+            r#"SELECT *, "f 2"::field AS x, t::tag, time FROM m, "d"."r"."m2", d..m3, r./^c/, /x\/y/ LIMIT 5"#,
+        );
         assert_eq!(
             s.fields,
             vec![
@@ -1120,7 +1130,10 @@ mod tests {
             err("SELECT * FROM /cp[u/"),
             "error parsing regexp: unclosed character class at line 1, char 15"
         );
-        assert_eq!(err("SELECT * FROM /cpu"), "bad regex: cpu at line 1, char 15");
+        assert_eq!(
+            err("SELECT * FROM /cpu"),
+            "bad regex: cpu at line 1, char 15"
+        );
     }
 
     #[test]

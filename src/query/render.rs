@@ -21,6 +21,9 @@ use super::time::{format_go_duration, format_rfc3339_nano};
 use super::{KeyKind, SelectField, SelectStatement};
 use crate::lineproto::FieldValue;
 
+/// One point's fields: (field key, value).
+pub type PointFields = Vec<(Vec<u8>, FieldValue<'static>)>;
+
 /// The rows storage returns for one series of one measurement.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeriesRows {
@@ -28,7 +31,7 @@ pub struct SeriesRows {
     /// Tags sorted by key, unescaped.
     pub tags: Vec<(Vec<u8>, Vec<u8>)>,
     /// (time ns, fields) per point.
-    pub points: Vec<(i64, Vec<(Vec<u8>, FieldValue<'static>)>)>,
+    pub points: Vec<(i64, PointFields)>,
 }
 
 /// One cell of a result row.
@@ -128,7 +131,10 @@ impl StatementResult {
 
     /// SHOW DATABASES: the `databases` series is present even with no database.
     pub fn databases<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Self {
-        let values = names.into_iter().map(|n| vec![Value::Str(n.into())]).collect();
+        let values = names
+            .into_iter()
+            .map(|n| vec![Value::Str(n.into())])
+            .collect();
         StatementResult {
             series: vec![Series {
                 name: Some("databases".into()),
@@ -141,7 +147,13 @@ impl StatementResult {
 
     /// SHOW RETENTION POLICIES (rows in the catalog's order; the series has no name).
     pub fn retention_policies(rows: &[RetentionPolicyRow]) -> Self {
-        let columns = ["name", "duration", "shardGroupDuration", "replicaN", "default"];
+        let columns = [
+            "name",
+            "duration",
+            "shardGroupDuration",
+            "replicaN",
+            "default",
+        ];
         let values = rows
             .iter()
             .map(|r| {
@@ -390,7 +402,11 @@ fn to_value(v: &FieldValue<'_>) -> Value {
 
 /// The rows of one measurement: (time, series index, point index), ordered by time then
 /// series key (the series are sorted by tags beforehand).
-fn measurement_rows(stmt: &SelectStatement, cols: &[Column], series: &[SeriesRows]) -> Vec<Vec<Value>> {
+fn measurement_rows(
+    stmt: &SelectStatement,
+    cols: &[Column],
+    series: &[SeriesRows],
+) -> Vec<Vec<Value>> {
     let mut order: Vec<(i64, usize, usize)> = Vec::new();
     for (si, s) in series.iter().enumerate() {
         for (pi, (t, _)) in s.points.iter().enumerate() {
@@ -401,7 +417,10 @@ fn measurement_rows(stmt: &SelectStatement, cols: &[Column], series: &[SeriesRow
     order.dedup_by_key(|(t, si, _)| (*t, *si));
     let mut rows = Vec::new();
     for (t, si, pi) in order {
-        let (Some(s), Some((_, fields))) = (series.get(si), series.get(si).and_then(|s| s.points.get(pi))) else {
+        let (Some(s), Some((_, fields))) = (
+            series.get(si),
+            series.get(si).and_then(|s| s.points.get(pi)),
+        ) else {
             continue;
         };
         let mut row = Vec::with_capacity(cols.len() + 1);
@@ -438,15 +457,22 @@ pub fn select_result(stmt: &SelectStatement, rows: Vec<SeriesRows>) -> Statement
     let cond = &stmt.condition;
     let mut by_measurement: BTreeMap<Vec<u8>, Vec<SeriesRows>> = BTreeMap::new();
     for mut s in rows {
-        let wanted = stmt.sources.iter().any(|src| src.measurement.matches(&s.measurement));
+        let wanted = stmt
+            .sources
+            .iter()
+            .any(|src| src.measurement.matches(&s.measurement));
         if !wanted || !cond.matches_tags(&s.tags) {
             continue;
         }
-        s.points.retain(|(t, fields)| cond.matches_time(*t) && !fields.is_empty());
+        s.points
+            .retain(|(t, fields)| cond.matches_time(*t) && !fields.is_empty());
         if s.points.is_empty() {
             continue;
         }
-        by_measurement.entry(s.measurement.clone()).or_default().push(s);
+        by_measurement
+            .entry(s.measurement.clone())
+            .or_default()
+            .push(s);
     }
     let keys = key_sets(by_measurement.values().flatten());
     let cols = expand_columns(&stmt.fields, &keys);
@@ -473,7 +499,11 @@ mod tests {
     use crate::query::parse;
     use std::borrow::Cow;
 
-    fn rows(m: &str, tags: &[(&str, &str)], points: &[(i64, &[(&str, FieldValue<'static>)])]) -> SeriesRows {
+    fn rows(
+        m: &str,
+        tags: &[(&str, &str)],
+        points: &[(i64, &[(&str, FieldValue<'static>)])],
+    ) -> SeriesRows {
         SeriesRows {
             measurement: m.as_bytes().to_vec(),
             tags: tags
@@ -483,7 +513,10 @@ mod tests {
             points: points
                 .iter()
                 .map(|(t, fs)| {
-                    let fs = fs.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.clone())).collect();
+                    let fs = fs
+                        .iter()
+                        .map(|(k, v)| (k.as_bytes().to_vec(), v.clone()))
+                        .collect();
                     (*t, fs)
                 })
                 .collect(),
@@ -518,11 +551,17 @@ mod tests {
     #[test]
     fn catalog_results() {
         assert_eq!(
-            render(vec![StatementResult::databases(Vec::<String>::new())], TimeFormat::Rfc3339),
+            render(
+                vec![StatementResult::databases(Vec::<String>::new())],
+                TimeFormat::Rfc3339
+            ),
             r#"{"results":[{"statement_id":0,"series":[{"name":"databases","columns":["name"]}]}]}"#
         );
         assert_eq!(
-            render(vec![StatementResult::databases(["_internal", "db1"])], TimeFormat::Rfc3339),
+            render(
+                vec![StatementResult::databases(["_internal", "db1"])],
+                TimeFormat::Rfc3339
+            ),
             r#"{"results":[{"statement_id":0,"series":[{"name":"databases","columns":["name"],"values":[["_internal"],["db1"]]}]}]}"#
         );
         let rps = [
@@ -542,7 +581,10 @@ mod tests {
             },
         ];
         assert_eq!(
-            render(vec![StatementResult::retention_policies(&rps)], TimeFormat::Epoch(1)),
+            render(
+                vec![StatementResult::retention_policies(&rps)],
+                TimeFormat::Epoch(1)
+            ),
             r#"{"results":[{"statement_id":0,"series":[{"columns":["name","duration","shardGroupDuration","replicaN","default"],"values":[["autogen","0s","168h0m0s",1,true],["1h","1h0m0s","1h0m0s",2,false]]}]}]}"#
         );
         let results = vec![
@@ -567,13 +609,34 @@ mod tests {
     fn epoch_param() {
         assert_eq!(TimeFormat::from_epoch_param(None), TimeFormat::Rfc3339);
         assert_eq!(TimeFormat::from_epoch_param(Some("")), TimeFormat::Rfc3339);
-        assert_eq!(TimeFormat::from_epoch_param(Some("ns")), TimeFormat::Epoch(1));
-        assert_eq!(TimeFormat::from_epoch_param(Some("n")), TimeFormat::Epoch(1));
-        assert_eq!(TimeFormat::from_epoch_param(Some("u")), TimeFormat::Epoch(1_000));
-        assert_eq!(TimeFormat::from_epoch_param(Some("ms")), TimeFormat::Epoch(1_000_000));
-        assert_eq!(TimeFormat::from_epoch_param(Some("s")), TimeFormat::Epoch(1_000_000_000));
-        assert_eq!(TimeFormat::from_epoch_param(Some("m")), TimeFormat::Epoch(60_000_000_000));
-        assert_eq!(TimeFormat::from_epoch_param(Some("h")), TimeFormat::Epoch(3_600_000_000_000));
+        assert_eq!(
+            TimeFormat::from_epoch_param(Some("ns")),
+            TimeFormat::Epoch(1)
+        );
+        assert_eq!(
+            TimeFormat::from_epoch_param(Some("n")),
+            TimeFormat::Epoch(1)
+        );
+        assert_eq!(
+            TimeFormat::from_epoch_param(Some("u")),
+            TimeFormat::Epoch(1_000)
+        );
+        assert_eq!(
+            TimeFormat::from_epoch_param(Some("ms")),
+            TimeFormat::Epoch(1_000_000)
+        );
+        assert_eq!(
+            TimeFormat::from_epoch_param(Some("s")),
+            TimeFormat::Epoch(1_000_000_000)
+        );
+        assert_eq!(
+            TimeFormat::from_epoch_param(Some("m")),
+            TimeFormat::Epoch(60_000_000_000)
+        );
+        assert_eq!(
+            TimeFormat::from_epoch_param(Some("h")),
+            TimeFormat::Epoch(3_600_000_000_000)
+        );
     }
 
     #[test]
@@ -582,14 +645,26 @@ mod tests {
             rows(
                 "cpu",
                 &[("host", "b"), ("k", "tagk")],
-                &[(T0 + 1_500_000_000, &[("k", FieldValue::Float(2.0)), ("v", FieldValue::Integer(-3))])],
+                &[(
+                    T0 + 1_500_000_000,
+                    &[
+                        ("k", FieldValue::Float(2.0)),
+                        ("v", FieldValue::Integer(-3)),
+                    ],
+                )],
             ),
             rows(
                 "cpu",
                 &[("host", "a")],
                 &[
                     (T0, &[("v", FieldValue::Integer(7)), ("s", s("a\"<b>"))]),
-                    (T0 + 1_500_000_000, &[("u", FieldValue::Unsigned(18_446_744_073_709_551_615)), ("b", FieldValue::Boolean(true))]),
+                    (
+                        T0 + 1_500_000_000,
+                        &[
+                            ("u", FieldValue::Unsigned(18_446_744_073_709_551_615)),
+                            ("b", FieldValue::Boolean(true)),
+                        ],
+                    ),
                 ],
             ),
         ];
@@ -599,14 +674,20 @@ mod tests {
             r#"["2009-11-10T23:00:01.5Z",true,"a",null,null,null,18446744073709551615,null],"#,
             r#"["2009-11-10T23:00:01.5Z",null,"b",2,"tagk",null,null,-3]]}]}]}"#
         );
-        assert_eq!(select_json("SELECT * FROM cpu", data.clone(), None), want_rfc);
+        assert_eq!(
+            select_json("SELECT * FROM cpu", data.clone(), None),
+            want_rfc
+        );
         let want_ms = concat!(
             r#"{"results":[{"statement_id":0,"series":[{"name":"cpu","columns":["time","b","host","k","k_1","s","u","v"],"values":["#,
             r#"[1257894000000,null,"a",null,null,"a\"\u003cb\u003e",null,7],"#,
             r#"[1257894001500,true,"a",null,null,null,18446744073709551615,null],"#,
             r#"[1257894001500,null,"b",2,"tagk",null,null,-3]]}]}]}"#
         );
-        assert_eq!(select_json("SELECT * FROM cpu", data.clone(), Some("ms")), want_ms);
+        assert_eq!(
+            select_json("SELECT * FROM cpu", data.clone(), Some("ms")),
+            want_ms
+        );
         let s_epoch = select_json("SELECT * FROM cpu", data.clone(), Some("s"));
         assert!(s_epoch.contains("[1257894001,true,"), "{s_epoch}");
         let ns = select_json("SELECT * FROM cpu", data.clone(), Some("ns"));
@@ -617,11 +698,20 @@ mod tests {
 
     #[test]
     fn select_field_lists() {
-        let data = vec![
-            rows("m", &[("host", "a")], &[(10, &[("f1", FieldValue::Float(0.5))]), (20, &[("f2", FieldValue::Float(1e-7))])]),
-        ];
+        let data = vec![rows(
+            "m",
+            &[("host", "a")],
+            &[
+                (10, &[("f1", FieldValue::Float(0.5))]),
+                (20, &[("f2", FieldValue::Float(1e-7))]),
+            ],
+        )];
         assert_eq!(
-            select_json(r#"SELECT "f2", host, f1 AS x FROM m"#, data.clone(), Some("ns")),
+            select_json(
+                r#"SELECT "f2", host, f1 AS x FROM m"#,
+                data.clone(),
+                Some("ns")
+            ),
             r#"{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","f2","host","x"],"values":[[10,null,"a",0.5],[20,1e-7,"a",null]]}]}]}"#
         );
         // Only f2's rows: a row needs one selected field with a value.
@@ -630,8 +720,14 @@ mod tests {
             r#"{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","f2"],"values":[[20,1e-7]]}]}]}"#
         );
         // Nothing matches: no series at all; tags alone make no rows.
-        assert_eq!(select_json("SELECT nope FROM m", data.clone(), None), r#"{"results":[{"statement_id":0}]}"#);
-        assert_eq!(select_json("SELECT host FROM m", data.clone(), None), r#"{"results":[{"statement_id":0}]}"#);
+        assert_eq!(
+            select_json("SELECT nope FROM m", data.clone(), None),
+            r#"{"results":[{"statement_id":0}]}"#
+        );
+        assert_eq!(
+            select_json("SELECT host FROM m", data.clone(), None),
+            r#"{"results":[{"statement_id":0}]}"#
+        );
         assert_eq!(
             select_json("SELECT *::tag, f1 FROM m", data.clone(), Some("ns")),
             r#"{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","host","f1"],"values":[[10,"a",0.5]]}]}]}"#
@@ -645,18 +741,42 @@ mod tests {
     #[test]
     fn select_filters_limit_and_measurements() {
         let data = vec![
-            rows("mem", &[("host", "a")], &[(5, &[("used", FieldValue::Integer(1))])]),
-            rows("cpu", &[("host", "b")], &[(1, &[("v", FieldValue::Float(1.0))]), (2, &[("v", FieldValue::Float(2.0))]), (3, &[("v", FieldValue::Float(3.0))])]),
-            rows("cpu", &[("host", "a")], &[(2, &[("v", FieldValue::Float(20.0))])]),
+            rows(
+                "mem",
+                &[("host", "a")],
+                &[(5, &[("used", FieldValue::Integer(1))])],
+            ),
+            rows(
+                "cpu",
+                &[("host", "b")],
+                &[
+                    (1, &[("v", FieldValue::Float(1.0))]),
+                    (2, &[("v", FieldValue::Float(2.0))]),
+                    (3, &[("v", FieldValue::Float(3.0))]),
+                ],
+            ),
+            rows(
+                "cpu",
+                &[("host", "a")],
+                &[(2, &[("v", FieldValue::Float(20.0))])],
+            ),
             rows("disk", &[], &[(1, &[("free", FieldValue::Integer(9))])]),
         ];
         // Tag and time filters applied here even if storage did not push them down.
         assert_eq!(
-            select_json("SELECT * FROM cpu WHERE host = 'b' AND time >= 2", data.clone(), Some("ns")),
+            select_json(
+                "SELECT * FROM cpu WHERE host = 'b' AND time >= 2",
+                data.clone(),
+                Some("ns")
+            ),
             r#"{"results":[{"statement_id":0,"series":[{"name":"cpu","columns":["time","host","v"],"values":[[2,"b",2],[3,"b",3]]}]}]}"#
         );
         assert_eq!(
-            select_json("SELECT v FROM cpu WHERE host != 'b' AND time < 3", data.clone(), Some("ns")),
+            select_json(
+                "SELECT v FROM cpu WHERE host != 'b' AND time < 3",
+                data.clone(),
+                Some("ns")
+            ),
             r#"{"results":[{"statement_id":0,"series":[{"name":"cpu","columns":["time","v"],"values":[[2,20]]}]}]}"#
         );
         // Time ties ordered by series key (host=a before host=b); LIMIT per measurement.
@@ -666,7 +786,11 @@ mod tests {
         );
         // Several measurements: name order, the union of columns in each.
         assert_eq!(
-            select_json("SELECT * FROM /^(cpu|mem)$/, disk WHERE time <= 2 LIMIT 1", data.clone(), Some("ns")),
+            select_json(
+                "SELECT * FROM /^(cpu|mem)$/, disk WHERE time <= 2 LIMIT 1",
+                data.clone(),
+                Some("ns")
+            ),
             concat!(
                 r#"{"results":[{"statement_id":0,"series":["#,
                 r#"{"name":"cpu","columns":["time","free","host","v"],"values":[[1,null,"b",1]]},"#,
@@ -674,7 +798,10 @@ mod tests {
             )
         );
         // A source that names no measurement in the data, and an empty time range.
-        assert_eq!(select_json("SELECT * FROM nope", data.clone(), None), r#"{"results":[{"statement_id":0}]}"#);
+        assert_eq!(
+            select_json("SELECT * FROM nope", data.clone(), None),
+            r#"{"results":[{"statement_id":0}]}"#
+        );
         assert_eq!(
             select_json("SELECT * FROM cpu WHERE time > 3 AND time < 1", data, None),
             r#"{"results":[{"statement_id":0}]}"#

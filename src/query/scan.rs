@@ -52,15 +52,86 @@ impl Tok {
 
 /// InfluxQL's reserved words (token.go keywordBeg..keywordEnd, plus AND, OR, TRUE, FALSE).
 const KEYWORDS: &[&str] = &[
-    "ALL", "ALTER", "ANALYZE", "ANY", "AS", "ASC", "BEGIN", "BY", "CARDINALITY", "CREATE",
-    "CONTINUOUS", "DATABASE", "DATABASES", "DEFAULT", "DELETE", "DESC", "DESTINATIONS",
-    "DIAGNOSTICS", "DISTINCT", "DROP", "DURATION", "END", "EVERY", "EXACT", "EXPLAIN", "FIELD",
-    "FOR", "FROM", "GRANT", "GRANTS", "GROUP", "GROUPS", "IN", "INF", "INSERT", "INTO", "KEY",
-    "KEYS", "KILL", "LIMIT", "MEASUREMENT", "MEASUREMENTS", "NAME", "OFFSET", "ON", "ORDER",
-    "PASSWORD", "POLICY", "POLICIES", "PRIVILEGES", "QUERIES", "QUERY", "READ", "REPLICATION",
-    "RESAMPLE", "RETENTION", "REVOKE", "SELECT", "SERIES", "SET", "SHOW", "SHARD", "SHARDS",
-    "SLIMIT", "SOFFSET", "STATS", "SUBSCRIPTION", "SUBSCRIPTIONS", "TAG", "TO", "USER", "USERS",
-    "VALUES", "WHERE", "WITH", "WRITE", "AND", "OR", "TRUE", "FALSE",
+    "ALL",
+    "ALTER",
+    "ANALYZE",
+    "ANY",
+    "AS",
+    "ASC",
+    "BEGIN",
+    "BY",
+    "CARDINALITY",
+    "CREATE",
+    "CONTINUOUS",
+    "DATABASE",
+    "DATABASES",
+    "DEFAULT",
+    "DELETE",
+    "DESC",
+    "DESTINATIONS",
+    "DIAGNOSTICS",
+    "DISTINCT",
+    "DROP",
+    "DURATION",
+    "END",
+    "EVERY",
+    "EXACT",
+    "EXPLAIN",
+    "FIELD",
+    "FOR",
+    "FROM",
+    "GRANT",
+    "GRANTS",
+    "GROUP",
+    "GROUPS",
+    "IN",
+    "INF",
+    "INSERT",
+    "INTO",
+    "KEY",
+    "KEYS",
+    "KILL",
+    "LIMIT",
+    "MEASUREMENT",
+    "MEASUREMENTS",
+    "NAME",
+    "OFFSET",
+    "ON",
+    "ORDER",
+    "PASSWORD",
+    "POLICY",
+    "POLICIES",
+    "PRIVILEGES",
+    "QUERIES",
+    "QUERY",
+    "READ",
+    "REPLICATION",
+    "RESAMPLE",
+    "RETENTION",
+    "REVOKE",
+    "SELECT",
+    "SERIES",
+    "SET",
+    "SHOW",
+    "SHARD",
+    "SHARDS",
+    "SLIMIT",
+    "SOFFSET",
+    "STATS",
+    "SUBSCRIPTION",
+    "SUBSCRIPTIONS",
+    "TAG",
+    "TO",
+    "USER",
+    "USERS",
+    "VALUES",
+    "WHERE",
+    "WITH",
+    "WRITE",
+    "AND",
+    "OR",
+    "TRUE",
+    "FALSE",
 ];
 
 fn keyword(lit: &str) -> Option<&'static str> {
@@ -141,7 +212,9 @@ impl Scanner {
             .rposition(|c| !is_ident_char(*c))
             .map_or(0, |i| i + 1);
         // A run starting with a digit is a number or duration: its scan unreads the EOF.
-        self.chars.get(run_start).is_some_and(|c| !c.is_ascii_digit())
+        self.chars
+            .get(run_start)
+            .is_some_and(|c| !c.is_ascii_digit())
     }
 
     /// The token starting at `i`: (token, its position, index after it).
@@ -399,7 +472,10 @@ mod tests {
                 Tok::Illegal("µ".into()),
             ]
         );
-        assert_eq!(toks(r"'a\q'"), vec![Tok::BadEscape(r"\q".into()), Tok::BadString("".into())]);
+        assert_eq!(
+            toks(r"'a\q'"),
+            vec![Tok::BadEscape(r"\q".into()), Tok::BadString("".into())]
+        );
     }
 
     #[test]

@@ -174,7 +174,10 @@ fn to_ns(secs: i64, frac: i64) -> Option<i64> {
 
 /// RFC3339 with optional fraction and a `Z` or `±hh:mm` zone; nanoseconds since the epoch.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let mut c = Cursor { s: s.as_bytes(), i: 0 };
+    let mut c = Cursor {
+        s: s.as_bytes(),
+        i: 0,
+    };
     let (secs, frac) = civil_seconds(&mut c, true, b"T")?;
     let offset = match c.peek()? {
         b'Z' => {
@@ -342,13 +345,31 @@ mod tests {
     #[test]
     fn rfc3339_format_examples() {
         assert_eq!(format_rfc3339_nano(0), "1970-01-01T00:00:00Z");
-        assert_eq!(format_rfc3339_nano(1_257_894_000_000_000_000), "2009-11-10T23:00:00Z");
-        assert_eq!(format_rfc3339_nano(1_257_894_000_500_000_000), "2009-11-10T23:00:00.5Z");
-        assert_eq!(format_rfc3339_nano(1_257_894_000_000_000_001), "2009-11-10T23:00:00.000000001Z");
+        assert_eq!(
+            format_rfc3339_nano(1_257_894_000_000_000_000),
+            "2009-11-10T23:00:00Z"
+        );
+        assert_eq!(
+            format_rfc3339_nano(1_257_894_000_500_000_000),
+            "2009-11-10T23:00:00.5Z"
+        );
+        assert_eq!(
+            format_rfc3339_nano(1_257_894_000_000_000_001),
+            "2009-11-10T23:00:00.000000001Z"
+        );
         assert_eq!(format_rfc3339_nano(-1), "1969-12-31T23:59:59.999999999Z");
-        assert_eq!(format_rfc3339_nano(i64::MIN + 2), "1677-09-21T00:12:43.145224194Z");
-        assert_eq!(format_rfc3339_nano(i64::MAX - 1), "2262-04-11T23:47:16.854775806Z");
-        assert_eq!(format_rfc3339_nano(951_782_400_000_000_000), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            format_rfc3339_nano(i64::MIN + 2),
+            "1677-09-21T00:12:43.145224194Z"
+        );
+        assert_eq!(
+            format_rfc3339_nano(i64::MAX - 1),
+            "2262-04-11T23:47:16.854775806Z"
+        );
+        assert_eq!(
+            format_rfc3339_nano(951_782_400_000_000_000),
+            "2000-02-29T00:00:00Z"
+        );
     }
 
     #[test]
@@ -382,7 +403,10 @@ mod tests {
         assert_eq!(parse_rfc3339("1970-01-01T01:00:00+01:00"), Some(0));
         assert_eq!(parse_rfc3339("1969-12-31T23:00:00-01:00"), Some(0));
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00.1Z"), Some(100_000_000));
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00.1234567891Z"), Some(123_456_789));
+        assert_eq!(
+            parse_rfc3339("1970-01-01T00:00:00.1234567891Z"),
+            Some(123_456_789)
+        );
         for bad in [
             "",
             "1970-01-01",
@@ -406,12 +430,27 @@ mod tests {
     fn time_literal_forms() {
         let day = 1_577_836_800_000_000_000; // 2020-01-01
         assert_eq!(parse_time_literal("2020-01-01"), Some(day));
-        assert_eq!(parse_time_literal("2020-01-01 00:00:01"), Some(day + 1_000_000_000));
-        assert_eq!(parse_time_literal("2020-01-01 00:00:00.25"), Some(day + 250_000_000));
+        assert_eq!(
+            parse_time_literal("2020-01-01 00:00:01"),
+            Some(day + 1_000_000_000)
+        );
+        assert_eq!(
+            parse_time_literal("2020-01-01 00:00:00.25"),
+            Some(day + 250_000_000)
+        );
         assert_eq!(parse_time_literal("2020-01-01T00:00:00Z"), Some(day));
         assert_eq!(parse_time_literal("2020-01-01T02:00:00+02:00"), Some(day));
-        assert_eq!(parse_time_literal("1960-01-01"), Some(-315_619_200_000_000_000));
-        for bad in ["2020-1-01", "now", "2020-01-01T00:00:00", "2020-01-01x", "2020-01-32"] {
+        assert_eq!(
+            parse_time_literal("1960-01-01"),
+            Some(-315_619_200_000_000_000)
+        );
+        for bad in [
+            "2020-1-01",
+            "now",
+            "2020-01-01T00:00:00",
+            "2020-01-01x",
+            "2020-01-32",
+        ] {
             assert_eq!(parse_time_literal(bad), None, "{bad}");
         }
     }
