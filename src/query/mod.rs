@@ -17,6 +17,7 @@ mod json;
 mod parse;
 mod render;
 mod scan;
+mod text;
 pub mod time;
 
 pub use parse::{parse, ParseError};
@@ -24,6 +25,7 @@ pub use render::{
     render_results, select_result, Message, PointFields, RetentionPolicyRow, Series, SeriesRows,
     StatementResult, TimeFormat, Value,
 };
+pub use text::{format_influx_duration, quote_ident};
 
 /// The smallest and largest times InfluxDB stores (influxql.MinTime / MaxTime).
 pub const TIME_MIN_NS: i64 = i64::MIN + 2;

@@ -134,6 +134,11 @@ const KEYWORDS: &[&str] = &[
     "FALSE",
 ];
 
+/// Whether `lit` is a reserved word (such identifiers must be quoted).
+pub(crate) fn is_keyword(lit: &str) -> bool {
+    keyword(lit).is_some()
+}
+
 fn keyword(lit: &str) -> Option<&'static str> {
     KEYWORDS
         .iter()
