@@ -83,12 +83,20 @@ const DROP: &[&str] = &[
 ];
 const OPERAND: &[&str] = &["identifier", "string", "number", "bool"];
 
+/// Bounds on a WHERE expression. Parsing and lowering recurse over it (and dropping a boxed
+/// tree recurses too), so a hostile query must not nest deeper than a small stack allows.
+/// Real conditions (a time range and a few tags) use a handful of operators.
+const WHERE_OPERATORS_MAX: usize = 256;
+const WHERE_PARENS_MAX: usize = 64;
+
 /// Parse one or more `;`-separated statements. `now_ns` is the value of `now()`.
 pub fn parse(q: &str, now_ns: i64) -> Result<Vec<Statement>, ParseError> {
     let mut p = Parser {
         s: Scanner::new(q),
         i: 0,
         now_ns,
+        operators: 0,
+        parens: 0,
     };
     let mut out = Vec::new();
     let mut after_semicolon = true;
@@ -112,6 +120,9 @@ struct Parser {
     s: Scanner,
     i: usize,
     now_ns: i64,
+    /// Binary operators and open parentheses in the current WHERE (see the limits above).
+    operators: usize,
+    parens: usize,
 }
 
 /// A WHERE expression before it is lowered into a [`Condition`].
@@ -462,6 +473,8 @@ impl Parser {
         let (tok, pos) = self.peek();
         if tok.is_kw("WHERE") {
             self.next();
+            self.operators = 0;
+            self.parens = 0;
             let expr = self.expr(1)?;
             self.lower(&expr, pos, &mut condition)?;
         }
@@ -685,6 +698,11 @@ impl Parser {
                 self.i = save;
                 return Ok(lhs);
             }
+            self.operators += 1;
+            if self.operators > WHERE_OPERATORS_MAX {
+                let msg = format!("too many operators in WHERE (at most {WHERE_OPERATORS_MAX})");
+                return Err(self.message(msg, save));
+            }
             let rhs = if op == "=~" || op == "!~" {
                 self.regex_operand()?
             } else {
@@ -708,11 +726,17 @@ impl Parser {
         let (tok, pos) = self.next();
         Ok(match tok {
             Tok::Punct("(") => {
+                self.parens += 1;
+                if self.parens > WHERE_PARENS_MAX {
+                    let msg = format!("parentheses nested too deep (at most {WHERE_PARENS_MAX})");
+                    return Err(self.message(msg, pos));
+                }
                 let e = self.expr(1)?;
                 let (tok, pos) = self.next();
                 if !tok.is_punct(")") {
                     return Err(self.expected(&tok, pos, &[")"]));
                 }
+                self.parens -= 1;
                 e
             }
             Tok::Ident(name) => {
@@ -1161,6 +1185,42 @@ mod tests {
         assert!(TIME_MIN_NS > w.time_min_ns && TIME_MAX_NS < w.time_max_ns);
         let w = c("SELECT v FROM m WHERE time > 5 AND time < 3");
         assert!(w.is_empty_range());
+    }
+
+    #[test]
+    fn hostile_where_is_bounded() {
+        let deep = format!(
+            "SELECT v FROM m WHERE {}time > 0{}",
+            "(".repeat(100_000),
+            ")".repeat(100_000)
+        );
+        assert_eq!(
+            err(&deep),
+            "parentheses nested too deep (at most 64) at line 1, char 87"
+        );
+        let long = format!(
+            "SELECT v FROM m WHERE time > 0{}",
+            " AND time > 0".repeat(100_000)
+        );
+        assert!(
+            err(&long).starts_with("too many operators in WHERE (at most 256) at line 1, char ")
+        );
+        let ok = format!(
+            "SELECT v FROM m WHERE {}time > 0{}",
+            "(".repeat(64),
+            ")".repeat(64)
+        );
+        assert!(parse(&ok, NOW).is_ok());
+        let ok = format!(
+            "SELECT v FROM m WHERE time > 0{}",
+            " AND time > 0".repeat(127)
+        );
+        assert!(parse(&ok, NOW).is_ok()); // 127 ANDs + 128 comparisons = 255 operators
+        let over = format!(
+            "SELECT v FROM m WHERE time > 0{}",
+            " AND time > 0".repeat(128)
+        );
+        assert!(parse(&over, NOW).is_err());
     }
 
     #[test]
