@@ -9,7 +9,7 @@
 //! - statements: `CREATE|DROP DATABASE`, `SHOW DATABASES`, `CREATE|ALTER|DROP RETENTION POLICY`,
 //!   `SHOW RETENTION POLICIES`, and a raw `SELECT` (`*`, field/tag names, `AS`, `::field|tag`)
 //!   `FROM` names, `db.rp.m`, `db..m` or `/regex/`, `WHERE` an AND of time bounds and tag
-//!   `=`/`!=`, `LIMIT n`. Valid InfluxQL outside that subset is a [`ParseError::Unsupported`].
+//!   `=`/`!=`, `ORDER BY time [ASC|DESC]`, `LIMIT n`, `OFFSET n`. Valid InfluxQL outside that subset is a [`ParseError::Unsupported`].
 //! - output: the v1 JSON shape (`{"results":[{"statement_id":0,...}]}`) written the way Go's
 //!   `encoding/json` writes it (HTML escaping, Go float formatting), see `json.rs`.
 
@@ -98,8 +98,12 @@ pub struct SelectStatement {
     pub fields: Vec<SelectField>,
     pub sources: Vec<Source>,
     pub condition: Condition,
-    /// 0 = no limit (as in InfluxQL).
+    /// Rows per output series; 0 = no limit (as in InfluxQL).
     pub limit: u64,
+    /// Rows skipped per output series before LIMIT applies.
+    pub offset: u64,
+    /// `ORDER BY time DESC`.
+    pub descending: bool,
     /// `SELECT time AS t`: the name of the time column (default `time`).
     pub time_alias: Option<String>,
 }

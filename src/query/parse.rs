@@ -478,48 +478,90 @@ impl Parser {
             let expr = self.expr(1)?;
             self.lower(&expr, pos, &mut condition)?;
         }
-        let limit = self.select_tail()?;
-        if fields.is_empty() {
+        let mut stmt = SelectStatement {
+            fields,
+            sources,
+            condition,
+            limit: 0,
+            offset: 0,
+            descending: false,
+            time_alias,
+        };
+        self.select_tail(&mut stmt)?;
+        if stmt.fields.is_empty() {
             return Err(ParseError::Plain(
                 "at least 1 non-time field must be queried".into(),
             ));
         }
-        Ok(SelectStatement {
-            fields,
-            sources,
-            condition,
-            limit,
-            time_alias,
-        })
+        Ok(stmt)
     }
 
-    /// The clauses after WHERE: only `LIMIT n` is supported.
-    fn select_tail(&mut self) -> Result<u64, ParseError> {
-        let mut limit = 0;
+    /// The clauses after WHERE, in InfluxQL's order: GROUP BY and fill() (unsupported),
+    /// ORDER BY time [ASC|DESC], LIMIT n, OFFSET n, SLIMIT/SOFFSET/tz() (unsupported).
+    fn select_tail(&mut self, stmt: &mut SelectStatement) -> Result<(), ParseError> {
         let (tok, pos) = self.peek();
         match tok {
-            Tok::Keyword(k @ ("GROUP" | "ORDER" | "OFFSET" | "SLIMIT" | "SOFFSET")) => {
-                return Err(self.unsupported(k, pos))
-            }
+            Tok::Keyword("GROUP") => return Err(self.unsupported("GROUP BY", pos)),
             Tok::Ident(ref f) if f.eq_ignore_ascii_case("fill") => {
                 return Err(self.unsupported("fill()", pos))
             }
-            Tok::Keyword("LIMIT") => {
-                self.next();
-                let (tok, pos) = self.next();
-                let Tok::Integer(lit) = &tok else {
-                    return Err(self.expected(&tok, pos, &["integer"]));
-                };
-                // Go ignores the error of strconv.ParseInt here, which saturates.
-                limit = lit.parse::<i64>().unwrap_or(i64::MAX).unsigned_abs();
-            }
             _ => {}
+        }
+        if self.eat_kw("ORDER") {
+            self.expect_kw("BY")?;
+            stmt.descending = self.order_by()?;
+        }
+        if self.eat_kw("LIMIT") {
+            stmt.limit = self.clause_int()?;
+        }
+        if self.eat_kw("OFFSET") {
+            stmt.offset = self.clause_int()?;
         }
         let (tok, pos) = self.peek();
         match tok {
-            Tok::Keyword(k @ ("OFFSET" | "SLIMIT" | "SOFFSET")) => Err(self.unsupported(k, pos)),
+            Tok::Keyword(k @ ("SLIMIT" | "SOFFSET")) => Err(self.unsupported(k, pos)),
             Tok::Ident(ref f) if f.eq_ignore_ascii_case("tz") => Err(self.unsupported("tz()", pos)),
-            _ => Ok(limit),
+            _ => Ok(()),
+        }
+    }
+
+    /// The integer after LIMIT/OFFSET. Go ignores strconv.ParseInt's error here, which
+    /// saturates, so an overlong number means "as many as possible".
+    fn clause_int(&mut self) -> Result<u64, ParseError> {
+        let (tok, pos) = self.next();
+        let Tok::Integer(lit) = &tok else {
+            return Err(self.expected(&tok, pos, &["integer"]));
+        };
+        Ok(lit.parse::<i64>().unwrap_or(i64::MAX).unsigned_abs())
+    }
+
+    /// `ORDER BY [time] ASC|DESC`: true for descending. Only time can be sorted on, and only
+    /// one sort field is allowed (influxql: `only ORDER BY time supported at this time`).
+    fn order_by(&mut self) -> Result<bool, ParseError> {
+        let only_time = || ParseError::Plain("only ORDER BY time supported at this time".into());
+        let (tok, pos) = self.next();
+        let descending = match tok {
+            Tok::Keyword(k @ ("ASC" | "DESC")) => k == "DESC",
+            Tok::Ident(name) if name == "time" => {
+                if self.eat_kw("DESC") {
+                    true
+                } else {
+                    self.eat_kw("ASC");
+                    false
+                }
+            }
+            Tok::Ident(_) => return Err(only_time()),
+            _ => return Err(self.expected(&tok, pos, &["identifier", "ASC", "DESC"])),
+        };
+        let save = self.i;
+        if !self.next().0.is_punct(",") {
+            self.i = save;
+            return Ok(descending);
+        }
+        // influxql parses the next sort field, then refuses more than one.
+        match self.next() {
+            (Tok::Ident(_), _) => Err(only_time()),
+            (tok, pos) => Err(self.expected(&tok, pos, &["identifier"])),
         }
     }
 
@@ -1068,6 +1110,11 @@ mod tests {
             ("SELECT * FROM m WHERE (time > 0", "found EOF, expected ) at line 1, char 32"),
             ("SELECT * FROM m WHERE time > '2020-13-01'", "invalid timestamp string"),
             ("SELECT time FROM m", "at least 1 non-time field must be queried"),
+            ("SELECT field1 FROM myseries ORDER", "found EOF, expected BY at line 1, char 35"),
+            ("SELECT field1 FROM myseries ORDER BY", "found EOF, expected identifier, ASC, DESC at line 1, char 38"),
+            ("SELECT field1 FROM myseries ORDER BY time ASC,", "found EOF, expected identifier at line 1, char 47"),
+            ("SELECT field1 FROM myseries OFFSET", "found EOF, expected integer at line 1, char 36"),
+            ("SELECT v FROM m ORDER BY v", "only ORDER BY time supported at this time"),
         ];
         for (q, want) in cases {
             assert_eq!(err(q), want, "{q}");
@@ -1080,14 +1127,15 @@ mod tests {
             ("SHOW MEASUREMENTS", "SHOW MEASUREMENTS"),
             ("DROP MEASUREMENT m", "DROP MEASUREMENT"),
             ("SELECT mean(v) FROM m", "function mean()"),
-            ("SELECT v FROM m GROUP BY host", "GROUP"),
+            ("SELECT v FROM m GROUP BY host", "GROUP BY"),
+            ("SELECT v FROM m fill(none)", "fill()"),
+            ("SELECT v FROM m LIMIT 1 SLIMIT 1", "SLIMIT"),
             ("SELECT v FROM m WHERE a = 'x' OR b = 'y'", "OR in WHERE"),
             (
                 "SELECT v FROM m WHERE v > 1",
                 "a WHERE condition on a field",
             ),
             ("SELECT v FROM m WHERE host =~ /a/", "operator =~ in WHERE"),
-            ("SELECT v FROM m LIMIT 1 OFFSET 2", "OFFSET"),
             ("SELECT v + 1 FROM m", "an expression in the SELECT list"),
             ("DELETE FROM m", "DELETE"),
         ] {
@@ -1120,7 +1168,7 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(s.limit, 5);
+        assert_eq!((s.limit, s.offset, s.descending), (5, 0, false));
         let src: Vec<(Option<&str>, Option<&str>, String)> = s
             .sources
             .iter()
@@ -1143,6 +1191,14 @@ mod tests {
             ]
         );
         assert_eq!(s.condition, Condition::default());
+        let s = select("SELECT v FROM m ORDER BY time DESC LIMIT 2 OFFSET 3");
+        assert_eq!((s.limit, s.offset, s.descending), (2, 3, true));
+        let s = select("SELECT v FROM m ORDER BY asc");
+        assert!(!s.descending);
+        assert_eq!(
+            err("SELECT v FROM m ORDER BY DESC, time ASC"),
+            "only ORDER BY time supported at this time"
+        );
         let s = select("select time as t, v from m");
         assert_eq!(s.time_alias.as_deref(), Some("t"));
         assert!(matches!(&s.sources[0].measurement, MeasurementMatch::Name(n) if n == "m"));

@@ -400,8 +400,36 @@ fn to_value(v: &FieldValue<'_>) -> Value {
     }
 }
 
-/// The rows of one measurement: (time, series index, point index), ordered by time then
-/// series key (the series are sorted by tags beforehand).
+/// One output row, or `None` when no selected field has a value at this point.
+fn build_row(
+    cols: &[Column],
+    t: i64,
+    tags: &[(Vec<u8>, Vec<u8>)],
+    fields: &PointFields,
+) -> Option<Vec<Value>> {
+    let mut row = Vec::with_capacity(cols.len() + 1);
+    row.push(Value::Time(t));
+    let mut any_field = false;
+    for c in cols {
+        let v = match c.kind {
+            KeyKind::Field => fields.iter().find(|(k, _)| *k == c.key).map(|(_, v)| {
+                any_field = true;
+                to_value(v)
+            }),
+            // A missing or empty tag is null (tsm1 engine: "if the tag value is blank then
+            // return a null").
+            KeyKind::Tag => tags
+                .iter()
+                .find(|(k, v)| *k == c.key && !v.is_empty())
+                .map(|(_, v)| Value::Str(String::from_utf8_lossy(v).into_owned())),
+        };
+        row.push(v.unwrap_or(Value::Null));
+    }
+    any_field.then_some(row)
+}
+
+/// The rows of one measurement, ordered by time (ascending unless ORDER BY time DESC) then
+/// series key (the series are sorted by tags beforehand); OFFSET and LIMIT applied.
 fn measurement_rows(
     stmt: &SelectStatement,
     cols: &[Column],
@@ -415,37 +443,28 @@ fn measurement_rows(
     }
     order.sort();
     order.dedup_by_key(|(t, si, _)| (*t, *si));
+    if stmt.descending {
+        // Newest first; ties stay in series-key order.
+        order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    }
+    let mut skip = stmt.offset;
     let mut rows = Vec::new();
     for (t, si, pi) in order {
-        let (Some(s), Some((_, fields))) = (
-            series.get(si),
-            series.get(si).and_then(|s| s.points.get(pi)),
-        ) else {
-            continue;
-        };
-        let mut row = Vec::with_capacity(cols.len() + 1);
-        row.push(Value::Time(t));
-        let mut any_field = false;
-        for c in cols {
-            let v = match c.kind {
-                KeyKind::Field => fields.iter().find(|(k, _)| *k == c.key).map(|(_, v)| {
-                    any_field = true;
-                    to_value(v)
-                }),
-                KeyKind::Tag => s
-                    .tags
-                    .iter()
-                    .find(|(k, v)| *k == c.key && !v.is_empty())
-                    .map(|(_, v)| Value::Str(String::from_utf8_lossy(v).into_owned())),
-            };
-            row.push(v.unwrap_or(Value::Null));
-        }
-        if any_field {
-            rows.push(row);
-        }
         if stmt.limit > 0 && rows.len() as u64 >= stmt.limit {
             break;
         }
+        let Some(s) = series.get(si) else { continue };
+        let Some((_, fields)) = s.points.get(pi) else {
+            continue;
+        };
+        let Some(row) = build_row(cols, t, &s.tags, fields) else {
+            continue;
+        };
+        if skip > 0 {
+            skip -= 1;
+            continue;
+        }
+        rows.push(row);
     }
     rows
 }
@@ -796,6 +815,27 @@ mod tests {
                 r#"{"name":"cpu","columns":["time","free","host","v"],"values":[[1,null,"b",1]]},"#,
                 r#"{"name":"disk","columns":["time","free","host","v"],"values":[[1,9,null,null]]}]}]}"#
             )
+        );
+        // ORDER BY time DESC, OFFSET and LIMIT count output rows per series.
+        assert_eq!(
+            select_json(
+                "SELECT v FROM cpu ORDER BY time DESC LIMIT 2 OFFSET 1",
+                data.clone(),
+                Some("ns")
+            ),
+            r#"{"results":[{"statement_id":0,"series":[{"name":"cpu","columns":["time","v"],"values":[[2,20],[2,2]]}]}]}"#
+        );
+        assert_eq!(
+            select_json(
+                "SELECT v FROM cpu LIMIT 2 OFFSET 3",
+                data.clone(),
+                Some("ns")
+            ),
+            r#"{"results":[{"statement_id":0,"series":[{"name":"cpu","columns":["time","v"],"values":[[3,3]]}]}]}"#
+        );
+        assert_eq!(
+            select_json("SELECT v FROM cpu OFFSET 4", data.clone(), Some("ns")),
+            r#"{"results":[{"statement_id":0}]}"#
         );
         // A source that names no measurement in the data, and an empty time range.
         assert_eq!(
