@@ -1314,4 +1314,26 @@ mod tests {
         let none: &[(&[u8], &[u8])] = &[];
         assert!(empty.matches_tags(none));
     }
+
+    proptest::proptest! {
+        /// Any text, and any sequence of InfluxQL-ish pieces, parses or errors: never a panic.
+        #[test]
+        fn parse_never_panics(q in "\\PC{0,80}") {
+            let _ = parse(&q, NOW);
+        }
+
+        #[test]
+        fn parse_token_soup_never_panics(parts in proptest::collection::vec(proptest::sample::select(vec![
+            "SELECT", "*", "FROM", "WHERE", "time", ">", ">=", "<", "=", "!=", "AND", "OR", "(", ")",
+            "now()", "-", "+", "1h", "10", "3.5", "'2020-01-01'", "'x", "\"m\"", "\"db\".", ".",
+            "..", "/re/", "/", "LIMIT", "OFFSET", "ORDER", "BY", "DESC", ";", ",", "::", "tag",
+            "field", "AS", "CREATE", "DATABASE", "WITH", "DURATION", "INF", "REPLICATION",
+            "SHARD", "NAME", "RETENTION", "POLICY", "POLICIES", "ON", "DEFAULT", "ALTER", "DROP",
+            "SHOW", "DATABASES", "host", "--", "/*", "*/", "\\", "µ", "\n",
+        ]), 0..24)) {
+            let q = parts.join(" ");
+            let _ = parse(&q, NOW);
+            let _ = parse(&parts.concat(), NOW);
+        }
+    }
 }

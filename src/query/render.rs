@@ -847,4 +847,51 @@ mod tests {
             r#"{"results":[{"statement_id":0}]}"#
         );
     }
+
+    proptest::proptest! {
+        /// Whatever storage returns, the answer is valid JSON with one result.
+        #[test]
+        fn select_output_is_valid_json(
+            series in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["cpu", "mem", "a<b"]),
+                    proptest::collection::vec((proptest::sample::select(vec!["host", "k", "\u{0}"]), "\\PC{0,3}"), 0..3),
+                    proptest::collection::vec(
+                        (proptest::num::i64::ANY, proptest::collection::vec(
+                            (proptest::sample::select(vec!["k", "v", "w"]), 0u8..5, proptest::num::f64::ANY, proptest::num::i64::ANY),
+                            0..3,
+                        )),
+                        0..4,
+                    ),
+                ),
+                0..4,
+            ),
+            q in proptest::sample::select(vec![
+                "SELECT * FROM /./", "SELECT v, k::tag FROM cpu, mem ORDER BY time DESC LIMIT 2",
+                "SELECT *::field FROM /./ WHERE host != '' AND time > 0 OFFSET 1",
+            ]),
+            epoch in proptest::sample::select(vec![None, Some("ms"), Some("h")]),
+        ) {
+            let data = series.into_iter().map(|(m, tags, points)| SeriesRows {
+                measurement: m.as_bytes().to_vec(),
+                tags: tags.into_iter().map(|(k, v)| (k.as_bytes().to_vec(), v.into_bytes())).collect(),
+                points: points.into_iter().map(|(t, fs)| {
+                    let fs = fs.into_iter().map(|(k, kind, f, i)| {
+                        let v = match kind {
+                            0 => FieldValue::Float(f),
+                            1 => FieldValue::Integer(i),
+                            2 => FieldValue::Unsigned(i.unsigned_abs()),
+                            3 => FieldValue::String(Cow::Owned(f.to_string().into_bytes())),
+                            _ => FieldValue::Boolean(i % 2 == 0),
+                        };
+                        (k.as_bytes().to_vec(), v)
+                    }).collect();
+                    (t, fs)
+                }).collect(),
+            }).collect();
+            let out = render_results(vec![select_result(&stmt(q), data)], TimeFormat::from_epoch_param(epoch));
+            let v: serde_json::Value = serde_json::from_slice(&out).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            proptest::prop_assert_eq!(v["results"].as_array().map(Vec::len), Some(1));
+        }
+    }
 }
