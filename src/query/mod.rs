@@ -108,6 +108,16 @@ pub struct SelectStatement {
     pub time_alias: Option<String>,
 }
 
+impl SelectStatement {
+    /// Whether any FROM source names this measurement (the database and retention policy of
+    /// each source are the caller's to resolve).
+    pub fn matches_measurement(&self, measurement: &[u8]) -> bool {
+        self.sources
+            .iter()
+            .any(|s| s.measurement.matches(measurement))
+    }
+}
+
 /// One entry of the SELECT list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SelectField {

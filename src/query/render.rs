@@ -476,10 +476,7 @@ pub fn select_result(stmt: &SelectStatement, rows: Vec<SeriesRows>) -> Statement
     let cond = &stmt.condition;
     let mut by_measurement: BTreeMap<Vec<u8>, Vec<SeriesRows>> = BTreeMap::new();
     for mut s in rows {
-        let wanted = stmt
-            .sources
-            .iter()
-            .any(|src| src.measurement.matches(&s.measurement));
+        let wanted = stmt.matches_measurement(&s.measurement);
         if !wanted || !cond.matches_tags(&s.tags) {
             continue;
         }
@@ -713,6 +710,20 @@ mod tests {
         assert!(ns.contains("[1257894001500000000,null,\"b\","), "{ns}");
         let h = select_json("SELECT * FROM cpu", data, Some("h"));
         assert!(h.contains("[349415,null,\"a\""), "{h}");
+    }
+
+    #[test]
+    fn unsigned_field_sorts_after_a_tag_of_the_same_key() {
+        // influxql sorts `*` by (name, DataType) and Unsigned (9) > Tag (7).
+        let data = vec![rows(
+            "m",
+            &[("k", "t")],
+            &[(1, &[("k", FieldValue::Unsigned(5))])],
+        )];
+        assert_eq!(
+            select_json("SELECT * FROM m", data, Some("ns")),
+            r#"{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","k","k_1"],"values":[[1,"t",5]]}]}]}"#
+        );
     }
 
     #[test]
