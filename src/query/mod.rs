@@ -9,7 +9,11 @@
 //! - statements: `CREATE|DROP DATABASE`, `SHOW DATABASES`, `CREATE|ALTER|DROP RETENTION POLICY`,
 //!   `SHOW RETENTION POLICIES`, and a raw `SELECT` (`*`, field/tag names, `AS`, `::field|tag`)
 //!   `FROM` names, `db.rp.m`, `db..m` or `/regex/`, `WHERE` an AND of time bounds and tag
-//!   `=`/`!=`, `ORDER BY time [ASC|DESC]`, `LIMIT n`, `OFFSET n`. Valid InfluxQL outside that subset is a [`ParseError::Unsupported`].
+//!   `=`/`!=`, `ORDER BY time [ASC|DESC]`, `LIMIT n`, `OFFSET n`. Valid InfluxQL outside
+//!   that subset is a [`ParseError::Unsupported`].
+//! - differences, on purpose: `WHERE k = 'v'` always reads the tag `k` (InfluxDB would compare
+//!   a field of that name); the columns of `*` come from the rows that match (InfluxDB takes
+//!   every key of the shards in range, so an all-null column can appear there and not here).
 //! - output: the v1 JSON shape (`{"results":[{"statement_id":0,...}]}`) written the way Go's
 //!   `encoding/json` writes it (HTML escaping, Go float formatting), see `json.rs`.
 
