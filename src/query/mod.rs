@@ -1,1 +1,233 @@
-//! query
+//! The InfluxQL subset behind `/query`: parse, filter, render (pure code, no runtime).
+//!
+//! Owner: query. The lead's `/query` endpoint calls [`parse`], executes catalog statements
+//! against the catalog, gathers [`SeriesRows`] from every core's storage for a SELECT (pushing
+//! [`Condition::matches_tags`] / [`Condition::matches_time`] down into the scans), and answers
+//! with [`render_results`]. Everything here is InfluxDB 1.8's behaviour unless a comment says
+//! otherwise:
+//!
+//! - statements: `CREATE|DROP DATABASE`, `SHOW DATABASES`, `CREATE|ALTER|DROP RETENTION POLICY`,
+//!   `SHOW RETENTION POLICIES`, and a raw `SELECT` (`*`, field/tag names, `AS`, `::field|tag`)
+//!   `FROM` names, `db.rp.m`, `db..m` or `/regex/`, `WHERE` an AND of time bounds and tag
+//!   `=`/`!=`, `ORDER BY time [ASC|DESC]`, `LIMIT n`, `OFFSET n`. Valid InfluxQL outside
+//!   that subset is a [`ParseError::Unsupported`].
+//! - differences, on purpose: `WHERE k = 'v'` always reads the tag `k` (InfluxDB would compare
+//!   a field of that name); the columns of `*` come from the rows that match (InfluxDB takes
+//!   every key of the shards in range, so an all-null column can appear there and not here).
+//! - output: the v1 JSON shape (`{"results":[{"statement_id":0,...}]}`) written the way Go's
+//!   `encoding/json` writes it (HTML escaping, Go float formatting), see `json.rs`.
+
+mod json;
+mod parse;
+mod render;
+mod scan;
+mod text;
+pub mod time;
+
+pub use parse::{parse, ParseError};
+pub use render::{
+    render_results, select_result, Message, PointFields, RetentionPolicyRow, Series, SeriesRows,
+    StatementResult, TimeFormat, Value,
+};
+pub use text::{format_influx_duration, quote_ident};
+
+/// The smallest and largest times InfluxDB stores (influxql.MinTime / MaxTime).
+pub const TIME_MIN_NS: i64 = i64::MIN + 2;
+pub const TIME_MAX_NS: i64 = i64::MAX - 1;
+
+/// One parsed statement. Durations are nanoseconds, 0 = infinite (`INF`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Statement {
+    CreateDatabase(CreateDatabase),
+    DropDatabase {
+        name: String,
+    },
+    ShowDatabases,
+    CreateRetentionPolicy(CreateRetentionPolicy),
+    AlterRetentionPolicy(AlterRetentionPolicy),
+    DropRetentionPolicy {
+        name: String,
+        database: String,
+    },
+    /// `database: None` = the request's `db` parameter (InfluxDB: `database name required`
+    /// when that is empty too).
+    ShowRetentionPolicies {
+        database: Option<String>,
+    },
+    Select(SelectStatement),
+}
+
+/// `CREATE DATABASE name [WITH ...]`; `rp` is `Some` when `WITH` was given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateDatabase {
+    pub name: String,
+    pub rp: Option<RetentionPolicySpec>,
+}
+
+/// The `WITH` options of `CREATE DATABASE`; `None` = the server default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RetentionPolicySpec {
+    pub duration_ns: Option<i64>,
+    pub replication: Option<u32>,
+    pub shard_duration_ns: Option<i64>,
+    pub name: Option<String>,
+}
+
+/// `CREATE RETENTION POLICY name ON db DURATION d REPLICATION n [SHARD DURATION d] [DEFAULT]`.
+/// `shard_duration_ns` 0 = not given (InfluxDB then derives it from the duration).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateRetentionPolicy {
+    pub name: String,
+    pub database: String,
+    pub duration_ns: i64,
+    pub replication: u32,
+    pub shard_duration_ns: i64,
+    pub default: bool,
+}
+
+/// `ALTER RETENTION POLICY name ON db [DURATION d] [REPLICATION n] [SHARD DURATION d] [DEFAULT]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlterRetentionPolicy {
+    pub name: String,
+    pub database: String,
+    pub duration_ns: Option<i64>,
+    pub replication: Option<u32>,
+    pub shard_duration_ns: Option<i64>,
+    pub default: bool,
+}
+
+/// A raw (no aggregate, no GROUP BY) SELECT.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SelectStatement {
+    pub fields: Vec<SelectField>,
+    pub sources: Vec<Source>,
+    pub condition: Condition,
+    /// Rows per output series; 0 = no limit (as in InfluxQL).
+    pub limit: u64,
+    /// Rows skipped per output series before LIMIT applies.
+    pub offset: u64,
+    /// `ORDER BY time DESC`.
+    pub descending: bool,
+    /// `SELECT time AS t`: the name of the time column (default `time`).
+    pub time_alias: Option<String>,
+}
+
+impl SelectStatement {
+    /// Whether any FROM source names this measurement (the database and retention policy of
+    /// each source are the caller's to resolve).
+    pub fn matches_measurement(&self, measurement: &[u8]) -> bool {
+        self.sources
+            .iter()
+            .any(|s| s.measurement.matches(measurement))
+    }
+}
+
+/// One entry of the SELECT list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SelectField {
+    /// `*`, `*::field` or `*::tag`.
+    Wildcard(Option<KeyKind>),
+    /// `name [::field|::tag] [AS alias]`.
+    Key {
+        name: String,
+        kind: Option<KeyKind>,
+        alias: Option<String>,
+    },
+}
+
+/// Whether a name refers to a field or a tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    Field,
+    Tag,
+}
+
+/// One `FROM` source. `None` database / retention policy = the request's defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Source {
+    pub database: Option<String>,
+    pub retention_policy: Option<String>,
+    pub measurement: MeasurementMatch,
+}
+
+/// A measurement name or a `/regex/` (unanchored, as in InfluxQL).
+#[derive(Clone, Debug)]
+pub enum MeasurementMatch {
+    Name(String),
+    Regex(regex::bytes::Regex),
+}
+
+impl PartialEq for MeasurementMatch {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (MeasurementMatch::Name(a), MeasurementMatch::Name(b)) => a == b,
+            (MeasurementMatch::Regex(a), MeasurementMatch::Regex(b)) => a.as_str() == b.as_str(),
+            _ => false,
+        }
+    }
+}
+
+impl MeasurementMatch {
+    pub fn matches(&self, measurement: &[u8]) -> bool {
+        match self {
+            MeasurementMatch::Name(n) => n.as_bytes() == measurement,
+            MeasurementMatch::Regex(re) => re.is_match(measurement),
+        }
+    }
+}
+
+/// The WHERE clause of a SELECT: a time range and tag (in)equalities, all ANDed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Condition {
+    /// Inclusive lower bound (ns).
+    pub time_min_ns: i64,
+    /// Exclusive upper bound (ns).
+    pub time_max_ns: i64,
+    pub tags: Vec<TagFilter>,
+}
+
+impl Default for Condition {
+    fn default() -> Self {
+        Condition {
+            time_min_ns: i64::MIN,
+            time_max_ns: i64::MAX,
+            tags: Vec::new(),
+        }
+    }
+}
+
+/// `key = 'value'` (or `!=` when `negate`). A series without the tag has the value `''`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagFilter {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub negate: bool,
+}
+
+impl Condition {
+    /// Whether a series (its tags, sorted or not) passes the tag filters.
+    pub fn matches_tags<K: AsRef<[u8]>, V: AsRef<[u8]>>(&self, tags: &[(K, V)]) -> bool {
+        self.tags.iter().all(|f| {
+            let value = tags
+                .iter()
+                .find(|(k, _)| k.as_ref() == f.key.as_slice())
+                .map_or(&[][..], |(_, v)| v.as_ref());
+            (value == f.value.as_slice()) != f.negate
+        })
+    }
+
+    /// Whether a timestamp is inside `[time_min_ns, time_max_ns)`.
+    pub fn matches_time(&self, t: i64) -> bool {
+        self.time_min_ns <= t && t < self.time_max_ns
+    }
+
+    /// Both: the helper to push down into a storage scan.
+    pub fn matches<K: AsRef<[u8]>, V: AsRef<[u8]>>(&self, tags: &[(K, V)], t: i64) -> bool {
+        self.matches_time(t) && self.matches_tags(tags)
+    }
+
+    /// True when no time can match (e.g. `time > 10 AND time < 5`).
+    pub fn is_empty_range(&self) -> bool {
+        self.time_min_ns >= self.time_max_ns
+    }
+}

@@ -1,0 +1,215 @@
+//! Statements printed back as InfluxQL, as influxql's `String()` methods print them.
+//!
+//! Used for InfluxDB's warning on a GET that changes the catalog:
+//! `deprecated use of 'CREATE DATABASE x' in a read only context, please use a POST request
+//! instead` (query/result.go `ReadOnlyWarning`; coordinator/statement_executor.go adds it for
+//! every statement that writes).
+
+use super::scan::is_keyword;
+use super::time::format_go_duration;
+use super::Statement;
+
+/// influxql `QuoteIdent` for one segment: bare when it is a plain identifier and not a keyword,
+/// else double-quoted with `\n`, `\` and `"` escaped.
+pub fn quote_ident(s: &str) -> String {
+    let mut chars = s.chars();
+    let plain = !is_keyword(s)
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if plain {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// influxql `FormatDuration`: the largest unit that divides exactly (`1w`, `36h`, `90s`, `0s`).
+pub fn format_influx_duration(d: i64) -> String {
+    const UNITS: [(i64, &str); 8] = [
+        (7 * 86_400_000_000_000, "w"),
+        (86_400_000_000_000, "d"),
+        (3_600_000_000_000, "h"),
+        (60_000_000_000, "m"),
+        (1_000_000_000, "s"),
+        (1_000_000, "ms"),
+        (1_000, "u"),
+        (1, "ns"),
+    ];
+    if d == 0 {
+        return "0s".to_string();
+    }
+    let (size, unit) = UNITS
+        .iter()
+        .find(|(size, _)| d % size == 0)
+        .copied()
+        .unwrap_or((1, "ns"));
+    format!("{}{unit}", d / size)
+}
+
+impl Statement {
+    /// Whether InfluxDB treats the statement as a write (it warns when such a statement
+    /// arrives by GET, and still executes it).
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            Statement::CreateDatabase(_)
+                | Statement::DropDatabase { .. }
+                | Statement::CreateRetentionPolicy(_)
+                | Statement::AlterRetentionPolicy(_)
+                | Statement::DropRetentionPolicy { .. }
+        )
+    }
+
+    /// The warning text InfluxDB 1.8 adds for a write statement sent by GET, or `None`.
+    pub fn read_only_warning(&self) -> Option<String> {
+        self.write_text().map(|s| {
+            format!(
+                "deprecated use of '{s}' in a read only context, please use a POST request instead"
+            )
+        })
+    }
+
+    /// The statement as influxql's `String()` prints it (write statements only).
+    pub fn write_text(&self) -> Option<String> {
+        let q = quote_ident;
+        let fd = format_influx_duration;
+        Some(match self {
+            Statement::CreateDatabase(c) => {
+                let mut s = format!("CREATE DATABASE {}", q(&c.name));
+                if let Some(rp) = &c.rp {
+                    s.push_str(" WITH");
+                    if let Some(d) = rp.duration_ns {
+                        // Go prints this one with time.Duration.String, not FormatDuration.
+                        s.push_str(&format!(" DURATION {}", format_go_duration(d)));
+                    }
+                    if let Some(n) = rp.replication {
+                        s.push_str(&format!(" REPLICATION {n}"));
+                    }
+                    if let Some(d) = rp.shard_duration_ns.filter(|d| *d > 0) {
+                        s.push_str(&format!(" SHARD DURATION {}", format_go_duration(d)));
+                    }
+                    if let Some(n) = rp.name.as_deref().filter(|n| !n.is_empty()) {
+                        s.push_str(&format!(" NAME {}", q(n)));
+                    }
+                }
+                s
+            }
+            Statement::DropDatabase { name } => format!("DROP DATABASE {}", q(name)),
+            Statement::CreateRetentionPolicy(c) => {
+                let mut s = format!(
+                    "CREATE RETENTION POLICY {} ON {} DURATION {} REPLICATION {}",
+                    q(&c.name),
+                    q(&c.database),
+                    fd(c.duration_ns),
+                    c.replication
+                );
+                if c.shard_duration_ns > 0 {
+                    s.push_str(&format!(" SHARD DURATION {}", fd(c.shard_duration_ns)));
+                }
+                if c.default {
+                    s.push_str(" DEFAULT");
+                }
+                s
+            }
+            Statement::AlterRetentionPolicy(a) => {
+                let mut s = format!(
+                    "ALTER RETENTION POLICY {} ON {}",
+                    q(&a.name),
+                    q(&a.database)
+                );
+                if let Some(d) = a.duration_ns {
+                    s.push_str(&format!(" DURATION {}", fd(d)));
+                }
+                if let Some(n) = a.replication {
+                    s.push_str(&format!(" REPLICATION {n}"));
+                }
+                if let Some(d) = a.shard_duration_ns {
+                    s.push_str(&format!(" SHARD DURATION {}", fd(d)));
+                }
+                if a.default {
+                    s.push_str(" DEFAULT");
+                }
+                s
+            }
+            Statement::DropRetentionPolicy { name, database } => {
+                format!("DROP RETENTION POLICY {} ON {}", q(name), q(database))
+            }
+            Statement::ShowDatabases
+            | Statement::ShowRetentionPolicies { .. }
+            | Statement::Select(_) => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::parse;
+
+    fn text(q: &str) -> Option<String> {
+        parse(q, 0).ok()?.first()?.write_text()
+    }
+
+    #[test]
+    fn quoting_and_durations() {
+        assert_eq!(quote_ident("db1"), "db1");
+        assert_eq!(quote_ident("my db"), "\"my db\"");
+        assert_eq!(quote_ident("select"), "\"select\"");
+        assert_eq!(quote_ident("1x"), "\"1x\"");
+        assert_eq!(quote_ident(""), "\"\"");
+        assert_eq!(quote_ident("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(format_influx_duration(0), "0s");
+        assert_eq!(format_influx_duration(604_800_000_000_000), "1w");
+        assert_eq!(format_influx_duration(36 * 3_600_000_000_000), "36h");
+        assert_eq!(format_influx_duration(90_000_000_000), "90s");
+        assert_eq!(format_influx_duration(1_500), "1500ns");
+        assert_eq!(format_influx_duration(2_000), "2u");
+    }
+
+    #[test]
+    fn statements_print_as_influxql() {
+        assert_eq!(
+            text("create database x").as_deref(),
+            Some("CREATE DATABASE x")
+        );
+        assert_eq!(
+            text("CREATE DATABASE \"a b\" WITH DURATION 1d REPLICATION 1 SHARD DURATION 1h NAME r")
+                .as_deref(),
+            Some("CREATE DATABASE \"a b\" WITH DURATION 24h0m0s REPLICATION 1 SHARD DURATION 1h0m0s NAME r")
+        );
+        assert_eq!(
+            text("create retention policy r on d duration 7d replication 1 shard duration 1d default")
+                .as_deref(),
+            Some("CREATE RETENTION POLICY r ON d DURATION 1w REPLICATION 1 SHARD DURATION 1d DEFAULT")
+        );
+        assert_eq!(
+            text("alter retention policy default on d duration inf").as_deref(),
+            Some("ALTER RETENTION POLICY \"default\" ON d DURATION 0s")
+        );
+        assert_eq!(
+            text("drop retention policy r on d").as_deref(),
+            Some("DROP RETENTION POLICY r ON d")
+        );
+        assert_eq!(text("drop database x").as_deref(), Some("DROP DATABASE x"));
+        assert_eq!(text("show databases"), None);
+        let w = parse("CREATE DATABASE x", 0)
+            .ok()
+            .and_then(|v| v.first()?.read_only_warning());
+        assert_eq!(
+            w.as_deref(),
+            Some("deprecated use of 'CREATE DATABASE x' in a read only context, please use a POST request instead")
+        );
+    }
+}
