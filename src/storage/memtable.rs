@@ -5,39 +5,16 @@ use crate::shard::batch::{Batch, CorruptBatch};
 use hashbrown::HashMap;
 use std::borrow::Cow;
 
-/// Rows of one series as a scan returns them: sorted by time, duplicates merged.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SeriesRows {
-    pub measurement: Vec<u8>,
-    /// Sorted by key, unescaped.
-    pub tags: Vec<(Vec<u8>, Vec<u8>)>,
-    pub points: Vec<(i64, Vec<(Vec<u8>, FieldValue<'static>)>)>,
-}
+pub use crate::query::SeriesRows;
+use crate::query::{Condition, MeasurementMatch};
 
-/// Which measurements a scan reads.
-#[derive(Debug, Clone)]
-pub enum MeasurementFilter {
-    Exact(Vec<u8>),
-    All,
-}
-
-impl MeasurementFilter {
-    fn matches(&self, m: &[u8]) -> bool {
-        match self {
-            MeasurementFilter::Exact(x) => x == m,
-            MeasurementFilter::All => true,
-        }
-    }
-}
-
-/// A read of one (db, rp): measurements and a time range `[min, max)`.
+/// A read of one (db, rp): the measurements and the condition (time range, tag filters).
 #[derive(Debug, Clone)]
 pub struct ScanRequest {
     pub db: String,
     pub rp: String,
-    pub measurements: MeasurementFilter,
-    pub time_min_ns: i64,
-    pub time_max_ns: i64,
+    pub measurements: MeasurementMatch,
+    pub condition: Condition,
 }
 
 enum ColumnData {
@@ -239,15 +216,15 @@ impl Partition {
             if !req.measurements.matches(&s.measurement) {
                 continue;
             }
-            let points = s.rows(req.time_min_ns, req.time_max_ns);
+            let tags = crate::shard::key::parse_tags(&s.key);
+            if !req.condition.matches_tags(&tags) {
+                continue;
+            }
+            let points = s.rows(req.condition.time_min_ns, req.condition.time_max_ns);
             if points.is_empty() {
                 continue;
             }
-            out.push(SeriesRows {
-                measurement: s.measurement.to_vec(),
-                tags: crate::shard::key::parse_tags(&s.key),
-                points,
-            });
+            out.push(SeriesRows { measurement: s.measurement.to_vec(), tags, points });
         }
         out
     }
@@ -296,9 +273,8 @@ mod tests {
         let req = ScanRequest {
             db: "db".into(),
             rp: "autogen".into(),
-            measurements: MeasurementFilter::Exact(b"cpu".to_vec()),
-            time_min_ns: i64::MIN,
-            time_max_ns: i64::MAX,
+            measurements: MeasurementMatch::Name("cpu".into()),
+            condition: Condition::default(),
         };
         let rows = p.scan(&req);
         assert_eq!(rows.len(), 1);
@@ -324,14 +300,13 @@ mod tests {
         let mut req = ScanRequest {
             db: "db".into(),
             rp: "rp".into(),
-            measurements: MeasurementFilter::All,
-            time_min_ns: 2,
-            time_max_ns: 3,
+            measurements: MeasurementMatch::Regex(regex::bytes::Regex::new(".").unwrap()),
+            condition: Condition { time_min_ns: 2, time_max_ns: 3, tags: Vec::new() },
         };
         let rows = p.scan(&req);
         assert_eq!(rows.len(), 2);
         assert!(rows.iter().all(|r| r.points.len() == 1 && r.points[0].0 == 2));
-        req.time_min_ns = 0;
+        req.condition.time_min_ns = 0;
         p.drop_database("db");
         assert!(p.scan(&req).is_empty());
         assert_eq!(p.series_count(), 0);

@@ -10,4 +10,4 @@
 
 mod memtable;
 
-pub use memtable::{MeasurementFilter, Partition, ScanRequest, SeriesRows};
+pub use memtable::{ApplyError, Partition, ScanRequest, SeriesRows};

@@ -1,0 +1,189 @@
+//! `/query`: the InfluxQL subset. Catalog statements run on core 0 (which persists and
+//! broadcasts the new catalog); `SELECT` fans out a scan to every core and merges the rows.
+
+use crate::catalog::{self, CatalogError, RetentionPolicySpec, RetentionPolicyUpdate};
+use crate::http::{parse_query_string, Method, Request, Response};
+use crate::query::{self, RetentionPolicyRow, SelectStatement, Statement, StatementResult, TimeFormat};
+use crate::runtime::{Core, Purge, Req, Resp};
+use crate::storage::ScanRequest;
+use std::rc::Rc;
+
+/// The request's parameters: from the URL, and from a form body on POST (URL wins, as Go's
+/// `FormValue` reads the query string after the body... in fact Go prefers the body for POST;
+/// both orders agree for the clients we know, which send each parameter once).
+struct Params {
+    pairs: Vec<(String, String)>,
+}
+
+impl Params {
+    fn from(req: &Request) -> Params {
+        let mut pairs = parse_query_string(req.head.query.as_bytes());
+        let form = req
+            .head
+            .header("content-type")
+            .is_some_and(|ct| ct.starts_with(b"application/x-www-form-urlencoded"));
+        if req.head.method == Method::Post && form {
+            pairs.extend(parse_query_string(&req.body));
+        }
+        Params { pairs }
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+fn now_ns() -> i64 {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+pub async fn query(core: &Rc<Core>, req: &Request) -> Response {
+    let params = Params::from(req);
+    let Some(q) = params.get("q").filter(|q| !q.trim().is_empty()) else {
+        return Response::error(400, "missing required parameter \"q\"");
+    };
+    let statements = match query::parse(q, now_ns()) {
+        Ok(s) => s,
+        Err(e) => return Response::error(400, &format!("error parsing query: {e}")),
+    };
+    let db = params.get("db").unwrap_or("").to_string();
+    let rp = params.get("rp").unwrap_or("").to_string();
+    let by_get = req.head.method == Method::Get;
+    let mut results = Vec::with_capacity(statements.len());
+    let mut failed = false;
+    for stmt in statements {
+        if failed {
+            // 1.x stops at the first failing statement and answers the rest as not executed.
+            results.push(StatementResult::error("not executed"));
+            continue;
+        }
+        let warning = if by_get { stmt.read_only_warning() } else { None };
+        let mut r = execute(core, stmt, &db, &rp).await;
+        failed = r.error.is_some();
+        if let Some(w) = warning {
+            r = r.with_warning(w);
+        }
+        results.push(r);
+    }
+    let time = TimeFormat::from_epoch_param(params.get("epoch"));
+    Response::json(200, query::render_results(results, time))
+}
+
+fn change(
+    f: impl FnOnce(&mut catalog::Catalog) -> Result<Vec<Purge>, CatalogError> + Send + 'static,
+) -> crate::runtime::core::CatalogChange {
+    Box::new(move |cat| f(cat).map_err(|e| e.to_string()))
+}
+
+async fn run_change(
+    core: &Rc<Core>,
+    f: impl FnOnce(&mut catalog::Catalog) -> Result<Vec<Purge>, CatalogError> + Send + 'static,
+) -> StatementResult {
+    match core.catalog_change(change(f)).await {
+        Ok(()) => StatementResult::ok(),
+        Err(e) => StatementResult::error(e),
+    }
+}
+
+async fn execute(core: &Rc<Core>, stmt: Statement, db: &str, rp: &str) -> StatementResult {
+    match stmt {
+        Statement::CreateDatabase(c) => {
+            let spec = c.rp.map(|s| RetentionPolicySpec {
+                name: s.name,
+                duration_ns: s.duration_ns,
+                replica_n: s.replication,
+                shard_group_duration_ns: s.shard_duration_ns,
+            });
+            run_change(core, move |cat| cat.create_database(&c.name, spec).map(|_| Vec::new())).await
+        }
+        Statement::DropDatabase { name } => {
+            run_change(core, move |cat| cat.drop_database(&name).map(|_| vec![Purge::Database(name)])).await
+        }
+        Statement::ShowDatabases => {
+            let cat = core.catalog.borrow().clone();
+            StatementResult::databases(cat.databases.keys().cloned())
+        }
+        Statement::CreateRetentionPolicy(c) => {
+            let spec = RetentionPolicySpec {
+                name: Some(c.name),
+                duration_ns: Some(c.duration_ns),
+                replica_n: Some(c.replication),
+                shard_group_duration_ns: (c.shard_duration_ns != 0).then_some(c.shard_duration_ns),
+            };
+            run_change(core, move |cat| cat.create_retention_policy(&c.database, spec, c.default).map(|_| Vec::new())).await
+        }
+        Statement::AlterRetentionPolicy(a) => {
+            let update = RetentionPolicyUpdate {
+                name: None,
+                duration_ns: a.duration_ns,
+                replica_n: a.replication,
+                shard_group_duration_ns: a.shard_duration_ns,
+            };
+            run_change(core, move |cat| {
+                cat.alter_retention_policy(&a.database, &a.name, update, a.default).map(|_| Vec::new())
+            })
+            .await
+        }
+        Statement::DropRetentionPolicy { name, database } => {
+            run_change(core, move |cat| {
+                cat.drop_retention_policy(&database, &name).map(|_| vec![Purge::RetentionPolicy(database, name)])
+            })
+            .await
+        }
+        Statement::ShowRetentionPolicies { database } => {
+            let name = database.unwrap_or_else(|| db.to_string());
+            if name.is_empty() {
+                return StatementResult::error("database name required");
+            }
+            let cat = core.catalog.borrow().clone();
+            let Some(d) = cat.databases.get(&name) else {
+                return StatementResult::error(format!("database not found: {name}"));
+            };
+            let rows: Vec<RetentionPolicyRow> = d
+                .rps
+                .values()
+                .map(|r| RetentionPolicyRow {
+                    name: r.name.clone(),
+                    duration_ns: r.duration_ns,
+                    shard_group_duration_ns: r.shard_group_duration_ns,
+                    replica_n: r.replica_n,
+                    default: r.name == d.default_rp,
+                })
+                .collect();
+            StatementResult::retention_policies(&rows)
+        }
+        Statement::Select(s) => select(core, s, db, rp).await,
+    }
+}
+
+async fn select(core: &Rc<Core>, stmt: SelectStatement, db: &str, rp: &str) -> StatementResult {
+    let mut rows = Vec::new();
+    for source in &stmt.sources {
+        let db = source.database.clone().unwrap_or_else(|| db.to_string());
+        if db.is_empty() {
+            return StatementResult::error("database name required");
+        }
+        let rp_param = source.retention_policy.clone().unwrap_or_else(|| rp.to_string());
+        let resolved = {
+            let cat = core.catalog.borrow();
+            cat.resolve(&db, Some(&rp_param)).map(|(d, r)| (d.name.clone(), r.name.clone()))
+        };
+        let (db, rp) = match resolved {
+            Ok(x) => x,
+            Err(e) => return StatementResult::error(e.to_string()),
+        };
+        if stmt.condition.is_empty_range() {
+            continue;
+        }
+        let scan = ScanRequest { db, rp, measurements: source.measurement.clone(), condition: stmt.condition.clone() };
+        for answer in core.call_all(|_| Req::Scan(scan.clone())).await {
+            match answer {
+                Ok(Resp::Scanned(mut r)) => rows.append(&mut r),
+                Ok(_) => return StatementResult::error("unexpected answer to a scan"),
+                Err(e) => return StatementResult::error(e.to_string()),
+            }
+        }
+    }
+    query::select_result(&stmt, rows)
+}
