@@ -1,12 +1,115 @@
 //! Line protocol: the decoder and encoder (pure; imports no runtime).
 //!
-//! Grammar and error texts follow InfluxDB 1.x `models/points.go` (1.8/1.11).
+//! Grammar and error texts follow InfluxDB 1.x `models/points.go` (1.8/1.11; the 1.6.7 file
+//! in Debian's `golang-github-influxdb-influxdb-dev` has the same scanner).
+//!
+//! ```
+//! use lineshard::lineproto::{lines, DecodeOptions, Decoder, FieldValue};
+//! let body = b"cpu,region=eu,host=a usage=1i 1700000000000000000\n# comment\n";
+//! let opts = DecodeOptions::default();
+//! let mut dec = Decoder::new();
+//! for (line_no, line) in lines(body) {
+//!     let Some(mut point) = dec.decode(line, &opts).unwrap() else { continue };
+//!     assert_eq!(line_no, 1);
+//!     assert_eq!(point.series_key(), b"cpu,host=a,region=eu");
+//!     let fields: Vec<_> = point.fields().collect();
+//!     assert_eq!(fields[0].1, FieldValue::Integer(1));
+//! }
+//! ```
+//!
+//! Deliberate differences from 1.x, all on input no client sends on purpose:
+//! * an empty field key after a tab or NUL (`cpu \t=1`) is `missing field key` (1.x accepts
+//!   it and stores a point without fields);
+//! * bytes after a string's closing quote that 1.x's scanner lets through (`f="a"b`,
+//!   `m f="blah"=123,r`) are `invalid field format` (1.x keeps a mangled value or fails later
+//!   with `invalid value: field-key=r`);
+//! * unescaping is one left-to-right pass (`\\,` is `\` then `,`), where 1.x runs one
+//!   `bytes.Replace` per escape code; the two differ only on crafted sequences.
 
+mod decode;
 mod encode;
+mod error;
+mod lines;
+mod scan;
+#[cfg(test)]
+pub(crate) mod testgen;
 
-pub use encode::{encode, escape_field_key, escape_measurement, escape_string_value, escape_tag};
+pub use decode::{DecodeOptions, Decoder, Line, ReservedTime};
+pub use encode::{
+    encode, escape_field_key, escape_measurement, escape_string_value, escape_tag, EncodeError,
+};
+pub use error::{ErrorKind, LineError, MAX_KEY_LENGTH, MAX_NANO_TIME, MIN_NANO_TIME};
+pub use lines::{lines, Lines};
 
 use std::borrow::Cow;
+
+/// Seed of [`series_hash`]. Never change it (see there).
+pub const SERIES_HASH_SEED: u64 = 0x6c69_6e65_7368_6172; // "lineshar"
+
+/// Stable hash of a canonical series key ([`Line::series_key`]): XXH3-64 with the fixed seed
+/// [`SERIES_HASH_SEED`] over the key bytes.
+///
+/// **Stable forever**: the owner core of a series, and so which core's WAL and segments hold
+/// its data on disk, is derived from this value. Changing the algorithm, the seed or the key
+/// form re-homes every series; a test pins known values.
+#[inline]
+pub fn series_hash(series_key: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(series_key, SERIES_HASH_SEED)
+}
+
+/// An owned decoded point, for tests and tools ([`decode_body`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OwnedPoint {
+    pub line_no: usize,
+    /// Unescaped.
+    pub measurement: Vec<u8>,
+    /// Unescaped, sorted by key.
+    pub tags: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Unescaped keys in line order; `time` skipped; of duplicate keys only the last value is
+    /// kept (at the position of the last occurrence).
+    pub fields: Vec<(Vec<u8>, FieldValue<'static>)>,
+    pub timestamp_ns: i64,
+    /// Canonical escaped series key.
+    pub series_key: Vec<u8>,
+    pub reserved_time: Option<ReservedTime>,
+}
+
+/// Decodes a whole body into owned points and per-line errors. A bad line never stops the
+/// lines after it.
+pub fn decode_body(body: &[u8], opts: &DecodeOptions) -> (Vec<OwnedPoint>, Vec<LineError>) {
+    let mut dec = Decoder::new();
+    let (mut points, mut errors) = (Vec::new(), Vec::new());
+    for (line_no, line) in lines(body) {
+        match dec.decode(line, opts) {
+            Ok(None) => {}
+            Ok(Some(mut l)) => {
+                let mut fields: Vec<(Vec<u8>, FieldValue<'static>)> = Vec::new();
+                for (k, v) in l.fields() {
+                    fields.retain(|(old, _)| old.as_slice() != k.as_ref());
+                    fields.push((k.into_owned(), v.into_owned()));
+                }
+                let tags = l.tags().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+                points.push(OwnedPoint {
+                    line_no,
+                    measurement: l.measurement().into_owned(),
+                    tags,
+                    fields,
+                    timestamp_ns: l.timestamp_ns(),
+                    series_key: l.series_key().to_vec(),
+                    reserved_time: l.reserved_time(),
+                });
+            }
+            Err(kind) => {
+                let line = match (opts.strip_cr, line) {
+                    (true, [head @ .., b'\r']) => head,
+                    _ => line,
+                };
+                errors.push(LineError::new(line_no, line, kind));
+            }
+        }
+    }
+    (points, errors)
+}
 
 /// Timestamp precision of a write request (`precision=` parameter).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
