@@ -24,6 +24,10 @@ pub enum EncodeError {
     FieldKeyBackslash,
     /// NaN and ±Inf have no line-protocol spelling.
     NonFiniteFloat,
+    /// A string value holds a `\n` that 1.x's line splitter would not see as quoted (its
+    /// quote tracking starts at the first space not paired with a backslash, which a name
+    /// like `a\\ ` fools).
+    SplitNewline,
 }
 
 impl fmt::Display for EncodeError {
@@ -36,6 +40,7 @@ impl fmt::Display for EncodeError {
             EncodeError::LeadingByte => "name starts with '#', tab or NUL",
             EncodeError::FieldKeyBackslash => "field key has a backslash before a delimiter",
             EncodeError::NonFiniteFloat => "NaN or infinite float",
+            EncodeError::SplitNewline => "newline in a string value would split the line",
         })
     }
 }
@@ -53,6 +58,7 @@ impl std::error::Error for EncodeError {}
 /// duplicate tag keys and timestamps outside the valid range.
 pub fn encode(out: &mut Vec<u8>, p: &PointRef<'_>) -> Result<(), EncodeError> {
     check(p)?;
+    let start = out.len();
     escape_measurement(out, p.measurement);
     for (k, v) in p.tags {
         out.push(b',');
@@ -73,6 +79,13 @@ pub fn encode(out: &mut Vec<u8>, p: &PointRef<'_>) -> Result<(), EncodeError> {
         let _ = write!(out, " {ts}");
     }
     out.push(b'\n');
+    let has_newline = |v: &FieldValue<'_>| matches!(v, FieldValue::String(s) if s.contains(&b'\n'));
+    if p.fields.iter().any(|(_, v)| has_newline(v))
+        && super::scan::scan_line(out, start) != out.len() - 1
+    {
+        out.truncate(start);
+        return Err(EncodeError::SplitNewline);
+    }
     Ok(())
 }
 
