@@ -60,6 +60,8 @@ pub enum ReservedTime {
 
 #[derive(Clone, Copy, Debug)]
 struct TagSpan {
+    /// [`fingerprint`] of the escaped key.
+    fp: u64,
     key: (usize, usize),
     val: (usize, usize),
     key_esc: bool,
@@ -140,7 +142,8 @@ impl Decoder {
         let mut tag_time = false;
         if buf.get(meas_end) == Some(&b',') {
             key_end = self.scan_tags(buf, meas_end + 1)?;
-            tag_time = self.tags.iter().any(|t| key_of(buf, t.key) == b"time");
+            let time_fp = fingerprint(b"time", 0, 4);
+            tag_time = self.tags.iter().any(|t| t.fp == time_fp && key_of(buf, t.key) == b"time");
             if has_duplicate_keys(buf, &self.tags, &mut self.order) {
                 return Err(ErrorKind::DuplicateTags);
             }
@@ -212,7 +215,8 @@ impl Decoder {
                     Some(&d) => break d,
                 }
             };
-            self.tags.push(TagSpan { key: (ks, j), val: (vs, k), key_esc, val_esc });
+            let fp = fingerprint(buf, ks, j);
+            self.tags.push(TagSpan { fp, key: (ks, j), val: (vs, k), key_esc, val_esc });
             if delim == b' ' {
                 return Ok(k);
             }
@@ -262,22 +266,9 @@ impl Decoder {
                 _ => return Err(ErrorKind::InvalidFieldFormat),
             }
             let v = q + 1;
-            let (value, end) = match buf.get(v) {
-                None | Some(b',' | b' ') => return Err(ErrorKind::MissingFieldValue),
-                Some(b'"') => {
-                    let (value, end) = scan_string(buf, v)?;
-                    match buf.get(end) {
-                        None | Some(b',' | b' ') => (value, end),
-                        Some(_) => return Err(self.off_path(buf, i, opts)),
-                    }
-                }
-                Some(c) if c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'N' | b'n') => {
-                    scan_value_number(buf, v, opts)?
-                }
-                Some(_) => {
-                    let (end, b) = scan::scan_boolean(buf, v)?;
-                    (RawValue::Boolean(b), end)
-                }
+            let (value, end) = match fast_integer(buf, v) {
+                Some((n, end)) => (RawValue::Integer(n), end),
+                None => self.value(buf, v, i, opts)?,
             };
             let key_len = q - ks;
             if key_len > key_room && too_long.is_none() {
@@ -295,6 +286,34 @@ impl Decoder {
                     }
                     return Ok((end, time_fields));
                 }
+            }
+        }
+    }
+
+    /// Any field value (the fast path only takes small integers).
+    #[inline(never)]
+    fn value(
+        &self,
+        buf: &[u8],
+        v: usize,
+        i: usize,
+        opts: &DecodeOptions,
+    ) -> Result<(RawValue, usize), ErrorKind> {
+        match buf.get(v) {
+            None | Some(b',' | b' ') => Err(ErrorKind::MissingFieldValue),
+            Some(b'"') => {
+                let (value, end) = scan_string(buf, v)?;
+                match buf.get(end) {
+                    None | Some(b',' | b' ') => Ok((value, end)),
+                    Some(_) => Err(self.off_path(buf, i, opts)),
+                }
+            }
+            Some(c) if c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'N' | b'n') => {
+                scan_value_number(buf, v, opts)
+            }
+            Some(_) => {
+                let (end, b) = scan::scan_boolean(buf, v)?;
+                Ok((RawValue::Boolean(b), end))
             }
         }
     }
@@ -353,6 +372,32 @@ fn scan_string(buf: &[u8], v: usize) -> Result<(RawValue, usize), ErrorKind> {
             }
             Some(_) => j += 1,
         }
+    }
+}
+
+/// `[-]d{1,18}i` followed by `,`, space or the end: the common integer, which cannot
+/// overflow. Anything else is `None` (and goes through the exact path).
+#[inline(always)]
+fn fast_integer(buf: &[u8], v: usize) -> Option<(i64, usize)> {
+    let neg = buf.get(v) == Some(&b'-');
+    let ds = v + neg as usize;
+    let mut i = ds;
+    let mut acc: i64 = 0;
+    while let Some(&c) = buf.get(i) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        acc = acc.wrapping_mul(10).wrapping_add(d as i64);
+        i += 1;
+    }
+    let nd = i - ds;
+    if nd == 0 || nd > 18 || buf.get(i) != Some(&b'i') {
+        return None;
+    }
+    match buf.get(i + 1) {
+        None | Some(b',' | b' ') => Some((if neg { -acc } else { acc }, i + 1)),
+        _ => None,
     }
 }
 
@@ -461,35 +506,44 @@ fn key_of(buf: &[u8], span: (usize, usize)) -> &[u8] {
     buf.get(span.0..span.1).unwrap_or_default()
 }
 
-/// First eight bytes of a key (zero padded) mixed with its length: equal keys have equal
+/// First eight bytes of `buf[s..e]` (zero padded) mixed with its length: equal keys have equal
 /// fingerprints, so only fingerprint collisions need a byte comparison.
 #[inline(always)]
-fn fingerprint(key: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
-    let n = key.len().min(8);
-    a[..n].copy_from_slice(&key[..n]);
-    u64::from_le_bytes(a) ^ (key.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+fn fingerprint(buf: &[u8], s: usize, e: usize) -> u64 {
+    let len = e - s;
+    let w = match buf.get(s..s + 8) {
+        Some(b) => u64::from_le_bytes(b.try_into().unwrap_or_default()),
+        None => {
+            let mut a = [0u8; 8];
+            let rest = buf.get(s..).unwrap_or_default();
+            let n = rest.len().min(8);
+            a[..n].copy_from_slice(&rest[..n]);
+            u64::from_le_bytes(a)
+        }
+    };
+    let w = if len >= 8 { w } else { w & ((1u64 << (len * 8)) - 1) };
+    (w ^ (len as u64).rotate_right(8)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-const QUADRATIC_DUP_CHECK_MAX: usize = 24;
+const BLOOM_DUP_CHECK_MAX: usize = 32;
 
-/// Any two tags with the same escaped key? (1.x compares escaped keys after sorting.)
+/// Any two tags with the same escaped key? (1.x compares escaped keys after sorting.) Small
+/// tag sets use a 128-bit filter over the fingerprints and compare bytes only on a hit.
 fn has_duplicate_keys(buf: &[u8], tags: &[TagSpan], order: &mut Vec<u32>) -> bool {
     if tags.len() < 2 {
         return false;
     }
-    if tags.len() <= QUADRATIC_DUP_CHECK_MAX {
-        let mut fps = [0u64; QUADRATIC_DUP_CHECK_MAX];
-        for (fp, t) in fps.iter_mut().zip(tags) {
-            *fp = fingerprint(key_of(buf, t.key));
-        }
-        let fps = &fps[..tags.len()];
-        for (a, fa) in fps.iter().enumerate() {
-            for (b, fb) in fps.iter().enumerate().skip(a + 1) {
-                if fa == fb && key_of(buf, tags[a].key) == key_of(buf, tags[b].key) {
+    if tags.len() <= BLOOM_DUP_CHECK_MAX {
+        let mut seen = 0u128;
+        for (n, t) in tags.iter().enumerate() {
+            let bit = 1u128 << (t.fp >> 57);
+            if seen & bit != 0 {
+                let key = key_of(buf, t.key);
+                if tags[..n].iter().any(|o| o.fp == t.fp && key_of(buf, o.key) == key) {
                     return true;
                 }
             }
+            seen |= bit;
         }
         return false;
     }

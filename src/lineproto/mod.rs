@@ -31,6 +31,7 @@ mod encode;
 mod error;
 mod lines;
 mod scan;
+mod simd;
 #[cfg(test)]
 pub(crate) mod testgen;
 

@@ -7,23 +7,20 @@
 
 use super::ErrorKind;
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// Eight bytes at `i` as a little-endian word, if there are eight.
+/// Bit `k` set when byte `i + k` of `buf` is one of `set` (bytes past the end read as 0,
+/// which no caller searches for).
 #[inline(always)]
-fn load8(buf: &[u8], i: usize) -> Option<u64> {
-    let s = buf.get(i..i.wrapping_add(8))?;
-    let a: [u8; 8] = s.try_into().ok()?;
-    Some(u64::from_le_bytes(a))
-}
-
-/// High bit set in each byte of `w` equal to `b`; exact for the lowest match (a borrow can only
-/// create false positives *above* a true match), which is all the callers use.
-#[inline(always)]
-fn eq_mask(w: u64, b: u8) -> u64 {
-    let x = w ^ (LO.wrapping_mul(b as u64));
-    x.wrapping_sub(LO) & !x & HI
+fn block_mask<const N: usize>(buf: &[u8], i: usize, set: [u8; N]) -> u32 {
+    let mut block = [0u8; 16];
+    let bytes: &[u8; 16] = match buf.get(i..i.wrapping_add(16)).and_then(|s| s.try_into().ok()) {
+        Some(b) => b,
+        None => {
+            let rest = buf.get(i..).unwrap_or_default();
+            block[..rest.len().min(16)].copy_from_slice(&rest[..rest.len().min(16)]);
+            &block
+        }
+    };
+    super::simd::eq_any_mask(bytes, set)
 }
 
 macro_rules! finder {
@@ -31,20 +28,17 @@ macro_rules! finder {
         $(#[$m])*
         #[inline(always)]
         pub(crate) fn $name(buf: &[u8], mut i: usize, $($b: u8),+) -> usize {
-            while let Some(w) = load8(buf, i) {
-                let m = 0 $(| eq_mask(w, $b))+;
+            if i >= buf.len() {
+                return i;
+            }
+            while i < buf.len() {
+                let m = block_mask(buf, i, [$($b),+]);
                 if m != 0 {
-                    return i + (m.trailing_zeros() / 8) as usize;
+                    return (i + m.trailing_zeros() as usize).min(buf.len());
                 }
-                i += 8;
+                i += 16;
             }
-            while let Some(&c) = buf.get(i) {
-                if false $(|| c == $b)+ {
-                    return i;
-                }
-                i += 1;
-            }
-            buf.len().max(i)
+            buf.len()
         }
     };
 }
