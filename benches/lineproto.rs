@@ -1,1 +1,158 @@
-fn main() {}
+//! Line-protocol decode throughput on a canned TSBS cpu-only body.
+//!
+//! Body: measurement `cpu`, 10 tags (hostname, region, datacenter, rack, os, arch, team,
+//! service, service_version, service_environment; in TSBS order, so unsorted), 10 integer
+//! fields `usage_user..usage_guest_nice` (values 0-100 like TSBS), ns timestamps 10 s apart;
+//! 1000 hosts x 10 intervals, built deterministically (splitmix64 seeded with 1).
+//!
+//! Group `decode` (Throughput::Bytes of the body):
+//! * `lineshard`: `lines()` + `Decoder::decode` on every line; reads the timestamp and walks
+//!   `fields()`, matching every value (sums integers, counts the rest). No series key.
+//! * `influxdb_line_protocol`: the crate's `parse_lines` on the same body (as `&str`), walking
+//!   `field_set` and matching every value the same way, plus the timestamp.
+//!
+//! Group `series_key`: `lineshard` decodes each line, builds its canonical series key (sorts
+//! the 10 tags into the scratch buffer) and hashes it with `series_hash`.
+//!
+//! Group `baseline`: `memchr_newlines` counts `\n` with memchr, the floor for any splitter.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use lineshard::lineproto::{lines, series_hash, DecodeOptions, Decoder, FieldValue};
+
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[(self.next() % xs.len() as u64) as usize]
+    }
+}
+
+const FIELDS: [&str; 10] = [
+    "usage_user",
+    "usage_system",
+    "usage_idle",
+    "usage_nice",
+    "usage_iowait",
+    "usage_irq",
+    "usage_softirq",
+    "usage_steal",
+    "usage_guest",
+    "usage_guest_nice",
+];
+
+fn tsbs_cpu_only_body(hosts: usize, intervals: usize) -> Vec<u8> {
+    let mut rng = SplitMix(1);
+    let regions = [
+        ("us-east-1", ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1e"]),
+        ("us-west-1", ["us-west-1a", "us-west-1b", "us-west-1c", "us-west-1a"]),
+        ("eu-central-1", ["eu-central-1a", "eu-central-1b", "eu-central-1a", "eu-central-1b"]),
+        ("ap-southeast-2", ["ap-southeast-2a", "ap-southeast-2b", "ap-southeast-2a", "ap-southeast-2b"]),
+    ];
+    let tags: Vec<String> = (0..hosts)
+        .map(|h| {
+            let (region, dcs) = regions[(rng.next() % 4) as usize];
+            let dc = dcs[(rng.next() % 4) as usize];
+            format!(
+                "cpu,hostname=host_{h},region={region},datacenter={dc},rack={},os={},arch={},team={},service={},service_version={},service_environment={}",
+                rng.next() % 100,
+                rng.pick(&["Ubuntu16.10", "Ubuntu16.04LTS", "Ubuntu15.10"]),
+                rng.pick(&["x64", "x86"]),
+                rng.pick(&["SF", "NYC", "LON", "CHI"]),
+                rng.next() % 20,
+                rng.next() % 2,
+                rng.pick(&["production", "staging", "test"]),
+            )
+        })
+        .collect();
+    let mut body = Vec::new();
+    let t0: i64 = 1_451_606_400_000_000_000;
+    for i in 0..intervals {
+        for key in &tags {
+            body.extend_from_slice(key.as_bytes());
+            for (n, f) in FIELDS.iter().enumerate() {
+                body.push(if n == 0 { b' ' } else { b',' });
+                body.extend_from_slice(format!("{f}={}i", rng.next() % 101).as_bytes());
+            }
+            body.extend_from_slice(format!(" {}\n", t0 + i as i64 * 10_000_000_000).as_bytes());
+        }
+    }
+    body
+}
+
+fn lineshard_decode(dec: &mut Decoder, body: &[u8], opts: &DecodeOptions) -> i64 {
+    let mut acc = 0i64;
+    for (_, line) in lines(body) {
+        if let Ok(Some(l)) = dec.decode(line, opts) {
+            acc = acc.wrapping_add(l.timestamp_ns());
+            for (_, v) in l.fields() {
+                acc = acc.wrapping_add(match v {
+                    FieldValue::Integer(i) => i,
+                    _ => 1,
+                });
+            }
+        }
+    }
+    acc
+}
+
+fn crate_decode(body: &str) -> i64 {
+    use influxdb_line_protocol::FieldValue as F;
+    let mut acc = 0i64;
+    for l in influxdb_line_protocol::parse_lines(body).flatten() {
+        acc = acc.wrapping_add(l.timestamp.unwrap_or(0));
+        for (_, v) in l.field_set.iter() {
+            acc = acc.wrapping_add(match v {
+                F::I64(i) => *i,
+                _ => 1,
+            });
+        }
+    }
+    acc
+}
+
+fn benches(c: &mut Criterion) {
+    let body = tsbs_cpu_only_body(1000, 10);
+    let text = std::str::from_utf8(&body).expect("ascii body");
+    let opts = DecodeOptions::default();
+    let mut dec = Decoder::new();
+    // Both decoders must see the same data.
+    assert_eq!(lineshard_decode(&mut dec, &body, &opts), crate_decode(text));
+
+    let mut g = c.benchmark_group("decode");
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    g.bench_function("lineshard", |b| b.iter(|| lineshard_decode(&mut dec, black_box(&body), &opts)));
+    g.bench_function("influxdb_line_protocol", |b| b.iter(|| crate_decode(black_box(text))));
+    g.finish();
+
+    let mut g = c.benchmark_group("series_key");
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    g.bench_function("lineshard", |b| {
+        b.iter(|| {
+            let mut acc = 0u64;
+            for (_, line) in lines(black_box(&body)) {
+                if let Ok(Some(mut l)) = dec.decode(line, &opts) {
+                    acc ^= series_hash(l.series_key());
+                }
+            }
+            acc
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("baseline");
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    g.bench_function("memchr_newlines", |b| {
+        b.iter(|| memchr::memchr_iter(b'\n', black_box(&body)).count())
+    });
+    g.finish();
+}
+
+criterion_group!(lineproto, benches);
+criterion_main!(lineproto);

@@ -1,0 +1,702 @@
+//! The line decoder: one pass over a line, borrowing from it, with reusable scratch.
+//!
+//! Shape of the pass (each step names the 1.x function whose verdicts it reproduces):
+//! 1. measurement (`scanMeasurement`) and tags (`scanTagsKey`/`scanTagsValue`): a delimiter is
+//!    escaped when the byte before it is a backslash; spans and "has an escape" flags go to
+//!    the scratch `tags` vector;
+//! 2. duplicate tag keys (`scanKey`), then the key length limit;
+//! 3. fields (`scanFields`): keys use Go's "backslash skips the next byte" rule; numbers,
+//!    booleans and strings are converted here, once. Anything off the structured path (bytes
+//!    after a closing quote, a key without `=`) is handed to the exact port
+//!    [`scan_fields`](super::scan::scan_fields) so that the error is the one 1.x gives;
+//! 4. the field key length limit, then the timestamp (`scanTime`, `SafeCalcTime`).
+//!
+//! Nothing is sorted and no series key is built until asked ([`Line::series_key`],
+//! [`Line::tags`]), so parse-only work stays cheap. On the happy path no call allocates once
+//! the scratch vectors have grown to the widest line seen.
+
+use std::borrow::Cow;
+
+use super::error::{ErrorKind, MAX_KEY_LENGTH, MAX_NANO_TIME, MIN_NANO_TIME};
+use super::scan::{self, find2, find3, find4, skip_ws, to_i64};
+use super::{FieldValue, Precision};
+
+/// Per-request decoding options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// Unit of explicit timestamps.
+    pub precision: Precision,
+    /// Time of lines without a timestamp: the request's server time, already truncated to the
+    /// precision (see [`Precision::truncate`]).
+    pub default_time_ns: i64,
+    /// Accept `123u` unsigned values (1.x OSS rejects them as `invalid number`).
+    pub accept_unsigned: bool,
+    /// Strip one trailing `\r` from each line (1.x treats it as data, which fails the line).
+    pub strip_cr: bool,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            precision: Precision::Nanosecond,
+            default_time_ns: 0,
+            accept_unsigned: false,
+            strip_cr: false,
+        }
+    }
+}
+
+/// A point InfluxDB parses but then drops because of the reserved name `time`
+/// (1.8 `tsdb/shard.go` `validateSeriesAndFields`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReservedTime {
+    /// A tag key is `time`: the point is dropped
+    /// (`invalid tag key: input tag "time" on measurement "m" is invalid`).
+    Tag,
+    /// Every field is named `time`: the point is dropped
+    /// (`invalid field name: input field "time" on measurement "m" is invalid`).
+    OnlyField,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct TagSpan {
+    /// [`fingerprint`] of the escaped key.
+    fp: u64,
+    key: (usize, usize),
+    val: (usize, usize),
+    key_esc: bool,
+    val_esc: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum RawValue {
+    Float(f64),
+    Integer(i64),
+    Unsigned(u64),
+    Boolean(bool),
+    Str { start: usize, end: usize, esc: bool },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct FieldSpan {
+    key: (usize, usize),
+    key_esc: bool,
+    value: RawValue,
+}
+
+/// Reusable decoding scratch; keep one per core and feed it line after line.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    tags: Vec<TagSpan>,
+    fields: Vec<FieldSpan>,
+    /// Tag indices in key order (valid when `Line::order_ready`).
+    order: Vec<u32>,
+    /// Series key when the tags arrived unsorted.
+    key: Vec<u8>,
+}
+
+/// One decoded line; borrows the line bytes (`'a`) and the decoder's scratch (`'s`).
+#[derive(Debug)]
+pub struct Line<'a, 's> {
+    buf: &'a [u8],
+    dec: &'s mut Decoder,
+    meas_end: usize,
+    meas_esc: bool,
+    /// End of measurement + tags (the series key region as received).
+    key_end: usize,
+    timestamp_ns: i64,
+    reserved: Option<ReservedTime>,
+    /// `None`: not yet known; `Some(true)`: tags already in key order in the line.
+    in_order: Option<bool>,
+    order_ready: bool,
+    key_built: bool,
+}
+
+impl Decoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decodes one line (as yielded by [`super::lines`]). `Ok(None)` for blank, whitespace-only
+    /// and `#` comment lines.
+    pub fn decode<'a, 's>(
+        &'s mut self,
+        line: &'a [u8],
+        opts: &DecodeOptions,
+    ) -> Result<Option<Line<'a, 's>>, ErrorKind> {
+        let mut line = line;
+        if opts.strip_cr {
+            if let [head @ .., b'\r'] = line {
+                line = head;
+            }
+        }
+        let start = skip_ws(line, 0);
+        let buf = match line.get(start..) {
+            Some(b) if !b.is_empty() && b[0] != b'#' => b,
+            _ => return Ok(None),
+        };
+        self.tags.clear();
+        self.fields.clear();
+        let (meas_end, meas_esc) = scan_measurement(buf)?;
+        let mut key_end = meas_end;
+        let mut tag_time = false;
+        if buf.get(meas_end) == Some(&b',') {
+            key_end = self.scan_tags(buf, meas_end + 1)?;
+            let time_fp = fingerprint(b"time", 0, 4);
+            tag_time = self.tags.iter().any(|t| t.fp == time_fp && key_of(buf, t.key) == b"time");
+            if has_duplicate_keys(buf, &self.tags, &mut self.order) {
+                return Err(ErrorKind::DuplicateTags);
+            }
+        }
+        if key_end > MAX_KEY_LENGTH {
+            return Err(ErrorKind::MaxKeyLength(key_end));
+        }
+        let (fields_end, time_fields) = self.scan_fields(buf, key_end, opts)?;
+        let timestamp_ns = scan_time(buf, fields_end, opts)?;
+        let reserved = if tag_time {
+            Some(ReservedTime::Tag)
+        } else if time_fields == self.fields.len() {
+            Some(ReservedTime::OnlyField)
+        } else {
+            None
+        };
+        Ok(Some(Line {
+            buf,
+            dec: self,
+            meas_end,
+            meas_esc,
+            key_end,
+            timestamp_ns,
+            reserved,
+            in_order: None,
+            order_ready: false,
+            key_built: false,
+        }))
+    }
+
+    /// Tags from `i` (just after the measurement's comma); returns the end of the last value.
+    fn scan_tags(&mut self, buf: &[u8], mut i: usize) -> Result<usize, ErrorKind> {
+        loop {
+            let ks = i;
+            match buf.get(ks) {
+                None | Some(b' ' | b',' | b'=') => return Err(ErrorKind::MissingTagKey),
+                Some(_) => {}
+            }
+            let mut j = ks + 1;
+            let mut key_esc = false;
+            loop {
+                j = find3(buf, j, b'=', b',', b' ');
+                match buf.get(j) {
+                    None => return Err(ErrorKind::MissingTagValue),
+                    Some(_) if buf[j - 1] == b'\\' => {
+                        key_esc = true;
+                        j += 1;
+                    }
+                    Some(b'=') => break,
+                    Some(_) => return Err(ErrorKind::MissingTagValue),
+                }
+            }
+            let vs = j + 1;
+            match buf.get(vs) {
+                None | Some(b' ' | b',') => return Err(ErrorKind::MissingTagValue),
+                Some(_) => {}
+            }
+            let mut k = vs + 1;
+            let mut val_esc = false;
+            let delim = loop {
+                k = find3(buf, k, b'=', b',', b' ');
+                match buf.get(k) {
+                    None => return Err(ErrorKind::MissingFields),
+                    Some(_) if buf[k - 1] == b'\\' => {
+                        val_esc = true;
+                        k += 1;
+                    }
+                    Some(b'=') => return Err(ErrorKind::InvalidTagFormat),
+                    Some(&d) => break d,
+                }
+            };
+            let fp = fingerprint(buf, ks, j);
+            self.tags.push(TagSpan { fp, key: (ks, j), val: (vs, k), key_esc, val_esc });
+            if delim == b' ' {
+                return Ok(k);
+            }
+            i = k + 1;
+        }
+    }
+
+    /// Fields from `i` (the space after the key). Returns the end of the field section and
+    /// how many fields are named `time`.
+    fn scan_fields(
+        &mut self,
+        buf: &[u8],
+        i: usize,
+        opts: &DecodeOptions,
+    ) -> Result<(usize, usize), ErrorKind> {
+        let start = skip_ws(buf, i);
+        let key_room = MAX_KEY_LENGTH.saturating_sub(i + 4);
+        let mut too_long: Option<usize> = None;
+        let mut time_fields = 0;
+        let mut p = start;
+        loop {
+            let ks = p;
+            let mut q = p;
+            let mut key_esc = false;
+            loop {
+                q = find4(buf, q, b'=', b',', b' ', b'\\');
+                match buf.get(q) {
+                    // `pkg/escape.Unescape` works left to right, not in the scanner's
+                    // pairs (`\\"`), so any backslash sends the key through it.
+                    Some(b'\\') if q + 1 < buf.len() => {
+                        key_esc = true;
+                        q += 2;
+                    }
+                    Some(b'\\') => {
+                        key_esc = true;
+                        q += 1;
+                    }
+                    _ => break,
+                }
+            }
+            match buf.get(q) {
+                Some(b'=') if q > ks => {}
+                Some(b'=') => return Err(ErrorKind::MissingFieldKey),
+                // A key without a value: 1.x counts the comma and carries on, so its error
+                // may come from a later byte; let the exact port decide.
+                Some(b',') => return Err(self.off_path(buf, i, opts)),
+                _ => return Err(ErrorKind::InvalidFieldFormat),
+            }
+            let v = q + 1;
+            let (value, end) = match fast_integer(buf, v) {
+                Some((n, end)) => (RawValue::Integer(n), end),
+                None => self.value(buf, v, i, opts)?,
+            };
+            let key_len = q - ks;
+            if key_len > key_room && too_long.is_none() {
+                too_long = Some(i + 4 + key_len);
+            }
+            if &buf[ks..q] == b"time" {
+                time_fields += 1;
+            }
+            self.fields.push(FieldSpan { key: (ks, q), key_esc, value });
+            match buf.get(end) {
+                Some(b',') => p = end + 1,
+                _ => {
+                    if let Some(sz) = too_long {
+                        return Err(ErrorKind::MaxKeyLength(sz));
+                    }
+                    return Ok((end, time_fields));
+                }
+            }
+        }
+    }
+
+    /// Any field value (the fast path only takes small integers).
+    #[inline(never)]
+    fn value(
+        &self,
+        buf: &[u8],
+        v: usize,
+        i: usize,
+        opts: &DecodeOptions,
+    ) -> Result<(RawValue, usize), ErrorKind> {
+        match buf.get(v) {
+            None | Some(b',' | b' ') => Err(ErrorKind::MissingFieldValue),
+            Some(b'"') => {
+                let (value, end) = scan_string(buf, v)?;
+                match buf.get(end) {
+                    None | Some(b',' | b' ') => Ok((value, end)),
+                    Some(_) => Err(self.off_path(buf, i, opts)),
+                }
+            }
+            Some(c) if c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'N' | b'n') => {
+                scan_value_number(buf, v, opts)
+            }
+            Some(_) => {
+                let (end, b) = scan::scan_boolean(buf, v)?;
+                Ok((RawValue::Boolean(b), end))
+            }
+        }
+    }
+
+    /// The line left the structured path: 1.x's own scanner gives the verdict. If it would
+    /// accept the section, its later field walk yields garbage (e.g. `f="a"b` becomes the
+    /// string `a"`); we refuse such lines as `invalid field format` instead.
+    #[cold]
+    fn off_path(&self, buf: &[u8], i: usize, opts: &DecodeOptions) -> ErrorKind {
+        match scan::scan_fields(buf, i, opts.accept_unsigned) {
+            Err(e) => e,
+            Ok(_) => ErrorKind::InvalidFieldFormat,
+        }
+    }
+}
+
+/// `scanMeasurement`: returns the index of the `,` or space ending the measurement.
+#[inline]
+fn scan_measurement(buf: &[u8]) -> Result<(usize, bool), ErrorKind> {
+    match buf.first() {
+        None | Some(b',') => return Err(ErrorKind::MissingMeasurement),
+        Some(_) => {}
+    }
+    let mut i = 1;
+    let mut esc = false;
+    loop {
+        i = find2(buf, i, b',', b' ');
+        if i >= buf.len() {
+            return Err(ErrorKind::MissingFields);
+        }
+        if buf[i - 1] == b'\\' {
+            esc = true;
+            i += 1;
+            continue;
+        }
+        return Ok((i, esc));
+    }
+}
+
+/// String value starting at the opening quote `v`; returns it and the index after the
+/// closing quote. Inside quotes a backslash skips the next byte (so `\"` does not close).
+#[inline]
+fn scan_string(buf: &[u8], v: usize) -> Result<(RawValue, usize), ErrorKind> {
+    let mut j = v + 1;
+    let mut esc = false;
+    loop {
+        j = find2(buf, j, b'"', b'\\');
+        match buf.get(j) {
+            None => return Err(ErrorKind::UnbalancedQuotes),
+            Some(b'"') => {
+                return Ok((RawValue::Str { start: v + 1, end: j, esc }, j + 1));
+            }
+            Some(_) if j + 1 < buf.len() => {
+                esc |= matches!(buf[j + 1], b'"' | b'\\');
+                j += 2;
+            }
+            Some(_) => j += 1,
+        }
+    }
+}
+
+/// `[-]d{1,18}i` followed by `,`, space or the end: the common integer, which cannot
+/// overflow. Anything else is `None` (and goes through the exact path).
+#[inline(always)]
+fn fast_integer(buf: &[u8], v: usize) -> Option<(i64, usize)> {
+    let neg = buf.get(v) == Some(&b'-');
+    let ds = v + neg as usize;
+    let mut i = ds;
+    let mut acc: i64 = 0;
+    while let Some(&c) = buf.get(i) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        acc = acc.wrapping_mul(10).wrapping_add(d as i64);
+        i += 1;
+    }
+    let nd = i - ds;
+    if nd == 0 || nd > 18 || buf.get(i) != Some(&b'i') {
+        return None;
+    }
+    match buf.get(i + 1) {
+        None | Some(b',' | b' ') => Some((if neg { -acc } else { acc }, i + 1)),
+        _ => None,
+    }
+}
+
+/// Numbers: a fast path for `[-]digits` followed by `i` or a delimiter, else the exact port.
+#[inline]
+fn scan_value_number(
+    buf: &[u8],
+    v: usize,
+    opts: &DecodeOptions,
+) -> Result<(RawValue, usize), ErrorKind> {
+    let neg = buf.get(v) == Some(&b'-');
+    let ds = v + neg as usize;
+    let mut i = ds;
+    let mut acc: u64 = 0;
+    let mut overflow = false;
+    while let Some(&c) = buf.get(i) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        match acc.checked_mul(10).and_then(|a| a.checked_add(d as u64)) {
+            Some(a) => acc = a,
+            None => overflow = true,
+        }
+        i += 1;
+    }
+    let nd = i - ds;
+    if nd > 0 {
+        match buf.get(i) {
+            Some(b'i') if matches!(buf.get(i + 1), None | Some(b',' | b' ')) => {
+                return match to_i64(neg, acc).filter(|_| !overflow) {
+                    Some(n) => Ok((RawValue::Integer(n), i + 1)),
+                    None => Err(ErrorKind::IntegerOutOfRange(
+                        String::from_utf8_lossy(&buf[v..i]).into_owned(),
+                    )),
+                };
+            }
+            None | Some(b',' | b' ') if nd <= 15 => {
+                let f = acc as f64;
+                return Ok((RawValue::Float(if neg { -f } else { f }), i));
+            }
+            _ => {}
+        }
+    }
+    slow_number(buf, v, opts)
+}
+
+#[cold]
+fn slow_number(buf: &[u8], v: usize, opts: &DecodeOptions) -> Result<(RawValue, usize), ErrorKind> {
+    let (end, kind) = scan::scan_number(buf, v, opts.accept_unsigned)?;
+    let text = &buf[v..end];
+    let value = match kind {
+        scan::NumKind::Float => RawValue::Float(scan::parse_f64(text)?),
+        scan::NumKind::Integer => RawValue::Integer(scan::parse_i64(&text[..text.len() - 1])?),
+        scan::NumKind::Unsigned => RawValue::Unsigned(scan::parse_u64(&text[..text.len() - 1])?),
+    };
+    Ok((value, end))
+}
+
+/// `scanTime` + `parseIntBytes` + `SafeCalcTime` + the trailing-bytes check of `parsePoint`.
+#[inline]
+fn scan_time(buf: &[u8], i: usize, opts: &DecodeOptions) -> Result<i64, ErrorKind> {
+    let start = skip_ws(buf, i);
+    let neg = buf.get(start) == Some(&b'-');
+    let mut j = start + neg as usize;
+    let mut acc: u64 = 0;
+    let mut overflow = false;
+    while let Some(&c) = buf.get(j) {
+        if c == b' ' || c == b'\n' {
+            break;
+        }
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(ErrorKind::BadTimestamp);
+        }
+        match acc.checked_mul(10).and_then(|a| a.checked_add(d as u64)) {
+            Some(a) => acc = a,
+            None => overflow = true,
+        }
+        j += 1;
+    }
+    if j == start {
+        // No timestamp (1.x skips the trailing-bytes check in this case too).
+        return Ok(opts.default_time_ns);
+    }
+    let text = || String::from_utf8_lossy(&buf[start..j]).into_owned();
+    if j == start + 1 && neg {
+        return Err(ErrorKind::TimestampSyntax(text()));
+    }
+    let ts = match to_i64(neg, acc) {
+        Some(ts) if !overflow => ts,
+        _ => return Err(ErrorKind::TimestampOutOfRange(text())),
+    };
+    let ns = ts
+        .checked_mul(opts.precision.multiplier_ns())
+        .filter(|ns| (MIN_NANO_TIME..=MAX_NANO_TIME).contains(ns))
+        .ok_or(ErrorKind::TimeOutsideRange)?;
+    if buf[j..].iter().any(|&c| c != b' ') {
+        return Err(ErrorKind::PointIsInvalid);
+    }
+    Ok(ns)
+}
+
+#[inline(always)]
+fn key_of(buf: &[u8], span: (usize, usize)) -> &[u8] {
+    buf.get(span.0..span.1).unwrap_or_default()
+}
+
+/// First eight bytes of `buf[s..e]` (zero padded) mixed with its length: equal keys have equal
+/// fingerprints, so only fingerprint collisions need a byte comparison.
+#[inline(always)]
+fn fingerprint(buf: &[u8], s: usize, e: usize) -> u64 {
+    let len = e - s;
+    let w = match buf.get(s..s + 8) {
+        Some(b) => u64::from_le_bytes(b.try_into().unwrap_or_default()),
+        None => {
+            let mut a = [0u8; 8];
+            let rest = buf.get(s..).unwrap_or_default();
+            let n = rest.len().min(8);
+            a[..n].copy_from_slice(&rest[..n]);
+            u64::from_le_bytes(a)
+        }
+    };
+    let w = if len >= 8 { w } else { w & ((1u64 << (len * 8)) - 1) };
+    (w ^ (len as u64).rotate_right(8)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+const BLOOM_DUP_CHECK_MAX: usize = 32;
+
+/// Any two tags with the same escaped key? (1.x compares escaped keys after sorting.) Small
+/// tag sets use a 128-bit filter over the fingerprints and compare bytes only on a hit.
+fn has_duplicate_keys(buf: &[u8], tags: &[TagSpan], order: &mut Vec<u32>) -> bool {
+    if tags.len() < 2 {
+        return false;
+    }
+    if tags.len() <= BLOOM_DUP_CHECK_MAX {
+        let mut seen = 0u128;
+        for (n, t) in tags.iter().enumerate() {
+            let bit = 1u128 << (t.fp >> 57);
+            if seen & bit != 0 {
+                let key = key_of(buf, t.key);
+                if tags[..n].iter().any(|o| o.fp == t.fp && key_of(buf, o.key) == key) {
+                    return true;
+                }
+            }
+            seen |= bit;
+        }
+        return false;
+    }
+    sort_order(buf, tags, order);
+    order.windows(2).any(|w| key_of(buf, tags[w[0] as usize].key) == key_of(buf, tags[w[1] as usize].key))
+}
+
+fn sort_order(buf: &[u8], tags: &[TagSpan], order: &mut Vec<u32>) {
+    order.clear();
+    order.extend(0..tags.len() as u32);
+    let key = |i: u32| key_of(buf, tags[i as usize].key);
+    if order.len() <= 16 {
+        for i in 1..order.len() {
+            let mut j = i;
+            while j > 0 && key(order[j]) < key(order[j - 1]) {
+                order.swap(j, j - 1);
+                j -= 1;
+            }
+        }
+    } else {
+        order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)));
+    }
+}
+
+fn unescape<'a>(raw: &'a [u8], esc: bool, special: &[u8]) -> Cow<'a, [u8]> {
+    if !esc {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(&c) = raw.get(i) {
+        match raw.get(i + 1) {
+            Some(n) if c == b'\\' && special.contains(n) => {
+                out.push(*n);
+                i += 2;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Escapes the decoder removes, per element (1.x `measurementEscapeCodes`, `tagEscapeCodes`,
+/// `pkg/escape.Unescape` for field keys, `unescapeStringField`).
+const MEAS_SPECIAL: &[u8] = b", ";
+const TAG_SPECIAL: &[u8] = b", =";
+const FIELD_KEY_SPECIAL: &[u8] = b", =\"";
+const STRING_SPECIAL: &[u8] = b"\"\\";
+
+impl<'a, 's> Line<'a, 's> {
+    /// The line as decoded (leading whitespace and, with `strip_cr`, the CR removed).
+    pub fn raw(&self) -> &'a [u8] {
+        self.buf
+    }
+
+    /// Measurement, unescaped.
+    pub fn measurement(&self) -> Cow<'a, [u8]> {
+        unescape(&self.buf[..self.meas_end], self.meas_esc, MEAS_SPECIAL)
+    }
+
+    pub fn tag_count(&self) -> usize {
+        self.dec.tags.len()
+    }
+
+    /// Number of fields in the line, duplicates and `time` included.
+    pub fn field_count(&self) -> usize {
+        self.dec.fields.len()
+    }
+
+    /// Tags, unescaped, sorted by (escaped) key as in the series key.
+    pub fn tags(&mut self) -> impl Iterator<Item = (Cow<'a, [u8]>, Cow<'a, [u8]>)> + '_ {
+        self.ensure_order();
+        let buf = self.buf;
+        let tags = &self.dec.tags;
+        let order = &self.dec.order;
+        let in_order = self.in_order == Some(true);
+        (0..tags.len()).map(move |n| {
+            let t = if in_order { tags[n] } else { tags[order[n] as usize] };
+            (
+                unescape(key_of(buf, t.key), t.key_esc, TAG_SPECIAL),
+                unescape(key_of(buf, t.val), t.val_esc, TAG_SPECIAL),
+            )
+        })
+    }
+
+    /// Fields in line order, keys unescaped, a field named `time` skipped. Duplicate keys are
+    /// all yielded; apply them in order so that the later value wins, as 1.x does.
+    pub fn fields(&self) -> impl Iterator<Item = (Cow<'a, [u8]>, FieldValue<'a>)> + '_ {
+        let buf = self.buf;
+        self.dec.fields.iter().filter(move |f| key_of(buf, f.key) != b"time").map(move |f| {
+            let value = match f.value {
+                RawValue::Float(v) => FieldValue::Float(v),
+                RawValue::Integer(v) => FieldValue::Integer(v),
+                RawValue::Unsigned(v) => FieldValue::Unsigned(v),
+                RawValue::Boolean(v) => FieldValue::Boolean(v),
+                RawValue::Str { start, end, esc } => {
+                    FieldValue::String(unescape(key_of(buf, (start, end)), esc, STRING_SPECIAL))
+                }
+            };
+            (unescape(key_of(buf, f.key), f.key_esc, FIELD_KEY_SPECIAL), value)
+        })
+    }
+
+    /// Explicit timestamp times the precision, or the request's default time.
+    pub fn timestamp_ns(&self) -> i64 {
+        self.timestamp_ns
+    }
+
+    /// Whether the reserved name `time` makes InfluxDB drop this point.
+    pub fn reserved_time(&self) -> Option<ReservedTime> {
+        self.reserved
+    }
+
+    /// Canonical series key: the measurement and the tags sorted by key, in the escaped form
+    /// as received (1.x `point.Key()`). Borrowed from the line when its tags are already
+    /// sorted, else built once into the decoder's scratch buffer.
+    pub fn series_key(&mut self) -> &[u8] {
+        self.ensure_order();
+        if self.in_order == Some(true) {
+            return &self.buf[..self.key_end];
+        }
+        if !self.key_built {
+            let Decoder { tags, order, key, .. } = &mut *self.dec;
+            key.clear();
+            key.extend_from_slice(&self.buf[..self.meas_end]);
+            for &n in order.iter() {
+                let t = tags[n as usize];
+                key.push(b',');
+                key.extend_from_slice(key_of(self.buf, (t.key.0, t.val.1)));
+            }
+            self.key_built = true;
+        }
+        &self.dec.key
+    }
+
+    /// [`series_hash`](super::series_hash) of [`Self::series_key`].
+    pub fn series_hash(&mut self) -> u64 {
+        super::series_hash(self.series_key())
+    }
+
+    fn ensure_order(&mut self) {
+        if self.in_order.is_none() {
+            let buf = self.buf;
+            let tags = &self.dec.tags;
+            let sorted = tags.windows(2).all(|w| key_of(buf, w[0].key) < key_of(buf, w[1].key));
+            self.in_order = Some(sorted);
+        }
+        if self.in_order == Some(false) && !self.order_ready {
+            sort_order(self.buf, &self.dec.tags, &mut self.dec.order);
+            self.order_ready = true;
+        }
+    }
+}

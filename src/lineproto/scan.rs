@@ -1,0 +1,382 @@
+//! Byte scanning: SWAR delimiter search and exact ports of the 1.x value scanners.
+//!
+//! The decoder's fast paths (`decode.rs`) handle the common shapes; whenever a line leaves
+//! them, these ports of `models/points.go` (1.6.7 lines 731-1064, unchanged in 1.8/1.11)
+//! decide, so that odd input gets exactly InfluxDB's verdict. The ports keep Go's structure on
+//! purpose (compare them side by side) but use checked indexing: nothing here can panic.
+
+use super::ErrorKind;
+
+/// Bit `k` set when byte `i + k` of `buf` is one of `set` (bytes past the end read as 0,
+/// which no caller searches for).
+#[inline(always)]
+fn block_mask<const N: usize>(buf: &[u8], i: usize, set: [u8; N]) -> u32 {
+    let mut block = [0u8; 16];
+    let bytes: &[u8; 16] = match buf.get(i..i.wrapping_add(16)).and_then(|s| s.try_into().ok()) {
+        Some(b) => b,
+        None => {
+            let rest = buf.get(i..).unwrap_or_default();
+            block[..rest.len().min(16)].copy_from_slice(&rest[..rest.len().min(16)]);
+            &block
+        }
+    };
+    super::simd::eq_any_mask(bytes, set)
+}
+
+macro_rules! finder {
+    ($(#[$m:meta])* $name:ident, $($b:ident),+) => {
+        $(#[$m])*
+        #[inline(always)]
+        pub(crate) fn $name(buf: &[u8], mut i: usize, $($b: u8),+) -> usize {
+            if i >= buf.len() {
+                return i;
+            }
+            while i < buf.len() {
+                let m = block_mask(buf, i, [$($b),+]);
+                if m != 0 {
+                    return (i + m.trailing_zeros() as usize).min(buf.len());
+                }
+                i += 16;
+            }
+            buf.len()
+        }
+    };
+}
+
+finder!(
+    /// Index of the first of two bytes at or after `i`, or `buf.len()`.
+    find2, a, b
+);
+finder!(
+    /// Index of the first of three bytes at or after `i`, or `buf.len()`.
+    find3, a, b, c
+);
+finder!(
+    /// Index of the first of four bytes at or after `i`, or `buf.len()`.
+    find4, a, b, c, d
+);
+
+/// `skipWhitespace`: space, tab and NUL (points.go:1068-1076).
+#[inline]
+pub(crate) fn skip_ws(buf: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | 0) = buf.get(i) {
+        i += 1;
+    }
+    i
+}
+
+#[inline(always)]
+fn at(buf: &[u8], i: usize) -> u8 {
+    // Callers only ask inside the buffer; 0 is a byte none of the grammar tests look for.
+    buf.get(i).copied().unwrap_or(0)
+}
+
+fn is_numeric(b: u8) -> bool {
+    b.is_ascii_digit() || b == b'.'
+}
+
+/// What `scan_number` found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NumKind {
+    Float,
+    Integer,
+    Unsigned,
+}
+
+/// Port of `scanNumber` with its post-checks (integer/unsigned range, float syntax).
+/// Returns the end (at `,`, space or the end of `buf`) and the kind.
+pub(crate) fn scan_number(
+    buf: &[u8],
+    mut i: usize,
+    accept_unsigned: bool,
+) -> Result<(usize, NumKind), ErrorKind> {
+    let start = i;
+    let (mut is_int, mut is_unsigned) = (false, false);
+    if at(buf, i) == b'-' && i < buf.len() {
+        i += 1;
+        if i == buf.len() {
+            return Err(ErrorKind::InvalidNumber);
+        }
+    }
+    let (mut decimal, mut scientific) = (false, false);
+    while let Some(&c) = buf.get(i) {
+        if c == b',' || c == b' ' {
+            break;
+        }
+        if c == b'i' && i > start && !(is_int || is_unsigned) {
+            is_int = true;
+            i += 1;
+            continue;
+        } else if c == b'u' && i > start && !(is_int || is_unsigned) {
+            is_unsigned = true;
+            i += 1;
+            continue;
+        }
+        if c == b'.' {
+            if decimal {
+                return Err(ErrorKind::InvalidNumber);
+            }
+            decimal = true;
+        }
+        if i > start && (c == b'e' || c == b'E') {
+            scientific = true;
+            i += 1;
+            continue;
+        }
+        if (c == b'+' || c == b'-') && i > 0 && matches!(at(buf, i - 1), b'e' | b'E') {
+            i += 1;
+            continue;
+        }
+        // `NaN` and friends, and anything else that is not a digit or a dot.
+        if !is_numeric(c) {
+            return Err(ErrorKind::InvalidNumber);
+        }
+        i += 1;
+    }
+    if (is_int || is_unsigned) && (decimal || scientific) {
+        return Err(ErrorKind::InvalidNumber);
+    }
+    let mut digits = i - start;
+    if is_int {
+        digits -= 1;
+    }
+    if decimal {
+        digits -= 1;
+    }
+    if at(buf, start) == b'-' {
+        digits -= 1;
+    }
+    if digits == 0 {
+        return Err(ErrorKind::InvalidNumber);
+    }
+    let text = buf.get(start..i).unwrap_or_default();
+    if is_int {
+        if at(buf, i - 1) != b'i' {
+            return Err(ErrorKind::InvalidNumber);
+        }
+        parse_i64(&text[..text.len() - 1])?;
+        Ok((i, NumKind::Integer))
+    } else if is_unsigned {
+        if !accept_unsigned || at(buf, i - 1) != b'u' || at(buf, start) == b'-' {
+            return Err(ErrorKind::InvalidNumber);
+        }
+        parse_u64(&text[..text.len() - 1])?;
+        Ok((i, NumKind::Unsigned))
+    } else {
+        parse_f64(text)?;
+        Ok((i, NumKind::Float))
+    }
+}
+
+/// `[-]digits` to i64; the only failure left after `scan_number` is range.
+pub(crate) fn parse_i64(text: &[u8]) -> Result<i64, ErrorKind> {
+    let (neg, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, text),
+    };
+    let mut acc: u64 = 0;
+    let mut ok = !digits.is_empty();
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            ok = false;
+            break;
+        }
+        match acc.checked_mul(10).and_then(|v| v.checked_add(d as u64)) {
+            Some(v) => acc = v,
+            None => return Err(ErrorKind::IntegerOutOfRange(lossy(text))),
+        }
+    }
+    if !ok {
+        return Err(ErrorKind::InvalidNumber);
+    }
+    to_i64(neg, acc).ok_or_else(|| ErrorKind::IntegerOutOfRange(lossy(text)))
+}
+
+#[inline(always)]
+pub(crate) fn to_i64(neg: bool, acc: u64) -> Option<i64> {
+    if neg {
+        if acc <= i64::MAX as u64 + 1 {
+            Some((acc as i64).wrapping_neg())
+        } else {
+            None
+        }
+    } else {
+        i64::try_from(acc).ok()
+    }
+}
+
+pub(crate) fn parse_u64(text: &[u8]) -> Result<u64, ErrorKind> {
+    let mut acc: u64 = 0;
+    if text.is_empty() {
+        return Err(ErrorKind::InvalidNumber);
+    }
+    for &c in text {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(ErrorKind::InvalidNumber);
+        }
+        match acc.checked_mul(10).and_then(|v| v.checked_add(d as u64)) {
+            Some(v) => acc = v,
+            None => return Err(ErrorKind::UnsignedOutOfRange(lossy(text))),
+        }
+    }
+    Ok(acc)
+}
+
+/// Go's `ParseFloat` on what `scan_number` accepted: a syntax error or an overflow to ±Inf is
+/// `invalid float` (1.x checks at scan time only for long or scientific values, but shorter
+/// plain decimals can neither fail nor overflow, so checking always gives the same verdicts).
+pub(crate) fn parse_f64(text: &[u8]) -> Result<f64, ErrorKind> {
+    let s = std::str::from_utf8(text).map_err(|_| ErrorKind::InvalidFloat)?;
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(ErrorKind::InvalidFloat),
+    }
+}
+
+fn lossy(text: &[u8]) -> String {
+    String::from_utf8_lossy(text).into_owned()
+}
+
+/// Port of `scanBoolean`: the token runs to `,`, space or the end.
+pub(crate) fn scan_boolean(buf: &[u8], i: usize) -> Result<(usize, bool), ErrorKind> {
+    let end = find2(buf, i, b',', b' ');
+    let v = match buf.get(i..end).unwrap_or_default() {
+        b"t" | b"T" | b"true" | b"True" | b"TRUE" => true,
+        b"f" | b"F" | b"false" | b"False" | b"FALSE" => false,
+        _ => return Err(ErrorKind::InvalidBoolean),
+    };
+    Ok((end, v))
+}
+
+/// Port of `scanFields` (points.go:731-824): the 1.x verdict on a field section, used when a
+/// line leaves the decoder's structured path (e.g. bytes after a closing quote). `Ok` means
+/// 1.x would accept the section as scanned (its later field walk may still disagree).
+pub(crate) fn scan_fields(buf: &[u8], i: usize, accept_unsigned: bool) -> Result<usize, ErrorKind> {
+    let mut i = skip_ws(buf, i);
+    let mut quoted = false;
+    let (mut equals, mut commas) = (0usize, 0usize);
+    while let Some(&c) = buf.get(i) {
+        if c == b'\\' && i + 1 < buf.len() {
+            i += 2;
+            continue;
+        }
+        if c == b'"' && equals > commas {
+            quoted = !quoted;
+            i += 1;
+            continue;
+        }
+        if c == b'=' && !quoted {
+            equals += 1;
+            let prev = if i >= 1 { at(buf, i - 1) } else { 0 };
+            let prev2 = if i >= 2 { at(buf, i - 2) } else { 0 };
+            if (prev == b' ' || prev == b',') && prev2 != b'\\' {
+                return Err(ErrorKind::MissingFieldKey);
+            }
+            let next = match buf.get(i + 1) {
+                None | Some(b',' | b' ') => return Err(ErrorKind::MissingFieldValue),
+                Some(&n) => n,
+            };
+            if is_numeric(next) || matches!(next, b'-' | b'N' | b'n') {
+                i = scan_number(buf, i + 1, accept_unsigned)?.0;
+                continue;
+            }
+            if next != b'"' {
+                i = scan_boolean(buf, i + 1)?.0;
+                continue;
+            }
+        }
+        if c == b',' && !quoted {
+            commas += 1;
+        }
+        if c == b' ' && !quoted {
+            break;
+        }
+        i += 1;
+    }
+    if quoted {
+        return Err(ErrorKind::UnbalancedQuotes);
+    }
+    if equals == 0 || commas + 1 != equals {
+        return Err(ErrorKind::InvalidFieldFormat);
+    }
+    Ok(i)
+}
+
+/// Port of `scanLine` (points.go:1080-1130): end of the line starting at `i` (the index of
+/// its `\n`, or `buf.len()`). A `\n` inside a quoted string field value does not end a line.
+pub(crate) fn scan_line(buf: &[u8], mut i: usize) -> usize {
+    let (mut quoted, mut fields) = (false, false);
+    let (mut equals, mut commas) = (0usize, 0usize);
+    while let Some(&c) = buf.get(i) {
+        if c == b'\\' && i + 2 < buf.len() {
+            i += 2;
+            continue;
+        }
+        if c == b' ' {
+            fields = true;
+        }
+        if fields {
+            if !quoted && c == b'=' {
+                i += 1;
+                equals += 1;
+                continue;
+            } else if !quoted && c == b',' {
+                i += 1;
+                commas += 1;
+                continue;
+            } else if c == b'"' && equals > commas {
+                i += 1;
+                quoted = !quoted;
+                continue;
+            }
+        }
+        if c == b'\n' && !quoted {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finders_match_naive_search() {
+        let buf = b"abcdefghij,klmnop=qrstuvwxyz 0123456789";
+        for start in 0..buf.len() {
+            let naive = |set: &[u8]| {
+                (start..buf.len()).find(|&i| set.contains(&buf[i])).unwrap_or(buf.len())
+            };
+            assert_eq!(find2(buf, start, b',', b' '), naive(b", "));
+            assert_eq!(find3(buf, start, b',', b'=', b' '), naive(b",= "));
+            assert_eq!(find4(buf, start, b'z', b'=', b'9', b'\\'), naive(b"z=9\\"));
+        }
+        assert_eq!(find2(buf, buf.len() + 3, b',', b' '), buf.len() + 3);
+    }
+
+    #[test]
+    fn numbers_follow_1x() {
+        let ok = |s: &str, k| assert_eq!(scan_number(s.as_bytes(), 0, true), Ok((s.len(), k)), "{s}");
+        ok("1", NumKind::Float);
+        ok(".5", NumKind::Float);
+        ok("1.", NumKind::Float);
+        ok("-1.5e-3", NumKind::Float);
+        ok("1E+5", NumKind::Float);
+        ok("-9223372036854775808i", NumKind::Integer);
+        ok("18446744073709551615u", NumKind::Unsigned);
+        for bad in ["-", "-i", "-.", ".", "1.0i", "1ii", "1a", "42+3", "NaN", "nan", "-Inf", "1.1.1", "1i2"] {
+            assert_eq!(scan_number(bad.as_bytes(), 0, true), Err(ErrorKind::InvalidNumber), "{bad}");
+        }
+        assert_eq!(scan_number(b"-e-e-e", 0, true), Err(ErrorKind::InvalidFloat));
+        assert_eq!(scan_number(b"1e400", 0, true), Err(ErrorKind::InvalidFloat));
+        assert_eq!(scan_number(b"5u", 0, false), Err(ErrorKind::InvalidNumber));
+        assert_eq!(
+            scan_number(b"9223372036854775808i", 0, false),
+            Err(ErrorKind::IntegerOutOfRange("9223372036854775808".into()))
+        );
+    }
+}

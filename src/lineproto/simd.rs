@@ -1,0 +1,34 @@
+//! The one place with `unsafe`: a 16-byte "equals any of these bytes" mask. SSE2 is part of
+//! the x86_64 baseline, so no runtime detection is needed; other targets use plain Rust.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+/// Bit `k` of the result is set when `block[k]` equals one of `set`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn eq_any_mask<const N: usize>(block: &[u8; 16], set: [u8; N]) -> u32 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_setzero_si128,
+    };
+    // SAFETY: SSE2 is always available on x86_64; `block` is 16 readable bytes and
+    // `_mm_loadu_si128` has no alignment requirement.
+    unsafe {
+        let v = _mm_loadu_si128(block.as_ptr() as *const __m128i);
+        let mut acc = _mm_setzero_si128();
+        for b in set {
+            acc = _mm_or_si128(acc, _mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8)));
+        }
+        _mm_movemask_epi8(acc) as u32
+    }
+}
+
+/// Bit `k` of the result is set when `block[k]` equals one of `set`.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+pub(crate) fn eq_any_mask<const N: usize>(block: &[u8; 16], set: [u8; N]) -> u32 {
+    let mut m = 0u32;
+    for (k, &c) in block.iter().enumerate() {
+        m |= (set.contains(&c) as u32) << k;
+    }
+    m
+}
