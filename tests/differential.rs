@@ -28,7 +28,11 @@ impl Drop for Influxd {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start_influxd() -> Influxd {
@@ -44,7 +48,10 @@ fn start_influxd() -> Influxd {
          [continuous_queries]\n  enabled = false\n"
     );
     let conf_path = dir.path().join("influxdb.conf");
-    std::fs::File::create(&conf_path).unwrap().write_all(conf.as_bytes()).unwrap();
+    std::fs::File::create(&conf_path)
+        .unwrap()
+        .write_all(conf.as_bytes())
+        .unwrap();
     let child = Command::new("influxd")
         .arg("-config")
         .arg(&conf_path)
@@ -61,13 +68,20 @@ fn start_influxd() -> Influxd {
         assert!(Instant::now() < deadline, "influxd did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    Influxd { child, addr, _dir: dir }
+    Influxd {
+        child,
+        addr,
+        _dir: dir,
+    }
 }
 
 fn raw(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> HttpResponse {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let head = format!("{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", body.len());
+    let head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
     s.write_all(&[head.as_bytes(), body].concat()).unwrap();
     common::read_response(&mut s, false).unwrap()
 }
@@ -141,10 +155,19 @@ fn lineshard_answers_like_influxd() {
         let a = outcome(&raw(influxd.addr, method, target, body));
         let b = outcome(&raw(lineshard.addr, method, target, body));
         if a != b {
-            diffs.push(format!("{method} {target} {:?}\n  influxd:   {a:?}\n  lineshard: {b:?}", String::from_utf8_lossy(body)));
+            diffs.push(format!(
+                "{method} {target} {:?}\n  influxd:   {a:?}\n  lineshard: {b:?}",
+                String::from_utf8_lossy(body)
+            ));
         }
     }
-    assert!(diffs.is_empty(), "{} of {} cases differ:\n{}", diffs.len(), cases.len(), diffs.join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "{} of {} cases differ:\n{}",
+        diffs.len(),
+        cases.len(),
+        diffs.join("\n")
+    );
 }
 
 #[test]
@@ -171,8 +194,17 @@ print("ok")
 "#,
         port = s.addr.port()
     );
-    let out = Command::new("/usr/bin/python3").arg("-c").arg(&script).output().expect("python3");
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -185,11 +217,32 @@ fn influx_cli_creates_inserts_and_selects() {
             .args(args)
             .output()
             .expect("influx CLI (Debian package influxdb-client)");
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     run(&["-execute", "CREATE DATABASE cli"]);
-    run(&["-database", "cli", "-execute", "INSERT weather,city=paris temp=21.5 1700000000000000000"]);
-    let out = run(&["-database", "cli", "-format", "csv", "-precision", "rfc3339", "-execute", "SELECT * FROM weather"]);
-    assert!(out.contains("weather,2023-11-14T22:13:20Z,paris,21.5"), "{out}");
+    run(&[
+        "-database",
+        "cli",
+        "-execute",
+        "INSERT weather,city=paris temp=21.5 1700000000000000000",
+    ]);
+    let out = run(&[
+        "-database",
+        "cli",
+        "-format",
+        "csv",
+        "-precision",
+        "rfc3339",
+        "-execute",
+        "SELECT * FROM weather",
+    ]);
+    assert!(
+        out.contains("weather,2023-11-14T22:13:20Z,paris,21.5"),
+        "{out}"
+    );
 }

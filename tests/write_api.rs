@@ -27,8 +27,18 @@ fn select(s: &Server, db: &str, q: &str) -> (Vec<String>, Vec<Vec<serde_json::Va
         assert!(v["results"][0]["error"].is_null(), "{v}");
         return (Vec::new(), Vec::new());
     }
-    let cols = series[0]["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
-    let vals = series[0]["values"].as_array().unwrap().iter().map(|r| r.as_array().unwrap().clone()).collect();
+    let cols = series[0]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    let vals = series[0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_array().unwrap().clone())
+        .collect();
     (cols, vals)
 }
 
@@ -61,15 +71,27 @@ fn ping_health_and_common_headers() {
 fn write_errors_before_the_body() {
     let s = Server::start(&["--cores", "1"]);
     let r = s.write("", "cpu v=1");
-    assert_eq!((r.status, r.error().as_str()), (400, "database is required"));
+    assert_eq!(
+        (r.status, r.error().as_str()),
+        (400, "database is required")
+    );
     assert_eq!(r.header("X-Influxdb-Error"), Some("database is required"));
     let r = s.write("nope", "cpu v=1");
-    assert_eq!((r.status, r.error().as_str()), (404, r#"database not found: "nope""#));
+    assert_eq!(
+        (r.status, r.error().as_str()),
+        (404, r#"database not found: "nope""#)
+    );
     create_db(&s, "db");
     let r = s.request("POST", "/write?db=db&precision=us", &[], b"cpu v=1 1");
-    assert_eq!((r.status, r.error().as_str()), (400, r#"invalid precision "us" (use n, u, ms, s, m or h)"#));
+    assert_eq!(
+        (r.status, r.error().as_str()),
+        (400, r#"invalid precision "us" (use n, u, ms, s, m or h)"#)
+    );
     let r = s.request("POST", "/write?db=db&rp=nope", &[], b"cpu v=1 1");
-    assert_eq!((r.status, r.error().as_str()), (500, "retention policy not found: nope"));
+    assert_eq!(
+        (r.status, r.error().as_str()),
+        (500, "retention policy not found: nope")
+    );
     let r = s.request("POST", "/write?db=db", &[], b"");
     assert_eq!(r.status, 204);
     let r = s.request("POST", "/write?db=db", &[], b"# only a comment\n\n   \n");
@@ -89,8 +111,20 @@ fn write_and_read_back_every_type() {
     assert_eq!(cols, ["time", "b", "f", "host", "i", "region", "s"]);
     assert_eq!(vals.len(), 2, "{vals:?}");
     // Same series and time: fields merge, the later write wins.
-    assert_eq!(vals[0], serde_json::json!([1000, true, 1.5, "a", 7, "eu", "hi \"there\""]).as_array().unwrap().clone());
-    assert_eq!(vals[1], serde_json::json!([2000, false, 2.0, "b", 4, "eu", "x"]).as_array().unwrap().clone());
+    assert_eq!(
+        vals[0],
+        serde_json::json!([1000, true, 1.5, "a", 7, "eu", "hi \"there\""])
+            .as_array()
+            .unwrap()
+            .clone()
+    );
+    assert_eq!(
+        vals[1],
+        serde_json::json!([2000, false, 2, "b", 4, "eu", "x"])
+            .as_array()
+            .unwrap()
+            .clone()
+    );
 }
 
 #[test]
@@ -99,7 +133,10 @@ fn partial_writes_keep_the_good_lines() {
     create_db(&s, "db");
     let r = s.write("db", "m v=1 1\nm v= 2\nm v=3 3\n");
     assert_eq!(r.status, 400);
-    assert_eq!(r.error(), "partial write: unable to parse 'm v= 2': missing field value (line 2) dropped=0");
+    assert_eq!(
+        r.error(),
+        "partial write: unable to parse 'm v= 2': missing field value (line 2) dropped=0"
+    );
     let (_, vals) = select(&s, "db", "SELECT v FROM m");
     assert_eq!(vals.len(), 2);
     let r = s.write("db", "bad\nalso bad\n");
@@ -135,7 +172,10 @@ fn field_type_conflicts_across_batches_and_cores() {
         "partial write: field type conflict: input field \"v\" on measurement \"cpu\" is type integer, already exists as type float dropped=64"
     );
     // Inside one batch: the first occurrence fixes the type.
-    let r = s.write("db", "new,host=a x=1i 1\nnew,host=b x=1.5 1\nnew,host=c x=2i 1\n");
+    let r = s.write(
+        "db",
+        "new,host=a x=1i 1\nnew,host=b x=1.5 1\nnew,host=c x=2i 1\n",
+    );
     assert_eq!(r.status, 400);
     assert_eq!(
         r.error(),
@@ -155,14 +195,36 @@ fn v2_write_endpoint() {
     let r = s.request("POST", "/api/v2/write?bucket=&org=x", &[], b"m v=1");
     assert_eq!(
         (r.status, r.error().as_str()),
-        (404, r#"bucket name "" is missing a slash; not in "database/retention-policy" format"#)
+        (
+            404,
+            r#"bucket name "" is missing a slash; not in "database/retention-policy" format"#
+        )
     );
     let r = s.request("POST", "/api/v2/write?bucket=/rp", &[], b"m v=1");
-    assert_eq!((r.status, r.error().as_str()), (404, r#"bucket name "/rp" is in db/rp form but has an empty database"#));
-    let r = s.request("POST", "/api/v2/write?bucket=db&precision=h", &[], b"m v=1 1");
-    assert_eq!((r.status, r.error().as_str()), (400, r#"invalid precision "h" (use ns, us, ms or s)"#));
+    assert_eq!(
+        (r.status, r.error().as_str()),
+        (
+            404,
+            r#"bucket name "/rp" is in db/rp form but has an empty database"#
+        )
+    );
+    let r = s.request(
+        "POST",
+        "/api/v2/write?bucket=db&precision=h",
+        &[],
+        b"m v=1 1",
+    );
+    assert_eq!(
+        (r.status, r.error().as_str()),
+        (400, r#"invalid precision "h" (use ns, us, ms or s)"#)
+    );
     for (i, bucket) in ["db", "db/", "db/autogen"].iter().enumerate() {
-        let r = s.request("POST", &format!("/api/v2/write?bucket={bucket}&precision=s"), &[], format!("m v={i} {i}").as_bytes());
+        let r = s.request(
+            "POST",
+            &format!("/api/v2/write?bucket={bucket}&precision=s"),
+            &[],
+            format!("m v={i} {i}").as_bytes(),
+        );
         assert_eq!(r.status, 204, "{bucket}: {}", r.text());
     }
     let (_, vals) = select(&s, "db", "SELECT v FROM m");
@@ -198,7 +260,8 @@ fn http_framing_chunked_continue_gzip_pipelining() {
     let one = b"POST /write?db=db HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nm v=4 400";
     let two = b"GET /ping?verbose=1 HTTP/1.1\r\nHost: x\r\n\r\n";
     let three = b"POST /write?db= HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
-    c.write_all(&[&one[..], &two[..], &three[..]].concat()).unwrap();
+    c.write_all(&[&one[..], &two[..], &three[..]].concat())
+        .unwrap();
     assert_eq!(read_response(&mut c, false).unwrap().status, 204);
     assert_eq!(read_response(&mut c, false).unwrap().status, 200);
     assert_eq!(read_response(&mut c, false).unwrap().status, 400);
@@ -219,14 +282,20 @@ fn body_size_limit() {
     create_db(&s, "db");
     let big = "m v=1\n".repeat(200);
     let r = s.write("db", &big);
-    assert_eq!((r.status, r.error().as_str()), (413, "Request Entity Too Large"));
+    assert_eq!(
+        (r.status, r.error().as_str()),
+        (413, "Request Entity Too Large")
+    );
     // Gzip: the compressed body is small, the inflated one is not.
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(big.as_bytes()).unwrap();
     let gz = gz.finish().unwrap();
     assert!(gz.len() < 1000);
     let r = s.request("POST", "/write?db=db", &[("Content-Encoding", "gzip")], &gz);
-    assert_eq!((r.status, r.error().as_str()), (413, "Request Entity Too Large"));
+    assert_eq!(
+        (r.status, r.error().as_str()),
+        (413, "Request Entity Too Large")
+    );
     assert_eq!(s.write("db", "m v=1 1").status, 204);
 }
 
@@ -234,9 +303,18 @@ fn body_size_limit() {
 fn drop_database_removes_its_data() {
     let s = Server::start(&["--cores", "2"]);
     create_db(&s, "db");
-    assert_eq!(s.write("db", "m,h=a v=1 1\nm,h=b v=2 2\nm,h=c v=3 3").status, 204);
+    assert_eq!(
+        s.write("db", "m,h=a v=1 1\nm,h=b v=2 2\nm,h=c v=3 3")
+            .status,
+        204
+    );
     assert_eq!(select(&s, "db", "SELECT * FROM m").1.len(), 3);
-    let r = s.request("POST", &format!("/query?q={}", common::urlencode("DROP DATABASE db")), &[], b"");
+    let r = s.request(
+        "POST",
+        &format!("/query?q={}", common::urlencode("DROP DATABASE db")),
+        &[],
+        b"",
+    );
     assert_eq!(r.status, 200);
     assert_eq!(s.write("db", "m v=1 1").status, 404);
     create_db(&s, "db");

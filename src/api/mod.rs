@@ -104,7 +104,10 @@ impl crate::http::Handler for Api {
 fn ping(head: &RequestHead) -> Response {
     match head.query_param("verbose").as_deref() {
         None | Some("") | Some("0") | Some("false") => Response::no_content(),
-        Some(_) => Response::json(200, format!(r#"{{"version":"{API_VERSION}"}}"#).into_bytes()),
+        Some(_) => Response::json(
+            200,
+            format!(r#"{{"version":"{API_VERSION}"}}"#).into_bytes(),
+        ),
     }
 }
 
@@ -112,11 +115,11 @@ fn ping(head: &RequestHead) -> Response {
 pub fn http_limits(core: &Core) -> HttpLimits {
     let c = &core.config.http;
     HttpLimits {
-        body_bytes_max: c.max_body_size as usize,
-        header_bytes_max: c.max_header_bytes as usize,
-        header_count_max: c.max_header_count as usize,
-        header_read_timeout: c.header_read_timeout.into(),
-        idle_timeout: c.idle_timeout.into(),
+        body_bytes_max: usize::try_from(c.max_body_size).unwrap_or(usize::MAX),
+        header_bytes_max: c.max_header_bytes,
+        header_count_max: c.max_header_count,
+        header_read_timeout: c.header_read_timeout,
+        idle_timeout: c.idle_timeout,
     }
 }
 
@@ -129,7 +132,10 @@ pub async fn serve(core: Rc<Core>, listener: glommio::net::TcpListener) {
             Ok(stream) => {
                 let _ = stream.set_nodelay(true);
                 let (api, limits) = (api.clone(), limits.clone());
-                glommio::spawn_local(async move { crate::http::serve_connection(stream, api, limits).await }).detach();
+                glommio::spawn_local(async move {
+                    crate::http::serve_connection(stream, api, limits).await
+                })
+                .detach();
             }
             Err(e) => {
                 // Out of file descriptors or similar: back off briefly instead of spinning.
@@ -146,8 +152,12 @@ pub async fn serve(core: Rc<Core>, listener: glommio::net::TcpListener) {
 fn catalog_error(e: crate::catalog::CatalogError) -> Response {
     use crate::catalog::CatalogError;
     match e {
-        CatalogError::DatabaseNotFound(db) => Response::error(404, &format!("database not found: {db:?}")),
-        CatalogError::RetentionPolicyNotFound(rp) => Response::error(500, &format!("retention policy not found: {rp}")),
+        CatalogError::DatabaseNotFound(db) => {
+            Response::error(404, &format!("database not found: {db:?}"))
+        }
+        CatalogError::RetentionPolicyNotFound(rp) => {
+            Response::error(500, &format!("retention policy not found: {rp}"))
+        }
         other => Response::error(500, &other.to_string()),
     }
 }

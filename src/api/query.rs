@@ -3,7 +3,9 @@
 
 use crate::catalog::{self, CatalogError, RetentionPolicySpec, RetentionPolicyUpdate};
 use crate::http::{parse_query_string, Method, Request, Response};
-use crate::query::{self, RetentionPolicyRow, SelectStatement, Statement, StatementResult, TimeFormat};
+use crate::query::{
+    self, RetentionPolicyRow, SelectStatement, Statement, StatementResult, TimeFormat,
+};
 use crate::runtime::{Core, Purge, Req, Resp};
 use crate::storage::ScanRequest;
 use std::rc::Rc;
@@ -29,12 +31,17 @@ impl Params {
     }
 
     fn get(&self, key: &str) -> Option<&str> {
-        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
 fn now_ns() -> i64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
@@ -58,7 +65,11 @@ pub async fn query(core: &Rc<Core>, req: &Request) -> Response {
             results.push(StatementResult::error("not executed"));
             continue;
         }
-        let warning = if by_get { stmt.read_only_warning() } else { None };
+        let warning = if by_get {
+            stmt.read_only_warning()
+        } else {
+            None
+        };
         let mut r = execute(core, stmt, &db, &rp).await;
         failed = r.error.is_some();
         if let Some(w) = warning {
@@ -95,10 +106,17 @@ async fn execute(core: &Rc<Core>, stmt: Statement, db: &str, rp: &str) -> Statem
                 replica_n: s.replication,
                 shard_group_duration_ns: s.shard_duration_ns,
             });
-            run_change(core, move |cat| cat.create_database(&c.name, spec).map(|_| Vec::new())).await
+            run_change(core, move |cat| {
+                cat.create_database(&c.name, spec).map(|_| Vec::new())
+            })
+            .await
         }
         Statement::DropDatabase { name } => {
-            run_change(core, move |cat| cat.drop_database(&name).map(|_| vec![Purge::Database(name)])).await
+            run_change(core, move |cat| {
+                cat.drop_database(&name)
+                    .map(|_| vec![Purge::Database(name)])
+            })
+            .await
         }
         Statement::ShowDatabases => {
             let cat = core.catalog.borrow().clone();
@@ -111,7 +129,11 @@ async fn execute(core: &Rc<Core>, stmt: Statement, db: &str, rp: &str) -> Statem
                 replica_n: Some(c.replication),
                 shard_group_duration_ns: (c.shard_duration_ns != 0).then_some(c.shard_duration_ns),
             };
-            run_change(core, move |cat| cat.create_retention_policy(&c.database, spec, c.default).map(|_| Vec::new())).await
+            run_change(core, move |cat| {
+                cat.create_retention_policy(&c.database, spec, c.default)
+                    .map(|_| Vec::new())
+            })
+            .await
         }
         Statement::AlterRetentionPolicy(a) => {
             let update = RetentionPolicyUpdate {
@@ -121,13 +143,15 @@ async fn execute(core: &Rc<Core>, stmt: Statement, db: &str, rp: &str) -> Statem
                 shard_group_duration_ns: a.shard_duration_ns,
             };
             run_change(core, move |cat| {
-                cat.alter_retention_policy(&a.database, &a.name, update, a.default).map(|_| Vec::new())
+                cat.alter_retention_policy(&a.database, &a.name, update, a.default)
+                    .map(|_| Vec::new())
             })
             .await
         }
         Statement::DropRetentionPolicy { name, database } => {
             run_change(core, move |cat| {
-                cat.drop_retention_policy(&database, &name).map(|_| vec![Purge::RetentionPolicy(database, name)])
+                cat.drop_retention_policy(&database, &name)
+                    .map(|_| vec![Purge::RetentionPolicy(database, name)])
             })
             .await
         }
@@ -164,10 +188,14 @@ async fn select(core: &Rc<Core>, stmt: SelectStatement, db: &str, rp: &str) -> S
         if db.is_empty() {
             return StatementResult::error("database name required");
         }
-        let rp_param = source.retention_policy.clone().unwrap_or_else(|| rp.to_string());
+        let rp_param = source
+            .retention_policy
+            .clone()
+            .unwrap_or_else(|| rp.to_string());
         let resolved = {
             let cat = core.catalog.borrow();
-            cat.resolve(&db, Some(&rp_param)).map(|(d, r)| (d.name.clone(), r.name.clone()))
+            cat.resolve(&db, Some(&rp_param))
+                .map(|(d, r)| (d.name.clone(), r.name.clone()))
         };
         let (db, rp) = match resolved {
             Ok(x) => x,
@@ -176,7 +204,12 @@ async fn select(core: &Rc<Core>, stmt: SelectStatement, db: &str, rp: &str) -> S
         if stmt.condition.is_empty_range() {
             continue;
         }
-        let scan = ScanRequest { db, rp, measurements: source.measurement.clone(), condition: stmt.condition.clone() };
+        let scan = ScanRequest {
+            db,
+            rp,
+            measurements: source.measurement.clone(),
+            condition: stmt.condition.clone(),
+        };
         for answer in core.call_all(|_| Req::Scan(scan.clone())).await {
             match answer {
                 Ok(Resp::Scanned(mut r)) => rows.append(&mut r),

@@ -13,7 +13,9 @@
 //! `PARSE_ERRORS_REPORTED_MAX` errors are listed; the rest are counted.
 
 use crate::http::{RequestHead, Response};
-use crate::lineproto::{lines, series_hash, DecodeOptions, Decoder, FieldType, LineError, Precision, ReservedTime};
+use crate::lineproto::{
+    lines, series_hash, DecodeOptions, Decoder, FieldType, LineError, Precision, ReservedTime,
+};
 use crate::runtime::{Core, Req, Resp};
 use crate::shard::batch::Batch;
 use crate::shard::key;
@@ -49,10 +51,17 @@ pub fn target_v1(core: &Core, head: &RequestHead) -> Result<WriteTarget, Respons
         return Err(Response::error(404, &format!("database not found: {db:?}")));
     }
     let p = head.query_param("precision").unwrap_or_default();
-    let precision = Precision::from_v1(&p)
-        .ok_or_else(|| Response::error(400, &format!("invalid precision {p:?} (use n, u, ms, s, m or h)")))?;
+    let precision = Precision::from_v1(&p).ok_or_else(|| {
+        Response::error(
+            400,
+            &format!("invalid precision {p:?} (use n, u, ms, s, m or h)"),
+        )
+    })?;
     if let Some(c) = head.query_param("consistency") {
-        if !matches!(c.to_ascii_lowercase().as_str(), "" | "any" | "one" | "quorum" | "all") {
+        if !matches!(
+            c.to_ascii_lowercase().as_str(),
+            "" | "any" | "one" | "quorum" | "all"
+        ) {
             return Err(Response::error(400, "invalid consistency level"));
         }
     }
@@ -74,19 +83,28 @@ pub fn target_v2(core: &Core, head: &RequestHead) -> Result<WriteTarget, Respons
         None => (bucket.clone(), None),
     };
     if db.is_empty() {
-        return Err(Response::error(404, &format!("bucket name {bucket:?} is in db/rp form but has an empty database")));
+        return Err(Response::error(
+            404,
+            &format!("bucket name {bucket:?} is in db/rp form but has an empty database"),
+        ));
     }
     if !catalog_has_db(core, &db) {
         return Err(Response::error(404, &format!("database not found: {db:?}")));
     }
     let p = head.query_param("precision").unwrap_or_default();
-    let precision =
-        Precision::from_v2(&p).ok_or_else(|| Response::error(400, &format!("invalid precision {p:?} (use ns, us, ms or s)")))?;
+    let precision = Precision::from_v2(&p).ok_or_else(|| {
+        Response::error(
+            400,
+            &format!("invalid precision {p:?} (use ns, us, ms or s)"),
+        )
+    })?;
     Ok(WriteTarget { db, rp, precision })
 }
 
 fn now_ns() -> i64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
@@ -145,7 +163,7 @@ async fn stage(core: &Rc<Core>, db: &str, rp: &str, opts: &DecodeOptions, body: 
         if n % LINES_PER_YIELD == LINES_PER_YIELD - 1 {
             glommio::yield_if_needed().await;
         }
-        let point = match decoder.decode(line, opts) {
+        let mut point = match decoder.decode(line, opts) {
             Ok(None) => continue,
             Ok(Some(p)) => p,
             Err(kind) => {
@@ -161,7 +179,9 @@ async fn stage(core: &Rc<Core>, db: &str, rp: &str, opts: &DecodeOptions, body: 
         match point.reserved_time() {
             Some(ReservedTime::Tag) => {
                 let m = String::from_utf8_lossy(&measurement).into_owned();
-                st.drop_point(|| format!("invalid tag key: input tag \"time\" on measurement \"{m}\" is invalid"));
+                st.drop_point(|| {
+                    format!("invalid tag key: input tag \"time\" on measurement \"{m}\" is invalid")
+                });
                 continue;
             }
             Some(ReservedTime::OnlyField) => {
@@ -216,10 +236,19 @@ async fn stage(core: &Rc<Core>, db: &str, rp: &str, opts: &DecodeOptions, body: 
 
 /// Fixes the types of fields first seen in this request at their schema owners, and learns
 /// the answers into this core's cache.
-async fn claim_fields(core: &Rc<Core>, db: &str, rp: &str, claims: &HashMap<(Vec<u8>, Vec<u8>), FieldType>) -> Result<(), String> {
+async fn claim_fields(
+    core: &Rc<Core>,
+    db: &str,
+    rp: &str,
+    claims: &HashMap<(Vec<u8>, Vec<u8>), FieldType>,
+) -> Result<(), String> {
     let mut by_owner: Vec<Vec<FieldClaim>> = vec![Vec::new(); core.cores];
     for ((m, f), ty) in claims {
-        by_owner[key::schema_owner(db, rp, m, core.cores)].push(FieldClaim { measurement: m.clone(), field: f.clone(), ty: *ty });
+        by_owner[key::schema_owner(db, rp, m, core.cores)].push(FieldClaim {
+            measurement: m.clone(),
+            field: f.clone(),
+            ty: *ty,
+        });
     }
     let mut tasks = Vec::new();
     for (owner, list) in by_owner.into_iter().enumerate() {
@@ -227,8 +256,15 @@ async fn claim_fields(core: &Rc<Core>, db: &str, rp: &str, claims: &HashMap<(Vec
             continue;
         }
         let core2 = core.clone();
-        let req = Req::Claim { db: db.to_string(), rp: rp.to_string(), claims: list.clone() };
-        tasks.push((list, glommio::spawn_local(async move { core2.call(owner, req).await })));
+        let req = Req::Claim {
+            db: db.to_string(),
+            rp: rp.to_string(),
+            claims: list.clone(),
+        };
+        tasks.push((
+            list,
+            glommio::spawn_local(async move { core2.call(owner, req).await }),
+        ));
     }
     for (list, task) in tasks {
         match task.await {
@@ -260,10 +296,14 @@ fn recheck(core: &Core, db: &str, rp: &str, st: &mut Staged) {
             let conflict = if sure {
                 None
             } else {
-                p.fields.iter().find_map(|(k, v)| match schema.get(db, rp, p.measurement, k) {
-                    Some(t) if t != v.field_type() => Some(conflict_text(k, p.measurement, v.field_type(), t)),
-                    _ => None,
-                })
+                p.fields
+                    .iter()
+                    .find_map(|(k, v)| match schema.get(db, rp, p.measurement, k) {
+                        Some(t) if t != v.field_type() => {
+                            Some(conflict_text(k, p.measurement, v.field_type(), t))
+                        }
+                        _ => None,
+                    })
             };
             match conflict {
                 Some(text) => {
@@ -271,7 +311,12 @@ fn recheck(core: &Core, db: &str, rp: &str, st: &mut Staged) {
                     st.first_drop.get_or_insert(text);
                 }
                 None => {
-                    kept.begin_point(p.series_key, p.measurement, p.timestamp_ns, p.fields.len() as u16);
+                    kept.begin_point(
+                        p.series_key,
+                        p.measurement,
+                        p.timestamp_ns,
+                        p.fields.len() as u16,
+                    );
                     for (k, v) in &p.fields {
                         kept.push_field(k, v);
                     }
@@ -295,8 +340,14 @@ async fn fan_out(core: &Rc<Core>, db: &str, rp: &str, batches: Vec<Batch>) -> Re
             continue;
         }
         let core2 = core.clone();
-        let req = Req::Apply { db: db.to_string(), rp: rp.to_string(), batch };
-        tasks.push(glommio::spawn_local(async move { core2.call(owner, req).await }));
+        let req = Req::Apply {
+            db: db.to_string(),
+            rp: rp.to_string(),
+            batch,
+        };
+        tasks.push(glommio::spawn_local(
+            async move { core2.call(owner, req).await },
+        ));
     }
     let mut result = match own {
         Some(b) => core.apply_local(db, rp, &b).map(|_| ()),
@@ -324,7 +375,9 @@ fn parse_error_text(st: &Staged) -> String {
         .join("\n");
     let more = st.parse_error_count - st.parse_errors.len();
     if more > 0 {
-        s.push_str(&format!("\n... and {more} more lines that could not be parsed"));
+        s.push_str(&format!(
+            "\n... and {more} more lines that could not be parsed"
+        ));
     }
     s
 }
@@ -333,7 +386,8 @@ fn parse_error_text(st: &Staged) -> String {
 pub async fn write(core: &Rc<Core>, target: WriteTarget, body: &[u8]) -> Response {
     let resolved = {
         let cat = core.catalog.borrow();
-        cat.resolve(&target.db, target.rp.as_deref()).map(|(d, r)| (d.name.clone(), r.name.clone()))
+        cat.resolve(&target.db, target.rp.as_deref())
+            .map(|(d, r)| (d.name.clone(), r.name.clone()))
     };
     let (db, rp) = match resolved {
         Ok(x) => x,
@@ -360,10 +414,16 @@ pub async fn write(core: &Rc<Core>, target: WriteTarget, body: &[u8]) -> Respons
         return Response::error(500, &e);
     }
     if let Some(first) = &st.first_drop {
-        return Response::error(400, &format!("partial write: {first} dropped={}", st.dropped));
+        return Response::error(
+            400,
+            &format!("partial write: {first} dropped={}", st.dropped),
+        );
     }
     if st.parse_error_count > 0 {
-        return Response::error(400, &format!("partial write: {} dropped=0", parse_error_text(&st)));
+        return Response::error(
+            400,
+            &format!("partial write: {} dropped=0", parse_error_text(&st)),
+        );
     }
     Response::no_content()
 }

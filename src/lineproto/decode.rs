@@ -143,7 +143,10 @@ impl Decoder {
         if buf.get(meas_end) == Some(&b',') {
             key_end = self.scan_tags(buf, meas_end + 1)?;
             let time_fp = fingerprint(b"time", 0, 4);
-            tag_time = self.tags.iter().any(|t| t.fp == time_fp && key_of(buf, t.key) == b"time");
+            tag_time = self
+                .tags
+                .iter()
+                .any(|t| t.fp == time_fp && key_of(buf, t.key) == b"time");
             if has_duplicate_keys(buf, &self.tags, &mut self.order) {
                 return Err(ErrorKind::DuplicateTags);
             }
@@ -216,7 +219,13 @@ impl Decoder {
                 }
             };
             let fp = fingerprint(buf, ks, j);
-            self.tags.push(TagSpan { fp, key: (ks, j), val: (vs, k), key_esc, val_esc });
+            self.tags.push(TagSpan {
+                fp,
+                key: (ks, j),
+                val: (vs, k),
+                key_esc,
+                val_esc,
+            });
             if delim == b' ' {
                 return Ok(k);
             }
@@ -277,7 +286,11 @@ impl Decoder {
             if &buf[ks..q] == b"time" {
                 time_fields += 1;
             }
-            self.fields.push(FieldSpan { key: (ks, q), key_esc, value });
+            self.fields.push(FieldSpan {
+                key: (ks, q),
+                key_esc,
+                value,
+            });
             match buf.get(end) {
                 Some(b',') => p = end + 1,
                 _ => {
@@ -364,7 +377,14 @@ fn scan_string(buf: &[u8], v: usize) -> Result<(RawValue, usize), ErrorKind> {
         match buf.get(j) {
             None => return Err(ErrorKind::UnbalancedQuotes),
             Some(b'"') => {
-                return Ok((RawValue::Str { start: v + 1, end: j, esc }, j + 1));
+                return Ok((
+                    RawValue::Str {
+                        start: v + 1,
+                        end: j,
+                        esc,
+                    },
+                    j + 1,
+                ));
             }
             Some(_) if j + 1 < buf.len() => {
                 esc |= matches!(buf[j + 1], b'"' | b'\\');
@@ -521,7 +541,11 @@ fn fingerprint(buf: &[u8], s: usize, e: usize) -> u64 {
             u64::from_le_bytes(a)
         }
     };
-    let w = if len >= 8 { w } else { w & ((1u64 << (len * 8)) - 1) };
+    let w = if len >= 8 {
+        w
+    } else {
+        w & ((1u64 << (len * 8)) - 1)
+    };
     (w ^ (len as u64).rotate_right(8)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
@@ -539,7 +563,10 @@ fn has_duplicate_keys(buf: &[u8], tags: &[TagSpan], order: &mut Vec<u32>) -> boo
             let bit = 1u128 << (t.fp >> 57);
             if seen & bit != 0 {
                 let key = key_of(buf, t.key);
-                if tags[..n].iter().any(|o| o.fp == t.fp && key_of(buf, o.key) == key) {
+                if tags[..n]
+                    .iter()
+                    .any(|o| o.fp == t.fp && key_of(buf, o.key) == key)
+                {
                     return true;
                 }
             }
@@ -548,7 +575,9 @@ fn has_duplicate_keys(buf: &[u8], tags: &[TagSpan], order: &mut Vec<u32>) -> boo
         return false;
     }
     sort_order(buf, tags, order);
-    order.windows(2).any(|w| key_of(buf, tags[w[0] as usize].key) == key_of(buf, tags[w[1] as usize].key))
+    order
+        .windows(2)
+        .any(|w| key_of(buf, tags[w[0] as usize].key) == key_of(buf, tags[w[1] as usize].key))
 }
 
 fn sort_order(buf: &[u8], tags: &[TagSpan], order: &mut Vec<u32>) {
@@ -624,7 +653,11 @@ impl<'a, 's> Line<'a, 's> {
         let order = &self.dec.order;
         let in_order = self.in_order == Some(true);
         (0..tags.len()).map(move |n| {
-            let t = if in_order { tags[n] } else { tags[order[n] as usize] };
+            let t = if in_order {
+                tags[n]
+            } else {
+                tags[order[n] as usize]
+            };
             (
                 unescape(key_of(buf, t.key), t.key_esc, TAG_SPECIAL),
                 unescape(key_of(buf, t.val), t.val_esc, TAG_SPECIAL),
@@ -636,18 +669,25 @@ impl<'a, 's> Line<'a, 's> {
     /// all yielded; apply them in order so that the later value wins, as 1.x does.
     pub fn fields(&self) -> impl Iterator<Item = (Cow<'a, [u8]>, FieldValue<'a>)> + '_ {
         let buf = self.buf;
-        self.dec.fields.iter().filter(move |f| key_of(buf, f.key) != b"time").map(move |f| {
-            let value = match f.value {
-                RawValue::Float(v) => FieldValue::Float(v),
-                RawValue::Integer(v) => FieldValue::Integer(v),
-                RawValue::Unsigned(v) => FieldValue::Unsigned(v),
-                RawValue::Boolean(v) => FieldValue::Boolean(v),
-                RawValue::Str { start, end, esc } => {
-                    FieldValue::String(unescape(key_of(buf, (start, end)), esc, STRING_SPECIAL))
-                }
-            };
-            (unescape(key_of(buf, f.key), f.key_esc, FIELD_KEY_SPECIAL), value)
-        })
+        self.dec
+            .fields
+            .iter()
+            .filter(move |f| key_of(buf, f.key) != b"time")
+            .map(move |f| {
+                let value = match f.value {
+                    RawValue::Float(v) => FieldValue::Float(v),
+                    RawValue::Integer(v) => FieldValue::Integer(v),
+                    RawValue::Unsigned(v) => FieldValue::Unsigned(v),
+                    RawValue::Boolean(v) => FieldValue::Boolean(v),
+                    RawValue::Str { start, end, esc } => {
+                        FieldValue::String(unescape(key_of(buf, (start, end)), esc, STRING_SPECIAL))
+                    }
+                };
+                (
+                    unescape(key_of(buf, f.key), f.key_esc, FIELD_KEY_SPECIAL),
+                    value,
+                )
+            })
     }
 
     /// Explicit timestamp times the precision, or the request's default time.
@@ -669,7 +709,9 @@ impl<'a, 's> Line<'a, 's> {
             return &self.buf[..self.key_end];
         }
         if !self.key_built {
-            let Decoder { tags, order, key, .. } = &mut *self.dec;
+            let Decoder {
+                tags, order, key, ..
+            } = &mut *self.dec;
             key.clear();
             key.extend_from_slice(&self.buf[..self.meas_end]);
             for &n in order.iter() {
@@ -691,7 +733,9 @@ impl<'a, 's> Line<'a, 's> {
         if self.in_order.is_none() {
             let buf = self.buf;
             let tags = &self.dec.tags;
-            let sorted = tags.windows(2).all(|w| key_of(buf, w[0].key) < key_of(buf, w[1].key));
+            let sorted = tags
+                .windows(2)
+                .all(|w| key_of(buf, w[0].key) < key_of(buf, w[1].key));
             self.in_order = Some(sorted);
         }
         if self.in_order == Some(false) && !self.order_ready {

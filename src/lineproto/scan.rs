@@ -12,7 +12,10 @@ use super::ErrorKind;
 #[inline(always)]
 fn block_mask<const N: usize>(buf: &[u8], i: usize, set: [u8; N]) -> u32 {
     let mut block = [0u8; 16];
-    let bytes: &[u8; 16] = match buf.get(i..i.wrapping_add(16)).and_then(|s| s.try_into().ok()) {
+    let bytes: &[u8; 16] = match buf
+        .get(i..i.wrapping_add(16))
+        .and_then(|s| s.try_into().ok())
+    {
         Some(b) => b,
         None => {
             let rest = buf.get(i..).unwrap_or_default();
@@ -349,7 +352,9 @@ mod tests {
         let buf = b"abcdefghij,klmnop=qrstuvwxyz 0123456789";
         for start in 0..buf.len() {
             let naive = |set: &[u8]| {
-                (start..buf.len()).find(|&i| set.contains(&buf[i])).unwrap_or(buf.len())
+                (start..buf.len())
+                    .find(|&i| set.contains(&buf[i]))
+                    .unwrap_or(buf.len())
             };
             assert_eq!(find2(buf, start, b',', b' '), naive(b", "));
             assert_eq!(find3(buf, start, b',', b'=', b' '), naive(b",= "));
@@ -360,7 +365,8 @@ mod tests {
 
     #[test]
     fn numbers_follow_1x() {
-        let ok = |s: &str, k| assert_eq!(scan_number(s.as_bytes(), 0, true), Ok((s.len(), k)), "{s}");
+        let ok =
+            |s: &str, k| assert_eq!(scan_number(s.as_bytes(), 0, true), Ok((s.len(), k)), "{s}");
         ok("1", NumKind::Float);
         ok(".5", NumKind::Float);
         ok("1.", NumKind::Float);
@@ -368,10 +374,19 @@ mod tests {
         ok("1E+5", NumKind::Float);
         ok("-9223372036854775808i", NumKind::Integer);
         ok("18446744073709551615u", NumKind::Unsigned);
-        for bad in ["-", "-i", "-.", ".", "1.0i", "1ii", "1a", "42+3", "NaN", "nan", "-Inf", "1.1.1", "1i2"] {
-            assert_eq!(scan_number(bad.as_bytes(), 0, true), Err(ErrorKind::InvalidNumber), "{bad}");
+        for bad in [
+            "-", "-i", "-.", ".", "1.0i", "1ii", "1a", "42+3", "NaN", "nan", "-Inf", "1.1.1", "1i2",
+        ] {
+            assert_eq!(
+                scan_number(bad.as_bytes(), 0, true),
+                Err(ErrorKind::InvalidNumber),
+                "{bad}"
+            );
         }
-        assert_eq!(scan_number(b"-e-e-e", 0, true), Err(ErrorKind::InvalidFloat));
+        assert_eq!(
+            scan_number(b"-e-e-e", 0, true),
+            Err(ErrorKind::InvalidFloat)
+        );
         assert_eq!(scan_number(b"1e400", 0, true), Err(ErrorKind::InvalidFloat));
         assert_eq!(scan_number(b"5u", 0, false), Err(ErrorKind::InvalidNumber));
         assert_eq!(

@@ -33,9 +33,17 @@ pub enum Purge {
 /// A request from one core to another.
 pub enum Req {
     /// Apply a schema-checked batch to the owner's partition.
-    Apply { db: String, rp: String, batch: Batch },
+    Apply {
+        db: String,
+        rp: String,
+        batch: Batch,
+    },
     /// Fix field types at the measurement's schema owner.
-    Claim { db: String, rp: String, claims: Vec<FieldClaim> },
+    Claim {
+        db: String,
+        rp: String,
+        claims: Vec<FieldClaim>,
+    },
     /// Read this core's rows for a query.
     Scan(ScanRequest),
     /// Change the catalog (core 0 only).
@@ -140,7 +148,19 @@ impl Core {
         self.next_call.set(id + 1);
         let (tx, rx) = oneshot::channel();
         self.pending.borrow_mut().insert(id, tx);
-        if self.senders.send_to(target, Msg::Request { from: self.id, id, req }).await.is_err() {
+        if self
+            .senders
+            .send_to(
+                target,
+                Msg::Request {
+                    from: self.id,
+                    id,
+                    req,
+                },
+            )
+            .await
+            .is_err()
+        {
             self.pending.borrow_mut().remove(&id);
             return Err(CallError::Unavailable(target));
         }
@@ -148,7 +168,10 @@ impl Core {
     }
 
     /// Calls every core (this one included) with a request built per core, concurrently.
-    pub async fn call_all(self: &Rc<Self>, make: impl Fn(usize) -> Req) -> Vec<Result<Resp, CallError>> {
+    pub async fn call_all(
+        self: &Rc<Self>,
+        make: impl Fn(usize) -> Req,
+    ) -> Vec<Result<Resp, CallError>> {
         let tasks: Vec<_> = (0..self.cores)
             .map(|c| {
                 let core = self.clone();
@@ -166,7 +189,9 @@ impl Core {
     async fn serve(self: &Rc<Self>, req: Req) -> Resp {
         match req {
             Req::Apply { db, rp, batch } => Resp::Applied(self.apply_local(&db, &rp, &batch)),
-            Req::Claim { db, rp, claims } => Resp::Claimed(self.schema.borrow_mut().claim(&db, &rp, &claims)),
+            Req::Claim { db, rp, claims } => {
+                Resp::Claimed(self.schema.borrow_mut().claim(&db, &rp, &claims))
+            }
             Req::Scan(scan) => Resp::Scanned(self.partition.borrow().scan(&scan)),
             Req::Catalog(change) => Resp::CatalogChanged(self.change_catalog(change).await),
             Req::CatalogSnapshot(cat, purges) => {
@@ -178,7 +203,10 @@ impl Core {
 
     /// Applies a batch this core owns. (The WAL append slots in here, before the memtable.)
     pub fn apply_local(&self, db: &str, rp: &str, batch: &Batch) -> Result<u32, String> {
-        self.partition.borrow_mut().apply(db, rp, batch).map_err(|e| e.to_string())
+        self.partition
+            .borrow_mut()
+            .apply(db, rp, batch)
+            .map_err(|e| e.to_string())
     }
 
     fn install_catalog(&self, cat: Arc<Catalog>, purges: &[Purge]) {
@@ -209,7 +237,8 @@ impl Core {
         let mut next = Catalog::clone(&self.catalog.borrow());
         let purges = change(&mut next)?;
         next.version += 1;
-        next.save(&self.data_dir).map_err(|e| format!("catalog: {e}"))?;
+        next.save(&self.data_dir)
+            .map_err(|e| format!("catalog: {e}"))?;
         let next = Arc::new(next);
         self.install_catalog(next.clone(), &purges);
         let answers = self

@@ -25,8 +25,13 @@ const MESH_CHANNEL_DEPTH: usize = 1024;
 /// What stops the server from starting; printed by main.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot listen on {addr}: {source} (is another lineshard or influxd running on that port?)")]
-    AddressInUse { addr: String, source: std::io::Error },
+    #[error(
+        "cannot listen on {addr}: {source} (is another lineshard or influxd running on that port?)"
+    )]
+    AddressInUse {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("cannot create data dir {dir}: {source}")]
     DataDir { dir: String, source: std::io::Error },
     #[error("cannot load the catalog: {0}")]
@@ -39,7 +44,10 @@ pub enum StartError {
 
 /// Checks nobody listens on `addr` and resolves port 0 to a free port.
 fn reserve_address(addr: SocketAddr) -> Result<SocketAddr, StartError> {
-    let in_use = |source| StartError::AddressInUse { addr: addr.to_string(), source };
+    let in_use = |source| StartError::AddressInUse {
+        addr: addr.to_string(),
+        source,
+    };
     // A plain bind (no SO_REUSEPORT) fails while any socket, reuseport or not, listens there.
     let probe = std::net::TcpListener::bind(addr).map_err(in_use)?;
     let resolved = probe.local_addr().map_err(in_use)?;
@@ -49,7 +57,11 @@ fn reserve_address(addr: SocketAddr) -> Result<SocketAddr, StartError> {
 
 /// The CPU ids to run on: the first `cores` of those this process may use (0 = all of them).
 fn pick_cpus(cores: usize) -> Result<Vec<usize>, StartError> {
-    let mut ids: Vec<usize> = core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| c.id).collect();
+    let mut ids: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     ids.sort_unstable();
     if ids.is_empty() {
         ids.push(0);
@@ -73,7 +85,10 @@ fn pick_cpus(cores: usize) -> Result<Vec<usize>, StartError> {
 pub fn run(config: Config) -> Result<(), StartError> {
     let config = Arc::new(config);
     let data_dir = config.data.dir.clone();
-    std::fs::create_dir_all(&data_dir).map_err(|source| StartError::DataDir { dir: data_dir.display().to_string(), source })?;
+    std::fs::create_dir_all(&data_dir).map_err(|source| StartError::DataDir {
+        dir: data_dir.display().to_string(),
+        source,
+    })?;
     let catalog = Arc::new(Catalog::load(&data_dir).map_err(StartError::Catalog)?);
     let addr = reserve_address(config.http.bind_address)?;
     let cpus = pick_cpus(config.runtime.cores)?;
@@ -82,11 +97,20 @@ pub fn run(config: Config) -> Result<(), StartError> {
 
     let mut handles = Vec::with_capacity(cpus.len());
     for (i, cpu) in cpus.iter().enumerate() {
-        let (config, catalog, mesh, ready) = (config.clone(), catalog.clone(), mesh.clone(), ready_tx.clone());
-        let builder = LocalExecutorBuilder::new(Placement::Fixed(*cpu)).name(&format!("lineshard-{i}"));
+        let (config, catalog, mesh, ready) = (
+            config.clone(),
+            catalog.clone(),
+            mesh.clone(),
+            ready_tx.clone(),
+        );
+        let builder =
+            LocalExecutorBuilder::new(Placement::Fixed(*cpu)).name(&format!("lineshard-{i}"));
         let handle = builder
             .spawn(move || async move { core_main(config, catalog, mesh, addr, ready).await })
-            .map_err(|e| StartError::Executor { core: i, reason: e.to_string() })?;
+            .map_err(|e| StartError::Executor {
+                core: i,
+                reason: e.to_string(),
+            })?;
         handles.push(handle);
     }
     drop(ready_tx);
@@ -94,10 +118,19 @@ pub fn run(config: Config) -> Result<(), StartError> {
         match ready_rx.recv() {
             Ok(Ok(_)) => {}
             Ok(Err(reason)) => return Err(StartError::Executor { core: 0, reason }),
-            Err(_) => return Err(StartError::Executor { core: 0, reason: "an executor exited during start-up".into() }),
+            Err(_) => {
+                return Err(StartError::Executor {
+                    core: 0,
+                    reason: "an executor exited during start-up".into(),
+                })
+            }
         }
     }
-    println!("lineshard listening on {addr} ({} cores, data dir {})", cpus.len(), data_dir.display());
+    println!(
+        "lineshard listening on {addr} ({} cores, data dir {})",
+        cpus.len(),
+        data_dir.display()
+    );
     use std::io::Write;
     let _ = std::io::stdout().flush();
     for h in handles {
@@ -106,7 +139,13 @@ pub fn run(config: Config) -> Result<(), StartError> {
     Ok(())
 }
 
-async fn core_main(config: Arc<Config>, catalog: Arc<Catalog>, mesh: MeshBuilder<Msg, glommio::channels::channel_mesh::Full>, addr: SocketAddr, ready: mpsc::Sender<Result<usize, String>>) {
+async fn core_main(
+    config: Arc<Config>,
+    catalog: Arc<Catalog>,
+    mesh: MeshBuilder<Msg, glommio::channels::channel_mesh::Full>,
+    addr: SocketAddr,
+    ready: mpsc::Sender<Result<usize, String>>,
+) {
     let (senders, receivers) = match mesh.join().await {
         Ok(x) => x,
         Err(e) => {

@@ -43,10 +43,18 @@ pub struct CorruptBatch {
 
 impl Batch {
     /// Appends the head of a point; follow with `push_field` exactly `field_count` times.
-    pub fn begin_point(&mut self, series_key: &[u8], measurement: &[u8], ts: i64, field_count: u16) {
-        self.buf.extend_from_slice(&(series_key.len() as u32).to_le_bytes());
+    pub fn begin_point(
+        &mut self,
+        series_key: &[u8],
+        measurement: &[u8],
+        ts: i64,
+        field_count: u16,
+    ) {
+        self.buf
+            .extend_from_slice(&(series_key.len() as u32).to_le_bytes());
         self.buf.extend_from_slice(series_key);
-        self.buf.extend_from_slice(&(measurement.len() as u16).to_le_bytes());
+        self.buf
+            .extend_from_slice(&(measurement.len() as u16).to_le_bytes());
         self.buf.extend_from_slice(measurement);
         self.buf.extend_from_slice(&ts.to_le_bytes());
         self.buf.extend_from_slice(&field_count.to_le_bytes());
@@ -54,7 +62,8 @@ impl Batch {
     }
 
     pub fn push_field(&mut self, key: &[u8], value: &FieldValue<'_>) {
-        self.buf.extend_from_slice(&(key.len() as u16).to_le_bytes());
+        self.buf
+            .extend_from_slice(&(key.len() as u16).to_le_bytes());
         self.buf.extend_from_slice(key);
         self.buf.push(value.field_type() as u8);
         match value {
@@ -75,7 +84,10 @@ impl Batch {
 
     /// The points in the order they were added.
     pub fn iter(&self) -> BatchIter<'_> {
-        BatchIter { buf: &self.buf, pos: 0 }
+        BatchIter {
+            buf: &self.buf,
+            pos: 0,
+        }
     }
 }
 
@@ -117,9 +129,12 @@ impl<'a> BatchIter<'a> {
             let k_len = u16::from_le_bytes(self.take_array()?) as usize;
             let key = self.take(k_len)?;
             let at = self.pos;
-            let ty = FieldType::from_u8(self.take_array::<1>()?[0]).ok_or(CorruptBatch { offset: at })?;
+            let ty = FieldType::from_u8(self.take_array::<1>()?[0])
+                .ok_or(CorruptBatch { offset: at })?;
             let value = match ty {
-                FieldType::Float => FieldValue::Float(f64::from_bits(u64::from_le_bytes(self.take_array()?))),
+                FieldType::Float => {
+                    FieldValue::Float(f64::from_bits(u64::from_le_bytes(self.take_array()?)))
+                }
                 FieldType::Integer => FieldValue::Integer(i64::from_le_bytes(self.take_array()?)),
                 FieldType::Unsigned => FieldValue::Unsigned(u64::from_le_bytes(self.take_array()?)),
                 FieldType::Boolean => FieldValue::Boolean(self.take_array::<1>()?[0] != 0),
@@ -130,7 +145,12 @@ impl<'a> BatchIter<'a> {
             };
             fields.push((key, value));
         }
-        Ok(BatchPoint { series_key, measurement, timestamp_ns, fields })
+        Ok(BatchPoint {
+            series_key,
+            measurement,
+            timestamp_ns,
+            fields,
+        })
     }
 }
 
@@ -168,8 +188,14 @@ mod tests {
         assert_eq!(pts.len(), 2);
         assert_eq!(pts[0].series_key, b"cpu,host=a");
         assert_eq!(pts[0].timestamp_ns, -5);
-        assert_eq!(pts[0].fields[2], (&b"u"[..], FieldValue::Unsigned(u64::MAX)));
-        assert_eq!(pts[0].fields[4].1, FieldValue::String(Cow::Borrowed(b"x\"y")));
+        assert_eq!(
+            pts[0].fields[2],
+            (&b"u"[..], FieldValue::Unsigned(u64::MAX))
+        );
+        assert_eq!(
+            pts[0].fields[4].1,
+            FieldValue::String(Cow::Borrowed(b"x\"y"))
+        );
         assert_eq!(pts[1].fields, vec![(&b"v"[..], FieldValue::Boolean(false))]);
     }
 

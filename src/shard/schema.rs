@@ -9,11 +9,13 @@ use crate::lineproto::FieldType;
 use hashbrown::HashMap;
 
 type Fields = HashMap<Box<[u8]>, FieldType>;
+/// measurement -> fields, per retention policy, per database.
+type Measurements = HashMap<Box<[u8]>, Fields>;
 
 /// One core's view of the schema.
 #[derive(Default)]
 pub struct SchemaMap {
-    dbs: HashMap<String, HashMap<String, HashMap<Box<[u8]>, Fields>>>,
+    dbs: HashMap<String, HashMap<String, Measurements>>,
 }
 
 /// A field whose type this core does not know yet, to be fixed at the schema owner.
@@ -26,7 +28,12 @@ pub struct FieldClaim {
 
 impl SchemaMap {
     pub fn get(&self, db: &str, rp: &str, measurement: &[u8], field: &[u8]) -> Option<FieldType> {
-        self.dbs.get(db)?.get(rp)?.get(measurement)?.get(field).copied()
+        self.dbs
+            .get(db)?
+            .get(rp)?
+            .get(measurement)?
+            .get(field)
+            .copied()
     }
 
     fn fields_mut(&mut self, db: &str, rp: &str, measurement: &[u8]) -> &mut Fields {
@@ -41,7 +48,9 @@ impl SchemaMap {
 
     /// Records a type learnt from the owner (or fixed here as the owner).
     pub fn learn(&mut self, db: &str, rp: &str, measurement: &[u8], field: &[u8], ty: FieldType) {
-        self.fields_mut(db, rp, measurement).entry_ref(field).or_insert(ty);
+        self.fields_mut(db, rp, measurement)
+            .entry_ref(field)
+            .or_insert(ty);
     }
 
     /// At the schema owner: fixes each claimed type unless one is fixed already; returns the
@@ -49,13 +58,23 @@ impl SchemaMap {
     pub fn claim(&mut self, db: &str, rp: &str, claims: &[FieldClaim]) -> Vec<FieldType> {
         claims
             .iter()
-            .map(|c| *self.fields_mut(db, rp, &c.measurement).entry_ref(&c.field[..]).or_insert(c.ty))
+            .map(|c| {
+                *self
+                    .fields_mut(db, rp, &c.measurement)
+                    .entry_ref(&c.field[..])
+                    .or_insert(c.ty)
+            })
             .collect()
     }
 
     /// Every field type of a measurement known here (complete only at its owner).
     pub fn fields_of(&self, db: &str, rp: &str, measurement: &[u8]) -> Vec<(Vec<u8>, FieldType)> {
-        let Some(f) = self.dbs.get(db).and_then(|r| r.get(rp)).and_then(|m| m.get(measurement)) else {
+        let Some(f) = self
+            .dbs
+            .get(db)
+            .and_then(|r| r.get(rp))
+            .and_then(|m| m.get(measurement))
+        else {
             return Vec::new();
         };
         f.iter().map(|(k, v)| (k.to_vec(), *v)).collect()
@@ -79,10 +98,21 @@ mod tests {
     #[test]
     fn first_claim_wins_and_never_changes() {
         let mut s = SchemaMap::default();
-        let c = |f: &str, ty| FieldClaim { measurement: b"cpu".to_vec(), field: f.as_bytes().to_vec(), ty };
-        assert_eq!(s.claim("db", "rp", &[c("a", FieldType::Float)]), vec![FieldType::Float]);
+        let c = |f: &str, ty| FieldClaim {
+            measurement: b"cpu".to_vec(),
+            field: f.as_bytes().to_vec(),
+            ty,
+        };
         assert_eq!(
-            s.claim("db", "rp", &[c("a", FieldType::Integer), c("b", FieldType::String)]),
+            s.claim("db", "rp", &[c("a", FieldType::Float)]),
+            vec![FieldType::Float]
+        );
+        assert_eq!(
+            s.claim(
+                "db",
+                "rp",
+                &[c("a", FieldType::Integer), c("b", FieldType::String)]
+            ),
             vec![FieldType::Float, FieldType::String]
         );
         assert_eq!(s.get("db", "rp", b"cpu", b"a"), Some(FieldType::Float));

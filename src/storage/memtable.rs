@@ -5,6 +5,7 @@ use crate::shard::batch::{Batch, CorruptBatch};
 use hashbrown::HashMap;
 use std::borrow::Cow;
 
+use crate::query::PointFields;
 pub use crate::query::SeriesRows;
 use crate::query::{Condition, MeasurementMatch};
 
@@ -53,7 +54,9 @@ impl ColumnData {
             (ColumnData::Integer(v), FieldValue::Integer(x)) => set_last(v, *x),
             (ColumnData::Unsigned(v), FieldValue::Unsigned(x)) => set_last(v, *x),
             (ColumnData::Boolean(v), FieldValue::Boolean(x)) => set_last(v, *x),
-            (ColumnData::String(v), FieldValue::String(x)) => set_last(v, x.to_vec().into_boxed_slice()),
+            (ColumnData::String(v), FieldValue::String(x)) => {
+                set_last(v, x.to_vec().into_boxed_slice())
+            }
             _ => false,
         }
     }
@@ -108,7 +111,11 @@ impl Series {
                     data.push_default();
                     let mut valid = vec![false; rows];
                     valid.push(false);
-                    self.columns.push(Column { name: (*name).into(), data, valid });
+                    self.columns.push(Column {
+                        name: (*name).into(),
+                        data,
+                        valid,
+                    });
                     self.columns.len() - 1
                 }
             };
@@ -125,16 +132,20 @@ impl Series {
     }
 
     /// Rows in `[min, max)`, sorted by time; rows of the same time merged, later write wins.
-    fn rows(&self, min: i64, max: i64) -> Vec<(i64, Vec<(Vec<u8>, FieldValue<'static>)>)> {
-        let mut order: Vec<usize> = (0..self.times.len()).filter(|&i| self.times[i] >= min && self.times[i] < max).collect();
+    fn rows(&self, min: i64, max: i64) -> Vec<(i64, PointFields)> {
+        let mut order: Vec<usize> = (0..self.times.len())
+            .filter(|&i| self.times[i] >= min && self.times[i] < max)
+            .collect();
         order.sort_by_key(|&i| self.times[i]); // stable: equal times keep write order
-        let mut out: Vec<(i64, Vec<(Vec<u8>, FieldValue<'static>)>)> = Vec::new();
+        let mut out: Vec<(i64, PointFields)> = Vec::new();
         for i in order {
             let ts = self.times[i];
             if out.last().map(|(t, _)| *t) != Some(ts) {
                 out.push((ts, Vec::new()));
             }
-            let Some((_, fields)) = out.last_mut() else { continue };
+            let Some((_, fields)) = out.last_mut() else {
+                continue;
+            };
             for c in &self.columns {
                 if !c.valid.get(i).copied().unwrap_or(false) {
                     continue;
@@ -181,7 +192,10 @@ impl Partition {
 
     /// Applies every point of `batch` (already schema-checked) to the memtable.
     pub fn apply(&mut self, db: &str, rp: &str, batch: &Batch) -> Result<u32, ApplyError> {
-        let store = self.dbs.entry((db.to_string(), rp.to_string())).or_default();
+        let store = self
+            .dbs
+            .entry((db.to_string(), rp.to_string()))
+            .or_default();
         let mut n = 0;
         for p in batch.iter() {
             let p = p?;
@@ -224,7 +238,11 @@ impl Partition {
             if points.is_empty() {
                 continue;
             }
-            out.push(SeriesRows { measurement: s.measurement.to_vec(), tags, points });
+            out.push(SeriesRows {
+                measurement: s.measurement.to_vec(),
+                tags,
+                points,
+            });
         }
         out
     }
@@ -249,7 +267,9 @@ impl Partition {
 mod tests {
     use super::*;
 
-    fn batch(points: &[(&[u8], i64, Vec<(&[u8], FieldValue<'static>)>)]) -> Batch {
+    type TestPoint<'a> = (&'a [u8], i64, Vec<(&'a [u8], FieldValue<'static>)>);
+
+    fn batch(points: &[TestPoint<'_>]) -> Batch {
         let mut b = Batch::default();
         for (key, ts, fields) in points {
             let m = key.split(|&c| c == b',').next().unwrap_or(key);
@@ -265,7 +285,14 @@ mod tests {
     fn same_series_and_time_merge_fields_later_wins() {
         let mut p = Partition::new();
         let b = batch(&[
-            (b"cpu,host=a", 10, vec![(b"x", FieldValue::Integer(1)), (b"y", FieldValue::Float(1.0))]),
+            (
+                b"cpu,host=a",
+                10,
+                vec![
+                    (b"x", FieldValue::Integer(1)),
+                    (b"y", FieldValue::Float(1.0)),
+                ],
+            ),
             (b"cpu,host=a", 5, vec![(b"x", FieldValue::Integer(0))]),
             (b"cpu,host=a", 10, vec![(b"x", FieldValue::Integer(2))]),
         ]);
@@ -283,7 +310,13 @@ mod tests {
             rows[0].points,
             vec![
                 (5, vec![(b"x".to_vec(), FieldValue::Integer(0))]),
-                (10, vec![(b"x".to_vec(), FieldValue::Integer(2)), (b"y".to_vec(), FieldValue::Float(1.0))]),
+                (
+                    10,
+                    vec![
+                        (b"x".to_vec(), FieldValue::Integer(2)),
+                        (b"y".to_vec(), FieldValue::Float(1.0))
+                    ]
+                ),
             ]
         );
     }
@@ -294,18 +327,28 @@ mod tests {
         let b = batch(&[
             (b"m", 1, vec![(b"v", FieldValue::Boolean(true))]),
             (b"m", 2, vec![(b"v", FieldValue::Boolean(false))]),
-            (b"n", 2, vec![(b"s", FieldValue::String(Cow::Borrowed(b"x")))]),
+            (
+                b"n",
+                2,
+                vec![(b"s", FieldValue::String(Cow::Borrowed(b"x")))],
+            ),
         ]);
         p.apply("db", "rp", &b).unwrap();
         let mut req = ScanRequest {
             db: "db".into(),
             rp: "rp".into(),
             measurements: MeasurementMatch::Regex(regex::bytes::Regex::new(".").unwrap()),
-            condition: Condition { time_min_ns: 2, time_max_ns: 3, tags: Vec::new() },
+            condition: Condition {
+                time_min_ns: 2,
+                time_max_ns: 3,
+                tags: Vec::new(),
+            },
         };
         let rows = p.scan(&req);
         assert_eq!(rows.len(), 2);
-        assert!(rows.iter().all(|r| r.points.len() == 1 && r.points[0].0 == 2));
+        assert!(rows
+            .iter()
+            .all(|r| r.points.len() == 1 && r.points[0].0 == 2));
         req.condition.time_min_ns = 0;
         p.drop_database("db");
         assert!(p.scan(&req).is_empty());
