@@ -144,6 +144,45 @@ impl Staged {
     }
 }
 
+/// The measurement and field types of the last line whose types were all known and agreed.
+#[derive(Default)]
+struct SchemaMemo {
+    measurement: Vec<u8>,
+    fields: Vec<(Vec<u8>, FieldType)>,
+}
+
+impl SchemaMemo {
+    fn matches<'a, K: AsRef<[u8]>>(
+        &self,
+        measurement: &[u8],
+        fields: impl Iterator<Item = (K, crate::lineproto::FieldValue<'a>)>,
+    ) -> bool {
+        if self.fields.is_empty() || self.measurement != measurement {
+            return false;
+        }
+        let mut n = 0;
+        for (k, v) in fields {
+            match self.fields.get(n) {
+                Some((mk, mt)) if mk[..] == *k.as_ref() && *mt == v.field_type() => n += 1,
+                _ => return false,
+            }
+        }
+        n == self.fields.len()
+    }
+
+    fn remember<'a, K: AsRef<[u8]>>(
+        &mut self,
+        measurement: &[u8],
+        fields: impl Iterator<Item = (K, crate::lineproto::FieldValue<'a>)>,
+    ) {
+        self.measurement.clear();
+        self.measurement.extend_from_slice(measurement);
+        self.fields.clear();
+        self.fields
+            .extend(fields.map(|(k, v)| (k.as_ref().to_vec(), v.field_type())));
+    }
+}
+
 fn conflict_text(field: &[u8], measurement: &[u8], ty: FieldType, existing: FieldType) -> String {
     format!(
         "field type conflict: input field \"{}\" on measurement \"{}\" is type {}, already exists as type {}",
@@ -159,6 +198,7 @@ async fn stage(core: &Rc<Core>, db: &str, rp: &str, opts: &DecodeOptions, body: 
     let mut st = Staged::new(core.cores);
     let dbrp = key::db_rp_hash(db, rp);
     let mut decoder = Decoder::new();
+    let mut memo = SchemaMemo::default();
     for (n, (line_no, line)) in lines(body).enumerate() {
         if n % LINES_PER_YIELD == LINES_PER_YIELD - 1 {
             glommio::yield_if_needed().await;
@@ -191,14 +231,18 @@ async fn stage(core: &Rc<Core>, db: &str, rp: &str, opts: &DecodeOptions, body: 
             }
             None => {}
         }
-        // Check every field against the known types; remember the unknown ones.
+        // Check every field against the known types; remember the unknown ones. Most lines
+        // repeat the previous line's measurement and fields: `memo` answers those without a lookup.
         let mut conflict = None;
         let mut unsure = false;
-        let mut field_count = 0u16;
-        {
+        let field_count;
+        if memo.matches(&measurement, point.fields()) {
+            field_count = memo.fields.len() as u16;
+        } else {
             let schema = core.schema.borrow();
+            let mut count = 0u16;
             for (k, v) in point.fields() {
-                field_count = field_count.saturating_add(1);
+                count = count.saturating_add(1);
                 let ty = v.field_type();
                 let known = match schema.get(db, rp, &measurement, &k) {
                     Some(t) => Some(t),
@@ -215,6 +259,10 @@ async fn stage(core: &Rc<Core>, db: &str, rp: &str, opts: &DecodeOptions, body: 
                 if let Some(t) = known.filter(|&t| t != ty) {
                     conflict.get_or_insert_with(|| conflict_text(&k, &measurement, ty, t));
                 }
+            }
+            field_count = count;
+            if conflict.is_none() && !unsure {
+                memo.remember(&measurement, point.fields());
             }
         }
         if let Some(text) = conflict {

@@ -34,6 +34,14 @@ pub struct BatchPoint<'a> {
     pub fields: Vec<(&'a [u8], FieldValue<'a>)>,
 }
 
+/// The head of a point read with `BatchIter::next_into` (its fields went to the caller's vector).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PointHead<'a> {
+    pub series_key: &'a [u8],
+    pub measurement: &'a [u8],
+    pub timestamp_ns: i64,
+}
+
 /// Why a batch buffer could not be read: only a bug or a corrupt WAL record gets here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("corrupt batch at byte {offset}")]
@@ -117,38 +125,71 @@ impl<'a> BatchIter<'a> {
         Ok(a)
     }
 
-    fn read_point(&mut self) -> Result<BatchPoint<'a>, CorruptBatch> {
+    /// The next point, with its fields written into `fields` (cleared first), so a caller that
+    /// walks many points reuses one vector instead of allocating one per point.
+    pub fn next_into(
+        &mut self,
+        fields: &mut Vec<(&'a [u8], FieldValue<'a>)>,
+    ) -> Option<Result<PointHead<'a>, CorruptBatch>> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        let r = self.read_into(fields);
+        if r.is_err() {
+            self.pos = self.buf.len();
+        }
+        Some(r)
+    }
+
+    fn read_into(
+        &mut self,
+        fields: &mut Vec<(&'a [u8], FieldValue<'a>)>,
+    ) -> Result<PointHead<'a>, CorruptBatch> {
         let key_len = u32::from_le_bytes(self.take_array()?) as usize;
         let series_key = self.take(key_len)?;
         let m_len = u16::from_le_bytes(self.take_array()?) as usize;
         let measurement = self.take(m_len)?;
         let timestamp_ns = i64::from_le_bytes(self.take_array()?);
         let n = u16::from_le_bytes(self.take_array()?) as usize;
-        let mut fields = Vec::with_capacity(n);
+        fields.clear();
         for _ in 0..n {
-            let k_len = u16::from_le_bytes(self.take_array()?) as usize;
-            let key = self.take(k_len)?;
-            let at = self.pos;
-            let ty = FieldType::from_u8(self.take_array::<1>()?[0])
-                .ok_or(CorruptBatch { offset: at })?;
-            let value = match ty {
-                FieldType::Float => {
-                    FieldValue::Float(f64::from_bits(u64::from_le_bytes(self.take_array()?)))
-                }
-                FieldType::Integer => FieldValue::Integer(i64::from_le_bytes(self.take_array()?)),
-                FieldType::Unsigned => FieldValue::Unsigned(u64::from_le_bytes(self.take_array()?)),
-                FieldType::Boolean => FieldValue::Boolean(self.take_array::<1>()?[0] != 0),
-                FieldType::String => {
-                    let len = u32::from_le_bytes(self.take_array()?) as usize;
-                    FieldValue::String(Cow::Borrowed(self.take(len)?))
-                }
-            };
-            fields.push((key, value));
+            fields.push(self.read_field()?);
         }
-        Ok(BatchPoint {
+        Ok(PointHead {
             series_key,
             measurement,
             timestamp_ns,
+        })
+    }
+
+    fn read_field(&mut self) -> Result<(&'a [u8], FieldValue<'a>), CorruptBatch> {
+        let k_len = u16::from_le_bytes(self.take_array()?) as usize;
+        let key = self.take(k_len)?;
+        let at = self.pos;
+        let ty =
+            FieldType::from_u8(self.take_array::<1>()?[0]).ok_or(CorruptBatch { offset: at })?;
+        let value = match ty {
+            FieldType::Float => {
+                FieldValue::Float(f64::from_bits(u64::from_le_bytes(self.take_array()?)))
+            }
+            FieldType::Integer => FieldValue::Integer(i64::from_le_bytes(self.take_array()?)),
+            FieldType::Unsigned => FieldValue::Unsigned(u64::from_le_bytes(self.take_array()?)),
+            FieldType::Boolean => FieldValue::Boolean(self.take_array::<1>()?[0] != 0),
+            FieldType::String => {
+                let len = u32::from_le_bytes(self.take_array()?) as usize;
+                FieldValue::String(Cow::Borrowed(self.take(len)?))
+            }
+        };
+        Ok((key, value))
+    }
+
+    fn read_point(&mut self) -> Result<BatchPoint<'a>, CorruptBatch> {
+        let mut fields = Vec::new();
+        let head = self.read_into(&mut fields)?;
+        Ok(BatchPoint {
+            series_key: head.series_key,
+            measurement: head.measurement,
+            timestamp_ns: head.timestamp_ns,
             fields,
         })
     }

@@ -103,8 +103,11 @@ impl Series {
             c.data.push_default();
             c.valid.push(false);
         }
-        for (name, value) in fields {
-            let idx = match self.columns.iter().position(|c| &*c.name == *name) {
+        for (i, (name, value)) in fields.iter().enumerate() {
+            // Points of a series usually carry the same fields in the same order: try the
+            // column at the field's position before searching.
+            let hint = self.columns.get(i).filter(|c| &*c.name == *name).map(|_| i);
+            let idx = match hint.or_else(|| self.columns.iter().position(|c| &*c.name == *name)) {
                 Some(i) => i,
                 None => {
                     let mut data = ColumnData::new(value.field_type(), rows);
@@ -164,6 +167,43 @@ impl Series {
     }
 }
 
+/// Looks up a `(String, String)` map key with borrowed `(&str, &str)`, so a write allocates no key.
+trait DbRpKey {
+    fn key(&self) -> (&str, &str);
+}
+
+impl DbRpKey for (String, String) {
+    fn key(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl DbRpKey for (&str, &str) {
+    fn key(&self) -> (&str, &str) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn DbRpKey + 'a> for (String, String) {
+    fn borrow(&self) -> &(dyn DbRpKey + 'a) {
+        self
+    }
+}
+
+impl std::hash::Hash for dyn DbRpKey + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state)
+    }
+}
+
+impl PartialEq for dyn DbRpKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for dyn DbRpKey + '_ {}
+
 #[derive(Default)]
 struct DbStore {
     index: HashMap<Box<[u8]>, u32>,
@@ -192,12 +232,17 @@ impl Partition {
 
     /// Applies every point of `batch` (already schema-checked) to the memtable.
     pub fn apply(&mut self, db: &str, rp: &str, batch: &Batch) -> Result<u32, ApplyError> {
-        let store = self
-            .dbs
-            .entry((db.to_string(), rp.to_string()))
-            .or_default();
+        let store = match self.dbs.get_mut(&(db, rp) as &dyn DbRpKey) {
+            Some(s) => s,
+            None => self
+                .dbs
+                .entry((db.to_string(), rp.to_string()))
+                .or_default(),
+        };
         let mut n = 0;
-        for p in batch.iter() {
+        let mut fields = Vec::new();
+        let mut iter = batch.iter();
+        while let Some(p) = iter.next_into(&mut fields) {
             let p = p?;
             let idx = match store.index.get(p.series_key) {
                 Some(&i) => i as usize,
@@ -214,7 +259,7 @@ impl Partition {
                     i
                 }
             };
-            store.series[idx].append(p.timestamp_ns, &p.fields)?;
+            store.series[idx].append(p.timestamp_ns, &fields)?;
             n += 1;
         }
         Ok(n)
