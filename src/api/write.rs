@@ -20,6 +20,7 @@ use crate::runtime::{Core, Req, Resp};
 use crate::shard::batch::Batch;
 use crate::shard::key;
 use crate::shard::schema::FieldClaim;
+use crate::storage::layout;
 use hashbrown::HashMap;
 use std::rc::Rc;
 
@@ -108,10 +109,10 @@ fn now_ns() -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
-/// The points of one request, split by owner core, with what was refused on the way.
+/// The points of one request, split by partition, with what was refused on the way.
 struct Staged {
     batches: Vec<Batch>,
-    /// Per owner, per point: whether the point uses a field type not known before this request.
+    /// Per partition, per point: whether the point uses a field type not known before this request.
     unsure: Vec<Vec<bool>>,
     /// Fields first seen in this request: (measurement, field) -> type of the first occurrence.
     claims: HashMap<(Vec<u8>, Vec<u8>), FieldType>,
@@ -123,10 +124,10 @@ struct Staged {
 }
 
 impl Staged {
-    fn new(cores: usize) -> Self {
+    fn new(partitions: usize) -> Self {
         Staged {
-            batches: vec![Batch::default(); cores],
-            unsure: vec![Vec::new(); cores],
+            batches: vec![Batch::default(); partitions],
+            unsure: vec![Vec::new(); partitions],
             claims: HashMap::new(),
             dropped: 0,
             first_drop: None,
@@ -193,9 +194,9 @@ fn conflict_text(field: &[u8], measurement: &[u8], ty: FieldType, existing: Fiel
     )
 }
 
-/// Decodes the body into per-owner batches, checking types against what this core knows.
+/// Decodes the body into per-partition batches, checking types against what this core knows.
 async fn stage(core: &Rc<Core>, db: &str, rp: &str, opts: &DecodeOptions, body: &[u8]) -> Staged {
-    let mut st = Staged::new(core.cores);
+    let mut st = Staged::new(core.partition_count as usize);
     let dbrp = key::db_rp_hash(db, rp);
     let mut decoder = Decoder::new();
     let mut memo = SchemaMemo::default();
@@ -271,13 +272,13 @@ async fn stage(core: &Rc<Core>, db: &str, rp: &str, opts: &DecodeOptions, body: 
         }
         let ts = point.timestamp_ns();
         let series_key = point.series_key();
-        let owner = key::owner(series_hash(series_key), dbrp, core.cores);
-        let b = &mut st.batches[owner];
+        let part = key::partition_of(series_hash(series_key), dbrp, st.batches.len());
+        let b = &mut st.batches[part];
         b.begin_point(series_key, &measurement, ts, field_count);
         for (k, v) in point.fields() {
             b.push_field(&k, &v);
         }
-        st.unsure[owner].push(unsure);
+        st.unsure[part].push(unsure);
     }
     st
 }
@@ -331,16 +332,16 @@ async fn claim_fields(
 
 /// Drops the points whose types turned out to conflict once the owners answered.
 fn recheck(core: &Core, db: &str, rp: &str, st: &mut Staged) {
-    for owner in 0..st.batches.len() {
-        if !st.unsure[owner].iter().any(|&u| u) {
+    for part in 0..st.batches.len() {
+        if !st.unsure[part].iter().any(|&u| u) {
             continue;
         }
-        let old = std::mem::take(&mut st.batches[owner]);
+        let old = std::mem::take(&mut st.batches[part]);
         let mut kept = Batch::default();
         let schema = core.schema.borrow();
         for (i, p) in old.iter().enumerate() {
             let Ok(p) = p else { break };
-            let sure = !st.unsure[owner].get(i).copied().unwrap_or(true);
+            let sure = !st.unsure[part].get(i).copied().unwrap_or(true);
             let conflict = if sure {
                 None
             } else {
@@ -371,36 +372,45 @@ fn recheck(core: &Core, db: &str, rp: &str, st: &mut Staged) {
                 }
             }
         }
-        st.batches[owner] = kept;
+        st.batches[part] = kept;
     }
 }
 
-/// Sends each owner its batch (applying this core's share in place) and waits for all.
+/// Sends each owner core its partitions' batches (applying this core's share in place) and
+/// waits for all of them.
 async fn fan_out(core: &Rc<Core>, db: &str, rp: &str, batches: Vec<Batch>) -> Result<(), String> {
+    let mut by_core: Vec<Vec<(u32, Batch)>> = (0..core.cores).map(|_| Vec::new()).collect();
+    for (p, batch) in batches.into_iter().enumerate() {
+        if !batch.is_empty() {
+            by_core[layout::core_of(p as u32, core.cores)].push((p as u32, batch));
+        }
+    }
     let mut tasks = Vec::new();
-    let mut own = None;
-    for (owner, batch) in batches.into_iter().enumerate() {
-        if batch.is_empty() {
+    let mut own = Vec::new();
+    for (owner, batches) in by_core.into_iter().enumerate() {
+        if batches.is_empty() {
             continue;
         }
         if owner == core.id {
-            own = Some(batch);
+            own = batches;
             continue;
         }
         let core2 = core.clone();
         let req = Req::Apply {
             db: db.to_string(),
             rp: rp.to_string(),
-            batch,
+            batches,
         };
         tasks.push(glommio::spawn_local(
             async move { core2.call(owner, req).await },
         ));
     }
-    let mut result = match own {
-        Some(b) => core.apply_local(db, rp, &b).map(|_| ()),
-        None => Ok(()),
-    };
+    let mut result = Ok(());
+    for (p, b) in &own {
+        if result.is_ok() {
+            result = core.apply_local(db, rp, *p, b).map(|_| ());
+        }
+    }
     for t in tasks {
         let r = match t.await {
             Ok(Resp::Applied(r)) => r.map(|_| ()),

@@ -36,7 +36,7 @@ pub enum Req {
     Apply {
         db: String,
         rp: String,
-        batch: Batch,
+        batches: Vec<(u32, Batch)>,
     },
     /// Fix field types at the measurement's schema owner.
     Claim {
@@ -85,22 +85,33 @@ pub struct Core {
     pub data_dir: PathBuf,
     pub catalog: RefCell<Arc<Catalog>>,
     pub schema: RefCell<SchemaMap>,
-    pub partition: RefCell<Partition>,
+    /// The number of partitions of the data dir (fixed at its creation; see `storage::layout`).
+    pub partition_count: u32,
+    /// The partitions this core owns: partition `p` is at index `p / cores`.
+    pub partitions: RefCell<Vec<Partition>>,
     senders: Senders<Msg>,
     next_call: Cell<u64>,
     pending: RefCell<HashMap<u64, oneshot::Sender<Resp>>>,
 }
 
 impl Core {
-    pub fn new(config: Arc<Config>, catalog: Arc<Catalog>, senders: Senders<Msg>) -> Rc<Core> {
+    pub fn new(
+        config: Arc<Config>,
+        catalog: Arc<Catalog>,
+        partition_count: u32,
+        senders: Senders<Msg>,
+    ) -> Rc<Core> {
+        let (id, cores) = (senders.peer_id(), senders.nr_consumers());
+        let owned = crate::storage::layout::partitions_of(id, cores, partition_count);
         Rc::new(Core {
-            id: senders.peer_id(),
-            cores: senders.nr_consumers(),
+            id,
+            cores,
+            partition_count,
+            partitions: RefCell::new(owned.into_iter().map(|_| Partition::new()).collect()),
             data_dir: config.data.dir.clone(),
             config,
             catalog: RefCell::new(catalog),
             schema: RefCell::new(SchemaMap::default()),
-            partition: RefCell::new(Partition::new()),
             senders,
             next_call: Cell::new(1),
             pending: RefCell::new(HashMap::new()),
@@ -188,11 +199,22 @@ impl Core {
 
     async fn serve(self: &Rc<Self>, req: Req) -> Resp {
         match req {
-            Req::Apply { db, rp, batch } => Resp::Applied(self.apply_local(&db, &rp, &batch)),
+            Req::Apply { db, rp, batches } => {
+                let mut r = Ok(0);
+                for (p, batch) in &batches {
+                    r = self
+                        .apply_local(&db, &rp, *p, batch)
+                        .and_then(|n| r.map(|m| m + n));
+                }
+                Resp::Applied(r)
+            }
             Req::Claim { db, rp, claims } => {
                 Resp::Claimed(self.schema.borrow_mut().claim(&db, &rp, &claims))
             }
-            Req::Scan(scan) => Resp::Scanned(self.partition.borrow().scan(&scan)),
+            Req::Scan(scan) => {
+                let parts = self.partitions.borrow();
+                Resp::Scanned(parts.iter().flat_map(|p| p.scan(&scan)).collect())
+            }
             Req::Catalog(change) => Resp::CatalogChanged(self.change_catalog(change).await),
             Req::CatalogSnapshot(cat, purges) => {
                 self.install_catalog(cat, &purges);
@@ -201,12 +223,27 @@ impl Core {
         }
     }
 
-    /// Applies a batch this core owns. (The WAL append slots in here, before the memtable.)
-    pub fn apply_local(&self, db: &str, rp: &str, batch: &Batch) -> Result<u32, String> {
-        self.partition
-            .borrow_mut()
-            .apply(db, rp, batch)
-            .map_err(|e| e.to_string())
+    /// Applies a batch to partition `partition`, which this core owns. (The WAL append slots in
+    /// here, before the memtable.)
+    pub fn apply_local(
+        &self,
+        db: &str,
+        rp: &str,
+        partition: u32,
+        batch: &Batch,
+    ) -> Result<u32, String> {
+        let idx = partition as usize / self.cores;
+        let mut parts = self.partitions.borrow_mut();
+        let Some(p) = parts
+            .get_mut(idx)
+            .filter(|_| partition as usize % self.cores == self.id)
+        else {
+            return Err(format!(
+                "internal error: partition {partition} is not owned by core {}",
+                self.id
+            ));
+        };
+        p.apply(db, rp, batch).map_err(|e| e.to_string())
     }
 
     fn install_catalog(&self, cat: Arc<Catalog>, purges: &[Purge]) {
@@ -214,11 +251,17 @@ impl Core {
             match p {
                 Purge::Database(db) => {
                     self.schema.borrow_mut().purge_database(db);
-                    self.partition.borrow_mut().drop_database(db);
+                    self.partitions
+                        .borrow_mut()
+                        .iter_mut()
+                        .for_each(|p| p.drop_database(db));
                 }
                 Purge::RetentionPolicy(db, rp) => {
                     self.schema.borrow_mut().purge_retention_policy(db, rp);
-                    self.partition.borrow_mut().drop_retention_policy(db, rp);
+                    self.partitions
+                        .borrow_mut()
+                        .iter_mut()
+                        .for_each(|p| p.drop_retention_policy(db, rp));
                 }
             }
         }

@@ -13,6 +13,7 @@ pub use self::core::{CallError, Core, Msg, Purge, Req, Resp};
 
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::storage::layout::DataLayout;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
 use std::net::SocketAddr;
@@ -36,6 +37,8 @@ pub enum StartError {
     DataDir { dir: String, source: std::io::Error },
     #[error("cannot load the catalog: {0}")]
     Catalog(std::io::Error),
+    #[error("cannot open the data dir layout: {0}")]
+    Layout(std::io::Error),
     #[error("no CPU cores available (asked for {0})")]
     NoCores(usize),
     #[error("cannot start the executor of core {core}: {reason}")]
@@ -92,6 +95,16 @@ pub fn run(config: Config) -> Result<(), StartError> {
     let catalog = Arc::new(Catalog::load(&data_dir).map_err(StartError::Catalog)?);
     let addr = reserve_address(config.http.bind_address)?;
     let cpus = pick_cpus(config.runtime.cores)?;
+    let layout = DataLayout::open_or_create(&data_dir, cpus.len()).map_err(StartError::Layout)?;
+    if layout.partitions as usize != cpus.len() {
+        eprintln!(
+            "lineshard: note: the data dir has {} partitions (fixed when it was created) and {} cores run; \
+             each core serves the partitions p with p % {} == its id",
+            layout.partitions,
+            cpus.len(),
+            cpus.len()
+        );
+    }
     let mesh = MeshBuilder::full(cpus.len(), MESH_CHANNEL_DEPTH);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<usize, String>>();
 
@@ -103,10 +116,13 @@ pub fn run(config: Config) -> Result<(), StartError> {
             mesh.clone(),
             ready_tx.clone(),
         );
+        let partitions = layout.partitions;
         let builder =
             LocalExecutorBuilder::new(Placement::Fixed(*cpu)).name(&format!("lineshard-{i}"));
         let handle = builder
-            .spawn(move || async move { core_main(config, catalog, mesh, addr, ready).await })
+            .spawn(move || async move {
+                core_main(config, catalog, partitions, mesh, addr, ready).await
+            })
             .map_err(|e| StartError::Executor {
                 core: i,
                 reason: e.to_string(),
@@ -142,6 +158,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
 async fn core_main(
     config: Arc<Config>,
     catalog: Arc<Catalog>,
+    partitions: u32,
     mesh: MeshBuilder<Msg, glommio::channels::channel_mesh::Full>,
     addr: SocketAddr,
     ready: mpsc::Sender<Result<usize, String>>,
@@ -153,7 +170,7 @@ async fn core_main(
             return;
         }
     };
-    let core = Core::new(config.clone(), catalog, senders);
+    let core = Core::new(config.clone(), catalog, partitions, senders);
     core.start_receivers(receivers);
     let listener = match glommio::net::TcpListener::bind(addr) {
         Ok(l) => l,

@@ -59,15 +59,15 @@ fn unescape(s: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The core that owns a series of (db, rp).
+/// The partition that holds a series of (db, rp), out of `partitions` (see `storage::layout`).
 ///
 /// Stable by contract: where a series' data lives depends on it. `series_hash` is the decoder's
 /// fixed-seed hash of the canonical key; the (db, rp) hash is mixed in so one hot series name in
 /// many databases does not pile onto one core. Multiply-shift maps the 64-bit hash onto
-/// `0..cores` without the bias of a plain modulo of the low bits.
-pub fn owner(series_hash: u64, db_rp_hash: u64, cores: usize) -> usize {
+/// `0..partitions` without the bias of a plain modulo of the low bits.
+pub fn partition_of(series_hash: u64, db_rp_hash: u64, partitions: usize) -> usize {
     let h = (series_hash ^ db_rp_hash.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (((h >> 32) * cores as u64) >> 32) as usize
+    (((h >> 32) * partitions as u64) >> 32) as usize
 }
 
 /// Fixed-seed hash of a (db, rp) pair, part of the owner function.
@@ -79,10 +79,11 @@ pub fn db_rp_hash(db: &str, rp: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64_with_seed(&buf, 0x6c69_6e65_7368_6172)
 }
 
-/// The core that owns a measurement's schema (its field types).
+/// The core that owns a measurement's schema (its field types). Not stored on disk: field types
+/// are re-registered from the partitions' data at start-up, so this may follow the core count.
 pub fn schema_owner(db: &str, rp: &str, measurement: &[u8], cores: usize) -> usize {
     let h = xxhash_rust::xxh3::xxh3_64_with_seed(measurement, 0x7363_6865_6d61);
-    owner(h, db_rp_hash(db, rp), cores)
+    partition_of(h, db_rp_hash(db, rp), cores)
 }
 
 #[cfg(test)]
@@ -104,19 +105,25 @@ mod tests {
         assert!(parse_tags(b"cpu").is_empty());
     }
 
+    /// `partition_of(series_hash("cpu,host=a"), db_rp_hash("db", "autogen"), 1..=8)`.
+    const PINNED: [usize; 8] = [0, 0, 0, 1, 1, 1, 1, 2];
+
     #[test]
-    fn owner_is_stable_and_in_range() {
+    fn partition_is_stable_and_in_range() {
         // Pinned values: data on disk depends on them. Changing the function breaks existing data dirs.
         let h = db_rp_hash("db", "autogen");
-        assert_eq!(owner(0, 0, 1), 0);
+        assert_eq!(partition_of(0, 0, 1), 0);
+        let key = crate::lineproto::series_hash(b"cpu,host=a");
+        let pinned: Vec<usize> = (1..=8).map(|p| partition_of(key, h, p)).collect();
+        assert_eq!(pinned, PINNED);
         for cores in 1..9 {
             for s in 0..1000u64 {
-                assert!(owner(s.wrapping_mul(0x1234_5678_9abc_def1), h, cores) < cores);
+                assert!(partition_of(s.wrapping_mul(0x1234_5678_9abc_def1), h, cores) < cores);
             }
         }
         let mut counts = [0usize; 4];
         for s in 0..4000u64 {
-            counts[owner(xxhash_rust::xxh3::xxh3_64(&s.to_le_bytes()), h, 4)] += 1;
+            counts[partition_of(xxhash_rust::xxh3::xxh3_64(&s.to_le_bytes()), h, 4)] += 1;
         }
         assert!(counts.iter().all(|&c| c > 800), "skewed: {counts:?}");
     }

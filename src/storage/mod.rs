@@ -8,6 +8,7 @@
 //! timestamp written twice resolve at read time: fields merge and the later write wins, as in
 //! InfluxDB ("Duplicate points").
 
+pub mod layout;
 mod memtable;
 
 pub use memtable::{ApplyError, Partition, ScanRequest, SeriesRows};
