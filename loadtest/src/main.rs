@@ -1,1 +1,275 @@
-fn main() {}
+//! `lineshard-load`: the load generator that ships with lineshard.
+//!
+//! Aims TSBS-like line-protocol writes at any InfluxDB-compatible server (lineshard, influxd,
+//! VictoriaMetrics), closed loop or open loop at `--rate` rows/s, prints a line per second and a final
+//! table, optionally writes `--json` and `--plot`, and with `--verify` checks that every acknowledged
+//! row was stored. See loadtest/README.md.
+
+mod discard;
+mod http;
+mod plot;
+mod report;
+mod run;
+mod verify;
+mod workload;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use lineshard::lineproto::Precision;
+
+use crate::http::pct;
+use crate::workload::Workload;
+
+#[derive(Parser)]
+#[command(name = "lineshard-load", version, about = "Load generator for InfluxDB-compatible write endpoints")]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// A server that reads and discards request bodies and answers 204 (the loader's own ceiling).
+    DiscardServer(DiscardArgs),
+}
+
+#[derive(Args)]
+struct DiscardArgs {
+    #[arg(long, default_value = "127.0.0.1:0")]
+    bind: String,
+    /// Pin connection threads to this CPU.
+    #[arg(long)]
+    core: Option<usize>,
+    /// Exit after this many seconds.
+    #[arg(long, default_value_t = 3600)]
+    lifetime_s: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Api {
+    V1,
+    V2,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PrecisionArg {
+    Ns,
+    Us,
+    Ms,
+    S,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// What to write.
+    #[arg(long, value_enum, default_value = "tsbs-cpu")]
+    workload: Workload,
+    /// Base URL of the target (http only).
+    #[arg(long, default_value = "http://127.0.0.1:8086")]
+    url: String,
+    #[arg(long, value_enum, default_value = "v1")]
+    api: Api,
+    /// Database (v1).
+    #[arg(long, default_value = "benchmark")]
+    db: String,
+    /// Bucket (v2).
+    #[arg(long)]
+    bucket: Option<String>,
+    /// Organization (v2).
+    #[arg(long, default_value = "")]
+    org: String,
+    /// v2 token, sent as `Authorization: Token ...`.
+    #[arg(long)]
+    token: Option<String>,
+    #[arg(long)]
+    user: Option<String>,
+    #[arg(long)]
+    password: Option<String>,
+    /// Send `CREATE DATABASE` first (v1).
+    #[arg(long)]
+    create_db: bool,
+    /// Loader cores: connection c runs pinned on allowed core (c % threads).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Keep-alive connections in total (each on its own pinned thread).
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Rows per request.
+    #[arg(long, default_value_t = 5000)]
+    batch_size: usize,
+    /// Pre-built bodies per connection (raised so one cycle covers every series).
+    #[arg(long, default_value_t = 8)]
+    pool_batches: usize,
+    #[arg(long, value_enum, default_value = "ns")]
+    precision: PrecisionArg,
+    /// gzip the bodies (pre-compressed; a pool cycle is resent unchanged).
+    #[arg(long)]
+    gzip: bool,
+    /// Open loop at this many rows/s (latency from the intended send time); closed loop if absent.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Seconds to run (default 10, or 3600 as a bound when --rows is given).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Rows to send in total.
+    #[arg(long)]
+    rows: Option<u64>,
+    /// Series count (tsbs-cpu: hosts). Default per workload: 1000, 1000000, 100.
+    #[arg(long)]
+    hosts: Option<u64>,
+    /// First timestamp, seconds since the epoch (TSBS default: 2016-01-01T00:00:00Z).
+    #[arg(long, default_value_t = 1_451_606_400)]
+    start_epoch_s: i64,
+    /// Write the report as JSON.
+    #[arg(long)]
+    json: Option<String>,
+    /// Draw latency over time and the percentile curve as SVG.
+    #[arg(long)]
+    plot: Option<String>,
+    /// After the run, check that the target stored every acknowledged row (`/query`).
+    #[arg(long)]
+    verify: bool,
+    /// No line per second.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Some(Cmd::DiscardServer(d)) => discard::serve(&d.bind, d.core, Duration::from_secs(d.lifetime_s)),
+        None => load(&cli.run),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lineshard-load: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Paths {
+    write: String,
+    query: String,
+    headers: String,
+}
+
+fn paths(a: &RunArgs, base: &str, precision: Precision) -> Result<Paths, String> {
+    let mut headers = String::new();
+    let mut auth = String::new();
+    if let Some(u) = &a.user {
+        auth = format!("&u={}&p={}", pct(u), pct(a.password.as_deref().unwrap_or("")));
+    }
+    let (write, db) = match a.api {
+        Api::V1 => {
+            let p = match precision {
+                Precision::Nanosecond => "n",
+                Precision::Microsecond => "u",
+                Precision::Millisecond => "ms",
+                _ => "s",
+            };
+            (format!("{base}/write?db={}&precision={p}{auth}", pct(&a.db)), a.db.clone())
+        }
+        Api::V2 => {
+            let bucket = a.bucket.clone().ok_or("--api v2 needs --bucket")?;
+            if let Some(t) = &a.token {
+                headers = format!("Authorization: Token {t}\r\n");
+            }
+            let p = match precision {
+                Precision::Nanosecond => "ns",
+                Precision::Microsecond => "us",
+                Precision::Millisecond => "ms",
+                _ => "s",
+            };
+            (format!("{base}/api/v2/write?org={}&bucket={}&precision={p}", pct(&a.org), pct(&bucket)), bucket)
+        }
+    };
+    Ok(Paths { write, query: format!("{base}/query?db={}{auth}", pct(&db)), headers })
+}
+
+fn load(a: &RunArgs) -> Result<(), String> {
+    let (addr, base) = http::parse_url(&a.url)?;
+    let precision = match a.precision {
+        PrecisionArg::Ns => Precision::Nanosecond,
+        PrecisionArg::Us => Precision::Microsecond,
+        PrecisionArg::Ms => Precision::Millisecond,
+        PrecisionArg::S => Precision::Second,
+    };
+    if a.threads == 0 || a.connections == 0 || a.batch_size == 0 {
+        return Err("--threads, --connections and --batch-size must be at least 1".into());
+    }
+    let p = paths(a, &base, precision)?;
+    if a.create_db {
+        create_db(a, &addr, &p)?;
+    }
+    let duration = a.duration.unwrap_or(if a.rows.is_some() { 3600.0 } else { 10.0 });
+    let cfg = run::RunConfig {
+        workload: a.workload,
+        addr: addr.clone(),
+        url: a.url.clone(),
+        write_path: p.write.clone(),
+        extra_headers: p.headers.clone(),
+        api: match a.api {
+            Api::V1 => "v1".into(),
+            Api::V2 => "v2".into(),
+        },
+        threads: a.threads,
+        connections: a.connections,
+        batch_rows: a.batch_size,
+        pool_batches: a.pool_batches,
+        precision,
+        gzip: a.gzip,
+        rate: a.rate,
+        duration: Duration::from_secs_f64(duration.clamp(0.001, 86_400.0)),
+        rows: a.rows,
+        hosts: a.hosts.unwrap_or(a.workload.default_hosts()),
+        start_ns: a.start_epoch_s.saturating_mul(1_000_000_000),
+        live: !a.quiet,
+    };
+    let mut out = run::run(&cfg)?;
+    if a.verify {
+        let t = verify::Target {
+            addr: &addr,
+            query_path: &p.query,
+            extra_headers: &p.headers,
+            measurement: a.workload.measurement(),
+        };
+        out.report.verify = Some(verify::verify(&t, &out.written, precision));
+    }
+    print!("{}", out.report.table());
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&out.report).map_err(|e| e.to_string())?;
+        std::fs::write(path, text + "\n").map_err(|e| format!("write {path}: {e}"))?;
+    }
+    if let Some(path) = &a.plot {
+        let title = format!("{} → {}", out.report.workload, a.url);
+        plot::draw(path, &title, &out.report.timeline, &plot::percentile_curve(&out.hist))?;
+    }
+    match &out.report.verify {
+        Some(v) if !v.ok => Err(format!("verify failed: {}", v.error.clone().unwrap_or_default())),
+        _ if out.report.rows_acked == 0 => Err("no row was acknowledged".into()),
+        _ => Ok(()),
+    }
+}
+
+fn create_db(a: &RunArgs, addr: &str, p: &Paths) -> Result<(), String> {
+    if matches!(a.api, Api::V2) {
+        return Err("--create-db is for --api v1 (v2 buckets are created with the server's own tools)".into());
+    }
+    let q = format!("CREATE DATABASE \"{}\"", a.db.replace('"', "\\\""));
+    let body = format!("q={}", pct(&q));
+    let path = p.query.clone();
+    let extra = format!("{}Content-Type: application/x-www-form-urlencoded\r\n", p.headers);
+    let head = http::head("POST", &path, addr, body.len(), &extra);
+    let r = http::oneshot(addr, &head, body.as_bytes()).map_err(|e| format!("CREATE DATABASE: {e}"))?;
+    if r.status / 100 != 2 {
+        return Err(format!("CREATE DATABASE: {} {}", r.status, String::from_utf8_lossy(&r.body).trim()));
+    }
+    Ok(())
+}
