@@ -181,6 +181,9 @@ pub struct Report {
     pub status_counts: BTreeMap<String, u64>,
     pub errors: Vec<String>,
     pub error_count: u64,
+    /// Time range (ns since the epoch) of the acknowledged rows, for checking the target afterwards.
+    pub acked_ts_min_ns: Option<i64>,
+    pub acked_ts_max_ns: Option<i64>,
     pub verify: Option<VerifyReport>,
     pub timeline: Vec<Tick>,
 }
@@ -310,6 +313,8 @@ mod tests {
             status_counts: BTreeMap::from([("204".into(), 1)]),
             errors: vec![],
             error_count: 0,
+            acked_ts_min_ns: None,
+            acked_ts_max_ns: None,
             verify: None,
             timeline: vec![],
         };

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
+use clap::ValueEnum;
 use lineshard::lineproto::Precision;
 
 use crate::http::{self, Conn};
@@ -129,7 +130,7 @@ pub fn run(cfg: &RunConfig) -> Result<Outcome, String> {
     let (rows_per_sec, mb_per_sec) = report::rates(all.rows_acked, all.bytes_sent, elapsed);
     let hist = all.hist.clone();
     let report = Report {
-        workload: format!("{:?}", cfg.workload),
+        workload: cfg.workload.to_possible_value().map_or_else(String::new, |v| v.get_name().to_string()),
         url: cfg.url.clone(),
         api: cfg.api.clone(),
         threads: cfg.threads,
@@ -147,6 +148,8 @@ pub fn run(cfg: &RunConfig) -> Result<Outcome, String> {
         status_counts: all.status_counts,
         errors: all.errors,
         error_count: all.error_count,
+        acked_ts_min_ns: (written.expected_rows > 0).then(|| written.ts_min.saturating_mul(cfg.precision.multiplier_ns())),
+        acked_ts_max_ns: (written.expected_rows > 0).then(|| written.ts_max.saturating_mul(cfg.precision.multiplier_ns())),
         verify: None,
         timeline,
     };
@@ -312,10 +315,11 @@ fn reporter(
             max_ms: p.max,
             errors: sum.error_count,
         };
-        if cfg.live && sum.requests > 0 {
-            eprintln!("{}", tick.line());
-        }
-        if sum.requests > 0 {
+        // A last sliver after the final full second would show a rate from a few flushes: skip it.
+        if sum.requests > 0 && (!finished || now - last >= Duration::from_millis(250)) {
+            if cfg.live {
+                eprintln!("{}", tick.line());
+            }
             timeline.push(tick);
         }
         last = now;
