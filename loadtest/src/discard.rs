@@ -20,14 +20,20 @@ pub fn serve(bind: &str, core: Option<usize>, lifetime: Duration) -> Result<(), 
         match l.accept() {
             Ok((s, _)) => {
                 std::thread::spawn(move || {
-                    if let Some(id) = core.and_then(|c| core_affinity::get_core_ids()?.into_iter().find(|x| x.id == c)) {
+                    if let Some(id) = core.and_then(|c| {
+                        core_affinity::get_core_ids()?
+                            .into_iter()
+                            .find(|x| x.id == c)
+                    }) {
                         core_affinity::set_for_current(id);
                     }
                     let _ = s.set_nonblocking(false);
                     let _ = conn(s, end);
                 });
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
             Err(e) => return Err(e.to_string()),
         }
     }
@@ -50,7 +56,13 @@ fn conn(mut s: TcpStream, end: Instant) -> std::io::Result<()> {
                         .headers
                         .iter()
                         .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-                        .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse::<usize>().ok())
+                        .and_then(|h| {
+                            std::str::from_utf8(h.value)
+                                .ok()?
+                                .trim()
+                                .parse::<usize>()
+                                .ok()
+                        })
                         .unwrap_or(0);
                     break (n, len, req.path.is_some_and(|p| p.starts_with("/query")));
                 }
@@ -83,7 +95,10 @@ fn conn(mut s: TcpStream, end: Instant) -> std::io::Result<()> {
         }
         if is_query {
             let body = br#"{"results":[{"statement_id":0}]}"#;
-            let head = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
             s.write_all(&[head.as_bytes(), body].concat())?;
         } else {
             s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n")?;

@@ -36,7 +36,9 @@ impl From<io::Error> for ClientError {
 
 /// `http://host:port[/base]` split into the authority and the base path (without trailing `/`).
 pub fn parse_url(url: &str) -> Result<(String, String), String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| format!("only http:// URLs are supported: {url}"))?;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("only http:// URLs are supported: {url}"))?;
     let (auth, path) = match rest.find('/') {
         Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
         None => (rest, ""),
@@ -44,7 +46,11 @@ pub fn parse_url(url: &str) -> Result<(String, String), String> {
     if auth.is_empty() {
         return Err(format!("no host in {url}"));
     }
-    let auth = if auth.contains(':') && !auth.ends_with(']') { auth.to_string() } else { format!("{auth}:80") };
+    let auth = if auth.contains(':') && !auth.ends_with(']') {
+        auth.to_string()
+    } else {
+        format!("{auth}:80")
+    };
     Ok((auth, path.to_string()))
 }
 
@@ -81,20 +87,29 @@ impl Conn {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(60)))?;
         stream.set_write_timeout(Some(Duration::from_secs(60)))?;
-        Ok(Conn { stream, buf: vec![0; 64 << 10], start: 0, end: 0 })
+        Ok(Conn {
+            stream,
+            buf: vec![0; 64 << 10],
+            start: 0,
+            end: 0,
+        })
     }
 
     /// Writes `head` then `body` with vectored writes (the body is never copied).
     pub fn send(&mut self, head: &[u8], body: &[u8]) -> io::Result<()> {
-        let mut bufs = [IoSlice::new(head), IoSlice::new(body)];
-        let mut slices: &mut [IoSlice<'_>] = &mut bufs;
-        IoSlice::advance_slices(&mut slices, 0);
-        while !slices.is_empty() {
-            let n = self.stream.write_vectored(slices)?;
+        let total = head.len() + body.len();
+        let mut done = 0;
+        while done < total {
+            let n = if done < head.len() {
+                self.stream
+                    .write_vectored(&[IoSlice::new(&head[done..]), IoSlice::new(body)])?
+            } else {
+                self.stream.write(&body[done - head.len()..])?
+            };
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
-            IoSlice::advance_slices(&mut slices, n);
+            done += n;
         }
         Ok(())
     }
@@ -138,8 +153,12 @@ impl Conn {
                     let (len, close) = framing(resp.headers, status)?;
                     break (status, len, close, n);
                 }
-                Ok(httparse::Status::Partial) if self.end - self.start < HEAD_BYTES_MAX => self.fill()?,
-                Ok(httparse::Status::Partial) => return Err(ClientError::BadResponse("head too large".into())),
+                Ok(httparse::Status::Partial) if self.end - self.start < HEAD_BYTES_MAX => {
+                    self.fill()?
+                }
+                Ok(httparse::Status::Partial) => {
+                    return Err(ClientError::BadResponse("head too large".into()))
+                }
                 Err(e) => return Err(ClientError::BadResponse(e.to_string())),
             }
         };
@@ -149,12 +168,18 @@ impl Conn {
             BodyLen::Chunked => self.dechunk()?,
             BodyLen::UntilClose => self.until_close()?,
         };
-        Ok(Response { status, body, close: close || matches!(len, BodyLen::UntilClose) })
+        Ok(Response {
+            status,
+            body,
+            close: close || matches!(len, BodyLen::UntilClose),
+        })
     }
 
     fn take(&mut self, n: usize) -> Result<Vec<u8>, ClientError> {
         if n > RESPONSE_BYTES_MAX {
-            return Err(ClientError::BadResponse(format!("body of {n} bytes is too large")));
+            return Err(ClientError::BadResponse(format!(
+                "body of {n} bytes is too large"
+            )));
         }
         while self.end - self.start < n {
             self.fill()?;
@@ -166,7 +191,10 @@ impl Conn {
 
     fn line(&mut self) -> Result<String, ClientError> {
         loop {
-            if let Some(i) = self.buf[self.start..self.end].windows(2).position(|w| w == b"\r\n") {
+            if let Some(i) = self.buf[self.start..self.end]
+                .windows(2)
+                .position(|w| w == b"\r\n")
+            {
                 let s = String::from_utf8_lossy(&self.buf[self.start..self.start + i]).into_owned();
                 self.start += i + 2;
                 return Ok(s);
@@ -183,7 +211,8 @@ impl Conn {
         loop {
             let line = self.line()?;
             let hex = line.split(';').next().unwrap_or("").trim();
-            let n = usize::from_str_radix(hex, 16).map_err(|_| ClientError::BadResponse(format!("chunk size {hex:?}")))?;
+            let n = usize::from_str_radix(hex, 16)
+                .map_err(|_| ClientError::BadResponse(format!("chunk size {hex:?}")))?;
             if n == 0 {
                 while !self.line()?.is_empty() {}
                 return Ok(out);
@@ -225,7 +254,11 @@ fn framing(headers: &[httparse::Header<'_>], status: u16) -> Result<(BodyLen, bo
     for h in headers {
         let v = String::from_utf8_lossy(h.value).to_ascii_lowercase();
         if h.name.eq_ignore_ascii_case("content-length") {
-            len = Some(v.trim().parse::<usize>().map_err(|_| ClientError::BadResponse(format!("content-length {v:?}")))?);
+            len = Some(
+                v.trim()
+                    .parse::<usize>()
+                    .map_err(|_| ClientError::BadResponse(format!("content-length {v:?}")))?,
+            );
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = v.contains("chunked");
         } else if h.name.eq_ignore_ascii_case("connection") {
@@ -261,8 +294,14 @@ mod tests {
 
     #[test]
     fn url_parts() {
-        assert_eq!(parse_url("http://127.0.0.1:8086").unwrap(), ("127.0.0.1:8086".into(), "".into()));
-        assert_eq!(parse_url("http://localhost/x/").unwrap(), ("localhost:80".into(), "/x".into()));
+        assert_eq!(
+            parse_url("http://127.0.0.1:8086").unwrap(),
+            ("127.0.0.1:8086".into(), "".into())
+        );
+        assert_eq!(
+            parse_url("http://localhost/x/").unwrap(),
+            ("localhost:80".into(), "/x".into())
+        );
         assert!(parse_url("https://a:1").is_err());
     }
 
@@ -273,10 +312,16 @@ mod tests {
 
     #[test]
     fn framing_rules() {
-        let h = [httparse::Header { name: "Content-Length", value: b"12" }];
+        let h = [httparse::Header {
+            name: "Content-Length",
+            value: b"12",
+        }];
         assert_eq!(framing(&h, 200).unwrap().0, BodyLen::Fixed(12));
         assert_eq!(framing(&h, 204).unwrap().0, BodyLen::Fixed(0));
-        let c = [httparse::Header { name: "Transfer-Encoding", value: b"chunked" }];
+        let c = [httparse::Header {
+            name: "Transfer-Encoding",
+            value: b"chunked",
+        }];
         assert_eq!(framing(&c, 200).unwrap().0, BodyLen::Chunked);
         assert_eq!(framing(&[], 200).unwrap().0, BodyLen::UntilClose);
     }

@@ -23,7 +23,11 @@ use crate::http::pct;
 use crate::workload::Workload;
 
 #[derive(Parser)]
-#[command(name = "lineshard-load", version, about = "Load generator for InfluxDB-compatible write endpoints")]
+#[command(
+    name = "lineshard-load",
+    version,
+    about = "Load generator for InfluxDB-compatible write endpoints"
+)]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
@@ -142,7 +146,9 @@ struct RunArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Some(Cmd::DiscardServer(d)) => discard::serve(&d.bind, d.core, Duration::from_secs(d.lifetime_s)),
+        Some(Cmd::DiscardServer(d)) => {
+            discard::serve(&d.bind, d.core, Duration::from_secs(d.lifetime_s))
+        }
         None => load(&cli.run),
     };
     match result {
@@ -164,7 +170,11 @@ fn paths(a: &RunArgs, base: &str, precision: Precision) -> Result<Paths, String>
     let mut headers = String::new();
     let mut auth = String::new();
     if let Some(u) = &a.user {
-        auth = format!("&u={}&p={}", pct(u), pct(a.password.as_deref().unwrap_or("")));
+        auth = format!(
+            "&u={}&p={}",
+            pct(u),
+            pct(a.password.as_deref().unwrap_or(""))
+        );
     }
     let (write, db) = match a.api {
         Api::V1 => {
@@ -174,7 +184,10 @@ fn paths(a: &RunArgs, base: &str, precision: Precision) -> Result<Paths, String>
                 Precision::Millisecond => "ms",
                 _ => "s",
             };
-            (format!("{base}/write?db={}&precision={p}{auth}", pct(&a.db)), a.db.clone())
+            (
+                format!("{base}/write?db={}&precision={p}{auth}", pct(&a.db)),
+                a.db.clone(),
+            )
         }
         Api::V2 => {
             let bucket = a.bucket.clone().ok_or("--api v2 needs --bucket")?;
@@ -187,10 +200,21 @@ fn paths(a: &RunArgs, base: &str, precision: Precision) -> Result<Paths, String>
                 Precision::Millisecond => "ms",
                 _ => "s",
             };
-            (format!("{base}/api/v2/write?org={}&bucket={}&precision={p}", pct(&a.org), pct(&bucket)), bucket)
+            (
+                format!(
+                    "{base}/api/v2/write?org={}&bucket={}&precision={p}",
+                    pct(&a.org),
+                    pct(&bucket)
+                ),
+                bucket,
+            )
         }
     };
-    Ok(Paths { write, query: format!("{base}/query?db={}{auth}", pct(&db)), headers })
+    Ok(Paths {
+        write,
+        query: format!("{base}/query?db={}{auth}", pct(&db)),
+        headers,
+    })
 }
 
 fn load(a: &RunArgs) -> Result<(), String> {
@@ -206,9 +230,14 @@ fn load(a: &RunArgs) -> Result<(), String> {
     }
     let p = paths(a, &base, precision)?;
     if a.create_db {
-        create_db(a, &addr, &p)?;
+        // Not fatal: some targets create databases on first write or have no CREATE DATABASE.
+        if let Err(e) = create_db(a, &addr, &p) {
+            eprintln!("lineshard-load: warning: {e}");
+        }
     }
-    let duration = a.duration.unwrap_or(if a.rows.is_some() { 3600.0 } else { 10.0 });
+    let duration = a
+        .duration
+        .unwrap_or(if a.rows.is_some() { 3600.0 } else { 10.0 });
     let cfg = run::RunConfig {
         workload: a.workload,
         addr: addr.clone(),
@@ -249,10 +278,18 @@ fn load(a: &RunArgs) -> Result<(), String> {
     }
     if let Some(path) = &a.plot {
         let title = format!("{} → {}", out.report.workload, a.url);
-        plot::draw(path, &title, &out.report.timeline, &plot::percentile_curve(&out.hist))?;
+        plot::draw(
+            path,
+            &title,
+            &out.report.timeline,
+            &plot::percentile_curve(&out.hist),
+        )?;
     }
     match &out.report.verify {
-        Some(v) if !v.ok => Err(format!("verify failed: {}", v.error.clone().unwrap_or_default())),
+        Some(v) if !v.ok => Err(format!(
+            "verify failed: {}",
+            v.error.clone().unwrap_or_default()
+        )),
         _ if out.report.rows_acked == 0 => Err("no row was acknowledged".into()),
         _ => Ok(()),
     }
@@ -260,16 +297,27 @@ fn load(a: &RunArgs) -> Result<(), String> {
 
 fn create_db(a: &RunArgs, addr: &str, p: &Paths) -> Result<(), String> {
     if matches!(a.api, Api::V2) {
-        return Err("--create-db is for --api v1 (v2 buckets are created with the server's own tools)".into());
+        return Err(
+            "--create-db is for --api v1 (v2 buckets are created with the server's own tools)"
+                .into(),
+        );
     }
     let q = format!("CREATE DATABASE \"{}\"", a.db.replace('"', "\\\""));
     let body = format!("q={}", pct(&q));
     let path = p.query.clone();
-    let extra = format!("{}Content-Type: application/x-www-form-urlencoded\r\n", p.headers);
+    let extra = format!(
+        "{}Content-Type: application/x-www-form-urlencoded\r\n",
+        p.headers
+    );
     let head = http::head("POST", &path, addr, body.len(), &extra);
-    let r = http::oneshot(addr, &head, body.as_bytes()).map_err(|e| format!("CREATE DATABASE: {e}"))?;
+    let r =
+        http::oneshot(addr, &head, body.as_bytes()).map_err(|e| format!("CREATE DATABASE: {e}"))?;
     if r.status / 100 != 2 {
-        return Err(format!("CREATE DATABASE: {} {}", r.status, String::from_utf8_lossy(&r.body).trim()));
+        return Err(format!(
+            "CREATE DATABASE: {} {}",
+            r.status,
+            String::from_utf8_lossy(&r.body).trim()
+        ));
     }
     Ok(())
 }

@@ -19,7 +19,12 @@ pub fn percentile_curve(h: &Histogram<u64>) -> Vec<(f64, f64)> {
         .collect()
 }
 
-pub fn draw(path: &str, title: &str, timeline: &[Tick], curve: &[(f64, f64)]) -> Result<(), String> {
+pub fn draw(
+    path: &str,
+    title: &str,
+    timeline: &[Tick],
+    curve: &[(f64, f64)],
+) -> Result<(), String> {
     let root = SVGBackend::new(path, (1000, 800)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let (top, bottom) = root.split_vertically(400);
@@ -32,19 +37,37 @@ pub fn draw(path: &str, title: &str, timeline: &[Tick], curve: &[(f64, f64)]) ->
         .y_label_area_size(60)
         .build_cartesian_2d(0.0..t_max, 0.0..l_max)
         .map_err(|e| e.to_string())?;
-    c.configure_mesh().x_desc("time (s)").y_desc("latency (ms)").draw().map_err(|e| e.to_string())?;
-    let series: [(&str, fn(&Tick) -> f64, RGBColor); 3] =
-        [("p50", |t| t.p50_ms, BLUE), ("p99", |t| t.p99_ms, RED), ("max", |t| t.max_ms, BLACK)];
+    c.configure_mesh()
+        .x_desc("time (s)")
+        .y_desc("latency (ms)")
+        .draw()
+        .map_err(|e| e.to_string())?;
+    type Column = (&'static str, fn(&Tick) -> f64, RGBColor);
+    let series: [Column; 3] = [
+        ("p50", |t| t.p50_ms, BLUE),
+        ("p99", |t| t.p99_ms, RED),
+        ("max", |t| t.max_ms, BLACK),
+    ];
     for (name, f, color) in series {
-        c.draw_series(LineSeries::new(timeline.iter().map(|t| (t.t_s, f(t))), color))
-            .map_err(|e| e.to_string())?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        c.draw_series(LineSeries::new(
+            timeline.iter().map(|t| (t.t_s, f(t))),
+            color,
+        ))
+        .map_err(|e| e.to_string())?
+        .label(name)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
     }
-    c.configure_series_labels().background_style(WHITE).border_style(BLACK).draw().map_err(|e| e.to_string())?;
+    c.configure_series_labels()
+        .background_style(WHITE)
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
     let y_max = curve.iter().map(|p| p.1).fold(0.001, f64::max) * 1.1;
     let mut p = ChartBuilder::on(&bottom)
-        .caption("latency by percentile (x: 1 = p90, 2 = p99, 3 = p99.9, 4 = p99.99)", ("sans-serif", 20))
+        .caption(
+            "latency by percentile (x: 1 = p90, 2 = p99, 3 = p99.9, 4 = p99.99)",
+            ("sans-serif", 20),
+        )
         .margin(10)
         .x_label_area_size(35)
         .y_label_area_size(60)
@@ -56,7 +79,8 @@ pub fn draw(path: &str, title: &str, timeline: &[Tick], curve: &[(f64, f64)]) ->
         .y_desc("latency (ms)")
         .draw()
         .map_err(|e| e.to_string())?;
-    p.draw_series(LineSeries::new(curve.iter().copied(), RED)).map_err(|e| e.to_string())?;
+    p.draw_series(LineSeries::new(curve.iter().copied(), RED))
+        .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())
 }
 

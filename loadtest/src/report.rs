@@ -17,7 +17,8 @@ const ERROR_BODY_BYTES_MAX: usize = 300;
 pub const LATENCY_US_MAX: u64 = 3_600_000_000;
 
 pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, LATENCY_US_MAX, 3).expect("constant bounds within hdrhistogram's limits")
+    Histogram::new_with_bounds(1, LATENCY_US_MAX, 3)
+        .expect("constant bounds within hdrhistogram's limits")
 }
 
 /// Intended send time of request `k` in an open loop: the schedule never waits for the server.
@@ -34,7 +35,9 @@ pub fn request_interval(rate_rows_per_s: f64, batch_rows: usize, connections: us
 /// Latency of one request: from the intended send (open loop) or the actual send (closed loop)
 /// to the end of the response, in microseconds.
 pub fn latency_us(intended: Instant, done: Instant) -> u64 {
-    done.saturating_duration_since(intended).as_micros().min(LATENCY_US_MAX as u128) as u64
+    done.saturating_duration_since(intended)
+        .as_micros()
+        .min(LATENCY_US_MAX as u128) as u64
 }
 
 /// Counters of one worker (or the sum of all).
@@ -66,7 +69,14 @@ impl Default for Stats {
 }
 
 impl Stats {
-    pub fn record(&mut self, status: Option<u16>, rows: u64, bytes: u64, latency_us: u64, body: &[u8]) {
+    pub fn record(
+        &mut self,
+        status: Option<u16>,
+        rows: u64,
+        bytes: u64,
+        latency_us: u64,
+        body: &[u8],
+    ) {
         self.rows_sent += rows;
         self.bytes_sent += bytes;
         self.requests += 1;
@@ -79,7 +89,11 @@ impl Stats {
             self.error_count += 1;
             if self.errors.len() < ERRORS_KEPT_MAX {
                 let text = String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_BYTES_MAX)]);
-                self.errors.push(format!("{}: {}", status.map_or("transport".into(), |s| s.to_string()), text.trim()));
+                self.errors.push(format!(
+                    "{}: {}",
+                    status.map_or("transport".into(), |s| s.to_string()),
+                    text.trim()
+                ));
             }
         }
     }
@@ -201,12 +215,35 @@ impl Report {
     pub fn table(&self) -> String {
         let l = &self.latency_ms;
         let mut s = String::new();
-        s += &format!("workload      {} → {} (api {})\n", self.workload, self.url, self.api);
-        s += &format!("load          {} threads, {} connections, batch {}, gzip {}, rate {}\n", self.threads, self.connections, self.batch_size, self.gzip, self.rate.map_or("closed loop".into(), |r| format!("{r:.0} rows/s")));
-        s += &format!("elapsed       {:.2} s, {} requests\n", self.elapsed_s, self.requests);
-        s += &format!("rows          {} sent, {} acked\n", self.rows_sent, self.rows_acked);
-        s += &format!("throughput    {:.0} rows/s, {:.1} MB/s\n", self.rows_per_sec, self.mb_per_sec);
-        s += &format!("latency ms    p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}\n", l.p50, l.p90, l.p99, l.p999, l.max);
+        s += &format!(
+            "workload      {} → {} (api {})\n",
+            self.workload, self.url, self.api
+        );
+        s += &format!(
+            "load          {} threads, {} connections, batch {}, gzip {}, rate {}\n",
+            self.threads,
+            self.connections,
+            self.batch_size,
+            self.gzip,
+            self.rate
+                .map_or("closed loop".into(), |r| format!("{r:.0} rows/s"))
+        );
+        s += &format!(
+            "elapsed       {:.2} s, {} requests\n",
+            self.elapsed_s, self.requests
+        );
+        s += &format!(
+            "rows          {} sent, {} acked\n",
+            self.rows_sent, self.rows_acked
+        );
+        s += &format!(
+            "throughput    {:.0} rows/s, {:.1} MB/s\n",
+            self.rows_per_sec, self.mb_per_sec
+        );
+        s += &format!(
+            "latency ms    p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}\n",
+            l.p50, l.p90, l.p99, l.p999, l.max
+        );
         s += &format!("status        {:?}\n", self.status_counts);
         for e in &self.errors {
             s += &format!("error         {e}\n");
@@ -251,7 +288,10 @@ mod tests {
         assert_eq!((r, mb), (2_500_000.0, 850.0));
         assert_eq!(rates(1, 1, Duration::ZERO), (0.0, 0.0));
         // 100k rows/s over 4 connections in batches of 5000: one request per 0.2 s per connection.
-        assert_eq!(request_interval(100_000.0, 5000, 4), Duration::from_millis(200));
+        assert_eq!(
+            request_interval(100_000.0, 5000, 4),
+            Duration::from_millis(200)
+        );
     }
 
     /// A server stall of 1 s in an open loop at 10 req/s: every request scheduled during the stall
@@ -266,16 +306,31 @@ mod tests {
         for k in 0..20u64 {
             let intended = intended_send(start, k, interval);
             let sent = intended.max(free_at);
-            let service = if k == 5 { Duration::from_secs(1) } else { Duration::from_millis(1) };
+            let service = if k == 5 {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_millis(1)
+            };
             let done = sent + service;
             free_at = done;
             corrected.record(latency_us(intended, done)).unwrap();
             naive.record(latency_us(sent, done)).unwrap();
         }
         // Requests 6..=15 were due during the stall: the corrected histogram sees them waiting.
-        assert!(corrected.value_at_quantile(0.75) >= 400_000, "{}", corrected.value_at_quantile(0.75));
-        assert!(naive.value_at_quantile(0.75) <= 1_100, "{}", naive.value_at_quantile(0.75));
-        assert_eq!(intended_send(start, 10, interval), start + Duration::from_secs(1));
+        assert!(
+            corrected.value_at_quantile(0.75) >= 400_000,
+            "{}",
+            corrected.value_at_quantile(0.75)
+        );
+        assert!(
+            naive.value_at_quantile(0.75) <= 1_100,
+            "{}",
+            naive.value_at_quantile(0.75)
+        );
+        assert_eq!(
+            intended_send(start, 10, interval),
+            start + Duration::from_secs(1)
+        );
     }
 
     #[test]
@@ -286,10 +341,19 @@ mod tests {
         s.record(None, 10, 100, 5, b"refused");
         let mut all = Stats::default();
         all.merge(&s);
-        assert_eq!((all.rows_sent, all.rows_acked, all.requests, all.error_count), (30, 10, 3, 2));
+        assert_eq!(
+            (all.rows_sent, all.rows_acked, all.requests, all.error_count),
+            (30, 10, 3, 2)
+        );
         assert_eq!(all.status_counts.get("204"), Some(&1));
         assert_eq!(all.status_counts.get("transport"), Some(&1));
-        assert_eq!(all.errors, vec!["400: {\"error\":\"bad\"}".to_string(), "transport: refused".into()]);
+        assert_eq!(
+            all.errors,
+            vec![
+                "400: {\"error\":\"bad\"}".to_string(),
+                "transport: refused".into()
+            ]
+        );
     }
 
     #[test]
@@ -319,7 +383,15 @@ mod tests {
             timeline: vec![],
         };
         let v: serde_json::Value = serde_json::to_value(&r).unwrap();
-        for k in ["rows_sent", "rows_acked", "rows_per_sec", "mb_per_sec", "latency_ms", "status_counts", "errors"] {
+        for k in [
+            "rows_sent",
+            "rows_acked",
+            "rows_per_sec",
+            "mb_per_sec",
+            "latency_ms",
+            "status_counts",
+            "errors",
+        ] {
             assert!(v.get(k).is_some(), "missing {k}");
         }
         for k in ["p50", "p90", "p99", "p999", "max"] {

@@ -64,7 +64,10 @@ pub struct Outcome {
 
 pub fn run(cfg: &RunConfig) -> Result<Outcome, String> {
     if cfg.hosts < cfg.connections as u64 {
-        return Err(format!("--hosts {} is fewer than --connections {}", cfg.hosts, cfg.connections));
+        return Err(format!(
+            "--hosts {} is fewer than --connections {}",
+            cfg.hosts, cfg.connections
+        ));
     }
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -75,14 +78,28 @@ pub fn run(cfg: &RunConfig) -> Result<Outcome, String> {
             Arc::new(Shared {
                 stats: Mutex::new(Stats::default()),
                 interval: Mutex::new(Stats::default()),
-                written: Mutex::new(Written { expected_rows: 0, ts_min: i64::MAX, ts_max: i64::MIN }),
+                written: Mutex::new(Written {
+                    expected_rows: 0,
+                    ts_min: i64::MAX,
+                    ts_max: i64::MIN,
+                }),
             })
         })
         .collect();
     let mut handles = Vec::new();
-    for c in 0..cfg.connections {
-        let core = if cores.is_empty() { None } else { cores.get(c % cfg.threads.max(1) % cores.len()).copied() };
-        let (cfg, stop, budget, barrier, sh) = (cfg.clone(), stop.clone(), budget.clone(), barrier.clone(), shared[c].clone());
+    for (c, sh) in shared.iter().enumerate() {
+        let core = if cores.is_empty() {
+            None
+        } else {
+            cores.get(c % cfg.threads.max(1) % cores.len()).copied()
+        };
+        let (cfg, stop, budget, barrier, sh) = (
+            cfg.clone(),
+            stop.clone(),
+            budget.clone(),
+            barrier.clone(),
+            sh.clone(),
+        );
         let spec = pool_spec(&cfg, c);
         handles.push(std::thread::spawn(move || -> Result<(), String> {
             if let Some(core) = core {
@@ -107,11 +124,19 @@ pub fn run(cfg: &RunConfig) -> Result<Outcome, String> {
         }
     }
     let elapsed = start.elapsed();
-    if !failures.is_empty() && shared.iter().all(|s| s.stats.lock().map(|s| s.requests == 0).unwrap_or(true)) {
+    if !failures.is_empty()
+        && shared
+            .iter()
+            .all(|s| s.stats.lock().map(|s| s.requests == 0).unwrap_or(true))
+    {
         return Err(failures.join("; "));
     }
     let mut all = Stats::default();
-    let mut written = Written { expected_rows: 0, ts_min: i64::MAX, ts_max: i64::MIN };
+    let mut written = Written {
+        expected_rows: 0,
+        ts_min: i64::MAX,
+        ts_max: i64::MIN,
+    };
     for s in &shared {
         if let Ok(st) = s.stats.lock() {
             all.merge(&st);
@@ -130,7 +155,10 @@ pub fn run(cfg: &RunConfig) -> Result<Outcome, String> {
     let (rows_per_sec, mb_per_sec) = report::rates(all.rows_acked, all.bytes_sent, elapsed);
     let hist = all.hist.clone();
     let report = Report {
-        workload: cfg.workload.to_possible_value().map_or_else(String::new, |v| v.get_name().to_string()),
+        workload: cfg
+            .workload
+            .to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_string()),
         url: cfg.url.clone(),
         api: cfg.api.clone(),
         threads: cfg.threads,
@@ -148,12 +176,18 @@ pub fn run(cfg: &RunConfig) -> Result<Outcome, String> {
         status_counts: all.status_counts,
         errors: all.errors,
         error_count: all.error_count,
-        acked_ts_min_ns: (written.expected_rows > 0).then(|| written.ts_min.saturating_mul(cfg.precision.multiplier_ns())),
-        acked_ts_max_ns: (written.expected_rows > 0).then(|| written.ts_max.saturating_mul(cfg.precision.multiplier_ns())),
+        acked_ts_min_ns: (written.expected_rows > 0)
+            .then(|| written.ts_min.saturating_mul(cfg.precision.multiplier_ns())),
+        acked_ts_max_ns: (written.expected_rows > 0)
+            .then(|| written.ts_max.saturating_mul(cfg.precision.multiplier_ns())),
         verify: None,
         timeline,
     };
-    Ok(Outcome { report, hist, written })
+    Ok(Outcome {
+        report,
+        hist,
+        written,
+    })
 }
 
 fn pool_spec(cfg: &RunConfig, c: usize) -> PoolSpec {
@@ -175,7 +209,9 @@ fn pool_spec(cfg: &RunConfig, c: usize) -> PoolSpec {
 
 /// Takes up to `want` rows from the shared `--rows` budget.
 fn claim(budget: &AtomicU64, want: u64) -> u64 {
-    let prev = budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(want)));
+    let prev = budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+        Some(b.saturating_sub(want))
+    });
     prev.map_or(0, |b| b.min(want))
 }
 
@@ -190,8 +226,14 @@ fn worker(
 ) -> Result<(), String> {
     let start = Instant::now();
     let deadline = start + cfg.duration;
-    let interval = cfg.rate.map(|r| report::request_interval(r, cfg.batch_rows, cfg.connections));
-    let ctype = if cfg.gzip { "Content-Encoding: gzip\r\n" } else { "" };
+    let interval = cfg
+        .rate
+        .map(|r| report::request_interval(r, cfg.batch_rows, cfg.connections));
+    let ctype = if cfg.gzip {
+        "Content-Encoding: gzip\r\n"
+    } else {
+        ""
+    };
     let extra = format!("{}{ctype}", cfg.extra_headers);
     let mut acked_once = vec![false; pool.bodies.len()];
     let mut local = Stats::default();
@@ -218,7 +260,8 @@ fn worker(
         if want == 0 {
             break;
         }
-        body.rebase(pool.cycle_delta * (k / n) as i64).map_err(|e| e.to_string())?;
+        body.rebase(pool.cycle_delta * (k / n) as i64)
+            .map_err(|e| e.to_string())?;
         let (payload, rows) = body.payload(want as usize);
         let head = http::head("POST", &cfg.write_path, &cfg.addr, payload.len(), &extra);
         let result = conn.request(&head, payload);
@@ -231,7 +274,9 @@ fn worker(
         local.record(status, rows as u64, payload.len() as u64, lat, &resp_body);
         if matches!(status, Some(200..=299)) {
             let fresh = !cfg.gzip || !std::mem::replace(&mut acked_once[j], true);
-            if let (true, Some((lo, hi)), Ok(mut w)) = (fresh, body.ts_range(rows), sh.written.lock()) {
+            if let (true, Some((lo, hi)), Ok(mut w)) =
+                (fresh, body.ts_range(rows), sh.written.lock())
+            {
                 w.expected_rows += rows as u64;
                 w.ts_min = w.ts_min.min(lo);
                 w.ts_max = w.ts_max.max(hi);
@@ -263,7 +308,9 @@ fn reconnect(cfg: &RunConfig, c: usize, deadline: Instant) -> Result<Conn, Strin
     loop {
         match Conn::connect(&cfg.addr) {
             Ok(conn) => return Ok(conn),
-            Err(e) if Instant::now() >= deadline => return Err(format!("connection {c}: reconnect {}: {e}", cfg.addr)),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(format!("connection {c}: reconnect {}: {e}", cfg.addr))
+            }
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     }
@@ -291,7 +338,9 @@ fn reporter(
         let finished = handles.iter().all(|h| h.is_finished());
         let next = last + Duration::from_secs(1);
         if !finished {
-            std::thread::sleep(Duration::from_millis(20).min(next.saturating_duration_since(Instant::now())));
+            std::thread::sleep(
+                Duration::from_millis(20).min(next.saturating_duration_since(Instant::now())),
+            );
             if Instant::now() < next {
                 continue;
             }
@@ -339,6 +388,9 @@ mod tests {
     #[test]
     fn budget_is_shared_exactly() {
         let b = AtomicU64::new(12);
-        assert_eq!((claim(&b, 5), claim(&b, 5), claim(&b, 5), claim(&b, 5)), (5, 5, 2, 0));
+        assert_eq!(
+            (claim(&b, 5), claim(&b, 5), claim(&b, 5), claim(&b, 5)),
+            (5, 5, 2, 0)
+        );
     }
 }

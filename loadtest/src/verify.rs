@@ -27,32 +27,57 @@ pub fn windows(min_ns: i64, max_ns: i64, n: u64) -> Vec<(i64, i64)> {
     let n = n.max(1) as i128;
     let (lo, hi) = (min_ns as i128, max_ns as i128 + 1);
     let span = hi - lo;
-    (0..n).map(|i| ((lo + span * i / n) as i64, (lo + span * (i + 1) / n) as i64)).filter(|(a, b)| a < b).collect()
+    (0..n)
+        .map(|i| ((lo + span * i / n) as i64, (lo + span * (i + 1) / n) as i64))
+        .filter(|(a, b)| a < b)
+        .collect()
 }
 
 /// Rows in a v1 `/query` JSON answer, or its error text.
 pub fn count_rows(json: &[u8]) -> Result<u64, String> {
-    let v: serde_json::Value = serde_json::from_slice(json).map_err(|e| format!("query answer is not JSON: {e}"))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(json).map_err(|e| format!("query answer is not JSON: {e}"))?;
     if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
         return Err(e.to_string());
     }
     let mut n = 0u64;
-    for r in v.get("results").and_then(|r| r.as_array()).into_iter().flatten() {
+    for r in v
+        .get("results")
+        .and_then(|r| r.as_array())
+        .into_iter()
+        .flatten()
+    {
         if let Some(e) = r.get("error").and_then(|e| e.as_str()) {
             return Err(e.to_string());
         }
         if r.get("partial").and_then(|p| p.as_bool()) == Some(true) {
-            return Err("answer truncated (\"partial\": true): the server limits rows per query".into());
+            return Err(
+                "answer truncated (\"partial\": true): the server limits rows per query".into(),
+            );
         }
-        for s in r.get("series").and_then(|s| s.as_array()).into_iter().flatten() {
-            n += s.get("values").and_then(|v| v.as_array()).map_or(0, |v| v.len() as u64);
+        for s in r
+            .get("series")
+            .and_then(|s| s.as_array())
+            .into_iter()
+            .flatten()
+        {
+            n += s
+                .get("values")
+                .and_then(|v| v.as_array())
+                .map_or(0, |v| v.len() as u64);
         }
     }
     Ok(n)
 }
 
 pub fn verify(t: &Target<'_>, w: &Written, precision: Precision) -> VerifyReport {
-    let mut rep = VerifyReport { expected_rows: w.expected_rows, stored_rows: 0, queries: 0, ok: false, error: None };
+    let mut rep = VerifyReport {
+        expected_rows: w.expected_rows,
+        stored_rows: 0,
+        queries: 0,
+        ok: false,
+        error: None,
+    };
     if w.expected_rows == 0 {
         rep.error = Some("nothing was acknowledged".into());
         return rep;
@@ -61,17 +86,26 @@ pub fn verify(t: &Target<'_>, w: &Written, precision: Precision) -> VerifyReport
     let (min_ns, max_ns) = (w.ts_min.saturating_mul(m), w.ts_max.saturating_mul(m));
     let n = w.expected_rows.div_ceil(ROWS_PER_QUERY).min(QUERIES_MAX);
     for (a, b) in windows(min_ns, max_ns, n) {
-        let q = format!("SELECT * FROM \"{}\" WHERE time >= {a} AND time < {b}", t.measurement);
+        let q = format!(
+            "SELECT * FROM \"{}\" WHERE time >= {a} AND time < {b}",
+            t.measurement
+        );
         let path = format!("{}&epoch=ns&q={}", t.query_path, pct(&q));
         let head = http::head("GET", &path, t.addr, 0, t.extra_headers);
         rep.queries += 1;
-        let answer = http::oneshot(t.addr, &head, b"").map_err(|e| e.to_string()).and_then(|r| {
-            if r.status == 200 {
-                count_rows(&r.body)
-            } else {
-                Err(format!("{}: {}", r.status, String::from_utf8_lossy(&r.body).trim()))
-            }
-        });
+        let answer = http::oneshot(t.addr, &head, b"")
+            .map_err(|e| e.to_string())
+            .and_then(|r| {
+                if r.status == 200 {
+                    count_rows(&r.body)
+                } else {
+                    Err(format!(
+                        "{}: {}",
+                        r.status,
+                        String::from_utf8_lossy(&r.body).trim()
+                    ))
+                }
+            });
         match answer {
             Ok(c) => rep.stored_rows += c,
             Err(e) => {
@@ -82,7 +116,10 @@ pub fn verify(t: &Target<'_>, w: &Written, precision: Precision) -> VerifyReport
     }
     rep.ok = rep.stored_rows >= rep.expected_rows;
     if !rep.ok {
-        rep.error = Some(format!("{} acknowledged rows are missing", rep.expected_rows - rep.stored_rows));
+        rep.error = Some(format!(
+            "{} acknowledged rows are missing",
+            rep.expected_rows - rep.stored_rows
+        ));
     }
     rep
 }
@@ -105,7 +142,10 @@ mod tests {
         let ok = br#"{"results":[{"statement_id":0,"series":[{"name":"cpu","columns":["time","a"],"values":[[1,2],[3,4]]},{"name":"cpu","values":[[5,6]]}]}]}"#;
         assert_eq!(count_rows(ok), Ok(3));
         assert_eq!(count_rows(br#"{"results":[{"statement_id":0}]}"#), Ok(0));
-        assert_eq!(count_rows(br#"{"results":[{"error":"database not found: x"}]}"#), Err("database not found: x".into()));
+        assert_eq!(
+            count_rows(br#"{"results":[{"error":"database not found: x"}]}"#),
+            Err("database not found: x".into())
+        );
         assert!(count_rows(br#"{"results":[{"partial":true,"series":[]}]}"#).is_err());
         assert!(count_rows(b"nope").is_err());
     }

@@ -91,8 +91,12 @@ pub enum PoolError {
 impl std::fmt::Display for PoolError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PoolError::NoSeries => f.write_str("a connection got no series: raise --hosts or lower --connections"),
-            PoolError::TimestampWidth => f.write_str("timestamp changed its digit count: pick another --start-epoch-s"),
+            PoolError::NoSeries => {
+                f.write_str("a connection got no series: raise --hosts or lower --connections")
+            }
+            PoolError::TimestampWidth => {
+                f.write_str("timestamp changed its digit count: pick another --start-epoch-s")
+            }
         }
     }
 }
@@ -111,7 +115,10 @@ impl Body {
         for s in &self.slots {
             let v = s.base + delta;
             if v != last.0 {
-                last = (v, fixed_digits(v, self.ts_width).ok_or(PoolError::TimestampWidth)?);
+                last = (
+                    v,
+                    fixed_digits(v, self.ts_width).ok_or(PoolError::TimestampWidth)?,
+                );
             }
             let at = s.offset as usize;
             if let Some(dst) = self.bytes.get_mut(at..at + self.ts_width) {
@@ -182,7 +189,14 @@ impl Pool {
         let mut rng = Rng(spec.seed | 1);
         let mut bodies = Vec::with_capacity(batches as usize);
         for j in 0..batches {
-            let mut body = Body { bytes: Vec::new(), gz: None, rows: 0, slots: Vec::new(), ts_width, delta: 0 };
+            let mut body = Body {
+                bytes: Vec::new(),
+                gz: None,
+                rows: 0,
+                slots: Vec::new(),
+                ts_width,
+                delta: 0,
+            };
             for r in 0..b {
                 let i = j * b + r;
                 let series = spec.series_lo + i % spec.series_count;
@@ -192,7 +206,10 @@ impl Pool {
                 }
                 encode_row(spec.workload, series, ts, &mut rng, &mut body.bytes);
                 let offset = body.bytes.len() - 1 - ts_width;
-                body.slots.push(Slot { offset: offset as u32, base: ts });
+                body.slots.push(Slot {
+                    offset: offset as u32,
+                    base: ts,
+                });
                 body.rows += 1;
             }
             if spec.gzip {
@@ -200,7 +217,10 @@ impl Pool {
             }
             bodies.push(body);
         }
-        Ok(Pool { bodies, cycle_delta: rounds_per_cycle * step })
+        Ok(Pool {
+            bodies,
+            cycle_delta: rounds_per_cycle * step,
+        })
     }
 }
 
@@ -276,9 +296,19 @@ fn encode_cpu(series: u64, ts: i64, rng: &mut Rng, out: &mut Vec<u8>) {
         (b"service_version", version.as_bytes()),
         (b"service_environment", ENVS[s % 3].as_bytes()),
     ];
-    let fields: Vec<(&[u8], FieldValue<'_>)> =
-        CPU_FIELDS.iter().map(|f| (f.as_bytes(), FieldValue::Integer(rng.below(101) as i64))).collect();
-    encode(out, &PointRef { measurement: b"cpu", tags: &tags, fields: &fields, timestamp: Some(ts) });
+    let fields: Vec<(&[u8], FieldValue<'_>)> = CPU_FIELDS
+        .iter()
+        .map(|f| (f.as_bytes(), FieldValue::Integer(rng.below(101) as i64)))
+        .collect();
+    encode(
+        out,
+        &PointRef {
+            measurement: b"cpu",
+            tags: &tags,
+            fields: &fields,
+            timestamp: Some(ts),
+        },
+    );
 }
 
 fn encode_hc(series: u64, ts: i64, rng: &mut Rng, out: &mut Vec<u8>) {
@@ -287,7 +317,15 @@ fn encode_hc(series: u64, ts: i64, rng: &mut Rng, out: &mut Vec<u8>) {
     let tags: [(&[u8], &[u8]); 2] = [(b"id", id.as_bytes()), (b"shard", shard.as_bytes())];
     let v = rng.below(1_000_000) as f64 / 100.0;
     let fields = [(&b"value"[..], FieldValue::Float(v))];
-    encode(out, &PointRef { measurement: b"hc", tags: &tags, fields: &fields, timestamp: Some(ts) });
+    encode(
+        out,
+        &PointRef {
+            measurement: b"hc",
+            tags: &tags,
+            fields: &fields,
+            timestamp: Some(ts),
+        },
+    );
 }
 
 /// 10 floats, 10 integers, 5 strings, 5 booleans.
@@ -313,7 +351,15 @@ fn encode_wide(series: u64, ts: i64, rng: &mut Rng, out: &mut Vec<u8>) {
         };
         fields.push((name.as_bytes(), v));
     }
-    encode(out, &PointRef { measurement: b"wide", tags: &tags, fields: &fields, timestamp: Some(ts) });
+    encode(
+        out,
+        &PointRef {
+            measurement: b"wide",
+            tags: &tags,
+            fields: &fields,
+            timestamp: Some(ts),
+        },
+    );
 }
 
 #[cfg(test)]
@@ -321,7 +367,13 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
-    fn spec(workload: Workload, series: u64, batch: usize, pool: usize, precision: Precision) -> PoolSpec {
+    fn spec(
+        workload: Workload,
+        series: u64,
+        batch: usize,
+        pool: usize,
+        precision: Precision,
+    ) -> PoolSpec {
         PoolSpec {
             workload,
             series_lo: 100,
@@ -353,7 +405,8 @@ mod tests {
 
     #[test]
     fn tsbs_cpu_decodes_with_ten_tags_ten_integer_fields_and_all_hosts() {
-        let pool = Pool::build(&spec(Workload::TsbsCpu, 250, 100, 4, Precision::Nanosecond)).unwrap();
+        let pool =
+            Pool::build(&spec(Workload::TsbsCpu, 250, 100, 4, Precision::Nanosecond)).unwrap();
         let mut all = HashSet::new();
         for b in &pool.bodies {
             let text = std::str::from_utf8(&b.bytes).unwrap();
@@ -362,7 +415,10 @@ mod tests {
                 assert_eq!(line.series.measurement.as_str(), "cpu");
                 assert_eq!(line.series.tag_set.as_ref().map(|t| t.len()), Some(10));
                 assert_eq!(line.field_set.len(), 10);
-                assert!(line.field_set.iter().all(|(_, v)| matches!(v, influxdb_line_protocol::FieldValue::I64(0..=100))));
+                assert!(line
+                    .field_set
+                    .iter()
+                    .all(|(_, v)| matches!(v, influxdb_line_protocol::FieldValue::I64(0..=100))));
             }
             let (s, _, rows) = decode(&b.bytes);
             assert_eq!(rows, 100);
@@ -373,9 +429,24 @@ mod tests {
 
     #[test]
     fn high_cardinality_and_wide_decode_with_the_promised_series_and_types() {
-        let pool = Pool::build(&spec(Workload::HighCardinality, 3000, 1000, 1, Precision::Second)).unwrap();
-        assert_eq!(pool.bodies.len(), 3, "the pool grows until it covers every series");
-        let series: HashSet<String> = pool.bodies.iter().flat_map(|b| decode(&b.bytes).0).collect();
+        let pool = Pool::build(&spec(
+            Workload::HighCardinality,
+            3000,
+            1000,
+            1,
+            Precision::Second,
+        ))
+        .unwrap();
+        assert_eq!(
+            pool.bodies.len(),
+            3,
+            "the pool grows until it covers every series"
+        );
+        let series: HashSet<String> = pool
+            .bodies
+            .iter()
+            .flat_map(|b| decode(&b.bytes).0)
+            .collect();
         assert_eq!(series.len(), 3000);
 
         let pool = Pool::build(&spec(Workload::Wide, 10, 50, 1, Precision::Millisecond)).unwrap();
@@ -395,7 +466,8 @@ mod tests {
 
     #[test]
     fn rebased_cycles_carry_new_points_and_still_decode() {
-        let mut pool = Pool::build(&spec(Workload::TsbsCpu, 7, 5, 2, Precision::Nanosecond)).unwrap();
+        let mut pool =
+            Pool::build(&spec(Workload::TsbsCpu, 7, 5, 2, Precision::Nanosecond)).unwrap();
         let mut seen = HashSet::new();
         for cycle in 0..3i64 {
             for b in pool.bodies.iter_mut() {
@@ -442,6 +514,9 @@ mod tests {
         assert_eq!(fixed_digits(12345, 4), None);
         assert_eq!(fixed_digits(123, 4), None);
         assert_eq!(fixed_digits(-1, 4), None);
-        assert_eq!(Pool::build(&spec(Workload::Wide, 0, 5, 1, Precision::Second)).err(), Some(PoolError::NoSeries));
+        assert_eq!(
+            Pool::build(&spec(Workload::Wide, 0, 5, 1, Precision::Second)).err(),
+            Some(PoolError::NoSeries)
+        );
     }
 }
