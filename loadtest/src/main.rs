@@ -167,9 +167,20 @@ struct Paths {
 }
 
 fn paths(a: &RunArgs, base: &str, precision: Precision) -> Result<Paths, String> {
-    let mut headers = String::new();
+    // v1 credentials go in u/p parameters; a token (or, for v2, user:password) in `Authorization: Token`.
     let mut auth = String::new();
-    if let Some(u) = &a.user {
+    let mut headers = String::new();
+    match (&a.token, &a.user, a.api) {
+        (Some(t), _, _) => headers = format!("Authorization: Token {t}\r\n"),
+        (None, Some(u), Api::V2) => {
+            headers = format!(
+                "Authorization: Token {u}:{}\r\n",
+                a.password.as_deref().unwrap_or("")
+            )
+        }
+        _ => {}
+    }
+    if let (Some(u), Api::V1) = (&a.user, a.api) {
         auth = format!(
             "&u={}&p={}",
             pct(u),
@@ -191,23 +202,18 @@ fn paths(a: &RunArgs, base: &str, precision: Precision) -> Result<Paths, String>
         }
         Api::V2 => {
             let bucket = a.bucket.clone().ok_or("--api v2 needs --bucket")?;
-            if let Some(t) = &a.token {
-                headers = format!("Authorization: Token {t}\r\n");
-            }
             let p = match precision {
                 Precision::Nanosecond => "ns",
                 Precision::Microsecond => "us",
                 Precision::Millisecond => "ms",
                 _ => "s",
             };
-            (
-                format!(
-                    "{base}/api/v2/write?org={}&bucket={}&precision={p}",
-                    pct(&a.org),
-                    pct(&bucket)
-                ),
-                bucket,
-            )
+            let write = format!(
+                "{base}/api/v2/write?org={}&bucket={}&precision={p}",
+                pct(&a.org),
+                pct(&bucket)
+            );
+            (write, bucket)
         }
     };
     Ok(Paths {
