@@ -186,6 +186,12 @@ impl Pool {
         let step = ROUND_NS / mult;
         let start = spec.start_ns / mult;
         let ts_width = digits(start);
+        // high-cardinality spreads a round's rows over its 10 s (one timestamp per series), so that
+        // `--verify` can cut the stored rows into small time windows; TSBS keeps one time per round.
+        let spread = match spec.workload {
+            Workload::HighCardinality => step / spec.series_count as i64,
+            _ => 0,
+        };
         let mut rng = Rng(spec.seed | 1);
         let mut bodies = Vec::with_capacity(batches as usize);
         for j in 0..batches {
@@ -200,7 +206,9 @@ impl Pool {
             for r in 0..b {
                 let i = j * b + r;
                 let series = spec.series_lo + i % spec.series_count;
-                let ts = start + (i / spec.series_count) as i64 * step;
+                let ts = start
+                    + (i / spec.series_count) as i64 * step
+                    + (i % spec.series_count) as i64 * spread;
                 if digits(ts) != ts_width {
                     return Err(PoolError::TimestampWidth);
                 }
