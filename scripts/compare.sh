@@ -107,7 +107,7 @@ run_lineshard() {
   local pid=$! addr="" i
   PIDS+=("$pid")
   for i in $(seq 1 300); do
-    addr=$(sed -n 's/^lineshard listening on \(.*\)$/\1/p' "$OUT/lineshard.log" | head -1)
+    addr=$(sed -n 's/^lineshard listening on \([^ ]*\).*$/\1/p' "$OUT/lineshard.log" | head -1)
     [ -n "$addr" ] && break
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1

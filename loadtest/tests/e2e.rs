@@ -31,8 +31,9 @@ fn start(mut cmd: Command, prefix: &str) -> Server {
     let addr = loop {
         match lines.next() {
             Some(Ok(line)) => {
-                if let Some(a) = line.strip_prefix(prefix) {
-                    break a.trim().to_string();
+                // The address is the first word after the prefix (lineshard adds "(N cores, ...)").
+                if let Some(a) = line.strip_prefix(prefix).and_then(|a| a.split_whitespace().next()) {
+                    break a.to_string();
                 }
             }
             _ => {
