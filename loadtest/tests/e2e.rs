@@ -32,7 +32,10 @@ fn start(mut cmd: Command, prefix: &str) -> Server {
         match lines.next() {
             Some(Ok(line)) => {
                 // The address is the first word after the prefix (lineshard adds "(N cores, ...)").
-                if let Some(a) = line.strip_prefix(prefix).and_then(|a| a.split_whitespace().next()) {
+                if let Some(a) = line
+                    .strip_prefix(prefix)
+                    .and_then(|a| a.split_whitespace().next())
+                {
                     break a.to_string();
                 }
             }
