@@ -322,3 +322,111 @@ fn create_db(a: &RunArgs, addr: &str, p: &Paths) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("lineshard-load").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn flags_as_the_issue_spells_them() {
+        let cli = parse(&[
+            "--threads",
+            "2",
+            "--connections",
+            "8",
+            "--url",
+            "http://127.0.0.1:9/",
+            "--api",
+            "v2",
+            "--db",
+            "d",
+            "--bucket",
+            "b k",
+            "--org",
+            "o",
+            "--token",
+            "t",
+            "--user",
+            "u",
+            "--password",
+            "p w",
+            "--create-db",
+            "--rate",
+            "1000",
+            "--duration",
+            "3",
+            "--rows",
+            "10",
+            "--hosts",
+            "5",
+            "--json",
+            "r.json",
+            "--plot",
+            "r.svg",
+            "--verify",
+            "--batch-size",
+            "100",
+            "--precision",
+            "ms",
+            "--gzip",
+            "--workload",
+            "wide",
+        ]);
+        let a = &cli.run;
+        assert!(a.create_db && a.verify && a.gzip);
+        assert_eq!(
+            (a.threads, a.connections, a.batch_size, a.rows, a.hosts),
+            (2, 8, 100, Some(10), Some(5))
+        );
+        let p = paths(a, "", Precision::Millisecond).unwrap();
+        assert_eq!(p.write, "/api/v2/write?org=o&bucket=b%20k&precision=ms");
+        assert_eq!(p.headers, "Authorization: Token t\r\n");
+        assert_eq!(p.query, "/query?db=b%20k");
+    }
+
+    #[test]
+    fn v1_paths_carry_credentials_and_v1_precision() {
+        let cli = parse(&[
+            "--db",
+            "my db",
+            "--user",
+            "u",
+            "--password",
+            "p&q",
+            "--precision",
+            "us",
+        ]);
+        let p = paths(&cli.run, "/base", Precision::Microsecond).unwrap();
+        assert_eq!(p.write, "/base/write?db=my%20db&precision=u&u=u&p=p%26q");
+        assert_eq!(p.query, "/base/query?db=my%20db&u=u&p=p%26q");
+        assert_eq!(p.headers, "");
+        let v2 = parse(&[
+            "--api",
+            "v2",
+            "--bucket",
+            "b",
+            "--user",
+            "u",
+            "--password",
+            "p",
+        ]);
+        assert_eq!(
+            paths(&v2.run, "", Precision::Nanosecond).unwrap().headers,
+            "Authorization: Token u:p\r\n"
+        );
+        assert!(paths(&parse(&["--api", "v2"]).run, "", Precision::Nanosecond).is_err());
+    }
+
+    #[test]
+    fn discard_server_subcommand() {
+        let cli = parse(&["discard-server", "--bind", "127.0.0.1:7", "--core", "0"]);
+        assert!(matches!(
+            cli.cmd,
+            Some(Cmd::DiscardServer(DiscardArgs { core: Some(0), .. }))
+        ));
+    }
+}
