@@ -395,20 +395,29 @@ mod tests {
         }
     }
 
-    /// Decodes a body with the reference parser; returns (series keys, (series, time) pairs, rows).
-    fn decode(body: &[u8]) -> (HashSet<String>, HashSet<(String, i64)>, usize) {
-        let text = std::str::from_utf8(body).unwrap();
-        let mut series = HashSet::new();
-        let mut points = HashSet::new();
-        let mut rows = 0;
-        for line in influxdb_line_protocol::parse_lines(text) {
-            let line = line.unwrap_or_else(|e| panic!("does not decode: {e}"));
-            let key = format!("{}{:?}", line.series.measurement, line.series.tag_set);
-            points.insert((key.clone(), line.timestamp.unwrap()));
-            series.insert(key);
-            rows += 1;
-        }
-        (series, points, rows)
+    /// Decodes a body with lineshard's own decoder (every line must decode); the precision is
+    /// the body's own.
+    fn points(body: &[u8], precision: Precision) -> Vec<lineshard::lineproto::OwnedPoint> {
+        let opts = lineshard::lineproto::DecodeOptions {
+            precision,
+            default_time_ns: 0,
+            accept_unsigned: false,
+            strip_cr: false,
+        };
+        let (points, errors) = lineshard::lineproto::decode_body(body, &opts);
+        assert!(errors.is_empty(), "does not decode: {}", errors[0]);
+        points
+    }
+
+    /// Returns (series keys, (series, time) pairs, rows).
+    fn decode(body: &[u8]) -> (HashSet<Vec<u8>>, HashSet<(Vec<u8>, i64)>, usize) {
+        let pts = points(body, Precision::Nanosecond);
+        let series = pts.iter().map(|p| p.series_key.clone()).collect();
+        let pairs = pts
+            .iter()
+            .map(|p| (p.series_key.clone(), p.timestamp_ns))
+            .collect();
+        (series, pairs, pts.len())
     }
 
     #[test]
@@ -417,16 +426,14 @@ mod tests {
             Pool::build(&spec(Workload::TsbsCpu, 250, 100, 4, Precision::Nanosecond)).unwrap();
         let mut all = HashSet::new();
         for b in &pool.bodies {
-            let text = std::str::from_utf8(&b.bytes).unwrap();
-            for line in influxdb_line_protocol::parse_lines(text) {
-                let line = line.unwrap();
-                assert_eq!(line.series.measurement.as_str(), "cpu");
-                assert_eq!(line.series.tag_set.as_ref().map(|t| t.len()), Some(10));
-                assert_eq!(line.field_set.len(), 10);
-                assert!(line
-                    .field_set
+            for p in points(&b.bytes, Precision::Nanosecond) {
+                assert_eq!(p.measurement, b"cpu");
+                assert_eq!(p.tags.len(), 10);
+                assert_eq!(p.fields.len(), 10);
+                assert!(p
+                    .fields
                     .iter()
-                    .all(|(_, v)| matches!(v, influxdb_line_protocol::FieldValue::I64(0..=100))));
+                    .all(|(_, v)| matches!(v, lineshard::lineproto::FieldValue::Integer(0..=100))));
             }
             let (s, _, rows) = decode(&b.bytes);
             assert_eq!(rows, 100);
@@ -450,7 +457,7 @@ mod tests {
             3,
             "the pool grows until it covers every series"
         );
-        let series: HashSet<String> = pool
+        let series: HashSet<Vec<u8>> = pool
             .bodies
             .iter()
             .flat_map(|b| decode(&b.bytes).0)
@@ -458,14 +465,12 @@ mod tests {
         assert_eq!(series.len(), 3000);
 
         let pool = Pool::build(&spec(Workload::Wide, 10, 50, 1, Precision::Millisecond)).unwrap();
-        let text = std::str::from_utf8(&pool.bodies[0].bytes).unwrap();
-        for line in influxdb_line_protocol::parse_lines(text) {
-            let line = line.unwrap();
-            assert_eq!(line.field_set.len(), WIDE_FIELDS);
-            use influxdb_line_protocol::FieldValue as F;
-            let count = |f: fn(&F<'_>) -> bool| line.field_set.iter().filter(|(_, v)| f(v)).count();
-            assert_eq!(count(|v| matches!(v, F::F64(_))), 10);
-            assert_eq!(count(|v| matches!(v, F::I64(_))), 10);
+        for p in points(&pool.bodies[0].bytes, Precision::Millisecond) {
+            assert_eq!(p.fields.len(), WIDE_FIELDS);
+            use lineshard::lineproto::FieldValue as F;
+            let count = |f: fn(&F<'_>) -> bool| p.fields.iter().filter(|(_, v)| f(v)).count();
+            assert_eq!(count(|v| matches!(v, F::Float(_))), 10);
+            assert_eq!(count(|v| matches!(v, F::Integer(_))), 10);
             assert_eq!(count(|v| matches!(v, F::String(_))), 5);
             assert_eq!(count(|v| matches!(v, F::Boolean(_))), 5);
         }

@@ -121,10 +121,9 @@ fn unreachable_target_fails_cleanly() {
     assert!(!ok && text.contains("connect"), "{text}");
 }
 
-/// Against a real lineshard process. Ignored until the server binary lands on main (the lead
-/// un-ignores it); CI builds the workspace first, so the binary is in target/debug.
+/// Against a real lineshard process; CI builds the workspace first, so the binary is in
+/// target/debug.
 #[test]
-#[ignore = "needs the lineshard server binary (lands on main separately)"]
 fn lineshard_stores_every_acknowledged_row() {
     // LINESHARD_BIN overrides the path (e.g. a release build).
     let bin = std::env::var_os("LINESHARD_BIN")
