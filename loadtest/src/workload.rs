@@ -86,6 +86,7 @@ pub struct Body {
 pub enum PoolError {
     NoSeries,
     TimestampWidth,
+    Encode(lineshard::lineproto::EncodeError),
 }
 
 impl std::fmt::Display for PoolError {
@@ -94,6 +95,7 @@ impl std::fmt::Display for PoolError {
             PoolError::NoSeries => {
                 f.write_str("a connection got no series: raise --hosts or lower --connections")
             }
+            PoolError::Encode(e) => write!(f, "a generated point cannot be encoded: {e}"),
             PoolError::TimestampWidth => {
                 f.write_str("timestamp changed its digit count: pick another --start-epoch-s")
             }
@@ -212,7 +214,7 @@ impl Pool {
                 if digits(ts) != ts_width {
                     return Err(PoolError::TimestampWidth);
                 }
-                encode_row(spec.workload, series, ts, &mut rng, &mut body.bytes);
+                encode_row(spec.workload, series, ts, &mut rng, &mut body.bytes)?;
                 let offset = body.bytes.len() - 1 - ts_width;
                 body.slots.push(Slot {
                     offset: offset as u32,
@@ -276,15 +278,24 @@ const ARCHES: [&str; 2] = ["x64", "x86"];
 const ENVS: [&str; 3] = ["production", "staging", "test"];
 
 /// Appends one row of `workload` for `series` at `ts` (in precision units).
-pub fn encode_row(workload: Workload, series: u64, ts: i64, rng: &mut Rng, out: &mut Vec<u8>) {
+pub fn encode_row(
+    workload: Workload,
+    series: u64,
+    ts: i64,
+    rng: &mut Rng,
+    out: &mut Vec<u8>,
+) -> Result<(), PoolError> {
     match workload {
         Workload::TsbsCpu => encode_cpu(series, ts, rng, out),
         Workload::HighCardinality => encode_hc(series, ts, rng, out),
         Workload::Wide => encode_wide(series, ts, rng, out),
     }
+    .map_err(PoolError::Encode)
 }
 
-fn encode_cpu(series: u64, ts: i64, rng: &mut Rng, out: &mut Vec<u8>) {
+type EncodeResult = Result<(), lineshard::lineproto::EncodeError>;
+
+fn encode_cpu(series: u64, ts: i64, rng: &mut Rng, out: &mut Vec<u8>) -> EncodeResult {
     let s = series as usize;
     let host = format!("host_{series}");
     let dc = format!("{}{}", REGIONS[s % 3], ["a", "b", "c"][s / 3 % 3]);
@@ -316,10 +327,10 @@ fn encode_cpu(series: u64, ts: i64, rng: &mut Rng, out: &mut Vec<u8>) {
             fields: &fields,
             timestamp: Some(ts),
         },
-    );
+    )
 }
 
-fn encode_hc(series: u64, ts: i64, rng: &mut Rng, out: &mut Vec<u8>) {
+fn encode_hc(series: u64, ts: i64, rng: &mut Rng, out: &mut Vec<u8>) -> EncodeResult {
     let id = format!("id_{series}");
     let shard = (series % 16).to_string();
     let tags: [(&[u8], &[u8]); 2] = [(b"id", id.as_bytes()), (b"shard", shard.as_bytes())];
@@ -333,13 +344,13 @@ fn encode_hc(series: u64, ts: i64, rng: &mut Rng, out: &mut Vec<u8>) {
             fields: &fields,
             timestamp: Some(ts),
         },
-    );
+    )
 }
 
 /// 10 floats, 10 integers, 5 strings, 5 booleans.
 pub const WIDE_FIELDS: usize = 30;
 
-fn encode_wide(series: u64, ts: i64, rng: &mut Rng, out: &mut Vec<u8>) {
+fn encode_wide(series: u64, ts: i64, rng: &mut Rng, out: &mut Vec<u8>) -> EncodeResult {
     let host = format!("host_{series}");
     let tags: [(&[u8], &[u8]); 1] = [(b"host", host.as_bytes())];
     let names: Vec<String> = (0..10)
@@ -367,7 +378,7 @@ fn encode_wide(series: u64, ts: i64, rng: &mut Rng, out: &mut Vec<u8>) {
             fields: &fields,
             timestamp: Some(ts),
         },
-    );
+    )
 }
 
 #[cfg(test)]
@@ -410,7 +421,9 @@ mod tests {
     }
 
     /// Returns (series keys, (series, time) pairs, rows).
-    fn decode(body: &[u8]) -> (HashSet<Vec<u8>>, HashSet<(Vec<u8>, i64)>, usize) {
+    type Decoded = (HashSet<Vec<u8>>, HashSet<(Vec<u8>, i64)>, usize);
+
+    fn decode(body: &[u8]) -> Decoded {
         let pts = points(body, Precision::Nanosecond);
         let series = pts.iter().map(|p| p.series_key.clone()).collect();
         let pairs = pts
