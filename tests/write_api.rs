@@ -335,3 +335,84 @@ fn refuses_a_port_in_use() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot listen on"), "{err}");
 }
+
+#[test]
+fn retention_policies_and_several_statements() {
+    let s = Server::start(&["--cores", "2"]);
+    let q = |q: &str| {
+        let r = s.request(
+            "POST",
+            &format!("/query?q={}", common::urlencode(q)),
+            &[],
+            b"",
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.text()
+    };
+    assert_eq!(
+        q("CREATE DATABASE db; CREATE RETENTION POLICY short ON db DURATION 1h REPLICATION 1 DEFAULT"),
+        r#"{"results":[{"statement_id":0},{"statement_id":1}]}"#
+    );
+    assert_eq!(
+        q("SHOW RETENTION POLICIES ON db"),
+        r#"{"results":[{"statement_id":0,"series":[{"columns":["name","duration","shardGroupDuration","replicaN","default"],"values":[["autogen","0s","168h0m0s",1,false],["short","1h0m0s","1h0m0s",1,true]]}]}]}"#
+    );
+    // The default policy is now `short`: a point from 1970 is beyond it, a point of now is not.
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let body = format!("m v=1 1\nm v=2 {now_s}\nm v=3 2\n");
+    let r = s.request("POST", "/write?db=db&precision=s", &[], body.as_bytes());
+    assert_eq!(
+        (r.status, r.error().as_str()),
+        (
+            400,
+            "partial write: points beyond retention policy dropped=2"
+        )
+    );
+    assert_eq!(select(&s, "db", "SELECT v FROM db.short.m").1.len(), 1);
+    // Writing to the infinite policy by name keeps old points.
+    let r = s.request(
+        "POST",
+        "/write?db=db&rp=autogen&precision=s",
+        &[],
+        b"m v=1 1",
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(select(&s, "db", "SELECT v FROM db.autogen.m").1.len(), 1);
+    // DROP RETENTION POLICY takes its data along.
+    q("DROP RETENTION POLICY autogen ON db");
+    q("CREATE RETENTION POLICY autogen ON db DURATION INF REPLICATION 1");
+    assert_eq!(select(&s, "db", "SELECT v FROM db.autogen.m").1.len(), 0);
+    // A statement error is a 200 with the error in its result.
+    let t = q("SHOW RETENTION POLICIES ON nope");
+    assert_eq!(
+        t,
+        r#"{"results":[{"statement_id":0,"error":"database not found: nope"}]}"#
+    );
+    let r = s.request("GET", "/query?q=SELEC", &[], b"");
+    assert_eq!(r.status, 400);
+    assert!(
+        r.error().starts_with("error parsing query: "),
+        "{}",
+        r.text()
+    );
+}
+
+#[test]
+fn catalog_survives_a_restart_and_another_core_count() {
+    let mut s = Server::start(&["--cores", "2"]);
+    create_db(&s, "kept");
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    s.kill();
+    let s = Server::start_in(dir, &["--cores", "1"]);
+    let r = s.request(
+        "GET",
+        &format!("/query?q={}", common::urlencode("SHOW DATABASES")),
+        &[],
+        b"",
+    );
+    assert!(r.text().contains(r#"["kept"]"#), "{}", r.text());
+    assert_eq!(s.write("kept", "m v=1 1").status, 204);
+}

@@ -36,6 +36,8 @@ pub struct WriteTarget {
     db: String,
     rp: Option<String>,
     precision: Precision,
+    /// `/api/v2/write`: back-pressure answers 503 with Retry-After instead of 500 `timeout`.
+    v2: bool,
 }
 
 fn catalog_has_db(core: &Core, db: &str) -> bool {
@@ -67,7 +69,12 @@ pub fn target_v1(core: &Core, head: &RequestHead) -> Result<WriteTarget, Respons
         }
     }
     let rp = head.query_param("rp").filter(|r| !r.is_empty());
-    Ok(WriteTarget { db, rp, precision })
+    Ok(WriteTarget {
+        db,
+        rp,
+        precision,
+        v2: false,
+    })
 }
 
 /// `/api/v2/write?bucket=db[/rp]&org=&precision=`: 1.8's compatibility endpoint.
@@ -99,7 +106,12 @@ pub fn target_v2(core: &Core, head: &RequestHead) -> Result<WriteTarget, Respons
             &format!("invalid precision {p:?} (use ns, us, ms or s)"),
         )
     })?;
-    Ok(WriteTarget { db, rp, precision })
+    Ok(WriteTarget {
+        db,
+        rp,
+        precision,
+        v2: true,
+    })
 }
 
 fn now_ns() -> i64 {
@@ -118,6 +130,8 @@ struct Staged {
     claims: HashMap<(Vec<u8>, Vec<u8>), FieldType>,
     dropped: usize,
     first_drop: Option<String>,
+    /// Points older than the retention policy allows (reported only when nothing else was).
+    beyond_retention: usize,
     parse_errors: Vec<LineError>,
     parse_error_count: usize,
     lines_ok: usize,
@@ -131,6 +145,7 @@ impl Staged {
             claims: HashMap::new(),
             dropped: 0,
             first_drop: None,
+            beyond_retention: 0,
             parse_errors: Vec::new(),
             parse_error_count: 0,
             lines_ok: 0,
@@ -195,7 +210,14 @@ fn conflict_text(field: &[u8], measurement: &[u8], ty: FieldType, existing: Fiel
 }
 
 /// Decodes the body into per-partition batches, checking types against what this core knows.
-async fn stage(core: &Rc<Core>, db: &str, rp: &str, opts: &DecodeOptions, body: &[u8]) -> Staged {
+async fn stage(
+    core: &Rc<Core>,
+    db: &str,
+    rp: &str,
+    opts: &DecodeOptions,
+    retention_min_ns: i64,
+    body: &[u8],
+) -> Staged {
     let mut st = Staged::new(core.partition_count as usize);
     let dbrp = key::db_rp_hash(db, rp);
     let mut decoder = Decoder::new();
@@ -231,6 +253,11 @@ async fn stage(core: &Rc<Core>, db: &str, rp: &str, opts: &DecodeOptions, body: 
                 continue;
             }
             None => {}
+        }
+        let ts = point.timestamp_ns();
+        if ts < retention_min_ns {
+            st.beyond_retention += 1;
+            continue;
         }
         // Check every field against the known types; remember the unknown ones. Most lines
         // repeat the previous line's measurement and fields: `memo` answers those without a lookup.
@@ -270,7 +297,6 @@ async fn stage(core: &Rc<Core>, db: &str, rp: &str, opts: &DecodeOptions, body: 
             st.drop_point(|| text);
             continue;
         }
-        let ts = point.timestamp_ns();
         let series_key = point.series_key();
         let part = key::partition_of(series_hash(series_key), dbrp, st.batches.len());
         let b = &mut st.batches[part];
@@ -424,6 +450,17 @@ async fn fan_out(core: &Rc<Core>, db: &str, rp: &str, batches: Vec<Batch>) -> Re
     result
 }
 
+/// Back-pressure that clients retry on: `/write` answers 500 `timeout` (what Telegraf and TSBS
+/// retry on; a 429/503 makes TSBS abort), `/api/v2/write` answers 503 with `Retry-After`
+/// (what the v2 client libraries honour).
+fn timeout_response(v2: bool) -> Response {
+    if v2 {
+        Response::error(503, "timeout").with_header("Retry-After", "1".to_string())
+    } else {
+        Response::error(500, "timeout")
+    }
+}
+
 fn parse_error_text(st: &Staged) -> String {
     let mut s = st
         .parse_errors
@@ -445,19 +482,25 @@ pub async fn write(core: &Rc<Core>, target: WriteTarget, body: &[u8]) -> Respons
     let resolved = {
         let cat = core.catalog.borrow();
         cat.resolve(&target.db, target.rp.as_deref())
-            .map(|(d, r)| (d.name.clone(), r.name.clone()))
+            .map(|(d, r)| (d.name.clone(), r.name.clone(), r.duration_ns))
     };
-    let (db, rp) = match resolved {
+    let (db, rp, retention_ns) = match resolved {
         Ok(x) => x,
         Err(e) => return super::catalog_error(e),
     };
+    let now = now_ns();
+    // 1.x: a point older than now - duration is not stored (`points beyond retention policy`).
+    let retention_min_ns = match retention_ns {
+        0 => i64::MIN,
+        d => now.saturating_sub(d),
+    };
     let opts = DecodeOptions {
         precision: target.precision,
-        default_time_ns: target.precision.truncate(now_ns()),
+        default_time_ns: target.precision.truncate(now),
         accept_unsigned: core.config.data.accept_unsigned,
         strip_cr: core.config.data.strip_cr,
     };
-    let mut st = stage(core, &db, &rp, &opts, body).await;
+    let mut st = stage(core, &db, &rp, &opts, retention_min_ns, body).await;
     if st.lines_ok == 0 && st.parse_error_count > 0 {
         return Response::error(400, &parse_error_text(&st));
     }
@@ -468,13 +511,23 @@ pub async fn write(core: &Rc<Core>, target: WriteTarget, body: &[u8]) -> Respons
         recheck(core, &db, &rp, &mut st);
     }
     let batches = std::mem::take(&mut st.batches);
-    if let Err(e) = fan_out(core, &db, &rp, batches).await {
-        return Response::error(500, &e);
+    let applied = async { Ok(fan_out(core, &db, &rp, batches).await) };
+    match glommio::timer::timeout(core.config.data.write_timeout, applied).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Response::error(500, &e),
+        Err(_) => return timeout_response(target.v2),
     }
     if let Some(first) = &st.first_drop {
         return Response::error(
             400,
             &format!("partial write: {first} dropped={}", st.dropped),
+        );
+    }
+    if st.beyond_retention > 0 {
+        let n = st.beyond_retention;
+        return Response::error(
+            400,
+            &format!("partial write: points beyond retention policy dropped={n}"),
         );
     }
     if st.parse_error_count > 0 {
