@@ -1,13 +1,25 @@
-//! The in-memory part of a partition: append-only columns per series.
+//! The in-memory part of a partition: per (db, rp) an interned series index and an append-only
+//! point log.
+//!
+//! Memory per series is the point of this layout (high-cardinality users): a series costs its key
+//! bytes once (in one arena), a 12-byte `SeriesMeta` and one 4-byte slot in a `HashTable` —
+//! no allocation of its own. Points go to one append-only log in a compact form (series id,
+//! time, interned field ids, values), so a one-point series costs ~25 bytes of log.
+//!
+//! Writes only append. The same series and timestamp written twice resolve when read: fields
+//! merge and the later write wins, as in InfluxDB ("Duplicate points").
+//!
+//! Log record (little-endian): `u32` series id, `i64` time, `u16` field count, then per field
+//! `u16` field id, `u8` FieldType, value (8 bytes for float/integer/unsigned, 1 for boolean,
+//! `u32` length + bytes for string).
 
 use crate::lineproto::{FieldType, FieldValue};
 use crate::shard::batch::{Batch, CorruptBatch};
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashTable};
 use std::borrow::Cow;
 
-use crate::query::PointFields;
 pub use crate::query::SeriesRows;
-use crate::query::{Condition, MeasurementMatch};
+use crate::query::{Condition, MeasurementMatch, PointFields};
 
 /// A read of one (db, rp): the measurements and the condition (time range, tag filters).
 #[derive(Debug, Clone)]
@@ -18,153 +30,392 @@ pub struct ScanRequest {
     pub condition: Condition,
 }
 
-enum ColumnData {
-    Float(Vec<f64>),
-    Integer(Vec<i64>),
-    Unsigned(Vec<u64>),
-    Boolean(Vec<bool>),
-    String(Vec<Box<[u8]>>),
+/// What `apply` could not do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Corrupt(#[from] CorruptBatch),
+    #[error("memtable full: too many distinct {0} in one partition")]
+    Full(&'static str),
 }
 
-impl ColumnData {
-    fn new(ty: FieldType, rows: usize) -> Self {
-        match ty {
-            FieldType::Float => ColumnData::Float(vec![0.0; rows]),
-            FieldType::Integer => ColumnData::Integer(vec![0; rows]),
-            FieldType::Unsigned => ColumnData::Unsigned(vec![0; rows]),
-            FieldType::Boolean => ColumnData::Boolean(vec![false; rows]),
-            FieldType::String => ColumnData::String(vec![Box::default(); rows]),
+#[derive(Clone, Copy)]
+struct SeriesMeta {
+    key_offset: u32,
+    key_len: u32,
+    measurement: u32,
+}
+
+/// Interned names (measurements or field keys): id -> bytes, bytes -> id.
+#[derive(Default)]
+struct Names {
+    names: Vec<Box<[u8]>>,
+    ids: HashMap<Box<[u8]>, u32>,
+}
+
+impl Names {
+    fn intern(&mut self, name: &[u8]) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
         }
+        let id = self.names.len() as u32;
+        self.names.push(name.into());
+        self.ids.insert(name.into(), id);
+        id
     }
 
-    fn push_default(&mut self) {
-        match self {
-            ColumnData::Float(v) => v.push(0.0),
-            ColumnData::Integer(v) => v.push(0),
-            ColumnData::Unsigned(v) => v.push(0),
-            ColumnData::Boolean(v) => v.push(false),
-            ColumnData::String(v) => v.push(Box::default()),
-        }
-    }
-
-    /// Sets the last row; false when the value's type is not the column's.
-    fn set_last(&mut self, value: &FieldValue<'_>) -> bool {
-        match (self, value) {
-            (ColumnData::Float(v), FieldValue::Float(x)) => set_last(v, *x),
-            (ColumnData::Integer(v), FieldValue::Integer(x)) => set_last(v, *x),
-            (ColumnData::Unsigned(v), FieldValue::Unsigned(x)) => set_last(v, *x),
-            (ColumnData::Boolean(v), FieldValue::Boolean(x)) => set_last(v, *x),
-            (ColumnData::String(v), FieldValue::String(x)) => {
-                set_last(v, x.to_vec().into_boxed_slice())
-            }
-            _ => false,
-        }
-    }
-
-    fn get(&self, row: usize) -> Option<FieldValue<'static>> {
-        Some(match self {
-            ColumnData::Float(v) => FieldValue::Float(*v.get(row)?),
-            ColumnData::Integer(v) => FieldValue::Integer(*v.get(row)?),
-            ColumnData::Unsigned(v) => FieldValue::Unsigned(*v.get(row)?),
-            ColumnData::Boolean(v) => FieldValue::Boolean(*v.get(row)?),
-            ColumnData::String(v) => FieldValue::String(Cow::Owned(v.get(row)?.to_vec())),
-        })
+    fn get(&self, id: u32) -> &[u8] {
+        self.names.get(id as usize).map_or(&[][..], |n| &n[..])
     }
 }
 
-fn set_last<T>(v: &mut [T], x: T) -> bool {
-    match v.last_mut() {
-        Some(slot) => {
-            *slot = x;
-            true
-        }
-        None => false,
+fn key_hash(key: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(key)
+}
+
+#[derive(Default)]
+struct DbStore {
+    keys: Vec<u8>,
+    series: Vec<SeriesMeta>,
+    index: HashTable<u32>,
+    measurements: Names,
+    fields: Names,
+    log: Vec<u8>,
+    points: u64,
+}
+
+impl DbStore {
+    fn key(&self, m: SeriesMeta) -> &[u8] {
+        let start = m.key_offset as usize;
+        self.keys
+            .get(start..start + m.key_len as usize)
+            .unwrap_or(&[])
     }
-}
 
-struct Column {
-    name: Box<[u8]>,
-    data: ColumnData,
-    valid: Vec<bool>,
-}
-
-struct Series {
-    key: Box<[u8]>,
-    measurement: Box<[u8]>,
-    times: Vec<i64>,
-    columns: Vec<Column>,
-}
-
-impl Series {
-    fn append(&mut self, ts: i64, fields: &[(&[u8], FieldValue<'_>)]) -> Result<(), ApplyError> {
-        let rows = self.times.len();
-        self.times.push(ts);
-        for c in &mut self.columns {
-            c.data.push_default();
-            c.valid.push(false);
+    fn series_id(&mut self, key: &[u8], measurement: &[u8]) -> Result<u32, ApplyError> {
+        let h = key_hash(key);
+        let DbStore {
+            keys,
+            series,
+            index,
+            ..
+        } = self;
+        let found = index.find(h, |&id| {
+            let m = series[id as usize];
+            &keys[m.key_offset as usize..(m.key_offset + m.key_len) as usize] == key
+        });
+        if let Some(&id) = found {
+            return Ok(id);
         }
-        for (i, (name, value)) in fields.iter().enumerate() {
-            // Points of a series usually carry the same fields in the same order: try the
-            // column at the field's position before searching.
-            let hint = self.columns.get(i).filter(|c| &*c.name == *name).map(|_| i);
-            let idx = match hint.or_else(|| self.columns.iter().position(|c| &*c.name == *name)) {
-                Some(i) => i,
-                None => {
-                    let mut data = ColumnData::new(value.field_type(), rows);
-                    data.push_default();
-                    let mut valid = vec![false; rows];
-                    valid.push(false);
-                    self.columns.push(Column {
-                        name: (*name).into(),
-                        data,
-                        valid,
-                    });
-                    self.columns.len() - 1
+        let key_offset =
+            u32::try_from(self.keys.len()).map_err(|_| ApplyError::Full("series key bytes"))?;
+        let key_len = u32::try_from(key.len()).map_err(|_| ApplyError::Full("series key bytes"))?;
+        key_offset
+            .checked_add(key_len)
+            .ok_or(ApplyError::Full("series key bytes"))?;
+        let id = u32::try_from(self.series.len()).map_err(|_| ApplyError::Full("series"))?;
+        let measurement = self.measurements.intern(measurement);
+        self.keys.extend_from_slice(key);
+        self.series.push(SeriesMeta {
+            key_offset,
+            key_len,
+            measurement,
+        });
+        let DbStore {
+            keys,
+            series,
+            index,
+            ..
+        } = self;
+        index.insert_unique(h, id, |&i| {
+            let m = series[i as usize];
+            key_hash(&keys[m.key_offset as usize..(m.key_offset + m.key_len) as usize])
+        });
+        Ok(id)
+    }
+
+    fn append(
+        &mut self,
+        series: u32,
+        ts: i64,
+        fields: &[(&[u8], FieldValue<'_>)],
+    ) -> Result<(), ApplyError> {
+        let n = u16::try_from(fields.len()).map_err(|_| ApplyError::Full("fields in one point"))?;
+        self.log.extend_from_slice(&series.to_le_bytes());
+        self.log.extend_from_slice(&ts.to_le_bytes());
+        self.log.extend_from_slice(&n.to_le_bytes());
+        for (name, value) in fields {
+            let id = self.fields.intern(name);
+            let id = u16::try_from(id).map_err(|_| ApplyError::Full("field keys"))?;
+            self.log.extend_from_slice(&id.to_le_bytes());
+            self.log.push(value.field_type() as u8);
+            match value {
+                FieldValue::Float(v) => self.log.extend_from_slice(&v.to_bits().to_le_bytes()),
+                FieldValue::Integer(v) => self.log.extend_from_slice(&v.to_le_bytes()),
+                FieldValue::Unsigned(v) => self.log.extend_from_slice(&v.to_le_bytes()),
+                FieldValue::Boolean(v) => self.log.push(*v as u8),
+                FieldValue::String(s) => {
+                    let len =
+                        u32::try_from(s.len()).map_err(|_| ApplyError::Full("string bytes"))?;
+                    self.log.extend_from_slice(&len.to_le_bytes());
+                    self.log.extend_from_slice(s);
                 }
-            };
-            let col = &mut self.columns[idx];
-            if !col.data.set_last(value) {
-                // The schema registry fixes types before points are routed here; a mismatch is a bug.
-                return Err(ApplyError::TypeMismatch);
-            }
-            if let Some(v) = col.valid.last_mut() {
-                *v = true;
             }
         }
+        self.points += 1;
         Ok(())
     }
 
-    /// Rows in `[min, max)`, sorted by time; rows of the same time merged, later write wins.
-    fn rows(&self, min: i64, max: i64) -> Vec<(i64, PointFields)> {
-        let mut order: Vec<usize> = (0..self.times.len())
-            .filter(|&i| self.times[i] >= min && self.times[i] < max)
+    fn bytes(&self) -> usize {
+        self.keys.capacity()
+            + self.series.capacity() * std::mem::size_of::<SeriesMeta>()
+            + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+            + self.log.capacity()
+    }
+}
+
+/// Reads the point log; every record was written by `DbStore::append`, so a short read means a
+/// bug, and ends the walk instead of panicking.
+struct LogReader<'a> {
+    log: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> LogReader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.log.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(s)
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    /// The next point: series id, time, and its fields as (field id, value).
+    fn next(&mut self, fields: &mut Vec<(u32, FieldValue<'a>)>) -> Option<(u32, i64)> {
+        if self.pos >= self.log.len() {
+            return None;
+        }
+        let series = self.u32()?;
+        let ts = self.u64()? as i64;
+        let n = self.u16()?;
+        fields.clear();
+        for _ in 0..n {
+            let id = self.u16()? as u32;
+            let ty = FieldType::from_u8(*self.take(1)?.first()?)?;
+            let v = match ty {
+                FieldType::Float => FieldValue::Float(f64::from_bits(self.u64()?)),
+                FieldType::Integer => FieldValue::Integer(self.u64()? as i64),
+                FieldType::Unsigned => FieldValue::Unsigned(self.u64()?),
+                FieldType::Boolean => FieldValue::Boolean(*self.take(1)?.first()? != 0),
+                FieldType::String => {
+                    let len = self.u32()? as usize;
+                    FieldValue::String(Cow::Borrowed(self.take(len)?))
+                }
+            };
+            fields.push((id, v));
+        }
+        Some((series, ts))
+    }
+}
+
+/// A field type found in stored data: (db, rp, measurement, field, type).
+pub type KnownField = (String, String, Vec<u8>, Vec<u8>, FieldType);
+
+/// One core's storage partition.
+#[derive(Default)]
+pub struct Partition {
+    dbs: HashMap<(String, String), DbStore>,
+}
+
+impl Partition {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies every point of `batch` (already schema-checked) to the memtable.
+    pub fn apply(&mut self, db: &str, rp: &str, batch: &Batch) -> Result<u32, ApplyError> {
+        let store = match self.dbs.get_mut(&(db, rp) as &dyn DbRpKey) {
+            Some(s) => s,
+            None => self
+                .dbs
+                .entry((db.to_string(), rp.to_string()))
+                .or_default(),
+        };
+        let mut n = 0;
+        let mut fields = Vec::new();
+        let mut iter = batch.iter();
+        while let Some(p) = iter.next_into(&mut fields) {
+            let p = p?;
+            let id = store.series_id(p.series_key, p.measurement)?;
+            store.append(id, p.timestamp_ns, &fields)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Reads the series of one (db, rp) that match the request: rows sorted by time, the same
+    /// time merged (later write wins), fields sorted by name.
+    pub fn scan(&self, req: &ScanRequest) -> Vec<SeriesRows> {
+        let Some(store) = self
+            .dbs
+            .get(&(req.db.as_str(), req.rp.as_str()) as &dyn DbRpKey)
+        else {
+            return Vec::new();
+        };
+        let wanted_m: Vec<bool> = store
+            .measurements
+            .names
+            .iter()
+            .map(|m| req.measurements.matches(m))
             .collect();
-        order.sort_by_key(|&i| self.times[i]); // stable: equal times keep write order
-        let mut out: Vec<(i64, PointFields)> = Vec::new();
-        for i in order {
-            let ts = self.times[i];
-            if out.last().map(|(t, _)| *t) != Some(ts) {
-                out.push((ts, Vec::new()));
-            }
-            let Some((_, fields)) = out.last_mut() else {
+        if !wanted_m.iter().any(|&w| w) {
+            return Vec::new();
+        }
+        // Per series: 0 = not looked at, 1 = excluded, 2 = included.
+        let mut state = vec![0u8; store.series.len()];
+        let mut rows: HashMap<u32, Vec<(i64, PointFields)>> = HashMap::new();
+        let mut reader = LogReader {
+            log: &store.log,
+            pos: 0,
+        };
+        let mut fields = Vec::new();
+        while let Some((sid, ts)) = reader.next(&mut fields) {
+            let Some(st) = state.get_mut(sid as usize) else {
                 continue;
             };
-            for c in &self.columns {
-                if !c.valid.get(i).copied().unwrap_or(false) {
-                    continue;
+            if *st == 0 {
+                let meta = store.series[sid as usize];
+                let ok = wanted_m
+                    .get(meta.measurement as usize)
+                    .copied()
+                    .unwrap_or(false)
+                    && req
+                        .condition
+                        .matches_tags(&crate::shard::key::parse_tags(store.key(meta)));
+                *st = if ok { 2 } else { 1 };
+            }
+            if *st != 2 || !req.condition.matches_time(ts) {
+                continue;
+            }
+            let owned = fields
+                .drain(..)
+                .map(|(id, v)| (store.fields.get(id).to_vec(), v.into_owned()))
+                .collect();
+            rows.entry(sid).or_default().push((ts, owned));
+        }
+        let mut out: Vec<SeriesRows> = rows
+            .into_iter()
+            .map(|(sid, mut points)| {
+                let meta = store.series[sid as usize];
+                points.sort_by_key(|p| p.0); // stable: equal times keep write order
+                SeriesRows {
+                    measurement: store.measurements.get(meta.measurement).to_vec(),
+                    tags: crate::shard::key::parse_tags(store.key(meta)),
+                    points: merge_same_times(points),
                 }
-                let Some(v) = c.data.get(i) else { continue };
-                match fields.iter_mut().find(|(k, _)| k[..] == c.name[..]) {
-                    Some(slot) => slot.1 = v,
-                    None => fields.push((c.name.to_vec(), v)),
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.measurement, &a.tags).cmp(&(&b.measurement, &b.tags)));
+        out
+    }
+
+    /// Forgets every (rp) store of `db`.
+    pub fn drop_database(&mut self, db: &str) {
+        self.dbs.retain(|(d, _), _| d != db);
+    }
+
+    /// Forgets one retention policy's data.
+    pub fn drop_retention_policy(&mut self, db: &str, rp: &str) {
+        self.dbs.remove(&(db, rp) as &dyn DbRpKey);
+    }
+
+    /// Number of series held, for tests and metrics.
+    pub fn series_count(&self) -> usize {
+        self.dbs.values().map(|s| s.series.len()).sum()
+    }
+
+    /// Number of points held (duplicates included).
+    pub fn point_count(&self) -> u64 {
+        self.dbs.values().map(|s| s.points).sum()
+    }
+
+    /// Bytes the memtable holds (capacity of its buffers), for the sealing bound.
+    pub fn memtable_bytes(&self) -> usize {
+        self.dbs.values().map(DbStore::bytes).sum()
+    }
+
+    /// Every (db, rp, measurement, field, type) held: re-registers field types at start-up.
+    pub fn field_types(&self) -> Vec<KnownField> {
+        let mut seen = hashbrown::HashSet::new();
+        let mut out = Vec::new();
+        for ((db, rp), store) in &self.dbs {
+            let mut reader = LogReader {
+                log: &store.log,
+                pos: 0,
+            };
+            let mut fields = Vec::new();
+            while let Some((sid, _)) = reader.next(&mut fields) {
+                let Some(meta) = store.series.get(sid as usize) else {
+                    continue;
+                };
+                for (fid, v) in &fields {
+                    if seen.insert((db.as_str(), rp.as_str(), meta.measurement, *fid)) {
+                        let m = store.measurements.get(meta.measurement).to_vec();
+                        out.push((
+                            db.clone(),
+                            rp.clone(),
+                            m,
+                            store.fields.get(*fid).to_vec(),
+                            v.field_type(),
+                        ));
+                    }
                 }
             }
-        }
-        for (_, fields) in &mut out {
-            fields.sort_by(|a, b| a.0.cmp(&b.0));
         }
         out
     }
+}
+
+/// Sorted rows with equal times merged into one: union of fields, later write wins.
+fn merge_same_times(points: Vec<(i64, PointFields)>) -> Vec<(i64, PointFields)> {
+    let mut out: Vec<(i64, PointFields)> = Vec::with_capacity(points.len());
+    for (ts, fields) in points {
+        match out.last_mut() {
+            Some((t, merged)) if *t == ts => {
+                for (k, v) in fields {
+                    match merged.iter_mut().find(|(mk, _)| *mk == k) {
+                        Some(slot) => slot.1 = v,
+                        None => merged.push((k, v)),
+                    }
+                }
+            }
+            _ => {
+                let mut merged: PointFields = Vec::with_capacity(fields.len());
+                for (k, v) in fields {
+                    // Duplicate keys inside one line: the later value wins.
+                    match merged.iter_mut().find(|(mk, _)| *mk == k) {
+                        Some(slot) => slot.1 = v,
+                        None => merged.push((k, v)),
+                    }
+                }
+                out.push((ts, merged));
+            }
+        }
+    }
+    for (_, fields) in &mut out {
+        fields.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    out
 }
 
 /// Looks up a `(String, String)` map key with borrowed `(&str, &str)`, so a write allocates no key.
@@ -204,110 +455,6 @@ impl PartialEq for dyn DbRpKey + '_ {
 
 impl Eq for dyn DbRpKey + '_ {}
 
-#[derive(Default)]
-struct DbStore {
-    index: HashMap<Box<[u8]>, u32>,
-    series: Vec<Series>,
-}
-
-/// What `apply` could not do.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ApplyError {
-    #[error(transparent)]
-    Corrupt(#[from] CorruptBatch),
-    #[error("internal error: field type mismatch after schema check")]
-    TypeMismatch,
-}
-
-/// One core's storage partition.
-#[derive(Default)]
-pub struct Partition {
-    dbs: HashMap<(String, String), DbStore>,
-}
-
-impl Partition {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Applies every point of `batch` (already schema-checked) to the memtable.
-    pub fn apply(&mut self, db: &str, rp: &str, batch: &Batch) -> Result<u32, ApplyError> {
-        let store = match self.dbs.get_mut(&(db, rp) as &dyn DbRpKey) {
-            Some(s) => s,
-            None => self
-                .dbs
-                .entry((db.to_string(), rp.to_string()))
-                .or_default(),
-        };
-        let mut n = 0;
-        let mut fields = Vec::new();
-        let mut iter = batch.iter();
-        while let Some(p) = iter.next_into(&mut fields) {
-            let p = p?;
-            let idx = match store.index.get(p.series_key) {
-                Some(&i) => i as usize,
-                None => {
-                    let key: Box<[u8]> = p.series_key.into();
-                    store.series.push(Series {
-                        key: key.clone(),
-                        measurement: p.measurement.into(),
-                        times: Vec::new(),
-                        columns: Vec::new(),
-                    });
-                    let i = store.series.len() - 1;
-                    store.index.insert(key, i as u32);
-                    i
-                }
-            };
-            store.series[idx].append(p.timestamp_ns, &fields)?;
-            n += 1;
-        }
-        Ok(n)
-    }
-
-    /// Reads the series of one (db, rp) that match the request.
-    pub fn scan(&self, req: &ScanRequest) -> Vec<SeriesRows> {
-        let Some(store) = self.dbs.get(&(req.db.clone(), req.rp.clone())) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for s in &store.series {
-            if !req.measurements.matches(&s.measurement) {
-                continue;
-            }
-            let tags = crate::shard::key::parse_tags(&s.key);
-            if !req.condition.matches_tags(&tags) {
-                continue;
-            }
-            let points = s.rows(req.condition.time_min_ns, req.condition.time_max_ns);
-            if points.is_empty() {
-                continue;
-            }
-            out.push(SeriesRows {
-                measurement: s.measurement.to_vec(),
-                tags,
-                points,
-            });
-        }
-        out
-    }
-
-    /// Forgets every (rp) store of `db`.
-    pub fn drop_database(&mut self, db: &str) {
-        self.dbs.retain(|(d, _), _| d != db);
-    }
-
-    /// Forgets one retention policy's data.
-    pub fn drop_retention_policy(&mut self, db: &str, rp: &str) {
-        self.dbs.remove(&(db.to_string(), rp.to_string()));
-    }
-
-    /// Number of series held, for tests and metrics.
-    pub fn series_count(&self) -> usize {
-        self.dbs.values().map(|s| s.series.len()).sum()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,6 +473,15 @@ mod tests {
         b
     }
 
+    fn all(db: &str, rp: &str) -> ScanRequest {
+        ScanRequest {
+            db: db.into(),
+            rp: rp.into(),
+            measurements: MeasurementMatch::Regex(regex::bytes::Regex::new(".").unwrap()),
+            condition: Condition::default(),
+        }
+    }
+
     #[test]
     fn same_series_and_time_merge_fields_later_wins() {
         let mut p = Partition::new();
@@ -340,16 +496,20 @@ mod tests {
             ),
             (b"cpu,host=a", 5, vec![(b"x", FieldValue::Integer(0))]),
             (b"cpu,host=a", 10, vec![(b"x", FieldValue::Integer(2))]),
+            (
+                b"cpu,host=b",
+                10,
+                vec![
+                    (b"x", FieldValue::Integer(3)),
+                    (b"x", FieldValue::Integer(4)),
+                ],
+            ),
         ]);
-        assert_eq!(p.apply("db", "autogen", &b).unwrap(), 3);
-        let req = ScanRequest {
-            db: "db".into(),
-            rp: "autogen".into(),
-            measurements: MeasurementMatch::Name("cpu".into()),
-            condition: Condition::default(),
-        };
+        assert_eq!(p.apply("db", "autogen", &b).unwrap(), 4);
+        let mut req = all("db", "autogen");
+        req.measurements = MeasurementMatch::Name("cpu".into());
         let rows = p.scan(&req);
-        assert_eq!(rows.len(), 1);
+        assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].tags, vec![(b"host".to_vec(), b"a".to_vec())]);
         assert_eq!(
             rows[0].points,
@@ -364,14 +524,20 @@ mod tests {
                 ),
             ]
         );
+        assert_eq!(
+            rows[1].points,
+            vec![(10, vec![(b"x".to_vec(), FieldValue::Integer(4))])]
+        );
+        assert_eq!(p.series_count(), 2);
+        assert_eq!(p.point_count(), 4);
     }
 
     #[test]
-    fn time_range_and_drop() {
+    fn time_range_tags_and_drop() {
         let mut p = Partition::new();
         let b = batch(&[
-            (b"m", 1, vec![(b"v", FieldValue::Boolean(true))]),
-            (b"m", 2, vec![(b"v", FieldValue::Boolean(false))]),
+            (b"m,h=a", 1, vec![(b"v", FieldValue::Boolean(true))]),
+            (b"m,h=b", 2, vec![(b"v", FieldValue::Boolean(false))]),
             (
                 b"n",
                 2,
@@ -379,24 +545,43 @@ mod tests {
             ),
         ]);
         p.apply("db", "rp", &b).unwrap();
-        let mut req = ScanRequest {
-            db: "db".into(),
-            rp: "rp".into(),
-            measurements: MeasurementMatch::Regex(regex::bytes::Regex::new(".").unwrap()),
-            condition: Condition {
-                time_min_ns: 2,
-                time_max_ns: 3,
-                tags: Vec::new(),
-            },
-        };
+        let mut req = all("db", "rp");
+        req.condition.time_min_ns = 2;
+        req.condition.time_max_ns = 3;
         let rows = p.scan(&req);
         assert_eq!(rows.len(), 2);
         assert!(rows
             .iter()
             .all(|r| r.points.len() == 1 && r.points[0].0 == 2));
-        req.condition.time_min_ns = 0;
+        req.condition = Condition::default();
+        req.condition.tags.push(crate::query::TagFilter {
+            key: b"h".to_vec(),
+            value: b"a".to_vec(),
+            negate: false,
+        });
+        assert_eq!(p.scan(&req).len(), 1);
+        assert_eq!(p.field_types().len(), 2);
         p.drop_database("db");
-        assert!(p.scan(&req).is_empty());
+        assert!(p.scan(&all("db", "rp")).is_empty());
         assert_eq!(p.series_count(), 0);
+    }
+
+    #[test]
+    fn many_series_intern_once() {
+        let mut p = Partition::new();
+        for round in 0..3 {
+            let keys: Vec<Vec<u8>> = (0..1000)
+                .map(|i| format!("cpu,id=s{i}").into_bytes())
+                .collect();
+            let pts: Vec<TestPoint<'_>> = keys
+                .iter()
+                .map(|k| (&k[..], round, vec![(&b"v"[..], FieldValue::Integer(round))]))
+                .collect();
+            p.apply("db", "rp", &batch(&pts)).unwrap();
+        }
+        assert_eq!(p.series_count(), 1000);
+        let rows = p.scan(&all("db", "rp"));
+        assert_eq!(rows.len(), 1000);
+        assert!(rows.iter().all(|r| r.points.len() == 3));
     }
 }
