@@ -86,14 +86,23 @@ impl<'a> Cursor<'a> {
     }
 
     pub(super) fn u8(&mut self) -> Result<u8, SegmentError> {
-        let b = *self.buf.get(self.pos).ok_or(SegmentError::Corrupt("short block"))?;
+        let b = *self
+            .buf
+            .get(self.pos)
+            .ok_or(SegmentError::Corrupt("short block"))?;
         self.pos += 1;
         Ok(b)
     }
 
     pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], SegmentError> {
-        let end = self.pos.checked_add(n).ok_or(SegmentError::Corrupt("length overflow"))?;
-        let s = self.buf.get(self.pos..end).ok_or(SegmentError::Corrupt("short block"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or(SegmentError::Corrupt("length overflow"))?;
+        let s = self
+            .buf
+            .get(self.pos..end)
+            .ok_or(SegmentError::Corrupt("short block"))?;
         self.pos = end;
         Ok(s)
     }
@@ -216,7 +225,10 @@ impl<'a> BitReader<'a> {
     }
 
     pub(super) fn bit(&mut self) -> Result<bool, SegmentError> {
-        let byte = self.buf.get(self.pos / 8).ok_or(SegmentError::Corrupt("short bit stream"))?;
+        let byte = self
+            .buf
+            .get(self.pos / 8)
+            .ok_or(SegmentError::Corrupt("short bit stream"))?;
         let bit = (byte >> (7 - self.pos % 8)) & 1;
         self.pos += 1;
         Ok(bit == 1)

@@ -143,7 +143,13 @@ fn expand<T: Clone + Default>(dense: Vec<T>, valid: &[bool]) -> Vec<T> {
     let mut it = dense.into_iter();
     valid
         .iter()
-        .map(|&v| if v { it.next().unwrap_or_default() } else { T::default() })
+        .map(|&v| {
+            if v {
+                it.next().unwrap_or_default()
+            } else {
+                T::default()
+            }
+        })
         .collect()
 }
 
@@ -157,7 +163,11 @@ fn finish<T>(cur: &Cursor<'_>, v: T) -> Result<T, SegmentError> {
 
 /// A capacity that a corrupt count cannot blow up: every value costs at least one bit.
 fn bounded(n: usize, bytes: usize) -> usize {
-    n.min(bytes.saturating_mul(8).saturating_add(super::bits::FRAME_VALUES))
+    n.min(
+        bytes
+            .saturating_mul(8)
+            .saturating_add(super::bits::FRAME_VALUES),
+    )
 }
 
 // ---- integers and unsigned: first value varint, then packed zigzag deltas ----------------
@@ -198,7 +208,10 @@ fn encode_unsigned(out: &mut Vec<u8>, values: impl Iterator<Item = u64>) {
 }
 
 fn decode_unsigned(cur: &mut Cursor<'_>, n: usize) -> Result<Vec<u64>, SegmentError> {
-    Ok(decode_integers(cur, n)?.into_iter().map(|v| v as u64).collect())
+    Ok(decode_integers(cur, n)?
+        .into_iter()
+        .map(|v| v as u64)
+        .collect())
 }
 
 // ---- floats: Gorilla XOR ------------------------------------------------------------------
@@ -363,7 +376,9 @@ mod tests {
 
     #[test]
     fn regular_timestamps_cost_about_one_bit_per_128() {
-        let times: Vec<i64> = (0..1000).map(|i| 1_600_000_000_000_000_000 + i * 10_000_000_000).collect();
+        let times: Vec<i64> = (0..1000)
+            .map(|i| 1_600_000_000_000_000_000 + i * 10_000_000_000)
+            .collect();
         let mut out = Vec::new();
         encode_times(&mut out, &times);
         // k byte + 9-byte first value + q1 = 1 (10 s / 10^10) + 8 zero-width frames.
@@ -373,7 +388,19 @@ mod tests {
 
     #[test]
     fn float_edge_values() {
-        let vals = [0.0, -0.0, f64::MIN_POSITIVE, 5e-324, -5e-324, f64::MAX, f64::MIN, 1.0, 1.0, 1.5, f64::INFINITY];
+        let vals = [
+            0.0,
+            -0.0,
+            f64::MIN_POSITIVE,
+            5e-324,
+            -5e-324,
+            f64::MAX,
+            f64::MIN,
+            1.0,
+            1.0,
+            1.5,
+            f64::INFINITY,
+        ];
         let want: Vec<u64> = vals.iter().map(|v| v.to_bits()).collect();
         assert_eq!(floats_round_trip(&vals), want);
     }

@@ -67,6 +67,9 @@
 //! * Times of a series are sorted (the memtable merges duplicates before sealing); the range
 //!   read in `read_series` relies on it.
 
+// The format is little-endian by definition, never the host's order.
+#![deny(clippy::host_endian_bytes)]
+
 mod bits;
 mod codec;
 mod read;
@@ -251,8 +254,11 @@ mod tests {
 
     fn series_strategy(idx: usize) -> impl Strategy<Value = SeriesData> {
         (0usize..40).prop_flat_map(move |rows| {
-            (times_strategy(rows), prop::collection::vec(column_strategy(rows), 0..4)).prop_map(
-                move |(times, mut columns)| {
+            (
+                times_strategy(rows),
+                prop::collection::vec(column_strategy(rows), 0..4),
+            )
+                .prop_map(move |(times, mut columns)| {
                     for c in &mut columns {
                         c.valid.truncate(times.len());
                         c.values.keep_range(0, times.len());
@@ -263,8 +269,7 @@ mod tests {
                         times,
                         columns,
                     }
-                },
-            )
+                })
         })
     }
 
@@ -286,7 +291,10 @@ mod tests {
 
     fn zero_invalid(values: &mut Values, valid: &[bool]) {
         fn z<T: Default>(v: &mut [T], valid: &[bool]) {
-            v.iter_mut().zip(valid).filter(|(_, ok)| !**ok).for_each(|(x, _)| *x = T::default());
+            v.iter_mut()
+                .zip(valid)
+                .filter(|(_, ok)| !**ok)
+                .for_each(|(x, _)| *x = T::default());
         }
         match values {
             Values::Float(v) => z(v, valid),
@@ -303,37 +311,57 @@ mod tests {
             Values::Float(v) => Some(v.iter().map(|x| x.to_bits()).collect::<Vec<_>>()),
             _ => None,
         };
-        a == b && a.columns.iter().zip(&b.columns).all(|(x, y)| bits(x) == bits(y))
+        a == b
+            && a.columns
+                .iter()
+                .zip(&b.columns)
+                .all(|(x, y)| bits(x) == bits(y))
     }
 
     fn read_all(bytes: &[u8]) -> Result<Vec<SeriesData>, SegmentError> {
         let r = SegmentReader::open(bytes)?;
-        (0..r.series_count()).map(|i| r.read_series(i, i64::MIN, i64::MAX)).collect()
+        (0..r.series_count())
+            .map(|i| r.read_series(i, i64::MIN, i64::MAX))
+            .collect()
     }
 
     #[test]
     fn empty_segment() {
         let bytes = encode_segment("db", "autogen", &[]);
         let r = SegmentReader::open(&bytes).map_err(|e| e.to_string());
-        let r = r.as_ref().map(|r| (r.db(), r.rp(), r.series_count(), r.time_range()));
+        let r = r
+            .as_ref()
+            .map(|r| (r.db(), r.rp(), r.series_count(), r.time_range()));
         assert_eq!(r, Ok(("db", "autogen", 0, (i64::MAX, i64::MIN))));
     }
 
     #[test]
     fn header_errors_are_named() {
         let mut bytes = encode_segment("db", "rp", &[]);
-        assert_eq!(SegmentReader::open(&bytes[..10]).err(), Some(SegmentError::TooShort(10)));
+        assert_eq!(
+            SegmentReader::open(&bytes[..10]).err(),
+            Some(SegmentError::TooShort(10))
+        );
         bytes[5] = 2;
-        assert_eq!(SegmentReader::open(&bytes).err(), Some(SegmentError::UnsupportedVersion(2)));
+        assert_eq!(
+            SegmentReader::open(&bytes).err(),
+            Some(SegmentError::UnsupportedVersion(2))
+        );
         bytes[0] = b'X';
-        assert_eq!(SegmentReader::open(&bytes).err(), Some(SegmentError::BadMagic));
+        assert_eq!(
+            SegmentReader::open(&bytes).err(),
+            Some(SegmentError::BadMagic)
+        );
     }
 
     #[test]
     fn zero_padding_is_refused() {
         let mut bytes = encode_segment("db", "rp", &[]);
         bytes.extend_from_slice(&[0; 512]);
-        assert_eq!(SegmentReader::open(&bytes).err(), Some(SegmentError::BadMagic));
+        assert_eq!(
+            SegmentReader::open(&bytes).err(),
+            Some(SegmentError::BadMagic)
+        );
     }
 
     #[test]
@@ -359,7 +387,10 @@ mod tests {
         assert_eq!(r.time_range(), (1, 2));
         assert_eq!(r.value_count(), 2);
         assert_eq!(r.read_series(1, 0, 10).map(|s| s.times), Ok(vec![2]));
-        assert_eq!(r.read_series(2, 0, 10).err(), Some(SegmentError::NoSuchSeries(2)));
+        assert_eq!(
+            r.read_series(2, 0, 10).err(),
+            Some(SegmentError::NoSuchSeries(2))
+        );
     }
 
     proptest! {

@@ -119,7 +119,10 @@ impl<'a> SegmentReader<'a> {
     /// Decodes one series, only the rows in `[min, max)`. A series with no row in the range
     /// comes back with its columns (names, types) and no rows, without touching its blocks.
     pub fn read_series(&self, idx: usize, min: i64, max: i64) -> Result<SeriesData, SegmentError> {
-        let s = self.series.get(idx).ok_or(SegmentError::NoSuchSeries(idx))?;
+        let s = self
+            .series
+            .get(idx)
+            .ok_or(SegmentError::NoSuchSeries(idx))?;
         let mut out = SeriesData {
             key: s.key.to_vec(),
             measurement: s.measurement.to_vec(),
@@ -231,7 +234,9 @@ fn read_entry<'a>(cur: &mut Cursor<'a>, data_end: usize) -> Result<SeriesEntry<'
 fn read_block(cur: &mut Cursor<'_>, data_end: usize) -> Result<Block, SegmentError> {
     let offset = cur.len()?;
     let len = cur.len()?;
-    let end = offset.checked_add(len).ok_or(SegmentError::Corrupt("block offset"))?;
+    let end = offset
+        .checked_add(len)
+        .ok_or(SegmentError::Corrupt("block offset"))?;
     if offset < HEADER_BYTES || end > data_end || len < CRC_BYTES {
         return Err(SegmentError::Corrupt("block offset"));
     }
