@@ -12,6 +12,7 @@
 //! Groups (Throughput::Bytes = the in-memory size, 8 B per timestamp and per value):
 //! * `segment/encode`: `encode_segment` of all 1000 series.
 //! * `segment/decode`: `SegmentReader::open` + `read_series` of every series, full range.
+//! * `segment_float/{encode,decode}`: the same on the unrounded float walks (Gorilla).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use lineshard::storage::segment::{encode_segment, ColumnData, SegmentReader, SeriesData, Values};
@@ -124,18 +125,29 @@ fn bench(c: &mut Criterion) {
     g.bench_function("encode", |b| {
         b.iter(|| encode_segment("benchmark", "autogen", black_box(&series)))
     });
-    g.bench_function("decode", |b| {
-        b.iter(|| {
-            let Ok(r) = SegmentReader::open(black_box(&bytes)) else {
-                return 0;
-            };
-            (0..r.series_count())
-                .filter_map(|i| r.read_series(i, i64::MIN, i64::MAX).ok())
-                .map(|s| s.times.len())
-                .sum::<usize>()
-        })
-    });
+    g.bench_function("decode", |b| b.iter(|| decode_all(black_box(&bytes))));
     g.finish();
+
+    let floats = tsbs_cpu(false);
+    let float_bytes = encode_segment("benchmark", "autogen", &floats);
+    let mut g = c.benchmark_group("segment_float");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(in_memory));
+    g.bench_function("encode", |b| {
+        b.iter(|| encode_segment("benchmark", "autogen", black_box(&floats)))
+    });
+    g.bench_function("decode", |b| b.iter(|| decode_all(black_box(&float_bytes))));
+    g.finish();
+}
+
+fn decode_all(bytes: &[u8]) -> usize {
+    let Ok(r) = SegmentReader::open(bytes) else {
+        return 0;
+    };
+    (0..r.series_count())
+        .filter_map(|i| r.read_series(i, i64::MIN, i64::MAX).ok())
+        .map(|s| s.times.len())
+        .sum::<usize>()
 }
 
 criterion_group!(benches, bench);

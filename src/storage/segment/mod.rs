@@ -58,8 +58,9 @@
 //! * Every byte of the file is covered by a check: the header by value, each block by its CRC
 //!   (verified when the block is read), the footer and `footer_offset` by the footer CRC, the
 //!   trailer magic by value. A truncation or a bit flip anywhere yields `Err` from `open` or
-//!   from the `read_series` of the series it touched; decoders never panic and never allocate
-//!   more than a small multiple of the block's size on corrupt input.
+//!   from the `read_series` of the series it touched. Decoders never panic, and on corrupt
+//!   input never allocate more than 128 values per byte of the block (the densest legal
+//!   encoding: a zero-width frame), because `open` refuses a row count above that.
 //! * Blocks lie between the header and the footer; `open` refuses an index that points elsewhere.
 //! * Encoding is deterministic: the same input gives the same bytes (no hash-map order, fixed
 //!   deflate level).
@@ -78,7 +79,8 @@ mod write;
 pub use read::SegmentReader;
 pub use write::encode_segment;
 
-use crate::lineproto::FieldType;
+use crate::lineproto::{FieldType, FieldValue};
+use std::borrow::Cow;
 
 /// File magic, at the start and at the very end.
 pub const MAGIC: &[u8; 5] = b"LSSEG";
@@ -111,6 +113,22 @@ pub struct ColumnData {
     pub name: Vec<u8>,
     pub values: Values,
     pub valid: Vec<bool>,
+}
+
+impl ColumnData {
+    /// The value at `row`; `None` when the slot is not valid (or out of range).
+    pub fn get(&self, row: usize) -> Option<FieldValue<'_>> {
+        if !self.valid.get(row).copied()? {
+            return None;
+        }
+        Some(match &self.values {
+            Values::Float(v) => FieldValue::Float(*v.get(row)?),
+            Values::Integer(v) => FieldValue::Integer(*v.get(row)?),
+            Values::Unsigned(v) => FieldValue::Unsigned(*v.get(row)?),
+            Values::Boolean(v) => FieldValue::Boolean(*v.get(row)?),
+            Values::String(v) => FieldValue::String(Cow::Borrowed(v.get(row)?)),
+        })
+    }
 }
 
 /// Typed values; slots where `!valid` hold any value (decoded as the type's zero).
@@ -323,6 +341,18 @@ mod tests {
         (0..r.series_count())
             .map(|i| r.read_series(i, i64::MIN, i64::MAX))
             .collect()
+    }
+
+    #[test]
+    fn column_get_respects_validity() {
+        let c = ColumnData {
+            name: b"s".to_vec(),
+            values: Values::String(vec![b"a".to_vec(), b"b".to_vec()]),
+            valid: vec![false, true],
+        };
+        assert_eq!(c.get(0), None);
+        assert_eq!(c.get(1), Some(FieldValue::String(Cow::Borrowed(b"b"))));
+        assert_eq!(c.get(2), None);
     }
 
     #[test]
