@@ -175,10 +175,11 @@ fn unpack_frame(bytes: &[u8], width: u32, count: usize, out: &mut Vec<u64>) {
     }
 }
 
-/// Bits written most-significant first (the Gorilla paper's order).
+/// Bits written most-significant first (the Gorilla paper's order), flushed 8 bytes at a time.
 #[derive(Default)]
 pub(super) struct BitWriter {
     out: Vec<u8>,
+    /// The low `nbits` (< 64) bits are pending, oldest highest.
     acc: u128,
     nbits: u32,
 }
@@ -193,18 +194,20 @@ impl BitWriter {
         let v = if n == 64 { v } else { v & ((1u64 << n) - 1) };
         self.acc = (self.acc << n) | u128::from(v);
         self.nbits += n;
-        while self.nbits >= 8 {
-            self.nbits -= 8;
-            self.out.push((self.acc >> self.nbits) as u8);
+        if self.nbits >= 64 {
+            self.nbits -= 64;
+            self.out
+                .extend_from_slice(&((self.acc >> self.nbits) as u64).to_be_bytes());
+            self.acc &= (1u128 << self.nbits) - 1;
         }
-        self.acc &= (1u128 << self.nbits) - 1;
     }
 
     /// The bytes, the last one padded with zero bits.
     pub(super) fn finish(mut self) -> Vec<u8> {
-        if self.nbits > 0 {
-            self.out.push((self.acc << (8 - self.nbits)) as u8);
-        }
+        let bytes = self.nbits.div_ceil(8) as usize;
+        let word = ((self.acc << (bytes as u32 * 8 - self.nbits)) as u64).to_be_bytes();
+        self.out
+            .extend_from_slice(word.get(8 - bytes..).unwrap_or_default());
         self.out
     }
 }
@@ -225,32 +228,28 @@ impl<'a> BitReader<'a> {
     }
 
     pub(super) fn bit(&mut self) -> Result<bool, SegmentError> {
-        let byte = self
-            .buf
-            .get(self.pos / 8)
-            .ok_or(SegmentError::Corrupt("short bit stream"))?;
-        let bit = (byte >> (7 - self.pos % 8)) & 1;
-        self.pos += 1;
-        Ok(bit == 1)
+        Ok(self.read(1)? == 1)
     }
 
-    /// Reads `n <= 64` bits.
+    /// Reads `n <= 64` bits: one 16-byte big-endian window load (zero past the end).
     pub(super) fn read(&mut self, n: u32) -> Result<u64, SegmentError> {
+        debug_assert!(n <= 64);
+        if n == 0 {
+            return Ok(0);
+        }
         if self.pos + n as usize > self.buf.len() * 8 {
             return Err(SegmentError::Corrupt("short bit stream"));
         }
-        let mut v: u64 = 0;
-        let mut need = n;
-        while need > 0 {
-            let byte = self.buf.get(self.pos / 8).copied().unwrap_or(0);
-            let avail = 8 - (self.pos % 8) as u32;
-            let take = avail.min(need);
-            let bits = (u64::from(byte) >> (avail - take)) & ((1u64 << take) - 1);
-            v = (v << take) | bits;
-            self.pos += take as usize;
-            need -= take;
-        }
-        Ok(v)
+        let at = self.pos / 8;
+        let src = self
+            .buf
+            .get(at..self.buf.len().min(at + 16))
+            .unwrap_or_default();
+        let mut window = [0u8; 16];
+        window.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
+        let x = u128::from_be_bytes(window) << (self.pos % 8);
+        self.pos += n as usize;
+        Ok((x >> (128 - n)) as u64)
     }
 }
 
