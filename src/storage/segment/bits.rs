@@ -241,12 +241,16 @@ impl<'a> BitReader<'a> {
             return Err(SegmentError::Corrupt("short bit stream"));
         }
         let at = self.pos / 8;
-        let src = self
-            .buf
-            .get(at..self.buf.len().min(at + 16))
-            .unwrap_or_default();
-        let mut window = [0u8; 16];
-        window.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
+        let window = match self.buf.get(at..at + 16) {
+            Some(w) => <[u8; 16]>::try_from(w).unwrap_or_default(),
+            None => {
+                // Within 16 bytes of the end: copy what is left, zero the rest.
+                let mut w = [0u8; 16];
+                let src = self.buf.get(at..).unwrap_or_default();
+                w.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
+                w
+            }
+        };
         let x = u128::from_be_bytes(window) << (self.pos % 8);
         self.pos += n as usize;
         Ok((x >> (128 - n)) as u64)

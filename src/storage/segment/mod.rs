@@ -424,8 +424,6 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
-
         #[test]
         fn round_trip(series in segment_strategy()) {
             let bytes = encode_segment("db", "rp", &series);

@@ -129,6 +129,14 @@ impl<'a> SegmentReader<'a> {
             times: Vec::new(),
             columns: Vec::with_capacity(s.columns.len()),
         };
+        if s.rows == 0 {
+            // Nothing to decode, but the blocks must still be intact: with no row a full-range
+            // read would otherwise never look at (and never notice damage to) them.
+            self.block(s.time)?;
+            for c in &s.columns {
+                self.block(c.block)?;
+            }
+        }
         if s.rows == 0 || min >= max || max <= s.min_time || min > s.max_time {
             for c in &s.columns {
                 out.columns.push(empty_column(c)?);
