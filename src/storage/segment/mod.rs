@@ -50,6 +50,11 @@
 //! random walk's deltas of ±2 pack to 3 bits a value instead of simple8b's 4-bit selector
 //! granularity or a varint's 8 bits.
 //!
+//! Measured (`cargo bench --bench segment`, TSBS cpu-only: 1000 hosts x 1000 points x 10
+//! integer random walks, 10 s apart): 0.435 B per stored value, index included (InfluxDB's TSM
+//! gets about 2); the same walks as unrounded floats: 7.1 B/value (random mantissas do not
+//! compress; rounded floats do).
+//!
 //! Floats use a hand-written Gorilla codec rather than `pco`: it is ~100 lines, adds no
 //! dependency, streams per value without a chunk planner, and is what InfluxDB's TSM uses, so
 //! its ratios on Telegraf/TSBS floats are known.
@@ -353,6 +358,53 @@ mod tests {
         assert_eq!(c.get(0), None);
         assert_eq!(c.get(1), Some(FieldValue::String(Cow::Borrowed(b"b"))));
         assert_eq!(c.get(2), None);
+    }
+
+    /// A small TSBS-like cpu segment (integer random walks in 0..=100, 10 s interval) stays
+    /// under 1 byte per value: the regression guard for the bench's 0.435 B/value.
+    #[test]
+    fn tsbs_like_integers_compress_below_one_byte_per_value() {
+        let mut state = 1u64;
+        let mut rand = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as i64
+        };
+        let series: Vec<SeriesData> = (0..20)
+            .map(|h| {
+                let columns = (0..10)
+                    .map(|f| {
+                        let mut v = rand() % 101;
+                        let values = (0..500)
+                            .map(|_| {
+                                v = (v + rand() % 5 - 2).clamp(0, 100);
+                                v
+                            })
+                            .collect();
+                        ColumnData {
+                            name: format!("usage_{f}").into_bytes(),
+                            values: Values::Integer(values),
+                            valid: vec![true; 500],
+                        }
+                    })
+                    .collect();
+                SeriesData {
+                    key: format!("cpu,hostname=host_{h}").into_bytes(),
+                    measurement: b"cpu".to_vec(),
+                    times: (0..500)
+                        .map(|i| 1_451_606_400_000_000_000 + i * 10_000_000_000)
+                        .collect(),
+                    columns,
+                }
+            })
+            .collect();
+        let bytes = encode_segment("benchmark", "autogen", &series);
+        let per_value = bytes.len() as f64 / (20.0 * 500.0 * 10.0);
+        assert!(per_value < 1.0, "{per_value:.3} B/value");
+        let mut sorted = series;
+        sorted.sort_by(|a, b| a.key.cmp(&b.key)); // host_10 < host_2
+        assert_eq!(read_all(&bytes).map(|s| s == sorted), Ok(true));
     }
 
     #[test]
