@@ -10,5 +10,6 @@
 
 pub mod layout;
 mod memtable;
+pub mod segment;
 
 pub use memtable::{ApplyError, Partition, ScanRequest, SeriesRows};

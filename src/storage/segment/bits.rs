@@ -1,0 +1,362 @@
+//! Byte and bit leaves of the segment format: varints, zigzag, frame bit-packing, a bounded
+//! cursor over a block, and the MSB-first bit stream used by the Gorilla float codec.
+//!
+//! Every reader here returns `Err(SegmentError::Corrupt)` instead of panicking on short or
+//! inconsistent input: blocks are CRC-checked before they get here, but the decoders do not
+//! rely on that.
+
+use super::SegmentError;
+
+/// Values per bit-packed frame: large enough that the width byte costs < 0.01 B/value, small
+/// enough that one outlier only widens its own 128 neighbours.
+pub(super) const FRAME_VALUES: usize = 128;
+
+pub(super) fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+pub(super) fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// LEB128 unsigned varint (1..=10 bytes).
+pub(super) fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+pub(super) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_uvarint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+/// Bit-packs `values` in frames of [`FRAME_VALUES`]: per frame one width byte (0..=64, the
+/// bits of the frame's largest value), then `ceil(n * width / 8)` bytes, LSB first.
+pub(super) fn pack(out: &mut Vec<u8>, values: &[u64]) {
+    for frame in values.chunks(FRAME_VALUES) {
+        let max = frame.iter().fold(0u64, |a, &v| a | v);
+        let width = 64 - max.leading_zeros();
+        out.push(width as u8);
+        if width == 0 {
+            continue;
+        }
+        let mut acc: u128 = 0;
+        let mut nbits: u32 = 0;
+        for &v in frame {
+            acc |= u128::from(v) << nbits;
+            nbits += width;
+            while nbits >= 8 {
+                out.push(acc as u8);
+                acc >>= 8;
+                nbits -= 8;
+            }
+        }
+        if nbits > 0 {
+            out.push(acc as u8);
+        }
+    }
+}
+
+/// A bounded reader over one block's payload.
+pub(super) struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub(super) fn new(buf: &'a [u8]) -> Self {
+        Cursor { buf, pos: 0 }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    pub(super) fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.pos)
+    }
+
+    pub(super) fn rest(&mut self) -> &'a [u8] {
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        self.pos = self.buf.len();
+        rest
+    }
+
+    pub(super) fn u8(&mut self) -> Result<u8, SegmentError> {
+        let b = *self
+            .buf
+            .get(self.pos)
+            .ok_or(SegmentError::Corrupt("short block"))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], SegmentError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or(SegmentError::Corrupt("length overflow"))?;
+        let s = self
+            .buf
+            .get(self.pos..end)
+            .ok_or(SegmentError::Corrupt("short block"))?;
+        self.pos = end;
+        Ok(s)
+    }
+
+    pub(super) fn uvarint(&mut self) -> Result<u64, SegmentError> {
+        let mut v: u64 = 0;
+        for i in 0..10 {
+            let b = self.u8()?;
+            if i == 9 && b > 1 {
+                return Err(SegmentError::Corrupt("varint overflow"));
+            }
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err(SegmentError::Corrupt("varint overflow"))
+    }
+
+    pub(super) fn ivarint(&mut self) -> Result<i64, SegmentError> {
+        self.uvarint().map(unzigzag)
+    }
+
+    /// A varint that must fit a `usize` (a length or a count).
+    pub(super) fn len(&mut self) -> Result<usize, SegmentError> {
+        usize::try_from(self.uvarint()?).map_err(|_| SegmentError::Corrupt("length overflow"))
+    }
+
+    pub(super) fn bytes(&mut self) -> Result<&'a [u8], SegmentError> {
+        let n = self.len()?;
+        self.take(n)
+    }
+
+    /// Reads `n` values written by [`pack`], appending them to `out`.
+    pub(super) fn unpack(&mut self, n: usize, out: &mut Vec<u64>) -> Result<(), SegmentError> {
+        let mut left = n;
+        while left > 0 {
+            let count = left.min(FRAME_VALUES);
+            let width = u32::from(self.u8()?);
+            if width > 64 {
+                return Err(SegmentError::Corrupt("bit width above 64"));
+            }
+            let bytes = self.take((count * width as usize).div_ceil(8))?;
+            unpack_frame(bytes, width, count, out);
+            left -= count;
+        }
+        Ok(())
+    }
+}
+
+/// `bytes` holds exactly `ceil(count * width / 8)` bytes (checked by the caller).
+fn unpack_frame(bytes: &[u8], width: u32, count: usize, out: &mut Vec<u64>) {
+    if width == 0 {
+        out.resize(out.len() + count, 0);
+        return;
+    }
+    let mask: u128 = (1u128 << width) - 1;
+    let mut acc: u128 = 0;
+    let mut nbits: u32 = 0;
+    let mut it = bytes.iter();
+    for _ in 0..count {
+        while nbits < width {
+            let b = it.next().copied().unwrap_or(0);
+            acc |= u128::from(b) << nbits;
+            nbits += 8;
+        }
+        out.push((acc & mask) as u64);
+        acc >>= width;
+        nbits -= width;
+    }
+}
+
+/// Bits written most-significant first (the Gorilla paper's order), flushed 8 bytes at a time.
+#[derive(Default)]
+pub(super) struct BitWriter {
+    out: Vec<u8>,
+    /// The low `nbits` (< 64) bits are pending, oldest highest.
+    acc: u128,
+    nbits: u32,
+}
+
+impl BitWriter {
+    /// Appends the low `n` bits of `v` (`n <= 64`).
+    pub(super) fn write(&mut self, v: u64, n: u32) {
+        debug_assert!(n <= 64);
+        if n == 0 {
+            return;
+        }
+        let v = if n == 64 { v } else { v & ((1u64 << n) - 1) };
+        self.acc = (self.acc << n) | u128::from(v);
+        self.nbits += n;
+        if self.nbits >= 64 {
+            self.nbits -= 64;
+            self.out
+                .extend_from_slice(&((self.acc >> self.nbits) as u64).to_be_bytes());
+            self.acc &= (1u128 << self.nbits) - 1;
+        }
+    }
+
+    /// The bytes, the last one padded with zero bits.
+    pub(super) fn finish(mut self) -> Vec<u8> {
+        let bytes = self.nbits.div_ceil(8) as usize;
+        let word = ((self.acc << (bytes as u32 * 8 - self.nbits)) as u64).to_be_bytes();
+        self.out
+            .extend_from_slice(word.get(8 - bytes..).unwrap_or_default());
+        self.out
+    }
+}
+
+pub(super) struct BitReader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> BitReader<'a> {
+    pub(super) fn new(buf: &'a [u8]) -> Self {
+        BitReader { buf, pos: 0 }
+    }
+
+    /// Bytes touched so far (the last one possibly partly).
+    pub(super) fn bytes_used(&self) -> usize {
+        self.pos.div_ceil(8)
+    }
+
+    pub(super) fn bit(&mut self) -> Result<bool, SegmentError> {
+        Ok(self.read(1)? == 1)
+    }
+
+    /// Reads `n <= 64` bits: one 16-byte big-endian window load (zero past the end).
+    pub(super) fn read(&mut self, n: u32) -> Result<u64, SegmentError> {
+        debug_assert!(n <= 64);
+        if n == 0 {
+            return Ok(0);
+        }
+        if self.pos + n as usize > self.buf.len() * 8 {
+            return Err(SegmentError::Corrupt("short bit stream"));
+        }
+        let at = self.pos / 8;
+        let window = match self.buf.get(at..at + 16) {
+            Some(w) => <[u8; 16]>::try_from(w).unwrap_or_default(),
+            None => {
+                // Within 16 bytes of the end: copy what is left, zero the rest.
+                let mut w = [0u8; 16];
+                let src = self.buf.get(at..).unwrap_or_default();
+                w.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
+                w
+            }
+        };
+        let x = u128::from_be_bytes(window) << (self.pos % 8);
+        self.pos += n as usize;
+        Ok((x >> (128 - n)) as u64)
+    }
+}
+
+/// Booleans, LSB first, `ceil(n / 8)` bytes.
+pub(super) fn put_bools(out: &mut Vec<u8>, bools: impl Iterator<Item = bool>) {
+    let mut byte = 0u8;
+    let mut n = 0;
+    for b in bools {
+        byte |= u8::from(b) << (n % 8);
+        n += 1;
+        if n % 8 == 0 {
+            out.push(byte);
+            byte = 0;
+        }
+    }
+    if n % 8 != 0 {
+        out.push(byte);
+    }
+}
+
+pub(super) fn get_bools(cur: &mut Cursor<'_>, n: usize) -> Result<Vec<bool>, SegmentError> {
+    let bytes = cur.take(n.div_ceil(8))?;
+    Ok((0..n)
+        .map(|i| bytes.get(i / 8).is_some_and(|b| (b >> (i % 8)) & 1 == 1))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn zigzag_extremes() {
+        for v in [0, 1, -1, 63, -64, i64::MAX, i64::MIN] {
+            assert_eq!(unzigzag(zigzag(v)), v);
+        }
+        assert_eq!(zigzag(-1), 1);
+        assert_eq!(zigzag(1), 2);
+    }
+
+    #[test]
+    fn varint_overflow_is_an_error() {
+        let bytes = [0xff; 10];
+        assert!(Cursor::new(&bytes).uvarint().is_err());
+        let mut max = Vec::new();
+        put_uvarint(&mut max, u64::MAX);
+        assert_eq!(max.len(), 10);
+        assert_eq!(Cursor::new(&max).uvarint().ok(), Some(u64::MAX));
+    }
+
+    #[test]
+    fn width_zero_frame_is_one_byte() {
+        let mut out = Vec::new();
+        pack(&mut out, &[0; 300]);
+        assert_eq!(out, vec![0, 0, 0]);
+    }
+
+    proptest! {
+        #[test]
+        fn varint_round_trip(v: u64, w: i64) {
+            let mut out = Vec::new();
+            put_uvarint(&mut out, v);
+            put_uvarint(&mut out, zigzag(w));
+            let mut c = Cursor::new(&out);
+            prop_assert_eq!(c.uvarint().ok(), Some(v));
+            prop_assert_eq!(c.ivarint().ok(), Some(w));
+            prop_assert!(c.is_empty());
+        }
+
+        #[test]
+        fn pack_round_trip(values in prop::collection::vec(prop_oneof![any::<u64>(), 0u64..4, 0u64..100_000], 0..600)) {
+            let mut out = Vec::new();
+            pack(&mut out, &values);
+            let mut c = Cursor::new(&out);
+            let mut back = Vec::new();
+            c.unpack(values.len(), &mut back).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(back, values);
+            prop_assert!(c.is_empty());
+        }
+
+        #[test]
+        fn bits_round_trip(items in prop::collection::vec((any::<u64>(), 0u32..=64), 0..100)) {
+            let mut w = BitWriter::default();
+            for &(v, n) in &items {
+                w.write(v, n);
+            }
+            let bytes = w.finish();
+            let mut r = BitReader::new(&bytes);
+            for &(v, n) in &items {
+                let want = if n == 64 { v } else { v & ((1u64 << n) - 1) };
+                prop_assert_eq!(r.read(n).ok(), Some(want));
+            }
+            prop_assert_eq!(r.bytes_used(), bytes.len());
+        }
+
+        #[test]
+        fn bools_round_trip(bools in prop::collection::vec(any::<bool>(), 0..100)) {
+            let mut out = Vec::new();
+            put_bools(&mut out, bools.iter().copied());
+            let mut c = Cursor::new(&out);
+            prop_assert_eq!(get_bools(&mut c, bools.len()).ok(), Some(bools));
+            prop_assert!(c.is_empty());
+        }
+    }
+}
