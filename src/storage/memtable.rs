@@ -20,6 +20,7 @@ use std::borrow::Cow;
 
 pub use crate::query::SeriesRows;
 use crate::query::{Condition, MeasurementMatch, PointFields};
+use super::segment::{ColumnData, SeriesData, Values};
 
 /// A read of one (db, rp): the measurements and the condition (time range, tag filters).
 #[derive(Debug, Clone)]
@@ -231,13 +232,13 @@ impl<'a> LogReader<'a> {
 /// A field type found in stored data: (db, rp, measurement, field, type).
 pub type KnownField = (String, String, Vec<u8>, Vec<u8>, FieldType);
 
-/// One core's storage partition.
+/// The memtable of one partition.
 #[derive(Default)]
-pub struct Partition {
+pub struct Memtable {
     dbs: HashMap<(String, String), DbStore>,
 }
 
-impl Partition {
+impl Memtable {
     pub fn new() -> Self {
         Self::default()
     }
@@ -354,6 +355,46 @@ impl Partition {
         self.dbs.values().map(DbStore::bytes).sum()
     }
 
+    /// The whole memtable as sealed-segment input: per (db, rp), the series in key order, each
+    /// with its rows sorted by time and duplicates merged (later write wins).
+    pub fn seal_data(&self) -> Vec<(String, String, Vec<SeriesData>)> {
+        let mut out = Vec::new();
+        for ((db, rp), store) in &self.dbs {
+            let mut per_series: Vec<Vec<(i64, Vec<(u32, FieldValue<'_>)>)>> = vec![Vec::new(); store.series.len()];
+            let mut reader = LogReader { log: &store.log, pos: 0 };
+            let mut fields = Vec::new();
+            while let Some((sid, ts)) = reader.next(&mut fields) {
+                if let Some(rows) = per_series.get_mut(sid as usize) {
+                    rows.push((ts, std::mem::take(&mut fields)));
+                }
+            }
+            let mut series: Vec<SeriesData> = per_series
+                .into_iter()
+                .enumerate()
+                .filter(|(_, rows)| !rows.is_empty())
+                .map(|(sid, mut rows)| {
+                    rows.sort_by_key(|r| r.0);
+                    let rows = merge_rows(rows);
+                    let meta = store.series[sid];
+                    SeriesData {
+                        key: store.key(meta).to_vec(),
+                        measurement: store.measurements.get(meta.measurement).to_vec(),
+                        times: rows.iter().map(|r| r.0).collect(),
+                        columns: columns_of(&rows, &store.fields),
+                    }
+                })
+                .collect();
+            series.sort_by(|a, b| a.key.cmp(&b.key));
+            out.push((db.clone(), rp.clone(), series));
+        }
+        out
+    }
+
+    /// Whether the memtable holds no point.
+    pub fn is_empty(&self) -> bool {
+        self.dbs.values().all(|s| s.points == 0)
+    }
+
     /// Every (db, rp, measurement, field, type) held: re-registers field types at start-up.
     pub fn field_types(&self) -> Vec<KnownField> {
         let mut seen = hashbrown::HashSet::new();
@@ -384,6 +425,65 @@ impl Partition {
         }
         out
     }
+}
+
+/// Builds a segment column set from merged rows of one series.
+fn columns_of(rows: &[(i64, Vec<(u32, FieldValue<'_>)>)], names: &Names) -> Vec<ColumnData> {
+    let mut ids: Vec<(u32, FieldType)> = Vec::new();
+    for (_, fields) in rows {
+        for (id, v) in fields {
+            if !ids.iter().any(|(i, _)| i == id) {
+                ids.push((*id, v.field_type()));
+            }
+        }
+    }
+    let n = rows.len();
+    ids.into_iter()
+        .map(|(id, ty)| {
+            let mut valid = vec![false; n];
+            let mut values = match ty {
+                FieldType::Float => Values::Float(vec![0.0; n]),
+                FieldType::Integer => Values::Integer(vec![0; n]),
+                FieldType::Unsigned => Values::Unsigned(vec![0; n]),
+                FieldType::Boolean => Values::Boolean(vec![false; n]),
+                FieldType::String => Values::String(vec![Vec::new(); n]),
+            };
+            for (row, (_, fields)) in rows.iter().enumerate() {
+                let Some((_, v)) = fields.iter().find(|(i, _)| *i == id) else { continue };
+                let set = match (&mut values, v) {
+                    (Values::Float(c), FieldValue::Float(x)) => c.get_mut(row).map(|s| *s = *x),
+                    (Values::Integer(c), FieldValue::Integer(x)) => c.get_mut(row).map(|s| *s = *x),
+                    (Values::Unsigned(c), FieldValue::Unsigned(x)) => c.get_mut(row).map(|s| *s = *x),
+                    (Values::Boolean(c), FieldValue::Boolean(x)) => c.get_mut(row).map(|s| *s = *x),
+                    (Values::String(c), FieldValue::String(x)) => c.get_mut(row).map(|s| *s = x.to_vec()),
+                    // Types are fixed per measurement before points reach storage.
+                    _ => None,
+                };
+                if set.is_some() {
+                    valid[row] = true;
+                }
+            }
+            ColumnData { name: names.get(id).to_vec(), values, valid }
+        })
+        .collect()
+}
+
+/// Merges rows sorted by time (stable): equal times become one row, fields unioned, later wins.
+fn merge_rows<'a>(rows: Vec<(i64, Vec<(u32, FieldValue<'a>)>)>) -> Vec<(i64, Vec<(u32, FieldValue<'a>)>)> {
+    let mut out: Vec<(i64, Vec<(u32, FieldValue<'a>)>)> = Vec::with_capacity(rows.len());
+    for (ts, fields) in rows {
+        if out.last().map(|(t, _)| *t) != Some(ts) {
+            out.push((ts, Vec::with_capacity(fields.len())));
+        }
+        let Some((_, merged)) = out.last_mut() else { continue };
+        for (k, v) in fields {
+            match merged.iter_mut().find(|(mk, _)| *mk == k) {
+                Some(slot) => slot.1 = v,
+                None => merged.push((k, v)),
+            }
+        }
+    }
+    out
 }
 
 /// Sorted rows with equal times merged into one: union of fields, later write wins.
@@ -484,7 +584,7 @@ mod tests {
 
     #[test]
     fn same_series_and_time_merge_fields_later_wins() {
-        let mut p = Partition::new();
+        let mut p = Memtable::new();
         let b = batch(&[
             (
                 b"cpu,host=a",
@@ -534,7 +634,7 @@ mod tests {
 
     #[test]
     fn time_range_tags_and_drop() {
-        let mut p = Partition::new();
+        let mut p = Memtable::new();
         let b = batch(&[
             (b"m,h=a", 1, vec![(b"v", FieldValue::Boolean(true))]),
             (b"m,h=b", 2, vec![(b"v", FieldValue::Boolean(false))]),
@@ -567,8 +667,30 @@ mod tests {
     }
 
     #[test]
+    fn seal_data_merges_and_sorts() {
+        let mut p = Memtable::new();
+        let b = batch(&[
+            (b"m,h=b", 20, vec![(b"v", FieldValue::Integer(1))]),
+            (b"m,h=a", 20, vec![(b"v", FieldValue::Integer(2)), (b"s", FieldValue::String(Cow::Borrowed(b"x")))]),
+            (b"m,h=a", 10, vec![(b"v", FieldValue::Integer(3))]),
+            (b"m,h=a", 20, vec![(b"v", FieldValue::Integer(4))]),
+        ]);
+        p.apply("db", "rp", &b).unwrap();
+        let sealed = p.seal_data();
+        assert_eq!(sealed.len(), 1);
+        let series = &sealed[0].2;
+        assert_eq!(series.len(), 2);
+        assert_eq!(series[0].key, b"m,h=a");
+        assert_eq!(series[0].times, vec![10, 20]);
+        let v = series[0].columns.iter().find(|c| c.name == b"v").unwrap();
+        assert_eq!(v.values, Values::Integer(vec![3, 4]));
+        let s = series[0].columns.iter().find(|c| c.name == b"s").unwrap();
+        assert_eq!(s.valid, vec![false, true]);
+    }
+
+    #[test]
     fn many_series_intern_once() {
-        let mut p = Partition::new();
+        let mut p = Memtable::new();
         for round in 0..3 {
             let keys: Vec<Vec<u8>> = (0..1000)
                 .map(|i| format!("cpu,id=s{i}").into_bytes())
