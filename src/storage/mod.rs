@@ -9,5 +9,6 @@
 //! InfluxDB ("Duplicate points").
 
 mod memtable;
+pub mod wal;
 
 pub use memtable::{ApplyError, Partition, ScanRequest, SeriesRows};
