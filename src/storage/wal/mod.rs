@@ -176,6 +176,8 @@ struct Taken {
     bytes: u64,
     /// Start a new segment with this first LSN after this batch is synced.
     rotate_to: Option<u64>,
+    /// What `rotators` are answered: the first LSN of the (new, or empty current) segment.
+    rotated_first_lsn: u64,
     rotators: Vec<Rc<RefCell<Option<Result<u64, String>>>>>,
 }
 
@@ -211,6 +213,7 @@ impl Wal {
         mut replay: impl FnMut(WalRecord<'_>),
     ) -> Result<Wal, WalError> {
         std::fs::create_dir_all(dir).map_err(io_err("creating directory", dir))?;
+        prime_iopoll_probe(dir).await?;
         let listed = list_segments(dir)?;
         let mut segments = Vec::with_capacity(listed.len() + 1);
         let mut next_lsn = listed.first().map_or(1, |s| s.first_lsn);
@@ -254,6 +257,7 @@ impl Wal {
                         reason,
                     })
                 }
+                Outcome::Cut { nonzero: false, .. } => {}
                 Outcome::Cut { reason, nonzero } if last => {
                     if nonzero {
                         eprintln!(
@@ -545,7 +549,11 @@ impl Inner {
         let last_lsn = self.open.last_lsn;
         let taken_offset = self.open.offset;
         let rotators = std::mem::take(&mut self.rotators);
-        let rotate_to = if rotators.is_empty() {
+        let current_is_empty = self
+            .segments
+            .last()
+            .is_some_and(|s| s.first_lsn == self.next_lsn);
+        let rotate_to = if rotators.is_empty() || current_is_empty {
             self.open = OpenBatch::new(next_offset, carry);
             None
         } else {
@@ -561,6 +569,7 @@ impl Inner {
             chunks,
             last_lsn,
             rotate_to,
+            rotated_first_lsn: self.next_lsn,
             rotators,
         })
     }
@@ -616,9 +625,9 @@ async fn flush_task(inner: Rc<RefCell<Inner>>) {
                         first_lsn: first,
                         path,
                     });
-                    for r in &taken.rotators {
-                        *r.borrow_mut() = Some(Ok(first));
-                    }
+                }
+                for r in &taken.rotators {
+                    *r.borrow_mut() = Some(Ok(taken.rotated_first_lsn));
                 }
             }
             Err(e) => {
@@ -912,6 +921,24 @@ async fn read_chunk(
     Ok(())
 }
 
+/// Makes glommio decide correctly whether the device of `dir` supports polled I/O.
+///
+/// glommio probes that once per executor thread and device, with a read at offset 0 of the first
+/// `DmaFile` opened there, and caches the answer. If that file is empty the read succeeds without
+/// touching the device, the device is wrongly marked pollable, and every later DMA read fails with
+/// EOPNOTSUPP (glommio issues #605 and #670; seen here on virtio-blk). So before any other
+/// `DmaFile` on this thread, open one that holds a block of data. Call this first on every
+/// executor that opens DMA files in `dir` (`Wal::open` does).
+pub async fn prime_iopoll_probe(dir: &Path) -> Result<(), WalError> {
+    let path = dir.join(".iopoll-probe");
+    std::fs::write(&path, [0xA5u8; 4096]).map_err(io_err("writing", &path))?;
+    let opened = DmaFile::open(&path).await;
+    let _ = std::fs::remove_file(&path);
+    let file = opened.map_err(|e| io_err("opening", &path)(e.into()))?;
+    let _ = file.close().await;
+    Ok(())
+}
+
 /// Creates an empty segment: header block, fdatasync, directory fsync.
 async fn create_segment(dir: &Path, seg: &Segment) -> Result<DmaFile, WalError> {
     let file = OpenOptions::new()
@@ -986,5 +1013,335 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl Fn(io::Error) -> WalErro
         op,
         path: path.to_path_buf(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glommio::LocalExecutorBuilder;
+    use std::collections::BTreeMap;
+    use std::future::Future;
+
+    /// Runs `f` on a fresh executor small enough for an 8 MiB memlock limit.
+    fn run<F, T>(f: impl FnOnce() -> F + Send + 'static) -> T
+    where
+        F: Future<Output = T> + 'static,
+        T: Send + 'static,
+    {
+        LocalExecutorBuilder::default()
+            .io_memory(1 << 20)
+            .spawn(f)
+            .expect("executor")
+            .join()
+            .expect("join")
+    }
+
+    fn payload(seed: u64, len: usize) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    async fn replay_all(dir: &Path) -> Result<(Wal, Vec<(u64, Vec<u8>)>), WalError> {
+        let mut got = Vec::new();
+        let wal = Wal::open(dir, FsyncPolicy::Always, |r| {
+            got.push((r.lsn, r.payload.to_vec()))
+        })
+        .await?;
+        Ok((wal, got))
+    }
+
+    /// Appends `n` records from `n` concurrent tasks; returns lsn → payload.
+    async fn append_concurrently(wal: &Wal, n: u64, seed: u64) -> BTreeMap<u64, Vec<u8>> {
+        let tasks: Vec<_> = (0..n)
+            .map(|k| {
+                let wal = wal.clone();
+                // Mostly small, some spanning several O_DIRECT chunks.
+                let len = if k % 17 == 3 { CHUNK_LEN + 1234 } else { 1 + (k as usize * 37) % 3000 };
+                let p = payload(seed + k, len);
+                glommio::spawn_local(async move {
+                    let lsn = wal.append(&p).await.expect("append");
+                    (lsn, p)
+                })
+            })
+            .collect();
+        let mut out = BTreeMap::new();
+        for t in tasks {
+            let (lsn, p) = t.await;
+            assert!(out.insert(lsn, p).is_none(), "lsn handed out twice");
+        }
+        out
+    }
+
+    fn segment_files(dir: &Path) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("read_dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn concurrent_appends_share_fsyncs_and_replay_in_order() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("p0");
+        run(move || async move {
+            let (wal, got) = replay_all(&dir).await.expect("open");
+            assert!(got.is_empty());
+            let mut written = append_concurrently(&wal, 100, 1).await;
+            let stats = wal.stats();
+            assert_eq!(stats.appends, 100);
+            assert!(stats.fsyncs < 10, "group commit: {stats:?}");
+            assert_eq!(written.keys().copied().collect::<Vec<_>>(), (1..=100).collect::<Vec<_>>());
+            // A second round lands after the first in the same file.
+            written.extend(append_concurrently(&wal, 30, 1000).await);
+            drop(wal);
+            let (wal, got) = replay_all(&dir).await.expect("reopen");
+            assert_eq!(got, written.clone().into_iter().collect::<Vec<_>>());
+            assert_eq!(wal.next_lsn(), 131);
+            let more = wal.append(b"after reopen").await.expect("append");
+            assert_eq!(more, 131);
+            drop(wal);
+            let (_, got) = replay_all(&dir).await.expect("reopen");
+            assert_eq!(got.len(), 131);
+            assert_eq!(got[130], (131, b"after reopen".to_vec()));
+        });
+    }
+
+    #[test]
+    fn every_policy_round_trips() {
+        for policy in [
+            FsyncPolicy::Never,
+            FsyncPolicy::Interval(Duration::from_millis(1)),
+            FsyncPolicy::Always,
+        ] {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let dir = tmp.path().to_path_buf();
+            run(move || async move {
+                let wal = Wal::open(&dir, policy, |_| {}).await.expect("open");
+                let written = append_concurrently(&wal, 20, 7).await;
+                if policy == FsyncPolicy::Never {
+                    assert_eq!(wal.stats().fsyncs, 0);
+                }
+                drop(wal);
+                let (_, got) = replay_all(&dir).await.expect("reopen");
+                assert_eq!(got, written.into_iter().collect::<Vec<_>>(), "{policy:?}");
+            });
+        }
+    }
+
+    #[test]
+    fn truncated_at_any_point_replays_a_prefix_and_appends_after_it() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let base = tmp.path().to_path_buf();
+        run(move || async move {
+            let src = base.join("src");
+            let wal = Wal::open(&src, FsyncPolicy::Always, |_| {}).await.expect("open");
+            let mut written = Vec::new();
+            let mut ends = Vec::new(); // file offset after each record
+            let mut end = HEADER_LEN as u64;
+            for k in 0..12u64 {
+                let p = payload(k, 100 + (k as usize * 211) % 900);
+                let lsn = wal.append(&p).await.expect("append");
+                end += framing::record_len(p.len()) as u64;
+                ends.push(end);
+                written.push((lsn, p));
+            }
+            drop(wal);
+            let seg = segment_files(&src).pop().expect("segment");
+            let full = std::fs::read(&seg).expect("read");
+            let mut x = 12345u64;
+            let mut cuts: Vec<u64> = (0..25)
+                .map(|_| {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    HEADER_LEN as u64 + (x >> 33) % (end - HEADER_LEN as u64)
+                })
+                .collect();
+            cuts.extend([HEADER_LEN as u64, end, end - 1, ends[0], ends[0] + 1]);
+            for (n, cut) in cuts.into_iter().enumerate() {
+                let dir = base.join(format!("cut{n}"));
+                std::fs::create_dir_all(&dir).expect("mkdir");
+                let copy = dir.join(seg.file_name().expect("name"));
+                std::fs::write(&copy, &full[..cut as usize]).expect("write");
+                let keep = ends.iter().filter(|&&e| e <= cut).count();
+                let (wal, got) = replay_all(&dir).await.expect("reopen");
+                assert_eq!(got, written[..keep].to_vec(), "cut at {cut}");
+                // Appending continues right after the intact prefix.
+                let lsn = wal.append(b"next").await.expect("append");
+                assert_eq!(lsn, keep as u64 + 1);
+                drop(wal);
+                let (_, got) = replay_all(&dir).await.expect("reopen again");
+                assert_eq!(got.len(), keep + 1, "cut at {cut}");
+                assert_eq!(got[keep], (lsn, b"next".to_vec()));
+            }
+        });
+    }
+
+    #[test]
+    fn garbage_after_the_last_record_is_cut_and_never_replayed() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        run(move || async move {
+            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {}).await.expect("open");
+            let a = wal.append(b"first").await.expect("append");
+            let b = wal.append(b"second").await.expect("append");
+            drop(wal);
+            let seg = segment_files(&dir).pop().expect("segment");
+            let mut bytes = std::fs::read(&seg).expect("read");
+            let second_at = HEADER_LEN + framing::record_len(5);
+            // Flip a payload bit of the second record, and append an intact third record after it:
+            // the third must not be replayed (it comes after a bad one).
+            bytes[second_at + framing::RECORD_HEADER_LEN] ^= 0x20;
+            bytes.truncate(second_at + framing::record_len(6));
+            framing::encode_record(&mut bytes, 3, b"third");
+            std::fs::write(&seg, &bytes).expect("write");
+            let (wal, got) = replay_all(&dir).await.expect("reopen");
+            assert_eq!(got, vec![(a, b"first".to_vec())]);
+            assert_eq!(std::fs::metadata(&seg).expect("stat").len(), second_at as u64);
+            assert_eq!(wal.append(b"again").await.expect("append"), b);
+        });
+    }
+
+    #[test]
+    fn rotate_and_truncate_before() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        run(move || async move {
+            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {}).await.expect("open");
+            for k in 1..=3u64 {
+                assert_eq!(wal.append(&payload(k, 10)).await.expect("append"), k);
+            }
+            assert_eq!(wal.bytes_since_rotate(), 3 * framing::record_len(10) as u64);
+            assert_eq!(wal.rotate().await.expect("rotate"), 4);
+            assert_eq!(wal.bytes_since_rotate(), 0);
+            for k in 4..=5u64 {
+                assert_eq!(wal.append(&payload(k, 10)).await.expect("append"), k);
+            }
+            // Rotating an empty segment is a no-op.
+            assert_eq!(wal.rotate().await.expect("rotate"), 6);
+            assert_eq!(wal.rotate().await.expect("rotate"), 6);
+            assert_eq!(wal.append(&payload(6, 10)).await.expect("append"), 6);
+            assert_eq!(segment_files(&dir).len(), 3);
+            drop(wal);
+            let (wal, got) = replay_all(&dir).await.expect("reopen");
+            assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5, 6]);
+            assert_eq!(got[5].1, payload(6, 10));
+            wal.truncate_before(3).await.expect("truncate");
+            assert_eq!(segment_files(&dir).len(), 3, "segment 1..3 still holds lsn 3");
+            wal.truncate_before(4).await.expect("truncate");
+            assert_eq!(segment_files(&dir).len(), 2);
+            wal.truncate_before(u64::MAX).await.expect("truncate");
+            assert_eq!(segment_files(&dir).len(), 1, "the current segment is never deleted");
+            drop(wal);
+            let (_, got) = replay_all(&dir).await.expect("reopen");
+            assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), vec![6]);
+        });
+    }
+
+    #[test]
+    fn damage_before_the_last_segment_is_an_error() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let base = tmp.path().to_path_buf();
+        run(move || async move {
+            let dir = base.join("corrupt");
+            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {}).await.expect("open");
+            wal.append(b"one").await.expect("append");
+            wal.append(b"two").await.expect("append");
+            wal.rotate().await.expect("rotate");
+            wal.append(b"three").await.expect("append");
+            wal.rotate().await.expect("rotate");
+            drop(wal);
+            let files = segment_files(&dir);
+            let gap_dir = base.join("gap");
+            std::fs::create_dir_all(&gap_dir).expect("mkdir");
+            for f in [&files[0], &files[2]] {
+                std::fs::copy(f, gap_dir.join(f.file_name().expect("name"))).expect("copy");
+            }
+            let mut bytes = std::fs::read(&files[0]).expect("read");
+            bytes[HEADER_LEN + framing::record_len(3) + 17] ^= 1;
+            std::fs::write(&files[0], &bytes).expect("write");
+            match replay_all(&dir).await {
+                Err(WalError::Corrupt { offset, .. }) => {
+                    assert_eq!(offset, (HEADER_LEN + framing::record_len(3)) as u64)
+                }
+                Err(e) => panic!("wrong error {e}"),
+                Ok(_) => panic!("opened a WAL with a corrupt middle"),
+            }
+            match replay_all(&gap_dir).await {
+                Err(WalError::Gap { expected: 3, found: 4, .. }) => {}
+                Err(e) => panic!("wrong error {e}"),
+                Ok(_) => panic!("opened a WAL with a gap"),
+            }
+        });
+    }
+
+    #[test]
+    fn torn_header_of_the_last_segment_is_rewritten() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        run(move || async move {
+            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {}).await.expect("open");
+            wal.append(b"one").await.expect("append");
+            drop(wal);
+            // A crash right after creating the next segment file, before its header was written.
+            std::fs::write(segment_path(&dir, 2), [0u8; 100]).expect("write");
+            let (wal, got) = replay_all(&dir).await.expect("reopen");
+            assert_eq!(got, vec![(1, b"one".to_vec())]);
+            assert_eq!(wal.append(b"two").await.expect("append"), 2);
+            drop(wal);
+            let (_, got) = replay_all(&dir).await.expect("reopen");
+            assert_eq!(got.len(), 2);
+            // But a bad header in front of records is damage, not a torn creation.
+            let mut bytes = std::fs::read(segment_path(&dir, 2)).expect("read");
+            bytes[0] = b'X';
+            std::fs::write(segment_path(&dir, 2), &bytes).expect("write");
+            assert!(matches!(replay_all(&dir).await, Err(WalError::Corrupt { .. })));
+        });
+    }
+
+    #[test]
+    fn a_failed_write_poisons_the_wal_until_restart() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        run(move || async move {
+            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {}).await.expect("open");
+            wal.append(b"kept").await.expect("append");
+            wal.break_file_for_test().await;
+            let first = match wal.append(b"lost").await {
+                Err(WalError::Poisoned(text)) => text,
+                other => panic!("expected poisoned, got {other:?}"),
+            };
+            assert!(first.contains("writing"), "{first}");
+            for _ in 0..3 {
+                match wal.append(b"refused").await {
+                    Err(WalError::Poisoned(text)) => assert_eq!(text, first),
+                    other => panic!("expected poisoned, got {other:?}"),
+                }
+            }
+            assert!(matches!(wal.rotate().await, Err(WalError::Poisoned(_))));
+            drop(wal);
+            let (wal, got) = replay_all(&dir).await.expect("reopen");
+            assert_eq!(got, vec![(1, b"kept".to_vec())]);
+            assert_eq!(wal.append(b"works again").await.expect("append"), 2);
+        });
+    }
+
+    #[test]
+    fn empty_and_oversized_records_are_refused() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        run(move || async move {
+            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {}).await.expect("open");
+            assert!(matches!(wal.append(b"").await, Err(WalError::Empty)));
+            assert_eq!(wal.next_lsn(), 1);
+        });
     }
 }
