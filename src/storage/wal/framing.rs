@@ -47,7 +47,9 @@ pub enum HeaderError {
 impl std::fmt::Display for HeaderError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            HeaderError::Short(n) => write!(f, "segment header cut short ({n} of {HEADER_LEN} bytes)"),
+            HeaderError::Short(n) => {
+                write!(f, "segment header cut short ({n} of {HEADER_LEN} bytes)")
+            }
             HeaderError::Zeroed => write!(f, "segment header is all zero"),
             HeaderError::BadMagic => write!(f, "not a lineshard WAL segment (bad magic)"),
             HeaderError::BadChecksum => write!(f, "segment header checksum mismatch"),
@@ -126,7 +128,9 @@ pub enum Corruption {
 impl std::fmt::Display for Corruption {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Corruption::LengthTooLarge(n) => write!(f, "record length {n} exceeds {PAYLOAD_LEN_MAX}"),
+            Corruption::LengthTooLarge(n) => {
+                write!(f, "record length {n} exceeds {PAYLOAD_LEN_MAX}")
+            }
             Corruption::ChecksumMismatch => write!(f, "record checksum mismatch"),
             Corruption::UnexpectedLsn { expected, found } => {
                 write!(f, "record has lsn {found}, expected {expected}")
@@ -280,7 +284,10 @@ mod tests {
         let s = scan(&buf, 7);
         assert_eq!(s.stop, Stop::End);
         assert_eq!(s.end, buf.len());
-        assert_eq!(payloads_of(&buf, &s), ps.iter().map(|p| &p[..]).collect::<Vec<_>>());
+        assert_eq!(
+            payloads_of(&buf, &s),
+            ps.iter().map(|p| &p[..]).collect::<Vec<_>>()
+        );
         let lsns: Vec<u64> = s.records.iter().map(|r| r.lsn).collect();
         assert_eq!(lsns, vec![7, 8, 9, 10, 11]);
     }
@@ -311,7 +318,11 @@ mod tests {
             if cut == last_start {
                 assert_eq!(s.stop, Stop::End);
             } else {
-                assert!(matches!(s.stop, Stop::Incomplete { .. }), "cut at {cut}: {:?}", s.stop);
+                assert!(
+                    matches!(s.stop, Stop::Incomplete { .. }),
+                    "cut at {cut}: {:?}",
+                    s.stop
+                );
             }
         }
         // And with zeros where the torn bytes were (a torn write of a padded block).

@@ -127,7 +127,9 @@ pub enum WalError {
         expected: u64,
         found: u64,
     },
-    #[error("write-ahead log record of {0} bytes is larger than the limit of {PAYLOAD_LEN_MAX} bytes")]
+    #[error(
+        "write-ahead log record of {0} bytes is larger than the limit of {PAYLOAD_LEN_MAX} bytes"
+    )]
     TooLarge(usize),
     #[error("write-ahead log record is empty")]
     Empty,
@@ -148,6 +150,9 @@ pub struct WalStats {
 pub struct Wal {
     inner: Rc<RefCell<Inner>>,
 }
+
+/// Where the flush task answers a `rotate` call: the new segment's first LSN, or the poison text.
+type RotateSlot = Rc<RefCell<Option<Result<u64, String>>>>;
 
 struct Segment {
     first_lsn: u64,
@@ -178,7 +183,7 @@ struct Taken {
     rotate_to: Option<u64>,
     /// What `rotators` are answered: the first LSN of the (new, or empty current) segment.
     rotated_first_lsn: u64,
-    rotators: Vec<Rc<RefCell<Option<Result<u64, String>>>>>,
+    rotators: Vec<RotateSlot>,
 }
 
 struct Inner {
@@ -193,7 +198,7 @@ struct Inner {
     durable_lsn: u64,
     open: OpenBatch,
     flushing: bool,
-    rotators: Vec<Rc<RefCell<Option<Result<u64, String>>>>>,
+    rotators: Vec<RotateSlot>,
     poisoned: Option<String>,
     wakers: Vec<Waker>,
     bytes_since_rotate: u64,
@@ -576,7 +581,10 @@ impl Inner {
 
     fn poison(&mut self, why: String) {
         if self.poisoned.is_none() {
-            eprintln!("wal: {}: {why}; refusing writes until restart", self.dir.display());
+            eprintln!(
+                "wal: {}: {why}; refusing writes until restart",
+                self.dir.display()
+            );
             self.poisoned = Some(why);
         }
     }
@@ -962,9 +970,7 @@ async fn rewrite_header(file: &DmaFile, seg: &Segment) -> Result<(), WalError> {
     let mut block = vec![0u8; file.alignment() as usize];
     block[..HEADER_LEN].copy_from_slice(&framing::encode_header(seg.first_lsn));
     write_all(file, &block, 0).await.map_err(err("writing"))?;
-    file.fdatasync()
-        .await
-        .map_err(|e| err("syncing")(e.into()))
+    file.fdatasync().await.map_err(|e| err("syncing")(e.into()))
 }
 
 async fn sync_dir(dir: &Path) -> Result<(), WalError> {
@@ -1064,7 +1070,11 @@ mod tests {
             .map(|k| {
                 let wal = wal.clone();
                 // Mostly small, some spanning several O_DIRECT chunks.
-                let len = if k % 17 == 3 { CHUNK_LEN + 1234 } else { 1 + (k as usize * 37) % 3000 };
+                let len = if k % 17 == 3 {
+                    CHUNK_LEN + 1234
+                } else {
+                    1 + (k as usize * 37) % 3000
+                };
                 let p = payload(seed + k, len);
                 glommio::spawn_local(async move {
                     let lsn = wal.append(&p).await.expect("append");
@@ -1100,7 +1110,10 @@ mod tests {
             let stats = wal.stats();
             assert_eq!(stats.appends, 100);
             assert!(stats.fsyncs < 10, "group commit: {stats:?}");
-            assert_eq!(written.keys().copied().collect::<Vec<_>>(), (1..=100).collect::<Vec<_>>());
+            assert_eq!(
+                written.keys().copied().collect::<Vec<_>>(),
+                (1..=100).collect::<Vec<_>>()
+            );
             // A second round lands after the first in the same file.
             written.extend(append_concurrently(&wal, 30, 1000).await);
             drop(wal);
@@ -1144,7 +1157,9 @@ mod tests {
         let base = tmp.path().to_path_buf();
         run(move || async move {
             let src = base.join("src");
-            let wal = Wal::open(&src, FsyncPolicy::Always, |_| {}).await.expect("open");
+            let wal = Wal::open(&src, FsyncPolicy::Always, |_| {})
+                .await
+                .expect("open");
             let mut written = Vec::new();
             let mut ends = Vec::new(); // file offset after each record
             let mut end = HEADER_LEN as u64;
@@ -1161,7 +1176,9 @@ mod tests {
             let mut x = 12345u64;
             let mut cuts: Vec<u64> = (0..25)
                 .map(|_| {
-                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     HEADER_LEN as u64 + (x >> 33) % (end - HEADER_LEN as u64)
                 })
                 .collect();
@@ -1190,7 +1207,9 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         run(move || async move {
-            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {}).await.expect("open");
+            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {})
+                .await
+                .expect("open");
             let a = wal.append(b"first").await.expect("append");
             let b = wal.append(b"second").await.expect("append");
             drop(wal);
@@ -1205,7 +1224,10 @@ mod tests {
             std::fs::write(&seg, &bytes).expect("write");
             let (wal, got) = replay_all(&dir).await.expect("reopen");
             assert_eq!(got, vec![(a, b"first".to_vec())]);
-            assert_eq!(std::fs::metadata(&seg).expect("stat").len(), second_at as u64);
+            assert_eq!(
+                std::fs::metadata(&seg).expect("stat").len(),
+                second_at as u64
+            );
             assert_eq!(wal.append(b"again").await.expect("append"), b);
         });
     }
@@ -1215,7 +1237,9 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         run(move || async move {
-            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {}).await.expect("open");
+            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {})
+                .await
+                .expect("open");
             for k in 1..=3u64 {
                 assert_eq!(wal.append(&payload(k, 10)).await.expect("append"), k);
             }
@@ -1232,14 +1256,25 @@ mod tests {
             assert_eq!(segment_files(&dir).len(), 3);
             drop(wal);
             let (wal, got) = replay_all(&dir).await.expect("reopen");
-            assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5, 6]);
+            assert_eq!(
+                got.iter().map(|r| r.0).collect::<Vec<_>>(),
+                vec![1, 2, 3, 4, 5, 6]
+            );
             assert_eq!(got[5].1, payload(6, 10));
             wal.truncate_before(3).await.expect("truncate");
-            assert_eq!(segment_files(&dir).len(), 3, "segment 1..3 still holds lsn 3");
+            assert_eq!(
+                segment_files(&dir).len(),
+                3,
+                "segment 1..3 still holds lsn 3"
+            );
             wal.truncate_before(4).await.expect("truncate");
             assert_eq!(segment_files(&dir).len(), 2);
             wal.truncate_before(u64::MAX).await.expect("truncate");
-            assert_eq!(segment_files(&dir).len(), 1, "the current segment is never deleted");
+            assert_eq!(
+                segment_files(&dir).len(),
+                1,
+                "the current segment is never deleted"
+            );
             drop(wal);
             let (_, got) = replay_all(&dir).await.expect("reopen");
             assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), vec![6]);
@@ -1252,7 +1287,9 @@ mod tests {
         let base = tmp.path().to_path_buf();
         run(move || async move {
             let dir = base.join("corrupt");
-            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {}).await.expect("open");
+            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {})
+                .await
+                .expect("open");
             wal.append(b"one").await.expect("append");
             wal.append(b"two").await.expect("append");
             wal.rotate().await.expect("rotate");
@@ -1276,7 +1313,11 @@ mod tests {
                 Ok(_) => panic!("opened a WAL with a corrupt middle"),
             }
             match replay_all(&gap_dir).await {
-                Err(WalError::Gap { expected: 3, found: 4, .. }) => {}
+                Err(WalError::Gap {
+                    expected: 3,
+                    found: 4,
+                    ..
+                }) => {}
                 Err(e) => panic!("wrong error {e}"),
                 Ok(_) => panic!("opened a WAL with a gap"),
             }
@@ -1288,7 +1329,9 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         run(move || async move {
-            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {}).await.expect("open");
+            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {})
+                .await
+                .expect("open");
             wal.append(b"one").await.expect("append");
             drop(wal);
             // A crash right after creating the next segment file, before its header was written.
@@ -1303,7 +1346,10 @@ mod tests {
             let mut bytes = std::fs::read(segment_path(&dir, 2)).expect("read");
             bytes[0] = b'X';
             std::fs::write(segment_path(&dir, 2), &bytes).expect("write");
-            assert!(matches!(replay_all(&dir).await, Err(WalError::Corrupt { .. })));
+            assert!(matches!(
+                replay_all(&dir).await,
+                Err(WalError::Corrupt { .. })
+            ));
         });
     }
 
@@ -1312,7 +1358,9 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         run(move || async move {
-            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {}).await.expect("open");
+            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {})
+                .await
+                .expect("open");
             wal.append(b"kept").await.expect("append");
             wal.break_file_for_test().await;
             let first = match wal.append(b"lost").await {
@@ -1339,7 +1387,9 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         run(move || async move {
-            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {}).await.expect("open");
+            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {})
+                .await
+                .expect("open");
             assert!(matches!(wal.append(b"").await, Err(WalError::Empty)));
             assert_eq!(wal.next_lsn(), 1);
         });
