@@ -218,6 +218,8 @@ impl Wal {
         mut replay: impl FnMut(WalRecord<'_>),
     ) -> Result<Wal, WalError> {
         std::fs::create_dir_all(dir).map_err(io_err("creating directory", dir))?;
+        // glommio opens relative to fd -1, not the working directory: relative paths fail (EBADF).
+        let dir = &std::fs::canonicalize(dir).map_err(io_err("resolving", dir))?;
         prime_iopoll_probe(dir).await?;
         let listed = list_segments(dir)?;
         let mut segments = Vec::with_capacity(listed.len() + 1);
