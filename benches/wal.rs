@@ -22,7 +22,10 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("target/wal-bench"));
     println!("policy    appenders  appends/s  fsyncs/s  batches/s  MB/s    appends/batch");
-    for (name, policy) in [("always", FsyncPolicy::Always), ("never", FsyncPolicy::Never)] {
+    for (name, policy) in [
+        ("always", FsyncPolicy::Always),
+        ("never", FsyncPolicy::Never),
+    ] {
         for appenders in [1u64, 16, 256] {
             let dir = base.join(format!("{name}-{appenders}"));
             let _ = std::fs::remove_dir_all(&dir);

@@ -666,12 +666,24 @@ async fn flush(
         .unwrap_or_default();
     let mut at = t.offset;
     let wrote = !t.chunks.is_empty();
-    for chunk in std::mem::take(&mut t.chunks) {
-        let len = chunk.len() as u64;
-        write_dma(&t.file, chunk, at)
-            .await
-            .map_err(io_err("writing", &path))?;
-        at += len;
+    // All chunks of the batch are in flight at once (the device may take them in parallel).
+    let writes: Vec<_> = std::mem::take(&mut t.chunks)
+        .into_iter()
+        .map(|chunk| {
+            let pos = at;
+            at += chunk.len() as u64;
+            let file = t.file.clone();
+            glommio::spawn_local(async move { write_dma(&file, chunk, pos).await })
+        })
+        .collect();
+    let mut first_err = None;
+    for w in writes {
+        if let Err(e) = w.await {
+            first_err.get_or_insert(e);
+        }
+    }
+    if let Some(e) = first_err {
+        return Err(io_err("writing", &path)(e));
     }
     if wrote {
         let mut i = inner.borrow_mut();
