@@ -39,14 +39,23 @@
 //!
 //! # Writing
 //!
-//! Appends encode straight into O_DIRECT buffers (`CHUNK_LEN` each) of the open batch. The first
-//! appender of a batch spawns the flush task; it yields once so that every append of the same
-//! executor tick joins, then writes the batch with aligned `write_at`s starting at the aligned
-//! offset below the end of the previous batch (the partial last block is kept in memory and
-//! written again, with the same bytes, followed by the new records), then fdatasyncs once and
-//! wakes every appender of the batch. Appends that arrive meanwhile form the next batch. Rewriting
-//! a block that holds acknowledged records is safe under the usual assumption that a sector write
-//! is atomic: the old bytes are rewritten with themselves, so a torn block write cannot change them.
+//! Appends encode straight into O_DIRECT buffers (`CHUNK_LEN` each) of the open batch (one copy
+//! of the payload, CRC computed on the way). The first appender of a batch spawns the flush task;
+//! it yields once so that every append of the same executor tick joins, then writes the batch with
+//! aligned `write_at`s (all chunks in flight at once) starting at the aligned offset below the end
+//! of the previous batch (the partial last block is kept in memory and written again, with the same
+//! bytes, followed by the new records), then fdatasyncs once and wakes every appender of the batch.
+//! Appends that arrive meanwhile form the next batch; one flush runs at a time. Rewriting a block
+//! that holds acknowledged records is safe under the usual assumption that a sector write is
+//! atomic: the old bytes are rewritten with themselves, so a torn block write cannot change them.
+//! The chunks of one batch may reach the disk in any order before the fdatasync; a crash can then
+//! leave a zero hole followed by later records, which recovery cuts at the hole (none of them was
+//! acknowledged).
+//!
+//! `rotate` is carried out by the flush task between two batches: records taken before it stay in
+//! the old segment, the segment is fdatasynced, the next one is created (header block, fdatasync,
+//! directory fsync), and later records go there. Rotating a segment that holds no record is a
+//! no-op that returns its first LSN.
 //!
 //! `FsyncPolicy::Always` acknowledges after the fdatasync that covers the record. `Interval(p)`
 //! acknowledges after the write and fdatasyncs every `p` (a crash may lose acknowledged writes of
@@ -70,7 +79,16 @@
 //! so this cannot be a crash artefact; it is damage, and cutting there would silently drop the
 //! acknowledged records of every later segment. The operator decides. A last segment whose
 //! header is unreadable but which holds nothing else (a crash while it was being created) is
-//! written again.
+//! written again. Recovery reads `READ_CHUNK_LEN` at a time, so it needs memory for one chunk plus
+//! the largest record, not for a whole segment.
+//!
+//! # glommio notes
+//!
+//! `dir` is canonicalised first: glommio opens paths relative to fd -1, so a relative path fails
+//! with EBADF. `prime_iopoll_probe` runs before any segment is opened: glommio decides per thread
+//! and device whether polled I/O works by reading the first DMA file opened there, and an empty
+//! file makes it guess wrong (every later read then fails with EOPNOTSUPP). Anything else on the
+//! same executor that opens DMA files should call `prime_iopoll_probe` (or `Wal::open`) first.
 
 pub mod framing;
 
