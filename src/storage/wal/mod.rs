@@ -447,6 +447,59 @@ impl Wal {
         sync_dir(&dir).await
     }
 
+    /// Waits until every record appended so far is written, then fdatasyncs: makes `Interval` and
+    /// `Never` durable on demand (shutdown). Under `Always` it only waits.
+    pub async fn sync(&self) -> Result<(), WalError> {
+        let target = self.inner.borrow().next_lsn - 1;
+        poll_fn(|cx| {
+            let mut i = self.inner.borrow_mut();
+            if i.durable_lsn >= target {
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(p) = &i.poisoned {
+                return Poll::Ready(Err(WalError::Poisoned(p.clone())));
+            }
+            i.wakers.push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await?;
+        let (file, path) = {
+            let mut i = self.inner.borrow_mut();
+            if i.policy == FsyncPolicy::Always || !std::mem::take(&mut i.dirty) {
+                return Ok(());
+            }
+            let path = i
+                .segments
+                .last()
+                .map(|s| s.path.clone())
+                .unwrap_or_default();
+            (i.file.clone(), path)
+        };
+        if let Err(e) = file.fdatasync().await {
+            let e = io_err("syncing", &path)(e.into());
+            let mut i = self.inner.borrow_mut();
+            i.poison(e.to_string());
+            i.wake_all();
+            return Err(e);
+        }
+        self.inner.borrow_mut().stats.fsyncs += 1;
+        Ok(())
+    }
+
+    /// Bytes appended but not yet taken by a flush: what a slow disk leaves in memory.
+    pub fn pending_bytes(&self) -> u64 {
+        let i = self.inner.borrow();
+        match i.open.last_lsn {
+            Some(_) => i.open.len(),
+            None => 0,
+        }
+    }
+
+    /// Every record up to this LSN is durable per the policy.
+    pub fn durable_lsn(&self) -> u64 {
+        self.inner.borrow().durable_lsn
+    }
+
     /// Bytes of records appended to the current segment (including those replayed into it).
     pub fn bytes_since_rotate(&self) -> u64 {
         self.inner.borrow().bytes_since_rotate
@@ -1175,7 +1228,13 @@ mod tests {
                 let written = append_concurrently(&wal, 20, 7).await;
                 if policy == FsyncPolicy::Never {
                     assert_eq!(wal.stats().fsyncs, 0);
+                    wal.sync().await.expect("sync");
+                    assert_eq!(wal.stats().fsyncs, 1);
+                    wal.sync().await.expect("sync");
+                    assert_eq!(wal.stats().fsyncs, 1, "nothing new to sync");
                 }
+                assert_eq!(wal.durable_lsn(), 20);
+                assert_eq!(wal.pending_bytes(), 0);
                 drop(wal);
                 let (_, got) = replay_all(&dir).await.expect("reopen");
                 assert_eq!(got, written.into_iter().collect::<Vec<_>>(), "{policy:?}");
