@@ -308,10 +308,13 @@ impl Wal {
                     file.truncate(r.end)
                         .await
                         .map_err(|e| io_err("truncating", &seg.path)(e.into()))?;
-                    file.fdatasync()
-                        .await
-                        .map_err(|e| io_err("syncing", &seg.path)(e.into()))?;
                 }
+                // What was replayed may have been written but never synced before the crash (under
+                // `Interval`/`Never`, or a batch whose sync did not return): make it durable now,
+                // since the caller builds on it.
+                file.fdatasync()
+                    .await
+                    .map_err(|e| io_err("syncing", &seg.path)(e.into()))?;
                 tail = Some((file, r.end, r.record_bytes));
             } else {
                 let _ = file.close().await;
