@@ -188,6 +188,8 @@ struct OpenBatch {
     /// Bytes used in the last chunk.
     fill: usize,
     last_lsn: Option<u64>,
+    /// Bytes of the records in this batch.
+    record_bytes: u64,
 }
 
 /// A batch taken by the flush task, with what else it must do.
@@ -376,6 +378,12 @@ impl Wal {
     /// of one executor tick share one batch write and one fdatasync.
     pub async fn append(&self, payload: &[u8]) -> Result<u64, WalError> {
         let lsn = self.enqueue(payload)?;
+        self.wait_durable(lsn).await
+    }
+
+    /// Resolves with `lsn` when the record `lsn` (from `enqueue`) is durable per the policy, or
+    /// with the poison error if its batch failed.
+    pub async fn wait_durable(&self, lsn: u64) -> Result<u64, WalError> {
         poll_fn(|cx| {
             let mut i = self.inner.borrow_mut();
             if i.durable_lsn >= lsn {
@@ -415,6 +423,10 @@ impl Wal {
 
     /// Deletes every segment whose records all have an LSN below `lsn` (never the current one),
     /// oldest first, then fsyncs the directory.
+    ///
+    /// Pass the smallest LSN whose data is not yet in a durable sealed segment, not blindly the
+    /// value `rotate` returned: a record with a smaller LSN may still sit only in a memtable (it
+    /// was applied after the seal), and deleting its segment would lose it on a crash.
     pub async fn truncate_before(&self, lsn: u64) -> Result<(), WalError> {
         let (dir, victims) = {
             let mut i = self.inner.borrow_mut();
@@ -491,11 +503,7 @@ impl Wal {
 
     /// Bytes appended but not yet taken by a flush: what a slow disk leaves in memory.
     pub fn pending_bytes(&self) -> u64 {
-        let i = self.inner.borrow();
-        match i.open.last_lsn {
-            Some(_) => i.open.len(),
-            None => 0,
-        }
+        self.inner.borrow().open.record_bytes
     }
 
     /// Every record up to this LSN is durable per the policy.
@@ -517,8 +525,12 @@ impl Wal {
         self.inner.borrow().stats
     }
 
-    /// Encodes the record into the open batch and makes sure a flush will take it.
-    fn enqueue(&self, payload: &[u8]) -> Result<u64, WalError> {
+    /// The first half of `append`: assigns the LSN and queues the record for the next flush,
+    /// without waiting (then `wait_durable`). Lets a caller apply records to its memtable in
+    /// exactly LSN order, which is the order replay will use: tasks woken by one flush may run in
+    /// any order, so "apply after `append` returns" can differ from replay for concurrent writes
+    /// of the same series and timestamp. The price: data is readable before it is durable.
+    pub fn enqueue(&self, payload: &[u8]) -> Result<u64, WalError> {
         if payload.is_empty() {
             return Err(WalError::Empty);
         }
@@ -538,6 +550,7 @@ impl Wal {
         i.open.last_lsn = Some(lsn);
         let len = framing::record_len(payload.len()) as u64;
         i.bytes_since_rotate += len;
+        i.open.record_bytes += len;
         i.stats.appends += 1;
         self.schedule_flush(i);
         Ok(lsn)
@@ -570,6 +583,7 @@ impl OpenBatch {
             chunks: Vec::new(),
             fill: 0,
             last_lsn: None,
+            record_bytes: 0,
         }
     }
 
@@ -1555,7 +1569,7 @@ mod tests {
     }
 
     #[test]
-    fn empty_and_oversized_records_are_refused() {
+    fn empty_records_are_refused_and_enqueue_then_wait_works() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         run(move || async move {
@@ -1564,6 +1578,17 @@ mod tests {
                 .expect("open");
             assert!(matches!(wal.append(b"").await, Err(WalError::Empty)));
             assert_eq!(wal.next_lsn(), 1);
+            // enqueue + wait_durable: LSNs are handed out at once, durability comes with the flush.
+            let lsns: Vec<u64> = (0..3)
+                .map(|k| wal.enqueue(&payload(k, 100)).expect("enqueue"))
+                .collect();
+            assert_eq!(lsns, vec![1, 2, 3]);
+            assert_eq!(wal.durable_lsn(), 0);
+            assert_eq!(wal.pending_bytes(), 3 * framing::record_len(100) as u64);
+            assert_eq!(wal.wait_durable(3).await.expect("durable"), 3);
+            assert_eq!(wal.durable_lsn(), 3);
+            assert_eq!(wal.pending_bytes(), 0);
+            assert_eq!(wal.stats().fsyncs, 1, "one flush for the three");
         });
     }
 }
