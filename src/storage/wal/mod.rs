@@ -1419,6 +1419,70 @@ mod tests {
     }
 
     #[test]
+    fn random_operations_match_a_model() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        run(move || async move {
+            let mut x = 0x9E37_79B9_7F4A_7C15u64;
+            let mut rand = move |n: u64| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x % n
+            };
+            // The model: every record kept, and the first LSN of every segment on disk.
+            let mut records: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+            let mut segs: Vec<u64> = vec![1];
+            let mut next = 1u64;
+            let mut wal = Wal::open(&dir, FsyncPolicy::Always, |_| {})
+                .await
+                .expect("open");
+            for step in 0..150u64 {
+                match rand(10) {
+                    0..=5 => {
+                        let n = 1 + rand(8);
+                        let got = append_concurrently(&wal, n, step * 1000).await;
+                        assert_eq!(
+                            got.keys().copied().collect::<Vec<_>>(),
+                            (next..next + n).collect::<Vec<_>>()
+                        );
+                        next += n;
+                        records.extend(got);
+                    }
+                    6 => {
+                        let first = wal.rotate().await.expect("rotate");
+                        assert_eq!(first, next);
+                        if segs.last() != Some(&next) {
+                            segs.push(next);
+                        }
+                    }
+                    7 => {
+                        let below = 1 + rand(next + 1);
+                        wal.truncate_before(below).await.expect("truncate");
+                        while segs.len() > 1 && segs[1] <= below {
+                            segs.remove(0);
+                        }
+                    }
+                    _ => {
+                        drop(wal);
+                        let (w, got) = replay_all(&dir).await.expect("reopen");
+                        wal = w;
+                        let expected: Vec<(u64, Vec<u8>)> = records
+                            .range(segs[0]..)
+                            .map(|(l, p)| (*l, p.clone()))
+                            .collect();
+                        assert_eq!(got, expected, "step {step}");
+                        assert_eq!(wal.next_lsn(), next);
+                    }
+                }
+                let on_disk = segment_files(&dir);
+                let model: Vec<PathBuf> = segs.iter().map(|&f| segment_path(&dir, f)).collect();
+                assert_eq!(on_disk, model, "step {step}");
+            }
+        });
+    }
+
+    #[test]
     fn rotate_and_truncate_before() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
