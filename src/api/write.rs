@@ -434,7 +434,7 @@ async fn fan_out(core: &Rc<Core>, db: &str, rp: &str, batches: Vec<Batch>) -> Re
     let mut result = Ok(());
     for (p, b) in &own {
         if result.is_ok() {
-            result = core.apply_local(db, rp, *p, b).map(|_| ());
+            result = core.apply_local(db, rp, *p, b).await.map(|_| ());
         }
     }
     for t in tasks {

@@ -95,19 +95,20 @@ pub struct Core {
 }
 
 impl Core {
+    /// `partitions` are the opened partitions this core owns, in partition order.
     pub fn new(
         config: Arc<Config>,
         catalog: Arc<Catalog>,
         partition_count: u32,
+        partitions: Vec<Partition>,
         senders: Senders<Msg>,
     ) -> Rc<Core> {
         let (id, cores) = (senders.peer_id(), senders.nr_consumers());
-        let owned = crate::storage::layout::partitions_of(id, cores, partition_count);
         Rc::new(Core {
             id,
             cores,
             partition_count,
-            partitions: RefCell::new(owned.into_iter().map(|_| Partition::new()).collect()),
+            partitions: RefCell::new(partitions),
             data_dir: config.data.dir.clone(),
             config,
             catalog: RefCell::new(catalog),
@@ -200,21 +201,28 @@ impl Core {
     async fn serve(self: &Rc<Self>, req: Req) -> Resp {
         match req {
             Req::Apply { db, rp, batches } => {
+                // Every partition queues its WAL record now; the waits for durability overlap.
+                let waits: Vec<_> = batches
+                    .into_iter()
+                    .map(|(p, batch)| {
+                        let (core, db, rp) = (self.clone(), db.clone(), rp.clone());
+                        glommio::spawn_local(async move { core.apply_local(&db, &rp, p, &batch).await })
+                    })
+                    .collect();
                 let mut r = Ok(0);
-                for (p, batch) in &batches {
-                    r = self
-                        .apply_local(&db, &rp, *p, batch)
-                        .and_then(|n| r.map(|m| m + n));
+                for w in waits {
+                    let n = w.await;
+                    r = match (r, n) {
+                        (Ok(a), Ok(b)) => Ok(a + b),
+                        (Err(e), _) | (_, Err(e)) => Err(e),
+                    };
                 }
                 Resp::Applied(r)
             }
             Req::Claim { db, rp, claims } => {
                 Resp::Claimed(self.schema.borrow_mut().claim(&db, &rp, &claims))
             }
-            Req::Scan(scan) => {
-                let parts = self.partitions.borrow();
-                Resp::Scanned(parts.iter().flat_map(|p| p.scan(&scan)).collect())
-            }
+            Req::Scan(scan) => Resp::Scanned(self.scan_local(&scan).await),
             Req::Catalog(change) => Resp::CatalogChanged(self.change_catalog(change).await),
             Req::CatalogSnapshot(cat, purges) => {
                 self.install_catalog(cat, &purges);
@@ -223,27 +231,108 @@ impl Core {
         }
     }
 
-    /// Applies a batch to partition `partition`, which this core owns. (The WAL append slots in
-    /// here, before the memtable.)
-    pub fn apply_local(
-        &self,
-        db: &str,
-        rp: &str,
-        partition: u32,
-        batch: &Batch,
-    ) -> Result<u32, String> {
+    /// Applies a batch to partition `partition`, which this core owns: memtable and WAL in one
+    /// step, then waits until the WAL made it durable per the fsync policy.
+    pub async fn apply_local(self: &Rc<Self>, db: &str, rp: &str, partition: u32, batch: &Batch) -> Result<u32, String> {
         let idx = partition as usize / self.cores;
-        let mut parts = self.partitions.borrow_mut();
-        let Some(p) = parts
-            .get_mut(idx)
-            .filter(|_| partition as usize % self.cores == self.id)
-        else {
-            return Err(format!(
-                "internal error: partition {partition} is not owned by core {}",
-                self.id
-            ));
+        let (n, wal, lsn) = {
+            let mut parts = self.partitions.borrow_mut();
+            let Some(p) = parts.get_mut(idx).filter(|p| p.id == partition) else {
+                return Err(format!("internal error: partition {partition} is not owned by core {}", self.id));
+            };
+            p.apply(db, rp, batch)?
         };
-        p.apply(db, rp, batch).map_err(|e| e.to_string())
+        if let Err(e) = wal.wait_durable(lsn).await {
+            let mut parts = self.partitions.borrow_mut();
+            return Err(parts.get_mut(idx).map_or_else(|| e.to_string(), |p| p.fail(e.to_string())));
+        }
+        self.maybe_seal(idx);
+        Ok(n)
+    }
+
+    /// Starts sealing partition `idx` in the background when its memtable passed its bound.
+    fn maybe_seal(self: &Rc<Self>, idx: usize) {
+        let max = self.config.data.memtable_max_bytes;
+        if !self.partitions.borrow().get(idx).is_some_and(|p| p.wants_seal(max)) {
+            return;
+        }
+        let core = self.clone();
+        glommio::spawn_local(async move {
+            if let Err(e) = crate::storage::seal(&core.partitions, idx).await {
+                eprintln!("lineshard: core {}: {e}", core.id);
+            }
+        })
+        .detach();
+    }
+
+    /// Sends the field types found in this core's stored data (WAL replay and segments) to their
+    /// schema owners and learns the answers.
+    pub async fn register_stored_types(self: &Rc<Self>) -> Result<(), String> {
+        let known: Vec<_> = self.partitions.borrow().iter().flat_map(|p| p.known_types()).collect();
+        let mut by_owner: HashMap<(usize, String, String), Vec<FieldClaim>> = HashMap::new();
+        for (db, rp, measurement, field, ty) in known {
+            let owner = crate::shard::key::schema_owner(&db, &rp, &measurement, self.cores);
+            by_owner.entry((owner, db, rp)).or_default().push(FieldClaim { measurement, field, ty });
+        }
+        for ((owner, db, rp), claims) in by_owner {
+            let req = Req::Claim { db: db.clone(), rp: rp.clone(), claims: claims.clone() };
+            match self.call(owner, req).await {
+                Ok(Resp::Claimed(types)) => {
+                    let mut schema = self.schema.borrow_mut();
+                    for (c, t) in claims.iter().zip(types) {
+                        schema.learn(&db, &rp, &c.measurement, &c.field, t);
+                    }
+                }
+                Ok(_) => return Err(CallError::Unexpected(owner).to_string()),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes sealed segments past their retention policy, once a minute.
+    pub fn start_retention_task(self: &Rc<Self>) {
+        let core = self.clone();
+        glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(std::time::Duration::from_secs(60)).await;
+                let cat = core.catalog.borrow().clone();
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+                let cutoff = |db: &str, rp: &str| {
+                    let d = cat.databases.get(db)?.rps.get(rp)?.duration_ns;
+                    (d > 0).then(|| now.saturating_sub(d))
+                };
+                for p in core.partitions.borrow_mut().iter_mut() {
+                    p.expire(cutoff);
+                }
+            }
+        })
+        .detach();
+    }
+
+    /// This core's rows for a scan: per partition, segments (oldest first), then the sealing
+    /// and active memtables, merged so the newest write of a series and time wins.
+    pub async fn scan_local(&self, scan: &ScanRequest) -> Vec<SeriesRows> {
+        let sources: Vec<_> = self.partitions.borrow().iter().map(|p| p.scan_sources(scan)).collect();
+        let mut out = Vec::new();
+        for (files, mem_rows) in sources {
+            let mut rows = Vec::new();
+            for f in files {
+                match crate::storage::scan_segment(&f, scan).await {
+                    Ok(mut r) => rows.append(&mut r),
+                    Err(e) => eprintln!("lineshard: core {}: {e}", self.id),
+                }
+            }
+            if rows.is_empty() {
+                out.extend(mem_rows);
+            } else {
+                rows.extend(mem_rows);
+                out.extend(crate::storage::merge_sources(rows));
+            }
+        }
+        out
     }
 
     fn install_catalog(&self, cat: Arc<Catalog>, purges: &[Purge]) {

@@ -12,7 +12,10 @@ mod oneshot;
 pub use self::core::{CallError, Core, Msg, Purge, Req, Resp};
 
 use crate::catalog::Catalog;
-use crate::config::Config;
+use crate::config::{Config, FsyncMode};
+use crate::storage::wal::FsyncPolicy;
+use crate::storage::Partition;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::storage::layout::DataLayout;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
@@ -106,6 +109,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         );
     }
     let mesh = MeshBuilder::full(cpus.len(), MESH_CHANNEL_DEPTH);
+    let started = Arc::new(AtomicUsize::new(0));
     let (ready_tx, ready_rx) = mpsc::channel::<Result<usize, String>>();
 
     let mut handles = Vec::with_capacity(cpus.len());
@@ -117,11 +121,12 @@ pub fn run(config: Config) -> Result<(), StartError> {
             ready_tx.clone(),
         );
         let partitions = layout.partitions;
+        let started = started.clone();
         let builder =
             LocalExecutorBuilder::new(Placement::Fixed(*cpu)).name(&format!("lineshard-{i}"));
         let handle = builder
             .spawn(move || async move {
-                core_main(config, catalog, partitions, mesh, addr, ready).await
+                core_main(config, catalog, partitions, started, mesh, addr, ready).await
             })
             .map_err(|e| StartError::Executor {
                 core: i,
@@ -159,6 +164,7 @@ async fn core_main(
     config: Arc<Config>,
     catalog: Arc<Catalog>,
     partitions: u32,
+    started: Arc<AtomicUsize>,
     mesh: MeshBuilder<Msg, glommio::channels::channel_mesh::Full>,
     addr: SocketAddr,
     ready: mpsc::Sender<Result<usize, String>>,
@@ -170,8 +176,35 @@ async fn core_main(
             return;
         }
     };
-    let core = Core::new(config.clone(), catalog, partitions, senders);
+    let (id, cores) = (senders.peer_id(), senders.nr_consumers());
+    let policy = match config.data.wal_fsync {
+        FsyncMode::Always => FsyncPolicy::Always,
+        FsyncMode::Interval => FsyncPolicy::Interval(config.data.wal_fsync_interval),
+        FsyncMode::Never => FsyncPolicy::Never,
+    };
+    let mut owned = Vec::new();
+    for p in crate::storage::layout::partitions_of(id, cores, partitions) {
+        match Partition::open(p, &config.data.dir, policy).await {
+            Ok(part) => owned.push(part),
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        }
+    }
+    let core = Core::new(config.clone(), catalog, partitions, owned, senders);
     core.start_receivers(receivers);
+    // Field types of stored data go back to their schema owners before any core takes a write,
+    // so a new write can never fix a type that stored data contradicts.
+    if let Err(e) = core.register_stored_types().await {
+        let _ = ready.send(Err(e));
+        return;
+    }
+    started.fetch_add(1, Ordering::SeqCst);
+    while started.load(Ordering::SeqCst) < cores {
+        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    core.start_retention_task();
     let listener = match glommio::net::TcpListener::bind(addr) {
         Ok(l) => l,
         Err(e) => {

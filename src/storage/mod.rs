@@ -11,5 +11,9 @@
 pub mod layout;
 mod memtable;
 pub mod segment;
+pub mod wal;
 
-pub use memtable::{ApplyError, Partition, ScanRequest, SeriesRows};
+mod partition;
+
+pub use memtable::{ApplyError, KnownField, Memtable, ScanRequest, SeriesRows};
+pub use partition::{merge_sources, scan_segment, seal, Partition};

@@ -1,0 +1,476 @@
+//! One storage partition: its WAL, its memtable, the memtable being sealed, and its sealed
+//! segments. Owned by exactly one core (see `layout`); reached only from that core's executor.
+//!
+//! Write: the batch is applied to the memtable and queued in the WAL in the same synchronous
+//! step (so the memtable sees records in LSN order, the order replay uses), then the caller waits
+//! until the WAL made it durable per the fsync policy. A WAL failure poisons the partition: every
+//! later write is refused with the first error until restart.
+//!
+//! Seal: when the memtable passes its bound it is swapped for an empty one (still readable while
+//! sealing), the WAL is rotated at that point, the old memtable is written as one segment file per
+//! (db, rp) (temp file, fdatasync, rename, directory fsync), and only then is the WAL before the
+//! rotation point deleted.
+//!
+//! WAL payload (little-endian): `u8` kind, then for kind 0 (points) `u16` db length, db, `u16` rp
+//! length, rp, and a `shard::Batch` buffer; kind 1 (drop database) `u16` + db; kind 2 (drop
+//! retention policy) `u16` + db, `u16` + rp.
+
+use super::memtable::{ApplyError, KnownField, Memtable, ScanRequest, SeriesRows};
+use super::segment::{encode_segment, SegmentReader};
+use super::wal::{FsyncPolicy, Wal, WalRecord};
+use crate::lineproto::FieldValue;
+use crate::shard::batch::Batch;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+const KIND_POINTS: u8 = 0;
+const KIND_DROP_DATABASE: u8 = 1;
+const KIND_DROP_RP: u8 = 2;
+
+/// A sealed segment file of this partition.
+#[derive(Debug, Clone)]
+struct SegmentFile {
+    seq: u64,
+    path: PathBuf,
+    db: String,
+    rp: String,
+    time_min: i64,
+    time_max: i64,
+}
+
+pub struct Partition {
+    pub id: u32,
+    dir: PathBuf,
+    memtable: Memtable,
+    sealing: Option<Rc<Memtable>>,
+    segments: Vec<SegmentFile>,
+    next_seq: u64,
+    wal: Rc<Wal>,
+    poisoned: Option<String>,
+    /// Field types of the data in this partition's segments (`schema.json`), re-registered at
+    /// start-up together with the types found in the replayed WAL.
+    sealed_types: Vec<KnownField>,
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u16).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn get_str<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a str> {
+    let len = u16::from_le_bytes(buf.get(*pos..*pos + 2)?.try_into().ok()?) as usize;
+    let s = buf.get(*pos + 2..*pos + 2 + len)?;
+    *pos += 2 + len;
+    std::str::from_utf8(s).ok()
+}
+
+/// What one WAL record asks for.
+enum Record<'a> {
+    Points { db: &'a str, rp: &'a str, batch: &'a [u8] },
+    DropDatabase(&'a str),
+    DropRp(&'a str, &'a str),
+}
+
+fn decode_record(payload: &[u8]) -> Option<Record<'_>> {
+    let mut pos = 1;
+    match *payload.first()? {
+        KIND_POINTS => {
+            let db = get_str(payload, &mut pos)?;
+            let rp = get_str(payload, &mut pos)?;
+            Some(Record::Points { db, rp, batch: payload.get(pos..)? })
+        }
+        KIND_DROP_DATABASE => Some(Record::DropDatabase(get_str(payload, &mut pos)?)),
+        KIND_DROP_RP => {
+            let db = get_str(payload, &mut pos)?;
+            Some(Record::DropRp(db, get_str(payload, &mut pos)?))
+        }
+        _ => None,
+    }
+}
+
+fn segment_name(seq: u64) -> String {
+    format!("{seq:020}.seg")
+}
+
+/// Lists the sealed segments in `dir` (removing leftovers of an interrupted seal).
+fn load_segments(dir: &Path) -> std::io::Result<Vec<SegmentFile>> {
+    std::fs::create_dir_all(dir)?;
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        if name.ends_with(".tmp") {
+            std::fs::remove_file(&path)?;
+            continue;
+        }
+        let Some(seq) = name.strip_suffix(".seg").and_then(|s| s.parse::<u64>().ok()) else {
+            continue;
+        };
+        let bytes = std::fs::read(&path)?;
+        let reader = SegmentReader::open(&bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e:?}", path.display())))?;
+        let (time_min, time_max) = reader.time_range();
+        out.push(SegmentFile { seq, db: reader.db().to_string(), rp: reader.rp().to_string(), time_min, time_max, path });
+    }
+    out.sort_by_key(|s| s.seq);
+    Ok(out)
+}
+
+impl Partition {
+    /// Opens partition `id` under `data_dir/partitions/<id>`: lists its segments, replays its WAL
+    /// into a fresh memtable.
+    pub async fn open(id: u32, data_dir: &Path, policy: FsyncPolicy) -> Result<Partition, String> {
+        let dir = data_dir.join("partitions").join(id.to_string());
+        let segments = load_segments(&dir.join("segments")).map_err(|e| format!("partition {id}: segments: {e}"))?;
+        let next_seq = segments.last().map_or(1, |s| s.seq + 1);
+        let mut memtable = Memtable::new();
+        let mut bad = None;
+        let wal = Wal::open(&dir.join("wal"), policy, |r: WalRecord<'_>| match decode_record(r.payload) {
+            Some(Record::Points { db, rp, batch }) => {
+                let batch = Batch { buf: batch.to_vec(), points: 0 };
+                if let Err(e) = memtable.apply(db, rp, &batch) {
+                    bad.get_or_insert_with(|| format!("WAL record {}: {e}", r.lsn));
+                }
+            }
+            Some(Record::DropDatabase(db)) => memtable.drop_database(db),
+            Some(Record::DropRp(db, rp)) => memtable.drop_retention_policy(db, rp),
+            None => {
+                bad.get_or_insert_with(|| format!("WAL record {}: unknown payload", r.lsn));
+            }
+        })
+        .await
+        .map_err(|e| format!("partition {id}: WAL: {e}"))?;
+        if let Some(e) = bad {
+            return Err(format!("partition {id}: {e}"));
+        }
+        let sealed_types = load_types(&dir).map_err(|e| format!("partition {id}: schema.json: {e}"))?;
+        Ok(Partition {
+            id,
+            dir,
+            memtable,
+            sealing: None,
+            segments,
+            next_seq,
+            wal: Rc::new(wal),
+            poisoned: None,
+            sealed_types,
+        })
+    }
+
+    /// Applies a batch to the memtable and queues it in the WAL; returns the LSN to wait for.
+    pub fn apply(&mut self, db: &str, rp: &str, batch: &Batch) -> Result<(u32, Rc<Wal>, u64), String> {
+        if let Some(e) = &self.poisoned {
+            return Err(e.clone());
+        }
+        let mut payload = Vec::with_capacity(batch.buf.len() + db.len() + rp.len() + 5);
+        payload.push(KIND_POINTS);
+        put_str(&mut payload, db);
+        put_str(&mut payload, rp);
+        payload.extend_from_slice(&batch.buf);
+        let lsn = self.wal.enqueue(&payload).map_err(|e| self.poison(e.to_string()))?;
+        let n = self.memtable.apply(db, rp, batch).map_err(|e: ApplyError| e.to_string())?;
+        Ok((n, self.wal.clone(), lsn))
+    }
+
+    fn poison(&mut self, e: String) -> String {
+        let text = format!("partition {} stopped accepting writes after a WAL error: {e}", self.id);
+        self.poisoned.get_or_insert(text).clone()
+    }
+
+    /// Records a WAL failure seen while waiting for durability.
+    pub fn fail(&mut self, e: String) -> String {
+        self.poison(e)
+    }
+
+    /// Whether the memtable passed `max_bytes` and no seal is running.
+    pub fn wants_seal(&self, max_bytes: u64) -> bool {
+        self.sealing.is_none() && self.memtable.memtable_bytes() as u64 > max_bytes
+    }
+
+    /// Starts a seal: swaps the memtable out. Returns what `finish_seal` needs.
+    pub fn begin_seal(&mut self) -> Option<(Rc<Memtable>, Rc<Wal>, PathBuf, u64)> {
+        if self.sealing.is_some() || self.memtable.is_empty() {
+            return None;
+        }
+        let old = Rc::new(std::mem::take(&mut self.memtable));
+        self.sealing = Some(old.clone());
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        Some((old, self.wal.clone(), self.dir.join("segments"), seq))
+    }
+
+    fn seal_done(&mut self, files: Vec<SegmentFile>, types: Vec<KnownField>) {
+        self.sealed_types = types;
+        self.segments.extend(files);
+        self.segments.sort_by_key(|s| s.seq);
+        self.sealing = None;
+    }
+
+    fn seal_failed(&mut self, e: String) -> String {
+        // Keep the sealing memtable readable and its WAL in place; stop taking writes.
+        self.poison(format!("sealing failed: {e}"))
+    }
+
+    /// Forgets `db` here and on disk: memtable, segment files, and a WAL tombstone so replay
+    /// forgets it too.
+    pub fn drop_database(&mut self, db: &str) {
+        self.memtable.drop_database(db);
+        if let Some(s) = &self.sealing {
+            // The sealing memtable is immutable; its segment will be dropped when installed.
+            let _ = s;
+        }
+        self.remove_segments(|s| s.db == db);
+        self.sealed_types.retain(|t| t.0 != db);
+        let _ = save_types(&self.dir, &self.sealed_types);
+        let mut payload = vec![KIND_DROP_DATABASE];
+        put_str(&mut payload, db);
+        let _ = self.wal.enqueue(&payload);
+    }
+
+    pub fn drop_retention_policy(&mut self, db: &str, rp: &str) {
+        self.memtable.drop_retention_policy(db, rp);
+        self.remove_segments(|s| s.db == db && s.rp == rp);
+        self.sealed_types.retain(|t| !(t.0 == db && t.1 == rp));
+        let _ = save_types(&self.dir, &self.sealed_types);
+        let mut payload = vec![KIND_DROP_RP];
+        put_str(&mut payload, db);
+        put_str(&mut payload, rp);
+        let _ = self.wal.enqueue(&payload);
+    }
+
+    fn remove_segments(&mut self, pred: impl Fn(&SegmentFile) -> bool) {
+        self.segments.retain(|s| {
+            if pred(s) {
+                let _ = std::fs::remove_file(&s.path);
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// Deletes segments whose newest point is older than `min_ns` for their (db, rp).
+    pub fn expire(&mut self, cutoff: impl Fn(&str, &str) -> Option<i64>) -> usize {
+        let before = self.segments.len();
+        self.remove_segments(|s| cutoff(&s.db, &s.rp).is_some_and(|min| s.time_max < min));
+        before - self.segments.len()
+    }
+
+    /// The segment files to read for a scan, oldest first, and the memtables (sealing, then
+    /// active) — the caller reads the files without holding the partition.
+    pub fn scan_sources(&self, req: &ScanRequest) -> (Vec<PathBuf>, Vec<SeriesRows>) {
+        let files = self
+            .segments
+            .iter()
+            .filter(|s| s.db == req.db && s.rp == req.rp)
+            .filter(|s| s.time_max >= req.condition.time_min_ns && s.time_min < req.condition.time_max_ns)
+            .map(|s| s.path.clone())
+            .collect();
+        let mut rows = Vec::new();
+        if let Some(s) = &self.sealing {
+            rows.extend(s.scan(req));
+        }
+        rows.extend(self.memtable.scan(req));
+        (files, rows)
+    }
+
+    /// Every field type held here: sealed data and memtables.
+    pub fn known_types(&self) -> Vec<KnownField> {
+        let mut out = self.sealed_types.clone();
+        if let Some(s) = &self.sealing {
+            out.extend(s.field_types());
+        }
+        out.extend(self.memtable.field_types());
+        out
+    }
+
+    pub fn memtable(&self) -> &Memtable {
+        &self.memtable
+    }
+
+    pub fn series_count(&self) -> usize {
+        self.memtable.series_count()
+    }
+}
+
+/// Writes the sealing memtable as segment files, then lets the WAL before it go.
+pub async fn seal(part: &std::cell::RefCell<Vec<Partition>>, idx: usize) -> Result<(), String> {
+    let Some((old, wal, dir, seq, mut types)) = part.borrow_mut().get_mut(idx).and_then(|p| {
+        let types = p.sealed_types.clone();
+        p.begin_seal().map(|(a, b, c, d)| (a, b, c, d, types))
+    }) else {
+        return Ok(());
+    };
+    let result = async {
+        let boundary = wal.rotate().await.map_err(|e| e.to_string())?;
+        let mut files = Vec::new();
+        for (i, (db, rp, series)) in old.seal_data().into_iter().enumerate() {
+            if series.is_empty() {
+                continue;
+            }
+            let bytes = encode_segment(&db, &rp, &series);
+            let (time_min, time_max) = series.iter().fold((i64::MAX, i64::MIN), |(lo, hi), s| {
+                (lo.min(*s.times.first().unwrap_or(&lo)), hi.max(*s.times.last().unwrap_or(&hi)))
+            });
+            // One file per (db, rp); sub-sequence in the low digits keeps the names ordered.
+            let seq_i = seq * 1000 + i as u64;
+            let path = dir.join(segment_name(seq_i));
+            write_durably(&dir, &path, bytes).await?;
+            files.push(SegmentFile { seq: seq_i, path, db, rp, time_min, time_max });
+        }
+        // The types of the sealed data must be on disk before the WAL that also holds them goes.
+        for t in old.field_types() {
+            if !types.contains(&t) {
+                types.push(t);
+            }
+        }
+        let part_dir = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+        save_types(&part_dir, &types).map_err(|e| format!("schema.json: {e}"))?;
+        Ok::<_, String>((files, boundary, types))
+    }
+    .await;
+    match result {
+        Ok((files, boundary, types)) => {
+            if let Some(p) = part.borrow_mut().get_mut(idx) {
+                p.seal_done(files, types);
+            }
+            wal.truncate_before(boundary).await.map_err(|e| e.to_string())
+        }
+        Err(e) => Err(part.borrow_mut().get_mut(idx).map_or(e.clone(), |p| p.seal_failed(e))),
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TypeEntry {
+    db: String,
+    rp: String,
+    measurement: Vec<u8>,
+    field: Vec<u8>,
+    ty: u8,
+}
+
+fn load_types(dir: &Path) -> std::io::Result<Vec<KnownField>> {
+    let bytes = match std::fs::read(dir.join("schema.json")) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let entries: Vec<TypeEntry> = serde_json::from_slice(&bytes).map_err(std::io::Error::other)?;
+    Ok(entries
+        .into_iter()
+        .filter_map(|e| Some((e.db, e.rp, e.measurement, e.field, crate::lineproto::FieldType::from_u8(e.ty)?)))
+        .collect())
+}
+
+/// Writes `schema.json` atomically (temp file, fsync, rename, directory fsync). Small and rare
+/// (once per seal or drop), so plain blocking file calls.
+fn save_types(dir: &Path, types: &[KnownField]) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let entries: Vec<TypeEntry> = types
+        .iter()
+        .map(|(db, rp, m, f, ty)| TypeEntry { db: db.clone(), rp: rp.clone(), measurement: m.clone(), field: f.clone(), ty: *ty as u8 })
+        .collect();
+    let tmp = dir.join("schema.json.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec(&entries).map_err(std::io::Error::other)?)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join("schema.json"))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Temp file, fdatasync, rename, directory fsync.
+async fn write_durably(dir: &Path, path: &Path, bytes: Vec<u8>) -> Result<(), String> {
+    let tmp = path.with_extension("seg.tmp");
+    let err = |what: &str, e: &dyn std::fmt::Display| format!("{what} {}: {e}", tmp.display());
+    let file = glommio::io::BufferedFile::create(&tmp).await.map_err(|e| err("creating", &e))?;
+    let mut pos = 0usize;
+    let total = bytes.len();
+    let mut rest = bytes;
+    while pos < total {
+        let n = file.write_at(rest.clone(), pos as u64).await.map_err(|e| err("writing", &e))?;
+        if n == 0 {
+            return Err(err("writing", &"short write"));
+        }
+        pos += n;
+        rest.drain(..n);
+    }
+    file.fdatasync().await.map_err(|e| err("syncing", &e))?;
+    file.close().await.map_err(|e| err("closing", &e))?;
+    std::fs::rename(&tmp, path).map_err(|e| err("renaming", &e))?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| err("syncing dir of", &e))?;
+    Ok(())
+}
+
+/// Reads the rows of a scan from one segment file.
+pub async fn scan_segment(path: &Path, req: &ScanRequest) -> Result<Vec<SeriesRows>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let reader = SegmentReader::open(&bytes).map_err(|e| format!("{}: {e:?}", path.display()))?;
+    let (min, max) = (req.condition.time_min_ns, req.condition.time_max_ns);
+    let mut out = Vec::new();
+    let keys: Vec<(Vec<u8>, Vec<u8>)> = reader.series_keys().map(|(k, m)| (k.to_vec(), m.to_vec())).collect();
+    for (idx, (key, measurement)) in keys.into_iter().enumerate() {
+        if !req.measurements.matches(&measurement) {
+            continue;
+        }
+        let tags = crate::shard::key::parse_tags(&key);
+        if !req.condition.matches_tags(&tags) {
+            continue;
+        }
+        let data = reader.read_series(idx, min, max).map_err(|e| format!("{}: {e:?}", path.display()))?;
+        let mut points = Vec::with_capacity(data.times.len());
+        for (row, ts) in data.times.iter().enumerate() {
+            let mut fields: Vec<(Vec<u8>, FieldValue<'static>)> = data
+                .columns
+                .iter()
+                .filter_map(|c| c.get(row).map(|v| (c.name.clone(), v.into_owned())))
+                .collect();
+            fields.sort_by(|a, b| a.0.cmp(&b.0));
+            if !fields.is_empty() {
+                points.push((*ts, fields));
+            }
+        }
+        if !points.is_empty() {
+            out.push(SeriesRows { measurement, tags, points });
+        }
+    }
+    Ok(out)
+}
+
+/// Merges the rows of one scan from several sources given oldest first: per series, rows of the
+/// same time merge and the newer source wins.
+pub fn merge_sources(sources: Vec<SeriesRows>) -> Vec<SeriesRows> {
+    let mut by_series: hashbrown::HashMap<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>), Vec<(i64, crate::query::PointFields)>> =
+        hashbrown::HashMap::new();
+    let mut order = Vec::new();
+    for s in sources {
+        let key = (s.measurement, s.tags);
+        if !by_series.contains_key(&key) {
+            order.push(key.clone());
+        }
+        by_series.entry(key).or_default().extend(s.points);
+    }
+    order
+        .into_iter()
+        .filter_map(|key| {
+            let mut points = by_series.remove(&key)?;
+            points.sort_by_key(|p| p.0);
+            let mut merged: Vec<(i64, crate::query::PointFields)> = Vec::with_capacity(points.len());
+            for (ts, fields) in points {
+                match merged.last_mut() {
+                    Some((t, m)) if *t == ts => {
+                        for (k, v) in fields {
+                            match m.iter_mut().find(|(mk, _)| *mk == k) {
+                                Some(slot) => slot.1 = v,
+                                None => m.push((k, v)),
+                            }
+                        }
+                        m.sort_by(|a, b| a.0.cmp(&b.0));
+                    }
+                    _ => merged.push((ts, fields)),
+                }
+            }
+            Some(SeriesRows { measurement: key.0, tags: key.1, points: merged })
+        })
+        .collect()
+}
