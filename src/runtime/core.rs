@@ -206,7 +206,9 @@ impl Core {
                     .into_iter()
                     .map(|(p, batch)| {
                         let (core, db, rp) = (self.clone(), db.clone(), rp.clone());
-                        glommio::spawn_local(async move { core.apply_local(&db, &rp, p, &batch).await })
+                        glommio::spawn_local(
+                            async move { core.apply_local(&db, &rp, p, &batch).await },
+                        )
                     })
                     .collect();
                 let mut r = Ok(0);
@@ -233,18 +235,29 @@ impl Core {
 
     /// Applies a batch to partition `partition`, which this core owns: memtable and WAL in one
     /// step, then waits until the WAL made it durable per the fsync policy.
-    pub async fn apply_local(self: &Rc<Self>, db: &str, rp: &str, partition: u32, batch: &Batch) -> Result<u32, String> {
+    pub async fn apply_local(
+        self: &Rc<Self>,
+        db: &str,
+        rp: &str,
+        partition: u32,
+        batch: &Batch,
+    ) -> Result<u32, String> {
         let idx = partition as usize / self.cores;
         let (n, wal, lsn) = {
             let mut parts = self.partitions.borrow_mut();
             let Some(p) = parts.get_mut(idx).filter(|p| p.id == partition) else {
-                return Err(format!("internal error: partition {partition} is not owned by core {}", self.id));
+                return Err(format!(
+                    "internal error: partition {partition} is not owned by core {}",
+                    self.id
+                ));
             };
             p.apply(db, rp, batch)?
         };
         if let Err(e) = wal.wait_durable(lsn).await {
             let mut parts = self.partitions.borrow_mut();
-            return Err(parts.get_mut(idx).map_or_else(|| e.to_string(), |p| p.fail(e.to_string())));
+            return Err(parts
+                .get_mut(idx)
+                .map_or_else(|| e.to_string(), |p| p.fail(e.to_string())));
         }
         self.maybe_seal(idx);
         Ok(n)
@@ -253,7 +266,12 @@ impl Core {
     /// Starts sealing partition `idx` in the background when its memtable passed its bound.
     fn maybe_seal(self: &Rc<Self>, idx: usize) {
         let max = self.config.data.memtable_max_bytes;
-        if !self.partitions.borrow().get(idx).is_some_and(|p| p.wants_seal(max)) {
+        if !self
+            .partitions
+            .borrow()
+            .get(idx)
+            .is_some_and(|p| p.wants_seal(max))
+        {
             return;
         }
         let core = self.clone();
@@ -268,14 +286,30 @@ impl Core {
     /// Sends the field types found in this core's stored data (WAL replay and segments) to their
     /// schema owners and learns the answers.
     pub async fn register_stored_types(self: &Rc<Self>) -> Result<(), String> {
-        let known: Vec<_> = self.partitions.borrow().iter().flat_map(|p| p.known_types()).collect();
+        let known: Vec<_> = self
+            .partitions
+            .borrow()
+            .iter()
+            .flat_map(|p| p.known_types())
+            .collect();
         let mut by_owner: HashMap<(usize, String, String), Vec<FieldClaim>> = HashMap::new();
         for (db, rp, measurement, field, ty) in known {
             let owner = crate::shard::key::schema_owner(&db, &rp, &measurement, self.cores);
-            by_owner.entry((owner, db, rp)).or_default().push(FieldClaim { measurement, field, ty });
+            by_owner
+                .entry((owner, db, rp))
+                .or_default()
+                .push(FieldClaim {
+                    measurement,
+                    field,
+                    ty,
+                });
         }
         for ((owner, db, rp), claims) in by_owner {
-            let req = Req::Claim { db: db.clone(), rp: rp.clone(), claims: claims.clone() };
+            let req = Req::Claim {
+                db: db.clone(),
+                rp: rp.clone(),
+                claims: claims.clone(),
+            };
             match self.call(owner, req).await {
                 Ok(Resp::Claimed(types)) => {
                     let mut schema = self.schema.borrow_mut();
@@ -315,7 +349,12 @@ impl Core {
     /// This core's rows for a scan: per partition, segments (oldest first), then the sealing
     /// and active memtables, merged so the newest write of a series and time wins.
     pub async fn scan_local(&self, scan: &ScanRequest) -> Vec<SeriesRows> {
-        let sources: Vec<_> = self.partitions.borrow().iter().map(|p| p.scan_sources(scan)).collect();
+        let sources: Vec<_> = self
+            .partitions
+            .borrow()
+            .iter()
+            .map(|p| p.scan_sources(scan))
+            .collect();
         let mut out = Vec::new();
         for (files, mem_rows) in sources {
             let mut rows = Vec::new();

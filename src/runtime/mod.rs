@@ -13,13 +13,13 @@ pub use self::core::{CallError, Core, Msg, Purge, Req, Resp};
 
 use crate::catalog::Catalog;
 use crate::config::{Config, FsyncMode};
+use crate::storage::layout::DataLayout;
 use crate::storage::wal::FsyncPolicy;
 use crate::storage::Partition;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use crate::storage::layout::DataLayout;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 
 /// Depth of each core-to-core channel: enough for every connection of a core to have a call in
@@ -88,7 +88,17 @@ fn pick_cpus(cores: usize) -> Result<Vec<usize>, StartError> {
 }
 
 /// Runs the server until the process is killed.
-pub fn run(config: Config) -> Result<(), StartError> {
+pub fn run(mut config: Config) -> Result<(), StartError> {
+    // glommio opens files relative to fd -1, not the working directory: use an absolute path.
+    let dir = config.data.dir.clone();
+    std::fs::create_dir_all(&dir).map_err(|source| StartError::DataDir {
+        dir: dir.display().to_string(),
+        source,
+    })?;
+    config.data.dir = std::fs::canonicalize(&dir).map_err(|source| StartError::DataDir {
+        dir: dir.display().to_string(),
+        source,
+    })?;
     let config = Arc::new(config);
     let data_dir = config.data.dir.clone();
     std::fs::create_dir_all(&data_dir).map_err(|source| StartError::DataDir {

@@ -18,9 +18,9 @@ use crate::shard::batch::{Batch, CorruptBatch};
 use hashbrown::{HashMap, HashTable};
 use std::borrow::Cow;
 
+use super::segment::{ColumnData, SeriesData, Values};
 pub use crate::query::SeriesRows;
 use crate::query::{Condition, MeasurementMatch, PointFields};
-use super::segment::{ColumnData, SeriesData, Values};
 
 /// A read of one (db, rp): the measurements and the condition (time range, tag filters).
 #[derive(Debug, Clone)]
@@ -360,8 +360,12 @@ impl Memtable {
     pub fn seal_data(&self) -> Vec<(String, String, Vec<SeriesData>)> {
         let mut out = Vec::new();
         for ((db, rp), store) in &self.dbs {
-            let mut per_series: Vec<Vec<(i64, Vec<(u32, FieldValue<'_>)>)>> = vec![Vec::new(); store.series.len()];
-            let mut reader = LogReader { log: &store.log, pos: 0 };
+            let mut per_series: Vec<Vec<(i64, Vec<(u32, FieldValue<'_>)>)>> =
+                vec![Vec::new(); store.series.len()];
+            let mut reader = LogReader {
+                log: &store.log,
+                pos: 0,
+            };
             let mut fields = Vec::new();
             while let Some((sid, ts)) = reader.next(&mut fields) {
                 if let Some(rows) = per_series.get_mut(sid as usize) {
@@ -449,13 +453,19 @@ fn columns_of(rows: &[(i64, Vec<(u32, FieldValue<'_>)>)], names: &Names) -> Vec<
                 FieldType::String => Values::String(vec![Vec::new(); n]),
             };
             for (row, (_, fields)) in rows.iter().enumerate() {
-                let Some((_, v)) = fields.iter().find(|(i, _)| *i == id) else { continue };
+                let Some((_, v)) = fields.iter().find(|(i, _)| *i == id) else {
+                    continue;
+                };
                 let set = match (&mut values, v) {
                     (Values::Float(c), FieldValue::Float(x)) => c.get_mut(row).map(|s| *s = *x),
                     (Values::Integer(c), FieldValue::Integer(x)) => c.get_mut(row).map(|s| *s = *x),
-                    (Values::Unsigned(c), FieldValue::Unsigned(x)) => c.get_mut(row).map(|s| *s = *x),
+                    (Values::Unsigned(c), FieldValue::Unsigned(x)) => {
+                        c.get_mut(row).map(|s| *s = *x)
+                    }
                     (Values::Boolean(c), FieldValue::Boolean(x)) => c.get_mut(row).map(|s| *s = *x),
-                    (Values::String(c), FieldValue::String(x)) => c.get_mut(row).map(|s| *s = x.to_vec()),
+                    (Values::String(c), FieldValue::String(x)) => {
+                        c.get_mut(row).map(|s| *s = x.to_vec())
+                    }
                     // Types are fixed per measurement before points reach storage.
                     _ => None,
                 };
@@ -463,19 +473,27 @@ fn columns_of(rows: &[(i64, Vec<(u32, FieldValue<'_>)>)], names: &Names) -> Vec<
                     valid[row] = true;
                 }
             }
-            ColumnData { name: names.get(id).to_vec(), values, valid }
+            ColumnData {
+                name: names.get(id).to_vec(),
+                values,
+                valid,
+            }
         })
         .collect()
 }
 
 /// Merges rows sorted by time (stable): equal times become one row, fields unioned, later wins.
-fn merge_rows<'a>(rows: Vec<(i64, Vec<(u32, FieldValue<'a>)>)>) -> Vec<(i64, Vec<(u32, FieldValue<'a>)>)> {
+fn merge_rows<'a>(
+    rows: Vec<(i64, Vec<(u32, FieldValue<'a>)>)>,
+) -> Vec<(i64, Vec<(u32, FieldValue<'a>)>)> {
     let mut out: Vec<(i64, Vec<(u32, FieldValue<'a>)>)> = Vec::with_capacity(rows.len());
     for (ts, fields) in rows {
         if out.last().map(|(t, _)| *t) != Some(ts) {
             out.push((ts, Vec::with_capacity(fields.len())));
         }
-        let Some((_, merged)) = out.last_mut() else { continue };
+        let Some((_, merged)) = out.last_mut() else {
+            continue;
+        };
         for (k, v) in fields {
             match merged.iter_mut().find(|(mk, _)| *mk == k) {
                 Some(slot) => slot.1 = v,
@@ -671,7 +689,14 @@ mod tests {
         let mut p = Memtable::new();
         let b = batch(&[
             (b"m,h=b", 20, vec![(b"v", FieldValue::Integer(1))]),
-            (b"m,h=a", 20, vec![(b"v", FieldValue::Integer(2)), (b"s", FieldValue::String(Cow::Borrowed(b"x")))]),
+            (
+                b"m,h=a",
+                20,
+                vec![
+                    (b"v", FieldValue::Integer(2)),
+                    (b"s", FieldValue::String(Cow::Borrowed(b"x"))),
+                ],
+            ),
             (b"m,h=a", 10, vec![(b"v", FieldValue::Integer(3))]),
             (b"m,h=a", 20, vec![(b"v", FieldValue::Integer(4))]),
         ]);

@@ -50,6 +50,8 @@ pub struct Partition {
     /// Field types of the data in this partition's segments (`schema.json`), re-registered at
     /// start-up together with the types found in the replayed WAL.
     sealed_types: Vec<KnownField>,
+    /// The WAL's next LSN when the running seal swapped the memtable out.
+    seal_lsn: u64,
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -66,7 +68,11 @@ fn get_str<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a str> {
 
 /// What one WAL record asks for.
 enum Record<'a> {
-    Points { db: &'a str, rp: &'a str, batch: &'a [u8] },
+    Points {
+        db: &'a str,
+        rp: &'a str,
+        batch: &'a [u8],
+    },
     DropDatabase(&'a str),
     DropRp(&'a str, &'a str),
 }
@@ -77,7 +83,11 @@ fn decode_record(payload: &[u8]) -> Option<Record<'_>> {
         KIND_POINTS => {
             let db = get_str(payload, &mut pos)?;
             let rp = get_str(payload, &mut pos)?;
-            Some(Record::Points { db, rp, batch: payload.get(pos..)? })
+            Some(Record::Points {
+                db,
+                rp,
+                batch: payload.get(pos..)?,
+            })
         }
         KIND_DROP_DATABASE => Some(Record::DropDatabase(get_str(payload, &mut pos)?)),
         KIND_DROP_RP => {
@@ -98,19 +108,37 @@ fn load_segments(dir: &Path) -> std::io::Result<Vec<SegmentFile>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
         if name.ends_with(".tmp") {
             std::fs::remove_file(&path)?;
             continue;
         }
-        let Some(seq) = name.strip_suffix(".seg").and_then(|s| s.parse::<u64>().ok()) else {
+        let Some(seq) = name
+            .strip_suffix(".seg")
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
             continue;
         };
         let bytes = std::fs::read(&path)?;
-        let reader = SegmentReader::open(&bytes)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e:?}", path.display())))?;
+        let reader = SegmentReader::open(&bytes).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e:?}", path.display()),
+            )
+        })?;
         let (time_min, time_max) = reader.time_range();
-        out.push(SegmentFile { seq, db: reader.db().to_string(), rp: reader.rp().to_string(), time_min, time_max, path });
+        out.push(SegmentFile {
+            seq,
+            db: reader.db().to_string(),
+            rp: reader.rp().to_string(),
+            time_min,
+            time_max,
+            path,
+        });
     }
     out.sort_by_key(|s| s.seq);
     Ok(out)
@@ -121,29 +149,38 @@ impl Partition {
     /// into a fresh memtable.
     pub async fn open(id: u32, data_dir: &Path, policy: FsyncPolicy) -> Result<Partition, String> {
         let dir = data_dir.join("partitions").join(id.to_string());
-        let segments = load_segments(&dir.join("segments")).map_err(|e| format!("partition {id}: segments: {e}"))?;
+        let segments = load_segments(&dir.join("segments"))
+            .map_err(|e| format!("partition {id}: segments: {e}"))?;
         let next_seq = segments.last().map_or(1, |s| s.seq + 1);
         let mut memtable = Memtable::new();
         let mut bad = None;
-        let wal = Wal::open(&dir.join("wal"), policy, |r: WalRecord<'_>| match decode_record(r.payload) {
-            Some(Record::Points { db, rp, batch }) => {
-                let batch = Batch { buf: batch.to_vec(), points: 0 };
-                if let Err(e) = memtable.apply(db, rp, &batch) {
-                    bad.get_or_insert_with(|| format!("WAL record {}: {e}", r.lsn));
+        let wal = Wal::open(
+            &dir.join("wal"),
+            policy,
+            |r: WalRecord<'_>| match decode_record(r.payload) {
+                Some(Record::Points { db, rp, batch }) => {
+                    let batch = Batch {
+                        buf: batch.to_vec(),
+                        points: 0,
+                    };
+                    if let Err(e) = memtable.apply(db, rp, &batch) {
+                        bad.get_or_insert_with(|| format!("WAL record {}: {e}", r.lsn));
+                    }
                 }
-            }
-            Some(Record::DropDatabase(db)) => memtable.drop_database(db),
-            Some(Record::DropRp(db, rp)) => memtable.drop_retention_policy(db, rp),
-            None => {
-                bad.get_or_insert_with(|| format!("WAL record {}: unknown payload", r.lsn));
-            }
-        })
+                Some(Record::DropDatabase(db)) => memtable.drop_database(db),
+                Some(Record::DropRp(db, rp)) => memtable.drop_retention_policy(db, rp),
+                None => {
+                    bad.get_or_insert_with(|| format!("WAL record {}: unknown payload", r.lsn));
+                }
+            },
+        )
         .await
         .map_err(|e| format!("partition {id}: WAL: {e}"))?;
         if let Some(e) = bad {
             return Err(format!("partition {id}: {e}"));
         }
-        let sealed_types = load_types(&dir).map_err(|e| format!("partition {id}: schema.json: {e}"))?;
+        let sealed_types =
+            load_types(&dir).map_err(|e| format!("partition {id}: schema.json: {e}"))?;
         Ok(Partition {
             id,
             dir,
@@ -154,11 +191,17 @@ impl Partition {
             wal: Rc::new(wal),
             poisoned: None,
             sealed_types,
+            seal_lsn: 0,
         })
     }
 
     /// Applies a batch to the memtable and queues it in the WAL; returns the LSN to wait for.
-    pub fn apply(&mut self, db: &str, rp: &str, batch: &Batch) -> Result<(u32, Rc<Wal>, u64), String> {
+    pub fn apply(
+        &mut self,
+        db: &str,
+        rp: &str,
+        batch: &Batch,
+    ) -> Result<(u32, Rc<Wal>, u64), String> {
         if let Some(e) = &self.poisoned {
             return Err(e.clone());
         }
@@ -167,13 +210,22 @@ impl Partition {
         put_str(&mut payload, db);
         put_str(&mut payload, rp);
         payload.extend_from_slice(&batch.buf);
-        let lsn = self.wal.enqueue(&payload).map_err(|e| self.poison(e.to_string()))?;
-        let n = self.memtable.apply(db, rp, batch).map_err(|e: ApplyError| e.to_string())?;
+        let lsn = self
+            .wal
+            .enqueue(&payload)
+            .map_err(|e| self.poison(e.to_string()))?;
+        let n = self
+            .memtable
+            .apply(db, rp, batch)
+            .map_err(|e: ApplyError| e.to_string())?;
         Ok((n, self.wal.clone(), lsn))
     }
 
     fn poison(&mut self, e: String) -> String {
-        let text = format!("partition {} stopped accepting writes after a WAL error: {e}", self.id);
+        let text = format!(
+            "partition {} stopped accepting writes after a WAL error: {e}",
+            self.id
+        );
         self.poisoned.get_or_insert(text).clone()
     }
 
@@ -196,6 +248,8 @@ impl Partition {
         self.sealing = Some(old.clone());
         let seq = self.next_seq;
         self.next_seq += 1;
+        // Every record below this LSN was applied to `old` (memtable and WAL move in one step).
+        self.seal_lsn = self.wal.next_lsn();
         Some((old, self.wal.clone(), self.dir.join("segments"), seq))
     }
 
@@ -263,7 +317,9 @@ impl Partition {
             .segments
             .iter()
             .filter(|s| s.db == req.db && s.rp == req.rp)
-            .filter(|s| s.time_max >= req.condition.time_min_ns && s.time_min < req.condition.time_max_ns)
+            .filter(|s| {
+                s.time_max >= req.condition.time_min_ns && s.time_min < req.condition.time_max_ns
+            })
             .map(|s| s.path.clone())
             .collect();
         let mut rows = Vec::new();
@@ -310,13 +366,23 @@ pub async fn seal(part: &std::cell::RefCell<Vec<Partition>>, idx: usize) -> Resu
             }
             let bytes = encode_segment(&db, &rp, &series);
             let (time_min, time_max) = series.iter().fold((i64::MAX, i64::MIN), |(lo, hi), s| {
-                (lo.min(*s.times.first().unwrap_or(&lo)), hi.max(*s.times.last().unwrap_or(&hi)))
+                (
+                    lo.min(*s.times.first().unwrap_or(&lo)),
+                    hi.max(*s.times.last().unwrap_or(&hi)),
+                )
             });
             // One file per (db, rp); sub-sequence in the low digits keeps the names ordered.
             let seq_i = seq * 1000 + i as u64;
             let path = dir.join(segment_name(seq_i));
             write_durably(&dir, &path, bytes).await?;
-            files.push(SegmentFile { seq: seq_i, path, db, rp, time_min, time_max });
+            files.push(SegmentFile {
+                seq: seq_i,
+                path,
+                db,
+                rp,
+                time_min,
+                time_max,
+            });
         }
         // The types of the sealed data must be on disk before the WAL that also holds them goes.
         for t in old.field_types() {
@@ -331,12 +397,20 @@ pub async fn seal(part: &std::cell::RefCell<Vec<Partition>>, idx: usize) -> Resu
     .await;
     match result {
         Ok((files, boundary, types)) => {
+            let mut keep_from = boundary;
             if let Some(p) = part.borrow_mut().get_mut(idx) {
+                keep_from = keep_from.min(p.seal_lsn);
                 p.seal_done(files, types);
             }
-            wal.truncate_before(boundary).await.map_err(|e| e.to_string())
+            // Only records whose data is now in a durable segment go.
+            wal.truncate_before(keep_from)
+                .await
+                .map_err(|e| e.to_string())
         }
-        Err(e) => Err(part.borrow_mut().get_mut(idx).map_or(e.clone(), |p| p.seal_failed(e))),
+        Err(e) => Err(part
+            .borrow_mut()
+            .get_mut(idx)
+            .map_or(e.clone(), |p| p.seal_failed(e))),
     }
 }
 
@@ -358,7 +432,15 @@ fn load_types(dir: &Path) -> std::io::Result<Vec<KnownField>> {
     let entries: Vec<TypeEntry> = serde_json::from_slice(&bytes).map_err(std::io::Error::other)?;
     Ok(entries
         .into_iter()
-        .filter_map(|e| Some((e.db, e.rp, e.measurement, e.field, crate::lineproto::FieldType::from_u8(e.ty)?)))
+        .filter_map(|e| {
+            Some((
+                e.db,
+                e.rp,
+                e.measurement,
+                e.field,
+                crate::lineproto::FieldType::from_u8(e.ty)?,
+            ))
+        })
         .collect())
 }
 
@@ -369,7 +451,13 @@ fn save_types(dir: &Path, types: &[KnownField]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let entries: Vec<TypeEntry> = types
         .iter()
-        .map(|(db, rp, m, f, ty)| TypeEntry { db: db.clone(), rp: rp.clone(), measurement: m.clone(), field: f.clone(), ty: *ty as u8 })
+        .map(|(db, rp, m, f, ty)| TypeEntry {
+            db: db.clone(),
+            rp: rp.clone(),
+            measurement: m.clone(),
+            field: f.clone(),
+            ty: *ty as u8,
+        })
         .collect();
     let tmp = dir.join("schema.json.tmp");
     let mut f = std::fs::File::create(&tmp)?;
@@ -383,12 +471,17 @@ fn save_types(dir: &Path, types: &[KnownField]) -> std::io::Result<()> {
 async fn write_durably(dir: &Path, path: &Path, bytes: Vec<u8>) -> Result<(), String> {
     let tmp = path.with_extension("seg.tmp");
     let err = |what: &str, e: &dyn std::fmt::Display| format!("{what} {}: {e}", tmp.display());
-    let file = glommio::io::BufferedFile::create(&tmp).await.map_err(|e| err("creating", &e))?;
+    let file = glommio::io::BufferedFile::create(&tmp)
+        .await
+        .map_err(|e| err("creating", &e))?;
     let mut pos = 0usize;
     let total = bytes.len();
     let mut rest = bytes;
     while pos < total {
-        let n = file.write_at(rest.clone(), pos as u64).await.map_err(|e| err("writing", &e))?;
+        let n = file
+            .write_at(rest.clone(), pos as u64)
+            .await
+            .map_err(|e| err("writing", &e))?;
         if n == 0 {
             return Err(err("writing", &"short write"));
         }
@@ -398,7 +491,9 @@ async fn write_durably(dir: &Path, path: &Path, bytes: Vec<u8>) -> Result<(), St
     file.fdatasync().await.map_err(|e| err("syncing", &e))?;
     file.close().await.map_err(|e| err("closing", &e))?;
     std::fs::rename(&tmp, path).map_err(|e| err("renaming", &e))?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| err("syncing dir of", &e))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| err("syncing dir of", &e))?;
     Ok(())
 }
 
@@ -408,7 +503,10 @@ pub async fn scan_segment(path: &Path, req: &ScanRequest) -> Result<Vec<SeriesRo
     let reader = SegmentReader::open(&bytes).map_err(|e| format!("{}: {e:?}", path.display()))?;
     let (min, max) = (req.condition.time_min_ns, req.condition.time_max_ns);
     let mut out = Vec::new();
-    let keys: Vec<(Vec<u8>, Vec<u8>)> = reader.series_keys().map(|(k, m)| (k.to_vec(), m.to_vec())).collect();
+    let keys: Vec<(Vec<u8>, Vec<u8>)> = reader
+        .series_keys()
+        .map(|(k, m)| (k.to_vec(), m.to_vec()))
+        .collect();
     for (idx, (key, measurement)) in keys.into_iter().enumerate() {
         if !req.measurements.matches(&measurement) {
             continue;
@@ -417,7 +515,9 @@ pub async fn scan_segment(path: &Path, req: &ScanRequest) -> Result<Vec<SeriesRo
         if !req.condition.matches_tags(&tags) {
             continue;
         }
-        let data = reader.read_series(idx, min, max).map_err(|e| format!("{}: {e:?}", path.display()))?;
+        let data = reader
+            .read_series(idx, min, max)
+            .map_err(|e| format!("{}: {e:?}", path.display()))?;
         let mut points = Vec::with_capacity(data.times.len());
         for (row, ts) in data.times.iter().enumerate() {
             let mut fields: Vec<(Vec<u8>, FieldValue<'static>)> = data
@@ -431,7 +531,11 @@ pub async fn scan_segment(path: &Path, req: &ScanRequest) -> Result<Vec<SeriesRo
             }
         }
         if !points.is_empty() {
-            out.push(SeriesRows { measurement, tags, points });
+            out.push(SeriesRows {
+                measurement,
+                tags,
+                points,
+            });
         }
     }
     Ok(out)
@@ -440,8 +544,10 @@ pub async fn scan_segment(path: &Path, req: &ScanRequest) -> Result<Vec<SeriesRo
 /// Merges the rows of one scan from several sources given oldest first: per series, rows of the
 /// same time merge and the newer source wins.
 pub fn merge_sources(sources: Vec<SeriesRows>) -> Vec<SeriesRows> {
-    let mut by_series: hashbrown::HashMap<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>), Vec<(i64, crate::query::PointFields)>> =
-        hashbrown::HashMap::new();
+    let mut by_series: hashbrown::HashMap<
+        (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>),
+        Vec<(i64, crate::query::PointFields)>,
+    > = hashbrown::HashMap::new();
     let mut order = Vec::new();
     for s in sources {
         let key = (s.measurement, s.tags);
@@ -455,7 +561,8 @@ pub fn merge_sources(sources: Vec<SeriesRows>) -> Vec<SeriesRows> {
         .filter_map(|key| {
             let mut points = by_series.remove(&key)?;
             points.sort_by_key(|p| p.0);
-            let mut merged: Vec<(i64, crate::query::PointFields)> = Vec::with_capacity(points.len());
+            let mut merged: Vec<(i64, crate::query::PointFields)> =
+                Vec::with_capacity(points.len());
             for (ts, fields) in points {
                 match merged.last_mut() {
                     Some((t, m)) if *t == ts => {
@@ -470,7 +577,11 @@ pub fn merge_sources(sources: Vec<SeriesRows>) -> Vec<SeriesRows> {
                     _ => merged.push((ts, fields)),
                 }
             }
-            Some(SeriesRows { measurement: key.0, tags: key.1, points: merged })
+            Some(SeriesRows {
+                measurement: key.0,
+                tags: key.1,
+                points: merged,
+            })
         })
         .collect()
 }
