@@ -18,7 +18,7 @@
 use std::borrow::Cow;
 
 use super::error::{ErrorKind, MAX_KEY_LENGTH, MAX_NANO_TIME, MIN_NANO_TIME};
-use super::scan::{self, find2, find3, find4, skip_ws, to_i64};
+use super::scan::{self, parse_digits, skip_ws, to_i64, Cursor};
 use super::{FieldValue, Precision};
 
 /// Per-request decoding options.
@@ -137,11 +137,12 @@ impl Decoder {
         };
         self.tags.clear();
         self.fields.clear();
-        let (meas_end, meas_esc) = scan_measurement(buf)?;
+        let mut cur = Cursor::new();
+        let (meas_end, meas_esc) = scan_measurement(buf, &mut cur)?;
         let mut key_end = meas_end;
         let mut tag_time = false;
         if buf.get(meas_end) == Some(&b',') {
-            key_end = self.scan_tags(buf, meas_end + 1)?;
+            key_end = self.scan_tags(buf, meas_end + 1, &mut cur)?;
             let time_fp = fingerprint(b"time", 0, 4);
             tag_time = self.tags.iter().any(|t| t.fp == time_fp && key_of(buf, t.key) == b"time");
             if has_duplicate_keys(buf, &self.tags, &mut self.order) {
@@ -151,7 +152,7 @@ impl Decoder {
         if key_end > MAX_KEY_LENGTH {
             return Err(ErrorKind::MaxKeyLength(key_end));
         }
-        let (fields_end, time_fields) = self.scan_fields(buf, key_end, opts)?;
+        let (fields_end, time_fields) = self.scan_fields(buf, key_end, opts, &mut cur)?;
         let timestamp_ns = scan_time(buf, fields_end, opts)?;
         let reserved = if tag_time {
             Some(ReservedTime::Tag)
@@ -175,7 +176,7 @@ impl Decoder {
     }
 
     /// Tags from `i` (just after the measurement's comma); returns the end of the last value.
-    fn scan_tags(&mut self, buf: &[u8], mut i: usize) -> Result<usize, ErrorKind> {
+    fn scan_tags(&mut self, buf: &[u8], mut i: usize, cur: &mut Cursor) -> Result<usize, ErrorKind> {
         loop {
             let ks = i;
             match buf.get(ks) {
@@ -185,9 +186,10 @@ impl Decoder {
             let mut j = ks + 1;
             let mut key_esc = false;
             loop {
-                j = find3(buf, j, b'=', b',', b' ');
+                j = cur.next(buf, j);
                 match buf.get(j) {
                     None => return Err(ErrorKind::MissingTagValue),
+                    Some(b'\\' | b'"') => j += 1,
                     Some(_) if buf[j - 1] == b'\\' => {
                         key_esc = true;
                         j += 1;
@@ -204,9 +206,10 @@ impl Decoder {
             let mut k = vs + 1;
             let mut val_esc = false;
             let delim = loop {
-                k = find3(buf, k, b'=', b',', b' ');
+                k = cur.next(buf, k);
                 match buf.get(k) {
                     None => return Err(ErrorKind::MissingFields),
+                    Some(b'\\' | b'"') => k += 1,
                     Some(_) if buf[k - 1] == b'\\' => {
                         val_esc = true;
                         k += 1;
@@ -231,6 +234,7 @@ impl Decoder {
         buf: &[u8],
         i: usize,
         opts: &DecodeOptions,
+        cur: &mut Cursor,
     ) -> Result<(usize, usize), ErrorKind> {
         let start = skip_ws(buf, i);
         let key_room = MAX_KEY_LENGTH.saturating_sub(i + 4);
@@ -242,8 +246,9 @@ impl Decoder {
             let mut q = p;
             let mut key_esc = false;
             loop {
-                q = find4(buf, q, b'=', b',', b' ', b'\\');
+                q = cur.next(buf, q);
                 match buf.get(q) {
+                    Some(b'"') => q += 1,
                     // `pkg/escape.Unescape` works left to right, not in the scanner's
                     // pairs (`\\"`), so any backslash sends the key through it.
                     Some(b'\\') if q + 1 < buf.len() => {
@@ -268,7 +273,7 @@ impl Decoder {
             let v = q + 1;
             let (value, end) = match fast_integer(buf, v) {
                 Some((n, end)) => (RawValue::Integer(n), end),
-                None => self.value(buf, v, i, opts)?,
+                None => self.value(buf, v, i, opts, cur)?,
             };
             let key_len = q - ks;
             if key_len > key_room && too_long.is_none() {
@@ -298,11 +303,12 @@ impl Decoder {
         v: usize,
         i: usize,
         opts: &DecodeOptions,
+        cur: &mut Cursor,
     ) -> Result<(RawValue, usize), ErrorKind> {
         match buf.get(v) {
             None | Some(b',' | b' ') => Err(ErrorKind::MissingFieldValue),
             Some(b'"') => {
-                let (value, end) = scan_string(buf, v)?;
+                let (value, end) = scan_string(buf, v, cur)?;
                 match buf.get(end) {
                     None | Some(b',' | b' ') => Ok((value, end)),
                     Some(_) => Err(self.off_path(buf, i, opts)),
@@ -332,7 +338,7 @@ impl Decoder {
 
 /// `scanMeasurement`: returns the index of the `,` or space ending the measurement.
 #[inline]
-fn scan_measurement(buf: &[u8]) -> Result<(usize, bool), ErrorKind> {
+fn scan_measurement(buf: &[u8], cur: &mut Cursor) -> Result<(usize, bool), ErrorKind> {
     match buf.first() {
         None | Some(b',') => return Err(ErrorKind::MissingMeasurement),
         Some(_) => {}
@@ -340,9 +346,13 @@ fn scan_measurement(buf: &[u8]) -> Result<(usize, bool), ErrorKind> {
     let mut i = 1;
     let mut esc = false;
     loop {
-        i = find2(buf, i, b',', b' ');
+        i = cur.next(buf, i);
         if i >= buf.len() {
             return Err(ErrorKind::MissingFields);
+        }
+        if matches!(buf[i], b'=' | b'\\' | b'"') {
+            i += 1;
+            continue;
         }
         if buf[i - 1] == b'\\' {
             esc = true;
@@ -356,13 +366,14 @@ fn scan_measurement(buf: &[u8]) -> Result<(usize, bool), ErrorKind> {
 /// String value starting at the opening quote `v`; returns it and the index after the
 /// closing quote. Inside quotes a backslash skips the next byte (so `\"` does not close).
 #[inline]
-fn scan_string(buf: &[u8], v: usize) -> Result<(RawValue, usize), ErrorKind> {
+fn scan_string(buf: &[u8], v: usize, cur: &mut Cursor) -> Result<(RawValue, usize), ErrorKind> {
     let mut j = v + 1;
     let mut esc = false;
     loop {
-        j = find2(buf, j, b'"', b'\\');
+        j = cur.next(buf, j);
         match buf.get(j) {
             None => return Err(ErrorKind::UnbalancedQuotes),
+            Some(b',' | b'=' | b' ') => j += 1,
             Some(b'"') => {
                 return Ok((RawValue::Str { start: v + 1, end: j, esc }, j + 1));
             }
@@ -381,20 +392,12 @@ fn scan_string(buf: &[u8], v: usize) -> Result<(RawValue, usize), ErrorKind> {
 fn fast_integer(buf: &[u8], v: usize) -> Option<(i64, usize)> {
     let neg = buf.get(v) == Some(&b'-');
     let ds = v + neg as usize;
-    let mut i = ds;
-    let mut acc: i64 = 0;
-    while let Some(&c) = buf.get(i) {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        acc = acc.wrapping_mul(10).wrapping_add(d as i64);
-        i += 1;
-    }
+    let (acc, i, _) = parse_digits(buf, ds);
     let nd = i - ds;
     if nd == 0 || nd > 18 || buf.get(i) != Some(&b'i') {
         return None;
     }
+    let acc = acc as i64;
     match buf.get(i + 1) {
         None | Some(b',' | b' ') => Some((if neg { -acc } else { acc }, i + 1)),
         _ => None,
@@ -462,22 +465,10 @@ fn slow_number(buf: &[u8], v: usize, opts: &DecodeOptions) -> Result<(RawValue, 
 fn scan_time(buf: &[u8], i: usize, opts: &DecodeOptions) -> Result<i64, ErrorKind> {
     let start = skip_ws(buf, i);
     let neg = buf.get(start) == Some(&b'-');
-    let mut j = start + neg as usize;
-    let mut acc: u64 = 0;
-    let mut overflow = false;
-    while let Some(&c) = buf.get(j) {
-        if c == b' ' || c == b'\n' {
-            break;
-        }
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            return Err(ErrorKind::BadTimestamp);
-        }
-        match acc.checked_mul(10).and_then(|a| a.checked_add(d as u64)) {
-            Some(a) => acc = a,
-            None => overflow = true,
-        }
-        j += 1;
+    let (acc, j, overflow) = parse_digits(buf, start + neg as usize);
+    match buf.get(j) {
+        None | Some(b' ' | b'\n') => {}
+        Some(_) => return Err(ErrorKind::BadTimestamp),
     }
     if j == start {
         // No timestamp (1.x skips the trailing-bytes check in this case too).
