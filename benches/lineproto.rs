@@ -148,6 +148,18 @@ fn benches(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("baseline");
     g.throughput(Throughput::Bytes(body.len() as u64));
+    g.bench_function("lines", |b| b.iter(|| lines(black_box(&body)).map(|(_, l)| l.len()).sum::<usize>()));
+    g.bench_function("decode_no_field_walk", |b| {
+        b.iter(|| {
+            let mut n = 0i64;
+            for (_, line) in lines(black_box(&body)) {
+                if let Ok(Some(l)) = dec.decode(line, &opts) {
+                    n = n.wrapping_add(l.timestamp_ns());
+                }
+            }
+            n
+        })
+    });
     g.bench_function("memchr_newlines", |b| {
         b.iter(|| memchr::memchr_iter(b'\n', black_box(&body)).count())
     });

@@ -84,9 +84,46 @@ struct FieldSpan {
     value: RawValue,
 }
 
+#[derive(Clone, Copy, Debug, Default)]
+struct KeyInfo {
+    meas_end: usize,
+    meas_esc: bool,
+    key_end: usize,
+    tag_time: bool,
+}
+
+/// A decoded key section (measurement + tags), by its raw bytes.
+#[derive(Clone, Debug, Default)]
+struct CachedKey {
+    raw: Vec<u8>,
+    key: KeyInfo,
+    tags: Vec<TagSpan>,
+}
+
+/// Slots of the per-decoder key cache (direct mapped by XXH3 of the key bytes). Ingest
+/// repeats series line after line; a hit skips tag scanning and the duplicate check.
+/// Bounded memory: at most `KEY_CACHE_SLOTS * (KEY_CACHE_MAX_KEY_LEN + tags)` bytes.
+const KEY_CACHE_SLOTS: usize = 4096;
+/// Longer keys are not cached.
+const KEY_CACHE_MAX_KEY_LEN: usize = 512;
+
+/// End of the key section if the line decodes: its first space not preceded by a backslash.
+#[inline]
+fn key_region_end(buf: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    loop {
+        let i = from + memchr::memchr(b' ', buf.get(from..)?)?;
+        if i > 0 && buf[i - 1] != b'\\' {
+            return Some(i);
+        }
+        from = i + 1;
+    }
+}
+
 /// Reusable decoding scratch; keep one per core and feed it line after line.
 #[derive(Debug, Default)]
 pub struct Decoder {
+    cache: Vec<CachedKey>,
     tags: Vec<TagSpan>,
     fields: Vec<FieldSpan>,
     /// Tag indices in key order (valid when `Line::order_ready`).
@@ -135,23 +172,17 @@ impl Decoder {
             Some(b) if !b.is_empty() && b[0] != b'#' => b,
             _ => return Ok(None),
         };
-        self.tags.clear();
         self.fields.clear();
         let mut cur = Cursor::new();
-        let (meas_end, meas_esc) = scan_measurement(buf, &mut cur)?;
-        let mut key_end = meas_end;
-        let mut tag_time = false;
-        if buf.get(meas_end) == Some(&b',') {
-            key_end = self.scan_tags(buf, meas_end + 1, &mut cur)?;
-            let time_fp = fingerprint(b"time", 0, 4);
-            tag_time = self.tags.iter().any(|t| t.fp == time_fp && key_of(buf, t.key) == b"time");
-            if has_duplicate_keys(buf, &self.tags, &mut self.order) {
-                return Err(ErrorKind::DuplicateTags);
+        let key = match self.cached_key(buf) {
+            Some(key) => key,
+            None => {
+                let key = self.scan_key(buf, &mut cur)?;
+                self.remember_key(buf, key);
+                key
             }
-        }
-        if key_end > MAX_KEY_LENGTH {
-            return Err(ErrorKind::MaxKeyLength(key_end));
-        }
+        };
+        let KeyInfo { meas_end, meas_esc, key_end, tag_time } = key;
         let (fields_end, time_fields) = self.scan_fields(buf, key_end, opts, &mut cur)?;
         let timestamp_ns = scan_time(buf, fields_end, opts)?;
         let reserved = if tag_time {
@@ -173,6 +204,63 @@ impl Decoder {
             order_ready: false,
             key_built: false,
         }))
+    }
+
+    /// Measurement and tags into `self.tags`, with the duplicate and length checks.
+    #[inline]
+    fn scan_key(&mut self, buf: &[u8], cur: &mut Cursor) -> Result<KeyInfo, ErrorKind> {
+        self.tags.clear();
+        let (meas_end, meas_esc) = scan_measurement(buf, cur)?;
+        let mut key_end = meas_end;
+        let mut tag_time = false;
+        if buf.get(meas_end) == Some(&b',') {
+            key_end = self.scan_tags(buf, meas_end + 1, cur)?;
+            let time_fp = fingerprint(b"time", 0, 4);
+            tag_time = self.tags.iter().any(|t| t.fp == time_fp && key_of(buf, t.key) == b"time");
+            if has_duplicate_keys(buf, &self.tags, &mut self.order) {
+                return Err(ErrorKind::DuplicateTags);
+            }
+        }
+        if key_end > MAX_KEY_LENGTH {
+            return Err(ErrorKind::MaxKeyLength(key_end));
+        }
+        Ok(KeyInfo { meas_end, meas_esc, key_end, tag_time })
+    }
+
+    /// The key of a line whose key bytes were decoded before: the key section of a line that
+    /// decodes ends at its first space not preceded by a backslash, and equal bytes decode
+    /// equally, so the cached spans are exact.
+    #[inline]
+    fn cached_key(&mut self, buf: &[u8]) -> Option<KeyInfo> {
+        let end = key_region_end(buf)?;
+        let region = &buf[..end];
+        let slot = (xxhash_rust::xxh3::xxh3_64(region) as usize) & (KEY_CACHE_SLOTS - 1);
+        let e = self.cache.get(slot)?;
+        if e.raw.as_slice() != region {
+            return None;
+        }
+        self.tags.clear();
+        self.tags.extend_from_slice(&e.tags);
+        Some(e.key)
+    }
+
+    #[inline]
+    fn remember_key(&mut self, buf: &[u8], key: KeyInfo) {
+        if key.key_end > KEY_CACHE_MAX_KEY_LEN {
+            return;
+        }
+        if self.cache.is_empty() {
+            self.cache.resize_with(KEY_CACHE_SLOTS, CachedKey::default);
+        }
+        let region = &buf[..key.key_end];
+        let slot = (xxhash_rust::xxh3::xxh3_64(region) as usize) & (KEY_CACHE_SLOTS - 1);
+        if let Some(e) = self.cache.get_mut(slot) {
+            e.raw.clear();
+            e.raw.extend_from_slice(region);
+            e.tags.clear();
+            e.tags.extend_from_slice(&self.tags);
+            e.key = key;
+        }
     }
 
     /// Tags from `i` (just after the measurement's comma); returns the end of the last value.
