@@ -81,6 +81,8 @@ enum RawValue {
 struct FieldSpan {
     key: (usize, usize),
     key_esc: bool,
+    /// The key is `time` (skipped by `Line::fields`).
+    is_time: bool,
     value: RawValue,
 }
 
@@ -107,6 +109,22 @@ const KEY_CACHE_SLOTS: usize = 4096;
 /// Longer keys are not cached.
 const KEY_CACHE_MAX_KEY_LEN: usize = 512;
 
+/// Slot of a key in the cache: a hash of its length, first 48 and last 16 bytes (the cache
+/// compares the whole key, so a partial hash only costs misses).
+#[inline(always)]
+fn cache_slot(region: &[u8]) -> usize {
+    let n = region.len();
+    let h = if n <= 64 {
+        xxhash_rust::xxh3::xxh3_64(region)
+    } else {
+        let mut a = [0u8; 64];
+        a[..48].copy_from_slice(&region[..48]);
+        a[48..].copy_from_slice(&region[n - 16..]);
+        xxhash_rust::xxh3::xxh3_64_with_seed(&a, n as u64)
+    };
+    (h as usize) & (KEY_CACHE_SLOTS - 1)
+}
+
 /// End of the key section if the line decodes: its first space not preceded by a backslash.
 #[inline]
 fn key_region_end(buf: &[u8]) -> Option<usize> {
@@ -124,6 +142,8 @@ fn key_region_end(buf: &[u8]) -> Option<usize> {
 #[derive(Debug, Default)]
 pub struct Decoder {
     cache: Vec<CachedKey>,
+    /// The current line's tags live in this cache slot instead of `tags`.
+    cached_tags: Option<usize>,
     tags: Vec<TagSpan>,
     fields: Vec<FieldSpan>,
     /// Tag indices in key order (valid when `Line::order_ready`).
@@ -152,6 +172,15 @@ pub struct Line<'a, 's> {
 impl Decoder {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The current line's tags, in line order.
+    #[inline]
+    fn tag_spans(&self) -> &[TagSpan] {
+        match self.cached_tags.and_then(|slot| self.cache.get(slot)) {
+            Some(e) => &e.tags,
+            None => &self.tags,
+        }
     }
 
     /// Decodes one line (as yielded by [`super::lines`]). `Ok(None)` for blank, whitespace-only
@@ -210,6 +239,7 @@ impl Decoder {
     #[inline]
     fn scan_key(&mut self, buf: &[u8], cur: &mut Cursor) -> Result<KeyInfo, ErrorKind> {
         self.tags.clear();
+        self.cached_tags = None;
         let (meas_end, meas_esc) = scan_measurement(buf, cur)?;
         let mut key_end = meas_end;
         let mut tag_time = false;
@@ -234,13 +264,12 @@ impl Decoder {
     fn cached_key(&mut self, buf: &[u8]) -> Option<KeyInfo> {
         let end = key_region_end(buf)?;
         let region = &buf[..end];
-        let slot = (xxhash_rust::xxh3::xxh3_64(region) as usize) & (KEY_CACHE_SLOTS - 1);
+        let slot = cache_slot(region);
         let e = self.cache.get(slot)?;
         if e.raw.as_slice() != region {
             return None;
         }
-        self.tags.clear();
-        self.tags.extend_from_slice(&e.tags);
+        self.cached_tags = Some(slot);
         Some(e.key)
     }
 
@@ -253,7 +282,7 @@ impl Decoder {
             self.cache.resize_with(KEY_CACHE_SLOTS, CachedKey::default);
         }
         let region = &buf[..key.key_end];
-        let slot = (xxhash_rust::xxh3::xxh3_64(region) as usize) & (KEY_CACHE_SLOTS - 1);
+        let slot = cache_slot(region);
         if let Some(e) = self.cache.get_mut(slot) {
             e.raw.clear();
             e.raw.extend_from_slice(region);
@@ -367,10 +396,9 @@ impl Decoder {
             if key_len > key_room && too_long.is_none() {
                 too_long = Some(i + 4 + key_len);
             }
-            if &buf[ks..q] == b"time" {
-                time_fields += 1;
-            }
-            self.fields.push(FieldSpan { key: (ks, q), key_esc, value });
+            let is_time = &buf[ks..q] == b"time";
+            time_fields += is_time as usize;
+            self.fields.push(FieldSpan { key: (ks, q), key_esc, is_time, value });
             match buf.get(end) {
                 Some(b',') => p = end + 1,
                 _ => {
@@ -647,10 +675,16 @@ fn sort_order(buf: &[u8], tags: &[TagSpan], order: &mut Vec<u32>) {
     }
 }
 
+#[inline(always)]
 fn unescape<'a>(raw: &'a [u8], esc: bool, special: &[u8]) -> Cow<'a, [u8]> {
     if !esc {
         return Cow::Borrowed(raw);
     }
+    Cow::Owned(unescape_owned(raw, special))
+}
+
+#[cold]
+fn unescape_owned(raw: &[u8], special: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while let Some(&c) = raw.get(i) {
@@ -665,7 +699,7 @@ fn unescape<'a>(raw: &'a [u8], esc: bool, special: &[u8]) -> Cow<'a, [u8]> {
             }
         }
     }
-    Cow::Owned(out)
+    out
 }
 
 /// Escapes the decoder removes, per element (1.x `measurementEscapeCodes`, `tagEscapeCodes`,
@@ -687,7 +721,7 @@ impl<'a, 's> Line<'a, 's> {
     }
 
     pub fn tag_count(&self) -> usize {
-        self.dec.tags.len()
+        self.dec.tag_spans().len()
     }
 
     /// Number of fields in the line, duplicates and `time` included.
@@ -699,7 +733,7 @@ impl<'a, 's> Line<'a, 's> {
     pub fn tags(&mut self) -> impl Iterator<Item = (Cow<'a, [u8]>, Cow<'a, [u8]>)> + '_ {
         self.ensure_order();
         let buf = self.buf;
-        let tags = &self.dec.tags;
+        let tags = self.dec.tag_spans();
         let order = &self.dec.order;
         let in_order = self.in_order == Some(true);
         (0..tags.len()).map(move |n| {
@@ -715,7 +749,7 @@ impl<'a, 's> Line<'a, 's> {
     /// all yielded; apply them in order so that the later value wins, as 1.x does.
     pub fn fields(&self) -> impl Iterator<Item = (Cow<'a, [u8]>, FieldValue<'a>)> + '_ {
         let buf = self.buf;
-        self.dec.fields.iter().filter(move |f| key_of(buf, f.key) != b"time").map(move |f| {
+        self.dec.fields.iter().filter(|f| !f.is_time).map(move |f| {
             let value = match f.value {
                 RawValue::Float(v) => FieldValue::Float(v),
                 RawValue::Integer(v) => FieldValue::Integer(v),
@@ -748,7 +782,11 @@ impl<'a, 's> Line<'a, 's> {
             return &self.buf[..self.key_end];
         }
         if !self.key_built {
-            let Decoder { tags, order, key, .. } = &mut *self.dec;
+            let Decoder { tags, order, key, cache, cached_tags, .. } = &mut *self.dec;
+            let tags = match cached_tags.and_then(|slot| cache.get(slot)) {
+                Some(e) => &e.tags,
+                None => &*tags,
+            };
             key.clear();
             key.extend_from_slice(&self.buf[..self.meas_end]);
             for &n in order.iter() {
@@ -769,12 +807,17 @@ impl<'a, 's> Line<'a, 's> {
     fn ensure_order(&mut self) {
         if self.in_order.is_none() {
             let buf = self.buf;
-            let tags = &self.dec.tags;
+            let tags = self.dec.tag_spans();
             let sorted = tags.windows(2).all(|w| key_of(buf, w[0].key) < key_of(buf, w[1].key));
             self.in_order = Some(sorted);
         }
         if self.in_order == Some(false) && !self.order_ready {
-            sort_order(self.buf, &self.dec.tags, &mut self.dec.order);
+            let Decoder { tags, cache, cached_tags, order, .. } = &mut *self.dec;
+            let spans = match cached_tags.and_then(|slot| cache.get(slot)) {
+                Some(e) => &e.tags,
+                None => &*tags,
+            };
+            sort_order(self.buf, spans, order);
             self.order_ready = true;
         }
     }
