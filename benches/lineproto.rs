@@ -50,10 +50,32 @@ const FIELDS: [&str; 10] = [
 fn tsbs_cpu_only_body(hosts: usize, intervals: usize) -> Vec<u8> {
     let mut rng = SplitMix(1);
     let regions = [
-        ("us-east-1", ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1e"]),
-        ("us-west-1", ["us-west-1a", "us-west-1b", "us-west-1c", "us-west-1a"]),
-        ("eu-central-1", ["eu-central-1a", "eu-central-1b", "eu-central-1a", "eu-central-1b"]),
-        ("ap-southeast-2", ["ap-southeast-2a", "ap-southeast-2b", "ap-southeast-2a", "ap-southeast-2b"]),
+        (
+            "us-east-1",
+            ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1e"],
+        ),
+        (
+            "us-west-1",
+            ["us-west-1a", "us-west-1b", "us-west-1c", "us-west-1a"],
+        ),
+        (
+            "eu-central-1",
+            [
+                "eu-central-1a",
+                "eu-central-1b",
+                "eu-central-1a",
+                "eu-central-1b",
+            ],
+        ),
+        (
+            "ap-southeast-2",
+            [
+                "ap-southeast-2a",
+                "ap-southeast-2b",
+                "ap-southeast-2a",
+                "ap-southeast-2b",
+            ],
+        ),
     ];
     let tags: Vec<String> = (0..hosts)
         .map(|h| {
@@ -127,8 +149,12 @@ fn benches(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("decode");
     g.throughput(Throughput::Bytes(body.len() as u64));
-    g.bench_function("lineshard", |b| b.iter(|| lineshard_decode(&mut dec, black_box(&body), &opts)));
-    g.bench_function("influxdb_line_protocol", |b| b.iter(|| crate_decode(black_box(text))));
+    g.bench_function("lineshard", |b| {
+        b.iter(|| lineshard_decode(&mut dec, black_box(&body), &opts))
+    });
+    g.bench_function("influxdb_line_protocol", |b| {
+        b.iter(|| crate_decode(black_box(text)))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("series_key");
@@ -148,7 +174,9 @@ fn benches(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("baseline");
     g.throughput(Throughput::Bytes(body.len() as u64));
-    g.bench_function("lines", |b| b.iter(|| lines(black_box(&body)).map(|(_, l)| l.len()).sum::<usize>()));
+    g.bench_function("lines", |b| {
+        b.iter(|| lines(black_box(&body)).map(|(_, l)| l.len()).sum::<usize>())
+    });
     g.bench_function("decode_no_field_walk", |b| {
         b.iter(|| {
             let mut n = 0i64;

@@ -4,8 +4,7 @@
 use std::borrow::Cow;
 
 use lineshard::lineproto::{
-    decode_body, DecodeOptions, Decoder, ErrorKind, FieldValue, OwnedPoint, Precision,
-    ReservedTime,
+    decode_body, DecodeOptions, Decoder, ErrorKind, FieldValue, OwnedPoint, Precision, ReservedTime,
 };
 
 fn one(line: &str) -> OwnedPoint {
@@ -24,13 +23,21 @@ fn s(v: &str) -> FieldValue<'static> {
 }
 
 fn fields(p: &OwnedPoint) -> Vec<(String, FieldValue<'static>)> {
-    p.fields.iter().map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), v.clone())).collect()
+    p.fields
+        .iter()
+        .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), v.clone()))
+        .collect()
 }
 
 fn tags(p: &OwnedPoint) -> Vec<(String, String)> {
     p.tags
         .iter()
-        .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), String::from_utf8_lossy(v).into_owned()))
+        .map(|(k, v)| {
+            (
+                String::from_utf8_lossy(k).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            )
+        })
         .collect()
 }
 
@@ -41,7 +48,10 @@ fn measurement_escapes() {
     assert_eq!(one("foo\\ bar value=1i").measurement, b"foo bar");
     assert_eq!(one("foo\\=bar value=1i").measurement, b"foo\\=bar");
     assert_eq!(one("foo=bar value=1i").measurement, b"foo=bar");
-    assert_eq!(one("cpu\\ load,region=east value=1.0").series_key, b"cpu\\ load,region=east");
+    assert_eq!(
+        one("cpu\\ load,region=east value=1.0").series_key,
+        b"cpu\\ load,region=east"
+    );
     assert_eq!(one("\"cpu\" value=1").measurement, b"\"cpu\"");
 }
 
@@ -58,7 +68,13 @@ fn tag_escapes() {
     let p = one("cpu,regions=eas\\t value=1.0");
     assert_eq!(tags(&p), vec![("regions".into(), "eas\\t".into())]);
     let p = one("cpu,host=serverA,\\ =us-east value=1i");
-    assert_eq!(tags(&p), vec![(" ".into(), "us-east".into()), ("host".into(), "serverA".into())]);
+    assert_eq!(
+        tags(&p),
+        vec![
+            (" ".into(), "us-east".into()),
+            ("host".into(), "serverA".into())
+        ]
+    );
     // A tag value may start with `=` (only later `=` must be escaped).
     let p = one("cpu,host==x value=1");
     assert_eq!(tags(&p), vec![("host".into(), "=x".into())]);
@@ -72,20 +88,41 @@ fn field_key_escapes() {
     let p = one("cpu va\\ lue=1i,a\\,b=2i,c\\=d=3i,q\\\"=4i,\\a=5i");
     let keys: Vec<_> = fields(&p).into_iter().map(|(k, _)| k).collect();
     assert_eq!(keys, vec!["va lue", "a,b", "c=d", "q\"", "\\a"]);
-    assert_eq!(fields(&one("cpu,host=serverA,region=us-west a\\ =123i"))[0].0, "a ");
+    assert_eq!(
+        fields(&one("cpu,host=serverA,region=us-west a\\ =123i"))[0].0,
+        "a "
+    );
 }
 
 #[test]
 fn string_values() {
-    assert_eq!(fields(&one("cpu str=\"foo\\\"bar\"")), vec![("str".into(), s("foo\"bar"))]);
-    assert_eq!(fields(&one("cpu str=\"foo\\\\\"")), vec![("str".into(), s("foo\\"))]);
-    assert_eq!(fields(&one("cpu str=\"foo\\bar\"")), vec![("str".into(), s("foo\\bar"))]);
-    assert_eq!(fields(&one("cpu str=\"a b,c=d\"")), vec![("str".into(), s("a b,c=d"))]);
+    assert_eq!(
+        fields(&one("cpu str=\"foo\\\"bar\"")),
+        vec![("str".into(), s("foo\"bar"))]
+    );
+    assert_eq!(
+        fields(&one("cpu str=\"foo\\\\\"")),
+        vec![("str".into(), s("foo\\"))]
+    );
+    assert_eq!(
+        fields(&one("cpu str=\"foo\\bar\"")),
+        vec![("str".into(), s("foo\\bar"))]
+    );
+    assert_eq!(
+        fields(&one("cpu str=\"a b,c=d\"")),
+        vec![("str".into(), s("a b,c=d"))]
+    );
     assert_eq!(fields(&one("cpu str=\"\"")), vec![("str".into(), s(""))]);
-    assert_eq!(fields(&one("cpu str=\"ʃæ\"")), vec![("str".into(), s("ʃæ"))]);
+    assert_eq!(
+        fields(&one("cpu str=\"ʃæ\"")),
+        vec![("str".into(), s("ʃæ"))]
+    );
     // Deliberate difference: 1.x's scanner lets bytes follow a closing quote and keeps a
     // mangled value (here `{Hello"world"}`); we refuse the line.
-    let (_, errors) = decode_body(b"cpu value=\"{Hello\"world\"}\" 1000", &DecodeOptions::default());
+    let (_, errors) = decode_body(
+        b"cpu value=\"{Hello\"world\"}\" 1000",
+        &DecodeOptions::default(),
+    );
     assert_eq!(errors[0].kind, ErrorKind::InvalidFieldFormat);
 }
 
@@ -111,16 +148,21 @@ fn numbers_and_booleans() {
     assert_eq!(fields(&p)[1].1, FieldValue::Float(0.0));
     let bools = "cpu a=t,b=T,c=true,d=True,e=TRUE,f=f,g=F,h=false,i=False,j=FALSE";
     let got: Vec<_> = fields(&one(bools)).into_iter().map(|(_, v)| v).collect();
-    let want: Vec<_> = [true, true, true, true, true, false, false, false, false, false]
-        .into_iter()
-        .map(FieldValue::Boolean)
-        .collect();
+    let want: Vec<_> = [
+        true, true, true, true, true, false, false, false, false, false,
+    ]
+    .into_iter()
+    .map(FieldValue::Boolean)
+    .collect();
     assert_eq!(got, want);
 }
 
 #[test]
 fn unsigned_option() {
-    let opts = DecodeOptions { accept_unsigned: true, ..DecodeOptions::default() };
+    let opts = DecodeOptions {
+        accept_unsigned: true,
+        ..DecodeOptions::default()
+    };
     let p = one_with("cpu a=18446744073709551615u,b=0u", &opts);
     assert_eq!(fields(&p)[0].1, FieldValue::Unsigned(u64::MAX));
     assert_eq!(fields(&p)[1].1, FieldValue::Unsigned(0));
@@ -134,8 +176,18 @@ fn carriage_return_option() {
     let (points, errors) = decode_body(body, &DecodeOptions::default());
     assert!(points.is_empty());
     let kinds: Vec<_> = errors.iter().map(|e| e.kind.clone()).collect();
-    assert_eq!(kinds, vec![ErrorKind::BadTimestamp, ErrorKind::InvalidNumber, ErrorKind::InvalidBoolean]);
-    let opts = DecodeOptions { strip_cr: true, ..DecodeOptions::default() };
+    assert_eq!(
+        kinds,
+        vec![
+            ErrorKind::BadTimestamp,
+            ErrorKind::InvalidNumber,
+            ErrorKind::InvalidBoolean
+        ]
+    );
+    let opts = DecodeOptions {
+        strip_cr: true,
+        ..DecodeOptions::default()
+    };
     let (points, errors) = decode_body(body, &opts);
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(points.len(), 3);
@@ -159,7 +211,11 @@ fn precision_multiplies_and_default_time_applies() {
         (Precision::Hour, -1),
     ];
     for (precision, want) in cases {
-        let opts = DecodeOptions { precision, default_time_ns: 5, ..DecodeOptions::default() };
+        let opts = DecodeOptions {
+            precision,
+            default_time_ns: 5,
+            ..DecodeOptions::default()
+        };
         let (points, errors) = decode_body(b"cpu v=1 1000000000000", &opts);
         if want < 0 {
             assert_eq!(errors[0].kind, ErrorKind::TimeOutsideRange, "{precision:?}");
@@ -169,10 +225,19 @@ fn precision_multiplies_and_default_time_applies() {
         assert_eq!(one_with("cpu v=1", &opts).timestamp_ns, 5);
         assert_eq!(one_with("cpu v=1  ", &opts).timestamp_ns, 5);
     }
-    let h = DecodeOptions { precision: Precision::Hour, ..DecodeOptions::default() };
+    let h = DecodeOptions {
+        precision: Precision::Hour,
+        ..DecodeOptions::default()
+    };
     assert_eq!(one_with("cpu v=1 -2", &h).timestamp_ns, -7_200_000_000_000);
-    assert_eq!(one("cpu v=1 9223372036854775806").timestamp_ns, 9223372036854775806);
-    assert_eq!(one("cpu v=1 -9223372036854775806").timestamp_ns, -9223372036854775806);
+    assert_eq!(
+        one("cpu v=1 9223372036854775806").timestamp_ns,
+        9223372036854775806
+    );
+    assert_eq!(
+        one("cpu v=1 -9223372036854775806").timestamp_ns,
+        -9223372036854775806
+    );
     assert_eq!(one("cpu v=1 \t-1 ").timestamp_ns, -1);
 }
 
@@ -193,11 +258,24 @@ fn whitespace_comments_and_blank_lines() {
 #[test]
 fn duplicate_fields_keep_the_later_value() {
     let p = one("cpu a=1i,b=2i,a=3i");
-    assert_eq!(fields(&p), vec![("b".into(), FieldValue::Integer(2)), ("a".into(), FieldValue::Integer(3))]);
+    assert_eq!(
+        fields(&p),
+        vec![
+            ("b".into(), FieldValue::Integer(2)),
+            ("a".into(), FieldValue::Integer(3))
+        ]
+    );
     let mut dec = Decoder::new();
-    let l = dec.decode(b"cpu a=1i,a=2i", &DecodeOptions::default()).unwrap().unwrap();
+    let l = dec
+        .decode(b"cpu a=1i,a=2i", &DecodeOptions::default())
+        .unwrap()
+        .unwrap();
     assert_eq!(l.field_count(), 2);
-    assert_eq!(l.fields().count(), 2, "the per-line API yields both, in order");
+    assert_eq!(
+        l.fields().count(),
+        2,
+        "the per-line API yields both, in order"
+    );
 }
 
 #[test]
@@ -245,7 +323,10 @@ fn series_key_is_canonical() {
     let many: String = (0..40).rev().map(|i| format!(",k{i:02}=v")).collect();
     let p = one(&format!("m{many} v=1"));
     assert!(p.series_key.starts_with(b"m,k00=v,k01=v"));
-    let (_, errors) = decode_body(format!("m{many},k07=x v=1").as_bytes(), &DecodeOptions::default());
+    let (_, errors) = decode_body(
+        format!("m{many},k07=x v=1").as_bytes(),
+        &DecodeOptions::default(),
+    );
     assert_eq!(errors[0].kind, ErrorKind::DuplicateTags);
 }
 
@@ -253,7 +334,10 @@ fn series_key_is_canonical() {
 fn series_hash_is_xxh3_of_the_key_with_the_fixed_seed() {
     use lineshard::lineproto::{series_hash, SERIES_HASH_SEED};
     let mut dec = Decoder::new();
-    let mut l = dec.decode(b"cpu,b=2,a=1 v=1", &DecodeOptions::default()).unwrap().unwrap();
+    let mut l = dec
+        .decode(b"cpu,b=2,a=1 v=1", &DecodeOptions::default())
+        .unwrap()
+        .unwrap();
     assert_eq!(l.series_key(), b"cpu,a=1,b=2");
     assert_eq!(
         l.series_hash(),

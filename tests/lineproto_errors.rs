@@ -36,7 +36,13 @@ fn missing_measurement() {
 fn missing_fields() {
     check(
         "missing fields",
-        &["cpu_load_short,host=server01,region=us-west", "cpu", "cpu,host==", "=", "cpu\\ value=1"],
+        &[
+            "cpu_load_short,host=server01,region=us-west",
+            "cpu",
+            "cpu,host==",
+            "=",
+            "cpu\\ value=1",
+        ],
     );
 }
 
@@ -74,14 +80,21 @@ fn missing_tag_value() {
 
 #[test]
 fn invalid_tag_format() {
-    check("invalid tag format", &["cpu,host=f=o,", "cpu,host=f\\==o,", "cpu,a=b=c v=1"]);
+    check(
+        "invalid tag format",
+        &["cpu,host=f=o,", "cpu,host=f\\==o,", "cpu,a=b=c v=1"],
+    );
 }
 
 #[test]
 fn duplicate_tags() {
     check(
         "duplicate tags",
-        &["cpu,host=a,host=b value=1", "cpu,b=1,a=2,b=3 value=1", "cpu,a\\ b=1,a\\ b=2 v=1"],
+        &[
+            "cpu,host=a,host=b value=1",
+            "cpu,b=1,a=2,b=3 value=1",
+            "cpu,a\\ b=1,a\\ b=2 v=1",
+        ],
     );
 }
 
@@ -130,7 +143,11 @@ fn invalid_field_format() {
 fn unbalanced_quotes() {
     check(
         "unbalanced quotes",
-        &["cpu,host=serverA value=\"test", "cpu,host=serverA value=\"test\"\"", "cpu a=\"x\\\""],
+        &[
+            "cpu,host=serverA value=\"test",
+            "cpu,host=serverA value=\"test\"\"",
+            "cpu a=\"x\\\"",
+        ],
     );
 }
 
@@ -153,7 +170,11 @@ fn bad_timestamp() {
 fn point_is_invalid() {
     check(
         "point is invalid",
-        &["cpu value=1 9223372036854775 12", "cpu value=1 1000 x", "cpu value=1 1000 \t"],
+        &[
+            "cpu value=1 9223372036854775 12",
+            "cpu value=1 1000 x",
+            "cpu value=1 1000 \t",
+        ],
     );
 }
 
@@ -184,14 +205,24 @@ fn invalid_number() {
 
 #[test]
 fn invalid_float() {
-    check("invalid float", &["cpu v=-e-e-e ", "cpu v=1e400", "cpu v=1e", "cpu v=1e+"]);
+    check(
+        "invalid float",
+        &["cpu v=-e-e-e ", "cpu v=1e400", "cpu v=1e", "cpu v=1e+"],
+    );
 }
 
 #[test]
 fn invalid_boolean() {
     check(
         "invalid boolean",
-        &["cpu v=tru", "cpu v=Inf", "cpu v=+1", "cpu v=tRUE", "cpu v=fals", "cpu v=abc"],
+        &[
+            "cpu v=tru",
+            "cpu v=Inf",
+            "cpu v=+1",
+            "cpu v=tRUE",
+            "cpu v=fals",
+            "cpu v=abc",
+        ],
     );
 }
 
@@ -213,7 +244,10 @@ fn integer_out_of_range() {
 
 #[test]
 fn unsigned_out_of_range_when_accepted() {
-    let opts = DecodeOptions { accept_unsigned: true, ..DecodeOptions::default() };
+    let opts = DecodeOptions {
+        accept_unsigned: true,
+        ..DecodeOptions::default()
+    };
     check_with(
         "unable to parse unsigned 18446744073709551616: strconv.ParseUint: parsing \"18446744073709551616\": value out of range",
         &["cpu value=18446744073709551616u"],
@@ -232,7 +266,10 @@ fn timestamp_parse_errors() {
         "strconv.ParseInt: parsing \"-92233720368547758078\": value out of range",
         &["cpu value=1 -92233720368547758078"],
     );
-    check("strconv.ParseInt: parsing \"-\": invalid syntax", &["cpu value=1 -"]);
+    check(
+        "strconv.ParseInt: parsing \"-\": invalid syntax",
+        &["cpu value=1 -"],
+    );
 }
 
 #[test]
@@ -253,7 +290,10 @@ fn time_outside_range() {
         (Precision::Minute, "153722868"),
         (Precision::Hour, "2562048"),
     ] {
-        let opts = DecodeOptions { precision, ..DecodeOptions::default() };
+        let opts = DecodeOptions {
+            precision,
+            ..DecodeOptions::default()
+        };
         check_with(reason, &[&format!("cpu value=1 {ts}")], &opts);
     }
 }
@@ -261,16 +301,31 @@ fn time_outside_range() {
 #[test]
 fn max_key_length() {
     let long = "a".repeat(65536);
-    check("max key length exceeded: 65536 > 65535", &[&format!("{long} value=1")]);
+    check(
+        "max key length exceeded: 65536 > 65535",
+        &[&format!("{long} value=1")],
+    );
     let tags = format!("m,t={}", "v".repeat(65533));
-    check("max key length exceeded: 65537 > 65535", &[&format!("{tags} value=1")]);
+    check(
+        "max key length exceeded: 65537 > 65535",
+        &[&format!("{tags} value=1")],
+    );
     // Series key + 4 + field key (`#!~#` separator), as in TestNewPointsRejectsMaxKey.
     let key = "a".repeat(65535 - "value".len() - 4);
-    let (points, errors) = decode_body(format!("{key} value=1,ok=2.0").as_bytes(), &DecodeOptions::default());
+    let (points, errors) = decode_body(
+        format!("{key} value=1,ok=2.0").as_bytes(),
+        &DecodeOptions::default(),
+    );
     assert_eq!((points.len(), errors.len()), (1, 0));
     let key = format!("{key}a");
-    check("max key length exceeded: 65536 > 65535", &[&format!("{key} value=1,ok=2.0")]);
-    check("max key length exceeded: 65536 > 65535", &[&format!("{key} ok=1,value=2.0")]);
+    check(
+        "max key length exceeded: 65536 > 65535",
+        &[&format!("{key} value=1,ok=2.0")],
+    );
+    check(
+        "max key length exceeded: 65536 > 65535",
+        &[&format!("{key} ok=1,value=2.0")],
+    );
 }
 
 #[test]
@@ -294,7 +349,10 @@ fn error_precedence_follows_1x_scan_order() {
 fn kinds_are_enum_variants() {
     let (_, errors) = decode_body(b"cpu v=1 1x\ncpu,a=1,a=2 v=1", &DecodeOptions::default());
     let kinds: Vec<_> = errors.iter().map(|e| (e.line_no, e.kind.clone())).collect();
-    assert_eq!(kinds, vec![(1, ErrorKind::BadTimestamp), (2, ErrorKind::DuplicateTags)]);
+    assert_eq!(
+        kinds,
+        vec![(1, ErrorKind::BadTimestamp), (2, ErrorKind::DuplicateTags)]
+    );
 }
 
 #[test]

@@ -121,5 +121,8 @@ fn decoder_is_reusable_across_mixed_lines() {
     assert_eq!(errors[0].line_no, 2);
     assert_eq!(points.len(), 4);
     assert!(points.iter().all(|p| p.series_key == b"m,a=1,b=2"));
-    assert_eq!(points.iter().map(|p| p.line_no).collect::<Vec<_>>(), vec![1, 3, 6, 7]);
+    assert_eq!(
+        points.iter().map(|p| p.line_no).collect::<Vec<_>>(),
+        vec![1, 3, 6, 7]
+    );
 }

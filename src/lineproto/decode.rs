@@ -211,7 +211,12 @@ impl Decoder {
                 key
             }
         };
-        let KeyInfo { meas_end, meas_esc, key_end, tag_time } = key;
+        let KeyInfo {
+            meas_end,
+            meas_esc,
+            key_end,
+            tag_time,
+        } = key;
         let (fields_end, time_fields) = self.scan_fields(buf, key_end, opts, &mut cur)?;
         let timestamp_ns = scan_time(buf, fields_end, opts)?;
         let reserved = if tag_time {
@@ -246,7 +251,10 @@ impl Decoder {
         if buf.get(meas_end) == Some(&b',') {
             key_end = self.scan_tags(buf, meas_end + 1, cur)?;
             let time_fp = fingerprint(b"time", 0, 4);
-            tag_time = self.tags.iter().any(|t| t.fp == time_fp && key_of(buf, t.key) == b"time");
+            tag_time = self
+                .tags
+                .iter()
+                .any(|t| t.fp == time_fp && key_of(buf, t.key) == b"time");
             if has_duplicate_keys(buf, &self.tags, &mut self.order) {
                 return Err(ErrorKind::DuplicateTags);
             }
@@ -254,7 +262,12 @@ impl Decoder {
         if key_end > MAX_KEY_LENGTH {
             return Err(ErrorKind::MaxKeyLength(key_end));
         }
-        Ok(KeyInfo { meas_end, meas_esc, key_end, tag_time })
+        Ok(KeyInfo {
+            meas_end,
+            meas_esc,
+            key_end,
+            tag_time,
+        })
     }
 
     /// The key of a line whose key bytes were decoded before: the key section of a line that
@@ -293,7 +306,12 @@ impl Decoder {
     }
 
     /// Tags from `i` (just after the measurement's comma); returns the end of the last value.
-    fn scan_tags(&mut self, buf: &[u8], mut i: usize, cur: &mut Cursor) -> Result<usize, ErrorKind> {
+    fn scan_tags(
+        &mut self,
+        buf: &[u8],
+        mut i: usize,
+        cur: &mut Cursor,
+    ) -> Result<usize, ErrorKind> {
         loop {
             let ks = i;
             match buf.get(ks) {
@@ -336,7 +354,13 @@ impl Decoder {
                 }
             };
             let fp = fingerprint(buf, ks, j);
-            self.tags.push(TagSpan { fp, key: (ks, j), val: (vs, k), key_esc, val_esc });
+            self.tags.push(TagSpan {
+                fp,
+                key: (ks, j),
+                val: (vs, k),
+                key_esc,
+                val_esc,
+            });
             if delim == b' ' {
                 return Ok(k);
             }
@@ -408,7 +432,12 @@ impl Decoder {
             }
             let is_time = &buf[ks..q] == b"time";
             time_fields += is_time as usize;
-            self.fields.push(FieldSpan { key: (ks, q), key_esc, is_time, value });
+            self.fields.push(FieldSpan {
+                key: (ks, q),
+                key_esc,
+                is_time,
+                value,
+            });
             match buf.get(end) {
                 Some(b',') => p = end + 1,
                 _ => {
@@ -501,7 +530,14 @@ fn scan_string(buf: &[u8], v: usize, cur: &mut Cursor) -> Result<(RawValue, usiz
             None => return Err(ErrorKind::UnbalancedQuotes),
             Some(b',' | b'=' | b' ') => j += 1,
             Some(b'"') => {
-                return Ok((RawValue::Str { start: v + 1, end: j, esc }, j + 1));
+                return Ok((
+                    RawValue::Str {
+                        start: v + 1,
+                        end: j,
+                        esc,
+                    },
+                    j + 1,
+                ));
             }
             Some(_) if j + 1 < buf.len() => {
                 esc |= matches!(buf[j + 1], b'"' | b'\\');
@@ -638,7 +674,11 @@ fn fingerprint(buf: &[u8], s: usize, e: usize) -> u64 {
             u64::from_le_bytes(a)
         }
     };
-    let w = if len >= 8 { w } else { w & ((1u64 << (len * 8)) - 1) };
+    let w = if len >= 8 {
+        w
+    } else {
+        w & ((1u64 << (len * 8)) - 1)
+    };
     (w ^ (len as u64).rotate_right(8)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
@@ -656,7 +696,10 @@ fn has_duplicate_keys(buf: &[u8], tags: &[TagSpan], order: &mut Vec<u32>) -> boo
             let bit = 1u128 << (t.fp >> 57);
             if seen & bit != 0 {
                 let key = key_of(buf, t.key);
-                if tags[..n].iter().any(|o| o.fp == t.fp && key_of(buf, o.key) == key) {
+                if tags[..n]
+                    .iter()
+                    .any(|o| o.fp == t.fp && key_of(buf, o.key) == key)
+                {
                     return true;
                 }
             }
@@ -665,7 +708,9 @@ fn has_duplicate_keys(buf: &[u8], tags: &[TagSpan], order: &mut Vec<u32>) -> boo
         return false;
     }
     sort_order(buf, tags, order);
-    order.windows(2).any(|w| key_of(buf, tags[w[0] as usize].key) == key_of(buf, tags[w[1] as usize].key))
+    order
+        .windows(2)
+        .any(|w| key_of(buf, tags[w[0] as usize].key) == key_of(buf, tags[w[1] as usize].key))
 }
 
 fn sort_order(buf: &[u8], tags: &[TagSpan], order: &mut Vec<u32>) {
@@ -747,7 +792,11 @@ impl<'a, 's> Line<'a, 's> {
         let order = &self.dec.order;
         let in_order = self.in_order == Some(true);
         (0..tags.len()).map(move |n| {
-            let t = if in_order { tags[n] } else { tags[order[n] as usize] };
+            let t = if in_order {
+                tags[n]
+            } else {
+                tags[order[n] as usize]
+            };
             (
                 unescape(key_of(buf, t.key), t.key_esc, TAG_SPECIAL),
                 unescape(key_of(buf, t.val), t.val_esc, TAG_SPECIAL),
@@ -769,7 +818,10 @@ impl<'a, 's> Line<'a, 's> {
                     FieldValue::String(unescape(key_of(buf, (start, end)), esc, STRING_SPECIAL))
                 }
             };
-            (unescape(key_of(buf, f.key), f.key_esc, FIELD_KEY_SPECIAL), value)
+            (
+                unescape(key_of(buf, f.key), f.key_esc, FIELD_KEY_SPECIAL),
+                value,
+            )
         })
     }
 
@@ -792,7 +844,14 @@ impl<'a, 's> Line<'a, 's> {
             return &self.buf[..self.key_end];
         }
         if !self.key_built {
-            let Decoder { tags, order, key, cache, cached_tags, .. } = &mut *self.dec;
+            let Decoder {
+                tags,
+                order,
+                key,
+                cache,
+                cached_tags,
+                ..
+            } = &mut *self.dec;
             let tags = match cached_tags.and_then(|slot| cache.get(slot)) {
                 Some(e) => &e.tags,
                 None => &*tags,
@@ -818,11 +877,19 @@ impl<'a, 's> Line<'a, 's> {
         if self.in_order.is_none() {
             let buf = self.buf;
             let tags = self.dec.tag_spans();
-            let sorted = tags.windows(2).all(|w| key_of(buf, w[0].key) < key_of(buf, w[1].key));
+            let sorted = tags
+                .windows(2)
+                .all(|w| key_of(buf, w[0].key) < key_of(buf, w[1].key));
             self.in_order = Some(sorted);
         }
         if self.in_order == Some(false) && !self.order_ready {
-            let Decoder { tags, cache, cached_tags, order, .. } = &mut *self.dec;
+            let Decoder {
+                tags,
+                cache,
+                cached_tags,
+                order,
+                ..
+            } = &mut *self.dec;
             let spans = match cached_tags.and_then(|slot| cache.get(slot)) {
                 Some(e) => &e.tags,
                 None => &*tags,
@@ -881,12 +948,20 @@ mod tests {
     fn cache_hit_gives_the_same_line_as_a_fresh_decoder() {
         let opts = DecodeOptions::default();
         let mut warm = Decoder::new();
-        let lines: [&[u8]; 4] =
-            [b"m,b=2,a=1 v=1i", b"m,b=2,a=1 v=2i,w=\"x\"", b"m,b=2,a=1 v=x", b"m,b=2,a=1 v=3i"];
+        let lines: [&[u8]; 4] = [
+            b"m,b=2,a=1 v=1i",
+            b"m,b=2,a=1 v=2i,w=\"x\"",
+            b"m,b=2,a=1 v=x",
+            b"m,b=2,a=1 v=3i",
+        ];
         for line in lines {
             let mut fresh = Decoder::new();
-            let a = warm.decode(line, &opts).map(|l| l.map(|mut l| (l.series_key().to_vec(), l.tags().count())));
-            let b = fresh.decode(line, &opts).map(|l| l.map(|mut l| (l.series_key().to_vec(), l.tags().count())));
+            let a = warm
+                .decode(line, &opts)
+                .map(|l| l.map(|mut l| (l.series_key().to_vec(), l.tags().count())));
+            let b = fresh
+                .decode(line, &opts)
+                .map(|l| l.map(|mut l| (l.series_key().to_vec(), l.tags().count())));
             assert_eq!(a, b);
         }
     }

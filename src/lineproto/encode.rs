@@ -112,7 +112,9 @@ fn check(p: &PointRef<'_>) -> Result<(), EncodeError> {
     }
     for (k, v) in p.fields {
         name(k)?;
-        if k.windows(2).any(|w| w[0] == b'\\' && matches!(w[1], b',' | b'=' | b' ')) {
+        if k.windows(2)
+            .any(|w| w[0] == b'\\' && matches!(w[1], b',' | b'=' | b' '))
+        {
             return Err(EncodeError::FieldKeyBackslash);
         }
         if let FieldValue::Float(f) = v {
@@ -193,7 +195,12 @@ mod tests {
             (b"x", FieldValue::Float(1.0)),
             (b"b", FieldValue::Boolean(false)),
         ];
-        let p = PointRef { measurement: b"m, =", tags, fields: &fields, timestamp: Some(-5) };
+        let p = PointRef {
+            measurement: b"m, =",
+            tags,
+            fields: &fields,
+            timestamp: Some(-5),
+        };
         assert_eq!(
             enc(&p).unwrap(),
             "m\\,\\ =,t\\ k=v\\,\\=1 f\\\"\\=\\,=\"a\\\"b\\\\c\",i=-3i,x=1.0,b=false -5\n"
@@ -203,18 +210,38 @@ mod tests {
     #[test]
     fn refuses_what_cannot_round_trip() {
         let f = [(&b"v"[..], FieldValue::Integer(1))];
-        let p = |m: &'static [u8]| PointRef { measurement: m, tags: &[], fields: &f, timestamp: None };
+        let p = |m: &'static [u8]| PointRef {
+            measurement: m,
+            tags: &[],
+            fields: &f,
+            timestamp: None,
+        };
         assert_eq!(enc(&p(b"")), Err(EncodeError::EmptyName));
         assert_eq!(enc(&p(b"#m")), Err(EncodeError::LeadingByte));
         assert_eq!(enc(&p(b"m\\")), Err(EncodeError::TrailingBackslash));
         assert_eq!(enc(&p(b"a\nb")), Err(EncodeError::Newline));
         let nan = [(&b"v"[..], FieldValue::Float(f64::NAN))];
-        let q = PointRef { measurement: b"m", tags: &[], fields: &nan, timestamp: None };
+        let q = PointRef {
+            measurement: b"m",
+            tags: &[],
+            fields: &nan,
+            timestamp: None,
+        };
         assert_eq!(enc(&q), Err(EncodeError::NonFiniteFloat));
         let bs = [(&b"a\\,b"[..], FieldValue::Integer(1))];
-        let q = PointRef { measurement: b"m", tags: &[], fields: &bs, timestamp: None };
+        let q = PointRef {
+            measurement: b"m",
+            tags: &[],
+            fields: &bs,
+            timestamp: None,
+        };
         assert_eq!(enc(&q), Err(EncodeError::FieldKeyBackslash));
-        let q = PointRef { measurement: b"m", tags: &[], fields: &[], timestamp: None };
+        let q = PointRef {
+            measurement: b"m",
+            tags: &[],
+            fields: &[],
+            timestamp: None,
+        };
         assert_eq!(enc(&q), Err(EncodeError::NoFields));
     }
 }

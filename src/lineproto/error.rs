@@ -120,7 +120,11 @@ impl LineError {
     pub fn new(line_no: usize, line: &[u8], kind: ErrorKind) -> Self {
         let start = super::scan::skip_ws(line, 0);
         let line = line.get(start..).unwrap_or_default().to_vec();
-        LineError { line_no, line, kind }
+        LineError {
+            line_no,
+            line,
+            kind,
+        }
     }
 
     /// Appends the message with the line's raw bytes (no UTF-8 replacement), for response bodies.
@@ -134,7 +138,12 @@ impl LineError {
 
 impl fmt::Display for LineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unable to parse '{}': {}", String::from_utf8_lossy(&self.line), self.kind)
+        write!(
+            f,
+            "unable to parse '{}': {}",
+            String::from_utf8_lossy(&self.line),
+            self.kind
+        )
     }
 }
 

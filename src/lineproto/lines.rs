@@ -8,7 +8,11 @@ use super::scan::scan_line;
 /// quoted newline advances the count by two), and `line` without its `\n`. Blank lines are
 /// yielded too; [`super::Decoder::decode`] returns `Ok(None)` for them.
 pub fn lines(body: &[u8]) -> Lines<'_> {
-    Lines { body, pos: 0, line_no: 1 }
+    Lines {
+        body,
+        pos: 0,
+        line_no: 1,
+    }
 }
 
 /// Iterator returned by [`lines`].
@@ -71,7 +75,10 @@ mod tests {
     fn splits_on_unquoted_newlines() {
         let body = b"a x=1\n\nb x=2\r\nc x=3";
         let got = split(body);
-        assert_eq!(got, vec![(1, &b"a x=1"[..]), (2, b""), (3, b"b x=2\r"), (4, b"c x=3")]);
+        assert_eq!(
+            got,
+            vec![(1, &b"a x=1"[..]), (2, b""), (3, b"b x=2\r"), (4, b"c x=3")]
+        );
         assert_eq!(split(b"a x=1\n"), vec![(1, &b"a x=1"[..])]);
         assert!(split(b"").is_empty());
     }
@@ -80,13 +87,19 @@ mod tests {
     fn quoted_newline_stays_in_line() {
         let body = b"cpu s=\"a\nb\",v=1 1\nnext x=1\n";
         let got = split(body);
-        assert_eq!(got, vec![(1, &b"cpu s=\"a\nb\",v=1 1"[..]), (3, b"next x=1")]);
+        assert_eq!(
+            got,
+            vec![(1, &b"cpu s=\"a\nb\",v=1 1"[..]), (3, b"next x=1")]
+        );
     }
 
     #[test]
     fn backslash_newline_joins_lines() {
         let got = split(b"cpu x=1 \\\nnext x=1\nlast x=1");
-        assert_eq!(got, vec![(1, &b"cpu x=1 \\\nnext x=1"[..]), (3, b"last x=1")]);
+        assert_eq!(
+            got,
+            vec![(1, &b"cpu x=1 \\\nnext x=1"[..]), (3, b"last x=1")]
+        );
     }
 
     #[test]

@@ -89,7 +89,10 @@ pub fn decode_body(body: &[u8], opts: &DecodeOptions) -> (Vec<OwnedPoint>, Vec<L
                     fields.retain(|(old, _)| old.as_slice() != k.as_ref());
                     fields.push((k.into_owned(), v.into_owned()));
                 }
-                let tags = l.tags().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+                let tags = l
+                    .tags()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
                 points.push(OwnedPoint {
                     line_no,
                     measurement: l.measurement().into_owned(),
@@ -251,7 +254,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn opts() -> DecodeOptions {
-        DecodeOptions { accept_unsigned: true, default_time_ns: 42, ..DecodeOptions::default() }
+        DecodeOptions {
+            accept_unsigned: true,
+            default_time_ns: 42,
+            ..DecodeOptions::default()
+        }
     }
 
     proptest! {
@@ -302,10 +309,23 @@ mod tests {
     fn series_key_sorts_tags_and_keeps_escapes() {
         let mut dec = Decoder::new();
         let o = DecodeOptions::default();
-        let mut l = dec.decode(b"m\\ x,z=1,a\\ b=2,c=3\\,4 v=1", &o).unwrap().unwrap();
+        let mut l = dec
+            .decode(b"m\\ x,z=1,a\\ b=2,c=3\\,4 v=1", &o)
+            .unwrap()
+            .unwrap();
         assert_eq!(l.series_key(), b"m\\ x,a\\ b=2,c=3\\,4,z=1");
-        let tags: Vec<_> = l.tags().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-        assert_eq!(tags, vec![(b"a b".to_vec(), b"2".to_vec()), (b"c".to_vec(), b"3,4".to_vec()), (b"z".to_vec(), b"1".to_vec())]);
+        let tags: Vec<_> = l
+            .tags()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        assert_eq!(
+            tags,
+            vec![
+                (b"a b".to_vec(), b"2".to_vec()),
+                (b"c".to_vec(), b"3,4".to_vec()),
+                (b"z".to_vec(), b"1".to_vec())
+            ]
+        );
         assert_eq!(&*l.measurement(), b"m x");
         let mut l = dec.decode(b"m,a=1,b=2 v=1", &o).unwrap().unwrap();
         assert_eq!(l.series_key(), b"m,a=1,b=2");
@@ -317,9 +337,15 @@ mod tests {
     fn decoding_borrows_unless_unescaping() {
         let mut dec = Decoder::new();
         let o = DecodeOptions::default();
-        let l = dec.decode(b"m,t=v s=\"plain\",e=\"a\\\"b\"", &o).unwrap().unwrap();
+        let l = dec
+            .decode(b"m,t=v s=\"plain\",e=\"a\\\"b\"", &o)
+            .unwrap()
+            .unwrap();
         let f: Vec<_> = l.fields().collect();
-        assert!(matches!(&f[0].1, FieldValue::String(Cow::Borrowed(b"plain"))));
+        assert!(matches!(
+            &f[0].1,
+            FieldValue::String(Cow::Borrowed(b"plain"))
+        ));
         assert!(matches!(&f[1].1, FieldValue::String(Cow::Owned(v)) if v == b"a\"b"));
         assert!(matches!(l.measurement(), Cow::Borrowed(_)));
     }

@@ -12,7 +12,10 @@ use super::ErrorKind;
 #[inline(always)]
 fn block_mask<const N: usize>(buf: &[u8], i: usize, set: [u8; N]) -> u32 {
     let mut block = [0u8; 16];
-    let bytes: &[u8; 16] = match buf.get(i..i.wrapping_add(16)).and_then(|s| s.try_into().ok()) {
+    let bytes: &[u8; 16] = match buf
+        .get(i..i.wrapping_add(16))
+        .and_then(|s| s.try_into().ok())
+    {
         Some(b) => b,
         None => {
             let rest = buf.get(i..).unwrap_or_default();
@@ -62,7 +65,10 @@ pub(crate) struct Cursor {
 
 impl Cursor {
     pub(crate) fn new() -> Self {
-        Cursor { base: usize::MAX / 2, mask: 0 }
+        Cursor {
+            base: usize::MAX / 2,
+            mask: 0,
+        }
     }
 
     /// Index of the first structural byte at or after `pos`, or `buf.len()` (or `pos` if past it).
@@ -149,7 +155,17 @@ pub(crate) fn parse_digits(buf: &[u8], mut i: usize) -> (u64, usize, bool) {
     (acc, i, overflow)
 }
 
-const POW10: [u64; 9] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
+const POW10: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
 
 /// Eight digit values (first digit in the lowest byte) to their decimal value.
 #[inline(always)]
@@ -452,7 +468,9 @@ mod tests {
         let buf = b"abcdefghij,klmnop=qrstuvwxyz 0123456789";
         for start in 0..buf.len() {
             let naive = |set: &[u8]| {
-                (start..buf.len()).find(|&i| set.contains(&buf[i])).unwrap_or(buf.len())
+                (start..buf.len())
+                    .find(|&i| set.contains(&buf[i]))
+                    .unwrap_or(buf.len())
             };
             assert_eq!(find2(buf, start, b',', b' '), naive(b", "));
             assert_eq!(find2(buf, start, b'z', b'9'), naive(b"z9"));
@@ -464,14 +482,22 @@ mod tests {
     fn cursor_finds_every_structural_byte() {
         let mut buf = Vec::new();
         for i in 0..300u32 {
-            buf.push(if i % 7 == 0 { b',' } else if i % 23 == 0 { b'"' } else { b'a' + (i % 20) as u8 });
+            buf.push(if i % 7 == 0 {
+                b','
+            } else if i % 23 == 0 {
+                b'"'
+            } else {
+                b'a' + (i % 20) as u8
+            });
         }
         let long = [b"a".repeat(200), b",".to_vec(), b"b".repeat(100)].concat();
         assert_eq!(Cursor::new().next(&long, 3), 200);
         assert_eq!(Cursor::new().next(&long, 201), 301);
         let mut cur = Cursor::new();
         for start in [0, 1, 5, 63, 64, 65, 130, 299, 300, 301] {
-            let naive = (start..buf.len()).find(|&i| STRUCTURAL.contains(&buf[i])).unwrap_or(buf.len().max(start));
+            let naive = (start..buf.len())
+                .find(|&i| STRUCTURAL.contains(&buf[i]))
+                .unwrap_or(buf.len().max(start));
             assert_eq!(cur.next(&buf, start), naive, "from {start}");
         }
         let mut pos = 0;
@@ -483,16 +509,37 @@ mod tests {
             }
             pos += 1;
         }
-        let naive: Vec<_> = (0..buf.len()).filter(|&i| STRUCTURAL.contains(&buf[i])).collect();
+        let naive: Vec<_> = (0..buf.len())
+            .filter(|&i| STRUCTURAL.contains(&buf[i]))
+            .collect();
         assert_eq!(found, naive);
     }
 
     #[test]
     fn digits_parse_like_a_loop() {
-        for s in ["0", "7x", "12,", "123456789", "12345678", "1234567890123456789 ", "18446744073709551615", "18446744073709551616", "99999999999999999999999", "", "a1"] {
+        for s in [
+            "0",
+            "7x",
+            "12,",
+            "123456789",
+            "12345678",
+            "1234567890123456789 ",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999999",
+            "",
+            "a1",
+        ] {
             let b = s.as_bytes();
-            let end = b.iter().position(|c| !c.is_ascii_digit()).unwrap_or(b.len());
-            let exact: Option<u64> = if end == 0 { Some(0) } else { s[..end].parse().ok() };
+            let end = b
+                .iter()
+                .position(|c| !c.is_ascii_digit())
+                .unwrap_or(b.len());
+            let exact: Option<u64> = if end == 0 {
+                Some(0)
+            } else {
+                s[..end].parse().ok()
+            };
             let (v, e, overflow) = parse_digits(b, 0);
             assert_eq!(e, end, "{s}");
             assert_eq!(overflow, exact.is_none(), "{s}");
@@ -504,7 +551,8 @@ mod tests {
 
     #[test]
     fn numbers_follow_1x() {
-        let ok = |s: &str, k| assert_eq!(scan_number(s.as_bytes(), 0, true), Ok((s.len(), k)), "{s}");
+        let ok =
+            |s: &str, k| assert_eq!(scan_number(s.as_bytes(), 0, true), Ok((s.len(), k)), "{s}");
         ok("1", NumKind::Float);
         ok(".5", NumKind::Float);
         ok("1.", NumKind::Float);
@@ -512,10 +560,19 @@ mod tests {
         ok("1E+5", NumKind::Float);
         ok("-9223372036854775808i", NumKind::Integer);
         ok("18446744073709551615u", NumKind::Unsigned);
-        for bad in ["-", "-i", "-.", ".", "1.0i", "1ii", "1a", "42+3", "NaN", "nan", "-Inf", "1.1.1", "1i2"] {
-            assert_eq!(scan_number(bad.as_bytes(), 0, true), Err(ErrorKind::InvalidNumber), "{bad}");
+        for bad in [
+            "-", "-i", "-.", ".", "1.0i", "1ii", "1a", "42+3", "NaN", "nan", "-Inf", "1.1.1", "1i2",
+        ] {
+            assert_eq!(
+                scan_number(bad.as_bytes(), 0, true),
+                Err(ErrorKind::InvalidNumber),
+                "{bad}"
+            );
         }
-        assert_eq!(scan_number(b"-e-e-e", 0, true), Err(ErrorKind::InvalidFloat));
+        assert_eq!(
+            scan_number(b"-e-e-e", 0, true),
+            Err(ErrorKind::InvalidFloat)
+        );
         assert_eq!(scan_number(b"1e400", 0, true), Err(ErrorKind::InvalidFloat));
         assert_eq!(scan_number(b"5u", 0, false), Err(ErrorKind::InvalidNumber));
         assert_eq!(

@@ -17,10 +17,16 @@ pub(crate) struct GenPoint {
 
 impl GenPoint {
     pub fn with_ref<R>(&self, f: impl FnOnce(&PointRef<'_>) -> R) -> R {
-        let tags: Vec<(&[u8], &[u8])> =
-            self.tags.iter().map(|(k, v)| (k.as_slice(), v.as_slice())).collect();
-        let fields: Vec<(&[u8], FieldValue<'_>)> =
-            self.fields.iter().map(|(k, v)| (k.as_slice(), v.clone())).collect();
+        let tags: Vec<(&[u8], &[u8])> = self
+            .tags
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+            .collect();
+        let fields: Vec<(&[u8], FieldValue<'_>)> = self
+            .fields
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.clone()))
+            .collect();
         f(&PointRef {
             measurement: &self.measurement,
             tags: &tags,
@@ -106,6 +112,11 @@ pub(crate) fn point() -> impl Strategy<Value = GenPoint> {
             tags.retain(|(k, _)| seen.insert(k.clone()));
             let mut seen = std::collections::HashSet::new();
             fields.retain(|(k, _)| seen.insert(k.clone()));
-            GenPoint { measurement, tags, fields, timestamp }
+            GenPoint {
+                measurement,
+                tags,
+                fields,
+                timestamp,
+            }
         })
 }
