@@ -100,6 +100,10 @@ struct CachedKey {
     raw: Vec<u8>,
     key: KeyInfo,
     tags: Vec<TagSpan>,
+    /// Canonical series key and its hash, once a line with this key asked for them.
+    series_key: Vec<u8>,
+    hash: u64,
+    ready: bool,
 }
 
 /// Slots of the per-decoder key cache (direct mapped by XXH3 of the key bytes). Ingest
@@ -144,6 +148,8 @@ pub struct Decoder {
     cache: Vec<CachedKey>,
     /// The current line's tags live in this cache slot instead of `tags`.
     cached_tags: Option<usize>,
+    /// Cache slot holding the current line's key (a hit, or just remembered).
+    line_slot: Option<usize>,
     tags: Vec<TagSpan>,
     fields: Vec<FieldSpan>,
     /// Tag indices in key order (valid when `Line::order_ready`).
@@ -283,11 +289,13 @@ impl Decoder {
             return None;
         }
         self.cached_tags = Some(slot);
+        self.line_slot = Some(slot);
         Some(e.key)
     }
 
     #[inline]
     fn remember_key(&mut self, buf: &[u8], key: KeyInfo) {
+        self.line_slot = None;
         if key.key_end > KEY_CACHE_MAX_KEY_LEN {
             return;
         }
@@ -302,6 +310,8 @@ impl Decoder {
             e.tags.clear();
             e.tags.extend_from_slice(&self.tags);
             e.key = key;
+            e.ready = false;
+            self.line_slot = Some(slot);
         }
     }
 
@@ -839,9 +849,44 @@ impl<'a, 's> Line<'a, 's> {
     /// as received (1.x `point.Key()`). Borrowed from the line when its tags are already
     /// sorted, else built once into the decoder's scratch buffer.
     pub fn series_key(&mut self) -> &[u8] {
-        self.ensure_order();
+        if let Some(slot) = self.ready_slot() {
+            return &self.dec.cache[slot].series_key;
+        }
+        self.build_series_key();
+        if let Some(slot) = self.dec.line_slot {
+            let Decoder { cache, key, .. } = &mut *self.dec;
+            let built: &[u8] = if self.in_order == Some(true) {
+                &self.buf[..self.key_end]
+            } else {
+                key
+            };
+            if let Some(e) = cache.get_mut(slot) {
+                e.series_key.clear();
+                e.series_key.extend_from_slice(built);
+                e.hash = super::series_hash(built);
+                e.ready = true;
+            }
+        }
+        if let Some(slot) = self.ready_slot() {
+            return &self.dec.cache[slot].series_key;
+        }
         if self.in_order == Some(true) {
             return &self.buf[..self.key_end];
+        }
+        &self.dec.key
+    }
+
+    /// The cache slot of this line's key if its series key is already there.
+    #[inline]
+    fn ready_slot(&self) -> Option<usize> {
+        let slot = self.dec.line_slot?;
+        self.dec.cache.get(slot).filter(|e| e.ready).map(|_| slot)
+    }
+
+    fn build_series_key(&mut self) {
+        self.ensure_order();
+        if self.in_order == Some(true) {
+            return;
         }
         if !self.key_built {
             let Decoder {
@@ -865,11 +910,13 @@ impl<'a, 's> Line<'a, 's> {
             }
             self.key_built = true;
         }
-        &self.dec.key
     }
 
-    /// [`series_hash`](super::series_hash) of [`Self::series_key`].
+    /// [`series_hash`](super::series_hash) of [`Self::series_key`] (cached with the key).
     pub fn series_hash(&mut self) -> u64 {
+        if let Some(slot) = self.ready_slot() {
+            return self.dec.cache[slot].hash;
+        }
         super::series_hash(self.series_key())
     }
 
@@ -948,20 +995,27 @@ mod tests {
     fn cache_hit_gives_the_same_line_as_a_fresh_decoder() {
         let opts = DecodeOptions::default();
         let mut warm = Decoder::new();
-        let lines: [&[u8]; 4] = [
+        let lines: [&[u8]; 6] = [
             b"m,b=2,a=1 v=1i",
+            b"m,a=1 v=1i",
+            b"m,b=2,a=1 v=5i",
             b"m,b=2,a=1 v=2i,w=\"x\"",
             b"m,b=2,a=1 v=x",
             b"m,b=2,a=1 v=3i",
         ];
         for line in lines {
             let mut fresh = Decoder::new();
-            let a = warm
-                .decode(line, &opts)
-                .map(|l| l.map(|mut l| (l.series_key().to_vec(), l.tags().count())));
-            let b = fresh
-                .decode(line, &opts)
-                .map(|l| l.map(|mut l| (l.series_key().to_vec(), l.tags().count())));
+            let probe = |mut l: Line<'_, '_>| {
+                let key = l.series_key().to_vec();
+                let hash = l.series_hash();
+                let tags: Vec<_> = l
+                    .tags()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                (key, hash, tags, l.fields().count())
+            };
+            let a = warm.decode(line, &opts).map(|l| l.map(probe));
+            let b = fresh.decode(line, &opts).map(|l| l.map(probe));
             assert_eq!(a, b);
         }
     }
