@@ -150,6 +150,7 @@ pub struct Decoder {
     cached_tags: Option<usize>,
     /// Cache slot holding the current line's key (a hit, or just remembered).
     line_slot: Option<usize>,
+    no_cache: bool,
     tags: Vec<TagSpan>,
     fields: Vec<FieldSpan>,
     /// Tag indices in key order (valid when `Line::order_ready`).
@@ -178,6 +179,14 @@ pub struct Line<'a, 's> {
 impl Decoder {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A decoder without the key cache (every line scans its tags; for measurements).
+    pub fn without_key_cache() -> Self {
+        Decoder {
+            no_cache: true,
+            ..Self::default()
+        }
     }
 
     /// The current line's tags, in line order.
@@ -296,7 +305,7 @@ impl Decoder {
     #[inline]
     fn remember_key(&mut self, buf: &[u8], key: KeyInfo) {
         self.line_slot = None;
-        if key.key_end > KEY_CACHE_MAX_KEY_LEN {
+        if self.no_cache || key.key_end > KEY_CACHE_MAX_KEY_LEN {
             return;
         }
         if self.cache.is_empty() {
@@ -1004,7 +1013,7 @@ mod tests {
             b"m,b=2,a=1 v=3i",
         ];
         for line in lines {
-            let mut fresh = Decoder::new();
+            let mut fresh = Decoder::without_key_cache();
             let probe = |mut l: Line<'_, '_>| {
                 let key = l.series_key().to_vec();
                 let hash = l.series_hash();
