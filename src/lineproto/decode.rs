@@ -1029,3 +1029,27 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    #[test]
+    fn second_sighting_of_a_key_reuses_series_key_and_hash() {
+        let opts = DecodeOptions::default();
+        let mut dec = Decoder::new();
+        let line: &[u8] = b"cpu,hostname=host_1,region=r,datacenter=d,rack=1 u=1i,v=2i 1000";
+        let key = dec
+            .decode(line, &opts)
+            .unwrap()
+            .unwrap()
+            .series_key()
+            .to_vec();
+        let l = dec.decode(line, &opts).unwrap().unwrap();
+        assert_eq!(l.dec.cached_tags, l.dec.line_slot, "a hit");
+        assert!(l.ready_slot().is_some(), "key cached with the entry");
+        let mut l = l;
+        assert_eq!(l.series_key(), key.as_slice());
+        assert_eq!(l.series_hash(), super::super::series_hash(&key));
+    }
+}
