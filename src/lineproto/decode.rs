@@ -18,7 +18,7 @@
 use std::borrow::Cow;
 
 use super::error::{ErrorKind, MAX_KEY_LENGTH, MAX_NANO_TIME, MIN_NANO_TIME};
-use super::scan::{self, find2, find3, find4, skip_ws, to_i64};
+use super::scan::{self, parse_digits, skip_ws, to_i64, Cursor};
 use super::{FieldValue, Precision};
 
 /// Per-request decoding options.
@@ -81,12 +81,76 @@ enum RawValue {
 struct FieldSpan {
     key: (usize, usize),
     key_esc: bool,
+    /// The key is `time` (skipped by `Line::fields`).
+    is_time: bool,
     value: RawValue,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct KeyInfo {
+    meas_end: usize,
+    meas_esc: bool,
+    key_end: usize,
+    tag_time: bool,
+}
+
+/// A decoded key section (measurement + tags), by its raw bytes.
+#[derive(Clone, Debug, Default)]
+struct CachedKey {
+    raw: Vec<u8>,
+    key: KeyInfo,
+    tags: Vec<TagSpan>,
+    /// Canonical series key and its hash, once a line with this key asked for them.
+    series_key: Vec<u8>,
+    hash: u64,
+    ready: bool,
+}
+
+/// Slots of the per-decoder key cache (direct mapped by XXH3 of the key bytes). Ingest
+/// repeats series line after line; a hit skips tag scanning and the duplicate check.
+/// Bounded memory: at most `KEY_CACHE_SLOTS * (KEY_CACHE_MAX_KEY_LEN + tags)` bytes.
+const KEY_CACHE_SLOTS: usize = 4096;
+/// Longer keys are not cached.
+const KEY_CACHE_MAX_KEY_LEN: usize = 512;
+
+/// Slot of a key in the cache: a hash of its length, first 48 and last 16 bytes (the cache
+/// compares the whole key, so a partial hash only costs misses).
+#[inline(always)]
+fn cache_slot(region: &[u8]) -> usize {
+    let n = region.len();
+    let h = if n <= 64 {
+        xxhash_rust::xxh3::xxh3_64(region)
+    } else {
+        let mut a = [0u8; 64];
+        a[..48].copy_from_slice(&region[..48]);
+        a[48..].copy_from_slice(&region[n - 16..]);
+        xxhash_rust::xxh3::xxh3_64_with_seed(&a, n as u64)
+    };
+    (h as usize) & (KEY_CACHE_SLOTS - 1)
+}
+
+/// End of the key section if the line decodes: its first space not preceded by a backslash.
+#[inline]
+fn key_region_end(buf: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    loop {
+        let i = from + memchr::memchr(b' ', buf.get(from..)?)?;
+        if i > 0 && buf[i - 1] != b'\\' {
+            return Some(i);
+        }
+        from = i + 1;
+    }
 }
 
 /// Reusable decoding scratch; keep one per core and feed it line after line.
 #[derive(Debug, Default)]
 pub struct Decoder {
+    cache: Vec<CachedKey>,
+    /// The current line's tags live in this cache slot instead of `tags`.
+    cached_tags: Option<usize>,
+    /// Cache slot holding the current line's key (a hit, or just remembered).
+    line_slot: Option<usize>,
+    no_cache: bool,
     tags: Vec<TagSpan>,
     fields: Vec<FieldSpan>,
     /// Tag indices in key order (valid when `Line::order_ready`).
@@ -117,6 +181,23 @@ impl Decoder {
         Self::default()
     }
 
+    /// A decoder without the key cache (every line scans its tags; for measurements).
+    pub fn without_key_cache() -> Self {
+        Decoder {
+            no_cache: true,
+            ..Self::default()
+        }
+    }
+
+    /// The current line's tags, in line order.
+    #[inline]
+    fn tag_spans(&self) -> &[TagSpan] {
+        match self.cached_tags.and_then(|slot| self.cache.get(slot)) {
+            Some(e) => &e.tags,
+            None => &self.tags,
+        }
+    }
+
     /// Decodes one line (as yielded by [`super::lines`]). `Ok(None)` for blank, whitespace-only
     /// and `#` comment lines.
     pub fn decode<'a, 's>(
@@ -135,26 +216,23 @@ impl Decoder {
             Some(b) if !b.is_empty() && b[0] != b'#' => b,
             _ => return Ok(None),
         };
-        self.tags.clear();
         self.fields.clear();
-        let (meas_end, meas_esc) = scan_measurement(buf)?;
-        let mut key_end = meas_end;
-        let mut tag_time = false;
-        if buf.get(meas_end) == Some(&b',') {
-            key_end = self.scan_tags(buf, meas_end + 1)?;
-            let time_fp = fingerprint(b"time", 0, 4);
-            tag_time = self
-                .tags
-                .iter()
-                .any(|t| t.fp == time_fp && key_of(buf, t.key) == b"time");
-            if has_duplicate_keys(buf, &self.tags, &mut self.order) {
-                return Err(ErrorKind::DuplicateTags);
+        let mut cur = Cursor::new();
+        let key = match self.cached_key(buf) {
+            Some(key) => key,
+            None => {
+                let key = self.scan_key(buf, &mut cur)?;
+                self.remember_key(buf, key);
+                key
             }
-        }
-        if key_end > MAX_KEY_LENGTH {
-            return Err(ErrorKind::MaxKeyLength(key_end));
-        }
-        let (fields_end, time_fields) = self.scan_fields(buf, key_end, opts)?;
+        };
+        let KeyInfo {
+            meas_end,
+            meas_esc,
+            key_end,
+            tag_time,
+        } = key;
+        let (fields_end, time_fields) = self.scan_fields(buf, key_end, opts, &mut cur)?;
         let timestamp_ns = scan_time(buf, fields_end, opts)?;
         let reserved = if tag_time {
             Some(ReservedTime::Tag)
@@ -177,8 +255,82 @@ impl Decoder {
         }))
     }
 
+    /// Measurement and tags into `self.tags`, with the duplicate and length checks.
+    #[inline]
+    fn scan_key(&mut self, buf: &[u8], cur: &mut Cursor) -> Result<KeyInfo, ErrorKind> {
+        self.tags.clear();
+        self.cached_tags = None;
+        let (meas_end, meas_esc) = scan_measurement(buf, cur)?;
+        let mut key_end = meas_end;
+        let mut tag_time = false;
+        if buf.get(meas_end) == Some(&b',') {
+            key_end = self.scan_tags(buf, meas_end + 1, cur)?;
+            let time_fp = fingerprint(b"time", 0, 4);
+            tag_time = self
+                .tags
+                .iter()
+                .any(|t| t.fp == time_fp && key_of(buf, t.key) == b"time");
+            if has_duplicate_keys(buf, &self.tags, &mut self.order) {
+                return Err(ErrorKind::DuplicateTags);
+            }
+        }
+        if key_end > MAX_KEY_LENGTH {
+            return Err(ErrorKind::MaxKeyLength(key_end));
+        }
+        Ok(KeyInfo {
+            meas_end,
+            meas_esc,
+            key_end,
+            tag_time,
+        })
+    }
+
+    /// The key of a line whose key bytes were decoded before: the key section of a line that
+    /// decodes ends at its first space not preceded by a backslash, and equal bytes decode
+    /// equally, so the cached spans are exact.
+    #[inline]
+    fn cached_key(&mut self, buf: &[u8]) -> Option<KeyInfo> {
+        let end = key_region_end(buf)?;
+        let region = &buf[..end];
+        let slot = cache_slot(region);
+        let e = self.cache.get(slot)?;
+        if e.raw.as_slice() != region {
+            return None;
+        }
+        self.cached_tags = Some(slot);
+        self.line_slot = Some(slot);
+        Some(e.key)
+    }
+
+    #[inline]
+    fn remember_key(&mut self, buf: &[u8], key: KeyInfo) {
+        self.line_slot = None;
+        if self.no_cache || key.key_end > KEY_CACHE_MAX_KEY_LEN {
+            return;
+        }
+        if self.cache.is_empty() {
+            self.cache.resize_with(KEY_CACHE_SLOTS, CachedKey::default);
+        }
+        let region = &buf[..key.key_end];
+        let slot = cache_slot(region);
+        if let Some(e) = self.cache.get_mut(slot) {
+            e.raw.clear();
+            e.raw.extend_from_slice(region);
+            e.tags.clear();
+            e.tags.extend_from_slice(&self.tags);
+            e.key = key;
+            e.ready = false;
+            self.line_slot = Some(slot);
+        }
+    }
+
     /// Tags from `i` (just after the measurement's comma); returns the end of the last value.
-    fn scan_tags(&mut self, buf: &[u8], mut i: usize) -> Result<usize, ErrorKind> {
+    fn scan_tags(
+        &mut self,
+        buf: &[u8],
+        mut i: usize,
+        cur: &mut Cursor,
+    ) -> Result<usize, ErrorKind> {
         loop {
             let ks = i;
             match buf.get(ks) {
@@ -188,9 +340,10 @@ impl Decoder {
             let mut j = ks + 1;
             let mut key_esc = false;
             loop {
-                j = find3(buf, j, b'=', b',', b' ');
+                j = cur.next(buf, j);
                 match buf.get(j) {
                     None => return Err(ErrorKind::MissingTagValue),
+                    Some(b'\\' | b'"') => j += 1,
                     Some(_) if buf[j - 1] == b'\\' => {
                         key_esc = true;
                         j += 1;
@@ -207,9 +360,10 @@ impl Decoder {
             let mut k = vs + 1;
             let mut val_esc = false;
             let delim = loop {
-                k = find3(buf, k, b'=', b',', b' ');
+                k = cur.next(buf, k);
                 match buf.get(k) {
                     None => return Err(ErrorKind::MissingFields),
+                    Some(b'\\' | b'"') => k += 1,
                     Some(_) if buf[k - 1] == b'\\' => {
                         val_esc = true;
                         k += 1;
@@ -240,6 +394,7 @@ impl Decoder {
         buf: &[u8],
         i: usize,
         opts: &DecodeOptions,
+        cur: &mut Cursor,
     ) -> Result<(usize, usize), ErrorKind> {
         let start = skip_ws(buf, i);
         let key_room = MAX_KEY_LENGTH.saturating_sub(i + 4);
@@ -251,8 +406,9 @@ impl Decoder {
             let mut q = p;
             let mut key_esc = false;
             loop {
-                q = find4(buf, q, b'=', b',', b' ', b'\\');
+                q = cur.next(buf, q);
                 match buf.get(q) {
+                    Some(b'"') => q += 1,
                     // `pkg/escape.Unescape` works left to right, not in the scanner's
                     // pairs (`\\"`), so any backslash sends the key through it.
                     Some(b'\\') if q + 1 < buf.len() => {
@@ -268,7 +424,17 @@ impl Decoder {
             }
             match buf.get(q) {
                 Some(b'=') if q > ks => {}
-                Some(b'=') => return Err(ErrorKind::MissingFieldKey),
+                Some(b'=') if matches!(buf.get(q.wrapping_sub(1)), Some(b' ' | b',')) => {
+                    return Err(ErrorKind::MissingFieldKey)
+                }
+                // An empty first key after a tab or NUL: 1.x scans on (and would accept an
+                // empty key); we report its later error, or `missing field key`.
+                Some(b'=') => {
+                    return Err(match scan::scan_fields(buf, i, opts.accept_unsigned) {
+                        Err(e) => e,
+                        Ok(_) => ErrorKind::MissingFieldKey,
+                    })
+                }
                 // A key without a value: 1.x counts the comma and carries on, so its error
                 // may come from a later byte; let the exact port decide.
                 Some(b',') => return Err(self.off_path(buf, i, opts)),
@@ -277,18 +443,18 @@ impl Decoder {
             let v = q + 1;
             let (value, end) = match fast_integer(buf, v) {
                 Some((n, end)) => (RawValue::Integer(n), end),
-                None => self.value(buf, v, i, opts)?,
+                None => self.value(buf, v, i, opts, cur)?,
             };
             let key_len = q - ks;
             if key_len > key_room && too_long.is_none() {
                 too_long = Some(i + 4 + key_len);
             }
-            if &buf[ks..q] == b"time" {
-                time_fields += 1;
-            }
+            let is_time = &buf[ks..q] == b"time";
+            time_fields += is_time as usize;
             self.fields.push(FieldSpan {
                 key: (ks, q),
                 key_esc,
+                is_time,
                 value,
             });
             match buf.get(end) {
@@ -311,11 +477,12 @@ impl Decoder {
         v: usize,
         i: usize,
         opts: &DecodeOptions,
+        cur: &mut Cursor,
     ) -> Result<(RawValue, usize), ErrorKind> {
         match buf.get(v) {
             None | Some(b',' | b' ') => Err(ErrorKind::MissingFieldValue),
             Some(b'"') => {
-                let (value, end) = scan_string(buf, v)?;
+                let (value, end) = scan_string(buf, v, cur)?;
                 match buf.get(end) {
                     None | Some(b',' | b' ') => Ok((value, end)),
                     Some(_) => Err(self.off_path(buf, i, opts)),
@@ -345,7 +512,7 @@ impl Decoder {
 
 /// `scanMeasurement`: returns the index of the `,` or space ending the measurement.
 #[inline]
-fn scan_measurement(buf: &[u8]) -> Result<(usize, bool), ErrorKind> {
+fn scan_measurement(buf: &[u8], cur: &mut Cursor) -> Result<(usize, bool), ErrorKind> {
     match buf.first() {
         None | Some(b',') => return Err(ErrorKind::MissingMeasurement),
         Some(_) => {}
@@ -353,9 +520,13 @@ fn scan_measurement(buf: &[u8]) -> Result<(usize, bool), ErrorKind> {
     let mut i = 1;
     let mut esc = false;
     loop {
-        i = find2(buf, i, b',', b' ');
+        i = cur.next(buf, i);
         if i >= buf.len() {
             return Err(ErrorKind::MissingFields);
+        }
+        if matches!(buf[i], b'=' | b'\\' | b'"') {
+            i += 1;
+            continue;
         }
         if buf[i - 1] == b'\\' {
             esc = true;
@@ -369,13 +540,14 @@ fn scan_measurement(buf: &[u8]) -> Result<(usize, bool), ErrorKind> {
 /// String value starting at the opening quote `v`; returns it and the index after the
 /// closing quote. Inside quotes a backslash skips the next byte (so `\"` does not close).
 #[inline]
-fn scan_string(buf: &[u8], v: usize) -> Result<(RawValue, usize), ErrorKind> {
+fn scan_string(buf: &[u8], v: usize, cur: &mut Cursor) -> Result<(RawValue, usize), ErrorKind> {
     let mut j = v + 1;
     let mut esc = false;
     loop {
-        j = find2(buf, j, b'"', b'\\');
+        j = cur.next(buf, j);
         match buf.get(j) {
             None => return Err(ErrorKind::UnbalancedQuotes),
+            Some(b',' | b'=' | b' ') => j += 1,
             Some(b'"') => {
                 return Ok((
                     RawValue::Str {
@@ -401,20 +573,12 @@ fn scan_string(buf: &[u8], v: usize) -> Result<(RawValue, usize), ErrorKind> {
 fn fast_integer(buf: &[u8], v: usize) -> Option<(i64, usize)> {
     let neg = buf.get(v) == Some(&b'-');
     let ds = v + neg as usize;
-    let mut i = ds;
-    let mut acc: i64 = 0;
-    while let Some(&c) = buf.get(i) {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        acc = acc.wrapping_mul(10).wrapping_add(d as i64);
-        i += 1;
-    }
+    let (acc, i, _) = parse_digits(buf, ds);
     let nd = i - ds;
     if nd == 0 || nd > 18 || buf.get(i) != Some(&b'i') {
         return None;
     }
+    let acc = acc as i64;
     match buf.get(i + 1) {
         None | Some(b',' | b' ') => Some((if neg { -acc } else { acc }, i + 1)),
         _ => None,
@@ -482,22 +646,10 @@ fn slow_number(buf: &[u8], v: usize, opts: &DecodeOptions) -> Result<(RawValue, 
 fn scan_time(buf: &[u8], i: usize, opts: &DecodeOptions) -> Result<i64, ErrorKind> {
     let start = skip_ws(buf, i);
     let neg = buf.get(start) == Some(&b'-');
-    let mut j = start + neg as usize;
-    let mut acc: u64 = 0;
-    let mut overflow = false;
-    while let Some(&c) = buf.get(j) {
-        if c == b' ' || c == b'\n' {
-            break;
-        }
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            return Err(ErrorKind::BadTimestamp);
-        }
-        match acc.checked_mul(10).and_then(|a| a.checked_add(d as u64)) {
-            Some(a) => acc = a,
-            None => overflow = true,
-        }
-        j += 1;
+    let (acc, j, overflow) = parse_digits(buf, start + neg as usize);
+    match buf.get(j) {
+        None | Some(b' ' | b'\n') => {}
+        Some(_) => return Err(ErrorKind::BadTimestamp),
     }
     if j == start {
         // No timestamp (1.x skips the trailing-bytes check in this case too).
@@ -597,10 +749,16 @@ fn sort_order(buf: &[u8], tags: &[TagSpan], order: &mut Vec<u32>) {
     }
 }
 
+#[inline(always)]
 fn unescape<'a>(raw: &'a [u8], esc: bool, special: &[u8]) -> Cow<'a, [u8]> {
     if !esc {
         return Cow::Borrowed(raw);
     }
+    Cow::Owned(unescape_owned(raw, special))
+}
+
+#[cold]
+fn unescape_owned(raw: &[u8], special: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while let Some(&c) = raw.get(i) {
@@ -615,7 +773,7 @@ fn unescape<'a>(raw: &'a [u8], esc: bool, special: &[u8]) -> Cow<'a, [u8]> {
             }
         }
     }
-    Cow::Owned(out)
+    out
 }
 
 /// Escapes the decoder removes, per element (1.x `measurementEscapeCodes`, `tagEscapeCodes`,
@@ -637,7 +795,7 @@ impl<'a, 's> Line<'a, 's> {
     }
 
     pub fn tag_count(&self) -> usize {
-        self.dec.tags.len()
+        self.dec.tag_spans().len()
     }
 
     /// Number of fields in the line, duplicates and `time` included.
@@ -649,7 +807,7 @@ impl<'a, 's> Line<'a, 's> {
     pub fn tags(&mut self) -> impl Iterator<Item = (Cow<'a, [u8]>, Cow<'a, [u8]>)> + '_ {
         self.ensure_order();
         let buf = self.buf;
-        let tags = &self.dec.tags;
+        let tags = self.dec.tag_spans();
         let order = &self.dec.order;
         let in_order = self.in_order == Some(true);
         (0..tags.len()).map(move |n| {
@@ -669,25 +827,21 @@ impl<'a, 's> Line<'a, 's> {
     /// all yielded; apply them in order so that the later value wins, as 1.x does.
     pub fn fields(&self) -> impl Iterator<Item = (Cow<'a, [u8]>, FieldValue<'a>)> + '_ {
         let buf = self.buf;
-        self.dec
-            .fields
-            .iter()
-            .filter(move |f| key_of(buf, f.key) != b"time")
-            .map(move |f| {
-                let value = match f.value {
-                    RawValue::Float(v) => FieldValue::Float(v),
-                    RawValue::Integer(v) => FieldValue::Integer(v),
-                    RawValue::Unsigned(v) => FieldValue::Unsigned(v),
-                    RawValue::Boolean(v) => FieldValue::Boolean(v),
-                    RawValue::Str { start, end, esc } => {
-                        FieldValue::String(unescape(key_of(buf, (start, end)), esc, STRING_SPECIAL))
-                    }
-                };
-                (
-                    unescape(key_of(buf, f.key), f.key_esc, FIELD_KEY_SPECIAL),
-                    value,
-                )
-            })
+        self.dec.fields.iter().filter(|f| !f.is_time).map(move |f| {
+            let value = match f.value {
+                RawValue::Float(v) => FieldValue::Float(v),
+                RawValue::Integer(v) => FieldValue::Integer(v),
+                RawValue::Unsigned(v) => FieldValue::Unsigned(v),
+                RawValue::Boolean(v) => FieldValue::Boolean(v),
+                RawValue::Str { start, end, esc } => {
+                    FieldValue::String(unescape(key_of(buf, (start, end)), esc, STRING_SPECIAL))
+                }
+            };
+            (
+                unescape(key_of(buf, f.key), f.key_esc, FIELD_KEY_SPECIAL),
+                value,
+            )
+        })
     }
 
     /// Explicit timestamp times the precision, or the request's default time.
@@ -704,14 +858,58 @@ impl<'a, 's> Line<'a, 's> {
     /// as received (1.x `point.Key()`). Borrowed from the line when its tags are already
     /// sorted, else built once into the decoder's scratch buffer.
     pub fn series_key(&mut self) -> &[u8] {
-        self.ensure_order();
+        if let Some(slot) = self.ready_slot() {
+            return &self.dec.cache[slot].series_key;
+        }
+        self.build_series_key();
+        if let Some(slot) = self.dec.line_slot {
+            let Decoder { cache, key, .. } = &mut *self.dec;
+            let built: &[u8] = if self.in_order == Some(true) {
+                &self.buf[..self.key_end]
+            } else {
+                key
+            };
+            if let Some(e) = cache.get_mut(slot) {
+                e.series_key.clear();
+                e.series_key.extend_from_slice(built);
+                e.hash = super::series_hash(built);
+                e.ready = true;
+            }
+        }
+        if let Some(slot) = self.ready_slot() {
+            return &self.dec.cache[slot].series_key;
+        }
         if self.in_order == Some(true) {
             return &self.buf[..self.key_end];
         }
+        &self.dec.key
+    }
+
+    /// The cache slot of this line's key if its series key is already there.
+    #[inline]
+    fn ready_slot(&self) -> Option<usize> {
+        let slot = self.dec.line_slot?;
+        self.dec.cache.get(slot).filter(|e| e.ready).map(|_| slot)
+    }
+
+    fn build_series_key(&mut self) {
+        self.ensure_order();
+        if self.in_order == Some(true) {
+            return;
+        }
         if !self.key_built {
             let Decoder {
-                tags, order, key, ..
+                tags,
+                order,
+                key,
+                cache,
+                cached_tags,
+                ..
             } = &mut *self.dec;
+            let tags = match cached_tags.and_then(|slot| cache.get(slot)) {
+                Some(e) => &e.tags,
+                None => &*tags,
+            };
             key.clear();
             key.extend_from_slice(&self.buf[..self.meas_end]);
             for &n in order.iter() {
@@ -721,26 +919,137 @@ impl<'a, 's> Line<'a, 's> {
             }
             self.key_built = true;
         }
-        &self.dec.key
     }
 
-    /// [`series_hash`](super::series_hash) of [`Self::series_key`].
+    /// [`series_hash`](super::series_hash) of [`Self::series_key`] (cached with the key).
     pub fn series_hash(&mut self) -> u64 {
+        if let Some(slot) = self.ready_slot() {
+            return self.dec.cache[slot].hash;
+        }
         super::series_hash(self.series_key())
     }
 
     fn ensure_order(&mut self) {
         if self.in_order.is_none() {
             let buf = self.buf;
-            let tags = &self.dec.tags;
+            let tags = self.dec.tag_spans();
             let sorted = tags
                 .windows(2)
                 .all(|w| key_of(buf, w[0].key) < key_of(buf, w[1].key));
             self.in_order = Some(sorted);
         }
         if self.in_order == Some(false) && !self.order_ready {
-            sort_order(self.buf, &self.dec.tags, &mut self.dec.order);
+            let Decoder {
+                tags,
+                cache,
+                cached_tags,
+                order,
+                ..
+            } = &mut *self.dec;
+            let spans = match cached_tags.and_then(|slot| cache.get(slot)) {
+                Some(e) => &e.tags,
+                None => &*tags,
+            };
+            sort_order(self.buf, spans, order);
             self.order_ready = true;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn field_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let byte = prop_oneof![
+            6 => prop::sample::select(b"ab0123456789".to_vec()),
+            6 => prop::sample::select(b",= \"\\.-ieEtfTFuNn\t".to_vec()),
+        ];
+        prop::collection::vec(byte, 0..40)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5000))]
+
+        /// The structured field scan gives exactly the verdict of the port of 1.x `scanFields`
+        /// (documented deviations aside).
+        #[test]
+        fn fields_agree_with_the_1x_scanner(fields in field_bytes(), unsigned in any::<bool>()) {
+            let line = [b"m ".as_slice(), &fields].concat();
+            let opts = DecodeOptions { accept_unsigned: unsigned, ..DecodeOptions::default() };
+            let mut dec = Decoder::new();
+            let ours = dec.decode(&line, &opts).map(|_| ());
+            match scan::scan_fields(&line, 1, unsigned) {
+                Err(theirs) => prop_assert_eq!(ours, Err(theirs), "{:?}", String::from_utf8_lossy(&line)),
+                Ok(_) => {
+                    let allowed = matches!(
+                        ours,
+                        Ok(())
+                            | Err(ErrorKind::InvalidFieldFormat
+                                | ErrorKind::MissingFieldKey
+                                | ErrorKind::BadTimestamp
+                                | ErrorKind::PointIsInvalid
+                                | ErrorKind::TimestampSyntax(_)
+                                | ErrorKind::TimestampOutOfRange(_)
+                                | ErrorKind::TimeOutsideRange)
+                    );
+                    prop_assert!(allowed, "{:?}: {:?}", String::from_utf8_lossy(&line), ours);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cache_hit_gives_the_same_line_as_a_fresh_decoder() {
+        let opts = DecodeOptions::default();
+        let mut warm = Decoder::new();
+        let lines: [&[u8]; 6] = [
+            b"m,b=2,a=1 v=1i",
+            b"m,a=1 v=1i",
+            b"m,b=2,a=1 v=5i",
+            b"m,b=2,a=1 v=2i,w=\"x\"",
+            b"m,b=2,a=1 v=x",
+            b"m,b=2,a=1 v=3i",
+        ];
+        for line in lines {
+            let mut fresh = Decoder::without_key_cache();
+            let probe = |mut l: Line<'_, '_>| {
+                let key = l.series_key().to_vec();
+                let hash = l.series_hash();
+                let tags: Vec<_> = l
+                    .tags()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                (key, hash, tags, l.fields().count())
+            };
+            let a = warm.decode(line, &opts).map(|l| l.map(probe));
+            let b = fresh.decode(line, &opts).map(|l| l.map(probe));
+            assert_eq!(a, b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    #[test]
+    fn second_sighting_of_a_key_reuses_series_key_and_hash() {
+        let opts = DecodeOptions::default();
+        let mut dec = Decoder::new();
+        let line: &[u8] = b"cpu,hostname=host_1,region=r,datacenter=d,rack=1 u=1i,v=2i 1000";
+        let key = dec
+            .decode(line, &opts)
+            .unwrap()
+            .unwrap()
+            .series_key()
+            .to_vec();
+        let l = dec.decode(line, &opts).unwrap().unwrap();
+        assert_eq!(l.dec.cached_tags, l.dec.line_slot, "a hit");
+        assert!(l.ready_slot().is_some(), "key cached with the entry");
+        let mut l = l;
+        assert_eq!(l.series_key(), key.as_slice());
+        assert_eq!(l.series_hash(), super::super::series_hash(&key));
     }
 }

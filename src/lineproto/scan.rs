@@ -50,14 +50,130 @@ finder!(
     /// Index of the first of two bytes at or after `i`, or `buf.len()`.
     find2, a, b
 );
-finder!(
-    /// Index of the first of three bytes at or after `i`, or `buf.len()`.
-    find3, a, b, c
-);
-finder!(
-    /// Index of the first of four bytes at or after `i`, or `buf.len()`.
-    find4, a, b, c, d
-);
+
+/// Every byte the grammar stops at: `,` `=` space `\\` `"`.
+const STRUCTURAL: [u8; 5] = [b',', b'=', b' ', b'\\', b'"'];
+
+/// Positions of structural bytes, 64 at a time: finding the next one is a mask and a
+/// `trailing_zeros` instead of a loop whose exit the branch predictor cannot guess.
+/// Callers skip the structural bytes they do not care about.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cursor {
+    base: usize,
+    mask: u64,
+}
+
+impl Cursor {
+    pub(crate) fn new() -> Self {
+        Cursor {
+            base: usize::MAX / 2,
+            mask: 0,
+        }
+    }
+
+    /// Index of the first structural byte at or after `pos`, or `buf.len()` (or `pos` if past it).
+    #[inline(always)]
+    pub(crate) fn next(&mut self, buf: &[u8], pos: usize) -> usize {
+        if pos >= buf.len() {
+            return pos;
+        }
+        if pos < self.base || pos - self.base >= 64 {
+            self.base = pos;
+            self.mask = Self::window(buf, pos);
+        }
+        loop {
+            // Here `base <= pos < base + 64`, or `pos < base` after moving on a window.
+            let m = self.mask & (u64::MAX << pos.saturating_sub(self.base));
+            if m != 0 {
+                return (self.base + m.trailing_zeros() as usize).min(buf.len());
+            }
+            self.base += 64;
+            if self.base >= buf.len() {
+                return buf.len();
+            }
+            self.mask = Self::window(buf, self.base);
+        }
+    }
+
+    #[inline(always)]
+    fn window(buf: &[u8], base: usize) -> u64 {
+        let mut m = 0u64;
+        for k in 0..4 {
+            m |= (block_mask(buf, base + 16 * k, STRUCTURAL) as u64) << (16 * k);
+        }
+        m
+    }
+}
+
+const ASCII_ZEROS: u64 = 0x3030_3030_3030_3030;
+
+/// Leading ASCII digits at `i`, eight at a time (SWAR): returns the value (wrapping), the
+/// index after the digits, and whether more than 19 digits or a u64 overflow occurred.
+#[inline(always)]
+pub(crate) fn parse_digits(buf: &[u8], mut i: usize) -> (u64, usize, bool) {
+    let mut acc: u64 = 0;
+    let mut overflow = false;
+    while let Some(w) = buf.get(i..i + 8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+        let x = u64::from_le_bytes(w) ^ ASCII_ZEROS;
+        // High bit of each byte set when that byte is not a digit (x >= 10).
+        let non_digit = ((x & 0x7f7f_7f7f_7f7f_7f7f).wrapping_add(0x7676_7676_7676_7676) | x)
+            & 0x8080_8080_8080_8080;
+        let n = (non_digit.trailing_zeros() / 8) as usize;
+        if n == 0 {
+            return (acc, i, overflow);
+        }
+        // Keep the n digits, moved to the top so that the zero bytes act as leading zeros.
+        let x = x << (64 - 8 * n as u32);
+        let v = swar8(x);
+        let scale = POW10[n];
+        match acc.checked_mul(scale).and_then(|a| a.checked_add(v)) {
+            Some(a) => acc = a,
+            None => {
+                overflow = true;
+                acc = acc.wrapping_mul(scale).wrapping_add(v);
+            }
+        }
+        i += n;
+        if n < 8 {
+            return (acc, i, overflow);
+        }
+    }
+    while let Some(&c) = buf.get(i) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        match acc.checked_mul(10).and_then(|a| a.checked_add(d as u64)) {
+            Some(a) => acc = a,
+            None => {
+                overflow = true;
+                acc = acc.wrapping_mul(10).wrapping_add(d as u64);
+            }
+        }
+        i += 1;
+    }
+    (acc, i, overflow)
+}
+
+const POW10: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// Eight digit values (first digit in the lowest byte) to their decimal value.
+#[inline(always)]
+fn swar8(x: u64) -> u64 {
+    let x = (x.wrapping_mul(10) + (x >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let x = (x.wrapping_mul(100) + (x >> 16)) & 0x0000_ffff_0000_ffff;
+    (x.wrapping_mul(10_000) + (x >> 32)) & 0xffff_ffff
+}
 
 /// `skipWhitespace`: space, tab and NUL (points.go:1068-1076).
 #[inline]
@@ -348,7 +464,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finders_match_naive_search() {
+    fn finder_matches_naive_search() {
         let buf = b"abcdefghij,klmnop=qrstuvwxyz 0123456789";
         for start in 0..buf.len() {
             let naive = |set: &[u8]| {
@@ -357,10 +473,80 @@ mod tests {
                     .unwrap_or(buf.len())
             };
             assert_eq!(find2(buf, start, b',', b' '), naive(b", "));
-            assert_eq!(find3(buf, start, b',', b'=', b' '), naive(b",= "));
-            assert_eq!(find4(buf, start, b'z', b'=', b'9', b'\\'), naive(b"z=9\\"));
+            assert_eq!(find2(buf, start, b'z', b'9'), naive(b"z9"));
         }
         assert_eq!(find2(buf, buf.len() + 3, b',', b' '), buf.len() + 3);
+    }
+
+    #[test]
+    fn cursor_finds_every_structural_byte() {
+        let mut buf = Vec::new();
+        for i in 0..300u32 {
+            buf.push(if i % 7 == 0 {
+                b','
+            } else if i % 23 == 0 {
+                b'"'
+            } else {
+                b'a' + (i % 20) as u8
+            });
+        }
+        let long = [b"a".repeat(200), b",".to_vec(), b"b".repeat(100)].concat();
+        assert_eq!(Cursor::new().next(&long, 3), 200);
+        assert_eq!(Cursor::new().next(&long, 201), 301);
+        let mut cur = Cursor::new();
+        for start in [0, 1, 5, 63, 64, 65, 130, 299, 300, 301] {
+            let naive = (start..buf.len())
+                .find(|&i| STRUCTURAL.contains(&buf[i]))
+                .unwrap_or(buf.len().max(start));
+            assert_eq!(cur.next(&buf, start), naive, "from {start}");
+        }
+        let mut pos = 0;
+        let mut found = Vec::new();
+        while pos < buf.len() {
+            pos = cur.next(&buf, pos);
+            if pos < buf.len() {
+                found.push(pos);
+            }
+            pos += 1;
+        }
+        let naive: Vec<_> = (0..buf.len())
+            .filter(|&i| STRUCTURAL.contains(&buf[i]))
+            .collect();
+        assert_eq!(found, naive);
+    }
+
+    #[test]
+    fn digits_parse_like_a_loop() {
+        for s in [
+            "0",
+            "7x",
+            "12,",
+            "123456789",
+            "12345678",
+            "1234567890123456789 ",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999999",
+            "",
+            "a1",
+        ] {
+            let b = s.as_bytes();
+            let end = b
+                .iter()
+                .position(|c| !c.is_ascii_digit())
+                .unwrap_or(b.len());
+            let exact: Option<u64> = if end == 0 {
+                Some(0)
+            } else {
+                s[..end].parse().ok()
+            };
+            let (v, e, overflow) = parse_digits(b, 0);
+            assert_eq!(e, end, "{s}");
+            assert_eq!(overflow, exact.is_none(), "{s}");
+            if let Some(x) = exact {
+                assert_eq!(v, x, "{s}");
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,128 @@
+//! Arbitrary bytes: no panic, only known error kinds, and a bad line never hurts the next.
+
+use lineshard::lineproto::{decode_body, lines, DecodeOptions, Decoder, ErrorKind};
+use proptest::prelude::*;
+
+fn known(kind: &ErrorKind) -> bool {
+    use ErrorKind::*;
+    matches!(
+        kind,
+        MissingMeasurement
+            | MissingFields
+            | MissingTagKey
+            | MissingTagValue
+            | InvalidTagFormat
+            | DuplicateTags
+            | MissingFieldKey
+            | MissingFieldValue
+            | InvalidFieldFormat
+            | UnbalancedQuotes
+            | BadTimestamp
+            | InvalidNumber
+            | InvalidBoolean
+            | InvalidFloat
+            | PointIsInvalid
+            | MaxKeyLength(_)
+            | TimeOutsideRange
+            | IntegerOutOfRange(_)
+            | UnsignedOutOfRange(_)
+            | TimestampOutOfRange(_)
+            | TimestampSyntax(_)
+    ) && !kind.to_string().is_empty()
+}
+
+/// Bytes drawn mostly from the grammar's alphabet, so that lines get deep into the parser.
+fn grammar_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let byte = prop_oneof![
+        8 => prop::sample::select(b"abcm0123456789".to_vec()),
+        6 => prop::sample::select(b",= \"\\.-ieEtfTFuN#\t\r\n".to_vec()),
+        1 => any::<u8>(),
+    ];
+    prop::collection::vec(byte, 0..120)
+}
+
+const GOOD: &[u8] = b"good,t=v f=1i,s=\"x\" 1000";
+
+fn opts_strategy() -> impl Strategy<Value = DecodeOptions> {
+    (any::<bool>(), any::<bool>(), 0usize..6).prop_map(|(accept_unsigned, strip_cr, p)| {
+        use lineshard::lineproto::Precision::*;
+        DecodeOptions {
+            precision: [Nanosecond, Microsecond, Millisecond, Second, Minute, Hour][p],
+            default_time_ns: 7,
+            accept_unsigned,
+            strip_cr,
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic_and_fail_with_known_kinds(
+        body in prop_oneof![grammar_bytes(), prop::collection::vec(any::<u8>(), 0..200)],
+        opts in opts_strategy(),
+    ) {
+        let (points, errors) = decode_body(&body, &opts);
+        for e in &errors {
+            prop_assert!(known(&e.kind), "{:?}", e);
+            prop_assert!(e.line_no >= 1);
+        }
+        for p in &points {
+            prop_assert!(!p.measurement.is_empty());
+        }
+        // The per-line API agrees with decode_body and every accessor is safe to call.
+        let mut dec = Decoder::new();
+        for (_, line) in lines(&body) {
+            if let Ok(Some(mut l)) = dec.decode(line, &opts) {
+                let _ = l.measurement();
+                let _ = l.tags().count();
+                let _ = l.fields().count();
+                let _ = l.series_hash();
+                let _ = l.reserved_time();
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_line_never_hurts_the_next(bad in grammar_bytes(), opts in opts_strategy()) {
+        // Keep the junk on one line with balanced quoting: strip newlines and quotes.
+        let mut bad: Vec<u8> = bad.into_iter().filter(|&b| b != b'\n' && b != b'"').collect();
+        // A final backslash would escape the newline and join the lines (as in 1.x).
+        bad.push(b'x');
+        let mut body = bad.clone();
+        body.push(b'\n');
+        body.extend_from_slice(GOOD);
+        body.push(b'\n');
+        body.extend_from_slice(GOOD);
+        let (points, errors) = decode_body(&body, &opts);
+        let good: Vec<_> = points.iter().filter(|p| p.measurement == b"good").collect();
+        prop_assert_eq!(good.len(), 2, "{:?} {:?}", String::from_utf8_lossy(&body), errors);
+        prop_assert!(errors.iter().all(|e| e.line_no == 1));
+        prop_assert_eq!(good[1].line_no, 3);
+    }
+
+    #[test]
+    fn long_lines_without_delimiters_finish(n in 60usize..400, at in 0usize..400) {
+        // Runs of bytes with no structural byte in a 64-byte window.
+        let mut line = vec![b'a'; n];
+        let at = at.min(n);
+        line.splice(at..at, *b" v=1i");
+        let (points, errors) = decode_body(&line, &DecodeOptions::default());
+        prop_assert_eq!(points.len() + errors.len(), 1);
+    }
+}
+
+#[test]
+fn decoder_is_reusable_across_mixed_lines() {
+    let body = b"m,b=2,a=1 v=1i\nbad line\nm,a=1,b=2 v=2i\n\n# c\nm,a=1,b=2 v=3i\nm,b=2,a=1 v=4i";
+    let (points, errors) = decode_body(body, &DecodeOptions::default());
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].line_no, 2);
+    assert_eq!(points.len(), 4);
+    assert!(points.iter().all(|p| p.series_key == b"m,a=1,b=2"));
+    assert_eq!(
+        points.iter().map(|p| p.line_no).collect::<Vec<_>>(),
+        vec![1, 3, 6, 7]
+    );
+}
