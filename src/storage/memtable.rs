@@ -360,8 +360,7 @@ impl Memtable {
     pub fn seal_data(&self) -> Vec<(String, String, Vec<SeriesData>)> {
         let mut out = Vec::new();
         for ((db, rp), store) in &self.dbs {
-            let mut per_series: Vec<Vec<(i64, Vec<(u32, FieldValue<'_>)>)>> =
-                vec![Vec::new(); store.series.len()];
+            let mut per_series: Vec<Vec<LogRow<'_>>> = vec![Vec::new(); store.series.len()];
             let mut reader = LogReader {
                 log: &store.log,
                 pos: 0,
@@ -430,6 +429,9 @@ impl Memtable {
         out
     }
 }
+
+/// One point read from the log: time and (field id, value) pairs.
+type LogRow<'a> = (i64, Vec<(u32, FieldValue<'a>)>);
 
 /// Builds a segment column set from merged rows of one series.
 fn columns_of(rows: &[(i64, Vec<(u32, FieldValue<'_>)>)], names: &Names) -> Vec<ColumnData> {

@@ -541,13 +541,14 @@ pub async fn scan_segment(path: &Path, req: &ScanRequest) -> Result<Vec<SeriesRo
     Ok(out)
 }
 
+/// A series as scans name it: measurement and unescaped tags.
+type SeriesId = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
+
 /// Merges the rows of one scan from several sources given oldest first: per series, rows of the
 /// same time merge and the newer source wins.
 pub fn merge_sources(sources: Vec<SeriesRows>) -> Vec<SeriesRows> {
-    let mut by_series: hashbrown::HashMap<
-        (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>),
-        Vec<(i64, crate::query::PointFields)>,
-    > = hashbrown::HashMap::new();
+    let mut by_series: hashbrown::HashMap<SeriesId, Vec<(i64, crate::query::PointFields)>> =
+        hashbrown::HashMap::new();
     let mut order = Vec::new();
     for s in sources {
         let key = (s.measurement, s.tags);
