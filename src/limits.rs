@@ -52,7 +52,7 @@ pub const LINE_BYTES_MAX_DEFAULT: u64 = 4 * 1_048_576;
 // ---- data ----
 
 /// Default per-core memtable bound before it is sealed and flushed (1.x's whole-cache default is 1 GiB).
-pub const MEMTABLE_BYTES_MAX_DEFAULT: u64 = 256 * 1_048_576;
+pub const MEMTABLE_BYTES_MAX_DEFAULT: u64 = 64 * 1_048_576;
 /// Smallest allowed memtable bound: below this, flushing would dominate the write path.
 pub const MEMTABLE_BYTES_MIN: u64 = 1_048_576;
 /// Default series per database; 1.x `max-series-per-database`; 0 in the config = unlimited.

@@ -243,6 +243,13 @@ impl Core {
         batch: &Batch,
     ) -> Result<u32, String> {
         let idx = partition as usize / self.cores;
+        // Back-pressure: while a seal runs and the next memtable already holds twice its bound,
+        // wait for the seal. The caller's write-timeout turns a long wait into 500 `timeout`
+        // (or 503 on /api/v2/write), so memory stays bounded at any ingest rate.
+        let max = self.config.data.memtable_max_bytes;
+        while self.partitions.borrow().get(idx).is_some_and(|p| p.over_limit(max)) {
+            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        }
         let (n, wal, lsn) = {
             let mut parts = self.partitions.borrow_mut();
             let Some(p) = parts.get_mut(idx).filter(|p| p.id == partition) else {

@@ -239,6 +239,11 @@ impl Partition {
         self.sealing.is_none() && self.memtable.memtable_bytes() as u64 > max_bytes
     }
 
+    /// Whether writes must wait: a seal is running and the memtable already holds twice the bound.
+    pub fn over_limit(&self, max_bytes: u64) -> bool {
+        self.sealing.is_some() && self.memtable.memtable_bytes() as u64 > max_bytes.saturating_mul(2)
+    }
+
     /// Starts a seal: swaps the memtable out. Returns what `finish_seal` needs.
     pub fn begin_seal(&mut self) -> Option<(Rc<Memtable>, Rc<Wal>, PathBuf, u64)> {
         if self.sealing.is_some() || self.memtable.is_empty() {
