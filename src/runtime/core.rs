@@ -247,7 +247,12 @@ impl Core {
         // wait for the seal. The caller's write-timeout turns a long wait into 500 `timeout`
         // (or 503 on /api/v2/write), so memory stays bounded at any ingest rate.
         let max = self.config.data.memtable_max_bytes;
-        while self.partitions.borrow().get(idx).is_some_and(|p| p.over_limit(max)) {
+        while self
+            .partitions
+            .borrow()
+            .get(idx)
+            .is_some_and(|p| p.over_limit(max))
+        {
             glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
         }
         let (n, wal, lsn) = {

@@ -360,15 +360,21 @@ impl Memtable {
     pub fn seal_data(&self) -> Vec<(String, String, Vec<SeriesData>)> {
         let mut out = Vec::new();
         for ((db, rp), store) in &self.dbs {
-            let mut per_series: Vec<Vec<LogRow<'_>>> = vec![Vec::new(); store.series.len()];
+            // One pass over the log: per series, (time, log offset) of each point; fields are
+            // decoded only once the rows are sorted, straight into the series' columns.
+            let mut per_series: Vec<Vec<(i64, usize)>> = vec![Vec::new(); store.series.len()];
             let mut reader = LogReader {
                 log: &store.log,
                 pos: 0,
             };
             let mut fields = Vec::new();
-            while let Some((sid, ts)) = reader.next(&mut fields) {
+            loop {
+                let at = reader.pos;
+                let Some((sid, ts)) = reader.next(&mut fields) else {
+                    break;
+                };
                 if let Some(rows) = per_series.get_mut(sid as usize) {
-                    rows.push((ts, std::mem::take(&mut fields)));
+                    rows.push((ts, at));
                 }
             }
             let mut series: Vec<SeriesData> = per_series
@@ -376,14 +382,14 @@ impl Memtable {
                 .enumerate()
                 .filter(|(_, rows)| !rows.is_empty())
                 .map(|(sid, mut rows)| {
-                    rows.sort_by_key(|r| r.0);
-                    let rows = merge_rows(rows);
+                    rows.sort_unstable(); // (time, offset): equal times keep log order
                     let meta = store.series[sid];
+                    let (times, columns) = build_columns(store, &rows, &mut fields);
                     SeriesData {
                         key: store.key(meta).to_vec(),
                         measurement: store.measurements.get(meta.measurement).to_vec(),
-                        times: rows.iter().map(|r| r.0).collect(),
-                        columns: columns_of(&rows, &store.fields),
+                        times,
+                        columns,
                     }
                 })
                 .collect();
@@ -430,80 +436,86 @@ impl Memtable {
     }
 }
 
-/// One point read from the log: time and (field id, value) pairs.
-type LogRow<'a> = (i64, Vec<(u32, FieldValue<'a>)>);
-
-/// Builds a segment column set from merged rows of one series.
-fn columns_of(rows: &[(i64, Vec<(u32, FieldValue<'_>)>)], names: &Names) -> Vec<ColumnData> {
-    let mut ids: Vec<(u32, FieldType)> = Vec::new();
-    for (_, fields) in rows {
-        for (id, v) in fields {
-            if !ids.iter().any(|(i, _)| i == id) {
-                ids.push((*id, v.field_type()));
+/// The rows of one series, given as (time, log offset) sorted, as segment columns: rows of the
+/// same time merge (fields unioned, the later write wins).
+fn build_columns<'a>(
+    store: &'a DbStore,
+    rows: &[(i64, usize)],
+    fields: &mut Vec<(u32, FieldValue<'a>)>,
+) -> (Vec<i64>, Vec<ColumnData>) {
+    let mut times: Vec<i64> = Vec::with_capacity(rows.len());
+    let mut ids: Vec<u32> = Vec::new();
+    let mut columns: Vec<ColumnData> = Vec::new();
+    for &(ts, at) in rows {
+        let mut reader = LogReader {
+            log: &store.log,
+            pos: at,
+        };
+        if reader.next(fields).is_none() {
+            continue;
+        }
+        if times.last() != Some(&ts) {
+            times.push(ts);
+            for c in &mut columns {
+                push_default(c);
             }
         }
-    }
-    let n = rows.len();
-    ids.into_iter()
-        .map(|(id, ty)| {
-            let mut valid = vec![false; n];
-            let mut values = match ty {
-                FieldType::Float => Values::Float(vec![0.0; n]),
-                FieldType::Integer => Values::Integer(vec![0; n]),
-                FieldType::Unsigned => Values::Unsigned(vec![0; n]),
-                FieldType::Boolean => Values::Boolean(vec![false; n]),
-                FieldType::String => Values::String(vec![Vec::new(); n]),
+        let row = times.len() - 1;
+        for (id, v) in fields.iter() {
+            let ci = match ids.iter().position(|i| i == id) {
+                Some(ci) => ci,
+                None => {
+                    ids.push(*id);
+                    columns.push(new_column(store.fields.get(*id), v.field_type(), row + 1));
+                    columns.len() - 1
+                }
             };
-            for (row, (_, fields)) in rows.iter().enumerate() {
-                let Some((_, v)) = fields.iter().find(|(i, _)| *i == id) else {
-                    continue;
-                };
-                let set = match (&mut values, v) {
-                    (Values::Float(c), FieldValue::Float(x)) => c.get_mut(row).map(|s| *s = *x),
-                    (Values::Integer(c), FieldValue::Integer(x)) => c.get_mut(row).map(|s| *s = *x),
-                    (Values::Unsigned(c), FieldValue::Unsigned(x)) => {
-                        c.get_mut(row).map(|s| *s = *x)
-                    }
-                    (Values::Boolean(c), FieldValue::Boolean(x)) => c.get_mut(row).map(|s| *s = *x),
-                    (Values::String(c), FieldValue::String(x)) => {
-                        c.get_mut(row).map(|s| *s = x.to_vec())
-                    }
-                    // Types are fixed per measurement before points reach storage.
-                    _ => None,
-                };
-                if set.is_some() {
-                    valid[row] = true;
+            let c = &mut columns[ci];
+            let set = match (&mut c.values, v) {
+                (Values::Float(c), FieldValue::Float(x)) => c.get_mut(row).map(|s| *s = *x),
+                (Values::Integer(c), FieldValue::Integer(x)) => c.get_mut(row).map(|s| *s = *x),
+                (Values::Unsigned(c), FieldValue::Unsigned(x)) => c.get_mut(row).map(|s| *s = *x),
+                (Values::Boolean(c), FieldValue::Boolean(x)) => c.get_mut(row).map(|s| *s = *x),
+                (Values::String(c), FieldValue::String(x)) => {
+                    c.get_mut(row).map(|s| *s = x.to_vec())
+                }
+                // Types are fixed per measurement before points reach storage.
+                _ => None,
+            };
+            if set.is_some() {
+                if let Some(v) = c.valid.get_mut(row) {
+                    *v = true;
                 }
             }
-            ColumnData {
-                name: names.get(id).to_vec(),
-                values,
-                valid,
-            }
-        })
-        .collect()
-}
-
-/// Merges rows sorted by time (stable): equal times become one row, fields unioned, later wins.
-fn merge_rows<'a>(
-    rows: Vec<(i64, Vec<(u32, FieldValue<'a>)>)>,
-) -> Vec<(i64, Vec<(u32, FieldValue<'a>)>)> {
-    let mut out: Vec<(i64, Vec<(u32, FieldValue<'a>)>)> = Vec::with_capacity(rows.len());
-    for (ts, fields) in rows {
-        if out.last().map(|(t, _)| *t) != Some(ts) {
-            out.push((ts, Vec::with_capacity(fields.len())));
-        }
-        let Some((_, merged)) = out.last_mut() else {
-            continue;
-        };
-        for (k, v) in fields {
-            match merged.iter_mut().find(|(mk, _)| *mk == k) {
-                Some(slot) => slot.1 = v,
-                None => merged.push((k, v)),
-            }
         }
     }
-    out
+    (times, columns)
+}
+
+fn new_column(name: &[u8], ty: FieldType, rows: usize) -> ColumnData {
+    let values = match ty {
+        FieldType::Float => Values::Float(vec![0.0; rows]),
+        FieldType::Integer => Values::Integer(vec![0; rows]),
+        FieldType::Unsigned => Values::Unsigned(vec![0; rows]),
+        FieldType::Boolean => Values::Boolean(vec![false; rows]),
+        FieldType::String => Values::String(vec![Vec::new(); rows]),
+    };
+    ColumnData {
+        name: name.to_vec(),
+        values,
+        valid: vec![false; rows],
+    }
+}
+
+fn push_default(c: &mut ColumnData) {
+    match &mut c.values {
+        Values::Float(v) => v.push(0.0),
+        Values::Integer(v) => v.push(0),
+        Values::Unsigned(v) => v.push(0),
+        Values::Boolean(v) => v.push(false),
+        Values::String(v) => v.push(Vec::new()),
+    }
+    c.valid.push(false);
 }
 
 /// Sorted rows with equal times merged into one: union of fields, later write wins.

@@ -241,7 +241,8 @@ impl Partition {
 
     /// Whether writes must wait: a seal is running and the memtable already holds twice the bound.
     pub fn over_limit(&self, max_bytes: u64) -> bool {
-        self.sealing.is_some() && self.memtable.memtable_bytes() as u64 > max_bytes.saturating_mul(2)
+        self.sealing.is_some()
+            && self.memtable.memtable_bytes() as u64 > max_bytes.saturating_mul(2)
     }
 
     /// Starts a seal: swaps the memtable out. Returns what `finish_seal` needs.
@@ -369,6 +370,18 @@ pub async fn seal(part: &std::cell::RefCell<Vec<Partition>>, idx: usize) -> Resu
             if series.is_empty() {
                 continue;
             }
+            let mut seen = hashbrown::HashSet::new();
+            for s in &series {
+                for c in &s.columns {
+                    seen.insert((&s.measurement[..], &c.name[..], c.values.field_type()));
+                }
+            }
+            for (m, f, ty) in seen {
+                let t = (db.clone(), rp.clone(), m.to_vec(), f.to_vec(), ty);
+                if !types.contains(&t) {
+                    types.push(t);
+                }
+            }
             let bytes = encode_segment(&db, &rp, &series);
             let (time_min, time_max) = series.iter().fold((i64::MAX, i64::MIN), |(lo, hi), s| {
                 (
@@ -390,11 +403,6 @@ pub async fn seal(part: &std::cell::RefCell<Vec<Partition>>, idx: usize) -> Resu
             });
         }
         // The types of the sealed data must be on disk before the WAL that also holds them goes.
-        for t in old.field_types() {
-            if !types.contains(&t) {
-                types.push(t);
-            }
-        }
         let part_dir = dir.parent().map(Path::to_path_buf).unwrap_or_default();
         save_types(&part_dir, &types).map_err(|e| format!("schema.json: {e}"))?;
         Ok::<_, String>((files, boundary, types))
