@@ -43,14 +43,16 @@ PY
 
 results="$out/results.txt"; : >"$results"
 
-# lineshard
-dir=$(mktemp -d); port=$(free_port)
-taskset -c 0 target/release/lineshard --cores 1 --bind "127.0.0.1:$port" --data-dir "$dir" >"$out/lineshard.log" 2>&1 &
-pid=$!
-wait_ping "127.0.0.1:$port"
-for c in 4 16; do run_wrk lineshard "127.0.0.1:$port" "$c" | tee -a "$results"; done
-echo "lineshard peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$pid/status)" | tee -a "$results"
-kill $pid; wait $pid 2>/dev/null || true; rm -rf "$dir"
+# lineshard, with the default --fsync always, then with --fsync never
+for fsync in always never; do
+  dir=$(mktemp -d); port=$(free_port)
+  taskset -c 0 target/release/lineshard --cores 1 --fsync "$fsync" --bind "127.0.0.1:$port" --data-dir "$dir" >"$out/lineshard-$fsync.log" 2>&1 &
+  pid=$!
+  wait_ping "127.0.0.1:$port"
+  for c in 4 16; do run_wrk "ls-$fsync" "127.0.0.1:$port" "$c" | tee -a "$results"; done
+  echo "lineshard (fsync $fsync) peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$pid/status)" | tee -a "$results"
+  kill $pid; wait $pid 2>/dev/null || true; rm -rf "$dir"
+done
 
 # influxd 1.6.7 (Debian), GOMAXPROCS=1, same core
 dir=$(mktemp -d); port=$(free_port); rpc=$(free_port)

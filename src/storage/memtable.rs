@@ -9,7 +9,7 @@
 //! Writes only append. The same series and timestamp written twice resolve when read: fields
 //! merge and the later write wins, as in InfluxDB ("Duplicate points").
 //!
-//! Log record (little-endian): `u32` series id, `i64` time, `u16` field count, then per field
+//! Log record (little-endian): `u32` length of the rest of the record, `u32` series id, `i64` time, `u16` field count, then per field
 //! `u16` field id, `u8` FieldType, value (8 bytes for float/integer/unsigned, 1 for boolean,
 //! `u32` length + bytes for string).
 
@@ -83,7 +83,12 @@ struct DbStore {
     fields: Names,
     log: Vec<u8>,
     points: u64,
+    /// The field names (and ids) of the last point appended, by position.
+    recent_fields: Vec<(Vec<u8>, u16)>,
 }
+
+/// Field positions remembered by `DbStore::recent_fields`.
+const RECENT_FIELDS_MAX: usize = 64;
 
 impl DbStore {
     fn key(&self, m: SeriesMeta) -> &[u8] {
@@ -142,12 +147,25 @@ impl DbStore {
         fields: &[(&[u8], FieldValue<'_>)],
     ) -> Result<(), ApplyError> {
         let n = u16::try_from(fields.len()).map_err(|_| ApplyError::Full("fields in one point"))?;
+        let start = self.log.len();
+        self.log.extend_from_slice(&[0; 4]); // record length, patched below
         self.log.extend_from_slice(&series.to_le_bytes());
         self.log.extend_from_slice(&ts.to_le_bytes());
         self.log.extend_from_slice(&n.to_le_bytes());
-        for (name, value) in fields {
-            let id = self.fields.intern(name);
-            let id = u16::try_from(id).map_err(|_| ApplyError::Full("field keys"))?;
+        for (i, (name, value)) in fields.iter().enumerate() {
+            // Points usually repeat the previous point's field names in the same order.
+            let id = match self.recent_fields.get(i) {
+                Some((n, id)) if n[..] == **name => *id,
+                _ => {
+                    let id = self.fields.intern(name);
+                    let id = u16::try_from(id).map_err(|_| ApplyError::Full("field keys"))?;
+                    if i < RECENT_FIELDS_MAX {
+                        self.recent_fields.truncate(i);
+                        self.recent_fields.push((name.to_vec(), id));
+                    }
+                    id
+                }
+            };
             self.log.extend_from_slice(&id.to_le_bytes());
             self.log.push(value.field_type() as u8);
             match value {
@@ -163,6 +181,9 @@ impl DbStore {
                 }
             }
         }
+        let len = u32::try_from(self.log.len() - start - 4)
+            .map_err(|_| ApplyError::Full("point bytes"))?;
+        self.log[start..start + 4].copy_from_slice(&len.to_le_bytes());
         self.points += 1;
         Ok(())
     }
@@ -201,11 +222,25 @@ impl<'a> LogReader<'a> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
 
+    /// The next point's series id and time, skipping its fields.
+    fn next_head(&mut self) -> Option<(u32, i64)> {
+        if self.pos >= self.log.len() {
+            return None;
+        }
+        let len = self.u32()? as usize;
+        let end = self.pos.checked_add(len)?;
+        let series = self.u32()?;
+        let ts = self.u64()? as i64;
+        self.pos = end;
+        Some((series, ts))
+    }
+
     /// The next point: series id, time, and its fields as (field id, value).
     fn next(&mut self, fields: &mut Vec<(u32, FieldValue<'a>)>) -> Option<(u32, i64)> {
         if self.pos >= self.log.len() {
             return None;
         }
+        let _len = self.u32()?;
         let series = self.u32()?;
         let ts = self.u64()? as i64;
         let n = self.u16()?;
@@ -290,7 +325,11 @@ impl Memtable {
             pos: 0,
         };
         let mut fields = Vec::new();
-        while let Some((sid, ts)) = reader.next(&mut fields) {
+        loop {
+            let at = reader.pos;
+            let Some((sid, ts)) = reader.next_head() else {
+                break;
+            };
             let Some(st) = state.get_mut(sid as usize) else {
                 continue;
             };
@@ -306,6 +345,13 @@ impl Memtable {
                 *st = if ok { 2 } else { 1 };
             }
             if *st != 2 || !req.condition.matches_time(ts) {
+                continue;
+            }
+            let mut point = LogReader {
+                log: &store.log,
+                pos: at,
+            };
+            if point.next(&mut fields).is_none() {
                 continue;
             }
             let owned = fields
@@ -370,7 +416,7 @@ impl Memtable {
             let mut fields = Vec::new();
             loop {
                 let at = reader.pos;
-                let Some((sid, ts)) = reader.next(&mut fields) else {
+                let Some((sid, ts)) = reader.next_head() else {
                     break;
                 };
                 if let Some(rows) = per_series.get_mut(sid as usize) {
