@@ -2,6 +2,7 @@
 //!
 //! Status codes are chosen by error variant here, never by matching message text.
 
+pub mod auth;
 mod query;
 mod write;
 
@@ -16,6 +17,7 @@ pub const API_VERSION: &str = "1.8.10";
 /// The per-core request handler.
 pub struct Api {
     core: Rc<Core>,
+    auth: auth::Authenticator,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +51,10 @@ fn method_allowed(route: Route, m: &Method) -> bool {
 
 impl Api {
     pub fn new(core: Rc<Core>) -> Self {
-        Api { core }
+        Api {
+            core,
+            auth: auth::Authenticator::new(),
+        }
     }
 }
 
@@ -64,11 +69,23 @@ impl crate::http::Handler for Api {
         if head.method == Method::Options {
             return Ok(());
         }
-        match r {
-            Route::WriteV1 => write::target_v1(&self.core, head).map(|_| ()),
-            Route::WriteV2 => write::target_v2(&self.core, head).map(|_| ()),
-            _ => Ok(()),
+        // 1.x: authentication (401) wraps /query and /write; the write's own checks (400, 404)
+        // come next, then authorization (403), here only when the principal is already known.
+        let early = match r {
+            Route::WriteV1 | Route::WriteV2 | Route::Query => {
+                Some(self.auth.check(&self.core, head).map_err(|e| e.response())?)
+            }
+            Route::Ping | Route::Health => None,
+        };
+        let target = match r {
+            Route::WriteV1 => write::target_v1(&self.core, head)?,
+            Route::WriteV2 => write::target_v2(&self.core, head)?,
+            _ => return Ok(()),
+        };
+        if let Some(auth::Early::Known(p)) = &early {
+            auth::authorize_write(p, target.db())?;
         }
+        Ok(())
     }
 
     async fn handle(&self, req: Request) -> Response {
@@ -78,16 +95,28 @@ impl crate::http::Handler for Api {
         if req.head.method == Method::Options {
             return Response::no_content();
         }
+        let principal = match r {
+            Route::WriteV1 | Route::WriteV2 | Route::Query => {
+                match self.auth.authenticate(&self.core, &req.head).await {
+                    Ok(p) => p,
+                    Err(e) => return e.response(),
+                }
+            }
+            Route::Ping | Route::Health => auth::Principal::Open,
+        };
         match r {
-            Route::WriteV1 => match write::target_v1(&self.core, &req.head) {
-                Ok(t) => write::write(&self.core, t, &req.body).await,
-                Err(resp) => resp,
-            },
-            Route::WriteV2 => match write::target_v2(&self.core, &req.head) {
-                Ok(t) => write::write(&self.core, t, &req.body).await,
-                Err(resp) => resp,
-            },
-            Route::Query => query::query(&self.core, &req).await,
+            Route::WriteV1 | Route::WriteV2 => {
+                let target = if r == Route::WriteV1 {
+                    write::target_v1(&self.core, &req.head)
+                } else {
+                    write::target_v2(&self.core, &req.head)
+                };
+                match target.and_then(|t| auth::authorize_write(&principal, t.db()).map(|_| t)) {
+                    Ok(t) => write::write(&self.core, t, &req.body).await,
+                    Err(resp) => resp,
+                }
+            }
+            Route::Query => query::query(&self.core, &req, &principal).await,
             Route::Ping => ping(&req.head),
             Route::Health => Response::json(
                 200,

@@ -37,6 +37,13 @@ pub struct WriteTarget {
     precision: Precision,
 }
 
+impl WriteTarget {
+    /// The database named by the request (for authorization).
+    pub fn db(&self) -> &str {
+        &self.db
+    }
+}
+
 fn catalog_has_db(core: &Core, db: &str) -> bool {
     core.catalog.borrow().databases.contains_key(db)
 }
