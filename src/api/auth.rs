@@ -236,14 +236,21 @@ impl Authenticator {
     }
 
     /// The whole authentication: [`Self::check`], then bcrypt (on the blocking pool) on a miss.
-    pub async fn authenticate(&self, core: &Core, head: &RequestHead) -> Result<Principal, AuthError> {
+    pub async fn authenticate(
+        &self,
+        core: &Core,
+        head: &RequestHead,
+    ) -> Result<Principal, AuthError> {
         if let Early::Known(p) = self.check(core, head)? {
             return Ok(p);
         }
         let creds = parse_credentials(head)?;
         let user = {
             let cat = core.catalog.borrow();
-            cat.users.get(&creds.user).cloned().ok_or(AuthError::Failed)?
+            cat.users
+                .get(&creds.user)
+                .cloned()
+                .ok_or(AuthError::Failed)?
         };
         let hash = user.hash.clone();
         let password = creds.password.clone();
@@ -292,7 +299,10 @@ fn required(stmt: &Statement) -> Vec<Option<(Privilege, String)>> {
     match stmt {
         Statement::ShowDatabases => vec![Some((Privilege::NoPrivileges, String::new()))],
         Statement::ShowRetentionPolicies { database } => {
-            vec![Some((Privilege::Read, database.clone().unwrap_or_default()))]
+            vec![Some((
+                Privilege::Read,
+                database.clone().unwrap_or_default(),
+            ))]
         }
         Statement::Select(s) => s
             .sources
@@ -487,9 +497,7 @@ mod tests {
         );
         let bootstrap = parse("CREATE USER a WITH PASSWORD 'x' WITH ALL PRIVILEGES; SHOW USERS");
         assert!(authorize_query(&cat, &anon, &bootstrap, "").is_ok());
-        cat.users
-            .create("a", "x", String::from("h"), true)
-            .unwrap();
+        cat.users.create("a", "x", String::from("h"), true).unwrap();
         assert_eq!(
             authorize_query(&cat, &anon, &parse("SHOW DATABASES"), ""),
             Err("no user provided".into())

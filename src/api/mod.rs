@@ -72,9 +72,11 @@ impl crate::http::Handler for Api {
         // 1.x: authentication (401) wraps /query and /write; the write's own checks (400, 404)
         // come next, then authorization (403), here only when the principal is already known.
         let early = match r {
-            Route::WriteV1 | Route::WriteV2 | Route::Query => {
-                Some(self.auth.check(&self.core, head).map_err(|e| e.response())?)
-            }
+            Route::WriteV1 | Route::WriteV2 | Route::Query => Some(
+                self.auth
+                    .check(&self.core, head)
+                    .map_err(|e| e.response())?,
+            ),
             Route::Ping | Route::Health => None,
         };
         let target = match r {

@@ -300,7 +300,9 @@ mod users {
                 })
                 .await
             }
-            Statement::DropUser { name } => change(core, move |cat| cat.users.drop_user(&name)).await,
+            Statement::DropUser { name } => {
+                change(core, move |cat| cat.users.drop_user(&name)).await
+            }
             Statement::SetPassword { name, password } => {
                 if users_of(core).get(&name).is_none() {
                     return StatementResult::error(UserError::UserNotFound.to_string());

@@ -87,10 +87,7 @@ impl User {
     pub fn authorize_database(&self, wanted: Privilege, db: &str) -> bool {
         self.admin
             || wanted == Privilege::NoPrivileges
-            || self
-                .privileges
-                .get(db)
-                .is_some_and(|p| p.allows(wanted))
+            || self.privileges.get(db).is_some_and(|p| p.allows(wanted))
     }
 }
 
@@ -311,14 +308,20 @@ mod tests {
             u.grants("bob").unwrap(),
             vec![("db".to_string(), Privilege::Read)]
         );
-        assert!(!u.get("bob").unwrap().authorize_database(Privilege::Write, "db"));
+        assert!(!u
+            .get("bob")
+            .unwrap()
+            .authorize_database(Privilege::Write, "db"));
         u.revoke("bob", "db", Privilege::All, true).unwrap();
         assert_eq!(
             u.grants("bob").unwrap(),
             vec![("db".to_string(), Privilege::NoPrivileges)]
         );
         u.set_admin("bob", true).unwrap();
-        assert!(u.get("bob").unwrap().authorize_database(Privilege::Write, "x"));
+        assert!(u
+            .get("bob")
+            .unwrap()
+            .authorize_database(Privilege::Write, "x"));
         u.forget_database("db");
         assert!(u.grants("bob").unwrap().is_empty());
         u.set_password("bob", quick_hash("new")).unwrap();

@@ -262,7 +262,9 @@ impl Parser {
             Tok::Keyword("USERS") => Ok(Statement::ShowUsers),
             Tok::Keyword("GRANTS") => {
                 self.expect_kw("FOR")?;
-                Ok(Statement::ShowGrants { user: self.ident()? })
+                Ok(Statement::ShowGrants {
+                    user: self.ident()?,
+                })
             }
             Tok::Keyword(k) if SHOW.contains(&k) => Err(self.unsupported(format!("SHOW {k}"), pos)),
             _ => Err(self.expected(&tok, pos, SHOW)),
@@ -373,7 +375,9 @@ impl Parser {
             });
         }
         match (tok.is_kw("TO"), privilege) {
-            (true, Privilege::All) => Ok(Statement::GrantAdmin { user: self.ident()? }),
+            (true, Privilege::All) => Ok(Statement::GrantAdmin {
+                user: self.ident()?,
+            }),
             (false, Privilege::All) => Err(self.expected(&tok, pos, &["ON", "TO"])),
             _ => Err(self.expected(&tok, pos, &["ON"])),
         }
@@ -394,7 +398,9 @@ impl Parser {
             });
         }
         match (tok.is_kw("FROM"), privilege) {
-            (true, Privilege::All) => Ok(Statement::RevokeAdmin { user: self.ident()? }),
+            (true, Privilege::All) => Ok(Statement::RevokeAdmin {
+                user: self.ident()?,
+            }),
             (false, Privilege::All) => Err(self.expected(&tok, pos, &["ON", "FROM"])),
             _ => Err(self.expected(&tok, pos, &["ON"])),
         }
@@ -1232,83 +1238,287 @@ mod tests {
         // From influxql parser_test.go (1.x), every user-statement case.
         let cases = [
             ("SHOW GRANTS", "found EOF, expected FOR at line 1, char 13"),
-            ("SHOW GRANTS FOR", "found EOF, expected identifier at line 1, char 17"),
-            ("DROP USER", "found EOF, expected identifier at line 1, char 11"),
-            ("CREATE USER testuser", "found EOF, expected WITH at line 1, char 22"),
-            ("CREATE USER testuser WITH", "found EOF, expected PASSWORD at line 1, char 27"),
-            ("CREATE USER testuser WITH PASSWORD", "found EOF, expected string at line 1, char 36"),
-            ("CREATE USER testuser WITH PASSWORD 'pwd' WITH", "found EOF, expected ALL at line 1, char 47"),
-            ("CREATE USER testuser WITH PASSWORD 'pwd' WITH ALL", "found EOF, expected PRIVILEGES at line 1, char 51"),
-            ("GRANT", "found EOF, expected READ, WRITE, ALL [PRIVILEGES] at line 1, char 7"),
-            ("GRANT BOGUS", "found BOGUS, expected READ, WRITE, ALL [PRIVILEGES] at line 1, char 7"),
+            (
+                "SHOW GRANTS FOR",
+                "found EOF, expected identifier at line 1, char 17",
+            ),
+            (
+                "DROP USER",
+                "found EOF, expected identifier at line 1, char 11",
+            ),
+            (
+                "CREATE USER testuser",
+                "found EOF, expected WITH at line 1, char 22",
+            ),
+            (
+                "CREATE USER testuser WITH",
+                "found EOF, expected PASSWORD at line 1, char 27",
+            ),
+            (
+                "CREATE USER testuser WITH PASSWORD",
+                "found EOF, expected string at line 1, char 36",
+            ),
+            (
+                "CREATE USER testuser WITH PASSWORD 'pwd' WITH",
+                "found EOF, expected ALL at line 1, char 47",
+            ),
+            (
+                "CREATE USER testuser WITH PASSWORD 'pwd' WITH ALL",
+                "found EOF, expected PRIVILEGES at line 1, char 51",
+            ),
+            (
+                "GRANT",
+                "found EOF, expected READ, WRITE, ALL [PRIVILEGES] at line 1, char 7",
+            ),
+            (
+                "GRANT BOGUS",
+                "found BOGUS, expected READ, WRITE, ALL [PRIVILEGES] at line 1, char 7",
+            ),
             ("GRANT READ", "found EOF, expected ON at line 1, char 12"),
-            ("GRANT READ FROM", "found FROM, expected ON at line 1, char 12"),
-            ("GRANT READ ON", "found EOF, expected identifier at line 1, char 15"),
-            ("GRANT READ ON TO", "found TO, expected identifier at line 1, char 15"),
-            ("GRANT READ ON testdb", "found EOF, expected TO at line 1, char 22"),
-            ("GRANT READ ON testdb TO", "found EOF, expected identifier at line 1, char 25"),
+            (
+                "GRANT READ FROM",
+                "found FROM, expected ON at line 1, char 12",
+            ),
+            (
+                "GRANT READ ON",
+                "found EOF, expected identifier at line 1, char 15",
+            ),
+            (
+                "GRANT READ ON TO",
+                "found TO, expected identifier at line 1, char 15",
+            ),
+            (
+                "GRANT READ ON testdb",
+                "found EOF, expected TO at line 1, char 22",
+            ),
+            (
+                "GRANT READ ON testdb TO",
+                "found EOF, expected identifier at line 1, char 25",
+            ),
             ("GRANT READ TO", "found TO, expected ON at line 1, char 12"),
             ("GRANT WRITE", "found EOF, expected ON at line 1, char 13"),
-            ("GRANT WRITE FROM", "found FROM, expected ON at line 1, char 13"),
-            ("GRANT WRITE ON", "found EOF, expected identifier at line 1, char 16"),
-            ("GRANT WRITE ON TO", "found TO, expected identifier at line 1, char 16"),
-            ("GRANT WRITE ON testdb", "found EOF, expected TO at line 1, char 23"),
-            ("GRANT WRITE ON testdb TO", "found EOF, expected identifier at line 1, char 26"),
+            (
+                "GRANT WRITE FROM",
+                "found FROM, expected ON at line 1, char 13",
+            ),
+            (
+                "GRANT WRITE ON",
+                "found EOF, expected identifier at line 1, char 16",
+            ),
+            (
+                "GRANT WRITE ON TO",
+                "found TO, expected identifier at line 1, char 16",
+            ),
+            (
+                "GRANT WRITE ON testdb",
+                "found EOF, expected TO at line 1, char 23",
+            ),
+            (
+                "GRANT WRITE ON testdb TO",
+                "found EOF, expected identifier at line 1, char 26",
+            ),
             ("GRANT WRITE TO", "found TO, expected ON at line 1, char 13"),
             ("GRANT ALL", "found EOF, expected ON, TO at line 1, char 11"),
-            ("GRANT ALL PRIVILEGES", "found EOF, expected ON, TO at line 1, char 22"),
-            ("GRANT ALL FROM", "found FROM, expected ON, TO at line 1, char 11"),
-            ("GRANT ALL PRIVILEGES FROM", "found FROM, expected ON, TO at line 1, char 22"),
-            ("GRANT ALL ON", "found EOF, expected identifier at line 1, char 14"),
-            ("GRANT ALL PRIVILEGES ON", "found EOF, expected identifier at line 1, char 25"),
-            ("GRANT ALL ON TO", "found TO, expected identifier at line 1, char 14"),
-            ("GRANT ALL PRIVILEGES ON TO", "found TO, expected identifier at line 1, char 25"),
-            ("GRANT ALL ON testdb", "found EOF, expected TO at line 1, char 21"),
-            ("GRANT ALL PRIVILEGES ON testdb", "found EOF, expected TO at line 1, char 32"),
-            ("GRANT ALL ON testdb FROM", "found FROM, expected TO at line 1, char 21"),
-            ("GRANT ALL PRIVILEGES ON testdb FROM", "found FROM, expected TO at line 1, char 32"),
-            ("GRANT ALL ON testdb TO", "found EOF, expected identifier at line 1, char 24"),
-            ("GRANT ALL PRIVILEGES ON testdb TO", "found EOF, expected identifier at line 1, char 35"),
-            ("GRANT ALL TO", "found EOF, expected identifier at line 1, char 14"),
-            ("GRANT ALL PRIVILEGES TO", "found EOF, expected identifier at line 1, char 25"),
-            ("REVOKE", "found EOF, expected READ, WRITE, ALL [PRIVILEGES] at line 1, char 8"),
-            ("REVOKE BOGUS", "found BOGUS, expected READ, WRITE, ALL [PRIVILEGES] at line 1, char 8"),
+            (
+                "GRANT ALL PRIVILEGES",
+                "found EOF, expected ON, TO at line 1, char 22",
+            ),
+            (
+                "GRANT ALL FROM",
+                "found FROM, expected ON, TO at line 1, char 11",
+            ),
+            (
+                "GRANT ALL PRIVILEGES FROM",
+                "found FROM, expected ON, TO at line 1, char 22",
+            ),
+            (
+                "GRANT ALL ON",
+                "found EOF, expected identifier at line 1, char 14",
+            ),
+            (
+                "GRANT ALL PRIVILEGES ON",
+                "found EOF, expected identifier at line 1, char 25",
+            ),
+            (
+                "GRANT ALL ON TO",
+                "found TO, expected identifier at line 1, char 14",
+            ),
+            (
+                "GRANT ALL PRIVILEGES ON TO",
+                "found TO, expected identifier at line 1, char 25",
+            ),
+            (
+                "GRANT ALL ON testdb",
+                "found EOF, expected TO at line 1, char 21",
+            ),
+            (
+                "GRANT ALL PRIVILEGES ON testdb",
+                "found EOF, expected TO at line 1, char 32",
+            ),
+            (
+                "GRANT ALL ON testdb FROM",
+                "found FROM, expected TO at line 1, char 21",
+            ),
+            (
+                "GRANT ALL PRIVILEGES ON testdb FROM",
+                "found FROM, expected TO at line 1, char 32",
+            ),
+            (
+                "GRANT ALL ON testdb TO",
+                "found EOF, expected identifier at line 1, char 24",
+            ),
+            (
+                "GRANT ALL PRIVILEGES ON testdb TO",
+                "found EOF, expected identifier at line 1, char 35",
+            ),
+            (
+                "GRANT ALL TO",
+                "found EOF, expected identifier at line 1, char 14",
+            ),
+            (
+                "GRANT ALL PRIVILEGES TO",
+                "found EOF, expected identifier at line 1, char 25",
+            ),
+            (
+                "REVOKE",
+                "found EOF, expected READ, WRITE, ALL [PRIVILEGES] at line 1, char 8",
+            ),
+            (
+                "REVOKE BOGUS",
+                "found BOGUS, expected READ, WRITE, ALL [PRIVILEGES] at line 1, char 8",
+            ),
             ("REVOKE READ", "found EOF, expected ON at line 1, char 13"),
             ("REVOKE READ TO", "found TO, expected ON at line 1, char 13"),
-            ("REVOKE READ ON", "found EOF, expected identifier at line 1, char 16"),
-            ("REVOKE READ ON FROM", "found FROM, expected identifier at line 1, char 16"),
-            ("REVOKE READ ON testdb", "found EOF, expected FROM at line 1, char 23"),
-            ("REVOKE READ ON testdb FROM", "found EOF, expected identifier at line 1, char 28"),
-            ("REVOKE READ FROM", "found FROM, expected ON at line 1, char 13"),
+            (
+                "REVOKE READ ON",
+                "found EOF, expected identifier at line 1, char 16",
+            ),
+            (
+                "REVOKE READ ON FROM",
+                "found FROM, expected identifier at line 1, char 16",
+            ),
+            (
+                "REVOKE READ ON testdb",
+                "found EOF, expected FROM at line 1, char 23",
+            ),
+            (
+                "REVOKE READ ON testdb FROM",
+                "found EOF, expected identifier at line 1, char 28",
+            ),
+            (
+                "REVOKE READ FROM",
+                "found FROM, expected ON at line 1, char 13",
+            ),
             ("REVOKE WRITE", "found EOF, expected ON at line 1, char 14"),
-            ("REVOKE WRITE TO", "found TO, expected ON at line 1, char 14"),
-            ("REVOKE WRITE ON", "found EOF, expected identifier at line 1, char 17"),
-            ("REVOKE WRITE ON FROM", "found FROM, expected identifier at line 1, char 17"),
-            ("REVOKE WRITE ON testdb", "found EOF, expected FROM at line 1, char 24"),
-            ("REVOKE WRITE ON testdb FROM", "found EOF, expected identifier at line 1, char 29"),
-            ("REVOKE WRITE FROM", "found FROM, expected ON at line 1, char 14"),
-            ("REVOKE ALL", "found EOF, expected ON, FROM at line 1, char 12"),
-            ("REVOKE ALL PRIVILEGES", "found EOF, expected ON, FROM at line 1, char 23"),
-            ("REVOKE ALL TO", "found TO, expected ON, FROM at line 1, char 12"),
-            ("REVOKE ALL PRIVILEGES TO", "found TO, expected ON, FROM at line 1, char 23"),
-            ("REVOKE ALL ON", "found EOF, expected identifier at line 1, char 15"),
-            ("REVOKE ALL PRIVILEGES ON", "found EOF, expected identifier at line 1, char 26"),
-            ("REVOKE ALL ON FROM", "found FROM, expected identifier at line 1, char 15"),
-            ("REVOKE ALL PRIVILEGES ON FROM", "found FROM, expected identifier at line 1, char 26"),
-            ("REVOKE ALL ON testdb", "found EOF, expected FROM at line 1, char 22"),
-            ("REVOKE ALL PRIVILEGES ON testdb", "found EOF, expected FROM at line 1, char 33"),
-            ("REVOKE ALL ON testdb TO", "found TO, expected FROM at line 1, char 22"),
-            ("REVOKE ALL PRIVILEGES ON testdb TO", "found TO, expected FROM at line 1, char 33"),
-            ("REVOKE ALL ON testdb FROM", "found EOF, expected identifier at line 1, char 27"),
-            ("REVOKE ALL PRIVILEGES ON testdb FROM", "found EOF, expected identifier at line 1, char 38"),
-            ("REVOKE ALL FROM", "found EOF, expected identifier at line 1, char 17"),
-            ("REVOKE ALL PRIVILEGES FROM", "found EOF, expected identifier at line 1, char 28"),
+            (
+                "REVOKE WRITE TO",
+                "found TO, expected ON at line 1, char 14",
+            ),
+            (
+                "REVOKE WRITE ON",
+                "found EOF, expected identifier at line 1, char 17",
+            ),
+            (
+                "REVOKE WRITE ON FROM",
+                "found FROM, expected identifier at line 1, char 17",
+            ),
+            (
+                "REVOKE WRITE ON testdb",
+                "found EOF, expected FROM at line 1, char 24",
+            ),
+            (
+                "REVOKE WRITE ON testdb FROM",
+                "found EOF, expected identifier at line 1, char 29",
+            ),
+            (
+                "REVOKE WRITE FROM",
+                "found FROM, expected ON at line 1, char 14",
+            ),
+            (
+                "REVOKE ALL",
+                "found EOF, expected ON, FROM at line 1, char 12",
+            ),
+            (
+                "REVOKE ALL PRIVILEGES",
+                "found EOF, expected ON, FROM at line 1, char 23",
+            ),
+            (
+                "REVOKE ALL TO",
+                "found TO, expected ON, FROM at line 1, char 12",
+            ),
+            (
+                "REVOKE ALL PRIVILEGES TO",
+                "found TO, expected ON, FROM at line 1, char 23",
+            ),
+            (
+                "REVOKE ALL ON",
+                "found EOF, expected identifier at line 1, char 15",
+            ),
+            (
+                "REVOKE ALL PRIVILEGES ON",
+                "found EOF, expected identifier at line 1, char 26",
+            ),
+            (
+                "REVOKE ALL ON FROM",
+                "found FROM, expected identifier at line 1, char 15",
+            ),
+            (
+                "REVOKE ALL PRIVILEGES ON FROM",
+                "found FROM, expected identifier at line 1, char 26",
+            ),
+            (
+                "REVOKE ALL ON testdb",
+                "found EOF, expected FROM at line 1, char 22",
+            ),
+            (
+                "REVOKE ALL PRIVILEGES ON testdb",
+                "found EOF, expected FROM at line 1, char 33",
+            ),
+            (
+                "REVOKE ALL ON testdb TO",
+                "found TO, expected FROM at line 1, char 22",
+            ),
+            (
+                "REVOKE ALL PRIVILEGES ON testdb TO",
+                "found TO, expected FROM at line 1, char 33",
+            ),
+            (
+                "REVOKE ALL ON testdb FROM",
+                "found EOF, expected identifier at line 1, char 27",
+            ),
+            (
+                "REVOKE ALL PRIVILEGES ON testdb FROM",
+                "found EOF, expected identifier at line 1, char 38",
+            ),
+            (
+                "REVOKE ALL FROM",
+                "found EOF, expected identifier at line 1, char 17",
+            ),
+            (
+                "REVOKE ALL PRIVILEGES FROM",
+                "found EOF, expected identifier at line 1, char 28",
+            ),
             ("SET PASSWORD", "found EOF, expected FOR at line 1, char 14"),
-            ("SET PASSWORD something", "found something, expected FOR at line 1, char 14"),
-            ("SET PASSWORD FOR", "found EOF, expected identifier at line 1, char 18"),
-            ("SET PASSWORD FOR dejan", "found EOF, expected = at line 1, char 24"),
-            ("SET PASSWORD FOR dejan =", "found EOF, expected string at line 1, char 25"),
-            ("SET PASSWORD FOR dejan = bla", "found bla, expected string at line 1, char 26"),
+            (
+                "SET PASSWORD something",
+                "found something, expected FOR at line 1, char 14",
+            ),
+            (
+                "SET PASSWORD FOR",
+                "found EOF, expected identifier at line 1, char 18",
+            ),
+            (
+                "SET PASSWORD FOR dejan",
+                "found EOF, expected = at line 1, char 24",
+            ),
+            (
+                "SET PASSWORD FOR dejan =",
+                "found EOF, expected string at line 1, char 25",
+            ),
+            (
+                "SET PASSWORD FOR dejan = bla",
+                "found bla, expected string at line 1, char 26",
+            ),
         ];
         for (q, want) in cases {
             assert_eq!(err(q), want, "{q}");
