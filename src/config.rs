@@ -78,6 +78,10 @@ section! {
         auth_enabled: bool = false;
         "Longest line-protocol line in bytes; longer lines are rejected as unparsable; 0 = no line limit."
         max_line_bytes: u64 = limits::LINE_BYTES_MAX_DEFAULT;
+        "Most tags on one line-protocol line; lines with more are dropped (partial write)."
+        max_tags_per_line: usize = limits::TAGS_PER_LINE_MAX;
+        "Most fields on one line-protocol line; lines with more are dropped (partial write)."
+        max_fields_per_line: usize = limits::FIELDS_PER_LINE_MAX;
     }
 }
 

@@ -14,8 +14,9 @@ use crate::config::{Config, ConfigError, FsyncMode};
 pub const KEY_BYTES_MAX: usize = 65_535;
 /// Most tags on one line: each tag adds at least 4 bytes (`,k=v`) to a key of at most KEY_BYTES_MAX.
 pub const TAGS_PER_LINE_MAX: usize = KEY_BYTES_MAX / 4;
-/// Most fields on one line: bounds the per-line field list even when max-line-bytes is 0 (unlimited).
-pub const FIELDS_PER_LINE_MAX: usize = 65_536;
+/// Most fields on one line: bounds the per-line field list even when max-line-bytes is 0 (unlimited);
+/// a batch stores a point's field count as a u16.
+pub const FIELDS_PER_LINE_MAX: usize = u16::MAX as usize;
 /// Longest database or retention policy name; 1.x `meta.MaxNameLen`.
 pub const NAME_BYTES_MAX: usize = 255;
 /// Shortest finite retention policy duration (1h); 1.x `meta.MinRetentionPolicyDuration`.
@@ -83,6 +84,37 @@ const _: () = {
     assert!(WRITE_TIMEOUT_DEFAULT.as_nanos() <= TIMEOUT_MAX.as_nanos());
 };
 
+// ---- per-line checks on the write path ----
+
+/// Why a line is longer than `[http] max-line-bytes` allows (0 = no bound), or `None`.
+pub fn line_too_long(cfg: &Config, line_no: usize, line: &[u8]) -> Option<String> {
+    let max = cfg.http.max_line_bytes;
+    let len = line.len() as u64;
+    (max != 0 && len > max).then(|| format!("line {line_no} exceeds max-line-bytes ({len} > {max})"))
+}
+
+/// Why a decoded line has more tags or fields than `[http] max-tags-per-line` /
+/// `max-fields-per-line` allow, or `None`.
+pub fn too_many_keys(
+    cfg: &Config,
+    line_no: usize,
+    point: &crate::lineproto::Line<'_, '_>,
+) -> Option<String> {
+    let (tags, fields) = (point.tag_count(), point.field_count());
+    let (tags_max, fields_max) = (cfg.http.max_tags_per_line, cfg.http.max_fields_per_line);
+    if tags > tags_max {
+        return Some(format!(
+            "line {line_no} has {tags} tags, above max-tags-per-line ({tags_max})"
+        ));
+    }
+    if fields > fields_max {
+        return Some(format!(
+            "line {line_no} has {fields} fields, above max-fields-per-line ({fields_max})"
+        ));
+    }
+    None
+}
+
 /// Checks every setting against its bounds and the settings against each other. Run at start-up
 /// (from `Config::validate`); `Config::cores_resolved` must be called on the same machine.
 pub fn check(cfg: &Config) -> Result<(), ConfigError> {
@@ -114,6 +146,20 @@ fn check_http(cfg: &Config) -> Result<(), ConfigError> {
             http.max_header_count
         );
         return Err(invalid("http.max-header-count", msg));
+    }
+    if !(1..=TAGS_PER_LINE_MAX).contains(&http.max_tags_per_line) {
+        let msg = format!(
+            "{} is outside 1..={TAGS_PER_LINE_MAX}",
+            http.max_tags_per_line
+        );
+        return Err(invalid("http.max-tags-per-line", msg));
+    }
+    if !(1..=FIELDS_PER_LINE_MAX).contains(&http.max_fields_per_line) {
+        let msg = format!(
+            "{} is outside 1..={FIELDS_PER_LINE_MAX}",
+            http.max_fields_per_line
+        );
+        return Err(invalid("http.max-fields-per-line", msg));
     }
     check_timeout("http.header-read-timeout", http.header_read_timeout)?;
     check_timeout("http.idle-timeout", http.idle_timeout)
@@ -199,6 +245,18 @@ mod tests {
             err,
             "invalid setting data.write-timeout: must be above 0s and at most 24h0m0s"
         );
+    }
+
+    #[test]
+    fn per_line_bounds() {
+        let mut cfg = Config::default();
+        cfg.http.max_fields_per_line = FIELDS_PER_LINE_MAX + 1;
+        assert_eq!(key_of(&cfg), Some("http.max-fields-per-line"));
+        cfg.http.max_fields_per_line = 0;
+        assert_eq!(key_of(&cfg), Some("http.max-fields-per-line"));
+        let mut cfg = Config::default();
+        cfg.http.max_tags_per_line = TAGS_PER_LINE_MAX + 1;
+        assert_eq!(key_of(&cfg), Some("http.max-tags-per-line"));
     }
 
     #[test]

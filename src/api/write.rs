@@ -210,6 +210,12 @@ async fn stage(core: &Rc<Core>, db: &str, rp: &str, opts: &DecodeOptions, body: 
         if n % LINES_PER_YIELD == LINES_PER_YIELD - 1 {
             glommio::yield_if_needed().await;
         }
+        // Per-line limits (config [http] max-line-bytes, max-tags/fields-per-line): the line is
+        // dropped with a partial-write reason; an over-long line is not even decoded.
+        if let Some(reason) = crate::limits::line_too_long(&core.config, line_no, line) {
+            st.drop_point(|| reason);
+            continue;
+        }
         let mut point = match decoder.decode(line, opts) {
             Ok(None) => continue,
             Ok(Some(p)) => p,
@@ -222,6 +228,10 @@ async fn stage(core: &Rc<Core>, db: &str, rp: &str, opts: &DecodeOptions, body: 
             }
         };
         st.lines_ok += 1;
+        if let Some(reason) = crate::limits::too_many_keys(&core.config, line_no, &point) {
+            st.drop_point(|| reason);
+            continue;
+        }
         let measurement = point.measurement();
         match point.reserved_time() {
             Some(ReservedTime::Tag) => {
