@@ -11,6 +11,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The tests here measure time, memory and throughput: they run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn create_db(s: &Server, db: &str) {
     let r = s.request("POST", &format!("/query?q=CREATE+DATABASE+{db}"), &[], b"");
     assert_eq!(r.status, 200, "{}", r.text());
@@ -75,6 +82,7 @@ fn gzip_bomb() -> Vec<u8> {
 
 #[test]
 fn gzip_bomb_is_413_quickly_with_memory_bounded() {
+    let _serial = serial();
     let s = Server::start(&["--cores", "2"]);
     create_db(&s, "db");
     let bomb = gzip_bomb();
@@ -119,6 +127,7 @@ fn gzip_bomb_is_413_quickly_with_memory_bounded() {
 
 #[test]
 fn broken_framing_garbage_and_huge_heads_never_crash_or_half_apply() {
+    let _serial = serial();
     let s = Server::start(&["--cores", "2"]);
     create_db(&s, "db");
     let good = s.write("db", "good v=1 1\ngood v=2 2\n");
@@ -181,6 +190,7 @@ fn broken_framing_garbage_and_huge_heads_never_crash_or_half_apply() {
 
 #[test]
 fn invalid_utf8_and_nul_bytes_in_lines() {
+    let _serial = serial();
     let s = Server::start(&["--cores", "2"]);
     create_db(&s, "db");
     // Invalid UTF-8 in measurement, tag key/value and field key; NULs in keys and strings.
@@ -213,6 +223,7 @@ fn invalid_utf8_and_nul_bytes_in_lines() {
 
 #[test]
 fn per_line_limits_drop_the_line_not_the_batch() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("lineshard.toml");
     std::fs::write(
@@ -250,12 +261,18 @@ fn per_line_limits_drop_the_line_not_the_batch() {
 
 #[test]
 fn connection_limit_refuses_with_503() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("lineshard.toml");
     std::fs::write(&cfg, "[http]\nmax-connection-limit = 4\n").unwrap();
     let s = Server::start(&["--cores", "1", "--config", cfg.to_str().unwrap()]);
-    let held: Vec<TcpStream> = (0..4).map(|_| s.connect()).collect();
-    std::thread::sleep(Duration::from_millis(200));
+    // The readiness pings' connections close asynchronously: let them go before counting.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut held: Vec<TcpStream> = (0..4).map(|_| s.connect()).collect();
+    for c in &mut held {
+        c.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        assert_eq!(read_response(c, false).unwrap().status, 204);
+    }
     let mut extra = s.connect();
     let r = match read_response(&mut extra, false) {
         Ok(r) => r,
@@ -296,6 +313,7 @@ fn write_rate(s: &Server, m: &str, requests: usize, lines: usize) -> f64 {
 
 #[test]
 fn idle_connections_and_slowloris_do_not_slow_a_writer() {
+    let _serial = serial();
     const IDLE: usize = 10_000;
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("lineshard.toml");
@@ -304,7 +322,13 @@ fn idle_connections_and_slowloris_do_not_slow_a_writer() {
     create_db(&s, "db");
     let pid = s.child.id();
     write_rate(&s, "warm", 50, 500);
-    let best = |m: &str| (0..3).map(|i| write_rate(&s, &format!("{m}{i}"), 100, 500)).fold(0.0, f64::max);
+    // Best of 5 rounds of 100 requests x 500 lines: the machine is shared, the best round is
+    // the one least disturbed by others.
+    let best = |m: &str| {
+        (0..5)
+            .map(|i| write_rate(&s, &format!("{m}{i}"), 100, 500))
+            .fold(0.0, f64::max)
+    };
     let baseline = best("base");
     let rss0 = proc_kb(pid, "VmRSS");
 
