@@ -115,6 +115,119 @@ pub fn too_many_keys(
     None
 }
 
+// ---- series cardinality (max-series-per-database, max-values-per-tag) ----
+
+/// One core's share of the cardinality limits, for the storage owner of a series to consult
+/// before it creates one (`Partition::apply`, not wired yet).
+///
+/// Series live on their owner cores, so a global count needs every core. Each core instead
+/// enforces its share: `ceil(max-series-per-database / cores)` new series per database, which
+/// equals the 1.x limit on one core and approximates it on several (series spread evenly by
+/// hash). Distinct tag values are counted per (database, measurement, tag key) on this core,
+/// against the whole `max-values-per-tag`: a value can repeat on every core, so the server-wide
+/// count may exceed the limit by up to `cores` times, never fall below it.
+#[derive(Debug, Default)]
+pub struct CardinalityBudget {
+    series_max_per_core: u64,
+    values_max: u64,
+    series: std::collections::HashMap<String, u64>,
+    values: std::collections::HashMap<(String, Vec<u8>, Vec<u8>), std::collections::HashSet<Vec<u8>>>,
+}
+
+/// Why a new series was refused; `Display` is 1.x's partial-write reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardinalityError {
+    /// `max-series-per-database limit exceeded: (1000000)`
+    Series { limit: u64 },
+    /// `max-values-per-tag limit exceeded (100000/100000): measurement="cpu" tag="host" value="x"`
+    Values {
+        limit: u64,
+        measurement: String,
+        tag: String,
+        value: String,
+    },
+}
+
+impl std::fmt::Display for CardinalityError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CardinalityError::Series { limit } => {
+                write!(f, "max-series-per-database limit exceeded: ({limit})")
+            }
+            CardinalityError::Values {
+                limit,
+                measurement,
+                tag,
+                value,
+            } => write!(
+                f,
+                "max-values-per-tag limit exceeded ({limit}/{limit}): measurement={measurement:?} tag={tag:?} value={value:?}"
+            ),
+        }
+    }
+}
+
+impl CardinalityBudget {
+    /// This core's budget from the config (`0` = unlimited, as in 1.x).
+    pub fn new(cfg: &Config, cores: usize) -> Self {
+        let share = |max: u64| match max {
+            0 => u64::MAX,
+            n => n.div_ceil(cores.max(1) as u64),
+        };
+        CardinalityBudget {
+            series_max_per_core: share(cfg.data.max_series_per_database),
+            values_max: match cfg.data.max_values_per_tag {
+                0 => u64::MAX,
+                n => n,
+            },
+            ..Self::default()
+        }
+    }
+
+    /// Admits a series this core does not hold yet, counting it and its new tag values, or
+    /// refuses it (and counts nothing). `tags` are the series' (key, value) pairs.
+    pub fn admit_new_series(
+        &mut self,
+        db: &str,
+        measurement: &[u8],
+        tags: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), CardinalityError> {
+        let count = self.series.get(db).copied().unwrap_or(0);
+        if count >= self.series_max_per_core {
+            return Err(CardinalityError::Series {
+                limit: self.series_max_per_core,
+            });
+        }
+        let values_max = self.values_max;
+        for (k, v) in tags {
+            let key = (db.to_string(), measurement.to_vec(), k.clone());
+            let set = self.values.get(&key);
+            let seen = set.is_some_and(|s| s.contains(v));
+            let n = set.map_or(0, |s| s.len() as u64);
+            if !seen && n >= values_max {
+                return Err(CardinalityError::Values {
+                    limit: values_max,
+                    measurement: String::from_utf8_lossy(measurement).into_owned(),
+                    tag: String::from_utf8_lossy(k).into_owned(),
+                    value: String::from_utf8_lossy(v).into_owned(),
+                });
+            }
+        }
+        *self.series.entry(db.to_string()).or_insert(0) += 1;
+        for (k, v) in tags {
+            let key = (db.to_string(), measurement.to_vec(), k.clone());
+            self.values.entry(key).or_default().insert(v.clone());
+        }
+        Ok(())
+    }
+
+    /// Forgets a dropped database.
+    pub fn forget_database(&mut self, db: &str) {
+        self.series.remove(db);
+        self.values.retain(|(d, _, _), _| d != db);
+    }
+}
+
 /// Checks every setting against its bounds and the settings against each other. Run at start-up
 /// (from `Config::validate`); `Config::cores_resolved` must be called on the same machine.
 pub fn check(cfg: &Config) -> Result<(), ConfigError> {
@@ -245,6 +358,44 @@ mod tests {
             err,
             "invalid setting data.write-timeout: must be above 0s and at most 24h0m0s"
         );
+    }
+
+    #[test]
+    fn cardinality_budget_texts_and_shares() {
+        let mut cfg = Config::default();
+        cfg.data.max_series_per_database = 3;
+        cfg.data.max_values_per_tag = 2;
+        let tag = |v: &str| vec![(b"host".to_vec(), v.as_bytes().to_vec())];
+        let mut b = CardinalityBudget::new(&cfg, 1);
+        b.admit_new_series("db", b"cpu", &tag("a")).unwrap();
+        b.admit_new_series("db", b"cpu", &tag("b")).unwrap();
+        let e = b.admit_new_series("db", b"cpu", &tag("c")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "max-values-per-tag limit exceeded (2/2): measurement=\"cpu\" tag=\"host\" value=\"c\""
+        );
+        // A known value is fine (another series with the same host), until the series limit.
+        b.admit_new_series("db", b"mem", &tag("a")).unwrap();
+        let e = b.admit_new_series("db", b"cpu", &tag("a")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "max-series-per-database limit exceeded: (3)"
+        );
+        // Other databases have their own count; a dropped database starts over.
+        b.admit_new_series("other", b"cpu", &tag("z")).unwrap();
+        b.forget_database("db");
+        b.admit_new_series("db", b"cpu", &tag("c")).unwrap();
+        // Four cores share 3 series: one each (rounded up).
+        let mut b = CardinalityBudget::new(&cfg, 4);
+        b.admit_new_series("db", b"m", &[]).unwrap();
+        assert!(b.admit_new_series("db", b"m", &[]).is_err());
+        // 0 = unlimited.
+        cfg.data.max_series_per_database = 0;
+        cfg.data.max_values_per_tag = 0;
+        let mut b = CardinalityBudget::new(&cfg, 2);
+        for i in 0..100 {
+            b.admit_new_series("db", b"cpu", &tag(&i.to_string())).unwrap();
+        }
     }
 
     #[test]

@@ -397,3 +397,86 @@ fn idle_connections_and_slowloris_do_not_slow_a_writer() {
     drop(idle);
     alive(&s);
 }
+
+mod arbitrary_requests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Heads that reach the write path with every framing the server supports, plus junk.
+    fn head() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(b"POST /write?db=db HTTP/1.1\r\nContent-Length: 40\r\n\r\n".to_vec()),
+            Just(b"POST /write?db=db HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec()),
+            Just(b"POST /write?db=db HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: 30\r\n\r\n".to_vec()),
+            Just(b"POST /write?db=db HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 20\r\n\r\n".to_vec()),
+            Just(b"POST /api/v2/write?bucket=db HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n".to_vec()),
+            Just(b"POST /query?q=SHOW+DATABASES HTTP/1.1\r\n\r\n".to_vec()),
+            Just(b"POST /write?db=db HTTP/1.0\r\n\r\n".to_vec()),
+            Just(b"GET /ping HTTP/1.1\r\n\r\n".to_vec()),
+            Just(Vec::new()),
+            proptest::collection::vec(any::<u8>(), 0..64),
+        ]
+    }
+
+    /// Bodies: random bytes, line protocol with random damage, chunk framing with random sizes.
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..256),
+            (proptest::collection::vec(any::<u8>(), 0..16), 0usize..40).prop_map(|(junk, at)| {
+                let mut b = b"fz,t=a v=1 1\nfz v=\"x\" 2\nfz v=3i 3\n".to_vec();
+                let at = at.min(b.len());
+                b.splice(at..at, junk);
+                b
+            }),
+            (0u32..0x2_0000, proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(n, data)| {
+                let mut b = format!("{n:x}\r\n").into_bytes();
+                b.extend_from_slice(&data);
+                b.extend_from_slice(b"\r\n0\r\n\r\n");
+                b
+            }),
+        ]
+    }
+
+    fn answer_is_http(answer: &[u8]) -> bool {
+        answer.is_empty()
+            || (answer.starts_with(b"HTTP/1.") && answer.len() >= 12 && answer[9..12].iter().all(u8::is_ascii_digit))
+    }
+
+    #[test]
+    fn arbitrary_request_bytes_never_break_the_server() {
+        let _serial = serial();
+        let s = Server::start(&["--cores", "2"]);
+        create_db(&s, "db");
+        assert_eq!(s.write("db", "control v=1 1\ncontrol v=2 2\n").status, 204);
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(600);
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        });
+        let count = std::cell::Cell::new(0u64);
+        let result = runner.run(&(head(), body(), any::<bool>()), |(head, body, truncate)| {
+            let mut req = head;
+            req.extend_from_slice(&body);
+            if truncate && req.len() > 1 {
+                req.truncate(req.len() / 2);
+            }
+            let answer = raw(&s, &req);
+            prop_assert!(answer_is_http(&answer), "not HTTP: {:?}", String::from_utf8_lossy(&answer));
+            count.set(count.get() + 1);
+            if count.get() % 100 == 0 {
+                prop_assert_eq!(s.request("GET", "/ping", &[], b"").status, 204);
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            panic!("{e}");
+        }
+        eprintln!("arbitrary requests: {} cases", count.get());
+        alive(&s);
+        assert_eq!(rows(&s, "db", "control"), 2);
+    }
+}
