@@ -90,7 +90,8 @@ const _: () = {
 pub fn line_too_long(cfg: &Config, line_no: usize, line: &[u8]) -> Option<String> {
     let max = cfg.http.max_line_bytes;
     let len = line.len() as u64;
-    (max != 0 && len > max).then(|| format!("line {line_no} exceeds max-line-bytes ({len} > {max})"))
+    (max != 0 && len > max)
+        .then(|| format!("line {line_no} exceeds max-line-bytes ({len} > {max})"))
 }
 
 /// Why a decoded line has more tags or fields than `[http] max-tags-per-line` /
@@ -117,6 +118,9 @@ pub fn too_many_keys(
 
 // ---- series cardinality (max-series-per-database, max-values-per-tag) ----
 
+/// (database, measurement, tag key).
+type TagKey = (String, Vec<u8>, Vec<u8>);
+
 /// One core's share of the cardinality limits, for the storage owner of a series to consult
 /// before it creates one (`Partition::apply`, not wired yet).
 ///
@@ -131,7 +135,7 @@ pub struct CardinalityBudget {
     series_max_per_core: u64,
     values_max: u64,
     series: std::collections::HashMap<String, u64>,
-    values: std::collections::HashMap<(String, Vec<u8>, Vec<u8>), std::collections::HashSet<Vec<u8>>>,
+    values: std::collections::HashMap<TagKey, std::collections::HashSet<Vec<u8>>>,
 }
 
 /// Why a new series was refused; `Display` is 1.x's partial-write reason.
@@ -377,10 +381,7 @@ mod tests {
         // A known value is fine (another series with the same host), until the series limit.
         b.admit_new_series("db", b"mem", &tag("a")).unwrap();
         let e = b.admit_new_series("db", b"cpu", &tag("a")).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "max-series-per-database limit exceeded: (3)"
-        );
+        assert_eq!(e.to_string(), "max-series-per-database limit exceeded: (3)");
         // Other databases have their own count; a dropped database starts over.
         b.admit_new_series("other", b"cpu", &tag("z")).unwrap();
         b.forget_database("db");
@@ -394,7 +395,8 @@ mod tests {
         cfg.data.max_values_per_tag = 0;
         let mut b = CardinalityBudget::new(&cfg, 2);
         for i in 0..100 {
-            b.admit_new_series("db", b"cpu", &tag(&i.to_string())).unwrap();
+            b.admit_new_series("db", b"cpu", &tag(&i.to_string()))
+                .unwrap();
         }
     }
 

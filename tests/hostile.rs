@@ -31,9 +31,11 @@ fn rows(s: &Server, db: &str, m: &str) -> usize {
     assert_eq!(r.status, 200, "{}", r.text());
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert!(v["results"][0]["error"].is_null(), "{v}");
-    v["results"][0]["series"]
-        .as_array()
-        .map_or(0, |ss| ss.iter().map(|s| s["values"].as_array().map_or(0, |v| v.len())).sum())
+    v["results"][0]["series"].as_array().map_or(0, |ss| {
+        ss.iter()
+            .map(|s| s["values"].as_array().map_or(0, |v| v.len()))
+            .sum()
+    })
 }
 
 /// A `/proc/<pid>/status` value in kB (`VmRSS`, `VmHWM`).
@@ -41,13 +43,22 @@ fn proc_kb(pid: u32, key: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
         .lines()
-        .find_map(|l| l.strip_prefix(key)?.trim_start_matches(':').trim().strip_suffix(" kB"))
+        .find_map(|l| {
+            l.strip_prefix(key)?
+                .trim_start_matches(':')
+                .trim()
+                .strip_suffix(" kB")
+        })
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
 }
 
 fn alive(s: &Server) {
-    assert_eq!(s.request("GET", "/ping", &[], b"").status, 204, "server is gone");
+    assert_eq!(
+        s.request("GET", "/ping", &[], b"").status,
+        204,
+        "server is gone"
+    );
 }
 
 /// Sends raw bytes on a fresh connection, half-closes, and returns whatever comes back.
@@ -105,13 +116,17 @@ fn gzip_bomb_is_413_quickly_with_memory_bounded() {
     );
     assert!(took < Duration::from_secs(5), "took {took:?}");
     // Bounded by max-body-size (25 MB) plus buffers, far from the 1 GiB it inflates to.
-    assert!(peak < before + 160 * 1024, "peak RSS {peak} kB (before {before} kB)");
+    assert!(
+        peak < before + 160 * 1024,
+        "peak RSS {peak} kB (before {before} kB)"
+    );
     // Chunked transfer of the same bomb: same answer.
     let mut c = s.connect();
     let head = "POST /write?db=db HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n";
     c.write_all(head.as_bytes()).unwrap();
     for chunk in bomb.chunks(64 * 1024) {
-        if c.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).is_err()
+        if c.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .is_err()
             || c.write_all(chunk).is_err()
             || c.write_all(b"\r\n").is_err()
         {
@@ -154,14 +169,25 @@ fn broken_framing_garbage_and_huge_heads_never_crash_or_half_apply() {
     alive(&s);
     // Truncated chunked bodies: complete lines inside, but the body never ends.
     let truncated = b"POST /write?db=db HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1e\r\nlost v=1 1\nlost v=2 2\nlost v=3";
-    assert_eq!(raw(&s, truncated), b"", "no answer to a body that never ended");
-    let missing_end = b"POST /write?db=db HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nc\r\nlost v=1 10\n\r\n";
+    assert_eq!(
+        raw(&s, truncated),
+        b"",
+        "no answer to a body that never ended"
+    );
+    let missing_end =
+        b"POST /write?db=db HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nc\r\nlost v=1 10\n\r\n";
     assert_eq!(raw(&s, missing_end), b"");
     // Truncated Content-Length body.
     let short = b"POST /write?db=db HTTP/1.1\r\nContent-Length: 100\r\n\r\nlost v=1 20\n";
     assert_eq!(raw(&s, short), b"");
     // Bad chunk sizes: 400 and nothing stored.
-    for size in ["zz", "-1", "ffffffffffffffffffffff", "1 ; x=\"unterminated", ""] {
+    for size in [
+        "zz",
+        "-1",
+        "ffffffffffffffffffffff",
+        "1 ; x=\"unterminated",
+        "",
+    ] {
         let req = format!(
             "POST /write?db=db HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\nlost v=1 30\n\r\n0\r\n\r\n"
         );
@@ -203,7 +229,12 @@ fn invalid_utf8_and_nul_bytes_in_lines() {
     body.extend_from_slice(b"\x00\x00\x00\n");
     body.extend_from_slice(b"ok v=4 6\n");
     let r = s.request("POST", "/write?db=db", &[], &body);
-    assert!(r.status == 204 || r.status == 400, "{} {}", r.status, r.text());
+    assert!(
+        r.status == 204 || r.status == 400,
+        "{} {}",
+        r.status,
+        r.text()
+    );
     if r.status == 400 {
         assert!(r.error().starts_with("partial write:"), "{}", r.error());
     }
@@ -270,7 +301,8 @@ fn connection_limit_refuses_with_503() {
     std::thread::sleep(Duration::from_millis(500));
     let mut held: Vec<TcpStream> = (0..4).map(|_| s.connect()).collect();
     for c in &mut held {
-        c.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        c.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
         assert_eq!(read_response(c, false).unwrap().status, 204);
     }
     let mut extra = s.connect();
@@ -344,7 +376,9 @@ fn idle_connections_and_slowloris_do_not_slow_a_writer() {
     let stop2 = stop.clone();
     let addr = s.addr;
     let loris = std::thread::spawn(move || {
-        let mut conns: Vec<TcpStream> = (0..50).filter_map(|_| TcpStream::connect(addr).ok()).collect();
+        let mut conns: Vec<TcpStream> = (0..50)
+            .filter_map(|_| TcpStream::connect(addr).ok())
+            .collect();
         let head = b"POST /write?db=db HTTP/1.1\r\nX-Slow: ";
         let mut closed_by_server = 0;
         let t0 = Instant::now();
@@ -373,7 +407,10 @@ fn idle_connections_and_slowloris_do_not_slow_a_writer() {
         if fds >= IDLE {
             break;
         }
-        assert!(Instant::now() < deadline, "server accepted only {fds} connections");
+        assert!(
+            Instant::now() < deadline,
+            "server accepted only {fds} connections"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let rss1 = proc_kb(pid, "VmRSS");
@@ -386,9 +423,15 @@ fn idle_connections_and_slowloris_do_not_slow_a_writer() {
         100.0 * loaded / baseline,
         (rss1.saturating_sub(rss0) * 1024) / IDLE as u64
     );
-    assert!(loaded >= 0.9 * baseline, "throughput fell from {baseline:.0} to {loaded:.0} lines/s");
+    assert!(
+        loaded >= 0.9 * baseline,
+        "throughput fell from {baseline:.0} to {loaded:.0} lines/s"
+    );
     // header-read-timeout (2s) closed the slow heads while the writer ran.
-    assert!(closed > 0, "no slowloris connection was closed by the header timeout");
+    assert!(
+        closed > 0,
+        "no slowloris connection was closed by the header timeout"
+    );
     // Idle connections do not hold a read buffer each.
     assert!(
         rss1.saturating_sub(rss0) < 200 * 1024,
@@ -428,18 +471,24 @@ mod arbitrary_requests {
                 b.splice(at..at, junk);
                 b
             }),
-            (0u32..0x2_0000, proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(n, data)| {
-                let mut b = format!("{n:x}\r\n").into_bytes();
-                b.extend_from_slice(&data);
-                b.extend_from_slice(b"\r\n0\r\n\r\n");
-                b
-            }),
+            (
+                0u32..0x2_0000,
+                proptest::collection::vec(any::<u8>(), 0..64)
+            )
+                .prop_map(|(n, data)| {
+                    let mut b = format!("{n:x}\r\n").into_bytes();
+                    b.extend_from_slice(&data);
+                    b.extend_from_slice(b"\r\n0\r\n\r\n");
+                    b
+                }),
         ]
     }
 
     fn answer_is_http(answer: &[u8]) -> bool {
         answer.is_empty()
-            || (answer.starts_with(b"HTTP/1.") && answer.len() >= 12 && answer[9..12].iter().all(u8::is_ascii_digit))
+            || (answer.starts_with(b"HTTP/1.")
+                && answer.len() >= 12
+                && answer[9..12].iter().all(u8::is_ascii_digit))
     }
 
     #[test]
@@ -458,20 +507,27 @@ mod arbitrary_requests {
             ..ProptestConfig::default()
         });
         let count = std::cell::Cell::new(0u64);
-        let result = runner.run(&(head(), body(), any::<bool>()), |(head, body, truncate)| {
-            let mut req = head;
-            req.extend_from_slice(&body);
-            if truncate && req.len() > 1 {
-                req.truncate(req.len() / 2);
-            }
-            let answer = raw(&s, &req);
-            prop_assert!(answer_is_http(&answer), "not HTTP: {:?}", String::from_utf8_lossy(&answer));
-            count.set(count.get() + 1);
-            if count.get() % 100 == 0 {
-                prop_assert_eq!(s.request("GET", "/ping", &[], b"").status, 204);
-            }
-            Ok(())
-        });
+        let result = runner.run(
+            &(head(), body(), any::<bool>()),
+            |(head, body, truncate)| {
+                let mut req = head;
+                req.extend_from_slice(&body);
+                if truncate && req.len() > 1 {
+                    req.truncate(req.len() / 2);
+                }
+                let answer = raw(&s, &req);
+                prop_assert!(
+                    answer_is_http(&answer),
+                    "not HTTP: {:?}",
+                    String::from_utf8_lossy(&answer)
+                );
+                count.set(count.get() + 1);
+                if count.get() % 100 == 0 {
+                    prop_assert_eq!(s.request("GET", "/ping", &[], b"").status, 204);
+                }
+                Ok(())
+            },
+        );
         if let Err(e) = result {
             panic!("{e}");
         }
