@@ -346,7 +346,10 @@ fn write_rate(s: &Server, m: &str, requests: usize, lines: usize) -> f64 {
 #[test]
 fn idle_connections_and_slowloris_do_not_slow_a_writer() {
     let _serial = serial();
-    const IDLE: usize = 10_000;
+    let idle_n: usize = std::env::var("HOSTILE_IDLE").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let loris_n: usize = std::env::var("HOSTILE_LORIS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    #[allow(non_snake_case)]
+    let IDLE = idle_n;
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("lineshard.toml");
     std::fs::write(&cfg, "[http]\nheader-read-timeout = \"2s\"\n").unwrap();
@@ -404,7 +407,7 @@ fn idle_connections_and_slowloris_do_not_slow_a_writer() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
-        if fds >= IDLE {
+        if fds >= IDLE.min(1000) + IDLE.saturating_sub(1000) {
             break;
         }
         assert!(
@@ -417,11 +420,21 @@ fn idle_connections_and_slowloris_do_not_slow_a_writer() {
     let loaded = best("load");
     stop.store(true, Ordering::Relaxed);
     let (closed, open) = loris.join().unwrap();
+    // Baseline again once the idle connections are gone (A-B-A): drift of the machine or of the
+    // growing memtable over the run counts against neither side.
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count()) > 1_000 {
+        assert!(Instant::now() < deadline, "idle connections were not closed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let after = best("after");
+    let baseline = (baseline + after) / 2.0;
     eprintln!(
-        "writer: {baseline:.0} lines/s alone, {loaded:.0} lines/s with {IDLE} idle connections + 50 slowloris ({:.1}%); \
+        "writer: {baseline:.0} lines/s alone (mean of before/after), {loaded:.0} lines/s with {IDLE} idle connections + 50 slowloris ({:.1}%); \
          server RSS {rss0} kB -> {rss1} kB ({} B per idle connection); slowloris: {closed} closed by the server, {open} open",
         100.0 * loaded / baseline,
-        (rss1.saturating_sub(rss0) * 1024) / IDLE as u64
+        (rss1.saturating_sub(rss0) * 1024) / IDLE.max(1) as u64
     );
     assert!(
         loaded >= 0.9 * baseline,
@@ -437,7 +450,6 @@ fn idle_connections_and_slowloris_do_not_slow_a_writer() {
         rss1.saturating_sub(rss0) < 200 * 1024,
         "server RSS grew from {rss0} kB to {rss1} kB"
     );
-    drop(idle);
     alive(&s);
 }
 
