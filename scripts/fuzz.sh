@@ -5,6 +5,8 @@
 #
 # Targets live in fuzz/fuzz_targets/. Corpora grow in fuzz/corpus/<target> (seeded on first run),
 # crashes land in fuzz/artifacts/<target>. Prints the execution count of each run.
+# The end-to-end counterpart (arbitrary request bytes against a real server process) is a proptest:
+#   PROPTEST_CASES=20000 cargo test --test hostile arbitrary -- --nocapture
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,6 +1,10 @@
 //! Hostile clients against a real `lineshard` process: gzip bombs, idle and slow connections,
 //! garbage, broken framing, huge heads, invalid UTF-8 and NUL bytes. After each: no crash, every
 //! good line that was acknowledged is stored, nothing of a refused request is stored.
+//!
+//! Knobs: `PROPTEST_CASES=N` for a long run of the arbitrary-bytes proptest;
+//! `HOSTILE_IDLE=N` / `HOSTILE_LORIS=N` (default 10000 / 50) to split the throughput test's load.
+//! The throughput test means most with a release server: `cargo test --release --test hostile idle_`.
 
 mod common;
 
@@ -343,112 +347,163 @@ fn write_rate(s: &Server, m: &str, requests: usize, lines: usize) -> f64 {
     (requests * lines) as f64 / t0.elapsed().as_secs_f64()
 }
 
-#[test]
-fn idle_connections_and_slowloris_do_not_slow_a_writer() {
-    let _serial = serial();
-    let idle_n: usize = std::env::var("HOSTILE_IDLE").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
-    let loris_n: usize = std::env::var("HOSTILE_LORIS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
-    #[allow(non_snake_case)]
-    let IDLE = idle_n;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("lineshard.toml");
-    std::fs::write(&cfg, "[http]\nheader-read-timeout = \"2s\"\n").unwrap();
-    let s = Server::start(&["--cores", "2", "--config", cfg.to_str().unwrap()]);
-    create_db(&s, "db");
+/// What one A-B-A measurement saw.
+struct LoadRun {
+    /// Mean of the best rounds before and after the load.
+    baseline: f64,
+    loaded: f64,
+    rss_before_kb: u64,
+    rss_loaded_kb: u64,
+    loris_closed_by_server: usize,
+}
+
+/// Baseline rounds, then rounds with `idle_n` idle connections and `loris_n` slowloris clients,
+/// then baseline rounds again once they are gone (A-B-A: drift counts against neither side).
+fn measure_under_load(
+    s: &Server,
+    attempt: usize,
+    idle_n: usize,
+    loris_n: usize,
+    per_round: usize,
+) -> LoadRun {
     let pid = s.child.id();
-    write_rate(&s, "warm", 50, 500);
-    // Best of 5 rounds of 100 requests x 500 lines: the machine is shared, the best round is
-    // the one least disturbed by others.
+    // Best of 5 rounds: the round least disturbed by the shared machine's other work.
     let best = |m: &str| {
         (0..5)
-            .map(|i| write_rate(&s, &format!("{m}{i}"), 100, 500))
+            .map(|i| write_rate(s, &format!("{m}{attempt}x{i}"), per_round, 500))
             .fold(0.0, f64::max)
     };
-    let baseline = best("base");
-    let rss0 = proc_kb(pid, "VmRSS");
-
-    let mut idle = Vec::with_capacity(IDLE);
-    for i in 0..IDLE {
+    let before = best("base");
+    let rss_before_kb = proc_kb(pid, "VmRSS");
+    let mut idle = Vec::with_capacity(idle_n);
+    for i in 0..idle_n {
         match TcpStream::connect(s.addr) {
             Ok(c) => idle.push(c),
-            Err(e) => panic!("connection {i} of {IDLE} failed (fd limit?): {e}"),
+            Err(e) => panic!("connection {i} of {idle_n} failed (fd limit?): {e}"),
         }
     }
-    // Slowloris: 50 connections each sending one byte of a head every 100 ms, for at most 20 s.
+    // Slowloris: `loris_n` connections each sending one byte of a head every 100 ms; a
+    // connection the server closes (header-read-timeout) is replaced at once. Bounded: 60 s.
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let addr = s.addr;
     let loris = std::thread::spawn(move || {
-        let mut conns: Vec<TcpStream> = (0..50)
-            .filter_map(|_| TcpStream::connect(addr).ok())
-            .collect();
         let head = b"POST /write?db=db HTTP/1.1\r\nX-Slow: ";
+        let mut conns: Vec<(TcpStream, usize)> = Vec::new();
         let mut closed_by_server = 0;
         let t0 = Instant::now();
-        let mut i = 0;
-        // Run at least 6 s (the 2 s header timeout must fire), at most 20 s.
-        while t0.elapsed() < Duration::from_secs(6)
-            || (!stop2.load(Ordering::Relaxed) && t0.elapsed() < Duration::from_secs(20))
+        // At least 4 s (the 2 s header timeout must fire), at most 60 s.
+        while t0.elapsed() < Duration::from_secs(4)
+            || (!stop2.load(Ordering::Relaxed) && t0.elapsed() < Duration::from_secs(60))
         {
-            conns.retain_mut(|c| {
-                let b = head.get(i).copied().unwrap_or(b'a');
+            while conns.len() < loris_n {
+                match TcpStream::connect(addr) {
+                    Ok(c) => conns.push((c, 0)),
+                    Err(_) => break,
+                }
+            }
+            conns.retain_mut(|(c, i)| {
+                let b = head.get(*i).copied().unwrap_or(b'a');
+                *i += 1;
                 let ok = c.write_all(&[b]).is_ok();
                 if !ok {
                     closed_by_server += 1;
                 }
                 ok
             });
-            i += 1;
             std::thread::sleep(Duration::from_millis(100));
         }
-        (closed_by_server, conns.len())
+        closed_by_server
     });
-    // Let the server accept the idle connections.
+    let fds = || std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
-        if fds >= IDLE.min(1000) + IDLE.saturating_sub(1000) {
-            break;
-        }
+    while fds() < idle_n {
         assert!(
             Instant::now() < deadline,
-            "server accepted only {fds} connections"
+            "server accepted only {} connections",
+            fds()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let rss1 = proc_kb(pid, "VmRSS");
+    let rss_loaded_kb = proc_kb(pid, "VmRSS");
+    std::thread::sleep(Duration::from_millis(500)); // the slowloris is under way
     let loaded = best("load");
     stop.store(true, Ordering::Relaxed);
-    let (closed, open) = loris.join().unwrap();
-    // Baseline again once the idle connections are gone (A-B-A): drift of the machine or of the
-    // growing memtable over the run counts against neither side.
+    let loris_closed_by_server = loris.join().unwrap();
     drop(idle);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count()) > 1_000 {
-        assert!(Instant::now() < deadline, "idle connections were not closed");
+    while fds() > 1_000 {
+        assert!(
+            Instant::now() < deadline,
+            "idle connections were not closed"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let after = best("after");
-    let baseline = (baseline + after) / 2.0;
-    eprintln!(
-        "writer: {baseline:.0} lines/s alone (mean of before/after), {loaded:.0} lines/s with {IDLE} idle connections + 50 slowloris ({:.1}%); \
-         server RSS {rss0} kB -> {rss1} kB ({} B per idle connection); slowloris: {closed} closed by the server, {open} open",
-        100.0 * loaded / baseline,
-        (rss1.saturating_sub(rss0) * 1024) / IDLE.max(1) as u64
-    );
+    LoadRun {
+        baseline: (before + after) / 2.0,
+        loaded,
+        rss_before_kb,
+        rss_loaded_kb,
+        loris_closed_by_server,
+    }
+}
+
+#[test]
+fn idle_connections_and_slowloris_do_not_slow_a_writer() {
+    let _serial = serial();
+    let knob = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (idle_n, loris_n) = (knob("HOSTILE_IDLE", 10_000), knob("HOSTILE_LORIS", 50));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("lineshard.toml");
+    std::fs::write(&cfg, "[http]\nheader-read-timeout = \"2s\"\n").unwrap();
+    let s = Server::start(&["--cores", "2", "--config", cfg.to_str().unwrap()]);
+    create_db(&s, "db");
+    // Rounds of ~0.3 s (at least 100 requests of 500 lines), so that a scheduling hiccup of the
+    // shared machine is a small part of one.
+    let warm = write_rate(&s, "warm", 50, 500);
+    let per_round = ((warm * 0.3 / 500.0) as usize).clamp(100, 2000);
+    // Up to 3 A-B-A attempts: other work on the machine can spoil one; a real slowdown spoils all.
+    let mut ratios = Vec::new();
+    for attempt in 0..3 {
+        let run = measure_under_load(&s, attempt, idle_n, loris_n, per_round);
+        let ratio = run.loaded / run.baseline;
+        eprintln!(
+            "writer: {:.0} lines/s alone, {:.0} lines/s with {idle_n} idle connections + {loris_n} slowloris ({:.1}%); \
+             server RSS {} kB -> {} kB ({} B per idle connection); {} slowloris connections closed by the header timeout",
+            run.baseline,
+            run.loaded,
+            100.0 * ratio,
+            run.rss_before_kb,
+            run.rss_loaded_kb,
+            (run.rss_loaded_kb.saturating_sub(run.rss_before_kb) * 1024) / idle_n.max(1) as u64,
+            run.loris_closed_by_server,
+        );
+        // header-read-timeout (2s) closes slow heads while the writer runs.
+        assert!(
+            run.loris_closed_by_server > 0 || loris_n == 0,
+            "no slowloris connection was closed by the header timeout"
+        );
+        // Idle connections do not hold a read buffer each (64 KiB would be 640 MB).
+        assert!(
+            run.rss_loaded_kb.saturating_sub(run.rss_before_kb) < 200 * 1024,
+            "server RSS grew from {} kB to {} kB",
+            run.rss_before_kb,
+            run.rss_loaded_kb
+        );
+        ratios.push(ratio);
+        if ratio >= 0.9 {
+            break;
+        }
+    }
     assert!(
-        loaded >= 0.9 * baseline,
-        "throughput fell from {baseline:.0} to {loaded:.0} lines/s"
-    );
-    // header-read-timeout (2s) closed the slow heads while the writer ran.
-    assert!(
-        closed > 0,
-        "no slowloris connection was closed by the header timeout"
-    );
-    // Idle connections do not hold a read buffer each.
-    assert!(
-        rss1.saturating_sub(rss0) < 200 * 1024,
-        "server RSS grew from {rss0} kB to {rss1} kB"
+        ratios.iter().any(|&r| r >= 0.9),
+        "throughput under load fell below 90% in every attempt: {ratios:?}"
     );
     alive(&s);
 }
