@@ -72,7 +72,7 @@ section! {
         #[serde(with = "go_duration_serde")]
         "Time a keep-alive connection may stay idle between requests before it is closed."
         idle_timeout: Duration = limits::IDLE_TIMEOUT_DEFAULT;
-        "Most open client connections per server; 0 = unlimited."
+        "Most open client connections (each core takes its share); past it new ones get 503 and are closed; 0 = unlimited."
         max_connection_limit: u32 = 0;
         "Require credentials (u/p parameters, Basic or Token auth) on every request."
         auth_enabled: bool = false;
