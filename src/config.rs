@@ -72,12 +72,16 @@ section! {
         #[serde(with = "go_duration_serde")]
         "Time a keep-alive connection may stay idle between requests before it is closed."
         idle_timeout: Duration = limits::IDLE_TIMEOUT_DEFAULT;
-        "Most open client connections per server; 0 = unlimited."
+        "Most open client connections (each core takes its share); past it new ones get 503 and are closed; 0 = unlimited."
         max_connection_limit: u32 = 0;
         "Require credentials (u/p parameters, Basic or Token auth) on every request."
         auth_enabled: bool = false;
         "Longest line-protocol line in bytes; longer lines are rejected as unparsable; 0 = no line limit."
         max_line_bytes: u64 = limits::LINE_BYTES_MAX_DEFAULT;
+        "Most tags on one line-protocol line; lines with more are dropped (partial write)."
+        max_tags_per_line: usize = limits::TAGS_PER_LINE_MAX;
+        "Most fields on one line-protocol line; lines with more are dropped (partial write)."
+        max_fields_per_line: usize = limits::FIELDS_PER_LINE_MAX;
     }
 }
 

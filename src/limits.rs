@@ -14,8 +14,9 @@ use crate::config::{Config, ConfigError, FsyncMode};
 pub const KEY_BYTES_MAX: usize = 65_535;
 /// Most tags on one line: each tag adds at least 4 bytes (`,k=v`) to a key of at most KEY_BYTES_MAX.
 pub const TAGS_PER_LINE_MAX: usize = KEY_BYTES_MAX / 4;
-/// Most fields on one line: bounds the per-line field list even when max-line-bytes is 0 (unlimited).
-pub const FIELDS_PER_LINE_MAX: usize = 65_536;
+/// Most fields on one line: bounds the per-line field list even when max-line-bytes is 0 (unlimited);
+/// a batch stores a point's field count as a u16.
+pub const FIELDS_PER_LINE_MAX: usize = u16::MAX as usize;
 /// Longest database or retention policy name; 1.x `meta.MaxNameLen`.
 pub const NAME_BYTES_MAX: usize = 255;
 /// Shortest finite retention policy duration (1h); 1.x `meta.MinRetentionPolicyDuration`.
@@ -83,6 +84,154 @@ const _: () = {
     assert!(WRITE_TIMEOUT_DEFAULT.as_nanos() <= TIMEOUT_MAX.as_nanos());
 };
 
+// ---- per-line checks on the write path ----
+
+/// Why a line is longer than `[http] max-line-bytes` allows (0 = no bound), or `None`.
+pub fn line_too_long(cfg: &Config, line_no: usize, line: &[u8]) -> Option<String> {
+    let max = cfg.http.max_line_bytes;
+    let len = line.len() as u64;
+    (max != 0 && len > max)
+        .then(|| format!("line {line_no} exceeds max-line-bytes ({len} > {max})"))
+}
+
+/// Why a decoded line has more tags or fields than `[http] max-tags-per-line` /
+/// `max-fields-per-line` allow, or `None`.
+pub fn too_many_keys(
+    cfg: &Config,
+    line_no: usize,
+    point: &crate::lineproto::Line<'_, '_>,
+) -> Option<String> {
+    let (tags, fields) = (point.tag_count(), point.field_count());
+    let (tags_max, fields_max) = (cfg.http.max_tags_per_line, cfg.http.max_fields_per_line);
+    if tags > tags_max {
+        return Some(format!(
+            "line {line_no} has {tags} tags, above max-tags-per-line ({tags_max})"
+        ));
+    }
+    if fields > fields_max {
+        return Some(format!(
+            "line {line_no} has {fields} fields, above max-fields-per-line ({fields_max})"
+        ));
+    }
+    None
+}
+
+// ---- series cardinality (max-series-per-database, max-values-per-tag) ----
+
+/// (database, measurement, tag key).
+type TagKey = (String, Vec<u8>, Vec<u8>);
+
+/// One core's share of the cardinality limits, for the storage owner of a series to consult
+/// before it creates one (`Partition::apply`, not wired yet).
+///
+/// Series live on their owner cores, so a global count needs every core. Each core instead
+/// enforces its share: `ceil(max-series-per-database / cores)` new series per database, which
+/// equals the 1.x limit on one core and approximates it on several (series spread evenly by
+/// hash). Distinct tag values are counted per (database, measurement, tag key) on this core,
+/// against the whole `max-values-per-tag`: a value can repeat on every core, so the server-wide
+/// count may exceed the limit by up to `cores` times, never fall below it.
+#[derive(Debug, Default)]
+pub struct CardinalityBudget {
+    series_max_per_core: u64,
+    values_max: u64,
+    series: std::collections::HashMap<String, u64>,
+    values: std::collections::HashMap<TagKey, std::collections::HashSet<Vec<u8>>>,
+}
+
+/// Why a new series was refused; `Display` is 1.x's partial-write reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardinalityError {
+    /// `max-series-per-database limit exceeded: (1000000)`
+    Series { limit: u64 },
+    /// `max-values-per-tag limit exceeded (100000/100000): measurement="cpu" tag="host" value="x"`
+    Values {
+        limit: u64,
+        measurement: String,
+        tag: String,
+        value: String,
+    },
+}
+
+impl std::fmt::Display for CardinalityError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CardinalityError::Series { limit } => {
+                write!(f, "max-series-per-database limit exceeded: ({limit})")
+            }
+            CardinalityError::Values {
+                limit,
+                measurement,
+                tag,
+                value,
+            } => write!(
+                f,
+                "max-values-per-tag limit exceeded ({limit}/{limit}): measurement={measurement:?} tag={tag:?} value={value:?}"
+            ),
+        }
+    }
+}
+
+impl CardinalityBudget {
+    /// This core's budget from the config (`0` = unlimited, as in 1.x).
+    pub fn new(cfg: &Config, cores: usize) -> Self {
+        let share = |max: u64| match max {
+            0 => u64::MAX,
+            n => n.div_ceil(cores.max(1) as u64),
+        };
+        CardinalityBudget {
+            series_max_per_core: share(cfg.data.max_series_per_database),
+            values_max: match cfg.data.max_values_per_tag {
+                0 => u64::MAX,
+                n => n,
+            },
+            ..Self::default()
+        }
+    }
+
+    /// Admits a series this core does not hold yet, counting it and its new tag values, or
+    /// refuses it (and counts nothing). `tags` are the series' (key, value) pairs.
+    pub fn admit_new_series(
+        &mut self,
+        db: &str,
+        measurement: &[u8],
+        tags: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), CardinalityError> {
+        let count = self.series.get(db).copied().unwrap_or(0);
+        if count >= self.series_max_per_core {
+            return Err(CardinalityError::Series {
+                limit: self.series_max_per_core,
+            });
+        }
+        let values_max = self.values_max;
+        for (k, v) in tags {
+            let key = (db.to_string(), measurement.to_vec(), k.clone());
+            let set = self.values.get(&key);
+            let seen = set.is_some_and(|s| s.contains(v));
+            let n = set.map_or(0, |s| s.len() as u64);
+            if !seen && n >= values_max {
+                return Err(CardinalityError::Values {
+                    limit: values_max,
+                    measurement: String::from_utf8_lossy(measurement).into_owned(),
+                    tag: String::from_utf8_lossy(k).into_owned(),
+                    value: String::from_utf8_lossy(v).into_owned(),
+                });
+            }
+        }
+        *self.series.entry(db.to_string()).or_insert(0) += 1;
+        for (k, v) in tags {
+            let key = (db.to_string(), measurement.to_vec(), k.clone());
+            self.values.entry(key).or_default().insert(v.clone());
+        }
+        Ok(())
+    }
+
+    /// Forgets a dropped database.
+    pub fn forget_database(&mut self, db: &str) {
+        self.series.remove(db);
+        self.values.retain(|(d, _, _), _| d != db);
+    }
+}
+
 /// Checks every setting against its bounds and the settings against each other. Run at start-up
 /// (from `Config::validate`); `Config::cores_resolved` must be called on the same machine.
 pub fn check(cfg: &Config) -> Result<(), ConfigError> {
@@ -114,6 +263,20 @@ fn check_http(cfg: &Config) -> Result<(), ConfigError> {
             http.max_header_count
         );
         return Err(invalid("http.max-header-count", msg));
+    }
+    if !(1..=TAGS_PER_LINE_MAX).contains(&http.max_tags_per_line) {
+        let msg = format!(
+            "{} is outside 1..={TAGS_PER_LINE_MAX}",
+            http.max_tags_per_line
+        );
+        return Err(invalid("http.max-tags-per-line", msg));
+    }
+    if !(1..=FIELDS_PER_LINE_MAX).contains(&http.max_fields_per_line) {
+        let msg = format!(
+            "{} is outside 1..={FIELDS_PER_LINE_MAX}",
+            http.max_fields_per_line
+        );
+        return Err(invalid("http.max-fields-per-line", msg));
     }
     check_timeout("http.header-read-timeout", http.header_read_timeout)?;
     check_timeout("http.idle-timeout", http.idle_timeout)
@@ -199,6 +362,54 @@ mod tests {
             err,
             "invalid setting data.write-timeout: must be above 0s and at most 24h0m0s"
         );
+    }
+
+    #[test]
+    fn cardinality_budget_texts_and_shares() {
+        let mut cfg = Config::default();
+        cfg.data.max_series_per_database = 3;
+        cfg.data.max_values_per_tag = 2;
+        let tag = |v: &str| vec![(b"host".to_vec(), v.as_bytes().to_vec())];
+        let mut b = CardinalityBudget::new(&cfg, 1);
+        b.admit_new_series("db", b"cpu", &tag("a")).unwrap();
+        b.admit_new_series("db", b"cpu", &tag("b")).unwrap();
+        let e = b.admit_new_series("db", b"cpu", &tag("c")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "max-values-per-tag limit exceeded (2/2): measurement=\"cpu\" tag=\"host\" value=\"c\""
+        );
+        // A known value is fine (another series with the same host), until the series limit.
+        b.admit_new_series("db", b"mem", &tag("a")).unwrap();
+        let e = b.admit_new_series("db", b"cpu", &tag("a")).unwrap_err();
+        assert_eq!(e.to_string(), "max-series-per-database limit exceeded: (3)");
+        // Other databases have their own count; a dropped database starts over.
+        b.admit_new_series("other", b"cpu", &tag("z")).unwrap();
+        b.forget_database("db");
+        b.admit_new_series("db", b"cpu", &tag("c")).unwrap();
+        // Four cores share 3 series: one each (rounded up).
+        let mut b = CardinalityBudget::new(&cfg, 4);
+        b.admit_new_series("db", b"m", &[]).unwrap();
+        assert!(b.admit_new_series("db", b"m", &[]).is_err());
+        // 0 = unlimited.
+        cfg.data.max_series_per_database = 0;
+        cfg.data.max_values_per_tag = 0;
+        let mut b = CardinalityBudget::new(&cfg, 2);
+        for i in 0..100 {
+            b.admit_new_series("db", b"cpu", &tag(&i.to_string()))
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn per_line_bounds() {
+        let mut cfg = Config::default();
+        cfg.http.max_fields_per_line = FIELDS_PER_LINE_MAX + 1;
+        assert_eq!(key_of(&cfg), Some("http.max-fields-per-line"));
+        cfg.http.max_fields_per_line = 0;
+        assert_eq!(key_of(&cfg), Some("http.max-fields-per-line"));
+        let mut cfg = Config::default();
+        cfg.http.max_tags_per_line = TAGS_PER_LINE_MAX + 1;
+        assert_eq!(key_of(&cfg), Some("http.max-tags-per-line"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //!
 //! Status codes are chosen by error variant here, never by matching message text.
 
+pub mod auth;
 mod query;
 mod write;
 
@@ -16,6 +17,7 @@ pub const API_VERSION: &str = "1.8.10";
 /// The per-core request handler.
 pub struct Api {
     core: Rc<Core>,
+    auth: auth::Authenticator,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +51,10 @@ fn method_allowed(route: Route, m: &Method) -> bool {
 
 impl Api {
     pub fn new(core: Rc<Core>) -> Self {
-        Api { core }
+        Api {
+            core,
+            auth: auth::Authenticator::new(),
+        }
     }
 }
 
@@ -64,11 +69,25 @@ impl crate::http::Handler for Api {
         if head.method == Method::Options {
             return Ok(());
         }
-        match r {
-            Route::WriteV1 => write::target_v1(&self.core, head).map(|_| ()),
-            Route::WriteV2 => write::target_v2(&self.core, head).map(|_| ()),
-            _ => Ok(()),
+        // 1.x: authentication (401) wraps /query and /write; the write's own checks (400, 404)
+        // come next, then authorization (403), here only when the principal is already known.
+        let early = match r {
+            Route::WriteV1 | Route::WriteV2 | Route::Query => Some(
+                self.auth
+                    .check(&self.core, head)
+                    .map_err(|e| e.response())?,
+            ),
+            Route::Ping | Route::Health => None,
+        };
+        let target = match r {
+            Route::WriteV1 => write::target_v1(&self.core, head)?,
+            Route::WriteV2 => write::target_v2(&self.core, head)?,
+            _ => return Ok(()),
+        };
+        if let Some(auth::Early::Known(p)) = &early {
+            auth::authorize_write(p, target.db())?;
         }
+        Ok(())
     }
 
     async fn handle(&self, req: Request) -> Response {
@@ -78,16 +97,28 @@ impl crate::http::Handler for Api {
         if req.head.method == Method::Options {
             return Response::no_content();
         }
+        let principal = match r {
+            Route::WriteV1 | Route::WriteV2 | Route::Query => {
+                match self.auth.authenticate(&self.core, &req.head).await {
+                    Ok(p) => p,
+                    Err(e) => return e.response(),
+                }
+            }
+            Route::Ping | Route::Health => auth::Principal::Open,
+        };
         match r {
-            Route::WriteV1 => match write::target_v1(&self.core, &req.head) {
-                Ok(t) => write::write(&self.core, t, &req.body).await,
-                Err(resp) => resp,
-            },
-            Route::WriteV2 => match write::target_v2(&self.core, &req.head) {
-                Ok(t) => write::write(&self.core, t, &req.body).await,
-                Err(resp) => resp,
-            },
-            Route::Query => query::query(&self.core, &req).await,
+            Route::WriteV1 | Route::WriteV2 => {
+                let target = if r == Route::WriteV1 {
+                    write::target_v1(&self.core, &req.head)
+                } else {
+                    write::target_v2(&self.core, &req.head)
+                };
+                match target.and_then(|t| auth::authorize_write(&principal, t.db()).map(|_| t)) {
+                    Ok(t) => write::write(&self.core, t, &req.body).await,
+                    Err(resp) => resp,
+                }
+            }
+            Route::Query => query::query(&self.core, &req, &principal).await,
             Route::Ping => ping(&req.head),
             Route::Health => Response::json(
                 200,
@@ -126,14 +157,22 @@ pub fn http_limits(core: &Core) -> HttpLimits {
 /// Accepts connections on this core's listener and serves each in its own task.
 pub async fn serve(core: Rc<Core>, listener: glommio::net::TcpListener) {
     let limits = Rc::new(http_limits(&core));
+    let open_max = connections_per_core(core.config.http.max_connection_limit, core.cores);
     let api = Rc::new(Api::new(core));
+    let open = Rc::new(std::cell::Cell::new(0usize));
     loop {
         match listener.accept().await {
+            Ok(stream) if open.get() >= open_max => {
+                // Over max-connection-limit: answer 503 and close (1.x closes silently).
+                glommio::spawn_local(refuse_connection(stream, open_max)).detach();
+            }
             Ok(stream) => {
                 let _ = stream.set_nodelay(true);
-                let (api, limits) = (api.clone(), limits.clone());
+                let (api, limits, open) = (api.clone(), limits.clone(), open.clone());
+                open.set(open.get() + 1);
                 glommio::spawn_local(async move {
-                    crate::http::serve_connection(stream, api, limits).await
+                    crate::http::serve_connection(stream, api, limits).await;
+                    open.set(open.get().saturating_sub(1));
                 })
                 .detach();
             }
@@ -144,6 +183,36 @@ pub async fn serve(core: Rc<Core>, listener: glommio::net::TcpListener) {
             }
         }
     }
+}
+
+/// `max-connection-limit` is per server; each core accepts its share (connections are spread
+/// over the cores by the kernel's SO_REUSEPORT hashing, so the server total is approximate).
+fn connections_per_core(limit: u32, cores: usize) -> usize {
+    match limit {
+        0 => usize::MAX,
+        n => (n as usize).div_ceil(cores.max(1)),
+    }
+}
+
+/// Tells a connection over the limit why it is closed, without reading from it.
+async fn refuse_connection(mut stream: glommio::net::TcpStream, open_max: usize) {
+    use futures_lite::AsyncWriteExt;
+    let body = format!(
+        "{{\"error\":\"too many open connections: max-connection-limit reached ({open_max} per core)\"}}\n"
+    );
+    let resp = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let write = async {
+        let _ = stream.write_all(resp.as_bytes()).await;
+        let _ = stream.close().await;
+    };
+    let _ = glommio::timer::timeout(std::time::Duration::from_secs(1), async {
+        write.await;
+        Ok(())
+    })
+    .await;
 }
 
 /// A catalog lookup that failed on the write path, with 1.x's status: an unknown database is the

@@ -10,6 +10,8 @@ use crate::runtime::{Core, Purge, Req, Resp};
 use crate::storage::ScanRequest;
 use std::rc::Rc;
 
+use super::auth::Principal;
+
 /// The request's parameters: from the URL, and from a form body on POST (URL wins, as Go's
 /// `FormValue` reads the query string after the body... in fact Go prefers the body for POST;
 /// both orders agree for the clients we know, which send each parameter once).
@@ -45,7 +47,7 @@ fn now_ns() -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
-pub async fn query(core: &Rc<Core>, req: &Request) -> Response {
+pub async fn query(core: &Rc<Core>, req: &Request, principal: &Principal) -> Response {
     let params = Params::from(req);
     let Some(q) = params.get("q").filter(|q| !q.trim().is_empty()) else {
         return Response::error(400, "missing required parameter \"q\"");
@@ -56,6 +58,13 @@ pub async fn query(core: &Rc<Core>, req: &Request) -> Response {
     };
     let db = params.get("db").unwrap_or("").to_string();
     let rp = params.get("rp").unwrap_or("").to_string();
+    let authorized = {
+        let cat = core.catalog.borrow().clone();
+        super::auth::authorize_query(&cat, principal, &statements, &db)
+    };
+    if let Err(e) = authorized {
+        return Response::error(403, &format!("error authorizing query: {e}"));
+    }
     let by_get = req.head.method == Method::Get;
     let mut results = Vec::with_capacity(statements.len());
     let mut failed = false;
@@ -70,7 +79,7 @@ pub async fn query(core: &Rc<Core>, req: &Request) -> Response {
         } else {
             None
         };
-        let mut r = execute(core, stmt, &db, &rp).await;
+        let mut r = execute(core, stmt, &db, &rp, principal).await;
         failed = r.error.is_some();
         if let Some(w) = warning {
             r = r.with_warning(w);
@@ -97,7 +106,13 @@ async fn run_change(
     }
 }
 
-async fn execute(core: &Rc<Core>, stmt: Statement, db: &str, rp: &str) -> StatementResult {
+async fn execute(
+    core: &Rc<Core>,
+    stmt: Statement,
+    db: &str,
+    rp: &str,
+    principal: &Principal,
+) -> StatementResult {
     match stmt {
         Statement::CreateDatabase(c) => {
             let spec = c.rp.map(|s| RetentionPolicySpec {
@@ -113,6 +128,7 @@ async fn execute(core: &Rc<Core>, stmt: Statement, db: &str, rp: &str) -> Statem
         }
         Statement::DropDatabase { name } => {
             run_change(core, move |cat| {
+                cat.users.forget_database(&name);
                 cat.drop_database(&name)
                     .map(|_| vec![Purge::Database(name)])
             })
@@ -120,7 +136,12 @@ async fn execute(core: &Rc<Core>, stmt: Statement, db: &str, rp: &str) -> Statem
         }
         Statement::ShowDatabases => {
             let cat = core.catalog.borrow().clone();
-            StatementResult::databases(cat.databases.keys().cloned())
+            StatementResult::databases(
+                cat.databases
+                    .keys()
+                    .filter(|d| super::auth::may_see_database(principal, d))
+                    .cloned(),
+            )
         }
         Statement::CreateRetentionPolicy(c) => {
             let spec = RetentionPolicySpec {
@@ -178,6 +199,7 @@ async fn execute(core: &Rc<Core>, stmt: Statement, db: &str, rp: &str) -> Statem
             StatementResult::retention_policies(&rows)
         }
         Statement::Select(s) => select(core, s, db, rp).await,
+        user_statement => users::execute(core, user_statement).await,
     }
 }
 
@@ -219,4 +241,125 @@ async fn select(core: &Rc<Core>, stmt: SelectStatement, db: &str, rp: &str) -> S
         }
     }
     query::select_result(&stmt, rows)
+}
+
+/// The user statements: hashing off the event loop, changes through core 0's catalog change.
+mod users {
+    use crate::catalog::users::{hash_password, UserError, Users};
+    use crate::catalog::Catalog;
+    use crate::query::{Series, Statement, StatementResult, Value};
+    use crate::runtime::Core;
+    use std::rc::Rc;
+
+    async fn hash(password: String) -> Result<String, UserError> {
+        glommio::executor()
+            .spawn_blocking(move || hash_password(&password))
+            .await
+    }
+
+    async fn change(
+        core: &Rc<Core>,
+        f: impl FnOnce(&mut Catalog) -> Result<(), UserError> + Send + 'static,
+    ) -> StatementResult {
+        let boxed: crate::runtime::core::CatalogChange =
+            Box::new(move |cat| f(cat).map(|_| Vec::new()).map_err(|e| e.to_string()));
+        match core.catalog_change(boxed).await {
+            Ok(()) => StatementResult::ok(),
+            Err(e) => StatementResult::error(e),
+        }
+    }
+
+    fn table(columns: &[&str], values: Vec<Vec<Value>>) -> StatementResult {
+        StatementResult {
+            series: vec![Series {
+                name: None,
+                columns: columns.iter().map(|c| c.to_string()).collect(),
+                values,
+            }],
+            ..StatementResult::default()
+        }
+    }
+
+    fn users_of(core: &Core) -> Users {
+        core.catalog.borrow().users.clone()
+    }
+
+    pub async fn execute(core: &Rc<Core>, stmt: Statement) -> StatementResult {
+        match stmt {
+            Statement::CreateUser {
+                name,
+                password,
+                admin,
+            } => {
+                let h = match hash(password.0.clone()).await {
+                    Ok(h) => h,
+                    Err(e) => return StatementResult::error(e.to_string()),
+                };
+                change(core, move |cat| {
+                    cat.users.create(&name, &password.0, h, admin).map(|_| ())
+                })
+                .await
+            }
+            Statement::DropUser { name } => {
+                change(core, move |cat| cat.users.drop_user(&name)).await
+            }
+            Statement::SetPassword { name, password } => {
+                if users_of(core).get(&name).is_none() {
+                    return StatementResult::error(UserError::UserNotFound.to_string());
+                }
+                let h = match hash(password.0).await {
+                    Ok(h) => h,
+                    Err(e) => return StatementResult::error(e.to_string()),
+                };
+                change(core, move |cat| cat.users.set_password(&name, h)).await
+            }
+            Statement::Grant {
+                privilege,
+                database,
+                user,
+            } => {
+                change(core, move |cat| {
+                    let exists = cat.databases.contains_key(&database);
+                    cat.users.set_privilege(&user, &database, privilege, exists)
+                })
+                .await
+            }
+            Statement::Revoke {
+                privilege,
+                database,
+                user,
+            } => {
+                change(core, move |cat| {
+                    let exists = cat.databases.contains_key(&database);
+                    cat.users.revoke(&user, &database, privilege, exists)
+                })
+                .await
+            }
+            Statement::GrantAdmin { user } => {
+                change(core, move |cat| cat.users.set_admin(&user, true)).await
+            }
+            Statement::RevokeAdmin { user } => {
+                change(core, move |cat| cat.users.set_admin(&user, false)).await
+            }
+            Statement::ShowUsers => {
+                let rows = users_of(core)
+                    .by_name
+                    .values()
+                    .map(|u| vec![Value::Str(u.name.clone()), Value::Bool(u.admin)])
+                    .collect();
+                table(&["user", "admin"], rows)
+            }
+            Statement::ShowGrants { user } => match users_of(core).grants(&user) {
+                Ok(grants) => {
+                    let rows = grants
+                        .into_iter()
+                        .map(|(d, p)| vec![Value::Str(d), Value::Str(p.to_string())])
+                        .collect();
+                    table(&["database", "privilege"], rows)
+                }
+                Err(e) => StatementResult::error(e.to_string()),
+            },
+            _ => StatementResult::error("internal error: not a user statement"),
+        }
+    }
 }

@@ -40,6 +40,13 @@ pub struct WriteTarget {
     v2: bool,
 }
 
+impl WriteTarget {
+    /// The database named by the request (for authorization).
+    pub fn db(&self) -> &str {
+        &self.db
+    }
+}
+
 fn catalog_has_db(core: &Core, db: &str) -> bool {
     core.catalog.borrow().databases.contains_key(db)
 }
@@ -226,6 +233,12 @@ async fn stage(
         if n % LINES_PER_YIELD == LINES_PER_YIELD - 1 {
             glommio::yield_if_needed().await;
         }
+        // Per-line limits (config [http] max-line-bytes, max-tags/fields-per-line): the line is
+        // dropped with a partial-write reason; an over-long line is not even decoded.
+        if let Some(reason) = crate::limits::line_too_long(&core.config, line_no, line) {
+            st.drop_point(|| reason);
+            continue;
+        }
         let mut point = match decoder.decode(line, opts) {
             Ok(None) => continue,
             Ok(Some(p)) => p,
@@ -238,6 +251,10 @@ async fn stage(
             }
         };
         st.lines_ok += 1;
+        if let Some(reason) = crate::limits::too_many_keys(&core.config, line_no, &point) {
+            st.drop_point(|| reason);
+            continue;
+        }
         let measurement = point.measurement();
         match point.reserved_time() {
             Some(ReservedTime::Tag) => {

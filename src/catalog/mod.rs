@@ -19,6 +19,7 @@
 
 pub mod duration;
 mod persist;
+pub mod users;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -60,6 +61,9 @@ pub struct Catalog {
     /// Grows by one with every change.
     pub version: u64,
     pub databases: BTreeMap<String, Database>,
+    /// Users and their privileges (absent in catalogs written before users existed).
+    #[serde(default)]
+    pub users: users::Users,
 }
 
 /// The options of `CREATE RETENTION POLICY` / `CREATE DATABASE ... WITH`; `None` = not given.

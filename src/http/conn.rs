@@ -21,6 +21,8 @@ use super::{Handler, HttpLimits, Request};
 
 /// Bytes asked of the socket per read while reading heads and chunked bodies.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Read size while a connection waits for its next request with nothing buffered.
+const IDLE_READ_BYTES: usize = 4 * 1024;
 /// Largest single read straight into a Content-Length body.
 const BODY_READ_BYTES_MAX: usize = 4 << 20;
 /// Preallocation cap when the body limit is 0 (unlimited): grow past it only as bytes arrive.
@@ -240,7 +242,11 @@ impl<H: Handler> Conn<H> {
                 None => limits.idle_timeout,
                 Some(at) => at.saturating_duration_since(Instant::now()),
             };
-            self.fill(wait).await?;
+            if self.unread() == 0 {
+                self.fill_idle(wait).await?;
+            } else {
+                self.fill(wait).await?;
+            }
             deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
         }
     }
@@ -325,6 +331,23 @@ impl<H: Handler> Conn<H> {
         self.rbuf.resize(old + READ_CHUNK_BYTES, 0);
         let n = read_with_timeout(&mut self.stream, &mut self.rbuf[old..], wait).await;
         self.rbuf.truncate(old + n.as_ref().map_or(0, |&n| n));
+        n
+    }
+
+    /// [`Self::fill`] for a connection waiting for its next request with nothing buffered: it
+    /// gives back a large read buffer and waits with a small read, so that idle connections
+    /// (10,000 of them, say) hold [`IDLE_READ_BYTES`] each, not 64 KiB of ours plus 64 KiB of
+    /// the reactor's receive buffer.
+    async fn fill_idle(&mut self, wait: Duration) -> Result<usize, Gone> {
+        self.flush().await?;
+        self.rbuf.clear();
+        self.rpos = 0;
+        if self.rbuf.capacity() > IDLE_READ_BYTES {
+            self.rbuf = Vec::new();
+        }
+        self.rbuf.resize(IDLE_READ_BYTES, 0);
+        let n = read_with_timeout(&mut self.stream, &mut self.rbuf, wait).await;
+        self.rbuf.truncate(n.as_ref().map_or(0, |&n| n));
         n
     }
 

@@ -7,7 +7,8 @@
 //! otherwise:
 //!
 //! - statements: `CREATE|DROP DATABASE`, `SHOW DATABASES`, `CREATE|ALTER|DROP RETENTION POLICY`,
-//!   `SHOW RETENTION POLICIES`, and a raw `SELECT` (`*`, field/tag names, `AS`, `::field|tag`)
+//!   `SHOW RETENTION POLICIES`, the user statements (`CREATE|DROP USER`, `SET PASSWORD FOR`,
+//!   `GRANT`, `REVOKE`, `SHOW USERS`, `SHOW GRANTS FOR`), and a raw `SELECT` (`*`, field/tag names, `AS`, `::field|tag`)
 //!   `FROM` names, `db.rp.m`, `db..m` or `/regex/`, `WHERE` an AND of time bounds and tag
 //!   `=`/`!=`, `ORDER BY time [ASC|DESC]`, `LIMIT n`, `OFFSET n`. Valid InfluxQL outside
 //!   that subset is a [`ParseError::Unsupported`].
@@ -55,6 +56,58 @@ pub enum Statement {
         database: Option<String>,
     },
     Select(SelectStatement),
+    /// `CREATE USER name WITH PASSWORD 'p' [WITH ALL PRIVILEGES]`.
+    CreateUser {
+        name: String,
+        password: Password,
+        admin: bool,
+    },
+    /// `DROP USER name`.
+    DropUser {
+        name: String,
+    },
+    /// `SET PASSWORD FOR name = 'p'`.
+    SetPassword {
+        name: String,
+        password: Password,
+    },
+    /// `GRANT READ|WRITE|ALL [PRIVILEGES] ON db TO user`.
+    Grant {
+        privilege: Privilege,
+        database: String,
+        user: String,
+    },
+    /// `GRANT ALL [PRIVILEGES] TO user`.
+    GrantAdmin {
+        user: String,
+    },
+    /// `REVOKE READ|WRITE|ALL [PRIVILEGES] ON db FROM user`.
+    Revoke {
+        privilege: Privilege,
+        database: String,
+        user: String,
+    },
+    /// `REVOKE ALL [PRIVILEGES] FROM user`.
+    RevokeAdmin {
+        user: String,
+    },
+    ShowUsers,
+    /// `SHOW GRANTS FOR user`.
+    ShowGrants {
+        user: String,
+    },
+}
+
+pub use crate::catalog::users::Privilege;
+
+/// A password from a statement: kept out of `Debug` output (influxql prints `[REDACTED]`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
 }
 
 /// `CREATE DATABASE name [WITH ...]`; `rp` is `Some` when `WITH` was given.

@@ -8,8 +8,8 @@ use super::scan::{Scanner, Tok};
 use super::time::{parse_duration, parse_time_literal};
 use super::{
     AlterRetentionPolicy, Condition, CreateDatabase, CreateRetentionPolicy, KeyKind,
-    MeasurementMatch, RetentionPolicySpec, SelectField, SelectStatement, Source, Statement,
-    TagFilter,
+    MeasurementMatch, Password, Privilege, RetentionPolicySpec, SelectField, SelectStatement,
+    Source, Statement, TagFilter,
 };
 
 /// Why a query was refused. Display is the text after InfluxDB's `error parsing query: `.
@@ -238,6 +238,9 @@ impl Parser {
                 self.expect_kw("POLICY")?;
                 self.alter_rp().map(Statement::AlterRetentionPolicy)
             }
+            Tok::Keyword("SET") => self.set_password(),
+            Tok::Keyword("GRANT") => self.grant(),
+            Tok::Keyword("REVOKE") => self.revoke(),
             Tok::Keyword(k) if TOP.contains(&k) => Err(self.unsupported(k, pos)),
             _ => Err(self.expected(&tok, pos, TOP)),
         }
@@ -256,6 +259,13 @@ impl Parser {
                 };
                 Ok(Statement::ShowRetentionPolicies { database })
             }
+            Tok::Keyword("USERS") => Ok(Statement::ShowUsers),
+            Tok::Keyword("GRANTS") => {
+                self.expect_kw("FOR")?;
+                Ok(Statement::ShowGrants {
+                    user: self.ident()?,
+                })
+            }
             Tok::Keyword(k) if SHOW.contains(&k) => Err(self.unsupported(format!("SHOW {k}"), pos)),
             _ => Err(self.expected(&tok, pos, SHOW)),
         }
@@ -269,6 +279,7 @@ impl Parser {
                 self.expect_kw("POLICY")?;
                 self.create_rp().map(Statement::CreateRetentionPolicy)
             }
+            Tok::Keyword("USER") => self.create_user(),
             Tok::Keyword(k) if CREATE.contains(&k) => {
                 Err(self.unsupported(format!("CREATE {k}"), pos))
             }
@@ -289,8 +300,109 @@ impl Parser {
                 let database = self.ident()?;
                 Ok(Statement::DropRetentionPolicy { name, database })
             }
+            Tok::Keyword("USER") => Ok(Statement::DropUser {
+                name: self.ident()?,
+            }),
             Tok::Keyword(k) if DROP.contains(&k) => Err(self.unsupported(format!("DROP {k}"), pos)),
             _ => Err(self.expected(&tok, pos, DROP)),
+        }
+    }
+
+    /// A quoted string (influxql `parseString`).
+    fn string(&mut self) -> Result<String, ParseError> {
+        match self.next() {
+            (Tok::Str(s), _) => Ok(s),
+            (tok, pos) => Err(self.expected(&tok, pos, &["string"])),
+        }
+    }
+
+    /// `CREATE USER name WITH PASSWORD 'p' [WITH ALL PRIVILEGES]`.
+    fn create_user(&mut self) -> Result<Statement, ParseError> {
+        let name = self.ident()?;
+        self.expect_kw("WITH")?;
+        self.expect_kw("PASSWORD")?;
+        let password = Password(self.string()?);
+        let admin = self.eat_kw("WITH");
+        if admin {
+            self.expect_kw("ALL")?;
+            self.expect_kw("PRIVILEGES")?;
+        }
+        Ok(Statement::CreateUser {
+            name,
+            password,
+            admin,
+        })
+    }
+
+    /// `SET PASSWORD FOR name = 'p'`.
+    fn set_password(&mut self) -> Result<Statement, ParseError> {
+        self.expect_kw("PASSWORD")?;
+        self.expect_kw("FOR")?;
+        let name = self.ident()?;
+        let (tok, pos) = self.next();
+        if !tok.is_punct("=") {
+            return Err(self.expected(&tok, pos, &["="]));
+        }
+        let password = Password(self.string()?);
+        Ok(Statement::SetPassword { name, password })
+    }
+
+    /// influxql `parsePrivilege`: READ, WRITE or ALL [PRIVILEGES].
+    fn privilege(&mut self) -> Result<Privilege, ParseError> {
+        match self.next() {
+            (Tok::Keyword("READ"), _) => Ok(Privilege::Read),
+            (Tok::Keyword("WRITE"), _) => Ok(Privilege::Write),
+            (Tok::Keyword("ALL"), _) => {
+                self.eat_kw("PRIVILEGES");
+                Ok(Privilege::All)
+            }
+            (tok, pos) => Err(self.expected(&tok, pos, &["READ", "WRITE", "ALL [PRIVILEGES]"])),
+        }
+    }
+
+    /// `GRANT p ON db TO user` or `GRANT ALL [PRIVILEGES] TO user`.
+    fn grant(&mut self) -> Result<Statement, ParseError> {
+        let privilege = self.privilege()?;
+        let (tok, pos) = self.next();
+        if tok.is_kw("ON") {
+            let database = self.ident()?;
+            self.expect_kw("TO")?;
+            let user = self.ident()?;
+            return Ok(Statement::Grant {
+                privilege,
+                database,
+                user,
+            });
+        }
+        match (tok.is_kw("TO"), privilege) {
+            (true, Privilege::All) => Ok(Statement::GrantAdmin {
+                user: self.ident()?,
+            }),
+            (false, Privilege::All) => Err(self.expected(&tok, pos, &["ON", "TO"])),
+            _ => Err(self.expected(&tok, pos, &["ON"])),
+        }
+    }
+
+    /// `REVOKE p ON db FROM user` or `REVOKE ALL [PRIVILEGES] FROM user`.
+    fn revoke(&mut self) -> Result<Statement, ParseError> {
+        let privilege = self.privilege()?;
+        let (tok, pos) = self.next();
+        if tok.is_kw("ON") {
+            let database = self.ident()?;
+            self.expect_kw("FROM")?;
+            let user = self.ident()?;
+            return Ok(Statement::Revoke {
+                privilege,
+                database,
+                user,
+            });
+        }
+        match (tok.is_kw("FROM"), privilege) {
+            (true, Privilege::All) => Ok(Statement::RevokeAdmin {
+                user: self.ident()?,
+            }),
+            (false, Privilege::All) => Err(self.expected(&tok, pos, &["ON", "FROM"])),
+            _ => Err(self.expected(&tok, pos, &["ON"])),
         }
     }
 
@@ -1119,6 +1231,368 @@ mod tests {
         for (q, want) in cases {
             assert_eq!(err(q), want, "{q}");
         }
+    }
+
+    #[test]
+    fn user_statement_error_texts() {
+        // From influxql parser_test.go (1.x), every user-statement case.
+        let cases = [
+            ("SHOW GRANTS", "found EOF, expected FOR at line 1, char 13"),
+            (
+                "SHOW GRANTS FOR",
+                "found EOF, expected identifier at line 1, char 17",
+            ),
+            (
+                "DROP USER",
+                "found EOF, expected identifier at line 1, char 11",
+            ),
+            (
+                "CREATE USER testuser",
+                "found EOF, expected WITH at line 1, char 22",
+            ),
+            (
+                "CREATE USER testuser WITH",
+                "found EOF, expected PASSWORD at line 1, char 27",
+            ),
+            (
+                "CREATE USER testuser WITH PASSWORD",
+                "found EOF, expected string at line 1, char 36",
+            ),
+            (
+                "CREATE USER testuser WITH PASSWORD 'pwd' WITH",
+                "found EOF, expected ALL at line 1, char 47",
+            ),
+            (
+                "CREATE USER testuser WITH PASSWORD 'pwd' WITH ALL",
+                "found EOF, expected PRIVILEGES at line 1, char 51",
+            ),
+            (
+                "GRANT",
+                "found EOF, expected READ, WRITE, ALL [PRIVILEGES] at line 1, char 7",
+            ),
+            (
+                "GRANT BOGUS",
+                "found BOGUS, expected READ, WRITE, ALL [PRIVILEGES] at line 1, char 7",
+            ),
+            ("GRANT READ", "found EOF, expected ON at line 1, char 12"),
+            (
+                "GRANT READ FROM",
+                "found FROM, expected ON at line 1, char 12",
+            ),
+            (
+                "GRANT READ ON",
+                "found EOF, expected identifier at line 1, char 15",
+            ),
+            (
+                "GRANT READ ON TO",
+                "found TO, expected identifier at line 1, char 15",
+            ),
+            (
+                "GRANT READ ON testdb",
+                "found EOF, expected TO at line 1, char 22",
+            ),
+            (
+                "GRANT READ ON testdb TO",
+                "found EOF, expected identifier at line 1, char 25",
+            ),
+            ("GRANT READ TO", "found TO, expected ON at line 1, char 12"),
+            ("GRANT WRITE", "found EOF, expected ON at line 1, char 13"),
+            (
+                "GRANT WRITE FROM",
+                "found FROM, expected ON at line 1, char 13",
+            ),
+            (
+                "GRANT WRITE ON",
+                "found EOF, expected identifier at line 1, char 16",
+            ),
+            (
+                "GRANT WRITE ON TO",
+                "found TO, expected identifier at line 1, char 16",
+            ),
+            (
+                "GRANT WRITE ON testdb",
+                "found EOF, expected TO at line 1, char 23",
+            ),
+            (
+                "GRANT WRITE ON testdb TO",
+                "found EOF, expected identifier at line 1, char 26",
+            ),
+            ("GRANT WRITE TO", "found TO, expected ON at line 1, char 13"),
+            ("GRANT ALL", "found EOF, expected ON, TO at line 1, char 11"),
+            (
+                "GRANT ALL PRIVILEGES",
+                "found EOF, expected ON, TO at line 1, char 22",
+            ),
+            (
+                "GRANT ALL FROM",
+                "found FROM, expected ON, TO at line 1, char 11",
+            ),
+            (
+                "GRANT ALL PRIVILEGES FROM",
+                "found FROM, expected ON, TO at line 1, char 22",
+            ),
+            (
+                "GRANT ALL ON",
+                "found EOF, expected identifier at line 1, char 14",
+            ),
+            (
+                "GRANT ALL PRIVILEGES ON",
+                "found EOF, expected identifier at line 1, char 25",
+            ),
+            (
+                "GRANT ALL ON TO",
+                "found TO, expected identifier at line 1, char 14",
+            ),
+            (
+                "GRANT ALL PRIVILEGES ON TO",
+                "found TO, expected identifier at line 1, char 25",
+            ),
+            (
+                "GRANT ALL ON testdb",
+                "found EOF, expected TO at line 1, char 21",
+            ),
+            (
+                "GRANT ALL PRIVILEGES ON testdb",
+                "found EOF, expected TO at line 1, char 32",
+            ),
+            (
+                "GRANT ALL ON testdb FROM",
+                "found FROM, expected TO at line 1, char 21",
+            ),
+            (
+                "GRANT ALL PRIVILEGES ON testdb FROM",
+                "found FROM, expected TO at line 1, char 32",
+            ),
+            (
+                "GRANT ALL ON testdb TO",
+                "found EOF, expected identifier at line 1, char 24",
+            ),
+            (
+                "GRANT ALL PRIVILEGES ON testdb TO",
+                "found EOF, expected identifier at line 1, char 35",
+            ),
+            (
+                "GRANT ALL TO",
+                "found EOF, expected identifier at line 1, char 14",
+            ),
+            (
+                "GRANT ALL PRIVILEGES TO",
+                "found EOF, expected identifier at line 1, char 25",
+            ),
+            (
+                "REVOKE",
+                "found EOF, expected READ, WRITE, ALL [PRIVILEGES] at line 1, char 8",
+            ),
+            (
+                "REVOKE BOGUS",
+                "found BOGUS, expected READ, WRITE, ALL [PRIVILEGES] at line 1, char 8",
+            ),
+            ("REVOKE READ", "found EOF, expected ON at line 1, char 13"),
+            ("REVOKE READ TO", "found TO, expected ON at line 1, char 13"),
+            (
+                "REVOKE READ ON",
+                "found EOF, expected identifier at line 1, char 16",
+            ),
+            (
+                "REVOKE READ ON FROM",
+                "found FROM, expected identifier at line 1, char 16",
+            ),
+            (
+                "REVOKE READ ON testdb",
+                "found EOF, expected FROM at line 1, char 23",
+            ),
+            (
+                "REVOKE READ ON testdb FROM",
+                "found EOF, expected identifier at line 1, char 28",
+            ),
+            (
+                "REVOKE READ FROM",
+                "found FROM, expected ON at line 1, char 13",
+            ),
+            ("REVOKE WRITE", "found EOF, expected ON at line 1, char 14"),
+            (
+                "REVOKE WRITE TO",
+                "found TO, expected ON at line 1, char 14",
+            ),
+            (
+                "REVOKE WRITE ON",
+                "found EOF, expected identifier at line 1, char 17",
+            ),
+            (
+                "REVOKE WRITE ON FROM",
+                "found FROM, expected identifier at line 1, char 17",
+            ),
+            (
+                "REVOKE WRITE ON testdb",
+                "found EOF, expected FROM at line 1, char 24",
+            ),
+            (
+                "REVOKE WRITE ON testdb FROM",
+                "found EOF, expected identifier at line 1, char 29",
+            ),
+            (
+                "REVOKE WRITE FROM",
+                "found FROM, expected ON at line 1, char 14",
+            ),
+            (
+                "REVOKE ALL",
+                "found EOF, expected ON, FROM at line 1, char 12",
+            ),
+            (
+                "REVOKE ALL PRIVILEGES",
+                "found EOF, expected ON, FROM at line 1, char 23",
+            ),
+            (
+                "REVOKE ALL TO",
+                "found TO, expected ON, FROM at line 1, char 12",
+            ),
+            (
+                "REVOKE ALL PRIVILEGES TO",
+                "found TO, expected ON, FROM at line 1, char 23",
+            ),
+            (
+                "REVOKE ALL ON",
+                "found EOF, expected identifier at line 1, char 15",
+            ),
+            (
+                "REVOKE ALL PRIVILEGES ON",
+                "found EOF, expected identifier at line 1, char 26",
+            ),
+            (
+                "REVOKE ALL ON FROM",
+                "found FROM, expected identifier at line 1, char 15",
+            ),
+            (
+                "REVOKE ALL PRIVILEGES ON FROM",
+                "found FROM, expected identifier at line 1, char 26",
+            ),
+            (
+                "REVOKE ALL ON testdb",
+                "found EOF, expected FROM at line 1, char 22",
+            ),
+            (
+                "REVOKE ALL PRIVILEGES ON testdb",
+                "found EOF, expected FROM at line 1, char 33",
+            ),
+            (
+                "REVOKE ALL ON testdb TO",
+                "found TO, expected FROM at line 1, char 22",
+            ),
+            (
+                "REVOKE ALL PRIVILEGES ON testdb TO",
+                "found TO, expected FROM at line 1, char 33",
+            ),
+            (
+                "REVOKE ALL ON testdb FROM",
+                "found EOF, expected identifier at line 1, char 27",
+            ),
+            (
+                "REVOKE ALL PRIVILEGES ON testdb FROM",
+                "found EOF, expected identifier at line 1, char 38",
+            ),
+            (
+                "REVOKE ALL FROM",
+                "found EOF, expected identifier at line 1, char 17",
+            ),
+            (
+                "REVOKE ALL PRIVILEGES FROM",
+                "found EOF, expected identifier at line 1, char 28",
+            ),
+            ("SET PASSWORD", "found EOF, expected FOR at line 1, char 14"),
+            (
+                "SET PASSWORD something",
+                "found something, expected FOR at line 1, char 14",
+            ),
+            (
+                "SET PASSWORD FOR",
+                "found EOF, expected identifier at line 1, char 18",
+            ),
+            (
+                "SET PASSWORD FOR dejan",
+                "found EOF, expected = at line 1, char 24",
+            ),
+            (
+                "SET PASSWORD FOR dejan =",
+                "found EOF, expected string at line 1, char 25",
+            ),
+            (
+                "SET PASSWORD FOR dejan = bla",
+                "found bla, expected string at line 1, char 26",
+            ),
+        ];
+        for (q, want) in cases {
+            assert_eq!(err(q), want, "{q}");
+        }
+    }
+
+    #[test]
+    fn user_statements() {
+        assert_eq!(
+            one("CREATE USER \"root\" WITH PASSWORD 'p w' WITH ALL PRIVILEGES"),
+            Statement::CreateUser {
+                name: "root".into(),
+                password: Password("p w".into()),
+                admin: true
+            }
+        );
+        assert_eq!(
+            one("create user bob with password 'x'"),
+            Statement::CreateUser {
+                name: "bob".into(),
+                password: Password("x".into()),
+                admin: false
+            }
+        );
+        assert_eq!(
+            one("DROP USER bob"),
+            Statement::DropUser { name: "bob".into() }
+        );
+        assert_eq!(
+            one("SET PASSWORD FOR bob = 'y'"),
+            Statement::SetPassword {
+                name: "bob".into(),
+                password: Password("y".into())
+            }
+        );
+        assert_eq!(
+            one("GRANT WRITE ON db TO bob"),
+            Statement::Grant {
+                privilege: Privilege::Write,
+                database: "db".into(),
+                user: "bob".into()
+            }
+        );
+        assert_eq!(
+            one("GRANT ALL ON db TO bob"),
+            Statement::Grant {
+                privilege: Privilege::All,
+                database: "db".into(),
+                user: "bob".into()
+            }
+        );
+        assert_eq!(
+            one("GRANT ALL PRIVILEGES TO bob"),
+            Statement::GrantAdmin { user: "bob".into() }
+        );
+        assert_eq!(
+            one("REVOKE READ ON db FROM bob"),
+            Statement::Revoke {
+                privilege: Privilege::Read,
+                database: "db".into(),
+                user: "bob".into()
+            }
+        );
+        assert_eq!(
+            one("REVOKE ALL FROM bob"),
+            Statement::RevokeAdmin { user: "bob".into() }
+        );
+        assert_eq!(one("SHOW USERS"), Statement::ShowUsers);
+        assert_eq!(
+            one("SHOW GRANTS FOR bob"),
+            Statement::ShowGrants { user: "bob".into() }
+        );
+        let shown = format!("{:?}", one("CREATE USER a WITH PASSWORD 'secret'"));
+        assert!(!shown.contains("secret"), "{shown}");
     }
 
     #[test]

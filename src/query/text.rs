@@ -69,6 +69,13 @@ impl Statement {
                 | Statement::CreateRetentionPolicy(_)
                 | Statement::AlterRetentionPolicy(_)
                 | Statement::DropRetentionPolicy { .. }
+                | Statement::CreateUser { .. }
+                | Statement::DropUser { .. }
+                | Statement::SetPassword { .. }
+                | Statement::Grant { .. }
+                | Statement::GrantAdmin { .. }
+                | Statement::Revoke { .. }
+                | Statement::RevokeAdmin { .. }
         )
     }
 
@@ -146,10 +153,61 @@ impl Statement {
             Statement::DropRetentionPolicy { name, database } => {
                 format!("DROP RETENTION POLICY {} ON {}", q(name), q(database))
             }
+            Statement::CreateUser { name, admin, .. } => {
+                let all = if *admin { " WITH ALL PRIVILEGES" } else { "" };
+                format!("CREATE USER {} WITH PASSWORD [REDACTED]{all}", q(name))
+            }
+            Statement::DropUser { name } => format!("DROP USER {}", q(name)),
+            Statement::SetPassword { name, .. } => {
+                format!("SET PASSWORD FOR {} = [REDACTED]", q(name))
+            }
+            Statement::Grant {
+                privilege,
+                database,
+                user,
+            } => format!("GRANT {privilege} ON {} TO {}", q(database), q(user)),
+            Statement::GrantAdmin { user } => format!("GRANT ALL PRIVILEGES TO {}", q(user)),
+            Statement::Revoke {
+                privilege,
+                database,
+                user,
+            } => format!("REVOKE {privilege} ON {} FROM {}", q(database), q(user)),
+            Statement::RevokeAdmin { user } => format!("REVOKE ALL PRIVILEGES FROM {}", q(user)),
             Statement::ShowDatabases
             | Statement::ShowRetentionPolicies { .. }
+            | Statement::ShowUsers
+            | Statement::ShowGrants { .. }
             | Statement::Select(_) => return None,
         })
+    }
+
+    /// The statement as influxql's `String()` prints it, for authorization errors. Exact for
+    /// every statement but SELECT, which prints its sources only (`SELECT ... FROM cpu`).
+    pub fn text(&self) -> String {
+        if let Some(s) = self.write_text() {
+            return s;
+        }
+        match self {
+            Statement::ShowDatabases => "SHOW DATABASES".to_string(),
+            Statement::ShowRetentionPolicies { database } => match database {
+                Some(d) => format!("SHOW RETENTION POLICIES ON {}", quote_ident(d)),
+                None => "SHOW RETENTION POLICIES".to_string(),
+            },
+            Statement::ShowUsers => "SHOW USERS".to_string(),
+            Statement::ShowGrants { user } => format!("SHOW GRANTS FOR {}", quote_ident(user)),
+            Statement::Select(s) => {
+                let sources: Vec<String> = s
+                    .sources
+                    .iter()
+                    .map(|src| match &src.measurement {
+                        super::MeasurementMatch::Name(n) => quote_ident(n),
+                        super::MeasurementMatch::Regex(r) => format!("/{}/", r.as_str()),
+                    })
+                    .collect();
+                format!("SELECT ... FROM {}", sources.join(", "))
+            }
+            _ => String::new(),
+        }
     }
 }
 
@@ -204,6 +262,32 @@ mod tests {
         );
         assert_eq!(text("drop database x").as_deref(), Some("DROP DATABASE x"));
         assert_eq!(text("show databases"), None);
+        assert_eq!(
+            text("create user \"a b\" with password 'secret' with all privileges").as_deref(),
+            Some("CREATE USER \"a b\" WITH PASSWORD [REDACTED] WITH ALL PRIVILEGES")
+        );
+        assert_eq!(
+            text("set password for bob = 'x'").as_deref(),
+            Some("SET PASSWORD FOR bob = [REDACTED]")
+        );
+        assert_eq!(
+            text("grant all on db to bob").as_deref(),
+            Some("GRANT ALL PRIVILEGES ON db TO bob")
+        );
+        assert_eq!(
+            text("revoke write on db from bob").as_deref(),
+            Some("REVOKE WRITE ON db FROM bob")
+        );
+        assert_eq!(
+            text("grant all privileges to bob").as_deref(),
+            Some("GRANT ALL PRIVILEGES TO bob")
+        );
+        assert_eq!(
+            text("revoke all from bob").as_deref(),
+            Some("REVOKE ALL PRIVILEGES FROM bob")
+        );
+        assert_eq!(text("drop user bob").as_deref(), Some("DROP USER bob"));
+        assert_eq!(text("show users"), None);
         let w = parse("CREATE DATABASE x", 0)
             .ok()
             .and_then(|v| v.first()?.read_only_warning());
