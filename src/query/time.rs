@@ -289,54 +289,8 @@ pub fn parse_duration(s: &str) -> Result<i64, DurationError> {
     Ok(if negative { -total } else { total })
 }
 
-/// Go's `time.Duration.String()`: `0s`, `1ns`, `1.5µs`, `500ms`, `1.5s`, `1m30s`, `168h0m0s`.
-pub fn format_go_duration(d: i64) -> String {
-    if d == 0 {
-        return "0s".to_string();
-    }
-    let mut u = d.unsigned_abs();
-    let mut out = String::new();
-    if u < 1_000_000_000 {
-        let (prec, unit) = match u {
-            0..=999 => (0, "ns"),
-            1_000..=999_999 => (3, "µs"),
-            _ => (6, "ms"),
-        };
-        let (whole, frac) = split_frac(u, prec);
-        out.push_str(&whole.to_string());
-        out.push_str(&frac);
-        out.push_str(unit);
-    } else {
-        let (secs, frac) = split_frac(u, 9);
-        u = secs;
-        let s = format!("{}{}s", u % 60, frac);
-        u /= 60;
-        if u > 0 {
-            let m = format!("{}m", u % 60);
-            u /= 60;
-            if u > 0 {
-                out.push_str(&format!("{u}h"));
-            }
-            out.push_str(&m);
-        }
-        out.push_str(&s);
-    }
-    if d < 0 {
-        out.insert(0, '-');
-    }
-    out
-}
-
-/// Go's `fmtFrac`: the value divided by 10^prec and its fraction `.ddd` without trailing zeros.
-fn split_frac(v: u64, prec: u32) -> (u64, String) {
-    let div = 10u64.pow(prec);
-    let frac = v % div;
-    if frac == 0 {
-        return (v / div, String::new());
-    }
-    let digits = format!("{:0width$}", frac, width = prec as usize);
-    (v / div, format!(".{}", digits.trim_end_matches('0')))
-}
+/// Go's `time.Duration.String()` (one implementation, in the catalog).
+pub use crate::catalog::format_go_duration;
 
 #[cfg(test)]
 mod tests {

@@ -565,28 +565,20 @@ fn push_default(c: &mut ColumnData) {
 }
 
 /// Sorted rows with equal times merged into one: union of fields, later write wins.
-fn merge_same_times(points: Vec<(i64, PointFields)>) -> Vec<(i64, PointFields)> {
+pub(crate) fn merge_same_times(points: Vec<(i64, PointFields)>) -> Vec<(i64, PointFields)> {
     let mut out: Vec<(i64, PointFields)> = Vec::with_capacity(points.len());
     for (ts, fields) in points {
-        match out.last_mut() {
-            Some((t, merged)) if *t == ts => {
-                for (k, v) in fields {
-                    match merged.iter_mut().find(|(mk, _)| *mk == k) {
-                        Some(slot) => slot.1 = v,
-                        None => merged.push((k, v)),
-                    }
-                }
-            }
-            _ => {
-                let mut merged: PointFields = Vec::with_capacity(fields.len());
-                for (k, v) in fields {
-                    // Duplicate keys inside one line: the later value wins.
-                    match merged.iter_mut().find(|(mk, _)| *mk == k) {
-                        Some(slot) => slot.1 = v,
-                        None => merged.push((k, v)),
-                    }
-                }
-                out.push((ts, merged));
+        if out.last().map(|(t, _)| *t) != Some(ts) {
+            out.push((ts, Vec::with_capacity(fields.len())));
+        }
+        let Some((_, merged)) = out.last_mut() else {
+            continue;
+        };
+        // Later fields win: a later write of the same time, or a duplicate key in one line.
+        for (k, v) in fields {
+            match merged.iter_mut().find(|(mk, _)| *mk == k) {
+                Some(slot) => slot.1 = v,
+                None => merged.push((k, v)),
             }
         }
     }

@@ -574,27 +574,11 @@ pub fn merge_sources(sources: Vec<SeriesRows>) -> Vec<SeriesRows> {
         .into_iter()
         .filter_map(|key| {
             let mut points = by_series.remove(&key)?;
-            points.sort_by_key(|p| p.0);
-            let mut merged: Vec<(i64, crate::query::PointFields)> =
-                Vec::with_capacity(points.len());
-            for (ts, fields) in points {
-                match merged.last_mut() {
-                    Some((t, m)) if *t == ts => {
-                        for (k, v) in fields {
-                            match m.iter_mut().find(|(mk, _)| *mk == k) {
-                                Some(slot) => slot.1 = v,
-                                None => m.push((k, v)),
-                            }
-                        }
-                        m.sort_by(|a, b| a.0.cmp(&b.0));
-                    }
-                    _ => merged.push((ts, fields)),
-                }
-            }
+            points.sort_by_key(|p| p.0); // stable: older sources first within a time
             Some(SeriesRows {
                 measurement: key.0,
                 tags: key.1,
-                points: merged,
+                points: super::memtable::merge_same_times(points),
             })
         })
         .collect()
