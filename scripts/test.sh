@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
+# tests/hostile.rs opens 10,000 idle connections: raise the soft fd limit to the hard one.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cargo build --workspace --all-targets
 cargo test --workspace
