@@ -264,6 +264,24 @@ impl<'a> LogReader<'a> {
     }
 }
 
+/// One (db, rp) of a memtable being sealed: its series (id, rows as (time, log offset)) in key
+/// order.
+pub struct SealPlan {
+    pub db: String,
+    pub rp: String,
+    series: Vec<(u32, Vec<(i64, usize)>)>,
+}
+
+impl SealPlan {
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+}
+
 /// A field type found in stored data: (db, rp, measurement, field, type).
 pub type KnownField = (String, String, Vec<u8>, Vec<u8>, FieldType);
 
@@ -404,16 +422,28 @@ impl Memtable {
     /// The whole memtable as sealed-segment input: per (db, rp), the series in key order, each
     /// with its rows sorted by time and duplicates merged (later write wins).
     pub fn seal_data(&self) -> Vec<(String, String, Vec<SeriesData>)> {
+        self.seal_plan()
+            .into_iter()
+            .map(|plan| {
+                let series = (0..plan.len())
+                    .filter_map(|i| self.seal_series(&plan, i))
+                    .collect();
+                (plan.db, plan.rp, series)
+            })
+            .collect()
+    }
+
+    /// The first, cheap step of sealing: per (db, rp), every series' rows as (time, log offset),
+    /// sorted, series in key order. `seal_series` then builds one series at a time, so a caller
+    /// can yield between series.
+    pub fn seal_plan(&self) -> Vec<SealPlan> {
         let mut out = Vec::new();
         for ((db, rp), store) in &self.dbs {
-            // One pass over the log: per series, (time, log offset) of each point; fields are
-            // decoded only once the rows are sorted, straight into the series' columns.
             let mut per_series: Vec<Vec<(i64, usize)>> = vec![Vec::new(); store.series.len()];
             let mut reader = LogReader {
                 log: &store.log,
                 pos: 0,
             };
-            let mut fields = Vec::new();
             loop {
                 let at = reader.pos;
                 let Some((sid, ts)) = reader.next_head() else {
@@ -423,26 +453,44 @@ impl Memtable {
                     rows.push((ts, at));
                 }
             }
-            let mut series: Vec<SeriesData> = per_series
+            let mut series: Vec<(u32, Vec<(i64, usize)>)> = per_series
                 .into_iter()
                 .enumerate()
                 .filter(|(_, rows)| !rows.is_empty())
                 .map(|(sid, mut rows)| {
                     rows.sort_unstable(); // (time, offset): equal times keep log order
-                    let meta = store.series[sid];
-                    let (times, columns) = build_columns(store, &rows, &mut fields);
-                    SeriesData {
-                        key: store.key(meta).to_vec(),
-                        measurement: store.measurements.get(meta.measurement).to_vec(),
-                        times,
-                        columns,
-                    }
+                    (sid as u32, rows)
                 })
                 .collect();
-            series.sort_by(|a, b| a.key.cmp(&b.key));
-            out.push((db.clone(), rp.clone(), series));
+            series.sort_by(|a, b| {
+                store
+                    .key(store.series[a.0 as usize])
+                    .cmp(store.key(store.series[b.0 as usize]))
+            });
+            out.push(SealPlan {
+                db: db.clone(),
+                rp: rp.clone(),
+                series,
+            });
         }
         out
+    }
+
+    /// Series `i` of a seal plan as segment input.
+    pub fn seal_series(&self, plan: &SealPlan, i: usize) -> Option<SeriesData> {
+        let store = self
+            .dbs
+            .get(&(plan.db.as_str(), plan.rp.as_str()) as &dyn DbRpKey)?;
+        let (sid, rows) = plan.series.get(i)?;
+        let meta = *store.series.get(*sid as usize)?;
+        let mut fields = Vec::new();
+        let (times, columns) = build_columns(store, rows, &mut fields);
+        Some(SeriesData {
+            key: store.key(meta).to_vec(),
+            measurement: store.measurements.get(meta.measurement).to_vec(),
+            times,
+            columns,
+        })
     }
 
     /// Whether the memtable holds no point.

@@ -366,10 +366,21 @@ pub async fn seal(part: &std::cell::RefCell<Vec<Partition>>, idx: usize) -> Resu
     let result = async {
         let boundary = wal.rotate().await.map_err(|e| e.to_string())?;
         let mut files = Vec::new();
-        for (i, (db, rp, series)) in old.seal_data().into_iter().enumerate() {
-            if series.is_empty() {
+        for (i, plan) in old.seal_plan().into_iter().enumerate() {
+            if plan.is_empty() {
                 continue;
             }
+            // Build the series one at a time and let the core's other tasks run in between.
+            let mut series = Vec::with_capacity(plan.len());
+            for k in 0..plan.len() {
+                if let Some(s) = old.seal_series(&plan, k) {
+                    series.push(s);
+                }
+                if k % 64 == 63 {
+                    glommio::yield_if_needed().await;
+                }
+            }
+            let (db, rp) = (plan.db, plan.rp);
             let mut seen = hashbrown::HashSet::new();
             for s in &series {
                 for c in &s.columns {
