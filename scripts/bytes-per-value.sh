@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Bytes per stored value after sealing: writes TSBS cpu-only rows with lineshard-load into a
+# lineshard with a 16 MiB memtable bound, waits for the seals, and divides the bytes of the
+# sealed segment files by the values they hold (rows in segments x 10 fields).
+# Usage: scripts/bytes-per-value.sh [rows (default 2000000)]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rows=${1:-2000000}
+cargo build --release --workspace --examples >/dev/null
+dir=$(mktemp -d)
+printf '[data]\nmemtable-max-bytes = 16777216\n' >"$dir/conf.toml"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+target/release/lineshard --cores 1 --bind "127.0.0.1:$port" --data-dir "$dir/data" --config "$dir/conf.toml" >"$dir/log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
+for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/ping" && break; sleep 0.1; done
+target/release/lineshard-load --url "http://127.0.0.1:$port" --db bpv --create-db --rows "$rows" --quiet >/dev/null
+sleep 3
+echo "rows written: $rows (lineshard-load tsbs-cpu: 10 integer fields, uniform random 0..100)"
+target/release/examples/segment_stats "$dir/data"
