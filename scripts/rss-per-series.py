@@ -101,7 +101,13 @@ def main():
         subprocess.run(["cargo", "build", "--release", "--bin", "lineshard"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
         d = tempfile.mkdtemp()
         port = free_port()
-        measure("lineshard", [f"{ROOT}/target/release/lineshard", "--cores", "1", "--bind", f"127.0.0.1:{port}", "--data-dir", d],
+        # As for influxd below: the series limits off (1 M distinct `id` values exceed the default
+        # max-values-per-tag of 100 000 on every server that enforces it).
+        conf = os.path.join(d, "lineshard.toml")
+        with open(conf, "w") as f:
+            f.write("[data]\nmax-series-per-database = 0\nmax-values-per-tag = 0\n")
+        measure("lineshard", [f"{ROOT}/target/release/lineshard", "--cores", "1", "--bind", f"127.0.0.1:{port}",
+                              "--data-dir", os.path.join(d, "data"), "--config", conf],
                 port, "/write?db=rss", setup=create_db)
     if "influxd" in WHICH:
         d = tempfile.mkdtemp()

@@ -144,3 +144,66 @@ fn fsync_never_still_stores_and_reads() {
     assert_eq!(s.write("db", &body(0, 100)).status, 204);
     assert_eq!(rows(&s, "db", "SELECT * FROM m").len(), 100);
 }
+
+#[test]
+fn series_and_tag_value_limits_are_partial_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("limits.toml");
+    std::fs::write(
+        &conf,
+        "[data]\nmax-series-per-database = 3\nmax-values-per-tag = 0\n",
+    )
+    .unwrap();
+    let conf_s = conf.to_str().unwrap().to_string();
+    let s = Server::start(&["--cores", "1", "--config", &conf_s]);
+    create_db(&s, "db");
+    let r = s.write(
+        "db",
+        "m,h=a v=1 1\nm,h=b v=1 1\nm,h=c v=1 1\nm,h=d v=1 1\nm,h=a v=2 2\nm,h=e v=1 1\n",
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.error(),
+        "partial write: max-series-per-database limit exceeded: (3) dropped=2"
+    );
+    assert_eq!(rows(&s, "db", "SELECT * FROM m").len(), 4);
+    // The count survives a restart: stored series are counted again at start-up.
+    let s = restart(s, &["--cores", "1", "--config", &conf_s]);
+    let r = s.write("db", "m,h=z v=1 1\nm,h=b v=3 3\n");
+    assert_eq!(
+        r.error(),
+        "partial write: max-series-per-database limit exceeded: (3) dropped=1"
+    );
+    // Another database has its own budget; dropping a database frees its series.
+    create_db(&s, "other");
+    assert_eq!(s.write("other", "m,h=x v=1 1").status, 204);
+    assert_eq!(
+        s.request("POST", "/query?q=DROP+DATABASE+db", &[], b"")
+            .status,
+        200
+    );
+    create_db(&s, "db");
+    assert_eq!(
+        s.write("db", "m,h=p v=1 1\nm,h=q v=1 1\nm,h=r v=1 1")
+            .status,
+        204
+    );
+
+    let conf2 = dir.path().join("values.toml");
+    std::fs::write(
+        &conf2,
+        "[data]\nmax-series-per-database = 0\nmax-values-per-tag = 2\n",
+    )
+    .unwrap();
+    let s = Server::start(&["--cores", "1", "--config", conf2.to_str().unwrap()]);
+    create_db(&s, "db");
+    let r = s.write(
+        "db",
+        "cpu,host=a v=1 1\ncpu,host=b v=1 1\ncpu,host=c v=1 1\ncpu,host=a,x=1 v=1 1\n",
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.error(),
+        "partial write: max-values-per-tag limit exceeded (2/2): measurement=\"cpu\" tag=\"host\" value=\"c\" dropped=1"
+    );
+}

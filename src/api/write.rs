@@ -16,7 +16,7 @@ use crate::http::{RequestHead, Response};
 use crate::lineproto::{
     lines, series_hash, DecodeOptions, Decoder, FieldType, LineError, Precision, ReservedTime,
 };
-use crate::runtime::{Core, Req, Resp};
+use crate::runtime::{Applied, Core, Req, Resp};
 use crate::shard::batch::Batch;
 use crate::shard::key;
 use crate::shard::schema::FieldClaim;
@@ -421,7 +421,12 @@ fn recheck(core: &Core, db: &str, rp: &str, st: &mut Staged) {
 
 /// Sends each owner core its partitions' batches (applying this core's share in place) and
 /// waits for all of them.
-async fn fan_out(core: &Rc<Core>, db: &str, rp: &str, batches: Vec<Batch>) -> Result<(), String> {
+async fn fan_out(
+    core: &Rc<Core>,
+    db: &str,
+    rp: &str,
+    batches: Vec<Batch>,
+) -> Result<Applied, String> {
     let mut by_core: Vec<Vec<(u32, Batch)>> = (0..core.cores).map(|_| Vec::new()).collect();
     for (p, batch) in batches.into_iter().enumerate() {
         if !batch.is_empty() {
@@ -448,21 +453,21 @@ async fn fan_out(core: &Rc<Core>, db: &str, rp: &str, batches: Vec<Batch>) -> Re
             async move { core2.call(owner, req).await },
         ));
     }
-    let mut result = Ok(());
+    let mut result: Result<Applied, String> = Ok(Applied::default());
+    let mut add = |r: Result<Applied, String>| match (&mut result, r) {
+        (Ok(a), Ok(b)) => a.merge(b),
+        (Ok(_), Err(e)) => result = Err(e),
+        (Err(_), _) => {}
+    };
     for (p, b) in &own {
-        if result.is_ok() {
-            result = core.apply_local(db, rp, *p, b).await.map(|_| ());
-        }
+        add(core.apply_local(db, rp, *p, b).await);
     }
     for t in tasks {
-        let r = match t.await {
-            Ok(Resp::Applied(r)) => r.map(|_| ()),
+        add(match t.await {
+            Ok(Resp::Applied(r)) => r,
             Ok(_) => Err("unexpected answer to a write".into()),
             Err(e) => Err(e.to_string()),
-        };
-        if result.is_ok() {
-            result = r;
-        }
+        });
     }
     result
 }
@@ -530,7 +535,13 @@ pub async fn write(core: &Rc<Core>, target: WriteTarget, body: &[u8]) -> Respons
     let batches = std::mem::take(&mut st.batches);
     let applied = async { Ok(fan_out(core, &db, &rp, batches).await) };
     match glommio::timer::timeout(core.config.data.write_timeout, applied).await {
-        Ok(Ok(())) => {}
+        Ok(Ok(a)) => {
+            // Storage limits refuse points as 1.x's shard does: a partial write with its reason.
+            if let Some(reason) = a.refused.reason {
+                st.dropped += a.refused.points as usize;
+                st.first_drop.get_or_insert(reason);
+            }
+        }
         Ok(Err(e)) => return Response::error(500, &e),
         Err(_) => return timeout_response(target.v2),
     }

@@ -11,6 +11,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::lineproto::FieldType;
 use crate::shard::batch::Batch;
+use crate::shard::cardinality::{Cardinality, Refused};
 use crate::shard::schema::{FieldClaim, SchemaMap};
 use crate::storage::{Partition, ScanRequest, SeriesRows};
 use glommio::channels::channel_mesh::{Receivers, Senders};
@@ -54,11 +55,29 @@ pub enum Req {
 
 /// The answer to a `Req`.
 pub enum Resp {
-    Applied(Result<u32, String>),
+    Applied(Result<Applied, String>),
     Claimed(Vec<FieldType>),
     Scanned(Vec<SeriesRows>),
     CatalogChanged(Result<(), String>),
     Ack,
+}
+
+/// What an owner did with a write's points.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub points: u32,
+    /// Points refused by `max-series-per-database` / `max-values-per-tag`.
+    pub refused: Refused,
+}
+
+impl Applied {
+    pub fn merge(&mut self, other: Applied) {
+        self.points += other.points;
+        self.refused.points += other.refused.points;
+        if self.refused.reason.is_none() {
+            self.refused.reason = other.refused.reason;
+        }
+    }
 }
 
 pub enum Msg {
@@ -89,6 +108,8 @@ pub struct Core {
     pub partition_count: u32,
     /// The partitions this core owns: partition `p` is at index `p / cores`.
     pub partitions: RefCell<Vec<Partition>>,
+    /// Series and tag-value limits of the partitions this core owns.
+    pub cardinality: RefCell<Cardinality>,
     senders: Senders<Msg>,
     next_call: Cell<u64>,
     pending: RefCell<HashMap<u64, oneshot::Sender<Resp>>>,
@@ -108,6 +129,7 @@ impl Core {
             id,
             cores,
             partition_count,
+            cardinality: RefCell::new(Cardinality::new(&config, cores)),
             partitions: RefCell::new(partitions),
             data_dir: config.data.dir.clone(),
             config,
@@ -211,11 +233,14 @@ impl Core {
                         )
                     })
                     .collect();
-                let mut r = Ok(0);
+                let mut r = Ok(Applied::default());
                 for w in waits {
                     let n = w.await;
                     r = match (r, n) {
-                        (Ok(a), Ok(b)) => Ok(a + b),
+                        (Ok(mut a), Ok(b)) => {
+                            a.merge(b);
+                            Ok(a)
+                        }
                         (Err(e), _) | (_, Err(e)) => Err(e),
                     };
                 }
@@ -241,7 +266,7 @@ impl Core {
         rp: &str,
         partition: u32,
         batch: &Batch,
-    ) -> Result<u32, String> {
+    ) -> Result<Applied, String> {
         let idx = partition as usize / self.cores;
         // Back-pressure: while a seal runs and the next memtable already holds twice its bound,
         // wait for the seal. The caller's write-timeout turns a long wait into 500 `timeout`
@@ -254,6 +279,15 @@ impl Core {
             .is_some_and(|p| p.over_limit(max))
         {
             glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let (admitted, refused) = self
+            .cardinality
+            .borrow_mut()
+            .admit(db, batch)
+            .map_err(|e| e.to_string())?;
+        let batch = admitted.as_ref().unwrap_or(batch);
+        if batch.is_empty() {
+            return Ok(Applied { points: 0, refused });
         }
         let (n, wal, lsn) = {
             let mut parts = self.partitions.borrow_mut();
@@ -272,7 +306,7 @@ impl Core {
                 .map_or_else(|| e.to_string(), |p| p.fail(e.to_string())));
         }
         self.maybe_seal(idx);
-        Ok(n)
+        Ok(Applied { points: n, refused })
     }
 
     /// Starts sealing partition `idx` in the background when its memtable passed its bound.
@@ -336,6 +370,23 @@ impl Core {
         Ok(())
     }
 
+    /// Counts the series already stored in this core's partitions against the series limits.
+    pub fn learn_stored_series(&self) {
+        if !self.cardinality.borrow().enabled() {
+            return;
+        }
+        let series: Vec<_> = self
+            .partitions
+            .borrow()
+            .iter()
+            .flat_map(|p| p.stored_series())
+            .collect();
+        let mut c = self.cardinality.borrow_mut();
+        for (db, key, measurement) in series {
+            c.learn(&db, &key, &measurement);
+        }
+    }
+
     /// Deletes sealed segments past their retention policy, once a minute.
     pub fn start_retention_task(self: &Rc<Self>) {
         let core = self.clone();
@@ -391,6 +442,7 @@ impl Core {
             match p {
                 Purge::Database(db) => {
                     self.schema.borrow_mut().purge_database(db);
+                    self.cardinality.borrow_mut().forget_database(db);
                     self.partitions
                         .borrow_mut()
                         .iter_mut()

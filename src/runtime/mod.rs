@@ -9,7 +9,7 @@
 pub mod core;
 mod oneshot;
 
-pub use self::core::{CallError, Core, Msg, Purge, Req, Resp};
+pub use self::core::{Applied, CallError, Core, Msg, Purge, Req, Resp};
 
 use crate::catalog::Catalog;
 use crate::config::{Config, FsyncMode};
@@ -204,6 +204,7 @@ async fn core_main(
     }
     let core = Core::new(config.clone(), catalog, partitions, owned, senders);
     core.start_receivers(receivers);
+    core.learn_stored_series();
     // Field types of stored data go back to their schema owners before any core takes a write,
     // so a new write can never fix a type that stored data contradicts.
     if let Err(e) = core.register_stored_types().await {

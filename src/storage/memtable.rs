@@ -493,6 +493,21 @@ impl Memtable {
         })
     }
 
+    /// Every series held as (db, key, measurement).
+    pub fn series_keys(&self) -> Vec<(String, Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::new();
+        for ((db, _), store) in &self.dbs {
+            for m in &store.series {
+                out.push((
+                    db.clone(),
+                    store.key(*m).to_vec(),
+                    store.measurements.get(m.measurement).to_vec(),
+                ));
+            }
+        }
+        out
+    }
+
     /// Whether the memtable holds no point.
     pub fn is_empty(&self) -> bool {
         self.dbs.values().all(|s| s.points == 0)

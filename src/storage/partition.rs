@@ -336,6 +336,27 @@ impl Partition {
         (files, rows)
     }
 
+    /// Every series stored here as (db, key, measurement): memtables and segment files.
+    pub fn stored_series(&self) -> Vec<(String, Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::new();
+        for s in &self.segments {
+            let Ok(bytes) = std::fs::read(&s.path) else {
+                continue;
+            };
+            if let Ok(r) = SegmentReader::open(&bytes) {
+                out.extend(
+                    r.series_keys()
+                        .map(|(k, m)| (s.db.clone(), k.to_vec(), m.to_vec())),
+                );
+            }
+        }
+        if let Some(m) = &self.sealing {
+            out.extend(m.series_keys());
+        }
+        out.extend(self.memtable.series_keys());
+        out
+    }
+
     /// Every field type held here: sealed data and memtables.
     pub fn known_types(&self) -> Vec<KnownField> {
         let mut out = self.sealed_types.clone();
