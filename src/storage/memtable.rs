@@ -269,7 +269,10 @@ impl<'a> LogReader<'a> {
 pub struct SealPlan {
     pub db: String,
     pub rp: String,
-    series: Vec<(u32, Vec<(i64, usize)>)>,
+    /// (series id, time, log offset), sorted.
+    rows: Vec<(u32, i64, usize)>,
+    /// (series id, first row, end row) in series key order.
+    series: Vec<(u32, usize, usize)>,
 }
 
 impl SealPlan {
@@ -439,7 +442,9 @@ impl Memtable {
     pub fn seal_plan(&self) -> Vec<SealPlan> {
         let mut out = Vec::new();
         for ((db, rp), store) in &self.dbs {
-            let mut per_series: Vec<Vec<(i64, usize)>> = vec![Vec::new(); store.series.len()];
+            // One flat vector of (series, time, log offset): a few bytes per point and no
+            // allocation per series (a memtable can hold millions of one-point series).
+            let mut rows: Vec<(u32, i64, usize)> = Vec::with_capacity(store.points as usize);
             let mut reader = LogReader {
                 log: &store.log,
                 pos: 0,
@@ -449,27 +454,30 @@ impl Memtable {
                 let Some((sid, ts)) = reader.next_head() else {
                     break;
                 };
-                if let Some(rows) = per_series.get_mut(sid as usize) {
-                    rows.push((ts, at));
-                }
+                rows.push((sid, ts, at));
             }
-            let mut series: Vec<(u32, Vec<(i64, usize)>)> = per_series
-                .into_iter()
-                .enumerate()
-                .filter(|(_, rows)| !rows.is_empty())
-                .map(|(sid, mut rows)| {
-                    rows.sort_unstable(); // (time, offset): equal times keep log order
-                    (sid as u32, rows)
-                })
-                .collect();
+            rows.sort_unstable(); // (series, time, offset): equal times keep log order
+            let mut series: Vec<(u32, usize, usize)> = Vec::new();
+            let mut start = 0;
+            while start < rows.len() {
+                let sid = rows[start].0;
+                let end = start + rows[start..].iter().take_while(|r| r.0 == sid).count();
+                series.push((sid, start, end));
+                start = end;
+            }
             series.sort_by(|a, b| {
-                store
-                    .key(store.series[a.0 as usize])
-                    .cmp(store.key(store.series[b.0 as usize]))
+                let key = |sid: u32| {
+                    store
+                        .series
+                        .get(sid as usize)
+                        .map_or(&[][..], |m| store.key(*m))
+                };
+                key(a.0).cmp(key(b.0))
             });
             out.push(SealPlan {
                 db: db.clone(),
                 rp: rp.clone(),
+                rows,
                 series,
             });
         }
@@ -481,10 +489,10 @@ impl Memtable {
         let store = self
             .dbs
             .get(&(plan.db.as_str(), plan.rp.as_str()) as &dyn DbRpKey)?;
-        let (sid, rows) = plan.series.get(i)?;
-        let meta = *store.series.get(*sid as usize)?;
+        let &(sid, start, end) = plan.series.get(i)?;
+        let meta = *store.series.get(sid as usize)?;
         let mut fields = Vec::new();
-        let (times, columns) = build_columns(store, rows, &mut fields);
+        let (times, columns) = build_columns(store, plan.rows.get(start..end)?, &mut fields);
         Some(SeriesData {
             key: store.key(meta).to_vec(),
             measurement: store.measurements.get(meta.measurement).to_vec(),
@@ -545,17 +553,17 @@ impl Memtable {
     }
 }
 
-/// The rows of one series, given as (time, log offset) sorted, as segment columns: rows of the
-/// same time merge (fields unioned, the later write wins).
+/// The rows of one series, given as (series, time, log offset) sorted, as segment columns: rows of
+/// the same time merge (fields unioned, the later write wins).
 fn build_columns<'a>(
     store: &'a DbStore,
-    rows: &[(i64, usize)],
+    rows: &[(u32, i64, usize)],
     fields: &mut Vec<(u32, FieldValue<'a>)>,
 ) -> (Vec<i64>, Vec<ColumnData>) {
     let mut times: Vec<i64> = Vec::with_capacity(rows.len());
     let mut ids: Vec<u32> = Vec::new();
     let mut columns: Vec<ColumnData> = Vec::new();
-    for &(ts, at) in rows {
+    for &(_, ts, at) in rows {
         let mut reader = LogReader {
             log: &store.log,
             pos: at,

@@ -23,6 +23,11 @@ use crate::shard::batch::Batch;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+/// Series in one segment file: bounds the memory a seal holds decoded at once.
+const SERIES_PER_SEGMENT_MAX: usize = 8192;
+/// Segment files one seal may write (its sequence number times this, plus the file's number).
+const FILES_PER_SEAL_MAX: u64 = 1_000_000;
+
 const KIND_POINTS: u8 = 0;
 const KIND_DROP_DATABASE: u8 = 1;
 const KIND_DROP_RP: u8 = 2;
@@ -151,7 +156,7 @@ impl Partition {
         let dir = data_dir.join("partitions").join(id.to_string());
         let segments = load_segments(&dir.join("segments"))
             .map_err(|e| format!("partition {id}: segments: {e}"))?;
-        let next_seq = segments.last().map_or(1, |s| s.seq + 1);
+        let next_seq = segments.last().map_or(1, |s| s.seq / FILES_PER_SEAL_MAX + 1);
         let mut memtable = Memtable::new();
         let mut bad = None;
         let wal = Wal::open(
@@ -387,52 +392,59 @@ pub async fn seal(part: &std::cell::RefCell<Vec<Partition>>, idx: usize) -> Resu
     let result = async {
         let boundary = wal.rotate().await.map_err(|e| e.to_string())?;
         let mut files = Vec::new();
-        for (i, plan) in old.seal_plan().into_iter().enumerate() {
-            if plan.is_empty() {
-                continue;
-            }
-            // Build the series one at a time and let the core's other tasks run in between.
-            let mut series = Vec::with_capacity(plan.len());
-            for k in 0..plan.len() {
-                if let Some(s) = old.seal_series(&plan, k) {
-                    series.push(s);
+        let mut file_no = 0u64;
+        for plan in old.seal_plan() {
+            // At most SERIES_PER_SEGMENT_MAX series a file, so a seal never holds more than that
+            // many decoded series in memory (a memtable can hold millions of small series).
+            let mut start = 0;
+            while start < plan.len() {
+                let end = (start + SERIES_PER_SEGMENT_MAX).min(plan.len());
+                let mut series = Vec::with_capacity(end - start);
+                for k in start..end {
+                    if let Some(s) = old.seal_series(&plan, k) {
+                        series.push(s);
+                    }
+                    // Let the core's other tasks run between series.
+                    if k % 64 == 63 {
+                        glommio::yield_if_needed().await;
+                    }
                 }
-                if k % 64 == 63 {
-                    glommio::yield_if_needed().await;
+                start = end;
+                let mut seen = hashbrown::HashSet::new();
+                for s in &series {
+                    for c in &s.columns {
+                        seen.insert((&s.measurement[..], &c.name[..], c.values.field_type()));
+                    }
                 }
-            }
-            let (db, rp) = (plan.db, plan.rp);
-            let mut seen = hashbrown::HashSet::new();
-            for s in &series {
-                for c in &s.columns {
-                    seen.insert((&s.measurement[..], &c.name[..], c.values.field_type()));
+                for (m, f, ty) in seen {
+                    let t = (plan.db.clone(), plan.rp.clone(), m.to_vec(), f.to_vec(), ty);
+                    if !types.contains(&t) {
+                        types.push(t);
+                    }
                 }
+                let bytes = encode_segment(&plan.db, &plan.rp, &series);
+                let (time_min, time_max) =
+                    series.iter().fold((i64::MAX, i64::MIN), |(lo, hi), s| {
+                        (
+                            lo.min(*s.times.first().unwrap_or(&lo)),
+                            hi.max(*s.times.last().unwrap_or(&hi)),
+                        )
+                    });
+                drop(series);
+                // Files of one seal hold disjoint series; the seal's sequence number orders seals.
+                let seq_i = seq * FILES_PER_SEAL_MAX + file_no;
+                file_no += 1;
+                let path = dir.join(segment_name(seq_i));
+                write_durably(&dir, &path, bytes).await?;
+                files.push(SegmentFile {
+                    seq: seq_i,
+                    path,
+                    db: plan.db.clone(),
+                    rp: plan.rp.clone(),
+                    time_min,
+                    time_max,
+                });
             }
-            for (m, f, ty) in seen {
-                let t = (db.clone(), rp.clone(), m.to_vec(), f.to_vec(), ty);
-                if !types.contains(&t) {
-                    types.push(t);
-                }
-            }
-            let bytes = encode_segment(&db, &rp, &series);
-            let (time_min, time_max) = series.iter().fold((i64::MAX, i64::MIN), |(lo, hi), s| {
-                (
-                    lo.min(*s.times.first().unwrap_or(&lo)),
-                    hi.max(*s.times.last().unwrap_or(&hi)),
-                )
-            });
-            // One file per (db, rp); sub-sequence in the low digits keeps the names ordered.
-            let seq_i = seq * 1000 + i as u64;
-            let path = dir.join(segment_name(seq_i));
-            write_durably(&dir, &path, bytes).await?;
-            files.push(SegmentFile {
-                seq: seq_i,
-                path,
-                db,
-                rp,
-                time_min,
-                time_max,
-            });
         }
         // The types of the sealed data must be on disk before the WAL that also holds them goes.
         let part_dir = dir.parent().map(Path::to_path_buf).unwrap_or_default();
