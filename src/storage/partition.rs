@@ -25,6 +25,9 @@ use std::rc::Rc;
 
 /// Series in one segment file: bounds the memory a seal holds decoded at once.
 const SERIES_PER_SEGMENT_MAX: usize = 8192;
+/// Rows in one segment file: bounds how long one `encode_segment` call holds the core (about
+/// 65 536 TSBS rows, ~6 MB decoded, take a few ms to encode).
+const ROWS_PER_SEGMENT_MAX: usize = 65_536;
 /// Segment files one seal may write (its sequence number times this, plus the file's number).
 const FILES_PER_SEAL_MAX: u64 = 1_000_000;
 
@@ -156,7 +159,9 @@ impl Partition {
         let dir = data_dir.join("partitions").join(id.to_string());
         let segments = load_segments(&dir.join("segments"))
             .map_err(|e| format!("partition {id}: segments: {e}"))?;
-        let next_seq = segments.last().map_or(1, |s| s.seq / FILES_PER_SEAL_MAX + 1);
+        let next_seq = segments
+            .last()
+            .map_or(1, |s| s.seq / FILES_PER_SEAL_MAX + 1);
         let mut memtable = Memtable::new();
         let mut bad = None;
         let wal = Wal::open(
@@ -396,22 +401,29 @@ pub async fn seal(part: &std::cell::RefCell<Vec<Partition>>, idx: usize) -> Resu
         for plan in old.seal_plan() {
             // At most SERIES_PER_SEGMENT_MAX series a file, so a seal never holds more than that
             // many decoded series in memory (a memtable can hold millions of small series).
-            let mut start = 0;
-            while start < plan.len() {
-                let end = (start + SERIES_PER_SEGMENT_MAX).min(plan.len());
-                let mut series = Vec::with_capacity(end - start);
-                for k in start..end {
-                    if let Some(s) = old.seal_series(&plan, k) {
-                        series.push(s);
-                    }
-                    // Let the core's other tasks run between series.
-                    if k % 64 == 63 {
-                        glommio::yield_if_needed().await;
-                    }
+            let mut series = Vec::new();
+            let mut rows = 0usize;
+            for k in 0..plan.len() {
+                if let Some(s) = old.seal_series(&plan, k) {
+                    rows += s.times.len();
+                    series.push(s);
                 }
-                start = end;
+                // Let the core's other tasks run between series.
+                if k % 64 == 63 {
+                    glommio::yield_if_needed().await;
+                }
+                let last = k + 1 == plan.len();
+                if !(last || series.len() >= SERIES_PER_SEGMENT_MAX || rows >= ROWS_PER_SEGMENT_MAX)
+                {
+                    continue;
+                }
+                if series.is_empty() {
+                    continue;
+                }
+                let batch = std::mem::take(&mut series);
+                rows = 0;
                 let mut seen = hashbrown::HashSet::new();
-                for s in &series {
+                for s in &batch {
                     for c in &s.columns {
                         seen.insert((&s.measurement[..], &c.name[..], c.values.field_type()));
                     }
@@ -422,15 +434,15 @@ pub async fn seal(part: &std::cell::RefCell<Vec<Partition>>, idx: usize) -> Resu
                         types.push(t);
                     }
                 }
-                let bytes = encode_segment(&plan.db, &plan.rp, &series);
+                let bytes = encode_segment(&plan.db, &plan.rp, &batch);
                 let (time_min, time_max) =
-                    series.iter().fold((i64::MAX, i64::MIN), |(lo, hi), s| {
+                    batch.iter().fold((i64::MAX, i64::MIN), |(lo, hi), s| {
                         (
                             lo.min(*s.times.first().unwrap_or(&lo)),
                             hi.max(*s.times.last().unwrap_or(&hi)),
                         )
                     });
-                drop(series);
+                drop(batch);
                 // Files of one seal hold disjoint series; the seal's sequence number orders seals.
                 let seq_i = seq * FILES_PER_SEAL_MAX + file_no;
                 file_no += 1;
@@ -444,6 +456,7 @@ pub async fn seal(part: &std::cell::RefCell<Vec<Partition>>, idx: usize) -> Resu
                     time_min,
                     time_max,
                 });
+                glommio::yield_if_needed().await;
             }
         }
         // The types of the sealed data must be on disk before the WAL that also holds them goes.
