@@ -169,7 +169,7 @@ const POW10: [u64; 9] = [
 
 /// Eight digit values (first digit in the lowest byte) to their decimal value.
 #[inline(always)]
-fn swar8(x: u64) -> u64 {
+pub(crate) fn swar8(x: u64) -> u64 {
     let x = (x.wrapping_mul(10) + (x >> 8)) & 0x00ff_00ff_00ff_00ff;
     let x = (x.wrapping_mul(100) + (x >> 16)) & 0x0000_ffff_0000_ffff;
     (x.wrapping_mul(10_000) + (x >> 32)) & 0xffff_ffff
