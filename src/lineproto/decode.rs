@@ -270,8 +270,9 @@ impl Decoder {
         }))
     }
 
-    /// Measurement and tags into `self.tags`, with the duplicate and length checks.
-    #[inline]
+    /// Measurement and tags into `self.tags`, with the duplicate and length checks. Kept out of
+    /// line: a key cache hit skips it, and inlining it crowds the field loop's registers.
+    #[inline(never)]
     fn scan_key(&mut self, buf: &[u8], cur: &mut Cursor) -> Result<KeyInfo, ErrorKind> {
         self.tags.clear();
         self.cached_tags = None;
@@ -441,34 +442,49 @@ impl Decoder {
         let mut time_fields = 0;
         let mut p = start;
         loop {
-            // Fast path: `key=[-]digits i` with a plain key; both ends come from the structural
-            // mask, so the next field's start does not wait for the digits to be parsed.
-            let q = cur.next(buf, p);
-            if q > p && buf.get(q) == Some(&b'=') {
-                let v = q + 1;
-                let e = cur.next(buf, v);
-                if let Some(n) = small_integer(buf, v, e) {
-                    let key_len = q - p;
-                    if key_len > key_room && too_long.is_none() {
-                        too_long = Some(i + 4 + key_len);
+            // Fast path: a run of `key=[-]digits i` fields with plain keys. Each field takes
+            // the next two structural bytes of a 64-byte mask (its `=` and its `,` or space),
+            // so the next field's start does not wait for the digits to be parsed.
+            let mut base = p;
+            let mut mask = 0u64;
+            loop {
+                if mask & mask.wrapping_sub(1) == 0 {
+                    base = p;
+                    mask = Cursor::window(buf, p);
+                    if mask & mask.wrapping_sub(1) == 0 {
+                        break;
                     }
-                    let is_time = key_len == 4 && &buf[p..q] == b"time";
-                    time_fields += is_time as usize;
-                    self.fields.push(FieldSpan {
-                        key: (p, q),
-                        key_esc: false,
-                        is_time,
-                        value: RawValue::Integer(n),
-                    });
-                    if buf.get(e) == Some(&b',') {
-                        p = e + 1;
-                        continue;
-                    }
-                    if let Some(sz) = too_long {
-                        return Err(ErrorKind::MaxKeyLength(sz));
-                    }
-                    return Ok((e, time_fields));
                 }
+                let q = base + mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                let e = base + mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                if q <= p || buf.get(q) != Some(&b'=') {
+                    break;
+                }
+                let Some(n) = small_integer(buf, q + 1, e) else {
+                    break;
+                };
+                let key_len = q - p;
+                if key_len > key_room && too_long.is_none() {
+                    too_long = Some(i + 4 + key_len);
+                }
+                let is_time = key_len == 4 && buf.get(p..q) == Some(b"time");
+                time_fields += is_time as usize;
+                self.fields.push(FieldSpan {
+                    key: (p, q),
+                    key_esc: false,
+                    is_time,
+                    value: RawValue::Integer(n),
+                });
+                if buf.get(e) == Some(&b',') {
+                    p = e + 1;
+                    continue;
+                }
+                if let Some(sz) = too_long {
+                    return Err(ErrorKind::MaxKeyLength(sz));
+                }
+                return Ok((e, time_fields));
             }
             let ks = p;
             let mut q = p;

@@ -95,8 +95,9 @@ impl Cursor {
         }
     }
 
+    /// Bit `k` set when byte `base + k` is structural (bytes past the end are not).
     #[inline(always)]
-    fn window(buf: &[u8], base: usize) -> u64 {
+    pub(crate) fn window(buf: &[u8], base: usize) -> u64 {
         let mut m = 0u64;
         for k in 0..4 {
             m |= (block_mask(buf, base + 16 * k, STRUCTURAL) as u64) << (16 * k);
