@@ -123,15 +123,35 @@ const KEY_CACHE_MAX_KEY_LEN: usize = 512;
 #[inline(always)]
 fn cache_hash(region: &[u8]) -> u64 {
     let n = region.len();
-    let h = if n <= 64 {
-        xxhash_rust::xxh3::xxh3_64(region)
-    } else {
-        let mut a = [0u8; 64];
-        a[..48].copy_from_slice(&region[..48]);
-        a[48..].copy_from_slice(&region[n - 16..]);
-        xxhash_rust::xxh3::xxh3_64_with_seed(&a, n as u64)
+    if n <= 64 {
+        return xxhash_rust::xxh3::xxh3_64(region);
+    }
+    // XXH3-style: four 64x64->128 multiply-folds of the words, read in place.
+    let word = |i: usize| {
+        region
+            .get(i..i + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, u64::from_le_bytes)
     };
-    h
+    let fold = |a: u64, b: u64| {
+        let p = (a as u128).wrapping_mul(b as u128);
+        (p as u64) ^ ((p >> 64) as u64)
+    };
+    let h = fold(word(0) ^ 0xbe4b_a423_396c_feb8, word(8) ^ 0x1cad_21f7_2c81_017c)
+        .wrapping_add(fold(
+            word(16) ^ 0xdb97_9083_e96d_d4de,
+            word(24) ^ 0x1f67_b3b7_a4a4_4072,
+        ))
+        .wrapping_add(fold(
+            word(32) ^ 0x78e5_c0cc_4ee6_79cb,
+            word(40) ^ 0x2172_ffcc_7dd0_5a82,
+        ))
+        .wrapping_add(fold(
+            word(n - 16) ^ 0x08e2_443f_7744_608b ^ n as u64,
+            word(n - 8) ^ 0x4c26_3a81_e693_35d5,
+        ));
+    let h = (h ^ (h >> 37)).wrapping_mul(0x1656_6791_9e37_79f9);
+    h ^ (h >> 32)
 }
 
 /// First slot of the set of a key with cache hash `h`.
@@ -692,8 +712,19 @@ fn small_integer(buf: &[u8], v: usize, e: usize) -> Option<i64> {
     if non_digit << shift != 0 {
         return None;
     }
-    let acc = scan::swar8(x << shift) as i64;
+    let acc = if nd <= 4 {
+        swar4((x as u32) << (32 - 8 * nd as u32)) as i64
+    } else {
+        scan::swar8(x << shift) as i64
+    };
     Some(if neg { -acc } else { acc })
+}
+
+/// Four digit values (first digit in the lowest byte) to their decimal value.
+#[inline(always)]
+fn swar4(x: u32) -> u32 {
+    let x = (x.wrapping_mul(10).wrapping_add(x >> 8)) & 0x00ff_00ff;
+    (x.wrapping_mul(100).wrapping_add(x >> 16)) & 0xffff
 }
 
 /// Numbers: a fast path for `[-]digits` followed by `i` or a delimiter, else the exact port.
