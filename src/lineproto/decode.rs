@@ -458,7 +458,9 @@ impl Decoder {
     ) -> Result<(usize, usize), ErrorKind> {
         let start = skip_ws(buf, i);
         let key_room = MAX_KEY_LENGTH.saturating_sub(i + 4);
-        let mut too_long: Option<usize> = None;
+        // OR of the raw field key lengths: at least the longest, so below `key_room` means no
+        // key is too long; otherwise `too_long` finds the first that is.
+        let mut key_bits = 0usize;
         let mut time_fields = 0;
         let mut p = start;
         loop {
@@ -486,9 +488,7 @@ impl Decoder {
                     break;
                 };
                 let key_len = q - p;
-                if key_len > key_room && too_long.is_none() {
-                    too_long = Some(i + 4 + key_len);
-                }
+                key_bits |= key_len;
                 let is_time = key_len == 4 && buf.get(p..q) == Some(b"time");
                 time_fields += is_time as usize;
                 self.fields.push(FieldSpan {
@@ -501,8 +501,10 @@ impl Decoder {
                     p = e + 1;
                     continue;
                 }
-                if let Some(sz) = too_long {
-                    return Err(ErrorKind::MaxKeyLength(sz));
+                if key_bits > key_room {
+                    if let Some(sz) = self.too_long(i, key_room) {
+                        return Err(ErrorKind::MaxKeyLength(sz));
+                    }
                 }
                 return Ok((e, time_fields));
             }
@@ -550,9 +552,7 @@ impl Decoder {
                 None => self.value(buf, v, i, opts, cur)?,
             };
             let key_len = q - ks;
-            if key_len > key_room && too_long.is_none() {
-                too_long = Some(i + 4 + key_len);
-            }
+            key_bits |= key_len;
             let is_time = &buf[ks..q] == b"time";
             time_fields += is_time as usize;
             self.fields.push(FieldSpan {
@@ -564,13 +564,26 @@ impl Decoder {
             match buf.get(end) {
                 Some(b',') => p = end + 1,
                 _ => {
-                    if let Some(sz) = too_long {
-                        return Err(ErrorKind::MaxKeyLength(sz));
+                    if key_bits > key_room {
+                        if let Some(sz) = self.too_long(i, key_room) {
+                            return Err(ErrorKind::MaxKeyLength(sz));
+                        }
                     }
                     return Ok((end, time_fields));
                 }
             }
         }
+    }
+
+    /// Size (series key + field key + 4) reported for the first field key longer than
+    /// `key_room`, if any.
+    #[cold]
+    fn too_long(&self, i: usize, key_room: usize) -> Option<usize> {
+        self.fields
+            .iter()
+            .map(|f| f.key.1 - f.key.0)
+            .find(|&len| len > key_room)
+            .map(|len| i + 4 + len)
     }
 
     /// Any field value (the fast path only takes small integers).
