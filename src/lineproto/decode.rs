@@ -137,19 +137,22 @@ fn cache_hash(region: &[u8]) -> u64 {
         let p = (a as u128).wrapping_mul(b as u128);
         (p as u64) ^ ((p >> 64) as u64)
     };
-    let h = fold(word(0) ^ 0xbe4b_a423_396c_feb8, word(8) ^ 0x1cad_21f7_2c81_017c)
-        .wrapping_add(fold(
-            word(16) ^ 0xdb97_9083_e96d_d4de,
-            word(24) ^ 0x1f67_b3b7_a4a4_4072,
-        ))
-        .wrapping_add(fold(
-            word(32) ^ 0x78e5_c0cc_4ee6_79cb,
-            word(40) ^ 0x2172_ffcc_7dd0_5a82,
-        ))
-        .wrapping_add(fold(
-            word(n - 16) ^ 0x08e2_443f_7744_608b ^ n as u64,
-            word(n - 8) ^ 0x4c26_3a81_e693_35d5,
-        ));
+    let h = fold(
+        word(0) ^ 0xbe4b_a423_396c_feb8,
+        word(8) ^ 0x1cad_21f7_2c81_017c,
+    )
+    .wrapping_add(fold(
+        word(16) ^ 0xdb97_9083_e96d_d4de,
+        word(24) ^ 0x1f67_b3b7_a4a4_4072,
+    ))
+    .wrapping_add(fold(
+        word(32) ^ 0x78e5_c0cc_4ee6_79cb,
+        word(40) ^ 0x2172_ffcc_7dd0_5a82,
+    ))
+    .wrapping_add(fold(
+        word(n - 16) ^ 0x08e2_443f_7744_608b ^ n as u64,
+        word(n - 8) ^ 0x4c26_3a81_e693_35d5,
+    ));
     let h = (h ^ (h >> 37)).wrapping_mul(0x1656_6791_9e37_79f9);
     h ^ (h >> 32)
 }
@@ -719,8 +722,8 @@ fn small_integer(buf: &[u8], v: usize, e: usize) -> Option<i64> {
     }
     let w: [u8; 8] = buf.get(ds..ds + 8)?.try_into().ok()?;
     let x = u64::from_le_bytes(w) ^ 0x3030_3030_3030_3030;
-    let non_digit =
-        ((x & 0x7f7f_7f7f_7f7f_7f7f).wrapping_add(0x7676_7676_7676_7676) | x) & 0x8080_8080_8080_8080;
+    let non_digit = ((x & 0x7f7f_7f7f_7f7f_7f7f).wrapping_add(0x7676_7676_7676_7676) | x)
+        & 0x8080_8080_8080_8080;
     let shift = 64 - 8 * nd as u32;
     if non_digit << shift != 0 {
         return None;

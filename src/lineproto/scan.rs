@@ -102,7 +102,10 @@ impl Cursor {
         let mut m = 0u64;
         for k in 0..4 {
             let i = base.saturating_add(16 * k);
-            if let Some(b) = buf.get(i..i + 16).and_then(|b| <&[u8; 16]>::try_from(b).ok()) {
+            if let Some(b) = buf
+                .get(i..i + 16)
+                .and_then(|b| <&[u8; 16]>::try_from(b).ok())
+            {
                 m |= (super::simd::eq_any_mask(b, STRUCTURAL) as u64) << (16 * k);
                 continue;
             }
