@@ -106,27 +106,61 @@ struct CachedKey {
     ready: bool,
 }
 
-/// Slots of the per-decoder key cache (direct mapped by XXH3 of the key bytes). Ingest
-/// repeats series line after line; a hit skips tag scanning and the duplicate check.
-/// Bounded memory: at most `KEY_CACHE_SLOTS * (KEY_CACHE_MAX_KEY_LEN + tags)` bytes.
+/// Slots of the per-decoder key cache (`KEY_CACHE_WAYS`-way set associative, the set chosen
+/// by XXH3 of the key bytes). Ingest repeats series line after line; a hit skips tag scanning
+/// and the duplicate check. Bounded memory: at most
+/// `KEY_CACHE_SLOTS * (KEY_CACHE_MAX_KEY_LEN + tags)` bytes.
 const KEY_CACHE_SLOTS: usize = 4096;
+/// Ways per set: a direct-mapped cache of 4096 slots loses about a fifth of 1000 series to
+/// slot collisions (two keys evicting each other line after line); four ways make that rare.
+const KEY_CACHE_WAYS: usize = 4;
+const KEY_CACHE_SETS: usize = KEY_CACHE_SLOTS / KEY_CACHE_WAYS;
 /// Longer keys are not cached.
 const KEY_CACHE_MAX_KEY_LEN: usize = 512;
 
-/// Slot of a key in the cache: a hash of its length, first 48 and last 16 bytes (the cache
-/// compares the whole key, so a partial hash only costs misses).
+/// Cache hash of a key: a hash of its length, first 48 and last 16 bytes (the cache compares
+/// the whole key, so a partial hash only costs misses). Its low bits pick the set.
 #[inline(always)]
-fn cache_slot(region: &[u8]) -> usize {
+fn cache_hash(region: &[u8]) -> u64 {
     let n = region.len();
-    let h = if n <= 64 {
-        xxhash_rust::xxh3::xxh3_64(region)
-    } else {
-        let mut a = [0u8; 64];
-        a[..48].copy_from_slice(&region[..48]);
-        a[48..].copy_from_slice(&region[n - 16..]);
-        xxhash_rust::xxh3::xxh3_64_with_seed(&a, n as u64)
+    if n <= 64 {
+        return xxhash_rust::xxh3::xxh3_64(region);
+    }
+    // XXH3-style: four 64x64->128 multiply-folds of the words, read in place.
+    let word = |i: usize| {
+        region
+            .get(i..i + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, u64::from_le_bytes)
     };
-    (h as usize) & (KEY_CACHE_SLOTS - 1)
+    let fold = |a: u64, b: u64| {
+        let p = (a as u128).wrapping_mul(b as u128);
+        (p as u64) ^ ((p >> 64) as u64)
+    };
+    let h = fold(
+        word(0) ^ 0xbe4b_a423_396c_feb8,
+        word(8) ^ 0x1cad_21f7_2c81_017c,
+    )
+    .wrapping_add(fold(
+        word(16) ^ 0xdb97_9083_e96d_d4de,
+        word(24) ^ 0x1f67_b3b7_a4a4_4072,
+    ))
+    .wrapping_add(fold(
+        word(32) ^ 0x78e5_c0cc_4ee6_79cb,
+        word(40) ^ 0x2172_ffcc_7dd0_5a82,
+    ))
+    .wrapping_add(fold(
+        word(n - 16) ^ 0x08e2_443f_7744_608b ^ n as u64,
+        word(n - 8) ^ 0x4c26_3a81_e693_35d5,
+    ));
+    let h = (h ^ (h >> 37)).wrapping_mul(0x1656_6791_9e37_79f9);
+    h ^ (h >> 32)
+}
+
+/// First slot of the set of a key with cache hash `h`.
+#[inline(always)]
+fn cache_set(h: u64) -> usize {
+    ((h as usize) & (KEY_CACHE_SETS - 1)) * KEY_CACHE_WAYS
 }
 
 /// End of the key section if the line decodes: its first space not preceded by a backslash.
@@ -146,6 +180,10 @@ fn key_region_end(buf: &[u8]) -> Option<usize> {
 #[derive(Debug, Default)]
 pub struct Decoder {
     cache: Vec<CachedKey>,
+    /// [`cache_hash`] of each slot's key (a set's hashes share a cache line).
+    cache_hashes: Vec<u64>,
+    /// Round-robin victim choice within a full set.
+    victim: usize,
     /// The current line's tags live in this cache slot instead of `tags`.
     cached_tags: Option<usize>,
     /// Cache slot holding the current line's key (a hit, or just remembered).
@@ -255,8 +293,9 @@ impl Decoder {
         }))
     }
 
-    /// Measurement and tags into `self.tags`, with the duplicate and length checks.
-    #[inline]
+    /// Measurement and tags into `self.tags`, with the duplicate and length checks. Kept out of
+    /// line: a key cache hit skips it, and inlining it crowds the field loop's registers.
+    #[inline(never)]
     fn scan_key(&mut self, buf: &[u8], cur: &mut Cursor) -> Result<KeyInfo, ErrorKind> {
         self.tags.clear();
         self.cached_tags = None;
@@ -292,14 +331,22 @@ impl Decoder {
     fn cached_key(&mut self, buf: &[u8]) -> Option<KeyInfo> {
         let end = key_region_end(buf)?;
         let region = &buf[..end];
-        let slot = cache_slot(region);
-        let e = self.cache.get(slot)?;
-        if e.raw.as_slice() != region {
-            return None;
+        let h = cache_hash(region);
+        let set = cache_set(h);
+        let hashes = self.cache_hashes.get(set..set + KEY_CACHE_WAYS)?;
+        for (w, &eh) in hashes.iter().enumerate() {
+            if eh != h {
+                continue;
+            }
+            let slot = set + w;
+            let e = self.cache.get(slot)?;
+            if e.raw.as_slice() == region {
+                self.cached_tags = Some(slot);
+                self.line_slot = Some(slot);
+                return Some(e.key);
+            }
         }
-        self.cached_tags = Some(slot);
-        self.line_slot = Some(slot);
-        Some(e.key)
+        None
     }
 
     #[inline]
@@ -310,9 +357,25 @@ impl Decoder {
         }
         if self.cache.is_empty() {
             self.cache.resize_with(KEY_CACHE_SLOTS, CachedKey::default);
+            self.cache_hashes.resize(KEY_CACHE_SLOTS, 0);
         }
         let region = &buf[..key.key_end];
-        let slot = cache_slot(region);
+        let h = cache_hash(region);
+        let set = cache_set(h);
+        let way = match self.cache.get(set..set + KEY_CACHE_WAYS) {
+            Some(ways) => match ways.iter().position(|e| e.raw.is_empty()) {
+                Some(w) => w,
+                None => {
+                    self.victim = self.victim.wrapping_add(1);
+                    self.victim % KEY_CACHE_WAYS
+                }
+            },
+            None => return,
+        };
+        let slot = set + way;
+        if let Some(hs) = self.cache_hashes.get_mut(slot) {
+            *hs = h;
+        }
         if let Some(e) = self.cache.get_mut(slot) {
             e.raw.clear();
             e.raw.extend_from_slice(region);
@@ -398,10 +461,56 @@ impl Decoder {
     ) -> Result<(usize, usize), ErrorKind> {
         let start = skip_ws(buf, i);
         let key_room = MAX_KEY_LENGTH.saturating_sub(i + 4);
-        let mut too_long: Option<usize> = None;
+        // OR of the raw field key lengths: at least the longest, so below `key_room` means no
+        // key is too long; otherwise `too_long` finds the first that is.
+        let mut key_bits = 0usize;
         let mut time_fields = 0;
         let mut p = start;
         loop {
+            // Fast path: a run of `key=[-]digits i` fields with plain keys. Each field takes
+            // the next two structural bytes of a 64-byte mask (its `=` and its `,` or space),
+            // so the next field's start does not wait for the digits to be parsed.
+            let mut base = p;
+            let mut mask = 0u64;
+            loop {
+                if mask & mask.wrapping_sub(1) == 0 {
+                    base = p;
+                    mask = Cursor::window(buf, p);
+                    if mask & mask.wrapping_sub(1) == 0 {
+                        break;
+                    }
+                }
+                let q = base + mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                let e = base + mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                if q <= p || buf.get(q) != Some(&b'=') {
+                    break;
+                }
+                let Some(n) = small_integer(buf, q + 1, e) else {
+                    break;
+                };
+                let key_len = q - p;
+                key_bits |= key_len;
+                let is_time = key_len == 4 && buf.get(p..q) == Some(b"time");
+                time_fields += is_time as usize;
+                self.fields.push(FieldSpan {
+                    key: (p, q),
+                    key_esc: false,
+                    is_time,
+                    value: RawValue::Integer(n),
+                });
+                if buf.get(e) == Some(&b',') {
+                    p = e + 1;
+                    continue;
+                }
+                if key_bits > key_room {
+                    if let Some(sz) = self.too_long(i, key_room) {
+                        return Err(ErrorKind::MaxKeyLength(sz));
+                    }
+                }
+                return Ok((e, time_fields));
+            }
             let ks = p;
             let mut q = p;
             let mut key_esc = false;
@@ -446,9 +555,7 @@ impl Decoder {
                 None => self.value(buf, v, i, opts, cur)?,
             };
             let key_len = q - ks;
-            if key_len > key_room && too_long.is_none() {
-                too_long = Some(i + 4 + key_len);
-            }
+            key_bits |= key_len;
             let is_time = &buf[ks..q] == b"time";
             time_fields += is_time as usize;
             self.fields.push(FieldSpan {
@@ -460,13 +567,26 @@ impl Decoder {
             match buf.get(end) {
                 Some(b',') => p = end + 1,
                 _ => {
-                    if let Some(sz) = too_long {
-                        return Err(ErrorKind::MaxKeyLength(sz));
+                    if key_bits > key_room {
+                        if let Some(sz) = self.too_long(i, key_room) {
+                            return Err(ErrorKind::MaxKeyLength(sz));
+                        }
                     }
                     return Ok((end, time_fields));
                 }
             }
         }
+    }
+
+    /// Size (series key + field key + 4) reported for the first field key longer than
+    /// `key_room`, if any.
+    #[cold]
+    fn too_long(&self, i: usize, key_room: usize) -> Option<usize> {
+        self.fields
+            .iter()
+            .map(|f| f.key.1 - f.key.0)
+            .find(|&len| len > key_room)
+            .map(|len| i + 4 + len)
     }
 
     /// Any field value (the fast path only takes small integers).
@@ -583,6 +703,44 @@ fn fast_integer(buf: &[u8], v: usize) -> Option<(i64, usize)> {
         None | Some(b',' | b' ') => Some((if neg { -acc } else { acc }, i + 1)),
         _ => None,
     }
+}
+
+/// `buf[v..e]` is `[-]d{1,8}i` and `e` (the first structural byte at or after `v`) is `,`,
+/// space or the end: the integer (the same values [`fast_integer`] accepts, for short ones).
+#[inline(always)]
+fn small_integer(buf: &[u8], v: usize, e: usize) -> Option<i64> {
+    match buf.get(e) {
+        None | Some(b',' | b' ') => {}
+        _ => return None,
+    }
+    let neg = buf.get(v) == Some(&b'-');
+    let ds = v + neg as usize;
+    // Digits: `ds..e - 1`, then `i`.
+    let nd = e.checked_sub(ds + 1)?;
+    if nd == 0 || nd > 8 || buf.get(e - 1) != Some(&b'i') {
+        return None;
+    }
+    let w: [u8; 8] = buf.get(ds..ds + 8)?.try_into().ok()?;
+    let x = u64::from_le_bytes(w) ^ 0x3030_3030_3030_3030;
+    let non_digit = ((x & 0x7f7f_7f7f_7f7f_7f7f).wrapping_add(0x7676_7676_7676_7676) | x)
+        & 0x8080_8080_8080_8080;
+    let shift = 64 - 8 * nd as u32;
+    if non_digit << shift != 0 {
+        return None;
+    }
+    let acc = if nd <= 4 {
+        swar4((x as u32) << (32 - 8 * nd as u32)) as i64
+    } else {
+        scan::swar8(x << shift) as i64
+    };
+    Some(if neg { -acc } else { acc })
+}
+
+/// Four digit values (first digit in the lowest byte) to their decimal value.
+#[inline(always)]
+fn swar4(x: u32) -> u32 {
+    let x = (x.wrapping_mul(10).wrapping_add(x >> 8)) & 0x00ff_00ff;
+    (x.wrapping_mul(100).wrapping_add(x >> 16)) & 0xffff
 }
 
 /// Numbers: a fast path for `[-]digits` followed by `i` or a delimiter, else the exact port.

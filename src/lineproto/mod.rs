@@ -19,9 +19,10 @@
 //!
 //! Speed (see `benches/lineproto.rs`): structural bytes are found 64 at a time (SSE2 in
 //! `simd.rs`, the only `unsafe`), small integers and timestamps are parsed eight digits at a
-//! time, and a [`Decoder`] keeps a bounded cache of key sections it has decoded (4096 slots,
-//! keys up to 512 bytes) with their series key and hash: a line repeating a known series
-//! skips tag scanning, the duplicate check, sorting and hashing. The scratch and cache reuse
+//! time (a run of `key=123i` fields takes two mask bits a field), and a [`Decoder`] keeps a
+//! bounded cache of key sections it has decoded (4096 slots in 4-way sets, keys up to 512
+//! bytes) with their series key and hash: a line repeating a known series skips tag
+//! scanning, the duplicate check, sorting and hashing. The scratch and cache reuse
 //! their buffers, so the steady state allocates nothing per line.
 //!
 //! Deliberate differences from 1.x, all on input no client sends on purpose:

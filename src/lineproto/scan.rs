@@ -95,11 +95,33 @@ impl Cursor {
         }
     }
 
+    /// Bit `k` set when byte `base + k` is structural (bytes past the end are not).
     #[inline(always)]
-    fn window(buf: &[u8], base: usize) -> u64 {
+    pub(crate) fn window(buf: &[u8], base: usize) -> u64 {
+        let n = buf.len();
         let mut m = 0u64;
         for k in 0..4 {
-            m |= (block_mask(buf, base + 16 * k, STRUCTURAL) as u64) << (16 * k);
+            let i = base.saturating_add(16 * k);
+            if let Some(b) = buf
+                .get(i..i + 16)
+                .and_then(|b| <&[u8; 16]>::try_from(b).ok())
+            {
+                m |= (super::simd::eq_any_mask(b, STRUCTURAL) as u64) << (16 * k);
+                continue;
+            }
+            if i < n {
+                // A partial block: the last 16 bytes of the buffer, shifted (no copy), or a
+                // zero-padded copy of a buffer shorter than 16 bytes.
+                let part = match buf.get(n.wrapping_sub(16)..) {
+                    Some(last) if n >= 16 => {
+                        let last: &[u8; 16] = last.try_into().unwrap_or(&[0; 16]);
+                        super::simd::eq_any_mask(last, STRUCTURAL) >> (i + 16 - n)
+                    }
+                    _ => block_mask(buf, i, STRUCTURAL),
+                };
+                m |= (part as u64) << (16 * k);
+            }
+            break;
         }
         m
     }
@@ -113,7 +135,20 @@ const ASCII_ZEROS: u64 = 0x3030_3030_3030_3030;
 pub(crate) fn parse_digits(buf: &[u8], mut i: usize) -> (u64, usize, bool) {
     let mut acc: u64 = 0;
     let mut overflow = false;
-    while let Some(w) = buf.get(i..i + 8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+    loop {
+        let w = match buf.get(i..i + 8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+            Some(w) => w,
+            None => {
+                // The tail (e.g. a timestamp ending the line): zero padding is a non-digit.
+                let rest = buf.get(i..).unwrap_or_default();
+                if rest.is_empty() {
+                    return (acc, i, overflow);
+                }
+                let mut w = [0u8; 8];
+                w[..rest.len().min(8)].copy_from_slice(&rest[..rest.len().min(8)]);
+                w
+            }
+        };
         let x = u64::from_le_bytes(w) ^ ASCII_ZEROS;
         // High bit of each byte set when that byte is not a digit (x >= 10).
         let non_digit = ((x & 0x7f7f_7f7f_7f7f_7f7f).wrapping_add(0x7676_7676_7676_7676) | x)
@@ -138,21 +173,6 @@ pub(crate) fn parse_digits(buf: &[u8], mut i: usize) -> (u64, usize, bool) {
             return (acc, i, overflow);
         }
     }
-    while let Some(&c) = buf.get(i) {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        match acc.checked_mul(10).and_then(|a| a.checked_add(d as u64)) {
-            Some(a) => acc = a,
-            None => {
-                overflow = true;
-                acc = acc.wrapping_mul(10).wrapping_add(d as u64);
-            }
-        }
-        i += 1;
-    }
-    (acc, i, overflow)
 }
 
 const POW10: [u64; 9] = [
@@ -169,7 +189,7 @@ const POW10: [u64; 9] = [
 
 /// Eight digit values (first digit in the lowest byte) to their decimal value.
 #[inline(always)]
-fn swar8(x: u64) -> u64 {
+pub(crate) fn swar8(x: u64) -> u64 {
     let x = (x.wrapping_mul(10) + (x >> 8)) & 0x00ff_00ff_00ff_00ff;
     let x = (x.wrapping_mul(100) + (x >> 16)) & 0x0000_ffff_0000_ffff;
     (x.wrapping_mul(10_000) + (x >> 32)) & 0xffff_ffff
