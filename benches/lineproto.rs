@@ -38,18 +38,7 @@ impl SplitMix {
     }
 }
 
-const FIELDS: [&str; 10] = [
-    "usage_user",
-    "usage_system",
-    "usage_idle",
-    "usage_nice",
-    "usage_iowait",
-    "usage_irq",
-    "usage_softirq",
-    "usage_steal",
-    "usage_guest",
-    "usage_guest_nice",
-];
+const FIELDS: [&str; 10] = lineshard::tsbs::CPU_FIELDS;
 
 fn tsbs_cpu_only_body(hosts: usize, intervals: usize) -> Vec<u8> {
     let mut rng = SplitMix(1);

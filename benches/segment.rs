@@ -21,18 +21,7 @@ const HOSTS: usize = 1000;
 const POINTS: usize = 1000;
 const INTERVAL_NS: i64 = 10_000_000_000;
 const START_NS: i64 = 1_451_606_400_000_000_000;
-const FIELDS: [&str; 10] = [
-    "usage_user",
-    "usage_system",
-    "usage_idle",
-    "usage_nice",
-    "usage_iowait",
-    "usage_irq",
-    "usage_softirq",
-    "usage_steal",
-    "usage_guest",
-    "usage_guest_nice",
-];
+const FIELDS: [&str; 10] = lineshard::tsbs::CPU_FIELDS;
 
 struct SplitMix(u64);
 

@@ -11,3 +11,4 @@ pub mod query;
 pub mod runtime;
 pub mod shard;
 pub mod storage;
+pub mod tsbs;

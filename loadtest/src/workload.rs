@@ -260,18 +260,7 @@ impl Rng {
     }
 }
 
-const CPU_FIELDS: [&str; 10] = [
-    "usage_user",
-    "usage_system",
-    "usage_idle",
-    "usage_nice",
-    "usage_iowait",
-    "usage_irq",
-    "usage_softirq",
-    "usage_steal",
-    "usage_guest",
-    "usage_guest_nice",
-];
+const CPU_FIELDS: [&str; 10] = lineshard::tsbs::CPU_FIELDS;
 const REGIONS: [&str; 3] = ["us-west-1", "eu-central-1", "ap-northeast-1"];
 const OSES: [&str; 3] = ["Ubuntu16.10", "Ubuntu16.04LTS", "Ubuntu15.10"];
 const ARCHES: [&str; 2] = ["x64", "x86"];

@@ -402,17 +402,7 @@ fn recheck(core: &Core, db: &str, rp: &str, st: &mut Staged) {
                     st.dropped += 1;
                     st.first_drop.get_or_insert(text);
                 }
-                None => {
-                    kept.begin_point(
-                        p.series_key,
-                        p.measurement,
-                        p.timestamp_ns,
-                        p.fields.len() as u16,
-                    );
-                    for (k, v) in &p.fields {
-                        kept.push_field(k, v);
-                    }
-                }
+                None => kept.push_point(&p),
             }
         }
         st.batches[part] = kept;

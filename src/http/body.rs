@@ -486,7 +486,7 @@ mod tests {
         fn chunked_round_trip_any_split(
             data in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
             sizes in proptest::collection::vec(1usize..200, 1..8),
-            feeds in proptest::collection::vec(0usize..100, 1..20),
+            feeds in proptest::collection::vec(1usize..100, 1..20),
             ext in proptest::bool::ANY,
             trailer in proptest::bool::ANY,
         ) {

@@ -86,6 +86,19 @@ impl Batch {
         }
     }
 
+    /// Appends a point read from another batch.
+    pub fn push_point(&mut self, p: &BatchPoint<'_>) {
+        self.begin_point(
+            p.series_key,
+            p.measurement,
+            p.timestamp_ns,
+            p.fields.len() as u16,
+        );
+        for (k, v) in &p.fields {
+            self.push_field(k, v);
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.points == 0
     }

@@ -94,15 +94,7 @@ impl Cardinality {
         for (p, k) in batch.iter().zip(keep) {
             let p = p?;
             if k {
-                kept.begin_point(
-                    p.series_key,
-                    p.measurement,
-                    p.timestamp_ns,
-                    p.fields.len() as u16,
-                );
-                for (name, v) in &p.fields {
-                    kept.push_field(name, v);
-                }
+                kept.push_point(&p);
             }
         }
         Ok((Some(kept), refused))
