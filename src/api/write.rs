@@ -14,7 +14,7 @@
 
 use crate::http::{RequestHead, Response};
 use crate::lineproto::{
-    lines, series_hash, DecodeOptions, Decoder, FieldType, LineError, Precision, ReservedTime,
+    lines, DecodeOptions, Decoder, FieldType, LineError, Precision, ReservedTime,
 };
 use crate::runtime::{Applied, Core, Req, Resp};
 use crate::shard::batch::Batch;
@@ -314,10 +314,11 @@ async fn stage(
             st.drop_point(|| text);
             continue;
         }
+        let hash = point.series_hash();
         let series_key = point.series_key();
-        let part = key::partition_of(series_hash(series_key), dbrp, st.batches.len());
+        let part = key::partition_of(hash, dbrp, st.batches.len());
         let b = &mut st.batches[part];
-        b.begin_point(series_key, &measurement, ts, field_count);
+        b.begin_point_hashed(series_key, hash, &measurement, ts, field_count);
         for (k, v) in point.fields() {
             b.push_field(&k, &v);
         }

@@ -9,6 +9,7 @@
 //! | --- | --- |
 //! | 4 | series key length K |
 //! | K | canonical series key (escaped form, tags sorted) |
+//! | 8 | `lineproto::series_hash` of the key (the decoder's, carried so no core hashes it again) |
 //! | 2 | measurement length M |
 //! | M | measurement, unescaped |
 //! | 8 | timestamp, ns (i64) |
@@ -29,6 +30,7 @@ pub struct Batch {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchPoint<'a> {
     pub series_key: &'a [u8],
+    pub series_hash: u64,
     pub measurement: &'a [u8],
     pub timestamp_ns: i64,
     pub fields: Vec<(&'a [u8], FieldValue<'a>)>,
@@ -38,6 +40,7 @@ pub struct BatchPoint<'a> {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PointHead<'a> {
     pub series_key: &'a [u8],
+    pub series_hash: u64,
     pub measurement: &'a [u8],
     pub timestamp_ns: i64,
 }
@@ -58,9 +61,24 @@ impl Batch {
         ts: i64,
         field_count: u16,
     ) {
+        let hash = crate::lineproto::series_hash(series_key);
+        self.begin_point_hashed(series_key, hash, measurement, ts, field_count);
+    }
+
+    /// `begin_point` with the key's `lineproto::series_hash` already known (the decoder's).
+    pub fn begin_point_hashed(
+        &mut self,
+        series_key: &[u8],
+        series_hash: u64,
+        measurement: &[u8],
+        ts: i64,
+        field_count: u16,
+    ) {
+        debug_assert_eq!(series_hash, crate::lineproto::series_hash(series_key));
         self.buf
             .extend_from_slice(&(series_key.len() as u32).to_le_bytes());
         self.buf.extend_from_slice(series_key);
+        self.buf.extend_from_slice(&series_hash.to_le_bytes());
         self.buf
             .extend_from_slice(&(measurement.len() as u16).to_le_bytes());
         self.buf.extend_from_slice(measurement);
@@ -88,8 +106,9 @@ impl Batch {
 
     /// Appends a point read from another batch.
     pub fn push_point(&mut self, p: &BatchPoint<'_>) {
-        self.begin_point(
+        self.begin_point_hashed(
             p.series_key,
+            p.series_hash,
             p.measurement,
             p.timestamp_ns,
             p.fields.len() as u16,
@@ -160,6 +179,7 @@ impl<'a> BatchIter<'a> {
     ) -> Result<PointHead<'a>, CorruptBatch> {
         let key_len = u32::from_le_bytes(self.take_array()?) as usize;
         let series_key = self.take(key_len)?;
+        let series_hash = u64::from_le_bytes(self.take_array()?);
         let m_len = u16::from_le_bytes(self.take_array()?) as usize;
         let measurement = self.take(m_len)?;
         let timestamp_ns = i64::from_le_bytes(self.take_array()?);
@@ -170,6 +190,7 @@ impl<'a> BatchIter<'a> {
         }
         Ok(PointHead {
             series_key,
+            series_hash,
             measurement,
             timestamp_ns,
         })
@@ -201,6 +222,7 @@ impl<'a> BatchIter<'a> {
         let head = self.read_into(&mut fields)?;
         Ok(BatchPoint {
             series_key: head.series_key,
+            series_hash: head.series_hash,
             measurement: head.measurement,
             timestamp_ns: head.timestamp_ns,
             fields,

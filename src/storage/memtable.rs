@@ -70,8 +70,10 @@ impl Names {
     }
 }
 
+/// The index hashes series keys with `lineproto::series_hash`, so the hash the decoder computed
+/// (carried in the batch) is used as is.
 fn key_hash(key: &[u8]) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(key)
+    crate::lineproto::series_hash(key)
 }
 
 #[derive(Default)]
@@ -98,8 +100,7 @@ impl DbStore {
             .unwrap_or(&[])
     }
 
-    fn series_id(&mut self, key: &[u8], measurement: &[u8]) -> Result<u32, ApplyError> {
-        let h = key_hash(key);
+    fn series_id(&mut self, key: &[u8], h: u64, measurement: &[u8]) -> Result<u32, ApplyError> {
         let DbStore {
             keys,
             series,
@@ -313,7 +314,7 @@ impl Memtable {
         let mut iter = batch.iter();
         while let Some(p) = iter.next_into(&mut fields) {
             let p = p?;
-            let id = store.series_id(p.series_key, p.measurement)?;
+            let id = store.series_id(p.series_key, p.series_hash, p.measurement)?;
             store.append(id, p.timestamp_ns, &fields)?;
             n += 1;
         }
