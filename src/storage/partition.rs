@@ -60,6 +60,10 @@ pub struct Partition {
     sealed_types: Vec<KnownField>,
     /// The WAL's next LSN when the running seal swapped the memtable out.
     seal_lsn: u64,
+    /// Databases (and retention policies: `Some(rp)`) dropped while a seal runs: the sealing
+    /// memtable is immutable, so its rows are hidden from reads and its files deleted when the
+    /// seal is installed.
+    dropped_while_sealing: Vec<(String, Option<String>)>,
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -104,6 +108,13 @@ fn decode_record(payload: &[u8]) -> Option<Record<'_>> {
         }
         _ => None,
     }
+}
+
+/// Whether (db, rp) is covered by a drop in `dropped` (`None` rp: the whole database).
+fn is_dropped(dropped: &[(String, Option<String>)], db: &str, rp: &str) -> bool {
+    dropped
+        .iter()
+        .any(|(d, r)| d == db && r.as_deref().map_or(true, |r| r == rp))
 }
 
 fn segment_name(seq: u64) -> String {
@@ -202,6 +213,7 @@ impl Partition {
             poisoned: None,
             sealed_types,
             seal_lsn: 0,
+            dropped_while_sealing: Vec::new(),
         })
     }
 
@@ -269,9 +281,21 @@ impl Partition {
         Some((old, self.wal.clone(), self.dir.join("segments"), seq))
     }
 
-    fn seal_done(&mut self, files: Vec<SegmentFile>, types: Vec<KnownField>) {
+    fn seal_done(&mut self, files: Vec<SegmentFile>, mut types: Vec<KnownField>) {
+        let dropped = std::mem::take(&mut self.dropped_while_sealing);
+        let gone = |db: &str, rp: &str| is_dropped(&dropped, db, rp);
+        types.retain(|t| !gone(&t.0, &t.1));
         self.sealed_types = types;
-        self.segments.extend(files);
+        for f in files {
+            if gone(&f.db, &f.rp) {
+                let _ = std::fs::remove_file(&f.path);
+            } else {
+                self.segments.push(f);
+            }
+        }
+        if !dropped.is_empty() {
+            let _ = save_types(&self.dir, &self.sealed_types);
+        }
         self.segments.sort_by_key(|s| s.seq);
         self.sealing = None;
     }
@@ -285,9 +309,8 @@ impl Partition {
     /// forgets it too.
     pub fn drop_database(&mut self, db: &str) {
         self.memtable.drop_database(db);
-        if let Some(s) = &self.sealing {
-            // The sealing memtable is immutable; its segment will be dropped when installed.
-            let _ = s;
+        if self.sealing.is_some() {
+            self.dropped_while_sealing.push((db.to_string(), None));
         }
         self.remove_segments(|s| s.db == db);
         self.sealed_types.retain(|t| t.0 != db);
@@ -299,6 +322,10 @@ impl Partition {
 
     pub fn drop_retention_policy(&mut self, db: &str, rp: &str) {
         self.memtable.drop_retention_policy(db, rp);
+        if self.sealing.is_some() {
+            self.dropped_while_sealing
+                .push((db.to_string(), Some(rp.to_string())));
+        }
         self.remove_segments(|s| s.db == db && s.rp == rp);
         self.sealed_types.retain(|t| !(t.0 == db && t.1 == rp));
         let _ = save_types(&self.dir, &self.sealed_types);
@@ -339,7 +366,8 @@ impl Partition {
             .map(|s| s.path.clone())
             .collect();
         let mut rows = Vec::new();
-        if let Some(s) = &self.sealing {
+        let dropped = is_dropped(&self.dropped_while_sealing, &req.db, &req.rp);
+        if let Some(s) = self.sealing.as_ref().filter(|_| !dropped) {
             rows.extend(s.scan(req));
         }
         rows.extend(self.memtable.scan(req));
@@ -375,14 +403,6 @@ impl Partition {
         }
         out.extend(self.memtable.field_types());
         out
-    }
-
-    pub fn memtable(&self) -> &Memtable {
-        &self.memtable
-    }
-
-    pub fn series_count(&self) -> usize {
-        self.memtable.series_count()
     }
 }
 
