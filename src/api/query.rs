@@ -12,9 +12,8 @@ use std::rc::Rc;
 
 use super::auth::Principal;
 
-/// The request's parameters: from the URL, and from a form body on POST (URL wins, as Go's
-/// `FormValue` reads the query string after the body... in fact Go prefers the body for POST;
-/// both orders agree for the clients we know, which send each parameter once).
+/// The request's parameters: the URL's, then a form body's on POST; the first occurrence wins.
+/// (Go's `FormValue` prefers the body on POST; the clients we know send each parameter once.)
 struct Params {
     pairs: Vec<(String, String)>,
 }
