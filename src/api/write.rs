@@ -17,7 +17,7 @@ use crate::lineproto::{
     lines, DecodeOptions, Decoder, FieldType, LineError, Precision, ReservedTime,
 };
 use crate::runtime::{Applied, Core, Req, Resp};
-use crate::shard::batch::Batch;
+use crate::shard::batch::{Batch, SchemaToken};
 use crate::shard::key;
 use crate::shard::schema::FieldClaim;
 use crate::storage::layout;
@@ -172,6 +172,9 @@ impl Staged {
 struct SchemaMemo {
     measurement: Vec<u8>,
     fields: Vec<(Vec<u8>, FieldType)>,
+    /// Names this (measurement, field keys) shape in the batches (`Batch` leaves the keys of a
+    /// point out when they repeat the previous point's); a new one per `remember`.
+    token: SchemaToken,
 }
 
 impl SchemaMemo {
@@ -203,6 +206,7 @@ impl SchemaMemo {
         self.fields.clear();
         self.fields
             .extend(fields.map(|(k, v)| (k.as_ref().to_vec(), v.field_type())));
+        self.token = SchemaToken(self.token.0 + 1);
     }
 }
 
@@ -281,8 +285,10 @@ async fn stage(
         let mut conflict = None;
         let mut unsure = false;
         let field_count;
+        let mut token = SchemaToken::NONE;
         if memo.matches(&measurement, point.fields()) {
             field_count = memo.fields.len() as u16;
+            token = memo.token;
         } else {
             let schema = core.schema.borrow();
             let mut count = 0u16;
@@ -308,6 +314,7 @@ async fn stage(
             field_count = count;
             if conflict.is_none() && !unsure {
                 memo.remember(&measurement, point.fields());
+                token = memo.token;
             }
         }
         if let Some(text) = conflict {
@@ -318,7 +325,7 @@ async fn stage(
         let series_key = point.series_key();
         let part = key::partition_of(hash, dbrp, st.batches.len());
         let b = &mut st.batches[part];
-        b.begin_point_hashed(series_key, hash, &measurement, ts, field_count);
+        b.begin_point_hashed(series_key, hash, &measurement, ts, field_count, token);
         for (k, v) in point.fields() {
             b.push_field(&k, &v);
         }

@@ -39,7 +39,7 @@ mod encode;
 mod error;
 mod lines;
 mod scan;
-mod simd;
+pub(crate) mod simd;
 #[cfg(test)]
 pub(crate) mod testgen;
 

@@ -7,23 +7,45 @@
 //!
 //! | bytes | what |
 //! | --- | --- |
+//! | 4 | length of the rest of the point (so a reader can skip to the next head) |
+//! | 1 | flags: bit 0 `SAME_SCHEMA`: measurement and field keys (names and order) are those of the previous point of this batch, and are left out |
 //! | 4 | series key length K |
 //! | K | canonical series key (escaped form, tags sorted) |
 //! | 8 | `lineproto::series_hash` of the key (the decoder's, carried so no core hashes it again) |
-//! | 2 | measurement length M |
-//! | M | measurement, unescaped |
+//! | 2 + M | measurement length M, measurement (unescaped) — absent with `SAME_SCHEMA` |
 //! | 8 | timestamp, ns (i64) |
 //! | 2 | field count F |
-//! | F × field | `2` key length, key (unescaped), `1` type (FieldType as u8), value: 8 bytes for float (bits) / integer / unsigned, 1 byte for boolean, `4` length + bytes for string |
+//! | F × field | `2` key length + key (unescaped) — absent with `SAME_SCHEMA` —, `1` type (FieldType as u8), value: 8 bytes for float (bits) / integer / unsigned, 1 byte for boolean, `4` length + bytes for string |
+//!
+//! Most lines of a request repeat the previous line's measurement and field keys (the writer's
+//! `SchemaMemo` knows when), so most points carry only their series key, time and values.
 
 use crate::lineproto::{FieldType, FieldValue};
 use std::borrow::Cow;
+
+/// Flag bit: the point repeats the previous point's measurement and field keys.
+const SAME_SCHEMA: u8 = 1;
+
+/// Identifies a (measurement, field keys in order) shape. Two points with the same non-zero
+/// token have the same measurement and field keys; `SchemaToken::NONE` promises nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SchemaToken(pub u64);
+
+impl SchemaToken {
+    pub const NONE: SchemaToken = SchemaToken(0);
+}
 
 /// The points of one request for one owner core, in line order.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Batch {
     pub buf: Vec<u8>,
     pub points: u32,
+    /// Offset of the current point's length field.
+    open: usize,
+    /// Token of the last point begun.
+    last_schema: SchemaToken,
+    /// Whether the current point leaves its field keys out.
+    omit_keys: bool,
 }
 
 /// A point read back out of a batch; borrows the batch buffer.
@@ -43,6 +65,8 @@ pub struct PointHead<'a> {
     pub series_hash: u64,
     pub measurement: &'a [u8],
     pub timestamp_ns: i64,
+    /// The measurement and field keys are those of the previous point read from this batch.
+    pub same_schema: bool,
 }
 
 /// Why a batch buffer could not be read: only a bug or a corrupt WAL record gets here.
@@ -62,10 +86,19 @@ impl Batch {
         field_count: u16,
     ) {
         let hash = crate::lineproto::series_hash(series_key);
-        self.begin_point_hashed(series_key, hash, measurement, ts, field_count);
+        self.begin_point_hashed(
+            series_key,
+            hash,
+            measurement,
+            ts,
+            field_count,
+            SchemaToken::NONE,
+        );
     }
 
-    /// `begin_point` with the key's `lineproto::series_hash` already known (the decoder's).
+    /// `begin_point` with the key's `lineproto::series_hash` already known (the decoder's) and
+    /// the point's schema token: when it equals the previous point's (and is not `NONE`), the
+    /// measurement and field keys are left out of the buffer.
     pub fn begin_point_hashed(
         &mut self,
         series_key: &[u8],
@@ -73,24 +106,45 @@ impl Batch {
         measurement: &[u8],
         ts: i64,
         field_count: u16,
+        schema: SchemaToken,
     ) {
         debug_assert_eq!(series_hash, crate::lineproto::series_hash(series_key));
+        let same = schema != SchemaToken::NONE && schema == self.last_schema;
+        self.last_schema = schema;
+        self.omit_keys = same;
+        self.open = self.buf.len();
+        self.buf.extend_from_slice(&[0; 4]);
+        self.buf.push(if same { SAME_SCHEMA } else { 0 });
         self.buf
             .extend_from_slice(&(series_key.len() as u32).to_le_bytes());
         self.buf.extend_from_slice(series_key);
         self.buf.extend_from_slice(&series_hash.to_le_bytes());
-        self.buf
-            .extend_from_slice(&(measurement.len() as u16).to_le_bytes());
-        self.buf.extend_from_slice(measurement);
+        if !same {
+            self.buf
+                .extend_from_slice(&(measurement.len() as u16).to_le_bytes());
+            self.buf.extend_from_slice(measurement);
+        }
         self.buf.extend_from_slice(&ts.to_le_bytes());
         self.buf.extend_from_slice(&field_count.to_le_bytes());
         self.points += 1;
+        self.close_point();
+    }
+
+    /// Keeps the open point's length field current.
+    #[inline]
+    fn close_point(&mut self) {
+        let len = (self.buf.len() - self.open - 4) as u32;
+        if let Some(slot) = self.buf.get_mut(self.open..self.open + 4) {
+            slot.copy_from_slice(&len.to_le_bytes());
+        }
     }
 
     pub fn push_field(&mut self, key: &[u8], value: &FieldValue<'_>) {
-        self.buf
-            .extend_from_slice(&(key.len() as u16).to_le_bytes());
-        self.buf.extend_from_slice(key);
+        if !self.omit_keys {
+            self.buf
+                .extend_from_slice(&(key.len() as u16).to_le_bytes());
+            self.buf.extend_from_slice(key);
+        }
         self.buf.push(value.field_type() as u8);
         match value {
             FieldValue::Float(v) => self.buf.extend_from_slice(&v.to_bits().to_le_bytes()),
@@ -102,6 +156,7 @@ impl Batch {
                 self.buf.extend_from_slice(s);
             }
         }
+        self.close_point();
     }
 
     /// Appends a point read from another batch.
@@ -112,6 +167,7 @@ impl Batch {
             p.measurement,
             p.timestamp_ns,
             p.fields.len() as u16,
+            SchemaToken::NONE,
         );
         for (k, v) in &p.fields {
             self.push_field(k, v);
@@ -124,10 +180,7 @@ impl Batch {
 
     /// The points in the order they were added.
     pub fn iter(&self) -> BatchIter<'_> {
-        BatchIter {
-            buf: &self.buf,
-            pos: 0,
-        }
+        BatchIter::new(&self.buf)
     }
 }
 
@@ -135,11 +188,24 @@ impl Batch {
 pub struct BatchIter<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// The measurement and field keys of the last point read with its fields.
+    prev_measurement: &'a [u8],
+    prev_keys: Vec<&'a [u8]>,
+    have_measurement: bool,
+    /// Whether `prev_keys` are the previous point's (a head-only walk does not read keys).
+    have_keys: bool,
 }
 
 impl<'a> BatchIter<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        BatchIter { buf, pos: 0 }
+        BatchIter {
+            buf,
+            pos: 0,
+            prev_measurement: &[],
+            prev_keys: Vec::new(),
+            have_measurement: false,
+            have_keys: false,
+        }
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], CorruptBatch> {
@@ -173,36 +239,110 @@ impl<'a> BatchIter<'a> {
         Some(r)
     }
 
+    /// The next point's head only (its fields are skipped unread).
+    pub fn next_head(&mut self) -> Option<Result<PointHead<'a>, CorruptBatch>> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        let r = self.read_head().and_then(|(end, mut head)| {
+            if head.same_schema {
+                // The previous point's measurement: by induction, the last one written out.
+                if !self.have_measurement {
+                    return Err(CorruptBatch { offset: self.pos });
+                }
+                head.measurement = self.prev_measurement;
+            } else {
+                self.prev_measurement = head.measurement;
+                self.have_measurement = true;
+                // This point's keys were not read: a later `same_schema` point cannot be
+                // completed by `next_into`.
+                self.have_keys = false;
+            }
+            self.pos = end;
+            Ok(head)
+        });
+        if r.is_err() {
+            self.pos = self.buf.len();
+        }
+        Some(r)
+    }
+
+    /// Reads a point's head; returns where the point ends and the head (the measurement of a
+    /// `same_schema` point is left empty).
+    fn read_head(&mut self) -> Result<(usize, PointHead<'a>), CorruptBatch> {
+        let at = self.pos;
+        let len = u32::from_le_bytes(self.take_array()?) as usize;
+        let end = self
+            .pos
+            .checked_add(len)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or(CorruptBatch { offset: at })?;
+        let flags = self.take_array::<1>()?[0];
+        if flags & !SAME_SCHEMA != 0 {
+            return Err(CorruptBatch { offset: at });
+        }
+        let same_schema = flags & SAME_SCHEMA != 0;
+        let key_len = u32::from_le_bytes(self.take_array()?) as usize;
+        let series_key = self.take(key_len)?;
+        let series_hash = u64::from_le_bytes(self.take_array()?);
+        let measurement = if same_schema {
+            &[][..]
+        } else {
+            let m_len = u16::from_le_bytes(self.take_array()?) as usize;
+            self.take(m_len)?
+        };
+        let timestamp_ns = i64::from_le_bytes(self.take_array()?);
+        Ok((
+            end,
+            PointHead {
+                series_key,
+                series_hash,
+                measurement,
+                timestamp_ns,
+                same_schema,
+            },
+        ))
+    }
+
     fn read_into(
         &mut self,
         fields: &mut Vec<(&'a [u8], FieldValue<'a>)>,
     ) -> Result<PointHead<'a>, CorruptBatch> {
-        let key_len = u32::from_le_bytes(self.take_array()?) as usize;
-        let series_key = self.take(key_len)?;
-        let series_hash = u64::from_le_bytes(self.take_array()?);
-        let m_len = u16::from_le_bytes(self.take_array()?) as usize;
-        let measurement = self.take(m_len)?;
-        let timestamp_ns = i64::from_le_bytes(self.take_array()?);
+        let (end, mut head) = self.read_head()?;
         let n = u16::from_le_bytes(self.take_array()?) as usize;
         fields.clear();
-        for _ in 0..n {
-            fields.push(self.read_field()?);
+        if head.same_schema {
+            if !self.have_keys || self.prev_keys.len() != n {
+                return Err(CorruptBatch { offset: self.pos });
+            }
+            head.measurement = self.prev_measurement;
+            for i in 0..n {
+                let key = self.prev_keys[i];
+                fields.push((key, self.read_value()?));
+            }
+        } else {
+            self.prev_measurement = head.measurement;
+            self.prev_keys.clear();
+            for _ in 0..n {
+                let k_len = u16::from_le_bytes(self.take_array()?) as usize;
+                let key = self.take(k_len)?;
+                self.prev_keys.push(key);
+                fields.push((key, self.read_value()?));
+            }
+            self.have_measurement = true;
+            self.have_keys = true;
         }
-        Ok(PointHead {
-            series_key,
-            series_hash,
-            measurement,
-            timestamp_ns,
-        })
+        if self.pos != end {
+            return Err(CorruptBatch { offset: self.pos });
+        }
+        Ok(head)
     }
 
-    fn read_field(&mut self) -> Result<(&'a [u8], FieldValue<'a>), CorruptBatch> {
-        let k_len = u16::from_le_bytes(self.take_array()?) as usize;
-        let key = self.take(k_len)?;
+    fn read_value(&mut self) -> Result<FieldValue<'a>, CorruptBatch> {
         let at = self.pos;
         let ty =
             FieldType::from_u8(self.take_array::<1>()?[0]).ok_or(CorruptBatch { offset: at })?;
-        let value = match ty {
+        Ok(match ty {
             FieldType::Float => {
                 FieldValue::Float(f64::from_bits(u64::from_le_bytes(self.take_array()?)))
             }
@@ -213,8 +353,7 @@ impl<'a> BatchIter<'a> {
                 let len = u32::from_le_bytes(self.take_array()?) as usize;
                 FieldValue::String(Cow::Borrowed(self.take(len)?))
             }
-        };
-        Ok((key, value))
+        })
     }
 
     fn read_point(&mut self) -> Result<BatchPoint<'a>, CorruptBatch> {
@@ -273,6 +412,63 @@ mod tests {
             FieldValue::String(Cow::Borrowed(b"x\"y"))
         );
         assert_eq!(pts[1].fields, vec![(&b"v"[..], FieldValue::Boolean(false))]);
+    }
+
+    /// Points with the same schema token leave out measurement and field keys; reading gives
+    /// them back, a head-only walk still knows the measurement, and the buffer is smaller.
+    #[test]
+    fn same_schema_points_leave_keys_out_and_read_back_whole() {
+        let fields = |i: i64| {
+            vec![
+                (&b"usage_user"[..], FieldValue::Integer(i)),
+                (&b"usage_system"[..], FieldValue::Float(i as f64)),
+            ]
+        };
+        let mut full = Batch::default();
+        let mut packed = Batch::default();
+        let tokens = [1, 1, 1, 2, 2, 0, 0, 3];
+        for (i, &t) in tokens.iter().enumerate() {
+            let key = format!("cpu,host=h{i}");
+            let m: &[u8] = if t == 2 { b"mem" } else { b"cpu" };
+            let hash = crate::lineproto::series_hash(key.as_bytes());
+            for (b, tok) in [(&mut full, 0), (&mut packed, t)] {
+                b.begin_point_hashed(key.as_bytes(), hash, m, i as i64, 2, SchemaToken(tok));
+                for (k, v) in fields(i as i64) {
+                    b.push_field(k, &v);
+                }
+            }
+        }
+        assert!(packed.buf.len() < full.buf.len());
+        let a: Vec<_> = full.iter().collect::<Result<_, _>>().unwrap();
+        let b: Vec<_> = packed.iter().collect::<Result<_, _>>().unwrap();
+        assert_eq!(a, b);
+        assert_eq!(b[4].measurement, b"mem");
+        let mut it = packed.iter();
+        let mut heads = Vec::new();
+        while let Some(h) = it.next_head() {
+            let h = h.unwrap();
+            heads.push((h.measurement.to_vec(), h.timestamp_ns, h.same_schema));
+        }
+        let same: Vec<bool> = heads.iter().map(|h| h.2).collect();
+        assert_eq!(same, [false, true, true, false, true, false, false, false]);
+        assert_eq!(heads[2].0, b"cpu");
+        assert_eq!(heads[4].0, b"mem");
+        assert_eq!(heads[7].1, 7);
+    }
+
+    /// A `same_schema` point with nothing before it cannot be read: an error, not a guess.
+    #[test]
+    fn same_schema_without_a_previous_point_is_corrupt() {
+        let mut b = Batch::default();
+        b.begin_point_hashed(b"m", crate::lineproto::series_hash(b"m"), b"m", 1, 1, SchemaToken(5));
+        b.push_field(b"v", &FieldValue::Integer(1));
+        b.begin_point_hashed(b"m", crate::lineproto::series_hash(b"m"), b"m", 2, 1, SchemaToken(5));
+        b.push_field(b"v", &FieldValue::Integer(2));
+        let second = 4 + u32::from_le_bytes(b.buf[..4].try_into().unwrap()) as usize;
+        let tail = &b.buf[second..];
+        assert_eq!(tail[4], SAME_SCHEMA, "the second point is the packed one");
+        assert!(BatchIter::new(tail).next().unwrap().is_err());
+        assert!(BatchIter::new(tail).next_head().unwrap().is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use super::batch::{Batch, CorruptBatch};
 use crate::config::Config;
 use crate::limits::CardinalityBudget;
-use hashbrown::{HashMap, HashSet};
+use hashbrown::{HashMap, HashTable};
 
 /// What admission removed from a batch.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -24,7 +24,40 @@ pub struct Refused {
 pub struct Cardinality {
     enabled: bool,
     budget: CardinalityBudget,
-    known: HashMap<String, HashSet<Box<[u8]>>>,
+    known: HashMap<String, KeySet>,
+}
+
+/// The series keys of one database: the bytes in one arena, an index keyed by
+/// `lineproto::series_hash` (the hash every batch carries, so a lookup hashes nothing).
+#[derive(Default)]
+struct KeySet {
+    bytes: Vec<u8>,
+    /// (offset, length) of a key in `bytes`.
+    index: HashTable<(usize, u32)>,
+}
+
+impl KeySet {
+    fn key(&self, (at, len): (usize, u32)) -> &[u8] {
+        self.bytes.get(at..at + len as usize).unwrap_or(&[])
+    }
+
+    fn contains(&self, key: &[u8], hash: u64) -> bool {
+        self.index.find(hash, |&e| self.key(e) == key).is_some()
+    }
+
+    /// Adds `key`; false when it was there.
+    fn insert(&mut self, key: &[u8], hash: u64) -> bool {
+        if self.contains(key, hash) {
+            return false;
+        }
+        let e = (self.bytes.len(), key.len() as u32);
+        self.bytes.extend_from_slice(key);
+        let KeySet { bytes, index } = self;
+        index.insert_unique(hash, e, |&(at, len)| {
+            crate::lineproto::series_hash(bytes.get(at..at + len as usize).unwrap_or(&[]))
+        });
+        true
+    }
 }
 
 impl Cardinality {
@@ -46,7 +79,7 @@ impl Cardinality {
             return;
         }
         let set = self.known.entry_ref(db).or_default();
-        if set.insert(key.into()) {
+        if set.insert(key, crate::lineproto::series_hash(key)) {
             let _ = self
                 .budget
                 .admit_new_series(db, measurement, &super::key::parse_tags(key));
@@ -65,19 +98,18 @@ impl Cardinality {
             return Ok((None, refused));
         }
         let mut keep = Vec::with_capacity(batch.points as usize);
-        let mut fields = Vec::new();
         let mut iter = batch.iter();
         let set = self.known.entry_ref(db).or_default();
-        while let Some(p) = iter.next_into(&mut fields) {
+        while let Some(p) = iter.next_head() {
             let p = p?;
-            if set.contains(p.series_key) {
+            if set.contains(p.series_key, p.series_hash) {
                 keep.push(true);
                 continue;
             }
             let tags = super::key::parse_tags(p.series_key);
             match self.budget.admit_new_series(db, p.measurement, &tags) {
                 Ok(()) => {
-                    set.insert(p.series_key.into());
+                    set.insert(p.series_key, p.series_hash);
                     keep.push(true);
                 }
                 Err(e) => {

@@ -14,7 +14,7 @@
 //! `u32` length + bytes for string).
 
 use crate::lineproto::{FieldType, FieldValue};
-use crate::shard::batch::{Batch, CorruptBatch};
+use crate::shard::batch::{Batch, BatchIter, CorruptBatch};
 use hashbrown::{HashMap, HashTable};
 use std::borrow::Cow;
 
@@ -141,10 +141,29 @@ impl DbStore {
         Ok(id)
     }
 
+    /// The interned id of field key `name` at position `i` of a point. Points usually repeat the
+    /// previous point's field keys in the same order: `recent_fields` answers those.
+    fn field_id(&mut self, i: usize, name: &[u8]) -> Result<u16, ApplyError> {
+        if let Some((n, id)) = self.recent_fields.get(i) {
+            if n[..] == *name {
+                return Ok(*id);
+            }
+        }
+        let id = self.fields.intern(name);
+        let id = u16::try_from(id).map_err(|_| ApplyError::Full("field keys"))?;
+        if i < RECENT_FIELDS_MAX {
+            self.recent_fields.truncate(i);
+            self.recent_fields.push((name.to_vec(), id));
+        }
+        Ok(id)
+    }
+
+    /// Appends one point; `ids[i]` is the interned id of `fields[i]`'s key.
     fn append(
         &mut self,
         series: u32,
         ts: i64,
+        ids: &[u16],
         fields: &[(&[u8], FieldValue<'_>)],
     ) -> Result<(), ApplyError> {
         let n = u16::try_from(fields.len()).map_err(|_| ApplyError::Full("fields in one point"))?;
@@ -153,20 +172,7 @@ impl DbStore {
         self.log.extend_from_slice(&series.to_le_bytes());
         self.log.extend_from_slice(&ts.to_le_bytes());
         self.log.extend_from_slice(&n.to_le_bytes());
-        for (i, (name, value)) in fields.iter().enumerate() {
-            // Points usually repeat the previous point's field names in the same order.
-            let id = match self.recent_fields.get(i) {
-                Some((n, id)) if n[..] == **name => *id,
-                _ => {
-                    let id = self.fields.intern(name);
-                    let id = u16::try_from(id).map_err(|_| ApplyError::Full("field keys"))?;
-                    if i < RECENT_FIELDS_MAX {
-                        self.recent_fields.truncate(i);
-                        self.recent_fields.push((name.to_vec(), id));
-                    }
-                    id
-                }
-            };
+        for (id, (_, value)) in ids.iter().zip(fields) {
             self.log.extend_from_slice(&id.to_le_bytes());
             self.log.push(value.field_type() as u8);
             match value {
@@ -270,8 +276,9 @@ impl<'a> LogReader<'a> {
 pub struct SealPlan {
     pub db: String,
     pub rp: String,
-    /// (series id, time, log offset), sorted.
-    rows: Vec<(u32, i64, usize)>,
+    /// (time, log offset) of every point, grouped by series, each group sorted by time (equal
+    /// times in log order).
+    rows: Vec<(i64, usize)>,
     /// (series id, first row, end row) in series key order.
     series: Vec<(u32, usize, usize)>,
 }
@@ -302,6 +309,11 @@ impl Memtable {
 
     /// Applies every point of `batch` (already schema-checked) to the memtable.
     pub fn apply(&mut self, db: &str, rp: &str, batch: &Batch) -> Result<u32, ApplyError> {
+        self.apply_buf(db, rp, &batch.buf)
+    }
+
+    /// `apply` for a batch buffer (a `Batch`'s, or a WAL record's payload).
+    pub fn apply_buf(&mut self, db: &str, rp: &str, batch: &[u8]) -> Result<u32, ApplyError> {
         let store = match self.dbs.get_mut(&(db, rp) as &dyn DbRpKey) {
             Some(s) => s,
             None => self
@@ -311,11 +323,19 @@ impl Memtable {
         };
         let mut n = 0;
         let mut fields = Vec::new();
-        let mut iter = batch.iter();
+        let mut ids: Vec<u16> = Vec::new();
+        let mut iter = BatchIter::new(batch);
         while let Some(p) = iter.next_into(&mut fields) {
             let p = p?;
             let id = store.series_id(p.series_key, p.series_hash, p.measurement)?;
-            store.append(id, p.timestamp_ns, &fields)?;
+            // A point with the previous point's field keys reuses their ids.
+            if !p.same_schema || ids.len() != fields.len() {
+                ids.clear();
+                for (i, (name, _)) in fields.iter().enumerate() {
+                    ids.push(store.field_id(i, name)?);
+                }
+            }
+            store.append(id, p.timestamp_ns, &ids, &fields)?;
             n += 1;
         }
         Ok(n)
@@ -443,9 +463,32 @@ impl Memtable {
     pub fn seal_plan(&self) -> Vec<SealPlan> {
         let mut out = Vec::new();
         for ((db, rp), store) in &self.dbs {
-            // One flat vector of (series, time, log offset): a few bytes per point and no
-            // allocation per series (a memtable can hold millions of one-point series).
-            let mut rows: Vec<(u32, i64, usize)> = Vec::with_capacity(store.points as usize);
+            // A counting sort by series (two sequential passes over the log, a few bytes per
+            // point, no allocation per series: a memtable can hold millions of one-point
+            // series); only the series whose points arrived out of time order get sorted.
+            let n = store.series.len();
+            let mut start = vec![0usize; n + 1];
+            let mut last_ts = vec![i64::MIN; n];
+            let mut unsorted = vec![false; n];
+            let mut reader = LogReader {
+                log: &store.log,
+                pos: 0,
+            };
+            while let Some((sid, ts)) = reader.next_head() {
+                let i = sid as usize;
+                if i >= n {
+                    continue;
+                }
+                start[i + 1] += 1;
+                unsorted[i] |= ts < last_ts[i];
+                last_ts[i] = ts;
+            }
+            drop(last_ts);
+            for i in 0..n {
+                start[i + 1] += start[i];
+            }
+            let mut rows = vec![(0i64, 0usize); start[n]];
+            let mut next = start.clone();
             let mut reader = LogReader {
                 log: &store.log,
                 pos: 0,
@@ -455,18 +498,25 @@ impl Memtable {
                 let Some((sid, ts)) = reader.next_head() else {
                     break;
                 };
-                rows.push((sid, ts, at));
+                if let Some(slot) = next.get_mut(sid as usize) {
+                    rows[*slot] = (ts, at);
+                    *slot += 1;
+                }
             }
-            rows.sort_unstable(); // (series, time, offset): equal times keep log order
+            drop(next);
             let mut series: Vec<(u32, usize, usize)> = Vec::new();
-            let mut start = 0;
-            while start < rows.len() {
-                let sid = rows[start].0;
-                let end = start + rows[start..].iter().take_while(|r| r.0 == sid).count();
-                series.push((sid, start, end));
-                start = end;
+            for i in 0..n {
+                let (a, b) = (start[i], start[i + 1]);
+                if a == b {
+                    continue;
+                }
+                if unsorted[i] {
+                    // Stable: equal times keep log order (the later write wins when merged).
+                    rows[a..b].sort_by_key(|r| r.0);
+                }
+                series.push((i as u32, a, b));
             }
-            series.sort_by(|a, b| {
+            series.sort_unstable_by(|a, b| {
                 let key = |sid: u32| {
                     store
                         .series
@@ -554,17 +604,28 @@ impl Memtable {
     }
 }
 
-/// The rows of one series, given as (series, time, log offset) sorted, as segment columns: rows of
-/// the same time merge (fields unioned, the later write wins).
+/// The rows of one series, given as (time, log offset) sorted, as segment columns: rows of the
+/// same time merge (fields unioned, the later write wins).
 fn build_columns<'a>(
     store: &'a DbStore,
-    rows: &[(u32, i64, usize)],
+    rows: &[(i64, usize)],
     fields: &mut Vec<(u32, FieldValue<'a>)>,
 ) -> (Vec<i64>, Vec<ColumnData>) {
+    /// Rows read ahead: the log offsets are known, so the cache misses of a series' scattered
+    /// records overlap instead of being paid one after another.
+    const PREFETCH_AHEAD: usize = 16;
     let mut times: Vec<i64> = Vec::with_capacity(rows.len());
     let mut ids: Vec<u32> = Vec::new();
     let mut columns: Vec<ColumnData> = Vec::new();
-    for &(_, ts, at) in rows {
+    for &(_, at) in rows.iter().take(PREFETCH_AHEAD) {
+        crate::lineproto::simd::prefetch(&store.log, at);
+    }
+    for (r, &(ts, at)) in rows.iter().enumerate() {
+        if let Some(&(_, ahead)) = rows.get(r + PREFETCH_AHEAD) {
+            crate::lineproto::simd::prefetch(&store.log, ahead);
+            crate::lineproto::simd::prefetch(&store.log, ahead + 64);
+            crate::lineproto::simd::prefetch(&store.log, ahead + 127);
+        }
         let mut reader = LogReader {
             log: &store.log,
             pos: at,

@@ -31,7 +31,10 @@ const ROWS_PER_SEGMENT_MAX: usize = 65_536;
 /// Segment files one seal may write (its sequence number times this, plus the file's number).
 const FILES_PER_SEAL_MAX: u64 = 1_000_000;
 
-const KIND_POINTS: u8 = 0;
+/// A batch of points (`shard::batch` layout). Kind 0 held the batch layout before points carried
+/// a length and flags; a WAL holding it is refused at start-up ("unknown payload") rather than
+/// misread.
+const KIND_POINTS: u8 = 3;
 const KIND_DROP_DATABASE: u8 = 1;
 const KIND_DROP_RP: u8 = 2;
 
@@ -180,11 +183,7 @@ impl Partition {
             policy,
             |r: WalRecord<'_>| match decode_record(r.payload) {
                 Some(Record::Points { db, rp, batch }) => {
-                    let batch = Batch {
-                        buf: batch.to_vec(),
-                        points: 0,
-                    };
-                    if let Err(e) = memtable.apply(db, rp, &batch) {
+                    if let Err(e) = memtable.apply_buf(db, rp, batch) {
                         bad.get_or_insert_with(|| format!("WAL record {}: {e}", r.lsn));
                     }
                 }
@@ -227,14 +226,13 @@ impl Partition {
         if let Some(e) = &self.poisoned {
             return Err(e.clone());
         }
-        let mut payload = Vec::with_capacity(batch.buf.len() + db.len() + rp.len() + 5);
-        payload.push(KIND_POINTS);
-        put_str(&mut payload, db);
-        put_str(&mut payload, rp);
-        payload.extend_from_slice(&batch.buf);
+        let mut head = Vec::with_capacity(db.len() + rp.len() + 5);
+        head.push(KIND_POINTS);
+        put_str(&mut head, db);
+        put_str(&mut head, rp);
         let lsn = self
             .wal
-            .enqueue(&payload)
+            .enqueue_parts(&[&head, &batch.buf])
             .map_err(|e| self.poison(e.to_string()))?;
         let n = self
             .memtable

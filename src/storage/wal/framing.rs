@@ -86,11 +86,19 @@ pub fn record_len(payload_len: usize) -> usize {
 
 /// The 16 bytes before the payload of record `lsn`.
 pub fn encode_record_header(lsn: u64, payload: &[u8]) -> [u8; RECORD_HEADER_LEN] {
-    debug_assert!(payload.len() <= PAYLOAD_LEN_MAX);
+    encode_record_header_parts(lsn, &[payload])
+}
+
+/// `encode_record_header` for a payload given in pieces (written one after another).
+pub fn encode_record_header_parts(lsn: u64, parts: &[&[u8]]) -> [u8; RECORD_HEADER_LEN] {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    debug_assert!(len <= PAYLOAD_LEN_MAX);
     let lsn_bytes = lsn.to_le_bytes();
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&lsn_bytes), payload);
+    let crc = parts
+        .iter()
+        .fold(crc32c::crc32c(&lsn_bytes), |c, p| crc32c::crc32c_append(c, p));
     let mut h = [0u8; RECORD_HEADER_LEN];
-    h[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    h[..4].copy_from_slice(&(len as u32).to_le_bytes());
     h[4..8].copy_from_slice(&crc.to_le_bytes());
     h[8..].copy_from_slice(&lsn_bytes);
     h
@@ -259,6 +267,19 @@ mod tests {
 
     fn payloads_of<'a>(buf: &'a [u8], s: &Scan) -> Vec<&'a [u8]> {
         s.records.iter().map(|r| &buf[r.payload.clone()]).collect()
+    }
+
+    #[test]
+    fn header_of_parts_is_header_of_their_concatenation() {
+        let whole = b"\x03kind db rp and a batch buffer".to_vec();
+        for cut in 0..=whole.len() {
+            let (a, b) = whole.split_at(cut);
+            assert_eq!(
+                encode_record_header_parts(7, &[a, b]),
+                encode_record_header(7, &whole),
+                "cut at {cut}"
+            );
+        }
     }
 
     #[test]

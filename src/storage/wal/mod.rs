@@ -531,11 +531,18 @@ impl Wal {
     /// any order, so "apply after `append` returns" can differ from replay for concurrent writes
     /// of the same series and timestamp. The price: data is readable before it is durable.
     pub fn enqueue(&self, payload: &[u8]) -> Result<u64, WalError> {
-        if payload.is_empty() {
+        self.enqueue_parts(&[payload])
+    }
+
+    /// `enqueue` for a payload given in pieces (one record: the pieces one after another), so a
+    /// caller need not copy them together first.
+    pub fn enqueue_parts(&self, parts: &[&[u8]]) -> Result<u64, WalError> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len == 0 {
             return Err(WalError::Empty);
         }
-        if payload.len() > PAYLOAD_LEN_MAX {
-            return Err(WalError::TooLarge(payload.len()));
+        if len > PAYLOAD_LEN_MAX {
+            return Err(WalError::TooLarge(len));
         }
         let mut guard = self.inner.borrow_mut();
         let i = &mut *guard;
@@ -544,11 +551,13 @@ impl Wal {
         }
         let lsn = i.next_lsn;
         i.next_lsn += 1;
-        let header = framing::encode_record_header(lsn, payload);
+        let header = framing::encode_record_header_parts(lsn, parts);
         i.open.put(&i.file, &header);
-        i.open.put(&i.file, payload);
+        for p in parts {
+            i.open.put(&i.file, p);
+        }
         i.open.last_lsn = Some(lsn);
-        let len = framing::record_len(payload.len()) as u64;
+        let len = framing::record_len(len) as u64;
         i.bytes_since_rotate += len;
         i.open.record_bytes += len;
         i.stats.appends += 1;
