@@ -270,7 +270,8 @@ impl Partition {
         if self.sealing.is_some() || self.memtable.is_empty() {
             return None;
         }
-        let old = Rc::new(std::mem::take(&mut self.memtable));
+        let next = self.memtable.take_for_next();
+        let old = Rc::new(std::mem::replace(&mut self.memtable, next));
         self.sealing = Some(old.clone());
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -489,6 +490,9 @@ pub async fn seal(part: &std::cell::RefCell<Vec<Partition>>, idx: usize) -> Resu
             if let Some(p) = part.borrow_mut().get_mut(idx) {
                 keep_from = keep_from.min(p.seal_lsn);
                 p.seal_done(files, types);
+                if let Ok(sealed) = Rc::try_unwrap(old) {
+                    p.memtable.recycle(sealed);
+                }
             }
             // Only records whose data is now in a durable segment go.
             wal.truncate_before(keep_from)

@@ -92,11 +92,20 @@ pub(super) fn encode_column(out: &mut Vec<u8>, values: &Values, valid: &[bool], 
     // A slot is stored only if it is marked valid and has a value (a short vector is a
     // caller bug; it must not make the block undecodable).
     let is_valid = |i: usize| valid.get(i).copied().unwrap_or(false) && i < values.len();
-    let all_valid = (0..rows).all(is_valid);
+    let all_valid = values.len() >= rows && valid.len() >= rows && !valid[..rows].contains(&false);
     out.push(if all_valid { 0 } else { FLAG_VALIDITY });
-    if !all_valid {
-        put_bools(out, (0..rows).map(is_valid));
+    if all_valid {
+        // The common case (every row has the field): the values as they are.
+        match values {
+            Values::Float(v) => encode_floats(out, v[..rows].iter().copied()),
+            Values::Integer(v) => encode_integers(out, v[..rows].iter().copied()),
+            Values::Unsigned(v) => encode_unsigned(out, v[..rows].iter().copied()),
+            Values::Boolean(v) => put_bools(out, v[..rows].iter().copied()),
+            Values::String(v) => encode_strings(out, v[..rows].iter().map(Vec::as_slice)),
+        }
+        return;
     }
+    put_bools(out, (0..rows).map(is_valid));
     let keep = (0..rows).filter(|&i| is_valid(i));
     match values {
         Values::Float(v) => encode_floats(out, keep.map(|i| v[i])),
@@ -174,7 +183,7 @@ fn bounded(n: usize, bytes: usize) -> usize {
 
 fn encode_integers(out: &mut Vec<u8>, values: impl Iterator<Item = i64>) {
     let mut prev = None;
-    let mut deltas = Vec::new();
+    let mut deltas = Vec::with_capacity(values.size_hint().0);
     for v in values {
         match prev {
             None => put_uvarint(out, zigzag(v)),
