@@ -145,9 +145,15 @@ struct Staged {
 }
 
 impl Staged {
-    fn new(partitions: usize) -> Self {
+    /// `body_len`: the request body's length; a batch takes about as many bytes as the lines
+    /// it holds, so each starts with room for its share (growing a megabyte buffer by doubling
+    /// copies it again and again).
+    fn new(partitions: usize, body_len: usize) -> Self {
+        let share = body_len / partitions.max(1);
         Staged {
-            batches: vec![Batch::default(); partitions],
+            batches: (0..partitions)
+                .map(|_| Batch::with_capacity(share + share / 4 + 256))
+                .collect(),
             unsure: vec![Vec::new(); partitions],
             claims: HashMap::new(),
             dropped: 0,
@@ -229,7 +235,7 @@ async fn stage(
     retention_min_ns: i64,
     body: &[u8],
 ) -> Staged {
-    let mut st = Staged::new(core.partition_count as usize);
+    let mut st = Staged::new(core.partition_count as usize, body.len());
     let dbrp = key::db_rp_hash(db, rp);
     let mut decoder = Decoder::new();
     let mut memo = SchemaMemo::default();

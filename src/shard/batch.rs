@@ -46,6 +46,8 @@ pub struct Batch {
     last_schema: SchemaToken,
     /// Whether the current point leaves its field keys out.
     omit_keys: bool,
+    /// Fields the current point still expects; its length field is written after the last.
+    fields_left: u16,
 }
 
 /// A point read back out of a batch; borrows the batch buffer.
@@ -77,6 +79,14 @@ pub struct CorruptBatch {
 }
 
 impl Batch {
+    /// An empty batch with room for `bytes` bytes of points.
+    pub fn with_capacity(bytes: usize) -> Batch {
+        Batch {
+            buf: Vec::with_capacity(bytes),
+            ..Batch::default()
+        }
+    }
+
     /// Appends the head of a point; follow with `push_field` exactly `field_count` times.
     pub fn begin_point(
         &mut self,
@@ -127,10 +137,12 @@ impl Batch {
         self.buf.extend_from_slice(&ts.to_le_bytes());
         self.buf.extend_from_slice(&field_count.to_le_bytes());
         self.points += 1;
+        self.fields_left = field_count;
         self.close_point();
     }
 
-    /// Keeps the open point's length field current.
+    /// Writes the open point's length field (after its head, and again after its last field;
+    /// a caller that pushes fewer fields than announced gets a point that reads as corrupt).
     #[inline]
     fn close_point(&mut self) {
         let len = (self.buf.len() - self.open - 4) as u32;
@@ -156,7 +168,10 @@ impl Batch {
                 self.buf.extend_from_slice(s);
             }
         }
-        self.close_point();
+        self.fields_left = self.fields_left.saturating_sub(1);
+        if self.fields_left == 0 {
+            self.close_point();
+        }
     }
 
     /// Appends a point read from another batch.
@@ -460,9 +475,23 @@ mod tests {
     #[test]
     fn same_schema_without_a_previous_point_is_corrupt() {
         let mut b = Batch::default();
-        b.begin_point_hashed(b"m", crate::lineproto::series_hash(b"m"), b"m", 1, 1, SchemaToken(5));
+        b.begin_point_hashed(
+            b"m",
+            crate::lineproto::series_hash(b"m"),
+            b"m",
+            1,
+            1,
+            SchemaToken(5),
+        );
         b.push_field(b"v", &FieldValue::Integer(1));
-        b.begin_point_hashed(b"m", crate::lineproto::series_hash(b"m"), b"m", 2, 1, SchemaToken(5));
+        b.begin_point_hashed(
+            b"m",
+            crate::lineproto::series_hash(b"m"),
+            b"m",
+            2,
+            1,
+            SchemaToken(5),
+        );
         b.push_field(b"v", &FieldValue::Integer(2));
         let second = 4 + u32::from_le_bytes(b.buf[..4].try_into().unwrap()) as usize;
         let tail = &b.buf[second..];

@@ -657,17 +657,15 @@ fn build_columns(store: &DbStore, rows: &[(i64, usize)]) -> (Vec<i64>, Vec<Colum
             crate::lineproto::simd::prefetch(log, ahead + 127);
         }
         // Record: u32 length, u32 series, i64 time, u16 field count, fields (see the module doc).
-        let mut rd = LogReader {
-            log,
-            pos: at + 16,
-        };
+        let mut rd = LogReader { log, pos: at + 16 };
         let Some(n) = rd.u16() else { continue };
         if times.last() != Some(&ts) {
             times.push(ts);
         }
         let row = times.len() - 1;
         for i in 0..n as usize {
-            let (Some(id), Some(ty)) = (rd.u16(), rd.take(1).and_then(|b| FieldType::from_u8(b[0])))
+            let (Some(id), Some(ty)) =
+                (rd.u16(), rd.take(1).and_then(|b| FieldType::from_u8(b[0])))
             else {
                 break;
             };
@@ -677,7 +675,12 @@ fn build_columns(store: &DbStore, rows: &[(i64, usize)]) -> (Vec<i64>, Vec<Colum
                     Some(ci) => ci,
                     None => {
                         ids.push(id);
-                        columns.push(new_column(store.fields.get(u32::from(id)), ty, row));
+                        columns.push(new_column(
+                            store.fields.get(u32::from(id)),
+                            ty,
+                            row,
+                            rows.len(),
+                        ));
                         columns.len() - 1
                     }
                 },
@@ -700,9 +703,9 @@ fn build_columns(store: &DbStore, rows: &[(i64, usize)]) -> (Vec<i64>, Vec<Colum
                 *v = true;
             }
             let ok = match (&mut c.values, ty) {
-                (Values::Float(v), FieldType::Float) => rd
-                    .u64()
-                    .map(|x| set_or_push(v, fresh, f64::from_bits(x))),
+                (Values::Float(v), FieldType::Float) => {
+                    rd.u64().map(|x| set_or_push(v, fresh, f64::from_bits(x)))
+                }
                 (Values::Integer(v), FieldType::Integer) => {
                     rd.u64().map(|x| set_or_push(v, fresh, x as i64))
                 }
@@ -747,18 +750,19 @@ fn skip_value(rd: &mut LogReader<'_>, ty: FieldType) -> Option<()> {
     }
 }
 
-fn new_column(name: &[u8], ty: FieldType, rows: usize) -> ColumnData {
+/// A column of `ty` with `rows` invalid rows, room for `capacity`.
+fn new_column(name: &[u8], ty: FieldType, rows: usize, capacity: usize) -> ColumnData {
     let values = match ty {
-        FieldType::Float => Values::Float(Vec::new()),
-        FieldType::Integer => Values::Integer(Vec::new()),
-        FieldType::Unsigned => Values::Unsigned(Vec::new()),
-        FieldType::Boolean => Values::Boolean(Vec::new()),
-        FieldType::String => Values::String(Vec::new()),
+        FieldType::Float => Values::Float(Vec::with_capacity(capacity)),
+        FieldType::Integer => Values::Integer(Vec::with_capacity(capacity)),
+        FieldType::Unsigned => Values::Unsigned(Vec::with_capacity(capacity)),
+        FieldType::Boolean => Values::Boolean(Vec::with_capacity(capacity)),
+        FieldType::String => Values::String(Vec::with_capacity(capacity)),
     };
     let mut c = ColumnData {
         name: name.to_vec(),
         values,
-        valid: Vec::new(),
+        valid: Vec::with_capacity(capacity),
     };
     pad_column(&mut c, rows);
     c

@@ -94,9 +94,9 @@ pub fn encode_record_header_parts(lsn: u64, parts: &[&[u8]]) -> [u8; RECORD_HEAD
     let len: usize = parts.iter().map(|p| p.len()).sum();
     debug_assert!(len <= PAYLOAD_LEN_MAX);
     let lsn_bytes = lsn.to_le_bytes();
-    let crc = parts
-        .iter()
-        .fold(crc32c::crc32c(&lsn_bytes), |c, p| crc32c::crc32c_append(c, p));
+    let crc = parts.iter().fold(crc32c::crc32c(&lsn_bytes), |c, p| {
+        crc32c::crc32c_append(c, p)
+    });
     let mut h = [0u8; RECORD_HEADER_LEN];
     h[..4].copy_from_slice(&(len as u32).to_le_bytes());
     h[4..8].copy_from_slice(&crc.to_le_bytes());
