@@ -662,3 +662,94 @@ pub fn merge_sources(sources: Vec<SeriesRows>) -> Vec<SeriesRows> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::{Condition, MeasurementMatch};
+    use std::cell::RefCell;
+
+    fn batch(db_tag: &str, n: i64) -> Batch {
+        let mut b = Batch::default();
+        for t in 0..n {
+            b.begin_point(format!("m,src={db_tag}").as_bytes(), b"m", t, 1);
+            b.push_field(b"v", &FieldValue::Integer(t));
+        }
+        b
+    }
+
+    fn all(db: &str) -> ScanRequest {
+        ScanRequest {
+            db: db.into(),
+            rp: "autogen".into(),
+            measurements: MeasurementMatch::Regex(regex::bytes::Regex::new(".").unwrap()),
+            condition: Condition::default(),
+        }
+    }
+
+    /// Points of `db` a partition returns: memtables and segment files.
+    async fn points(parts: &RefCell<Vec<Partition>>, db: &str) -> usize {
+        let (files, mut rows) = parts.borrow()[0].scan_sources(&all(db));
+        for f in files {
+            rows.extend(scan_segment(&f, &all(db)).await.unwrap());
+        }
+        merge_sources(rows).iter().map(|s| s.points.len()).sum()
+    }
+
+    /// DROP DATABASE while a seal of that database's data is running: the sealing rows are
+    /// hidden at once, the seal's new files of that database are deleted when it finishes, the
+    /// other database's sealed data stays, and a restart (WAL replay + segment files) agrees.
+    #[test]
+    fn drop_database_during_a_seal() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().canonicalize().unwrap();
+        glommio::LocalExecutorBuilder::default()
+            .io_memory(1 << 20)
+            .spawn(move || async move {
+                let p = Partition::open(0, &data, FsyncPolicy::Always)
+                    .await
+                    .unwrap();
+                let parts = std::rc::Rc::new(RefCell::new(vec![p]));
+                for db in ["a", "b"] {
+                    let (_, wal, lsn) = parts.borrow_mut()[0]
+                        .apply(db, "autogen", &batch(db, 100))
+                        .unwrap();
+                    wal.wait_durable(lsn).await.unwrap();
+                }
+                let p2 = parts.clone();
+                let sealing = glommio::spawn_local(async move { seal(&p2, 0).await });
+                let mut waited = 0;
+                while parts.borrow()[0].sealing.is_none() {
+                    glommio::executor().yield_task_queue_now().await;
+                    waited += 1;
+                    assert!(waited < 1000, "the seal never started");
+                }
+                parts.borrow_mut()[0].drop_database("a");
+                assert_eq!(points(&parts, "a").await, 0, "hidden while sealing");
+                sealing.await.unwrap();
+                assert!(parts.borrow()[0].sealing.is_none());
+                assert_eq!(points(&parts, "a").await, 0);
+                assert_eq!(points(&parts, "b").await, 100);
+                let dbs: Vec<String> = parts.borrow()[0]
+                    .segments
+                    .iter()
+                    .map(|s| s.db.clone())
+                    .collect();
+                assert_eq!(dbs, vec!["b".to_string()]);
+                let on_disk = std::fs::read_dir(data.join("partitions/0/segments"))
+                    .unwrap()
+                    .count();
+                assert_eq!(on_disk, 1, "the dropped database's new file was deleted");
+                drop(parts);
+                let p = Partition::open(0, &data, FsyncPolicy::Always)
+                    .await
+                    .unwrap();
+                let parts = RefCell::new(vec![p]);
+                assert_eq!(points(&parts, "a").await, 0, "after a restart");
+                assert_eq!(points(&parts, "b").await, 100);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+}
