@@ -270,19 +270,26 @@ impl<H: Handler> Conn<H> {
         let take = self.unread().min(len);
         body.extend_from_slice(&self.rbuf[self.rpos..self.rpos + take]);
         self.rpos += take;
-        while body.len() < len {
-            let filled = body.len();
-            let want = (len - filled).min(BODY_READ_BYTES_MAX);
-            body.resize(filled + want, 0);
-            let n = read_with_timeout(
+        let mut filled = take;
+        while filled < len {
+            // Room is zeroed once, up to BODY_READ_BYTES_MAX at a time (a client announcing a
+            // large body must send it before the server commits memory to it); reads fill it.
+            if body.len() == filled {
+                let want = (len - filled).min(BODY_READ_BYTES_MAX);
+                body.resize(filled + want, 0);
+            }
+            match read_with_timeout(
                 &mut self.stream,
                 &mut body[filled..],
                 self.limits.idle_timeout,
             )
-            .await;
-            body.truncate(filled + n.as_ref().map_or(0, |&n| n));
-            n?;
+            .await
+            {
+                Ok(n) => filled += n,
+                Err(e) => return Err(e),
+            }
         }
+        body.truncate(filled);
         Ok(body)
     }
 
