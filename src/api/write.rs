@@ -331,9 +331,12 @@ async fn stage(
         let series_key = point.series_key();
         let part = key::partition_of(hash, dbrp, st.batches.len());
         let b = &mut st.batches[part];
-        b.begin_point_hashed(series_key, hash, &measurement, ts, field_count, token);
-        for (k, v) in point.fields() {
-            b.push_field(&k, &v);
+        if b.begin_point_hashed(series_key, hash, &measurement, ts, field_count, token) {
+            point.for_each_value(|v| b.push_value(v));
+        } else {
+            for (k, v) in point.fields() {
+                b.push_field(&k, &v);
+            }
         }
         st.unsure[part].push(unsure);
     }

@@ -108,7 +108,8 @@ impl Batch {
 
     /// `begin_point` with the key's `lineproto::series_hash` already known (the decoder's) and
     /// the point's schema token: when it equals the previous point's (and is not `NONE`), the
-    /// measurement and field keys are left out of the buffer.
+    /// measurement and field keys are left out of the buffer, and the answer is true (the
+    /// caller may then use `push_value`).
     pub fn begin_point_hashed(
         &mut self,
         series_key: &[u8],
@@ -117,7 +118,7 @@ impl Batch {
         ts: i64,
         field_count: u16,
         schema: SchemaToken,
-    ) {
+    ) -> bool {
         debug_assert_eq!(series_hash, crate::lineproto::series_hash(series_key));
         let same = schema != SchemaToken::NONE && schema == self.last_schema;
         self.last_schema = schema;
@@ -139,6 +140,7 @@ impl Batch {
         self.points += 1;
         self.fields_left = field_count;
         self.close_point();
+        same
     }
 
     /// Writes the open point's length field (after its head, and again after its last field;
@@ -157,6 +159,18 @@ impl Batch {
                 .extend_from_slice(&(key.len() as u16).to_le_bytes());
             self.buf.extend_from_slice(key);
         }
+        self.put_value(value);
+    }
+
+    /// `push_field` for a point whose keys are left out (`begin_point_hashed` answered true).
+    #[inline]
+    pub fn push_value(&mut self, value: &FieldValue<'_>) {
+        debug_assert!(self.omit_keys);
+        self.put_value(value);
+    }
+
+    #[inline]
+    fn put_value(&mut self, value: &FieldValue<'_>) {
         self.buf.push(value.field_type() as u8);
         match value {
             FieldValue::Float(v) => self.buf.extend_from_slice(&v.to_bits().to_le_bytes()),
