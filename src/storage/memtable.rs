@@ -1,17 +1,21 @@
-//! The in-memory part of a partition: per (db, rp) an interned series index and an append-only
-//! point log.
+//! The in-memory part of a partition: per (db, rp) an interned series index and, per series, a
+//! chain of record chunks.
 //!
 //! Memory per series is the point of this layout (high-cardinality users): a series costs its key
-//! bytes once (in one arena), a 12-byte `SeriesMeta` and one 4-byte slot in a `HashTable` —
-//! no allocation of its own. Points go to one append-only log in a compact form (series id,
-//! time, interned field ids, values), so a one-point series costs ~25 bytes of log.
+//! bytes once (in one arena), a 20-byte `SeriesMeta` and one 4-byte slot in a `HashTable` —
+//! no allocation of its own. Its points go to chunks in one shared arena: the first chunk is
+//! exactly as large as the first point (a one-point series wastes nothing), each later one twice
+//! the previous, up to `CHUNK_GROW_MAX`. Sealing then reads each series' points front to back,
+//! with no sort and no jumping through the whole memtable (an earlier design kept one shared log
+//! in arrival order; reading it back series by series cost a cache miss per point).
 //!
 //! Writes only append. The same series and timestamp written twice resolve when read: fields
 //! merge and the later write wins, as in InfluxDB ("Duplicate points").
 //!
-//! Log record (little-endian): `u32` length of the rest of the record, `u32` series id, `i64` time, `u16` field count, then per field
-//! `u16` field id, `u8` FieldType, value (8 bytes for float/integer/unsigned, 1 for boolean,
-//! `u32` length + bytes for string).
+//! Chunk (little-endian, at a 4-byte aligned offset of the arena): `u32` next chunk (in 4-byte
+//! units, `NO_CHUNK` = none), `u32` bytes used, `u32` capacity, then records.
+//! Record: `i64` time, `u16` field count, then per field `u16` field id, `u8` FieldType, value
+//! (8 bytes for float/integer/unsigned, 1 for boolean, `u32` length + bytes for string).
 
 use crate::lineproto::{FieldType, FieldValue};
 use crate::shard::batch::{Batch, BatchIter, CorruptBatch};
@@ -45,7 +49,19 @@ struct SeriesMeta {
     key_offset: u32,
     key_len: u32,
     measurement: u32,
+    /// First and last chunk of the series' records (`NO_CHUNK`: none).
+    first: u32,
+    last: u32,
 }
+
+/// "No chunk" in chunk links.
+const NO_CHUNK: u32 = u32::MAX;
+/// Chunks start at multiples of this many bytes; links count in these units (so an arena can
+/// reach 16 GiB with `u32` links).
+const CHUNK_ALIGN: usize = 4;
+const CHUNK_HEADER: usize = 12;
+/// A series' chunks double up to this capacity (bounds the unused tail per series).
+const CHUNK_GROW_MAX: usize = 4096;
 
 /// Interned names (measurements or field keys): id -> bytes, bytes -> id.
 #[derive(Default)]
@@ -76,6 +92,18 @@ fn key_hash(key: &[u8]) -> u64 {
     crate::lineproto::series_hash(key)
 }
 
+fn get_u32(buf: &[u8], at: usize) -> u32 {
+    buf.get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
+}
+
+fn put_u32(buf: &mut [u8], at: usize, v: u32) {
+    if let Some(b) = buf.get_mut(at..at + 4) {
+        b.copy_from_slice(&v.to_le_bytes());
+    }
+}
+
 #[derive(Default)]
 struct DbStore {
     keys: Vec<u8>,
@@ -83,10 +111,13 @@ struct DbStore {
     index: HashTable<u32>,
     measurements: Names,
     fields: Names,
-    log: Vec<u8>,
+    /// The record chunks of every series.
+    chunks: Vec<u8>,
     points: u64,
     /// The field names (and ids) of the last point appended, by position.
     recent_fields: Vec<(Vec<u8>, u16)>,
+    /// One record being built (reused).
+    scratch: Vec<u8>,
 }
 
 /// Field positions remembered by `DbStore::recent_fields`.
@@ -127,6 +158,8 @@ impl DbStore {
             key_offset,
             key_len,
             measurement,
+            first: NO_CHUNK,
+            last: NO_CHUNK,
         });
         let DbStore {
             keys,
@@ -158,63 +191,185 @@ impl DbStore {
         Ok(id)
     }
 
-    /// Appends one point; `ids[i]` is the interned id of `fields[i]`'s key.
+    /// A new empty chunk with room for `cap` bytes; returns its link.
+    fn alloc_chunk(&mut self, cap: usize) -> Result<u32, ApplyError> {
+        let at = self.chunks.len().next_multiple_of(CHUNK_ALIGN);
+        let full = ApplyError::Full("memtable bytes");
+        let link = u32::try_from(at / CHUNK_ALIGN)
+            .ok()
+            .filter(|&l| l != NO_CHUNK)
+            .ok_or(full.clone())?;
+        let cap32 = u32::try_from(cap).map_err(|_| full)?;
+        self.chunks.resize(at + CHUNK_HEADER + cap, 0);
+        put_u32(&mut self.chunks, at, NO_CHUNK);
+        put_u32(&mut self.chunks, at + 4, 0);
+        put_u32(&mut self.chunks, at + 8, cap32);
+        Ok(link)
+    }
+
+    /// Appends one point to series `sid`; `ids[i]` is the interned id of `fields[i]`'s key.
     fn append(
         &mut self,
-        series: u32,
+        sid: u32,
         ts: i64,
         ids: &[u16],
         fields: &[(&[u8], FieldValue<'_>)],
     ) -> Result<(), ApplyError> {
         let n = u16::try_from(fields.len()).map_err(|_| ApplyError::Full("fields in one point"))?;
-        let start = self.log.len();
-        self.log.extend_from_slice(&[0; 4]); // record length, patched below
-        self.log.extend_from_slice(&series.to_le_bytes());
-        self.log.extend_from_slice(&ts.to_le_bytes());
-        self.log.extend_from_slice(&n.to_le_bytes());
+        let mut rec = std::mem::take(&mut self.scratch);
+        rec.clear();
+        rec.extend_from_slice(&ts.to_le_bytes());
+        rec.extend_from_slice(&n.to_le_bytes());
         for (id, (_, value)) in ids.iter().zip(fields) {
-            self.log.extend_from_slice(&id.to_le_bytes());
-            self.log.push(value.field_type() as u8);
+            rec.extend_from_slice(&id.to_le_bytes());
+            rec.push(value.field_type() as u8);
             match value {
-                FieldValue::Float(v) => self.log.extend_from_slice(&v.to_bits().to_le_bytes()),
-                FieldValue::Integer(v) => self.log.extend_from_slice(&v.to_le_bytes()),
-                FieldValue::Unsigned(v) => self.log.extend_from_slice(&v.to_le_bytes()),
-                FieldValue::Boolean(v) => self.log.push(*v as u8),
+                FieldValue::Float(v) => rec.extend_from_slice(&v.to_bits().to_le_bytes()),
+                FieldValue::Integer(v) => rec.extend_from_slice(&v.to_le_bytes()),
+                FieldValue::Unsigned(v) => rec.extend_from_slice(&v.to_le_bytes()),
+                FieldValue::Boolean(v) => rec.push(*v as u8),
                 FieldValue::String(s) => {
                     let len =
                         u32::try_from(s.len()).map_err(|_| ApplyError::Full("string bytes"))?;
-                    self.log.extend_from_slice(&len.to_le_bytes());
-                    self.log.extend_from_slice(s);
+                    rec.extend_from_slice(&len.to_le_bytes());
+                    rec.extend_from_slice(s);
                 }
             }
         }
-        let len = u32::try_from(self.log.len() - start - 4)
-            .map_err(|_| ApplyError::Full("point bytes"))?;
-        self.log[start..start + 4].copy_from_slice(&len.to_le_bytes());
+        let r = self.put_record(sid, &rec);
+        self.scratch = rec;
+        r
+    }
+
+    /// Copies a built record into series `sid`'s last chunk, or a new one.
+    fn put_record(&mut self, sid: u32, rec: &[u8]) -> Result<(), ApplyError> {
+        let meta = *self
+            .series
+            .get(sid as usize)
+            .ok_or(ApplyError::Full("series"))?;
+        let mut chunk = None;
+        let mut next_cap = rec.len();
+        if meta.last != NO_CHUNK {
+            let at = meta.last as usize * CHUNK_ALIGN;
+            let used = get_u32(&self.chunks, at + 4) as usize;
+            let cap = get_u32(&self.chunks, at + 8) as usize;
+            if used + rec.len() <= cap {
+                chunk = Some(meta.last);
+            } else {
+                next_cap = (cap * 2).clamp(64, CHUNK_GROW_MAX).max(rec.len());
+            }
+        }
+        let link = match chunk {
+            Some(c) => c,
+            None => {
+                let c = self.alloc_chunk(next_cap)?;
+                if meta.last == NO_CHUNK {
+                    self.series[sid as usize].first = c;
+                } else {
+                    put_u32(&mut self.chunks, meta.last as usize * CHUNK_ALIGN, c);
+                }
+                self.series[sid as usize].last = c;
+                c
+            }
+        };
+        let at = link as usize * CHUNK_ALIGN;
+        let used = get_u32(&self.chunks, at + 4) as usize;
+        let start = at + CHUNK_HEADER + used;
+        if let Some(dst) = self.chunks.get_mut(start..start + rec.len()) {
+            dst.copy_from_slice(rec);
+        }
+        put_u32(&mut self.chunks, at + 4, (used + rec.len()) as u32);
         self.points += 1;
         Ok(())
     }
 
-    /// Bytes held, for the sealing bound: the log by length (its buffer may be a recycled one
-    /// of a sealed memtable, already resident and counted once), the rest by capacity.
+    /// The used bytes of each chunk of a series, in write order.
+    fn chunks_of(&self, m: SeriesMeta) -> ChunkIter<'_> {
+        ChunkIter {
+            arena: &self.chunks,
+            next: m.first,
+        }
+    }
+
+    /// Every record of a series in write order, as (time, reader positioned at its fields).
+    fn records(&self, m: SeriesMeta) -> impl Iterator<Item = (i64, usize, RecordReader<'_>)> + '_ {
+        self.chunks_of(m).flat_map(move |(base, data)| {
+            let mut pos = 0;
+            std::iter::from_fn(move || {
+                let mut rd = RecordReader { buf: data, pos };
+                let ts = rd.i64()?;
+                let n = rd.u16()?;
+                let fields_at = rd.pos;
+                for _ in 0..n {
+                    rd.skip_field()?;
+                }
+                pos = rd.pos;
+                Some((
+                    ts,
+                    base + fields_at - 2,
+                    RecordReader {
+                        buf: data,
+                        pos: fields_at - 2,
+                    },
+                ))
+            })
+        })
+    }
+
+    /// Bytes held, for the sealing bound: the chunk arena by length (its buffer may be a
+    /// recycled one of a sealed memtable, already resident and counted once), the rest by
+    /// capacity.
     fn bytes(&self) -> usize {
         self.keys.capacity()
             + self.series.capacity() * std::mem::size_of::<SeriesMeta>()
             + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
-            + self.log.len()
+            + self.chunks.len()
     }
 }
 
-/// Reads the point log; every record was written by `DbStore::append`, so a short read means a
-/// bug, and ends the walk instead of panicking.
-struct LogReader<'a> {
-    log: &'a [u8],
+/// Walks a series' chunks: (arena offset of the chunk's data, its used bytes).
+struct ChunkIter<'a> {
+    arena: &'a [u8],
+    next: u32,
+}
+
+impl<'a> Iterator for ChunkIter<'a> {
+    type Item = (usize, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next == NO_CHUNK {
+            return None;
+        }
+        let at = self.next as usize * CHUNK_ALIGN;
+        let next = get_u32(self.arena, at);
+        // A link never points backwards or to itself (chunks are allocated in order); a
+        // corrupt one ends the walk instead of looping.
+        self.next = if next != NO_CHUNK && next <= self.next {
+            NO_CHUNK
+        } else {
+            next
+        };
+        if self.next != NO_CHUNK {
+            crate::lineproto::simd::prefetch(self.arena, self.next as usize * CHUNK_ALIGN);
+        }
+        let used = get_u32(self.arena, at + 4) as usize;
+        let data = self
+            .arena
+            .get(at + CHUNK_HEADER..at + CHUNK_HEADER + used)?;
+        Some((at + CHUNK_HEADER, data))
+    }
+}
+
+/// Reads records written by `DbStore::append`; a short read means a bug, and ends the walk
+/// instead of panicking.
+struct RecordReader<'a> {
+    buf: &'a [u8],
     pos: usize,
 }
 
-impl<'a> LogReader<'a> {
+impl<'a> RecordReader<'a> {
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let s = self.log.get(self.pos..self.pos.checked_add(n)?)?;
+        let s = self.buf.get(self.pos..self.pos.checked_add(n)?)?;
         self.pos += n;
         Some(s)
     }
@@ -231,58 +386,50 @@ impl<'a> LogReader<'a> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
 
-    /// The next point's series id and time, skipping its fields.
-    fn next_head(&mut self) -> Option<(u32, i64)> {
-        if self.pos >= self.log.len() {
-            return None;
-        }
-        let len = self.u32()? as usize;
-        let end = self.pos.checked_add(len)?;
-        let series = self.u32()?;
-        let ts = self.u64()? as i64;
-        self.pos = end;
-        Some((series, ts))
+    fn i64(&mut self) -> Option<i64> {
+        self.u64().map(|v| v as i64)
     }
 
-    /// The next point: series id, time, and its fields as (field id, value).
-    fn next(&mut self, fields: &mut Vec<(u32, FieldValue<'a>)>) -> Option<(u32, i64)> {
-        if self.pos >= self.log.len() {
-            return None;
-        }
-        let _len = self.u32()?;
-        let series = self.u32()?;
-        let ts = self.u64()? as i64;
+    /// One field: (field id, type, value).
+    fn field(&mut self) -> Option<(u16, FieldValue<'a>)> {
+        let id = self.u16()?;
+        let ty = FieldType::from_u8(*self.take(1)?.first()?)?;
+        let v = match ty {
+            FieldType::Float => FieldValue::Float(f64::from_bits(self.u64()?)),
+            FieldType::Integer => FieldValue::Integer(self.u64()? as i64),
+            FieldType::Unsigned => FieldValue::Unsigned(self.u64()?),
+            FieldType::Boolean => FieldValue::Boolean(*self.take(1)?.first()? != 0),
+            FieldType::String => {
+                let len = self.u32()? as usize;
+                FieldValue::String(Cow::Borrowed(self.take(len)?))
+            }
+        };
+        Some((id, v))
+    }
+
+    /// Steps over one field without reading its value.
+    fn skip_field(&mut self) -> Option<()> {
+        self.take(2)?;
+        let ty = FieldType::from_u8(*self.take(1)?.first()?)?;
+        skip_value(self, ty)
+    }
+
+    /// The record's fields (the reader stands at its field count).
+    fn fields(&mut self, out: &mut Vec<(u16, FieldValue<'a>)>) -> Option<()> {
+        out.clear();
         let n = self.u16()?;
-        fields.clear();
         for _ in 0..n {
-            let id = self.u16()? as u32;
-            let ty = FieldType::from_u8(*self.take(1)?.first()?)?;
-            let v = match ty {
-                FieldType::Float => FieldValue::Float(f64::from_bits(self.u64()?)),
-                FieldType::Integer => FieldValue::Integer(self.u64()? as i64),
-                FieldType::Unsigned => FieldValue::Unsigned(self.u64()?),
-                FieldType::Boolean => FieldValue::Boolean(*self.take(1)?.first()? != 0),
-                FieldType::String => {
-                    let len = self.u32()? as usize;
-                    FieldValue::String(Cow::Borrowed(self.take(len)?))
-                }
-            };
-            fields.push((id, v));
+            out.push(self.field()?);
         }
-        Some((series, ts))
+        Some(())
     }
 }
 
-/// One (db, rp) of a memtable being sealed: its series (id, rows as (time, log offset)) in key
-/// order.
+/// One (db, rp) of a memtable being sealed: its series in key order.
 pub struct SealPlan {
     pub db: String,
     pub rp: String,
-    /// (time, log offset) of every point, grouped by series, each group sorted by time (equal
-    /// times in log order).
-    rows: Vec<(i64, usize)>,
-    /// (series id, first row, end row) in series key order.
-    series: Vec<(u32, usize, usize)>,
+    series: Vec<u32>,
 }
 
 impl SealPlan {
@@ -302,13 +449,13 @@ pub type KnownField = (String, String, Vec<u8>, Vec<u8>, FieldType);
 #[derive(Default)]
 pub struct Memtable {
     dbs: HashMap<(String, String), DbStore>,
-    /// Emptied log buffers of sealed memtables, reused by new (db, rp) stores: a log grows to
-    /// tens of MB, and a fresh one costs a page fault per 4 KiB on every seal cycle.
-    spare_logs: Vec<Vec<u8>>,
+    /// Emptied chunk arenas of sealed memtables, reused by new (db, rp) stores: an arena grows
+    /// to tens of MB, and a fresh one costs a page fault per 4 KiB on every seal cycle.
+    spare_arenas: Vec<Vec<u8>>,
 }
 
-/// Log buffers kept for reuse (one memtable fills while one seals).
-const SPARE_LOGS_MAX: usize = 2;
+/// Arenas kept for reuse (one memtable fills while one seals).
+const SPARE_ARENAS_MAX: usize = 2;
 
 impl Memtable {
     pub fn new() -> Self {
@@ -325,11 +472,11 @@ impl Memtable {
         let store = match self.dbs.get_mut(&(db, rp) as &dyn DbRpKey) {
             Some(s) => s,
             None => {
-                let log = self.spare_logs.pop().unwrap_or_default();
+                let chunks = self.spare_arenas.pop().unwrap_or_default();
                 self.dbs
                     .entry((db.to_string(), rp.to_string()))
                     .or_insert_with(|| DbStore {
-                        log,
+                        chunks,
                         ..DbStore::default()
                     })
             }
@@ -372,82 +519,62 @@ impl Memtable {
         if !wanted_m.iter().any(|&w| w) {
             return Vec::new();
         }
-        // Per series: 0 = not looked at, 1 = excluded, 2 = included.
-        let mut state = vec![0u8; store.series.len()];
-        let mut rows: HashMap<u32, Vec<(i64, PointFields)>> = HashMap::new();
-        let mut reader = LogReader {
-            log: &store.log,
-            pos: 0,
-        };
+        let mut out = Vec::new();
         let mut fields = Vec::new();
-        loop {
-            let at = reader.pos;
-            let Some((sid, ts)) = reader.next_head() else {
-                break;
-            };
-            let Some(st) = state.get_mut(sid as usize) else {
-                continue;
-            };
-            if *st == 0 {
-                let meta = store.series[sid as usize];
-                let ok = wanted_m
-                    .get(meta.measurement as usize)
-                    .copied()
-                    .unwrap_or(false)
-                    && req
-                        .condition
-                        .matches_tags(&crate::shard::key::parse_tags(store.key(meta)));
-                *st = if ok { 2 } else { 1 };
-            }
-            if *st != 2 || !req.condition.matches_time(ts) {
+        for &meta in &store.series {
+            if !wanted_m
+                .get(meta.measurement as usize)
+                .copied()
+                .unwrap_or(false)
+            {
                 continue;
             }
-            let mut point = LogReader {
-                log: &store.log,
-                pos: at,
-            };
-            if point.next(&mut fields).is_none() {
+            let tags = crate::shard::key::parse_tags(store.key(meta));
+            if !req.condition.matches_tags(&tags) {
                 continue;
             }
-            let owned = fields
-                .drain(..)
-                .map(|(id, v)| (store.fields.get(id).to_vec(), v.into_owned()))
-                .collect();
-            rows.entry(sid).or_default().push((ts, owned));
-        }
-        let mut out: Vec<SeriesRows> = rows
-            .into_iter()
-            .map(|(sid, mut points)| {
-                let meta = store.series[sid as usize];
-                points.sort_by_key(|p| p.0); // stable: equal times keep write order
-                SeriesRows {
-                    measurement: store.measurements.get(meta.measurement).to_vec(),
-                    tags: crate::shard::key::parse_tags(store.key(meta)),
-                    points: merge_same_times(points),
+            let mut points: Vec<(i64, PointFields)> = Vec::new();
+            for (ts, _, mut rd) in store.records(meta) {
+                if !req.condition.matches_time(ts) || rd.fields(&mut fields).is_none() {
+                    continue;
                 }
-            })
-            .collect();
+                let owned = fields
+                    .drain(..)
+                    .map(|(id, v)| (store.fields.get(u32::from(id)).to_vec(), v.into_owned()))
+                    .collect();
+                points.push((ts, owned));
+            }
+            if points.is_empty() {
+                continue;
+            }
+            points.sort_by_key(|p| p.0); // stable: equal times keep write order
+            out.push(SeriesRows {
+                measurement: store.measurements.get(meta.measurement).to_vec(),
+                tags,
+                points: merge_same_times(points),
+            });
+        }
         out.sort_by(|a, b| (&a.measurement, &a.tags).cmp(&(&b.measurement, &b.tags)));
         out
     }
 
-    /// A new, empty memtable that takes over this one's spare log buffers.
+    /// A new, empty memtable that takes over this one's spare arenas.
     pub fn take_for_next(&mut self) -> Memtable {
         Memtable {
             dbs: HashMap::new(),
-            spare_logs: std::mem::take(&mut self.spare_logs),
+            spare_arenas: std::mem::take(&mut self.spare_arenas),
         }
     }
 
-    /// Keeps the log buffers of a sealed memtable (emptied) for reuse.
+    /// Keeps the chunk arenas of a sealed memtable (emptied) for reuse.
     pub fn recycle(&mut self, sealed: Memtable) {
         for (_, store) in sealed.dbs {
-            if self.spare_logs.len() >= SPARE_LOGS_MAX {
+            if self.spare_arenas.len() >= SPARE_ARENAS_MAX {
                 break;
             }
-            let mut log = store.log;
-            log.clear();
-            self.spare_logs.push(log);
+            let mut arena = store.chunks;
+            arena.clear();
+            self.spare_arenas.push(arena);
         }
     }
 
@@ -471,7 +598,7 @@ impl Memtable {
         self.dbs.values().map(|s| s.points).sum()
     }
 
-    /// Bytes the memtable holds (capacity of its buffers), for the sealing bound.
+    /// Bytes the memtable holds, for the sealing bound.
     pub fn memtable_bytes(&self) -> usize {
         self.dbs.values().map(DbStore::bytes).sum()
     }
@@ -490,78 +617,22 @@ impl Memtable {
             .collect()
     }
 
-    /// The first, cheap step of sealing: per (db, rp), every series' rows as (time, log offset),
-    /// sorted, series in key order. `seal_series` then builds one series at a time, so a caller
-    /// can yield between series.
+    /// The first, cheap step of sealing: per (db, rp), the series holding points, in key order.
+    /// `seal_series` then builds one series at a time, so a caller can yield between series.
     pub fn seal_plan(&self) -> Vec<SealPlan> {
         let mut out = Vec::new();
         for ((db, rp), store) in &self.dbs {
-            // A counting sort by series (two sequential passes over the log, a few bytes per
-            // point, no allocation per series: a memtable can hold millions of one-point
-            // series); only the series whose points arrived out of time order get sorted.
-            let n = store.series.len();
-            let mut start = vec![0usize; n + 1];
-            let mut last_ts = vec![i64::MIN; n];
-            let mut unsorted = vec![false; n];
-            let mut reader = LogReader {
-                log: &store.log,
-                pos: 0,
-            };
-            while let Some((sid, ts)) = reader.next_head() {
-                let i = sid as usize;
-                if i >= n {
-                    continue;
-                }
-                start[i + 1] += 1;
-                unsorted[i] |= ts < last_ts[i];
-                last_ts[i] = ts;
-            }
-            drop(last_ts);
-            for i in 0..n {
-                start[i + 1] += start[i];
-            }
-            let mut rows = vec![(0i64, 0usize); start[n]];
-            let mut next = start.clone();
-            let mut reader = LogReader {
-                log: &store.log,
-                pos: 0,
-            };
-            loop {
-                let at = reader.pos;
-                let Some((sid, ts)) = reader.next_head() else {
-                    break;
-                };
-                if let Some(slot) = next.get_mut(sid as usize) {
-                    rows[*slot] = (ts, at);
-                    *slot += 1;
-                }
-            }
-            drop(next);
-            let mut series: Vec<(u32, usize, usize)> = Vec::new();
-            for i in 0..n {
-                let (a, b) = (start[i], start[i + 1]);
-                if a == b {
-                    continue;
-                }
-                if unsorted[i] {
-                    // Stable: equal times keep log order (the later write wins when merged).
-                    rows[a..b].sort_by_key(|r| r.0);
-                }
-                series.push((i as u32, a, b));
-            }
-            series.sort_unstable_by(|a, b| {
-                let key = |sid: u32| {
-                    store
-                        .series
-                        .get(sid as usize)
-                        .map_or(&[][..], |m| store.key(*m))
-                };
-                key(a.0).cmp(key(b.0))
+            let mut series: Vec<u32> = (0..store.series.len() as u32)
+                .filter(|&i| store.series[i as usize].first != NO_CHUNK)
+                .collect();
+            series.sort_unstable_by(|&a, &b| {
+                store
+                    .key(store.series[a as usize])
+                    .cmp(store.key(store.series[b as usize]))
             });
             out.push(SealPlan {
                 db: db.clone(),
                 rp: rp.clone(),
-                rows,
                 series,
             });
         }
@@ -573,9 +644,8 @@ impl Memtable {
         let store = self
             .dbs
             .get(&(plan.db.as_str(), plan.rp.as_str()) as &dyn DbRpKey)?;
-        let &(sid, start, end) = plan.series.get(i)?;
-        let meta = *store.series.get(sid as usize)?;
-        let (times, columns) = build_columns(store, plan.rows.get(start..end)?);
+        let meta = *store.series.get(*plan.series.get(i)? as usize)?;
+        let (times, columns) = build_columns(store, meta);
         Some(SeriesData {
             key: store.key(meta).to_vec(),
             measurement: store.measurements.get(meta.measurement).to_vec(),
@@ -609,25 +679,22 @@ impl Memtable {
         let mut seen = hashbrown::HashSet::new();
         let mut out = Vec::new();
         for ((db, rp), store) in &self.dbs {
-            let mut reader = LogReader {
-                log: &store.log,
-                pos: 0,
-            };
             let mut fields = Vec::new();
-            while let Some((sid, _)) = reader.next(&mut fields) {
-                let Some(meta) = store.series.get(sid as usize) else {
-                    continue;
-                };
-                for (fid, v) in &fields {
-                    if seen.insert((db.as_str(), rp.as_str(), meta.measurement, *fid)) {
-                        let m = store.measurements.get(meta.measurement).to_vec();
-                        out.push((
-                            db.clone(),
-                            rp.clone(),
-                            m,
-                            store.fields.get(*fid).to_vec(),
-                            v.field_type(),
-                        ));
+            for &meta in &store.series {
+                for (_, _, mut rd) in store.records(meta) {
+                    if rd.fields(&mut fields).is_none() {
+                        continue;
+                    }
+                    for (fid, v) in &fields {
+                        if seen.insert((db.as_str(), rp.as_str(), meta.measurement, *fid)) {
+                            out.push((
+                                db.clone(),
+                                rp.clone(),
+                                store.measurements.get(meta.measurement).to_vec(),
+                                store.fields.get(u32::from(*fid)).to_vec(),
+                                v.field_type(),
+                            ));
+                        }
                     }
                 }
             }
@@ -636,61 +703,86 @@ impl Memtable {
     }
 }
 
-/// The rows of one series, given as (time, log offset) sorted, as segment columns: rows of the
-/// same time merge (fields unioned, the later write wins).
-fn build_columns(store: &DbStore, rows: &[(i64, usize)]) -> (Vec<i64>, Vec<ColumnData>) {
-    /// Rows read ahead: the log offsets are known, so the cache misses of a series' scattered
-    /// records overlap instead of being paid one after another.
-    const PREFETCH_AHEAD: usize = 16;
-    let log = &store.log[..];
-    let mut times: Vec<i64> = Vec::with_capacity(rows.len());
-    // Field id of each column; a point's i-th field is usually column i.
-    let mut ids: Vec<u16> = Vec::new();
-    let mut columns: Vec<ColumnData> = Vec::new();
-    for &(_, at) in rows.iter().take(PREFETCH_AHEAD) {
-        crate::lineproto::simd::prefetch(log, at);
+/// A series' records as segment columns: rows sorted by time, rows of the same time merged
+/// (fields unioned, the later write wins). Records are usually written in time order, and are
+/// then read once, front to back; a series written out of order is sorted first (stably, so the
+/// later write of a time still wins).
+fn build_columns(store: &DbStore, meta: SeriesMeta) -> (Vec<i64>, Vec<ColumnData>) {
+    let mut b = ColumnBuilder::default();
+    let mut in_order = true;
+    'chunks: for (_, data) in store.chunks_of(meta) {
+        let mut rd = RecordReader { buf: data, pos: 0 };
+        while rd.pos < data.len() {
+            let Some(ts) = rd.i64() else { break };
+            if b.times.last().is_some_and(|&last| ts < last) {
+                in_order = false;
+                break 'chunks;
+            }
+            if b.add(store, ts, &mut rd).is_none() {
+                break;
+            }
+        }
     }
-    for (r, &(ts, at)) in rows.iter().enumerate() {
-        if let Some(&(_, ahead)) = rows.get(r + PREFETCH_AHEAD) {
-            crate::lineproto::simd::prefetch(log, ahead);
-            crate::lineproto::simd::prefetch(log, ahead + 64);
-            crate::lineproto::simd::prefetch(log, ahead + 127);
+    if in_order {
+        return b.finish();
+    }
+    let mut rows: Vec<(i64, usize)> = store.records(meta).map(|(ts, at, _)| (ts, at)).collect();
+    rows.sort_by_key(|r| r.0);
+    let mut b = ColumnBuilder::default();
+    for (ts, at) in rows {
+        let mut rd = RecordReader {
+            buf: &store.chunks,
+            pos: at,
+        };
+        let _ = b.add(store, ts, &mut rd);
+    }
+    b.finish()
+}
+
+/// Builds a series' columns row by row (rows in time order).
+#[derive(Default)]
+struct ColumnBuilder {
+    times: Vec<i64>,
+    /// Field id of each column; a point's i-th field is usually column i.
+    ids: Vec<u16>,
+    columns: Vec<ColumnData>,
+}
+
+impl ColumnBuilder {
+    /// Adds one record (the reader stands at its field count) at time `ts`, leaving the reader
+    /// after it; `None` when the record is cut short (a bug: the walk ends).
+    fn add(&mut self, store: &DbStore, ts: i64, rd: &mut RecordReader<'_>) -> Option<()> {
+        let n = rd.u16()?;
+        if self.times.last() != Some(&ts) {
+            self.times.push(ts);
         }
-        // Record: u32 length, u32 series, i64 time, u16 field count, fields (see the module doc).
-        let mut rd = LogReader { log, pos: at + 16 };
-        let Some(n) = rd.u16() else { continue };
-        if times.last() != Some(&ts) {
-            times.push(ts);
-        }
-        let row = times.len() - 1;
+        let row = self.times.len() - 1;
         for i in 0..n as usize {
             let (Some(id), Some(ty)) =
                 (rd.u16(), rd.take(1).and_then(|b| FieldType::from_u8(b[0])))
             else {
-                break;
+                return None;
             };
-            let ci = match ids.get(i) {
+            let ci = match self.ids.get(i) {
                 Some(&c) if c == id => i,
-                _ => match ids.iter().position(|&c| c == id) {
+                _ => match self.ids.iter().position(|&c| c == id) {
                     Some(ci) => ci,
                     None => {
-                        ids.push(id);
-                        columns.push(new_column(
+                        self.ids.push(id);
+                        self.columns.push(new_column(
                             store.fields.get(u32::from(id)),
                             ty,
                             row,
-                            rows.len(),
+                            self.times.capacity(),
                         ));
-                        columns.len() - 1
+                        self.columns.len() - 1
                     }
                 },
             };
-            let c = &mut columns[ci];
+            let c = &mut self.columns[ci];
             if c.values.field_type() != ty {
                 // Types are fixed per measurement before points reach storage; skip the value.
-                if skip_value(&mut rd, ty).is_none() {
-                    break;
-                }
+                skip_value(rd, ty)?;
                 continue;
             }
             // Rows this column has no value for (yet) stay invalid; a second write of the same
@@ -719,17 +811,19 @@ fn build_columns(store: &DbStore, rows: &[(i64, usize)]) -> (Vec<i64>, Vec<Colum
                     .u32()
                     .and_then(|len| rd.take(len as usize))
                     .map(|b| set_or_push(v, fresh, b.to_vec())),
-                (_, ty) => skip_value(&mut rd, ty),
+                (_, ty) => skip_value(rd, ty),
             };
-            if ok.is_none() {
-                break;
-            }
+            ok?;
         }
+        Some(())
     }
-    for c in &mut columns {
-        pad_column(c, times.len());
+
+    fn finish(mut self) -> (Vec<i64>, Vec<ColumnData>) {
+        for c in &mut self.columns {
+            pad_column(c, self.times.len());
+        }
+        (self.times, self.columns)
     }
-    (times, columns)
 }
 
 fn set_or_push<T>(v: &mut Vec<T>, fresh: bool, x: T) {
@@ -739,7 +833,7 @@ fn set_or_push<T>(v: &mut Vec<T>, fresh: bool, x: T) {
     }
 }
 
-fn skip_value(rd: &mut LogReader<'_>, ty: FieldType) -> Option<()> {
+fn skip_value(rd: &mut RecordReader<'_>, ty: FieldType) -> Option<()> {
     match ty {
         FieldType::Float | FieldType::Integer | FieldType::Unsigned => rd.take(8).map(|_| ()),
         FieldType::Boolean => rd.take(1).map(|_| ()),
@@ -1026,6 +1120,34 @@ mod tests {
             }
             p.apply("db", "rp", &b).unwrap();
             let scanned = p.scan(&all("db", "rp"));
+            // The model: per series, per time, the fields of every write merged, later wins.
+            let mut model: std::collections::BTreeMap<String, std::collections::BTreeMap<i64, std::collections::BTreeMap<Vec<u8>, FieldValue<'static>>>> = Default::default();
+            for (s, t, fields) in &points {
+                let row = model.entry(format!("{s}")).or_default().entry(*t).or_default();
+                let mut seen = Vec::new();
+                for (f, v) in fields {
+                    if seen.contains(f) {
+                        continue;
+                    }
+                    seen.push(*f);
+                    let value = match f {
+                        0 => FieldValue::Integer(*v),
+                        1 => FieldValue::Float(*v as f64 / 2.0),
+                        2 => FieldValue::Boolean(*v > 0),
+                        _ => FieldValue::String(Cow::Owned(format!("s{v}").into_bytes())),
+                    };
+                    row.insert(format!("f{f}").into_bytes(), value);
+                }
+            }
+            let from_scan: Vec<(String, Vec<(i64, PointFields)>)> = scanned
+                .iter()
+                .map(|r| (String::from_utf8(r.tags[0].1.clone()).unwrap(), r.points.clone()))
+                .collect();
+            let from_model: Vec<(String, Vec<(i64, PointFields)>)> = model
+                .into_iter()
+                .map(|(k, rows)| (k, rows.into_iter().map(|(t, f)| (t, f.into_iter().collect())).collect()))
+                .collect();
+            proptest::prop_assert_eq!(from_scan, from_model);
             let sealed = p.seal_data();
             proptest::prop_assert_eq!(sealed.len(), 1);
             let series = &sealed[0].2;
