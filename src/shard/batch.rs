@@ -8,8 +8,8 @@
 //! | bytes | what |
 //! | --- | --- |
 //! | 4 | length of the rest of the point (so a reader can skip to the next head) |
-//! | 1 | flags: bit 0 `SAME_SCHEMA`: measurement and field keys (names and order) are those of the previous point of this batch, and are left out |
-//! | 4 | series key length K |
+//! | 1 | flags: bit 0 `SAME_SCHEMA`: measurement and field keys (names and order) are those of the previous point of this batch, and are left out; bit 1 `KEY_REF`: the series is that of an earlier point of this batch |
+//! | 4 | with `KEY_REF`: the number (from 0) of the earlier point whose series this is; otherwise the series key length K, then: |
 //! | K | canonical series key (escaped form, tags sorted) |
 //! | 8 | `lineproto::series_hash` of the key (the decoder's, carried so no core hashes it again) |
 //! | 2 + M | measurement length M, measurement (unescaped) — absent with `SAME_SCHEMA` |
@@ -18,13 +18,18 @@
 //! | F × field | `2` key length + key (unescaped) — absent with `SAME_SCHEMA` —, `1` type (FieldType as u8), value: 8 bytes for float (bits) / integer / unsigned, 1 byte for boolean, `4` length + bytes for string |
 //!
 //! Most lines of a request repeat the previous line's measurement and field keys (the writer's
-//! `SchemaMemo` knows when), so most points carry only their series key, time and values.
+//! `SchemaMemo` knows when), and a request usually holds several points of each series (TSBS:
+//! five of each of 1000 hosts in 5000 lines), so most points carry only a 4-byte series
+//! reference, their time and their values; the owner core also reuses the series it found for
+//! the first point.
 
 use crate::lineproto::{FieldType, FieldValue};
 use std::borrow::Cow;
 
 /// Flag bit: the point repeats the previous point's measurement and field keys.
 const SAME_SCHEMA: u8 = 1;
+/// Flag bit: the point's series is that of an earlier point of the batch (given by number).
+const KEY_REF: u8 = 2;
 
 /// Identifies a (measurement, field keys in order) shape. Two points with the same non-zero
 /// token have the same measurement and field keys; `SchemaToken::NONE` promises nothing.
@@ -36,10 +41,14 @@ impl SchemaToken {
 }
 
 /// The points of one request for one owner core, in line order.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone)]
 pub struct Batch {
     pub buf: Vec<u8>,
     pub points: u32,
+    /// Per point (by number): where its series key is in `buf` (offset, length) and its hash.
+    keys: Vec<(u32, u32, u64)>,
+    /// The number of the first point of each series, by series hash.
+    first_of: hashbrown::HashTable<u32>,
     /// Offset of the current point's length field.
     open: usize,
     /// Token of the last point begun.
@@ -69,6 +78,10 @@ pub struct PointHead<'a> {
     pub timestamp_ns: i64,
     /// The measurement and field keys are those of the previous point read from this batch.
     pub same_schema: bool,
+    /// This point's number in the batch (from 0).
+    pub number: u32,
+    /// The number of the first point of the batch with this series (`number` when this is it).
+    pub first_of_series: u32,
 }
 
 /// Why a batch buffer could not be read: only a bug or a corrupt WAL record gets here.
@@ -124,12 +137,45 @@ impl Batch {
         self.last_schema = schema;
         self.omit_keys = same;
         self.open = self.buf.len();
+        let number = self.points;
+        let earlier = {
+            let Batch {
+                buf,
+                keys,
+                first_of,
+                ..
+            } = &*self;
+            first_of
+                .find(series_hash, |&p| {
+                    keys.get(p as usize).is_some_and(|&(at, len, _)| {
+                        buf.get(at as usize..(at + len) as usize) == Some(series_key)
+                    })
+                })
+                .copied()
+        };
         self.buf.extend_from_slice(&[0; 4]);
-        self.buf.push(if same { SAME_SCHEMA } else { 0 });
-        self.buf
-            .extend_from_slice(&(series_key.len() as u32).to_le_bytes());
-        self.buf.extend_from_slice(series_key);
-        self.buf.extend_from_slice(&series_hash.to_le_bytes());
+        let flags = if same { SAME_SCHEMA } else { 0 };
+        match earlier {
+            Some(p) => {
+                self.buf.push(flags | KEY_REF);
+                self.buf.extend_from_slice(&p.to_le_bytes());
+                let entry = self.keys[p as usize];
+                self.keys.push(entry);
+            }
+            None => {
+                self.buf.push(flags);
+                self.buf
+                    .extend_from_slice(&(series_key.len() as u32).to_le_bytes());
+                let at = self.buf.len() as u32;
+                self.buf.extend_from_slice(series_key);
+                self.buf.extend_from_slice(&series_hash.to_le_bytes());
+                self.keys.push((at, series_key.len() as u32, series_hash));
+                let Batch { keys, first_of, .. } = self;
+                first_of.insert_unique(series_hash, number, |&p| {
+                    keys.get(p as usize).map_or(0, |k| k.2)
+                });
+            }
+        }
         if !same {
             self.buf
                 .extend_from_slice(&(measurement.len() as u16).to_le_bytes());
@@ -221,6 +267,8 @@ pub struct BatchIter<'a> {
     prev_measurement: &'a [u8],
     prev_keys: Vec<&'a [u8]>,
     have_measurement: bool,
+    /// Per point read so far: its series key, hash, and the number of the series' first point.
+    series: Vec<(&'a [u8], u64, u32)>,
     /// Whether `prev_keys` are the previous point's (a head-only walk does not read keys).
     have_keys: bool,
 }
@@ -233,6 +281,7 @@ impl<'a> BatchIter<'a> {
             prev_measurement: &[],
             prev_keys: Vec::new(),
             have_measurement: false,
+            series: Vec::new(),
             have_keys: false,
         }
     }
@@ -307,13 +356,25 @@ impl<'a> BatchIter<'a> {
             .filter(|&e| e <= self.buf.len())
             .ok_or(CorruptBatch { offset: at })?;
         let flags = self.take_array::<1>()?[0];
-        if flags & !SAME_SCHEMA != 0 {
+        if flags & !(SAME_SCHEMA | KEY_REF) != 0 {
             return Err(CorruptBatch { offset: at });
         }
         let same_schema = flags & SAME_SCHEMA != 0;
-        let key_len = u32::from_le_bytes(self.take_array()?) as usize;
-        let series_key = self.take(key_len)?;
-        let series_hash = u64::from_le_bytes(self.take_array()?);
+        let number = self.series.len() as u32;
+        let (series_key, series_hash, first_of_series) = if flags & KEY_REF != 0 {
+            let p = u32::from_le_bytes(self.take_array()?);
+            // Only an earlier point can be referred to.
+            *self
+                .series
+                .get(p as usize)
+                .ok_or(CorruptBatch { offset: at })?
+        } else {
+            let key_len = u32::from_le_bytes(self.take_array()?) as usize;
+            let series_key = self.take(key_len)?;
+            let series_hash = u64::from_le_bytes(self.take_array()?);
+            (series_key, series_hash, number)
+        };
+        self.series.push((series_key, series_hash, first_of_series));
         let measurement = if same_schema {
             &[][..]
         } else {
@@ -329,6 +390,8 @@ impl<'a> BatchIter<'a> {
                 measurement,
                 timestamp_ns,
                 same_schema,
+                number,
+                first_of_series,
             },
         ))
     }
@@ -485,6 +548,53 @@ mod tests {
         assert_eq!(heads[7].1, 7);
     }
 
+    /// A series seen earlier in the batch is written as a 4-byte reference; reading resolves
+    /// it (key, hash, and the number of the series' first point), in full walks and head-only
+    /// walks alike, and a reference to a point that is not earlier is corrupt.
+    #[test]
+    fn repeated_series_are_references() {
+        let keys = [
+            &b"cpu,host=a"[..],
+            b"cpu,host=b",
+            b"cpu,host=a",
+            b"cpu,host=a",
+            b"cpu,host=b",
+        ];
+        let mut b = Batch::default();
+        for (i, k) in keys.iter().enumerate() {
+            b.begin_point(k, b"cpu", i as i64, 1);
+            b.push_field(b"v", &FieldValue::Integer(i as i64));
+        }
+        // Two keys written out, three references.
+        let written = b
+            .buf
+            .windows(10)
+            .filter(|w| *w == b"cpu,host=a" || *w == b"cpu,host=b")
+            .count();
+        assert_eq!(written, 2);
+        let pts: Vec<_> = b.iter().collect::<Result<_, _>>().unwrap();
+        let got: Vec<&[u8]> = pts.iter().map(|p| p.series_key).collect();
+        assert_eq!(got, keys);
+        for p in &pts {
+            assert_eq!(p.series_hash, crate::lineproto::series_hash(p.series_key));
+        }
+        let mut it = b.iter();
+        let mut firsts = Vec::new();
+        while let Some(h) = it.next_head() {
+            let h = h.unwrap();
+            firsts.push((h.number, h.first_of_series));
+        }
+        assert_eq!(firsts, [(0, 0), (1, 1), (2, 0), (3, 0), (4, 1)]);
+        // Point 2 refers to point 0: on its own it refers to nothing.
+        let mut pos = 0;
+        for _ in 0..2 {
+            pos += 4 + u32::from_le_bytes(b.buf[pos..pos + 4].try_into().unwrap()) as usize;
+        }
+        assert_eq!(b.buf[pos + 4] & KEY_REF, KEY_REF);
+        assert!(BatchIter::new(&b.buf[pos..]).next().unwrap().is_err());
+        assert!(BatchIter::new(&b.buf[pos..]).next_head().unwrap().is_err());
+    }
+
     /// A `same_schema` point with nothing before it cannot be read: an error, not a guess.
     #[test]
     fn same_schema_without_a_previous_point_is_corrupt() {
@@ -499,8 +609,8 @@ mod tests {
         );
         b.push_field(b"v", &FieldValue::Integer(1));
         b.begin_point_hashed(
-            b"m",
-            crate::lineproto::series_hash(b"m"),
+            b"m,a=2",
+            crate::lineproto::series_hash(b"m,a=2"),
             b"m",
             2,
             1,

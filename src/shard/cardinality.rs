@@ -102,6 +102,18 @@ impl Cardinality {
         let set = self.known.entry_ref(db).or_default();
         while let Some(p) = iter.next_head() {
             let p = p?;
+            // A later point of a series seen in this batch shares its first point's fate.
+            if p.first_of_series != p.number {
+                let k = keep
+                    .get(p.first_of_series as usize)
+                    .copied()
+                    .unwrap_or(false);
+                if !k {
+                    refused.points += 1;
+                }
+                keep.push(k);
+                continue;
+            }
             if set.contains(p.series_key, p.series_hash) {
                 keep.push(true);
                 continue;

@@ -484,10 +484,16 @@ impl Memtable {
         let mut n = 0;
         let mut fields = Vec::new();
         let mut ids: Vec<u16> = Vec::new();
+        // Series id per point number: a point of a series already seen in this batch reuses it.
+        let mut sids: Vec<u32> = Vec::new();
         let mut iter = BatchIter::new(batch);
         while let Some(p) = iter.next_into(&mut fields) {
             let p = p?;
-            let id = store.series_id(p.series_key, p.series_hash, p.measurement)?;
+            let id = match sids.get(p.first_of_series as usize) {
+                Some(&id) if p.first_of_series != p.number => id,
+                _ => store.series_id(p.series_key, p.series_hash, p.measurement)?,
+            };
+            sids.push(id);
             // A point with the previous point's field keys reuses their ids.
             if !p.same_schema || ids.len() != fields.len() {
                 ids.clear();
