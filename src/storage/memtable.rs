@@ -2,7 +2,7 @@
 //! chain of record chunks.
 //!
 //! Memory per series is the point of this layout (high-cardinality users): a series costs its key
-//! bytes once (in one arena), a 20-byte `SeriesMeta` and one 4-byte slot in a `HashTable` —
+//! bytes once (in one arena), a 24-byte `SeriesMeta` and one 4-byte slot in a `HashTable` —
 //! no allocation of its own. Its points go to chunks in one shared arena: the first chunk is
 //! exactly as large as the first point (a one-point series wastes nothing), each later one twice
 //! the previous, up to `CHUNK_GROW_MAX`. Sealing then reads each series' points front to back,
@@ -52,6 +52,8 @@ struct SeriesMeta {
     /// First and last chunk of the series' records (`NO_CHUNK`: none).
     first: u32,
     last: u32,
+    /// Records written (sizes the columns when sealing).
+    points: u32,
 }
 
 /// "No chunk" in chunk links.
@@ -160,6 +162,7 @@ impl DbStore {
             measurement,
             first: NO_CHUNK,
             last: NO_CHUNK,
+            points: 0,
         });
         let DbStore {
             keys,
@@ -280,6 +283,9 @@ impl DbStore {
         }
         put_u32(&mut self.chunks, at + 4, (used + rec.len()) as u32);
         self.points += 1;
+        if let Some(m) = self.series.get_mut(sid as usize) {
+            m.points = m.points.saturating_add(1);
+        }
         Ok(())
     }
 
@@ -714,7 +720,7 @@ impl Memtable {
 /// then read once, front to back; a series written out of order is sorted first (stably, so the
 /// later write of a time still wins).
 fn build_columns(store: &DbStore, meta: SeriesMeta) -> (Vec<i64>, Vec<ColumnData>) {
-    let mut b = ColumnBuilder::default();
+    let mut b = ColumnBuilder::with_rows(meta.points as usize);
     let mut in_order = true;
     'chunks: for (_, data) in store.chunks_of(meta) {
         let mut rd = RecordReader { buf: data, pos: 0 };
@@ -734,7 +740,7 @@ fn build_columns(store: &DbStore, meta: SeriesMeta) -> (Vec<i64>, Vec<ColumnData
     }
     let mut rows: Vec<(i64, usize)> = store.records(meta).map(|(ts, at, _)| (ts, at)).collect();
     rows.sort_by_key(|r| r.0);
-    let mut b = ColumnBuilder::default();
+    let mut b = ColumnBuilder::with_rows(rows.len());
     for (ts, at) in rows {
         let mut rd = RecordReader {
             buf: &store.chunks,
@@ -755,6 +761,14 @@ struct ColumnBuilder {
 }
 
 impl ColumnBuilder {
+    /// A builder with room for `rows` rows (columns get the same room when created).
+    fn with_rows(rows: usize) -> Self {
+        ColumnBuilder {
+            times: Vec::with_capacity(rows),
+            ..ColumnBuilder::default()
+        }
+    }
+
     /// Adds one record (the reader stands at its field count) at time `ts`, leaving the reader
     /// after it; `None` when the record is cut short (a bug: the walk ends).
     fn add(&mut self, store: &DbStore, ts: i64, rd: &mut RecordReader<'_>) -> Option<()> {
