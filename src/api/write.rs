@@ -13,9 +13,7 @@
 //! `PARSE_ERRORS_REPORTED_MAX` errors are listed; the rest are counted.
 
 use crate::http::{RequestHead, Response};
-use crate::lineproto::{
-    lines, DecodeOptions, Decoder, FieldType, LineError, Precision, ReservedTime,
-};
+use crate::lineproto::{lines, DecodeOptions, FieldType, LineError, Precision, ReservedTime};
 use crate::runtime::{Applied, Core, Req, Resp};
 use crate::shard::batch::{Batch, SchemaToken};
 use crate::shard::key;
@@ -27,6 +25,9 @@ use std::rc::Rc;
 /// Lines decoded between two cooperative yields: a 25 MB body must not stall the core's other
 /// connections (glommio's preemption timer is 100 ms; ~1000 lines take well under 1 ms).
 const LINES_PER_YIELD: usize = 1024;
+/// Decoders a core keeps for reuse (one per request decoded at the same time; each holds a
+/// few MB of key cache once warm).
+const DECODERS_KEPT_MAX: usize = 2;
 
 /// Parse errors spelled out in one answer; a body of a million bad lines gets a bounded answer.
 const PARSE_ERRORS_REPORTED_MAX: usize = 100;
@@ -237,7 +238,7 @@ async fn stage(
 ) -> Staged {
     let mut st = Staged::new(core.partition_count as usize, body.len());
     let dbrp = key::db_rp_hash(db, rp);
-    let mut decoder = Decoder::new();
+    let mut decoder = core.decoders.borrow_mut().pop().unwrap_or_default();
     let mut memo = SchemaMemo::default();
     for (n, (line_no, line)) in lines(body).enumerate() {
         if n % LINES_PER_YIELD == LINES_PER_YIELD - 1 {
@@ -340,6 +341,11 @@ async fn stage(
         }
         st.unsure[part].push(unsure);
     }
+    let mut pool = core.decoders.borrow_mut();
+    if pool.len() < DECODERS_KEPT_MAX {
+        pool.push(decoder);
+    }
+    drop(pool);
     st
 }
 

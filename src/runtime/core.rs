@@ -113,6 +113,9 @@ pub struct Core {
     senders: Senders<Msg>,
     next_call: Cell<u64>,
     pending: RefCell<HashMap<u64, oneshot::Sender<Resp>>>,
+    /// Line-protocol decoders kept between requests: a decoder's series-key cache then stays
+    /// warm (a request of 5000 TSBS lines names 1000 series; a fresh decoder misses on each).
+    pub decoders: RefCell<Vec<crate::lineproto::Decoder>>,
 }
 
 impl Core {
@@ -138,6 +141,7 @@ impl Core {
             senders,
             next_call: Cell::new(1),
             pending: RefCell::new(HashMap::new()),
+            decoders: RefCell::new(Vec::new()),
         })
     }
 

@@ -730,7 +730,7 @@ fn build_columns(store: &DbStore, meta: SeriesMeta) -> (Vec<i64>, Vec<ColumnData
                 in_order = false;
                 break 'chunks;
             }
-            if b.add(store, ts, &mut rd).is_none() {
+            if !b.add_common(ts, &mut rd) && b.add(store, ts, &mut rd).is_none() {
                 break;
             }
         }
@@ -767,6 +767,58 @@ impl ColumnBuilder {
             times: Vec::with_capacity(rows),
             ..ColumnBuilder::default()
         }
+    }
+
+    /// `add` for the common record: a new time, the same fields in the same order as the
+    /// columns so far, all 8-byte values (float, integer, unsigned). Checks everything first and
+    /// changes nothing (reader included) when the record is not such a one.
+    fn add_common(&mut self, ts: i64, rd: &mut RecordReader<'_>) -> bool {
+        const FIELD: usize = 11; // u16 id, u8 type, 8-byte value
+        let row = self.times.len();
+        let n = self.ids.len();
+        let Some(head) = rd.buf.get(rd.pos..rd.pos + 2) else {
+            return false;
+        };
+        if n == 0 || usize::from(u16::from_le_bytes([head[0], head[1]])) != n {
+            return false;
+        }
+        if self.times.last().is_some_and(|&t| t == ts) {
+            return false;
+        }
+        let body = rd.pos + 2;
+        let Some(fields) = rd.buf.get(body..body + n * FIELD) else {
+            return false;
+        };
+        for ((f, &id), c) in fields.chunks_exact(FIELD).zip(&self.ids).zip(&self.columns) {
+            let ty = c.values.field_type();
+            let fixed = matches!(
+                ty,
+                FieldType::Float | FieldType::Integer | FieldType::Unsigned
+            );
+            if !fixed
+                || u16::from_le_bytes([f[0], f[1]]) != id
+                || f[2] != ty as u8
+                || c.valid.len() != row
+            {
+                return false;
+            }
+        }
+        self.times.push(ts);
+        for (f, c) in fields.chunks_exact(FIELD).zip(&mut self.columns) {
+            let mut v = [0u8; 8];
+            v.copy_from_slice(&f[3..]);
+            let v = u64::from_le_bytes(v);
+            c.valid.push(true);
+            match &mut c.values {
+                Values::Float(x) => x.push(f64::from_bits(v)),
+                Values::Integer(x) => x.push(v as i64),
+                Values::Unsigned(x) => x.push(v),
+                // Excluded by the check above.
+                Values::Boolean(_) | Values::String(_) => {}
+            }
+        }
+        rd.pos = body + n * FIELD;
+        true
     }
 
     /// Adds one record (the reader stands at its field count) at time `ts`, leaving the reader
