@@ -317,6 +317,47 @@ impl<'a> BatchIter<'a> {
         Some(r)
     }
 
+    /// `next_into`, except that a `same_schema` point's fields are not decoded: `values` gets
+    /// their raw bytes (per field: `1` type, value, as in the layout above; keys are those of
+    /// the previous point) and `fields` is left empty. Other points fill `fields` and leave
+    /// `values` empty. The memtable copies such values without decoding them.
+    pub fn next_raw(
+        &mut self,
+        fields: &mut Vec<(&'a [u8], FieldValue<'a>)>,
+        values: &mut &'a [u8],
+    ) -> Option<Result<PointHead<'a>, CorruptBatch>> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        let start = self.pos;
+        let r = self.read_head().and_then(|(end, mut head)| {
+            if !head.same_schema {
+                // Decode it the ordinary way, from its start (the series bookkeeping of
+                // `read_head` is undone first).
+                self.series.pop();
+                self.pos = start;
+                *values = &[];
+                return self.read_into(fields);
+            }
+            let n = u16::from_le_bytes(self.take_array()?) as usize;
+            if !self.have_keys || self.prev_keys.len() != n {
+                return Err(CorruptBatch { offset: self.pos });
+            }
+            head.measurement = self.prev_measurement;
+            fields.clear();
+            *values = self
+                .buf
+                .get(self.pos..end)
+                .ok_or(CorruptBatch { offset: self.pos })?;
+            self.pos = end;
+            Ok(head)
+        });
+        if r.is_err() {
+            self.pos = self.buf.len();
+        }
+        Some(r)
+    }
+
     /// The next point's head only (its fields are skipped unread).
     pub fn next_head(&mut self) -> Option<Result<PointHead<'a>, CorruptBatch>> {
         if self.pos >= self.buf.len() {
@@ -593,6 +634,40 @@ mod tests {
         assert_eq!(b.buf[pos + 4] & KEY_REF, KEY_REF);
         assert!(BatchIter::new(&b.buf[pos..]).next().unwrap().is_err());
         assert!(BatchIter::new(&b.buf[pos..]).next_head().unwrap().is_err());
+    }
+
+    /// `next_raw` hands out a `same_schema` point's value bytes undecoded (type byte + value
+    /// per field) and decodes the others; heads are those of `next_into`.
+    #[test]
+    fn next_raw_gives_value_bytes_of_same_schema_points() {
+        let mut b = Batch::default();
+        for (i, tok) in [(0i64, 7u64), (1, 7), (2, 0)] {
+            let key = format!("m,h={i}");
+            let hash = crate::lineproto::series_hash(key.as_bytes());
+            b.begin_point_hashed(key.as_bytes(), hash, b"m", i, 2, SchemaToken(tok));
+            b.push_field(b"a", &FieldValue::Integer(-i));
+            b.push_field(b"s", &FieldValue::String(Cow::Borrowed(b"xy")));
+        }
+        let mut it = b.iter();
+        let (mut fields, mut values) = (Vec::new(), &[][..]);
+        let mut seen = Vec::new();
+        while let Some(h) = it.next_raw(&mut fields, &mut values) {
+            let h = h.unwrap();
+            seen.push((h.timestamp_ns, h.same_schema, fields.len(), values.to_vec()));
+        }
+        let mut raw = vec![FieldType::Integer as u8];
+        raw.extend_from_slice(&(-1i64).to_le_bytes());
+        raw.push(FieldType::String as u8);
+        raw.extend_from_slice(&2u32.to_le_bytes());
+        raw.extend_from_slice(b"xy");
+        assert_eq!(
+            seen,
+            vec![
+                (0, false, 2, vec![]),
+                (1, true, 0, raw),
+                (2, false, 2, vec![])
+            ]
+        );
     }
 
     /// A `same_schema` point with nothing before it cannot be read: an error, not a guess.

@@ -244,6 +244,54 @@ impl DbStore {
         r
     }
 
+    /// `append` for values in batch form (per field: `u8` type, value; the layout of
+    /// `shard::batch`), which differs from a record's only by the field ids in front.
+    fn append_raw(
+        &mut self,
+        sid: u32,
+        ts: i64,
+        ids: &[u16],
+        values: &[u8],
+    ) -> Result<(), ApplyError> {
+        let corrupt = ApplyError::Corrupt(CorruptBatch { offset: 0 });
+        let n = u16::try_from(ids.len()).map_err(|_| ApplyError::Full("fields in one point"))?;
+        let mut rec = std::mem::take(&mut self.scratch);
+        rec.clear();
+        rec.extend_from_slice(&ts.to_le_bytes());
+        rec.extend_from_slice(&n.to_le_bytes());
+        let mut pos = 0;
+        let mut ok = true;
+        for id in ids {
+            let ty = values.get(pos).copied().and_then(FieldType::from_u8);
+            let len = match ty {
+                Some(FieldType::Float | FieldType::Integer | FieldType::Unsigned) => Some(9),
+                Some(FieldType::Boolean) => Some(2),
+                Some(FieldType::String) => values
+                    .get(pos + 1..pos + 5)
+                    .map(|b| 5 + u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize),
+                None => None,
+            };
+            match len.and_then(|l| values.get(pos..pos + l)) {
+                Some(field) => {
+                    rec.extend_from_slice(&id.to_le_bytes());
+                    rec.extend_from_slice(field);
+                    pos += field.len();
+                }
+                None => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        let r = if ok && pos == values.len() {
+            self.put_record(sid, &rec)
+        } else {
+            Err(corrupt)
+        };
+        self.scratch = rec;
+        r
+    }
+
     /// Copies a built record into series `sid`'s last chunk, or a new one.
     fn put_record(&mut self, sid: u32, rec: &[u8]) -> Result<(), ApplyError> {
         let meta = *self
@@ -492,20 +540,25 @@ impl Memtable {
         let mut ids: Vec<u16> = Vec::new();
         // Series id per point number: a point of a series already seen in this batch reuses it.
         let mut sids: Vec<u32> = Vec::new();
+        let mut values: &[u8] = &[];
         let mut iter = BatchIter::new(batch);
-        while let Some(p) = iter.next_into(&mut fields) {
+        while let Some(p) = iter.next_raw(&mut fields, &mut values) {
             let p = p?;
             let id = match sids.get(p.first_of_series as usize) {
                 Some(&id) if p.first_of_series != p.number => id,
                 _ => store.series_id(p.series_key, p.series_hash, p.measurement)?,
             };
             sids.push(id);
-            // A point with the previous point's field keys reuses their ids.
-            if !p.same_schema || ids.len() != fields.len() {
-                ids.clear();
-                for (i, (name, _)) in fields.iter().enumerate() {
-                    ids.push(store.field_id(i, name)?);
-                }
+            // A point with the previous point's field keys reuses their ids, and its values are
+            // copied as they are in the batch.
+            if p.same_schema {
+                store.append_raw(id, p.timestamp_ns, &ids, values)?;
+                n += 1;
+                continue;
+            }
+            ids.clear();
+            for (i, (name, _)) in fields.iter().enumerate() {
+                ids.push(store.field_id(i, name)?);
             }
             store.append(id, p.timestamp_ns, &ids, &fields)?;
             n += 1;
