@@ -77,6 +77,20 @@ enum RawValue {
     Str { start: usize, end: usize, esc: bool },
 }
 
+/// A scanned field value as a `FieldValue` over the line (strings unescaped only if needed).
+#[inline]
+fn field_value(buf: &[u8], v: RawValue) -> FieldValue<'_> {
+    match v {
+        RawValue::Float(v) => FieldValue::Float(v),
+        RawValue::Integer(v) => FieldValue::Integer(v),
+        RawValue::Unsigned(v) => FieldValue::Unsigned(v),
+        RawValue::Boolean(v) => FieldValue::Boolean(v),
+        RawValue::Str { start, end, esc } => {
+            FieldValue::String(unescape(key_of(buf, (start, end)), esc, STRING_SPECIAL))
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct FieldSpan {
     key: (usize, usize),
@@ -986,18 +1000,9 @@ impl<'a, 's> Line<'a, 's> {
     pub fn fields(&self) -> impl Iterator<Item = (Cow<'a, [u8]>, FieldValue<'a>)> + '_ {
         let buf = self.buf;
         self.dec.fields.iter().filter(|f| !f.is_time).map(move |f| {
-            let value = match f.value {
-                RawValue::Float(v) => FieldValue::Float(v),
-                RawValue::Integer(v) => FieldValue::Integer(v),
-                RawValue::Unsigned(v) => FieldValue::Unsigned(v),
-                RawValue::Boolean(v) => FieldValue::Boolean(v),
-                RawValue::Str { start, end, esc } => {
-                    FieldValue::String(unescape(key_of(buf, (start, end)), esc, STRING_SPECIAL))
-                }
-            };
             (
                 unescape(key_of(buf, f.key), f.key_esc, FIELD_KEY_SPECIAL),
-                value,
+                field_value(buf, f.value),
             )
         })
     }
@@ -1006,18 +1011,8 @@ impl<'a, 's> Line<'a, 's> {
     /// path's common case: the keys repeat the previous line's and are not stored again).
     #[inline]
     pub fn for_each_value(&self, mut f: impl FnMut(&FieldValue<'a>)) {
-        let buf = self.buf;
         for fs in self.dec.fields.iter().filter(|fs| !fs.is_time) {
-            let value = match fs.value {
-                RawValue::Float(v) => FieldValue::Float(v),
-                RawValue::Integer(v) => FieldValue::Integer(v),
-                RawValue::Unsigned(v) => FieldValue::Unsigned(v),
-                RawValue::Boolean(v) => FieldValue::Boolean(v),
-                RawValue::Str { start, end, esc } => {
-                    FieldValue::String(unescape(key_of(buf, (start, end)), esc, STRING_SPECIAL))
-                }
-            };
-            f(&value);
+            f(&field_value(self.buf, fs.value));
         }
     }
 
