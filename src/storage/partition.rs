@@ -145,18 +145,13 @@ fn load_segments(dir: &Path) -> std::io::Result<Vec<SegmentFile>> {
         else {
             continue;
         };
-        let bytes = std::fs::read(&path)?;
-        let reader = SegmentReader::open(&bytes).map_err(|e| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("{}: {e:?}", path.display()),
-            )
-        })?;
-        let (time_min, time_max) = reader.time_range();
+        // The footer only: start-up reads an index per file, not the file.
+        let index = super::segment::read_index(&path, false)?;
+        let (time_min, time_max) = index.time_range;
         out.push(SegmentFile {
             seq,
-            db: reader.db().to_string(),
-            rp: reader.rp().to_string(),
+            db: index.db,
+            rp: index.rp,
             time_min,
             time_max,
             path,
@@ -377,14 +372,8 @@ impl Partition {
     pub fn stored_series(&self) -> Vec<(String, Vec<u8>, Vec<u8>)> {
         let mut out = Vec::new();
         for s in &self.segments {
-            let Ok(bytes) = std::fs::read(&s.path) else {
-                continue;
-            };
-            if let Ok(r) = SegmentReader::open(&bytes) {
-                out.extend(
-                    r.series_keys()
-                        .map(|(k, m)| (s.db.clone(), k.to_vec(), m.to_vec())),
-                );
+            if let Ok(index) = super::segment::read_index(&s.path, true) {
+                out.extend(index.series.into_iter().map(|(k, m)| (s.db.clone(), k, m)));
             }
         }
         if let Some(m) = &self.sealing {

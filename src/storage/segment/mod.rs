@@ -82,7 +82,7 @@ mod codec;
 mod read;
 mod write;
 
-pub use read::SegmentReader;
+pub use read::{read_index, SegmentIndex, SegmentReader};
 pub use write::encode_segment;
 
 use crate::lineproto::{FieldType, FieldValue};
@@ -406,6 +406,56 @@ mod tests {
         let mut sorted = series;
         sorted.sort_by(|a, b| a.key.cmp(&b.key)); // host_10 < host_2
         assert_eq!(read_all(&bytes).map(|s| s == sorted), Ok(true));
+    }
+
+    /// `read_index` reads only header, footer and trailer from the file: it gives what the
+    /// reader gives, refuses any damage to those parts, and does not see a damaged block (which
+    /// the reader finds when the series is read).
+    #[test]
+    fn read_index_from_the_file_matches_the_reader() {
+        let series: Vec<SeriesData> = (0..3)
+            .map(|h| SeriesData {
+                key: format!("cpu,host=h{h}").into_bytes(),
+                measurement: b"cpu".to_vec(),
+                times: vec![10 + h, 20 + h],
+                columns: vec![ColumnData {
+                    name: b"v".to_vec(),
+                    values: Values::Integer(vec![h, -h]),
+                    valid: vec![true, true],
+                }],
+            })
+            .collect();
+        let bytes = encode_segment("db", "rp", &series);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.seg");
+        std::fs::write(&path, &bytes).unwrap();
+        let r = SegmentReader::open(&bytes).unwrap();
+        let index = read_index(&path, true).unwrap();
+        assert_eq!((index.db.as_str(), index.rp.as_str()), (r.db(), r.rp()));
+        assert_eq!(index.time_range, r.time_range());
+        let keys: Vec<(Vec<u8>, Vec<u8>)> = r
+            .series_keys()
+            .map(|(k, m)| (k.to_vec(), m.to_vec()))
+            .collect();
+        assert_eq!(index.series, keys);
+        assert!(read_index(&path, false).unwrap().series.is_empty());
+        let footer_offset = {
+            let t = &bytes[bytes.len() - 16..bytes.len() - 8];
+            u64::from_le_bytes(t.try_into().unwrap()) as usize
+        };
+        // Every byte of header, footer and trailer is checked...
+        for at in (0..HEADER_BYTES).chain(footer_offset..bytes.len()) {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x01;
+            std::fs::write(&path, &bad).unwrap();
+            assert!(read_index(&path, true).is_err(), "byte {at} not checked");
+        }
+        // ...a block byte is not read.
+        let mut bad = bytes.clone();
+        bad[HEADER_BYTES] ^= 0x01;
+        std::fs::write(&path, &bad).unwrap();
+        assert!(read_index(&path, true).is_ok());
+        assert!(read_all(&bad).is_err());
     }
 
     #[test]

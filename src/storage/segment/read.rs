@@ -52,27 +52,15 @@ impl<'a> SegmentReader<'a> {
         let footer = bytes
             .get(footer_offset..bytes.len() - TRAILER_BYTES)
             .ok_or(SegmentError::Corrupt("footer offset"))?;
-        let mut cur = Cursor::new(footer);
-        let db = utf8(cur.bytes()?)?;
-        let rp = utf8(cur.bytes()?)?;
-        let series_count = cur.len()?;
-        let value_count = cur.uvarint()?;
-        let time_range = (cur.ivarint()?, cur.ivarint()?);
-        let mut series = Vec::with_capacity(series_count.min(cur.remaining()));
-        for _ in 0..series_count {
-            series.push(read_entry(&mut cur, footer_offset)?);
-        }
-        if !cur.is_empty() {
-            return Err(SegmentError::Corrupt("trailing bytes in footer"));
-        }
-        let keys_sorted = series.windows(2).all(|w| w[0].key < w[1].key);
+        let f = parse_footer(footer, footer_offset)?;
+        let keys_sorted = f.series.windows(2).all(|w| w[0].key < w[1].key);
         Ok(SegmentReader {
             bytes,
-            db,
-            rp,
-            value_count,
-            time_range,
-            series,
+            db: f.db,
+            rp: f.rp,
+            value_count: f.value_count,
+            time_range: f.time_range,
+            series: f.series,
             keys_sorted,
         })
     }
@@ -188,7 +176,14 @@ fn check_frame(bytes: &[u8]) -> Result<usize, SegmentError> {
     if len < HEADER_BYTES + TRAILER_BYTES {
         return Err(SegmentError::TooShort(len));
     }
-    let (head, rest) = bytes.split_at(HEADER_BYTES);
+    let trailer = &bytes[len - TRAILER_BYTES..];
+    let footer_offset = check_ends(&bytes[..HEADER_BYTES], trailer, len)?;
+    check_footer_crc(&bytes[footer_offset..len - TRAILER_BYTES], trailer)?;
+    Ok(footer_offset)
+}
+
+/// Checks the header (magic, version) and the trailer's magic; returns the footer offset.
+fn check_ends(head: &[u8], trailer: &[u8], len: usize) -> Result<usize, SegmentError> {
     let (version, magic) = (le_u32(&head[MAGIC.len()..]), &head[..MAGIC.len()]);
     if magic != MAGIC {
         return Err(SegmentError::BadMagic);
@@ -196,21 +191,105 @@ fn check_frame(bytes: &[u8]) -> Result<usize, SegmentError> {
     if version != VERSION {
         return Err(SegmentError::UnsupportedVersion(version));
     }
-    let trailer = &rest[rest.len() - TRAILER_BYTES..];
     if &trailer[12..] != MAGIC {
         return Err(SegmentError::BadMagic);
     }
-    let offset_bytes = &trailer[..8];
-    let footer_offset = usize::try_from(le_u64(offset_bytes))
+    usize::try_from(le_u64(&trailer[..8]))
         .ok()
         .filter(|&o| (HEADER_BYTES..=len - TRAILER_BYTES).contains(&o))
-        .ok_or(SegmentError::Corrupt("footer offset"))?;
-    let footer = &bytes[footer_offset..len - TRAILER_BYTES];
-    let crc = crc32c::crc32c_append(crc32c::crc32c(footer), offset_bytes);
+        .ok_or(SegmentError::Corrupt("footer offset"))
+}
+
+fn check_footer_crc(footer: &[u8], trailer: &[u8]) -> Result<(), SegmentError> {
+    let crc = crc32c::crc32c_append(crc32c::crc32c(footer), &trailer[..8]);
     if crc != le_u32(&trailer[8..12]) {
         return Err(SegmentError::FooterChecksum);
     }
-    Ok(footer_offset)
+    Ok(())
+}
+
+/// A parsed footer (the index of a segment).
+struct Footer<'a> {
+    db: &'a str,
+    rp: &'a str,
+    value_count: u64,
+    time_range: (i64, i64),
+    series: Vec<SeriesEntry<'a>>,
+}
+
+fn parse_footer(footer: &[u8], footer_offset: usize) -> Result<Footer<'_>, SegmentError> {
+    let mut cur = Cursor::new(footer);
+    let db = utf8(cur.bytes()?)?;
+    let rp = utf8(cur.bytes()?)?;
+    let series_count = cur.len()?;
+    let value_count = cur.uvarint()?;
+    let time_range = (cur.ivarint()?, cur.ivarint()?);
+    let mut series = Vec::with_capacity(series_count.min(cur.remaining()));
+    for _ in 0..series_count {
+        series.push(read_entry(&mut cur, footer_offset)?);
+    }
+    if !cur.is_empty() {
+        return Err(SegmentError::Corrupt("trailing bytes in footer"));
+    }
+    Ok(Footer {
+        db,
+        rp,
+        value_count,
+        time_range,
+        series,
+    })
+}
+
+/// What start-up needs of a segment file, read from its header, footer and trailer only (the
+/// blocks, nearly all of the file, are not read).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentIndex {
+    pub db: String,
+    pub rp: String,
+    /// As [`SegmentReader::time_range`].
+    pub time_range: (i64, i64),
+    /// (key, measurement) of every series, when asked for.
+    pub series: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Reads a segment file's index: the same checks as [`SegmentReader::open`] on the header,
+/// trailer and footer (a corrupt block is found only when it is read).
+pub fn read_index(path: &std::path::Path, with_series: bool) -> std::io::Result<SegmentIndex> {
+    use std::os::unix::fs::FileExt;
+    let bad = |e: SegmentError| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {e:?}", path.display()),
+        )
+    };
+    let file = std::fs::File::open(path)?;
+    let len = usize::try_from(file.metadata()?.len())
+        .map_err(|_| bad(SegmentError::Corrupt("file length")))?;
+    if len < HEADER_BYTES + TRAILER_BYTES {
+        return Err(bad(SegmentError::TooShort(len)));
+    }
+    let mut head = [0u8; HEADER_BYTES];
+    file.read_exact_at(&mut head, 0)?;
+    let mut trailer = [0u8; TRAILER_BYTES];
+    file.read_exact_at(&mut trailer, (len - TRAILER_BYTES) as u64)?;
+    let footer_offset = check_ends(&head, &trailer, len).map_err(bad)?;
+    let mut footer = vec![0u8; len - TRAILER_BYTES - footer_offset];
+    file.read_exact_at(&mut footer, footer_offset as u64)?;
+    check_footer_crc(&footer, &trailer).map_err(bad)?;
+    let f = parse_footer(&footer, footer_offset).map_err(bad)?;
+    Ok(SegmentIndex {
+        db: f.db.to_string(),
+        rp: f.rp.to_string(),
+        time_range: f.time_range,
+        series: if with_series {
+            f.series
+                .iter()
+                .map(|s| (s.key.to_vec(), s.measurement.to_vec()))
+                .collect()
+        } else {
+            Vec::new()
+        },
+    })
 }
 
 fn read_entry<'a>(cur: &mut Cursor<'a>, data_end: usize) -> Result<SeriesEntry<'a>, SegmentError> {
