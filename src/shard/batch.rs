@@ -40,6 +40,24 @@ impl SchemaToken {
     pub const NONE: SchemaToken = SchemaToken(0);
 }
 
+/// Appends one value in batch form: `u8` type (FieldType as u8), then 8 bytes for float (bits) /
+/// integer / unsigned, 1 byte for boolean, `u32` length + bytes for string. Memtable records
+/// store values in the same form (`storage::memtable`).
+#[inline]
+pub fn encode_value(out: &mut Vec<u8>, value: &FieldValue<'_>) {
+    out.push(value.field_type() as u8);
+    match value {
+        FieldValue::Float(v) => out.extend_from_slice(&v.to_bits().to_le_bytes()),
+        FieldValue::Integer(v) => out.extend_from_slice(&v.to_le_bytes()),
+        FieldValue::Unsigned(v) => out.extend_from_slice(&v.to_le_bytes()),
+        FieldValue::Boolean(v) => out.push(*v as u8),
+        FieldValue::String(s) => {
+            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            out.extend_from_slice(s);
+        }
+    }
+}
+
 /// The points of one request for one owner core, in line order.
 #[derive(Debug, Default, Clone)]
 pub struct Batch {
@@ -217,17 +235,7 @@ impl Batch {
 
     #[inline]
     fn put_value(&mut self, value: &FieldValue<'_>) {
-        self.buf.push(value.field_type() as u8);
-        match value {
-            FieldValue::Float(v) => self.buf.extend_from_slice(&v.to_bits().to_le_bytes()),
-            FieldValue::Integer(v) => self.buf.extend_from_slice(&v.to_le_bytes()),
-            FieldValue::Unsigned(v) => self.buf.extend_from_slice(&v.to_le_bytes()),
-            FieldValue::Boolean(v) => self.buf.push(*v as u8),
-            FieldValue::String(s) => {
-                self.buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
-                self.buf.extend_from_slice(s);
-            }
-        }
+        encode_value(&mut self.buf, value);
         self.fields_left = self.fields_left.saturating_sub(1);
         if self.fields_left == 0 {
             self.close_point();
@@ -329,15 +337,10 @@ impl<'a> BatchIter<'a> {
         if self.pos >= self.buf.len() {
             return None;
         }
-        let start = self.pos;
         let r = self.read_head().and_then(|(end, mut head)| {
             if !head.same_schema {
-                // Decode it the ordinary way, from its start (the series bookkeeping of
-                // `read_head` is undone first).
-                self.series.pop();
-                self.pos = start;
                 *values = &[];
-                return self.read_into(fields);
+                return self.read_fields(end, head, fields);
             }
             let n = u16::from_le_bytes(self.take_array()?) as usize;
             if !self.have_keys || self.prev_keys.len() != n {
@@ -441,7 +444,17 @@ impl<'a> BatchIter<'a> {
         &mut self,
         fields: &mut Vec<(&'a [u8], FieldValue<'a>)>,
     ) -> Result<PointHead<'a>, CorruptBatch> {
-        let (end, mut head) = self.read_head()?;
+        let (end, head) = self.read_head()?;
+        self.read_fields(end, head, fields)
+    }
+
+    /// The rest of a point after `read_head`: its fields, keys resolved for `same_schema`.
+    fn read_fields(
+        &mut self,
+        end: usize,
+        mut head: PointHead<'a>,
+        fields: &mut Vec<(&'a [u8], FieldValue<'a>)>,
+    ) -> Result<PointHead<'a>, CorruptBatch> {
         let n = u16::from_le_bytes(self.take_array()?) as usize;
         fields.clear();
         if head.same_schema {

@@ -18,7 +18,7 @@
 //! (8 bytes for float/integer/unsigned, 1 for boolean, `u32` length + bytes for string).
 
 use crate::lineproto::{FieldType, FieldValue};
-use crate::shard::batch::{Batch, BatchIter, CorruptBatch};
+use crate::shard::batch::{encode_value, Batch, BatchIter, CorruptBatch};
 use hashbrown::{HashMap, HashTable};
 use std::borrow::Cow;
 
@@ -224,20 +224,11 @@ impl DbStore {
         rec.extend_from_slice(&ts.to_le_bytes());
         rec.extend_from_slice(&n.to_le_bytes());
         for (id, (_, value)) in ids.iter().zip(fields) {
-            rec.extend_from_slice(&id.to_le_bytes());
-            rec.push(value.field_type() as u8);
-            match value {
-                FieldValue::Float(v) => rec.extend_from_slice(&v.to_bits().to_le_bytes()),
-                FieldValue::Integer(v) => rec.extend_from_slice(&v.to_le_bytes()),
-                FieldValue::Unsigned(v) => rec.extend_from_slice(&v.to_le_bytes()),
-                FieldValue::Boolean(v) => rec.push(*v as u8),
-                FieldValue::String(s) => {
-                    let len =
-                        u32::try_from(s.len()).map_err(|_| ApplyError::Full("string bytes"))?;
-                    rec.extend_from_slice(&len.to_le_bytes());
-                    rec.extend_from_slice(s);
-                }
+            if let FieldValue::String(s) = value {
+                u32::try_from(s.len()).map_err(|_| ApplyError::Full("string bytes"))?;
             }
+            rec.extend_from_slice(&id.to_le_bytes());
+            encode_value(&mut rec, value);
         }
         let r = self.put_record(sid, &rec);
         self.scratch = rec;
