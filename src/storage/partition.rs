@@ -7,9 +7,9 @@
 //! later write is refused with the first error until restart.
 //!
 //! Seal: when the memtable passes its bound it is swapped for an empty one (still readable while
-//! sealing), the WAL is rotated at that point, the old memtable is written as one segment file per
-//! (db, rp) (temp file, fdatasync, rename, directory fsync), and only then is the WAL before the
-//! rotation point deleted.
+//! sealing), the WAL is rotated at that point, the old memtable is written as segment files per
+//! (db, rp) (each: temp file, fdatasync, rename; then one directory fsync for the seal), and only
+//! then is the WAL before the rotation point deleted. Nothing here blocks the core's thread.
 //!
 //! WAL payload (little-endian): `u8` kind, then for kind 0 (points) `u16` db length, db, `u16` rp
 //! length, rp, and a `shard::Batch` buffer; kind 1 (drop database) `u16` + db; kind 2 (drop
@@ -455,7 +455,7 @@ pub async fn seal(part: &std::cell::RefCell<Vec<Partition>>, idx: usize) -> Resu
                 let seq_i = seq * FILES_PER_SEAL_MAX + file_no;
                 file_no += 1;
                 let path = dir.join(segment_name(seq_i));
-                write_durably(&dir, &path, bytes).await?;
+                write_durably(&path, bytes).await?;
                 files.push(SegmentFile {
                     seq: seq_i,
                     path,
@@ -467,9 +467,17 @@ pub async fn seal(part: &std::cell::RefCell<Vec<Partition>>, idx: usize) -> Resu
                 glommio::yield_if_needed().await;
             }
         }
-        // The types of the sealed data must be on disk before the WAL that also holds them goes.
+        // The renames of this seal's files and the types of the sealed data must be on disk
+        // before the WAL that also holds them goes: one directory fsync covers every rename.
+        if !files.is_empty() {
+            sync_dir(&dir).await?;
+        }
         let part_dir = dir.parent().map(Path::to_path_buf).unwrap_or_default();
-        save_types(&part_dir, &types).map_err(|e| format!("schema.json: {e}"))?;
+        let to_save = types.clone();
+        glommio::executor()
+            .spawn_blocking(move || save_types(&part_dir, &to_save))
+            .await
+            .map_err(|e| format!("schema.json: {e}"))?;
         Ok::<_, String>((files, boundary, types))
     }
     .await;
@@ -548,8 +556,10 @@ fn save_types(dir: &Path, types: &[KnownField]) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// Temp file, fdatasync, rename, directory fsync.
-async fn write_durably(dir: &Path, path: &Path, bytes: Vec<u8>) -> Result<(), String> {
+/// Temp file, fdatasync, rename; the caller fsyncs the directory once for all the files of a
+/// seal (`sync_dir`). Every call here is asynchronous or runs on glommio's blocking-thread pool:
+/// a blocking fsync on the core's own thread would stall every request the core serves.
+async fn write_durably(path: &Path, bytes: Vec<u8>) -> Result<(), String> {
     let tmp = path.with_extension("seg.tmp");
     let err = |what: &str, e: &dyn std::fmt::Display| format!("{what} {}: {e}", tmp.display());
     let file = glommio::io::BufferedFile::create(&tmp)
@@ -571,10 +581,20 @@ async fn write_durably(dir: &Path, path: &Path, bytes: Vec<u8>) -> Result<(), St
     }
     file.fdatasync().await.map_err(|e| err("syncing", &e))?;
     file.close().await.map_err(|e| err("closing", &e))?;
-    std::fs::rename(&tmp, path).map_err(|e| err("renaming", &e))?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| err("syncing dir of", &e))?;
+    glommio::io::rename(&tmp, path)
+        .await
+        .map_err(|e| err("renaming", &e))?;
+    Ok(())
+}
+
+/// fsyncs a directory (makes the renames and unlinks in it durable) through the io_uring.
+async fn sync_dir(dir: &Path) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| format!("syncing directory {}: {e}", dir.display());
+    let d = glommio::io::Directory::open(dir)
+        .await
+        .map_err(|e| err(&e))?;
+    d.sync().await.map_err(|e| err(&e))?;
+    let _ = d.close().await;
     Ok(())
 }
 

@@ -442,7 +442,11 @@ impl Wal {
         }
         let mut victims = victims.into_iter();
         while let Some(seg) = victims.next() {
-            match std::fs::remove_file(&seg.path) {
+            // On glommio's blocking-thread pool: unlinking a large file may block on the disk.
+            let removed = glommio::io::remove(&seg.path)
+                .await
+                .map_err(io::Error::from);
+            match removed {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => {
