@@ -13,6 +13,8 @@ pub const VERSION: u32 = 1;
 pub const HEADER_LEN: usize = 64;
 /// Bytes before a record's payload: length, CRC32C, LSN.
 pub const RECORD_HEADER_LEN: usize = 16;
+/// Bytes of a record's length field (a zero one ends the records).
+pub const LEN_FIELD_LEN: usize = 4;
 /// Largest payload a record may carry; a length field above it is corruption, not a record.
 pub const PAYLOAD_LEN_MAX: usize = 1 << 30;
 
@@ -115,9 +117,8 @@ pub fn encode_record(out: &mut Vec<u8>, lsn: u64, payload: &[u8]) {
 pub enum Stop {
     /// The buffer ended exactly after the last record.
     End,
-    /// A zero length field: the rest of the segment is the zero padding of the last block
-    /// (glommio pads, and so do we). Whether the rest really is zero is checked by the caller
-    /// (`is_zero`), because it may not be in this buffer.
+    /// A zero length field: the end of the records. What follows is the zero padding of the
+    /// last block or the old bytes of a recycled segment, and is not read.
     Padding,
     /// The buffer ends inside a record (torn write, or more bytes still to read).
     Incomplete { need: usize },
@@ -175,7 +176,7 @@ pub fn scan(buf: &[u8], next_lsn: u64) -> Scan {
         if rest.is_empty() {
             break Stop::End;
         }
-        if rest.len() < 4 {
+        if rest.len() < LEN_FIELD_LEN {
             // Not even a length field. Zero bytes are padding however short.
             break if is_zero(rest) {
                 Stop::Padding

@@ -32,10 +32,12 @@
 //! | 8 | 8 | LSN, u64: the previous record's LSN + 1 (the header's first LSN for the first) |
 //! | 16 | L | payload (for lineshard: one `shard::Batch` buffer) |
 //!
-//! After the last record the file holds zeros up to the end of its last block (O_DIRECT writes
-//! whole blocks), or ends. A scan stops at the first of: end of file, a zero length (the rest must
-//! be zero), a record running past the end of file (torn), a CRC mismatch, an impossible length
-//! or an unexpected LSN (corrupt). The pure scanner is `framing::scan`.
+//! Every write leaves at least a zero length field after its last record (O_DIRECT writes whole
+//! blocks; the rest of the last block is zero, and a batch ending at a block boundary gets one
+//! more zero block), or the file ends there. A scan stops at the first of: end of file, a zero
+//! length (the end of the records: what follows is padding or the old bytes of a recycled file and
+//! is never read), a record running past the end of file (torn), a CRC mismatch, an impossible
+//! length or an unexpected LSN (corrupt). The pure scanner is `framing::scan`.
 //!
 //! # Writing
 //!
@@ -56,6 +58,20 @@
 //! the old segment, the segment is fdatasynced, the next one is created (header block, fdatasync,
 //! directory fsync), and later records go there. Rotating a segment that holds no record is a
 //! no-op that returns its first LSN.
+//!
+//! # Recycled segments
+//!
+//! `truncate_before` keeps the newest segment it deletes (1 MiB or more) as the spare
+//! (`spare.tmp`), and the next rotation makes it the new segment: the header and zeros are written
+//! over its first block, fdatasync, then it is renamed into place (directory fsync). Appends to it
+//! overwrite blocks the file system already allocated and wrote, inside the file's size: ext4 does
+//! such direct writes without allocating, without waiting for the inode lock or for the write to
+//! finish in an io_uring worker, and its fdatasync has no metadata to write. Appending past the end
+//! of a fresh file instead allocates, extends the size and makes each write wait in a kernel worker
+//! that competes with the core's own thread; measured on one core under full load, iowait fell from
+//! ~7% to ~3% of the core. The old records after the new header are never read: the header block
+//! ends in zeros and every write leaves a zero length field after its last record. Start-up deletes
+//! a leftover spare.
 //!
 //! `FsyncPolicy::Always` acknowledges after the fdatasync that covers the record. `Interval(p)`
 //! acknowledges after the write and fdatasyncs every `p` (a crash may lose acknowledged writes of
@@ -106,6 +122,12 @@ use std::time::Duration;
 const CHUNK_LEN: usize = 1 << 20;
 /// Bytes read at a time during recovery.
 const READ_CHUNK_LEN: usize = 4 << 20;
+/// The spare segment (see "Recycled segments"): its file name in the WAL directory (not a
+/// segment name, so a listing ignores it; start-up deletes a leftover one).
+const SPARE_NAME: &str = "spare.tmp";
+/// A deleted segment smaller than this is unlinked rather than kept as the spare (in unit tests
+/// every one is kept, so they all run on recycled files).
+const SPARE_LEN_MIN: u64 = if cfg!(test) { 1 } else { 1 << 20 };
 
 /// One record handed to the replay callback of `Wal::open`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +247,8 @@ struct Inner {
     /// Written since the last fdatasync (for `Interval`).
     dirty: bool,
     stats: WalStats,
+    /// A deleted segment kept for the next rotation (see "Recycled segments").
+    spare: Option<Rc<DmaFile>>,
 }
 
 impl Wal {
@@ -241,6 +265,12 @@ impl Wal {
         // glommio opens relative to fd -1, not the working directory: relative paths fail (EBADF).
         let dir = &std::fs::canonicalize(dir).map_err(io_err("resolving", dir))?;
         prime_iopoll_probe(dir).await?;
+        // A spare left by the last run may be half written: start over when one is needed.
+        match std::fs::remove_file(dir.join(SPARE_NAME)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("deleting", &dir.join(SPARE_NAME))(e)),
+        }
         let listed = list_segments(dir)?;
         let mut segments = Vec::with_capacity(listed.len() + 1);
         let mut next_lsn = listed.first().map_or(1, |s| s.first_lsn);
@@ -367,6 +397,7 @@ impl Wal {
             bytes_since_rotate,
             dirty: false,
             stats: WalStats::default(),
+            spare: None,
         }));
         if let FsyncPolicy::Interval(period) = policy {
             glommio::spawn_local(interval_sync(Rc::downgrade(&inner), period)).detach();
@@ -440,12 +471,25 @@ impl Wal {
         if victims.is_empty() {
             return Ok(());
         }
-        let mut victims = victims.into_iter();
-        while let Some(seg) = victims.next() {
-            // On glommio's blocking-thread pool: unlinking a large file may block on the disk.
-            let removed = glommio::io::remove(&seg.path)
-                .await
-                .map_err(io::Error::from);
+        let count = victims.len();
+        let mut victims = victims.into_iter().enumerate();
+        while let Some((k, seg)) = victims.next() {
+            // The newest victim becomes the spare when there is none (oldest go first, so the
+            // segments left on disk stay contiguous); the others are unlinked, on glommio's
+            // blocking-thread pool (unlinking a large file may wait for the disk).
+            let removed = if k + 1 == count && self.inner.borrow().spare.is_none() {
+                match recycle_segment(&dir, &seg).await {
+                    Ok(spare) => {
+                        self.inner.borrow_mut().spare = spare;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            } else {
+                glommio::io::remove(&seg.path)
+                    .await
+                    .map_err(io::Error::from)
+            };
             match removed {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -456,7 +500,7 @@ impl Wal {
                         first_lsn: seg.first_lsn,
                         path: seg.path.clone(),
                     })
-                    .chain(victims)
+                    .chain(victims.map(|(_, s)| s))
                     .collect();
                     i.segments.splice(0..0, rest);
                     return Err(io_err("deleting", &seg.path)(e));
@@ -648,9 +692,17 @@ impl Inner {
             let fill = self.open.fill;
             let keep_from = fill - (end - next_offset) as usize;
             carry.extend_from_slice(&last.as_bytes()[keep_from..fill]);
-            let padded = fill.div_ceil(align as usize) * align as usize;
-            last.as_bytes_mut()[fill..padded].fill(0);
-            last.trim_to_size(padded);
+            // At least a zero length field follows the last record on disk: it ends the scan
+            // (a recycled file holds old bytes after it).
+            let padded = (fill + 4).div_ceil(align as usize) * align as usize;
+            let in_chunk = padded.min(CHUNK_LEN);
+            last.as_bytes_mut()[fill..in_chunk].fill(0);
+            last.trim_to_size(in_chunk);
+            if padded > CHUNK_LEN {
+                let mut block = self.file.alloc_dma_buffer(align as usize);
+                block.as_bytes_mut().fill(0);
+                chunks.push(block);
+            }
         } else {
             carry = std::mem::take(&mut self.open.carry);
         }
@@ -730,7 +782,7 @@ async fn flush_task(inner: Rc<RefCell<Inner>>) {
                     i.durable_lsn = i.durable_lsn.max(lsn);
                 }
                 if let (Some(file), Some(first)) = (new_file, taken.rotate_to) {
-                    i.file = Rc::new(file);
+                    i.file = file;
                     let path = segment_path(&i.dir, first);
                     i.segments.push(Segment {
                         first_lsn: first,
@@ -758,7 +810,7 @@ async fn flush(
     inner: &Rc<RefCell<Inner>>,
     t: &mut Taken,
     policy: FsyncPolicy,
-) -> Result<Option<DmaFile>, WalError> {
+) -> Result<Option<Rc<DmaFile>>, WalError> {
     let path = inner
         .borrow()
         .segments
@@ -809,7 +861,11 @@ async fn flush(
                 first_lsn: first,
                 path: segment_path(&dir, first),
             };
-            create_segment(&dir, &seg).await.map(Some)
+            let spare = inner.borrow_mut().spare.take();
+            match spare {
+                Some(file) => install_spare(&dir, &seg, file).await.map(Some),
+                None => create_segment(&dir, &seg).await.map(|f| Some(Rc::new(f))),
+            }
         }
     }
 }
@@ -906,7 +962,8 @@ struct Replayed {
 enum Outcome {
     Clean,
     BadHeader(String),
-    /// The scan stopped before the end of the file; `nonzero` when the dropped bytes are not all 0.
+    /// The scan stopped before the end of the file: at a zero length field (`nonzero` false: the
+    /// end of the records), or at a torn or corrupt record (`nonzero` true: worth a message).
     Cut {
         reason: String,
         nonzero: bool,
@@ -973,7 +1030,13 @@ async fn replay_segment(
         result.next_lsn = lsn;
         result.end = buf_offset + start as u64;
         let more = read_pos < file_len;
-        match s.stop {
+        let stop = match s.stop {
+            Stop::Padding if more && buf.len() - start < framing::LEN_FIELD_LEN => Stop::End,
+            other => other,
+        };
+        match stop {
+            // Fewer than 4 zero bytes left in the buffer are a length field cut by the read
+            // chunk, not yet the end of the records.
             Stop::End | Stop::Incomplete { .. } if more => {
                 buf.drain(..start);
                 buf_offset += start as u64;
@@ -982,21 +1045,11 @@ async fn replay_segment(
             }
             Stop::End => return Ok(result),
             Stop::Padding => {
-                let mut zero = framing::is_zero(&buf[start..]);
-                while zero && read_pos < file_len {
-                    buf.clear();
-                    read_chunk(file, &seg.path, file_len, &mut buf, &mut read_pos).await?;
-                    zero = framing::is_zero(&buf);
-                }
-                if !zero {
+                // A zero length field ends the records; what follows is padding, or the old
+                // bytes of a recycled file, and is never read.
+                if result.end < file_len {
                     result.outcome = Outcome::Cut {
-                        reason: "zero length field followed by non-zero bytes (torn write)".into(),
-                        nonzero: true,
-                    };
-                } else if result.end < file_len {
-                    // Only padding is dropped: not worth a message, but truncate all the same.
-                    result.outcome = Outcome::Cut {
-                        reason: "zero padding".into(),
+                        reason: "end of records".into(),
                         nonzero: false,
                     };
                 }
@@ -1060,6 +1113,51 @@ pub async fn prime_iopoll_probe(dir: &Path) -> Result<(), WalError> {
     let file = opened.map_err(|e| io_err("opening", &path)(e.into()))?;
     let _ = file.close().await;
     Ok(())
+}
+
+/// Makes the spare the segment `seg`: its first block becomes the new header followed by zeros
+/// (an empty segment; the old records after it are never read), fdatasync, then rename and
+/// directory fsync. The header is written before the rename, so a file under a segment name
+/// always carries its own header; a crash before the rename leaves only a spare, which start-up
+/// deletes.
+async fn install_spare(
+    dir: &Path,
+    seg: &Segment,
+    file: Rc<DmaFile>,
+) -> Result<Rc<DmaFile>, WalError> {
+    let spare = dir.join(SPARE_NAME);
+    let mut block = vec![0u8; file.alignment() as usize];
+    block[..HEADER_LEN].copy_from_slice(&framing::encode_header(seg.first_lsn));
+    write_all(&file, &block, 0)
+        .await
+        .map_err(io_err("writing", &spare))?;
+    file.fdatasync()
+        .await
+        .map_err(|e| io_err("syncing", &spare)(e.into()))?;
+    glommio::io::rename(&spare, &seg.path)
+        .await
+        .map_err(|e| io_err("renaming", &spare)(e.into()))?;
+    sync_dir(dir).await?;
+    Ok(file)
+}
+
+/// Renames a segment whose records are all in durable sealed segments to the spare name and
+/// opens it for the next rotation. `None` (and the file unlinked) when it is too small to be
+/// worth keeping.
+async fn recycle_segment(dir: &Path, seg: &Segment) -> io::Result<Option<Rc<DmaFile>>> {
+    let spare = dir.join(SPARE_NAME);
+    glommio::io::rename(&seg.path, &spare).await?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .dma_open(&spare)
+        .await?;
+    if file.file_size().await? < SPARE_LEN_MIN {
+        let _ = file.close().await;
+        glommio::io::remove(&spare).await?;
+        return Ok(None);
+    }
+    Ok(Some(Rc::new(file)))
 }
 
 /// Creates an empty segment: header block, fdatasync, directory fsync.
@@ -1209,6 +1307,7 @@ mod tests {
         let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
             .expect("read_dir")
             .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "wal"))
             .collect();
         v.sort();
         v
@@ -1541,6 +1640,103 @@ mod tests {
             drop(wal);
             let (_, got) = replay_all(&dir).await.expect("reopen");
             assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), vec![6]);
+        });
+    }
+
+    #[test]
+    fn recycled_segments_end_at_their_last_record() {
+        // A deleted segment is kept as the spare and becomes the next segment with its old bytes
+        // after the new header. A batch that ends exactly at a block boundary must still be
+        // followed on disk by a zero length field, or the scan would run into the old bytes.
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        run(move || async move {
+            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {})
+                .await
+                .expect("open");
+            let mut want = Vec::new();
+            for k in 0..20u64 {
+                let p = payload(k, 1000 + k as usize);
+                want.push((wal.append(&p).await.expect("append"), p));
+            }
+            let second = wal.rotate().await.expect("rotate");
+            let p = payload(99, 10);
+            want.push((wal.append(&p).await.expect("append"), p));
+            // Segment 1 (20 records of old bytes) becomes the spare...
+            wal.truncate_before(second).await.expect("truncate");
+            want.retain(|(lsn, _)| *lsn >= second);
+            assert!(dir.join(SPARE_NAME).exists(), "the deleted segment is kept");
+            assert_eq!(segment_files(&dir).len(), 1);
+            let third = wal.rotate().await.expect("rotate");
+            assert!(!dir.join(SPARE_NAME).exists(), "the spare became segment 3");
+            let seg3 = segment_path(&dir, third);
+            assert!(std::fs::metadata(&seg3).expect("stat").len() > 20_000);
+            // ...then takes one record ending exactly at the end of its first block, and one
+            // ending exactly at the end of a later block, each synced alone.
+            let align = 4096;
+            let p = payload(7, align - HEADER_LEN - framing::RECORD_HEADER_LEN);
+            want.push((wal.append(&p).await.expect("append"), p));
+            let p = payload(8, 3 * align - framing::RECORD_HEADER_LEN);
+            want.push((wal.append(&p).await.expect("append"), p));
+            let fourth = wal.rotate().await.expect("rotate");
+            let p = payload(9, 50);
+            want.push((wal.append(&p).await.expect("append"), p));
+            drop(wal);
+            // Segment 3 is not the last one: a scan that ran into its old bytes would be an error.
+            let (wal, got) = replay_all(&dir).await.expect("reopen");
+            assert_eq!(got, want);
+            assert!(fourth > third);
+            let p = payload(10, 5);
+            want.push((wal.append(&p).await.expect("append"), p));
+            drop(wal);
+            let (_, got) = replay_all(&dir).await.expect("reopen");
+            assert_eq!(got, want);
+        });
+    }
+
+    #[test]
+    fn a_length_field_split_by_a_read_chunk_is_read_whole() {
+        // Recovery reads READ_CHUNK_LEN at a time. A record whose length field starts 2 bytes
+        // before a chunk boundary, with those 2 bytes zero (length 65 536 = 00 00 01 00), must
+        // not look like the zero length field that ends the records.
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        run(move || async move {
+            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {})
+                .await
+                .expect("open");
+            let first = READ_CHUNK_LEN - 2 - HEADER_LEN - framing::RECORD_HEADER_LEN;
+            let want: Vec<(u64, Vec<u8>)> = [(1, first), (2, 65_536), (3, 10)]
+                .into_iter()
+                .map(|(k, len)| (k, payload(k, len)))
+                .collect();
+            for (k, p) in &want {
+                assert_eq!(wal.append(p).await.expect("append"), *k);
+            }
+            drop(wal);
+            let (_, got) = replay_all(&dir).await.expect("reopen");
+            assert_eq!(got.len(), 3, "every acknowledged record is replayed");
+            assert_eq!(got, want);
+        });
+    }
+
+    #[test]
+    fn a_leftover_spare_is_deleted_and_never_replayed() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        run(move || async move {
+            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {})
+                .await
+                .expect("open");
+            let a = wal.append(b"kept").await.expect("append");
+            drop(wal);
+            // A spare holding an intact segment of other records (a crash before its rename).
+            let mut bytes = framing::encode_header(a + 1).to_vec();
+            framing::encode_record(&mut bytes, a + 1, b"never");
+            std::fs::write(dir.join(SPARE_NAME), &bytes).expect("write");
+            let (_, got) = replay_all(&dir).await.expect("reopen");
+            assert_eq!(got, vec![(a, b"kept".to_vec())]);
+            assert!(!dir.join(SPARE_NAME).exists());
         });
     }
 
