@@ -13,7 +13,7 @@
 //! `PARSE_ERRORS_REPORTED_MAX` errors are listed; the rest are counted.
 
 use crate::http::{RequestHead, Response};
-use crate::lineproto::{lines, DecodeOptions, FieldType, LineError, Precision, ReservedTime};
+use crate::lineproto::{lines, DecodeOptions, FieldType, Line, LineError, Precision, ReservedTime};
 use crate::runtime::{Applied, Core, Req, Resp};
 use crate::shard::batch::{Batch, SchemaToken};
 use crate::shard::key;
@@ -185,22 +185,10 @@ struct SchemaMemo {
 }
 
 impl SchemaMemo {
-    fn matches<'a, K: AsRef<[u8]>>(
-        &self,
-        measurement: &[u8],
-        fields: impl Iterator<Item = (K, crate::lineproto::FieldValue<'a>)>,
-    ) -> bool {
-        if self.fields.is_empty() || self.measurement != measurement {
-            return false;
-        }
-        let mut n = 0;
-        for (k, v) in fields {
-            match self.fields.get(n) {
-                Some((mk, mt)) if mk[..] == *k.as_ref() && *mt == v.field_type() => n += 1,
-                _ => return false,
-            }
-        }
-        n == self.fields.len()
+    fn matches(&self, measurement: &[u8], point: &Line<'_, '_>) -> bool {
+        !self.fields.is_empty()
+            && self.measurement == measurement
+            && point.fields_match(&self.fields)
     }
 
     fn remember<'a, K: AsRef<[u8]>>(
@@ -293,7 +281,7 @@ async fn stage(
         let mut unsure = false;
         let field_count;
         let mut token = SchemaToken::NONE;
-        if memo.matches(&measurement, point.fields()) {
+        if memo.matches(&measurement, &point) {
             field_count = memo.fields.len() as u16;
             token = memo.token;
         } else {

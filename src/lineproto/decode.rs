@@ -19,7 +19,7 @@ use std::borrow::Cow;
 
 use super::error::{ErrorKind, MAX_KEY_LENGTH, MAX_NANO_TIME, MIN_NANO_TIME};
 use super::scan::{self, parse_digits, skip_ws, to_i64, Cursor};
-use super::{FieldValue, Precision};
+use super::{FieldType, FieldValue, Precision};
 
 /// Per-request decoding options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +75,38 @@ enum RawValue {
     Unsigned(u64),
     Boolean(bool),
     Str { start: usize, end: usize, esc: bool },
+}
+
+impl RawValue {
+    #[inline]
+    fn field_type(&self) -> FieldType {
+        match self {
+            RawValue::Float(_) => FieldType::Float,
+            RawValue::Integer(_) => FieldType::Integer,
+            RawValue::Unsigned(_) => FieldType::Unsigned,
+            RawValue::Boolean(_) => FieldType::Boolean,
+            RawValue::Str { .. } => FieldType::String,
+        }
+    }
+}
+
+/// `a == b` for short keys without a call into `memcmp`: two overlapping 8-byte words for 8 to 16
+/// bytes (most field names), else the slice compare.
+#[inline(always)]
+fn key_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if (8..=16).contains(&n) {
+        let word = |s: &[u8], at: usize| {
+            s.get(at..at + 8)
+                .and_then(|w| <[u8; 8]>::try_from(w).ok())
+                .map(u64::from_ne_bytes)
+        };
+        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
+    }
+    a == b
 }
 
 /// A scanned field value as a `FieldValue` over the line (strings unescaped only if needed).
@@ -1007,6 +1039,27 @@ impl<'a, 's> Line<'a, 's> {
         })
     }
 
+    /// Whether `fields()` would yield exactly these keys with values of these types, in this
+    /// order, checked on the scanned spans without building them (the write path's test that a
+    /// line repeats the previous line's schema). A key written with escapes never matches.
+    #[inline]
+    pub fn fields_match<K: AsRef<[u8]>>(&self, keys: &[(K, FieldType)]) -> bool {
+        let mut n = 0;
+        for f in self.dec.fields.iter().filter(|f| !f.is_time) {
+            let Some((k, t)) = keys.get(n) else {
+                return false;
+            };
+            if f.key_esc
+                || f.value.field_type() != *t
+                || !key_eq(key_of(self.buf, f.key), k.as_ref())
+            {
+                return false;
+            }
+            n += 1;
+        }
+        n == keys.len()
+    }
+
     /// The values of `fields()` without their keys, handed to `f` in line order (the write
     /// path's common case: the keys repeat the previous line's and are not stored again).
     #[inline]
@@ -1223,5 +1276,80 @@ mod cache_tests {
         let mut l = l;
         assert_eq!(l.series_key(), key.as_slice());
         assert_eq!(l.series_hash(), super::super::series_hash(&key));
+    }
+}
+
+#[cfg(test)]
+mod fields_match_tests {
+    use super::*;
+
+    /// The keys and types `fields()` yields: what `fields_match` must agree with.
+    fn schema(line: &[u8]) -> Vec<(Vec<u8>, FieldType)> {
+        let mut dec = Decoder::new();
+        let l = dec
+            .decode(line, &DecodeOptions::default())
+            .unwrap()
+            .unwrap();
+        l.fields()
+            .map(|(k, v)| (k.to_vec(), v.field_type()))
+            .collect()
+    }
+
+    fn matches(line: &[u8], keys: &[(Vec<u8>, FieldType)]) -> bool {
+        let mut dec = Decoder::new();
+        let l = dec
+            .decode(line, &DecodeOptions::default())
+            .unwrap()
+            .unwrap();
+        l.fields_match(keys)
+    }
+
+    #[test]
+    fn agrees_with_fields_on_keys_types_and_order() {
+        let base: &[u8] = b"cpu,host=a usage_user=1i,usage_guest_nice=2.5,x=\"s\",flag=t 1";
+        let keys = schema(base);
+        assert!(matches(base, &keys));
+        assert!(matches(
+            b"cpu,host=b usage_user=9i,usage_guest_nice=1,x=\"\",flag=F",
+            &keys
+        ));
+        for other in [
+            &b"cpu usage_user=1,usage_guest_nice=2.5,x=\"s\",flag=t"[..], // float, not integer
+            b"cpu usage_guest_nice=2.5,usage_user=1i,x=\"s\",flag=t",     // order
+            b"cpu usage_user=1i,usage_guest_nice=2.5,x=\"s\"",            // one fewer
+            b"cpu usage_user=1i,usage_guest_nice=2.5,x=\"s\",flag=t,v=1i", // one more
+            b"cpu usage_usEr=1i,usage_guest_nice=2.5,x=\"s\",flag=t",     // a byte inside
+            b"cpu usage_user=1i,usage_guest_nicE=2.5,x=\"s\",flag=t",     // the last byte
+            b"cpu usage_user=1i,usage_guest_nic=2.5,x=\"s\",flag=t",      // a prefix
+        ] {
+            assert!(!matches(other, &keys), "{}", String::from_utf8_lossy(other));
+            assert!(matches(other, &schema(other)));
+        }
+    }
+
+    #[test]
+    fn an_escaped_key_takes_the_general_path_and_time_is_skipped() {
+        let line: &[u8] = br"cpu a\ b=1i,c=2i";
+        let keys = schema(line);
+        assert_eq!(keys[0].0, b"a b");
+        assert!(!matches(line, &keys), "escaped keys never match");
+        let keys = schema(b"cpu v=1i,time=2i");
+        assert_eq!(keys.len(), 1, "fields() skips a field named time");
+        assert!(matches(b"cpu v=5i,time=3i", &keys));
+    }
+
+    #[test]
+    fn key_eq_is_slice_equality() {
+        let a: Vec<u8> = (0..24u8).map(|b| b'a' + b).collect();
+        for n in 0..=a.len() {
+            let x = &a[..n];
+            assert!(key_eq(x, x));
+            assert!(!key_eq(x, &a[..n.saturating_sub(1)]) || n == 0);
+            for i in 0..n {
+                let mut y = x.to_vec();
+                y[i] ^= 1;
+                assert!(!key_eq(x, &y), "n {n} byte {i}");
+            }
+        }
     }
 }
