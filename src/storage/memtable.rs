@@ -790,7 +790,9 @@ fn build_columns(store: &DbStore, meta: SeriesMeta) -> (Vec<i64>, Vec<ColumnData
             buf: &store.chunks,
             pos: at,
         };
-        let _ = b.add(store, ts, &mut rd);
+        if !b.add_common(ts, &mut rd) {
+            let _ = b.add(store, ts, &mut rd);
+        }
     }
     b.finish()
 }
