@@ -24,7 +24,7 @@ impl Handler for Echo {
         Ok(())
     }
 
-    async fn handle(&self, req: Request) -> Response {
+    async fn handle(&self, req: &Request) -> Response {
         let mut body = format!(
             "{:?} {} {} ",
             req.head.method, req.head.path, req.head.query
@@ -214,6 +214,29 @@ fn pipelined_requests_answered_in_order() {
     // Still open afterwards.
     s.write_all(b"GET /d HTTP/1.1\r\n\r\n").expect("write");
     assert_eq!(read_response(&mut s, &mut buf, false).body, b"Get /d  ");
+}
+
+#[test]
+fn bodies_of_one_connection_never_mix() {
+    // A connection reuses its body buffer: a shorter body after a longer one must not carry the
+    // longer one's tail, and a longer one must be read whole (some bytes already buffered with
+    // the head, the rest read later).
+    let addr = start(HttpLimits::default());
+    let mut s = connect(addr);
+    let mut buf = Vec::new();
+    for (k, len) in [300usize, 10, 0, 70_000, 5, 2_000_000, 1, 70_000]
+        .into_iter()
+        .enumerate()
+    {
+        let body: Vec<u8> = (0..len).map(|i| b'a' + ((i * 7 + k) % 26) as u8).collect();
+        let mut req = format!("POST /b{k} HTTP/1.1\r\nContent-Length: {len}\r\n\r\n").into_bytes();
+        req.extend_from_slice(&body);
+        s.write_all(&req).expect("write");
+        let got = read_response(&mut s, &mut buf, false).body;
+        let mut want = format!("Post /b{k}  ").into_bytes();
+        want.extend_from_slice(&body);
+        assert!(got == want, "body {k} of {len} bytes");
+    }
 }
 
 #[test]

@@ -90,7 +90,7 @@ impl crate::http::Handler for Api {
         Ok(())
     }
 
-    async fn handle(&self, req: Request) -> Response {
+    async fn handle(&self, req: &Request) -> Response {
         let Some(r) = route(&req.head.path) else {
             return Response::error(404, "404 page not found");
         };
@@ -118,7 +118,7 @@ impl crate::http::Handler for Api {
                     Err(resp) => resp,
                 }
             }
-            Route::Query => query::query(&self.core, &req, &principal).await,
+            Route::Query => query::query(&self.core, req, &principal).await,
             Route::Ping => ping(&req.head),
             Route::Health => Response::json(
                 200,

@@ -27,6 +27,8 @@ const IDLE_READ_BYTES: usize = 4 * 1024;
 const BODY_READ_BYTES_MAX: usize = 4 << 20;
 /// Preallocation cap when the body limit is 0 (unlimited): grow past it only as bytes arrive.
 const BODY_PREALLOC_BYTES_MAX: usize = 64 << 20;
+/// A body buffer up to this capacity is kept by its connection for the next request.
+const BODY_KEEP_BYTES_MAX: usize = 8 << 20;
 /// An unread body up to this size is read and dropped to keep the connection (Go's value).
 const DRAIN_BYTES_MAX: u64 = 256 * 1024;
 /// Pending pipelined responses are flushed past this size.
@@ -69,6 +71,7 @@ pub async fn serve_connection<H: Handler>(
         rbuf: Vec::new(),
         rpos: 0,
         wbuf: Vec::new(),
+        spare_body: Vec::new(),
     };
     conn.run().await;
 }
@@ -82,6 +85,8 @@ struct Conn<H> {
     rpos: usize,
     /// Encoded responses not yet written.
     wbuf: Vec<u8>,
+    /// The last request's body buffer, kept for the next body (see `read_exact_body`).
+    spare_body: Vec<u8>,
 }
 
 /// Per-request facts kept after the head moves into the handler.
@@ -170,7 +175,11 @@ impl<H: Handler> Conn<H> {
         } else {
             body
         };
-        let resp = self.handler.handle(Request { head, body }).await;
+        let req = Request { head, body };
+        let resp = self.handler.handle(&req).await;
+        if req.body.capacity() <= BODY_KEEP_BYTES_MAX {
+            self.spare_body = req.body;
+        }
         self.answer(&resp, &meta).await
     }
 
@@ -266,9 +275,19 @@ impl<H: Handler> Conn<H> {
     }
 
     async fn read_exact_body(&mut self, len: usize) -> Result<Vec<u8>, Gone> {
-        let mut body = Vec::with_capacity(len.min(BODY_PREALLOC_BYTES_MAX));
+        // The last body's buffer is reused: its bytes are initialized already, so only room
+        // beyond it is zeroed (zeroing every 1.7 MB body cost ~2.5% of a core). Every byte of
+        // `body[..len]` is overwritten below before the body is used.
+        let mut body = std::mem::take(&mut self.spare_body);
+        if body.capacity() == 0 {
+            body.reserve(len.min(BODY_PREALLOC_BYTES_MAX));
+        }
+        body.truncate(len);
         let take = self.unread().min(len);
-        body.extend_from_slice(&self.rbuf[self.rpos..self.rpos + take]);
+        if body.len() < take {
+            body.resize(take, 0);
+        }
+        body[..take].copy_from_slice(&self.rbuf[self.rpos..self.rpos + take]);
         self.rpos += take;
         let mut filled = take;
         while filled < len {

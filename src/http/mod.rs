@@ -74,5 +74,5 @@ pub trait Handler {
     fn check_head(&self, head: &RequestHead) -> Result<(), Response>;
 
     /// Answers a complete request.
-    async fn handle(&self, req: Request) -> Response;
+    async fn handle(&self, req: &Request) -> Response;
 }
