@@ -819,22 +819,40 @@ async fn flush(
         .unwrap_or_default();
     let mut at = t.offset;
     let wrote = !t.chunks.is_empty();
-    // All chunks of the batch are in flight at once (the device may take them in parallel).
-    let writes: Vec<_> = std::mem::take(&mut t.chunks)
+    // All chunks of the batch are in flight at once (the device may take them in parallel),
+    // polled here rather than in tasks of their own: a completed write wakes this task directly.
+    let mut writes: Vec<_> = std::mem::take(&mut t.chunks)
         .into_iter()
         .map(|chunk| {
             let pos = at;
             at += chunk.len() as u64;
             let file = t.file.clone();
-            glommio::spawn_local(async move { write_dma(&file, chunk, pos).await })
+            Some(Box::pin(async move { write_dma(&file, chunk, pos).await }))
         })
         .collect();
     let mut first_err = None;
-    for w in writes {
-        if let Err(e) = w.await {
-            first_err.get_or_insert(e);
+    poll_fn(|cx| {
+        let mut pending = false;
+        for w in writes.iter_mut() {
+            if let Some(f) = w {
+                match std::future::Future::poll(f.as_mut(), cx) {
+                    Poll::Ready(r) => {
+                        if let Err(e) = r {
+                            first_err.get_or_insert(e);
+                        }
+                        *w = None;
+                    }
+                    Poll::Pending => pending = true,
+                }
+            }
         }
-    }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
     if let Some(e) = first_err {
         return Err(io_err("writing", &path)(e));
     }
