@@ -27,8 +27,35 @@ const IDLE_READ_BYTES: usize = 4 * 1024;
 const BODY_READ_BYTES_MAX: usize = 4 << 20;
 /// Preallocation cap when the body limit is 0 (unlimited): grow past it only as bytes arrive.
 const BODY_PREALLOC_BYTES_MAX: usize = 64 << 20;
-/// A body buffer up to this capacity is kept by its connection for the next request.
-const BODY_KEEP_BYTES_MAX: usize = 8 << 20;
+/// Body buffers kept for later bodies, per core (all its connections): at most this many bytes
+/// of capacity, so idle connections hold none and memory does not grow with their number.
+const BODY_POOL_BYTES_MAX: usize = 32 << 20;
+
+thread_local! {
+    /// Buffers of finished bodies; their bytes up to `len()` are initialized (zeroed or read),
+    /// so a body read into one only zeroes what grows past it.
+    static BODY_POOL: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A kept body buffer (the largest), or an empty one.
+fn take_body_buffer() -> Vec<u8> {
+    BODY_POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        let best = (0..p.len()).max_by_key(|&i| p[i].len());
+        best.map(|i| p.swap_remove(i)).unwrap_or_default()
+    })
+}
+
+/// Keeps a finished body's buffer for a later body if the pool has room for it.
+fn give_body_buffer(buf: Vec<u8>) {
+    BODY_POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        let held: usize = p.iter().map(Vec::capacity).sum();
+        if held + buf.capacity() <= BODY_POOL_BYTES_MAX {
+            p.push(buf);
+        }
+    });
+}
 /// An unread body up to this size is read and dropped to keep the connection (Go's value).
 const DRAIN_BYTES_MAX: u64 = 256 * 1024;
 /// Pending pipelined responses are flushed past this size.
@@ -71,7 +98,6 @@ pub async fn serve_connection<H: Handler>(
         rbuf: Vec::new(),
         rpos: 0,
         wbuf: Vec::new(),
-        spare_body: Vec::new(),
     };
     conn.run().await;
 }
@@ -85,8 +111,6 @@ struct Conn<H> {
     rpos: usize,
     /// Encoded responses not yet written.
     wbuf: Vec<u8>,
-    /// The last request's body buffer, kept for the next body (see `read_exact_body`).
-    spare_body: Vec<u8>,
 }
 
 /// Per-request facts kept after the head moves into the handler.
@@ -177,9 +201,7 @@ impl<H: Handler> Conn<H> {
         };
         let req = Request { head, body };
         let resp = self.handler.handle(&req).await;
-        if req.body.capacity() <= BODY_KEEP_BYTES_MAX {
-            self.spare_body = req.body;
-        }
+        give_body_buffer(req.body);
         self.answer(&resp, &meta).await
     }
 
@@ -275,10 +297,10 @@ impl<H: Handler> Conn<H> {
     }
 
     async fn read_exact_body(&mut self, len: usize) -> Result<Vec<u8>, Gone> {
-        // The last body's buffer is reused: its bytes are initialized already, so only room
+        // A finished body's buffer is reused: its bytes are initialized already, so only room
         // beyond it is zeroed (zeroing every 1.7 MB body cost ~2.5% of a core). Every byte of
         // `body[..len]` is overwritten below before the body is used.
-        let mut body = std::mem::take(&mut self.spare_body);
+        let mut body = take_body_buffer();
         if body.capacity() == 0 {
             body.reserve(len.min(BODY_PREALLOC_BYTES_MAX));
         }
@@ -454,4 +476,29 @@ fn request_id(head: &RequestHead) -> String {
         .filter_map(|name| head.header(name))
         .find(|v| !v.is_empty())
         .map_or_else(new_request_id, |v| String::from_utf8_lossy(v).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_pool_is_bounded_and_hands_out_its_largest_buffer() {
+        // Each test runs on its own thread: the pool starts empty.
+        assert!(take_body_buffer().capacity() == 0);
+        let mb = 1 << 20;
+        for k in 1..=10usize {
+            give_body_buffer(vec![k as u8; k * mb]);
+        }
+        let held: usize = BODY_POOL.with(|p| p.borrow().iter().map(Vec::capacity).sum());
+        assert!(held <= BODY_POOL_BYTES_MAX, "{held}");
+        assert!(
+            held >= BODY_POOL_BYTES_MAX - 10 * mb,
+            "kept what fits: {held}"
+        );
+        let largest = take_body_buffer();
+        let rest_max = BODY_POOL.with(|p| p.borrow().iter().map(Vec::len).max().unwrap_or(0));
+        assert!(largest.len() >= rest_max);
+        assert!(largest.iter().all(|&b| b as usize == largest.len() / mb));
+    }
 }
