@@ -104,11 +104,14 @@ fn crash_rounds(kills: usize, load: &Load, mut after_kill: impl FnMut(&std::path
     let mut acked_all: Vec<u64> = Vec::new();
     // Each round writes a fresh range of seqs, so a point can only come from its own request.
     let mut next: u64 = 1;
-    for round in 0..kills {
-        let cores = if round % 3 == 2 { "1" } else { "2" };
+    let args = |cores| {
         let mut args = vec!["--cores", cores];
         args.extend(load.args.iter().map(String::as_str));
-        let mut s = Server::start_in(dir, &args);
+        args
+    };
+    for round in 0..kills {
+        let cores = if round % 3 == 2 { "1" } else { "2" };
+        let mut s = Server::start_in(dir, &args(cores));
         let r = s.request("POST", "/query?q=CREATE+DATABASE+crash", &[], b"");
         assert_eq!(r.status, 200);
         let stop = Arc::new(AtomicBool::new(false));
@@ -127,9 +130,7 @@ fn crash_rounds(kills: usize, load: &Load, mut after_kill: impl FnMut(&std::path
         !acked_all.is_empty(),
         "no write was acknowledged in {kills} rounds"
     );
-    let mut args = vec!["--cores", "2"];
-    args.extend(load.args.iter().map(String::as_str));
-    let s = Server::start_in(dir, &args);
+    let s = Server::start_in(dir, &args("2"));
     // Read back in windows of time (= seq), so no answer grows with the number of kills.
     let mut stored: HashMap<u64, i64> = HashMap::new();
     let window = 250_000u64;

@@ -30,32 +30,6 @@ const BODY_PREALLOC_BYTES_MAX: usize = 64 << 20;
 /// Body buffers kept for later bodies, per core (all its connections): at most this many bytes
 /// of capacity, so idle connections hold none and memory does not grow with their number.
 const BODY_POOL_BYTES_MAX: usize = 32 << 20;
-
-thread_local! {
-    /// Buffers of finished bodies; their bytes up to `len()` are initialized (zeroed or read),
-    /// so a body read into one only zeroes what grows past it.
-    static BODY_POOL: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// A kept body buffer (the largest), or an empty one.
-fn take_body_buffer() -> Vec<u8> {
-    BODY_POOL.with(|p| {
-        let mut p = p.borrow_mut();
-        let best = (0..p.len()).max_by_key(|&i| p[i].len());
-        best.map(|i| p.swap_remove(i)).unwrap_or_default()
-    })
-}
-
-/// Keeps a finished body's buffer for a later body if the pool has room for it.
-fn give_body_buffer(buf: Vec<u8>) {
-    BODY_POOL.with(|p| {
-        let mut p = p.borrow_mut();
-        let held: usize = p.iter().map(Vec::capacity).sum();
-        if held + buf.capacity() <= BODY_POOL_BYTES_MAX {
-            p.push(buf);
-        }
-    });
-}
 /// An unread body up to this size is read and dropped to keep the connection (Go's value).
 const DRAIN_BYTES_MAX: u64 = 256 * 1024;
 /// Pending pipelined responses are flushed past this size.
@@ -100,6 +74,32 @@ pub async fn serve_connection<H: Handler>(
         wbuf: Vec::new(),
     };
     conn.run().await;
+}
+
+thread_local! {
+    /// Buffers of finished bodies; their bytes up to `len()` are initialized (zeroed or read),
+    /// so a body read into one only zeroes what grows past it.
+    static BODY_POOL: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A kept body buffer (the largest), or an empty one.
+fn take_body_buffer() -> Vec<u8> {
+    BODY_POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        let best = (0..p.len()).max_by_key(|&i| p[i].len());
+        best.map(|i| p.swap_remove(i)).unwrap_or_default()
+    })
+}
+
+/// Keeps a finished body's buffer for a later body if the pool has room for it.
+fn give_body_buffer(buf: Vec<u8>) {
+    BODY_POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        let held: usize = p.iter().map(Vec::capacity).sum();
+        if held + buf.capacity() <= BODY_POOL_BYTES_MAX {
+            p.push(buf);
+        }
+    });
 }
 
 struct Conn<H> {
@@ -319,16 +319,12 @@ impl<H: Handler> Conn<H> {
                 let want = (len - filled).min(BODY_READ_BYTES_MAX);
                 body.resize(filled + want, 0);
             }
-            match read_with_timeout(
+            filled += read_with_timeout(
                 &mut self.stream,
                 &mut body[filled..],
                 self.limits.idle_timeout,
             )
-            .await
-            {
-                Ok(n) => filled += n,
-                Err(e) => return Err(e),
-            }
+            .await?;
         }
         body.truncate(filled);
         Ok(body)

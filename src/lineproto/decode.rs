@@ -1031,7 +1031,7 @@ impl<'a, 's> Line<'a, 's> {
     /// all yielded; apply them in order so that the later value wins, as 1.x does.
     pub fn fields(&self) -> impl Iterator<Item = (Cow<'a, [u8]>, FieldValue<'a>)> + '_ {
         let buf = self.buf;
-        self.dec.fields.iter().filter(|f| !f.is_time).map(move |f| {
+        self.field_spans().map(move |f| {
             (
                 unescape(key_of(buf, f.key), f.key_esc, FIELD_KEY_SPECIAL),
                 field_value(buf, f.value),
@@ -1045,7 +1045,7 @@ impl<'a, 's> Line<'a, 's> {
     #[inline]
     pub fn fields_match<K: AsRef<[u8]>>(&self, keys: &[(K, FieldType)]) -> bool {
         let mut n = 0;
-        for f in self.dec.fields.iter().filter(|f| !f.is_time) {
+        for f in self.field_spans() {
             let Some((k, t)) = keys.get(n) else {
                 return false;
             };
@@ -1064,9 +1064,15 @@ impl<'a, 's> Line<'a, 's> {
     /// path's common case: the keys repeat the previous line's and are not stored again).
     #[inline]
     pub fn for_each_value(&self, mut f: impl FnMut(&FieldValue<'a>)) {
-        for fs in self.dec.fields.iter().filter(|fs| !fs.is_time) {
+        for fs in self.field_spans() {
             f(&field_value(self.buf, fs.value));
         }
+    }
+
+    /// The scanned fields that `fields()` yields: all but one named `time`.
+    #[inline]
+    fn field_spans(&self) -> impl Iterator<Item = &FieldSpan> + '_ {
+        self.dec.fields.iter().filter(|f| !f.is_time)
     }
 
     /// Explicit timestamp times the precision, or the request's default time.

@@ -470,7 +470,9 @@ pub async fn seal(part: &std::cell::RefCell<Vec<Partition>>, idx: usize) -> Resu
         // The renames of this seal's files and the types of the sealed data must be on disk
         // before the WAL that also holds them goes: one directory fsync covers every rename.
         if !files.is_empty() {
-            sync_dir(&dir).await?;
+            super::wal::sync_dir(&dir)
+                .await
+                .map_err(|e| e.to_string())?;
         }
         let part_dir = dir.parent().map(Path::to_path_buf).unwrap_or_default();
         let to_save = types.clone();
@@ -557,7 +559,7 @@ fn save_types(dir: &Path, types: &[KnownField]) -> std::io::Result<()> {
 }
 
 /// Temp file, fdatasync, rename; the caller fsyncs the directory once for all the files of a
-/// seal (`sync_dir`). Every call here is asynchronous or runs on glommio's blocking-thread pool:
+/// seal (`wal::sync_dir`). Every call here is asynchronous or runs on glommio's blocking-thread pool:
 /// a blocking fsync on the core's own thread would stall every request the core serves.
 async fn write_durably(path: &Path, bytes: Vec<u8>) -> Result<(), String> {
     let tmp = path.with_extension("seg.tmp");
@@ -584,17 +586,6 @@ async fn write_durably(path: &Path, bytes: Vec<u8>) -> Result<(), String> {
     glommio::io::rename(&tmp, path)
         .await
         .map_err(|e| err("renaming", &e))?;
-    Ok(())
-}
-
-/// fsyncs a directory (makes the renames and unlinks in it durable) through the io_uring.
-async fn sync_dir(dir: &Path) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| format!("syncing directory {}: {e}", dir.display());
-    let d = glommio::io::Directory::open(dir)
-        .await
-        .map_err(|e| err(&e))?;
-    d.sync().await.map_err(|e| err(&e))?;
-    let _ = d.close().await;
     Ok(())
 }
 

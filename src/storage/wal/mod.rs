@@ -478,13 +478,9 @@ impl Wal {
             // segments left on disk stay contiguous); the others are unlinked, on glommio's
             // blocking-thread pool (unlinking a large file may wait for the disk).
             let removed = if k + 1 == count && self.inner.borrow().spare.is_none() {
-                match recycle_segment(&dir, &seg).await {
-                    Ok(spare) => {
-                        self.inner.borrow_mut().spare = spare;
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                }
+                recycle_segment(&dir, &seg)
+                    .await
+                    .map(|spare| self.inner.borrow_mut().spare = spare)
             } else {
                 glommio::io::remove(&seg.path)
                     .await
@@ -694,7 +690,7 @@ impl Inner {
             carry.extend_from_slice(&last.as_bytes()[keep_from..fill]);
             // At least a zero length field follows the last record on disk: it ends the scan
             // (a recycled file holds old bytes after it).
-            let padded = (fill + 4).div_ceil(align as usize) * align as usize;
+            let padded = (fill + framing::LEN_FIELD_LEN).div_ceil(align as usize) * align as usize;
             let in_chunk = padded.min(CHUNK_LEN);
             last.as_bytes_mut()[fill..in_chunk].fill(0);
             last.trim_to_size(in_chunk);
@@ -1048,13 +1044,13 @@ async fn replay_segment(
         result.next_lsn = lsn;
         result.end = buf_offset + start as u64;
         let more = read_pos < file_len;
+        // Fewer than 4 zero bytes left in the buffer are a length field cut by the read chunk,
+        // not yet the end of the records.
         let stop = match s.stop {
             Stop::Padding if more && buf.len() - start < framing::LEN_FIELD_LEN => Stop::End,
             other => other,
         };
         match stop {
-            // Fewer than 4 zero bytes left in the buffer are a length field cut by the read
-            // chunk, not yet the end of the records.
             Stop::End | Stop::Incomplete { .. } if more => {
                 buf.drain(..start);
                 buf_offset += start as u64;
@@ -1144,14 +1140,7 @@ async fn install_spare(
     file: Rc<DmaFile>,
 ) -> Result<Rc<DmaFile>, WalError> {
     let spare = dir.join(SPARE_NAME);
-    let mut block = vec![0u8; file.alignment() as usize];
-    block[..HEADER_LEN].copy_from_slice(&framing::encode_header(seg.first_lsn));
-    write_all(&file, &block, 0)
-        .await
-        .map_err(io_err("writing", &spare))?;
-    file.fdatasync()
-        .await
-        .map_err(|e| io_err("syncing", &spare)(e.into()))?;
+    write_header_block(&file, seg.first_lsn, &spare).await?;
     glommio::io::rename(&spare, &seg.path)
         .await
         .map_err(|e| io_err("renaming", &spare)(e.into()))?;
@@ -1194,17 +1183,27 @@ async fn create_segment(dir: &Path, seg: &Segment) -> Result<DmaFile, WalError> 
 }
 
 async fn rewrite_header(file: &DmaFile, seg: &Segment) -> Result<(), WalError> {
-    let err = |op| io_err(op, &seg.path);
     file.truncate(0)
         .await
-        .map_err(|e| err("truncating")(e.into()))?;
-    let mut block = vec![0u8; file.alignment() as usize];
-    block[..HEADER_LEN].copy_from_slice(&framing::encode_header(seg.first_lsn));
-    write_all(file, &block, 0).await.map_err(err("writing"))?;
-    file.fdatasync().await.map_err(|e| err("syncing")(e.into()))
+        .map_err(|e| io_err("truncating", &seg.path)(e.into()))?;
+    write_header_block(file, seg.first_lsn, &seg.path).await
 }
 
-async fn sync_dir(dir: &Path) -> Result<(), WalError> {
+/// Writes the first block of a segment: its header for `first_lsn`, then zeros (no record), and
+/// fdatasyncs. `path` names the file in errors.
+async fn write_header_block(file: &DmaFile, first_lsn: u64, path: &Path) -> Result<(), WalError> {
+    let mut block = vec![0u8; file.alignment() as usize];
+    block[..HEADER_LEN].copy_from_slice(&framing::encode_header(first_lsn));
+    write_all(file, &block, 0)
+        .await
+        .map_err(io_err("writing", path))?;
+    file.fdatasync()
+        .await
+        .map_err(|e| io_err("syncing", path)(e.into()))
+}
+
+/// fsyncs a directory (its renames and unlinks become durable) through the io_uring.
+pub(crate) async fn sync_dir(dir: &Path) -> Result<(), WalError> {
     let err = |op| io_err(op, dir);
     let d = glommio::io::Directory::open(dir)
         .await
@@ -1272,6 +1271,22 @@ mod tests {
             .expect("executor")
             .join()
             .expect("join")
+    }
+
+    /// Runs `f` on a fresh executor with a WAL (`Always`) opened in a fresh directory.
+    fn with_wal<F, Fut>(f: F)
+    where
+        F: FnOnce(PathBuf, Wal) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        run(move || async move {
+            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {})
+                .await
+                .expect("open");
+            f(dir, wal).await
+        });
     }
 
     fn payload(seed: u64, len: usize) -> Vec<u8> {
@@ -1442,12 +1457,7 @@ mod tests {
 
     #[test]
     fn garbage_after_the_last_record_is_cut_and_never_replayed() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = tmp.path().to_path_buf();
-        run(move || async move {
-            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {})
-                .await
-                .expect("open");
+        with_wal(|dir, wal| async move {
             let a = wal.append(b"first").await.expect("append");
             let b = wal.append(b"second").await.expect("append");
             drop(wal);
@@ -1473,12 +1483,7 @@ mod tests {
     #[test]
     fn a_hole_before_later_records_cuts_at_the_hole() {
         // A crash after a later chunk of a batch reached the disk but an earlier one did not.
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = tmp.path().to_path_buf();
-        run(move || async move {
-            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {})
-                .await
-                .expect("open");
+        with_wal(|dir, wal| async move {
             for k in 1..=5u64 {
                 wal.append(&payload(k, 300)).await.expect("append");
             }
@@ -1498,12 +1503,7 @@ mod tests {
 
     #[test]
     fn rotate_during_concurrent_appends_splits_cleanly_by_lsn() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = tmp.path().to_path_buf();
-        run(move || async move {
-            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {})
-                .await
-                .expect("open");
+        with_wal(|dir, wal| async move {
             // 8 tasks append 10 records each, one at a time: many batches.
             let appenders: Vec<_> = (0..8u64)
                 .map(|t| {
@@ -1614,12 +1614,7 @@ mod tests {
 
     #[test]
     fn rotate_and_truncate_before() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = tmp.path().to_path_buf();
-        run(move || async move {
-            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {})
-                .await
-                .expect("open");
+        with_wal(|dir, wal| async move {
             for k in 1..=3u64 {
                 assert_eq!(wal.append(&payload(k, 10)).await.expect("append"), k);
             }
@@ -1666,12 +1661,7 @@ mod tests {
         // A deleted segment is kept as the spare and becomes the next segment with its old bytes
         // after the new header. A batch that ends exactly at a block boundary must still be
         // followed on disk by a zero length field, or the scan would run into the old bytes.
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = tmp.path().to_path_buf();
-        run(move || async move {
-            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {})
-                .await
-                .expect("open");
+        with_wal(|dir, wal| async move {
             let mut want = Vec::new();
             for k in 0..20u64 {
                 let p = payload(k, 1000 + k as usize);
@@ -1717,12 +1707,7 @@ mod tests {
         // Recovery reads READ_CHUNK_LEN at a time. A record whose length field starts 2 bytes
         // before a chunk boundary, with those 2 bytes zero (length 65 536 = 00 00 01 00), must
         // not look like the zero length field that ends the records.
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = tmp.path().to_path_buf();
-        run(move || async move {
-            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {})
-                .await
-                .expect("open");
+        with_wal(|dir, wal| async move {
             let first = READ_CHUNK_LEN - 2 - HEADER_LEN - framing::RECORD_HEADER_LEN;
             let want: Vec<(u64, Vec<u8>)> = [(1, first), (2, 65_536), (3, 10)]
                 .into_iter()
@@ -1740,12 +1725,7 @@ mod tests {
 
     #[test]
     fn a_leftover_spare_is_deleted_and_never_replayed() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = tmp.path().to_path_buf();
-        run(move || async move {
-            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {})
-                .await
-                .expect("open");
+        with_wal(|dir, wal| async move {
             let a = wal.append(b"kept").await.expect("append");
             drop(wal);
             // A spare holding an intact segment of other records (a crash before its rename).
@@ -1803,12 +1783,7 @@ mod tests {
 
     #[test]
     fn torn_header_of_the_last_segment_is_rewritten() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = tmp.path().to_path_buf();
-        run(move || async move {
-            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {})
-                .await
-                .expect("open");
+        with_wal(|dir, wal| async move {
             wal.append(b"one").await.expect("append");
             drop(wal);
             // A crash right after creating the next segment file, before its header was written.
@@ -1832,12 +1807,7 @@ mod tests {
 
     #[test]
     fn a_failed_write_poisons_the_wal_until_restart() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = tmp.path().to_path_buf();
-        run(move || async move {
-            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {})
-                .await
-                .expect("open");
+        with_wal(|dir, wal| async move {
             wal.append(b"kept").await.expect("append");
             wal.break_file_for_test().await;
             let first = match wal.append(b"lost").await {
@@ -1861,12 +1831,7 @@ mod tests {
 
     #[test]
     fn empty_records_are_refused_and_enqueue_then_wait_works() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = tmp.path().to_path_buf();
-        run(move || async move {
-            let wal = Wal::open(&dir, FsyncPolicy::Always, |_| {})
-                .await
-                .expect("open");
+        with_wal(|_dir, wal| async move {
             assert!(matches!(wal.append(b"").await, Err(WalError::Empty)));
             assert_eq!(wal.next_lsn(), 1);
             // enqueue + wait_durable: LSNs are handed out at once, durability comes with the flush.
