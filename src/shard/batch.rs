@@ -289,7 +289,8 @@ impl<'a> BatchIter<'a> {
             prev_measurement: &[],
             prev_keys: Vec::new(),
             have_measurement: false,
-            series: Vec::new(),
+            // About one point per 100 bytes of batch, as `Memtable::apply_buf`'s ids.
+            series: Vec::with_capacity(buf.len() / 100),
             have_keys: false,
         }
     }
@@ -337,6 +338,10 @@ impl<'a> BatchIter<'a> {
         if self.pos >= self.buf.len() {
             return None;
         }
+        if let Some(head) = self.next_repeat(values) {
+            fields.clear();
+            return Some(Ok(head));
+        }
         let r = self.read_head().and_then(|(end, mut head)| {
             if !head.same_schema {
                 *values = &[];
@@ -359,6 +364,46 @@ impl<'a> BatchIter<'a> {
             self.pos = self.buf.len();
         }
         Some(r)
+    }
+
+    /// `next_raw`'s common case in one step: a point flagged `SAME_SCHEMA | KEY_REF` (a series
+    /// and field keys seen before in this batch), read with one bounds check for its fixed head
+    /// (length, flags, point number, time, field count) instead of one per part. Anything else,
+    /// or anything that does not check out, is left to the general path (which also names the
+    /// error).
+    #[inline]
+    fn next_repeat(&mut self, values: &mut &'a [u8]) -> Option<PointHead<'a>> {
+        const HEAD: usize = 4 + 1 + 4 + 8 + 2;
+        let at = self.pos;
+        let h: &[u8; HEAD] = self.buf.get(at..at + HEAD)?.try_into().ok()?;
+        if h[4] != SAME_SCHEMA | KEY_REF || !self.have_keys {
+            return None;
+        }
+        let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+        let end = (at + 4)
+            .checked_add(len)
+            .filter(|&e| e >= at + HEAD && e <= self.buf.len())?;
+        let p = u32::from_le_bytes([h[5], h[6], h[7], h[8]]) as usize;
+        let n = u16::from_le_bytes([h[17], h[18]]) as usize;
+        if n != self.prev_keys.len() {
+            return None;
+        }
+        let (series_key, series_hash, first_of_series) = *self.series.get(p)?;
+        let number = self.series.len() as u32;
+        self.series.push((series_key, series_hash, first_of_series));
+        *values = &self.buf[at + HEAD..end];
+        self.pos = end;
+        Some(PointHead {
+            series_key,
+            series_hash,
+            measurement: self.prev_measurement,
+            timestamp_ns: i64::from_le_bytes([
+                h[9], h[10], h[11], h[12], h[13], h[14], h[15], h[16],
+            ]),
+            same_schema: true,
+            number,
+            first_of_series,
+        })
     }
 
     /// The next point's head only (its fields are skipped unread).
