@@ -21,7 +21,9 @@ use super::{Handler, HttpLimits, Request};
 
 /// Bytes asked of the socket per read while reading heads and chunked bodies.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
-/// Read size while a connection waits for its next request with nothing buffered.
+/// Read size while a connection waits for its next request with nothing buffered, and while
+/// it completes a head that came in part: each read zeroes its room first, and a slow client
+/// (one byte a read) must not cost a 64 KiB memset per byte.
 const IDLE_READ_BYTES: usize = 4 * 1024;
 /// Largest single read straight into a Content-Length body.
 const BODY_READ_BYTES_MAX: usize = 4 << 20;
@@ -276,7 +278,7 @@ impl<H: Handler> Conn<H> {
             if self.unread() == 0 {
                 self.fill_idle(wait).await?;
             } else {
-                self.fill(wait).await?;
+                self.fill(wait, IDLE_READ_BYTES).await?;
             }
             deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
         }
@@ -342,7 +344,8 @@ impl<H: Handler> Conn<H> {
             if decoder.is_done() {
                 return Ok(Ok(body));
             }
-            self.fill(self.limits.idle_timeout).await?;
+            self.fill(self.limits.idle_timeout, READ_CHUNK_BYTES)
+                .await?;
         }
     }
 
@@ -356,7 +359,8 @@ impl<H: Handler> Conn<H> {
             if left == 0 {
                 return Ok(());
             }
-            self.fill(self.limits.idle_timeout).await?;
+            self.fill(self.limits.idle_timeout, READ_CHUNK_BYTES)
+                .await?;
         }
     }
 
@@ -365,14 +369,14 @@ impl<H: Handler> Conn<H> {
     }
 
     /// Flushes pending responses, then reads more bytes into the buffer (at least one, or `Gone`).
-    async fn fill(&mut self, wait: Duration) -> Result<usize, Gone> {
+    async fn fill(&mut self, wait: Duration, room: usize) -> Result<usize, Gone> {
         self.flush().await?;
         if self.rpos > 0 {
             self.rbuf.drain(..self.rpos);
             self.rpos = 0;
         }
         let old = self.rbuf.len();
-        self.rbuf.resize(old + READ_CHUNK_BYTES, 0);
+        self.rbuf.resize(old + room, 0);
         let n = read_with_timeout(&mut self.stream, &mut self.rbuf[old..], wait).await;
         self.rbuf.truncate(old + n.as_ref().map_or(0, |&n| n));
         n
