@@ -102,6 +102,13 @@ pub struct PointHead<'a> {
     pub first_of_series: u32,
 }
 
+/// About how many points a batch buffer of `bytes` holds (TSBS points take ~110-150 B), to
+/// size per-point vectors of a reader: grown by doubling, they were copied a dozen times per
+/// batch.
+pub fn points_hint(bytes: usize) -> usize {
+    bytes / 100
+}
+
 /// Why a batch buffer could not be read: only a bug or a corrupt WAL record gets here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("corrupt batch at byte {offset}")]
@@ -289,8 +296,7 @@ impl<'a> BatchIter<'a> {
             prev_measurement: &[],
             prev_keys: Vec::new(),
             have_measurement: false,
-            // About one point per 100 bytes of batch, as `Memtable::apply_buf`'s ids.
-            series: Vec::with_capacity(buf.len() / 100),
+            series: Vec::with_capacity(points_hint(buf.len())),
             have_keys: false,
         }
     }
