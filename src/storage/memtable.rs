@@ -803,6 +803,114 @@ impl Memtable {
 /// then read once, front to back; a series written out of order is sorted first (stably, so the
 /// later write of a time still wins).
 fn build_columns(store: &DbStore, meta: SeriesMeta) -> (Vec<i64>, Vec<ColumnData>) {
+    uniform_columns(store, meta).unwrap_or_else(|| general_columns(store, meta))
+}
+
+/// `build_columns` for the common series: every record holds the same fields (ids and types,
+/// in the same order, no id twice), all 8-byte values. One pass checks that and notes each
+/// record's time and place; the columns are then filled one at a time, straight from the
+/// records (no per-value type match or push). Rows out of time order are sorted (stably);
+/// of rows with the same time the last written wins, which is the general path's merge when
+/// every row has the same fields. `None` for any other series.
+fn uniform_columns(store: &DbStore, meta: SeriesMeta) -> Option<(Vec<i64>, Vec<ColumnData>)> {
+    const FIELD: usize = 11; // u16 id, u8 type, 8-byte value
+    let rows = meta.points as usize;
+    let mut layout: Vec<[u8; 3]> = Vec::new();
+    let mut times: Vec<i64> = Vec::with_capacity(rows);
+    // Place of each record's first field in the arena.
+    let mut at: Vec<usize> = Vec::with_capacity(rows);
+    let mut sorted = true;
+    for (base, data) in store.chunks_of(meta) {
+        let mut pos = 0;
+        while pos < data.len() {
+            let head: [u8; RECORD_HEAD] = data.get(pos..pos + RECORD_HEAD)?.try_into().ok()?;
+            let ts = i64::from_le_bytes(head[..8].try_into().ok()?);
+            let n = usize::from(u16::from_le_bytes([head[8], head[9]]));
+            let body = pos + RECORD_HEAD;
+            let fields = data.get(body..body + n * FIELD)?;
+            if layout.is_empty() {
+                layout = uniform_layout(fields)?;
+            }
+            if n != layout.len()
+                || fields
+                    .chunks_exact(FIELD)
+                    .zip(&layout)
+                    .any(|(f, l)| f[..3] != l[..])
+            {
+                return None;
+            }
+            sorted &= times.last().map_or(true, |&last| last < ts);
+            times.push(ts);
+            at.push(base + body);
+            pos = body + n * FIELD;
+        }
+    }
+    if !sorted {
+        let mut order: Vec<u32> = (0..times.len() as u32).collect();
+        order.sort_by_key(|&i| times[i as usize]);
+        // Of a run of equal times keep the last (the latest write: the sort is stable).
+        let keep = |k: usize| {
+            order.get(k + 1).map_or(true, |&next| {
+                times[next as usize] != times[order[k] as usize]
+            })
+        };
+        let kept: Vec<u32> = (0..order.len())
+            .filter(|&k| keep(k))
+            .map(|k| order[k])
+            .collect();
+        at = kept.iter().map(|&i| at[i as usize]).collect();
+        times = kept.iter().map(|&i| times[i as usize]).collect();
+    }
+    let arena = &store.chunks[..];
+    let columns = layout
+        .iter()
+        .enumerate()
+        .map(|(j, l)| {
+            let off = j * FIELD + 3;
+            let word = |&p: &usize| {
+                arena
+                    .get(p + off..p + off + 8)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map_or(0, u64::from_le_bytes)
+            };
+            let values = match FieldType::from_u8(l[2]) {
+                Some(FieldType::Float) => {
+                    Values::Float(at.iter().map(|p| f64::from_bits(word(p))).collect())
+                }
+                Some(FieldType::Unsigned) => Values::Unsigned(at.iter().map(word).collect()),
+                _ => Values::Integer(at.iter().map(|p| word(p) as i64).collect()),
+            };
+            let id = u16::from_le_bytes([l[0], l[1]]);
+            ColumnData {
+                name: store.fields.get(u32::from(id)).to_vec(),
+                values,
+                valid: vec![true; at.len()],
+            }
+        })
+        .collect();
+    Some((times, columns))
+}
+
+/// The (id, type) heads of a record's fields if they suit `uniform_columns`: all 8-byte
+/// values, no id twice.
+fn uniform_layout(fields: &[u8]) -> Option<Vec<[u8; 3]>> {
+    let layout: Vec<[u8; 3]> = fields
+        .chunks_exact(11)
+        .map(|f| [f[0], f[1], f[2]])
+        .collect();
+    let fixed = |t: u8| {
+        matches!(
+            FieldType::from_u8(t),
+            Some(FieldType::Float | FieldType::Integer | FieldType::Unsigned)
+        )
+    };
+    let distinct = |i: usize| layout[..i].iter().all(|o| o[..2] != layout[i][..2]);
+    (!layout.is_empty() && (0..layout.len()).all(|i| fixed(layout[i][2]) && distinct(i)))
+        .then_some(layout)
+}
+
+/// `build_columns` for any series, record by record through a `ColumnBuilder`.
+fn general_columns(store: &DbStore, meta: SeriesMeta) -> (Vec<i64>, Vec<ColumnData>) {
     let mut b = ColumnBuilder::with_rows(meta.points as usize);
     let mut in_order = true;
     'chunks: for (_, data) in store.chunks_of(meta) {
@@ -1303,6 +1411,62 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// `uniform_columns` (the column-at-a-time fill for series whose records all have the
+        /// same 8-byte fields) gives exactly what the record-by-record `general_columns` gives:
+        /// same times, same columns in the same order, same values and validity, with rows out
+        /// of time order and rewrites of a time. A series with a point of another shape (a
+        /// field missing, another order, a field twice) is left to the general path.
+        #[test]
+        fn uniform_columns_agree_with_the_general_path(
+            rows in proptest::collection::vec((0i64..40, -1000i64..1000), 1..80),
+            odd in proptest::option::of((0usize..80, 0u8..3)),
+            ordered in proptest::bool::ANY,
+        ) {
+            let mut rows = rows;
+            if ordered {
+                rows.sort_by_key(|r| r.0);
+            }
+            let mut p = Memtable::new();
+            let mut b = Batch::default();
+            let token = crate::shard::batch::SchemaToken(1);
+            let hash = crate::lineproto::series_hash(b"m,h=a");
+            let odd = odd.filter(|(i, _)| *i < rows.len());
+            for (i, (t, v)) in rows.iter().enumerate() {
+                let mut fs: Vec<(&[u8], FieldValue<'static>)> = vec![
+                    (b"i", FieldValue::Integer(*v)),
+                    (b"f", FieldValue::Float(*v as f64 / 4.0)),
+                    (b"u", FieldValue::Unsigned(v.unsigned_abs())),
+                ];
+                let mut tok = token;
+                if let Some((at, kind)) = odd {
+                    if at == i {
+                        tok = crate::shard::batch::SchemaToken::NONE;
+                        match kind {
+                            0 => { fs.pop(); }
+                            1 => fs.swap(0, 1),
+                            _ => fs.push((b"i", FieldValue::Integer(v + 1))),
+                        }
+                    }
+                }
+                b.begin_point_hashed(b"m,h=a", hash, b"m", *t, fs.len() as u16, tok);
+                for (k, v) in &fs {
+                    b.push_field(k, v);
+                }
+            }
+            p.apply("db", "rp", &b).unwrap();
+            let store = p.dbs.values().next().unwrap();
+            let meta = store.series[0];
+            let general = general_columns(store, meta);
+            match uniform_columns(store, meta) {
+                Some(uniform) => {
+                    proptest::prop_assert!(odd.is_none());
+                    proptest::prop_assert_eq!(&uniform.0, &general.0);
+                    proptest::prop_assert_eq!(&uniform.1, &general.1);
+                }
+                None => proptest::prop_assert!(odd.is_some()),
+            }
+        }
+
         /// Sealing builds columns straight from the log; reading goes through `scan` and
         /// `merge_same_times`: both must agree on every series, time and field, whatever the
         /// order of writes, duplicates and missing fields (types fixed per field name, as the
