@@ -45,22 +45,31 @@ pub(super) fn pack(out: &mut Vec<u8>, values: &[u64]) {
         }
         // The frame's bits, LSB first, written eight bytes at a time into a pre-sized tail.
         let start = out.len();
+        if width == 64 {
+            for &v in frame {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            continue;
+        }
         let nbytes = (frame.len() * width as usize).div_ceil(8);
         out.resize(start + nbytes, 0);
         let dst = &mut out[start..];
         let mut pos = 0;
-        let mut acc: u128 = 0;
+        // Bits not yet written, `nbits` (< 64) of them; a value that crosses a word boundary
+        // leaves its top bits here (`v >> (width - nbits)`: width < 64, and nothing is left
+        // when nbits is 0, since v < 2^width).
+        let mut acc: u64 = 0;
         let mut nbits: u32 = 0;
         for &v in frame {
-            acc |= u128::from(v) << nbits;
+            acc |= v << nbits;
             nbits += width;
             if nbits >= 64 {
                 if let Some(d) = dst.get_mut(pos..pos + 8) {
-                    d.copy_from_slice(&(acc as u64).to_le_bytes());
+                    d.copy_from_slice(&acc.to_le_bytes());
                 }
                 pos += 8;
-                acc >>= 64;
                 nbits -= 64;
+                acc = v >> (width - nbits);
             }
         }
         for b in dst.iter_mut().skip(pos) {

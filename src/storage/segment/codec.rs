@@ -181,16 +181,20 @@ fn bounded(n: usize, bytes: usize) -> usize {
 
 // ---- integers and unsigned: first value varint, then packed zigzag deltas ----------------
 
-fn encode_integers(out: &mut Vec<u8>, values: impl Iterator<Item = i64>) {
-    let mut prev = None;
-    let mut deltas = Vec::with_capacity(values.size_hint().0);
-    for v in values {
-        match prev {
-            None => put_uvarint(out, zigzag(v)),
-            Some(p) => deltas.push(zigzag(v.wrapping_sub(p))),
-        }
-        prev = Some(v);
-    }
+fn encode_integers(out: &mut Vec<u8>, mut values: impl Iterator<Item = i64>) {
+    let Some(first) = values.next() else {
+        return;
+    };
+    put_uvarint(out, zigzag(first));
+    let mut prev = first;
+    // A collect, not a push per value: from a slice (the all-valid column) it is sized once.
+    let deltas: Vec<u64> = values
+        .map(|v| {
+            let d = zigzag(v.wrapping_sub(prev));
+            prev = v;
+            d
+        })
+        .collect();
     pack(out, &deltas);
 }
 

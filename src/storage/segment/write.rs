@@ -58,9 +58,10 @@ fn write_series(out: &mut Vec<u8>, index: &mut Vec<u8>, s: &SeriesData, min: i64
         index.push(c.values.field_type() as u8);
         let block = write_block(out, |p| codec::encode_column(p, &c.values, &c.valid, rows));
         put_block(index, block);
-        stored += (0..rows)
-            .filter(|&i| c.valid.get(i).copied().unwrap_or(false) && i < c.values.len())
-            .count() as u64;
+        // Valid slots that have a value (the same rule as `encode_column`), counted over
+        // the bytes of `valid` in one pass.
+        let n = rows.min(c.valid.len()).min(c.values.len());
+        stored += c.valid[..n].iter().map(|&v| u64::from(v)).sum::<u64>();
     }
     stored
 }
