@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per TSBS row of the whole server (HTTP, decode, fan-out, apply, WAL, seal), counted
-# by callgrind: the same binary gives the same count on every run and every machine speed, so an
-# A/B of the write path is a difference of two counts, not of two noisy wall-clock runs.
+# by callgrind: the same binary gives the same count (within ~0.1%) on every run and every machine
+# speed, so an A/B of the write path is a difference of two counts, not of two noisy wall-clock runs.
 #
 # The release server runs under `valgrind --tool=callgrind` with --cores 1; WARM 5000-line TSBS
 # bodies (scripts/gen-tsbs-bodies.py) are POSTed one after another with curl, the counters are
@@ -50,6 +50,12 @@ callgrind_control -z $vpid >/dev/null
 send "$warm" $((warm + measured - 1))
 sleep 2
 callgrind_control -d $vpid >/dev/null
+# The dump can take a few seconds to appear (valgrind is slow to start on a fresh binary).
+for _ in $(seq 1 60); do
+  compgen -G "$out/callgrind.out.*" >/dev/null && break
+  sleep 1
+done
 sleep 1
-dump=$(ls -t "$out"/callgrind.out.* | head -1)
+dump=$(ls -t "$out"/callgrind.out.* 2>/dev/null | head -1)
+[ -n "$dump" ] || { echo "no callgrind dump in $out" >&2; exit 1; }
 python3 scripts/callgrind_self.py "$dump" $((measured * 5000)) 30

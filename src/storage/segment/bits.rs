@@ -43,14 +43,14 @@ pub(super) fn pack(out: &mut Vec<u8>, values: &[u64]) {
         if width == 0 {
             continue;
         }
-        // The frame's bits, LSB first, written eight bytes at a time into a pre-sized tail.
-        let start = out.len();
         if width == 64 {
             for &v in frame {
                 out.extend_from_slice(&v.to_le_bytes());
             }
             continue;
         }
+        // The frame's bits, LSB first, written eight bytes at a time into a pre-sized tail.
+        let start = out.len();
         let nbytes = (frame.len() * width as usize).div_ceil(8);
         out.resize(start + nbytes, 0);
         let dst = &mut out[start..];
