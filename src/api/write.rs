@@ -174,11 +174,14 @@ impl Staged {
     }
 }
 
-/// The measurement and field types of the last line whose types were all known and agreed.
+/// The measurement and field count of the last line whose types were all known and agreed; its
+/// field keys and types are the decoder's remembered shape ([`Line::remember_shape`]), which the
+/// decoder checks each later line against as it scans the fields.
 #[derive(Default)]
 struct SchemaMemo {
     measurement: Vec<u8>,
-    fields: Vec<(Vec<u8>, FieldType)>,
+    /// Fields of the shape; 0 until a line is remembered.
+    field_count: u16,
     /// Names this (measurement, field keys) shape in the batches (`Batch` leaves the keys of a
     /// point out when they repeat the previous point's); a new one per `remember`.
     token: SchemaToken,
@@ -186,21 +189,18 @@ struct SchemaMemo {
 
 impl SchemaMemo {
     fn matches(&self, measurement: &[u8], point: &Line<'_, '_>) -> bool {
-        !self.fields.is_empty()
-            && self.measurement == measurement
-            && point.fields_match(&self.fields)
+        self.field_count != 0 && point.shape_matches() && self.measurement == measurement
     }
 
-    fn remember<'a, K: AsRef<[u8]>>(
-        &mut self,
-        measurement: &[u8],
-        fields: impl Iterator<Item = (K, crate::lineproto::FieldValue<'a>)>,
-    ) {
+    fn remember(&mut self, measurement: &[u8], field_count: u16, point: &mut Line<'_, '_>) {
         self.measurement.clear();
         self.measurement.extend_from_slice(measurement);
-        self.fields.clear();
-        self.fields
-            .extend(fields.map(|(k, v)| (k.as_ref().to_vec(), v.field_type())));
+        point.remember_shape();
+        self.field_count = if point.shape_matches() {
+            field_count
+        } else {
+            0
+        };
         self.token = SchemaToken(self.token.0 + 1);
     }
 }
@@ -227,6 +227,7 @@ async fn stage(
     let mut st = Staged::new(core.partition_count as usize, body.len());
     let dbrp = key::db_rp_hash(db, rp);
     let mut decoder = core.decoders.borrow_mut().pop().unwrap_or_default();
+    decoder.forget_shape();
     let mut memo = SchemaMemo::default();
     for (n, (line_no, line)) in lines(body).enumerate() {
         if n % LINES_PER_YIELD == LINES_PER_YIELD - 1 {
@@ -282,7 +283,7 @@ async fn stage(
         let field_count;
         let mut token = SchemaToken::NONE;
         if memo.matches(&measurement, &point) {
-            field_count = memo.fields.len() as u16;
+            field_count = memo.field_count;
             token = memo.token;
         } else {
             let schema = core.schema.borrow();
@@ -308,7 +309,7 @@ async fn stage(
             }
             field_count = count;
             if conflict.is_none() && !unsure {
-                memo.remember(&measurement, point.fields());
+                memo.remember(&measurement, count, &mut point);
                 token = memo.token;
             }
         }

@@ -90,25 +90,6 @@ impl RawValue {
     }
 }
 
-/// `a == b` for short keys without a call into `memcmp`: two overlapping 8-byte words for 8 to 16
-/// bytes (most field names), else the slice compare.
-#[inline(always)]
-fn key_eq(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if (8..=16).contains(&n) {
-        let word = |s: &[u8], at: usize| {
-            s.get(at..at + 8)
-                .and_then(|w| <[u8; 8]>::try_from(w).ok())
-                .map(u64::from_ne_bytes)
-        };
-        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
-    }
-    a == b
-}
-
 /// A scanned field value as a `FieldValue` over the line (strings unescaped only if needed).
 #[inline]
 fn field_value(buf: &[u8], v: RawValue) -> FieldValue<'_> {
@@ -222,6 +203,26 @@ fn key_region_end(buf: &[u8]) -> Option<usize> {
     }
 }
 
+/// One field of a remembered shape. A key of 8 to 16 bytes (most field names) is compared as
+/// its first and last 8-byte words, without reaching into `shape_keys`.
+#[derive(Clone, Copy, Debug)]
+struct ShapeKey {
+    first: u64,
+    last: u64,
+    /// The key in `Decoder::shape_keys`.
+    start: u32,
+    len: u32,
+    ty: FieldType,
+}
+
+/// The 8 bytes of `s` from `at`, if there are 8.
+#[inline(always)]
+fn word_at(s: &[u8], at: usize) -> Option<u64> {
+    s.get(at..at.checked_add(8)?)
+        .and_then(|w| <[u8; 8]>::try_from(w).ok())
+        .map(u64::from_ne_bytes)
+}
+
 /// Reusable decoding scratch; keep one per core and feed it line after line.
 #[derive(Debug, Default)]
 pub struct Decoder {
@@ -241,6 +242,11 @@ pub struct Decoder {
     order: Vec<u32>,
     /// Series key when the tags arrived unsorted.
     key: Vec<u8>,
+    /// The field shape a caller asked to recognise ([`Line::remember_shape`]): the keys and
+    /// types that `Line::fields` yielded, in order. Empty: none.
+    shape: Vec<ShapeKey>,
+    /// The shape's keys, one after another.
+    shape_keys: Vec<u8>,
 }
 
 /// One decoded line; borrows the line bytes (`'a`) and the decoder's scratch (`'s`).
@@ -258,6 +264,8 @@ pub struct Line<'a, 's> {
     in_order: Option<bool>,
     order_ready: bool,
     key_built: bool,
+    /// `fields()` yields exactly the decoder's remembered shape.
+    shape_match: bool,
 }
 
 impl Decoder {
@@ -316,7 +324,8 @@ impl Decoder {
             key_end,
             tag_time,
         } = key;
-        let (fields_end, time_fields) = self.scan_fields(buf, key_end, opts, &mut cur)?;
+        let (fields_end, time_fields, shape_match) =
+            self.scan_fields(buf, key_end, opts, &mut cur)?;
         let timestamp_ns = scan_time(buf, fields_end, opts)?;
         let reserved = if tag_time {
             Some(ReservedTime::Tag)
@@ -336,6 +345,7 @@ impl Decoder {
             in_order: None,
             order_ready: false,
             key_built: false,
+            shape_match,
         }))
     }
 
@@ -496,21 +506,47 @@ impl Decoder {
         }
     }
 
-    /// Fields from `i` (the space after the key). Returns the end of the field section and
-    /// how many fields are named `time`.
+    /// Whether field `n` of the remembered shape has this (unescaped) key and type.
+    #[inline(always)]
+    fn shape_has(&self, n: usize, key: &[u8], ty: FieldType) -> bool {
+        let Some(k) = self.shape.get(n) else {
+            return false;
+        };
+        let len = key.len();
+        if k.len as usize != len || k.ty != ty {
+            return false;
+        }
+        if (8..=16).contains(&len) {
+            return word_at(key, 0) == Some(k.first) && word_at(key, len - 8) == Some(k.last);
+        }
+        self.shape_keys
+            .get(k.start as usize..k.start as usize + len)
+            == Some(key)
+    }
+
+    /// Forgets the shape of [`Line::remember_shape`] (a pooled decoder serving a new request).
+    pub fn forget_shape(&mut self) {
+        self.shape.clear();
+        self.shape_keys.clear();
+    }
+
+    /// Fields from `i` (the space after the key). Returns the end of the field section, how
+    /// many fields are named `time`, and whether the fields are the remembered shape (checked
+    /// here, on each key as it is scanned, so the write path does not walk the fields again).
     fn scan_fields(
         &mut self,
         buf: &[u8],
         i: usize,
         opts: &DecodeOptions,
         cur: &mut Cursor,
-    ) -> Result<(usize, usize), ErrorKind> {
+    ) -> Result<(usize, usize, bool), ErrorKind> {
         let start = skip_ws(buf, i);
         let key_room = MAX_KEY_LENGTH.saturating_sub(i + 4);
         // OR of the raw field key lengths: at least the longest, so below `key_room` means no
         // key is too long; otherwise `too_long` finds the first that is.
         let mut key_bits = 0usize;
         let mut time_fields = 0;
+        let mut same = true;
         let mut p = start;
         loop {
             // Fast path: a run of `key=[-]digits i` fields with plain keys. Each field takes
@@ -538,8 +574,11 @@ impl Decoder {
                 };
                 let key_len = q - p;
                 key_bits |= key_len;
-                let is_time = key_len == 4 && buf.get(p..q) == Some(b"time");
+                let key = buf.get(p..q).unwrap_or_default();
+                let is_time = key_len == 4 && key == b"time";
                 time_fields += is_time as usize;
+                // A key named `time` is never in a shape (`fields()` skips it).
+                same &= self.shape_has(self.fields.len(), key, FieldType::Integer);
                 self.fields.push(FieldSpan {
                     key: (p, q),
                     key_esc: false,
@@ -555,7 +594,8 @@ impl Decoder {
                         return Err(ErrorKind::MaxKeyLength(sz));
                     }
                 }
-                return Ok((e, time_fields));
+                let same = same && self.fields.len() == self.shape.len();
+                return Ok((e, time_fields, same));
             }
             let ks = p;
             let mut q = p;
@@ -602,8 +642,10 @@ impl Decoder {
             };
             let key_len = q - ks;
             key_bits |= key_len;
-            let is_time = &buf[ks..q] == b"time";
+            let key = &buf[ks..q];
+            let is_time = key == b"time";
             time_fields += is_time as usize;
+            same &= !key_esc && self.shape_has(self.fields.len(), key, value.field_type());
             self.fields.push(FieldSpan {
                 key: (ks, q),
                 key_esc,
@@ -618,7 +660,8 @@ impl Decoder {
                             return Err(ErrorKind::MaxKeyLength(sz));
                         }
                     }
-                    return Ok((end, time_fields));
+                    let same = same && self.fields.len() == self.shape.len();
+                    return Ok((end, time_fields, same));
                 }
             }
         }
@@ -1039,25 +1082,46 @@ impl<'a, 's> Line<'a, 's> {
         })
     }
 
-    /// Whether `fields()` would yield exactly these keys with values of these types, in this
-    /// order, checked on the scanned spans without building them (the write path's test that a
-    /// line repeats the previous line's schema). A key written with escapes never matches.
+    /// Whether `fields()` yields exactly the keys and types of the shape the decoder last
+    /// remembered ([`Self::remember_shape`]), in that order: the write path's test that a line
+    /// repeats the previous line's schema, answered while the fields were scanned. A key written
+    /// with escapes never matches.
     #[inline]
-    pub fn fields_match<K: AsRef<[u8]>>(&self, keys: &[(K, FieldType)]) -> bool {
-        let mut n = 0;
-        for f in self.field_spans() {
-            let Some((k, t)) = keys.get(n) else {
-                return false;
-            };
-            if f.key_esc
-                || f.value.field_type() != *t
-                || !key_eq(key_of(self.buf, f.key), k.as_ref())
-            {
-                return false;
-            }
-            n += 1;
+    pub fn shape_matches(&self) -> bool {
+        self.shape_match
+    }
+
+    /// Makes this line's `fields()` (keys and types) the shape later lines are checked against.
+    /// A line with an escaped key leaves no shape (such keys never match).
+    pub fn remember_shape(&mut self) {
+        let Decoder {
+            fields,
+            shape,
+            shape_keys,
+            ..
+        } = &mut *self.dec;
+        shape.clear();
+        shape_keys.clear();
+        if fields.iter().any(|f| f.key_esc) {
+            return;
         }
-        n == keys.len()
+        for f in fields.iter().filter(|f| !f.is_time) {
+            let key = key_of(self.buf, f.key);
+            let start = shape_keys.len() as u32;
+            shape_keys.extend_from_slice(key);
+            shape.push(ShapeKey {
+                first: word_at(key, 0).unwrap_or(0),
+                last: key
+                    .len()
+                    .checked_sub(8)
+                    .and_then(|at| word_at(key, at))
+                    .unwrap_or(0),
+                start,
+                len: key.len() as u32,
+                ty: f.value.field_type(),
+            });
+        }
+        self.shape_match = true;
     }
 
     /// The values of `fields()` without their keys, handed to `f` in line order (the write
@@ -1286,10 +1350,11 @@ mod cache_tests {
 }
 
 #[cfg(test)]
-mod fields_match_tests {
+mod shape_tests {
     use super::*;
+    use proptest::prelude::*;
 
-    /// The keys and types `fields()` yields: what `fields_match` must agree with.
+    /// The keys and types `fields()` yields: what `shape_matches` must agree with.
     fn schema(line: &[u8]) -> Vec<(Vec<u8>, FieldType)> {
         let mut dec = Decoder::new();
         let l = dec
@@ -1301,23 +1366,22 @@ mod fields_match_tests {
             .collect()
     }
 
-    fn matches(line: &[u8], keys: &[(Vec<u8>, FieldType)]) -> bool {
+    /// Whether `line` matches the shape remembered from `base`, on one decoder.
+    fn matches(base: &[u8], line: &[u8]) -> bool {
         let mut dec = Decoder::new();
-        let l = dec
-            .decode(line, &DecodeOptions::default())
-            .unwrap()
-            .unwrap();
-        l.fields_match(keys)
+        let opts = DecodeOptions::default();
+        dec.decode(base, &opts).unwrap().unwrap().remember_shape();
+        let l = dec.decode(line, &opts).unwrap().unwrap();
+        l.shape_matches()
     }
 
     #[test]
     fn agrees_with_fields_on_keys_types_and_order() {
         let base: &[u8] = b"cpu,host=a usage_user=1i,usage_guest_nice=2.5,x=\"s\",flag=t 1";
-        let keys = schema(base);
-        assert!(matches(base, &keys));
+        assert!(matches(base, base));
         assert!(matches(
-            b"cpu,host=b usage_user=9i,usage_guest_nice=1,x=\"\",flag=F",
-            &keys
+            base,
+            b"cpu,host=b usage_user=9i,usage_guest_nice=1,x=\"\",flag=F"
         ));
         for other in [
             &b"cpu usage_user=1,usage_guest_nice=2.5,x=\"s\",flag=t"[..], // float, not integer
@@ -1328,33 +1392,146 @@ mod fields_match_tests {
             b"cpu usage_user=1i,usage_guest_nicE=2.5,x=\"s\",flag=t",     // the last byte
             b"cpu usage_user=1i,usage_guest_nic=2.5,x=\"s\",flag=t",      // a prefix
         ] {
-            assert!(!matches(other, &keys), "{}", String::from_utf8_lossy(other));
-            assert!(matches(other, &schema(other)));
+            assert!(!matches(base, other), "{}", String::from_utf8_lossy(other));
+            assert!(matches(other, other));
         }
+        let with_time: &[u8] = b"cpu usage_user=1i,time=3i,usage_guest_nice=2.5,x=\"s\",flag=t";
+        assert!(
+            !matches(base, with_time),
+            "a field named time never matches"
+        );
+        let ints: &[u8] = b"cpu a=1i,b=2i";
+        for other in [
+            &b"cpu a=1i,b=2"[..],
+            b"cpu a=1i",
+            b"cpu a=1i,b=2i,c=3i",
+            b"cpu b=1i,a=2i",
+        ] {
+            assert!(!matches(ints, other), "{}", String::from_utf8_lossy(other));
+        }
+    }
+
+    #[test]
+    fn no_shape_matches_nothing_and_a_new_shape_replaces_the_old() {
+        let mut dec = Decoder::new();
+        let opts = DecodeOptions::default();
+        assert!(!dec
+            .decode(b"m v=1i", &opts)
+            .unwrap()
+            .unwrap()
+            .shape_matches());
+        dec.decode(b"m v=1i", &opts)
+            .unwrap()
+            .unwrap()
+            .remember_shape();
+        assert!(dec
+            .decode(b"m v=7i", &opts)
+            .unwrap()
+            .unwrap()
+            .shape_matches());
+        dec.decode(b"m w=1.5", &opts)
+            .unwrap()
+            .unwrap()
+            .remember_shape();
+        assert!(!dec
+            .decode(b"m v=7i", &opts)
+            .unwrap()
+            .unwrap()
+            .shape_matches());
+        assert!(dec
+            .decode(b"m w=2", &opts)
+            .unwrap()
+            .unwrap()
+            .shape_matches());
+        dec.forget_shape();
+        assert!(!dec
+            .decode(b"m w=2", &opts)
+            .unwrap()
+            .unwrap()
+            .shape_matches());
     }
 
     #[test]
     fn an_escaped_key_takes_the_general_path_and_time_is_skipped() {
         let line: &[u8] = br"cpu a\ b=1i,c=2i";
-        let keys = schema(line);
-        assert_eq!(keys[0].0, b"a b");
-        assert!(!matches(line, &keys), "escaped keys never match");
-        let keys = schema(b"cpu v=1i,time=2i");
-        assert_eq!(keys.len(), 1, "fields() skips a field named time");
-        assert!(matches(b"cpu v=5i,time=3i", &keys));
+        assert_eq!(schema(line)[0].0, b"a b");
+        assert!(!matches(line, line), "escaped keys never match");
+        assert!(!matches(b"cpu a=1i,c=2i", line));
+        assert!(!matches(b"cpu a\\ b=1i,c=2i", line));
+        assert_eq!(
+            schema(b"cpu v=1i,time=2i").len(),
+            1,
+            "fields() skips a field named time"
+        );
+        assert!(matches(b"cpu v=1i,time=2i", b"cpu v=5i"));
+        assert!(
+            !matches(b"cpu v=1i,time=2i", b"cpu v=5i,time=3i"),
+            "time never matches"
+        );
+    }
+
+    fn field() -> impl Strategy<Value = String> {
+        let key = prop::sample::select(vec![
+            "a",
+            "b",
+            "time",
+            "usage_user",
+            "usage_usEr",
+            r"a\ b",
+            "a b",
+            "abcdefgh",
+            "abcdefgi",
+            "usage_guest_nice",
+            "usage_guest_nicE",
+            "usage_guest_nice_x",
+            "usage_guest_nice_y",
+        ]);
+        let value = prop::sample::select(vec!["1i", "-20i", "1.5", "3", "t", "\"s\"", "7u"]);
+        (key, value).prop_map(|(k, v)| format!("{k}={v}"))
+    }
+
+    proptest! {
+        /// Across a sequence of lines, each line matches exactly when its `fields()` keys and
+        /// types are those of the last line remembered (and that line had no escaped key).
+        #[test]
+        fn shape_matches_agrees_with_comparing_fields(
+            lines in prop::collection::vec(
+                (prop::collection::vec(field(), 1..5), any::<bool>()), 1..12)
+        ) {
+            let opts = DecodeOptions { accept_unsigned: true, ..DecodeOptions::default() };
+            let mut dec = Decoder::new();
+            let mut shape: Option<Vec<(Vec<u8>, FieldType)>> = None;
+            for (fields, keep) in lines {
+                let line = format!("m {}", fields.join(","));
+                let Ok(Some(mut l)) = dec.decode(line.as_bytes(), &opts) else { continue };
+                let mine: Vec<(Vec<u8>, FieldType)> =
+                    l.fields().map(|(k, v)| (k.to_vec(), v.field_type())).collect();
+                let has_time = fields.iter().any(|f| f.starts_with("time="));
+                let expect = !has_time && shape.as_ref() == Some(&mine);
+                prop_assert_eq!(l.shape_matches(), expect, "{}", line);
+                if keep {
+                    l.remember_shape();
+                    let escaped = fields.iter().any(|f| f.contains('\\'));
+                    shape = if escaped || mine.is_empty() { None } else { Some(mine) };
+                }
+            }
+        }
     }
 
     #[test]
-    fn key_eq_is_slice_equality() {
+    fn a_shape_key_matches_only_its_own_bytes() {
         let a: Vec<u8> = (0..24u8).map(|b| b'a' + b).collect();
-        for n in 0..=a.len() {
+        let line = |k: &[u8]| [&b"m "[..], k, b"=1i"].concat();
+        for n in 1..=a.len() {
             let x = &a[..n];
-            assert!(key_eq(x, x));
-            assert!(!key_eq(x, &a[..n.saturating_sub(1)]) || n == 0);
+            assert!(matches(&line(x), &line(x)), "n {n}");
+            if n > 1 {
+                assert!(!matches(&line(x), &line(&a[..n - 1])), "n {n} prefix");
+            }
             for i in 0..n {
                 let mut y = x.to_vec();
                 y[i] ^= 1;
-                assert!(!key_eq(x, &y), "n {n} byte {i}");
+                assert!(!matches(&line(x), &line(&y)), "n {n} byte {i}");
             }
         }
     }
