@@ -15,7 +15,7 @@
 use crate::http::{RequestHead, Response};
 use crate::lineproto::{lines, DecodeOptions, FieldType, Line, LineError, Precision, ReservedTime};
 use crate::runtime::{Applied, Core, Req, Resp};
-use crate::shard::batch::{Batch, SchemaToken};
+use crate::shard::batch::{fixed_value, Batch, SchemaToken, FIXED_VALUE};
 use crate::shard::key;
 use crate::shard::schema::FieldClaim;
 use crate::storage::layout;
@@ -182,6 +182,8 @@ struct SchemaMemo {
     measurement: Vec<u8>,
     /// Fields of the shape; 0 until a line is remembered.
     field_count: u16,
+    /// Every field of the shape is a float, integer or unsigned (`Batch::push_fixed_values`).
+    all_fixed: bool,
     /// Names this (measurement, field keys) shape in the batches (`Batch` leaves the keys of a
     /// point out when they repeat the previous point's); a new one per `remember`.
     token: SchemaToken,
@@ -201,6 +203,7 @@ impl SchemaMemo {
         } else {
             0
         };
+        self.all_fixed = point.each_fixed_value(|_, _| true);
         self.token = SchemaToken(self.token.0 + 1);
     }
 }
@@ -322,7 +325,27 @@ async fn stage(
         let part = key::partition_of(hash, dbrp, st.batches.len());
         let b = &mut st.batches[part];
         if b.begin_point_hashed(series_key, hash, &measurement, ts, field_count, token) {
-            point.for_each_value(|v| b.push_value(v));
+            // The token is the memo's: its points have the memo's field types.
+            let fixed = memo.all_fixed
+                && b.push_fixed_values(field_count, |out| {
+                    let mut slots = out.chunks_exact_mut(FIXED_VALUE);
+                    let all = point.each_fixed_value(|ty, bits| {
+                        match slots
+                            .next()
+                            .and_then(|s| <&mut [u8; FIXED_VALUE]>::try_from(s).ok())
+                        {
+                            Some(slot) => {
+                                fixed_value(slot, ty, bits);
+                                true
+                            }
+                            None => false,
+                        }
+                    });
+                    all && slots.len() == 0
+                });
+            if !fixed {
+                point.for_each_value(|v| b.push_value(v));
+            }
         } else {
             for (k, v) in point.fields() {
                 b.push_field(&k, &v);

@@ -1133,6 +1133,25 @@ impl<'a, 's> Line<'a, 's> {
         }
     }
 
+    /// The values of `fields()` as (type, 8 bytes) when each is a float (its bits), an integer
+    /// or an unsigned, handed to `f` in line order; false as soon as one is not, or `f` answers
+    /// false (the write path's copy of a line's numbers into its batch in one go).
+    #[inline]
+    pub fn each_fixed_value(&self, mut f: impl FnMut(FieldType, u64) -> bool) -> bool {
+        for fs in self.field_spans() {
+            let (ty, bits) = match fs.value {
+                RawValue::Float(v) => (FieldType::Float, v.to_bits()),
+                RawValue::Integer(v) => (FieldType::Integer, v as u64),
+                RawValue::Unsigned(v) => (FieldType::Unsigned, v),
+                RawValue::Boolean(_) | RawValue::Str { .. } => return false,
+            };
+            if !f(ty, bits) {
+                return false;
+            }
+        }
+        true
+    }
+
     /// The scanned fields that `fields()` yields: all but one named `time`.
     #[inline]
     fn field_spans(&self) -> impl Iterator<Item = &FieldSpan> + '_ {

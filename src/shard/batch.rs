@@ -58,6 +58,17 @@ pub fn encode_value(out: &mut Vec<u8>, value: &FieldValue<'_>) {
     }
 }
 
+/// Bytes of a float, integer or unsigned value in the batch form: type, 8-byte value.
+pub const FIXED_VALUE: usize = 9;
+
+/// Writes a float, integer or unsigned value (its type and its 8 bytes, little-endian) as
+/// [`encode_value`] does, into one slot of [`Batch::push_fixed_values`].
+#[inline(always)]
+pub fn fixed_value(slot: &mut [u8; FIXED_VALUE], ty: FieldType, bits: u64) {
+    slot[0] = ty as u8;
+    slot[1..].copy_from_slice(&bits.to_le_bytes());
+}
+
 /// The points of one request for one owner core, in line order.
 #[derive(Debug, Default, Clone)]
 pub struct Batch {
@@ -238,6 +249,25 @@ impl Batch {
     pub fn push_value(&mut self, value: &FieldValue<'_>) {
         debug_assert!(self.omit_keys);
         self.put_value(value);
+    }
+
+    /// All of the open point's values at once when each is a float, integer or unsigned (the
+    /// batch form of such a value is [`FIXED_VALUE`] bytes): `fill` gets `count` zeroed slots
+    /// and writes each with [`fixed_value`], or answers false, leaving the point as it was.
+    #[inline]
+    pub fn push_fixed_values(&mut self, count: u16, fill: impl FnOnce(&mut [u8]) -> bool) -> bool {
+        debug_assert!(self.omit_keys);
+        let start = self.buf.len();
+        self.buf.resize(start + usize::from(count) * FIXED_VALUE, 0);
+        if !self.buf.get_mut(start..).is_some_and(fill) {
+            self.buf.truncate(start);
+            return false;
+        }
+        self.fields_left = self.fields_left.saturating_sub(count);
+        if self.fields_left == 0 {
+            self.close_point();
+        }
+        true
     }
 
     #[inline]
@@ -651,6 +681,75 @@ mod tests {
         assert_eq!(heads[2].0, b"cpu");
         assert_eq!(heads[4].0, b"mem");
         assert_eq!(heads[7].1, 7);
+    }
+
+    /// `push_fixed_values` writes the same bytes as `push_value` one value at a time, and a
+    /// fill that gives up (a bool or string met half way) leaves the point as it was, so the
+    /// caller's `push_value` fallback still builds it whole.
+    #[test]
+    fn fixed_values_are_push_value_in_one_go() {
+        let values = [
+            FieldValue::Float(-0.0),
+            FieldValue::Integer(i64::MIN),
+            FieldValue::Unsigned(u64::MAX),
+            FieldValue::Float(f64::NAN),
+        ];
+        let fixed = |v: &FieldValue<'_>| match *v {
+            FieldValue::Float(f) => Some((FieldType::Float, f.to_bits())),
+            FieldValue::Integer(i) => Some((FieldType::Integer, i as u64)),
+            FieldValue::Unsigned(u) => Some((FieldType::Unsigned, u)),
+            _ => None,
+        };
+        let mut one = Batch::default();
+        let mut fast = Batch::default();
+        let mut fallback = Batch::default();
+        for (i, tok) in [(0i64, 4u64), (1, 4), (2, 4)] {
+            let key = format!("m,h={}", i % 2);
+            let hash = crate::lineproto::series_hash(key.as_bytes());
+            let n = values.len() as u16;
+            let tok = SchemaToken(tok);
+            for b in [&mut one, &mut fast, &mut fallback] {
+                assert_eq!(
+                    b.begin_point_hashed(key.as_bytes(), hash, b"m", i, n, tok),
+                    i > 0
+                );
+                if i == 0 {
+                    for (k, v) in [b"a", b"b", b"c", b"d"].iter().zip(&values) {
+                        b.push_field(*k, v);
+                    }
+                }
+            }
+            if i == 0 {
+                continue;
+            }
+            for v in &values {
+                one.push_value(v);
+            }
+            assert!(fast.push_fixed_values(n, |out| {
+                let mut slots = out.chunks_exact_mut(FIXED_VALUE);
+                for v in &values {
+                    let (ty, bits) = fixed(v).unwrap();
+                    fixed_value(slots.next().unwrap().try_into().unwrap(), ty, bits);
+                }
+                slots.len() == 0
+            }));
+            let before = fallback.buf.clone();
+            let gave_up = fallback.push_fixed_values(n, |out| {
+                out[0] = 0xff; // a partial write, then a value that is not fixed
+                false
+            });
+            assert!(!gave_up);
+            assert_eq!(fallback.buf, before, "a refused fill leaves no bytes");
+            for v in &values {
+                fallback.push_value(v);
+            }
+        }
+        assert_eq!(fast.buf, one.buf);
+        assert_eq!(fallback.buf, one.buf);
+        let pts: Vec<_> = fast.iter().collect::<Result<_, _>>().unwrap();
+        assert_eq!(pts.len(), 3);
+        assert_eq!(pts[2].fields[1], (&b"b"[..], FieldValue::Integer(i64::MIN)));
+        assert_eq!(pts[2].fields[2].1, FieldValue::Unsigned(u64::MAX));
     }
 
     /// A series seen earlier in the batch is written as a 4-byte reference; reading resolves
