@@ -234,6 +234,12 @@ impl FieldType {
         }
     }
 
+    /// Whether `v` is the code of a type stored in 8 bytes (float, integer, unsigned).
+    #[inline]
+    pub fn is_fixed_code(v: u8) -> bool {
+        v <= FieldType::Unsigned as u8
+    }
+
     pub fn from_u8(v: u8) -> Option<Self> {
         Some(match v {
             0 => FieldType::Float,
