@@ -135,6 +135,10 @@ fn lineshard_answers_like_influxd() {
         ("POST", "/write?db=db".into(), b""),
         ("POST", "/write?db=db".into(), b"cpu,host=a,region=eu usage=1.5,n=3i,ok=true,s=\"x y\" 1000000000\ncpu,region=eu,host=b usage=2 1000000000\n"),
         ("POST", "/write?db=db".into(), b"cpu,host=a usage=7 2000000000\ncpu,host=a usage= 3000000000\n"),
+        // Lines repeating the previous line's shape (the write path's schema memo), with a
+        // type conflict in the middle of a run, a bool run, and an escaped key repeated.
+        ("POST", "/write?db=db".into(), b"shp,h=a x=1i,y=2.5 1\nshp,h=b x=2i,y=3.5 1\nshp,h=a x=3i,y=4 2\nshp,h=b x=4i,y=5i 2\nshp,h=a x=5i,y=6 3\nshp,h=a x=6i,b=true 4\nshp,h=b x=7i,b=false 5\nshp,h=d e\\ k=1i 6\nshp,h=d e\\ k=2i 7\n"),
+        ("GET", q("SELECT * FROM shp").replace("/query?", "/query?db=db&"), b""),
         ("POST", "/write?db=db".into(), b"bad\nalso bad here\n"),
         ("POST", "/write?db=db".into(), b"cpu,host=c usage=1i 4000000000\n"),
         ("POST", "/write?db=db&rp=nope".into(), b"cpu v=1 1"),
