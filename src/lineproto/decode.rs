@@ -1434,34 +1434,19 @@ mod shape_tests {
     fn no_shape_matches_nothing_and_a_new_shape_replaces_the_old() {
         let mut dec = Decoder::new();
         let opts = DecodeOptions::default();
-        assert!(!dec
-            .decode(b"m v=1i", &opts)
-            .unwrap()
-            .unwrap()
-            .shape_matches());
-        dec.decode(b"m v=1i", &opts)
-            .unwrap()
-            .unwrap()
-            .remember_shape();
-        assert!(dec
-            .decode(b"m v=7i", &opts)
-            .unwrap()
-            .unwrap()
-            .shape_matches());
-        dec.decode(b"m w=1.5", &opts)
-            .unwrap()
-            .unwrap()
-            .remember_shape();
-        assert!(!dec
-            .decode(b"m v=7i", &opts)
-            .unwrap()
-            .unwrap()
-            .shape_matches());
-        assert!(dec
-            .decode(b"m w=2", &opts)
-            .unwrap()
-            .unwrap()
-            .shape_matches());
+        let mut line = |l: &[u8], remember: bool| {
+            let mut p = dec.decode(l, &opts).unwrap().unwrap();
+            let matched = p.shape_matches();
+            if remember {
+                p.remember_shape();
+            }
+            matched
+        };
+        assert!(!line(b"m v=1i", true), "no shape yet");
+        assert!(line(b"m v=7i", false));
+        assert!(!line(b"m w=1.5", true));
+        assert!(!line(b"m v=7i", false), "the new shape replaced the old");
+        assert!(line(b"m w=2", false));
         dec.forget_shape();
         assert!(!dec
             .decode(b"m w=2", &opts)
