@@ -1,6 +1,8 @@
 //! Arbitrary bytes: no panic, only known error kinds, and a bad line never hurts the next.
 
-use lineshard::lineproto::{decode_body, lines, DecodeOptions, Decoder, ErrorKind};
+use lineshard::lineproto::{
+    decode_body, lines, DecodeOptions, Decoder, ErrorKind, Line, ReservedTime,
+};
 use proptest::prelude::*;
 
 fn known(kind: &ErrorKind) -> bool {
@@ -41,6 +43,24 @@ fn grammar_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(byte, 0..120)
 }
 
+/// A well-formed line of a few fields drawn from a small set of keys and values (so that lines
+/// often repeat a shape), some escaped, some named `time`.
+fn field_line() -> impl Strategy<Value = Vec<u8>> {
+    let key = prop::sample::select(vec![
+        "a",
+        "bb",
+        "usage_user",
+        "usage_guest_nice",
+        "time",
+        r"e\ k",
+    ]);
+    let value = prop::sample::select(vec!["1i", "-5i", "2.5", "3", "t", "\"s\"", "7u", "1e3"]);
+    prop::collection::vec((key, value), 1..4).prop_map(|fields| {
+        let f: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("m,t=x {} 5", f.join(",")).into_bytes()
+    })
+}
+
 const GOOD: &[u8] = b"good,t=v f=1i,s=\"x\" 1000";
 
 fn opts_strategy() -> impl Strategy<Value = DecodeOptions> {
@@ -53,6 +73,23 @@ fn opts_strategy() -> impl Strategy<Value = DecodeOptions> {
             strip_cr,
         }
     })
+}
+
+/// What a decoded line says: whether it matched the decoder's shape, its fields (values as
+/// text, so NaN compares equal), its time and its reserved-name verdict.
+type Summary = (bool, Vec<(Vec<u8>, String)>, i64, Option<ReservedTime>);
+
+fn summary(l: &Line<'_, '_>) -> Summary {
+    let fields = l
+        .fields()
+        .map(|(k, v)| (k.into_owned(), format!("{v:?}")))
+        .collect();
+    (
+        l.shape_matches(),
+        fields,
+        l.timestamp_ns(),
+        l.reserved_time(),
+    )
 }
 
 proptest! {
@@ -100,6 +137,37 @@ proptest! {
         prop_assert_eq!(good.len(), 2, "{:?} {:?}", String::from_utf8_lossy(&body), errors);
         prop_assert!(errors.iter().all(|e| e.line_no == 1));
         prop_assert_eq!(good[1].line_no, 3);
+    }
+
+    /// A remembered field shape (the write path's schema memo) changes nothing a line decodes
+    /// to, only whether `shape_matches` says yes, and that never panics on junk either.
+    #[test]
+    fn a_remembered_shape_changes_no_decoding(
+        shape_line in prop_oneof![grammar_bytes(), field_line()],
+        parts in prop::collection::vec(prop_oneof![grammar_bytes(), field_line()], 1..8),
+        opts in opts_strategy(),
+    ) {
+        let body = parts.join(&b'\n');
+        let mut shaped = Decoder::new();
+        for (_, line) in lines(&shape_line) {
+            if let Ok(Some(mut l)) = shaped.decode(line, &opts) {
+                l.remember_shape();
+            }
+        }
+        // The shape's own lines again, so that some lines do match.
+        let body = [&body[..], b"\n", &shape_line[..]].concat();
+        let mut fresh = Decoder::new();
+        for (_, line) in lines(&body) {
+            let a = shaped.decode(line, &opts).map(|l| l.map(|l| summary(&l)));
+            let b = fresh.decode(line, &opts).map(|l| l.map(|l| summary(&l)));
+            match (a, b) {
+                (Ok(Some(a)), Ok(Some(b))) => {
+                    prop_assert!(!b.0, "a decoder with no shape never matches");
+                    prop_assert_eq!((&a.1, a.2, a.3), (&b.1, b.2, b.3));
+                }
+                (a, b) => prop_assert_eq!(format!("{a:?}"), format!("{b:?}")),
+            }
+        }
     }
 
     #[test]
