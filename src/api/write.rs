@@ -15,7 +15,7 @@
 use crate::http::{RequestHead, Response};
 use crate::lineproto::{lines, DecodeOptions, FieldType, Line, LineError, Precision, ReservedTime};
 use crate::runtime::{Applied, Core, Req, Resp};
-use crate::shard::batch::{fixed_value, Batch, SchemaToken, FIXED_VALUE};
+use crate::shard::batch::{Batch, SchemaToken};
 use crate::shard::key;
 use crate::shard::schema::FieldClaim;
 use crate::storage::layout;
@@ -327,21 +327,8 @@ async fn stage(
         if b.begin_point_hashed(series_key, hash, &measurement, ts, field_count, token) {
             // The token is the memo's: its points have the memo's field types.
             let fixed = memo.all_fixed
-                && b.push_fixed_values(field_count, |out| {
-                    let mut slots = out.chunks_exact_mut(FIXED_VALUE);
-                    let all = point.each_fixed_value(|ty, bits| {
-                        match slots
-                            .next()
-                            .and_then(|s| <&mut [u8; FIXED_VALUE]>::try_from(s).ok())
-                        {
-                            Some(slot) => {
-                                fixed_value(slot, ty, bits);
-                                true
-                            }
-                            None => false,
-                        }
-                    });
-                    all && slots.len() == 0
+                && b.push_fixed_values(field_count, |slots| {
+                    point.each_fixed_value(|ty, bits| slots.put(ty, bits))
                 });
             if !fixed {
                 point.for_each_value(|v| b.push_value(v));

@@ -61,12 +61,26 @@ pub fn encode_value(out: &mut Vec<u8>, value: &FieldValue<'_>) {
 /// Bytes of a float, integer or unsigned value in the batch form: type, 8-byte value.
 pub const FIXED_VALUE: usize = 9;
 
-/// Writes a float, integer or unsigned value (its type and its 8 bytes, little-endian) as
-/// [`encode_value`] does, into one slot of [`Batch::push_fixed_values`].
-#[inline(always)]
-pub fn fixed_value(slot: &mut [u8; FIXED_VALUE], ty: FieldType, bits: u64) {
-    slot[0] = ty as u8;
-    slot[1..].copy_from_slice(&bits.to_le_bytes());
+/// The value slots of one point in [`Batch::push_fixed_values`], filled in order.
+pub struct FixedSlots<'b> {
+    slots: std::slice::ChunksExactMut<'b, u8>,
+}
+
+impl FixedSlots<'_> {
+    /// Writes the next value, a float (its bits), integer or unsigned, as [`encode_value`] does
+    /// (its type, then its 8 bytes little-endian). False when every slot is already written.
+    #[inline(always)]
+    pub fn put(&mut self, ty: FieldType, bits: u64) -> bool {
+        let next = self.slots.next();
+        match next.and_then(|s| <&mut [u8; FIXED_VALUE]>::try_from(s).ok()) {
+            Some(slot) => {
+                slot[0] = ty as u8;
+                slot[1..].copy_from_slice(&bits.to_le_bytes());
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// The points of one request for one owner core, in line order.
@@ -252,14 +266,25 @@ impl Batch {
     }
 
     /// All of the open point's values at once when each is a float, integer or unsigned (the
-    /// batch form of such a value is [`FIXED_VALUE`] bytes): `fill` gets `count` zeroed slots
-    /// and writes each with [`fixed_value`], or answers false, leaving the point as it was.
+    /// batch form of such a value is [`FIXED_VALUE`] bytes): `fill` gets `count` slots and
+    /// writes each with [`FixedSlots::put`]. Unless it answers true with every slot written,
+    /// the point is left as it was and the answer is false.
     #[inline]
-    pub fn push_fixed_values(&mut self, count: u16, fill: impl FnOnce(&mut [u8]) -> bool) -> bool {
+    pub fn push_fixed_values(
+        &mut self,
+        count: u16,
+        fill: impl FnOnce(&mut FixedSlots<'_>) -> bool,
+    ) -> bool {
         debug_assert!(self.omit_keys);
         let start = self.buf.len();
         self.buf.resize(start + usize::from(count) * FIXED_VALUE, 0);
-        if !self.buf.get_mut(start..).is_some_and(fill) {
+        let whole = self.buf.get_mut(start..).is_some_and(|out| {
+            let mut slots = FixedSlots {
+                slots: out.chunks_exact_mut(FIXED_VALUE),
+            };
+            fill(&mut slots) && slots.slots.len() == 0
+        });
+        if !whole {
             self.buf.truncate(start);
             return false;
         }
@@ -725,19 +750,28 @@ mod tests {
             for v in &values {
                 one.push_value(v);
             }
-            assert!(fast.push_fixed_values(n, |out| {
-                let mut slots = out.chunks_exact_mut(FIXED_VALUE);
-                for v in &values {
+            assert!(fast.push_fixed_values(n, |slots| {
+                values.iter().all(|v| {
                     let (ty, bits) = fixed(v).unwrap();
-                    fixed_value(slots.next().unwrap().try_into().unwrap(), ty, bits);
-                }
-                slots.len() == 0
+                    slots.put(ty, bits)
+                })
             }));
             let before = fallback.buf.clone();
-            let gave_up = fallback.push_fixed_values(n, |out| {
-                out[0] = 0xff; // a partial write, then a value that is not fixed
+            let gave_up = fallback.push_fixed_values(n, |slots| {
+                // A partial write, then a value that is not fixed.
+                assert!(slots.put(FieldType::Integer, 7));
                 false
             });
+            assert!(!gave_up);
+            assert_eq!(fallback.buf, before, "a refused fill leaves no bytes");
+            let short = fallback.push_fixed_values(n, |slots| slots.put(FieldType::Float, 0));
+            assert!(!short, "a fill that leaves slots unwritten is refused");
+            assert_eq!(fallback.buf, before);
+            let over = fallback.push_fixed_values(n, |slots| {
+                (0..=n).all(|i| slots.put(FieldType::Integer, u64::from(i)))
+            });
+            assert!(!over, "no slot beyond the count");
+            assert_eq!(fallback.buf, before);
             assert!(!gave_up);
             assert_eq!(fallback.buf, before, "a refused fill leaves no bytes");
             for v in &values {
