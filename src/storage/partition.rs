@@ -16,7 +16,7 @@
 //! retention policy) `u16` + db, `u16` + rp.
 
 use super::memtable::{ApplyError, KnownField, Memtable, ScanRequest, SeriesRows};
-use super::segment::{encode_segment, SegmentReader};
+use super::segment::{SegmentEncoder, SegmentReader};
 use super::wal::{FsyncPolicy, Wal, WalRecord};
 use crate::lineproto::FieldValue;
 use crate::shard::batch::Batch;
@@ -25,8 +25,8 @@ use std::rc::Rc;
 
 /// Series in one segment file: bounds the memory a seal holds decoded at once.
 const SERIES_PER_SEGMENT_MAX: usize = 8192;
-/// Rows in one segment file: bounds how long one `encode_segment` call holds the core (about
-/// 65 536 TSBS rows, ~6 MB decoded, take a few ms to encode).
+/// Rows in one segment file: bounds the decoded rows a seal holds (65 536 TSBS rows are
+/// ~6 MB decoded).
 const ROWS_PER_SEGMENT_MAX: usize = 65_536;
 /// Segment files one seal may write (its sequence number times this, plus the file's number).
 const FILES_PER_SEAL_MAX: u64 = 1_000_000;
@@ -416,10 +416,8 @@ pub async fn seal(part: &std::cell::RefCell<Vec<Partition>>, idx: usize) -> Resu
                     rows += s.times.len();
                     series.push(s);
                 }
-                // Let the core's other tasks run between series.
-                if k % 64 == 63 {
-                    glommio::yield_if_needed().await;
-                }
+                // Let the core's other tasks run between series whenever glommio asks.
+                glommio::yield_if_needed().await;
                 let last = k + 1 == plan.len();
                 if !(last || series.len() >= SERIES_PER_SEGMENT_MAX || rows >= ROWS_PER_SEGMENT_MAX)
                 {
@@ -428,7 +426,7 @@ pub async fn seal(part: &std::cell::RefCell<Vec<Partition>>, idx: usize) -> Resu
                 if series.is_empty() {
                     continue;
                 }
-                let batch = std::mem::take(&mut series);
+                let mut batch = std::mem::take(&mut series);
                 rows = 0;
                 let mut seen = hashbrown::HashSet::new();
                 for s in &batch {
@@ -442,7 +440,15 @@ pub async fn seal(part: &std::cell::RefCell<Vec<Partition>>, idx: usize) -> Resu
                         types.push(t);
                     }
                 }
-                let bytes = encode_segment(&plan.db, &plan.rp, &batch);
+                // One series at a time, yielding between them: one file's encode (up to
+                // ROWS_PER_SEGMENT_MAX rows) held the core for several ms in one go.
+                batch.sort_by(|a, b| a.key.cmp(&b.key));
+                let mut encoder = SegmentEncoder::new();
+                for s in &batch {
+                    encoder.push(s);
+                    glommio::yield_if_needed().await;
+                }
+                let bytes = encoder.finish(&plan.db, &plan.rp);
                 let (time_min, time_max) =
                     batch.iter().fold((i64::MAX, i64::MIN), |(lo, hi), s| {
                         (

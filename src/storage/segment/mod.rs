@@ -83,7 +83,7 @@ mod read;
 mod write;
 
 pub use read::{read_index, SegmentIndex, SegmentReader};
-pub use write::encode_segment;
+pub use write::{encode_segment, SegmentEncoder};
 
 use crate::lineproto::{FieldType, FieldValue};
 use std::borrow::Cow;

@@ -8,36 +8,75 @@ use super::{codec, SeriesData, MAGIC, VERSION};
 pub fn encode_segment(db: &str, rp: &str, series: &[SeriesData]) -> Vec<u8> {
     let mut order: Vec<&SeriesData> = series.iter().collect();
     order.sort_by(|a, b| a.key.cmp(&b.key));
-
-    let mut out = Vec::with_capacity(1024);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-
-    let mut index = Vec::new();
-    let mut value_count = 0u64;
-    let (mut min_all, mut max_all) = (i64::MAX, i64::MIN);
+    let mut enc = SegmentEncoder::new();
     for s in order {
-        let (min, max) = time_bounds(&s.times);
-        min_all = min_all.min(min);
-        max_all = max_all.max(max);
-        value_count += write_series(&mut out, &mut index, s, min, max);
+        enc.push(s);
+    }
+    enc.finish(db, rp)
+}
+
+/// [`encode_segment`] one series at a time, so that a caller can let other work run between
+/// series (a seal encodes tens of thousands of rows). Pushed in key order, it gives the same
+/// bytes as `encode_segment`.
+pub struct SegmentEncoder {
+    out: Vec<u8>,
+    index: Vec<u8>,
+    series: u64,
+    value_count: u64,
+    min_all: i64,
+    max_all: i64,
+}
+
+impl Default for SegmentEncoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SegmentEncoder {
+    pub fn new() -> Self {
+        let mut out = Vec::with_capacity(1024);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        SegmentEncoder {
+            out,
+            index: Vec::new(),
+            series: 0,
+            value_count: 0,
+            min_all: i64::MAX,
+            max_all: i64::MIN,
+        }
     }
 
-    let footer_offset = out.len() as u64;
-    put_bytes(&mut out, db.as_bytes());
-    put_bytes(&mut out, rp.as_bytes());
-    put_uvarint(&mut out, series.len() as u64);
-    put_uvarint(&mut out, value_count);
-    put_uvarint(&mut out, zigzag(min_all));
-    put_uvarint(&mut out, zigzag(max_all));
-    out.extend_from_slice(&index);
+    /// Adds one series' blocks; series must come in ascending key order (the reader finds
+    /// series by binary search over the index).
+    pub fn push(&mut self, s: &SeriesData) {
+        let (min, max) = time_bounds(&s.times);
+        self.min_all = self.min_all.min(min);
+        self.max_all = self.max_all.max(max);
+        self.series += 1;
+        self.value_count += write_series(&mut self.out, &mut self.index, s, min, max);
+    }
 
-    let footer = out.get(footer_offset as usize..).unwrap_or_default();
-    let crc = crc32c::crc32c_append(crc32c::crc32c(footer), &footer_offset.to_le_bytes());
-    out.extend_from_slice(&footer_offset.to_le_bytes());
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(MAGIC);
-    out
+    /// The footer index and trailer; the finished segment's bytes.
+    pub fn finish(self, db: &str, rp: &str) -> Vec<u8> {
+        let mut out = self.out;
+        let footer_offset = out.len() as u64;
+        put_bytes(&mut out, db.as_bytes());
+        put_bytes(&mut out, rp.as_bytes());
+        put_uvarint(&mut out, self.series);
+        put_uvarint(&mut out, self.value_count);
+        put_uvarint(&mut out, zigzag(self.min_all));
+        put_uvarint(&mut out, zigzag(self.max_all));
+        out.extend_from_slice(&self.index);
+
+        let footer = out.get(footer_offset as usize..).unwrap_or_default();
+        let crc = crc32c::crc32c_append(crc32c::crc32c(footer), &footer_offset.to_le_bytes());
+        out.extend_from_slice(&footer_offset.to_le_bytes());
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(MAGIC);
+        out
+    }
 }
 
 /// Writes one series' blocks to `out` and its index entry to `index`; returns the number of
