@@ -448,15 +448,9 @@ pub async fn seal(part: &std::cell::RefCell<Vec<Partition>>, idx: usize) -> Resu
                     encoder.push(s);
                     glommio::yield_if_needed().await;
                 }
-                let bytes = encoder.finish(&plan.db, &plan.rp);
-                let (time_min, time_max) =
-                    batch.iter().fold((i64::MAX, i64::MIN), |(lo, hi), s| {
-                        (
-                            lo.min(*s.times.first().unwrap_or(&lo)),
-                            hi.max(*s.times.last().unwrap_or(&hi)),
-                        )
-                    });
                 drop(batch);
+                let (time_min, time_max) = encoder.time_range();
+                let bytes = encoder.finish(&plan.db, &plan.rp);
                 // Files of one seal hold disjoint series; the seal's sequence number orders seals.
                 let seq_i = seq * FILES_PER_SEAL_MAX + file_no;
                 file_no += 1;

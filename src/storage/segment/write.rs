@@ -58,6 +58,12 @@ impl SegmentEncoder {
         self.value_count += write_series(&mut self.out, &mut self.index, s, min, max);
     }
 
+    /// The smallest and largest timestamp pushed so far (`(i64::MAX, i64::MIN)` before any),
+    /// the range the footer records.
+    pub fn time_range(&self) -> (i64, i64) {
+        (self.min_all, self.max_all)
+    }
+
     /// The footer index and trailer; the finished segment's bytes.
     pub fn finish(self, db: &str, rp: &str) -> Vec<u8> {
         let mut out = self.out;
