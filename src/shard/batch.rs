@@ -203,8 +203,24 @@ impl Batch {
                 })
                 .copied()
         };
-        self.buf.extend_from_slice(&[0; 4]);
         let flags = if same { SAME_SCHEMA } else { 0 };
+        if let (Some(p), true) = (earlier, same) {
+            // The common head (`next_repeat`'s): length, flags, point number, time, field
+            // count, written as one piece.
+            let mut head = [0u8; 19];
+            head[..4].copy_from_slice(&15u32.to_le_bytes());
+            head[4] = SAME_SCHEMA | KEY_REF;
+            head[5..9].copy_from_slice(&p.to_le_bytes());
+            head[9..17].copy_from_slice(&ts.to_le_bytes());
+            head[17..].copy_from_slice(&field_count.to_le_bytes());
+            self.buf.extend_from_slice(&head);
+            let entry = self.keys[p as usize];
+            self.keys.push(entry);
+            self.points += 1;
+            self.fields_left = field_count;
+            return true;
+        }
+        self.buf.extend_from_slice(&[0; 4]);
         match earlier {
             Some(p) => {
                 self.buf.push(flags | KEY_REF);
@@ -831,6 +847,71 @@ mod tests {
         assert_eq!(b.buf[pos + 4] & KEY_REF, KEY_REF);
         assert!(BatchIter::new(&b.buf[pos..]).next().unwrap().is_err());
         assert!(BatchIter::new(&b.buf[pos..]).next_head().unwrap().is_err());
+    }
+
+    /// A point that repeats both the series of an earlier point and the previous point's shape
+    /// gets the one-piece head; with fixed values or any other values after it, every reader
+    /// gets back the points as written.
+    #[test]
+    fn repeated_series_with_the_same_shape_read_back_whole() {
+        let mut b = Batch::default();
+        let series = [&b"m,h=a"[..], b"m,h=b", b"m,h=a", b"m,h=b", b"m,h=a"];
+        for (i, key) in series.iter().enumerate() {
+            let hash = crate::lineproto::series_hash(key);
+            let same = b.begin_point_hashed(key, hash, b"m", 10 + i as i64, 2, SchemaToken(3));
+            assert_eq!(same, i > 0);
+            if i % 2 == 1 {
+                assert!(b.push_fixed_values(2, |slots| {
+                    slots.put(FieldType::Integer, i as u64) && slots.put(FieldType::Float, 7)
+                }));
+            } else if same {
+                b.push_value(&FieldValue::Integer(i as i64));
+                b.push_value(&FieldValue::Float(f64::from_bits(7)));
+            } else {
+                b.push_field(b"a", &FieldValue::Integer(i as i64));
+                b.push_field(b"f", &FieldValue::Float(f64::from_bits(7)));
+            }
+        }
+        let pts: Vec<_> = b.iter().collect::<Result<_, _>>().unwrap();
+        assert_eq!(pts.len(), 5);
+        for (i, p) in pts.iter().enumerate() {
+            assert_eq!(p.series_key, series[i]);
+            assert_eq!(p.series_hash, crate::lineproto::series_hash(series[i]));
+            assert_eq!(p.timestamp_ns, 10 + i as i64);
+            assert_eq!(p.measurement, b"m");
+            let fields: Vec<_> = p
+                .fields
+                .iter()
+                .map(|(k, v)| (k.to_vec(), v.clone()))
+                .collect();
+            assert_eq!(
+                fields,
+                vec![
+                    (b"a".to_vec(), FieldValue::Integer(i as i64)),
+                    (b"f".to_vec(), FieldValue::Float(f64::from_bits(7)))
+                ]
+            );
+        }
+        let mut it = b.iter();
+        let mut heads = Vec::new();
+        while let Some(h) = it.next_head() {
+            let h = h.unwrap();
+            heads.push((h.number, h.first_of_series, h.timestamp_ns));
+        }
+        assert_eq!(
+            heads,
+            [(0, 0, 10), (1, 1, 11), (2, 0, 12), (3, 1, 13), (4, 0, 14)]
+        );
+        // Points 2 to 4 carry the one-piece head.
+        let mut pos = 0;
+        let mut flags = Vec::new();
+        while pos < b.buf.len() {
+            flags.push(b.buf[pos + 4]);
+            pos += 4 + u32::from_le_bytes(b.buf[pos..pos + 4].try_into().unwrap()) as usize;
+        }
+        assert_eq!(pos, b.buf.len());
+        let packed = SAME_SCHEMA | KEY_REF;
+        assert_eq!(flags, [0, SAME_SCHEMA, packed, packed, packed]);
     }
 
     /// `next_raw` hands out a `same_schema` point's value bytes undecoded (type byte + value
