@@ -321,10 +321,19 @@ async fn stage(
             continue;
         }
         let hash = point.series_hash();
+        let key_id = point.key_id();
         let series_key = point.series_key();
         let part = key::partition_of(hash, dbrp, st.batches.len());
         let b = &mut st.batches[part];
-        if b.begin_point_hashed(series_key, hash, &measurement, ts, field_count, token) {
+        if b.begin_point_keyed(
+            series_key,
+            hash,
+            key_id,
+            &measurement,
+            ts,
+            field_count,
+            token,
+        ) {
             // The token is the memo's: its points have the memo's field types.
             let fixed = memo.all_fixed
                 && b.push_fixed_values(field_count, |slots| {

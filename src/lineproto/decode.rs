@@ -131,6 +131,8 @@ struct CachedKey {
     series_key: Vec<u8>,
     hash: u64,
     ready: bool,
+    /// This slot's content: a number no other key the decoder remembered ever had.
+    id: u64,
 }
 
 /// Slots of the per-decoder key cache (`KEY_CACHE_WAYS`-way set associative, the set chosen
@@ -231,6 +233,8 @@ pub struct Decoder {
     cache_hashes: Vec<u64>,
     /// Round-robin victim choice within a full set.
     victim: usize,
+    /// The last [`CachedKey::id`] given out.
+    last_id: u64,
     /// The current line's tags live in this cache slot instead of `tags`.
     cached_tags: Option<usize>,
     /// Cache slot holding the current line's key (a hit, or just remembered).
@@ -439,6 +443,8 @@ impl Decoder {
             e.tags.extend_from_slice(&self.tags);
             e.key = key;
             e.ready = false;
+            self.last_id += 1;
+            e.id = self.last_id;
             self.line_slot = Some(slot);
         }
     }
@@ -1235,6 +1241,16 @@ impl<'a, 's> Line<'a, 's> {
         }
     }
 
+    /// A number that only lines with this line's key bytes (hence its series key) get from
+    /// this decoder, or 0 when the key is not in its cache: equal non-zero ids mean equal
+    /// keys without comparing them.
+    pub fn key_id(&self) -> u64 {
+        self.dec
+            .line_slot
+            .and_then(|slot| self.dec.cache.get(slot))
+            .map_or(0, |e| e.id)
+    }
+
     /// [`series_hash`](super::series_hash) of [`Self::series_key`] (cached with the key).
     pub fn series_hash(&mut self) -> u64 {
         if let Some(slot) = self.ready_slot() {
@@ -1347,6 +1363,59 @@ mod tests {
 #[cfg(test)]
 mod cache_tests {
     use super::*;
+
+    /// Over a stream that overflows the cache (6000 keys for 4096 slots, so slots are taken
+    /// over again and again), a non-zero key id always names one key, a key seen again while
+    /// still cached keeps its id, and a key too long to cache gets 0.
+    #[test]
+    fn key_ids_name_one_key_each() {
+        let opts = DecodeOptions::default();
+        let mut dec = Decoder::new();
+        let mut key_of_id: std::collections::HashMap<u64, Vec<u8>> = Default::default();
+        let (mut hits, mut x) = (0, 12345u64);
+        let mut last: Option<(Vec<u8>, u64)> = None;
+        for n in 0..40_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let host = if n % 2 == 1 {
+                last.as_ref().map(|l| l.0.clone())
+            } else {
+                None
+            };
+            let line = match host {
+                Some(h) => h,
+                None => format!(
+                    "cpu,host=h{},dc=d{} v=1i {n}",
+                    (x >> 33) % 6000,
+                    (x >> 20) % 3
+                )
+                .into_bytes(),
+            };
+            let mut l = dec.decode(&line, &opts).unwrap().unwrap();
+            let id = l.key_id();
+            let key = l.series_key().to_vec();
+            assert_ne!(id, 0, "a short key is cached");
+            let prev = key_of_id.entry(id).or_insert_with(|| key.clone());
+            assert_eq!(*prev, key, "id {id} names two keys");
+            if let Some((_, last_id)) = &last {
+                if n % 2 == 1 {
+                    assert_eq!(id, *last_id, "the same line twice in a row keeps its id");
+                    hits += 1;
+                }
+            }
+            last = Some((line, id));
+        }
+        assert!(hits > 19_000);
+        assert!(
+            key_of_id.len() > 6000,
+            "slots were taken over: {}",
+            key_of_id.len()
+        );
+        let long = format!("cpu,host={} v=1i 1", "x".repeat(600));
+        let l = dec.decode(long.as_bytes(), &opts).unwrap().unwrap();
+        assert_eq!(l.key_id(), 0);
+    }
 
     #[test]
     fn second_sighting_of_a_key_reuses_series_key_and_hash() {

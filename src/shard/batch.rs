@@ -88,8 +88,9 @@ impl FixedSlots<'_> {
 pub struct Batch {
     pub buf: Vec<u8>,
     pub points: u32,
-    /// Per point (by number): where its series key is in `buf` (offset, length) and its hash.
-    keys: Vec<(u32, u32, u64)>,
+    /// Per point (by number): where its series key is in `buf` (offset, length), its hash, and
+    /// the key's [`KeyId`] (0: none).
+    keys: Vec<(u32, u32, u64, u64)>,
     /// The number of the first point of each series, by series hash.
     first_of: hashbrown::HashTable<u32>,
     /// Offset of the current point's length field.
@@ -182,6 +183,31 @@ impl Batch {
         field_count: u16,
         schema: SchemaToken,
     ) -> bool {
+        self.begin_point_keyed(
+            series_key,
+            series_hash,
+            0,
+            measurement,
+            ts,
+            field_count,
+            schema,
+        )
+    }
+
+    /// `begin_point_hashed` with the key's identity from the decoder
+    /// ([`Line::key_id`](crate::lineproto::Line::key_id); 0 for none): an earlier point of the
+    /// batch with the same non-zero id has the same key, found without comparing its bytes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn begin_point_keyed(
+        &mut self,
+        series_key: &[u8],
+        series_hash: u64,
+        key_id: u64,
+        measurement: &[u8],
+        ts: i64,
+        field_count: u16,
+        schema: SchemaToken,
+    ) -> bool {
         debug_assert_eq!(series_hash, crate::lineproto::series_hash(series_key));
         let same = schema != SchemaToken::NONE && schema == self.last_schema;
         self.last_schema = schema;
@@ -197,8 +223,9 @@ impl Batch {
             } = &*self;
             first_of
                 .find(series_hash, |&p| {
-                    keys.get(p as usize).is_some_and(|&(at, len, _)| {
-                        buf.get(at as usize..(at + len) as usize) == Some(series_key)
+                    keys.get(p as usize).is_some_and(|&(at, len, _, id)| {
+                        (key_id != 0 && id == key_id)
+                            || buf.get(at as usize..(at + len) as usize) == Some(series_key)
                     })
                 })
                 .copied()
@@ -235,7 +262,8 @@ impl Batch {
                 let at = self.buf.len() as u32;
                 self.buf.extend_from_slice(series_key);
                 self.buf.extend_from_slice(&series_hash.to_le_bytes());
-                self.keys.push((at, series_key.len() as u32, series_hash));
+                self.keys
+                    .push((at, series_key.len() as u32, series_hash, key_id));
                 let Batch { keys, first_of, .. } = self;
                 first_of.insert_unique(series_hash, number, |&p| {
                     keys.get(p as usize).map_or(0, |k| k.2)
@@ -912,6 +940,43 @@ mod tests {
         assert_eq!(pos, b.buf.len());
         let packed = SAME_SCHEMA | KEY_REF;
         assert_eq!(flags, [0, SAME_SCHEMA, packed, packed, packed]);
+    }
+
+    /// Key ids only shorten the search for an earlier point of the same series: with equal
+    /// ids, different ids or none, a repeated key becomes a reference and the points read back
+    /// as written.
+    #[test]
+    fn key_ids_find_the_same_series_as_the_bytes_do() {
+        let pts: [(&[u8], u64); 6] = [
+            (b"m,h=a", 7),
+            (b"m,h=b", 8),
+            (b"m,h=a", 7),
+            (b"m,h=a", 9),
+            (b"m,h=b", 0),
+            (b"m,h=c", 0),
+        ];
+        let mut b = Batch::default();
+        for (i, (key, id)) in pts.iter().enumerate() {
+            let hash = crate::lineproto::series_hash(key);
+            b.begin_point_keyed(key, hash, *id, b"m", i as i64, 1, SchemaToken::NONE);
+            b.push_field(b"v", &FieldValue::Integer(i as i64));
+        }
+        let written = |k: &[u8]| b.buf.windows(k.len()).filter(|w| *w == k).count();
+        assert_eq!(
+            (written(b"m,h=a"), written(b"m,h=b"), written(b"m,h=c")),
+            (1, 1, 1)
+        );
+        let mut it = b.iter();
+        let mut got = Vec::new();
+        while let Some(h) = it.next_head() {
+            let h = h.unwrap();
+            got.push((h.series_key.to_vec(), h.first_of_series));
+        }
+        let want: Vec<(Vec<u8>, u32)> = [(0, 0), (1, 1), (0, 0), (0, 0), (1, 1), (5, 5)]
+            .iter()
+            .map(|&(k, f)| (pts[k].0.to_vec(), f))
+            .collect();
+        assert_eq!(got, want);
     }
 
     /// `next_raw` hands out a `same_schema` point's value bytes undecoded (type byte + value
