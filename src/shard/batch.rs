@@ -30,6 +30,9 @@ use std::borrow::Cow;
 const SAME_SCHEMA: u8 = 1;
 /// Flag bit: the point's series is that of an earlier point of the batch (given by number).
 const KEY_REF: u8 = 2;
+/// Bytes of a `SAME_SCHEMA | KEY_REF` point's head: length, flags, point number, time, field
+/// count.
+const REPEAT_HEAD: usize = 4 + 1 + 4 + 8 + 2;
 
 /// Identifies a (measurement, field keys in order) shape. Two points with the same non-zero
 /// token have the same measurement and field keys; `SchemaToken::NONE` promises nothing.
@@ -89,7 +92,7 @@ pub struct Batch {
     pub buf: Vec<u8>,
     pub points: u32,
     /// Per point (by number): where its series key is in `buf` (offset, length), its hash, and
-    /// the key's [`KeyId`] (0: none).
+    /// the decoder's id of the key (`Line::key_id`; 0: none).
     keys: Vec<(u32, u32, u64, u64)>,
     /// The number of the first point of each series, by series hash.
     first_of: hashbrown::HashTable<u32>,
@@ -234,8 +237,8 @@ impl Batch {
         if let (Some(p), true) = (earlier, same) {
             // The common head (`next_repeat`'s): length, flags, point number, time, field
             // count, written as one piece.
-            let mut head = [0u8; 19];
-            head[..4].copy_from_slice(&15u32.to_le_bytes());
+            let mut head = [0u8; REPEAT_HEAD];
+            head[..4].copy_from_slice(&(REPEAT_HEAD as u32 - 4).to_le_bytes());
             head[4] = SAME_SCHEMA | KEY_REF;
             head[5..9].copy_from_slice(&p.to_le_bytes());
             head[9..17].copy_from_slice(&ts.to_le_bytes());
@@ -478,16 +481,15 @@ impl<'a> BatchIter<'a> {
     /// error).
     #[inline]
     fn next_repeat(&mut self, values: &mut &'a [u8]) -> Option<PointHead<'a>> {
-        const HEAD: usize = 4 + 1 + 4 + 8 + 2;
         let at = self.pos;
-        let h: &[u8; HEAD] = self.buf.get(at..at + HEAD)?.try_into().ok()?;
+        let h: &[u8; REPEAT_HEAD] = self.buf.get(at..at + REPEAT_HEAD)?.try_into().ok()?;
         if h[4] != SAME_SCHEMA | KEY_REF || !self.have_keys {
             return None;
         }
         let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
         let end = (at + 4)
             .checked_add(len)
-            .filter(|&e| e >= at + HEAD && e <= self.buf.len())?;
+            .filter(|&e| e >= at + REPEAT_HEAD && e <= self.buf.len())?;
         let p = u32::from_le_bytes([h[5], h[6], h[7], h[8]]) as usize;
         let n = u16::from_le_bytes([h[17], h[18]]) as usize;
         if n != self.prev_keys.len() {
@@ -496,7 +498,7 @@ impl<'a> BatchIter<'a> {
         let (series_key, series_hash, first_of_series) = *self.series.get(p)?;
         let number = self.series.len() as u32;
         self.series.push((series_key, series_hash, first_of_series));
-        *values = &self.buf[at + HEAD..end];
+        *values = &self.buf[at + REPEAT_HEAD..end];
         self.pos = end;
         Some(PointHead {
             series_key,
