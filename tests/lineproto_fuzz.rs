@@ -61,6 +61,55 @@ fn field_line() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// Field keys of every length class the shape compare handles (short, one word, two words,
+/// longer), with a quote and an escape among them.
+const SHAPE_KEYS: &[&str] = &[
+    "a",
+    "usage",
+    "abcdefg",
+    "usage_ab",
+    "usage_user",
+    "usage_guest_nice",
+    "usage_guest_nice_",
+    "a_field_key_of_thirty_two_bytes_",
+    "k\"q",
+    r"e\ k",
+];
+
+/// Values of every type, and near misses of the integer and float forms.
+const SHAPE_VALUES: &[&str] = &[
+    "1i",
+    "42i",
+    "-5i",
+    "12345678i",
+    "123456789i",
+    "-99999999i",
+    "999999999999999999i",
+    "9223372036854775807i",
+    "9223372036854775808i",
+    "-i",
+    "1i2",
+    "0i",
+    "00000001i",
+    "2.5",
+    "-.5",
+    "3",
+    "1e3",
+    "1.",
+    "+1",
+    "NaN",
+    "t",
+    "false",
+    "\"s\"",
+    "\"a,b c\"",
+    "7u",
+    "1x",
+];
+
+fn type_of(v: &lineshard::lineproto::FieldValue<'_>) -> String {
+    format!("{:?}", v.field_type())
+}
+
 const GOOD: &[u8] = b"good,t=v f=1i,s=\"x\" 1000";
 
 fn opts_strategy() -> impl Strategy<Value = DecodeOptions> {
@@ -166,6 +215,69 @@ proptest! {
                     prop_assert_eq!((&a.1, a.2, a.3), (&b.1, b.2, b.3));
                 }
                 (a, b) => prop_assert_eq!(format!("{a:?}"), format!("{b:?}")),
+            }
+        }
+    }
+
+    /// Lines that repeat one field shape with values of every kind, near misses of its keys,
+    /// a field too many or too few, and odd endings decode exactly as with a fresh decoder (the
+    /// decoder's shape-directed field scan gives up on anything it does not take in full), and
+    /// `shape_matches` says yes exactly when the fields repeat the shape's keys and types.
+    #[test]
+    fn a_repeated_shape_decodes_as_a_fresh_decoder_does(
+        keys in prop::collection::vec(prop::sample::select(SHAPE_KEYS.to_vec()), 1..6),
+        rows in prop::collection::vec(
+            (
+                prop::collection::vec(prop::sample::select(SHAPE_VALUES.to_vec()), 6),
+                0usize..12,
+                prop::sample::select(vec![" 5", "", "  5", "\t5", " x", " -", " 5 ", ",", " 99999999999999999999"]),
+            ),
+            1..10,
+        ),
+        first_values in prop::collection::vec(prop::sample::select(SHAPE_VALUES.to_vec()), 6),
+        opts in opts_strategy(),
+    ) {
+        let line_of = |values: &[&str], edit: usize, end: &str| {
+            let mut f: Vec<String> =
+                keys.iter().zip(values).map(|(k, v)| format!("{k}={v}")).collect();
+            match edit {
+                0 => { f.pop(); }
+                1 => f.push("extra=1i".into()),
+                2 => f[0] = format!("{}x={}", keys[0], values[0]),
+                3 => f[0] = format!("{}={}", &keys[0][..keys[0].len() - 1], values[0]),
+                4 => f.insert(0, "time=3i".into()),
+                // Same length, last byte differs.
+                5 => f[0] = format!("{}Z={}", &keys[0][..keys[0].len() - 1], values[0]),
+                _ => {}
+            }
+            format!("m,t=x {}{end}", f.join(",")).into_bytes()
+        };
+        let mut shaped = Decoder::new();
+        let first = line_of(&first_values, 99, " 5");
+        if let Ok(Some(mut l)) = shaped.decode(&first, &opts) {
+            l.remember_shape();
+        }
+        let mut fresh = Decoder::new();
+        let mut remembered: Option<Vec<(Vec<u8>, String)>> = None;
+        if let Ok(Some(l)) = fresh.decode(&first, &opts) {
+            remembered = Some(l.fields().map(|(k, v)| (k.into_owned(), type_of(&v))).collect());
+        }
+        for (values, edit, end) in &rows {
+            let line = line_of(values, *edit, end);
+            let a = shaped.decode(&line, &opts).map(|l| l.map(|l| summary(&l)));
+            let b = fresh.decode(&line, &opts).map(|l| l.map(|l| summary(&l)));
+            match (a, b) {
+                (Ok(Some(a)), Ok(Some(b))) => {
+                    prop_assert_eq!((&a.1, a.2, a.3), (&b.1, b.2, b.3), "{}", String::from_utf8_lossy(&line));
+                    let mut fresh = Decoder::new();
+                    let l = fresh.decode(&line, &opts).unwrap().unwrap();
+                    let shape: Vec<_> = l.fields().map(|(k, v)| (k.into_owned(), type_of(&v))).collect();
+                    // An escaped key or a field named `time` never matches a shape.
+                    let escaped = keys.iter().any(|k| k.contains('\\'));
+                    let expected = !escaped && *edit != 4 && *edit != 5 && remembered.as_ref() == Some(&shape);
+                    prop_assert_eq!(a.0, expected);
+                }
+                (a, b) => prop_assert_eq!(format!("{a:?}"), format!("{b:?}"), "{}", String::from_utf8_lossy(&line)),
             }
         }
     }

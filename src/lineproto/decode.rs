@@ -209,6 +209,7 @@ fn key_region_end(buf: &[u8]) -> Option<usize> {
 /// its first and last 8-byte words, without reaching into `shape_keys`.
 #[derive(Clone, Copy, Debug)]
 struct ShapeKey {
+    /// The key's first 8 bytes; a key shorter than 8 bytes zero-padded (see [`Self::at`]).
     first: u64,
     last: u64,
     /// The key in `Decoder::shape_keys`.
@@ -251,6 +252,8 @@ pub struct Decoder {
     shape: Vec<ShapeKey>,
     /// The shape's keys, one after another.
     shape_keys: Vec<u8>,
+    /// Length of the shape's longest key.
+    shape_key_max: usize,
 }
 
 /// One decoded line; borrows the line bytes (`'a`) and the decoder's scratch (`'s`).
@@ -534,6 +537,76 @@ impl Decoder {
     pub fn forget_shape(&mut self) {
         self.shape.clear();
         self.shape_keys.clear();
+        self.shape_key_max = 0;
+    }
+
+    /// Fields from `i` when they are the remembered shape: each key is compared with the
+    /// shape's in place (no search for its `=`) and each value parsed as the shape's type says.
+    /// `None` at the first surprise (another key, type or count, an escape, an odd value, an
+    /// error): the caller then scans the line the general way, which gives every verdict, so
+    /// this path only ever accepts what that one accepts, with the same spans and values.
+    #[inline]
+    fn scan_shape(&mut self, buf: &[u8], i: usize, opts: &DecodeOptions) -> Option<usize> {
+        if self.shape.is_empty() || self.shape_key_max > MAX_KEY_LENGTH.saturating_sub(i + 4) {
+            return None;
+        }
+        let mut p = skip_ws(buf, i);
+        for n in 0..self.shape.len() {
+            let k = *self.shape.get(n)?;
+            let q = p + k.len as usize;
+            if buf.get(q) != Some(&b'=') || !self.shape_key_at(buf, p, &k) {
+                return None;
+            }
+            let v = q + 1;
+            let (value, end) = match k.ty {
+                FieldType::Integer => match word_integer(buf, v).or_else(|| fast_integer(buf, v)) {
+                    Some((n, end)) => (RawValue::Integer(n), end),
+                    None => return None,
+                },
+                FieldType::Float => match buf.get(v) {
+                    Some(c) if c.is_ascii_digit() || matches!(c, b'.' | b'-') => {
+                        scan_value_number(buf, v, opts).ok()?
+                    }
+                    _ => return None,
+                },
+                _ => self.value(buf, v, i, opts, &mut Cursor::new()).ok()?,
+            };
+            if value.field_type() != k.ty {
+                return None;
+            }
+            self.fields.push(FieldSpan {
+                key: (p, q),
+                key_esc: false,
+                is_time: false,
+                value,
+            });
+            match buf.get(end) {
+                Some(b',') if n + 1 < self.shape.len() => p = end + 1,
+                None | Some(b' ') if n + 1 == self.shape.len() => return Some(end),
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// Whether shape key `k` is at `buf[p..]` (its length already known to fit before an `=`).
+    #[inline(always)]
+    fn shape_key_at(&self, buf: &[u8], p: usize, k: &ShapeKey) -> bool {
+        let len = k.len as usize;
+        match len {
+            1..=7 => {
+                if let Some(w) = word_at(buf, p) {
+                    return w & (u64::MAX >> (64 - 8 * len)) == k.first;
+                }
+            }
+            8..=16 => {
+                return word_at(buf, p) == Some(k.first)
+                    && word_at(buf, p + len - 8) == Some(k.last)
+            }
+            _ => {}
+        }
+        let start = k.start as usize;
+        len > 0 && buf.get(p..p + len) == self.shape_keys.get(start..start + len)
     }
 
     /// Fields from `i` (the space after the key). Returns the end of the field section, how
@@ -546,6 +619,10 @@ impl Decoder {
         opts: &DecodeOptions,
         cur: &mut Cursor,
     ) -> Result<(usize, usize, bool), ErrorKind> {
+        if let Some(end) = self.scan_shape(buf, i, opts) {
+            return Ok((end, 0, true));
+        }
+        self.fields.clear();
         let start = skip_ws(buf, i);
         let key_room = MAX_KEY_LENGTH.saturating_sub(i + 4);
         // OR of the raw field key lengths: at least the longest, so below `key_room` means no
@@ -575,7 +652,10 @@ impl Decoder {
                 if q <= p || buf.get(q) != Some(&b'=') {
                     break;
                 }
-                let Some(n) = small_integer(buf, q + 1, e) else {
+                let Some(n) = word_integer(buf, q + 1)
+                    .filter(|&(_, end)| end == e)
+                    .map(|(n, _)| n)
+                else {
                     break;
                 };
                 let key_len = q - p;
@@ -800,35 +880,33 @@ fn fast_integer(buf: &[u8], v: usize) -> Option<(i64, usize)> {
     }
 }
 
-/// `buf[v..e]` is `[-]d{1,8}i` and `e` (the first structural byte at or after `v`) is `,`,
-/// space or the end: the integer (the same values [`fast_integer`] accepts, for short ones).
+/// `[-]d{1,8}i` at `v` followed by `,`, space or the end: the integer and the index after the
+/// `i` (the same values [`fast_integer`] accepts, for short ones), read as one 8-byte word.
+/// The bytes up to the returned end hold no structural byte, so it is also the first
+/// structural byte at or after `v`.
 #[inline(always)]
-fn small_integer(buf: &[u8], v: usize, e: usize) -> Option<i64> {
-    match buf.get(e) {
-        None | Some(b',' | b' ') => {}
-        _ => return None,
-    }
+fn word_integer(buf: &[u8], v: usize) -> Option<(i64, usize)> {
     let neg = buf.get(v) == Some(&b'-');
     let ds = v + neg as usize;
-    // Digits: `ds..e - 1`, then `i`.
-    let nd = e.checked_sub(ds + 1)?;
-    if nd == 0 || nd > 8 || buf.get(e - 1) != Some(&b'i') {
-        return None;
-    }
-    let w: [u8; 8] = buf.get(ds..ds + 8)?.try_into().ok()?;
-    let x = u64::from_le_bytes(w) ^ 0x3030_3030_3030_3030;
+    let x = word_at(buf, ds)? ^ 0x3030_3030_3030_3030;
     let non_digit = ((x & 0x7f7f_7f7f_7f7f_7f7f).wrapping_add(0x7676_7676_7676_7676) | x)
         & 0x8080_8080_8080_8080;
-    let shift = 64 - 8 * nd as u32;
-    if non_digit << shift != 0 {
+    // Digits: `ds..ds + nd`, then `i`.
+    let nd = (non_digit.trailing_zeros() / 8) as usize;
+    if nd == 0 || buf.get(ds + nd) != Some(&b'i') {
         return None;
+    }
+    let end = ds + nd + 1;
+    match buf.get(end) {
+        None | Some(b',' | b' ') => {}
+        _ => return None,
     }
     let acc = if nd <= 4 {
         swar4((x as u32) << (32 - 8 * nd as u32)) as i64
     } else {
-        scan::swar8(x << shift) as i64
+        scan::swar8(x << (64 - 8 * nd as u32)) as i64
     };
-    Some(if neg { -acc } else { acc })
+    Some((if neg { -acc } else { acc }, end))
 }
 
 /// Four digit values (first digit in the lowest byte) to their decimal value.
@@ -1104,10 +1182,12 @@ impl<'a, 's> Line<'a, 's> {
             fields,
             shape,
             shape_keys,
+            shape_key_max,
             ..
         } = &mut *self.dec;
         shape.clear();
         shape_keys.clear();
+        *shape_key_max = 0;
         if fields.iter().any(|f| f.key_esc) {
             return;
         }
@@ -1115,8 +1195,11 @@ impl<'a, 's> Line<'a, 's> {
             let key = key_of(self.buf, f.key);
             let start = shape_keys.len() as u32;
             shape_keys.extend_from_slice(key);
+            *shape_key_max = (*shape_key_max).max(key.len());
+            let mut padded = [0u8; 8];
+            padded[..key.len().min(8)].copy_from_slice(&key[..key.len().min(8)]);
             shape.push(ShapeKey {
-                first: word_at(key, 0).unwrap_or(0),
+                first: u64::from_ne_bytes(padded),
                 last: key
                     .len()
                     .checked_sub(8)
