@@ -46,10 +46,20 @@ send() { # first last
 }
 send 0 $((warm - 1))
 sleep 1
-callgrind_control -z $vpid >/dev/null
+# callgrind_control can fail while a fresh binary is still being read in by valgrind; under
+# `set -e` that ended the script with no word. Retry, then say so.
+control() { # command
+  for _ in $(seq 1 30); do
+    callgrind_control "$1" $vpid >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  echo "callgrind_control $1 failed for pid $vpid" >&2
+  exit 1
+}
+control -z
 send "$warm" $((warm + measured - 1))
 sleep 2
-callgrind_control -d $vpid >/dev/null
+control -d
 # The dump can take a few seconds to appear (valgrind is slow to start on a fresh binary).
 for _ in $(seq 1 60); do
   compgen -G "$out/callgrind.out.*" >/dev/null && break
