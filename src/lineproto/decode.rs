@@ -218,6 +218,25 @@ struct ShapeKey {
     ty: FieldType,
 }
 
+/// Whether shape key `k` is at `buf[p..]` (its length already known to fit before an `=`).
+#[inline(always)]
+fn shape_key_at(shape_keys: &[u8], buf: &[u8], p: usize, k: &ShapeKey) -> bool {
+    let len = k.len as usize;
+    match len {
+        1..=7 => {
+            if let Some(w) = word_at(buf, p) {
+                return w & (u64::MAX >> (64 - 8 * len)) == k.first;
+            }
+        }
+        8..=16 => {
+            return word_at(buf, p) == Some(k.first) && word_at(buf, p + len - 8) == Some(k.last)
+        }
+        _ => {}
+    }
+    let start = k.start as usize;
+    len > 0 && buf.get(p..p + len) == shape_keys.get(start..start + len)
+}
+
 /// The 8 bytes of `s` from `at`, if there are 8.
 #[inline(always)]
 fn word_at(s: &[u8], at: usize) -> Option<u64> {
@@ -545,68 +564,54 @@ impl Decoder {
     /// `None` at the first surprise (another key, type or count, an escape, an odd value, an
     /// error): the caller then scans the line the general way, which gives every verdict, so
     /// this path only ever accepts what that one accepts, with the same spans and values.
-    #[inline]
+    #[inline(never)]
     fn scan_shape(&mut self, buf: &[u8], i: usize, opts: &DecodeOptions) -> Option<usize> {
-        if self.shape.is_empty() || self.shape_key_max > MAX_KEY_LENGTH.saturating_sub(i + 4) {
+        let Decoder {
+            shape,
+            shape_keys,
+            shape_key_max,
+            fields,
+            ..
+        } = self;
+        if shape.is_empty() || *shape_key_max > MAX_KEY_LENGTH.saturating_sub(i + 4) {
             return None;
         }
+        fields.reserve(shape.len());
         let mut p = skip_ws(buf, i);
-        for n in 0..self.shape.len() {
-            let k = *self.shape.get(n)?;
+        let last = shape.len() - 1;
+        for (n, k) in shape.iter().enumerate() {
             let q = p + k.len as usize;
-            if buf.get(q) != Some(&b'=') || !self.shape_key_at(buf, p, &k) {
+            if buf.get(q) != Some(&b'=') || !shape_key_at(shape_keys, buf, p, k) {
                 return None;
             }
             let v = q + 1;
             let (value, end) = match k.ty {
-                FieldType::Integer => match word_integer(buf, v).or_else(|| fast_integer(buf, v)) {
-                    Some((n, end)) => (RawValue::Integer(n), end),
-                    None => return None,
-                },
-                FieldType::Float => match buf.get(v) {
-                    Some(c) if c.is_ascii_digit() || matches!(c, b'.' | b'-') => {
-                        scan_value_number(buf, v, opts).ok()?
-                    }
-                    _ => return None,
-                },
-                _ => self.value(buf, v, i, opts, &mut Cursor::new()).ok()?,
+                FieldType::Integer => {
+                    let (n, end) = word_integer(buf, v).or_else(|| fast_integer(buf, v))?;
+                    (RawValue::Integer(n), end)
+                }
+                FieldType::Float if matches!(buf.get(v), Some(b'0'..=b'9' | b'.' | b'-')) => {
+                    scan_value_number(buf, v, opts).ok()?
+                }
+                FieldType::Float => return None,
+                _ => Self::value(buf, v, i, opts, &mut Cursor::new()).ok()?,
             };
             if value.field_type() != k.ty {
                 return None;
             }
-            self.fields.push(FieldSpan {
+            fields.push(FieldSpan {
                 key: (p, q),
                 key_esc: false,
                 is_time: false,
                 value,
             });
             match buf.get(end) {
-                Some(b',') if n + 1 < self.shape.len() => p = end + 1,
-                None | Some(b' ') if n + 1 == self.shape.len() => return Some(end),
+                Some(b',') if n < last => p = end + 1,
+                None | Some(b' ') if n == last => return Some(end),
                 _ => return None,
             }
         }
         None
-    }
-
-    /// Whether shape key `k` is at `buf[p..]` (its length already known to fit before an `=`).
-    #[inline(always)]
-    fn shape_key_at(&self, buf: &[u8], p: usize, k: &ShapeKey) -> bool {
-        let len = k.len as usize;
-        match len {
-            1..=7 => {
-                if let Some(w) = word_at(buf, p) {
-                    return w & (u64::MAX >> (64 - 8 * len)) == k.first;
-                }
-            }
-            8..=16 => {
-                return word_at(buf, p) == Some(k.first)
-                    && word_at(buf, p + len - 8) == Some(k.last)
-            }
-            _ => {}
-        }
-        let start = k.start as usize;
-        len > 0 && buf.get(p..p + len) == self.shape_keys.get(start..start + len)
     }
 
     /// Fields from `i` (the space after the key). Returns the end of the field section, how
@@ -718,13 +723,13 @@ impl Decoder {
                 }
                 // A key without a value: 1.x counts the comma and carries on, so its error
                 // may come from a later byte; let the exact port decide.
-                Some(b',') => return Err(self.off_path(buf, i, opts)),
+                Some(b',') => return Err(Self::off_path(buf, i, opts)),
                 _ => return Err(ErrorKind::InvalidFieldFormat),
             }
             let v = q + 1;
             let (value, end) = match fast_integer(buf, v) {
                 Some((n, end)) => (RawValue::Integer(n), end),
-                None => self.value(buf, v, i, opts, cur)?,
+                None => Self::value(buf, v, i, opts, cur)?,
             };
             let key_len = q - ks;
             key_bits |= key_len;
@@ -767,7 +772,6 @@ impl Decoder {
     /// Any field value (the fast path only takes small integers).
     #[inline(never)]
     fn value(
-        &self,
         buf: &[u8],
         v: usize,
         i: usize,
@@ -780,7 +784,7 @@ impl Decoder {
                 let (value, end) = scan_string(buf, v, cur)?;
                 match buf.get(end) {
                     None | Some(b',' | b' ') => Ok((value, end)),
-                    Some(_) => Err(self.off_path(buf, i, opts)),
+                    Some(_) => Err(Self::off_path(buf, i, opts)),
                 }
             }
             Some(c) if c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'N' | b'n') => {
@@ -797,7 +801,7 @@ impl Decoder {
     /// accept the section, its later field walk yields garbage (e.g. `f="a"b` becomes the
     /// string `a"`); we refuse such lines as `invalid field format` instead.
     #[cold]
-    fn off_path(&self, buf: &[u8], i: usize, opts: &DecodeOptions) -> ErrorKind {
+    fn off_path(buf: &[u8], i: usize, opts: &DecodeOptions) -> ErrorKind {
         match scan::scan_fields(buf, i, opts.accept_unsigned) {
             Err(e) => e,
             Ok(_) => ErrorKind::InvalidFieldFormat,
