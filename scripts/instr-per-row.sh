@@ -31,11 +31,14 @@ valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" "$bin" --cor
   --bind "127.0.0.1:$port" --data-dir "$dir" >"$out/valgrind.log" 2>&1 &
 vpid=$!
 trap 'kill -9 $vpid 2>/dev/null || true; rm -rf "$dir"' EXIT
-for _ in $(seq 1 240); do
-  curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/ping" 2>/dev/null | grep -q 204 && break
+# valgrind reads a fresh binary's debug info first: that can take minutes.
+ready=0
+for _ in $(seq 1 600); do
+  curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/ping" 2>/dev/null | grep -q 204 && { ready=1; break; }
   kill -0 $vpid 2>/dev/null || { cat "$out/valgrind.log" >&2; exit 1; }
   sleep 0.5
 done
+[ $ready = 1 ] || { echo "the server under valgrind did not answer /ping in 300 s" >&2; exit 1; }
 curl -s -XPOST "http://127.0.0.1:$port/query" --data-urlencode 'q=CREATE DATABASE bench' >/dev/null
 send() { # first last
   for i in $(seq "$1" "$2"); do
