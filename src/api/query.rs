@@ -86,7 +86,12 @@ pub async fn query(core: &Rc<Core>, req: &Request, principal: &Principal) -> Res
         results.push(r);
     }
     let time = TimeFormat::from_epoch_param(params.get("epoch"));
-    Response::json(200, query::render_results(results, time))
+    // Rendering a large answer (and freeing its rows) takes as long as reading it: off the
+    // core's thread, so that the core's other requests do not wait behind it.
+    let body = glommio::executor()
+        .spawn_blocking(move || query::render_results(results, time))
+        .await;
+    Response::json(200, body)
 }
 
 fn change(
@@ -239,7 +244,10 @@ async fn select(core: &Rc<Core>, stmt: SelectStatement, db: &str, rp: &str) -> S
             }
         }
     }
-    query::select_result(&stmt, rows)
+    // Grouping, sorting and merging the rows: off the core's thread, like the rendering.
+    glommio::executor()
+        .spawn_blocking(move || query::select_result(&stmt, rows))
+        .await
 }
 
 /// The user statements: hashing off the event loop, changes through core 0's catalog change.

@@ -589,8 +589,18 @@ async fn write_durably(path: &Path, bytes: Vec<u8>) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads the rows of a scan from one segment file.
+/// Reads the rows of a scan from one segment file, on glommio's blocking-thread pool: reading a
+/// file of megabytes and decoding its blocks on the core's own thread stalled every request of
+/// the core for as long (a `std::fs::read` in an async fn).
 pub async fn scan_segment(path: &Path, req: &ScanRequest) -> Result<Vec<SeriesRows>, String> {
+    let (path, req) = (path.to_path_buf(), req.clone());
+    glommio::executor()
+        .spawn_blocking(move || scan_segment_blocking(&path, &req))
+        .await
+}
+
+/// [`scan_segment`]'s work: reads the file whole and decodes the matching series.
+fn scan_segment_blocking(path: &Path, req: &ScanRequest) -> Result<Vec<SeriesRows>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let reader = SegmentReader::open(&bytes).map_err(|e| format!("{}: {e:?}", path.display()))?;
     let (min, max) = (req.condition.time_min_ns, req.condition.time_max_ns);
