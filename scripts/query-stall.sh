@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # How long a large /query holds up the other requests of its core.
 #
-# lineshard runs with --cores 1 pinned to core 0 and is given BODIES 5000-line TSBS bodies (140:
-# 700,000 rows of 500,000 distinct points, one 64 MiB memtable sealed into segment files, the
-# rest in the memtable); then `SELECT * FROM cpu` (~70 MB of JSON) runs while a client on core 1
-# sends /ping every 5 ms for 3 s. Prints the query's wall time and the /ping latencies (p50, max): the max is
-# how long the core was held by the query's work on its thread.
+# lineshard runs with --cores 1 pinned to core 0, a 16 MiB memtable bound (so that seals go on
+# during the query), and is given BODIES 5000-line TSBS bodies (140: 700,000 rows of 500,000
+# distinct points). Then `SELECT * FROM cpu` (~70 MB of JSON) runs twice:
+# 1. while a client on core 1 sends /ping every 5 ms for 3 s: the longest /ping is how long the
+#    core was held by the query's work on its thread;
+# 2. while wrk on core 1 writes 5000-line bodies on 4 connections for 8 s (the query starts after
+#    2 s): the writes' latency and count (writes go on sealing memtables during the query).
 #
 # Usage: scripts/query-stall.sh [BIN (default target/release/lineshard)] [BODIES (default 140)]
 set -euo pipefail
@@ -21,7 +23,9 @@ out=target/query-stall
 mkdir -p "$out"
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-taskset -c 0 "$bin" --cores 1 --bind "127.0.0.1:$port" --data-dir "$dir" >"$out/server.log" 2>&1 &
+printf '[data]\nmemtable-max-bytes = 16777216\n' >"$out/config.toml"
+taskset -c 0 "$bin" --cores 1 --config "$out/config.toml" --bind "127.0.0.1:$port" \
+  --data-dir "$dir" >"$out/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 for _ in $(seq 1 100); do
@@ -55,3 +59,16 @@ print(f"/ping during the query: {len(lat)} answers, p50 {lat[len(lat) // 2]:.2f}
 PY
 wait $qpid
 echo "query: $(cat "$out/query-time.txt") s, $(wc -c <"$out/answer.json") bytes of JSON"
+command -v wrk >/dev/null || bash scripts/install-test-deps.sh
+(
+  sleep 2
+  curl -s -o /dev/null -w 'query during the writes: %{time_total} s\n' -G "http://127.0.0.1:$port/query" \
+    --data-urlencode db=bench --data-urlencode 'q=SELECT * FROM cpu'
+) &
+qpid=$!
+BODY_DIR="$bodies" WRITE_PATH="/write?db=bench" taskset -c 1 wrk -t1 -c4 -d8s --timeout 30s --latency \
+  -s scripts/wrk-bodies.lua "http://127.0.0.1:$port" >"$out/wrk.txt" 2>&1 || true
+echo "writes during the query: $(awk '/requests in/ {print $1, "requests in", $4}' "$out/wrk.txt")" \
+  "latency max $(awk '/^ *Latency / {print $4}' "$out/wrk.txt"), p99 $(awk '/ 99%/ {print $2}' "$out/wrk.txt")," \
+  "non-2xx $(awk '/Non-2xx/ {print $5}' "$out/wrk.txt" | grep . || echo 0)"
+wait $qpid

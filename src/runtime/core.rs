@@ -424,19 +424,7 @@ impl Core {
             .collect();
         let mut out = Vec::new();
         for (files, mem_rows) in sources {
-            let mut rows = Vec::new();
-            for f in files {
-                match crate::storage::scan_segment(&f, scan).await {
-                    Ok(mut r) => rows.append(&mut r),
-                    Err(e) => eprintln!("lineshard: core {}: {e}", self.id),
-                }
-            }
-            if rows.is_empty() {
-                out.extend(mem_rows);
-            } else {
-                rows.extend(mem_rows);
-                out.extend(crate::storage::merge_sources(rows));
-            }
+            out.extend(crate::storage::scan_files(self.id, files, mem_rows, scan).await);
         }
         out
     }

@@ -132,8 +132,21 @@ pub fn run(mut config: Config) -> Result<(), StartError> {
         );
         let partitions = layout.partitions;
         let started = started.clone();
-        let builder =
-            LocalExecutorBuilder::new(Placement::Fixed(*cpu)).name(&format!("lineshard-{i}"));
+        // Blocking work (seal renames, schema.json, bcrypt, a query's segment reads and
+        // rendering) runs on threads pinned to the core's CPU. Two of them: a large query
+        // rendering for seconds on one must not hold up a seal's renames on the other.
+        let own_cpu = glommio::CpuSet::online()
+            .map(|set| set.filter(|l| l.cpu == *cpu))
+            .map_err(|e| StartError::Executor {
+                core: i,
+                reason: e.to_string(),
+            })?;
+        let builder = LocalExecutorBuilder::new(Placement::Fixed(*cpu))
+            .name(&format!("lineshard-{i}"))
+            .blocking_thread_pool_placement(glommio::PoolPlacement::Custom(vec![
+                own_cpu.clone(),
+                own_cpu,
+            ]));
         let handle = builder
             .spawn(move || async move {
                 core_main(config, catalog, partitions, started, mesh, addr, ready).await

@@ -16,4 +16,4 @@ pub mod wal;
 mod partition;
 
 pub use memtable::{ApplyError, KnownField, Memtable, ScanRequest, SeriesRows};
-pub use partition::{merge_sources, scan_segment, seal, Partition};
+pub use partition::{merge_sources, scan_files, scan_segment, seal, Partition};

@@ -589,18 +589,41 @@ async fn write_durably(path: &Path, bytes: Vec<u8>) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads the rows of a scan from one segment file, on glommio's blocking-thread pool: reading a
-/// file of megabytes and decoding its blocks on the core's own thread stalled every request of
-/// the core for as long (a `std::fs::read` in an async fn).
-pub async fn scan_segment(path: &Path, req: &ScanRequest) -> Result<Vec<SeriesRows>, String> {
-    let (path, req) = (path.to_path_buf(), req.clone());
+/// A partition's rows for a scan: its segment files (oldest first) read and merged with its
+/// memtables' rows (`mem_rows`), the newest write of a series and time winning. Runs on
+/// glommio's blocking-thread pool: reading files of megabytes, decoding and merging their rows
+/// on the core's own thread stalled every request of the core for as long (seconds for a large
+/// `SELECT *`). A file that cannot be read is logged and skipped.
+pub async fn scan_files(
+    core: usize,
+    files: Vec<PathBuf>,
+    mem_rows: Vec<SeriesRows>,
+    req: &ScanRequest,
+) -> Vec<SeriesRows> {
+    if files.is_empty() {
+        return mem_rows;
+    }
+    let req = req.clone();
     glommio::executor()
-        .spawn_blocking(move || scan_segment_blocking(&path, &req))
+        .spawn_blocking(move || {
+            let mut rows = Vec::new();
+            for f in files {
+                match scan_segment(&f, &req) {
+                    Ok(mut r) => rows.append(&mut r),
+                    Err(e) => eprintln!("lineshard: core {core}: {e}"),
+                }
+            }
+            if rows.is_empty() {
+                return mem_rows;
+            }
+            rows.extend(mem_rows);
+            merge_sources(rows)
+        })
         .await
 }
 
-/// [`scan_segment`]'s work: reads the file whole and decodes the matching series.
-fn scan_segment_blocking(path: &Path, req: &ScanRequest) -> Result<Vec<SeriesRows>, String> {
+/// Reads the rows of a scan from one segment file (read whole; blocking).
+pub fn scan_segment(path: &Path, req: &ScanRequest) -> Result<Vec<SeriesRows>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let reader = SegmentReader::open(&bytes).map_err(|e| format!("{}: {e:?}", path.display()))?;
     let (min, max) = (req.condition.time_min_ns, req.condition.time_max_ns);
@@ -701,7 +724,7 @@ mod tests {
     async fn points(parts: &RefCell<Vec<Partition>>, db: &str) -> usize {
         let (files, mut rows) = parts.borrow()[0].scan_sources(&all(db));
         for f in files {
-            rows.extend(scan_segment(&f, &all(db)).await.unwrap());
+            rows.extend(scan_segment(&f, &all(db)).unwrap());
         }
         merge_sources(rows).iter().map(|s| s.points.len()).sum()
     }
