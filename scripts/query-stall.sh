@@ -28,10 +28,12 @@ taskset -c 0 "$bin" --cores 1 --config "$out/config.toml" --bind "127.0.0.1:$por
   --data-dir "$dir" >"$out/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
+ready=0
 for _ in $(seq 1 100); do
-  curl -s -o /dev/null "http://127.0.0.1:$port/ping" && break
+  curl -s -o /dev/null "http://127.0.0.1:$port/ping" && { ready=1; break; }
   sleep 0.1
 done
+[ $ready = 1 ] || { cat "$out/server.log" >&2; echo "lineshard did not answer /ping in 10 s" >&2; exit 1; }
 curl -s -XPOST "http://127.0.0.1:$port/query" --data-urlencode 'q=CREATE DATABASE bench' >/dev/null
 for i in $(seq 0 $((nbodies - 1))); do
   f=$bodies/body-$(printf %05d $((i % 100))).lp

@@ -205,11 +205,11 @@ fn key_region_end(buf: &[u8]) -> Option<usize> {
     }
 }
 
-/// One field of a remembered shape. A key of 8 to 16 bytes (most field names) is compared as
-/// its first and last 8-byte words, without reaching into `shape_keys`.
+/// One field of a remembered shape. A key of up to 16 bytes (most field names) is compared as
+/// one or two 8-byte words ([`shape_key_at`]), without reaching into `shape_keys`.
 #[derive(Clone, Copy, Debug)]
 struct ShapeKey {
-    /// The key's first 8 bytes; a key shorter than 8 bytes zero-padded (see [`Self::at`]).
+    /// The key's first 8 bytes; a key shorter than 8 bytes zero-padded.
     first: u64,
     last: u64,
     /// The key in `Decoder::shape_keys`.
@@ -218,7 +218,8 @@ struct ShapeKey {
     ty: FieldType,
 }
 
-/// Whether shape key `k` is at `buf[p..]` (its length already known to fit before an `=`).
+/// Whether shape key `k` is at `buf[p..]` (the bytes after it are not looked at). A key shorter
+/// than 8 bytes is compared as a masked word when 8 bytes can be read at `p`.
 #[inline(always)]
 fn shape_key_at(shape_keys: &[u8], buf: &[u8], p: usize, k: &ShapeKey) -> bool {
     let len = k.len as usize;
@@ -540,16 +541,7 @@ impl Decoder {
         let Some(k) = self.shape.get(n) else {
             return false;
         };
-        let len = key.len();
-        if k.len as usize != len || k.ty != ty {
-            return false;
-        }
-        if (8..=16).contains(&len) {
-            return word_at(key, 0) == Some(k.first) && word_at(key, len - 8) == Some(k.last);
-        }
-        self.shape_keys
-            .get(k.start as usize..k.start as usize + len)
-            == Some(key)
+        k.len as usize == key.len() && k.ty == ty && shape_key_at(&self.shape_keys, key, 0, k)
     }
 
     /// Forgets the shape of [`Line::remember_shape`] (a pooled decoder serving a new request).
@@ -590,10 +582,6 @@ impl Decoder {
                     let (n, end) = word_integer(buf, v).or_else(|| fast_integer(buf, v))?;
                     (RawValue::Integer(n), end)
                 }
-                FieldType::Float if matches!(buf.get(v), Some(b'0'..=b'9' | b'.' | b'-')) => {
-                    scan_value_number(buf, v, opts).ok()?
-                }
-                FieldType::Float => return None,
                 _ => Self::value(buf, v, i, opts, &mut Cursor::new()).ok()?,
             };
             if value.field_type() != k.ty {
@@ -1200,8 +1188,9 @@ impl<'a, 's> Line<'a, 's> {
             let start = shape_keys.len() as u32;
             shape_keys.extend_from_slice(key);
             *shape_key_max = (*shape_key_max).max(key.len());
+            let head = &key[..key.len().min(8)];
             let mut padded = [0u8; 8];
-            padded[..key.len().min(8)].copy_from_slice(&key[..key.len().min(8)]);
+            padded[..head.len()].copy_from_slice(head);
             shape.push(ShapeKey {
                 first: u64::from_ne_bytes(padded),
                 last: key
