@@ -352,7 +352,7 @@ mod users {
                 let rows = users_of(core)
                     .by_name
                     .values()
-                    .map(|u| vec![Value::Str(u.name.clone()), Value::Bool(u.admin)])
+                    .map(|u| vec![Value::Str(u.name.as_str().into()), Value::Bool(u.admin)])
                     .collect();
                 table(&["user", "admin"], rows)
             }
@@ -360,7 +360,7 @@ mod users {
                 Ok(grants) => {
                     let rows = grants
                         .into_iter()
-                        .map(|(d, p)| vec![Value::Str(d), Value::Str(p.to_string())])
+                        .map(|(d, p)| vec![Value::Str(d.into()), Value::Str(p.to_string().into())])
                         .collect();
                     table(&["database", "privilege"], rows)
                 }

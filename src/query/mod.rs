@@ -27,8 +27,8 @@ pub mod time;
 
 pub use parse::{parse, ParseError};
 pub use render::{
-    render_results, select_result, Message, PointFields, RetentionPolicyRow, Series, SeriesRows,
-    StatementResult, TimeFormat, Value,
+    render_results, select_result, FieldKey, Message, PointFields, RetentionPolicyRow, Series,
+    SeriesRows, StatementResult, TimeFormat, Value,
 };
 pub use text::{format_influx_duration, quote_ident};
 

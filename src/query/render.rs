@@ -21,8 +21,12 @@ use super::time::{format_go_duration, format_rfc3339_nano};
 use super::{KeyKind, SelectField, SelectStatement};
 use crate::lineproto::FieldValue;
 
+/// A field key in read results: shared, so that a scan of many points of a series names each
+/// field once (a `Vec<u8>` per field of every point was most of a large query's allocations).
+pub type FieldKey = std::sync::Arc<[u8]>;
+
 /// One point's fields: (field key, value).
-pub type PointFields = Vec<(Vec<u8>, FieldValue<'static>)>;
+pub type PointFields = Vec<(FieldKey, FieldValue<'static>)>;
 
 /// The rows storage returns for one series of one measurement.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,7 +44,8 @@ pub enum Value {
     Null,
     /// A point's time in ns; written per [`TimeFormat`].
     Time(i64),
-    Str(String),
+    /// Shared: a tag value is the same cell in every row of its series.
+    Str(std::sync::Arc<str>),
     Int(i64),
     UInt(u64),
     Float(f64),
@@ -133,7 +138,7 @@ impl StatementResult {
     pub fn databases<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Self {
         let values = names
             .into_iter()
-            .map(|n| vec![Value::Str(n.into())])
+            .map(|n| vec![Value::Str(Into::<String>::into(n).into())])
             .collect();
         StatementResult {
             series: vec![Series {
@@ -158,9 +163,9 @@ impl StatementResult {
             .iter()
             .map(|r| {
                 vec![
-                    Value::Str(r.name.clone()),
-                    Value::Str(format_go_duration(r.duration_ns)),
-                    Value::Str(format_go_duration(r.shard_group_duration_ns)),
+                    Value::Str(r.name.as_str().into()),
+                    Value::Str(format_go_duration(r.duration_ns).into()),
+                    Value::Str(format_go_duration(r.shard_group_duration_ns).into()),
                     Value::Int(i64::from(r.replica_n)),
                     Value::Bool(r.default),
                 ]
@@ -308,8 +313,14 @@ fn key_sets<'a>(series: impl Iterator<Item = &'a SeriesRows>) -> KeySets {
         for (_, fs) in &s.points {
             for (k, v) in fs {
                 let code = type_code(v);
-                let e = fields.entry(k.clone()).or_insert(code);
-                *e = (*e).max(code);
+                // Looked up before inserting: an owned key per field of every point was a large
+                // query's most frequent allocation.
+                match fields.get_mut(&k[..]) {
+                    Some(e) => *e = (*e).max(code),
+                    None => {
+                        fields.insert(k.to_vec(), code);
+                    }
+                }
             }
         }
     }
@@ -395,35 +406,55 @@ fn to_value(v: &FieldValue<'_>) -> Value {
         FieldValue::Float(f) => Value::Float(*f),
         FieldValue::Integer(i) => Value::Int(*i),
         FieldValue::Unsigned(u) => Value::UInt(*u),
-        FieldValue::String(s) => Value::Str(String::from_utf8_lossy(s).into_owned()),
+        FieldValue::String(s) => Value::Str(String::from_utf8_lossy(s).into()),
         FieldValue::Boolean(b) => Value::Bool(*b),
     }
 }
 
-/// One output row, or `None` when no selected field has a value at this point.
+/// A series' tag cells, one per column (`None` for a field column), made once per series and
+/// shared by its rows.
+fn tag_cells(cols: &[Column], tags: &[(Vec<u8>, Vec<u8>)]) -> Vec<Option<Value>> {
+    cols.iter()
+        .map(|c| match c.kind {
+            KeyKind::Field => None,
+            // A missing or empty tag is null (tsm1 engine: "if the tag value is blank then
+            // return a null").
+            KeyKind::Tag => Some(
+                tags.iter()
+                    .find(|(k, v)| *k == c.key && !v.is_empty())
+                    .map_or(Value::Null, |(_, v)| {
+                        Value::Str(String::from_utf8_lossy(v).into())
+                    }),
+            ),
+        })
+        .collect()
+}
+
+/// One output row, or `None` when no selected field has a value at this point. `tags` holds
+/// the series' cell of each tag column (`tag_cells`).
 fn build_row(
     cols: &[Column],
     t: i64,
-    tags: &[(Vec<u8>, Vec<u8>)],
+    tags: &[Option<Value>],
     fields: &PointFields,
 ) -> Option<Vec<Value>> {
     let mut row = Vec::with_capacity(cols.len() + 1);
     row.push(Value::Time(t));
     let mut any_field = false;
-    for c in cols {
-        let v = match c.kind {
-            KeyKind::Field => fields.iter().find(|(k, _)| *k == c.key).map(|(_, v)| {
-                any_field = true;
-                to_value(v)
-            }),
-            // A missing or empty tag is null (tsm1 engine: "if the tag value is blank then
-            // return a null").
-            KeyKind::Tag => tags
-                .iter()
-                .find(|(k, v)| *k == c.key && !v.is_empty())
-                .map(|(_, v)| Value::Str(String::from_utf8_lossy(v).into_owned())),
+    for (c, tag) in cols.iter().zip(tags) {
+        let v = match tag {
+            Some(cell) => cell.clone(),
+            None => {
+                fields
+                    .iter()
+                    .find(|(k, _)| k[..] == c.key[..])
+                    .map_or(Value::Null, |(_, v)| {
+                        any_field = true;
+                        to_value(v)
+                    })
+            }
         };
-        row.push(v.unwrap_or(Value::Null));
+        row.push(v);
     }
     any_field.then_some(row)
 }
@@ -447,6 +478,7 @@ fn measurement_rows(
         // Newest first; ties stay in series-key order.
         order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     }
+    let cells: Vec<Vec<Option<Value>>> = series.iter().map(|s| tag_cells(cols, &s.tags)).collect();
     let mut skip = stmt.offset;
     let mut rows = Vec::new();
     for (t, si, pi) in order {
@@ -457,7 +489,7 @@ fn measurement_rows(
         let Some((_, fields)) = s.points.get(pi) else {
             continue;
         };
-        let Some(row) = build_row(cols, t, &s.tags, fields) else {
+        let Some(row) = build_row(cols, t, &cells[si], fields) else {
             continue;
         };
         if skip > 0 {
@@ -531,7 +563,7 @@ mod tests {
                 .map(|(t, fs)| {
                     let fs = fs
                         .iter()
-                        .map(|(k, v)| (k.as_bytes().to_vec(), v.clone()))
+                        .map(|(k, v)| (k.as_bytes().into(), v.clone()))
                         .collect();
                     (*t, fs)
                 })
@@ -895,7 +927,7 @@ mod tests {
                             3 => FieldValue::String(Cow::Owned(f.to_string().into_bytes())),
                             _ => FieldValue::Boolean(i % 2 == 0),
                         };
-                        (k.as_bytes().to_vec(), v)
+                        (k.as_bytes().into(), v)
                     }).collect();
                     (t, fs)
                 }).collect(),

@@ -24,7 +24,7 @@ use std::borrow::Cow;
 
 use super::segment::{ColumnData, SeriesData, Values};
 pub use crate::query::SeriesRows;
-use crate::query::{Condition, MeasurementMatch, PointFields};
+use crate::query::{Condition, FieldKey, MeasurementMatch, PointFields};
 
 /// A read of one (db, rp): the measurements and the condition (time range, tag filters).
 #[derive(Debug, Clone)]
@@ -643,6 +643,7 @@ impl Memtable {
         }
         let mut out = Vec::new();
         let mut fields = Vec::new();
+        let names: Vec<FieldKey> = store.fields.names.iter().map(|n| n[..].into()).collect();
         for &meta in &store.series {
             if !wanted_m
                 .get(meta.measurement as usize)
@@ -662,7 +663,10 @@ impl Memtable {
                 }
                 let owned = fields
                     .drain(..)
-                    .map(|(id, v)| (store.fields.get(u32::from(id)).to_vec(), v.into_owned()))
+                    .map(|(id, v)| {
+                        let name = names.get(usize::from(id)).cloned();
+                        (name.unwrap_or_else(|| [].into()), v.into_owned())
+                    })
                     .collect();
                 points.push((ts, owned));
             }
@@ -1169,23 +1173,24 @@ fn pad_column(c: &mut ColumnData, rows: usize) {
 /// Sorted rows with equal times merged into one: union of fields, later write wins.
 pub(crate) fn merge_same_times(points: Vec<(i64, PointFields)>) -> Vec<(i64, PointFields)> {
     let mut out: Vec<(i64, PointFields)> = Vec::with_capacity(points.len());
-    for (ts, fields) in points {
-        if out.last().map(|(t, _)| *t) != Some(ts) {
-            out.push((ts, Vec::with_capacity(fields.len())));
-        }
-        let Some((_, merged)) = out.last_mut() else {
-            continue;
-        };
-        // Later fields win: a later write of the same time, or a duplicate key in one line.
-        for (k, v) in fields {
-            match merged.iter_mut().find(|(mk, _)| *mk == k) {
-                Some(slot) => slot.1 = v,
-                None => merged.push((k, v)),
-            }
+    for (ts, mut fields) in points {
+        match out.last_mut() {
+            Some((t, merged)) if *t == ts => merged.append(&mut fields),
+            // A point's own fields are kept as they are (no copy into a new list).
+            _ => out.push((ts, fields)),
         }
     }
     for (_, fields) in &mut out {
+        // Stable: of equal keys, the later write (or the later of a key repeated in one line)
+        // comes last, and wins.
         fields.sort_by(|a, b| a.0.cmp(&b.0));
+        fields.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(&mut later.1, &mut kept.1);
+            }
+            same
+        });
     }
     out
 }
@@ -1230,6 +1235,10 @@ impl Eq for dyn DbRpKey + '_ {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key(name: &[u8]) -> FieldKey {
+        name.into()
+    }
 
     type TestPoint<'a> = (&'a [u8], i64, Vec<(&'a [u8], FieldValue<'static>)>);
 
@@ -1326,7 +1335,7 @@ mod tests {
                 .map(|t| {
                     let mut f: PointFields = fields(key, t)
                         .into_iter()
-                        .map(|(k, v)| (k.to_vec(), v))
+                        .map(|(k, v)| (k[..].into(), v))
                         .collect();
                     f.sort_by(|a, b| a.0.cmp(&b.0));
                     (t, f)
@@ -1369,19 +1378,19 @@ mod tests {
         assert_eq!(
             rows[0].points,
             vec![
-                (5, vec![(b"x".to_vec(), FieldValue::Integer(0))]),
+                (5, vec![(key(b"x"), FieldValue::Integer(0))]),
                 (
                     10,
                     vec![
-                        (b"x".to_vec(), FieldValue::Integer(2)),
-                        (b"y".to_vec(), FieldValue::Float(1.0))
+                        (key(b"x"), FieldValue::Integer(2)),
+                        (key(b"y"), FieldValue::Float(1.0))
                     ]
                 ),
             ]
         );
         assert_eq!(
             rows[1].points,
-            vec![(10, vec![(b"x".to_vec(), FieldValue::Integer(4))])]
+            vec![(10, vec![(key(b"x"), FieldValue::Integer(4))])]
         );
         assert_eq!(p.series_count(), 2);
         assert_eq!(p.point_count(), 4);
@@ -1573,7 +1582,7 @@ mod tests {
                 .collect();
             let from_model: Vec<(String, Vec<(i64, PointFields)>)> = model
                 .into_iter()
-                .map(|(k, rows)| (k, rows.into_iter().map(|(t, f)| (t, f.into_iter().collect())).collect()))
+                .map(|(k, rows)| (k, rows.into_iter().map(|(t, f)| (t, f.into_iter().map(|(n, v)| (n[..].into(), v)).collect())).collect()))
                 .collect();
             proptest::prop_assert_eq!(from_scan, from_model);
             let sealed = p.seal_data();
@@ -1583,10 +1592,10 @@ mod tests {
             for (sd, rows) in series.iter().zip(&scanned) {
                 proptest::prop_assert_eq!(&sd.times, &rows.points.iter().map(|p| p.0).collect::<Vec<_>>());
                 for (row, (_, fields)) in rows.points.iter().enumerate() {
-                    let mut from_columns: Vec<(Vec<u8>, FieldValue<'static>)> = sd
+                    let mut from_columns: PointFields = sd
                         .columns
                         .iter()
-                        .filter_map(|c| c.get(row).map(|v| (c.name.clone(), v.into_owned())))
+                        .filter_map(|c| c.get(row).map(|v| (c.name[..].into(), v.into_owned())))
                         .collect();
                     from_columns.sort_by(|a, b| a.0.cmp(&b.0));
                     proptest::prop_assert_eq!(&from_columns, fields);

@@ -18,7 +18,6 @@
 use super::memtable::{ApplyError, KnownField, Memtable, ScanRequest, SeriesRows};
 use super::segment::{SegmentEncoder, SegmentReader};
 use super::wal::{FsyncPolicy, Wal, WalRecord};
-use crate::lineproto::FieldValue;
 use crate::shard::batch::Batch;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -644,11 +643,14 @@ pub fn scan_segment(path: &Path, req: &ScanRequest) -> Result<Vec<SeriesRows>, S
             .read_series(idx, min, max)
             .map_err(|e| format!("{}: {e:?}", path.display()))?;
         let mut points = Vec::with_capacity(data.times.len());
+        let names: Vec<crate::query::FieldKey> =
+            data.columns.iter().map(|c| c.name[..].into()).collect();
         for (row, ts) in data.times.iter().enumerate() {
-            let mut fields: Vec<(Vec<u8>, FieldValue<'static>)> = data
+            let mut fields: crate::query::PointFields = data
                 .columns
                 .iter()
-                .filter_map(|c| c.get(row).map(|v| (c.name.clone(), v.into_owned())))
+                .zip(&names)
+                .filter_map(|(c, name)| c.get(row).map(|v| (name.clone(), v.into_owned())))
                 .collect();
             fields.sort_by(|a, b| a.0.cmp(&b.0));
             if !fields.is_empty() {
@@ -699,6 +701,7 @@ pub fn merge_sources(sources: Vec<SeriesRows>) -> Vec<SeriesRows> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lineproto::FieldValue;
     use crate::query::{Condition, MeasurementMatch};
     use std::cell::RefCell;
 
