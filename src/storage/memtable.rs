@@ -115,10 +115,12 @@ const FIXED_FIELD: usize = 11;
 /// moves, no memcpy call.
 #[inline(always)]
 fn put_fixed_field(out: &mut [u8; FIXED_FIELD], id: u16, value: &[u8; FIXED_VALUE]) {
-    let mut field = [0u8; FIXED_FIELD];
-    field[..2].copy_from_slice(&id.to_le_bytes());
-    field[2..].copy_from_slice(value);
-    *out = field;
+    // Three stores straight into the chunk (id, type, value): a whole 11-byte field built
+    // aside was spilled to the stack and read back per field.
+    let (id_out, rest) = out.split_at_mut(2);
+    id_out.copy_from_slice(&id.to_le_bytes());
+    rest[0] = value[0];
+    rest[1..].copy_from_slice(&value[1..]);
 }
 
 /// The length of the batch-form value at `pos` of `values` (type byte included), if whole.
