@@ -49,3 +49,17 @@ pub(crate) fn prefetch(buf: &[u8], at: usize) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (buf, at);
 }
+
+/// Asks for the cache line holding `buf[at]` with intent to write (`prefetchw`), if `at` is in
+/// `buf`: a store to a line that is not cached first reads it from memory (an RFO).
+#[inline(always)]
+pub(crate) fn prefetch_write(buf: &[u8], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(b) = buf.get(at) {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
+        // SAFETY: a prefetch never faults and `b` is a valid reference anyway.
+        unsafe { _mm_prefetch::<_MM_HINT_ET0>(b as *const u8 as *const i8) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (buf, at);
+}
