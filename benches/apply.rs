@@ -1,11 +1,14 @@
-//! The owner core's memtable work on TSBS cpu-only data, apart from HTTP, decode and the WAL.
+//! A core's write work on TSBS cpu-only data, step by step, apart from HTTP and the WAL.
 //!
-//! Data: `common/tsbs.rs`'s body (1000 hosts, 10 tags, 10 integer fields), built into batches
-//! the way the write path builds them (`Batch::begin_point_keyed` with the decoder's key id and
-//! a schema token per shape, `push_fixed_values`): 5000 lines a batch (each host 5 times), 40
-//! batches of distinct times, cycled.
+//! Data: `common/tsbs.rs`'s body (1000 hosts, 10 tags, 10 integer fields) cut into 40 bodies of
+//! 5000 lines (each host 5 times, distinct times), built into batches the way the write path
+//! builds them (`Batch::begin_point_keyed` with the decoder's key id and a schema token per
+//! shape, `push_fixed_values`), cycled.
 //!
 //! Groups (Throughput::Elements = rows):
+//! * `stage/tsbs_5000_lines`: decoding one 5000-line body into its batch (`stage` below: the
+//!   write path's steps without its limits and schema checks), bodies cycled from 68 MB of them
+//!   as a server's requests come from memory.
 //! * `apply/tsbs_5000_lines`: `Memtable::apply` of one batch. When the memtable passes 64 MiB
 //!   (the default `memtable-max-bytes`) it is swapped for a new one that reuses its arena
 //!   (`take_for_next` + `recycle`), as a seal does, so the arena is as warm as in the server.
@@ -27,14 +30,14 @@ mod tsbs;
 const LINES: usize = 5000;
 const MEMTABLE_MAX: usize = 64 << 20;
 
-/// Batches of `LINES` lines each, built as the write path builds them.
-fn batches(body: &[u8]) -> Vec<Batch> {
+/// Decodes `body` into one batch the way the write path does (`api::write::stage` without
+/// its limits and schema checks): the decoder's shape memo, a schema token per shape,
+/// `begin_point_keyed` with the decoder's key id, `push_fixed_values`.
+fn stage(dec: &mut Decoder, body: &[u8]) -> Batch {
     let opts = DecodeOptions::default();
-    let mut dec = Decoder::new();
-    let mut out = Vec::new();
-    let mut b = Batch::default();
+    let mut b = Batch::with_capacity(body.len() + body.len() / 4 + 256);
     let mut token = 0u64;
-    let mut n = 0;
+    dec.forget_shape();
     for (_, line) in lines(body) {
         let Ok(Some(mut p)) = dec.decode(line, &opts) else {
             panic!("bench body does not decode");
@@ -43,14 +46,14 @@ fn batches(body: &[u8]) -> Vec<Batch> {
             p.remember_shape();
             token += 1;
         }
-        let measurement = p.measurement().into_owned();
+        let measurement = p.measurement();
         let ts = p.timestamp_ns();
         let hash = p.series_hash();
         let key_id = p.key_id();
         let fields = p.fields().count() as u16;
-        let key = p.series_key().to_vec();
+        let key = p.series_key();
         if b.begin_point_keyed(
-            &key,
+            key,
             hash,
             key_id,
             &measurement,
@@ -67,9 +70,19 @@ fn batches(body: &[u8]) -> Vec<Batch> {
                 b.push_field(&k, &v);
             }
         }
-        n += 1;
-        if n % LINES == 0 {
-            out.push(std::mem::take(&mut b));
+    }
+    b
+}
+
+/// The body's lines in bodies of `LINES` lines each.
+fn bodies(body: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    for (n, (_, line)) in lines(body).enumerate() {
+        cur.extend_from_slice(line);
+        cur.push(b'\n');
+        if (n + 1) % LINES == 0 {
+            out.push(std::mem::take(&mut cur));
         }
     }
     out
@@ -77,13 +90,27 @@ fn batches(body: &[u8]) -> Vec<Batch> {
 
 fn bench(c: &mut Criterion) {
     let body = tsbs::tsbs_cpu_only_body(1000, 200);
-    let batches = batches(&body);
-    assert_eq!(batches.len(), 40);
+    let bodies = bodies(&body);
+    assert_eq!(bodies.len(), 40);
+    let mut dec = Decoder::new();
+    let batches: Vec<Batch> = bodies.iter().map(|b| stage(&mut dec, b)).collect();
+
+    let mut g = c.benchmark_group("stage");
+    g.throughput(Throughput::Elements(LINES as u64));
+    let mut next = 0;
+    g.bench_function("tsbs_5000_lines", |b| {
+        b.iter(|| {
+            let batch = stage(&mut dec, black_box(&bodies[next % bodies.len()]));
+            next += 1;
+            batch
+        })
+    });
+    g.finish();
 
     let mut g = c.benchmark_group("apply");
     g.throughput(Throughput::Elements(LINES as u64));
     let mut mem = Memtable::new();
-    let mut next = 0;
+    next = 0;
     g.bench_function("tsbs_5000_lines", |b| {
         b.iter(|| {
             let n = mem.apply("db", "autogen", black_box(&batches[next % batches.len()]));
