@@ -27,48 +27,79 @@ mkdir -p "$out"
 rm -f "$out"/callgrind.out*
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" "$bin" --cores 1 \
-  --bind "127.0.0.1:$port" --data-dir "$dir" >"$out/valgrind.log" 2>&1 &
-vpid=$!
+# Under callgrind the server sometimes stops for good: the valgrind process sits at 0% CPU,
+# before it listens or on a later request (about half the runs in session 10; never seen
+# outside valgrind, which runs one thread at a time; the cause is not known). So each run is
+# watched: a server that answers nothing for 120 s while its CPU time does not move is killed and
+# the whole run started again, up to 5 times.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+vpid=
 trap 'kill -9 $vpid 2>/dev/null || true; rm -rf "$dir"' EXIT
-# valgrind reads a fresh binary's debug info first: that can take minutes.
-ready=0
-for _ in $(seq 1 600); do
-  curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/ping" 2>/dev/null | grep -q 204 && { ready=1; break; }
-  kill -0 $vpid 2>/dev/null || { cat "$out/valgrind.log" >&2; exit 1; }
-  sleep 0.5
-done
-[ $ready = 1 ] || { echo "the server under valgrind did not answer /ping in 300 s" >&2; exit 1; }
-curl -s -XPOST "http://127.0.0.1:$port/query" --data-urlencode 'q=CREATE DATABASE bench' >/dev/null
+stalled() { echo "the server under valgrind stopped ($1) at $(cpu_ticks $vpid) CPU ticks" >&2; return 1; }
+# curl with a bound; on a timeout, whether valgrind was busy (a slow answer: wait longer) decides.
+ask() { # curl args...
+  local before
+  for _ in 1 2 3 4 5; do
+    before=$(cpu_ticks $vpid)
+    curl -s --max-time 120 "$@" && return 0
+    [ "$(cpu_ticks $vpid)" = "$before" ] && return 1
+  done
+  return 1
+}
 send() { # first last
+  local i f code
   for i in $(seq "$1" "$2"); do
     f=$bodies/body-$(printf %05d $((i % 100))).lp
-    code=$(curl -s -o /dev/null -w '%{http_code}' -XPOST "http://127.0.0.1:$port/write?db=bench" --data-binary "@$f")
+    code=$(ask -o /dev/null -w '%{http_code}' -XPOST "http://127.0.0.1:$port/write?db=bench" --data-binary "@$f") || return 1
     [ "$code" = 204 ] || { echo "body $i: HTTP $code" >&2; exit 1; }
   done
 }
-send 0 $((warm - 1))
-sleep 1
-# callgrind_control can fail while a fresh binary is still being read in by valgrind; under
-# `set -e` that ended the script with no word. Retry, then say so.
+# callgrind_control can fail while a fresh binary is still being read in by valgrind. Retry.
 control() { # command
   for _ in $(seq 1 30); do
     callgrind_control "$1" $vpid >/dev/null 2>&1 && return 0
     sleep 1
   done
   echo "callgrind_control $1 failed for pid $vpid" >&2
-  exit 1
+  return 1
 }
-control -z
-send "$warm" $((warm + measured - 1))
-sleep 2
-control -d
-# The dump can take a few seconds to appear (valgrind is slow to start on a fresh binary).
-for _ in $(seq 1 60); do
-  compgen -G "$out/callgrind.out.*" >/dev/null && break
+run() {
+  rm -rf "$dir" "$out"/callgrind.out* && mkdir -p "$dir"
+  valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" "$bin" --cores 1 \
+    --bind "127.0.0.1:$port" --data-dir "$dir" >"$out/valgrind.log" 2>&1 &
+  vpid=$!
+  # valgrind reads a fresh binary's debug info first: that takes a while, with the CPU busy.
+  local last=-1 still=0 now
+  until curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/ping" 2>/dev/null | grep -q 204; do
+    kill -0 $vpid 2>/dev/null || { cat "$out/valgrind.log" >&2; exit 1; }
+    now=$(cpu_ticks $vpid)
+    if [ "$now" = "$last" ]; then still=$((still + 1)); else still=0; last=$now; fi
+    [ $still -ge 40 ] && { stalled "before answering /ping"; return 1; }
+    sleep 0.5
+  done
+  ask -o /dev/null -XPOST "http://127.0.0.1:$port/query" --data-urlencode 'q=CREATE DATABASE bench' ||
+    { stalled "on CREATE DATABASE"; return 1; }
+  send 0 $((warm - 1)) || { stalled "on a warm-up write"; return 1; }
   sleep 1
+  control -z || return 1
+  send "$warm" $((warm + measured - 1)) || { stalled "on a measured write"; return 1; }
+  sleep 2
+  control -d || return 1
+  # The dump can take a few seconds to appear.
+  for _ in $(seq 1 60); do
+    compgen -G "$out/callgrind.out.*" >/dev/null && break
+    sleep 1
+  done
+  sleep 1
+}
+done_ok=0
+for attempt in 1 2 3 4 5; do
+  if run; then done_ok=1; break; fi
+  echo "attempt $attempt failed; starting again" >&2
+  kill -9 $vpid 2>/dev/null || true
+  wait $vpid 2>/dev/null || true
 done
-sleep 1
+[ $done_ok = 1 ] || { echo "no callgrind run finished in 5 attempts" >&2; exit 1; }
 dump=$(ls -t "$out"/callgrind.out.* 2>/dev/null | head -1)
 [ -n "$dump" ] || { echo "no callgrind dump in $out" >&2; exit 1; }
 python3 scripts/callgrind_self.py "$dump" $((measured * 5000)) 30
