@@ -22,7 +22,7 @@
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use lineshard::lineproto::{lines, DecodeOptions, Decoder};
 use lineshard::shard::batch::{Batch, SchemaToken};
-use lineshard::storage::Memtable;
+use lineshard::storage::{ApplyError, Memtable};
 
 #[path = "common/tsbs.rs"]
 mod tsbs;
@@ -88,6 +88,26 @@ fn bodies(body: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
+/// Applies `batch`; past `MEMTABLE_MAX` the memtable is swapped for a new one that reuses its
+/// arena (`take_for_next` + `recycle`), as a seal does.
+fn apply_next(mem: &mut Memtable, batch: &Batch) -> Result<u32, ApplyError> {
+    let n = mem.apply("db", "autogen", batch);
+    if mem.memtable_bytes() > MEMTABLE_MAX {
+        let mut full = mem.take_for_next();
+        std::mem::swap(mem, &mut full);
+        mem.recycle(full);
+    }
+    n
+}
+
+/// Writes a byte of every cache line of `other`: what the server's other work between two
+/// batches (or before a seal) does to the caches.
+fn evict(other: &mut [u8]) {
+    for (i, x) in other.iter_mut().enumerate().step_by(64) {
+        *x = x.wrapping_add(i as u8);
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let body = tsbs::tsbs_cpu_only_body(1000, 200);
     let bodies = bodies(&body);
@@ -113,14 +133,8 @@ fn bench(c: &mut Criterion) {
     next = 0;
     g.bench_function("tsbs_5000_lines", |b| {
         b.iter(|| {
-            let n = mem.apply("db", "autogen", black_box(&batches[next % batches.len()]));
             next += 1;
-            if mem.memtable_bytes() > MEMTABLE_MAX {
-                let mut fresh = mem.take_for_next();
-                fresh.recycle(std::mem::replace(&mut mem, Memtable::new()));
-                mem = fresh;
-            }
-            n
+            apply_next(&mut mem, black_box(&batches[(next - 1) % batches.len()]))
         })
     });
     // The same, with the caches as the server leaves them between two batches: before each
@@ -130,20 +144,10 @@ fn bench(c: &mut Criterion) {
     let mut other = vec![0u8; 4 << 20];
     g.bench_function("tsbs_5000_lines_evicted", |b| {
         b.iter_batched(
-            || {
-                for (i, x) in other.iter_mut().enumerate().step_by(64) {
-                    *x = x.wrapping_add(i as u8);
-                }
-            },
+            || evict(&mut other),
             |()| {
-                let n = mem.apply("db", "autogen", black_box(&batches[next % batches.len()]));
                 next += 1;
-                if mem.memtable_bytes() > MEMTABLE_MAX {
-                    let mut fresh = mem.take_for_next();
-                    fresh.recycle(std::mem::replace(&mut mem, Memtable::new()));
-                    mem = fresh;
-                }
-                n
+                apply_next(&mut mem, black_box(&batches[(next - 1) % batches.len()]))
             },
             BatchSize::PerIteration,
         )
@@ -162,11 +166,7 @@ fn bench(c: &mut Criterion) {
     let mut other = vec![0u8; 64 << 20];
     g.bench_function("tsbs_200k_rows", |b| {
         b.iter_batched(
-            || {
-                for (i, x) in other.iter_mut().enumerate().step_by(64) {
-                    *x = x.wrapping_add(i as u8);
-                }
-            },
+            || evict(&mut other),
             |()| {
                 let mut values = 0usize;
                 for plan in full.seal_plan() {

@@ -39,26 +39,32 @@ pub(crate) fn eq_any_mask<const N: usize>(block: &[u8; 16], set: [u8; N]) -> u32
 /// an order known ahead of time (sealing reads a memtable's log series by series).
 #[inline(always)]
 pub(crate) fn prefetch(buf: &[u8], at: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(b) = buf.get(at) {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: SSE is part of the x86_64 baseline; a prefetch never faults and `b` is a valid
-        // reference anyway.
-        unsafe { _mm_prefetch(b as *const u8 as *const i8, _MM_HINT_T0) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (buf, at);
+    prefetch_hint::<HINT_READ>(buf, at);
 }
 
-/// Asks for the cache line holding `buf[at]` with intent to write (`prefetchw`), if `at` is in
-/// `buf`: a store to a line that is not cached first reads it from memory (an RFO).
+/// `prefetch` with intent to write (`prefetchw`): a store to a line that is not cached first
+/// reads it from memory (an RFO).
 #[inline(always)]
 pub(crate) fn prefetch_write(buf: &[u8], at: usize) {
+    prefetch_hint::<HINT_WRITE>(buf, at);
+}
+
+#[cfg(target_arch = "x86_64")]
+const HINT_READ: i32 = std::arch::x86_64::_MM_HINT_T0;
+#[cfg(target_arch = "x86_64")]
+const HINT_WRITE: i32 = std::arch::x86_64::_MM_HINT_ET0;
+#[cfg(not(target_arch = "x86_64"))]
+const HINT_READ: i32 = 0;
+#[cfg(not(target_arch = "x86_64"))]
+const HINT_WRITE: i32 = 1;
+
+#[inline(always)]
+fn prefetch_hint<const HINT: i32>(buf: &[u8], at: usize) {
     #[cfg(target_arch = "x86_64")]
     if let Some(b) = buf.get(at) {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
-        // SAFETY: a prefetch never faults and `b` is a valid reference anyway.
-        unsafe { _mm_prefetch::<_MM_HINT_ET0>(b as *const u8 as *const i8) }
+        // SAFETY: SSE is part of the x86_64 baseline; a prefetch never faults and `b` is a valid
+        // reference anyway.
+        unsafe { std::arch::x86_64::_mm_prefetch::<HINT>(b as *const u8 as *const i8) }
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (buf, at);
