@@ -168,12 +168,21 @@ fn series_and_tag_value_limits_are_partial_writes() {
     );
     assert_eq!(rows(&s, "db", "SELECT * FROM m").len(), 4);
     // The count survives a restart: stored series are counted again at start-up.
+    // Refused points were never logged: the WAL replay brings back the 4 stored ones only.
     let s = restart(s, &["--cores", "1", "--config", &conf_s]);
+    assert_eq!(rows(&s, "db", "SELECT * FROM m").len(), 4);
     let r = s.write("db", "m,h=z v=1 1\nm,h=b v=3 3\n");
     assert_eq!(
         r.error(),
         "partial write: max-series-per-database limit exceeded: (3) dropped=1"
     );
+    // A body whose every point is refused (nothing to log or wait for).
+    let r = s.write("db", "m,h=y v=1 1\nm,h=y v=2 2\n");
+    assert_eq!(
+        r.error(),
+        "partial write: max-series-per-database limit exceeded: (3) dropped=2"
+    );
+    assert_eq!(rows(&s, "db", "SELECT * FROM m").len(), 5);
     // Another database has its own budget; dropping a database frees its series.
     create_db(&s, "other");
     assert_eq!(s.write("other", "m,h=x v=1 1").status, 204);

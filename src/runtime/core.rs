@@ -13,7 +13,7 @@ use crate::lineproto::FieldType;
 use crate::shard::batch::Batch;
 use crate::shard::cardinality::{Cardinality, Refused};
 use crate::shard::schema::{FieldClaim, SchemaMap};
-use crate::storage::{Partition, ScanRequest, SeriesRows};
+use crate::storage::{Admit, Partition, ScanRequest, SeriesRows};
 use glommio::channels::channel_mesh::{Receivers, Senders};
 use hashbrown::HashMap;
 use std::cell::{Cell, RefCell};
@@ -284,16 +284,8 @@ impl Core {
         {
             glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
         }
-        let (admitted, refused) = self
-            .cardinality
-            .borrow_mut()
-            .admit(db, batch)
-            .map_err(|e| e.to_string())?;
-        let batch = admitted.as_ref().unwrap_or(batch);
-        if batch.is_empty() {
-            return Ok(Applied { points: 0, refused });
-        }
-        let (n, wal, lsn) = {
+        let mut refused = Refused::default();
+        let (n, wal) = {
             let mut parts = self.partitions.borrow_mut();
             let Some(p) = parts.get_mut(idx).filter(|p| p.id == partition) else {
                 return Err(format!(
@@ -301,7 +293,19 @@ impl Core {
                     self.id
                 ));
             };
-            p.apply(db, rp, batch)?
+            // Admission runs inside the apply, only for series new to the memtable.
+            let mut card = self.cardinality.borrow_mut();
+            let enabled = card.enabled();
+            let mut admit = |key: &[u8], hash: u64, measurement: &[u8]| {
+                card.admit_series(db, key, hash, measurement, &mut refused)
+            };
+            let admit: Option<Admit<'_>> = if enabled { Some(&mut admit) } else { None };
+            let stored = p.apply(db, rp, batch, admit)?;
+            refused.points = stored.refused;
+            (stored.points, stored.durable)
+        };
+        let Some((wal, lsn)) = wal else {
+            return Ok(Applied { points: 0, refused });
         };
         if let Err(e) = wal.wait_durable(lsn).await {
             let mut parts = self.partitions.borrow_mut();

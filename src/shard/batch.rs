@@ -366,6 +366,20 @@ impl Batch {
         }
     }
 
+    /// This batch without the points numbered in `dropped` (ascending, as
+    /// `Memtable::apply_admitting` reports them).
+    pub fn without(&self, dropped: &[u32]) -> Result<Batch, CorruptBatch> {
+        let mut kept = Batch::default();
+        let mut dropped = dropped.iter().peekable();
+        for (n, p) in self.iter().enumerate() {
+            let p = p?;
+            if dropped.next_if(|&&d| d as usize == n).is_none() {
+                kept.push_point(&p);
+            }
+        }
+        Ok(kept)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.points == 0
     }

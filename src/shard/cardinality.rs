@@ -8,7 +8,6 @@
 //! the tag-value limit per core, which the closing note and README state. When both limits are 0
 //! nothing is tracked and nothing is spent.
 
-use super::batch::{Batch, CorruptBatch};
 use crate::config::Config;
 use crate::limits::CardinalityBudget;
 use hashbrown::{HashMap, HashTable};
@@ -86,62 +85,36 @@ impl Cardinality {
         }
     }
 
-    /// Admits the points of `batch` whose series are known or fit the budget. Returns the batch
-    /// to store (`None`: all of `batch`) and what was refused.
-    pub fn admit(
+    /// Whether to store a series new to the memtable (`Memtable::apply_admitting` asks only
+    /// for those: a series it holds was admitted before). Known series are kept; a new one is
+    /// admitted if it fits the budget, else refused, and the first refusal's 1.x reason goes
+    /// to `refused`.
+    pub fn admit_series(
         &mut self,
         db: &str,
-        batch: &Batch,
-    ) -> Result<(Option<Batch>, Refused), CorruptBatch> {
-        let mut refused = Refused::default();
+        key: &[u8],
+        hash: u64,
+        measurement: &[u8],
+        refused: &mut Refused,
+    ) -> bool {
         if !self.enabled {
-            return Ok((None, refused));
+            return true;
         }
-        let mut keep = Vec::with_capacity(batch.points as usize);
-        let mut iter = batch.iter();
         let set = self.known.entry_ref(db).or_default();
-        while let Some(p) = iter.next_head() {
-            let p = p?;
-            // A later point of a series seen in this batch shares its first point's fate.
-            if p.first_of_series != p.number {
-                let k = keep
-                    .get(p.first_of_series as usize)
-                    .copied()
-                    .unwrap_or(false);
-                if !k {
-                    refused.points += 1;
-                }
-                keep.push(k);
-                continue;
+        if set.contains(key, hash) {
+            return true;
+        }
+        let tags = super::key::parse_tags(key);
+        match self.budget.admit_new_series(db, measurement, &tags) {
+            Ok(()) => {
+                set.insert(key, hash);
+                true
             }
-            if set.contains(p.series_key, p.series_hash) {
-                keep.push(true);
-                continue;
-            }
-            let tags = super::key::parse_tags(p.series_key);
-            match self.budget.admit_new_series(db, p.measurement, &tags) {
-                Ok(()) => {
-                    set.insert(p.series_key, p.series_hash);
-                    keep.push(true);
-                }
-                Err(e) => {
-                    refused.points += 1;
-                    refused.reason.get_or_insert_with(|| e.to_string());
-                    keep.push(false);
-                }
+            Err(e) => {
+                refused.reason.get_or_insert_with(|| e.to_string());
+                false
             }
         }
-        if refused.points == 0 {
-            return Ok((None, refused));
-        }
-        let mut kept = Batch::default();
-        for (p, k) in batch.iter().zip(keep) {
-            let p = p?;
-            if k {
-                kept.push_point(&p);
-            }
-        }
-        Ok((Some(kept), refused))
     }
 
     pub fn forget_database(&mut self, db: &str) {
@@ -154,6 +127,8 @@ impl Cardinality {
 mod tests {
     use super::*;
     use crate::lineproto::FieldValue;
+    use crate::shard::batch::Batch;
+    use crate::storage::Memtable;
 
     fn batch(keys: &[&str]) -> Batch {
         let mut b = Batch::default();
@@ -164,25 +139,41 @@ mod tests {
         b
     }
 
+    /// Applies `keys` (one point each) to `mem` with `c` admitting; the refused point numbers
+    /// and the refusal, as `Partition::apply` gets them.
+    fn apply(c: &mut Cardinality, mem: &mut Memtable, keys: &[&str]) -> (Vec<u32>, Refused) {
+        let b = batch(keys);
+        let mut refused = Refused::default();
+        let mut numbers = Vec::new();
+        let mut admit = |k: &[u8], h: u64, m: &[u8]| c.admit_series("db", k, h, m, &mut refused);
+        mem.apply_admitting("db", "autogen", &b.buf, Some(&mut admit), &mut numbers)
+            .unwrap();
+        (numbers, refused)
+    }
+
     #[test]
     fn series_limit_refuses_new_series_only() {
         let mut cfg = Config::default();
         cfg.data.max_series_per_database = 2;
         cfg.data.max_values_per_tag = 0;
         let mut c = Cardinality::new(&cfg, 1);
-        let (kept, r) = c
-            .admit("db", &batch(&["cpu,h=a", "cpu,h=b", "cpu,h=a"]))
-            .unwrap();
-        assert!(kept.is_none() && r.points == 0);
-        let (kept, r) = c
-            .admit("db", &batch(&["cpu,h=c", "cpu,h=a", "cpu,h=d"]))
-            .unwrap();
-        assert_eq!(r.points, 2);
+        let mut mem = Memtable::new();
+        let (numbers, r) = apply(&mut c, &mut mem, &["cpu,h=a", "cpu,h=b", "cpu,h=a"]);
+        assert!(numbers.is_empty() && r.reason.is_none());
+        assert_eq!(mem.point_count(), 3);
+        // A new memtable (as after a seal): `a` is not in it but is known, so it is kept;
+        // `c` and `d` are new and over the limit, and so is `c`'s later point.
+        let mut mem = Memtable::new();
+        let keys = ["cpu,h=c", "cpu,h=a", "cpu,h=d", "cpu,h=c"];
+        let (numbers, r) = apply(&mut c, &mut mem, &keys);
+        assert_eq!(numbers, vec![0, 2, 3]);
         assert_eq!(
             r.reason.as_deref(),
             Some("max-series-per-database limit exceeded: (2)")
         );
-        let kept = kept.unwrap();
+        assert_eq!(mem.series_count(), 1);
+        assert_eq!(mem.point_count(), 1);
+        let kept = batch(&keys).without(&numbers).unwrap();
         assert_eq!(
             kept.iter()
                 .map(|p| p.unwrap().series_key.to_vec())
@@ -190,7 +181,8 @@ mod tests {
             vec![b"cpu,h=a".to_vec()]
         );
         c.forget_database("db");
-        assert_eq!(c.admit("db", &batch(&["cpu,h=c"])).unwrap().1.points, 0);
+        let (numbers, _) = apply(&mut c, &mut Memtable::new(), &["cpu,h=c"]);
+        assert!(numbers.is_empty());
     }
 
     #[test]

@@ -58,6 +58,12 @@ struct SeriesMeta {
 
 /// "No chunk" in chunk links.
 const NO_CHUNK: u32 = u32::MAX;
+/// Asked by `Memtable::apply_admitting` whether to store a series new to the memtable:
+/// (series key, series hash, measurement).
+pub type Admit<'a> = &'a mut dyn FnMut(&[u8], u64, &[u8]) -> bool;
+
+/// `apply_admitting`'s series id for a point whose series was refused (no series gets it).
+const REFUSED: u32 = u32::MAX;
 /// Chunks start at multiples of this many bytes; links count in these units (so an arena can
 /// reach 16 GiB with `u32` links).
 const CHUNK_ALIGN: usize = 4;
@@ -172,26 +178,54 @@ impl DbStore {
     }
 
     fn series_id(&mut self, key: &[u8], h: u64, measurement: &[u8]) -> Result<u32, ApplyError> {
+        match self.find_series(key, h) {
+            Some(id) => Ok(id),
+            None => self.add_series(key, h, measurement),
+        }
+    }
+
+    /// `series_id`, but a series this store does not hold yet is first put to `admit`:
+    /// `REFUSED` when it says no (nothing is added then).
+    fn series_id_admitted(
+        &mut self,
+        key: &[u8],
+        h: u64,
+        measurement: &[u8],
+        admit: Admit<'_>,
+    ) -> Result<u32, ApplyError> {
+        match self.find_series(key, h) {
+            Some(id) => Ok(id),
+            None if admit(key, h, measurement) => self.add_series(key, h, measurement),
+            None => Ok(REFUSED),
+        }
+    }
+
+    fn find_series(&self, key: &[u8], h: u64) -> Option<u32> {
         let DbStore {
             keys,
             series,
             index,
             ..
         } = self;
-        let found = index.find(h, |&id| {
-            let m = series[id as usize];
-            &keys[m.key_offset as usize..(m.key_offset + m.key_len) as usize] == key
-        });
-        if let Some(&id) = found {
-            return Ok(id);
-        }
+        index
+            .find(h, |&id| {
+                let m = series[id as usize];
+                &keys[m.key_offset as usize..(m.key_offset + m.key_len) as usize] == key
+            })
+            .copied()
+    }
+
+    fn add_series(&mut self, key: &[u8], h: u64, measurement: &[u8]) -> Result<u32, ApplyError> {
         let key_offset =
             u32::try_from(self.keys.len()).map_err(|_| ApplyError::Full("series key bytes"))?;
         let key_len = u32::try_from(key.len()).map_err(|_| ApplyError::Full("series key bytes"))?;
         key_offset
             .checked_add(key_len)
             .ok_or(ApplyError::Full("series key bytes"))?;
-        let id = u32::try_from(self.series.len()).map_err(|_| ApplyError::Full("series"))?;
+        let id = u32::try_from(self.series.len())
+            .ok()
+            .filter(|&id| id != REFUSED)
+            .ok_or(ApplyError::Full("series"))?;
         let measurement = self.measurements.intern(measurement);
         self.keys.extend_from_slice(key);
         self.series.push(SeriesMeta {
@@ -589,6 +623,23 @@ impl Memtable {
 
     /// `apply` for a batch buffer (a `Batch`'s, or a WAL record's payload).
     pub fn apply_buf(&mut self, db: &str, rp: &str, batch: &[u8]) -> Result<u32, ApplyError> {
+        self.apply_admitting(db, rp, batch, None, &mut Vec::new())
+    }
+
+    /// `apply_buf` with series admission (`max-series-per-database`, `max-values-per-tag`):
+    /// each series this memtable does not hold yet is put to `admit` (key, series hash,
+    /// measurement) at its first point; when it says no, that point and the later points of
+    /// the series in this batch are not stored, and their numbers are pushed to `refused` (in
+    /// batch order). A series the memtable holds was admitted before and is not asked about:
+    /// the admission costs nothing per point of a known series.
+    pub fn apply_admitting(
+        &mut self,
+        db: &str,
+        rp: &str,
+        batch: &[u8],
+        mut admit: Option<Admit<'_>>,
+        refused: &mut Vec<u32>,
+    ) -> Result<u32, ApplyError> {
         let store = match self.dbs.get_mut(&(db, rp) as &dyn DbRpKey) {
             Some(s) => s,
             None => {
@@ -612,19 +663,33 @@ impl Memtable {
             let p = p?;
             let id = match sids.get(p.first_of_series as usize) {
                 Some(&id) if p.first_of_series != p.number => id,
-                _ => store.series_id(p.series_key, p.series_hash, p.measurement)?,
+                _ => match admit.as_mut() {
+                    None => store.series_id(p.series_key, p.series_hash, p.measurement)?,
+                    Some(a) => {
+                        store.series_id_admitted(p.series_key, p.series_hash, p.measurement, *a)?
+                    }
+                },
             };
             sids.push(id);
             // A point with the previous point's field keys reuses their ids, and its values are
             // copied as they are in the batch.
             if p.same_schema {
+                if id == REFUSED {
+                    refused.push(p.number);
+                    continue;
+                }
                 store.append_raw(id, p.timestamp_ns, &ids, values)?;
                 n += 1;
                 continue;
             }
+            // The ids are made for a refused point too: the next point may take its keys.
             ids.clear();
             for (i, (name, _)) in fields.iter().enumerate() {
                 ids.push(store.field_id(i, name)?);
+            }
+            if id == REFUSED {
+                refused.push(p.number);
+                continue;
             }
             store.append(id, p.timestamp_ns, &ids, &fields)?;
             n += 1;

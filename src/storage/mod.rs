@@ -15,5 +15,5 @@ pub mod wal;
 
 mod partition;
 
-pub use memtable::{ApplyError, KnownField, Memtable, ScanRequest, SeriesRows};
-pub use partition::{merge_sources, scan_files, scan_segment, seal, Partition};
+pub use memtable::{Admit, ApplyError, KnownField, Memtable, ScanRequest, SeriesRows};
+pub use partition::{merge_sources, scan_files, scan_segment, seal, Partition, Stored};

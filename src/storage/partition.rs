@@ -15,7 +15,7 @@
 //! length, rp, and a `shard::Batch` buffer; kind 1 (drop database) `u16` + db; kind 2 (drop
 //! retention policy) `u16` + db, `u16` + rp.
 
-use super::memtable::{ApplyError, KnownField, Memtable, ScanRequest, SeriesRows};
+use super::memtable::{Admit, ApplyError, KnownField, Memtable, ScanRequest, SeriesRows};
 use super::segment::{SegmentEncoder, SegmentReader};
 use super::wal::{FsyncPolicy, Wal, WalRecord};
 use crate::shard::batch::Batch;
@@ -160,6 +160,15 @@ fn load_segments(dir: &Path) -> std::io::Result<Vec<SegmentFile>> {
     Ok(out)
 }
 
+/// What `Partition::apply` did with a batch.
+pub struct Stored {
+    pub points: u32,
+    /// Points refused by the admission.
+    pub refused: u32,
+    /// The WAL and the LSN to wait for; none when nothing was stored.
+    pub durable: Option<(Rc<Wal>, u64)>,
+}
+
 impl Partition {
     /// Opens partition `id` under `data_dir/partitions/<id>`: lists its segments, replays its WAL
     /// into a fresh memtable.
@@ -210,15 +219,39 @@ impl Partition {
         })
     }
 
-    /// Applies a batch to the memtable and queues it in the WAL; returns the LSN to wait for.
+    /// Applies a batch to the memtable and queues what was stored in the WAL (in one step, so
+    /// the memtable sees the WAL's order). With `admit`, each series new to the memtable is
+    /// put to it first (see `Memtable::apply_admitting`); refused points are neither stored
+    /// nor logged. Returns the points stored, the points refused, and the WAL and LSN to wait
+    /// for (none when nothing was stored).
     pub fn apply(
         &mut self,
         db: &str,
         rp: &str,
         batch: &Batch,
-    ) -> Result<(u32, Rc<Wal>, u64), String> {
+        admit: Option<Admit<'_>>,
+    ) -> Result<Stored, String> {
         if let Some(e) = &self.poisoned {
             return Err(e.clone());
+        }
+        let mut refused = Vec::new();
+        let n = self
+            .memtable
+            .apply_admitting(db, rp, &batch.buf, admit, &mut refused)
+            .map_err(|e: ApplyError| e.to_string())?;
+        let kept;
+        let stored = if refused.is_empty() {
+            batch
+        } else {
+            kept = batch.without(&refused).map_err(|e| e.to_string())?;
+            &kept
+        };
+        if stored.is_empty() {
+            return Ok(Stored {
+                points: 0,
+                refused: refused.len() as u32,
+                durable: None,
+            });
         }
         let mut head = Vec::with_capacity(db.len() + rp.len() + 5);
         head.push(KIND_POINTS);
@@ -226,13 +259,13 @@ impl Partition {
         put_str(&mut head, rp);
         let lsn = self
             .wal
-            .enqueue_parts(&[&head, &batch.buf])
+            .enqueue_parts(&[&head, &stored.buf])
             .map_err(|e| self.poison(e.to_string()))?;
-        let n = self
-            .memtable
-            .apply(db, rp, batch)
-            .map_err(|e: ApplyError| e.to_string())?;
-        Ok((n, self.wal.clone(), lsn))
+        Ok(Stored {
+            points: n,
+            refused: refused.len() as u32,
+            durable: Some((self.wal.clone(), lsn)),
+        })
     }
 
     fn poison(&mut self, e: String) -> String {
@@ -747,9 +780,10 @@ mod tests {
                     .unwrap();
                 let parts = std::rc::Rc::new(RefCell::new(vec![p]));
                 for db in ["a", "b"] {
-                    let (_, wal, lsn) = parts.borrow_mut()[0]
-                        .apply(db, "autogen", &batch(db, 100))
+                    let stored = parts.borrow_mut()[0]
+                        .apply(db, "autogen", &batch(db, 100), None)
                         .unwrap();
+                    let (wal, lsn) = stored.durable.unwrap();
                     wal.wait_durable(lsn).await.unwrap();
                 }
                 let p2 = parts.clone();
