@@ -18,6 +18,8 @@
 //!   the 40 batches once (200 points a series, in time order): the columns a seal encodes (the
 //!   encoding itself is `segment/encode`). 64 MiB of other memory is written before each run
 //!   (untimed), so the memtable is read from memory as a full one is.
+//! * `seal/tsbs_200k_rows_hot`: the same without the eviction (what is left is the gather's own
+//!   work, not its waits on memory).
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use lineshard::lineproto::{lines, DecodeOptions, Decoder};
@@ -180,6 +182,19 @@ fn bench(c: &mut Criterion) {
             },
             BatchSize::PerIteration,
         )
+    });
+    g.bench_function("tsbs_200k_rows_hot", |b| {
+        b.iter(|| {
+            let mut values = 0usize;
+            for plan in full.seal_plan() {
+                for s in 0..plan.len() {
+                    if let Some(d) = full.seal_series(&plan, s) {
+                        values += d.times.len();
+                    }
+                }
+            }
+            values
+        })
     });
     g.finish();
 }

@@ -16,8 +16,9 @@
 //! retention policy) `u16` + db, `u16` + rp.
 
 use super::memtable::{Admit, ApplyError, KnownField, Memtable, ScanRequest, SeriesRows};
-use super::segment::{SegmentEncoder, SegmentReader};
+use super::segment::{SegmentEncoder, SegmentReader, SeriesData};
 use super::wal::{FsyncPolicy, Wal, WalRecord};
+use crate::lineproto::FieldType;
 use crate::shard::batch::Batch;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -426,6 +427,35 @@ impl Partition {
     }
 }
 
+/// A series' measurement and its columns' (field, type), to note the types a seal stores.
+struct SeriesShape {
+    measurement: Vec<u8>,
+    fields: Vec<(Vec<u8>, FieldType)>,
+}
+
+impl SeriesShape {
+    fn of(s: &SeriesData) -> Self {
+        SeriesShape {
+            measurement: s.measurement.clone(),
+            fields: s
+                .columns
+                .iter()
+                .map(|c| (c.name.clone(), c.values.field_type()))
+                .collect(),
+        }
+    }
+
+    fn is_of(&self, s: &SeriesData) -> bool {
+        self.measurement == s.measurement
+            && self.fields.len() == s.columns.len()
+            && self
+                .fields
+                .iter()
+                .zip(&s.columns)
+                .all(|((f, ty), c)| *f == c.name && *ty == c.values.field_type())
+    }
+}
+
 /// Writes the sealing memtable as segment files, then lets the WAL before it go.
 pub async fn seal(part: &std::cell::RefCell<Vec<Partition>>, idx: usize) -> Result<(), String> {
     let Some((old, wal, dir, seq, mut types)) = part.borrow_mut().get_mut(idx).and_then(|p| {
@@ -439,50 +469,52 @@ pub async fn seal(part: &std::cell::RefCell<Vec<Partition>>, idx: usize) -> Resu
         let mut files = Vec::new();
         let mut file_no = 0u64;
         for plan in old.seal_plan() {
-            // At most SERIES_PER_SEGMENT_MAX series a file, so a seal never holds more than that
-            // many decoded series in memory (a memtable can hold millions of small series).
-            let mut series = Vec::new();
+            // The plan is in key order, as a file's series must be. Each series is encoded as
+            // soon as it is built, while its columns are still in the core's caches (building
+            // a file's series first held up to ROWS_PER_SEGMENT_MAX rows of columns, several
+            // MB, and read them back from memory). At most SERIES_PER_SEGMENT_MAX series and
+            // about ROWS_PER_SEGMENT_MAX rows go to a file.
+            let mut encoder = SegmentEncoder::new();
+            let mut in_file = 0usize;
             let mut rows = 0usize;
+            let mut last_shape: Option<SeriesShape> = None;
             for k in 0..plan.len() {
                 if let Some(s) = old.seal_series(&plan, k) {
+                    // The (measurement, field, type) of each column, once: most series have
+                    // the previous one's shape.
+                    if !last_shape.as_ref().is_some_and(|l| l.is_of(&s)) {
+                        let shape = SeriesShape::of(&s);
+                        for (f, ty) in &shape.fields {
+                            let t = (
+                                plan.db.clone(),
+                                plan.rp.clone(),
+                                shape.measurement.clone(),
+                                f.clone(),
+                                *ty,
+                            );
+                            if !types.contains(&t) {
+                                types.push(t);
+                            }
+                        }
+                        last_shape = Some(shape);
+                    }
                     rows += s.times.len();
-                    series.push(s);
+                    in_file += 1;
+                    encoder.push(&s);
                 }
                 // Let the core's other tasks run between series whenever glommio asks.
                 glommio::yield_if_needed().await;
                 let last = k + 1 == plan.len();
-                if !(last || series.len() >= SERIES_PER_SEGMENT_MAX || rows >= ROWS_PER_SEGMENT_MAX)
+                if in_file == 0
+                    || !(last || in_file >= SERIES_PER_SEGMENT_MAX || rows >= ROWS_PER_SEGMENT_MAX)
                 {
                     continue;
                 }
-                if series.is_empty() {
-                    continue;
-                }
-                let mut batch = std::mem::take(&mut series);
+                in_file = 0;
                 rows = 0;
-                let mut seen = hashbrown::HashSet::new();
-                for s in &batch {
-                    for c in &s.columns {
-                        seen.insert((&s.measurement[..], &c.name[..], c.values.field_type()));
-                    }
-                }
-                for (m, f, ty) in seen {
-                    let t = (plan.db.clone(), plan.rp.clone(), m.to_vec(), f.to_vec(), ty);
-                    if !types.contains(&t) {
-                        types.push(t);
-                    }
-                }
-                // One series at a time, yielding between them: one file's encode (up to
-                // ROWS_PER_SEGMENT_MAX rows) held the core for several ms in one go.
-                batch.sort_by(|a, b| a.key.cmp(&b.key));
-                let mut encoder = SegmentEncoder::new();
-                for s in &batch {
-                    encoder.push(s);
-                    glommio::yield_if_needed().await;
-                }
-                drop(batch);
-                let (time_min, time_max) = encoder.time_range();
-                let bytes = encoder.finish(&plan.db, &plan.rp);
+                let full = std::mem::take(&mut encoder);
+                let (time_min, time_max) = full.time_range();
+                let bytes = full.finish(&plan.db, &plan.rp);
                 // Files of one seal hold disjoint series; the seal's sequence number orders seals.
                 let seq_i = seq * FILES_PER_SEAL_MAX + file_no;
                 file_no += 1;

@@ -35,9 +35,16 @@ pub(super) fn encode_times(out: &mut Vec<u8>, times: &[i64]) {
     let Some(&first) = times.first() else {
         return;
     };
+    // A 64-bit division costs tens of cycles: a delta equal to the one before (a series
+    // written at a fixed interval) reuses its verdict and quotient.
     let mut k = 18;
+    let mut last_d = None;
     for w in times.windows(2) {
         let d = w[1].wrapping_sub(w[0]);
+        if last_d == Some(d) {
+            continue;
+        }
+        last_d = Some(d);
         while k > 0 && d % POW10[k] != 0 {
             k -= 1;
         }
@@ -45,16 +52,24 @@ pub(super) fn encode_times(out: &mut Vec<u8>, times: &[i64]) {
     out.push(k as u8);
     put_uvarint(out, zigzag(first));
     let mut stream = Vec::with_capacity(times.len().saturating_sub(2));
-    let mut prev_q = None;
+    let mut prev: Option<(i64, i64)> = None; // (delta, its quotient)
     for w in times.windows(2) {
-        let q = w[1].wrapping_sub(w[0]) / POW10[k];
-        match prev_q {
+        let d = w[1].wrapping_sub(w[0]);
+        match prev {
             // The first delta goes out as a varint: in the packed stream it would widen the
             // whole first frame of (usually zero) delta-of-deltas.
-            None => put_uvarint(out, zigzag(q)),
-            Some(p) => stream.push(zigzag(q.wrapping_sub(p))),
+            None => {
+                let q = d / POW10[k];
+                put_uvarint(out, zigzag(q));
+                prev = Some((d, q));
+            }
+            Some((pd, _)) if pd == d => stream.push(0),
+            Some((_, pq)) => {
+                let q = d / POW10[k];
+                stream.push(zigzag(q.wrapping_sub(pq)));
+                prev = Some((d, q));
+            }
         }
-        prev_q = Some(q);
     }
     pack(out, &stream);
 }
@@ -92,7 +107,11 @@ pub(super) fn encode_column(out: &mut Vec<u8>, values: &Values, valid: &[bool], 
     // A slot is stored only if it is marked valid and has a value (a short vector is a
     // caller bug; it must not make the block undecodable).
     let is_valid = |i: usize| valid.get(i).copied().unwrap_or(false) && i < values.len();
-    let all_valid = values.len() >= rows && valid.len() >= rows && !valid[..rows].contains(&false);
+    // A fold, not `contains` or `all`: with no early exit it runs 32 bytes at a time (the
+    // byte loop of `contains` was a fifth of a TSBS segment's encode).
+    let all_valid = values.len() >= rows
+        && valid.len() >= rows
+        && valid[..rows].iter().fold(true, |all, &v| all & v);
     out.push(if all_valid { 0 } else { FLAG_VALIDITY });
     if all_valid {
         // The common case (every row has the field): the values as they are.
