@@ -24,7 +24,7 @@ impl Handler for Echo {
         Ok(())
     }
 
-    async fn handle(&self, req: &Request) -> Response {
+    async fn handle(&self, req: &mut Request) -> Response {
         let mut body = format!(
             "{:?} {} {} ",
             req.head.method, req.head.path, req.head.query

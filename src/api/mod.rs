@@ -90,7 +90,7 @@ impl crate::http::Handler for Api {
         Ok(())
     }
 
-    async fn handle(&self, req: &Request) -> Response {
+    async fn handle(&self, req: &mut Request) -> Response {
         let Some(r) = route(&req.head.path) else {
             return Response::error(404, "404 page not found");
         };
@@ -114,7 +114,7 @@ impl crate::http::Handler for Api {
                     write::target_v2(&self.core, &req.head)
                 };
                 match target.and_then(|t| auth::authorize_write(&principal, t.db()).map(|_| t)) {
-                    Ok(t) => write::write(&self.core, t, &req.body).await,
+                    Ok(t) => write::write(&self.core, t, std::mem::take(&mut req.body)).await,
                     Err(resp) => resp,
                 }
             }

@@ -521,7 +521,7 @@ fn parse_error_text(st: &Staged) -> String {
 }
 
 /// Decodes and stores one write request; the answer is InfluxDB 1.8's.
-pub async fn write(core: &Rc<Core>, target: WriteTarget, body: &[u8]) -> Response {
+pub async fn write(core: &Rc<Core>, target: WriteTarget, body: Vec<u8>) -> Response {
     let resolved = {
         let cat = core.catalog.borrow();
         cat.resolve(&target.db, target.rp.as_deref())
@@ -543,7 +543,10 @@ pub async fn write(core: &Rc<Core>, target: WriteTarget, body: &[u8]) -> Respons
         accept_unsigned: core.config.data.accept_unsigned,
         strip_cr: core.config.data.strip_cr,
     };
-    let mut st = stage(core, &db, &rp, &opts, retention_min_ns, body).await;
+    let mut st = stage(core, &db, &rp, &opts, retention_min_ns, &body).await;
+    // The batches hold what is stored; the body's buffer goes back for the next body at once
+    // (not after the WAL wait), while it is still in the core's caches.
+    crate::http::recycle_body_buffer(body);
     if st.lines_ok == 0 && st.parse_error_count > 0 {
         return Response::error(400, &parse_error_text(&st));
     }

@@ -25,7 +25,7 @@ mod head;
 mod response;
 
 pub use body::{gunzip_bounded, BodyError, ChunkedDecoder};
-pub use conn::serve_connection;
+pub use conn::{recycle_body_buffer, serve_connection};
 pub use head::{parse_head, parse_query_string, HeadError, HeadStatus, Method, RequestHead};
 pub use response::{encode_response, new_request_id, EncodeCtx, Response};
 
@@ -73,6 +73,7 @@ pub trait Handler {
     /// was not read, drains a small body or closes.
     fn check_head(&self, head: &RequestHead) -> Result<(), Response>;
 
-    /// Answers a complete request.
-    async fn handle(&self, req: &Request) -> Response;
+    /// Answers a complete request. The handler may take the body out of `req` and give its
+    /// buffer back early with [`recycle_body_buffer`] once it is done reading it.
+    async fn handle(&self, req: &mut Request) -> Response;
 }
