@@ -153,7 +153,7 @@ impl Staged {
         let share = body_len / partitions.max(1);
         Staged {
             batches: (0..partitions)
-                .map(|_| Batch::with_capacity(share + share / 4 + 256))
+                .map(|_| Batch::pooled(share + share / 4 + 256))
                 .collect(),
             unsure: vec![Vec::new(); partitions],
             claims: HashMap::new(),
@@ -450,7 +450,9 @@ async fn fan_out(
 ) -> Result<Applied, String> {
     let mut by_core: Vec<Vec<(u32, Batch)>> = (0..core.cores).map(|_| Vec::new()).collect();
     for (p, batch) in batches.into_iter().enumerate() {
-        if !batch.is_empty() {
+        if batch.is_empty() {
+            batch.recycle();
+        } else {
             by_core[layout::core_of(p as u32, core.cores)].push((p as u32, batch));
         }
     }
@@ -480,8 +482,8 @@ async fn fan_out(
         (Ok(_), Err(e)) => result = Err(e),
         (Err(_), _) => {}
     };
-    for (p, b) in &own {
-        add(core.apply_local(db, rp, *p, b).await);
+    for (p, b) in own {
+        add(core.apply_local(db, rp, p, b).await);
     }
     for t in tasks {
         add(match t.await {

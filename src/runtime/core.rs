@@ -233,7 +233,7 @@ impl Core {
                     .map(|(p, batch)| {
                         let (core, db, rp) = (self.clone(), db.clone(), rp.clone());
                         glommio::spawn_local(
-                            async move { core.apply_local(&db, &rp, p, &batch).await },
+                            async move { core.apply_local(&db, &rp, p, batch).await },
                         )
                     })
                     .collect();
@@ -263,13 +263,15 @@ impl Core {
     }
 
     /// Applies a batch to partition `partition`, which this core owns: memtable and WAL in one
-    /// step, then waits until the WAL made it durable per the fsync policy.
+    /// step, then waits until the WAL made it durable per the fsync policy. The batch goes back
+    /// to this thread's pool before the wait (`Batch::recycle`): its bytes are in the memtable
+    /// and the WAL's buffer by then.
     pub async fn apply_local(
         self: &Rc<Self>,
         db: &str,
         rp: &str,
         partition: u32,
-        batch: &Batch,
+        batch: Batch,
     ) -> Result<Applied, String> {
         let idx = partition as usize / self.cores;
         // Back-pressure: while a seal runs and the next memtable already holds twice its bound,
@@ -300,10 +302,11 @@ impl Core {
                 card.admit_series(db, key, hash, measurement, &mut refused)
             };
             let admit: Option<Admit<'_>> = if enabled { Some(&mut admit) } else { None };
-            let stored = p.apply(db, rp, batch, admit)?;
+            let stored = p.apply(db, rp, &batch, admit)?;
             refused.points = stored.refused;
             (stored.points, stored.durable)
         };
+        batch.recycle();
         let Some((wal, lsn)) = wal else {
             return Ok(Applied { points: 0, refused });
         };
