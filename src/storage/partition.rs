@@ -23,10 +23,11 @@ use crate::shard::batch::Batch;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-/// Series in one segment file: bounds the memory a seal holds decoded at once.
+/// Series in one segment file (its index is held in memory while the file is built).
 const SERIES_PER_SEGMENT_MAX: usize = 8192;
-/// Rows in one segment file: bounds the decoded rows a seal holds (65 536 TSBS rows are
-/// ~6 MB decoded).
+/// Rows in one segment file: bounds a file's encoded bytes, held in memory until the file is
+/// written (a seal holds one series decoded at a time), and what a query reads of one file.
+/// (262 144 instead: server CPU per TSBS row no different in 4 alternating pairs.)
 const ROWS_PER_SEGMENT_MAX: usize = 65_536;
 /// Segment files one seal may write (its sequence number times this, plus the file's number).
 const FILES_PER_SEAL_MAX: u64 = 1_000_000;
