@@ -468,9 +468,11 @@ fn idle_connections_and_slowloris_do_not_slow_a_writer() {
     // shared machine is a small part of one.
     let warm = write_rate(&s, "warm", 50, 500);
     let per_round = ((warm * 0.3 / 500.0) as usize).clamp(100, 2000);
-    // Up to 3 A-B-A attempts: other work on the machine can spoil one; a real slowdown spoils all.
+    // Up to 5 A-B-A attempts: other work on the machine can spoil one; a real slowdown spoils all.
+    // (With 3, a noisy machine failed this about one run in four: session 11 saw 83-94% per
+    // attempt with the binaries before and after its changes alike.)
     let mut ratios = Vec::new();
-    for attempt in 0..3 {
+    for attempt in 0..5 {
         let run = measure_under_load(&s, attempt, idle_n, loris_n, per_round);
         let ratio = run.loaded / run.baseline;
         eprintln!(
