@@ -177,27 +177,22 @@ impl DbStore {
             .unwrap_or(&[])
     }
 
-    fn series_id(&mut self, key: &[u8], h: u64, measurement: &[u8]) -> Result<u32, ApplyError> {
-        match self.find_series(key, h) {
-            Some(id) => Ok(id),
-            None => self.add_series(key, h, measurement),
-        }
-    }
-
-    /// `series_id`, but a series this store does not hold yet is first put to `admit`:
-    /// `REFUSED` when it says no (nothing is added then).
-    fn series_id_admitted(
+    /// The id of series `key`, added if this store does not hold it yet; with `admit`, a new
+    /// series is first put to it: `REFUSED` when it says no (nothing is added then).
+    fn series_id(
         &mut self,
         key: &[u8],
         h: u64,
         measurement: &[u8],
-        admit: Admit<'_>,
+        admit: Option<&mut Admit<'_>>,
     ) -> Result<u32, ApplyError> {
-        match self.find_series(key, h) {
-            Some(id) => Ok(id),
-            None if admit(key, h, measurement) => self.add_series(key, h, measurement),
-            None => Ok(REFUSED),
+        if let Some(id) = self.find_series(key, h) {
+            return Ok(id);
         }
+        if admit.is_some_and(|a| !a(key, h, measurement)) {
+            return Ok(REFUSED);
+        }
+        self.add_series(key, h, measurement)
     }
 
     fn find_series(&self, key: &[u8], h: u64) -> Option<u32> {
@@ -663,12 +658,7 @@ impl Memtable {
             let p = p?;
             let id = match sids.get(p.first_of_series as usize) {
                 Some(&id) if p.first_of_series != p.number => id,
-                _ => match admit.as_mut() {
-                    None => store.series_id(p.series_key, p.series_hash, p.measurement)?,
-                    Some(a) => {
-                        store.series_id_admitted(p.series_key, p.series_hash, p.measurement, *a)?
-                    }
-                },
+                _ => store.series_id(p.series_key, p.series_hash, p.measurement, admit.as_mut())?,
             };
             sids.push(id);
             // A point with the previous point's field keys reuses their ids, and its values are
