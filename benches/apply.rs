@@ -102,6 +102,19 @@ fn apply_next(mem: &mut Memtable, batch: &Batch) -> Result<u32, ApplyError> {
     n
 }
 
+/// Builds every series of `mem` as a seal does (`seal_plan` + `seal_series`); the values built.
+fn seal_all(mem: &Memtable) -> usize {
+    let mut values = 0usize;
+    for plan in mem.seal_plan() {
+        for s in 0..plan.len() {
+            if let Some(d) = mem.seal_series(&plan, s) {
+                values += d.times.len();
+            }
+        }
+    }
+    values
+}
+
 /// Writes a byte of every cache line of `other`: what the server's other work between two
 /// batches (or before a seal) does to the caches.
 fn evict(other: &mut [u8]) {
@@ -169,33 +182,11 @@ fn bench(c: &mut Criterion) {
     g.bench_function("tsbs_200k_rows", |b| {
         b.iter_batched(
             || evict(&mut other),
-            |()| {
-                let mut values = 0usize;
-                for plan in full.seal_plan() {
-                    for s in 0..plan.len() {
-                        if let Some(d) = full.seal_series(&plan, s) {
-                            values += d.times.len();
-                        }
-                    }
-                }
-                values
-            },
+            |()| seal_all(&full),
             BatchSize::PerIteration,
         )
     });
-    g.bench_function("tsbs_200k_rows_hot", |b| {
-        b.iter(|| {
-            let mut values = 0usize;
-            for plan in full.seal_plan() {
-                for s in 0..plan.len() {
-                    if let Some(d) = full.seal_series(&plan, s) {
-                        values += d.times.len();
-                    }
-                }
-            }
-            values
-        })
-    });
+    g.bench_function("tsbs_200k_rows_hot", |b| b.iter(|| seal_all(&full)));
     g.finish();
 }
 
