@@ -10,6 +10,9 @@
 //!   `fields()`, matching every value (sums integers, counts the rest). No series key. The
 //!   decoder lives across iterations, so its key cache is warm: each line's tag section is
 //!   recognised (hash + compare of its bytes) instead of scanned, as in steady-state ingest.
+//! * `lineshard_shape`: `lineshard` as the write path decodes: a line whose fields are not the
+//!   remembered shape becomes the shape (`Line::remember_shape`), so the other lines take the
+//!   shape path (keys compared in place, values parsed as the shape's types say).
 //! * `lineshard_no_cache`: the same with `Decoder::without_key_cache()`: every tag scanned.
 //! * `influxdb_line_protocol`: the crate's `parse_lines` on the same body (as `&str`), walking
 //!   `field_set` and matching every value the same way, plus the timestamp.
@@ -31,6 +34,27 @@ fn lineshard_decode(dec: &mut Decoder, body: &[u8], opts: &DecodeOptions) -> i64
     let mut acc = 0i64;
     for (_, line) in lines(body) {
         if let Ok(Some(l)) = dec.decode(line, opts) {
+            acc = acc.wrapping_add(l.timestamp_ns());
+            for (_, v) in l.fields() {
+                acc = acc.wrapping_add(match v {
+                    FieldValue::Integer(i) => i,
+                    _ => 1,
+                });
+            }
+        }
+    }
+    acc
+}
+
+/// `lineshard_decode` as the write path decodes: a line whose fields are not the remembered
+/// shape makes its own the shape, so later lines take the shape path (`scan_shape`).
+fn lineshard_decode_shaped(dec: &mut Decoder, body: &[u8], opts: &DecodeOptions) -> i64 {
+    let mut acc = 0i64;
+    for (_, line) in lines(body) {
+        if let Ok(Some(mut l)) = dec.decode(line, opts) {
+            if !l.shape_matches() {
+                l.remember_shape();
+            }
             acc = acc.wrapping_add(l.timestamp_ns());
             for (_, v) in l.fields() {
                 acc = acc.wrapping_add(match v {
@@ -65,6 +89,10 @@ fn benches(c: &mut Criterion) {
     let mut dec = Decoder::new();
     // Both decoders must see the same data.
     assert_eq!(lineshard_decode(&mut dec, &body, &opts), crate_decode(text));
+    assert_eq!(
+        lineshard_decode_shaped(&mut Decoder::new(), &body, &opts),
+        crate_decode(text)
+    );
 
     let mut g = c.benchmark_group("decode");
     g.throughput(Throughput::Bytes(body.len() as u64));
@@ -73,6 +101,10 @@ fn benches(c: &mut Criterion) {
     });
     g.bench_function("influxdb_line_protocol", |b| {
         b.iter(|| crate_decode(black_box(text)))
+    });
+    let mut shaped = Decoder::new();
+    g.bench_function("lineshard_shape", |b| {
+        b.iter(|| lineshard_decode_shaped(&mut shaped, black_box(&body), &opts))
     });
     let mut cold = Decoder::without_key_cache();
     g.bench_function("lineshard_no_cache", |b| {

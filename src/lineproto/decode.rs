@@ -104,13 +104,59 @@ fn field_value(buf: &[u8], v: RawValue) -> FieldValue<'_> {
     }
 }
 
+/// A scanned field, 32 bytes (a `RawValue` beside the key made it 48, and every field of every
+/// line is written here once and read once).
 #[derive(Clone, Copy, Debug)]
 struct FieldSpan {
     key: (usize, usize),
+    /// The value: a float's bits, an integer, an unsigned, a boolean as 0 or 1, or the index
+    /// of a string's closing quote (the string starts two bytes after the key, past `="`).
+    bits: u64,
+    ty: FieldType,
     key_esc: bool,
     /// The key is `time` (skipped by `Line::fields`).
     is_time: bool,
-    value: RawValue,
+    /// A string value holding a backslash before `"` or `\\`.
+    str_esc: bool,
+}
+
+impl FieldSpan {
+    #[inline(always)]
+    fn new(key: (usize, usize), key_esc: bool, is_time: bool, value: RawValue) -> Self {
+        let (ty, bits, str_esc) = match value {
+            RawValue::Float(v) => (FieldType::Float, v.to_bits(), false),
+            RawValue::Integer(v) => (FieldType::Integer, v as u64, false),
+            RawValue::Unsigned(v) => (FieldType::Unsigned, v, false),
+            RawValue::Boolean(v) => (FieldType::Boolean, v as u64, false),
+            RawValue::Str { start, end, esc } => {
+                debug_assert_eq!(start, key.1 + 2);
+                (FieldType::String, end as u64, esc)
+            }
+        };
+        FieldSpan {
+            key,
+            bits,
+            ty,
+            key_esc,
+            is_time,
+            str_esc,
+        }
+    }
+
+    #[inline(always)]
+    fn value(&self) -> RawValue {
+        match self.ty {
+            FieldType::Float => RawValue::Float(f64::from_bits(self.bits)),
+            FieldType::Integer => RawValue::Integer(self.bits as i64),
+            FieldType::Unsigned => RawValue::Unsigned(self.bits),
+            FieldType::Boolean => RawValue::Boolean(self.bits != 0),
+            FieldType::String => RawValue::Str {
+                start: self.key.1 + 2,
+                end: self.bits as usize,
+                esc: self.str_esc,
+            },
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -587,12 +633,7 @@ impl Decoder {
             if value.field_type() != k.ty {
                 return None;
             }
-            fields.push(FieldSpan {
-                key: (p, q),
-                key_esc: false,
-                is_time: false,
-                value,
-            });
+            fields.push(FieldSpan::new((p, q), false, false, value));
             match buf.get(end) {
                 Some(b',') if n < last => p = end + 1,
                 None | Some(b' ') if n == last => return Some(end),
@@ -658,12 +699,8 @@ impl Decoder {
                 time_fields += is_time as usize;
                 // A key named `time` is never in a shape (`fields()` skips it).
                 same &= self.shape_has(self.fields.len(), key, FieldType::Integer);
-                self.fields.push(FieldSpan {
-                    key: (p, q),
-                    key_esc: false,
-                    is_time,
-                    value: RawValue::Integer(n),
-                });
+                self.fields
+                    .push(FieldSpan::new((p, q), false, is_time, RawValue::Integer(n)));
                 if buf.get(e) == Some(&b',') {
                     p = e + 1;
                     continue;
@@ -725,12 +762,8 @@ impl Decoder {
             let is_time = key == b"time";
             time_fields += is_time as usize;
             same &= !key_esc && self.shape_has(self.fields.len(), key, value.field_type());
-            self.fields.push(FieldSpan {
-                key: (ks, q),
-                key_esc,
-                is_time,
-                value,
-            });
+            self.fields
+                .push(FieldSpan::new((ks, q), key_esc, is_time, value));
             match buf.get(end) {
                 Some(b',') => p = end + 1,
                 _ => {
@@ -1153,7 +1186,7 @@ impl<'a, 's> Line<'a, 's> {
         self.field_spans().map(move |f| {
             (
                 unescape(key_of(buf, f.key), f.key_esc, FIELD_KEY_SPECIAL),
-                field_value(buf, f.value),
+                field_value(buf, f.value()),
             )
         })
     }
@@ -1200,7 +1233,7 @@ impl<'a, 's> Line<'a, 's> {
                     .unwrap_or(0),
                 start,
                 len: key.len() as u32,
-                ty: f.value.field_type(),
+                ty: f.ty,
             });
         }
         self.shape_match = true;
@@ -1211,7 +1244,7 @@ impl<'a, 's> Line<'a, 's> {
     #[inline]
     pub fn for_each_value(&self, mut f: impl FnMut(&FieldValue<'a>)) {
         for fs in self.field_spans() {
-            f(&field_value(self.buf, fs.value));
+            f(&field_value(self.buf, fs.value()));
         }
     }
 
@@ -1221,13 +1254,7 @@ impl<'a, 's> Line<'a, 's> {
     #[inline]
     pub fn each_fixed_value(&self, mut f: impl FnMut(FieldType, u64) -> bool) -> bool {
         for fs in self.field_spans() {
-            let (ty, bits) = match fs.value {
-                RawValue::Float(v) => (FieldType::Float, v.to_bits()),
-                RawValue::Integer(v) => (FieldType::Integer, v as u64),
-                RawValue::Unsigned(v) => (FieldType::Unsigned, v),
-                RawValue::Boolean(_) | RawValue::Str { .. } => return false,
-            };
-            if !f(ty, bits) {
+            if !FieldType::is_fixed_code(fs.ty as u8) || !f(fs.ty, fs.bits) {
                 return false;
             }
         }
