@@ -954,6 +954,19 @@ fn uniform_columns(store: &DbStore, meta: SeriesMeta) -> Option<(Vec<i64>, Vec<C
         }
     }
     if !sorted {
+        if let Some(runs) = disjoint_runs(&times) {
+            // Runs that do not overlap in time: the sorted rows are the runs one after another
+            // (copied whole; no time is in two runs, so nothing merges).
+            for col in &mut cols {
+                *col = runs.iter().flat_map(|r| &col[r.clone()]).copied().collect();
+            }
+            times = runs
+                .iter()
+                .flat_map(|r| &times[r.clone()])
+                .copied()
+                .collect();
+            return Some((times, finish_uniform(store, &layout, cols)));
+        }
         let mut order: Vec<u32> = (0..times.len() as u32).collect();
         order.sort_by_key(|&i| times[i as usize]);
         // Of a run of equal times keep the last (the latest write: the sort is stable).
@@ -971,7 +984,38 @@ fn uniform_columns(store: &DbStore, meta: SeriesMeta) -> Option<(Vec<i64>, Vec<C
         }
         times = kept.iter().map(|&i| times[i as usize]).collect();
     }
-    let columns = layout
+    Some((times, finish_uniform(store, &layout, cols)))
+}
+
+/// Most runs [`disjoint_runs`] orders; more take the sort.
+const DISJOINT_RUNS_MAX: usize = 16;
+
+/// A series' rows that are a few runs of strictly increasing times, no two runs overlapping
+/// (a client that sent older data again, or filled a gap): the runs (index ranges) in time
+/// order. `None` when runs overlap, share a time or are too many: the rows are then sorted.
+/// The columns are then the runs copied whole, instead of a sort and a gather of every value
+/// through the sorted order.
+fn disjoint_runs(times: &[i64]) -> Option<Vec<std::ops::Range<usize>>> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    for i in 1..=times.len() {
+        if i == times.len() || times[i] <= times[i - 1] {
+            if runs.len() == DISJOINT_RUNS_MAX {
+                return None;
+            }
+            runs.push(start..i);
+            start = i;
+        }
+    }
+    runs.sort_unstable_by_key(|r| times[r.start]);
+    runs.windows(2)
+        .all(|w| times[w[0].end - 1] < times[w[1].start])
+        .then_some(runs)
+}
+
+/// `uniform_columns`' columns as segment columns.
+fn finish_uniform(store: &DbStore, layout: &[[u8; 3]], cols: Vec<Vec<u64>>) -> Vec<ColumnData> {
+    layout
         .iter()
         .zip(cols)
         .map(|(l, col)| {
@@ -991,8 +1035,7 @@ fn uniform_columns(store: &DbStore, meta: SeriesMeta) -> Option<(Vec<i64>, Vec<C
                 valid: vec![true; rows],
             }
         })
-        .collect();
-    Some((times, columns))
+        .collect()
 }
 
 /// The (id, type) heads of a record's fields if they suit `uniform_columns`: all 8-byte
@@ -1532,6 +1575,23 @@ mod tests {
         assert_eq!(s.valid, vec![false, true]);
     }
 
+    #[test]
+    fn disjoint_runs_orders_runs_that_do_not_overlap() {
+        assert_eq!(disjoint_runs(&[1, 2, 3]), Some(vec![0..3]));
+        assert_eq!(disjoint_runs(&[5, 6, 1, 2]), Some(vec![2..4, 0..2]));
+        assert_eq!(
+            disjoint_runs(&[7, 8, 4, 5, 1]),
+            Some(vec![4..5, 2..4, 0..2])
+        );
+        // Overlapping runs, a time twice, a time repeated in a row: the sort's business.
+        assert_eq!(disjoint_runs(&[1, 5, 2, 6]), None);
+        assert_eq!(disjoint_runs(&[1, 2, 2, 3]), None);
+        assert_eq!(disjoint_runs(&[3, 4, 1, 3]), None);
+        let many: Vec<i64> = (0..=DISJOINT_RUNS_MAX as i64).rev().collect();
+        assert_eq!(disjoint_runs(&many), None);
+        assert!(disjoint_runs(&many[1..]).is_some());
+    }
+
     proptest::proptest! {
         /// `uniform_columns` (the column-at-a-time fill for series whose records all have the
         /// same 8-byte fields) gives exactly what the record-by-record `general_columns` gives:
@@ -1542,11 +1602,25 @@ mod tests {
         fn uniform_columns_agree_with_the_general_path(
             rows in proptest::collection::vec((0i64..40, -1000i64..1000), 1..80),
             odd in proptest::option::of((0usize..80, 0u8..3)),
-            ordered in proptest::bool::ANY,
+            arrange in 0u8..4,
+            cut in 0usize..80,
         ) {
             let mut rows = rows;
-            if ordered {
+            if arrange > 0 {
                 rows.sort_by_key(|r| r.0);
+            }
+            if arrange > 1 {
+                // Disjoint runs (`disjoint_runs`): the sorted times once each, rotated (two
+                // runs) or cut in pieces put in reverse order (many runs).
+                rows.dedup_by_key(|r| r.0);
+                if arrange == 2 {
+                    let by = cut % rows.len();
+                    rows.rotate_left(by);
+                } else {
+                    let pieces: Vec<Vec<(i64, i64)>> =
+                        rows.chunks(1 + cut % 7).map(|c| c.to_vec()).collect();
+                    rows = pieces.into_iter().rev().flatten().collect();
+                }
             }
             let mut p = Memtable::new();
             let mut b = Batch::default();
