@@ -608,6 +608,7 @@ impl<'a> BatchIter<'a> {
 
     /// Reads a point's head; returns where the point ends and the head (the measurement of a
     /// `same_schema` point is left empty).
+    #[inline(always)]
     fn read_head(&mut self) -> Result<(usize, PointHead<'a>), CorruptBatch> {
         let at = self.pos;
         let len = u32::from_le_bytes(self.take_array()?) as usize;
