@@ -1577,7 +1577,8 @@ mod tests {
 
     #[test]
     fn disjoint_runs_orders_runs_that_do_not_overlap() {
-        assert_eq!(disjoint_runs(&[1, 2, 3]), Some(vec![0..3]));
+        let one_run: Vec<std::ops::Range<usize>> = std::iter::once(0..3).collect();
+        assert_eq!(disjoint_runs(&[1, 2, 3]), Some(one_run));
         assert_eq!(disjoint_runs(&[5, 6, 1, 2]), Some(vec![2..4, 0..2]));
         assert_eq!(
             disjoint_runs(&[7, 8, 4, 5, 1]),
