@@ -365,6 +365,7 @@ impl Decoder {
 
     /// Decodes one line (as yielded by [`super::lines`]). `Ok(None)` for blank, whitespace-only
     /// and `#` comment lines.
+    #[inline(always)]
     pub fn decode<'a, 's>(
         &'s mut self,
         line: &'a [u8],
