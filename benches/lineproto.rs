@@ -31,28 +31,22 @@ mod tsbs;
 use tsbs::tsbs_cpu_only_body;
 
 fn lineshard_decode(dec: &mut Decoder, body: &[u8], opts: &DecodeOptions) -> i64 {
-    let mut acc = 0i64;
-    for (_, line) in lines(body) {
-        if let Ok(Some(l)) = dec.decode(line, opts) {
-            acc = acc.wrapping_add(l.timestamp_ns());
-            for (_, v) in l.fields() {
-                acc = acc.wrapping_add(match v {
-                    FieldValue::Integer(i) => i,
-                    _ => 1,
-                });
-            }
-        }
-    }
-    acc
+    decode_walk(dec, body, opts, false)
 }
 
 /// `lineshard_decode` as the write path decodes: a line whose fields are not the remembered
 /// shape makes its own the shape, so later lines take the shape path (`scan_shape`).
 fn lineshard_decode_shaped(dec: &mut Decoder, body: &[u8], opts: &DecodeOptions) -> i64 {
+    decode_walk(dec, body, opts, true)
+}
+
+/// Decodes every line and sums its timestamp and integer values (counting the others);
+/// `shaped`: with the write path's shape memo.
+fn decode_walk(dec: &mut Decoder, body: &[u8], opts: &DecodeOptions, shaped: bool) -> i64 {
     let mut acc = 0i64;
     for (_, line) in lines(body) {
         if let Ok(Some(mut l)) = dec.decode(line, opts) {
-            if !l.shape_matches() {
+            if shaped && !l.shape_matches() {
                 l.remember_shape();
             }
             acc = acc.wrapping_add(l.timestamp_ns());

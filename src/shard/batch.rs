@@ -568,17 +568,37 @@ impl<'a> BatchIter<'a> {
             return None;
         }
         let (series_key, series_hash, first_of_series) = *self.series.get(p)?;
+        let ts = i64::from_le_bytes([h[9], h[10], h[11], h[12], h[13], h[14], h[15], h[16]]);
+        self.same_schema_head(
+            (series_key, series_hash, Some(first_of_series)),
+            ts,
+            at + REPEAT_HEAD..end,
+            values,
+        )
+    }
+
+    /// The end of `next_repeat` and `next_first`: records the point's series, hands out its
+    /// value bytes (`value_bytes`, checked to lie in the batch) and moves past it, and builds
+    /// its `PointHead` in one piece. `first_of_series` `None`: this point is its series' first.
+    #[inline(always)]
+    fn same_schema_head(
+        &mut self,
+        (series_key, series_hash, first_of_series): (&'a [u8], u64, Option<u32>),
+        timestamp_ns: i64,
+        value_bytes: std::ops::Range<usize>,
+        values: &mut &'a [u8],
+    ) -> Option<PointHead<'a>> {
+        let end = value_bytes.end;
+        *values = self.buf.get(value_bytes)?;
         let number = self.series.len() as u32;
+        let first_of_series = first_of_series.unwrap_or(number);
         self.series.push((series_key, series_hash, first_of_series));
-        *values = &self.buf[at + REPEAT_HEAD..end];
         self.pos = end;
         Some(PointHead {
             series_key,
             series_hash,
             measurement: self.prev_measurement,
-            timestamp_ns: i64::from_le_bytes([
-                h[9], h[10], h[11], h[12], h[13], h[14], h[15], h[16],
-            ]),
+            timestamp_ns,
             same_schema: true,
             number,
             first_of_series,
@@ -613,21 +633,13 @@ impl<'a> BatchIter<'a> {
         }
         let series_key = self.buf.get(key_start..key_end)?;
         let series_hash = u64::from_le_bytes([t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]]);
-        let number = self.series.len() as u32;
-        self.series.push((series_key, series_hash, number));
-        *values = self.buf.get(key_end + 18..end)?;
-        self.pos = end;
-        Some(PointHead {
-            series_key,
-            series_hash,
-            measurement: self.prev_measurement,
-            timestamp_ns: i64::from_le_bytes([
-                t[8], t[9], t[10], t[11], t[12], t[13], t[14], t[15],
-            ]),
-            same_schema: true,
-            number,
-            first_of_series: number,
-        })
+        let ts = i64::from_le_bytes([t[8], t[9], t[10], t[11], t[12], t[13], t[14], t[15]]);
+        self.same_schema_head(
+            (series_key, series_hash, None),
+            ts,
+            key_end + 18..end,
+            values,
+        )
     }
 
     /// The next point's head only (its fields are skipped unread).
