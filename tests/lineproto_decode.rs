@@ -43,10 +43,15 @@ fn tags(p: &OwnedPoint) -> Vec<(String, String)> {
 
 #[test]
 fn measurement_escapes() {
-    // TestParsePointUnescape: `,` and space unescape, `\=` and other escapes stay literal.
+    // What influxd stores and reads back is `Point.Name()`, `pkg/escape.Unescape` of the raw
+    // name: `\,`, `\ `, `\=` and `\"` unescape (1.x's TestParsePointUnescape checks the raw
+    // name, where `\=` stays), any other escape stays literal.
     assert_eq!(one("foo\\,bar value=1i").measurement, b"foo,bar");
     assert_eq!(one("foo\\ bar value=1i").measurement, b"foo bar");
-    assert_eq!(one("foo\\=bar value=1i").measurement, b"foo\\=bar");
+    assert_eq!(one("foo\\=bar value=1i").measurement, b"foo=bar");
+    assert_eq!(one("foo\\\"bar value=1i").measurement, b"foo\"bar");
+    assert_eq!(one("foo\\\\=bar value=1i").measurement, b"foo\\=bar");
+    assert_eq!(one("foo\\tbar value=1i").measurement, b"foo\\tbar");
     assert_eq!(one("foo=bar value=1i").measurement, b"foo=bar");
     assert_eq!(
         one("cpu\\ load,region=east value=1.0").series_key,

@@ -13,6 +13,7 @@ mod run;
 mod verify;
 mod workload;
 
+use lineshard::catalog::duration::parse_duration_arg;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -49,9 +50,9 @@ struct DiscardArgs {
     /// Pin connection threads to this CPU.
     #[arg(long)]
     core: Option<usize>,
-    /// Exit after this many seconds.
-    #[arg(long, default_value_t = 3600)]
-    lifetime_s: u64,
+    /// Exit after this long (`30s`, `10m`, `1h`, or seconds).
+    #[arg(long, default_value = "3600", value_parser = parse_duration_arg)]
+    lifetime_s: Duration,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -117,9 +118,10 @@ struct RunArgs {
     /// Open loop at this many rows/s (latency from the intended send time); closed loop if absent.
     #[arg(long)]
     rate: Option<f64>,
-    /// Seconds to run (default 10, or 3600 as a bound when --rows is given).
-    #[arg(long)]
-    duration: Option<f64>,
+    /// How long to run: `10s`, `2m`, `1h30m`, or seconds (default 10s, or 1h as a bound when
+    /// --rows is given).
+    #[arg(long, value_parser = parse_duration_arg)]
+    duration: Option<Duration>,
     /// Rows to send in total.
     #[arg(long)]
     rows: Option<u64>,
@@ -146,9 +148,7 @@ struct RunArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Some(Cmd::DiscardServer(d)) => {
-            discard::serve(&d.bind, d.core, Duration::from_secs(d.lifetime_s))
-        }
+        Some(Cmd::DiscardServer(d)) => discard::serve(&d.bind, d.core, d.lifetime_s),
         None => load(&cli.run),
     };
     match result {
@@ -243,7 +243,11 @@ fn load(a: &RunArgs) -> Result<(), String> {
     }
     let duration = a
         .duration
-        .unwrap_or(if a.rows.is_some() { 3600.0 } else { 10.0 });
+        .unwrap_or(Duration::from_secs(if a.rows.is_some() {
+            3600
+        } else {
+            10
+        }));
     let cfg = run::RunConfig {
         workload: a.workload,
         addr: addr.clone(),
@@ -261,7 +265,7 @@ fn load(a: &RunArgs) -> Result<(), String> {
         precision,
         gzip: a.gzip,
         rate: a.rate,
-        duration: Duration::from_secs_f64(duration.clamp(0.001, 86_400.0)),
+        duration: duration.clamp(Duration::from_millis(1), Duration::from_secs(86_400)),
         rows: a.rows,
         hosts: a.hosts.unwrap_or(a.workload.default_hosts()),
         start_ns: a.start_epoch_s.saturating_mul(1_000_000_000),
@@ -386,6 +390,31 @@ mod tests {
         assert_eq!(p.write, "/api/v2/write?org=o&bucket=b%20k&precision=ms");
         assert_eq!(p.headers, "Authorization: Token t\r\n");
         assert_eq!(p.query, "/query?db=b%20k");
+    }
+
+    #[test]
+    fn durations_as_load_testers_write_them() {
+        let d = |v: &str| parse(&["--duration", v]).run.duration;
+        assert_eq!(d("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(d("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(d("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(d("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(d("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(d("3"), Some(Duration::from_secs(3)));
+        assert_eq!(d("2.5"), Some(Duration::from_millis(2500)));
+        let err = Cli::try_parse_from(["lineshard-load", "--duration", "10 parsecs"])
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("--duration"), "{err}");
+        let Some(Cmd::DiscardServer(ds)) =
+            Cli::try_parse_from(["lineshard-load", "discard-server", "--lifetime-s", "5m"])
+                .unwrap()
+                .cmd
+        else {
+            panic!("not the discard server");
+        };
+        assert_eq!(ds.lifetime_s, Duration::from_secs(300));
     }
 
     #[test]

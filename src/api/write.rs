@@ -1,8 +1,9 @@
 //! `POST /write` and `POST /api/v2/write`: decode, check field types, fan out to owner cores,
 //! answer once every owner has applied its share.
 //!
-//! Order of checks as InfluxDB 1.x `serveWrite`: db parameter, db exists, (auth), body, parse,
-//! retention policy, write. Answers (1.8 texts):
+//! Order of checks as InfluxDB 1.x `serveWrite`: db parameter, db exists, (auth), body, parse
+//! (a body whose every line is bad), consistency level, retention policy, write. Answers (1.8
+//! texts):
 //! - all lines bad: 400 `unable to parse '<line>': <reason>` joined by newlines;
 //! - some lines bad: the good ones are stored, 400 `partial write: <those errors> dropped=0`
 //!   (1.x counts no parse failure in `dropped`);
@@ -17,7 +18,7 @@ use crate::lineproto::{lines, DecodeOptions, FieldType, Line, LineError, Precisi
 use crate::runtime::{Applied, Core, Req, Resp};
 use crate::shard::batch::{Batch, SchemaToken};
 use crate::shard::key;
-use crate::shard::schema::FieldClaim;
+use crate::shard::schema::{FieldClaim, Refusal};
 use crate::storage::layout;
 use hashbrown::HashMap;
 use std::rc::Rc;
@@ -39,6 +40,8 @@ pub struct WriteTarget {
     precision: Precision,
     /// `/api/v2/write`: back-pressure answers 503 with Retry-After instead of 500 `timeout`.
     v2: bool,
+    /// `consistency=` names no level: refused after the body parsed, as 1.x does.
+    bad_consistency: bool,
 }
 
 impl WriteTarget {
@@ -68,20 +71,19 @@ pub fn target_v1(core: &Core, head: &RequestHead) -> Result<WriteTarget, Respons
             &format!("invalid precision {p:?} (use n, u, ms, s, m or h)"),
         )
     })?;
-    if let Some(c) = head.query_param("consistency") {
-        if !matches!(
+    let bad_consistency = head.query_param("consistency").is_some_and(|c| {
+        !matches!(
             c.to_ascii_lowercase().as_str(),
             "" | "any" | "one" | "quorum" | "all"
-        ) {
-            return Err(Response::error(400, "invalid consistency level"));
-        }
-    }
+        )
+    });
     let rp = head.query_param("rp").filter(|r| !r.is_empty());
     Ok(WriteTarget {
         db,
         rp,
         precision,
         v2: false,
+        bad_consistency,
     })
 }
 
@@ -119,6 +121,7 @@ pub fn target_v2(core: &Core, head: &RequestHead) -> Result<WriteTarget, Respons
         rp,
         precision,
         v2: true,
+        bad_consistency: false,
     })
 }
 
@@ -132,12 +135,18 @@ fn now_ns() -> i64 {
 /// The points of one request, split by partition, with what was refused on the way.
 struct Staged {
     batches: Vec<Batch>,
-    /// Per partition, per point: whether the point uses a field type not known before this request.
+    /// Per partition, per point: whether the point uses a field this core did not know.
     unsure: Vec<Vec<bool>>,
-    /// Fields first seen in this request: (measurement, field) -> type of the first occurrence.
-    claims: HashMap<(Vec<u8>, Vec<u8>), FieldType>,
+    /// Per partition, for its unsure points in batch order: (line ordinal, index of its claim).
+    unsure_lines: Vec<Vec<(usize, usize)>>,
+    /// The unsure points' claims in body order, each distinct claim once: an identical claim
+    /// decided later gets the same verdict (a refusal may then name another field, but only the
+    /// first refused point's reason is answered).
+    claims: Vec<FieldClaim>,
+    claimed: HashMap<FieldClaim, usize>,
     dropped: usize,
-    first_drop: Option<String>,
+    /// The reason answered for the dropped points, with its rank (see `drop_point`).
+    first_drop: Option<(DropRank, String)>,
     /// Points older than the retention policy allows (reported only when nothing else was).
     beyond_retention: usize,
     parse_errors: Vec<LineError>,
@@ -156,7 +165,9 @@ impl Staged {
                 .map(|_| Batch::pooled(share + share / 4 + 256))
                 .collect(),
             unsure: vec![Vec::new(); partitions],
-            claims: HashMap::new(),
+            unsure_lines: vec![Vec::new(); partitions],
+            claims: Vec::new(),
+            claimed: HashMap::new(),
             dropped: 0,
             first_drop: None,
             beyond_retention: 0,
@@ -166,12 +177,38 @@ impl Staged {
         }
     }
 
-    fn drop_point(&mut self, reason: impl FnOnce() -> String) {
+    /// Counts a dropped point; the answer names the reason of the lowest rank.
+    fn drop_point(&mut self, at: DropRank, reason: impl FnOnce() -> String) {
         self.dropped += 1;
-        if self.first_drop.is_none() {
-            self.first_drop = Some(reason());
+        if self
+            .first_drop
+            .as_ref()
+            .map_or(true, |(first, _)| at < *first)
+        {
+            self.first_drop = Some((at, reason()));
         }
     }
+
+    /// The index of this claim in `claims`, added if new.
+    fn claim(&mut self, claim: FieldClaim) -> usize {
+        if let Some(&i) = self.claimed.get(&claim) {
+            return i;
+        }
+        let i = self.claims.len();
+        self.claimed.insert(claim.clone(), i);
+        self.claims.push(claim);
+        i
+    }
+}
+
+/// Which dropped point's reason a partial write names: influxd 1.x names a conflict with a type
+/// fixed earlier in the same body before any other reason, and otherwise the first dropped
+/// point of the body. Ordered: (0 for a conflict within the body, else 1; line ordinal).
+type DropRank = (u8, usize);
+
+/// The rank of a point dropped at line ordinal `n` for any reason but a conflict in the body.
+fn rank(n: usize) -> DropRank {
+    (1, n)
 }
 
 /// The measurement and field count of the last line whose types were all known and agreed; its
@@ -239,7 +276,7 @@ async fn stage(
         // Per-line limits (config [http] max-line-bytes, max-tags/fields-per-line): the line is
         // dropped with a partial-write reason; an over-long line is not even decoded.
         if let Some(reason) = crate::limits::line_too_long(&core.config, line_no, line) {
-            st.drop_point(|| reason);
+            st.drop_point(rank(n), || reason);
             continue;
         }
         let mut point = match decoder.decode(line, opts) {
@@ -255,21 +292,21 @@ async fn stage(
         };
         st.lines_ok += 1;
         if let Some(reason) = crate::limits::too_many_keys(&core.config, line_no, &point) {
-            st.drop_point(|| reason);
+            st.drop_point(rank(n), || reason);
             continue;
         }
         let measurement = point.measurement();
         match point.reserved_time() {
             Some(ReservedTime::Tag) => {
                 let m = String::from_utf8_lossy(&measurement).into_owned();
-                st.drop_point(|| {
+                st.drop_point(rank(n), || {
                     format!("invalid tag key: input tag \"time\" on measurement \"{m}\" is invalid")
                 });
                 continue;
             }
             Some(ReservedTime::OnlyField) => {
                 let m = String::from_utf8_lossy(&measurement).into_owned();
-                st.drop_point(|| format!("invalid field name: input field \"time\" on measurement \"{m}\" is invalid"));
+                st.drop_point(rank(n), || format!("invalid field name: input field \"time\" on measurement \"{m}\" is invalid"));
                 continue;
             }
             None => {}
@@ -279,10 +316,13 @@ async fn stage(
             st.beyond_retention += 1;
             continue;
         }
-        // Check every field against the known types; remember the unknown ones. Most lines
-        // repeat the previous line's measurement and fields: `memo` answers those without a lookup.
+        // Check every field against the known types. A point that uses a field this core does not
+        // know is kept, unsure, and its fields are claimed at the schema owner, which decides it
+        // (`recheck`). Most lines repeat the previous line's measurement and fields: `memo`
+        // answers those without a lookup.
         let mut conflict = None;
         let mut unsure = false;
+        let mut claim = 0;
         let field_count;
         let mut token = SchemaToken::NONE;
         if memo.matches(&measurement, &point) {
@@ -294,30 +334,35 @@ async fn stage(
             for (k, v) in point.fields() {
                 count = count.saturating_add(1);
                 let ty = v.field_type();
-                let known = match schema.get(db, rp, &measurement, &k) {
-                    Some(t) => Some(t),
-                    None => {
-                        unsure = true;
-                        let claim = (measurement.to_vec(), k.to_vec());
-                        let first = st.claims.get(&claim).copied();
-                        if first.is_none() {
-                            st.claims.insert(claim, ty);
-                        }
-                        first
+                match schema.get(db, rp, &measurement, &k) {
+                    Some(t) if t != ty => {
+                        conflict.get_or_insert_with(|| conflict_text(&k, &measurement, ty, t));
                     }
-                };
-                if let Some(t) = known.filter(|&t| t != ty) {
-                    conflict.get_or_insert_with(|| conflict_text(&k, &measurement, ty, t));
+                    Some(_) => {}
+                    None => unsure = true,
                 }
             }
+            drop(schema);
             field_count = count;
+            if unsure {
+                // Claimed whole, known fields too: a point with a conflict is then refused at
+                // the owner, and its answer names the first conflicting field in line order.
+                conflict = None;
+                claim = st.claim(FieldClaim {
+                    measurement: measurement.to_vec(),
+                    fields: point
+                        .fields()
+                        .map(|(k, v)| (k.into_owned(), v.field_type()))
+                        .collect(),
+                });
+            }
             if conflict.is_none() && !unsure {
                 memo.remember(&measurement, count, &mut point);
                 token = memo.token;
             }
         }
         if let Some(text) = conflict {
-            st.drop_point(|| text);
+            st.drop_point(rank(n), || text);
             continue;
         }
         let hash = point.series_hash();
@@ -348,6 +393,9 @@ async fn stage(
             }
         }
         st.unsure[part].push(unsure);
+        if unsure {
+            st.unsure_lines[part].push((n, claim));
+        }
     }
     let mut pool = core.decoders.borrow_mut();
     if pool.len() < DECODERS_KEPT_MAX {
@@ -357,21 +405,17 @@ async fn stage(
     st
 }
 
-/// Fixes the types of fields first seen in this request at their schema owners, and learns
-/// the answers into this core's cache.
+/// Sends the unsure points' claims to their schema owners and learns the answers into this
+/// core's cache; returns each claim's refusal (the conflicting field's index and its type).
 async fn claim_fields(
     core: &Rc<Core>,
     db: &str,
     rp: &str,
-    claims: &HashMap<(Vec<u8>, Vec<u8>), FieldType>,
-) -> Result<(), String> {
-    let mut by_owner: Vec<Vec<FieldClaim>> = vec![Vec::new(); core.cores];
-    for ((m, f), ty) in claims {
-        by_owner[key::schema_owner(db, rp, m, core.cores)].push(FieldClaim {
-            measurement: m.clone(),
-            field: f.clone(),
-            ty: *ty,
-        });
+    claims: &[FieldClaim],
+) -> Result<Vec<Option<Refusal>>, String> {
+    let mut by_owner: Vec<Vec<usize>> = vec![Vec::new(); core.cores];
+    for (i, c) in claims.iter().enumerate() {
+        by_owner[key::schema_owner(db, rp, &c.measurement, core.cores)].push(i);
     }
     let mut tasks = Vec::new();
     for (owner, list) in by_owner.into_iter().enumerate() {
@@ -382,60 +426,63 @@ async fn claim_fields(
         let req = Req::Claim {
             db: db.to_string(),
             rp: rp.to_string(),
-            claims: list.clone(),
+            claims: list.iter().map(|&i| claims[i].clone()).collect(),
         };
         tasks.push((
             list,
             glommio::spawn_local(async move { core2.call(owner, req).await }),
         ));
     }
+    let mut refused = vec![None; claims.len()];
     for (list, task) in tasks {
         match task.await {
-            Ok(Resp::Claimed(types)) => {
+            Ok(Resp::Claimed(answers)) => {
                 let mut schema = core.schema.borrow_mut();
-                for (c, t) in list.iter().zip(types) {
-                    schema.learn(db, rp, &c.measurement, &c.field, t);
+                for (&i, answer) in list.iter().zip(answers) {
+                    let c = &claims[i];
+                    for ((field, _), t) in c.fields.iter().zip(answer.types) {
+                        if let Some(t) = t {
+                            schema.learn(db, rp, &c.measurement, field, t);
+                        }
+                    }
+                    refused[i] = answer.refused;
                 }
             }
             Ok(_) => return Err("unexpected answer to a schema claim".into()),
             Err(e) => return Err(e.to_string()),
         }
     }
-    Ok(())
+    Ok(refused)
 }
 
-/// Drops the points whose types turned out to conflict once the owners answered.
-fn recheck(core: &Core, db: &str, rp: &str, st: &mut Staged) {
+/// Drops the unsure points whose claims their owners refused.
+fn recheck(st: &mut Staged, claims: &[FieldClaim], refused: &[Option<Refusal>]) {
     for part in 0..st.batches.len() {
-        if !st.unsure[part].iter().any(|&u| u) {
+        if st.unsure_lines[part].is_empty() {
             continue;
         }
         let old = std::mem::take(&mut st.batches[part]);
+        let unsure = std::mem::take(&mut st.unsure[part]);
+        let mut lines = std::mem::take(&mut st.unsure_lines[part]).into_iter();
         let mut kept = Batch::default();
-        let schema = core.schema.borrow();
         for (i, p) in old.iter().enumerate() {
             let Ok(p) = p else { break };
-            let sure = !st.unsure[part].get(i).copied().unwrap_or(true);
-            let conflict = if sure {
-                None
-            } else {
-                p.fields
-                    .iter()
-                    .find_map(|(k, v)| match schema.get(db, rp, p.measurement, k) {
-                        Some(t) if t != v.field_type() => {
-                            Some(conflict_text(k, p.measurement, v.field_type(), t))
-                        }
-                        _ => None,
-                    })
-            };
-            match conflict {
-                Some(text) => {
-                    st.dropped += 1;
-                    st.first_drop.get_or_insert(text);
+            if unsure.get(i).copied().unwrap_or(false) {
+                if let Some((at, c)) = lines.next() {
+                    let refusal = refused.get(c).copied().flatten().and_then(|r| {
+                        let (k, ty) = claims.get(c)?.fields.get(r.field)?;
+                        Some((k, *ty, r))
+                    });
+                    if let Some((k, ty, r)) = refusal {
+                        let at = (u8::from(!r.in_request), at);
+                        st.drop_point(at, || conflict_text(k, p.measurement, ty, r.existing));
+                        continue;
+                    }
                 }
-                None => kept.push_point(&p),
             }
+            kept.push_point(&p);
         }
+        old.recycle();
         st.batches[part] = kept;
     }
 }
@@ -522,28 +569,64 @@ fn parse_error_text(st: &Staged) -> String {
     s
 }
 
+/// The answer to a body none of whose lines parse (400 with their errors), if it is one: 1.x
+/// gives it before it looks at the consistency level and the retention policy.
+async fn unparsable(core: &Core, opts: &DecodeOptions, body: &[u8]) -> Option<Response> {
+    let mut st = Staged::new(0, 0);
+    let mut decoder = crate::lineproto::Decoder::default();
+    for (n, (line_no, line)) in lines(body).enumerate() {
+        if n % LINES_PER_YIELD == LINES_PER_YIELD - 1 {
+            glommio::yield_if_needed().await;
+        }
+        if crate::limits::line_too_long(&core.config, line_no, line).is_some() {
+            st.lines_ok += 1;
+            continue;
+        }
+        match decoder.decode(line, opts) {
+            Ok(None) => {}
+            Ok(Some(_)) => st.lines_ok += 1,
+            Err(kind) => {
+                st.parse_error_count += 1;
+                if st.parse_errors.len() < PARSE_ERRORS_REPORTED_MAX {
+                    st.parse_errors.push(LineError::new(line_no, line, kind));
+                }
+            }
+        }
+    }
+    (st.lines_ok == 0 && st.parse_error_count > 0)
+        .then(|| Response::error(400, &parse_error_text(&st)))
+}
+
 /// Decodes and stores one write request; the answer is InfluxDB 1.8's.
 pub async fn write(core: &Rc<Core>, target: WriteTarget, body: Vec<u8>) -> Response {
+    let now = now_ns();
+    let opts = DecodeOptions {
+        precision: target.precision,
+        default_time_ns: target.precision.truncate(now),
+        accept_unsigned: core.config.data.accept_unsigned,
+        strip_cr: core.config.data.strip_cr,
+    };
     let resolved = {
         let cat = core.catalog.borrow();
         cat.resolve(&target.db, target.rp.as_deref())
             .map(|(d, r)| (d.name.clone(), r.name.clone(), r.duration_ns))
     };
     let (db, rp, retention_ns) = match resolved {
-        Ok(x) => x,
-        Err(e) => return super::catalog_error(e),
+        Ok(x) if !target.bad_consistency => x,
+        other => {
+            if let Some(bad_body) = unparsable(core, &opts, &body).await {
+                return bad_body;
+            }
+            return match other {
+                Err(e) if !target.bad_consistency => super::catalog_error(e),
+                _ => Response::error(400, "invalid consistency level"),
+            };
+        }
     };
-    let now = now_ns();
     // 1.x: a point older than now - duration is not stored (`points beyond retention policy`).
     let retention_min_ns = match retention_ns {
         0 => i64::MIN,
         d => now.saturating_sub(d),
-    };
-    let opts = DecodeOptions {
-        precision: target.precision,
-        default_time_ns: target.precision.truncate(now),
-        accept_unsigned: core.config.data.accept_unsigned,
-        strip_cr: core.config.data.strip_cr,
     };
     let mut st = stage(core, &db, &rp, &opts, retention_min_ns, &body).await;
     // The batches hold what is stored; the body's buffer goes back for the next body at once
@@ -553,10 +636,11 @@ pub async fn write(core: &Rc<Core>, target: WriteTarget, body: Vec<u8>) -> Respo
         return Response::error(400, &parse_error_text(&st));
     }
     if !st.claims.is_empty() {
-        if let Err(e) = claim_fields(core, &db, &rp, &st.claims).await {
-            return Response::error(500, &e);
+        let claims = std::mem::take(&mut st.claims);
+        match claim_fields(core, &db, &rp, &claims).await {
+            Ok(refused) => recheck(&mut st, &claims, &refused),
+            Err(e) => return Response::error(500, &e),
         }
-        recheck(core, &db, &rp, &mut st);
     }
     let batches = std::mem::take(&mut st.batches);
     let applied = async { Ok(fan_out(core, &db, &rp, batches).await) };
@@ -565,13 +649,13 @@ pub async fn write(core: &Rc<Core>, target: WriteTarget, body: Vec<u8>) -> Respo
             // Storage limits refuse points as 1.x's shard does: a partial write with its reason.
             if let Some(reason) = a.refused.reason {
                 st.dropped += a.refused.points as usize;
-                st.first_drop.get_or_insert(reason);
+                st.first_drop.get_or_insert(((u8::MAX, usize::MAX), reason));
             }
         }
         Ok(Err(e)) => return Response::error(500, &e),
         Err(_) => return timeout_response(target.v2),
     }
-    if let Some(first) = &st.first_drop {
+    if let Some((_, first)) = &st.first_drop {
         return Response::error(
             400,
             &format!("partial write: {first} dropped={}", st.dropped),

@@ -104,6 +104,21 @@ pub fn parse_go_duration(input: &str) -> Result<i64, DurationError> {
     }
 }
 
+/// A duration given on a command line: a Go duration (`10s`, `2m`, `1h30m`, `250ms`) or a plain
+/// number of seconds (`10`, `0.5`), as load testers write them. Negative durations are refused.
+pub fn parse_duration_arg(input: &str) -> Result<std::time::Duration, String> {
+    let s = input.trim();
+    if let Ok(secs) = s.parse::<f64>() {
+        return std::time::Duration::try_from_secs_f64(secs)
+            .map_err(|_| format!("invalid duration {input:?}: not a number of seconds >= 0"));
+    }
+    match parse_go_duration(s) {
+        Ok(ns) if ns >= 0 => Ok(std::time::Duration::from_nanos(ns as u64)),
+        Ok(_) => Err(format!("invalid duration {input:?}: negative")),
+        Err(e) => Err(format!("{e} (use e.g. 10s, 2m, 1h30m, 250ms, or seconds)")),
+    }
+}
+
 /// One `<number>[.<fraction>]<unit>` term; returns its nanoseconds and the rest of the string.
 fn parse_term<'a>(s: &'a str, input: &str) -> Result<(u64, &'a str), DurationError> {
     let invalid = || DurationError::Invalid(input.to_string());
@@ -174,6 +189,28 @@ fn unit_nanos(unit: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_line_durations() {
+        use std::time::Duration;
+        let ok = |s: &str| parse_duration_arg(s).unwrap();
+        assert_eq!(ok("10s"), Duration::from_secs(10));
+        assert_eq!(ok("2m"), Duration::from_secs(120));
+        assert_eq!(ok("1h"), Duration::from_secs(3600));
+        assert_eq!(ok("1h30m"), Duration::from_secs(5400));
+        assert_eq!(ok("250ms"), Duration::from_millis(250));
+        assert_eq!(ok("1.5s"), Duration::from_millis(1500));
+        assert_eq!(ok("10"), Duration::from_secs(10));
+        assert_eq!(ok("0.5"), Duration::from_millis(500));
+        assert_eq!(ok("0"), Duration::ZERO);
+        for bad in ["", "-1", "-2s", "10x", "s", "nan", "1e400", "ten"] {
+            assert!(parse_duration_arg(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(
+            parse_duration_arg("10x").unwrap_err(),
+            "unknown unit \"x\" in duration \"10x\" (use e.g. 10s, 2m, 1h30m, 250ms, or seconds)"
+        );
+    }
 
     #[test]
     fn formats_like_go() {

@@ -665,6 +665,8 @@ impl Decoder {
         let mut key_bits = 0usize;
         let mut time_fields = 0;
         let mut same = true;
+        // A key ending in a backslash: 1.x's field walk reads its `=` as escaped.
+        let mut key_ends_escaped = false;
         let mut p = start;
         loop {
             // Fast path: a run of `key=[-]digits i` fields with plain keys. Each field takes
@@ -705,6 +707,9 @@ impl Decoder {
                 if buf.get(e) == Some(&b',') {
                     p = e + 1;
                     continue;
+                }
+                if key_ends_escaped {
+                    scan::walk_fields(&buf[start..e])?;
                 }
                 if key_bits > key_room {
                     if let Some(sz) = self.too_long(i, key_room) {
@@ -752,6 +757,7 @@ impl Decoder {
                 Some(b',') => return Err(Self::off_path(buf, i, opts)),
                 _ => return Err(ErrorKind::InvalidFieldFormat),
             }
+            key_ends_escaped |= key_esc && buf[q - 1] == b'\\';
             let v = q + 1;
             let (value, end) = match fast_integer(buf, v) {
                 Some((n, end)) => (RawValue::Integer(n), end),
@@ -768,6 +774,9 @@ impl Decoder {
             match buf.get(end) {
                 Some(b',') => p = end + 1,
                 _ => {
+                    if key_ends_escaped {
+                        scan::walk_fields(&buf[start..end])?;
+                    }
                     if key_bits > key_room {
                         if let Some(sz) = self.too_long(i, key_room) {
                             return Err(ErrorKind::MaxKeyLength(sz));
@@ -846,6 +855,8 @@ fn scan_measurement(buf: &[u8], cur: &mut Cursor) -> Result<(usize, bool), Error
             return Err(ErrorKind::MissingFields);
         }
         if matches!(buf[i], b'=' | b'\\' | b'"') {
+            // `\=` and `\"` are unescaped in a measurement too (1.x `Point.Name`).
+            esc |= buf[i - 1] == b'\\';
             i += 1;
             continue;
         }
@@ -1133,9 +1144,10 @@ fn unescape_owned(raw: &[u8], special: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Escapes the decoder removes, per element (1.x `measurementEscapeCodes`, `tagEscapeCodes`,
-/// `pkg/escape.Unescape` for field keys, `unescapeStringField`).
-const MEAS_SPECIAL: &[u8] = b", ";
+/// Escapes the decoder removes, per element: 1.x's `Point.Name` (`pkg/escape.Unescape`: `\,`,
+/// `\=`, `\ ` and `\"`) for the measurement, `tagEscapeCodes` for tag keys and values,
+/// `pkg/escape.Unescape` for field keys, `unescapeStringField` for string values.
+const MEAS_SPECIAL: &[u8] = b", =\"";
 const TAG_SPECIAL: &[u8] = b", =";
 const FIELD_KEY_SPECIAL: &[u8] = b", =\"";
 const STRING_SPECIAL: &[u8] = b"\"\\";

@@ -156,9 +156,17 @@ fn escape_with(out: &mut Vec<u8>, s: &[u8], special: &[u8]) {
     }
 }
 
-/// Measurement: `,` and space are escaped.
+/// Measurement: `,` and space are escaped; so are `=` and `"` after a backslash, which 1.x's
+/// `Point.Name` would otherwise take as an escape (`a\\=b` reads back as `a=b`).
 pub fn escape_measurement(out: &mut Vec<u8>, s: &[u8]) {
-    escape_with(out, s, b", ");
+    let mut prev = 0u8;
+    for &b in s {
+        if matches!(b, b',' | b' ') || (prev == b'\\' && matches!(b, b'=' | b'"')) {
+            out.push(b'\\');
+        }
+        out.push(b);
+        prev = b;
+    }
 }
 
 /// Tag key or tag value: `,`, `=` and space are escaped.

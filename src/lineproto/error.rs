@@ -49,6 +49,9 @@ pub enum ErrorKind {
     TimestampOutOfRange(String),
     /// `strconv.ParseInt: parsing "-": invalid syntax`: a timestamp that is a lone `-`.
     TimestampSyntax(String),
+    /// `invalid value: field-key=K`: a field key ends in a backslash, so 1.x's field walk takes
+    /// its `=` as escaped and finds no `=` after it; `K` is the rest of the fields section.
+    FieldKeyRunsOn(String),
 }
 
 /// Smallest and largest valid timestamps in ns (`models.MinNanoTime`, `MaxNanoTime`): the two
@@ -98,6 +101,7 @@ impl fmt::Display for ErrorKind {
                 return write!(f, "strconv.ParseInt: parsing \"{n}\": value out of range")
             }
             TimestampSyntax(n) => return write!(f, "strconv.ParseInt: parsing \"{n}\": invalid syntax"),
+            FieldKeyRunsOn(k) => return write!(f, "invalid value: field-key={k}"),
         };
         f.write_str(s)
     }

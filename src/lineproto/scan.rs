@@ -389,6 +389,39 @@ pub(crate) fn scan_boolean(buf: &[u8], i: usize) -> Result<(usize, bool), ErrorK
     Ok((end, v))
 }
 
+/// Port of `walkFields` (points.go:1553), run on a field section `scanFields` accepted when a
+/// field key ends in a backslash: the walk finds keys with `scanTo` (a `=` after a backslash is
+/// escaped), so such a key runs on to the next `=`, and to an error when there is none.
+pub(crate) fn walk_fields(mut buf: &[u8]) -> Result<(), ErrorKind> {
+    while !buf.is_empty() {
+        let i = (0..buf.len())
+            .find(|&j| buf[j] == b'=' && (j == 0 || buf[j - 1] != b'\\'))
+            .unwrap_or(buf.len());
+        if i + 2 > buf.len() {
+            return Err(ErrorKind::FieldKeyRunsOn(
+                String::from_utf8_lossy(&buf[..i]).into_owned(),
+            ));
+        }
+        buf = &buf[i + 1..];
+        // `scanFieldValue`: to the first unquoted `,`; `\\"` and `\\\\` are pairs.
+        let mut j = 0;
+        let mut quoted = false;
+        while j < buf.len() {
+            match buf[j] {
+                b'\\' if matches!(buf.get(j + 1), Some(b'"' | b'\\')) => j += 2,
+                b'"' => {
+                    quoted = !quoted;
+                    j += 1;
+                }
+                b',' if !quoted => break,
+                _ => j += 1,
+            }
+        }
+        buf = buf.get(j + 1..).unwrap_or_default();
+    }
+    Ok(())
+}
+
 /// Port of `scanFields` (points.go:731-824): the 1.x verdict on a field section, used when a
 /// line leaves the decoder's structured path (e.g. bytes after a closing quote). `Ok` means
 /// 1.x would accept the section as scanned (its later field walk may still disagree).

@@ -9,10 +9,9 @@
 use super::oneshot;
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::lineproto::FieldType;
 use crate::shard::batch::Batch;
 use crate::shard::cardinality::{Cardinality, Refused};
-use crate::shard::schema::{FieldClaim, SchemaMap};
+use crate::shard::schema::{ClaimAnswer, FieldClaim, SchemaMap};
 use crate::storage::{Admit, Partition, ScanRequest, SeriesRows};
 use glommio::channels::channel_mesh::{Receivers, Senders};
 use hashbrown::HashMap;
@@ -56,7 +55,7 @@ pub enum Req {
 /// The answer to a `Req`.
 pub enum Resp {
     Applied(Result<Applied, String>),
-    Claimed(Vec<FieldType>),
+    Claimed(Vec<ClaimAnswer>),
     Scanned(Vec<SeriesRows>),
     CatalogChanged(Result<(), String>),
     Ack,
@@ -357,8 +356,7 @@ impl Core {
                 .or_default()
                 .push(FieldClaim {
                     measurement,
-                    field,
-                    ty,
+                    fields: vec![(field, ty)],
                 });
         }
         for ((owner, db, rp), claims) in by_owner {
@@ -370,8 +368,12 @@ impl Core {
             match self.call(owner, req).await {
                 Ok(Resp::Claimed(types)) => {
                     let mut schema = self.schema.borrow_mut();
-                    for (c, t) in claims.iter().zip(types) {
-                        schema.learn(&db, &rp, &c.measurement, &c.field, t);
+                    for (c, answer) in claims.iter().zip(types) {
+                        for ((field, _), t) in c.fields.iter().zip(answer.types) {
+                            if let Some(t) = t {
+                                schema.learn(&db, &rp, &c.measurement, field, t);
+                            }
+                        }
                     }
                 }
                 Ok(_) => return Err(CallError::Unexpected(owner).to_string()),

@@ -1,56 +1,52 @@
 //! Series keys: reading the canonical escaped key back, and the owner function.
 
-/// Splits a canonical series key (`measurement[,k=v...]`, escaped form) into its unescaped tags.
+/// Splits a canonical series key (`measurement[,k=v...]`, escaped form) into its unescaped tags,
+/// as 1.x's `models.walkTags` does.
 ///
-/// Separators are the unescaped `,` between pairs and the first unescaped `=` in a pair; a
-/// backslash before `,`, `=` or space is dropped, any other backslash stays (as InfluxDB).
+/// A separator is escaped when the byte before it is a backslash, whatever comes before that
+/// (`\\=` is a backslash and an escaped `=`): the measurement ends at the first unescaped `,`,
+/// a key at the next unescaped `=`, a value at the next unescaped `,`. Then `\,`, `\=` and
+/// `\ ` lose their backslash; any other backslash stays.
 pub fn parse_tags(key: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let parts = split_unescaped(key, b',');
-    parts
-        .iter()
-        .skip(1)
-        .map(|pair| {
-            let at = find_unescaped(pair, b'=').unwrap_or(pair.len());
-            let v = pair.get(at + 1..).unwrap_or(&[]);
-            (unescape(&pair[..at]), unescape(v))
-        })
-        .collect()
-}
-
-/// The unescaped measurement of a canonical series key.
-pub fn measurement(key: &[u8]) -> Vec<u8> {
-    let end = find_unescaped(key, b',').unwrap_or(key.len());
-    unescape(&key[..end])
-}
-
-fn find_unescaped(s: &[u8], sep: u8) -> Option<usize> {
-    let mut i = 0;
-    while i < s.len() {
-        match s[i] {
-            b'\\' => i += 2,
-            c if c == sep => return Some(i),
-            _ => i += 1,
-        }
-    }
-    None
-}
-
-fn split_unescaped(s: &[u8], sep: u8) -> Vec<&[u8]> {
     let mut out = Vec::new();
-    let mut rest = s;
-    while let Some(at) = find_unescaped(rest, sep) {
-        out.push(&rest[..at]);
-        rest = &rest[at + 1..];
+    let mut i = scan_to(key, 0, b',') + 1;
+    while i < key.len() {
+        let k_end = scan_to(key, i, b'=');
+        let v_start = (k_end + 1).min(key.len());
+        let v_end = scan_to(key, v_start, b',');
+        if v_end > v_start {
+            out.push((
+                unescape(&key[i..k_end], TAG_SPECIAL),
+                unescape(&key[v_start..v_end], TAG_SPECIAL),
+            ));
+        }
+        i = v_end + 1;
     }
-    out.push(rest);
     out
 }
 
-fn unescape(s: &[u8]) -> Vec<u8> {
+/// The unescaped measurement of a canonical series key (1.x `Point.Name`: `pkg/escape.Unescape`,
+/// which also drops the backslash of `\=` and `\"`).
+pub fn measurement(key: &[u8]) -> Vec<u8> {
+    unescape(&key[..scan_to(key, 0, b',')], MEASUREMENT_SPECIAL)
+}
+
+const TAG_SPECIAL: &[u8] = b", =";
+const MEASUREMENT_SPECIAL: &[u8] = b", =\"";
+
+/// The index of the first `stop` at or after `i` whose previous byte is not a backslash
+/// (1.x `scanTo`), or `s.len()`.
+fn scan_to(s: &[u8], i: usize, stop: u8) -> usize {
+    (i..s.len())
+        .find(|&j| s[j] == stop && (j == 0 || s[j - 1] != b'\\'))
+        .unwrap_or(s.len())
+}
+
+fn unescape(s: &[u8], special: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() {
-        if s[i] == b'\\' && matches!(s.get(i + 1), Some(b',' | b'=' | b' ')) {
+        if s[i] == b'\\' && s.get(i + 1).is_some_and(|c| special.contains(c)) {
             i += 1;
         }
         out.push(s[i]);
@@ -103,6 +99,32 @@ mod tests {
             ]
         );
         assert!(parse_tags(b"cpu").is_empty());
+    }
+
+    /// 1.x's `TestParsePointUnescape` keys and values: a separator after any backslash is
+    /// escaped, even after an escaped backslash.
+    #[test]
+    fn tags_split_as_1x_walk_tags() {
+        let t = |k: &[u8], v: &[u8]| (k.to_vec(), v.to_vec());
+        assert_eq!(
+            parse_tags(br"cpu,reg\\=ion=east"),
+            vec![t(br"reg\=ion", b"east")]
+        );
+        assert_eq!(
+            parse_tags(br"cpu,regions=\\,\,\=east"),
+            vec![t(b"regions", br"\,,=east")]
+        );
+        assert_eq!(
+            parse_tags(br"cpu,regions=east\\ "),
+            vec![t(b"regions", br"east\ ")]
+        );
+        assert_eq!(parse_tags(br"cpu,\ =east"), vec![t(b" ", b"east")]);
+        assert_eq!(
+            parse_tags(br"cpu=load,equals\=foo=tag\=value"),
+            vec![t(b"equals=foo", b"tag=value")]
+        );
+        assert_eq!(measurement(br"cpu\=load,region=east"), b"cpu=load".to_vec());
+        assert_eq!(measurement(br"cpu\,x\\,a=b"), br"cpu,x\,a=b".to_vec());
     }
 
     /// `partition_of(series_hash("cpu,host=a"), db_rp_hash("db", "autogen"), 1..=8)`.
