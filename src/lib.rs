@@ -4,11 +4,14 @@
 pub mod api;
 pub mod catalog;
 pub mod config;
+pub mod duration;
 pub mod http;
 pub mod limits;
 pub mod lineproto;
 pub mod query;
 pub mod runtime;
+pub mod server;
 pub mod shard;
+mod simd;
 pub mod storage;
 pub mod tsbs;

@@ -1,4 +1,4 @@
-//! `lineshard`: flags -> Config -> runtime::run(). The only place that reports start-up errors.
+//! `lineshard`: flags -> Config -> server::run(). The only place that reports start-up errors.
 
 use clap::Parser;
 use lineshard::config::{print_config, Cli};
@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         eprintln!("lineshard: {e}");
         return ExitCode::from(2);
     }
-    match lineshard::runtime::run(config) {
+    match lineshard::server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lineshard: {e}");

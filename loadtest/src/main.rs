@@ -13,7 +13,7 @@ mod run;
 mod verify;
 mod workload;
 
-use lineshard::catalog::duration::parse_duration_arg;
+use lineshard::duration::parse_duration_arg;
 use std::process::ExitCode;
 use std::time::Duration;
 

@@ -158,31 +158,7 @@ pub fn http_limits(core: &Core) -> HttpLimits {
 pub async fn serve(core: Rc<Core>, listener: glommio::net::TcpListener) {
     let limits = Rc::new(http_limits(&core));
     let open_max = connections_per_core(core.config.http.max_connection_limit, core.cores);
-    let api = Rc::new(Api::new(core));
-    let open = Rc::new(std::cell::Cell::new(0usize));
-    loop {
-        match listener.accept().await {
-            Ok(stream) if open.get() >= open_max => {
-                // Over max-connection-limit: answer 503 and close (1.x closes silently).
-                glommio::spawn_local(refuse_connection(stream, open_max)).detach();
-            }
-            Ok(stream) => {
-                let _ = stream.set_nodelay(true);
-                let (api, limits, open) = (api.clone(), limits.clone(), open.clone());
-                open.set(open.get() + 1);
-                glommio::spawn_local(async move {
-                    crate::http::serve_connection(stream, api, limits).await;
-                    open.set(open.get().saturating_sub(1));
-                })
-                .detach();
-            }
-            Err(e) => {
-                // Out of file descriptors or similar: back off briefly instead of spinning.
-                eprintln!("accept: {e}");
-                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
-            }
-        }
-    }
+    crate::http::accept_loop(listener, Rc::new(Api::new(core)), limits, open_max).await
 }
 
 /// `max-connection-limit` is per server; each core accepts its share (connections are spread
@@ -192,27 +168,6 @@ fn connections_per_core(limit: u32, cores: usize) -> usize {
         0 => usize::MAX,
         n => (n as usize).div_ceil(cores.max(1)),
     }
-}
-
-/// Tells a connection over the limit why it is closed, without reading from it.
-async fn refuse_connection(mut stream: glommio::net::TcpStream, open_max: usize) {
-    use futures_lite::AsyncWriteExt;
-    let body = format!(
-        "{{\"error\":\"too many open connections: max-connection-limit reached ({open_max} per core)\"}}\n"
-    );
-    let resp = format!(
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let write = async {
-        let _ = stream.write_all(resp.as_bytes()).await;
-        let _ = stream.close().await;
-    };
-    let _ = glommio::timer::timeout(std::time::Duration::from_secs(1), async {
-        write.await;
-        Ok(())
-    })
-    .await;
 }
 
 /// A catalog lookup that failed on the write path, with 1.x's status: an unknown database is the

@@ -275,7 +275,7 @@ async fn stage(
         }
         // Per-line limits (config [http] max-line-bytes, max-tags/fields-per-line): the line is
         // dropped with a partial-write reason; an over-long line is not even decoded.
-        if let Some(reason) = crate::limits::line_too_long(&core.config, line_no, line) {
+        if let Some(reason) = line_too_long(&core.config, line_no, line) {
             st.drop_point(rank(n), || reason);
             continue;
         }
@@ -291,7 +291,7 @@ async fn stage(
             }
         };
         st.lines_ok += 1;
-        if let Some(reason) = crate::limits::too_many_keys(&core.config, line_no, &point) {
+        if let Some(reason) = too_many_keys(&core.config, line_no, &point) {
             st.drop_point(rank(n), || reason);
             continue;
         }
@@ -578,7 +578,7 @@ async fn unparsable(core: &Core, opts: &DecodeOptions, body: &[u8]) -> Option<Re
         if n % LINES_PER_YIELD == LINES_PER_YIELD - 1 {
             glommio::yield_if_needed().await;
         }
-        if crate::limits::line_too_long(&core.config, line_no, line).is_some() {
+        if line_too_long(&core.config, line_no, line).is_some() {
             st.lines_ok += 1;
             continue;
         }
@@ -675,4 +675,34 @@ pub async fn write(core: &Rc<Core>, target: WriteTarget, body: Vec<u8>) -> Respo
         );
     }
     Response::no_content()
+}
+
+/// Why a line is longer than `[http] max-line-bytes` allows (0 = no bound), or `None`.
+fn line_too_long(cfg: &crate::config::Config, line_no: usize, line: &[u8]) -> Option<String> {
+    let max = cfg.http.max_line_bytes;
+    let len = line.len() as u64;
+    (max != 0 && len > max)
+        .then(|| format!("line {line_no} exceeds max-line-bytes ({len} > {max})"))
+}
+
+/// Why a decoded line has more tags or fields than `[http] max-tags-per-line` /
+/// `max-fields-per-line` allow, or `None`.
+fn too_many_keys(
+    cfg: &crate::config::Config,
+    line_no: usize,
+    point: &Line<'_, '_>,
+) -> Option<String> {
+    let (tags, fields) = (point.tag_count(), point.field_count());
+    let (tags_max, fields_max) = (cfg.http.max_tags_per_line, cfg.http.max_fields_per_line);
+    if tags > tags_max {
+        return Some(format!(
+            "line {line_no} has {tags} tags, above max-tags-per-line ({tags_max})"
+        ));
+    }
+    if fields > fields_max {
+        return Some(format!(
+            "line {line_no} has {fields} fields, above max-fields-per-line ({fields_max})"
+        ));
+    }
+    None
 }

@@ -15,9 +15,8 @@
 //!   `retention policy not found: autogen`, as in 1.x.
 //! - Every failing operation leaves the catalog unchanged.
 //!
-//! Durations (`format_go_duration`, `parse_go_duration`) live in [`duration`] and are re-exported here.
+//! Durations (`format_go_duration`, `parse_go_duration`) live in [`crate::duration`] and are re-exported here.
 
-pub mod duration;
 mod persist;
 pub mod users;
 
@@ -26,7 +25,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use duration::{format_go_duration, parse_go_duration, DurationError};
+pub use crate::duration::{format_go_duration, parse_go_duration, DurationError};
 
 /// Name of the retention policy `CREATE DATABASE` creates (1.x `DefaultRetentionPolicyName`).
 pub const DEFAULT_RP_NAME: &str = "autogen";

@@ -9,6 +9,7 @@
 //! | `body.rs`     | chunked decoding (push, byte-at-a-time safe), bounded gunzip   | pure     |
 //! | `response.rs` | [`Response`], the headers every answer carries, encoding       | pure     |
 //! | `conn.rs`     | [`serve_connection`]: keep-alive, pipelining, timeouts, 100-continue | glommio |
+//! | `accept.rs`   | [`accept_loop`]: a task per connection, the connection limit    | glommio |
 //!
 //! Invariants:
 //! - No input byte sequence panics; a malformed request gets a 400 (or 413/417/431/501) and the
@@ -19,11 +20,13 @@
 //!   body has arrived yet.
 use std::time::Duration;
 
+mod accept;
 mod body;
 mod conn;
 mod head;
 mod response;
 
+pub use accept::accept_loop;
 pub use body::{gunzip_bounded, BodyError, ChunkedDecoder};
 pub use conn::{recycle_body_buffer, serve_connection};
 pub use head::{parse_head, parse_query_string, HeadError, HeadStatus, Method, RequestHead};

@@ -39,7 +39,6 @@ mod encode;
 mod error;
 mod lines;
 mod scan;
-pub(crate) mod simd;
 #[cfg(test)]
 pub(crate) mod testgen;
 

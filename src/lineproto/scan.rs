@@ -23,7 +23,7 @@ fn block_mask<const N: usize>(buf: &[u8], i: usize, set: [u8; N]) -> u32 {
             &block
         }
     };
-    super::simd::eq_any_mask(bytes, set)
+    crate::simd::eq_any_mask(bytes, set)
 }
 
 macro_rules! finder {
@@ -106,7 +106,7 @@ impl Cursor {
                 .get(i..i + 16)
                 .and_then(|b| <&[u8; 16]>::try_from(b).ok())
             {
-                m |= (super::simd::eq_any_mask(b, STRUCTURAL) as u64) << (16 * k);
+                m |= (crate::simd::eq_any_mask(b, STRUCTURAL) as u64) << (16 * k);
                 continue;
             }
             if i < n {
@@ -115,7 +115,7 @@ impl Cursor {
                 let part = match buf.get(n.wrapping_sub(16)..) {
                     Some(last) if n >= 16 => {
                         let last: &[u8; 16] = last.try_into().unwrap_or(&[0; 16]);
-                        super::simd::eq_any_mask(last, STRUCTURAL) >> (i + 16 - n)
+                        crate::simd::eq_any_mask(last, STRUCTURAL) >> (i + 16 - n)
                     }
                     _ => block_mask(buf, i, STRUCTURAL),
                 };

@@ -25,10 +25,13 @@ mod scan;
 mod text;
 pub mod time;
 
+pub use crate::storage::scan::{
+    Condition, FieldKey, MeasurementMatch, PointFields, SeriesRows, TagFilter,
+};
 pub use parse::{parse, ParseError};
 pub use render::{
-    render_results, select_result, FieldKey, Message, PointFields, RetentionPolicyRow, Series,
-    SeriesRows, StatementResult, TimeFormat, Value,
+    render_results, select_result, Message, RetentionPolicyRow, Series, StatementResult,
+    TimeFormat, Value,
 };
 pub use text::{format_influx_duration, quote_ident};
 
@@ -201,86 +204,4 @@ pub struct Source {
     pub database: Option<String>,
     pub retention_policy: Option<String>,
     pub measurement: MeasurementMatch,
-}
-
-/// A measurement name or a `/regex/` (unanchored, as in InfluxQL).
-#[derive(Clone, Debug)]
-pub enum MeasurementMatch {
-    Name(String),
-    Regex(regex::bytes::Regex),
-}
-
-impl PartialEq for MeasurementMatch {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (MeasurementMatch::Name(a), MeasurementMatch::Name(b)) => a == b,
-            (MeasurementMatch::Regex(a), MeasurementMatch::Regex(b)) => a.as_str() == b.as_str(),
-            _ => false,
-        }
-    }
-}
-
-impl MeasurementMatch {
-    pub fn matches(&self, measurement: &[u8]) -> bool {
-        match self {
-            MeasurementMatch::Name(n) => n.as_bytes() == measurement,
-            MeasurementMatch::Regex(re) => re.is_match(measurement),
-        }
-    }
-}
-
-/// The WHERE clause of a SELECT: a time range and tag (in)equalities, all ANDed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Condition {
-    /// Inclusive lower bound (ns).
-    pub time_min_ns: i64,
-    /// Exclusive upper bound (ns).
-    pub time_max_ns: i64,
-    pub tags: Vec<TagFilter>,
-}
-
-impl Default for Condition {
-    fn default() -> Self {
-        Condition {
-            time_min_ns: i64::MIN,
-            time_max_ns: i64::MAX,
-            tags: Vec::new(),
-        }
-    }
-}
-
-/// `key = 'value'` (or `!=` when `negate`). A series without the tag has the value `''`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TagFilter {
-    pub key: Vec<u8>,
-    pub value: Vec<u8>,
-    pub negate: bool,
-}
-
-impl Condition {
-    /// Whether a series (its tags, sorted or not) passes the tag filters.
-    pub fn matches_tags<K: AsRef<[u8]>, V: AsRef<[u8]>>(&self, tags: &[(K, V)]) -> bool {
-        self.tags.iter().all(|f| {
-            let value = tags
-                .iter()
-                .find(|(k, _)| k.as_ref() == f.key.as_slice())
-                .map_or(&[][..], |(_, v)| v.as_ref());
-            (value == f.value.as_slice()) != f.negate
-        })
-    }
-
-    /// Whether a timestamp is inside `[time_min_ns, time_max_ns)`.
-    pub fn matches_time(&self, t: i64) -> bool {
-        self.time_min_ns <= t && t < self.time_max_ns
-    }
-
-    /// Both: the helper to push down into a storage scan.
-    pub fn matches<K: AsRef<[u8]>, V: AsRef<[u8]>>(&self, tags: &[(K, V)], t: i64) -> bool {
-        self.matches_time(t) && self.matches_tags(tags)
-    }
-
-    /// True when no time can match (e.g. `time > 10 AND time < 5`).
-    pub fn is_empty_range(&self) -> bool {
-        self.time_min_ns >= self.time_max_ns
-    }
 }

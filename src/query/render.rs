@@ -18,25 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::json::{write_f64, write_str};
 use super::time::{format_go_duration, format_rfc3339_nano};
-use super::{KeyKind, SelectField, SelectStatement};
+use super::{KeyKind, PointFields, SelectField, SelectStatement, SeriesRows};
 use crate::lineproto::FieldValue;
-
-/// A field key in read results: shared, so that a scan of many points of a series names each
-/// field once (a `Vec<u8>` per field of every point was most of a large query's allocations).
-pub type FieldKey = std::sync::Arc<[u8]>;
-
-/// One point's fields: (field key, value).
-pub type PointFields = Vec<(FieldKey, FieldValue<'static>)>;
-
-/// The rows storage returns for one series of one measurement.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SeriesRows {
-    pub measurement: Vec<u8>,
-    /// Tags sorted by key, unescaped.
-    pub tags: Vec<(Vec<u8>, Vec<u8>)>,
-    /// (time ns, fields) per point.
-    pub points: Vec<(i64, PointFields)>,
-}
 
 /// One cell of a result row.
 #[derive(Clone, Debug, PartialEq)]

@@ -290,7 +290,7 @@ pub fn parse_duration(s: &str) -> Result<i64, DurationError> {
 }
 
 /// Go's `time.Duration.String()` (one implementation, in the catalog).
-pub use crate::catalog::format_go_duration;
+pub use crate::duration::format_go_duration;
 
 #[cfg(test)]
 mod tests {

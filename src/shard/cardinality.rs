@@ -2,14 +2,13 @@
 //!
 //! A series lives on exactly one core, so each core admits the new series of its own
 //! partitions: it keeps the set of series keys it has ever stored per database (rebuilt from its
-//! partitions at start-up) and a `limits::CardinalityBudget` (this core's share of the series
+//! partitions at start-up) and a [`CardinalityBudget`] (this core's share of the series
 //! limit; distinct tag values counted against the whole per-tag limit). With one core the limits
 //! are exact as in 1.x; with N cores the series limit is enforced per core share (limit / N) and
 //! the tag-value limit per core, which the closing note and README state. When both limits are 0
 //! nothing is tracked and nothing is spent.
 
 use crate::config::Config;
-use crate::limits::CardinalityBudget;
 use hashbrown::{HashMap, HashTable};
 
 /// What admission removed from a batch.
@@ -123,67 +122,123 @@ impl Cardinality {
     }
 }
 
+/// (database, measurement, tag key).
+type TagKey = (String, Vec<u8>, Vec<u8>);
+
+/// One core's share of the cardinality limits, consulted by the owner of a series before it
+/// creates one (series admission in the memtable apply).
+///
+/// Series live on their owner cores, so a global count needs every core. Each core instead
+/// enforces its share: `ceil(max-series-per-database / cores)` new series per database, which
+/// equals the 1.x limit on one core and approximates it on several (series spread evenly by
+/// hash). Distinct tag values are counted per (database, measurement, tag key) on this core,
+/// against the whole `max-values-per-tag`: a value can repeat on every core, so the server-wide
+/// count may exceed the limit by up to `cores` times, never fall below it.
+#[derive(Debug, Default)]
+pub struct CardinalityBudget {
+    series_max_per_core: u64,
+    values_max: u64,
+    series: std::collections::HashMap<String, u64>,
+    values: std::collections::HashMap<TagKey, std::collections::HashSet<Vec<u8>>>,
+}
+
+/// Why a new series was refused; `Display` is 1.x's partial-write reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardinalityError {
+    /// `max-series-per-database limit exceeded: (1000000)`
+    Series { limit: u64 },
+    /// `max-values-per-tag limit exceeded (100000/100000): measurement="cpu" tag="host" value="x"`
+    Values {
+        limit: u64,
+        measurement: String,
+        tag: String,
+        value: String,
+    },
+}
+
+impl std::fmt::Display for CardinalityError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CardinalityError::Series { limit } => {
+                write!(f, "max-series-per-database limit exceeded: ({limit})")
+            }
+            CardinalityError::Values {
+                limit,
+                measurement,
+                tag,
+                value,
+            } => write!(
+                f,
+                "max-values-per-tag limit exceeded ({limit}/{limit}): measurement={measurement:?} tag={tag:?} value={value:?}"
+            ),
+        }
+    }
+}
+
+impl CardinalityBudget {
+    /// This core's budget from the config (`0` = unlimited, as in 1.x).
+    pub fn new(cfg: &Config, cores: usize) -> Self {
+        let share = |max: u64| match max {
+            0 => u64::MAX,
+            n => n.div_ceil(cores.max(1) as u64),
+        };
+        CardinalityBudget {
+            series_max_per_core: share(cfg.data.max_series_per_database),
+            values_max: match cfg.data.max_values_per_tag {
+                0 => u64::MAX,
+                n => n,
+            },
+            ..Self::default()
+        }
+    }
+
+    /// Admits a series this core does not hold yet, counting it and its new tag values, or
+    /// refuses it (and counts nothing). `tags` are the series' (key, value) pairs.
+    pub fn admit_new_series(
+        &mut self,
+        db: &str,
+        measurement: &[u8],
+        tags: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), CardinalityError> {
+        let count = self.series.get(db).copied().unwrap_or(0);
+        if count >= self.series_max_per_core {
+            return Err(CardinalityError::Series {
+                limit: self.series_max_per_core,
+            });
+        }
+        let values_max = self.values_max;
+        for (k, v) in tags {
+            let key = (db.to_string(), measurement.to_vec(), k.clone());
+            let set = self.values.get(&key);
+            let seen = set.is_some_and(|s| s.contains(v));
+            let n = set.map_or(0, |s| s.len() as u64);
+            if !seen && n >= values_max {
+                return Err(CardinalityError::Values {
+                    limit: values_max,
+                    measurement: String::from_utf8_lossy(measurement).into_owned(),
+                    tag: String::from_utf8_lossy(k).into_owned(),
+                    value: String::from_utf8_lossy(v).into_owned(),
+                });
+            }
+        }
+        *self.series.entry(db.to_string()).or_insert(0) += 1;
+        for (k, v) in tags {
+            let key = (db.to_string(), measurement.to_vec(), k.clone());
+            self.values.entry(key).or_default().insert(v.clone());
+        }
+        Ok(())
+    }
+
+    /// Forgets a dropped database.
+    pub fn forget_database(&mut self, db: &str) {
+        self.series.remove(db);
+        self.values.retain(|(d, _, _), _| d != db);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lineproto::FieldValue;
-    use crate::shard::batch::Batch;
-    use crate::storage::Memtable;
-
-    fn batch(keys: &[&str]) -> Batch {
-        let mut b = Batch::default();
-        for k in keys {
-            b.begin_point(k.as_bytes(), b"cpu", 1, 1);
-            b.push_field(b"v", &FieldValue::Integer(1));
-        }
-        b
-    }
-
-    /// Applies `keys` (one point each) to `mem` with `c` admitting; the refused point numbers
-    /// and the refusal, as `Partition::apply` gets them.
-    fn apply(c: &mut Cardinality, mem: &mut Memtable, keys: &[&str]) -> (Vec<u32>, Refused) {
-        let b = batch(keys);
-        let mut refused = Refused::default();
-        let mut numbers = Vec::new();
-        let mut admit = |k: &[u8], h: u64, m: &[u8]| c.admit_series("db", k, h, m, &mut refused);
-        mem.apply_admitting("db", "autogen", &b.buf, Some(&mut admit), &mut numbers)
-            .unwrap();
-        (numbers, refused)
-    }
-
-    #[test]
-    fn series_limit_refuses_new_series_only() {
-        let mut cfg = Config::default();
-        cfg.data.max_series_per_database = 2;
-        cfg.data.max_values_per_tag = 0;
-        let mut c = Cardinality::new(&cfg, 1);
-        let mut mem = Memtable::new();
-        let (numbers, r) = apply(&mut c, &mut mem, &["cpu,h=a", "cpu,h=b", "cpu,h=a"]);
-        assert!(numbers.is_empty() && r.reason.is_none());
-        assert_eq!(mem.point_count(), 3);
-        // A new memtable (as after a seal): `a` is not in it but is known, so it is kept;
-        // `c` and `d` are new and over the limit, and so is `c`'s later point.
-        let mut mem = Memtable::new();
-        let keys = ["cpu,h=c", "cpu,h=a", "cpu,h=d", "cpu,h=c"];
-        let (numbers, r) = apply(&mut c, &mut mem, &keys);
-        assert_eq!(numbers, vec![0, 2, 3]);
-        assert_eq!(
-            r.reason.as_deref(),
-            Some("max-series-per-database limit exceeded: (2)")
-        );
-        assert_eq!(mem.series_count(), 1);
-        assert_eq!(mem.point_count(), 1);
-        let kept = batch(&keys).without(&numbers).unwrap();
-        assert_eq!(
-            kept.iter()
-                .map(|p| p.unwrap().series_key.to_vec())
-                .collect::<Vec<_>>(),
-            vec![b"cpu,h=a".to_vec()]
-        );
-        c.forget_database("db");
-        let (numbers, _) = apply(&mut c, &mut Memtable::new(), &["cpu,h=c"]);
-        assert!(numbers.is_empty());
-    }
 
     #[test]
     fn unlimited_tracks_nothing() {
@@ -194,5 +249,41 @@ mod tests {
         assert!(!c.enabled());
         c.learn("db", b"cpu,h=a", b"cpu");
         assert!(c.known.is_empty());
+    }
+
+    #[test]
+    fn cardinality_budget_texts_and_shares() {
+        let mut cfg = Config::default();
+        cfg.data.max_series_per_database = 3;
+        cfg.data.max_values_per_tag = 2;
+        let tag = |v: &str| vec![(b"host".to_vec(), v.as_bytes().to_vec())];
+        let mut b = CardinalityBudget::new(&cfg, 1);
+        b.admit_new_series("db", b"cpu", &tag("a")).unwrap();
+        b.admit_new_series("db", b"cpu", &tag("b")).unwrap();
+        let e = b.admit_new_series("db", b"cpu", &tag("c")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "max-values-per-tag limit exceeded (2/2): measurement=\"cpu\" tag=\"host\" value=\"c\""
+        );
+        // A known value is fine (another series with the same host), until the series limit.
+        b.admit_new_series("db", b"mem", &tag("a")).unwrap();
+        let e = b.admit_new_series("db", b"cpu", &tag("a")).unwrap_err();
+        assert_eq!(e.to_string(), "max-series-per-database limit exceeded: (3)");
+        // Other databases have their own count; a dropped database starts over.
+        b.admit_new_series("other", b"cpu", &tag("z")).unwrap();
+        b.forget_database("db");
+        b.admit_new_series("db", b"cpu", &tag("c")).unwrap();
+        // Four cores share 3 series: one each (rounded up).
+        let mut b = CardinalityBudget::new(&cfg, 4);
+        b.admit_new_series("db", b"m", &[]).unwrap();
+        assert!(b.admit_new_series("db", b"m", &[]).is_err());
+        // 0 = unlimited.
+        cfg.data.max_series_per_database = 0;
+        cfg.data.max_values_per_tag = 0;
+        let mut b = CardinalityBudget::new(&cfg, 2);
+        for i in 0..100 {
+            b.admit_new_series("db", b"cpu", &tag(&i.to_string()))
+                .unwrap();
+        }
     }
 }

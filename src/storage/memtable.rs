@@ -22,18 +22,9 @@ use crate::shard::batch::{encode_value, Batch, BatchIter, CorruptBatch, FIXED_VA
 use hashbrown::{HashMap, HashTable};
 use std::borrow::Cow;
 
+pub use super::scan::SeriesRows;
+use super::scan::{FieldKey, PointFields, ScanRequest};
 use super::segment::{ColumnData, SeriesData, Values};
-pub use crate::query::SeriesRows;
-use crate::query::{Condition, FieldKey, MeasurementMatch, PointFields};
-
-/// A read of one (db, rp): the measurements and the condition (time range, tag filters).
-#[derive(Debug, Clone)]
-pub struct ScanRequest {
-    pub db: String,
-    pub rp: String,
-    pub measurements: MeasurementMatch,
-    pub condition: Condition,
-}
 
 /// What `apply` could not do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -425,8 +416,8 @@ impl DbStore {
         // record's last one (its first new line and its end), so that its stores do not wait on
         // memory. A fresh line costs a read from memory before the store (an RFO): on TSBS
         // batches `apply/tsbs_5000_lines` took 525 -> 257 µs with these two (one: 572 -> 525).
-        crate::lineproto::simd::prefetch_write(&self.chunks, start + len + 64);
-        crate::lineproto::simd::prefetch_write(&self.chunks, start + 2 * len);
+        crate::simd::prefetch_write(&self.chunks, start + len + 64);
+        crate::simd::prefetch_write(&self.chunks, start + 2 * len);
         self.chunks
             .get_mut(start..start + len)
             .ok_or(ApplyError::Full("memtable bytes"))
@@ -499,7 +490,7 @@ impl<'a> Iterator for ChunkIter<'a> {
             next
         };
         if self.next != NO_CHUNK {
-            crate::lineproto::simd::prefetch(self.arena, self.next as usize * CHUNK_ALIGN);
+            crate::simd::prefetch(self.arena, self.next as usize * CHUNK_ALIGN);
         }
         let used = get_u32(self.arena, at + 4) as usize;
         let data = self
@@ -920,7 +911,7 @@ fn uniform_columns(store: &DbStore, meta: SeriesMeta) -> Option<(Vec<i64>, Vec<C
         // The head is read in one bounds check, not through a `RecordReader` (one per part:
         // ~25 more instructions per TSBS row, callgrind).
         while pos < data.len() {
-            crate::lineproto::simd::prefetch(data, pos + SEAL_PREFETCH_AHEAD);
+            crate::simd::prefetch(data, pos + SEAL_PREFETCH_AHEAD);
             let head: [u8; RECORD_HEAD] = data.get(pos..pos + RECORD_HEAD)?.try_into().ok()?;
             let ts = i64::from_le_bytes(head[..8].try_into().ok()?);
             let n = usize::from(u16::from_le_bytes([head[8], head[9]]));
@@ -1355,6 +1346,7 @@ impl Eq for dyn DbRpKey + '_ {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::scan::{Condition, MeasurementMatch};
 
     fn key(name: &[u8]) -> FieldKey {
         name.into()
@@ -1538,7 +1530,7 @@ mod tests {
             .iter()
             .all(|r| r.points.len() == 1 && r.points[0].0 == 2));
         req.condition = Condition::default();
-        req.condition.tags.push(crate::query::TagFilter {
+        req.condition.tags.push(crate::storage::scan::TagFilter {
             key: b"h".to_vec(),
             value: b"a".to_vec(),
             negate: false,

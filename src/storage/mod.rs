@@ -10,10 +10,15 @@
 
 pub mod layout;
 mod memtable;
+pub mod scan;
 pub mod segment;
 pub mod wal;
 
 mod partition;
 
-pub use memtable::{Admit, ApplyError, KnownField, Memtable, ScanRequest, SeriesRows};
+#[cfg(test)]
+mod admission_tests;
+
+pub use memtable::{Admit, ApplyError, KnownField, Memtable};
 pub use partition::{merge_sources, scan_files, scan_segment, seal, Partition, Stored};
+pub use scan::{ScanRequest, SeriesRows};

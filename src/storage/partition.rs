@@ -15,7 +15,8 @@
 //! length, rp, and a `shard::Batch` buffer; kind 1 (drop database) `u16` + db; kind 2 (drop
 //! retention policy) `u16` + db, `u16` + rp.
 
-use super::memtable::{Admit, ApplyError, KnownField, Memtable, ScanRequest, SeriesRows};
+use super::memtable::{Admit, ApplyError, KnownField, Memtable};
+use super::scan::{ScanRequest, SeriesRows};
 use super::segment::{SegmentEncoder, SegmentReader, SeriesData};
 use super::wal::{FsyncPolicy, Wal, WalRecord};
 use crate::lineproto::FieldType;
@@ -709,10 +710,10 @@ pub fn scan_segment(path: &Path, req: &ScanRequest) -> Result<Vec<SeriesRows>, S
             .read_series(idx, min, max)
             .map_err(|e| format!("{}: {e:?}", path.display()))?;
         let mut points = Vec::with_capacity(data.times.len());
-        let names: Vec<crate::query::FieldKey> =
+        let names: Vec<super::scan::FieldKey> =
             data.columns.iter().map(|c| c.name[..].into()).collect();
         for (row, ts) in data.times.iter().enumerate() {
-            let mut fields: crate::query::PointFields = data
+            let mut fields: super::scan::PointFields = data
                 .columns
                 .iter()
                 .zip(&names)
@@ -740,7 +741,7 @@ type SeriesId = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
 /// Merges the rows of one scan from several sources given oldest first: per series, rows of the
 /// same time merge and the newer source wins.
 pub fn merge_sources(sources: Vec<SeriesRows>) -> Vec<SeriesRows> {
-    let mut by_series: hashbrown::HashMap<SeriesId, Vec<(i64, crate::query::PointFields)>> =
+    let mut by_series: hashbrown::HashMap<SeriesId, Vec<(i64, super::scan::PointFields)>> =
         hashbrown::HashMap::new();
     let mut order = Vec::new();
     for s in sources {
@@ -768,7 +769,7 @@ pub fn merge_sources(sources: Vec<SeriesRows>) -> Vec<SeriesRows> {
 mod tests {
     use super::*;
     use crate::lineproto::FieldValue;
-    use crate::query::{Condition, MeasurementMatch};
+    use crate::storage::scan::{Condition, MeasurementMatch};
     use std::cell::RefCell;
 
     fn batch(db_tag: &str, n: i64) -> Batch {

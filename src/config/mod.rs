@@ -3,12 +3,12 @@
 //! Keys are kebab-case and named after InfluxDB 1.x's where one exists (`[http] bind-address`,
 //! `max-body-size`, `[data] dir`, `max-series-per-database`). Every section is
 //! `#[serde(default, deny_unknown_fields)]`: a missing key takes its default, a misspelt one is an error.
-//! Durations are Go-style strings (`"10s"`, `"3m"`, `"100ms"`, see [`crate::catalog::duration`]).
+//! Durations are Go-style strings (`"10s"`, `"3m"`, `"100ms"`, see [`crate::duration`]).
 //!
 //! Each setting is declared once, with its default and a one-line doc, through `section!`; the doc is
 //! both the rustdoc and the `# comment` that `--print-config` ([`print_config`]) writes above it.
-//! Bounds and defaults that are numbers live in [`crate::limits`], which also checks the settings at
-//! start-up ([`Config::validate`]).
+//! Bounds and defaults that are numbers live in [`crate::limits`]; `check.rs` checks the settings
+//! against them at start-up ([`Config::validate`]).
 //!
 //! Start-up order (main.rs): `Cli::parse()` -> [`Cli::into_config`] -> `--print-config`? print and exit
 //! -> [`Config::validate`] -> run.
@@ -21,6 +21,8 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 
 use crate::limits;
+
+mod check;
 
 /// Declares one `[section]` struct: fields with defaults and one-line docs, plus the doc table
 /// `print_config` walks (declaration order = printed order).
@@ -174,9 +176,9 @@ impl Config {
         Config::from_toml_str(&text, path)
     }
 
-    /// Checks bounds and relationships between settings (see [`limits::check`]).
+    /// Checks bounds and relationships between settings (see [`check::check`]).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        limits::check(self)
+        check::check(self)
     }
 
     /// `runtime.cores`, with 0 resolved to the cores this process may run on (its affinity mask).
@@ -303,7 +305,7 @@ mod go_duration_serde {
     use serde::ser::Error as _;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    use crate::catalog::{format_go_duration, parse_go_duration};
+    use crate::duration::{format_go_duration, parse_go_duration};
 
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         let ns = i64::try_from(d.as_nanos()).map_err(|_| S::Error::custom("duration too long"))?;
