@@ -187,6 +187,7 @@ fn prepare_data_dir(dir: &std::path::Path) -> Result<std::path::PathBuf, StartEr
 }
 
 /// What every core starts from.
+#[derive(Clone)]
 struct Shared {
     config: Arc<Config>,
     catalog: Arc<Catalog>,
@@ -214,22 +215,7 @@ fn spawn_core(
     let own_cpu = glommio::CpuSet::online()
         .map(|set| set.filter(|l| l.cpu == cpu))
         .map_err(failed)?;
-    let Shared {
-        config,
-        catalog,
-        partitions,
-        started,
-        mesh,
-        addr,
-    } = shared;
-    let (config, catalog, partitions, started, mesh, addr) = (
-        config.clone(),
-        catalog.clone(),
-        *partitions,
-        started.clone(),
-        mesh.clone(),
-        *addr,
-    );
+    let shared = shared.clone();
     LocalExecutorBuilder::new(Placement::Fixed(cpu))
         .name(&format!("lineshard-{i}"))
         .blocking_thread_pool_placement(glommio::PoolPlacement::Custom(vec![
@@ -245,7 +231,7 @@ fn spawn_core(
             let ready = |n| {
                 let _ = notice.send((i, n));
             };
-            core_main(config, catalog, partitions, started, mesh, addr, ready).await
+            core_main(shared, ready).await
         })
         .map_err(failed)
 }
@@ -278,15 +264,17 @@ fn wait_until_ready(
     Ok(())
 }
 
-async fn core_main(
-    config: Arc<Config>,
-    catalog: Arc<Catalog>,
-    partitions: u32,
-    started: Arc<AtomicUsize>,
-    mesh: MeshBuilder<Msg, glommio::channels::channel_mesh::Full>,
-    addr: SocketAddr,
-    ready: impl Fn(Notice),
-) {
+/// One core: join the mesh, open its partitions, register stored types, wait for every core,
+/// listen, serve.
+async fn core_main(shared: Shared, ready: impl Fn(Notice)) {
+    let Shared {
+        config,
+        catalog,
+        partitions,
+        started,
+        mesh,
+        addr,
+    } = shared;
     let (senders, receivers) = match mesh.join().await {
         Ok(x) => x,
         Err(e) => {
