@@ -1,0 +1,492 @@
+//! Appending: records encoded into the open batch, the flush task that writes and syncs each batch
+//! once for all of its appenders (group commit), the fsync policy, rotation between two batches,
+//! and the sticky failure after a write or sync error. See "Writing" in the module doc.
+
+use super::files::{create_segment, install_spare, io_err, segment_path, write_all, Segment};
+use super::framing::{self, PAYLOAD_LEN_MAX};
+use super::{FsyncPolicy, Inner, Wal, WalError};
+use glommio::io::{DmaBuffer, DmaFile};
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::io;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::Duration;
+
+/// Bytes per O_DIRECT write buffer of a batch (a multiple of every block size).
+pub(super) const CHUNK_LEN: usize = 1 << 20;
+
+/// Where the flush task answers a `rotate` call: the new segment's first LSN, or the poison text.
+pub(super) type RotateSlot = Rc<RefCell<Option<Result<u64, String>>>>;
+
+/// The batch being filled by appends, not yet taken by the flush task.
+pub(super) struct OpenBatch {
+    /// Aligned file offset of the first byte of `chunks[0]`.
+    offset: u64,
+    /// Bytes from `offset` that are already in the file (the partial last block); they start the
+    /// first chunk once a record arrives.
+    carry: Vec<u8>,
+    chunks: Vec<DmaBuffer>,
+    /// Bytes used in the last chunk.
+    fill: usize,
+    last_lsn: Option<u64>,
+    /// Bytes of the records in this batch.
+    pub(super) record_bytes: u64,
+}
+
+/// A batch taken by the flush task, with what else it must do.
+struct Taken {
+    file: Rc<DmaFile>,
+    offset: u64,
+    chunks: Vec<DmaBuffer>,
+    last_lsn: Option<u64>,
+    bytes: u64,
+    /// Start a new segment with this first LSN after this batch is synced.
+    rotate_to: Option<u64>,
+    /// What `rotators` are answered: the first LSN of the (new, or empty current) segment.
+    rotated_first_lsn: u64,
+    rotators: Vec<RotateSlot>,
+}
+
+impl Wal {
+    /// Appends one record; resolves with its LSN when it is durable per the policy. All appends
+    /// of one executor tick share one batch write and one fdatasync.
+    pub async fn append(&self, payload: &[u8]) -> Result<u64, WalError> {
+        let lsn = self.enqueue(payload)?;
+        self.wait_durable(lsn).await
+    }
+
+    /// Resolves with `lsn` when the record `lsn` (from `enqueue`) is durable per the policy, or
+    /// with the poison error if its batch failed.
+    pub async fn wait_durable(&self, lsn: u64) -> Result<u64, WalError> {
+        poll_fn(|cx| {
+            let mut i = self.inner.borrow_mut();
+            if i.durable_lsn >= lsn {
+                return Poll::Ready(Ok(lsn));
+            }
+            if let Some(p) = &i.poisoned {
+                return Poll::Ready(Err(WalError::Poisoned(p.clone())));
+            }
+            i.wakers.push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Closes the current segment (after syncing it) and starts a new one; returns the first LSN
+    /// of the new segment: every record appended before has a smaller LSN.
+    pub async fn rotate(&self) -> Result<u64, WalError> {
+        let slot = Rc::new(RefCell::new(None));
+        {
+            let mut i = self.inner.borrow_mut();
+            if let Some(p) = &i.poisoned {
+                return Err(WalError::Poisoned(p.clone()));
+            }
+            i.rotators.push(slot.clone());
+            self.schedule_flush(&mut i);
+        }
+        poll_fn(|cx| match slot.borrow_mut().take() {
+            Some(Ok(lsn)) => Poll::Ready(Ok(lsn)),
+            Some(Err(p)) => Poll::Ready(Err(WalError::Poisoned(p))),
+            None => {
+                self.inner.borrow_mut().wakers.push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Waits until every record appended so far is written, then fdatasyncs: makes `Interval` and
+    /// `Never` durable on demand (shutdown). Under `Always` it only waits.
+    pub async fn sync(&self) -> Result<(), WalError> {
+        let target = self.inner.borrow().next_lsn - 1;
+        poll_fn(|cx| {
+            let mut i = self.inner.borrow_mut();
+            if i.durable_lsn >= target {
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(p) = &i.poisoned {
+                return Poll::Ready(Err(WalError::Poisoned(p.clone())));
+            }
+            i.wakers.push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await?;
+        let (file, path) = {
+            let mut i = self.inner.borrow_mut();
+            if i.policy == FsyncPolicy::Always || !std::mem::take(&mut i.dirty) {
+                return Ok(());
+            }
+            let path = i
+                .segments
+                .last()
+                .map(|s| s.path.clone())
+                .unwrap_or_default();
+            (i.file.clone(), path)
+        };
+        if let Err(e) = file.fdatasync().await {
+            let e = io_err("syncing", &path)(e.into());
+            let mut i = self.inner.borrow_mut();
+            i.poison(e.to_string());
+            i.wake_all();
+            return Err(e);
+        }
+        self.inner.borrow_mut().stats.fsyncs += 1;
+        Ok(())
+    }
+
+    /// The first half of `append`: assigns the LSN and queues the record for the next flush,
+    /// without waiting (then `wait_durable`). Lets a caller apply records to its memtable in
+    /// exactly LSN order, which is the order replay will use: tasks woken by one flush may run in
+    /// any order, so "apply after `append` returns" can differ from replay for concurrent writes
+    /// of the same series and timestamp. The price: data is readable before it is durable.
+    pub fn enqueue(&self, payload: &[u8]) -> Result<u64, WalError> {
+        self.enqueue_parts(&[payload])
+    }
+
+    /// `enqueue` for a payload given in pieces (one record: the pieces one after another), so a
+    /// caller need not copy them together first.
+    pub fn enqueue_parts(&self, parts: &[&[u8]]) -> Result<u64, WalError> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len == 0 {
+            return Err(WalError::Empty);
+        }
+        if len > PAYLOAD_LEN_MAX {
+            return Err(WalError::TooLarge(len));
+        }
+        let mut guard = self.inner.borrow_mut();
+        let i = &mut *guard;
+        if let Some(p) = &i.poisoned {
+            return Err(WalError::Poisoned(p.clone()));
+        }
+        let lsn = i.next_lsn;
+        i.next_lsn += 1;
+        let header = framing::encode_record_header_parts(lsn, parts);
+        i.open.put(&i.file, &header);
+        for p in parts {
+            i.open.put(&i.file, p);
+        }
+        i.open.last_lsn = Some(lsn);
+        let len = framing::record_len(len) as u64;
+        i.bytes_since_rotate += len;
+        i.open.record_bytes += len;
+        i.stats.appends += 1;
+        self.schedule_flush(i);
+        Ok(lsn)
+    }
+
+    fn schedule_flush(&self, i: &mut Inner) {
+        if !i.flushing {
+            i.flushing = true;
+            glommio::spawn_local(flush_task(self.inner.clone())).detach();
+        }
+    }
+}
+
+impl OpenBatch {
+    pub(super) fn new(offset: u64, carry: Vec<u8>) -> OpenBatch {
+        OpenBatch {
+            offset,
+            carry,
+            chunks: Vec::new(),
+            fill: 0,
+            last_lsn: None,
+            record_bytes: 0,
+        }
+    }
+
+    /// Copies `bytes` into the batch's O_DIRECT buffers, starting a buffer when one is full.
+    fn put(&mut self, file: &DmaFile, mut bytes: &[u8]) {
+        if self.chunks.is_empty() {
+            let mut c = file.alloc_dma_buffer(CHUNK_LEN);
+            let carry = std::mem::take(&mut self.carry);
+            c.as_bytes_mut()[..carry.len()].copy_from_slice(&carry);
+            self.fill = carry.len();
+            self.chunks.push(c);
+        }
+        while !bytes.is_empty() {
+            if self.fill == CHUNK_LEN {
+                self.chunks.push(file.alloc_dma_buffer(CHUNK_LEN));
+                self.fill = 0;
+            }
+            let Some(chunk) = self.chunks.last_mut() else {
+                return;
+            };
+            let n = bytes.len().min(CHUNK_LEN - self.fill);
+            chunk.as_bytes_mut()[self.fill..self.fill + n].copy_from_slice(&bytes[..n]);
+            self.fill += n;
+            bytes = &bytes[n..];
+        }
+    }
+
+    /// Bytes from `offset` to the end of the last record.
+    fn len(&self) -> u64 {
+        match self.chunks.len() {
+            0 => self.carry.len() as u64,
+            n => ((n - 1) * CHUNK_LEN + self.fill) as u64,
+        }
+    }
+}
+
+impl Inner {
+    /// Takes the open batch (and a pending rotation) for the flush task; `None` when idle.
+    fn take(&mut self) -> Option<Taken> {
+        if self.open.last_lsn.is_none() && self.rotators.is_empty() {
+            return None;
+        }
+        let align = self.alignment;
+        let end = self.open.offset + self.open.len();
+        let next_offset = end - end % align;
+        let mut chunks = std::mem::take(&mut self.open.chunks);
+        let mut carry = Vec::new();
+        if let Some(last) = chunks.last_mut() {
+            let fill = self.open.fill;
+            let keep_from = fill - (end - next_offset) as usize;
+            carry.extend_from_slice(&last.as_bytes()[keep_from..fill]);
+            // At least a zero length field follows the last record on disk: it ends the scan
+            // (a recycled file holds old bytes after it).
+            let padded = (fill + framing::LEN_FIELD_LEN).div_ceil(align as usize) * align as usize;
+            let in_chunk = padded.min(CHUNK_LEN);
+            last.as_bytes_mut()[fill..in_chunk].fill(0);
+            last.trim_to_size(in_chunk);
+            if padded > CHUNK_LEN {
+                let mut block = self.file.alloc_dma_buffer(align as usize);
+                block.as_bytes_mut().fill(0);
+                chunks.push(block);
+            }
+        } else {
+            carry = std::mem::take(&mut self.open.carry);
+        }
+        let last_lsn = self.open.last_lsn;
+        let taken_offset = self.open.offset;
+        let rotators = std::mem::take(&mut self.rotators);
+        let current_is_empty = self
+            .segments
+            .last()
+            .is_some_and(|s| s.first_lsn == self.next_lsn);
+        let rotate_to = if rotators.is_empty() || current_is_empty {
+            self.open = OpenBatch::new(next_offset, carry);
+            None
+        } else {
+            // Records appended from now on go to the new segment, which starts with its header.
+            self.bytes_since_rotate = 0;
+            self.open = OpenBatch::new(0, framing::encode_header(self.next_lsn).to_vec());
+            Some(self.next_lsn)
+        };
+        Some(Taken {
+            file: self.file.clone(),
+            offset: taken_offset,
+            bytes: chunks.iter().map(|c| c.len() as u64).sum(),
+            chunks,
+            last_lsn,
+            rotate_to,
+            rotated_first_lsn: self.next_lsn,
+            rotators,
+        })
+    }
+
+    fn poison(&mut self, why: String) {
+        if self.poisoned.is_none() {
+            eprintln!(
+                "wal: {}: {why}; refusing writes until restart",
+                self.dir.display()
+            );
+            self.poisoned = Some(why);
+        }
+    }
+
+    fn wake_all(&mut self) {
+        for w in self.wakers.drain(..) {
+            w.wake();
+        }
+    }
+}
+
+/// Runs while there are batches: yield once (let the tick's appends join), take, write, sync, wake.
+async fn flush_task(inner: Rc<RefCell<Inner>>) {
+    loop {
+        futures_lite::future::yield_now().await;
+        let mut taken = {
+            let mut i = inner.borrow_mut();
+            if let Some(p) = i.poisoned.clone() {
+                for r in std::mem::take(&mut i.rotators) {
+                    *r.borrow_mut() = Some(Err(p.clone()));
+                }
+                i.flushing = false;
+                i.wake_all();
+                return;
+            }
+            match i.take() {
+                Some(t) => t,
+                None => {
+                    i.flushing = false;
+                    return;
+                }
+            }
+        };
+        let policy = inner.borrow().policy;
+        let result = flush(&inner, &mut taken, policy).await;
+        let mut i = inner.borrow_mut();
+        match result {
+            Ok(new_file) => {
+                if let Some(lsn) = taken.last_lsn {
+                    i.durable_lsn = i.durable_lsn.max(lsn);
+                }
+                if let (Some(file), Some(first)) = (new_file, taken.rotate_to) {
+                    i.file = file;
+                    let path = segment_path(&i.dir, first);
+                    i.segments.push(Segment {
+                        first_lsn: first,
+                        path,
+                    });
+                }
+                for r in &taken.rotators {
+                    *r.borrow_mut() = Some(Ok(taken.rotated_first_lsn));
+                }
+            }
+            Err(e) => {
+                i.poison(e.to_string());
+                let p = e.to_string();
+                for r in &taken.rotators {
+                    *r.borrow_mut() = Some(Err(p.clone()));
+                }
+            }
+        }
+        i.wake_all();
+    }
+}
+
+/// Writes a taken batch, syncs per policy, and creates the next segment if asked.
+async fn flush(
+    inner: &Rc<RefCell<Inner>>,
+    t: &mut Taken,
+    policy: FsyncPolicy,
+) -> Result<Option<Rc<DmaFile>>, WalError> {
+    let path = inner
+        .borrow()
+        .segments
+        .last()
+        .map(|s| s.path.clone())
+        .unwrap_or_default();
+    let wrote = !t.chunks.is_empty();
+    write_chunks(&t.file, std::mem::take(&mut t.chunks), t.offset)
+        .await
+        .map_err(io_err("writing", &path))?;
+    if wrote {
+        let mut i = inner.borrow_mut();
+        i.stats.batches += 1;
+        i.stats.bytes_written += t.bytes;
+        i.dirty = true;
+    }
+    let sync = t.rotate_to.is_some() || (wrote && policy == FsyncPolicy::Always);
+    if sync {
+        inner.borrow_mut().dirty = false;
+        t.file
+            .fdatasync()
+            .await
+            .map_err(|e| io_err("syncing", &path)(e.into()))?;
+        inner.borrow_mut().stats.fsyncs += 1;
+    }
+    match t.rotate_to {
+        None => Ok(None),
+        Some(first) => start_segment(inner, first).await.map(Some),
+    }
+}
+
+/// Writes `chunks` back to back from `offset`, all in flight at once (the device may take them in
+/// parallel), polled here rather than in tasks of their own: a completed write wakes this task
+/// directly. Every write runs to its end; the first error is returned.
+async fn write_chunks(file: &Rc<DmaFile>, chunks: Vec<DmaBuffer>, offset: u64) -> io::Result<()> {
+    let mut at = offset;
+    let mut writes: Vec<_> = chunks
+        .into_iter()
+        .map(|chunk| {
+            let pos = at;
+            at += chunk.len() as u64;
+            let file = file.clone();
+            Some(Box::pin(async move { write_dma(&file, chunk, pos).await }))
+        })
+        .collect();
+    let mut first_err = None;
+    poll_fn(|cx| {
+        let mut pending = false;
+        for w in writes.iter_mut() {
+            if let Some(f) = w {
+                match std::future::Future::poll(f.as_mut(), cx) {
+                    Poll::Ready(r) => {
+                        if let Err(e) = r {
+                            first_err.get_or_insert(e);
+                        }
+                        *w = None;
+                    }
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The file of the segment that starts at `first`, where the records after a rotation go: the
+/// spare made into it when there is one, else a new file.
+async fn start_segment(inner: &Rc<RefCell<Inner>>, first: u64) -> Result<Rc<DmaFile>, WalError> {
+    let dir = inner.borrow().dir.clone();
+    let seg = Segment {
+        first_lsn: first,
+        path: segment_path(&dir, first),
+    };
+    let spare = inner.borrow_mut().spare.take();
+    match spare {
+        Some(file) => install_spare(&dir, &seg, file).await,
+        None => create_segment(&dir, &seg).await.map(Rc::new),
+    }
+}
+
+/// `FsyncPolicy::Interval`: fdatasync the current segment every `period` if it was written.
+pub(super) async fn interval_sync(inner: std::rc::Weak<RefCell<Inner>>, period: Duration) {
+    loop {
+        glommio::timer::sleep(period).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let file = {
+            let mut i = inner.borrow_mut();
+            if i.poisoned.is_some() {
+                return;
+            }
+            if !std::mem::take(&mut i.dirty) {
+                continue;
+            }
+            i.file.clone()
+        };
+        match file.fdatasync().await {
+            Ok(()) => inner.borrow_mut().stats.fsyncs += 1,
+            Err(e) => {
+                let mut i = inner.borrow_mut();
+                i.poison(format!("write-ahead log: periodic sync: {e}"));
+                i.wake_all();
+                return;
+            }
+        }
+    }
+}
+
+/// Writes one O_DIRECT buffer (aligned position and length) without copying it.
+async fn write_dma(file: &DmaFile, buf: DmaBuffer, pos: u64) -> io::Result<()> {
+    let len = buf.len();
+    let buf = Rc::new(buf);
+    let n = file.write_rc_at(buf.clone(), pos).await?;
+    if n >= len {
+        return Ok(());
+    }
+    write_all(file, &buf.as_bytes()[n..], pos + n as u64).await
+}
