@@ -80,8 +80,8 @@ impl crate::http::Handler for Api {
             Route::Ping | Route::Health => None,
         };
         let target = match r {
-            Route::WriteV1 => write::target_v1(&self.core, head)?,
-            Route::WriteV2 => write::target_v2(&self.core, head)?,
+            Route::WriteV1 => write::target_v1(&self.core, head).map_err(|e| e.response())?,
+            Route::WriteV2 => write::target_v2(&self.core, head).map_err(|e| e.response())?,
             _ => return Ok(()),
         };
         if let Some(auth::Early::Known(p)) = &early {
@@ -113,6 +113,7 @@ impl crate::http::Handler for Api {
                 } else {
                     write::target_v2(&self.core, &req.head)
                 };
+                let target = target.map_err(|e| e.response());
                 match target.and_then(|t| auth::authorize_write(&principal, t.db()).map(|_| t)) {
                     Ok(t) => write::write(&self.core, t, std::mem::take(&mut req.body)).await,
                     Err(resp) => resp,
@@ -167,21 +168,5 @@ fn connections_per_core(limit: u32, cores: usize) -> usize {
     match limit {
         0 => usize::MAX,
         n => (n as usize).div_ceil(cores.max(1)),
-    }
-}
-
-/// A catalog lookup that failed on the write path, with 1.x's status: an unknown database is the
-/// client's 404 (`%q`-quoted name), an unknown retention policy is a 500 in 1.x (not in its
-/// client-error list).
-fn catalog_error(e: crate::catalog::CatalogError) -> Response {
-    use crate::catalog::CatalogError;
-    match e {
-        CatalogError::DatabaseNotFound(db) => {
-            Response::error(404, &format!("database not found: {db:?}"))
-        }
-        CatalogError::RetentionPolicyNotFound(rp) => {
-            Response::error(500, &format!("retention policy not found: {rp}"))
-        }
-        other => Response::error(500, &other.to_string()),
     }
 }

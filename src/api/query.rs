@@ -6,7 +6,7 @@ use crate::http::{parse_query_string, Method, Request, Response};
 use crate::query::{
     self, RetentionPolicyRow, SelectStatement, Statement, StatementResult, TimeFormat,
 };
-use crate::runtime::{Core, Purge, Req, Resp};
+use crate::runtime::{Core, Purge, Scan};
 use crate::storage::ScanRequest;
 use std::rc::Rc;
 
@@ -236,10 +236,9 @@ async fn select(core: &Rc<Core>, stmt: SelectStatement, db: &str, rp: &str) -> S
             measurements: source.measurement.clone(),
             condition: stmt.condition.clone(),
         };
-        for answer in core.call_all(|_| Req::Scan(scan.clone())).await {
+        for answer in core.ask_all(|_| Scan(scan.clone())).await {
             match answer {
-                Ok(Resp::Scanned(mut r)) => rows.append(&mut r),
-                Ok(_) => return StatementResult::error("unexpected answer to a scan"),
+                Ok(mut r) => rows.append(&mut r),
                 Err(e) => return StatementResult::error(e.to_string()),
             }
         }

@@ -30,7 +30,7 @@ pub enum Purge {
     RetentionPolicy(String, String),
 }
 
-/// A request from one core to another.
+/// A request from one core to another; each kind has its answer type through [`Call`].
 pub enum Req {
     /// Apply a schema-checked batch to the owner's partition.
     Apply {
@@ -52,13 +52,118 @@ pub enum Req {
     CatalogSnapshot(Arc<Catalog>, Vec<Purge>),
 }
 
-/// The answer to a `Req`.
+/// The answer to a `Req`, of the kind the request asked for.
 pub enum Resp {
     Applied(Result<Applied, String>),
     Claimed(Vec<ClaimAnswer>),
     Scanned(Vec<SeriesRows>),
     CatalogChanged(Result<(), String>),
     Ack,
+}
+
+/// A request and the type of its answer: [`Core::ask`] sends it and hands back that type, so no
+/// caller matches on an answer of another kind.
+pub trait Call {
+    type Answer;
+    fn into_req(self) -> Req;
+    /// The answer, if `resp` is of this request's kind.
+    fn answer(resp: Resp) -> Option<Self::Answer>;
+}
+
+/// Apply schema-checked batches to the owner's partitions.
+pub struct Apply {
+    pub db: String,
+    pub rp: String,
+    pub batches: Vec<(u32, Batch)>,
+}
+
+/// Decide field-type claims at a measurement's schema owner.
+pub struct Claim {
+    pub db: String,
+    pub rp: String,
+    pub claims: Vec<FieldClaim>,
+}
+
+/// Read a core's rows for a query.
+pub struct Scan(pub ScanRequest);
+
+/// Change the catalog (served by core 0 only).
+pub struct ChangeCatalog(pub CatalogChange);
+
+/// Install a new catalog snapshot from core 0 and forget what it purges.
+pub struct InstallCatalog(pub Arc<Catalog>, pub Vec<Purge>);
+
+impl Call for Apply {
+    type Answer = Result<Applied, String>;
+    fn into_req(self) -> Req {
+        Req::Apply {
+            db: self.db,
+            rp: self.rp,
+            batches: self.batches,
+        }
+    }
+    fn answer(resp: Resp) -> Option<Self::Answer> {
+        match resp {
+            Resp::Applied(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+impl Call for Claim {
+    type Answer = Vec<ClaimAnswer>;
+    fn into_req(self) -> Req {
+        Req::Claim {
+            db: self.db,
+            rp: self.rp,
+            claims: self.claims,
+        }
+    }
+    fn answer(resp: Resp) -> Option<Self::Answer> {
+        match resp {
+            Resp::Claimed(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+impl Call for Scan {
+    type Answer = Vec<SeriesRows>;
+    fn into_req(self) -> Req {
+        Req::Scan(self.0)
+    }
+    fn answer(resp: Resp) -> Option<Self::Answer> {
+        match resp {
+            Resp::Scanned(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+impl Call for ChangeCatalog {
+    type Answer = Result<(), String>;
+    fn into_req(self) -> Req {
+        Req::Catalog(self.0)
+    }
+    fn answer(resp: Resp) -> Option<Self::Answer> {
+        match resp {
+            Resp::CatalogChanged(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+impl Call for InstallCatalog {
+    type Answer = ();
+    fn into_req(self) -> Req {
+        Req::CatalogSnapshot(self.0, self.1)
+    }
+    fn answer(resp: Resp) -> Option<Self::Answer> {
+        match resp {
+            Resp::Ack => Some(()),
+            _ => None,
+        }
+    }
 }
 
 /// What an owner did with a write's points.
@@ -176,8 +281,40 @@ impl Core {
         }
     }
 
+    /// Sends `call` to `target` (or serves it here) and waits for its answer.
+    pub async fn ask<C: Call>(
+        self: &Rc<Self>,
+        target: usize,
+        call: C,
+    ) -> Result<C::Answer, CallError> {
+        let resp = self.call(target, call.into_req()).await?;
+        C::answer(resp).ok_or(CallError::Unexpected(target))
+    }
+
+    /// Asks every core (this one included) with a request built per core, concurrently.
+    pub async fn ask_all<C: Call + 'static>(
+        self: &Rc<Self>,
+        make: impl Fn(usize) -> C,
+    ) -> Vec<Result<C::Answer, CallError>>
+    where
+        C::Answer: 'static,
+    {
+        let tasks: Vec<_> = (0..self.cores)
+            .map(|c| {
+                let core = self.clone();
+                let call = make(c);
+                glommio::spawn_local(async move { core.ask(c, call).await })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            out.push(t.await);
+        }
+        out
+    }
+
     /// Sends `req` to `target` (or serves it here) and waits for the answer.
-    pub async fn call(self: &Rc<Self>, target: usize, req: Req) -> Result<Resp, CallError> {
+    async fn call(self: &Rc<Self>, target: usize, req: Req) -> Result<Resp, CallError> {
         if target == self.id {
             return Ok(self.serve(req).await);
         }
@@ -202,25 +339,6 @@ impl Core {
             return Err(CallError::Unavailable(target));
         }
         rx.await.ok_or(CallError::Dropped(target))
-    }
-
-    /// Calls every core (this one included) with a request built per core, concurrently.
-    pub async fn call_all(
-        self: &Rc<Self>,
-        make: impl Fn(usize) -> Req,
-    ) -> Vec<Result<Resp, CallError>> {
-        let tasks: Vec<_> = (0..self.cores)
-            .map(|c| {
-                let core = self.clone();
-                let req = make(c);
-                glommio::spawn_local(async move { core.call(c, req).await })
-            })
-            .collect();
-        let mut out = Vec::with_capacity(tasks.len());
-        for t in tasks {
-            out.push(t.await);
-        }
-        out
     }
 
     async fn serve(self: &Rc<Self>, req: Req) -> Resp {
@@ -360,13 +478,13 @@ impl Core {
                 });
         }
         for ((owner, db, rp), claims) in by_owner {
-            let req = Req::Claim {
+            let call = Claim {
                 db: db.clone(),
                 rp: rp.clone(),
                 claims: claims.clone(),
             };
-            match self.call(owner, req).await {
-                Ok(Resp::Claimed(types)) => {
+            match self.ask(owner, call).await {
+                Ok(types) => {
                     let mut schema = self.schema.borrow_mut();
                     for (c, answer) in claims.iter().zip(types) {
                         for ((field, _), t) in c.fields.iter().zip(answer.types) {
@@ -376,7 +494,6 @@ impl Core {
                         }
                     }
                 }
-                Ok(_) => return Err(CallError::Unexpected(owner).to_string()),
                 Err(e) => return Err(e.to_string()),
             }
         }
@@ -478,11 +595,11 @@ impl Core {
         let next = Arc::new(next);
         self.install_catalog(next.clone(), &purges);
         let answers = self
-            .call_all(|c| {
+            .ask_all(|c| {
                 if c == 0 {
-                    Req::CatalogSnapshot(next.clone(), Vec::new())
+                    InstallCatalog(next.clone(), Vec::new())
                 } else {
-                    Req::CatalogSnapshot(next.clone(), purges.clone())
+                    InstallCatalog(next.clone(), purges.clone())
                 }
             })
             .await;
@@ -494,9 +611,8 @@ impl Core {
 
     /// Runs a catalog change on core 0 and waits until every core has the new snapshot.
     pub async fn catalog_change(self: &Rc<Self>, change: CatalogChange) -> Result<(), String> {
-        match self.call(0, Req::Catalog(change)).await {
-            Ok(Resp::CatalogChanged(r)) => r,
-            Ok(_) => Err(CallError::Unexpected(0).to_string()),
+        match self.ask(0, ChangeCatalog(change)).await {
+            Ok(r) => r,
             Err(e) => Err(e.to_string()),
         }
     }

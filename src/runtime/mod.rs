@@ -6,4 +6,7 @@
 pub mod core;
 mod oneshot;
 
-pub use self::core::{Applied, CallError, Core, Msg, Purge, Req, Resp};
+pub use self::core::{
+    Applied, Apply, Call, CallError, ChangeCatalog, Claim, Core, InstallCatalog, Msg, Purge, Req,
+    Resp, Scan,
+};

@@ -1,0 +1,234 @@
+//! `POST /write` and `POST /api/v2/write`: decode, check field types, fan out to owner cores,
+//! answer once every owner has applied its share.
+//!
+//! Order of checks as InfluxDB 1.x `serveWrite`: db parameter, db exists, (auth), body, parse
+//! (a body whose every line is bad), consistency level, retention policy, write. Answers (1.8
+//! texts):
+//! - all lines bad: 400 `unable to parse '<line>': <reason>` joined by newlines;
+//! - some lines bad: the good ones are stored, 400 `partial write: <those errors> dropped=0`
+//!   (1.x counts no parse failure in `dropped`);
+//! - points refused by storage rules (field type conflict, a `time` tag or only field): 400
+//!   `partial write: <first reason> dropped=N`, which hides parse errors as in 1.x.
+//!
+//! Each parse error names its line: `unable to parse '<line>': <reason> (line N)`. At most
+//! `PARSE_ERRORS_REPORTED_MAX` errors are listed; the rest are counted.
+
+mod claims;
+mod error;
+mod stage;
+
+pub use error::WriteError;
+
+use crate::http::{RequestHead, Response};
+use crate::lineproto::{DecodeOptions, Precision};
+use crate::runtime::{Applied, Apply, Core};
+use crate::shard::batch::Batch;
+use crate::storage::layout;
+use claims::{claim_fields, recheck};
+use stage::{parse_error_text, stage, unparsable};
+use std::rc::Rc;
+
+/// Where a write goes.
+pub struct WriteTarget {
+    db: String,
+    rp: Option<String>,
+    precision: Precision,
+    /// `/api/v2/write`: back-pressure answers 503 with Retry-After instead of 500 `timeout`.
+    v2: bool,
+    /// `consistency=` names no level: refused after the body parsed, as 1.x does.
+    bad_consistency: bool,
+}
+
+impl WriteTarget {
+    /// The database named by the request (for authorization).
+    pub fn db(&self) -> &str {
+        &self.db
+    }
+}
+
+fn catalog_has_db(core: &Core, db: &str) -> bool {
+    core.catalog.borrow().databases.contains_key(db)
+}
+
+/// `/write?db=&rp=&precision=`: the early checks of 1.8 (missing db, unknown db, bad precision).
+pub fn target_v1(core: &Core, head: &RequestHead) -> Result<WriteTarget, WriteError> {
+    let db = head.query_param("db").unwrap_or_default();
+    if db.is_empty() {
+        return Err(WriteError::DatabaseRequired);
+    }
+    if !catalog_has_db(core, &db) {
+        return Err(WriteError::DatabaseNotFound(db));
+    }
+    let p = head.query_param("precision").unwrap_or_default();
+    let precision = Precision::from_v1(&p).ok_or(WriteError::PrecisionV1(p))?;
+    let bad_consistency = head.query_param("consistency").is_some_and(|c| {
+        !matches!(
+            c.to_ascii_lowercase().as_str(),
+            "" | "any" | "one" | "quorum" | "all"
+        )
+    });
+    let rp = head.query_param("rp").filter(|r| !r.is_empty());
+    Ok(WriteTarget {
+        db,
+        rp,
+        precision,
+        v2: false,
+        bad_consistency,
+    })
+}
+
+/// `/api/v2/write?bucket=db[/rp]&org=&precision=`: 1.8's compatibility endpoint.
+pub fn target_v2(core: &Core, head: &RequestHead) -> Result<WriteTarget, WriteError> {
+    let bucket = head.query_param("bucket").unwrap_or_default();
+    let (db, rp) = match bucket.split_once('/') {
+        Some((db, rp)) => (
+            db.to_string(),
+            Some(rp.to_string()).filter(|r| !r.is_empty()),
+        ),
+        None if bucket.is_empty() => return Err(WriteError::BucketWithoutSlash(bucket)),
+        None => (bucket.clone(), None),
+    };
+    if db.is_empty() {
+        return Err(WriteError::BucketWithoutDatabase(bucket));
+    }
+    if !catalog_has_db(core, &db) {
+        return Err(WriteError::DatabaseNotFound(db));
+    }
+    let p = head.query_param("precision").unwrap_or_default();
+    let precision = Precision::from_v2(&p).ok_or(WriteError::PrecisionV2(p))?;
+    Ok(WriteTarget {
+        db,
+        rp,
+        precision,
+        v2: true,
+        bad_consistency: false,
+    })
+}
+
+fn now_ns() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// Sends each owner core its partitions' batches (applying this core's share in place) and
+/// waits for all of them.
+async fn fan_out(
+    core: &Rc<Core>,
+    db: &str,
+    rp: &str,
+    batches: Vec<Batch>,
+) -> Result<Applied, String> {
+    let mut by_core: Vec<Vec<(u32, Batch)>> = (0..core.cores).map(|_| Vec::new()).collect();
+    for (p, batch) in batches.into_iter().enumerate() {
+        if batch.is_empty() {
+            batch.recycle();
+        } else {
+            by_core[layout::core_of(p as u32, core.cores)].push((p as u32, batch));
+        }
+    }
+    let mut tasks = Vec::new();
+    let mut own = Vec::new();
+    for (owner, batches) in by_core.into_iter().enumerate() {
+        if batches.is_empty() {
+            continue;
+        }
+        if owner == core.id {
+            own = batches;
+            continue;
+        }
+        let core2 = core.clone();
+        let call = Apply {
+            db: db.to_string(),
+            rp: rp.to_string(),
+            batches,
+        };
+        tasks.push(glommio::spawn_local(
+            async move { core2.ask(owner, call).await },
+        ));
+    }
+    let mut result: Result<Applied, String> = Ok(Applied::default());
+    let mut add = |r: Result<Applied, String>| match (&mut result, r) {
+        (Ok(a), Ok(b)) => a.merge(b),
+        (Ok(_), Err(e)) => result = Err(e),
+        (Err(_), _) => {}
+    };
+    for (p, b) in own {
+        add(core.apply_local(db, rp, p, b).await);
+    }
+    for t in tasks {
+        add(t.await.unwrap_or_else(|e| Err(e.to_string())));
+    }
+    result
+}
+
+/// Decodes and stores one write request; the answer is InfluxDB 1.8's.
+pub async fn write(core: &Rc<Core>, target: WriteTarget, body: Vec<u8>) -> Response {
+    match write_points(core, target, body).await {
+        Ok(()) => Response::no_content(),
+        Err(e) => e.response(),
+    }
+}
+
+async fn write_points(
+    core: &Rc<Core>,
+    target: WriteTarget,
+    body: Vec<u8>,
+) -> Result<(), WriteError> {
+    let now = now_ns();
+    let opts = DecodeOptions {
+        precision: target.precision,
+        default_time_ns: target.precision.truncate(now),
+        accept_unsigned: core.config.data.accept_unsigned,
+        strip_cr: core.config.data.strip_cr,
+    };
+    let resolved = {
+        let cat = core.catalog.borrow();
+        cat.resolve(&target.db, target.rp.as_deref())
+            .map(|(d, r)| (d.name.clone(), r.name.clone(), r.duration_ns))
+    };
+    let (db, rp, retention_ns) = match resolved {
+        Ok(x) if !target.bad_consistency => x,
+        other => {
+            if let Some(bad_body) = unparsable(core, &opts, &body).await {
+                return Err(bad_body);
+            }
+            return Err(match other {
+                Err(e) if !target.bad_consistency => e.into(),
+                _ => WriteError::Consistency,
+            });
+        }
+    };
+    // 1.x: a point older than now - duration is not stored (`points beyond retention policy`).
+    let retention_min_ns = match retention_ns {
+        0 => i64::MIN,
+        d => now.saturating_sub(d),
+    };
+    let mut st = stage(core, &db, &rp, &opts, retention_min_ns, &body).await;
+    // The batches hold what is stored; the body's buffer goes back for the next body at once
+    // (not after the WAL wait), while it is still in the core's caches.
+    crate::http::recycle_body_buffer(body);
+    if st.lines_ok == 0 && st.parse_error_count > 0 {
+        return Err(WriteError::Unparsable(parse_error_text(&st)));
+    }
+    if !st.claims.is_empty() {
+        let claims = std::mem::take(&mut st.claims);
+        let refused = claim_fields(core, &db, &rp, &claims)
+            .await
+            .map_err(WriteError::Internal)?;
+        recheck(&mut st, &claims, &refused);
+    }
+    let batches = std::mem::take(&mut st.batches);
+    let applied = async { Ok(fan_out(core, &db, &rp, batches).await) };
+    let applied = glommio::timer::timeout(core.config.data.write_timeout, applied)
+        .await
+        .map_err(|_| WriteError::Timeout { v2: target.v2 })?
+        .map_err(WriteError::Internal)?;
+    // Storage limits refuse points as 1.x's shard does: a partial write with its reason.
+    if let Some(reason) = applied.refused.reason {
+        st.dropped += applied.refused.points as usize;
+        st.first_drop.get_or_insert(((u8::MAX, usize::MAX), reason));
+    }
+    st.outcome()
+}
