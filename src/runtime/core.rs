@@ -93,78 +93,34 @@ pub struct ChangeCatalog(pub CatalogChange);
 /// Install a new catalog snapshot from core 0 and forget what it purges.
 pub struct InstallCatalog(pub Arc<Catalog>, pub Vec<Purge>);
 
-impl Call for Apply {
-    type Answer = Result<Applied, String>;
-    fn into_req(self) -> Req {
-        Req::Apply {
-            db: self.db,
-            rp: self.rp,
-            batches: self.batches,
+/// `impl Call`: the request's `Req` and the `Resp` variant that answers it.
+macro_rules! call {
+    ($call:ty => $answer:ty, |$c:ident| $req:expr, $resp:pat => $out:expr) => {
+        impl Call for $call {
+            type Answer = $answer;
+            fn into_req(self) -> Req {
+                let $c = self;
+                $req
+            }
+            fn answer(resp: Resp) -> Option<Self::Answer> {
+                match resp {
+                    $resp => Some($out),
+                    _ => None,
+                }
+            }
         }
-    }
-    fn answer(resp: Resp) -> Option<Self::Answer> {
-        match resp {
-            Resp::Applied(r) => Some(r),
-            _ => None,
-        }
-    }
+    };
 }
 
-impl Call for Claim {
-    type Answer = Vec<ClaimAnswer>;
-    fn into_req(self) -> Req {
-        Req::Claim {
-            db: self.db,
-            rp: self.rp,
-            claims: self.claims,
-        }
-    }
-    fn answer(resp: Resp) -> Option<Self::Answer> {
-        match resp {
-            Resp::Claimed(r) => Some(r),
-            _ => None,
-        }
-    }
-}
-
-impl Call for Scan {
-    type Answer = Vec<SeriesRows>;
-    fn into_req(self) -> Req {
-        Req::Scan(self.0)
-    }
-    fn answer(resp: Resp) -> Option<Self::Answer> {
-        match resp {
-            Resp::Scanned(r) => Some(r),
-            _ => None,
-        }
-    }
-}
-
-impl Call for ChangeCatalog {
-    type Answer = Result<(), String>;
-    fn into_req(self) -> Req {
-        Req::Catalog(self.0)
-    }
-    fn answer(resp: Resp) -> Option<Self::Answer> {
-        match resp {
-            Resp::CatalogChanged(r) => Some(r),
-            _ => None,
-        }
-    }
-}
-
-impl Call for InstallCatalog {
-    type Answer = ();
-    fn into_req(self) -> Req {
-        Req::CatalogSnapshot(self.0, self.1)
-    }
-    fn answer(resp: Resp) -> Option<Self::Answer> {
-        match resp {
-            Resp::Ack => Some(()),
-            _ => None,
-        }
-    }
-}
+call!(Apply => Result<Applied, String>,
+    |c| Req::Apply { db: c.db, rp: c.rp, batches: c.batches },
+    Resp::Applied(r) => r);
+call!(Claim => Vec<ClaimAnswer>,
+    |c| Req::Claim { db: c.db, rp: c.rp, claims: c.claims },
+    Resp::Claimed(r) => r);
+call!(Scan => Vec<SeriesRows>, |c| Req::Scan(c.0), Resp::Scanned(r) => r);
+call!(ChangeCatalog => Result<(), String>, |c| Req::Catalog(c.0), Resp::CatalogChanged(r) => r);
+call!(InstallCatalog => (), |c| Req::CatalogSnapshot(c.0, c.1), Resp::Ack => ());
 
 /// What an owner did with a write's points.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
