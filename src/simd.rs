@@ -1,7 +1,6 @@
 //! The one place with `unsafe`: a 16-byte "equals any of these bytes" mask and a prefetch hint.
 //! SSE2 is part of the x86_64 baseline, so no runtime detection is needed; other targets use
 //! plain Rust.
-#![deny(clippy::undocumented_unsafe_blocks)]
 
 /// Bit `k` of the result is set when `block[k]` equals one of `set`.
 #[cfg(target_arch = "x86_64")]

@@ -4,11 +4,6 @@ mod common;
 
 use common::Server;
 
-fn create_db(s: &Server, db: &str) {
-    let r = s.request("POST", &format!("/query?q=CREATE+DATABASE+{db}"), &[], b"");
-    assert_eq!(r.status, 200, "{}", r.text());
-}
-
 fn rows(s: &Server, db: &str, q: &str) -> Vec<Vec<serde_json::Value>> {
     let target = format!("/query?db={db}&epoch=ns&q={}", common::urlencode(q));
     let r = s.request("GET", &target, &[], b"");
@@ -41,7 +36,7 @@ fn restart(s: Server, args: &[&str]) -> Server {
 #[test]
 fn restart_with_another_core_count_keeps_everything() {
     let s = Server::start(&["--cores", "2"]);
-    create_db(&s, "db");
+    s.create_db("db");
     assert_eq!(s.write("db", &body(0, 2000)).status, 204);
     let before = rows(&s, "db", "SELECT * FROM m");
     assert_eq!(before.len(), 2000);
@@ -64,7 +59,7 @@ fn sealed_segments_are_read_back_and_survive_restarts() {
     let data = tempfile::tempdir().unwrap();
     let conf_s = conf.to_str().unwrap().to_string();
     let s = Server::start_in(data, &["--cores", "2", "--config", &conf_s]);
-    create_db(&s, "db");
+    s.create_db("db");
     // ~6 MB of points: several seals per partition.
     for k in 0..30u64 {
         assert_eq!(s.write("db", &body(k * 5000, 5000)).status, 204);
@@ -118,7 +113,7 @@ fn sealed_segments_are_read_back_and_survive_restarts() {
         0
     );
     let s = restart(s, &["--cores", "2", "--config", &conf_s]);
-    create_db(&s, "db");
+    s.create_db("db");
     assert!(rows(&s, "db", "SELECT * FROM m").is_empty());
 }
 
@@ -140,7 +135,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn fsync_never_still_stores_and_reads() {
     let s = Server::start(&["--cores", "1", "--fsync", "never"]);
-    create_db(&s, "db");
+    s.create_db("db");
     assert_eq!(s.write("db", &body(0, 100)).status, 204);
     assert_eq!(rows(&s, "db", "SELECT * FROM m").len(), 100);
 }
@@ -156,7 +151,7 @@ fn series_and_tag_value_limits_are_partial_writes() {
     .unwrap();
     let conf_s = conf.to_str().unwrap().to_string();
     let s = Server::start(&["--cores", "1", "--config", &conf_s]);
-    create_db(&s, "db");
+    s.create_db("db");
     let r = s.write(
         "db",
         "m,h=a v=1 1\nm,h=b v=1 1\nm,h=c v=1 1\nm,h=d v=1 1\nm,h=a v=2 2\nm,h=e v=1 1\n",
@@ -184,14 +179,14 @@ fn series_and_tag_value_limits_are_partial_writes() {
     );
     assert_eq!(rows(&s, "db", "SELECT * FROM m").len(), 5);
     // Another database has its own budget; dropping a database frees its series.
-    create_db(&s, "other");
+    s.create_db("other");
     assert_eq!(s.write("other", "m,h=x v=1 1").status, 204);
     assert_eq!(
         s.request("POST", "/query?q=DROP+DATABASE+db", &[], b"")
             .status,
         200
     );
-    create_db(&s, "db");
+    s.create_db("db");
     assert_eq!(
         s.write("db", "m,h=p v=1 1\nm,h=q v=1 1\nm,h=r v=1 1")
             .status,
@@ -205,7 +200,7 @@ fn series_and_tag_value_limits_are_partial_writes() {
     )
     .unwrap();
     let s = Server::start(&["--cores", "1", "--config", conf2.to_str().unwrap()]);
-    create_db(&s, "db");
+    s.create_db("db");
     let r = s.write(
         "db",
         "cpu,host=a v=1 1\ncpu,host=b v=1 1\ncpu,host=c v=1 1\ncpu,host=a,x=1 v=1 1\n",

@@ -96,6 +96,12 @@ impl Server {
         serde_json::from_slice(&r.body).expect("json")
     }
 
+    /// `CREATE DATABASE db`, which must succeed.
+    pub fn create_db(&self, db: &str) {
+        let r = self.request("POST", &format!("/query?q=CREATE+DATABASE+{db}"), &[], b"");
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
