@@ -1,0 +1,339 @@
+//! One storage partition: its WAL, its memtable, the memtable being sealed, and its sealed
+//! segments. Owned by exactly one core (see `layout`); reached only from that core's executor.
+//!
+//! Write: the batch is applied to the memtable and queued in the WAL in the same synchronous
+//! step (so the memtable sees records in LSN order, the order replay uses), then the caller waits
+//! until the WAL made it durable per the fsync policy. A WAL failure poisons the partition: every
+//! later write is refused with the first error until restart.
+//!
+//! Seal: when the memtable passes its bound it is swapped for an empty one (still readable while
+//! sealing), the WAL is rotated at that point, the old memtable is written as segment files per
+//! (db, rp) (each: temp file, fdatasync, rename; then one directory fsync for the seal), and only
+//! then is the WAL before the rotation point deleted. Nothing here blocks the core's thread.
+//!
+//! WAL payload: a record kind, then the record; points are kind 3, drop database kind 1, drop
+//! retention policy kind 2 (layout in `payload.rs`).
+//!
+//! | file | what it holds |
+//! | --- | --- |
+//! | `mod.rs` | `Partition`: open (segments, WAL replay), apply, drops, expiry, `schema.json` |
+//! | `payload.rs` | the WAL payload codec: record kinds, encoded and decoded (pure) |
+//! | `seal.rs` | the seal: memtable swap, segment files written durably, WAL retired |
+//! | `read.rs` | the read path: a scan's sources, a segment file's rows, the merge |
+//! | `tests.rs` | unit tests |
+
+mod payload;
+mod read;
+mod seal;
+#[cfg(test)]
+mod tests;
+
+pub use read::{merge_sources, scan_files, scan_segment};
+pub use seal::seal;
+
+use super::memtable::{Admit, ApplyError, KnownField, Memtable};
+use super::wal::{FsyncPolicy, Wal, WalRecord};
+use crate::shard::batch::Batch;
+use payload::Record;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// A sealed segment file of this partition.
+#[derive(Debug, Clone)]
+struct SegmentFile {
+    seq: u64,
+    path: PathBuf,
+    db: String,
+    rp: String,
+    time_min: i64,
+    time_max: i64,
+}
+
+pub struct Partition {
+    pub id: u32,
+    dir: PathBuf,
+    memtable: Memtable,
+    sealing: Option<Rc<Memtable>>,
+    segments: Vec<SegmentFile>,
+    next_seq: u64,
+    wal: Rc<Wal>,
+    poisoned: Option<String>,
+    /// Field types of the data in this partition's segments (`schema.json`), re-registered at
+    /// start-up together with the types found in the replayed WAL.
+    sealed_types: Vec<KnownField>,
+    /// The WAL's next LSN when the running seal swapped the memtable out.
+    seal_lsn: u64,
+    /// Databases (and retention policies: `Some(rp)`) dropped while a seal runs: the sealing
+    /// memtable is immutable, so its rows are hidden from reads and its files deleted when the
+    /// seal is installed.
+    dropped_while_sealing: Vec<(String, Option<String>)>,
+}
+
+/// Whether (db, rp) is covered by a drop in `dropped` (`None` rp: the whole database).
+fn is_dropped(dropped: &[(String, Option<String>)], db: &str, rp: &str) -> bool {
+    dropped
+        .iter()
+        .any(|(d, r)| d == db && r.as_deref().map_or(true, |r| r == rp))
+}
+
+/// Lists the sealed segments in `dir` (removing leftovers of an interrupted seal).
+fn load_segments(dir: &Path) -> std::io::Result<Vec<SegmentFile>> {
+    std::fs::create_dir_all(dir)?;
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
+        if name.ends_with(".tmp") {
+            std::fs::remove_file(&path)?;
+            continue;
+        }
+        let Some(seq) = name
+            .strip_suffix(".seg")
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        // The footer only: start-up reads an index per file, not the file.
+        let index = super::segment::read_index(&path, false)?;
+        let (time_min, time_max) = index.time_range;
+        out.push(SegmentFile {
+            seq,
+            db: index.db,
+            rp: index.rp,
+            time_min,
+            time_max,
+            path,
+        });
+    }
+    out.sort_by_key(|s| s.seq);
+    Ok(out)
+}
+
+/// What `Partition::apply` did with a batch.
+pub struct Stored {
+    pub points: u32,
+    /// Points refused by the admission.
+    pub refused: u32,
+    /// The WAL and the LSN to wait for; none when nothing was stored.
+    pub durable: Option<(Rc<Wal>, u64)>,
+}
+
+impl Partition {
+    /// Opens partition `id` under `data_dir/partitions/<id>`: lists its segments, replays its WAL
+    /// into a fresh memtable.
+    pub async fn open(id: u32, data_dir: &Path, policy: FsyncPolicy) -> Result<Partition, String> {
+        let dir = data_dir.join("partitions").join(id.to_string());
+        let segments = load_segments(&dir.join("segments"))
+            .map_err(|e| format!("partition {id}: segments: {e}"))?;
+        let next_seq = segments
+            .last()
+            .map_or(1, |s| s.seq / seal::FILES_PER_SEAL_MAX + 1);
+        let mut memtable = Memtable::new();
+        let mut bad = None;
+        let wal = Wal::open(
+            &dir.join("wal"),
+            policy,
+            |r: WalRecord<'_>| match payload::decode(r.payload) {
+                Some(Record::Points { db, rp, batch }) => {
+                    if let Err(e) = memtable.apply_buf(db, rp, batch) {
+                        bad.get_or_insert_with(|| format!("WAL record {}: {e}", r.lsn));
+                    }
+                }
+                Some(Record::DropDatabase(db)) => memtable.drop_database(db),
+                Some(Record::DropRp(db, rp)) => memtable.drop_retention_policy(db, rp),
+                None => {
+                    bad.get_or_insert_with(|| format!("WAL record {}: unknown payload", r.lsn));
+                }
+            },
+        )
+        .await
+        .map_err(|e| format!("partition {id}: WAL: {e}"))?;
+        if let Some(e) = bad {
+            return Err(format!("partition {id}: {e}"));
+        }
+        let sealed_types =
+            load_types(&dir).map_err(|e| format!("partition {id}: schema.json: {e}"))?;
+        Ok(Partition {
+            id,
+            dir,
+            memtable,
+            sealing: None,
+            segments,
+            next_seq,
+            wal: Rc::new(wal),
+            poisoned: None,
+            sealed_types,
+            seal_lsn: 0,
+            dropped_while_sealing: Vec::new(),
+        })
+    }
+
+    /// Applies a batch to the memtable and queues what was stored in the WAL (in one step, so
+    /// the memtable sees the WAL's order). With `admit`, each series new to the memtable is
+    /// put to it first (see `Memtable::apply_admitting`); refused points are neither stored
+    /// nor logged. Returns the points stored, the points refused, and the WAL and LSN to wait
+    /// for (none when nothing was stored).
+    pub fn apply(
+        &mut self,
+        db: &str,
+        rp: &str,
+        batch: &Batch,
+        admit: Option<Admit<'_>>,
+    ) -> Result<Stored, String> {
+        if let Some(e) = &self.poisoned {
+            return Err(e.clone());
+        }
+        let mut refused = Vec::new();
+        let n = self
+            .memtable
+            .apply_admitting(db, rp, &batch.buf, admit, &mut refused)
+            .map_err(|e: ApplyError| e.to_string())?;
+        let kept;
+        let stored = if refused.is_empty() {
+            batch
+        } else {
+            kept = batch.without(&refused).map_err(|e| e.to_string())?;
+            &kept
+        };
+        if stored.is_empty() {
+            return Ok(Stored {
+                points: 0,
+                refused: refused.len() as u32,
+                durable: None,
+            });
+        }
+        let head = payload::points_head(db, rp);
+        let lsn = self
+            .wal
+            .enqueue_parts(&[&head, &stored.buf])
+            .map_err(|e| self.poison(e.to_string()))?;
+        Ok(Stored {
+            points: n,
+            refused: refused.len() as u32,
+            durable: Some((self.wal.clone(), lsn)),
+        })
+    }
+
+    fn poison(&mut self, e: String) -> String {
+        let text = format!(
+            "partition {} stopped accepting writes after a WAL error: {e}",
+            self.id
+        );
+        self.poisoned.get_or_insert(text).clone()
+    }
+
+    /// Records a WAL failure seen while waiting for durability.
+    pub fn fail(&mut self, e: String) -> String {
+        self.poison(e)
+    }
+
+    /// Forgets `db` here and on disk: memtable, segment files, and a WAL tombstone so replay
+    /// forgets it too.
+    pub fn drop_database(&mut self, db: &str) {
+        self.memtable.drop_database(db);
+        if self.sealing.is_some() {
+            self.dropped_while_sealing.push((db.to_string(), None));
+        }
+        self.remove_segments(|s| s.db == db);
+        self.sealed_types.retain(|t| t.0 != db);
+        let _ = save_types(&self.dir, &self.sealed_types);
+        let _ = self.wal.enqueue(&payload::drop_database(db));
+    }
+
+    pub fn drop_retention_policy(&mut self, db: &str, rp: &str) {
+        self.memtable.drop_retention_policy(db, rp);
+        if self.sealing.is_some() {
+            self.dropped_while_sealing
+                .push((db.to_string(), Some(rp.to_string())));
+        }
+        self.remove_segments(|s| s.db == db && s.rp == rp);
+        self.sealed_types.retain(|t| !(t.0 == db && t.1 == rp));
+        let _ = save_types(&self.dir, &self.sealed_types);
+        let _ = self.wal.enqueue(&payload::drop_rp(db, rp));
+    }
+
+    fn remove_segments(&mut self, pred: impl Fn(&SegmentFile) -> bool) {
+        self.segments.retain(|s| {
+            if pred(s) {
+                let _ = std::fs::remove_file(&s.path);
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// Deletes segments whose newest point is older than `min_ns` for their (db, rp).
+    pub fn expire(&mut self, cutoff: impl Fn(&str, &str) -> Option<i64>) -> usize {
+        let before = self.segments.len();
+        self.remove_segments(|s| cutoff(&s.db, &s.rp).is_some_and(|min| s.time_max < min));
+        before - self.segments.len()
+    }
+
+    /// Every field type held here: sealed data and memtables.
+    pub fn known_types(&self) -> Vec<KnownField> {
+        let mut out = self.sealed_types.clone();
+        if let Some(s) = &self.sealing {
+            out.extend(s.field_types());
+        }
+        out.extend(self.memtable.field_types());
+        out
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TypeEntry {
+    db: String,
+    rp: String,
+    measurement: Vec<u8>,
+    field: Vec<u8>,
+    ty: u8,
+}
+
+fn load_types(dir: &Path) -> std::io::Result<Vec<KnownField>> {
+    let bytes = match std::fs::read(dir.join("schema.json")) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let entries: Vec<TypeEntry> = serde_json::from_slice(&bytes).map_err(std::io::Error::other)?;
+    Ok(entries
+        .into_iter()
+        .filter_map(|e| {
+            Some((
+                e.db,
+                e.rp,
+                e.measurement,
+                e.field,
+                crate::lineproto::FieldType::from_u8(e.ty)?,
+            ))
+        })
+        .collect())
+}
+
+/// Writes `schema.json` atomically (temp file, fsync, rename, directory fsync). Small and rare
+/// (once per seal or drop), so plain blocking file calls.
+fn save_types(dir: &Path, types: &[KnownField]) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let entries: Vec<TypeEntry> = types
+        .iter()
+        .map(|(db, rp, m, f, ty)| TypeEntry {
+            db: db.clone(),
+            rp: rp.clone(),
+            measurement: m.clone(),
+            field: f.clone(),
+            ty: *ty as u8,
+        })
+        .collect();
+    let tmp = dir.join("schema.json.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec(&entries).map_err(std::io::Error::other)?)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join("schema.json"))?;
+    std::fs::File::open(dir)?.sync_all()
+}
