@@ -28,8 +28,8 @@ rm -f "$out"/callgrind.out*
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # Under callgrind the server sometimes stops for good: the valgrind process sits at 0% CPU,
-# before it listens or on a later request (about half the runs in session 10; never seen
-# outside valgrind, which runs one thread at a time; the cause is not known). So each run is
+# before it listens or on a later request (up to about half the runs; never seen outside
+# valgrind, which runs one thread at a time; the cause is not known). So each run is
 # watched: a server that answers nothing for 120 s while its CPU time does not move is killed and
 # the whole run started again, up to 5 times.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
