@@ -1,8 +1,18 @@
-//! Every fixed bound in one place, named with the unit last, each with the reason for its value.
+//! The settings' defaults and bounds and InfluxDB 1.x's name and key limits, named with the unit
+//! last, each with the reason for its value.
 //!
 //! Settings a user may change live in [`crate::config`]; their defaults are here (`*_DEFAULT`), next to
 //! the hard bounds (`*_MIN`, `*_MAX`) the settings are checked against at start-up by [`check`], which
 //! also asserts the relationships between settings. A bound with no setting is simply a constant.
+//!
+//! Not every bound is here. The decoder enforces the key length and the time range with its own
+//! constants (`MAX_KEY_LENGTH`, `MIN_NANO_TIME`, `MAX_NANO_TIME` in `lineproto/error.rs`;
+//! `KEY_BYTES_MAX` here is the same value), and `http/body.rs` the chunk-size line bound
+//! (`CHUNK_LINE_BYTES_MAX`; `CHUNK_SIZE_LINE_BYTES_MAX` here is the same value). `query/mod.rs`
+//! repeats the time range (`TIME_MIN_NS`, `TIME_MAX_NS`), and `HttpLimits::default` in
+//! `http/mod.rs` repeats the HTTP defaults (the server builds its `HttpLimits` from the config).
+//! Internal sizes with no setting (buffer pools, caches, segment file bounds, memtable chunk
+//! sizes, parse errors listed per answer) are constants in the modules that use them.
 
 use std::time::Duration;
 
@@ -52,7 +62,7 @@ pub const LINE_BYTES_MAX_DEFAULT: u64 = 4 * 1_048_576;
 
 // ---- data ----
 
-/// Default per-core memtable bound before it is sealed and flushed (1.x's whole-cache default is 1 GiB).
+/// Default per-partition memtable bound before it is sealed and flushed (1.x's whole-cache default is 1 GiB).
 pub const MEMTABLE_BYTES_MAX_DEFAULT: u64 = 64 * 1_048_576;
 /// Smallest allowed memtable bound: below this, flushing would dominate the write path.
 pub const MEMTABLE_BYTES_MIN: u64 = 1_048_576;
@@ -121,8 +131,9 @@ pub fn too_many_keys(
 /// (database, measurement, tag key).
 type TagKey = (String, Vec<u8>, Vec<u8>);
 
-/// One core's share of the cardinality limits, for the storage owner of a series to consult
-/// before it creates one (`Partition::apply`, not wired yet).
+/// One core's share of the cardinality limits, which the owner core of a series consults before
+/// it stores a series new to it (`shard::cardinality::Cardinality`, asked by
+/// `Memtable::apply_admitting` from `Partition::apply`).
 ///
 /// Series live on their owner cores, so a global count needs every core. Each core instead
 /// enforces its share: `ceil(max-series-per-database / cores)` new series per database, which

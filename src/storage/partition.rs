@@ -1,19 +1,22 @@
 //! One storage partition: its WAL, its memtable, the memtable being sealed, and its sealed
 //! segments. Owned by exactly one core (see `layout`); reached only from that core's executor.
 //!
-//! Write: the batch is applied to the memtable and queued in the WAL in the same synchronous
-//! step (so the memtable sees records in LSN order, the order replay uses), then the caller waits
-//! until the WAL made it durable per the fsync policy. A WAL failure poisons the partition: every
-//! later write is refused with the first error until restart.
+//! Write: the batch is applied to the memtable first, then what was stored (the batch without
+//! the points admission refused) is queued in the WAL, both in the same synchronous step (so the
+//! memtable sees records in LSN order, the order replay uses); then the caller waits until the
+//! WAL made it durable per the fsync policy. A WAL failure poisons the partition: every later
+//! write is refused with the first error until restart.
 //!
 //! Seal: when the memtable passes its bound it is swapped for an empty one (still readable while
 //! sealing), the WAL is rotated at that point, the old memtable is written as segment files per
 //! (db, rp) (each: temp file, fdatasync, rename; then one directory fsync for the seal), and only
-//! then is the WAL before the rotation point deleted. Nothing here blocks the core's thread.
+//! then is the WAL before the rotation point deleted. The seal's file I/O does not block the
+//! core's thread (io_uring, or glommio's blocking-thread pool); a drop or a retention expiry
+//! deletes files and rewrites `schema.json` with plain blocking calls (rare, and small).
 //!
-//! WAL payload (little-endian): `u8` kind, then for kind 0 (points) `u16` db length, db, `u16` rp
+//! WAL payload (little-endian): `u8` kind, then for kind 3 (points) `u16` db length, db, `u16` rp
 //! length, rp, and a `shard::Batch` buffer; kind 1 (drop database) `u16` + db; kind 2 (drop
-//! retention policy) `u16` + db, `u16` + rp.
+//! retention policy) `u16` + db, `u16` + rp. Any other kind is refused at start-up.
 
 use super::memtable::{Admit, ApplyError, KnownField, Memtable, ScanRequest, SeriesRows};
 use super::segment::{SegmentEncoder, SegmentReader, SeriesData};
@@ -27,14 +30,14 @@ use std::rc::Rc;
 const SERIES_PER_SEGMENT_MAX: usize = 8192;
 /// Rows in one segment file: bounds a file's encoded bytes, held in memory until the file is
 /// written (a seal holds one series decoded at a time), and what a query reads of one file.
-/// (262 144 instead: server CPU per TSBS row no different in 4 alternating pairs.)
+/// (A larger bound, 262 144, makes no measurable difference to server CPU per TSBS row.)
 const ROWS_PER_SEGMENT_MAX: usize = 65_536;
 /// Segment files one seal may write (its sequence number times this, plus the file's number).
 const FILES_PER_SEAL_MAX: u64 = 1_000_000;
 
-/// A batch of points (`shard::batch` layout). Kind 0 held the batch layout before points carried
-/// a length and flags; a WAL holding it is refused at start-up ("unknown payload") rather than
-/// misread.
+/// A batch of points (`shard::batch` layout). Kind 0 is not used: it names a batch layout
+/// without point lengths and flags, which this code cannot read, so a WAL holding it is refused
+/// at start-up ("unknown payload") rather than misread.
 const KIND_POINTS: u8 = 3;
 const KIND_DROP_DATABASE: u8 = 1;
 const KIND_DROP_RP: u8 = 2;
@@ -472,9 +475,9 @@ pub async fn seal(part: &std::cell::RefCell<Vec<Partition>>, idx: usize) -> Resu
         for plan in old.seal_plan() {
             // The plan is in key order, as a file's series must be. Each series is encoded as
             // soon as it is built, while its columns are still in the core's caches (building
-            // a file's series first held up to ROWS_PER_SEGMENT_MAX rows of columns, several
-            // MB, and read them back from memory). At most SERIES_PER_SEGMENT_MAX series and
-            // about ROWS_PER_SEGMENT_MAX rows go to a file.
+            // a whole file's series first would hold up to ROWS_PER_SEGMENT_MAX rows of columns,
+            // several MB, and read them back from memory). At most SERIES_PER_SEGMENT_MAX series
+            // and about ROWS_PER_SEGMENT_MAX rows go to a file.
             let mut encoder = SegmentEncoder::new();
             let mut in_file = 0usize;
             let mut rows = 0usize;
@@ -657,8 +660,8 @@ async fn write_durably(path: &Path, bytes: Vec<u8>) -> Result<(), String> {
 /// A partition's rows for a scan: its segment files (oldest first) read and merged with its
 /// memtables' rows (`mem_rows`), the newest write of a series and time winning. Runs on
 /// glommio's blocking-thread pool: reading files of megabytes, decoding and merging their rows
-/// on the core's own thread stalled every request of the core for as long (seconds for a large
-/// `SELECT *`). A file that cannot be read is logged and skipped.
+/// on the core's own thread would stall every request of the core for as long (seconds for a
+/// large `SELECT *`). A file that cannot be read is logged and skipped.
 pub async fn scan_files(
     core: usize,
     files: Vec<PathBuf>,
