@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Write throughput with wrk, lineshard beside influxd in one run (issue 3's measurement).
+# Write throughput with wrk, lineshard beside influxd in one run.
 #
 # Each server runs pinned to core 0 (lineshard --cores 1; influxd with GOMAXPROCS=1); wrk runs
 # pinned to core 1 and POSTs pre-built 5000-line TSBS cpu-only bodies (scripts/gen-tsbs-bodies.py,

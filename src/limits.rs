@@ -1,11 +1,12 @@
-//! Fixed bounds and the defaults of settings, named with the unit last, each with the reason for
-//! its value. Constants only: this module depends on nothing in the crate.
+//! The settings' defaults and bounds and InfluxDB 1.x's name, key and time limits, named with the
+//! unit last, each with the reason for its value. Constants only: this module depends on nothing
+//! in the crate, and the modules that enforce a bound take it from here.
 //!
-//! Settings a user may change live in [`crate::config`]; their defaults are here (`*_DEFAULT`), next
-//! to the hard bounds (`*_MIN`, `*_MAX`) that `config` checks the settings against at start-up. A
-//! bound with no setting is simply a constant. Bounds that are 1.x's own and belong to one format
-//! stay beside their code: the line protocol's key length and time range
-//! (`lineproto::error`), InfluxQL's time range (`query`).
+//! Settings a user may change live in [`crate::config`]; their defaults are here (`*_DEFAULT`),
+//! next to the hard bounds (`*_MIN`, `*_MAX`) that `config` checks the settings against at
+//! start-up. A bound with no setting is simply a constant. Internal sizes with no setting (buffer
+//! pools, caches, segment file bounds, memtable chunk sizes, parse errors listed per answer) are
+//! constants in the modules that use them.
 
 use std::time::Duration;
 
@@ -53,7 +54,7 @@ pub const LINE_BYTES_MAX_DEFAULT: u64 = 4 * 1_048_576;
 
 // ---- data ----
 
-/// Default per-core memtable bound before it is sealed and flushed (1.x's whole-cache default is 1 GiB).
+/// Default per-partition memtable bound before it is sealed and flushed (1.x's whole-cache default is 1 GiB).
 pub const MEMTABLE_BYTES_MAX_DEFAULT: u64 = 64 * 1_048_576;
 /// Smallest allowed memtable bound: below this, flushing would dominate the write path.
 pub const MEMTABLE_BYTES_MIN: u64 = 1_048_576;

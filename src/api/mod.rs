@@ -1,4 +1,6 @@
-//! The endpoints: routing, early checks (before the body is read), and one file per endpoint.
+//! The endpoints: routing, early checks (before the body is read), `/ping` (`/status`) and
+//! `/health` here, `/write` and `/api/v2/write` in `write.rs`, `/query` in `query.rs`, and
+//! authentication and authorization in `auth.rs`.
 //!
 //! Status codes are chosen by error variant here, never by matching message text.
 

@@ -97,7 +97,7 @@ section! {
         #[serde(with = "go_duration_serde")]
         "Group-commit period when wal-fsync = \"interval\": the most acknowledged writes a crash can lose."
         wal_fsync_interval: Duration = limits::FSYNC_INTERVAL_DEFAULT;
-        "Per-core in-memory bytes before the memtable is sealed and flushed to a segment."
+        "In-memory bytes of one partition's memtable before it is sealed and flushed to a segment."
         memtable_max_bytes: u64 = limits::MEMTABLE_BYTES_MAX_DEFAULT;
         "Accept unsigned integer fields (123u) as InfluxDB 2.x does; 1.x rejects them."
         accept_unsigned: bool = false;

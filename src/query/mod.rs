@@ -1,10 +1,10 @@
 //! The InfluxQL subset behind `/query`: parse, filter, render (pure code, no runtime).
 //!
-//! Owner: query. The lead's `/query` endpoint calls [`parse`], executes catalog statements
-//! against the catalog, gathers [`SeriesRows`] from every core's storage for a SELECT (pushing
-//! [`Condition::matches_tags`] / [`Condition::matches_time`] down into the scans), and answers
-//! with [`render_results`]. Everything here is InfluxDB 1.8's behaviour unless a comment says
-//! otherwise:
+//! The `/query` endpoint (`api::query`) calls [`parse`], runs catalog statements as catalog
+//! changes on core 0, gathers [`SeriesRows`] from every core's storage for a SELECT (the scans
+//! apply [`Condition::matches_tags`] / [`Condition::matches_time`]), groups them with
+//! [`select_result`], and answers with [`render_results`]. Everything here is InfluxDB 1.8's
+//! behaviour unless a comment says otherwise:
 //!
 //! - statements: `CREATE|DROP DATABASE`, `SHOW DATABASES`, `CREATE|ALTER|DROP RETENTION POLICY`,
 //!   `SHOW RETENTION POLICIES`, the user statements (`CREATE|DROP USER`, `SET PASSWORD FOR`,

@@ -335,8 +335,9 @@ impl Core {
         }
     }
 
-    /// Applies a batch to partition `partition`, which this core owns: memtable and WAL in one
-    /// step, then waits until the WAL made it durable per the fsync policy. The batch goes back
+    /// Applies a batch to partition `partition`, which this core owns: memtable first, then the
+    /// WAL copy, in one synchronous step (`Partition::apply`), then waits until the WAL made it
+    /// durable per the fsync policy. The batch goes back
     /// to this thread's pool before the wait (`Batch::recycle`): its bytes are in the memtable
     /// and the WAL's buffer by then.
     pub async fn apply_local(

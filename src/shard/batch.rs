@@ -1,6 +1,6 @@
 //! The owned, flat form of a batch of points that crosses cores (and, later, lands in the WAL).
 //!
-//! One `Batch` holds the points of one request for one owner core and one (db, rp). It is a single
+//! One `Batch` holds the points of one request for one partition and one (db, rp). It is a single
 //! byte buffer, so a fan-out costs one allocation per owner, not one per point or per field.
 //!
 //! Layout of one point (all integers little-endian, fixed width):
@@ -86,7 +86,7 @@ impl FixedSlots<'_> {
     }
 }
 
-/// The points of one request for one owner core, in line order.
+/// The points of one request for one partition, in line order.
 #[derive(Debug, Default, Clone)]
 pub struct Batch {
     pub buf: Vec<u8>,

@@ -1,12 +1,13 @@
 //! `max-series-per-database` and `max-values-per-tag` on the owner cores.
 //!
-//! A series lives on exactly one core, so each core admits the new series of its own
-//! partitions: it keeps the set of series keys it has ever stored per database (rebuilt from its
-//! partitions at start-up) and a [`CardinalityBudget`] (this core's share of the series
-//! limit; distinct tag values counted against the whole per-tag limit). With one core the limits
-//! are exact as in 1.x; with N cores the series limit is enforced per core share (limit / N) and
-//! the tag-value limit per core, which the closing note and README state. When both limits are 0
-//! nothing is tracked and nothing is spent.
+//! A series lives in exactly one partition, owned by one core, so each core admits the new
+//! series of its own partitions: it keeps the set of series keys it has stored per database
+//! (rebuilt from its partitions at start-up) and a [`CardinalityBudget`] (this core's share
+//! of the series limit; distinct tag values counted against the whole per-tag limit). With one
+//! core the limits are exact as in 1.x; with N cores the series limit is enforced per core share
+//! (limit / N, rounded up) and the tag-value limit per core, as README states. Per core because
+//! an exact server-wide count would cost a cross-core call per new series. When both limits are
+//! 0 nothing is tracked and nothing is spent.
 
 use crate::config::Config;
 use hashbrown::{HashMap, HashTable};

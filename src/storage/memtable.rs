@@ -6,8 +6,8 @@
 //! no allocation of its own. Its points go to chunks in one shared arena: the first chunk is
 //! exactly as large as the first point (a one-point series wastes nothing), each later one twice
 //! the previous, up to `CHUNK_GROW_MAX`. Sealing then reads each series' points front to back,
-//! with no sort and no jumping through the whole memtable (an earlier design kept one shared log
-//! in arrival order; reading it back series by series cost a cache miss per point).
+//! with no sort and no jumping through the whole memtable (one shared log in arrival order would
+//! need a sort of every point and a cache miss per point to be read back series by series).
 //!
 //! Writes only append. The same series and timestamp written twice resolve when read: fields
 //! merge and the later write wins, as in InfluxDB ("Duplicate points").
@@ -113,7 +113,7 @@ const FIXED_FIELD: usize = 11;
 #[inline(always)]
 fn put_fixed_field(out: &mut [u8; FIXED_FIELD], id: u16, value: &[u8; FIXED_VALUE]) {
     // Three stores straight into the chunk (id, type, value): a whole 11-byte field built
-    // aside was spilled to the stack and read back per field.
+    // aside would be spilled to the stack and read back per field.
     let (id_out, rest) = out.split_at_mut(2);
     id_out.copy_from_slice(&id.to_le_bytes());
     rest[0] = value[0];
@@ -122,7 +122,7 @@ fn put_fixed_field(out: &mut [u8; FIXED_FIELD], id: u16, value: &[u8; FIXED_VALU
 
 /// The length of the batch-form value at `pos` of `values` (type byte included), if whole.
 /// `skip_value` steps over the same encoding in a record; going through a `RecordReader` here
-/// cost ~50 instructions per TSBS row in `apply_buf` (callgrind), so the lengths are read
+/// costs ~50 more instructions per TSBS row in `apply_buf` (callgrind), so the lengths are read
 /// directly.
 #[inline]
 fn raw_value_len(values: &[u8], pos: usize) -> Option<usize> {
@@ -415,7 +415,8 @@ impl DbStore {
         // (a metric agent's series take turns): ask now for the lines it will write past this
         // record's last one (its first new line and its end), so that its stores do not wait on
         // memory. A fresh line costs a read from memory before the store (an RFO): on TSBS
-        // batches `apply/tsbs_5000_lines` took 525 -> 257 µs with these two (one: 572 -> 525).
+        // batches `apply/tsbs_5000_lines` takes 257 µs with these two prefetches, 525 with the
+        // first alone, 572 with neither.
         crate::simd::prefetch_write(&self.chunks, start + len + 64);
         crate::simd::prefetch_write(&self.chunks, start + 2 * len);
         self.chunks
@@ -768,7 +769,7 @@ impl Memtable {
         self.dbs.remove(&(db, rp) as &dyn DbRpKey);
     }
 
-    /// Number of series held, for tests and metrics.
+    /// Number of series held (used by tests).
     pub fn series_count(&self) -> usize {
         self.dbs.values().map(|s| s.series.len()).sum()
     }
@@ -894,8 +895,8 @@ fn build_columns(store: &DbStore, meta: SeriesMeta) -> (Vec<i64>, Vec<ColumnData
 /// `build_columns` for the common series: every record holds the same fields (ids and types,
 /// in the same order, no id twice), all 8-byte values. One pass over the records checks that
 /// and fills every column (each field's id and type are compared as one word; each value is
-/// pushed where it goes); a gather per column over the records' places afterwards read the
-/// series' records 1 + fields times and cost ~3x the instructions. Rows out of time order are
+/// pushed where it goes); a gather per column over the records' places afterwards would read
+/// the series' records 1 + fields times, at ~3x the instructions. Rows out of time order are
 /// sorted (stably); of rows with the same time the last written wins, which is the general
 /// path's merge when every row has the same fields. `None` for any other series.
 fn uniform_columns(store: &DbStore, meta: SeriesMeta) -> Option<(Vec<i64>, Vec<ColumnData>)> {
@@ -1379,7 +1380,7 @@ mod tests {
     /// batch's `KEY_REF | SAME_SCHEMA` form, what the write path sends for TSBS rows), applied
     /// to a memtable whose arena is a recycled one still full of other bytes: every value reads
     /// back exactly, and nothing of the old memtable shows. Fails if a new chunk's record bytes
-    /// are not all written (the arena is no longer zeroed first) or if the repeated-point path
+    /// are not all written (the arena is not zeroed first) or if the repeated-point path
     /// of the batch reader or of `append_raw` misplaces a value.
     #[test]
     fn repeated_points_on_a_recycled_arena_read_back_exactly() {
@@ -1660,7 +1661,7 @@ mod tests {
             }
         }
 
-        /// Sealing builds columns straight from the log; reading goes through `scan` and
+        /// Sealing builds columns straight from the chunks; reading goes through `scan` and
         /// `merge_same_times`: both must agree on every series, time and field, whatever the
         /// order of writes, duplicates and missing fields (types fixed per field name, as the
         /// write path guarantees).

@@ -1,12 +1,17 @@
-//! One storage partition per core: the only module that holds points (and, with the WAL, touches disk).
+//! Storage partitions: the only module that holds points or writes them to disk.
 //!
-//! Owner: the core whose id the series-key hash picks (see `shard`). Nothing here is shared
-//! between cores; the partition is reached only from its own executor.
+//! A data dir has a fixed number of partitions, chosen when it is created (`layout`). A series of
+//! (db, rp) lives in partition `shard::key::partition_of(series hash, db/rp hash, P)`, and core
+//! `c` of `N` owns the partitions `p % N == c`: several when there are more partitions than
+//! cores, none when there are fewer (that core only routes). Nothing here is shared between
+//! cores; a partition is reached only from its owner core's executor.
 //!
-//! The memtable keeps, per (db, rp), an interned series key → series, and per series a column
-//! of timestamps plus one typed column per field. Writes only append; the same series and
-//! timestamp written twice resolve at read time: fields merge and the later write wins, as in
-//! InfluxDB ("Duplicate points").
+//! A partition holds a WAL (`wal`), a memtable (per (db, rp) an interned series index and, per
+//! series, a chain of record chunks, each record a timestamp and its fields), the memtable being
+//! sealed, and sealed segment files (`segment`, the `LSSEG` format: per series a time block and
+//! one typed column block per field). Writes only append; the same series and timestamp written
+//! twice resolve when read or sealed: fields merge and the later write wins, as in InfluxDB
+//! ("Duplicate points").
 
 pub mod layout;
 mod memtable;

@@ -1,15 +1,18 @@
 //! One storage partition: its WAL, its memtable, the memtable being sealed, and its sealed
 //! segments. Owned by exactly one core (see `layout`); reached only from that core's executor.
 //!
-//! Write: the batch is applied to the memtable and queued in the WAL in the same synchronous
-//! step (so the memtable sees records in LSN order, the order replay uses), then the caller waits
-//! until the WAL made it durable per the fsync policy. A WAL failure poisons the partition: every
-//! later write is refused with the first error until restart.
+//! Write: the batch is applied to the memtable first, then what was stored (the batch without
+//! the points admission refused) is queued in the WAL, both in the same synchronous step (so the
+//! memtable sees records in LSN order, the order replay uses); then the caller waits until the
+//! WAL made it durable per the fsync policy. A WAL failure poisons the partition: every later
+//! write is refused with the first error until restart.
 //!
 //! Seal: when the memtable passes its bound it is swapped for an empty one (still readable while
 //! sealing), the WAL is rotated at that point, the old memtable is written as segment files per
 //! (db, rp) (each: temp file, fdatasync, rename; then one directory fsync for the seal), and only
-//! then is the WAL before the rotation point deleted. Nothing here blocks the core's thread.
+//! then is the WAL before the rotation point deleted. The seal's file I/O does not block the
+//! core's thread (io_uring, or glommio's blocking-thread pool); a drop or a retention expiry
+//! deletes files and rewrites `schema.json` with plain blocking calls (rare, and small).
 //!
 //! WAL payload: a record kind, then the record; points are kind 3, drop database kind 1, drop
 //! retention policy kind 2 (layout in `payload.rs`).

@@ -9,8 +9,8 @@
 //! | 2 | drop retention policy | `u16` db length, db, `u16` rp length, rp |
 //! | 3 | points | `u16` db length, db, `u16` rp length, rp, a `shard::Batch` buffer |
 //!
-//! Kind 0 is the points layout from before points carried a length and flags: nothing writes
-//! it, and a WAL holding it is refused at start-up ("unknown payload") rather than misread. The
+//! Kind 0 is not used: it names a points layout without point lengths and flags, which this code
+//! cannot read, so a WAL holding it is refused at start-up ("unknown payload") rather than misread. The
 //! kinds are on disk, so each keeps its number and a retired number is not given to another record.
 
 /// A batch of points (`shard::batch` layout).

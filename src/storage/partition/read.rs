@@ -51,8 +51,8 @@ impl Partition {
 /// A partition's rows for a scan: its segment files (oldest first) read and merged with its
 /// memtables' rows (`mem_rows`), the newest write of a series and time winning. Runs on
 /// glommio's blocking-thread pool: reading files of megabytes, decoding and merging their rows
-/// on the core's own thread stalled every request of the core for as long (seconds for a large
-/// `SELECT *`). A file that cannot be read is logged and skipped.
+/// on the core's own thread would stall every request of the core for as long (seconds for a
+/// large `SELECT *`). A file that cannot be read is logged and skipped.
 pub async fn scan_files(
     core: usize,
     files: Vec<PathBuf>,

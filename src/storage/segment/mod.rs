@@ -1,9 +1,11 @@
-//! Sealed segments: an immutable, compressed, columnar file holding one sealed memtable of one
-//! (db, rp) on one core.
+//! Sealed segments, in lineshard's own `LSSEG` format: an immutable, compressed, columnar file
+//! holding part of one sealed memtable of one partition, for one (db, rp) (a seal writes at most
+//! 8192 series and about 65,536 rows to a file: `storage::partition`).
 //!
 //! Owner: the partition's core. This module is pure (bytes in, bytes out, no runtime and no
-//! I/O): the partition writes [`encode_segment`]'s bytes with glommio, fsyncs file and
-//! directory, and later maps or reads them back for [`SegmentReader::open`].
+//! I/O) apart from [`read_index`], which reads a file's header, footer and trailer: the
+//! partition writes [`SegmentEncoder`]'s bytes with glommio, fdatasyncs file and directory, and
+//! later reads a whole file back for [`SegmentReader::open`].
 //!
 //! # Byte layout (version 1)
 //!

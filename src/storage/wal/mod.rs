@@ -1,5 +1,6 @@
-//! The write-ahead log of one storage partition (one per core): framed records in segment files,
-//! group commit, sticky failure, and recovery that cuts a torn tail but never half-applies it.
+//! The write-ahead log of one storage partition (a core owns several partitions): framed records
+//! in segment files, group commit, sticky failure, and recovery that cuts a torn tail but never
+//! half-applies it.
 //!
 //! Owner: the core that owns the partition. A `Wal` is `!Send`; all its tasks run on that core's
 //! executor. Several tasks append concurrently; they share writes and fdatasyncs (group commit).
