@@ -216,10 +216,10 @@ impl Authenticator {
     /// Everything that can be decided without bcrypt: 401s for bad credential forms and unknown
     /// users, and the answer for open/anonymous requests and cache hits.
     pub fn check(&self, core: &Core, head: &RequestHead) -> Result<Early, AuthError> {
-        if !core.config.http.auth_enabled {
+        if !core.config().http.auth_enabled {
             return Ok(Early::Known(Principal::Open));
         }
-        let cat = core.catalog.borrow().clone();
+        let cat = core.catalog_snapshot();
         if !cat.users.admin_exists() {
             return Ok(Early::Known(Principal::Anonymous));
         }
@@ -246,7 +246,7 @@ impl Authenticator {
         }
         let creds = parse_credentials(head)?;
         let user = {
-            let cat = core.catalog.borrow();
+            let cat = core.catalog();
             cat.users
                 .get(&creds.user)
                 .cloned()

@@ -147,7 +147,7 @@ fn ping(head: &RequestHead) -> Response {
 
 /// The HTTP limits of this server, from the config.
 pub fn http_limits(core: &Core) -> HttpLimits {
-    let c = &core.config.http;
+    let c = &core.config().http;
     HttpLimits {
         body_bytes_max: usize::try_from(c.max_body_size).unwrap_or(usize::MAX),
         header_bytes_max: c.max_header_bytes,
@@ -160,7 +160,7 @@ pub fn http_limits(core: &Core) -> HttpLimits {
 /// Accepts connections on this core's listener and serves each in its own task.
 pub async fn serve(core: Rc<Core>, listener: glommio::net::TcpListener) {
     let limits = Rc::new(http_limits(&core));
-    let open_max = connections_per_core(core.config.http.max_connection_limit, core.cores);
+    let open_max = connections_per_core(core.config().http.max_connection_limit, core.cores());
     crate::http::accept_loop(listener, Rc::new(Api::new(core)), limits, open_max).await
 }
 

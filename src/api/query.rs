@@ -58,7 +58,7 @@ pub async fn query(core: &Rc<Core>, req: &Request, principal: &Principal) -> Res
     let db = params.get("db").unwrap_or("").to_string();
     let rp = params.get("rp").unwrap_or("").to_string();
     let authorized = {
-        let cat = core.catalog.borrow().clone();
+        let cat = core.catalog_snapshot();
         super::auth::authorize_query(&cat, principal, &statements, &db)
     };
     if let Err(e) = authorized {
@@ -139,7 +139,7 @@ async fn execute(
             .await
         }
         Statement::ShowDatabases => {
-            let cat = core.catalog.borrow().clone();
+            let cat = core.catalog_snapshot();
             StatementResult::databases(
                 cat.databases
                     .keys()
@@ -185,7 +185,7 @@ async fn execute(
             if name.is_empty() {
                 return StatementResult::error("database name required");
             }
-            let cat = core.catalog.borrow().clone();
+            let cat = core.catalog_snapshot();
             let Some(d) = cat.databases.get(&name) else {
                 return StatementResult::error(format!("database not found: {name}"));
             };
@@ -219,7 +219,7 @@ async fn select(core: &Rc<Core>, stmt: SelectStatement, db: &str, rp: &str) -> S
             .clone()
             .unwrap_or_else(|| rp.to_string());
         let resolved = {
-            let cat = core.catalog.borrow();
+            let cat = core.catalog();
             cat.resolve(&db, Some(&rp_param))
                 .map(|(d, r)| (d.name.clone(), r.name.clone()))
         };
@@ -287,7 +287,7 @@ mod users {
     }
 
     fn users_of(core: &Core) -> Users {
-        core.catalog.borrow().users.clone()
+        core.catalog().users.clone()
     }
 
     pub async fn execute(core: &Rc<Core>, stmt: Statement) -> StatementResult {

@@ -158,27 +158,85 @@ pub enum CallError {
 
 /// Everything one core owns.
 pub struct Core {
-    pub id: usize,
-    pub cores: usize,
-    pub config: Arc<Config>,
-    pub data_dir: PathBuf,
-    pub catalog: RefCell<Arc<Catalog>>,
-    pub schema: RefCell<SchemaMap>,
+    id: usize,
+    cores: usize,
+    config: Arc<Config>,
+    data_dir: PathBuf,
+    catalog: RefCell<Arc<Catalog>>,
+    schema: RefCell<SchemaMap>,
     /// The number of partitions of the data dir (fixed at its creation; see `storage::layout`).
-    pub partition_count: u32,
+    partition_count: u32,
     /// The partitions this core owns: partition `p` is at index `p / cores`.
-    pub partitions: RefCell<Vec<Partition>>,
+    partitions: RefCell<Vec<Partition>>,
     /// Series and tag-value limits of the partitions this core owns.
-    pub cardinality: RefCell<Cardinality>,
+    cardinality: RefCell<Cardinality>,
     senders: Senders<Msg>,
     next_call: Cell<u64>,
     pending: RefCell<HashMap<u64, oneshot::Sender<Resp>>>,
     /// Line-protocol decoders kept between requests: a decoder's series-key cache then stays
     /// warm (a request of 5000 TSBS lines names 1000 series; a fresh decoder misses on each).
-    pub decoders: RefCell<Vec<crate::lineproto::Decoder>>,
+    decoders: RefCell<Vec<crate::lineproto::Decoder>>,
 }
 
+/// Decoders a core keeps for reuse (one per request decoded at the same time; each holds a
+/// few MB of key cache once warm).
+const DECODERS_KEPT_MAX: usize = 2;
+
 impl Core {
+    /// This core's index, `0..cores()`.
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// How many cores run.
+    pub fn cores(&self) -> usize {
+        self.cores
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The number of partitions of the data dir (fixed at its creation; see `storage::layout`).
+    pub fn partition_count(&self) -> u32 {
+        self.partition_count
+    }
+
+    /// The current catalog (changed only through [`Core::catalog_change`]), borrowed: hold it
+    /// across no `.await`.
+    pub fn catalog(&self) -> std::cell::Ref<'_, Catalog> {
+        std::cell::Ref::map(self.catalog.borrow(), |c| &**c)
+    }
+
+    /// The current catalog snapshot, to keep across `.await`s (its `Arc` is shared by every
+    /// core: not for the per-request path).
+    pub fn catalog_snapshot(&self) -> Arc<Catalog> {
+        self.catalog.borrow().clone()
+    }
+
+    /// This core's field types: the authority for the measurements it owns, a cache otherwise.
+    pub fn schema(&self) -> std::cell::Ref<'_, SchemaMap> {
+        self.schema.borrow()
+    }
+
+    /// Learns field types answered by their schema owners.
+    pub fn schema_mut(&self) -> std::cell::RefMut<'_, SchemaMap> {
+        self.schema.borrow_mut()
+    }
+
+    /// A decoder for one request, warm from an earlier one when there is one.
+    pub fn take_decoder(&self) -> crate::lineproto::Decoder {
+        self.decoders.borrow_mut().pop().unwrap_or_default()
+    }
+
+    /// Gives a decoder back for the next request (a few are kept).
+    pub fn return_decoder(&self, decoder: crate::lineproto::Decoder) {
+        let mut pool = self.decoders.borrow_mut();
+        if pool.len() < DECODERS_KEPT_MAX {
+            pool.push(decoder);
+        }
+    }
+
     /// `partitions` are the opened partitions this core owns, in partition order.
     pub fn new(
         config: Arc<Config>,

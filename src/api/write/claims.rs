@@ -16,9 +16,9 @@ pub(super) async fn claim_fields(
     rp: &str,
     claims: &[FieldClaim],
 ) -> Result<Vec<Option<Refusal>>, String> {
-    let mut by_owner: Vec<Vec<usize>> = vec![Vec::new(); core.cores];
+    let mut by_owner: Vec<Vec<usize>> = vec![Vec::new(); core.cores()];
     for (i, c) in claims.iter().enumerate() {
-        by_owner[key::schema_owner(db, rp, &c.measurement, core.cores)].push(i);
+        by_owner[key::schema_owner(db, rp, &c.measurement, core.cores())].push(i);
     }
     let mut tasks = Vec::new();
     for (owner, list) in by_owner.into_iter().enumerate() {
@@ -40,7 +40,7 @@ pub(super) async fn claim_fields(
     for (list, task) in tasks {
         match task.await {
             Ok(answers) => {
-                let mut schema = core.schema.borrow_mut();
+                let mut schema = core.schema_mut();
                 for (&i, answer) in list.iter().zip(answers) {
                     let c = &claims[i];
                     for ((field, _), t) in c.fields.iter().zip(answer.types) {

@@ -47,7 +47,7 @@ impl WriteTarget {
 }
 
 fn catalog_has_db(core: &Core, db: &str) -> bool {
-    core.catalog.borrow().databases.contains_key(db)
+    core.catalog().databases.contains_key(db)
 }
 
 /// `/write?db=&rp=&precision=`: the early checks of 1.8 (missing db, unknown db, bad precision).
@@ -120,12 +120,12 @@ async fn fan_out(
     rp: &str,
     batches: Vec<Batch>,
 ) -> Result<Applied, String> {
-    let mut by_core: Vec<Vec<(u32, Batch)>> = (0..core.cores).map(|_| Vec::new()).collect();
+    let mut by_core: Vec<Vec<(u32, Batch)>> = (0..core.cores()).map(|_| Vec::new()).collect();
     for (p, batch) in batches.into_iter().enumerate() {
         if batch.is_empty() {
             batch.recycle();
         } else {
-            by_core[layout::core_of(p as u32, core.cores)].push((p as u32, batch));
+            by_core[layout::core_of(p as u32, core.cores())].push((p as u32, batch));
         }
     }
     let mut tasks = Vec::new();
@@ -134,7 +134,7 @@ async fn fan_out(
         if batches.is_empty() {
             continue;
         }
-        if owner == core.id {
+        if owner == core.id() {
             own = batches;
             continue;
         }
@@ -180,11 +180,11 @@ async fn write_points(
     let opts = DecodeOptions {
         precision: target.precision,
         default_time_ns: target.precision.truncate(now),
-        accept_unsigned: core.config.data.accept_unsigned,
-        strip_cr: core.config.data.strip_cr,
+        accept_unsigned: core.config().data.accept_unsigned,
+        strip_cr: core.config().data.strip_cr,
     };
     let resolved = {
-        let cat = core.catalog.borrow();
+        let cat = core.catalog();
         cat.resolve(&target.db, target.rp.as_deref())
             .map(|(d, r)| (d.name.clone(), r.name.clone(), r.duration_ns))
     };
@@ -221,7 +221,7 @@ async fn write_points(
     }
     let batches = std::mem::take(&mut st.batches);
     let applied = async { Ok(fan_out(core, &db, &rp, batches).await) };
-    let applied = glommio::timer::timeout(core.config.data.write_timeout, applied)
+    let applied = glommio::timer::timeout(core.config().data.write_timeout, applied)
         .await
         .map_err(|_| WriteError::Timeout { v2: target.v2 })?
         .map_err(WriteError::Internal)?;

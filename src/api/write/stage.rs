@@ -14,9 +14,6 @@ use std::rc::Rc;
 /// Lines decoded between two cooperative yields: a 25 MB body must not stall the core's other
 /// connections (glommio's preemption timer is 100 ms; ~1000 lines take well under 1 ms).
 const LINES_PER_YIELD: usize = 1024;
-/// Decoders a core keeps for reuse (one per request decoded at the same time; each holds a
-/// few MB of key cache once warm).
-pub(super) const DECODERS_KEPT_MAX: usize = 2;
 
 /// Parse errors spelled out in one answer; a body of a million bad lines gets a bounded answer.
 pub(super) const PARSE_ERRORS_REPORTED_MAX: usize = 100;
@@ -183,9 +180,9 @@ pub(super) async fn stage(
     retention_min_ns: i64,
     body: &[u8],
 ) -> Staged {
-    let mut st = Staged::new(core.partition_count as usize, body.len());
+    let mut st = Staged::new(core.partition_count() as usize, body.len());
     let dbrp = key::db_rp_hash(db, rp);
-    let mut decoder = core.decoders.borrow_mut().pop().unwrap_or_default();
+    let mut decoder = core.take_decoder();
     decoder.forget_shape();
     let mut memo = SchemaMemo::default();
     for (n, (line_no, line)) in lines(body).enumerate() {
@@ -194,7 +191,7 @@ pub(super) async fn stage(
         }
         // Per-line limits (config [http] max-line-bytes, max-tags/fields-per-line): the line is
         // dropped with a partial-write reason; an over-long line is not even decoded.
-        if let Some(reason) = line_too_long(&core.config, line_no, line) {
+        if let Some(reason) = line_too_long(core.config(), line_no, line) {
             st.drop_point(rank(n), || reason);
             continue;
         }
@@ -210,7 +207,7 @@ pub(super) async fn stage(
             }
         };
         st.lines_ok += 1;
-        if let Some(reason) = too_many_keys(&core.config, line_no, &point) {
+        if let Some(reason) = too_many_keys(core.config(), line_no, &point) {
             st.drop_point(rank(n), || reason);
             continue;
         }
@@ -248,7 +245,7 @@ pub(super) async fn stage(
             field_count = memo.field_count;
             token = memo.token;
         } else {
-            let schema = core.schema.borrow();
+            let schema = core.schema();
             let mut count = 0u16;
             for (k, v) in point.fields() {
                 count = count.saturating_add(1);
@@ -316,11 +313,7 @@ pub(super) async fn stage(
             st.unsure_lines[part].push((n, claim));
         }
     }
-    let mut pool = core.decoders.borrow_mut();
-    if pool.len() < DECODERS_KEPT_MAX {
-        pool.push(decoder);
-    }
-    drop(pool);
+    core.return_decoder(decoder);
     st
 }
 
@@ -353,7 +346,7 @@ pub(super) async fn unparsable(
         if n % LINES_PER_YIELD == LINES_PER_YIELD - 1 {
             glommio::yield_if_needed().await;
         }
-        if line_too_long(&core.config, line_no, line).is_some() {
+        if line_too_long(core.config(), line_no, line).is_some() {
             st.lines_ok += 1;
             continue;
         }
