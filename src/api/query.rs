@@ -97,7 +97,7 @@ pub async fn query(core: &Rc<Core>, req: &Request, principal: &Principal) -> Res
 fn change(
     f: impl FnOnce(&mut catalog::Catalog) -> Result<Vec<Purge>, CatalogError> + Send + 'static,
 ) -> crate::runtime::core::CatalogChange {
-    Box::new(move |cat| f(cat).map_err(|e| e.to_string()))
+    Box::new(move |cat| f(cat).map_err(Into::into))
 }
 
 async fn run_change(
@@ -106,7 +106,7 @@ async fn run_change(
 ) -> StatementResult {
     match core.catalog_change(change(f)).await {
         Ok(()) => StatementResult::ok(),
-        Err(e) => StatementResult::error(e),
+        Err(e) => StatementResult::error(e.to_string()),
     }
 }
 
@@ -268,10 +268,10 @@ mod users {
         f: impl FnOnce(&mut Catalog) -> Result<(), UserError> + Send + 'static,
     ) -> StatementResult {
         let boxed: crate::runtime::core::CatalogChange =
-            Box::new(move |cat| f(cat).map(|_| Vec::new()).map_err(|e| e.to_string()));
+            Box::new(move |cat| f(cat).map(|_| Vec::new()).map_err(Into::into));
         match core.catalog_change(boxed).await {
             Ok(()) => StatementResult::ok(),
-            Err(e) => StatementResult::error(e),
+            Err(e) => StatementResult::error(e.to_string()),
         }
     }
 

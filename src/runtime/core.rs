@@ -21,7 +21,25 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 /// A change to the catalog, run on core 0 against a copy of the current catalog.
-pub type CatalogChange = Box<dyn FnOnce(&mut Catalog) -> Result<Vec<Purge>, String> + Send>;
+pub type CatalogChange =
+    Box<dyn FnOnce(&mut Catalog) -> Result<Vec<Purge>, CatalogChangeError> + Send>;
+
+/// Why a catalog change was not made; `Display` is the statement's error text.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogChangeError {
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+    #[error(transparent)]
+    User(#[from] crate::catalog::users::UserError),
+    /// The new catalog could not be saved; nothing changed.
+    #[error("catalog: {0}")]
+    Persist(std::io::Error),
+    /// Saved on core 0, but a core did not take the new snapshot.
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error("internal error: catalog change sent to a core other than 0")]
+    NotCoreZero,
+}
 
 /// Data to forget on every core after a catalog change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +75,7 @@ pub enum Resp {
     Applied(Result<Applied, String>),
     Claimed(Vec<ClaimAnswer>),
     Scanned(Vec<SeriesRows>),
-    CatalogChanged(Result<(), String>),
+    CatalogChanged(Result<(), CatalogChangeError>),
     Ack,
 }
 
@@ -119,7 +137,7 @@ call!(Claim => Vec<ClaimAnswer>,
     |c| Req::Claim { db: c.db, rp: c.rp, claims: c.claims },
     Resp::Claimed(r) => r);
 call!(Scan => Vec<SeriesRows>, |c| Req::Scan(c.0), Resp::Scanned(r) => r);
-call!(ChangeCatalog => Result<(), String>, |c| Req::Catalog(c.0), Resp::CatalogChanged(r) => r);
+call!(ChangeCatalog => Result<(), CatalogChangeError>, |c| Req::Catalog(c.0), Resp::CatalogChanged(r) => r);
 call!(InstallCatalog => (), |c| Req::CatalogSnapshot(c.0, c.1), Resp::Ack => ());
 
 /// What an owner did with a write's points.
@@ -598,15 +616,18 @@ impl Core {
 
     /// On core 0: change a copy, persist it atomically, then install it on every core.
     /// Changes are serialised by running on core 0 without an await between read and install.
-    async fn change_catalog(self: &Rc<Self>, change: CatalogChange) -> Result<(), String> {
+    async fn change_catalog(
+        self: &Rc<Self>,
+        change: CatalogChange,
+    ) -> Result<(), CatalogChangeError> {
         if self.id != 0 {
-            return Err("internal error: catalog change sent to a core other than 0".into());
+            return Err(CatalogChangeError::NotCoreZero);
         }
         let mut next = Catalog::clone(&self.catalog.borrow());
         let purges = change(&mut next)?;
         next.version += 1;
         next.save(&self.data_dir)
-            .map_err(|e| format!("catalog: {e}"))?;
+            .map_err(CatalogChangeError::Persist)?;
         let next = Arc::new(next);
         self.install_catalog(next.clone(), &purges);
         let answers = self
@@ -619,16 +640,16 @@ impl Core {
             })
             .await;
         for a in answers {
-            a.map_err(|e| e.to_string())?;
+            a?;
         }
         Ok(())
     }
 
     /// Runs a catalog change on core 0 and waits until every core has the new snapshot.
-    pub async fn catalog_change(self: &Rc<Self>, change: CatalogChange) -> Result<(), String> {
-        match self.ask(0, ChangeCatalog(change)).await {
-            Ok(r) => r,
-            Err(e) => Err(e.to_string()),
-        }
+    pub async fn catalog_change(
+        self: &Rc<Self>,
+        change: CatalogChange,
+    ) -> Result<(), CatalogChangeError> {
+        self.ask(0, ChangeCatalog(change)).await?
     }
 }
