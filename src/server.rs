@@ -293,7 +293,7 @@ async fn core_main(shared: Shared, ready: impl Fn(Notice)) {
         match Partition::open(p, &config.data.dir, policy).await {
             Ok(part) => owned.push(part),
             Err(e) => {
-                ready(Notice::Failed(e));
+                ready(Notice::Failed(e.to_string()));
                 return;
             }
         }
@@ -304,7 +304,9 @@ async fn core_main(shared: Shared, ready: impl Fn(Notice)) {
     // Field types of stored data go back to their schema owners before any core takes a write,
     // so a new write can never fix a type that stored data contradicts.
     if let Err(e) = core.register_stored_types().await {
-        ready(Notice::Failed(e));
+        ready(Notice::Failed(format!(
+            "registering stored field types: {e}"
+        )));
         return;
     }
     started.fetch_add(1, Ordering::SeqCst);

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::shard::batch::Batch;
 use crate::shard::cardinality::{Cardinality, Refused};
 use crate::shard::schema::{ClaimAnswer, FieldClaim, SchemaMap};
-use crate::storage::{Admit, Partition, ScanRequest, SeriesRows};
+use crate::storage::{Admit, Partition, ScanRequest, SeriesRows, StorageError};
 use glommio::channels::channel_mesh::{Receivers, Senders};
 use hashbrown::HashMap;
 use std::cell::{Cell, RefCell};
@@ -72,7 +72,7 @@ pub enum Req {
 
 /// The answer to a `Req`, of the kind the request asked for.
 pub enum Resp {
-    Applied(Result<Applied, String>),
+    Applied(Result<Applied, StorageError>),
     Claimed(Vec<ClaimAnswer>),
     Scanned(Vec<SeriesRows>),
     CatalogChanged(Result<(), CatalogChangeError>),
@@ -130,7 +130,7 @@ macro_rules! call {
     };
 }
 
-call!(Apply => Result<Applied, String>,
+call!(Apply => Result<Applied, StorageError>,
     |c| Req::Apply { db: c.db, rp: c.rp, batches: c.batches },
     Resp::Applied(r) => r);
 call!(Claim => Vec<ClaimAnswer>,
@@ -422,7 +422,7 @@ impl Core {
         rp: &str,
         partition: u32,
         batch: Batch,
-    ) -> Result<Applied, String> {
+    ) -> Result<Applied, StorageError> {
         let idx = partition as usize / self.cores;
         // Back-pressure: while a seal runs and the next memtable already holds twice its bound,
         // wait for the seal. The caller's write-timeout turns a long wait into 500 `timeout`
@@ -440,10 +440,10 @@ impl Core {
         let (n, wal) = {
             let mut parts = self.partitions.borrow_mut();
             let Some(p) = parts.get_mut(idx).filter(|p| p.id == partition) else {
-                return Err(format!(
-                    "internal error: partition {partition} is not owned by core {}",
-                    self.id
-                ));
+                return Err(StorageError::NotOwned {
+                    partition,
+                    core: self.id,
+                });
             };
             // Admission runs inside the apply, only for series new to the memtable.
             let mut card = self.cardinality.borrow_mut();
@@ -462,9 +462,13 @@ impl Core {
         };
         if let Err(e) = wal.wait_durable(lsn).await {
             let mut parts = self.partitions.borrow_mut();
-            return Err(parts
-                .get_mut(idx)
-                .map_or_else(|| e.to_string(), |p| p.fail(e.to_string())));
+            return Err(parts.get_mut(idx).map_or_else(
+                || StorageError::Stopped {
+                    partition,
+                    cause: e.to_string(),
+                },
+                |p| p.fail(e.to_string()),
+            ));
         }
         self.maybe_seal(idx);
         Ok(Applied { points: n, refused })
@@ -492,7 +496,7 @@ impl Core {
 
     /// Sends the field types found in this core's stored data (WAL replay and segments) to their
     /// schema owners and learns the answers.
-    pub async fn register_stored_types(self: &Rc<Self>) -> Result<(), String> {
+    pub async fn register_stored_types(self: &Rc<Self>) -> Result<(), CallError> {
         let known: Vec<_> = self
             .partitions
             .borrow()
@@ -516,18 +520,14 @@ impl Core {
                 rp: rp.clone(),
                 claims: claims.clone(),
             };
-            match self.ask(owner, call).await {
-                Ok(types) => {
-                    let mut schema = self.schema.borrow_mut();
-                    for (c, answer) in claims.iter().zip(types) {
-                        for ((field, _), t) in c.fields.iter().zip(answer.types) {
-                            if let Some(t) = t {
-                                schema.learn(&db, &rp, &c.measurement, field, t);
-                            }
-                        }
+            let types = self.ask(owner, call).await?;
+            let mut schema = self.schema.borrow_mut();
+            for (c, answer) in claims.iter().zip(types) {
+                for ((field, _), t) in c.fields.iter().zip(answer.types) {
+                    if let Some(t) = t {
+                        schema.learn(&db, &rp, &c.measurement, field, t);
                     }
                 }
-                Err(e) => return Err(e.to_string()),
             }
         }
         Ok(())

@@ -13,6 +13,7 @@
 //! twice resolve when read or sealed: fields merge and the later write wins, as in InfluxDB
 //! ("Duplicate points").
 
+mod error;
 pub mod layout;
 mod memtable;
 pub mod scan;
@@ -24,6 +25,7 @@ mod partition;
 #[cfg(test)]
 mod admission_tests;
 
+pub use error::StorageError;
 pub use memtable::{Admit, ApplyError, KnownField, Memtable};
 pub use partition::{merge_sources, scan_files, scan_segment, seal, Partition, Stored};
 pub use scan::{ScanRequest, SeriesRows};

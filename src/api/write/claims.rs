@@ -2,7 +2,7 @@
 //! owners, and the refused points are dropped from the batches.
 
 use super::stage::{conflict_text, Staged};
-use crate::runtime::{Claim, Core};
+use crate::runtime::{CallError, Claim, Core};
 use crate::shard::batch::Batch;
 use crate::shard::key;
 use crate::shard::schema::{FieldClaim, Refusal};
@@ -15,7 +15,7 @@ pub(super) async fn claim_fields(
     db: &str,
     rp: &str,
     claims: &[FieldClaim],
-) -> Result<Vec<Option<Refusal>>, String> {
+) -> Result<Vec<Option<Refusal>>, CallError> {
     let mut by_owner: Vec<Vec<usize>> = vec![Vec::new(); core.cores()];
     for (i, c) in claims.iter().enumerate() {
         by_owner[key::schema_owner(db, rp, &c.measurement, core.cores())].push(i);
@@ -51,7 +51,7 @@ pub(super) async fn claim_fields(
                     refused[i] = answer.refused;
                 }
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e),
         }
     }
     Ok(refused)

@@ -4,7 +4,7 @@ use crate::http::Response;
 
 /// Why a write was refused, wholly or in part. `Display` is the error text 1.x answers, byte
 /// for byte; [`WriteError::response`] adds the status (and `Retry-After` where 1.8 sends it).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum WriteError {
     #[error("database is required")]
     DatabaseRequired,
@@ -34,9 +34,15 @@ pub enum WriteError {
     /// retry on.
     #[error("timeout")]
     Timeout { v2: bool },
-    /// A catalog or cross-core failure on the server's side.
+    /// A catalog or schema-claim failure on the server's side.
     #[error("{0}")]
     Internal(String),
+    /// An owner core's partition failed to store its points.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    /// An owner core could not be reached.
+    #[error(transparent)]
+    Call(#[from] crate::runtime::CallError),
 }
 
 impl WriteError {
@@ -53,7 +59,11 @@ impl WriteError {
             // `/write` answers 500 `timeout` (what Telegraf and TSBS retry on; a 429/503 makes
             // TSBS abort), `/api/v2/write` 503 with `Retry-After` (what the v2 clients honour).
             Timeout { v2: true } => 503,
-            Timeout { v2: false } | RetentionPolicyNotFound(_) | Internal(_) => 500,
+            Timeout { v2: false }
+            | RetentionPolicyNotFound(_)
+            | Internal(_)
+            | Storage(_)
+            | Call(_) => 500,
         }
     }
 

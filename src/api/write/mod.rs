@@ -119,7 +119,7 @@ async fn fan_out(
     db: &str,
     rp: &str,
     batches: Vec<Batch>,
-) -> Result<Applied, String> {
+) -> Result<Applied, WriteError> {
     let mut by_core: Vec<Vec<(u32, Batch)>> = (0..core.cores()).map(|_| Vec::new()).collect();
     for (p, batch) in batches.into_iter().enumerate() {
         if batch.is_empty() {
@@ -148,17 +148,23 @@ async fn fan_out(
             async move { core2.ask(owner, call).await },
         ));
     }
-    let mut result: Result<Applied, String> = Ok(Applied::default());
-    let mut add = |r: Result<Applied, String>| match (&mut result, r) {
+    let mut result: Result<Applied, WriteError> = Ok(Applied::default());
+    let mut add = |r: Result<Applied, WriteError>| match (&mut result, r) {
         (Ok(a), Ok(b)) => a.merge(b),
         (Ok(_), Err(e)) => result = Err(e),
         (Err(_), _) => {}
     };
     for (p, b) in own {
-        add(core.apply_local(db, rp, p, b).await);
+        add(core
+            .apply_local(db, rp, p, b)
+            .await
+            .map_err(WriteError::from));
     }
     for t in tasks {
-        add(t.await.unwrap_or_else(|e| Err(e.to_string())));
+        add(match t.await {
+            Ok(applied) => applied.map_err(WriteError::from),
+            Err(e) => Err(e.into()),
+        });
     }
     result
 }
@@ -214,17 +220,14 @@ async fn write_points(
     }
     if !st.claims.is_empty() {
         let claims = std::mem::take(&mut st.claims);
-        let refused = claim_fields(core, &db, &rp, &claims)
-            .await
-            .map_err(WriteError::Internal)?;
+        let refused = claim_fields(core, &db, &rp, &claims).await?;
         recheck(&mut st, &claims, &refused);
     }
     let batches = std::mem::take(&mut st.batches);
     let applied = async { Ok(fan_out(core, &db, &rp, batches).await) };
     let applied = glommio::timer::timeout(core.config().data.write_timeout, applied)
         .await
-        .map_err(|_| WriteError::Timeout { v2: target.v2 })?
-        .map_err(WriteError::Internal)?;
+        .map_err(|_| WriteError::Timeout { v2: target.v2 })??;
     // Storage limits refuse points as 1.x's shard does: a partial write with its reason.
     if let Some(reason) = applied.refused.reason {
         st.dropped += applied.refused.points as usize;

@@ -34,8 +34,9 @@ mod tests;
 pub use read::{merge_sources, scan_files, scan_segment};
 pub use seal::seal;
 
-use super::memtable::{Admit, ApplyError, KnownField, Memtable};
+use super::memtable::{Admit, KnownField, Memtable};
 use super::wal::{FsyncPolicy, Wal, WalRecord};
+use super::StorageError;
 use crate::shard::batch::Batch;
 use payload::Record;
 use std::path::{Path, PathBuf};
@@ -60,7 +61,7 @@ pub struct Partition {
     segments: Vec<SegmentFile>,
     next_seq: u64,
     wal: Rc<Wal>,
-    poisoned: Option<String>,
+    poisoned: Option<StorageError>,
     /// Field types of the data in this partition's segments (`schema.json`), re-registered at
     /// start-up together with the types found in the replayed WAL.
     sealed_types: Vec<KnownField>,
@@ -128,10 +129,20 @@ pub struct Stored {
 impl Partition {
     /// Opens partition `id` under `data_dir/partitions/<id>`: lists its segments, replays its WAL
     /// into a fresh memtable.
-    pub async fn open(id: u32, data_dir: &Path, policy: FsyncPolicy) -> Result<Partition, String> {
+    pub async fn open(
+        id: u32,
+        data_dir: &Path,
+        policy: FsyncPolicy,
+    ) -> Result<Partition, StorageError> {
+        let failed = |what: &'static str| {
+            move |e: &dyn std::fmt::Display| StorageError::Open {
+                partition: id,
+                what,
+                detail: e.to_string(),
+            }
+        };
         let dir = data_dir.join("partitions").join(id.to_string());
-        let segments = load_segments(&dir.join("segments"))
-            .map_err(|e| format!("partition {id}: segments: {e}"))?;
+        let segments = load_segments(&dir.join("segments")).map_err(|e| failed("segments")(&e))?;
         let next_seq = segments
             .last()
             .map_or(1, |s| s.seq / seal::FILES_PER_SEAL_MAX + 1);
@@ -154,12 +165,11 @@ impl Partition {
             },
         )
         .await
-        .map_err(|e| format!("partition {id}: WAL: {e}"))?;
+        .map_err(|e| failed("WAL")(&e))?;
         if let Some(e) = bad {
-            return Err(format!("partition {id}: {e}"));
+            return Err(failed("WAL")(&e));
         }
-        let sealed_types =
-            load_types(&dir).map_err(|e| format!("partition {id}: schema.json: {e}"))?;
+        let sealed_types = load_types(&dir).map_err(|e| failed("schema.json")(&e))?;
         Ok(Partition {
             id,
             dir,
@@ -186,20 +196,19 @@ impl Partition {
         rp: &str,
         batch: &Batch,
         admit: Option<Admit<'_>>,
-    ) -> Result<Stored, String> {
+    ) -> Result<Stored, StorageError> {
         if let Some(e) = &self.poisoned {
             return Err(e.clone());
         }
         let mut refused = Vec::new();
         let n = self
             .memtable
-            .apply_admitting(db, rp, &batch.buf, admit, &mut refused)
-            .map_err(|e: ApplyError| e.to_string())?;
+            .apply_admitting(db, rp, &batch.buf, admit, &mut refused)?;
         let kept;
         let stored = if refused.is_empty() {
             batch
         } else {
-            kept = batch.without(&refused).map_err(|e| e.to_string())?;
+            kept = batch.without(&refused)?;
             &kept
         };
         if stored.is_empty() {
@@ -221,16 +230,16 @@ impl Partition {
         })
     }
 
-    fn poison(&mut self, e: String) -> String {
-        let text = format!(
-            "partition {} stopped accepting writes after a WAL error: {e}",
-            self.id
-        );
-        self.poisoned.get_or_insert(text).clone()
+    fn poison(&mut self, cause: String) -> StorageError {
+        let stopped = StorageError::Stopped {
+            partition: self.id,
+            cause,
+        };
+        self.poisoned.get_or_insert(stopped).clone()
     }
 
     /// Records a WAL failure seen while waiting for durability.
-    pub fn fail(&mut self, e: String) -> String {
+    pub fn fail(&mut self, e: String) -> StorageError {
         self.poison(e)
     }
 

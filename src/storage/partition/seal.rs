@@ -12,6 +12,7 @@ use crate::lineproto::FieldType;
 use crate::storage::memtable::{KnownField, Memtable, SealPlan};
 use crate::storage::segment::{SegmentEncoder, SeriesData};
 use crate::storage::wal::{sync_dir, Wal};
+use crate::storage::StorageError;
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -71,14 +72,14 @@ impl Partition {
         self.sealing = None;
     }
 
-    fn seal_failed(&mut self, e: String) -> String {
+    fn seal_failed(&mut self, e: String) -> StorageError {
         // Keep the sealing memtable readable and its WAL in place; stop taking writes.
         self.poison(format!("sealing failed: {e}"))
     }
 }
 
 /// Writes the sealing memtable as segment files, then lets the WAL before it go.
-pub async fn seal(part: &RefCell<Vec<Partition>>, idx: usize) -> Result<(), String> {
+pub async fn seal(part: &RefCell<Vec<Partition>>, idx: usize) -> Result<(), StorageError> {
     let Some((old, wal, dir, seq, mut types)) = part.borrow_mut().get_mut(idx).and_then(|p| {
         let types = p.sealed_types.clone();
         p.begin_seal().map(|(a, b, c, d)| (a, b, c, d, types))
@@ -99,12 +100,12 @@ pub async fn seal(part: &RefCell<Vec<Partition>>, idx: usize) -> Result<(), Stri
             // Only records whose data is now in a durable segment go.
             wal.truncate_before(keep_from)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| StorageError::Seal(e.to_string()))
         }
         Err(e) => Err(part
             .borrow_mut()
             .get_mut(idx)
-            .map_or(e.clone(), |p| p.seal_failed(e))),
+            .map_or(StorageError::Seal(e.clone()), |p| p.seal_failed(e))),
     }
 }
 
