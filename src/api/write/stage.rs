@@ -394,3 +394,7 @@ fn too_many_keys(
     }
     None
 }
+
+#[cfg(test)]
+#[path = "stage_tests.rs"]
+mod tests;
