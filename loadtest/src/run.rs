@@ -49,6 +49,17 @@ pub struct Written {
     pub ts_max: i64,
 }
 
+impl Written {
+    /// Nothing written yet (an empty time range).
+    fn none() -> Self {
+        Written {
+            expected_rows: 0,
+            ts_min: i64::MAX,
+            ts_max: i64::MIN,
+        }
+    }
+}
+
 struct Shared {
     stats: Mutex<Stats>,
     interval: Mutex<Stats>,
@@ -69,23 +80,62 @@ pub fn run(cfg: &RunConfig) -> Result<Outcome, String> {
             cfg.hosts, cfg.connections
         ));
     }
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
     let stop = Arc::new(AtomicBool::new(false));
-    let budget = Arc::new(AtomicU64::new(cfg.rows.unwrap_or(u64::MAX)));
     let barrier = Arc::new(Barrier::new(cfg.connections + 1));
     let shared: Vec<Arc<Shared>> = (0..cfg.connections)
         .map(|_| {
             Arc::new(Shared {
                 stats: Mutex::new(Stats::default()),
                 interval: Mutex::new(Stats::default()),
-                written: Mutex::new(Written {
-                    expected_rows: 0,
-                    ts_min: i64::MAX,
-                    ts_max: i64::MIN,
-                }),
+                written: Mutex::new(Written::none()),
             })
         })
         .collect();
+    let handles = spawn_workers(cfg, &shared, &stop, &barrier);
+    barrier.wait();
+    let start = Instant::now();
+    let timeline = reporter(cfg, start, &shared, &handles, &stop);
+    let mut failures = Vec::new();
+    for h in handles {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failures.push(e),
+            Err(_) => failures.push("a load thread panicked".into()),
+        }
+    }
+    let elapsed = start.elapsed();
+    if !failures.is_empty()
+        && shared
+            .iter()
+            .all(|s| s.stats.lock().map(|s| s.requests == 0).unwrap_or(true))
+    {
+        return Err(failures.join("; "));
+    }
+    let (mut all, written) = totals(&shared);
+    for f in failures {
+        if all.errors.len() < report::ERRORS_KEPT_MAX {
+            all.errors.push(f);
+        }
+    }
+    let hist = all.hist.clone();
+    let report = make_report(cfg, all, &written, elapsed, timeline);
+    Ok(Outcome {
+        report,
+        hist,
+        written,
+    })
+}
+
+/// One thread per connection, pinned to its loader core; each builds its body pool and
+/// connects, then waits on `barrier` so that every connection starts together.
+fn spawn_workers(
+    cfg: &RunConfig,
+    shared: &[Arc<Shared>],
+    stop: &Arc<AtomicBool>,
+    barrier: &Arc<Barrier>,
+) -> Vec<std::thread::JoinHandle<Result<(), String>>> {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let budget = Arc::new(AtomicU64::new(cfg.rows.unwrap_or(u64::MAX)));
     let mut handles = Vec::new();
     for (c, sh) in shared.iter().enumerate() {
         let core = if cores.is_empty() {
@@ -112,32 +162,14 @@ pub fn run(cfg: &RunConfig) -> Result<Outcome, String> {
             worker(&cfg, c, pool, conn, &stop, &budget, &sh)
         }));
     }
-    barrier.wait();
-    let start = Instant::now();
-    let timeline = reporter(cfg, start, &shared, &handles, &stop);
-    let mut failures = Vec::new();
-    for h in handles {
-        match h.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => failures.push(e),
-            Err(_) => failures.push("a load thread panicked".into()),
-        }
-    }
-    let elapsed = start.elapsed();
-    if !failures.is_empty()
-        && shared
-            .iter()
-            .all(|s| s.stats.lock().map(|s| s.requests == 0).unwrap_or(true))
-    {
-        return Err(failures.join("; "));
-    }
+    handles
+}
+
+/// Every connection's statistics merged, and what they wrote (rows and time range).
+fn totals(shared: &[Arc<Shared>]) -> (Stats, Written) {
     let mut all = Stats::default();
-    let mut written = Written {
-        expected_rows: 0,
-        ts_min: i64::MAX,
-        ts_max: i64::MIN,
-    };
-    for s in &shared {
+    let mut written = Written::none();
+    for s in shared {
         if let Ok(st) = s.stats.lock() {
             all.merge(&st);
         }
@@ -147,14 +179,21 @@ pub fn run(cfg: &RunConfig) -> Result<Outcome, String> {
             written.ts_max = written.ts_max.max(w.ts_max);
         }
     }
-    for f in failures {
-        if all.errors.len() < report::ERRORS_KEPT_MAX {
-            all.errors.push(f);
-        }
-    }
+    (all, written)
+}
+
+fn make_report(
+    cfg: &RunConfig,
+    all: Stats,
+    written: &Written,
+    elapsed: Duration,
+    timeline: Vec<Tick>,
+) -> Report {
     let (rows_per_sec, mb_per_sec) = report::rates(all.rows_acked, all.bytes_sent, elapsed);
-    let hist = all.hist.clone();
-    let report = Report {
+    let acked_ns = |ts: i64| {
+        (written.expected_rows > 0).then(|| ts.saturating_mul(cfg.precision.multiplier_ns()))
+    };
+    Report {
         workload: cfg
             .workload
             .to_possible_value()
@@ -176,18 +215,11 @@ pub fn run(cfg: &RunConfig) -> Result<Outcome, String> {
         status_counts: all.status_counts,
         errors: all.errors,
         error_count: all.error_count,
-        acked_ts_min_ns: (written.expected_rows > 0)
-            .then(|| written.ts_min.saturating_mul(cfg.precision.multiplier_ns())),
-        acked_ts_max_ns: (written.expected_rows > 0)
-            .then(|| written.ts_max.saturating_mul(cfg.precision.multiplier_ns())),
+        acked_ts_min_ns: acked_ns(written.ts_min),
+        acked_ts_max_ns: acked_ns(written.ts_max),
         verify: None,
         timeline,
-    };
-    Ok(Outcome {
-        report,
-        hist,
-        written,
-    })
+    }
 }
 
 fn pool_spec(cfg: &RunConfig, c: usize) -> PoolSpec {
