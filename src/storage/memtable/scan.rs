@@ -1,0 +1,94 @@
+//! Reads of a memtable for a query: the rows of the series a `ScanRequest` matches, sorted by
+//! time with the same time merged (`merge_same_times`, also used to merge the rows of several
+//! sources).
+
+use super::{DbRpKey, Memtable, SeriesRows};
+use crate::storage::scan::{FieldKey, PointFields, ScanRequest};
+
+impl Memtable {
+    /// Reads the series of one (db, rp) that match the request: rows sorted by time, the same
+    /// time merged (later write wins), fields sorted by name.
+    pub fn scan(&self, req: &ScanRequest) -> Vec<SeriesRows> {
+        let Some(store) = self
+            .dbs
+            .get(&(req.db.as_str(), req.rp.as_str()) as &dyn DbRpKey)
+        else {
+            return Vec::new();
+        };
+        let wanted_m: Vec<bool> = store
+            .measurements
+            .names
+            .iter()
+            .map(|m| req.measurements.matches(m))
+            .collect();
+        if !wanted_m.iter().any(|&w| w) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let mut fields = Vec::new();
+        let names: Vec<FieldKey> = store.fields.names.iter().map(|n| n[..].into()).collect();
+        for &meta in &store.series {
+            if !wanted_m
+                .get(meta.measurement as usize)
+                .copied()
+                .unwrap_or(false)
+            {
+                continue;
+            }
+            let tags = crate::shard::key::parse_tags(store.key(meta));
+            if !req.condition.matches_tags(&tags) {
+                continue;
+            }
+            let mut points: Vec<(i64, PointFields)> = Vec::new();
+            for (ts, _, mut rd) in store.records(meta) {
+                if !req.condition.matches_time(ts) || rd.fields(&mut fields).is_none() {
+                    continue;
+                }
+                let owned = fields
+                    .drain(..)
+                    .map(|(id, v)| {
+                        let name = names.get(usize::from(id)).cloned();
+                        (name.unwrap_or_else(|| [].into()), v.into_owned())
+                    })
+                    .collect();
+                points.push((ts, owned));
+            }
+            if points.is_empty() {
+                continue;
+            }
+            points.sort_by_key(|p| p.0); // stable: equal times keep write order
+            out.push(SeriesRows {
+                measurement: store.measurements.get(meta.measurement).to_vec(),
+                tags,
+                points: merge_same_times(points),
+            });
+        }
+        out.sort_by(|a, b| (&a.measurement, &a.tags).cmp(&(&b.measurement, &b.tags)));
+        out
+    }
+}
+
+/// Sorted rows with equal times merged into one: union of fields, later write wins.
+pub(crate) fn merge_same_times(points: Vec<(i64, PointFields)>) -> Vec<(i64, PointFields)> {
+    let mut out: Vec<(i64, PointFields)> = Vec::with_capacity(points.len());
+    for (ts, mut fields) in points {
+        match out.last_mut() {
+            Some((t, merged)) if *t == ts => merged.append(&mut fields),
+            // A point's own fields are kept as they are (no copy into a new list).
+            _ => out.push((ts, fields)),
+        }
+    }
+    for (_, fields) in &mut out {
+        // Stable: of equal keys, the later write (or the later of a key repeated in one line)
+        // comes last, and wins.
+        fields.sort_by(|a, b| a.0.cmp(&b.0));
+        fields.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(&mut later.1, &mut kept.1);
+            }
+            same
+        });
+    }
+    out
+}
