@@ -1,6 +1,6 @@
 //! Byte scanning: SWAR delimiter search and exact ports of the 1.x value scanners.
 //!
-//! The decoder's fast paths (`decode.rs`) handle the common shapes; whenever a line leaves
+//! The decoder's fast paths (`decode/`) handle the common shapes; whenever a line leaves
 //! them, these ports of `models/points.go` (1.6.7 lines 731-1064, unchanged in 1.8/1.11)
 //! decide, so that odd input gets exactly InfluxDB's verdict. The ports keep Go's structure on
 //! purpose (compare them side by side) but use checked indexing: nothing here can panic.
