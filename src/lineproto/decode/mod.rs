@@ -207,10 +207,10 @@ fn key_of(buf: &[u8], span: (usize, usize)) -> &[u8] {
     buf.get(span.0..span.1).unwrap_or_default()
 }
 
-/// The 8 bytes of `s` from `at`, if there are 8.
+/// The 8 bytes of `s` from `at` as a little-endian word, if there are 8.
 #[inline(always)]
 fn word_at(s: &[u8], at: usize) -> Option<u64> {
     s.get(at..at.checked_add(8)?)
         .and_then(|w| <[u8; 8]>::try_from(w).ok())
-        .map(u64::from_ne_bytes)
+        .map(u64::from_le_bytes)
 }

@@ -148,7 +148,7 @@ impl Line<'_, '_> {
             let mut padded = [0u8; 8];
             padded[..head.len()].copy_from_slice(head);
             shape.push(ShapeKey {
-                first: u64::from_ne_bytes(padded),
+                first: u64::from_le_bytes(padded),
                 last: key
                     .len()
                     .checked_sub(8)

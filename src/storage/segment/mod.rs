@@ -76,8 +76,8 @@
 //! * Times of a series are sorted (the memtable merges duplicates before sealing); the range
 //!   read in `read_series` relies on it.
 
-// The format is little-endian by definition, never the host's order.
-#![deny(clippy::host_endian_bytes)]
+// The format is little-endian by definition, never the host's order (the workspace denies
+// `clippy::host_endian_bytes`).
 
 mod bits;
 mod codec;
