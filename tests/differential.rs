@@ -83,7 +83,8 @@ fn raw(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> HttpRespons
         body.len()
     );
     s.write_all(&[head.as_bytes(), body].concat()).unwrap();
-    common::read_response(&mut s, false).unwrap()
+    common::read_response(&mut s, false)
+        .unwrap_or_else(|e| panic!("{method} {target} to {addr}: {e}"))
 }
 
 /// Status and, for errors, the error text without lineshard's line numbers.

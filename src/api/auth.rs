@@ -275,21 +275,15 @@ impl Authenticator {
 }
 
 /// 1.x `serveWrite`'s authorization (after the db checks): 403 without a user or WRITE.
-pub fn authorize_write(p: &Principal, db: &str) -> Result<(), Response> {
+pub fn authorize_write(p: &Principal, db: &str) -> Result<(), super::ApiError> {
     match p {
         Principal::Open => Ok(()),
-        Principal::Anonymous => Err(Response::error(
-            403,
-            &format!("user is required to write to database {db:?}"),
-        )),
+        Principal::Anonymous => Err(super::ApiError::WriteUserRequired(db.to_string())),
         Principal::User(u) if u.authorize_database(Privilege::Write, db) => Ok(()),
-        Principal::User(u) => Err(Response::error(
-            403,
-            &format!(
-                "{:?} user is not authorized to write to database {db:?}",
-                u.name
-            ),
-        )),
+        Principal::User(u) => Err(super::ApiError::WriteNotAuthorized {
+            user: u.name.clone(),
+            db: db.to_string(),
+        }),
     }
 }
 
@@ -465,14 +459,17 @@ mod tests {
     #[test]
     fn write_authorization_texts() {
         assert!(authorize_write(&Principal::Open, "db").is_ok());
-        let r = authorize_write(&Principal::Anonymous, "db").unwrap_err();
+        let r = authorize_write(&Principal::Anonymous, "db")
+            .unwrap_err()
+            .response();
         assert_eq!(r.status, 403);
         assert_eq!(
             r.error.as_deref(),
             Some("user is required to write to database \"db\"")
         );
         let bob = Principal::User(user("bob", false, &[("db", Privilege::Read)]));
-        let r = authorize_write(&bob, "db").unwrap_err();
+        let r = authorize_write(&bob, "db").unwrap_err().response();
+        assert_eq!(r.status, 403);
         assert_eq!(
             r.error.as_deref(),
             Some("\"bob\" user is not authorized to write to database \"db\"")

@@ -5,8 +5,11 @@
 //! Status codes are chosen by error variant here, never by matching message text.
 
 pub mod auth;
+mod error;
 mod query;
 mod write;
+
+pub use error::ApiError;
 
 use crate::http::{HttpLimits, Method, Request, RequestHead, Response};
 use crate::runtime::Core;
@@ -63,10 +66,10 @@ impl Api {
 impl crate::http::Handler for Api {
     fn check_head(&self, head: &RequestHead) -> Result<(), Response> {
         let Some(r) = route(&head.path) else {
-            return Err(Response::error(404, "404 page not found"));
+            return Err(ApiError::NotFound.into());
         };
         if !method_allowed(r, &head.method) {
-            return Err(Response::error(405, "Method Not Allowed"));
+            return Err(ApiError::MethodNotAllowed.into());
         }
         if head.method == Method::Options {
             return Ok(());
@@ -77,13 +80,13 @@ impl crate::http::Handler for Api {
             Route::WriteV1 | Route::WriteV2 | Route::Query => Some(
                 self.auth
                     .check(&self.core, head)
-                    .map_err(|e| e.response())?,
+                    .map_err(|e| ApiError::from(e).response())?,
             ),
             Route::Ping | Route::Health => None,
         };
         let target = match r {
-            Route::WriteV1 => write::target_v1(&self.core, head).map_err(|e| e.response())?,
-            Route::WriteV2 => write::target_v2(&self.core, head).map_err(|e| e.response())?,
+            Route::WriteV1 => write::target_v1(&self.core, head).map_err(ApiError::from)?,
+            Route::WriteV2 => write::target_v2(&self.core, head).map_err(ApiError::from)?,
             _ => return Ok(()),
         };
         if let Some(auth::Early::Known(p)) = &early {
@@ -94,7 +97,7 @@ impl crate::http::Handler for Api {
 
     async fn handle(&self, req: &mut Request) -> Response {
         let Some(r) = route(&req.head.path) else {
-            return Response::error(404, "404 page not found");
+            return ApiError::NotFound.into();
         };
         if req.head.method == Method::Options {
             return Response::no_content();
@@ -115,10 +118,10 @@ impl crate::http::Handler for Api {
                 } else {
                     write::target_v2(&self.core, &req.head)
                 };
-                let target = target.map_err(|e| e.response());
+                let target = target.map_err(ApiError::from);
                 match target.and_then(|t| auth::authorize_write(&principal, t.db()).map(|_| t)) {
                     Ok(t) => write::write(&self.core, t, std::mem::take(&mut req.body)).await,
-                    Err(resp) => resp,
+                    Err(e) => e.response(),
                 }
             }
             Route::Query => query::query(&self.core, req, &principal).await,

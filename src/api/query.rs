@@ -1,6 +1,7 @@
 //! `/query`: the InfluxQL subset. Catalog statements run on core 0 (which persists and
 //! broadcasts the new catalog); `SELECT` fans out a scan to every core and merges the rows.
 
+use super::ApiError;
 use crate::catalog::{self, CatalogError, RetentionPolicySpec, RetentionPolicyUpdate};
 use crate::http::{parse_query_string, Method, Request, Response};
 use crate::query::{
@@ -49,11 +50,11 @@ fn now_ns() -> i64 {
 pub async fn query(core: &Rc<Core>, req: &Request, principal: &Principal) -> Response {
     let params = Params::from(req);
     let Some(q) = params.get("q").filter(|q| !q.trim().is_empty()) else {
-        return Response::error(400, "missing required parameter \"q\"");
+        return ApiError::QueryMissing.into();
     };
     let statements = match query::parse(q, now_ns()) {
         Ok(s) => s,
-        Err(e) => return Response::error(400, &format!("error parsing query: {e}")),
+        Err(e) => return ApiError::QueryParse(e.to_string()).into(),
     };
     let db = params.get("db").unwrap_or("").to_string();
     let rp = params.get("rp").unwrap_or("").to_string();
@@ -62,7 +63,7 @@ pub async fn query(core: &Rc<Core>, req: &Request, principal: &Principal) -> Res
         super::auth::authorize_query(&cat, principal, &statements, &db)
     };
     if let Err(e) = authorized {
-        return Response::error(403, &format!("error authorizing query: {e}"));
+        return ApiError::QueryNotAuthorized(e.to_string()).into();
     }
     let by_get = req.head.method == Method::Get;
     let mut results = Vec::with_capacity(statements.len());
