@@ -1347,6 +1347,7 @@ impl Eq for dyn DbRpKey + '_ {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shard::batch::{NewPoint, SchemaToken};
     use crate::storage::scan::{Condition, MeasurementMatch};
 
     fn key(name: &[u8]) -> FieldKey {
@@ -1359,7 +1360,7 @@ mod tests {
         let mut b = Batch::default();
         for (key, ts, fields) in points {
             let m = key.split(|&c| c == b',').next().unwrap_or(key);
-            b.begin_point(key, m, *ts, fields.len() as u16);
+            b.begin_point(NewPoint::new(key, m, *ts, fields.len() as u16));
             for (k, v) in fields {
                 b.push_field(k, v);
             }
@@ -1418,7 +1419,7 @@ mod tests {
         let mut old = Batch::default();
         for i in 0..300 {
             let key = format!("old,h={i}");
-            old.begin_point(key.as_bytes(), b"old", i, 2);
+            old.begin_point(NewPoint::new(key.as_bytes(), b"old", i, 2));
             old.push_field(b"s", &FieldValue::String(Cow::Owned(vec![0xAB; 200])));
             old.push_field(b"i", &FieldValue::Integer(-1));
         }
@@ -1427,12 +1428,12 @@ mod tests {
         second.recycle(first);
 
         let mut b = Batch::default();
-        let token = crate::shard::batch::SchemaToken(1);
+        let token = SchemaToken(1);
         for t in 0..40i64 {
             for key in ["m,h=a", "m,h=b", "m,h=c"] {
-                let hash = crate::lineproto::series_hash(key.as_bytes());
                 let f = fields(key, t);
-                if b.begin_point_hashed(key.as_bytes(), hash, b"m", t, f.len() as u16, token) {
+                let head = NewPoint::new(key.as_bytes(), b"m", t, f.len() as u16);
+                if b.begin_point(head.with_token(token)) {
                     f.iter().for_each(|(_, v)| b.push_value(v));
                 } else {
                     f.iter().for_each(|(k, v)| b.push_field(k, v));
@@ -1622,8 +1623,7 @@ mod tests {
             }
             let mut p = Memtable::new();
             let mut b = Batch::default();
-            let token = crate::shard::batch::SchemaToken(1);
-            let hash = crate::lineproto::series_hash(b"m,h=a");
+            let token = SchemaToken(1);
             let odd = odd.filter(|(i, _)| *i < rows.len());
             for (i, (t, v)) in rows.iter().enumerate() {
                 let mut fs: Vec<(&[u8], FieldValue<'static>)> = vec![
@@ -1634,7 +1634,7 @@ mod tests {
                 let mut tok = token;
                 if let Some((at, kind)) = odd {
                     if at == i {
-                        tok = crate::shard::batch::SchemaToken::NONE;
+                        tok = SchemaToken::NONE;
                         match kind {
                             0 => { fs.pop(); }
                             1 => fs.swap(0, 1),
@@ -1642,7 +1642,8 @@ mod tests {
                         }
                     }
                 }
-                b.begin_point_hashed(b"m,h=a", hash, b"m", *t, fs.len() as u16, tok);
+                let head = NewPoint::new(b"m,h=a", b"m", *t, fs.len() as u16);
+                b.begin_point(head.with_token(tok));
                 for (k, v) in &fs {
                     b.push_field(k, v);
                 }
@@ -1689,13 +1690,13 @@ mod tests {
                     fs.push((name, value));
                 }
                 // Same token only for points with the same field names, as the writer does.
-                let token = crate::shard::batch::SchemaToken(if schema_tokens {
+                let token = SchemaToken(if schema_tokens {
                     1 + fs.iter().fold(0u64, |a, (n, _)| a * 8 + u64::from(n[1]))
                 } else {
                     0
                 });
-                let hash = crate::lineproto::series_hash(key.as_bytes());
-                b.begin_point_hashed(key.as_bytes(), hash, b"m", *t, fs.len() as u16, token);
+                let head = NewPoint::new(key.as_bytes(), b"m", *t, fs.len() as u16);
+                b.begin_point(head.with_token(token));
                 for (k, v) in &fs {
                     b.push_field(k, v);
                 }
