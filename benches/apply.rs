@@ -2,7 +2,7 @@
 //!
 //! Data: `common/tsbs.rs`'s body (1000 hosts, 10 tags, 10 integer fields) cut into 40 bodies of
 //! 5000 lines (each host 5 times, distinct times), built into batches the way the write path
-//! builds them (`Batch::begin_point_keyed` with the decoder's key id and a schema token per
+//! builds them (`Batch::begin_point` with the decoder's key id and a schema token per
 //! shape, `push_fixed_values`), cycled.
 //!
 //! Groups (Throughput::Elements = rows):
@@ -23,7 +23,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use lineshard::lineproto::{lines, DecodeOptions, Decoder};
-use lineshard::shard::batch::{Batch, SchemaToken};
+use lineshard::shard::batch::{Batch, NewPoint, SchemaToken};
 use lineshard::storage::{ApplyError, Memtable};
 
 #[path = "common/tsbs.rs"]
@@ -34,7 +34,7 @@ const MEMTABLE_MAX: usize = 64 << 20;
 
 /// Decodes `body` into one batch the way the write path does (`api::write::stage` without
 /// its limits and schema checks): the decoder's shape memo, a schema token per shape,
-/// `begin_point_keyed` with the decoder's key id, `push_fixed_values`.
+/// `begin_point` with the decoder's key id, `push_fixed_values`.
 fn stage(dec: &mut Decoder, body: &[u8]) -> Batch {
     let opts = DecodeOptions::default();
     let mut b = Batch::with_capacity(body.len() + body.len() / 4 + 256);
@@ -49,20 +49,20 @@ fn stage(dec: &mut Decoder, body: &[u8]) -> Batch {
             token += 1;
         }
         let measurement = p.measurement();
-        let ts = p.timestamp_ns();
-        let hash = p.series_hash();
+        let time_ns = p.timestamp_ns();
+        let series_hash = p.series_hash();
         let key_id = p.key_id();
         let fields = p.fields().count() as u16;
-        let key = p.series_key();
-        if b.begin_point_keyed(
-            key,
-            hash,
+        let head = NewPoint {
+            series_key: p.series_key(),
+            series_hash,
             key_id,
-            &measurement,
-            ts,
-            fields,
-            SchemaToken(token),
-        ) {
+            measurement: &measurement,
+            time_ns,
+            field_count: fields,
+            token: SchemaToken(token),
+        };
+        if b.begin_point(head) {
             let fixed = b.push_fixed_values(fields, |slots| {
                 p.each_fixed_value(|ty, bits| slots.put(ty, bits))
             });

@@ -11,7 +11,7 @@
 //! Usage: `cargo run --release --example apply_probe -- DIR`
 
 use lineshard::lineproto::{lines, DecodeOptions, Decoder};
-use lineshard::shard::batch::{Batch, BatchIter, SchemaToken};
+use lineshard::shard::batch::{Batch, BatchIter, NewPoint, SchemaToken};
 use lineshard::storage::Memtable;
 use std::time::Instant;
 
@@ -34,7 +34,8 @@ fn main() {
             let n = p.fields().count() as u16;
             let hash = p.series_hash();
             let key = p.series_key().to_vec();
-            if b.begin_point_hashed(&key, hash, &m, ts, n, SchemaToken(1)) {
+            let head = NewPoint::hashed(&key, hash, &m, ts, n).with_token(SchemaToken(1));
+            if b.begin_point(head) {
                 p.for_each_value(|v| b.push_value(v));
             } else {
                 for (k, v) in p.fields() {

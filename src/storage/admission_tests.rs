@@ -4,13 +4,13 @@
 use super::Memtable;
 use crate::config::Config;
 use crate::lineproto::FieldValue;
-use crate::shard::batch::Batch;
+use crate::shard::batch::{Batch, NewPoint};
 use crate::shard::cardinality::{Cardinality, Refused};
 
 fn batch(keys: &[&str]) -> Batch {
     let mut b = Batch::default();
     for k in keys {
-        b.begin_point(k.as_bytes(), b"cpu", 1, 1);
+        b.begin_point(NewPoint::new(k.as_bytes(), b"cpu", 1, 1));
         b.push_field(b"v", &FieldValue::Integer(1));
     }
     b

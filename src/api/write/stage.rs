@@ -3,9 +3,9 @@
 //! which points wait for a schema owner's verdict.
 
 use super::WriteError;
-use crate::lineproto::{lines, DecodeOptions, FieldType, Line, LineError, ReservedTime};
+use crate::lineproto::{lines, DecodeOptions, ErrorKind, FieldType, Line, LineError, ReservedTime};
 use crate::runtime::Core;
-use crate::shard::batch::{Batch, SchemaToken};
+use crate::shard::batch::{Batch, NewPoint, SchemaToken};
 use crate::shard::key;
 use crate::shard::schema::FieldClaim;
 use hashbrown::HashMap;
@@ -100,6 +100,14 @@ impl Staged {
         }
     }
 
+    /// Counts a line that does not parse; the first `PARSE_ERRORS_REPORTED_MAX` are spelled out.
+    fn parse_error(&mut self, line_no: usize, line: &[u8], kind: ErrorKind) {
+        self.parse_error_count += 1;
+        if self.parse_errors.len() < PARSE_ERRORS_REPORTED_MAX {
+            self.parse_errors.push(LineError::new(line_no, line, kind));
+        }
+    }
+
     /// The index of this claim in `claims`, added if new.
     pub(super) fn claim(&mut self, claim: FieldClaim) -> usize {
         if let Some(&i) = self.claimed.get(&claim) {
@@ -171,6 +179,134 @@ pub(super) fn conflict_text(
     )
 }
 
+/// What the type check of one point found.
+struct FieldCheck {
+    field_count: u16,
+    /// The point's shape in the batches: the memo's token when the memo holds its shape,
+    /// `NONE` otherwise.
+    token: SchemaToken,
+    /// The point uses a field this core does not know: it is kept, and waits for the verdict
+    /// of its claim at the schema owner.
+    unsure: bool,
+    /// With `unsure`: the index of the point's claim in `Staged::claims`.
+    claim: usize,
+    /// Why the point is refused: a field whose type differs from the one this core knows.
+    conflict: Option<String>,
+}
+
+/// Checks every field of a point whose shape is not the memo's against the types this core
+/// knows for (`db`, `rp`). A
+/// point that uses a field this core does not know is kept, unsure, and its fields are claimed
+/// at the schema owner, which decides it (`recheck`). A point whose types are all known and
+/// agree becomes the memo's shape.
+fn check_fields(
+    core: &Core,
+    db: &str,
+    rp: &str,
+    measurement: &[u8],
+    point: &mut Line<'_, '_>,
+    st: &mut Staged,
+    memo: &mut SchemaMemo,
+) -> FieldCheck {
+    let mut conflict = None;
+    let mut unsure = false;
+    let mut claim = 0;
+    let schema = core.schema();
+    let mut count = 0u16;
+    for (k, v) in point.fields() {
+        count = count.saturating_add(1);
+        let ty = v.field_type();
+        match schema.get(db, rp, measurement, &k) {
+            Some(t) if t != ty => {
+                conflict.get_or_insert_with(|| conflict_text(&k, measurement, ty, t));
+            }
+            Some(_) => {}
+            None => unsure = true,
+        }
+    }
+    drop(schema);
+    if unsure {
+        // Claimed whole, known fields too: a point with a conflict is then refused at the
+        // owner, and its answer names the first conflicting field in line order.
+        conflict = None;
+        claim = st.claim(FieldClaim {
+            measurement: measurement.to_vec(),
+            fields: point
+                .fields()
+                .map(|(k, v)| (k.into_owned(), v.field_type()))
+                .collect(),
+        });
+    }
+    let mut token = SchemaToken::NONE;
+    if conflict.is_none() && !unsure {
+        memo.remember(measurement, count, point);
+        token = memo.token;
+    }
+    FieldCheck {
+        field_count: count,
+        token,
+        unsure,
+        claim,
+        conflict,
+    }
+}
+
+/// Appends a checked point to its partition's batch, values only when its shape repeats the
+/// previous point's there; the partition.
+#[inline(always)]
+fn append_point(
+    batches: &mut [Batch],
+    dbrp: u64,
+    point: &mut Line<'_, '_>,
+    measurement: &[u8],
+    time_ns: i64,
+    check: &FieldCheck,
+    memo: &SchemaMemo,
+) -> usize {
+    // Hash and key id first: `series_key` holds `point` borrowed.
+    let series_hash = point.series_hash();
+    let key_id = point.key_id();
+    let head = NewPoint {
+        series_key: point.series_key(),
+        series_hash,
+        key_id,
+        measurement,
+        time_ns,
+        field_count: check.field_count,
+        token: check.token,
+    };
+    let part = key::partition_of(series_hash, dbrp, batches.len());
+    let b = &mut batches[part];
+    if b.begin_point(head) {
+        // The token is the memo's: its points have the memo's field types.
+        let fixed = memo.all_fixed
+            && b.push_fixed_values(check.field_count, |slots| {
+                point.each_fixed_value(|ty, bits| slots.put(ty, bits))
+            });
+        if !fixed {
+            point.for_each_value(|v| b.push_value(v));
+        }
+    } else {
+        for (k, v) in point.fields() {
+            b.push_field(&k, &v);
+        }
+    }
+    part
+}
+
+/// The refusal of a point that uses the reserved name `time` as `kind` says.
+fn reserved_time_text(kind: ReservedTime, measurement: &[u8]) -> String {
+    let m = String::from_utf8_lossy(measurement);
+    match kind {
+        ReservedTime::Tag => {
+            format!("invalid tag key: input tag \"time\" on measurement \"{m}\" is invalid")
+        }
+        ReservedTime::OnlyField => {
+            format!("invalid field name: input field \"time\" on measurement \"{m}\" is invalid")
+        }
+    }
+}
+
 /// Decodes the body into per-partition batches, checking types against what this core knows.
 pub(super) async fn stage(
     core: &Rc<Core>,
@@ -199,10 +335,7 @@ pub(super) async fn stage(
             Ok(None) => continue,
             Ok(Some(p)) => p,
             Err(kind) => {
-                st.parse_error_count += 1;
-                if st.parse_errors.len() < PARSE_ERRORS_REPORTED_MAX {
-                    st.parse_errors.push(LineError::new(line_no, line, kind));
-                }
+                st.parse_error(line_no, line, kind);
                 continue;
             }
         };
@@ -212,105 +345,44 @@ pub(super) async fn stage(
             continue;
         }
         let measurement = point.measurement();
-        match point.reserved_time() {
-            Some(ReservedTime::Tag) => {
-                let m = String::from_utf8_lossy(&measurement).into_owned();
-                st.drop_point(rank(n), || {
-                    format!("invalid tag key: input tag \"time\" on measurement \"{m}\" is invalid")
-                });
-                continue;
-            }
-            Some(ReservedTime::OnlyField) => {
-                let m = String::from_utf8_lossy(&measurement).into_owned();
-                st.drop_point(rank(n), || format!("invalid field name: input field \"time\" on measurement \"{m}\" is invalid"));
-                continue;
-            }
-            None => {}
+        if let Some(kind) = point.reserved_time() {
+            st.drop_point(rank(n), || reserved_time_text(kind, &measurement));
+            continue;
         }
         let ts = point.timestamp_ns();
         if ts < retention_min_ns {
             st.beyond_retention += 1;
             continue;
         }
-        // Check every field against the known types. A point that uses a field this core does not
-        // know is kept, unsure, and its fields are claimed at the schema owner, which decides it
-        // (`recheck`). Most lines repeat the previous line's measurement and fields: `memo`
-        // answers those without a lookup.
-        let mut conflict = None;
-        let mut unsure = false;
-        let mut claim = 0;
-        let field_count;
-        let mut token = SchemaToken::NONE;
-        if memo.matches(&measurement, &point) {
-            field_count = memo.field_count;
-            token = memo.token;
+        // Most lines repeat the previous line's measurement and fields: `memo` answers those
+        // without a lookup.
+        let check = if memo.matches(&measurement, &point) {
+            FieldCheck {
+                field_count: memo.field_count,
+                token: memo.token,
+                unsure: false,
+                claim: 0,
+                conflict: None,
+            }
         } else {
-            let schema = core.schema();
-            let mut count = 0u16;
-            for (k, v) in point.fields() {
-                count = count.saturating_add(1);
-                let ty = v.field_type();
-                match schema.get(db, rp, &measurement, &k) {
-                    Some(t) if t != ty => {
-                        conflict.get_or_insert_with(|| conflict_text(&k, &measurement, ty, t));
-                    }
-                    Some(_) => {}
-                    None => unsure = true,
-                }
-            }
-            drop(schema);
-            field_count = count;
-            if unsure {
-                // Claimed whole, known fields too: a point with a conflict is then refused at
-                // the owner, and its answer names the first conflicting field in line order.
-                conflict = None;
-                claim = st.claim(FieldClaim {
-                    measurement: measurement.to_vec(),
-                    fields: point
-                        .fields()
-                        .map(|(k, v)| (k.into_owned(), v.field_type()))
-                        .collect(),
-                });
-            }
-            if conflict.is_none() && !unsure {
-                memo.remember(&measurement, count, &mut point);
-                token = memo.token;
-            }
-        }
-        if let Some(text) = conflict {
+            check_fields(core, db, rp, &measurement, &mut point, &mut st, &mut memo)
+        };
+        if let Some(text) = check.conflict {
             st.drop_point(rank(n), || text);
             continue;
         }
-        let hash = point.series_hash();
-        let key_id = point.key_id();
-        let series_key = point.series_key();
-        let part = key::partition_of(hash, dbrp, st.batches.len());
-        let b = &mut st.batches[part];
-        if b.begin_point_keyed(
-            series_key,
-            hash,
-            key_id,
+        let part = append_point(
+            &mut st.batches,
+            dbrp,
+            &mut point,
             &measurement,
             ts,
-            field_count,
-            token,
-        ) {
-            // The token is the memo's: its points have the memo's field types.
-            let fixed = memo.all_fixed
-                && b.push_fixed_values(field_count, |slots| {
-                    point.each_fixed_value(|ty, bits| slots.put(ty, bits))
-                });
-            if !fixed {
-                point.for_each_value(|v| b.push_value(v));
-            }
-        } else {
-            for (k, v) in point.fields() {
-                b.push_field(&k, &v);
-            }
-        }
-        st.unsure[part].push(unsure);
-        if unsure {
-            st.unsure_lines[part].push((n, claim));
+            &check,
+            &memo,
+        );
+        st.unsure[part].push(check.unsure);
+        if check.unsure {
+            st.unsure_lines[part].push((n, check.claim));
         }
     }
     core.return_decoder(decoder);
@@ -353,12 +425,7 @@ pub(super) async fn unparsable(
         match decoder.decode(line, opts) {
             Ok(None) => {}
             Ok(Some(_)) => st.lines_ok += 1,
-            Err(kind) => {
-                st.parse_error_count += 1;
-                if st.parse_errors.len() < PARSE_ERRORS_REPORTED_MAX {
-                    st.parse_errors.push(LineError::new(line_no, line, kind));
-                }
-            }
+            Err(kind) => st.parse_error(line_no, line, kind),
         }
     }
     (st.lines_ok == 0 && st.parse_error_count > 0)

@@ -3,7 +3,7 @@
 use super::payload::{self, Record};
 use super::{merge_sources, scan_segment, seal, Partition};
 use crate::lineproto::FieldValue;
-use crate::shard::batch::Batch;
+use crate::shard::batch::{Batch, NewPoint};
 use crate::storage::scan::{Condition, MeasurementMatch, ScanRequest};
 use crate::storage::wal::FsyncPolicy;
 use std::cell::RefCell;
@@ -11,7 +11,12 @@ use std::cell::RefCell;
 fn batch(db_tag: &str, n: i64) -> Batch {
     let mut b = Batch::default();
     for t in 0..n {
-        b.begin_point(format!("m,src={db_tag}").as_bytes(), b"m", t, 1);
+        b.begin_point(NewPoint::new(
+            format!("m,src={db_tag}").as_bytes(),
+            b"m",
+            t,
+            1,
+        ));
         b.push_field(b"v", &FieldValue::Integer(t));
     }
     b

@@ -7,6 +7,7 @@ mod store;
 
 use crate::lineproto::FieldValue;
 use crate::shard::batch::Batch;
+use crate::shard::batch::NewPoint;
 use crate::storage::scan::{Condition, FieldKey, MeasurementMatch, ScanRequest};
 
 /// `name` as a scanned field key.
@@ -22,7 +23,7 @@ fn batch(points: &[TestPoint<'_>]) -> Batch {
     let mut b = Batch::default();
     for (key, ts, fields) in points {
         let m = key.split(|&c| c == b',').next().unwrap_or(key);
-        b.begin_point(key, m, *ts, fields.len() as u16);
+        b.begin_point(NewPoint::new(key, m, *ts, fields.len() as u16));
         for (k, v) in fields {
             b.push_field(k, v);
         }

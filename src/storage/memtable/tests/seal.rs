@@ -4,6 +4,7 @@
 use super::{all, batch};
 use crate::lineproto::FieldValue;
 use crate::shard::batch::Batch;
+use crate::shard::batch::NewPoint;
 use crate::storage::memtable::seal::{
     disjoint_runs, general_columns, uniform_columns, DISJOINT_RUNS_MAX,
 };
@@ -112,7 +113,7 @@ proptest::proptest! {
                     }
                 }
             }
-            b.begin_point_hashed(b"m,h=a", hash, b"m", *t, fs.len() as u16, tok);
+            b.begin_point(NewPoint::hashed(b"m,h=a", hash, b"m", *t, fs.len() as u16).with_token(tok));
             for (k, v) in &fs {
                 b.push_field(k, v);
             }
@@ -202,7 +203,9 @@ fn mixed_batch(points: &[MixedPoint], schema_tokens: bool) -> Batch {
             0
         });
         let hash = crate::lineproto::series_hash(key.as_bytes());
-        b.begin_point_hashed(key.as_bytes(), hash, b"m", *t, fs.len() as u16, token);
+        b.begin_point(
+            NewPoint::hashed(key.as_bytes(), hash, b"m", *t, fs.len() as u16).with_token(token),
+        );
         for (k, v) in &fs {
             b.push_field(k, v);
         }

@@ -4,6 +4,7 @@
 use super::{all, batch, TestPoint};
 use crate::lineproto::FieldValue;
 use crate::shard::batch::Batch;
+use crate::shard::batch::NewPoint;
 use crate::storage::memtable::Memtable;
 use crate::storage::scan::PointFields;
 use std::borrow::Cow;
@@ -50,7 +51,7 @@ fn repeated_points_read_back(
     let mut old = Batch::default();
     for i in 0..300 {
         let key = format!("old,h={i}");
-        old.begin_point(key.as_bytes(), b"old", i, 2);
+        old.begin_point(NewPoint::new(key.as_bytes(), b"old", i, 2));
         old.push_field(b"s", &FieldValue::String(Cow::Owned(vec![0xAB; 200])));
         old.push_field(b"i", &FieldValue::Integer(-1));
     }
@@ -64,7 +65,9 @@ fn repeated_points_read_back(
         for key in ["m,h=a", "m,h=b", "m,h=c"] {
             let hash = crate::lineproto::series_hash(key.as_bytes());
             let f = fields(key, t);
-            if b.begin_point_hashed(key.as_bytes(), hash, b"m", t, f.len() as u16, token) {
+            if b.begin_point(
+                NewPoint::hashed(key.as_bytes(), hash, b"m", t, f.len() as u16).with_token(token),
+            ) {
                 f.iter().for_each(|(_, v)| b.push_value(v));
             } else {
                 f.iter().for_each(|(k, v)| b.push_field(k, v));
