@@ -33,7 +33,7 @@ impl<'a> Lines<'a> {
 impl<'a> Iterator for Lines<'a> {
     type Item = (usize, &'a [u8]);
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         let pos = self.pos;
         let rest = self.body.get(pos..).filter(|r| !r.is_empty())?;

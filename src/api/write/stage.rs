@@ -321,7 +321,11 @@ pub(super) async fn stage(
     let mut decoder = core.take_decoder();
     decoder.forget_shape();
     let mut memo = SchemaMemo::default();
-    for (n, (line_no, line)) in lines(body).enumerate() {
+    // A counter, not `enumerate()`: the adapter's `next` is not inlined into this loop.
+    let mut next_n = 0usize;
+    for (line_no, line) in lines(body) {
+        let n = next_n;
+        next_n += 1;
         if n % LINES_PER_YIELD == LINES_PER_YIELD - 1 {
             glommio::yield_if_needed().await;
         }

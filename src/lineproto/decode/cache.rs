@@ -94,7 +94,7 @@ impl Decoder {
     /// The key of a line whose key bytes were decoded before: the key section of a line that
     /// decodes ends at its first space not preceded by a backslash, and equal bytes decode
     /// equally, so the cached spans are exact.
-    #[inline]
+    #[inline(always)]
     pub(super) fn cached_key(&mut self, buf: &[u8]) -> Option<KeyInfo> {
         let end = key_region_end(buf)?;
         let region = &buf[..end];

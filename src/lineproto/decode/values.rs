@@ -202,7 +202,7 @@ fn slow_number(buf: &[u8], v: usize, opts: &DecodeOptions) -> Result<(RawValue, 
 }
 
 /// `scanTime` + `parseIntBytes` + `SafeCalcTime` + the trailing-bytes check of `parsePoint`.
-#[inline]
+#[inline(always)]
 pub(super) fn scan_time(buf: &[u8], i: usize, opts: &DecodeOptions) -> Result<i64, ErrorKind> {
     let start = skip_ws(buf, i);
     let neg = buf.get(start) == Some(&b'-');
