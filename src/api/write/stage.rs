@@ -308,6 +308,8 @@ fn reserved_time_text(kind: ReservedTime, measurement: &[u8]) -> String {
 }
 
 /// Decodes the body into per-partition batches, checking types against what this core knows.
+// The line loop counts lines itself: `enumerate()`'s `next` is not inlined into it.
+#[allow(clippy::explicit_counter_loop)]
 pub(super) async fn stage(
     core: &Rc<Core>,
     db: &str,
@@ -321,7 +323,6 @@ pub(super) async fn stage(
     let mut decoder = core.take_decoder();
     decoder.forget_shape();
     let mut memo = SchemaMemo::default();
-    // A counter, not `enumerate()`: the adapter's `next` is not inlined into this loop.
     let mut next_n = 0usize;
     for (line_no, line) in lines(body) {
         let n = next_n;
