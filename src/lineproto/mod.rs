@@ -42,7 +42,7 @@ mod scan;
 #[cfg(test)]
 pub(crate) mod testgen;
 
-pub use decode::{DecodeOptions, Decoder, Line, ReservedTime};
+pub use decode::{unescape_measurement, unescape_tag, DecodeOptions, Decoder, Line, ReservedTime};
 pub use encode::{
     encode, escape_field_key, escape_measurement, escape_string_value, escape_tag, EncodeError,
 };

@@ -520,14 +520,10 @@ impl Core {
                 rp: rp.clone(),
                 claims: claims.clone(),
             };
-            let types = self.ask(owner, call).await?;
+            let answers = self.ask(owner, call).await?;
             let mut schema = self.schema.borrow_mut();
-            for (c, answer) in claims.iter().zip(types) {
-                for ((field, _), t) in c.fields.iter().zip(answer.types) {
-                    if let Some(t) = t {
-                        schema.learn(&db, &rp, &c.measurement, field, t);
-                    }
-                }
+            for (c, answer) in claims.iter().zip(&answers) {
+                schema.learn_answer(&db, &rp, c, answer);
             }
         }
         Ok(())

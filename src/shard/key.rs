@@ -1,5 +1,7 @@
 //! Series keys: reading the canonical escaped key back, and the owner function.
 
+use crate::lineproto::{unescape_measurement, unescape_tag};
+
 /// Splits a canonical series key (`measurement[,k=v...]`, escaped form) into its unescaped tags,
 /// as 1.x's `models.walkTags` does.
 ///
@@ -16,8 +18,8 @@ pub fn parse_tags(key: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         let v_end = scan_to(key, v_start, b',');
         if v_end > v_start {
             out.push((
-                unescape(&key[i..k_end], TAG_SPECIAL),
-                unescape(&key[v_start..v_end], TAG_SPECIAL),
+                unescape_tag(&key[i..k_end]),
+                unescape_tag(&key[v_start..v_end]),
             ));
         }
         i = v_end + 1;
@@ -28,11 +30,8 @@ pub fn parse_tags(key: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
 /// The unescaped measurement of a canonical series key (1.x `Point.Name`: `pkg/escape.Unescape`,
 /// which also drops the backslash of `\=` and `\"`).
 pub fn measurement(key: &[u8]) -> Vec<u8> {
-    unescape(&key[..scan_to(key, 0, b',')], MEASUREMENT_SPECIAL)
+    unescape_measurement(&key[..scan_to(key, 0, b',')])
 }
-
-const TAG_SPECIAL: &[u8] = b", =";
-const MEASUREMENT_SPECIAL: &[u8] = b", =\"";
 
 /// The index of the first `stop` at or after `i` whose previous byte is not a backslash
 /// (1.x `scanTo`), or `s.len()`.
@@ -40,19 +39,6 @@ fn scan_to(s: &[u8], i: usize, stop: u8) -> usize {
     (i..s.len())
         .find(|&j| s[j] == stop && (j == 0 || s[j - 1] != b'\\'))
         .unwrap_or(s.len())
-}
-
-fn unescape(s: &[u8], special: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'\\' && s.get(i + 1).is_some_and(|c| special.contains(c)) {
-            i += 1;
-        }
-        out.push(s[i]);
-        i += 1;
-    }
-    out
 }
 
 /// The partition that holds a series of (db, rp), out of `partitions` (see `storage::layout`).

@@ -77,6 +77,15 @@ impl SchemaMap {
             .or_insert(ty);
     }
 
+    /// Records the types an owner answered for `claim`'s fields (those it fixed).
+    pub fn learn_answer(&mut self, db: &str, rp: &str, claim: &FieldClaim, answer: &ClaimAnswer) {
+        for ((field, _), t) in claim.fields.iter().zip(&answer.types) {
+            if let Some(t) = *t {
+                self.learn(db, rp, &claim.measurement, field, t);
+            }
+        }
+    }
+
     /// At the schema owner: decides each claim in order, as influxd 1.x decides a body's points.
     /// A claim with a field whose type was fixed before this call and differs is refused and
     /// fixes nothing. Otherwise its fields are taken in order: one not fixed yet takes the claim's

@@ -38,20 +38,11 @@ pub(super) async fn claim_fields(
     }
     let mut refused = vec![None; claims.len()];
     for (list, task) in tasks {
-        match task.await {
-            Ok(answers) => {
-                let mut schema = core.schema_mut();
-                for (&i, answer) in list.iter().zip(answers) {
-                    let c = &claims[i];
-                    for ((field, _), t) in c.fields.iter().zip(answer.types) {
-                        if let Some(t) = t {
-                            schema.learn(db, rp, &c.measurement, field, t);
-                        }
-                    }
-                    refused[i] = answer.refused;
-                }
-            }
-            Err(e) => return Err(e),
+        let answers = task.await?;
+        let mut schema = core.schema_mut();
+        for (&i, answer) in list.iter().zip(answers) {
+            schema.learn_answer(db, rp, &claims[i], &answer);
+            refused[i] = answer.refused;
         }
     }
     Ok(refused)

@@ -61,6 +61,16 @@ const TAG_SPECIAL: &[u8] = b", =";
 const FIELD_KEY_SPECIAL: &[u8] = b", =\"";
 const STRING_SPECIAL: &[u8] = b"\"\\";
 
+/// A tag key or value of a canonical series key, unescaped as the decoder unescapes tags.
+pub fn unescape_tag(raw: &[u8]) -> Vec<u8> {
+    unescape_owned(raw, TAG_SPECIAL)
+}
+
+/// A measurement of a canonical series key, unescaped as the decoder unescapes measurements.
+pub fn unescape_measurement(raw: &[u8]) -> Vec<u8> {
+    unescape_owned(raw, MEAS_SPECIAL)
+}
+
 impl<'a, 's> Line<'a, 's> {
     /// The line as decoded (leading whitespace and, with `strip_cr`, the CR removed).
     pub fn raw(&self) -> &'a [u8] {

@@ -27,6 +27,8 @@ mod cache;
 mod fields;
 mod keys;
 mod line;
+
+pub use line::{unescape_measurement, unescape_tag};
 mod shape;
 #[cfg(test)]
 mod tests;
