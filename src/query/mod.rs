@@ -26,7 +26,7 @@ mod text;
 pub mod time;
 
 pub use crate::storage::scan::{
-    Condition, FieldKey, MeasurementMatch, PointFields, SeriesRows, TagFilter,
+    Condition, FieldKey, MeasurementMatch, PointFields, SeriesRows, TagExpr,
 };
 pub use parse::{parse, ParseError};
 pub use render::{

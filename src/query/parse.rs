@@ -9,7 +9,7 @@ use super::time::{parse_duration, parse_time_literal};
 use super::{
     AlterRetentionPolicy, Condition, CreateDatabase, CreateRetentionPolicy, KeyKind,
     MeasurementMatch, Password, Privilege, RetentionPolicySpec, SelectField, SelectStatement,
-    Source, Statement, TagFilter,
+    Source, Statement, TagExpr,
 };
 
 /// Why a query was refused. Display is the text after InfluxDB's `error parsing query: `.
@@ -997,7 +997,8 @@ impl Parser {
             "!=" => true,
             _ => return Err(self.unsupported(format!("tag comparison with {op}"), pos)),
         };
-        cond.tags.push(TagFilter {
+        let tags = std::mem::replace(&mut cond.tags, TagExpr::True);
+        cond.tags = tags.and(TagExpr::Eq {
             key: key.as_bytes().to_vec(),
             value: value.as_bytes().to_vec(),
             negate,
@@ -1759,23 +1760,21 @@ mod tests {
             .condition;
         assert_eq!(
             w.tags,
-            vec![
-                TagFilter {
-                    key: b"host".to_vec(),
-                    value: b"a".to_vec(),
-                    negate: false
-                },
-                TagFilter {
-                    key: b"re gion".to_vec(),
-                    value: b"x y".to_vec(),
-                    negate: true
-                },
-                TagFilter {
-                    key: b"dc".to_vec(),
-                    value: b"b".to_vec(),
-                    negate: false
-                },
-            ]
+            TagExpr::Eq {
+                key: b"host".to_vec(),
+                value: b"a".to_vec(),
+                negate: false
+            }
+            .and(TagExpr::Eq {
+                key: b"re gion".to_vec(),
+                value: b"x y".to_vec(),
+                negate: true
+            })
+            .and(TagExpr::Eq {
+                key: b"dc".to_vec(),
+                value: b"b".to_vec(),
+                negate: false
+            })
         );
         let tags: &[(&[u8], &[u8])] = &[(b"dc", b"b"), (b"host", b"a")];
         assert!(w.matches_tags(tags));

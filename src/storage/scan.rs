@@ -56,15 +56,15 @@ impl MeasurementMatch {
     }
 }
 
-/// The part of a WHERE clause pushed down into a scan: a time range and tag (in)equalities, all
-/// ANDed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The part of a WHERE clause pushed down into a scan: a time range and a predicate on a
+/// series' tags.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Condition {
     /// Inclusive lower bound (ns).
     pub time_min_ns: i64,
     /// Exclusive upper bound (ns).
     pub time_max_ns: i64,
-    pub tags: Vec<TagFilter>,
+    pub tags: TagExpr,
 }
 
 impl Default for Condition {
@@ -72,29 +72,117 @@ impl Default for Condition {
         Condition {
             time_min_ns: i64::MIN,
             time_max_ns: i64::MAX,
-            tags: Vec::new(),
+            tags: TagExpr::True,
         }
     }
 }
 
-/// `key = 'value'` (or `!=` when `negate`). A series without the tag has the value `''`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TagFilter {
-    pub key: Vec<u8>,
-    pub value: Vec<u8>,
-    pub negate: bool,
+/// A predicate on a series' tags, as InfluxQL evaluates one: a series without the tag has the
+/// value `''` (so `k != 'v'` and `k !~ /x/` match it, `k = ''` matches it).
+#[derive(Clone, Debug)]
+pub enum TagExpr {
+    True,
+    False,
+    /// `key = 'value'` (or `!=` / `<>` when `negate`).
+    Eq {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        negate: bool,
+    },
+    /// `key =~ /re/` (or `!~` when `negate`); unanchored, as Go's `regexp.Match`.
+    Regex {
+        key: Vec<u8>,
+        re: regex::bytes::Regex,
+        negate: bool,
+    },
+    And(Box<TagExpr>, Box<TagExpr>),
+    Or(Box<TagExpr>, Box<TagExpr>),
+}
+
+impl PartialEq for TagExpr {
+    fn eq(&self, other: &Self) -> bool {
+        use TagExpr::*;
+        match (self, other) {
+            (True, True) | (False, False) => true,
+            (
+                Eq { key, value, negate },
+                Eq {
+                    key: k2,
+                    value: v2,
+                    negate: n2,
+                },
+            ) => key == k2 && value == v2 && negate == n2,
+            (
+                Regex { key, re, negate },
+                Regex {
+                    key: k2,
+                    re: r2,
+                    negate: n2,
+                },
+            ) => key == k2 && re.as_str() == r2.as_str() && negate == n2,
+            (And(a, b), And(c, d)) | (Or(a, b), Or(c, d)) => a == c && b == d,
+            _ => false,
+        }
+    }
+}
+
+impl TagExpr {
+    /// `self AND other`, folding the constants.
+    pub fn and(self, other: TagExpr) -> TagExpr {
+        match (self, other) {
+            (TagExpr::True, x) | (x, TagExpr::True) => x,
+            (TagExpr::False, _) | (_, TagExpr::False) => TagExpr::False,
+            (a, b) => TagExpr::And(Box::new(a), Box::new(b)),
+        }
+    }
+
+    /// `self OR other`, folding the constants.
+    pub fn or(self, other: TagExpr) -> TagExpr {
+        match (self, other) {
+            (TagExpr::False, x) | (x, TagExpr::False) => x,
+            (TagExpr::True, _) | (_, TagExpr::True) => TagExpr::True,
+            (a, b) => TagExpr::Or(Box::new(a), Box::new(b)),
+        }
+    }
+
+    /// Whether a series with these tags (sorted or not) passes.
+    pub fn matches<K: AsRef<[u8]>, V: AsRef<[u8]>>(&self, tags: &[(K, V)]) -> bool {
+        let value_of = |key: &[u8]| {
+            tags.iter()
+                .find(|(k, _)| k.as_ref() == key)
+                .map_or(&[][..], |(_, v)| v.as_ref())
+        };
+        match self {
+            TagExpr::True => true,
+            TagExpr::False => false,
+            TagExpr::Eq { key, value, negate } => (value_of(key) == value.as_slice()) != *negate,
+            TagExpr::Regex { key, re, negate } => re.is_match(value_of(key)) != *negate,
+            TagExpr::And(a, b) => a.matches(tags) && b.matches(tags),
+            TagExpr::Or(a, b) => a.matches(tags) || b.matches(tags),
+        }
+    }
+
+    /// The tag keys the predicate reads.
+    pub fn keys(&self, out: &mut Vec<Vec<u8>>) {
+        match self {
+            TagExpr::True | TagExpr::False => {}
+            TagExpr::Eq { key, .. } | TagExpr::Regex { key, .. } => {
+                if !out.contains(key) {
+                    out.push(key.clone());
+                }
+            }
+            TagExpr::And(a, b) | TagExpr::Or(a, b) => {
+                a.keys(out);
+                b.keys(out);
+            }
+        }
+    }
 }
 
 impl Condition {
-    /// Whether a series (its tags, sorted or not) passes the tag filters.
+    /// Whether a series (its tags, sorted or not) passes the tag predicate.
     pub fn matches_tags<K: AsRef<[u8]>, V: AsRef<[u8]>>(&self, tags: &[(K, V)]) -> bool {
-        self.tags.iter().all(|f| {
-            let value = tags
-                .iter()
-                .find(|(k, _)| k.as_ref() == f.key.as_slice())
-                .map_or(&[][..], |(_, v)| v.as_ref());
-            (value == f.value.as_slice()) != f.negate
-        })
+        self.tags.matches(tags)
     }
 
     /// Whether a timestamp is inside `[time_min_ns, time_max_ns)`.

@@ -78,11 +78,11 @@ fn time_range_tags_and_drop() {
         .iter()
         .all(|r| r.points.len() == 1 && r.points[0].0 == 2));
     req.condition = Condition::default();
-    req.condition.tags.push(crate::storage::scan::TagFilter {
+    req.condition.tags = crate::storage::scan::TagExpr::Eq {
         key: b"h".to_vec(),
         value: b"a".to_vec(),
         negate: false,
-    });
+    };
     assert_eq!(p.scan(&req).len(), 1);
     assert_eq!(p.field_types().len(), 2);
     p.drop_database("db");
