@@ -1700,7 +1700,7 @@ mod tests {
             Condition {
                 time_min_ns: day,
                 time_max_ns: NOW,
-                tags: vec![]
+                tags: TagExpr::True
             }
         );
         let w = c("SELECT v FROM m WHERE time > now() - 1h AND time <= '2020-01-01'");
