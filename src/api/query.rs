@@ -282,6 +282,7 @@ mod users {
                 name: None,
                 columns: columns.iter().map(|c| c.to_string()).collect(),
                 values,
+                ..Series::default()
             }],
             ..StatementResult::default()
         }

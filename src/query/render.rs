@@ -36,11 +36,15 @@ pub enum Value {
 }
 
 /// One `series` entry. `name: None` omits the key (SHOW RETENTION POLICIES has none).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Series {
     pub name: Option<String>,
+    /// The GROUP BY tags of the series (`"tags":{...}`, keys sorted; omitted when empty).
+    pub tags: Vec<(String, String)>,
     pub columns: Vec<String>,
     pub values: Vec<Vec<Value>>,
+    /// More rows of this series follow in the next chunk (`"partial":true`, chunked answers).
+    pub partial: bool,
 }
 
 /// `{"level":"warning","text":"..."}`.
@@ -128,6 +132,7 @@ impl StatementResult {
                 name: Some("databases".into()),
                 columns: vec!["name".into()],
                 values,
+                ..Series::default()
             }],
             ..Self::default()
         }
@@ -159,6 +164,7 @@ impl StatementResult {
                 name: None,
                 columns: columns.iter().map(|c| c.to_string()).collect(),
                 values,
+                ..Series::default()
             }],
             ..Self::default()
         }
@@ -219,6 +225,18 @@ fn write_series(out: &mut Vec<u8>, s: &Series, time: TimeFormat) {
         write_str(out, name);
         out.push(b',');
     }
+    if !s.tags.is_empty() {
+        out.extend_from_slice(b"\"tags\":{");
+        for (i, (k, v)) in s.tags.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, k);
+            out.push(b':');
+            write_str(out, v);
+        }
+        out.extend_from_slice(b"},");
+    }
     out.extend_from_slice(b"\"columns\":[");
     for (i, c) in s.columns.iter().enumerate() {
         if i > 0 {
@@ -243,6 +261,9 @@ fn write_series(out: &mut Vec<u8>, s: &Series, time: TimeFormat) {
             out.push(b']');
         }
         out.push(b']');
+    }
+    if s.partial {
+        out.extend_from_slice(b",\"partial\":true");
     }
     out.push(b'}');
 }
@@ -519,6 +540,7 @@ pub fn select_result(stmt: &SelectStatement, rows: Vec<SeriesRows>) -> Statement
             name: Some(String::from_utf8_lossy(&name).into_owned()),
             columns: columns.clone(),
             values,
+            ..Series::default()
         });
     }
     result
