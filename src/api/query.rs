@@ -4,9 +4,7 @@
 use super::ApiError;
 use crate::catalog::{self, CatalogError, RetentionPolicySpec, RetentionPolicyUpdate};
 use crate::http::{parse_query_string, Method, Request, Response};
-use crate::query::{
-    self, RetentionPolicyRow, SelectStatement, Statement, StatementResult, TimeFormat,
-};
+use crate::query::{self, RetentionPolicyRow, Statement, StatementResult, TimeFormat};
 use crate::runtime::{Core, Purge, Scan};
 use crate::storage::ScanRequest;
 use std::rc::Rc;
@@ -208,45 +206,65 @@ async fn execute(
     }
 }
 
-async fn select(core: &Rc<Core>, stmt: SelectStatement, db: &str, rp: &str) -> StatementResult {
-    let mut rows = Vec::new();
-    for source in &stmt.sources {
-        let db = source.database.clone().unwrap_or_else(|| db.to_string());
+async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -> StatementResult {
+    // Resolve every source first: 1.x answers an unknown database or retention policy before
+    // it reads anything.
+    let mut targets = Vec::new();
+    for (database, retention_policy, measurement) in stmt.measurement_sources() {
+        let db = database.clone().unwrap_or_else(|| db.to_string());
         if db.is_empty() {
             return StatementResult::error("database name required");
         }
-        let rp_param = source
-            .retention_policy
-            .clone()
-            .unwrap_or_else(|| rp.to_string());
+        let rp_param = retention_policy.clone().unwrap_or_else(|| rp.to_string());
         let resolved = {
             let cat = core.catalog();
             cat.resolve(&db, Some(&rp_param))
                 .map(|(d, r)| (d.name.clone(), r.name.clone()))
         };
-        let (db, rp) = match resolved {
-            Ok(x) => x,
+        match resolved {
+            Ok((db, rp)) => targets.push((db, rp, measurement.clone())),
             Err(e) => return StatementResult::error(e.to_string()),
-        };
-        if stmt.condition.is_empty_range() {
-            continue;
         }
-        let scan = ScanRequest {
-            db,
-            rp,
-            measurements: source.measurement.clone(),
-            condition: stmt.condition.clone(),
-        };
-        for answer in core.ask_all(|_| Scan(scan.clone())).await {
-            match answer {
-                Ok(mut r) => rows.append(&mut r),
-                Err(e) => return StatementResult::error(e.to_string()),
+    }
+    // A WHERE name is a field when the schema knows a field of that name in a named source.
+    let is_field = {
+        let schema = core.schema();
+        let mut names = std::collections::HashSet::new();
+        for (db, rp, m) in &targets {
+            if let query::MeasurementMatch::Name(m) = m {
+                for (f, _) in schema.fields_of(db, rp, m.as_bytes()) {
+                    names.insert(String::from_utf8_lossy(&f).into_owned());
+                }
+            }
+        }
+        move |n: &str| names.contains(n)
+    };
+    let plan = match query::select::plan(&stmt, now_ns(), &is_field) {
+        Ok(p) => p,
+        Err(e) => return StatementResult::error(e),
+    };
+    let (_, condition) = plan.scan();
+    let condition = condition.clone();
+    let mut rows = Vec::new();
+    if !condition.is_empty_range() {
+        for (db, rp, measurement) in targets {
+            let scan = ScanRequest {
+                db,
+                rp,
+                measurements: measurement,
+                condition: condition.clone(),
+            };
+            for answer in core.ask_all(|_| Scan(scan.clone())).await {
+                match answer {
+                    Ok(mut r) => rows.append(&mut r),
+                    Err(e) => return StatementResult::error(e.to_string()),
+                }
             }
         }
     }
     // Grouping, sorting and merging the rows: off the core's thread, like the rendering.
     glommio::executor()
-        .spawn_blocking(move || query::select_result(&stmt, rows))
+        .spawn_blocking(move || query::select::execute(&plan, rows))
         .await
 }
 

@@ -18,12 +18,15 @@
 //! - output: the v1 JSON shape (`{"results":[{"statement_id":0,...}]}`) written the way Go's
 //!   `encoding/json` writes it (HTML escaping, Go float formatting), see `json.rs`.
 
+pub mod ast;
 mod json;
 mod parse;
 mod render;
 mod scan;
+pub mod select;
 mod text;
 pub mod time;
+pub mod tz;
 
 pub use crate::storage::scan::{
     Condition, FieldKey, MeasurementMatch, PointFields, SeriesRows, TagExpr,
@@ -58,7 +61,7 @@ pub enum Statement {
     ShowRetentionPolicies {
         database: Option<String>,
     },
-    Select(SelectStatement),
+    Select(ast::Select),
     /// `CREATE USER name WITH PASSWORD 'p' [WITH ALL PRIVILEGES]`.
     CreateUser {
         name: String,
@@ -152,12 +155,17 @@ pub struct AlterRetentionPolicy {
     pub default: bool,
 }
 
-/// A raw (no aggregate, no GROUP BY) SELECT.
+/// A raw SELECT (no aggregate) as the planner hands it to [`select_result`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct SelectStatement {
     pub fields: Vec<SelectField>,
     pub sources: Vec<Source>,
     pub condition: Condition,
+    /// `GROUP BY` tags: one output series per (measurement, values of these tags).
+    pub group_by: GroupTags,
+    /// Output series kept per statement (`SLIMIT`; 0 = all) after skipping `SOFFSET`.
+    pub slimit: u64,
+    pub soffset: u64,
     /// Rows per output series; 0 = no limit (as in InfluxQL).
     pub limit: u64,
     /// Rows skipped per output series before LIMIT applies.
@@ -178,11 +186,38 @@ impl SelectStatement {
     }
 }
 
+/// The tags a raw SELECT groups by.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum GroupTags {
+    #[default]
+    None,
+    /// Named tags (a name that is no tag of the measurement groups as the empty value).
+    Keys(Vec<String>),
+    /// `GROUP BY *`: every tag key of the measurement.
+    All,
+    /// `GROUP BY /re/`: the measurement's tag keys that match.
+    Regex(Pattern),
+}
+
+/// A regex that compares by its text (for statements' `PartialEq`).
+#[derive(Clone, Debug)]
+pub struct Pattern(pub regex::bytes::Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Eq for Pattern {}
+
 /// One entry of the SELECT list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SelectField {
     /// `*`, `*::field` or `*::tag`.
     Wildcard(Option<KeyKind>),
+    /// `/re/`: the fields (and tags) whose key matches, as `*` would list them.
+    Regex(Pattern),
     /// `name [::field|::tag] [AS alias]`.
     Key {
         name: String,

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::json::{write_f64, write_str};
 use super::time::{format_go_duration, format_rfc3339_nano};
-use super::{KeyKind, PointFields, SelectField, SelectStatement, SeriesRows};
+use super::{GroupTags, KeyKind, PointFields, SelectField, SelectStatement, SeriesRows};
 use crate::lineproto::FieldValue;
 
 /// One cell of a result row.
@@ -285,10 +285,10 @@ fn write_value(out: &mut Vec<u8>, v: &Value, time: TimeFormat) {
 
 /// A column of a SELECT: which key it reads and whether that is a field or a tag.
 #[derive(Clone, Debug)]
-struct Column {
-    key: Vec<u8>,
-    kind: KeyKind,
-    alias: Option<String>,
+pub(crate) struct Column {
+    pub(crate) key: Vec<u8>,
+    pub(crate) kind: KeyKind,
+    pub(crate) alias: Option<String>,
 }
 
 /// influxql's DataType codes, used as the tie-break when sorting `*` (Tag = 7, Unsigned = 9).
@@ -331,17 +331,34 @@ fn key_sets<'a>(series: impl Iterator<Item = &'a SeriesRows>) -> KeySets {
     KeySets { fields, tags }
 }
 
-fn expand_columns(fields: &[SelectField], keys: &KeySets) -> Vec<Column> {
+/// The SELECT list's columns; a wildcard or regex leaves out the GROUP BY tags (`dims`).
+fn expand_columns(fields: &[SelectField], keys: &KeySets, dims: &BTreeSet<Vec<u8>>) -> Vec<Column> {
     let mut cols = Vec::new();
     for f in fields {
+        let (only, pattern) = match f {
+            SelectField::Wildcard(only) => (*only, None),
+            SelectField::Regex(p) => (None, Some(&p.0)),
+            SelectField::Key { .. } => (None, None),
+        };
         match f {
-            SelectField::Wildcard(only) => {
+            SelectField::Wildcard(_) | SelectField::Regex(_) => {
+                let wanted = |k: &Vec<u8>| pattern.map_or(true, |re| re.is_match(k));
                 let mut refs: Vec<(&Vec<u8>, u8)> = Vec::new();
-                if *only != Some(KeyKind::Tag) {
-                    refs.extend(keys.fields.iter().map(|(k, c)| (k, *c)));
+                if only != Some(KeyKind::Tag) {
+                    refs.extend(
+                        keys.fields
+                            .iter()
+                            .filter(|(k, _)| wanted(k))
+                            .map(|(k, c)| (k, *c)),
+                    );
                 }
-                if *only != Some(KeyKind::Field) {
-                    refs.extend(keys.tags.iter().map(|k| (k, TAG_CODE)));
+                if only != Some(KeyKind::Field) {
+                    refs.extend(
+                        keys.tags
+                            .iter()
+                            .filter(|k| wanted(k) && !dims.contains(*k))
+                            .map(|k| (k, TAG_CODE)),
+                    );
                 }
                 refs.sort();
                 cols.extend(refs.into_iter().map(|(k, code)| Column {
@@ -375,7 +392,7 @@ fn expand_columns(fields: &[SelectField], keys: &KeySets) -> Vec<Column> {
 }
 
 /// influxql `ColumnNames`: aliases first, then names with `_N` added on a repeat.
-fn column_names(time_name: &str, cols: &[Column]) -> Vec<String> {
+pub(crate) fn column_names(time_name: &str, cols: &[Column]) -> Vec<String> {
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
     for a in cols.iter().filter_map(|c| c.alias.as_ref()) {
         names.insert(a.clone(), 1);
@@ -405,7 +422,7 @@ fn column_names(time_name: &str, cols: &[Column]) -> Vec<String> {
     out
 }
 
-fn to_value(v: &FieldValue<'_>) -> Value {
+pub(crate) fn to_value(v: &FieldValue<'_>) -> Value {
     match v {
         FieldValue::Float(f) => Value::Float(*f),
         FieldValue::Integer(i) => Value::Int(*i),
@@ -505,6 +522,38 @@ fn measurement_rows(
     rows
 }
 
+/// The GROUP BY tag keys of a raw SELECT, over every tag key of the data (as 1.x expands
+/// `GROUP BY *` and `GROUP BY /re/` once per statement).
+fn group_keys(group: &GroupTags, keys: &KeySets) -> BTreeSet<Vec<u8>> {
+    match group {
+        GroupTags::None => BTreeSet::new(),
+        GroupTags::Keys(k) => k.iter().map(|k| k.as_bytes().to_vec()).collect(),
+        GroupTags::All => keys.tags.clone(),
+        GroupTags::Regex(p) => keys
+            .tags
+            .iter()
+            .filter(|k| p.0.is_match(k))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// A series' GROUP BY tags: (key, value), sorted by key.
+type GroupKey = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The values of the GROUP BY keys for a series (`''` when it lacks one).
+fn group_of(dims: &BTreeSet<Vec<u8>>, tags: &[(Vec<u8>, Vec<u8>)]) -> GroupKey {
+    dims.iter()
+        .map(|k| {
+            let v = tags
+                .iter()
+                .find(|(tk, _)| tk == k)
+                .map_or_else(Vec::new, |(_, v)| v.clone());
+            (k.clone(), v)
+        })
+        .collect()
+}
+
 /// The result of a raw SELECT over the rows storage returned (any order, any number of
 /// `SeriesRows` per measurement). Sources' measurement names, tag filters and time bounds are
 /// applied again here, so a scan that pushed them down and one that did not answer the same.
@@ -527,21 +576,45 @@ pub fn select_result(stmt: &SelectStatement, rows: Vec<SeriesRows>) -> Statement
             .push(s);
     }
     let keys = key_sets(by_measurement.values().flatten());
-    let cols = expand_columns(&stmt.fields, &keys);
+    let dims = group_keys(&stmt.group_by, &keys);
+    let cols = expand_columns(&stmt.fields, &keys, &dims);
     let columns = column_names(stmt.time_alias.as_deref().unwrap_or("time"), &cols);
     let mut result = StatementResult::ok();
-    for (name, mut series) in by_measurement {
-        series.sort_by(|a, b| a.tags.cmp(&b.tags));
-        let values = measurement_rows(stmt, &cols, &series);
-        if values.is_empty() {
-            continue;
+    let mut skip_series = stmt.soffset;
+    for (name, series) in by_measurement {
+        let mut groups: BTreeMap<GroupKey, Vec<SeriesRows>> = BTreeMap::new();
+        for s in series {
+            groups.entry(group_of(&dims, &s.tags)).or_default().push(s);
         }
-        result.series.push(Series {
-            name: Some(String::from_utf8_lossy(&name).into_owned()),
-            columns: columns.clone(),
-            values,
-            ..Series::default()
-        });
+        for (group, mut series) in groups {
+            series.sort_by(|a, b| a.tags.cmp(&b.tags));
+            let values = measurement_rows(stmt, &cols, &series);
+            if values.is_empty() {
+                continue;
+            }
+            if skip_series > 0 {
+                skip_series -= 1;
+                continue;
+            }
+            if stmt.slimit > 0 && result.series.len() as u64 >= stmt.slimit {
+                return result;
+            }
+            result.series.push(Series {
+                name: Some(String::from_utf8_lossy(&name).into_owned()),
+                tags: group
+                    .into_iter()
+                    .map(|(k, v)| {
+                        (
+                            String::from_utf8_lossy(&k).into_owned(),
+                            String::from_utf8_lossy(&v).into_owned(),
+                        )
+                    })
+                    .collect(),
+                columns: columns.clone(),
+                values,
+                ..Series::default()
+            });
+        }
     }
     result
 }
@@ -579,7 +652,12 @@ mod tests {
     fn stmt(q: &str) -> SelectStatement {
         match parse(q, 0) {
             Ok(v) => match v.into_iter().next() {
-                Some(crate::query::Statement::Select(s)) => s,
+                Some(crate::query::Statement::Select(s)) => {
+                    match crate::query::select::plan(&s, 0, &|_| false) {
+                        Ok(crate::query::select::Plan::Raw { stmt, .. }) => *stmt,
+                        other => panic!("{q}: {other:?}"),
+                    }
+                }
                 other => panic!("{q}: {other:?}"),
             },
             Err(e) => panic!("{q}: {e}"),

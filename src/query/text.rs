@@ -197,9 +197,9 @@ impl Statement {
             Statement::ShowGrants { user } => format!("SHOW GRANTS FOR {}", quote_ident(user)),
             Statement::Select(s) => {
                 let sources: Vec<String> = s
-                    .sources
-                    .iter()
-                    .map(|src| match &src.measurement {
+                    .measurement_sources()
+                    .into_iter()
+                    .map(|(_, _, m)| match m {
                         super::MeasurementMatch::Name(n) => quote_ident(n),
                         super::MeasurementMatch::Regex(r) => format!("/{}/", r.as_str()),
                     })

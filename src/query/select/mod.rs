@@ -1,0 +1,990 @@
+//! SELECT: checked as 1.x's compiler checks it (query/compile.go, same error texts), then run
+//! either as a raw query ([`crate::query::select_result`]) or as an aggregate query: points
+//! grouped by measurement and GROUP BY tags, bucketed by `GROUP BY time`, reduced per bucket by
+//! [`acc::Accumulator`]s, filled, and written as 1.x's emitter writes them.
+
+pub mod acc;
+mod cond;
+
+use self::acc::{Accumulator, Aggregate};
+use self::cond::{PointSource, TimeRange};
+use super::ast::{BinOp, Dimension, Expr, Field, Fill, Select, Source as AstSource, VarType};
+use super::render::{column_names, to_value, Column};
+use super::{
+    Condition, GroupTags, KeyKind, Pattern, SelectField, SelectStatement, Series, SeriesRows,
+    Source, StatementResult, TagExpr, Value, TIME_MIN_NS,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How a SELECT runs.
+#[derive(Clone, Debug)]
+pub enum Plan {
+    /// Raw points; `filter` is the per-point part of WHERE that a tag predicate cannot express.
+    Raw {
+        stmt: Box<SelectStatement>,
+        filter: Option<Expr>,
+    },
+    Aggregate(Box<AggregatePlan>),
+}
+
+impl Plan {
+    /// What to ask storage: the sources and the pushed-down condition.
+    pub fn scan(&self) -> (&[Source], &Condition) {
+        match self {
+            Plan::Raw { stmt, .. } => (&stmt.sources, &stmt.condition),
+            Plan::Aggregate(a) => (&a.sources, &a.condition),
+        }
+    }
+}
+
+/// A call of the SELECT list, computed per bucket.
+#[derive(Clone, Debug)]
+pub struct CallSpec {
+    pub agg: Aggregate,
+    pub field: String,
+    pub cast: Option<VarType>,
+}
+
+/// An output column of an aggregate query, over the calls' results.
+#[derive(Clone, Debug)]
+enum Out {
+    Call(usize),
+    /// An aux value of the single selector's point (`SELECT max(f), host`).
+    Aux(usize),
+    Lit(Value),
+    Bin(BinOp, Box<Out>, Box<Out>),
+}
+
+#[derive(Clone, Debug)]
+pub struct AggregatePlan {
+    sources: Vec<Source>,
+    condition: Condition,
+    filter: Option<Expr>,
+    calls: Vec<CallSpec>,
+    outs: Vec<Out>,
+    aux: Vec<(String, Option<VarType>)>,
+    columns: Vec<String>,
+    interval: Option<(i64, i64)>,
+    group: GroupTags,
+    fill: Fill,
+    range: TimeRange,
+    descending: bool,
+    limit: u64,
+    offset: u64,
+    slimit: u64,
+    soffset: u64,
+}
+
+/// An error of a statement (1.x's texts), returned as the statement's `error`.
+pub type PlanError = String;
+
+/// influxql `Expr.String()` for the expressions error texts print.
+pub fn text(e: &Expr) -> String {
+    match e {
+        Expr::Var { name, cast } => {
+            let q = super::quote_ident(name);
+            match cast {
+                Some(c) => format!("{q}::{}", c.name()),
+                None => q,
+            }
+        }
+        Expr::Call { name, args } => {
+            let a: Vec<String> = args.iter().map(text).collect();
+            format!("{name}({})", a.join(", "))
+        }
+        Expr::Binary { op, lhs, rhs } => format!("{} {} {}", text(lhs), op.text(), text(rhs)),
+        Expr::Paren(e) => format!("({})", text(e)),
+        Expr::Int(v) => v.to_string(),
+        Expr::Unsigned(v) => v.to_string(),
+        Expr::Float(v) => {
+            let mut b = Vec::new();
+            super::json::write_f64(&mut b, *v);
+            String::from_utf8_lossy(&b).into_owned()
+        }
+        Expr::Str(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+        Expr::Bool(b) => b.to_string(),
+        Expr::Duration(d) => super::format_influx_duration(*d),
+        Expr::Regex(r) => format!("/{}/", r.as_str().replace('/', "\\/")),
+        Expr::Wildcard(None) => "*".into(),
+        Expr::Wildcard(Some(KeyKind::Field)) => "*::field".into(),
+        Expr::Wildcard(Some(KeyKind::Tag)) => "*::tag".into(),
+        Expr::Distinct(f) => format!("DISTINCT {}", super::quote_ident(f)),
+    }
+}
+
+pub(crate) fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Float(f) => Some(*f),
+        Value::Int(i) => Some(*i as f64),
+        Value::UInt(u) => Some(*u as f64),
+        _ => None,
+    }
+}
+
+/// Arithmetic as 1.x evaluates it: integers stay integers (division gives a float), any float
+/// makes a float; anything else or a null operand is null.
+pub(crate) fn arith(op: BinOp, l: Option<Value>, r: Option<Value>) -> Option<Value> {
+    let (l, r) = (l?, r?);
+    match (&l, &r) {
+        (Value::Int(a), Value::Int(b)) => {
+            let (a, b) = (*a, *b);
+            Some(match op {
+                BinOp::Add => Value::Int(a.wrapping_add(b)),
+                BinOp::Sub => Value::Int(a.wrapping_sub(b)),
+                BinOp::Mul => Value::Int(a.wrapping_mul(b)),
+                BinOp::Div => {
+                    if b == 0 {
+                        Value::Float(0.0)
+                    } else {
+                        Value::Float(a as f64 / b as f64)
+                    }
+                }
+                BinOp::Mod => {
+                    if b == 0 {
+                        Value::Int(0)
+                    } else {
+                        Value::Int(a.wrapping_rem(b))
+                    }
+                }
+                BinOp::BitAnd => Value::Int(a & b),
+                BinOp::BitOr => Value::Int(a | b),
+                BinOp::BitXor => Value::Int(a ^ b),
+                _ => return None,
+            })
+        }
+        (Value::Bool(a), Value::Bool(b)) => Some(match op {
+            BinOp::BitAnd => Value::Bool(a & b),
+            BinOp::BitOr => Value::Bool(a | b),
+            BinOp::BitXor => Value::Bool(a ^ b),
+            _ => return None,
+        }),
+        _ => {
+            let (a, b) = (as_f64(&l)?, as_f64(&r)?);
+            Some(Value::Float(match op {
+                BinOp::Add => a + b,
+                BinOp::Sub => a - b,
+                BinOp::Mul => a * b,
+                BinOp::Div => {
+                    if b == 0.0 {
+                        0.0
+                    } else {
+                        a / b
+                    }
+                }
+                BinOp::Mod => {
+                    if b == 0.0 {
+                        0.0
+                    } else {
+                        a % b
+                    }
+                }
+                _ => return None,
+            }))
+        }
+    }
+}
+
+/// influxql `Field.Name()`: the alias, a call's name, a variable's name, or the names in a
+/// binary expression joined by `_`.
+fn field_name(f: &Field) -> String {
+    if let Some(a) = &f.alias {
+        return a.clone();
+    }
+    fn names(e: &Expr, out: &mut Vec<String>) {
+        match e {
+            Expr::Call { name, .. } => out.push(name.clone()),
+            Expr::Var { name, .. } => out.push(name.clone()),
+            Expr::Binary { lhs, rhs, .. } => {
+                names(lhs, out);
+                names(rhs, out);
+            }
+            Expr::Paren(e) => names(e, out),
+            Expr::Distinct(_) => out.push("distinct".into()),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    names(f.expr.unparen(), &mut out);
+    out.join("_")
+}
+
+fn is_call(e: &Expr) -> bool {
+    e.any(|e| matches!(e, Expr::Call { name, .. } if name != "now"))
+}
+
+/// Plan a SELECT. `now_ns` is `now()`; `is_field` tells a WHERE name that is a field of the
+/// sources from a tag (what the schema knows).
+pub fn plan(s: &Select, now_ns: i64, is_field: &dyn Fn(&str) -> bool) -> Result<Plan, PlanError> {
+    let mut sources = Vec::new();
+    for src in &s.sources {
+        match src {
+            AstSource::Measurement {
+                database,
+                retention_policy,
+                measurement,
+            } => sources.push(Source {
+                database: database.clone(),
+                retention_policy: retention_policy.clone(),
+                measurement: measurement.clone(),
+            }),
+            AstSource::Subquery(_) => {
+                return Err("subqueries are not supported by lineshard yet".into())
+            }
+        }
+    }
+    let (rest, range) = cond::split(s.condition.as_ref(), now_ns)?;
+    let tags = rest
+        .as_ref()
+        .map_or(TagExpr::True, |e| cond::pushdown(e, is_field));
+    // The per-point filter: needed unless the whole rest is the tag predicate.
+    let filter = rest.filter(|e| cond::tag_expr(e, is_field).is_none());
+
+    // Dimensions.
+    let mut interval = None;
+    let mut group_names = Vec::new();
+    let mut group_all = false;
+    let mut group_regex = None;
+    for d in &s.dimensions {
+        match d {
+            Dimension::Tag(t) => group_names.push(t.clone()),
+            Dimension::Wildcard => group_all = true,
+            Dimension::Regex(re) => group_regex = Some(re.clone()),
+            Dimension::Other(Expr::Call { name, args }) if name == "time" => {
+                if interval.is_some() {
+                    return Err("multiple time dimensions not allowed".into());
+                }
+                if args.is_empty() {
+                    return Err("time() is a function and expects at least one argument".into());
+                }
+                if args.len() > 2 {
+                    return Err("time dimension expected 1 or 2 arguments".into());
+                }
+                let Expr::Duration(every) = args[0] else {
+                    return Err("time dimension must have duration argument".into());
+                };
+                let offset = match args.get(1) {
+                    None => 0,
+                    Some(Expr::Duration(o)) => *o,
+                    Some(Expr::Call { name, args }) if name == "now" => {
+                        if !args.is_empty() {
+                            return Err(
+                                "time dimension offset now() function requires no arguments".into(),
+                            );
+                        }
+                        now_ns
+                    }
+                    Some(Expr::Call { .. }) => {
+                        return Err("time dimension offset function must be now()".into())
+                    }
+                    Some(_) => return Err("time dimension offset must be duration or now()".into()),
+                };
+                // 1.x reads a zero or negative interval as no interval.
+                interval = (every > 0).then(|| (every, offset.rem_euclid(every)));
+            }
+            Dimension::Other(Expr::Call { .. }) => {
+                return Err("only time() calls allowed in dimensions".into())
+            }
+            Dimension::Other(_) => return Err("only time and tag dimensions allowed".into()),
+        }
+    }
+    let group = if group_all {
+        GroupTags::All
+    } else if let Some(re) = group_regex {
+        GroupTags::Regex(Pattern(re))
+    } else if group_names.is_empty() {
+        GroupTags::None
+    } else {
+        GroupTags::Keys(group_names)
+    };
+
+    let non_time: Vec<&Field> = s.fields.iter().filter(|f| !f.expr.is_time()).collect();
+    if non_time.is_empty() {
+        return Err("at least 1 non-time field must be queried".into());
+    }
+    let aggregate = s.fields.iter().any(|f| is_call(&f.expr));
+    if !aggregate {
+        if interval.is_some() {
+            return Err("GROUP BY requires at least one aggregate function".into());
+        }
+        match s.fill {
+            Fill::None => return Err("fill(none) must be used with a function".into()),
+            Fill::Linear => return Err("fill(linear) must be used with a function".into()),
+            _ => {}
+        }
+        return raw_plan(s, sources, range, tags, filter, group);
+    }
+
+    // Aggregate query: every non-time field is a call, arithmetic over calls and literals, or an
+    // aux variable beside exactly one selector.
+    let mut calls: Vec<CallSpec> = Vec::new();
+    let mut aux: Vec<(String, Option<VarType>)> = Vec::new();
+    let mut outs = Vec::new();
+    let mut names = Vec::new();
+    for f in &non_time {
+        outs.push(lower_out(&f.expr, &mut calls, &mut aux)?);
+        names.push(Column {
+            key: field_name(f).into_bytes(),
+            kind: KeyKind::Field,
+            alias: f.alias.clone(),
+        });
+    }
+    if !aux.is_empty() {
+        let selectors = calls.iter().filter(|c| c.agg.is_selector()).count();
+        if calls.len() > 1 || selectors != 1 {
+            return Err(if calls.len() > 1 {
+                "mixing multiple selector functions with tags or fields is not supported".into()
+            } else {
+                "mixing aggregate and non-aggregate queries is not supported".into()
+            });
+        }
+    }
+    let time_alias = s
+        .fields
+        .iter()
+        .find(|f| f.expr.is_time())
+        .and_then(|f| f.alias.clone());
+    let columns = column_names(time_alias.as_deref().unwrap_or("time"), &names);
+    let mut range = range;
+    if interval.is_some() && range.max.is_none() {
+        range.max = Some(now_ns);
+    }
+    let condition = Condition {
+        time_min_ns: range.min_ns(),
+        time_max_ns: range.max_ns().saturating_add(1),
+        tags,
+    };
+    Ok(Plan::Aggregate(Box::new(AggregatePlan {
+        sources,
+        condition,
+        filter,
+        calls,
+        outs,
+        aux,
+        columns,
+        interval,
+        group,
+        fill: s.fill,
+        range,
+        descending: s.descending,
+        limit: s.limit,
+        offset: s.offset,
+        slimit: s.slimit,
+        soffset: s.soffset,
+    })))
+}
+
+fn lower_out(
+    e: &Expr,
+    calls: &mut Vec<CallSpec>,
+    aux: &mut Vec<(String, Option<VarType>)>,
+) -> Result<Out, PlanError> {
+    Ok(match e {
+        Expr::Paren(inner) => lower_out(inner, calls, aux)?,
+        Expr::Int(v) => Out::Lit(Value::Int(*v)),
+        Expr::Float(v) => Out::Lit(Value::Float(*v)),
+        Expr::Unsigned(v) => Out::Lit(Value::UInt(*v)),
+        Expr::Binary { op, lhs, rhs } => {
+            if matches!(
+                (lhs.unparen(), rhs.unparen()),
+                (
+                    Expr::Int(_) | Expr::Float(_) | Expr::Str(_),
+                    Expr::Int(_) | Expr::Float(_) | Expr::Str(_)
+                )
+            ) {
+                return Err("cannot perform a binary expression on two literals".into());
+            }
+            Out::Bin(
+                *op,
+                Box::new(lower_out(lhs, calls, aux)?),
+                Box::new(lower_out(rhs, calls, aux)?),
+            )
+        }
+        Expr::Var { name, cast } => {
+            let i = aux.len();
+            aux.push((name.clone(), *cast));
+            Out::Aux(i)
+        }
+        Expr::Wildcard(_) | Expr::Regex(_) => {
+            return Err("mixing aggregate and non-aggregate queries is not supported".into())
+        }
+        Expr::Call { name, args } => {
+            let Some(agg) = Aggregate::from_name(name) else {
+                if crate::query::select::known_function(name) {
+                    return Err(format!(
+                        "function {name}() is not supported by lineshard yet"
+                    ));
+                }
+                return Err(format!("undefined function {name}()"));
+            };
+            if args.len() != 1 {
+                return Err(format!(
+                    "invalid number of arguments for {name}, expected 1, got {}",
+                    args.len()
+                ));
+            }
+            let (field, cast) = match &args[0] {
+                Expr::Var { name, cast } => (name.clone(), *cast),
+                Expr::Wildcard(_) => {
+                    return Err(format!("{name}(*) is not supported by lineshard yet"))
+                }
+                Expr::Regex(_) => {
+                    return Err(format!("{name}(/regex/) is not supported by lineshard yet"))
+                }
+                _ => return Err(format!("expected field argument in {name}()")),
+            };
+            let i = calls.len();
+            calls.push(CallSpec { agg, field, cast });
+            Out::Call(i)
+        }
+        Expr::Distinct(_) => return Err("DISTINCT is not supported by lineshard yet".into()),
+        Expr::Str(_) | Expr::Bool(_) | Expr::Duration(_) => {
+            return Err("field must contain at least one variable".into())
+        }
+    })
+}
+
+/// The functions of InfluxQL 1.x (so that one lineshard does not run yet is named as such).
+pub fn known_function(name: &str) -> bool {
+    matches!(
+        name,
+        "count"
+            | "distinct"
+            | "integral"
+            | "mean"
+            | "median"
+            | "mode"
+            | "spread"
+            | "stddev"
+            | "sum"
+            | "first"
+            | "last"
+            | "max"
+            | "min"
+            | "percentile"
+            | "sample"
+            | "top"
+            | "bottom"
+            | "derivative"
+            | "non_negative_derivative"
+            | "difference"
+            | "non_negative_difference"
+            | "moving_average"
+            | "cumulative_sum"
+            | "elapsed"
+            | "holt_winters"
+            | "holt_winters_with_fit"
+            | "exponential_moving_average"
+            | "double_exponential_moving_average"
+            | "triple_exponential_moving_average"
+            | "relative_strength_index"
+            | "triple_exponential_derivative"
+            | "kaufmans_efficiency_ratio"
+            | "kaufmans_adaptive_moving_average"
+            | "chande_momentum_oscillator"
+            | "abs"
+            | "sin"
+            | "cos"
+            | "tan"
+            | "asin"
+            | "acos"
+            | "atan"
+            | "atan2"
+            | "exp"
+            | "log"
+            | "ln"
+            | "log2"
+            | "log10"
+            | "sqrt"
+            | "pow"
+            | "floor"
+            | "ceil"
+            | "round"
+    )
+}
+
+fn raw_plan(
+    s: &Select,
+    sources: Vec<Source>,
+    range: TimeRange,
+    tags: TagExpr,
+    filter: Option<Expr>,
+    group: GroupTags,
+) -> Result<Plan, PlanError> {
+    let mut fields = Vec::new();
+    let mut time_alias = None;
+    for f in &s.fields {
+        match &f.expr {
+            e if e.is_time() => time_alias = f.alias.clone().or(time_alias),
+            Expr::Var { name, cast } => fields.push(SelectField::Key {
+                name: name.clone(),
+                kind: cast.map(VarType::kind),
+                alias: f.alias.clone(),
+            }),
+            Expr::Wildcard(only) => {
+                if f.alias.is_some() {
+                    return Err("alias for a wildcard is not supported by lineshard yet".into());
+                }
+                fields.push(SelectField::Wildcard(*only));
+            }
+            Expr::Regex(re) => fields.push(SelectField::Regex(Pattern(re.clone()))),
+            Expr::Distinct(_) => return Err("DISTINCT is not supported by lineshard yet".into()),
+            _ => {
+                return Err(
+                    "expressions in a raw SELECT list are not supported by lineshard yet".into(),
+                )
+            }
+        }
+    }
+    let condition = Condition {
+        time_min_ns: range.min_ns(),
+        time_max_ns: range.max_ns().saturating_add(1),
+        tags,
+    };
+    Ok(Plan::Raw {
+        stmt: Box::new(SelectStatement {
+            fields,
+            sources,
+            condition,
+            group_by: group,
+            slimit: s.slimit,
+            soffset: s.soffset,
+            limit: s.limit,
+            offset: s.offset,
+            descending: s.descending,
+            time_alias,
+        }),
+        filter,
+    })
+}
+
+/// A point seen by a per-point condition: its series' tags and its fields. A name is the
+/// field when the measurement has a field of that name, else the tag.
+struct PointView<'a> {
+    tags: &'a [(Vec<u8>, Vec<u8>)],
+    fields: &'a super::PointFields,
+    field_keys: &'a BTreeSet<Vec<u8>>,
+}
+
+impl PointSource for PointView<'_> {
+    fn get(&self, name: &str, cast: Option<VarType>) -> Option<Value> {
+        let field = match cast {
+            Some(VarType::Tag) => false,
+            Some(_) => true,
+            None => self.field_keys.contains(name.as_bytes()),
+        };
+        if field {
+            self.fields
+                .iter()
+                .find(|(k, _)| &k[..] == name.as_bytes())
+                .map(|(_, v)| to_value(v))
+        } else {
+            let v = self
+                .tags
+                .iter()
+                .find(|(k, _)| k == name.as_bytes())
+                .map_or(&[][..], |(_, v)| v);
+            Some(Value::Str(String::from_utf8_lossy(v).into()))
+        }
+    }
+}
+
+/// Field keys per measurement in the rows.
+fn field_keys(rows: &[SeriesRows]) -> BTreeMap<Vec<u8>, BTreeSet<Vec<u8>>> {
+    let mut out: BTreeMap<Vec<u8>, BTreeSet<Vec<u8>>> = BTreeMap::new();
+    for s in rows {
+        let set = out.entry(s.measurement.clone()).or_default();
+        for (_, fs) in &s.points {
+            for (k, _) in fs {
+                if !set.contains(&k[..]) {
+                    set.insert(k.to_vec());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Drop the points a per-point condition refuses.
+pub fn apply_filter(filter: &Expr, rows: &mut Vec<SeriesRows>) {
+    let keys = field_keys(rows);
+    let empty = BTreeSet::new();
+    for s in rows.iter_mut() {
+        let fk = keys.get(&s.measurement).unwrap_or(&empty);
+        let tags = std::mem::take(&mut s.tags);
+        s.points.retain(|(_, fields)| {
+            cond::matches(
+                filter,
+                &PointView {
+                    tags: &tags,
+                    fields,
+                    field_keys: fk,
+                },
+            )
+        });
+        s.tags = tags;
+    }
+    rows.retain(|s| !s.points.is_empty());
+}
+
+/// Run a plan over the rows storage returned.
+pub fn execute(plan: &Plan, mut rows: Vec<SeriesRows>) -> StatementResult {
+    match plan {
+        Plan::Raw { stmt, filter } => {
+            if let Some(f) = filter {
+                apply_filter(f, &mut rows);
+            }
+            super::select_result(stmt, rows)
+        }
+        Plan::Aggregate(p) => aggregate(p, rows),
+    }
+}
+
+fn window(t: i64, interval: Option<(i64, i64)>, range_min: i64) -> i64 {
+    match interval {
+        Some((every, offset)) => {
+            let shifted = t.saturating_sub(offset);
+            shifted
+                .div_euclid(every)
+                .saturating_mul(every)
+                .saturating_add(offset)
+        }
+        None => range_min,
+    }
+}
+
+/// One call's results per bucket of one output series.
+type Buckets = BTreeMap<i64, acc::Row>;
+
+fn aggregate(p: &AggregatePlan, mut rows: Vec<SeriesRows>) -> StatementResult {
+    let sources_match = |m: &[u8]| p.sources.iter().any(|s| s.measurement.matches(m));
+    rows.retain(|s| sources_match(&s.measurement) && p.condition.matches_tags(&s.tags));
+    for s in rows.iter_mut() {
+        s.points
+            .retain(|(t, fs)| p.condition.matches_time(*t) && !fs.is_empty());
+    }
+    if let Some(f) = &p.filter {
+        apply_filter(f, &mut rows);
+    }
+    rows.retain(|s| !s.points.is_empty());
+    let fkeys = field_keys(&rows);
+
+    // GROUP BY keys over every tag key of the data.
+    let all_tags: BTreeSet<Vec<u8>> = rows
+        .iter()
+        .flat_map(|s| s.tags.iter().map(|(k, _)| k.clone()))
+        .collect();
+    let dims: BTreeSet<Vec<u8>> = match &p.group {
+        GroupTags::None => BTreeSet::new(),
+        GroupTags::Keys(k) => k.iter().map(|k| k.as_bytes().to_vec()).collect(),
+        GroupTags::All => all_tags,
+        GroupTags::Regex(re) => all_tags.into_iter().filter(|k| re.0.is_match(k)).collect(),
+    };
+
+    type GroupKey = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
+    let mut groups: BTreeMap<GroupKey, Vec<SeriesRows>> = BTreeMap::new();
+    for s in rows {
+        let g: Vec<(Vec<u8>, Vec<u8>)> = dims
+            .iter()
+            .map(|k| {
+                let v = s
+                    .tags
+                    .iter()
+                    .find(|(tk, _)| tk == k)
+                    .map_or_else(Vec::new, |(_, v)| v.clone());
+                (k.clone(), v)
+            })
+            .collect();
+        groups
+            .entry((s.measurement.clone(), g))
+            .or_default()
+            .push(s);
+    }
+
+    let range_min = p.range.min_ns();
+    let start_time = if range_min == TIME_MIN_NS {
+        0
+    } else {
+        range_min
+    };
+    let selector_time = p.interval.is_none()
+        && p.calls.len() == 1
+        && p.calls.first().is_some_and(|c| c.agg.is_selector());
+    let empty = BTreeSet::new();
+
+    let mut result = StatementResult::ok();
+    let mut skip_series = p.soffset;
+    for ((measurement, group), series) in groups {
+        let fk = fkeys.get(&measurement).unwrap_or(&empty);
+        // Per call: accumulators per bucket, and the type of the values seen (for sums).
+        let mut per_call: Vec<(BTreeMap<i64, Accumulator>, Value)> = p
+            .calls
+            .iter()
+            .map(|_| (BTreeMap::new(), Value::Null))
+            .collect();
+        for s in &series {
+            for (t, fields) in &s.points {
+                let b = window(*t, p.interval, start_time);
+                let view = PointView {
+                    tags: &s.tags,
+                    fields,
+                    field_keys: fk,
+                };
+                let aux: Vec<Value> = p
+                    .aux
+                    .iter()
+                    .map(|(n, c)| view.get(n, *c).unwrap_or(Value::Null))
+                    .collect();
+                for (call, (buckets, ty)) in p.calls.iter().zip(per_call.iter_mut()) {
+                    let Some(v) = view.get(&call.field, call.cast.or(Some(VarType::Field))) else {
+                        continue;
+                    };
+                    if !cast_matches(call.cast, &v) || !accepts(&call.agg, &v) {
+                        continue;
+                    }
+                    if matches!(ty, Value::Null) || matches!(v, Value::Float(_)) {
+                        *ty = v.clone();
+                    }
+                    buckets
+                        .entry(b)
+                        .or_insert_with(|| Accumulator::new(&call.agg))
+                        .push(*t, &v, &aux);
+                }
+            }
+        }
+        let results: Vec<Buckets> = per_call
+            .into_iter()
+            .zip(&p.calls)
+            .map(|((buckets, ty), _)| {
+                buckets
+                    .into_iter()
+                    .filter_map(|(b, a)| {
+                        a.finish(b, selector_time, &ty)
+                            .into_iter()
+                            .next()
+                            .map(|r| (b, r))
+                    })
+                    .collect()
+            })
+            .collect();
+        if results.iter().all(|r| r.is_empty()) {
+            continue;
+        }
+        let values = emit_rows(p, &results, start_time, selector_time);
+        if values.is_empty() {
+            continue;
+        }
+        if skip_series > 0 {
+            skip_series -= 1;
+            continue;
+        }
+        if p.slimit > 0 && result.series.len() as u64 >= p.slimit {
+            break;
+        }
+        result.series.push(Series {
+            name: Some(String::from_utf8_lossy(&measurement).into_owned()),
+            tags: group
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        String::from_utf8_lossy(&k).into_owned(),
+                        String::from_utf8_lossy(&v).into_owned(),
+                    )
+                })
+                .collect(),
+            columns: p.columns.clone(),
+            values,
+            ..Series::default()
+        });
+    }
+    result
+}
+
+/// Whether a value has the type a `::float`-style cast asks for.
+fn cast_matches(cast: Option<VarType>, v: &Value) -> bool {
+    match cast {
+        None | Some(VarType::Field) | Some(VarType::Tag) => true,
+        Some(VarType::Float) => matches!(v, Value::Float(_)),
+        Some(VarType::Integer) => matches!(v, Value::Int(_)),
+        Some(VarType::Unsigned) => matches!(v, Value::UInt(_)),
+        Some(VarType::String) => matches!(v, Value::Str(_)),
+        Some(VarType::Boolean) => matches!(v, Value::Bool(_)),
+    }
+}
+
+/// Whether a function reads values of this type (1.x skips the others).
+fn accepts(agg: &Aggregate, v: &Value) -> bool {
+    match agg {
+        Aggregate::Count | Aggregate::First | Aggregate::Last => true,
+        Aggregate::Min | Aggregate::Max => !matches!(v, Value::Str(_)),
+        Aggregate::Sum | Aggregate::Mean | Aggregate::Spread => {
+            matches!(v, Value::Float(_) | Value::Int(_) | Value::UInt(_))
+        }
+    }
+}
+
+/// The rows of one output series: one per bucket (filled as `fill` says), columns evaluated,
+/// ordered, OFFSET and LIMIT applied.
+fn emit_rows(
+    p: &AggregatePlan,
+    results: &[Buckets],
+    start_time: i64,
+    selector_time: bool,
+) -> Vec<Vec<Value>> {
+    // The buckets to write.
+    let times: Vec<i64> = match (p.interval, p.fill) {
+        (Some((every, _)), f) if f != Fill::None => {
+            let first_point = results
+                .iter()
+                .filter_map(|r| r.keys().next().copied())
+                .min()
+                .unwrap_or(start_time);
+            let first = if p.range.min.is_none() {
+                first_point
+            } else {
+                window(p.range.min_ns(), p.interval, start_time)
+            };
+            let last = window(p.range.max_ns(), p.interval, start_time);
+            let mut out = Vec::new();
+            let mut t = first;
+            while t <= last && out.len() < 10_000_000 {
+                out.push(t);
+                t = t.saturating_add(every);
+            }
+            out
+        }
+        _ => {
+            let set: BTreeSet<i64> = results.iter().flat_map(|r| r.keys().copied()).collect();
+            set.into_iter().collect()
+        }
+    };
+    // Per call, per bucket: the value after fill.
+    let mut columns: Vec<Vec<Option<acc::Row>>> = Vec::with_capacity(results.len());
+    for (ci, r) in results.iter().enumerate() {
+        let is_count = matches!(p.calls[ci].agg, Aggregate::Count);
+        let mut col: Vec<Option<acc::Row>> = times.iter().map(|t| r.get(t).cloned()).collect();
+        let filled = |t: i64, v: Value| {
+            Some(acc::Row {
+                time: t,
+                value: v,
+                aux: Vec::new(),
+            })
+        };
+        match p.fill {
+            Fill::Null if is_count && p.interval.is_some() => {
+                for (i, c) in col.iter_mut().enumerate() {
+                    if c.is_none() {
+                        *c = filled(times[i], Value::Int(0));
+                    }
+                }
+            }
+            Fill::Int(v) => {
+                for (i, c) in col.iter_mut().enumerate() {
+                    if c.is_none() {
+                        let val =
+                            if matches!(r.values().next().map(|x| &x.value), Some(Value::Float(_)))
+                            {
+                                Value::Float(v as f64)
+                            } else {
+                                Value::Int(v)
+                            };
+                        *c = filled(times[i], val);
+                    }
+                }
+            }
+            Fill::Float(v) => {
+                let int = matches!(r.values().next().map(|x| &x.value), Some(Value::Int(_)));
+                for (i, c) in col.iter_mut().enumerate() {
+                    if c.is_none() {
+                        let val = if int {
+                            Value::Int(v as i64)
+                        } else {
+                            Value::Float(v)
+                        };
+                        *c = filled(times[i], val);
+                    }
+                }
+            }
+            Fill::Previous => {
+                let mut prev: Option<Value> = None;
+                for (i, c) in col.iter_mut().enumerate() {
+                    match c {
+                        Some(r) => prev = Some(r.value.clone()),
+                        None => {
+                            if let Some(v) = &prev {
+                                *c = filled(times[i], v.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            Fill::Linear => {
+                let known: Vec<(usize, f64, bool)> = col
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, c)| {
+                        c.as_ref().and_then(|r| {
+                            as_f64(&r.value).map(|f| (i, f, matches!(r.value, Value::Int(_))))
+                        })
+                    })
+                    .collect();
+                for w in known.windows(2) {
+                    let (a, va, int) = w[0];
+                    let (b, vb, _) = w[1];
+                    for (i, c) in col.iter_mut().enumerate().take(b).skip(a + 1) {
+                        let f = va + (vb - va) * (i - a) as f64 / (b - a) as f64;
+                        let val = if int {
+                            Value::Int(f as i64)
+                        } else {
+                            Value::Float(f)
+                        };
+                        *c = filled(times[i], val);
+                    }
+                }
+            }
+            _ => {}
+        }
+        columns.push(col);
+    }
+    let mut out = Vec::with_capacity(times.len());
+    for (i, t) in times.iter().enumerate() {
+        if p.fill == Fill::None && columns.iter().all(|c| c[i].is_none()) {
+            continue;
+        }
+        let time = if selector_time {
+            columns
+                .first()
+                .and_then(|c| c[i].as_ref())
+                .map_or(*t, |r| r.time)
+        } else {
+            *t
+        };
+        let mut row = Vec::with_capacity(p.outs.len() + 1);
+        row.push(Value::Time(time));
+        for o in &p.outs {
+            row.push(eval_out(o, &columns, i).unwrap_or(Value::Null));
+        }
+        out.push(row);
+    }
+    let _ = start_time;
+    if p.descending {
+        out.reverse();
+    }
+    let skip = usize::try_from(p.offset).unwrap_or(usize::MAX);
+    let mut out: Vec<Vec<Value>> = out.into_iter().skip(skip).collect();
+    if p.limit > 0 {
+        out.truncate(usize::try_from(p.limit).unwrap_or(usize::MAX));
+    }
+    out
+}
+
+fn eval_out(o: &Out, columns: &[Vec<Option<acc::Row>>], i: usize) -> Option<Value> {
+    match o {
+        Out::Call(c) => columns[*c][i].as_ref().map(|r| r.value.clone()),
+        Out::Aux(a) => columns
+            .first()
+            .and_then(|c| c[i].as_ref())
+            .and_then(|r| r.aux.get(*a).cloned()),
+        Out::Lit(v) => Some(v.clone()),
+        Out::Bin(op, l, r) => arith(*op, eval_out(l, columns, i), eval_out(r, columns, i)),
+    }
+}
