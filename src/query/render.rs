@@ -541,6 +541,25 @@ fn group_keys(group: &GroupTags, keys: &KeySets) -> BTreeSet<Vec<u8>> {
 /// A series' GROUP BY tags: (key, value), sorted by key.
 type GroupKey = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// 1.x's order of tag sets when SLIMIT/SOFFSET pick series: `Tags.ID()` over the tags the
+/// series has (keys sorted, then their values, `\0`-separated), so a series lacking a GROUP BY
+/// tag sorts by the tags it has. (Without SLIMIT, series come sorted by their tag values.)
+pub(crate) fn tags_id(group: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+    let present: Vec<&(Vec<u8>, Vec<u8>)> = group.iter().filter(|(_, v)| !v.is_empty()).collect();
+    let mut id = Vec::new();
+    for (k, _) in &present {
+        id.extend_from_slice(k);
+        id.push(0);
+    }
+    for (i, (_, v)) in present.iter().enumerate() {
+        id.extend_from_slice(v);
+        if i + 1 < present.len() {
+            id.push(0);
+        }
+    }
+    id
+}
+
 /// The values of the GROUP BY keys for a series (`''` when it lacks one).
 fn group_of(dims: &BTreeSet<Vec<u8>>, tags: &[(Vec<u8>, Vec<u8>)]) -> GroupKey {
     dims.iter()
@@ -582,9 +601,20 @@ pub fn select_result(stmt: &SelectStatement, rows: Vec<SeriesRows>) -> Statement
     let mut result = StatementResult::ok();
     let mut skip_series = stmt.soffset;
     for (name, series) in by_measurement {
-        let mut groups: BTreeMap<GroupKey, Vec<SeriesRows>> = BTreeMap::new();
+        let mut by_group: BTreeMap<GroupKey, Vec<SeriesRows>> = BTreeMap::new();
         for s in series {
-            groups.entry(group_of(&dims, &s.tags)).or_default().push(s);
+            by_group
+                .entry(group_of(&dims, &s.tags))
+                .or_default()
+                .push(s);
+        }
+        let mut groups: Vec<(GroupKey, Vec<SeriesRows>)> = by_group.into_iter().collect();
+        if stmt.slimit > 0 || stmt.soffset > 0 {
+            // 1.x picks SLIMIT's series in its tag sets' order.
+            groups.sort_by_cached_key(|(g, _)| tags_id(g));
+        }
+        if stmt.descending {
+            groups.reverse();
         }
         for (group, mut series) in groups {
             series.sort_by(|a, b| a.tags.cmp(&b.tags));

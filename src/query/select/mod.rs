@@ -711,9 +711,17 @@ fn aggregate(p: &AggregatePlan, mut rows: Vec<SeriesRows>) -> StatementResult {
         && p.calls.first().is_some_and(|c| c.agg.is_selector());
     let empty = BTreeSet::new();
 
+    let mut ordered: Vec<(GroupKey, Vec<SeriesRows>)> = groups.into_iter().collect();
+    if p.slimit > 0 || p.soffset > 0 {
+        // 1.x picks SLIMIT's series in its tag sets' order.
+        ordered.sort_by_cached_key(|((m, g), _)| (m.clone(), super::render::tags_id(g)));
+    }
+    if p.descending {
+        ordered.reverse();
+    }
     let mut result = StatementResult::ok();
     let mut skip_series = p.soffset;
-    for ((measurement, group), series) in groups {
+    for ((measurement, group), series) in ordered {
         let fk = fkeys.get(&measurement).unwrap_or(&empty);
         // Per call: accumulators per bucket, and the type of the values seen (for sums).
         let mut per_call: Vec<(BTreeMap<i64, Accumulator>, Value)> = p
@@ -729,10 +737,14 @@ fn aggregate(p: &AggregatePlan, mut rows: Vec<SeriesRows>) -> StatementResult {
                     fields,
                     field_keys: fk,
                 };
+                // A tag the series lacks is null beside a selector.
                 let aux: Vec<Value> = p
                     .aux
                     .iter()
-                    .map(|(n, c)| view.get(n, *c).unwrap_or(Value::Null))
+                    .map(|(n, c)| match view.get(n, *c) {
+                        Some(Value::Str(s)) if s.is_empty() => Value::Null,
+                        v => v.unwrap_or(Value::Null),
+                    })
                     .collect();
                 for (call, (buckets, ty)) in p.calls.iter().zip(per_call.iter_mut()) {
                     let Some(v) = view.get(&call.field, call.cast.or(Some(VarType::Field))) else {
