@@ -243,7 +243,7 @@ fn selects_answer_like_influxd() {
         (format!("SELECT mean(\"v\") FROM \"cpu\" WHERE (\"host\" =~ /^h1$/) AND {grafana_range} GROUP BY time(1m), \"host\" fill(null)"), "ms"),
         (format!("SELECT mean(\"v\") FROM \"cpu\" WHERE (\"host\" =~ /^(h1|h3)$/) AND {grafana_range} GROUP BY time(5m) fill(null)"), "ms"),
         // TSBS shapes.
-        (format!("SELECT max(v) from cpu where (host = 'h2') and time >= '2020-01-01T00:30:00Z' and time < '2020-01-01T01:30:00Z' group by time(1m)"), "ns"),
+        ("SELECT max(v) from cpu where (host = 'h2') and time >= '2020-01-01T00:30:00Z' and time < '2020-01-01T01:30:00Z' group by time(1m)".into(), "ns"),
         (format!("SELECT max(v), max(i) from cpu where (host = 'h1' or host = 'h3') and {range} group by time(1h)"), "ns"),
         ("SELECT * from cpu where v > 90.0 and (host = 'h0')".into(), "ns"),
         (format!("SELECT max(v) from cpu WHERE time < '{}' group by time(1m) limit 5", "2020-01-01T01:00:00Z"), "ns"),
