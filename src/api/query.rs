@@ -201,7 +201,17 @@ async fn execute(
                 .collect();
             StatementResult::retention_policies(&rows)
         }
-        Statement::Select(s) => select(core, s, db, rp).await,
+        Statement::Select(s) => {
+            let limit = core.config().coordinator.query_timeout;
+            if limit.is_zero() {
+                select(core, s, db, rp).await
+            } else {
+                let run = async { Ok(select(core, s, db, rp).await) };
+                glommio::timer::timeout(limit, run)
+                    .await
+                    .unwrap_or_else(|_| StatementResult::error("query-timeout limit exceeded"))
+            }
+        }
         user_statement => users::execute(core, user_statement).await,
     }
 }
@@ -239,10 +249,19 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
         }
         move |n: &str| names.contains(n)
     };
+    let limits = &core.config().coordinator;
+    let limits = query::select::Limits {
+        points: limits.max_select_point,
+        series: limits.max_select_series,
+        buckets: limits.max_select_buckets,
+    };
     let plan = match query::select::plan(&stmt, now_ns(), &is_field) {
         Ok(p) => p,
         Err(e) => return StatementResult::error(e),
     };
+    if let Err(e) = plan.check_buckets(&limits) {
+        return StatementResult::error(e);
+    }
     let (_, condition) = plan.scan();
     let condition = condition.clone();
     let mut rows = Vec::new();
@@ -261,6 +280,9 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
                 }
             }
         }
+    }
+    if let Err(e) = limits.check_rows(&rows) {
+        return StatementResult::error(e);
     }
     // Grouping, sorting and merging the rows: off the core's thread, like the rendering.
     glommio::executor()

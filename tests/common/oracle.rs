@@ -29,6 +29,11 @@ pub fn free_port() -> u16 {
 }
 
 pub fn start_influxd() -> Influxd {
+    start_influxd_with("")
+}
+
+/// influxd with more configuration (whole sections, e.g. `[coordinator]\n  max-select-point = 5\n`).
+pub fn start_influxd_with(extra: &str) -> Influxd {
     let dir = tempfile::tempdir().unwrap();
     let (http, rpc) = (free_port(), free_port());
     let d = dir.path().display();
@@ -38,7 +43,7 @@ pub fn start_influxd() -> Influxd {
          [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
          [monitor]\n  store-enabled = false\n\
          [http]\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n\
-         [continuous_queries]\n  enabled = false\n"
+         [continuous_queries]\n  enabled = false\n{extra}"
     );
     let conf_path = dir.path().join("influxdb.conf");
     std::fs::File::create(&conf_path)

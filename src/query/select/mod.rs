@@ -28,12 +28,67 @@ pub enum Plan {
 }
 
 impl Plan {
+    /// `max-select-buckets`: the GROUP BY time() buckets of a bounded range (1.x counts them
+    /// only when the range has a lower bound).
+    pub fn check_buckets(&self, limits: &Limits) -> Result<(), PlanError> {
+        let Plan::Aggregate(p) = self else {
+            return Ok(());
+        };
+        let (Some((every, _)), Some(min)) = (p.interval, p.range.min) else {
+            return Ok(());
+        };
+        if limits.buckets == 0 {
+            return Ok(());
+        }
+        let first = window(min, p.interval, 0);
+        let last = window(p.range.max_ns().saturating_sub(1), p.interval, 0);
+        let buckets = (last.saturating_sub(first).saturating_add(every)) / every;
+        if buckets > 0 && buckets as u64 > limits.buckets {
+            return Err(format!(
+                "max-select-buckets limit exceeded: ({buckets}/{})",
+                limits.buckets
+            ));
+        }
+        Ok(())
+    }
+
     /// What to ask storage: the sources and the pushed-down condition.
     pub fn scan(&self) -> (&[Source], &Condition) {
         match self {
             Plan::Raw { stmt, .. } => (&stmt.sources, &stmt.condition),
             Plan::Aggregate(a) => (&a.sources, &a.condition),
         }
+    }
+}
+
+/// The `[coordinator]` limits of a SELECT (0 = unlimited), with 1.x's error texts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    pub points: u64,
+    pub series: u64,
+    pub buckets: u64,
+}
+
+impl Limits {
+    /// `max-select-series` and `max-select-point` over what the scan read.
+    pub fn check_rows(&self, rows: &[SeriesRows]) -> Result<(), PlanError> {
+        // 1.x counts series as it opens them and stops at the first one past the limit.
+        if self.series > 0 && rows.len() as u64 > self.series {
+            return Err(format!(
+                "max-select-series limit exceeded: ({}/{})",
+                self.series + 1,
+                self.series
+            ));
+        }
+        let points: u64 = rows.iter().map(|s| s.points.len() as u64).sum();
+        if self.points > 0 && points > self.points {
+            // 1.x's text, spelling included.
+            return Err(format!(
+                "max-select-point limit exceeed: ({points}/{})",
+                self.points
+            ));
+        }
+        Ok(())
     }
 }
 
