@@ -247,6 +247,13 @@ fn selects_answer_like_influxd() {
         (format!("SELECT max(v), max(i) from cpu where (host = 'h1' or host = 'h3') and {range} group by time(1h)"), "ns"),
         ("SELECT * from cpu where v > 90.0 and (host = 'h0')".into(), "ns"),
         (format!("SELECT max(v) from cpu WHERE time < '{}' group by time(1m) limit 5", "2020-01-01T01:00:00Z"), "ns"),
+        // Subqueries.
+        (format!("SELECT mean(max) FROM (SELECT max(v) FROM cpu GROUP BY time(1m), host) WHERE {range} GROUP BY time(10m)"), "ns"),
+        ("SELECT max(max) FROM (SELECT max(v) FROM cpu GROUP BY host)".into(), "ns"),
+        ("SELECT sum(max) FROM (SELECT max(v) FROM cpu GROUP BY host) GROUP BY host".into(), "ns"),
+        ("SELECT * FROM (SELECT v, i FROM cpu WHERE host = 'h2')".into(), "ns"),
+        ("SELECT count(v) FROM (SELECT v FROM cpu) WHERE v > 2".into(), "ns"),
+        ("SELECT mean(v) FROM (SELECT * FROM cpu) GROUP BY host".into(), "ns"),
         // Several statements.
         ("SELECT count(v) FROM cpu; SELECT count(free) FROM mem".into(), "ns"),
         // Errors.

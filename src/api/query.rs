@@ -220,7 +220,19 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
     // Resolve every source first: 1.x answers an unknown database or retention policy before
     // it reads anything.
     let mut targets = Vec::new();
-    for (database, retention_policy, measurement) in stmt.measurement_sources() {
+    let direct: Vec<_> = stmt
+        .sources
+        .iter()
+        .filter_map(|s| match s {
+            query::ast::Source::Measurement {
+                database,
+                retention_policy,
+                measurement,
+            } => Some((database, retention_policy, measurement)),
+            query::ast::Source::Subquery(_) => None,
+        })
+        .collect();
+    for (database, retention_policy, measurement) in direct {
         let db = database.clone().unwrap_or_else(|| db.to_string());
         if db.is_empty() {
             return StatementResult::error("database name required");
@@ -265,6 +277,16 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
     let (_, condition) = plan.scan();
     let condition = condition.clone();
     let mut rows = Vec::new();
+    for source in &stmt.sources {
+        if let query::ast::Source::Subquery(inner) = source {
+            let inner = query::select::subquery_statement(&stmt, inner, now_ns());
+            let answer = Box::pin(select(core, inner, db, rp)).await;
+            if answer.error.is_some() {
+                return answer;
+            }
+            rows.extend(query::select::rows_of(answer));
+        }
+    }
     if !condition.is_empty_range() {
         for (db, rp, measurement) in targets {
             let scan = ScanRequest {

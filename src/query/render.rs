@@ -45,6 +45,8 @@ pub struct Series {
     pub values: Vec<Vec<Value>>,
     /// More rows of this series follow in the next chunk (`"partial":true`, chunked answers).
     pub partial: bool,
+    /// Which columns hold tags (not written: a subquery's outer statement reads them as tags).
+    pub tag_columns: Vec<usize>,
 }
 
 /// `{"level":"warning","text":"..."}`.
@@ -598,6 +600,12 @@ pub fn select_result(stmt: &SelectStatement, rows: Vec<SeriesRows>) -> Statement
     let dims = group_keys(&stmt.group_by, &keys);
     let cols = expand_columns(&stmt.fields, &keys, &dims);
     let columns = column_names(stmt.time_alias.as_deref().unwrap_or("time"), &cols);
+    let tag_columns: Vec<usize> = cols
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.kind == KeyKind::Tag)
+        .map(|(i, _)| i + 1)
+        .collect();
     let mut result = StatementResult::ok();
     let mut skip_series = stmt.soffset;
     for (name, series) in by_measurement {
@@ -642,6 +650,7 @@ pub fn select_result(stmt: &SelectStatement, rows: Vec<SeriesRows>) -> Statement
                     .collect(),
                 columns: columns.clone(),
                 values,
+                tag_columns: tag_columns.clone(),
                 ..Series::default()
             });
         }

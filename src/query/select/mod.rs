@@ -11,8 +11,8 @@ use self::cond::{PointSource, TimeRange};
 use super::ast::{BinOp, Dimension, Expr, Field, Fill, Select, Source as AstSource, VarType};
 use super::render::{column_names, to_value, Column};
 use super::{
-    Condition, GroupTags, KeyKind, Pattern, SelectField, SelectStatement, Series, SeriesRows,
-    Source, StatementResult, TagExpr, Value, TIME_MIN_NS,
+    Condition, GroupTags, KeyKind, MeasurementMatch, Pattern, SelectField, SelectStatement, Series,
+    SeriesRows, Source, StatementResult, TagExpr, Value, TIME_MIN_NS,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -282,9 +282,14 @@ pub fn plan(s: &Select, now_ns: i64, is_field: &dyn Fn(&str) -> bool) -> Result<
                 retention_policy: retention_policy.clone(),
                 measurement: measurement.clone(),
             }),
-            AstSource::Subquery(_) => {
-                return Err("subqueries are not supported by lineshard yet".into())
-            }
+            // A subquery's rows carry its own series' names: the source takes them all.
+            AstSource::Subquery(_) => sources.push(Source {
+                database: None,
+                retention_policy: None,
+                measurement: MeasurementMatch::Regex(
+                    regex::bytes::Regex::new("").expect("the empty regex"),
+                ),
+            }),
         }
     }
     let (rest, range) = cond::split(s.condition.as_ref(), now_ns)?;
@@ -1054,4 +1059,104 @@ fn eval_out(o: &Out, columns: &[Vec<Option<acc::Row>>], i: usize) -> Option<Valu
         Out::Lit(v) => Some(v.clone()),
         Out::Bin(op, l, r) => arith(*op, eval_out(l, columns, i), eval_out(r, columns, i)),
     }
+}
+
+/// The inner statement of a subquery as it runs: the outer statement's time range is added to
+/// it when it has none of its own (as 1.x passes the outer range down).
+pub fn subquery_statement(outer: &Select, inner: &Select, now_ns: i64) -> Select {
+    let mut inner = inner.clone();
+    let Ok((_, outer_range)) = cond::split(outer.condition.as_ref(), now_ns) else {
+        return inner;
+    };
+    let inner_range = cond::split(inner.condition.as_ref(), now_ns)
+        .map(|(_, r)| r)
+        .unwrap_or_default();
+    let mut extra = Vec::new();
+    if let (Some(min), None) = (outer_range.min, inner_range.min) {
+        extra.push((BinOp::Gte, min));
+    }
+    if let (Some(max), None) = (outer_range.max, inner_range.max) {
+        extra.push((BinOp::Lte, max));
+    }
+    for (op, t) in extra {
+        let bound = Expr::Binary {
+            op,
+            lhs: Box::new(Expr::var("time")),
+            rhs: Box::new(Expr::Int(t)),
+        };
+        inner.condition = Some(match inner.condition.take() {
+            None => bound,
+            Some(c) => Expr::Binary {
+                op: BinOp::And,
+                lhs: Box::new(Expr::Paren(Box::new(c))),
+                rhs: Box::new(bound),
+            },
+        });
+    }
+    inner
+}
+
+/// A subquery's answer as rows for the outer statement: each row a point of the series named by
+/// its output series' name and tags plus the tags it selected (a tag selected inside stays a tag
+/// outside); the point's fields are the row's other non-null columns.
+pub fn rows_of(result: StatementResult) -> Vec<SeriesRows> {
+    use crate::lineproto::FieldValue;
+    type Tags = Vec<(Vec<u8>, Vec<u8>)>;
+    let mut out: BTreeMap<(Vec<u8>, Tags), Vec<(i64, super::PointFields)>> = BTreeMap::new();
+    for s in result.series {
+        let base: Tags = s
+            .tags
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+        let keys: Vec<super::FieldKey> = s
+            .columns
+            .iter()
+            .map(|c| super::FieldKey::from(c.as_bytes()))
+            .collect();
+        let name = s.name.unwrap_or_default().into_bytes();
+        for row in s.values {
+            let mut time = 0;
+            let mut tags = base.clone();
+            let mut fields = Vec::new();
+            for (i, v) in row.into_iter().enumerate() {
+                if s.tag_columns.contains(&i) {
+                    if let Value::Str(v) = v {
+                        let k = keys[i].to_vec();
+                        if !tags.iter().any(|(tk, _)| *tk == k) {
+                            tags.push((k, v.as_bytes().to_vec()));
+                        }
+                    }
+                    continue;
+                }
+                let fv = match v {
+                    Value::Time(t) if i == 0 => {
+                        time = t;
+                        continue;
+                    }
+                    Value::Float(f) => FieldValue::Float(f),
+                    Value::Int(n) => FieldValue::Integer(n),
+                    Value::UInt(n) => FieldValue::Unsigned(n),
+                    Value::Bool(b) => FieldValue::Boolean(b),
+                    Value::Str(t) => {
+                        FieldValue::String(std::borrow::Cow::Owned(t.as_bytes().to_vec()))
+                    }
+                    Value::Null | Value::Time(_) => continue,
+                };
+                fields.push((keys[i].clone(), fv));
+            }
+            tags.sort();
+            out.entry((name.clone(), tags))
+                .or_default()
+                .push((time, fields));
+        }
+    }
+    out.into_iter()
+        .map(|((measurement, tags), points)| SeriesRows {
+            measurement,
+            tags,
+            points,
+        })
+        .collect()
 }
