@@ -301,7 +301,7 @@ fn query_limits_answer_like_influxd() {
     let queries = [
         format!("SELECT count(v) FROM m WHERE time >= {T0} AND time < {end} GROUP BY time(10m)"),
         format!("SELECT count(v) FROM m WHERE time >= {T0} AND time < {end} GROUP BY time(1m)"),
-        format!("SELECT v FROM m WHERE host = 'h1' OR host = 'h2'"),
+        "SELECT v FROM m WHERE host = 'h1' OR host = 'h2'".to_string(),
         "SELECT v FROM m".to_string(),
         "SELECT v FROM m WHERE host =~ /h[0-1]/".to_string(),
     ];

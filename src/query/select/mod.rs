@@ -271,6 +271,7 @@ fn is_call(e: &Expr) -> bool {
 /// sources from a tag (what the schema knows).
 pub fn plan(s: &Select, now_ns: i64, is_field: &dyn Fn(&str) -> bool) -> Result<Plan, PlanError> {
     let mut sources = Vec::new();
+    let any = regex::bytes::Regex::new("").expect("the empty regex");
     for src in &s.sources {
         match src {
             AstSource::Measurement {
@@ -286,9 +287,7 @@ pub fn plan(s: &Select, now_ns: i64, is_field: &dyn Fn(&str) -> bool) -> Result<
             AstSource::Subquery(_) => sources.push(Source {
                 database: None,
                 retention_policy: None,
-                measurement: MeasurementMatch::Regex(
-                    regex::bytes::Regex::new("").expect("the empty regex"),
-                ),
+                measurement: MeasurementMatch::Regex(any.clone()),
             }),
         }
     }
@@ -1102,7 +1101,8 @@ pub fn subquery_statement(outer: &Select, inner: &Select, now_ns: i64) -> Select
 pub fn rows_of(result: StatementResult) -> Vec<SeriesRows> {
     use crate::lineproto::FieldValue;
     type Tags = Vec<(Vec<u8>, Vec<u8>)>;
-    let mut out: BTreeMap<(Vec<u8>, Tags), Vec<(i64, super::PointFields)>> = BTreeMap::new();
+    type Points = Vec<(i64, super::PointFields)>;
+    let mut out: BTreeMap<(Vec<u8>, Tags), Points> = BTreeMap::new();
     for s in result.series {
         let base: Tags = s
             .tags
