@@ -5,7 +5,7 @@ use super::ApiError;
 use crate::catalog::{self, CatalogError, RetentionPolicySpec, RetentionPolicyUpdate};
 use crate::http::{parse_query_string, Method, Request, Response};
 use crate::query::{self, RetentionPolicyRow, Statement, StatementResult, TimeFormat};
-use crate::runtime::{Core, Purge, Scan};
+use crate::runtime::{Core, Purge, Scan, ScanReduce};
 use crate::storage::ScanRequest;
 use std::rc::Rc;
 
@@ -276,7 +276,7 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
     }
     let (_, condition) = plan.scan();
     let condition = condition.clone();
-    let mut rows = Vec::new();
+    let mut sub_rows = Vec::new();
     for source in &stmt.sources {
         if let query::ast::Source::Subquery(inner) = source {
             let inner = query::select::subquery_statement(&stmt, inner, now_ns());
@@ -284,32 +284,75 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
             if answer.error.is_some() {
                 return answer;
             }
-            rows.extend(query::select::rows_of(answer));
+            sub_rows.extend(query::select::rows_of(answer));
         }
     }
-    if !condition.is_empty_range() {
-        for (db, rp, measurement) in targets {
-            let scan = ScanRequest {
+    let scans: Vec<ScanRequest> = if condition.is_empty_range() {
+        Vec::new()
+    } else {
+        targets
+            .into_iter()
+            .map(|(db, rp, measurements)| ScanRequest {
                 db,
                 rp,
-                measurements: measurement,
+                measurements,
                 condition: condition.clone(),
-            };
-            for answer in core.ask_all(|_| Scan(scan.clone())).await {
-                match answer {
-                    Ok(mut r) => rows.append(&mut r),
-                    Err(e) => return StatementResult::error(e.to_string()),
+            })
+            .collect()
+    };
+    match plan {
+        // Aggregates: each core reduces its own series and sends its partial, not its rows.
+        query::select::Plan::Aggregate(agg) => {
+            let mut partials = vec![agg.partial(sub_rows)];
+            for scan in scans {
+                let answers = core
+                    .ask_all(|_| {
+                        let agg = agg.clone();
+                        ScanReduce(
+                            scan.clone(),
+                            Box::new(move |rows| Box::new(agg.partial(rows))),
+                        )
+                    })
+                    .await;
+                for answer in answers {
+                    match answer.map(|a| a.downcast::<query::select::Partial>()) {
+                        Ok(Ok(p)) => partials.push(*p),
+                        Ok(Err(_)) => {
+                            return StatementResult::error("internal error: unexpected partial")
+                        }
+                        Err(e) => return StatementResult::error(e.to_string()),
+                    }
                 }
             }
+            if let Err(e) = limits.check_counts(
+                partials.iter().map(|p| p.series).sum(),
+                partials.iter().map(|p| p.points).sum(),
+            ) {
+                return StatementResult::error(e);
+            }
+            glommio::executor()
+                .spawn_blocking(move || agg.finish(partials))
+                .await
+        }
+        plan => {
+            let mut rows = sub_rows;
+            for scan in scans {
+                for answer in core.ask_all(|_| Scan(scan.clone())).await {
+                    match answer {
+                        Ok(mut r) => rows.append(&mut r),
+                        Err(e) => return StatementResult::error(e.to_string()),
+                    }
+                }
+            }
+            if let Err(e) = limits.check_rows(&rows) {
+                return StatementResult::error(e);
+            }
+            // Grouping, sorting and merging the rows: off the core's thread, like the rendering.
+            glommio::executor()
+                .spawn_blocking(move || query::select::execute(&plan, rows))
+                .await
         }
     }
-    if let Err(e) = limits.check_rows(&rows) {
-        return StatementResult::error(e);
-    }
-    // Grouping, sorting and merging the rows: off the core's thread, like the rendering.
-    glommio::executor()
-        .spawn_blocking(move || query::select::execute(&plan, rows))
-        .await
 }
 
 /// The user statements: hashing off the event loop, changes through core 0's catalog change.

@@ -64,6 +64,8 @@ pub enum Req {
     },
     /// Read this core's rows for a query.
     Scan(ScanRequest),
+    /// Read this core's rows and reduce them here (a query's partial aggregate).
+    ScanReduce(ScanRequest, Reducer),
     /// Change the catalog (core 0 only).
     Catalog(CatalogChange),
     /// A new catalog snapshot from core 0, plus what to purge.
@@ -75,6 +77,7 @@ pub enum Resp {
     Applied(Result<Applied, StorageError>),
     Claimed(Vec<ClaimAnswer>),
     Scanned(Vec<SeriesRows>),
+    Reduced(Box<dyn std::any::Any + Send>),
     CatalogChanged(Result<(), CatalogChangeError>),
     Ack,
 }
@@ -104,6 +107,13 @@ pub struct Claim {
 
 /// Read a core's rows for a query.
 pub struct Scan(pub ScanRequest);
+
+/// What a core makes of its scanned rows before it answers (runs on its blocking pool): the
+/// read path's "partial results, not rows".
+pub type Reducer = Box<dyn FnOnce(Vec<SeriesRows>) -> Box<dyn std::any::Any + Send> + Send>;
+
+/// Read a core's rows for a query and reduce them on that core.
+pub struct ScanReduce(pub ScanRequest, pub Reducer);
 
 /// Change the catalog (served by core 0 only).
 pub struct ChangeCatalog(pub CatalogChange);
@@ -137,6 +147,7 @@ call!(Claim => Vec<ClaimAnswer>,
     |c| Req::Claim { db: c.db, rp: c.rp, claims: c.claims },
     Resp::Claimed(r) => r);
 call!(Scan => Vec<SeriesRows>, |c| Req::Scan(c.0), Resp::Scanned(r) => r);
+call!(ScanReduce => Box<dyn std::any::Any + Send>, |c| Req::ScanReduce(c.0, c.1), Resp::Reduced(r) => r);
 call!(ChangeCatalog => Result<(), CatalogChangeError>, |c| Req::Catalog(c.0), Resp::CatalogChanged(r) => r);
 call!(InstallCatalog => (), |c| Req::CatalogSnapshot(c.0, c.1), Resp::Ack => ());
 
@@ -403,6 +414,14 @@ impl Core {
                 Resp::Claimed(self.schema.borrow_mut().claim(&db, &rp, &claims))
             }
             Req::Scan(scan) => Resp::Scanned(self.scan_local(&scan).await),
+            Req::ScanReduce(scan, reduce) => {
+                let rows = self.scan_local(&scan).await;
+                Resp::Reduced(
+                    glommio::executor()
+                        .spawn_blocking(move || reduce(rows))
+                        .await,
+                )
+            }
             Req::Catalog(change) => Resp::CatalogChanged(self.change_catalog(change).await),
             Req::CatalogSnapshot(cat, purges) => {
                 self.install_catalog(cat, &purges);

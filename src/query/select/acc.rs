@@ -107,14 +107,7 @@ impl Accumulator {
                 }
                 v => self.sum_f += num(v).unwrap_or(0.0),
             },
-            Aggregate::Spread => {
-                if self.low.as_ref().map_or(true, |l| less(value, l)) {
-                    self.low = Some(value.clone());
-                }
-                if self.high.as_ref().map_or(true, |h| less(h, value)) {
-                    self.high = Some(value.clone());
-                }
-            }
+            Aggregate::Spread => self.push_spread(value),
             Aggregate::Min | Aggregate::Max | Aggregate::First | Aggregate::Last => {
                 let take = match &self.pick {
                     None => true,
@@ -133,6 +126,30 @@ impl Accumulator {
         }
         if let (Aggregate::Sum | Aggregate::Mean, Value::Float(_)) = (&self.agg, value) {
             self.sum_i = 0;
+        }
+    }
+
+    /// Take in another accumulator of the same aggregate (another core's points of the bucket).
+    pub fn merge(&mut self, other: Accumulator) {
+        let total = self.count + other.count;
+        self.sum_f += other.sum_f;
+        self.sum_i = self.sum_i.wrapping_add(other.sum_i);
+        self.sum_u = self.sum_u.wrapping_add(other.sum_u);
+        for v in other.low.iter().chain(other.high.iter()) {
+            self.push_spread(v);
+        }
+        if let Some((t, v, aux)) = other.pick {
+            self.push(t, &v, &aux);
+        }
+        self.count = total;
+    }
+
+    fn push_spread(&mut self, value: &Value) {
+        if self.low.as_ref().map_or(true, |l| less(value, l)) {
+            self.low = Some(value.clone());
+        }
+        if self.high.as_ref().map_or(true, |h| less(h, value)) {
+            self.high = Some(value.clone());
         }
     }
 

@@ -24,7 +24,7 @@ pub enum Plan {
         stmt: Box<SelectStatement>,
         filter: Option<Expr>,
     },
-    Aggregate(Box<AggregatePlan>),
+    Aggregate(std::sync::Arc<AggregatePlan>),
 }
 
 impl Plan {
@@ -72,15 +72,20 @@ pub struct Limits {
 impl Limits {
     /// `max-select-series` and `max-select-point` over what the scan read.
     pub fn check_rows(&self, rows: &[SeriesRows]) -> Result<(), PlanError> {
+        let points: u64 = rows.iter().map(|s| s.points.len() as u64).sum();
+        self.check_counts(rows.len() as u64, points)
+    }
+
+    /// The same over counts of series and points.
+    pub fn check_counts(&self, series: u64, points: u64) -> Result<(), PlanError> {
         // 1.x counts series as it opens them and stops at the first one past the limit.
-        if self.series > 0 && rows.len() as u64 > self.series {
+        if self.series > 0 && series > self.series {
             return Err(format!(
                 "max-select-series limit exceeded: ({}/{})",
                 self.series + 1,
                 self.series
             ));
         }
-        let points: u64 = rows.iter().map(|s| s.points.len() as u64).sum();
         if self.points > 0 && points > self.points {
             // 1.x's text, spelling included.
             return Err(format!(
@@ -412,7 +417,7 @@ pub fn plan(s: &Select, now_ns: i64, is_field: &dyn Fn(&str) -> bool) -> Result<
         time_max_ns: range.max_ns().saturating_add(1),
         tags,
     };
-    Ok(Plan::Aggregate(Box::new(AggregatePlan {
+    Ok(Plan::Aggregate(std::sync::Arc::new(AggregatePlan {
         sources,
         condition,
         filter,
@@ -714,90 +719,132 @@ fn window(t: i64, interval: Option<(i64, i64)>, range_min: i64) -> i64 {
 /// One call's results per bucket of one output series.
 type Buckets = BTreeMap<i64, acc::Row>;
 
-fn aggregate(p: &AggregatePlan, mut rows: Vec<SeriesRows>) -> StatementResult {
-    let sources_match = |m: &[u8]| p.sources.iter().any(|s| s.measurement.matches(m));
-    rows.retain(|s| sources_match(&s.measurement) && p.condition.matches_tags(&s.tags));
-    for s in rows.iter_mut() {
-        s.points
-            .retain(|(t, fs)| p.condition.matches_time(*t) && !fs.is_empty());
-    }
-    if let Some(f) = &p.filter {
-        apply_filter(f, &mut rows);
-    }
-    rows.retain(|s| !s.points.is_empty());
-    let fkeys = field_keys(&rows);
+/// A series' GROUP BY tags (key, value), sorted by key; a tag the series lacks is left out.
+type GroupTagsOf = Vec<(Vec<u8>, Vec<u8>)>;
 
-    // GROUP BY keys over every tag key of the data.
-    let all_tags: BTreeSet<Vec<u8>> = rows
-        .iter()
-        .flat_map(|s| s.tags.iter().map(|(k, _)| k.clone()))
-        .collect();
-    let dims: BTreeSet<Vec<u8>> = match &p.group {
-        GroupTags::None => BTreeSet::new(),
-        GroupTags::Keys(k) => k.iter().map(|k| k.as_bytes().to_vec()).collect(),
-        GroupTags::All => all_tags,
-        GroupTags::Regex(re) => all_tags.into_iter().filter(|k| re.0.is_match(k)).collect(),
-    };
+/// An output series: (measurement, GROUP BY tags).
+type OutputSeries = (Vec<u8>, GroupTagsOf);
 
-    type GroupKey = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
-    let mut groups: BTreeMap<GroupKey, Vec<SeriesRows>> = BTreeMap::new();
-    for s in rows {
-        let g: Vec<(Vec<u8>, Vec<u8>)> = dims
-            .iter()
-            .map(|k| {
-                let v = s
-                    .tags
-                    .iter()
-                    .find(|(tk, _)| tk == k)
-                    .map_or_else(Vec::new, |(_, v)| v.clone());
-                (k.clone(), v)
+/// One call's accumulators per bucket, and the type of the values it read (for sums).
+#[derive(Clone, Debug)]
+struct CallState {
+    buckets: BTreeMap<i64, Accumulator>,
+    ty: Value,
+}
+
+/// What one core computed of an aggregate query over its own series: per output series
+/// (measurement, GROUP BY tags), per call, per bucket, an accumulator; merged on the core that
+/// answers.
+#[derive(Debug, Default)]
+pub struct Partial {
+    groups: BTreeMap<OutputSeries, Vec<CallState>>,
+    /// Series and points read (for `max-select-series` / `max-select-point`).
+    pub series: u64,
+    pub points: u64,
+}
+
+impl Partial {
+    fn merge(&mut self, other: Partial) {
+        self.series += other.series;
+        self.points += other.points;
+        for (key, states) in other.groups {
+            match self.groups.get_mut(&key) {
+                None => {
+                    self.groups.insert(key, states);
+                }
+                Some(mine) => {
+                    for (m, o) in mine.iter_mut().zip(states) {
+                        if matches!(m.ty, Value::Null) || matches!(o.ty, Value::Float(_)) {
+                            m.ty = o.ty;
+                        }
+                        for (b, acc) in o.buckets {
+                            match m.buckets.get_mut(&b) {
+                                Some(a) => a.merge(acc),
+                                None => {
+                                    m.buckets.insert(b, acc);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl AggregatePlan {
+    /// The start of the range (0 when unbounded), the time of an aggregate without GROUP BY
+    /// time.
+    fn start_time(&self) -> i64 {
+        let min = self.range.min_ns();
+        if min == TIME_MIN_NS {
+            0
+        } else {
+            min
+        }
+    }
+
+    /// Whether rows carry their selected point's time: a lone selector without GROUP BY time.
+    fn selector_time(&self) -> bool {
+        self.interval.is_none()
+            && self.calls.len() == 1
+            && self.calls.first().is_some_and(|c| c.agg.is_selector())
+    }
+
+    /// The GROUP BY tags of a series (only those it has).
+    fn group_of(&self, tags: &[(Vec<u8>, Vec<u8>)]) -> GroupTagsOf {
+        tags.iter()
+            .filter(|(k, _)| match &self.group {
+                GroupTags::None => false,
+                GroupTags::Keys(keys) => keys.iter().any(|n| n.as_bytes() == k.as_slice()),
+                GroupTags::All => true,
+                GroupTags::Regex(re) => re.0.is_match(k),
             })
-            .collect();
-        groups
-            .entry((s.measurement.clone(), g))
-            .or_default()
-            .push(s);
+            .cloned()
+            .collect()
     }
 
-    let range_min = p.range.min_ns();
-    let start_time = if range_min == TIME_MIN_NS {
-        0
-    } else {
-        range_min
-    };
-    let selector_time = p.interval.is_none()
-        && p.calls.len() == 1
-        && p.calls.first().is_some_and(|c| c.agg.is_selector());
-    let empty = BTreeSet::new();
-
-    let mut ordered: Vec<(GroupKey, Vec<SeriesRows>)> = groups.into_iter().collect();
-    if p.slimit > 0 || p.soffset > 0 {
-        // 1.x picks SLIMIT's series in its tag sets' order.
-        ordered.sort_by_cached_key(|((m, g), _)| (m.clone(), super::render::tags_id(g)));
-    }
-    if p.descending {
-        ordered.reverse();
-    }
-    let mut result = StatementResult::ok();
-    let mut skip_series = p.soffset;
-    for ((measurement, group), series) in ordered {
-        let fk = fkeys.get(&measurement).unwrap_or(&empty);
-        // Per call: accumulators per bucket, and the type of the values seen (for sums).
-        let mut per_call: Vec<(BTreeMap<i64, Accumulator>, Value)> = p
-            .calls
-            .iter()
-            .map(|_| (BTreeMap::new(), Value::Null))
-            .collect();
-        for s in &series {
+    /// Reduce rows (one core's, or a subquery's) into accumulators.
+    pub fn partial(&self, mut rows: Vec<SeriesRows>) -> Partial {
+        let sources_match = |m: &[u8]| self.sources.iter().any(|s| s.measurement.matches(m));
+        rows.retain(|s| sources_match(&s.measurement) && self.condition.matches_tags(&s.tags));
+        for s in rows.iter_mut() {
+            s.points
+                .retain(|(t, fs)| self.condition.matches_time(*t) && !fs.is_empty());
+        }
+        if let Some(f) = &self.filter {
+            apply_filter(f, &mut rows);
+        }
+        rows.retain(|s| !s.points.is_empty());
+        let fkeys = field_keys(&rows);
+        let empty = BTreeSet::new();
+        let start_time = self.start_time();
+        let mut out = Partial {
+            series: rows.len() as u64,
+            points: rows.iter().map(|s| s.points.len() as u64).sum(),
+            ..Partial::default()
+        };
+        for s in &rows {
+            let fk = fkeys.get(&s.measurement).unwrap_or(&empty);
+            let key = (s.measurement.clone(), self.group_of(&s.tags));
+            let states = out.groups.entry(key).or_insert_with(|| {
+                self.calls
+                    .iter()
+                    .map(|_| CallState {
+                        buckets: BTreeMap::new(),
+                        ty: Value::Null,
+                    })
+                    .collect()
+            });
             for (t, fields) in &s.points {
-                let b = window(*t, p.interval, start_time);
+                let b = window(*t, self.interval, start_time);
                 let view = PointView {
                     tags: &s.tags,
                     fields,
                     field_keys: fk,
                 };
                 // A tag the series lacks is null beside a selector.
-                let aux: Vec<Value> = p
+                let aux: Vec<Value> = self
                     .aux
                     .iter()
                     .map(|(n, c)| match view.get(n, *c) {
@@ -805,69 +852,123 @@ fn aggregate(p: &AggregatePlan, mut rows: Vec<SeriesRows>) -> StatementResult {
                         v => v.unwrap_or(Value::Null),
                     })
                     .collect();
-                for (call, (buckets, ty)) in p.calls.iter().zip(per_call.iter_mut()) {
+                for (call, st) in self.calls.iter().zip(states.iter_mut()) {
                     let Some(v) = view.get(&call.field, call.cast.or(Some(VarType::Field))) else {
                         continue;
                     };
                     if !cast_matches(call.cast, &v) || !accepts(&call.agg, &v) {
                         continue;
                     }
-                    if matches!(ty, Value::Null) || matches!(v, Value::Float(_)) {
-                        *ty = v.clone();
+                    if matches!(st.ty, Value::Null) || matches!(v, Value::Float(_)) {
+                        st.ty = v.clone();
                     }
-                    buckets
+                    st.buckets
                         .entry(b)
                         .or_insert_with(|| Accumulator::new(&call.agg))
                         .push(*t, &v, &aux);
                 }
             }
         }
-        let results: Vec<Buckets> = per_call
+        out
+    }
+
+    /// Merge the cores' partials and write the statement's result.
+    pub fn finish(&self, partials: Vec<Partial>) -> StatementResult {
+        let mut all = Partial::default();
+        for p in partials {
+            all.merge(p);
+        }
+        // Every output series names every GROUP BY key any series has ('' where it lacks it).
+        let keys: BTreeSet<Vec<u8>> = match &self.group {
+            GroupTags::Keys(k) => k.iter().map(|k| k.as_bytes().to_vec()).collect(),
+            _ => all
+                .groups
+                .keys()
+                .flat_map(|(_, g)| g.iter().map(|(k, _)| k.clone()))
+                .collect(),
+        };
+        let mut ordered: Vec<(OutputSeries, Vec<CallState>)> = all
+            .groups
             .into_iter()
-            .zip(&p.calls)
-            .map(|((buckets, ty), _)| {
-                buckets
-                    .into_iter()
-                    .filter_map(|(b, a)| {
-                        a.finish(b, selector_time, &ty)
-                            .into_iter()
-                            .next()
-                            .map(|r| (b, r))
+            .map(|((m, g), st)| {
+                let full: GroupTagsOf = keys
+                    .iter()
+                    .map(|k| {
+                        let v = g
+                            .iter()
+                            .find(|(gk, _)| gk == k)
+                            .map_or_else(Vec::new, |(_, v)| v.clone());
+                        (k.clone(), v)
                     })
-                    .collect()
+                    .collect();
+                ((m, full), st)
             })
             .collect();
-        if results.iter().all(|r| r.is_empty()) {
-            continue;
+        ordered.sort_by(|a, b| a.0.cmp(&b.0));
+        if self.slimit > 0 || self.soffset > 0 {
+            // 1.x picks SLIMIT's series in its tag sets' order.
+            ordered.sort_by_cached_key(|((m, g), _)| (m.clone(), super::render::tags_id(g)));
         }
-        let values = emit_rows(p, &results, start_time, selector_time);
-        if values.is_empty() {
-            continue;
+        if self.descending {
+            ordered.reverse();
         }
-        if skip_series > 0 {
-            skip_series -= 1;
-            continue;
-        }
-        if p.slimit > 0 && result.series.len() as u64 >= p.slimit {
-            break;
-        }
-        result.series.push(Series {
-            name: Some(String::from_utf8_lossy(&measurement).into_owned()),
-            tags: group
+        let start_time = self.start_time();
+        let selector_time = self.selector_time();
+        let mut result = StatementResult::ok();
+        let mut skip_series = self.soffset;
+        for ((measurement, group), states) in ordered {
+            let results: Vec<Buckets> = states
                 .into_iter()
-                .map(|(k, v)| {
-                    (
-                        String::from_utf8_lossy(&k).into_owned(),
-                        String::from_utf8_lossy(&v).into_owned(),
-                    )
+                .map(|st| {
+                    let ty = st.ty;
+                    st.buckets
+                        .into_iter()
+                        .filter_map(|(b, a)| {
+                            a.finish(b, selector_time, &ty)
+                                .into_iter()
+                                .next()
+                                .map(|r| (b, r))
+                        })
+                        .collect()
                 })
-                .collect(),
-            columns: p.columns.clone(),
-            values,
-            ..Series::default()
-        });
+                .collect();
+            if results.iter().all(|r| r.is_empty()) {
+                continue;
+            }
+            let values = emit_rows(self, &results, start_time, selector_time);
+            if values.is_empty() {
+                continue;
+            }
+            if skip_series > 0 {
+                skip_series -= 1;
+                continue;
+            }
+            if self.slimit > 0 && result.series.len() as u64 >= self.slimit {
+                break;
+            }
+            result.series.push(Series {
+                name: Some(String::from_utf8_lossy(&measurement).into_owned()),
+                tags: group
+                    .into_iter()
+                    .map(|(k, v)| {
+                        (
+                            String::from_utf8_lossy(&k).into_owned(),
+                            String::from_utf8_lossy(&v).into_owned(),
+                        )
+                    })
+                    .collect(),
+                columns: self.columns.clone(),
+                values,
+                ..Series::default()
+            });
+        }
+        result
     }
-    result
+}
+
+fn aggregate(p: &AggregatePlan, rows: Vec<SeriesRows>) -> StatementResult {
+    let partial = p.partial(rows);
+    p.finish(vec![partial])
 }
 
 /// Whether a value has the type a `::float`-style cast asks for.
