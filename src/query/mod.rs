@@ -19,6 +19,7 @@
 //!   `encoding/json` writes it (HTML escaping, Go float formatting), see `json.rs`.
 
 mod json;
+pub mod output;
 mod parse;
 mod render;
 mod scan;
