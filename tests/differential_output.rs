@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::influxd::{raw, start_influxd};
+use common::influxd::{raw, start_influxd, start_influxd_with};
 use common::{urlencode, HttpResponse, Server};
 use std::net::SocketAddr;
 use std::process::Command;
@@ -430,4 +430,47 @@ fn chunked_answers_stream_one_object_per_chunk_and_stop_when_the_client_leaves()
     assert!(head.starts_with("HTTP/1.0 200 OK"), "{head}");
     assert!(!head.contains("Transfer-Encoding") && !head.contains("Content-Length"));
     assert_eq!(body.lines().count(), rows);
+}
+
+#[test]
+fn authentication_errors_are_written_in_the_format_asked_for() {
+    let influxd = start_influxd_with("  auth-enabled = true");
+    let lineshard = Server::start(&["--cores", "2", "--auth-enabled"]);
+    for addr in [influxd.addr, lineshard.addr] {
+        for q in [
+            "CREATE USER admin WITH PASSWORD 'pw' WITH ALL PRIVILEGES",
+            "CREATE USER joe WITH PASSWORD 'pw'",
+        ] {
+            let target = format!("/query?u=admin&p=pw&q={}", urlencode(q));
+            let r = raw(addr, "POST", &target, &[], b"");
+            assert_eq!(r.status, 200, "{}", r.text());
+        }
+    }
+    let mut diffs = Vec::new();
+    for (who, q) in [
+        ("u=nobody&p=x", "SHOW DATABASES"),
+        ("u=admin&p=bad", "SHOW DATABASES"),
+        ("", "SHOW DATABASES"),
+        ("u=joe&p=pw", "CREATE DATABASE x"),
+        ("u=admin&p=pw", "SHOW DATABASES; SHOW USERS"),
+    ] {
+        for (params, accept) in [
+            ("", None),
+            ("&pretty=true", None),
+            ("&chunked=true", Some("text/csv")),
+            ("", Some("application/csv")),
+        ] {
+            let target = format!("/query?{who}{params}&q={}", urlencode(q));
+            let headers: Vec<(&str, &str)> = accept.iter().map(|a| ("Accept", *a)).collect();
+            let a = answer(raw(influxd.addr, "GET", &target, &headers, b""));
+            let b = answer(raw(lineshard.addr, "GET", &target, &headers, b""));
+            if (a.status, &a.body) != (b.status, &b.body) {
+                diffs.push(format!(
+                    "GET {target} accept={accept:?}\n  influxd:   {} {:?}\n  lineshard: {} {:?}",
+                    a.status, a.body, b.status, b.body
+                ));
+            }
+        }
+    }
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }

@@ -3,7 +3,7 @@
 
 use super::ApiError;
 use crate::catalog::{self, CatalogError, RetentionPolicySpec, RetentionPolicyUpdate};
-use crate::http::{parse_query_string, BodyStream, Method, Request, Response};
+use crate::http::{parse_query_string, BodyStream, Method, Request, RequestHead, Response};
 use crate::query::output::{Encoder, Format, Merger, ResultPart, Shape, DEFAULT_CHUNK_SIZE};
 use crate::query::{
     self, RetentionPolicyRow, SelectStatement, Statement, StatementResult, TimeFormat,
@@ -49,23 +49,34 @@ fn now_ns() -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
-pub async fn query(core: &Rc<Core>, req: &Request, principal: &Principal) -> Response {
-    let params = Params::from(req);
-    // 1.x reads `pretty` from the URL only, the other parameters from the form too.
-    let pretty = req.head.query_param("pretty").as_deref() == Some("true");
-    let accept = req
-        .head
+/// The answer's format and `Content-Type`: the `Accept` header and `pretty=true` (which 1.x
+/// reads from the URL only).
+fn format_of(head: &RequestHead) -> (Format, &'static str) {
+    let pretty = head.query_param("pretty").as_deref() == Some("true");
+    let accept = head
         .headers
         .iter()
         .filter(|(n, _)| n.eq_ignore_ascii_case("accept"))
         .map(|(_, v)| &v[..]);
-    let (format, content_type) = Format::negotiate(accept, pretty);
-    let fail = |e: ApiError| {
-        let mut resp = e.response();
-        resp.body.clear();
-        Encoder::new(format, TimeFormat::Rfc3339).error(&e.to_string(), &mut resp.body);
-        resp.with_header("Content-Type", content_type.to_string())
+    Format::negotiate(accept, pretty)
+}
+
+/// An error answer of `/query` (authentication included) written in the format the request
+/// asks for, as 1.x's response writer writes every error of the endpoint.
+pub fn format_error(head: &RequestHead, mut resp: Response) -> Response {
+    let Some(msg) = resp.error.clone() else {
+        return resp;
     };
+    let (format, content_type) = format_of(head);
+    resp.body.clear();
+    Encoder::new(format, TimeFormat::Rfc3339).error(&msg, &mut resp.body);
+    resp.with_header("Content-Type", content_type.to_string())
+}
+
+pub async fn query(core: &Rc<Core>, req: &Request, principal: &Principal) -> Response {
+    let params = Params::from(req);
+    let (format, content_type) = format_of(&req.head);
+    let fail = |e: ApiError| format_error(&req.head, e.response());
     let Some(q) = params.get("q").filter(|q| !q.trim().is_empty()) else {
         return fail(ApiError::QueryMissing);
     };

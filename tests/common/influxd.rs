@@ -30,6 +30,11 @@ pub fn free_port() -> u16 {
 }
 
 pub fn start_influxd() -> Influxd {
+    start_influxd_with("")
+}
+
+/// influxd with extra lines in its `[http]` section (`auth-enabled = true`...).
+pub fn start_influxd_with(http_extra: &str) -> Influxd {
     let dir = tempfile::tempdir().expect("temp dir");
     let (http, rpc) = (free_port(), free_port());
     let d = dir.path().display();
@@ -38,7 +43,7 @@ pub fn start_influxd() -> Influxd {
          [meta]\n  dir = \"{d}/meta\"\n\
          [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
          [monitor]\n  store-enabled = false\n\
-         [http]\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n\
+         [http]\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n{http_extra}\n\
          [continuous_queries]\n  enabled = false\n"
     );
     let conf_path = dir.path().join("influxdb.conf");
