@@ -4,9 +4,11 @@
 use super::ApiError;
 use crate::catalog::{self, CatalogError, RetentionPolicySpec, RetentionPolicyUpdate};
 use crate::http::{parse_query_string, BodyStream, Method, Request, RequestHead, Response};
-use crate::query::output::{Encoder, Format, Merger, ResultPart, Shape, DEFAULT_CHUNK_SIZE};
+use crate::query::output::{
+    Encoder, Format, Merger, ResultPart, RowEmitter, Shape, DEFAULT_CHUNK_SIZE,
+};
 use crate::query::{
-    self, RetentionPolicyRow, SelectStatement, Statement, StatementResult, TimeFormat,
+    self, RetentionPolicyRow, SelectStatement, Series, Statement, StatementResult, TimeFormat,
 };
 use crate::runtime::{Core, Purge, Scan};
 use crate::storage::ScanRequest;
@@ -198,6 +200,42 @@ impl PartSink for Chunked {
     }
 }
 
+/// A SELECT-like answer as it is produced: rows in (a series whole or in consecutive pieces),
+/// each part out to the sink as soon as it is complete; at most `chunk_size` rows held.
+struct Rows<'a, S: PartSink> {
+    emitter: RowEmitter,
+    sink: &'a mut S,
+    ready: Vec<ResultPart>,
+}
+
+impl<'a, S: PartSink> Rows<'a, S> {
+    fn new(statement_id: usize, chunk_size: usize, sink: &'a mut S) -> Self {
+        Rows {
+            emitter: RowEmitter::new(statement_id, chunk_size),
+            sink,
+            ready: Vec::new(),
+        }
+    }
+
+    async fn push(&mut self, s: Series) -> Result<(), Gone> {
+        self.emitter.push(s, &mut self.ready);
+        self.send_ready().await
+    }
+
+    async fn finish(mut self) -> Result<(), Gone> {
+        let emitter = std::mem::replace(&mut self.emitter, RowEmitter::new(0, 0));
+        emitter.finish(&mut self.ready);
+        self.send_ready().await
+    }
+
+    async fn send_ready(&mut self) -> Result<(), Gone> {
+        for part in self.ready.drain(..) {
+            self.sink.part(part).await?;
+        }
+        Ok(())
+    }
+}
+
 /// How 1.x cuts a statement's answer into parts.
 fn shape(stmt: &Statement) -> Shape {
     match stmt {
@@ -237,10 +275,33 @@ impl Run {
                 Some(w) if !failed => r = r.with_warning(w),
                 _ => {}
             }
-            for part in query::output::split(id, r, shape, chunk_size) {
-                if sink.part(part).await.is_err() {
-                    return;
+            let sent = if shape == Shape::Rows && !failed && r.messages.is_empty() {
+                // Rows leave part by part as they are cut. An engine producing rows
+                // incrementally pushes each piece of a series to a `Rows` as it has it.
+                let mut rows = Rows::new(id, chunk_size, sink);
+                let mut sent = Ok(());
+                for s in r.series {
+                    sent = rows.push(s).await;
+                    if sent.is_err() {
+                        break;
+                    }
                 }
+                match sent {
+                    Ok(()) => rows.finish().await,
+                    e => e,
+                }
+            } else {
+                let mut sent = Ok(());
+                for part in query::output::split(id, r, shape, chunk_size) {
+                    sent = sink.part(part).await;
+                    if sent.is_err() {
+                        break;
+                    }
+                }
+                sent
+            };
+            if sent.is_err() {
+                return;
             }
             if failed {
                 for _ in id + 1..n {
