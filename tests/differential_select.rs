@@ -321,7 +321,7 @@ fn query_limits_answer_like_influxd() {
         b"",
     );
     assert_eq!(
-        r.text(),
+        r.text().trim_end(),
         r#"{"results":[{"statement_id":0,"error":"max-select-point limit exceeed: (30/25)"}]}"#
     );
 }

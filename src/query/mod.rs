@@ -3,7 +3,7 @@
 //! The `/query` endpoint (`api::query`) calls [`parse`], runs catalog statements as catalog
 //! changes on core 0, gathers [`SeriesRows`] from every core's storage for a SELECT (the scans
 //! apply [`Condition::matches_tags`] / [`Condition::matches_time`]), groups them with
-//! [`select_result`], and answers with [`render_results`]. Everything here is InfluxDB 1.8's
+//! [`select_result`], and writes the answer with [`output`] (parts, chunking, JSON / CSV). Everything here is InfluxDB 1.8's
 //! behaviour unless a comment says otherwise:
 //!
 //! - statements: `CREATE|DROP DATABASE`, `SHOW DATABASES`, `CREATE|ALTER|DROP RETENTION POLICY`,
@@ -16,10 +16,12 @@
 //!   a field of that name); the columns of `*` come from the rows that match (InfluxDB takes
 //!   every key of the shards in range, so an all-null column can appear there and not here).
 //! - output: the v1 JSON shape (`{"results":[{"statement_id":0,...}]}`) written the way Go's
-//!   `encoding/json` writes it (HTML escaping, Go float formatting), see `json.rs`.
+//!   `encoding/json` writes it (HTML escaping, Go float formatting), see `json.rs`; chunked
+//!   answers, `pretty=true` and CSV in `output.rs`.
 
 pub mod ast;
 mod json;
+pub mod output;
 mod parse;
 mod render;
 mod scan;

@@ -61,6 +61,8 @@ pub struct Message {
 pub struct StatementResult {
     pub series: Vec<Series>,
     pub messages: Vec<Message>,
+    /// More parts of this statement's answer follow (`"partial":true`, chunked answers).
+    pub partial: bool,
     pub error: Option<String>,
 }
 
@@ -87,7 +89,7 @@ impl TimeFormat {
     /// InfluxDB's `epoch` handling (httpd handler.go `convertToEpoch`): empty or absent =
     /// RFC3339; `u` µs, `ms`, `s`, `m`, `h`; any other non-empty value (`ns`, `n`, …) = ns.
     pub fn from_epoch_param(epoch: Option<&str>) -> Self {
-        let divisor = match epoch.unwrap_or("") {
+        let divisor = match epoch.unwrap_or("").trim() {
             "" => return TimeFormat::Rfc3339,
             "u" => 1_000,
             "ms" => 1_000_000,
@@ -187,7 +189,8 @@ pub fn render_results(results: Vec<StatementResult>, time: TimeFormat) -> Vec<u8
     out
 }
 
-fn write_result(out: &mut Vec<u8>, id: usize, r: &StatementResult, time: TimeFormat) {
+/// One result object (`{"statement_id":N,...}`), keys in the order of 1.x's `query.Result`.
+pub(crate) fn write_result(out: &mut Vec<u8>, id: usize, r: &StatementResult, time: TimeFormat) {
     out.extend_from_slice(format!("{{\"statement_id\":{id}").as_bytes());
     if !r.series.is_empty() {
         out.extend_from_slice(b",\"series\":[");
@@ -213,6 +216,9 @@ fn write_result(out: &mut Vec<u8>, id: usize, r: &StatementResult, time: TimeFor
         }
         out.push(b']');
     }
+    if r.partial {
+        out.extend_from_slice(b",\"partial\":true");
+    }
     if let Some(e) = r.error.as_deref().filter(|e| !e.is_empty()) {
         out.extend_from_slice(b",\"error\":");
         write_str(out, e);
@@ -221,14 +227,22 @@ fn write_result(out: &mut Vec<u8>, id: usize, r: &StatementResult, time: TimeFor
 }
 
 fn write_series(out: &mut Vec<u8>, s: &Series, time: TimeFormat) {
+    // Every key of a row is `omitempty` in Go (models.Row): a comma goes before each key but
+    // the first written.
+    fn key(out: &mut Vec<u8>, first: &mut bool, k: &[u8]) {
+        if !std::mem::take(first) {
+            out.push(b',');
+        }
+        out.extend_from_slice(k);
+    }
+    let first = &mut true;
     out.push(b'{');
     if let Some(name) = s.name.as_deref().filter(|n| !n.is_empty()) {
-        out.extend_from_slice(b"\"name\":");
+        key(out, first, b"\"name\":");
         write_str(out, name);
-        out.push(b',');
     }
     if !s.tags.is_empty() {
-        out.extend_from_slice(b"\"tags\":{");
+        key(out, first, b"\"tags\":{");
         for (i, (k, v)) in s.tags.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -237,18 +251,20 @@ fn write_series(out: &mut Vec<u8>, s: &Series, time: TimeFormat) {
             out.push(b':');
             write_str(out, v);
         }
-        out.extend_from_slice(b"},");
+        out.push(b'}');
     }
-    out.extend_from_slice(b"\"columns\":[");
-    for (i, c) in s.columns.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+    if !s.columns.is_empty() {
+        key(out, first, b"\"columns\":[");
+        for (i, c) in s.columns.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, c);
         }
-        write_str(out, c);
+        out.push(b']');
     }
-    out.push(b']');
     if !s.values.is_empty() {
-        out.extend_from_slice(b",\"values\":[");
+        key(out, first, b"\"values\":[");
         for (i, row) in s.values.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -265,7 +281,7 @@ fn write_series(out: &mut Vec<u8>, s: &Series, time: TimeFormat) {
         out.push(b']');
     }
     if s.partial {
-        out.extend_from_slice(b",\"partial\":true");
+        key(out, first, b"\"partial\":true");
     }
     out.push(b'}');
 }

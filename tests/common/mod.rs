@@ -1,6 +1,7 @@
 //! A real `lineshard` process on an ephemeral loopback port with a temp data dir.
 #![allow(dead_code)]
 
+pub mod influxd;
 pub mod oracle;
 
 use std::io::{BufRead, BufReader, Read, Write};
