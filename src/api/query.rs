@@ -8,7 +8,7 @@ use crate::query::output::{
     Encoder, Format, Merger, ResultPart, RowEmitter, Shape, DEFAULT_CHUNK_SIZE,
 };
 use crate::query::{self, RetentionPolicyRow, Series, Statement, StatementResult, TimeFormat};
-use crate::runtime::{Core, Purge, Scan, ScanReduce};
+use crate::runtime::{Core, Purge, ScanReduce};
 use crate::storage::ScanRequest;
 use glommio::channels::local_channel;
 use std::rc::Rc;
@@ -556,11 +556,25 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
                 .await
         }
         plan => {
+            // Raw: each core filters its own rows (and keeps only the rows a LIMIT can reach).
+            let plan = std::sync::Arc::new(plan);
             let mut rows = sub_rows;
             for scan in scans {
-                for answer in core.ask_all(|_| Scan(scan.clone())).await {
-                    match answer {
-                        Ok(mut r) => rows.append(&mut r),
+                let answers = core
+                    .ask_all(|_| {
+                        let plan = plan.clone();
+                        ScanReduce(
+                            scan.clone(),
+                            Box::new(move |rows| Box::new(plan.reduce_raw(rows))),
+                        )
+                    })
+                    .await;
+                for answer in answers {
+                    match answer.map(|a| a.downcast::<Vec<query::SeriesRows>>()) {
+                        Ok(Ok(mut r)) => rows.append(&mut r),
+                        Ok(Err(_)) => {
+                            return StatementResult::error("internal error: unexpected rows")
+                        }
                         Err(e) => return StatementResult::error(e.to_string()),
                     }
                 }

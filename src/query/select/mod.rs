@@ -52,6 +52,45 @@ impl Plan {
         Ok(())
     }
 
+    /// A raw query's rows of one core, reduced where they are read: the per-point filter
+    /// applied and, under a LIMIT with `*` (every point is a row), each series cut to the
+    /// OFFSET + LIMIT rows at the end ORDER BY reads first (a group's first rows are among its
+    /// series' first rows).
+    pub fn reduce_raw(&self, mut rows: Vec<SeriesRows>) -> Vec<SeriesRows> {
+        let Plan::Raw { stmt, filter } = self else {
+            return rows;
+        };
+        let cond = &stmt.condition;
+        rows.retain(|s| stmt.matches_measurement(&s.measurement) && cond.matches_tags(&s.tags));
+        for s in rows.iter_mut() {
+            s.points
+                .retain(|(t, fs)| cond.matches_time(*t) && !fs.is_empty());
+        }
+        if let Some(f) = filter {
+            apply_filter(f, &mut rows);
+        }
+        rows.retain(|s| !s.points.is_empty());
+        let every_point_is_a_row = stmt
+            .fields
+            .iter()
+            .any(|f| matches!(f, SelectField::Wildcard(None | Some(KeyKind::Field))));
+        if stmt.limit > 0 && every_point_is_a_row {
+            let keep =
+                usize::try_from(stmt.limit.saturating_add(stmt.offset)).unwrap_or(usize::MAX);
+            for s in rows.iter_mut() {
+                if s.points.len() > keep {
+                    s.points.sort_by_key(|(t, _)| *t);
+                    if stmt.descending {
+                        s.points.drain(..s.points.len() - keep);
+                    } else {
+                        s.points.truncate(keep);
+                    }
+                }
+            }
+        }
+        rows
+    }
+
     /// What to ask storage: the sources and the pushed-down condition.
     pub fn scan(&self) -> (&[Source], &Condition) {
         match self {
