@@ -18,6 +18,7 @@
 //! - output: the v1 JSON shape (`{"results":[{"statement_id":0,...}]}`) written the way Go's
 //!   `encoding/json` writes it (HTML escaping, Go float formatting), see `json.rs`.
 
+pub mod func;
 mod json;
 mod parse;
 mod render;
