@@ -194,8 +194,9 @@ fn as_f64(v: &Value) -> Option<f64> {
 }
 
 /// Whether `a` beats `b` for a selector (1.x's reduce functions, which keep the current point
-/// unless the new one strictly wins; ties here fall to the (time, value) order so that any
-/// split of the points gives the same winner).
+/// unless the new one strictly wins). Points equal in time and value (several series) are
+/// ordered by their aux values, so that any split of the points gives the same winner (1.x
+/// keeps whichever its merge of series gave first).
 fn beats(agg: &Aggregate, a: &Row, b: &Row) -> bool {
     let by_value = cmp_values(&a.value, &b.value);
     let by_time = a.time.cmp(&b.time);
@@ -212,7 +213,15 @@ fn beats(agg: &Aggregate, a: &Row, b: &Row) -> bool {
         Aggregate::Min | Aggregate::Bottom { .. } => by_value.then(by_time),
         _ => Ordering::Equal,
     };
-    order == Ordering::Less
+    order.then_with(|| cmp_aux(&a.aux, &b.aux)) == Ordering::Less
+}
+
+fn cmp_aux(a: &[Value], b: &[Value]) -> Ordering {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| cmp_values(x, y))
+        .find(|o| o.is_ne())
+        .unwrap_or(a.len().cmp(&b.len()))
 }
 
 #[derive(Clone, Debug)]
@@ -652,9 +661,13 @@ fn spread(min: &Value, max: &Value) -> Value {
     }
 }
 
-/// Sorted by value, then time (1.x sorts by value only, unstably).
+/// Sorted by value, then time, then aux (1.x sorts by value only, unstably).
 fn sort_by_value(points: &mut [Row]) {
-    points.sort_by(|a, b| cmp_values(&a.value, &b.value).then(a.time.cmp(&b.time)));
+    points.sort_by(|a, b| {
+        cmp_values(&a.value, &b.value)
+            .then(a.time.cmp(&b.time))
+            .then_with(|| cmp_aux(&a.aux, &b.aux))
+    });
 }
 
 /// Best first: by the selector order of `agg`, ties by (time, value).
@@ -791,6 +804,187 @@ fn trim_sample(kept: &mut Vec<(u64, Row)>, n: usize) {
         a.0.cmp(&b.0)
             .then(a.1.time.cmp(&b.1.time))
             .then(cmp_values(&a.1.value, &b.1.value))
+            .then_with(|| cmp_aux(&a.1.aux, &b.1.aux))
     });
     kept.truncate(n);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn aggregate() -> impl Strategy<Value = Aggregate> {
+        prop_oneof![
+            Just(Aggregate::Count),
+            Just(Aggregate::CountDistinct),
+            Just(Aggregate::Distinct),
+            (1i64..3).prop_map(|u| Aggregate::Integral { unit_ns: u }),
+            Just(Aggregate::Mean),
+            Just(Aggregate::Median),
+            Just(Aggregate::Mode),
+            Just(Aggregate::Spread),
+            Just(Aggregate::Stddev),
+            Just(Aggregate::Sum),
+            Just(Aggregate::First),
+            Just(Aggregate::Last),
+            Just(Aggregate::Max),
+            Just(Aggregate::Min),
+            (0.0f64..=100.0).prop_map(Aggregate::Percentile),
+            (1usize..8).prop_map(Aggregate::Sample),
+            (1usize..5, 0usize..2).prop_map(|(n, tags)| Aggregate::Top { n, tags }),
+            (1usize..5, 0usize..2).prop_map(|(n, tags)| Aggregate::Bottom { n, tags }),
+        ]
+    }
+
+    /// Values of one type: floats in quarters (exact sums in any order), integers small or
+    /// near the limits (wrapping sums), unsigned, strings, booleans.
+    fn values() -> impl Strategy<Value = Vec<Value>> {
+        prop_oneof![
+            prop::collection::vec(
+                (-400i32..400).prop_map(|q| Value::Float(q as f64 / 4.0)),
+                0..40
+            ),
+            prop::collection::vec((-5i64..5).prop_map(Value::Int), 0..40),
+            prop::collection::vec(
+                prop_oneof![Just(i64::MAX), Just(i64::MIN + 2), -3i64..3].prop_map(Value::Int),
+                0..40
+            ),
+            prop::collection::vec((0u64..6).prop_map(Value::UInt), 0..40),
+            prop::collection::vec(
+                prop::sample::select(vec!["a", "b", "c"]).prop_map(|s| Value::Str(Arc::from(s))),
+                0..40
+            ),
+            prop::collection::vec(any::<bool>().prop_map(Value::Bool), 0..40),
+        ]
+    }
+
+    proptest! {
+        /// Any split of the points into partial accumulators, merged in any order, finishes as
+        /// one accumulator fed every point does.
+        #[test]
+        fn merged_partials_equal_one_accumulator(
+            agg in aggregate(),
+            values in values(),
+            meta in prop::collection::vec((0i64..12, 0u8..3, 0usize..4), 40),
+            reverse in any::<bool>(),
+            selector_time in any::<bool>(),
+        ) {
+            let points: Vec<(i64, Value, Vec<Value>)> = values
+                .into_iter()
+                .zip(&meta)
+                .map(|(v, (t, host, _))| (*t, v, vec![Value::Str(Arc::from(["x", "y", "z"][*host as usize]))]))
+                .collect();
+            let mut one = Accumulator::new(&agg);
+            let mut parts: Vec<Accumulator> = (0..4).map(|_| Accumulator::new(&agg)).collect();
+            for ((t, v, aux), (_, _, part)) in points.iter().zip(&meta) {
+                one.push(*t, v, aux);
+                parts[*part].push(*t, v, aux);
+            }
+            if reverse {
+                parts.reverse();
+            }
+            let mut merged = Accumulator::new(&agg);
+            for p in parts {
+                merged.merge(p);
+            }
+            prop_assert_eq!(merged.finish(100, selector_time), one.finish(100, selector_time));
+        }
+    }
+
+    fn run(agg: Aggregate, points: &[(i64, Value)]) -> Vec<Value> {
+        let mut acc = Accumulator::new(&agg);
+        for (t, v) in points {
+            acc.push(*t, v, &[]);
+        }
+        acc.finish(0, true).into_iter().map(|r| r.value).collect()
+    }
+
+    #[test]
+    fn integer_and_unsigned_rules_are_1x_rules() {
+        let ints = [
+            (1, Value::Int(i64::MAX)),
+            (2, Value::Int(-7)),
+            (3, Value::Int(3)),
+            (4, Value::Int(5)),
+        ];
+        // Sums and spreads wrap in int64.
+        assert_eq!(
+            run(Aggregate::Sum, &ints),
+            vec![Value::Int(i64::MAX.wrapping_add(1))]
+        );
+        assert_eq!(
+            run(Aggregate::Spread, &ints),
+            vec![Value::Int(i64::MAX.wrapping_add(7))]
+        );
+        // The median of an even count: lo + (hi - lo) / 2, the difference in int64.
+        assert_eq!(run(Aggregate::Median, &ints), vec![Value::Float(4.0)]);
+        let extremes = [(1, Value::Int(-7)), (2, Value::Int(i64::MAX))];
+        let wrapped = -7.0 + (i64::MAX.wrapping_add(7)) as f64 / 2.0;
+        assert_eq!(
+            run(Aggregate::Median, &extremes),
+            vec![Value::Float(wrapped)]
+        );
+        // The mean is exact (1.x wraps its int64 sum per series: a deliberate difference).
+        let mean = (i64::MAX as f64 + 1.0) / 4.0;
+        assert_eq!(run(Aggregate::Mean, &ints), vec![Value::Float(mean)]);
+        let uints = [(1, Value::UInt(u64::MAX)), (2, Value::UInt(2))];
+        assert_eq!(run(Aggregate::Sum, &uints), vec![Value::UInt(1)]);
+        assert_eq!(
+            run(Aggregate::Spread, &uints),
+            vec![Value::UInt(u64::MAX - 2)]
+        );
+        assert_eq!(run(Aggregate::Max, &uints), vec![Value::UInt(u64::MAX)]);
+        // One point has no standard deviation (1.x: NaN, written null).
+        assert_eq!(run(Aggregate::Stddev, &uints[..1]), vec![Value::Null]);
+        assert_eq!(run(Aggregate::Mode, &uints[..0]), Vec::<Value>::new());
+    }
+
+    #[test]
+    fn selectors_break_ties_as_1x() {
+        let at_once = [
+            (5, Value::Float(1.0)),
+            (5, Value::Float(2.0)),
+            (9, Value::Float(2.0)),
+        ];
+        assert_eq!(run(Aggregate::First, &at_once), vec![Value::Float(2.0)]);
+        let bools = [(5, Value::Bool(true)), (5, Value::Bool(false))];
+        assert_eq!(run(Aggregate::First, &bools), vec![Value::Bool(false)]);
+        assert_eq!(run(Aggregate::Last, &bools), vec![Value::Bool(true)]);
+        let mut acc = Accumulator::new(&Aggregate::Max);
+        for (t, v) in at_once {
+            acc.push(t, &v, &[]);
+        }
+        assert_eq!(acc.finish(0, true)[0].time, 5, "equal maxima: the earlier");
+        // Mode: all distinct, the smallest; booleans tied, true.
+        let distinct = [(1, Value::Int(3)), (2, Value::Int(-1)), (3, Value::Int(2))];
+        assert_eq!(run(Aggregate::Mode, &distinct), vec![Value::Int(-1)]);
+        assert_eq!(run(Aggregate::Mode, &bools), vec![Value::Bool(true)]);
+    }
+
+    #[test]
+    fn type_errors_are_1x_texts() {
+        assert_eq!(
+            check("mean", FieldType::String),
+            Err("unsupported mean iterator type: *query.stringInterruptIterator".into())
+        );
+        assert_eq!(check("mode", FieldType::Float), Ok(()));
+        assert_eq!(
+            check("non_negative_derivative", FieldType::Boolean),
+            Err("unsupported derivative iterator type: *query.booleanInterruptIterator".into())
+        );
+        assert_eq!(
+            check_aggregate(&Aggregate::Top { n: 1, tags: 1 }, FieldType::Boolean),
+            Err("unsupported top iterator type: *query.booleanReduceBooleanIterator".into())
+        );
+        assert_eq!(
+            check_aggregate(&Aggregate::Bottom { n: 1, tags: 1 }, FieldType::String),
+            Err("unsupported min iterator type: *query.stringInterruptIterator".into())
+        );
+        // A point of a type the function does not take is not counted.
+        assert_eq!(
+            run(Aggregate::Sum, &[(1, Value::Bool(true))]),
+            Vec::<Value>::new()
+        );
+    }
 }
