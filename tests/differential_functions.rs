@@ -401,14 +401,14 @@ fn compare(result: &serde_json::Value, expected: &Result<Vec<Expected>, String>)
                 let tags = g["tags"].to_string();
                 let rows = g["values"].as_array().cloned().unwrap_or_default();
                 match got.iter_mut().find(|s| s.0 == tags) {
-                    Some(s) => s.1.extend(rows),
+                    Some(s) => {
+                        s.1.extend(rows);
+                        s.1.sort_by_key(|r| r[0].as_i64());
+                    }
                     None => got.push((tags, rows)),
                 }
             }
             got.sort_by(|a, b| a.0.cmp(&b.0));
-            for (_, rows) in &mut got {
-                rows.sort_by_key(|r| r[0].as_i64());
-            }
             if got.len() != series.len() {
                 return Some(format!("{} series, want {}", got.len(), series.len()));
             }
@@ -432,7 +432,21 @@ fn compare(result: &serde_json::Value, expected: &Result<Vec<Expected>, String>)
                         cells.len() == w.len() && cells.iter().zip(w).all(|(c, v)| same(c, v))
                     });
                 if !matches {
-                    return Some(format!("want rows {:?}", want.rows));
+                    let at = rows
+                        .iter()
+                        .zip(&want.rows)
+                        .position(|(r, w)| {
+                            let cells = r.as_array().cloned().unwrap_or_default();
+                            cells.len() != w.len() || !cells.iter().zip(w).all(|(c, v)| same(c, v))
+                        })
+                        .unwrap_or(rows.len().min(want.rows.len()));
+                    return Some(format!(
+                        "{} rows, want {}; from row {at}: {:?}, want {:?}",
+                        rows.len(),
+                        want.rows.len(),
+                        rows.get(at),
+                        want.rows.get(at)
+                    ));
                 }
             }
             None
@@ -664,38 +678,45 @@ fn aggregates_and_selectors_match_influxd() {
     );
 }
 
-/// `SELECT <name>(<inner>) FROM m WHERE h = 'a' ...`: raw points of one series, or per-bucket
-/// means (1.x reads one interval before T0 so that the first bucket has a previous one).
+/// `SELECT <name>(<inner>) FROM m WHERE h = 'a' ... [fill(..)] [ORDER BY time DESC]`: raw points
+/// of one series, or per-bucket aggregates (1.x reads one interval beyond the range's start, or
+/// its end when descending, so that the first bucket has a previous one; not for cumulative_sum).
 fn expect_transform(
     points: &[Point],
     fname: &str,
     t: &Transform,
     field: &str,
     bucketed: Option<(&str, Aggregate)>,
+    fill: &str,
+    desc: bool,
 ) -> Result<Vec<Expected>, String> {
     let rows: Vec<(i64, Value)> = match &bucketed {
         None => {
             check(fname, field_type(field))?;
-            values(points, field, T0, T1)
+            let mut rows: Vec<(i64, Value)> = values(points, field, T0, T1)
                 .into_iter()
                 .filter(|v| v.0 == "a")
                 .map(|v| (v.1, v.2))
-                .collect()
+                .collect();
+            if desc {
+                rows.reverse();
+            }
+            rows
         }
         Some((inner, agg)) => {
             check(inner, field_type(field))?;
-            // 1.x reads one interval before the range, except for cumulative_sum.
-            let from = if fname == "cumulative_sum" {
-                T0
+            let extra = if fname == "cumulative_sum" { 0 } else { EVERY };
+            let (from, to) = if desc {
+                (T0, T1 + extra)
             } else {
-                T0 - EVERY
+                (T0 - extra, T1)
             };
-            let pts: Vec<_> = values(points, field, from, T1)
+            let pts: Vec<_> = values(points, field, from, to)
                 .into_iter()
                 .filter(|v| v.0 == "a")
                 .collect();
             let mut rows = Vec::new();
-            for start in (from..T1).step_by(EVERY as usize) {
+            for start in (from..to).step_by(EVERY as usize) {
                 let b: Vec<_> = pts
                     .iter()
                     .filter(|p| p.1 >= start && p.1 < start + EVERY)
@@ -704,8 +725,26 @@ fn expect_transform(
                 let r = bucket(agg, &b, false).finish(start, false);
                 rows.push((start, r.into_iter().next().map_or(Value::Null, |r| r.value)));
             }
-            if let Some(ty) = rows.iter().find_map(|r| value_type(&r.1)) {
+            if desc {
+                rows.reverse();
+            }
+            let ty = rows.iter().find_map(|r| value_type(&r.1));
+            if let Some(ty) = ty {
                 check(fname, ty)?;
+            }
+            let mut previous = Value::Null;
+            for row in &mut rows {
+                if row.1 == Value::Null {
+                    row.1 = match fill {
+                        "0" => match ty {
+                            Some(FieldType::Integer) => Value::Int(0),
+                            _ => Value::Float(0.0),
+                        },
+                        "previous" => previous.clone(),
+                        _ => Value::Null,
+                    };
+                }
+                previous = row.1.clone();
             }
             rows
         }
@@ -801,27 +840,37 @@ fn transformations_match_influxd() {
     ];
     for field in ["f", "g", "i", "big", "s", "b"] {
         for (fname, args, t) in &transforms {
-            let q = format!(
-                "SELECT {fname}({field}{args}) FROM m WHERE h = 'a' AND time >= {T0} AND time < {T1}"
-            );
-            cases.run(&q, expect_transform(&pts, fname, t, field, None));
-            if *fname == "elapsed" {
-                continue; // elapsed() of an aggregate is refused by 1.x's compiler
-            }
-            for (inner, agg) in [
-                ("mean", Aggregate::Mean),
-                ("sum", Aggregate::Sum),
-                ("max", Aggregate::Max),
-            ] {
-                if inner == "mean" && field == "big" {
-                    continue; // deliberate difference: 1.x wraps int64 sums per series
-                }
+            for desc in [false, true] {
+                let order = if desc { " ORDER BY time DESC" } else { "" };
                 let q = format!(
-                    "SELECT {fname}({inner}({field}){args}) FROM m WHERE h = 'a' AND time >= {T0} \
-                     AND time < {T1} GROUP BY time(10s)"
+                    "SELECT {fname}({field}{args}) FROM m WHERE h = 'a' AND time >= {T0} \
+                     AND time < {T1}{order}"
                 );
-                let expected = expect_transform(&pts, fname, t, field, Some((inner, agg)));
-                cases.run(&q, expected);
+                cases.run(
+                    &q,
+                    expect_transform(&pts, fname, t, field, None, "null", desc),
+                );
+                if *fname == "elapsed" {
+                    continue; // elapsed() of an aggregate is refused by 1.x's compiler
+                }
+                for (inner, agg) in [
+                    ("mean", Aggregate::Mean),
+                    ("sum", Aggregate::Sum),
+                    ("max", Aggregate::Max),
+                ] {
+                    if inner == "mean" && field == "big" {
+                        continue; // deliberate difference: 1.x wraps int64 sums per series
+                    }
+                    for fill in ["null", "none", "0", "previous"] {
+                        let q = format!(
+                            "SELECT {fname}({inner}({field}){args}) FROM m WHERE h = 'a' \
+                             AND time >= {T0} AND time < {T1} GROUP BY time(10s) fill({fill}){order}"
+                        );
+                        let inner = Some((inner, agg.clone()));
+                        let expected = expect_transform(&pts, fname, t, field, inner, fill, desc);
+                        cases.run(&q, expected);
+                    }
+                }
             }
         }
     }
