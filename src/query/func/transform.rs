@@ -49,6 +49,9 @@ pub fn transform(
             let unit = unit_ns
                 .or(interval_ns.filter(|&i| i > 0))
                 .unwrap_or(1_000_000_000);
+            if unit <= 0 {
+                return Vec::new(); // 1.x refuses a unit that is not positive
+            }
             pairs(rows, true)
                 .filter_map(|(p, c)| {
                     let diff = diff_f64(&p.1, &c.1)?;
@@ -288,4 +291,126 @@ fn linear(t: i64, t0: i64, t1: i64, v0: f64, v1: f64) -> f64 {
     let m = (v1 - v0) / (t1 - t0) as f64;
     let x = (t - t0) as f64;
     m * x + v0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(values: &[(i64, Value)]) -> Vec<(i64, Value)> {
+        values.to_vec()
+    }
+
+    #[test]
+    fn first_row_nulls_and_equal_times_follow_1x() {
+        let input = rows(&[
+            (0, Value::Int(10)),
+            (0, Value::Int(99)),
+            (5, Value::Null),
+            (10, Value::Int(4)),
+            (20, Value::Int(6)),
+        ]);
+        let d = Transform::Difference {
+            non_negative: false,
+        };
+        assert_eq!(
+            transform(&d, &input, None),
+            vec![(10, Value::Int(-6)), (20, Value::Int(2))]
+        );
+        let nn = Transform::Difference { non_negative: true };
+        assert_eq!(transform(&nn, &input, None), vec![(20, Value::Int(2))]);
+        // elapsed does not skip equal times.
+        let e = Transform::Elapsed { unit_ns: Some(3) };
+        assert_eq!(
+            transform(&e, &input, None),
+            vec![(0, Value::Int(0)), (10, Value::Int(3)), (20, Value::Int(3))]
+        );
+        let der = Transform::Derivative {
+            unit_ns: None,
+            non_negative: false,
+        };
+        assert_eq!(
+            transform(&der, &input, Some(10)),
+            vec![(10, Value::Float(-6.0)), (20, Value::Float(2.0))]
+        );
+    }
+
+    #[test]
+    fn unsigned_and_descending_rows() {
+        let input = rows(&[
+            (30, Value::UInt(1)),
+            (20, Value::UInt(5)),
+            (10, Value::UInt(2)),
+        ]);
+        let d = Transform::Difference {
+            non_negative: false,
+        };
+        assert_eq!(
+            transform(&d, &input, None),
+            vec![(20, Value::UInt(4)), (10, Value::UInt(u64::MAX - 2))]
+        );
+        let nn = Transform::Difference { non_negative: true };
+        assert_eq!(transform(&nn, &input, None), vec![(20, Value::UInt(4))]);
+        // Descending: the elapsed time is taken positive, as 1.x does for DESC.
+        let der = Transform::Derivative {
+            unit_ns: Some(10),
+            non_negative: false,
+        };
+        assert_eq!(
+            transform(&der, &input, None),
+            vec![(20, Value::Float(4.0)), (10, Value::Float(-3.0))]
+        );
+        let sum = Transform::CumulativeSum;
+        assert_eq!(
+            transform(&sum, &input, None),
+            vec![
+                (30, Value::UInt(1)),
+                (20, Value::UInt(6)),
+                (10, Value::UInt(8))
+            ]
+        );
+        let avg = Transform::MovingAverage(2);
+        assert_eq!(
+            transform(&avg, &input, None),
+            vec![(20, Value::Float(3.0)), (10, Value::Float(3.5))]
+        );
+        // Nonsense arguments give nothing, never a panic.
+        let zero = Transform::Derivative {
+            unit_ns: Some(0),
+            non_negative: false,
+        };
+        assert_eq!(transform(&zero, &input, None), vec![]);
+        assert_eq!(
+            transform(&Transform::MovingAverage(0), &input, None),
+            vec![]
+        );
+        assert_eq!(
+            transform(&Transform::Elapsed { unit_ns: Some(0) }, &input, None),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn integral_interpolates_at_bucket_ends() {
+        let window = |t: i64| (t - t.rem_euclid(10), t - t.rem_euclid(10) + 10);
+        // Floats: 0 at 0 and 15 at 15: the value at 10 is 10, bucket 0 gets the area to 10,
+        // bucket 10 the area from 10 to 15.
+        let input = rows(&[(0, Value::Float(0.0)), (15, Value::Float(15.0))]);
+        assert_eq!(
+            integral_windows(&input, 1, window),
+            vec![(0, 50.0), (10, 62.5)]
+        );
+        // Integers: 1.x's integer path pairs the interpolated value (10) with the old one (0)
+        // after the bucket end.
+        let input = rows(&[(0, Value::Int(0)), (15, Value::Int(15))]);
+        assert_eq!(
+            integral_windows(&input, 1, window),
+            vec![(0, 50.0), (10, 25.0)]
+        );
+        // A lone point at its bucket's start has no area.
+        assert_eq!(
+            integral_windows(&rows(&[(10, Value::Int(3))]), 1, window),
+            vec![]
+        );
+    }
 }
