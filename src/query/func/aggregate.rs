@@ -198,11 +198,16 @@ fn as_f64(v: &Value) -> Option<f64> {
 /// ordered by their aux values, so that any split of the points gives the same winner (1.x
 /// keeps whichever its merge of series gave first).
 fn beats(agg: &Aggregate, a: &Row, b: &Row) -> bool {
-    let by_value = cmp_values(&a.value, &b.value);
-    let by_time = a.time.cmp(&b.time);
+    beats_parts(agg, a.time, &a.value, &a.aux, b)
+}
+
+/// [`beats`] for a point not yet made a [`Row`] (no copy of its aux values to compare).
+fn beats_parts(agg: &Aggregate, time: i64, value: &Value, aux: &[Value], b: &Row) -> bool {
+    let by_value = cmp_values(value, &b.value);
+    let by_time = time.cmp(&b.time);
     let order = match agg {
         // Earlier time; on equal times the larger value (booleans: false).
-        Aggregate::First => by_time.then(match a.value {
+        Aggregate::First => by_time.then(match value {
             Value::Bool(_) => by_value,
             _ => by_value.reverse(),
         }),
@@ -213,7 +218,7 @@ fn beats(agg: &Aggregate, a: &Row, b: &Row) -> bool {
         Aggregate::Min | Aggregate::Bottom { .. } => by_value.then(by_time),
         _ => Ordering::Equal,
     };
-    order.then_with(|| cmp_aux(&a.aux, &b.aux)) == Ordering::Less
+    order.then_with(|| cmp_aux(aux, &b.aux)) == Ordering::Less
 }
 
 fn cmp_aux(a: &[Value], b: &[Value]) -> Ordering {
@@ -257,6 +262,8 @@ enum State {
 #[derive(Clone, Debug)]
 pub struct Accumulator {
     agg: Aggregate,
+    /// Bit `FieldType as u8` set: [`check`] passes for that type.
+    accepts: u8,
     state: State,
 }
 
@@ -290,8 +297,20 @@ impl Accumulator {
             }
             Aggregate::Top { .. } | Aggregate::Bottom { .. } => State::Keyed(HashMap::new()),
         };
+        let types = [
+            FieldType::Float,
+            FieldType::Integer,
+            FieldType::Unsigned,
+            FieldType::String,
+            FieldType::Boolean,
+        ];
+        let accepts = types
+            .iter()
+            .filter(|t| check(name_of(agg), **t).is_ok())
+            .fold(0, |bits, t| bits | 1 << *t as u8);
         Accumulator {
             agg: agg.clone(),
+            accepts,
             state,
         }
     }
@@ -307,7 +326,7 @@ impl Accumulator {
         let Some(ty) = FieldType::of(value) else {
             return;
         };
-        if check(name_of(&self.agg), ty).is_err() {
+        if self.accepts & (1 << ty as u8) == 0 {
             return;
         }
         let (n, tags) = (agg_n(&self.agg), agg_tags(&self.agg));
@@ -360,9 +379,11 @@ impl Accumulator {
                 },
             }),
             State::Best(best) => {
-                let new = row();
-                if best.as_ref().map_or(true, |b| beats(&self.agg, &new, b)) {
-                    *best = Some(new);
+                if best
+                    .as_ref()
+                    .map_or(true, |b| beats_parts(&self.agg, time, value, aux, b))
+                {
+                    *best = Some(row());
                 }
             }
             State::Distinct(map) => {
@@ -386,15 +407,14 @@ impl Accumulator {
                 let k: Vec<Key> = (0..tags)
                     .map(|i| aux.get(i).map_or(Key::Null, key))
                     .collect();
-                let new = row();
                 match map.get_mut(&k) {
                     Some(b) => {
-                        if beats(&self.agg, &new, b) {
-                            *b = new;
+                        if beats_parts(&self.agg, time, value, aux, b) {
+                            *b = row();
                         }
                     }
                     None => {
-                        map.insert(k, new);
+                        map.insert(k, row());
                     }
                 }
             }
