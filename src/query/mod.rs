@@ -20,6 +20,7 @@
 //!   answers, `pretty=true` and CSV in `output.rs`.
 
 pub mod ast;
+pub mod func;
 mod json;
 pub mod output;
 mod parse;
