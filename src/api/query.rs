@@ -470,18 +470,19 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
         }
     }
     // A WHERE name is a field when the schema knows a field of that name in a named source.
-    let is_field = {
+    let types = {
         let schema = core.schema();
-        let mut names = std::collections::HashSet::new();
+        let mut types = std::collections::HashMap::new();
         for (db, rp, m) in &targets {
             if let query::MeasurementMatch::Name(m) = m {
-                for (f, _) in schema.fields_of(db, rp, m.as_bytes()) {
-                    names.insert(String::from_utf8_lossy(&f).into_owned());
+                for (f, t) in schema.fields_of(db, rp, m.as_bytes()) {
+                    types.insert(String::from_utf8_lossy(&f).into_owned(), t);
                 }
             }
         }
-        move |n: &str| names.contains(n)
+        types
     };
+    let is_field = |n: &str| types.contains_key(n);
     let limits = &core.config().coordinator;
     let limits = query::select::Limits {
         points: limits.max_select_point,
@@ -493,6 +494,20 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
         Err(e) => return StatementResult::error(e),
     };
     if let Err(e) = plan.check_buckets(&limits) {
+        return StatementResult::error(e);
+    }
+    let type_of = |n: &str| {
+        use crate::lineproto::FieldType as T;
+        use query::func::FieldType as F;
+        types.get(n).map(|t| match t {
+            T::Float => F::Float,
+            T::Integer => F::Integer,
+            T::Unsigned => F::Unsigned,
+            T::String => F::String,
+            T::Boolean => F::Boolean,
+        })
+    };
+    if let Err(e) = plan.check_types(&type_of) {
         return StatementResult::error(e);
     }
     let (_, condition) = plan.scan();

@@ -1,14 +1,14 @@
 //! SELECT: checked as 1.x's compiler checks it (query/compile.go, same error texts), then run
 //! either as a raw query ([`crate::query::select_result`]) or as an aggregate query: points
 //! grouped by measurement and GROUP BY tags, bucketed by `GROUP BY time`, reduced per bucket by
-//! [`acc::Accumulator`]s, filled, and written as 1.x's emitter writes them.
+//! [`func::Accumulator`]s, filled, transformed, and written as 1.x's emitter writes them.
 
-pub mod acc;
+mod call;
 mod cond;
 
-use self::acc::{Accumulator, Aggregate};
 use self::cond::{PointSource, TimeRange};
 use super::ast::{BinOp, Dimension, Expr, Field, Fill, Select, Source as AstSource, VarType};
+use super::func::{self, Accumulator, Aggregate, Row, Transform};
 use super::render::{column_names, to_value, Column};
 use super::{
     Condition, GroupTags, KeyKind, MeasurementMatch, Pattern, SelectField, SelectStatement, Series,
@@ -91,6 +91,22 @@ impl Plan {
         rows
     }
 
+    /// 1.x's type errors of the calls (`unsupported mean iterator type: ...`), for the fields
+    /// whose type `ty` knows.
+    pub fn check_types(
+        &self,
+        ty: &dyn Fn(&str) -> Option<func::FieldType>,
+    ) -> Result<(), PlanError> {
+        if let Plan::Aggregate(a) = self {
+            for c in a.calls.iter().filter(|c| !c.name.starts_with('\0')) {
+                if let Some(t) = ty(&c.field) {
+                    func::check_aggregate(&c.agg, t)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// What to ask storage: the sources and the pushed-down condition.
     pub fn scan(&self) -> (&[Source], &Condition) {
         match self {
@@ -140,14 +156,51 @@ impl Limits {
 #[derive(Clone, Debug)]
 pub struct CallSpec {
     pub agg: Aggregate,
+    /// The function's name as written (for type errors).
+    pub name: String,
     pub field: String,
     pub cast: Option<VarType>,
+}
+
+impl CallSpec {
+    /// Selectors whose point's time a lone call without GROUP BY time keeps.
+    fn keeps_time(&self) -> bool {
+        matches!(
+            self.agg,
+            Aggregate::First
+                | Aggregate::Last
+                | Aggregate::Max
+                | Aggregate::Min
+                | Aggregate::Percentile(_)
+                | Aggregate::Top { .. }
+                | Aggregate::Bottom { .. }
+                | Aggregate::Sample(_)
+        )
+    }
+
+    /// Calls that answer several rows a bucket (alone in their statement).
+    fn many_rows(&self) -> bool {
+        matches!(
+            self.agg,
+            Aggregate::Distinct
+                | Aggregate::Top { .. }
+                | Aggregate::Bottom { .. }
+                | Aggregate::Sample(_)
+        )
+    }
+
+    /// Calls `fill` does not apply to (1.x: no row for an empty bucket, whatever the fill).
+    fn unfilled(&self) -> bool {
+        self.many_rows() || matches!(self.agg, Aggregate::Integral { .. })
+    }
 }
 
 /// An output column of an aggregate query, over the calls' results.
 #[derive(Clone, Debug)]
 enum Out {
     Call(usize),
+    /// A transformation (its index among the statement's) of an inner column.
+    Transform(usize, Transform, Box<Out>),
     /// An aux value of the single selector's point (`SELECT max(f), host`).
     Aux(usize),
     Lit(Value),
@@ -164,6 +217,13 @@ pub struct AggregatePlan {
     aux: Vec<(String, Option<VarType>)>,
     columns: Vec<String>,
     interval: Option<(i64, i64)>,
+    /// Raw transformations (`derivative(v)` without GROUP BY time): every point its own bucket.
+    point_buckets: bool,
+    /// Buckets read before the range for transformations over aggregates (1.x's extra
+    /// intervals), not written.
+    extra_buckets: i64,
+    /// The number of transformations in `outs`.
+    transforms: usize,
     group: GroupTags,
     fill: Fill,
     range: TimeRange,
@@ -419,20 +479,70 @@ pub fn plan(s: &Select, now_ns: i64, is_field: &dyn Fn(&str) -> bool) -> Result<
 
     // Aggregate query: every non-time field is a call, arithmetic over calls and literals, or an
     // aux variable beside exactly one selector.
-    let mut calls: Vec<CallSpec> = Vec::new();
-    let mut aux: Vec<(String, Option<VarType>)> = Vec::new();
+    let mut low = Lowering {
+        calls: Vec::new(),
+        aux: Vec::new(),
+        tag_aux: 0,
+        transforms: 0,
+        extra: 0,
+        raw_transform: false,
+        interval: interval.is_some(),
+    };
     let mut outs = Vec::new();
     let mut names = Vec::new();
     for f in &non_time {
-        outs.push(lower_out(&f.expr, &mut calls, &mut aux)?);
+        let before = low.calls.len();
+        outs.push(low.out(&f.expr)?);
         names.push(Column {
             key: field_name(f).into_bytes(),
             kind: KeyKind::Field,
             alias: f.alias.clone(),
         });
+        // top()/bottom()'s tag arguments are columns of their own, after the call.
+        if let Some(Aggregate::Top { tags, .. } | Aggregate::Bottom { tags, .. }) =
+            low.calls.get(before).map(|c| &c.agg)
+        {
+            for i in 0..*tags {
+                outs.push(Out::Aux(i));
+                names.push(Column {
+                    key: low.aux[i].0.clone().into_bytes(),
+                    kind: KeyKind::Tag,
+                    alias: None,
+                });
+            }
+        }
     }
-    if !aux.is_empty() {
-        let selectors = calls.iter().filter(|c| c.agg.is_selector()).count();
+    let Lowering {
+        calls,
+        aux,
+        tag_aux,
+        transforms,
+        extra,
+        raw_transform,
+        ..
+    } = low;
+    if let Some(c) = calls.iter().find(|c| c.many_rows()) {
+        if calls.len() > 1 {
+            return Err(match c.agg {
+                Aggregate::Distinct => {
+                    "aggregate function distinct() cannot be combined with other functions or fields".into()
+                }
+                _ => format!(
+                    "selector function {}() cannot be combined with other functions",
+                    c.name
+                ),
+            });
+        }
+    }
+    if raw_transform
+        && calls
+            .iter()
+            .any(|c| !matches!(c.agg, Aggregate::First) || c.name != "\0raw")
+    {
+        return Err("mixing aggregate and non-aggregate queries is not supported".into());
+    }
+    if aux.len() > tag_aux {
+        let selectors = calls.iter().filter(|c| c.keeps_time()).count();
         if calls.len() > 1 || selectors != 1 {
             return Err(if calls.len() > 1 {
                 "mixing multiple selector functions with tags or fields is not supported".into()
@@ -451,9 +561,20 @@ pub fn plan(s: &Select, now_ns: i64, is_field: &dyn Fn(&str) -> bool) -> Result<
     if interval.is_some() && range.max.is_none() {
         range.max = Some(now_ns);
     }
+    // Transformations read `extra` buckets before the range (after it, descending).
+    let extra_ns = interval.map_or(0, |(every, _)| every.saturating_mul(extra));
+    let (scan_min, scan_max) = if s.descending {
+        (range.min_ns(), range.max_ns().saturating_add(extra_ns))
+    } else {
+        let min = match range.min {
+            Some(m) => m.saturating_sub(extra_ns),
+            None => range.min_ns(),
+        };
+        (min, range.max_ns())
+    };
     let condition = Condition {
-        time_min_ns: range.min_ns(),
-        time_max_ns: range.max_ns().saturating_add(1),
+        time_min_ns: scan_min,
+        time_max_ns: scan_max.saturating_add(1),
         tags,
     };
     Ok(Plan::Aggregate(std::sync::Arc::new(AggregatePlan {
@@ -465,6 +586,9 @@ pub fn plan(s: &Select, now_ns: i64, is_field: &dyn Fn(&str) -> bool) -> Result<
         aux,
         columns,
         interval,
+        point_buckets: raw_transform,
+        extra_buckets: extra,
+        transforms,
         group,
         fill: s.fill,
         range,
@@ -476,74 +600,106 @@ pub fn plan(s: &Select, now_ns: i64, is_field: &dyn Fn(&str) -> bool) -> Result<
     })))
 }
 
-fn lower_out(
-    e: &Expr,
-    calls: &mut Vec<CallSpec>,
-    aux: &mut Vec<(String, Option<VarType>)>,
-) -> Result<Out, PlanError> {
-    Ok(match e {
-        Expr::Paren(inner) => lower_out(inner, calls, aux)?,
-        Expr::Int(v) => Out::Lit(Value::Int(*v)),
-        Expr::Float(v) => Out::Lit(Value::Float(*v)),
-        Expr::Unsigned(v) => Out::Lit(Value::UInt(*v)),
-        Expr::Binary { op, lhs, rhs } => {
-            if matches!(
-                (lhs.unparen(), rhs.unparen()),
-                (
-                    Expr::Int(_) | Expr::Float(_) | Expr::Str(_),
-                    Expr::Int(_) | Expr::Float(_) | Expr::Str(_)
-                )
-            ) {
-                return Err("cannot perform a binary expression on two literals".into());
+/// The state of lowering a SELECT list into calls and output columns.
+struct Lowering {
+    calls: Vec<CallSpec>,
+    aux: Vec<(String, Option<VarType>)>,
+    /// How many of `aux` are top()/bottom() tag arguments (first in `aux`).
+    tag_aux: usize,
+    transforms: usize,
+    extra: i64,
+    raw_transform: bool,
+    interval: bool,
+}
+
+impl Lowering {
+    fn out(&mut self, e: &Expr) -> Result<Out, PlanError> {
+        Ok(match e {
+            Expr::Paren(inner) => self.out(inner)?,
+            Expr::Int(v) => Out::Lit(Value::Int(*v)),
+            Expr::Float(v) => Out::Lit(Value::Float(*v)),
+            Expr::Unsigned(v) => Out::Lit(Value::UInt(*v)),
+            Expr::Binary { op, lhs, rhs } => {
+                if matches!(
+                    (lhs.unparen(), rhs.unparen()),
+                    (
+                        Expr::Int(_) | Expr::Float(_) | Expr::Str(_),
+                        Expr::Int(_) | Expr::Float(_) | Expr::Str(_)
+                    )
+                ) {
+                    return Err("cannot perform a binary expression on two literals".into());
+                }
+                Out::Bin(*op, Box::new(self.out(lhs)?), Box::new(self.out(rhs)?))
             }
-            Out::Bin(
-                *op,
-                Box::new(lower_out(lhs, calls, aux)?),
-                Box::new(lower_out(rhs, calls, aux)?),
-            )
-        }
-        Expr::Var { name, cast } => {
-            let i = aux.len();
-            aux.push((name.clone(), *cast));
-            Out::Aux(i)
-        }
-        Expr::Wildcard(_) | Expr::Regex(_) => {
-            return Err("mixing aggregate and non-aggregate queries is not supported".into())
-        }
-        Expr::Call { name, args } => {
-            let Some(agg) = Aggregate::from_name(name) else {
-                if crate::query::select::known_function(name) {
-                    return Err(format!(
-                        "function {name}() is not supported by lineshard yet"
-                    ));
-                }
-                return Err(format!("undefined function {name}()"));
-            };
-            if args.len() != 1 {
-                return Err(format!(
-                    "invalid number of arguments for {name}, expected 1, got {}",
-                    args.len()
-                ));
+            Expr::Var { name, cast } => {
+                let i = self.aux.len();
+                self.aux.push((name.clone(), *cast));
+                Out::Aux(i)
             }
-            let (field, cast) = match &args[0] {
-                Expr::Var { name, cast } => (name.clone(), *cast),
-                Expr::Wildcard(_) => {
-                    return Err(format!("{name}(*) is not supported by lineshard yet"))
+            Expr::Wildcard(_) | Expr::Regex(_) => {
+                return Err("mixing aggregate and non-aggregate queries is not supported".into())
+            }
+            Expr::Distinct(f) => self.call("distinct", &[Expr::var(f)])?,
+            Expr::Call { name, args } => self.call(name, args)?,
+            Expr::Str(_) | Expr::Bool(_) | Expr::Duration(_) => {
+                return Err("field must contain at least one variable".into())
+            }
+        })
+    }
+
+    fn call(&mut self, name: &str, args: &[Expr]) -> Result<Out, PlanError> {
+        match call::lower(name, args, self.interval)? {
+            call::Lowered::Aggregate {
+                agg,
+                name,
+                field,
+                cast,
+                tags,
+            } => {
+                if !tags.is_empty() {
+                    // The tag arguments lead the aux values (func reads them there).
+                    self.tag_aux = tags.len();
+                    let rest = std::mem::take(&mut self.aux);
+                    self.aux = tags.into_iter().map(|t| (t, Some(VarType::Tag))).collect();
+                    self.aux.extend(rest);
                 }
-                Expr::Regex(_) => {
-                    return Err(format!("{name}(/regex/) is not supported by lineshard yet"))
-                }
-                _ => return Err(format!("expected field argument in {name}()")),
-            };
-            let i = calls.len();
-            calls.push(CallSpec { agg, field, cast });
-            Out::Call(i)
+                let i = self.calls.len();
+                self.calls.push(CallSpec {
+                    agg,
+                    name,
+                    field,
+                    cast,
+                });
+                Ok(Out::Call(i))
+            }
+            call::Lowered::Transform { t, inner } => {
+                let extra = match t {
+                    Transform::CumulativeSum => 0,
+                    Transform::MovingAverage(n) => n as i64 - 1,
+                    _ => 1,
+                };
+                self.extra = self.extra.max(extra);
+                let inner = match inner {
+                    Expr::Var { name, cast } => {
+                        // A raw transformation: the field's value at each point.
+                        self.raw_transform = true;
+                        let i = self.calls.len();
+                        self.calls.push(CallSpec {
+                            agg: Aggregate::First,
+                            name: "\0raw".into(),
+                            field: name,
+                            cast,
+                        });
+                        Out::Call(i)
+                    }
+                    e => self.out(&e)?,
+                };
+                let id = self.transforms;
+                self.transforms += 1;
+                Ok(Out::Transform(id, t, Box::new(inner)))
+            }
         }
-        Expr::Distinct(_) => return Err("DISTINCT is not supported by lineshard yet".into()),
-        Expr::Str(_) | Expr::Bool(_) | Expr::Duration(_) => {
-            return Err("field must contain at least one variable".into())
-        }
-    })
+    }
 }
 
 /// The functions of InfluxQL 1.x (so that one lineshard does not run yet is named as such).
@@ -755,8 +911,8 @@ fn window(t: i64, interval: Option<(i64, i64)>, range_min: i64) -> i64 {
     }
 }
 
-/// One call's results per bucket of one output series.
-type Buckets = BTreeMap<i64, acc::Row>;
+/// One call's rows per bucket of one output series.
+type Buckets = BTreeMap<i64, Vec<Row>>;
 
 /// A series' GROUP BY tags (key, value), sorted by key; a tag the series lacks is left out.
 type GroupTagsOf = Vec<(Vec<u8>, Vec<u8>)>;
@@ -764,11 +920,10 @@ type GroupTagsOf = Vec<(Vec<u8>, Vec<u8>)>;
 /// An output series: (measurement, GROUP BY tags).
 type OutputSeries = (Vec<u8>, GroupTagsOf);
 
-/// One call's accumulators per bucket, and the type of the values it read (for sums).
+/// One call's accumulators per bucket.
 #[derive(Clone, Debug)]
 struct CallState {
     buckets: BTreeMap<i64, Accumulator>,
-    ty: Value,
 }
 
 /// What one core computed of an aggregate query over its own series: per output series
@@ -793,9 +948,6 @@ impl Partial {
                 }
                 Some(mine) => {
                     for (m, o) in mine.iter_mut().zip(states) {
-                        if matches!(m.ty, Value::Null) || matches!(o.ty, Value::Float(_)) {
-                            m.ty = o.ty;
-                        }
                         for (b, acc) in o.buckets {
                             match m.buckets.get_mut(&b) {
                                 Some(a) => a.merge(acc),
@@ -823,11 +975,22 @@ impl AggregatePlan {
         }
     }
 
-    /// Whether rows carry their selected point's time: a lone selector without GROUP BY time.
+    /// Whether rows carry their selected point's time: a lone selector without GROUP BY time
+    /// (top, bottom and sample always).
     fn selector_time(&self) -> bool {
-        self.interval.is_none()
-            && self.calls.len() == 1
-            && self.calls.first().is_some_and(|c| c.agg.is_selector())
+        self.point_buckets
+            || (self.interval.is_none()
+                && self.calls.len() == 1
+                && self.calls.first().is_some_and(|c| c.keeps_time()))
+    }
+
+    /// The bucket of a point.
+    fn bucket(&self, t: i64) -> i64 {
+        if self.point_buckets {
+            t
+        } else {
+            window(t, self.interval, self.start_time())
+        }
     }
 
     /// The GROUP BY tags of a series (only those it has).
@@ -857,7 +1020,6 @@ impl AggregatePlan {
         rows.retain(|s| !s.points.is_empty());
         let fkeys = field_keys(&rows);
         let empty = BTreeSet::new();
-        let start_time = self.start_time();
         let mut out = Partial {
             series: rows.len() as u64,
             points: rows.iter().map(|s| s.points.len() as u64).sum(),
@@ -871,12 +1033,11 @@ impl AggregatePlan {
                     .iter()
                     .map(|_| CallState {
                         buckets: BTreeMap::new(),
-                        ty: Value::Null,
                     })
                     .collect()
             });
             for (t, fields) in &s.points {
-                let b = window(*t, self.interval, start_time);
+                let b = self.bucket(*t);
                 let view = PointView {
                     tags: &s.tags,
                     fields,
@@ -895,11 +1056,8 @@ impl AggregatePlan {
                     let Some(v) = view.get(&call.field, call.cast.or(Some(VarType::Field))) else {
                         continue;
                     };
-                    if !cast_matches(call.cast, &v) || !accepts(&call.agg, &v) {
+                    if !cast_matches(call.cast, &v) {
                         continue;
-                    }
-                    if matches!(st.ty, Value::Null) || matches!(v, Value::Float(_)) {
-                        st.ty = v.clone();
                     }
                     st.buckets
                         .entry(b)
@@ -951,7 +1109,6 @@ impl AggregatePlan {
         if self.descending {
             ordered.reverse();
         }
-        let start_time = self.start_time();
         let selector_time = self.selector_time();
         let mut result = StatementResult::ok();
         let mut skip_series = self.soffset;
@@ -959,22 +1116,17 @@ impl AggregatePlan {
             let results: Vec<Buckets> = states
                 .into_iter()
                 .map(|st| {
-                    let ty = st.ty;
                     st.buckets
                         .into_iter()
-                        .filter_map(|(b, a)| {
-                            a.finish(b, selector_time, &ty)
-                                .into_iter()
-                                .next()
-                                .map(|r| (b, r))
-                        })
+                        .map(|(b, a)| (b, a.finish(b, selector_time)))
+                        .filter(|(_, rows)| !rows.is_empty())
                         .collect()
                 })
                 .collect();
             if results.iter().all(|r| r.is_empty()) {
                 continue;
             }
-            let values = emit_rows(self, &results, start_time, selector_time);
+            let values = emit_rows(self, &results);
             if values.is_empty() {
                 continue;
             }
@@ -1003,6 +1155,22 @@ impl AggregatePlan {
         }
         result
     }
+
+    /// The first bucket written: the range's (transformations read earlier ones).
+    fn first_written(&self) -> i64 {
+        match (self.interval, self.range.min) {
+            (Some(_), Some(min)) if !self.descending => window(min, self.interval, 0),
+            _ => i64::MIN,
+        }
+    }
+
+    /// The last bucket written (descending transformations read later ones).
+    fn last_written(&self) -> i64 {
+        match self.interval {
+            Some(_) if self.descending => window(self.range.max_ns(), self.interval, 0),
+            _ => i64::MAX,
+        }
+    }
 }
 
 fn aggregate(p: &AggregatePlan, rows: Vec<SeriesRows>) -> StatementResult {
@@ -1022,28 +1190,54 @@ fn cast_matches(cast: Option<VarType>, v: &Value) -> bool {
     }
 }
 
-/// Whether a function reads values of this type (1.x skips the others).
-fn accepts(agg: &Aggregate, v: &Value) -> bool {
-    match agg {
-        Aggregate::Count | Aggregate::First | Aggregate::Last => true,
-        Aggregate::Min | Aggregate::Max => !matches!(v, Value::Str(_)),
-        Aggregate::Sum | Aggregate::Mean | Aggregate::Spread => {
-            matches!(v, Value::Float(_) | Value::Int(_) | Value::UInt(_))
-        }
+/// The rows of one output series: one per bucket (filled as `fill` says; several for a call
+/// that answers several), columns evaluated, transformations applied, ordered, OFFSET and
+/// LIMIT applied.
+fn emit_rows(p: &AggregatePlan, results: &[Buckets]) -> Vec<Vec<Value>> {
+    let mut out = if p.calls.len() == 1 && p.calls[0].many_rows() {
+        many_rows(p, &results[0])
+    } else {
+        bucket_rows(p, results)
+    };
+    if p.descending {
+        out.reverse();
     }
+    let skip = usize::try_from(p.offset).unwrap_or(usize::MAX);
+    let mut out: Vec<Vec<Value>> = out.into_iter().skip(skip).collect();
+    if p.limit > 0 {
+        out.truncate(usize::try_from(p.limit).unwrap_or(usize::MAX));
+    }
+    out
 }
 
-/// The rows of one output series: one per bucket (filled as `fill` says), columns evaluated,
-/// ordered, OFFSET and LIMIT applied.
-fn emit_rows(
-    p: &AggregatePlan,
-    results: &[Buckets],
-    start_time: i64,
-    selector_time: bool,
-) -> Vec<Vec<Value>> {
+/// distinct/top/bottom/sample: every row of every bucket, no fill.
+fn many_rows(p: &AggregatePlan, buckets: &Buckets) -> Vec<Vec<Value>> {
+    let mut out = Vec::new();
+    for rows in buckets.values() {
+        for r in rows {
+            let mut row = Vec::with_capacity(p.outs.len() + 1);
+            row.push(Value::Time(r.time));
+            for o in &p.outs {
+                row.push(match o {
+                    Out::Call(_) => r.value.clone(),
+                    Out::Aux(a) => r.aux.get(*a).cloned().unwrap_or(Value::Null),
+                    Out::Lit(v) => v.clone(),
+                    _ => Value::Null,
+                });
+            }
+            out.push(row);
+        }
+    }
+    out
+}
+
+fn bucket_rows(p: &AggregatePlan, results: &[Buckets]) -> Vec<Vec<Value>> {
+    let start_time = p.start_time();
+    let selector_time = p.selector_time();
+    let filling = p.interval.is_some() && !p.point_buckets;
     // The buckets to write.
     let times: Vec<i64> = match (p.interval, p.fill) {
-        (Some((every, _)), f) if f != Fill::None => {
+        (Some((every, _)), f) if f != Fill::None && filling => {
             let first_point = results
                 .iter()
                 .filter_map(|r| r.keys().next().copied())
@@ -1052,9 +1246,20 @@ fn emit_rows(
             let first = if p.range.min.is_none() {
                 first_point
             } else {
-                window(p.range.min_ns(), p.interval, start_time)
+                window(
+                    p.condition.time_min_ns.max(p.range.min_ns().saturating_sub(
+                        every.saturating_mul(if p.descending { 0 } else { p.extra_buckets }),
+                    )),
+                    p.interval,
+                    start_time,
+                )
             };
-            let last = window(p.range.max_ns(), p.interval, start_time);
+            let last_time = if p.descending {
+                p.condition.time_max_ns.saturating_sub(1)
+            } else {
+                p.range.max_ns()
+            };
+            let last = window(last_time, p.interval, start_time);
             let mut out = Vec::new();
             let mut t = first;
             while t <= last && out.len() < 10_000_000 {
@@ -1068,96 +1273,31 @@ fn emit_rows(
             set.into_iter().collect()
         }
     };
-    // Per call, per bucket: the value after fill.
-    let mut columns: Vec<Vec<Option<acc::Row>>> = Vec::with_capacity(results.len());
+    // Per call, per bucket: the row after fill.
+    let mut columns: Vec<Vec<Option<Row>>> = Vec::with_capacity(results.len());
     for (ci, r) in results.iter().enumerate() {
-        let is_count = matches!(p.calls[ci].agg, Aggregate::Count);
-        let mut col: Vec<Option<acc::Row>> = times.iter().map(|t| r.get(t).cloned()).collect();
-        let filled = |t: i64, v: Value| {
-            Some(acc::Row {
-                time: t,
-                value: v,
-                aux: Vec::new(),
-            })
-        };
-        match p.fill {
-            Fill::Null if is_count && p.interval.is_some() => {
-                for (i, c) in col.iter_mut().enumerate() {
-                    if c.is_none() {
-                        *c = filled(times[i], Value::Int(0));
-                    }
-                }
-            }
-            Fill::Int(v) => {
-                for (i, c) in col.iter_mut().enumerate() {
-                    if c.is_none() {
-                        let val =
-                            if matches!(r.values().next().map(|x| &x.value), Some(Value::Float(_)))
-                            {
-                                Value::Float(v as f64)
-                            } else {
-                                Value::Int(v)
-                            };
-                        *c = filled(times[i], val);
-                    }
-                }
-            }
-            Fill::Float(v) => {
-                let int = matches!(r.values().next().map(|x| &x.value), Some(Value::Int(_)));
-                for (i, c) in col.iter_mut().enumerate() {
-                    if c.is_none() {
-                        let val = if int {
-                            Value::Int(v as i64)
-                        } else {
-                            Value::Float(v)
-                        };
-                        *c = filled(times[i], val);
-                    }
-                }
-            }
-            Fill::Previous => {
-                let mut prev: Option<Value> = None;
-                for (i, c) in col.iter_mut().enumerate() {
-                    match c {
-                        Some(r) => prev = Some(r.value.clone()),
-                        None => {
-                            if let Some(v) = &prev {
-                                *c = filled(times[i], v.clone());
-                            }
-                        }
-                    }
-                }
-            }
-            Fill::Linear => {
-                let known: Vec<(usize, f64, bool)> = col
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, c)| {
-                        c.as_ref().and_then(|r| {
-                            as_f64(&r.value).map(|f| (i, f, matches!(r.value, Value::Int(_))))
-                        })
-                    })
-                    .collect();
-                for w in known.windows(2) {
-                    let (a, va, int) = w[0];
-                    let (b, vb, _) = w[1];
-                    for (i, c) in col.iter_mut().enumerate().take(b).skip(a + 1) {
-                        let f = va + (vb - va) * (i - a) as f64 / (b - a) as f64;
-                        let val = if int {
-                            Value::Int(f as i64)
-                        } else {
-                            Value::Float(f)
-                        };
-                        *c = filled(times[i], val);
-                    }
-                }
-            }
-            _ => {}
+        let call = &p.calls[ci];
+        let mut col: Vec<Option<Row>> = times
+            .iter()
+            .map(|t| r.get(t).and_then(|rows| rows.first().cloned()))
+            .collect();
+        if filling && !call.unfilled() {
+            fill_column(p, call, &times, &mut col);
         }
         columns.push(col);
     }
+    // Transformations, over the filled rows in output order.
+    let mut tvals: Vec<BTreeMap<i64, Value>> = vec![BTreeMap::new(); p.transforms];
+    for o in &p.outs {
+        collect_transforms(o, &columns, &times, p, &mut tvals);
+    }
+    let only_transforms = p.outs.iter().all(|o| !has_plain(o));
+    let (lo, hi) = (p.first_written(), p.last_written());
     let mut out = Vec::with_capacity(times.len());
     for (i, t) in times.iter().enumerate() {
+        if *t < lo || *t > hi {
+            continue;
+        }
         if p.fill == Fill::None && columns.iter().all(|c| c[i].is_none()) {
             continue;
         }
@@ -1172,23 +1312,158 @@ fn emit_rows(
         let mut row = Vec::with_capacity(p.outs.len() + 1);
         row.push(Value::Time(time));
         for o in &p.outs {
-            row.push(eval_out(o, &columns, i).unwrap_or(Value::Null));
+            row.push(eval_out(o, &columns, &tvals, i, *t).unwrap_or(Value::Null));
+        }
+        if only_transforms && row[1..].iter().all(|v| matches!(v, Value::Null)) {
+            continue;
         }
         out.push(row);
-    }
-    let _ = start_time;
-    if p.descending {
-        out.reverse();
-    }
-    let skip = usize::try_from(p.offset).unwrap_or(usize::MAX);
-    let mut out: Vec<Vec<Value>> = out.into_iter().skip(skip).collect();
-    if p.limit > 0 {
-        out.truncate(usize::try_from(p.limit).unwrap_or(usize::MAX));
     }
     out
 }
 
-fn eval_out(o: &Out, columns: &[Vec<Option<acc::Row>>], i: usize) -> Option<Value> {
+/// Fill one call's empty buckets as `fill` says (`count` fills `null` as 0).
+fn fill_column(p: &AggregatePlan, call: &CallSpec, times: &[i64], col: &mut [Option<Row>]) {
+    let row = |t: i64, v: Value| {
+        Some(Row {
+            time: t,
+            value: v,
+            aux: Vec::new(),
+        })
+    };
+    let is_count = matches!(call.agg, Aggregate::Count | Aggregate::CountDistinct);
+    let int_typed = col
+        .iter()
+        .flatten()
+        .next()
+        .is_some_and(|r| matches!(r.value, Value::Int(_)));
+    match p.fill {
+        Fill::Null if is_count => {
+            for (i, c) in col.iter_mut().enumerate() {
+                if c.is_none() {
+                    *c = row(times[i], Value::Int(0));
+                }
+            }
+        }
+        Fill::Int(v) => {
+            for (i, c) in col.iter_mut().enumerate() {
+                if c.is_none() {
+                    let val = if int_typed {
+                        Value::Int(v)
+                    } else {
+                        Value::Float(v as f64)
+                    };
+                    *c = row(times[i], val);
+                }
+            }
+        }
+        Fill::Float(v) => {
+            for (i, c) in col.iter_mut().enumerate() {
+                if c.is_none() {
+                    let val = if int_typed {
+                        Value::Int(v as i64)
+                    } else {
+                        Value::Float(v)
+                    };
+                    *c = row(times[i], val);
+                }
+            }
+        }
+        Fill::Previous => {
+            let mut prev: Option<Value> = None;
+            for (i, c) in col.iter_mut().enumerate() {
+                match c {
+                    Some(r) => prev = Some(r.value.clone()),
+                    None => {
+                        if let Some(v) = &prev {
+                            *c = row(times[i], v.clone());
+                        }
+                    }
+                }
+            }
+        }
+        Fill::Linear => {
+            let known: Vec<(usize, f64, bool)> = col
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| {
+                    c.as_ref().and_then(|r| {
+                        as_f64(&r.value).map(|f| (i, f, matches!(r.value, Value::Int(_))))
+                    })
+                })
+                .collect();
+            for w in known.windows(2) {
+                let (a, va, int) = w[0];
+                let (b, vb, _) = w[1];
+                for (i, c) in col.iter_mut().enumerate().take(b).skip(a + 1) {
+                    let f = va + (vb - va) * (i - a) as f64 / (b - a) as f64;
+                    let val = if int {
+                        Value::Int(f as i64)
+                    } else {
+                        Value::Float(f)
+                    };
+                    *c = row(times[i], val);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether an output column reads a call directly (not through a transformation).
+fn has_plain(o: &Out) -> bool {
+    match o {
+        Out::Call(_) | Out::Aux(_) => true,
+        Out::Lit(_) | Out::Transform(..) => false,
+        Out::Bin(_, l, r) => has_plain(l) || has_plain(r),
+    }
+}
+
+/// Compute every transformation of `o` over its inner column, in output order.
+fn collect_transforms(
+    o: &Out,
+    columns: &[Vec<Option<Row>>],
+    times: &[i64],
+    p: &AggregatePlan,
+    tvals: &mut [BTreeMap<i64, Value>],
+) {
+    match o {
+        Out::Transform(id, t, inner) => {
+            collect_transforms(inner, columns, times, p, tvals);
+            let mut input: Vec<(i64, Value)> = times
+                .iter()
+                .enumerate()
+                .filter_map(|(i, time)| {
+                    let v = eval_out(inner, columns, tvals, i, *time)?;
+                    let at = if p.point_buckets {
+                        columns[0][i].as_ref()?.time
+                    } else {
+                        *time
+                    };
+                    Some((at, v))
+                })
+                .collect();
+            if p.descending {
+                input.reverse();
+            }
+            let interval = p.interval.map(|(every, _)| every);
+            tvals[*id] = func::transform(t, &input, interval).into_iter().collect();
+        }
+        Out::Bin(_, l, r) => {
+            collect_transforms(l, columns, times, p, tvals);
+            collect_transforms(r, columns, times, p, tvals);
+        }
+        _ => {}
+    }
+}
+
+fn eval_out(
+    o: &Out,
+    columns: &[Vec<Option<Row>>],
+    tvals: &[BTreeMap<i64, Value>],
+    i: usize,
+    time: i64,
+) -> Option<Value> {
     match o {
         Out::Call(c) => columns[*c][i].as_ref().map(|r| r.value.clone()),
         Out::Aux(a) => columns
@@ -1196,7 +1471,12 @@ fn eval_out(o: &Out, columns: &[Vec<Option<acc::Row>>], i: usize) -> Option<Valu
             .and_then(|c| c[i].as_ref())
             .and_then(|r| r.aux.get(*a).cloned()),
         Out::Lit(v) => Some(v.clone()),
-        Out::Bin(op, l, r) => arith(*op, eval_out(l, columns, i), eval_out(r, columns, i)),
+        Out::Transform(id, _, _) => tvals[*id].get(&time).cloned(),
+        Out::Bin(op, l, r) => arith(
+            *op,
+            eval_out(l, columns, tvals, i, time),
+            eval_out(r, columns, tvals, i, time),
+        ),
     }
 }
 
