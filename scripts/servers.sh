@@ -1,0 +1,99 @@
+# Shell functions shared by scripts/compare.sh and scripts/compare-query.sh (sourced, not run):
+# the default core split, starting lineshard and influxd pinned to cores on loopback, stopping them.
+#
+# The caller sets OUT (results folder), WORK (scratch folder, removed by the caller) and an array
+# PIDS (every started server is appended, so the caller's EXIT trap can stop them all).
+
+# Servers get the first half of the cores and the loader/client the second; on 2-3 cores, core 0
+# and core 1.
+default_cores() {
+  local n
+  n=$(nproc)
+  if [ "$n" -ge 4 ]; then
+    SERVER_CORES="0-$((n / 2 - 1))"; LOADER_CORES="$((n / 2))-$((n - 1))"
+  elif [ "$n" -ge 2 ]; then
+    SERVER_CORES=0; LOADER_CORES=1
+  else
+    SERVER_CORES=0; LOADER_CORES=0
+  fi
+}
+
+count_cores() { # "0-3,6" -> 5
+  local n=0 part parts
+  IFS=, read -ra parts <<< "$1"
+  for part in "${parts[@]}"; do
+    if [[ $part == *-* ]]; then n=$((n + ${part#*-} - ${part%-*} + 1)); else n=$((n + 1)); fi
+  done
+  echo "$n"
+}
+
+need_pkg() { # command package
+  if ! command -v "$1" > /dev/null; then
+    echo "installing $2 from Debian" >&2
+    apt-get install -y "$2" > "$OUT/apt-$2.log" 2>&1 || { apt-get update > /dev/null 2>&1 && apt-get install -y "$2" > "$OUT/apt-$2.log" 2>&1; }
+  fi
+}
+
+wait_ping() { # url pid
+  local i
+  for i in $(seq 1 300); do
+    kill -0 "$2" 2>/dev/null || return 1
+    if curl -fs -o /dev/null "$1/ping" 2>/dev/null || curl -fs -o /dev/null "$1/health" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+peak_rss_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo 0; }
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# start_lineshard BIN DATA_DIR LOG CORES N: sets SERVER_PID and SERVER_ADDR (host:port); returns 1
+# (server stopped) when it does not announce its address within 30 s.
+start_lineshard() {
+  local bin=$1 dir=$2 log=$3 cores=$4 n=$5 i
+  mkdir -p "$dir"
+  taskset -c "$cores" "$bin" --bind 127.0.0.1:0 --data-dir "$dir" --cores "$n" > "$log" 2>&1 &
+  SERVER_PID=$!
+  SERVER_ADDR=""
+  PIDS+=("$SERVER_PID")
+  for i in $(seq 1 300); do
+    SERVER_ADDR=$(sed -n 's/^lineshard listening on \([^ ]*\).*$/\1/p' "$log" | head -1)
+    [ -n "$SERVER_ADDR" ] && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  stop "$SERVER_PID"
+  return 1
+}
+
+# start_influxd DIR LOG CORES N PORT RPC_PORT: influxd 1.x with GOMAXPROCS = N, no limits on series
+# or tag values, no monitor or subscriber; sets SERVER_PID; returns 1 (stopped) when it does not
+# answer /ping within 30 s.
+start_influxd() {
+  local d=$1 log=$2 cores=$3 n=$4 port=$5 rpc=$6
+  mkdir -p "$d"
+  cat > "$d/influxdb.conf" <<CONF
+reporting-disabled = true
+bind-address = "127.0.0.1:$rpc"
+[meta]
+  dir = "$d/meta"
+[data]
+  dir = "$d/data"
+  wal-dir = "$d/wal"
+  query-log-enabled = false
+  max-series-per-database = 0
+  max-values-per-tag = 0
+[http]
+  bind-address = "127.0.0.1:$port"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+[subscriber]
+  enabled = false
+[continuous_queries]
+  enabled = false
+CONF
+  GOMAXPROCS=$n taskset -c "$cores" influxd run -config "$d/influxdb.conf" > "$log" 2>&1 &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  if ! wait_ping "http://127.0.0.1:$port" "$SERVER_PID"; then stop "$SERVER_PID"; return 1; fi
+}
