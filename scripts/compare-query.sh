@@ -79,12 +79,12 @@ load() { # name url
 }
 
 echo "server cores $SERVER_CORES, client cores $LOADER_CORES, $HOSTS hosts x $HOURS h ($ROWS rows), $QUERIES queries per type, results in $OUT" >&2
-INFLUXD_PORT=${INFLUXD_PORT:-18086}
-if ! start_influxd "$WORK/influxd" "$OUT/query-influxd.log" "$SERVER_CORES" "$SERVER_N" "$INFLUXD_PORT" "${INFLUXD_RPC_PORT:-18088}"; then
+if ! start_influxd "$WORK/influxd" "$OUT/query-influxd.log" "$SERVER_CORES" "$SERVER_N" "${INFLUXD_PORT:-}" "${INFLUXD_RPC_PORT:-}"; then
   echo "influxd did not start (see $OUT/query-influxd.log)" >&2; exit 1
 fi
 INFLUXD_PID=$SERVER_PID
-if ! load influxd "http://127.0.0.1:$INFLUXD_PORT"; then
+INFLUXD_URL="http://$SERVER_ADDR"
+if ! load influxd "$INFLUXD_URL"; then
   echo "loading influxd failed (see $OUT/query-load-influxd.txt)" >&2; exit 1
 fi
 
@@ -102,7 +102,7 @@ else
   echo "lineshard missing or did not start (see $OUT/query-lineshard.log): influxd only" >&2
 fi
 
-taskset -c "$LOADER_CORES" python3 "$ROOT/scripts/compare_query.py" run --influxd "http://127.0.0.1:$INFLUXD_PORT" \
+taskset -c "$LOADER_CORES" python3 "$ROOT/scripts/compare_query.py" run --load-bin "$LOAD" --influxd "$INFLUXD_URL" \
   ${LS_URL:+--lineshard "$LS_URL"} --db "$DB" --out "$OUT" --hosts "$HOSTS" --start-s "$START_S" --end-s "$END_S" \
   --queries "$QUERIES" --seed "$SEED" --method "$METHOD"
 echo "influxd $(peak_rss_mb "$INFLUXD_PID")" > "$OUT/query-servers.txt" # name peak_rss_mb

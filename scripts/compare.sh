@@ -82,20 +82,19 @@ run_lineshard() {
 
 # --- influxd ----------------------------------------------------------------------------------------
 run_influxd() {
-  local port=${INFLUXD_PORT:-18086}
-  if ! start_influxd "$WORK/influxd" "$OUT/influxd.log" "$SERVER_CORES" "$SERVER_N" "$port" "${INFLUXD_RPC_PORT:-18088}"; then
+  if ! start_influxd "$WORK/influxd" "$OUT/influxd.log" "$SERVER_CORES" "$SERVER_N" "${INFLUXD_PORT:-}" "${INFLUXD_RPC_PORT:-}"; then
     note influxd 0 did-not-start; return
   fi
   local pid=$SERVER_PID
   local v=ok
-  load influxd "http://127.0.0.1:$port" --db bench --create-db --verify || v=FAILED
+  load influxd "http://$SERVER_ADDR" --db bench --create-db --verify || v=FAILED
   note influxd "$(peak_rss_mb "$pid")" "$v"
   stop "$pid"
 }
 
 # --- VictoriaMetrics --------------------------------------------------------------------------------
 run_vm() {
-  local d=$WORK/vm port=${VM_PORT:-18428}
+  local d=$WORK/vm port=${VM_PORT:-$(free_port)}
   mkdir -p "$d"
   # The workload's timestamps start in 2016 (TSBS); keep them inside retention.
   taskset -c "$SERVER_CORES" env GOMAXPROCS="$SERVER_N" victoria-metrics -httpListenAddr "127.0.0.1:$port" \

@@ -2,15 +2,15 @@
 """The TSBS query comparison of scripts/compare-query.sh: query texts, runner, answer check, table.
 
 usage:
-  compare_query.py run --influxd URL [--lineshard URL] --out DIR [--db DB] [--hosts N]
+  compare_query.py run --load-bin PATH --influxd URL [--lineshard URL] --out DIR [--db DB] [--hosts N]
                        [--start-s S] [--end-s E] [--queries N] [--seed S] [--max-seconds T]
                        [--method POST|GET] [--types "a b ..."]
   compare_query.py texts [--hosts N] [--start-s S] [--end-s E] [--queries N] [--seed S]
   compare_query.py selftest
 
-`run` sends the same queries, one at a time, to both servers (closed loop, one keep-alive connection
-to each, the server asked first alternating), times each from the request to the end of the answer's
-body, and checks the answers are the same: HTTP status, then the JSON (statements, series in order,
+`run` has `lineshard-load query-time` send the same queries, one at a time, to both servers (closed
+loop, one keep-alive connection to each, the server asked first alternating, each query timed from
+its first byte sent to the last byte of the answer), and checks the answers are the same: HTTP status, then the JSON (statements, series in order,
 names, tags, columns, values; numbers equal to 1e-9 relative). It writes DIR/query.json and
 DIR/query.md and prints the table. `texts` prints the queries `run` would send. `selftest` checks the
 texts against timescale/tsbs's own test fixtures and that the comparer flags differences.
@@ -20,12 +20,13 @@ and its runner's request: `POST /query?q=...&db=...` with an empty body.
 """
 import argparse
 import calendar
-import http.client
 import json
 import math
 import os
 import random
+import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 
@@ -211,39 +212,6 @@ def answer_error(status, body):
 
 
 # --- the runner ------------------------------------------------------------------------------------
-class Client:
-    """One keep-alive HTTP/1.1 connection (reopened after a failure), loopback only."""
-
-    def __init__(self, url, timeout):
-        u = urllib.parse.urlsplit(url)
-        if u.hostname not in ("127.0.0.1", "localhost", "::1"):
-            raise SystemExit(f"{url}: only loopback servers are compared")
-        self.host, self.port, self.timeout = u.hostname, u.port or 8086, timeout
-        self.conn = None
-
-    def ask(self, method, target):
-        """(status, body, seconds); status 0 and the error text on a transport failure."""
-        t0 = time.perf_counter()
-        try:
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-            self.conn.request(method, target, body=b"" if method == "POST" else None)
-            resp = self.conn.getresponse()
-            body = resp.read()
-            took = time.perf_counter() - t0
-            if resp.getheader("Connection", "").lower() == "close":
-                self.close()
-            return resp.status, body, took
-        except (OSError, http.client.HTTPException) as e:
-            self.close()
-            return 0, f"transport: {e}".encode(), time.perf_counter() - t0
-
-    def close(self):
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-
 def percentile(xs, p):
     """Nearest rank; None for no samples."""
     if not xs:
@@ -252,10 +220,20 @@ def percentile(xs, p):
     return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
 
 
-def summarize(lat_s, errors):
+def values_in(body):
+    """How many rows an answer holds, over all its series."""
+    try:
+        j = json.loads(body)
+        return sum(len(se.get("values", [])) for r in j.get("results", []) for se in r.get("series", []))
+    except (ValueError, AttributeError, TypeError):
+        return 0
+
+
+def summarize(lat_s, errors, rows=None):
     ms = [x * 1000 for x in lat_s]
     return {
         "answered": len(ms),
+        "rows_mean": sum(rows) / len(rows) if rows else None,
         "errors": errors,
         "p50_ms": percentile(ms, 50),
         "p99_ms": percentile(ms, 99),
@@ -263,47 +241,65 @@ def summarize(lat_s, errors):
     }
 
 
-def run_type(kind, texts, servers, method, db, deadline):
-    """Asks every query of one type of every server; servers: [(name, Client)], influxd first."""
-    lat = {name: [] for name, _ in servers}
-    errs = {name: 0 for name, _ in servers}
+def target(q, db):
+    """The request target TSBS's runner sends: its generator's path `/query?q=...`, then `&db=...`."""
+    return "/query?" + urllib.parse.urlencode({"q": q}) + "&db=" + urllib.parse.quote_plus(db)
+
+
+def time_queries(load_bin, urls, texts, db, method, max_seconds, scratch):
+    """Runs `lineshard-load query-time`: every text on every URL in turn. Returns per text a list
+    (one per URL) of (status, body bytes, seconds)."""
+    path = os.path.join(scratch, "targets.txt")
+    with open(path, "w") as f:
+        f.write("".join(target(q, db) + "\n" for q in texts))
+    cmd = [load_bin, "query-time", "--queries", path, "--method", method, "--warmup", "1",
+           "--max-time", f"{max_seconds:g}"]
+    for u in urls:
+        cmd += ["--url", u]
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, check=True).stdout
+    got = {}
+    for line in out.splitlines():
+        a = json.loads(line)
+        got.setdefault(a["line"], [None] * len(urls))[a["server"]] = (a["status"], a["body"].encode(), a["us"] / 1e6)
+    return [got[i] for i in sorted(got)]
+
+
+def tally(kind, texts, answers, names):
+    """The row of one query type: per server the latencies of its answers that are not errors, the
+    errors, and (with lineshard) how many answers are the same as influxd's."""
+    lat = {name: [] for name in names}
+    rows = {name: [] for name in names}
+    errs = {name: 0 for name in names}
+    first_error = {}
     same = differ = 0
     first = None
-    first_error = {}
-    asked = 0
-    for i, q in enumerate(texts):
-        if time.monotonic() > deadline:
-            break
-        target = "/query?" + urllib.parse.urlencode({"q": q}) + "&db=" + urllib.parse.quote_plus(db)
-        order = servers if i % 2 == 0 else servers[::-1]
-        got = {}
-        for name, client in order:
-            status, body, took = client.ask(method, target)
-            got[name] = (status, body)
+    for q, per_server in zip(texts, answers):
+        for name, (status, body, took) in zip(names, per_server):
             err = answer_error(status, body)
             if err is None:
                 lat[name].append(took)
+                rows[name].append(values_in(body))
             else:
                 errs[name] += 1
                 first_error.setdefault(name, {"query": q, "error": _short(err, 300)})
-        asked += 1
-        if "lineshard" in got:
-            d = answer_difference(got["influxd"], got["lineshard"])
+        if "lineshard" in names:
+            d = answer_difference(*[(s, b) for s, b, _ in per_server])
             if d is None:
                 same += 1
             else:
                 differ += 1
                 if first is None:
                     first = {"query": q, "difference": d}
+    asked = len(answers)
     row = {"type": kind, "queries": asked, "example": texts[0] if texts else None}
-    for name, _ in servers:
-        row[name] = summarize(lat[name], errs[name])
+    for name in names:
+        row[name] = summarize(lat[name], errs[name], rows[name])
         if name in first_error:
             row[name]["first_error"] = first_error[name]
-    if any(name == "lineshard" for name, _ in servers):
+    ls, ix = row.get("lineshard"), row["influxd"]
+    if ls is not None:
         row["same"], row["differ"] = same, differ
         row["first_difference"] = first
-    ls, ix = row.get("lineshard"), row["influxd"]
     comparable = ls is not None and differ == 0 and ix["errors"] == 0 and ls["answered"] == asked and asked > 0
     row["ratio_p50"] = ix["p50_ms"] / ls["p50_ms"] if comparable and ls["p50_ms"] else None
     return row
@@ -320,8 +316,8 @@ def fmt(v, spec=".2f"):
 def table(rep):
     """The markdown table and the notes under it (first differences and errors)."""
     lines = [
-        "| query type | influxd p50 ms | influxd p99 ms | lineshard p50 ms | lineshard p99 ms | influxd ÷ lineshard (p50) | answers |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| query type | rows per answer | influxd p50 ms | influxd p99 ms | lineshard p50 ms | lineshard p99 ms | influxd ÷ lineshard (p50) | answers |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     notes = []
     for r in rep["types"]:
@@ -333,7 +329,7 @@ def table(rep):
         else:
             answers = f"{r.get('same', 0)} same"
         lines.append(
-            f"| {r['type']} | {fmt(ix['p50_ms'])} | {fmt(ix['p99_ms'])} | {fmt(ls and ls['p50_ms'])} "
+            f"| {r['type']} | {fmt(ix.get('rows_mean'), '.0f')} | {fmt(ix['p50_ms'])} | {fmt(ix['p99_ms'])} | {fmt(ls and ls['p50_ms'])} "
             f"| {fmt(ls and ls['p99_ms'])} | {fmt(r['ratio_p50'])} | {answers} |"
         )
         if r.get("first_difference"):
@@ -354,6 +350,7 @@ def table(rep):
     lines.append(
         f"\n{c['queries_per_type']} queries per type (seed {c['seed']}), TSBS cpu-only data of {c['hosts']} hosts from "
         f"{rfc3339(c['start_s'] * 10**9)} to {rfc3339(c['end_s'] * 10**9)}, {c['method']} /query, one query at a time; "
+        "rows per answer: influxd's, the mean over the type's queries; "
         "a ratio only where both answered every query and the answers are the same."
     )
     if notes:
@@ -364,28 +361,28 @@ def table(rep):
 def cmd_run(a):
     types = a.types.split() if a.types else TYPES
     plan = query_plan(types, a.queries, a.seed, a.hosts, a.start_s * 10**9, a.end_s * 10**9)
-    servers = [("influxd", Client(a.influxd, a.timeout))]
+    names, urls = ["influxd"], [a.influxd]
     if a.lineshard:
-        servers.append(("lineshard", Client(a.lineshard, a.timeout)))
+        names.append("lineshard")
+        urls.append(a.lineshard)
+    for u in urls:
+        if urllib.parse.urlsplit(u).hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise SystemExit(f"{u}: only loopback servers are compared")
     rows = []
-    for kind in types:
-        # Warm-up: the first query of the type, once per server, not counted.
-        target = "/query?" + urllib.parse.urlencode({"q": plan[kind][0]}) + "&db=" + urllib.parse.quote_plus(a.db)
-        for _, c in servers:
-            c.ask(a.method, target)
-        row = run_type(kind, plan[kind], servers, a.method, a.db, time.monotonic() + a.max_seconds)
-        rows.append(row)
-        ls = row.get("lineshard") or {}
-        print(f"{kind}: {row['queries']} queries, influxd p50 {fmt(row['influxd']['p50_ms'])} ms, "
-              f"lineshard p50 {fmt(ls.get('p50_ms'))} ms, {row.get('differ', '-')} differ", file=sys.stderr)
-    for _, c in servers:
-        c.close()
+    with tempfile.TemporaryDirectory() as scratch:
+        for kind in types:
+            answers = time_queries(a.load_bin, urls, plan[kind], a.db, a.method, a.max_seconds, scratch)
+            row = tally(kind, plan[kind], answers, names)
+            rows.append(row)
+            ls = row.get("lineshard") or {}
+            print(f"{kind}: {row['queries']} queries, influxd p50 {fmt(row['influxd']['p50_ms'])} ms, "
+                  f"lineshard p50 {fmt(ls.get('p50_ms'))} ms, {row.get('differ', '-')} differ", file=sys.stderr)
     ratios = [r["ratio_p50"] for r in rows if r["ratio_p50"]]
     rep = {
         "config": {
             "hosts": a.hosts, "start_s": a.start_s, "end_s": a.end_s, "queries_per_type": a.queries,
             "seed": a.seed, "method": a.method, "db": a.db, "max_seconds_per_type": a.max_seconds,
-            "servers": [n for n, _ in servers],
+            "servers": names,
         },
         "types": rows,
         "geomean_ratio": geomean(ratios),
@@ -521,6 +518,16 @@ def selftest():
           "database not found: x")
     check("no error", answer_error(*enc(a)), None)
 
+    # Tallies: latencies only of answers that are not errors; a ratio only when all are the same.
+    ok, no = (200, json.dumps(a).encode()), (400, refused[1])
+    t = tally("x", ["q1", "q2"], [[ok + (0.004,), ok + (0.001,)], [ok + (0.006,), ok + (0.003,)]], ["influxd", "lineshard"])
+    check("tally same", (t["same"], t["differ"], t["influxd"]["p50_ms"], t["lineshard"]["p99_ms"], t["ratio_p50"]), (2, 0, 4.0, 3.0, 4.0))
+    t = tally("x", ["q1", "q2"], [[ok + (0.004,), no + (0.001,)], [ok + (0.006,), ok + (0.003,)]], ["influxd", "lineshard"])
+    check("tally refused", (t["same"], t["differ"], t["lineshard"]["errors"], t["lineshard"]["answered"], t["ratio_p50"]), (1, 1, 1, 1, None))
+    check("tally first difference", t["first_difference"]["query"], "q1")
+    t = tally("x", ["q1"], [[ok + (0.004,)]], ["influxd"])
+    check("tally influxd only", ("same" in t, t["ratio_p50"], t["influxd"]["answered"]), (False, None, 1))
+
     # Percentiles and the table of a run where lineshard refused everything.
     check("p50", percentile([5, 1, 4, 2, 3], 50), 3)
     check("p99", percentile(list(range(1, 101)), 99), 99)
@@ -528,14 +535,14 @@ def selftest():
     rows = []
     for kind in TYPES:
         rows.append({"type": kind, "queries": 2, "example": "q",
-                     "influxd": summarize([0.010, 0.020], 0),
+                     "influxd": summarize([0.010, 0.020], 0, [60, 60]),
                      "lineshard": dict(summarize([], 2), first_error={"query": "q", "error": "HTTP 400"}),
                      "same": 0, "differ": 2, "first_difference": {"query": "q", "difference": "HTTP status: influxd 200, lineshard 400"},
                      "ratio_p50": None})
     rep = {"config": {"hosts": 100, "start_s": TSBS_START_S, "end_s": TSBS_START_S + 43200, "queries_per_type": 2,
                       "seed": 1, "method": "POST"}, "types": rows, "geomean_ratio": None, "geomean_types": 0}
     md = table(rep)
-    if "| single-groupby-1-1-1 | 10.00 | 20.00 | - | - | - | 0 same, **2 differ** |" not in md:
+    if "| single-groupby-1-1-1 | 60 | 10.00 | 20.00 | - | - | - | 0 same, **2 differ** |" not in md:
         fails.append("table row of a refused type:\n" + md)
     if "first difference, for `q`: HTTP status: influxd 200, lineshard 400" not in md:
         fails.append("table does not show the first difference:\n" + md)
@@ -564,7 +571,7 @@ def main():
             p.add_argument("--db", default="benchmark")
             p.add_argument("--method", choices=["POST", "GET"], default="POST")
             p.add_argument("--max-seconds", type=float, default=120, help="per query type")
-            p.add_argument("--timeout", type=float, default=60, help="per request, seconds")
+            p.add_argument("--load-bin", required=True, help="the lineshard-load binary (its query-time runs the queries)")
     sub.add_parser("selftest")
     a = ap.parse_args()
     if a.cmd == "selftest":

@@ -34,6 +34,10 @@ need_pkg() { # command package
   fi
 }
 
+free_port() { # a loopback TCP port free right now
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 wait_ping() { # url pid
   local i
   for i in $(seq 1 300); do
@@ -65,11 +69,15 @@ start_lineshard() {
   return 1
 }
 
-# start_influxd DIR LOG CORES N PORT RPC_PORT: influxd 1.x with GOMAXPROCS = N, no limits on series
-# or tag values, no monitor or subscriber; sets SERVER_PID; returns 1 (stopped) when it does not
-# answer /ping within 30 s.
+# start_influxd DIR LOG CORES N [PORT [RPC_PORT]]: influxd 1.x with GOMAXPROCS = N, no limits on
+# series or tag values, no monitor, subscriber or continuous queries, on the given ports or free
+# ones; sets SERVER_PID and SERVER_ADDR. Ready when this process has logged that it listens on its
+# address (another influxd already on the port must not pass for it) and answers /ping; returns 1
+# (stopped) when not within 30 s.
 start_influxd() {
-  local d=$1 log=$2 cores=$3 n=$4 port=$5 rpc=$6
+  local d=$1 log=$2 cores=$3 n=$4 port=${5:-} rpc=${6:-} i
+  [ -n "$port" ] || port=$(free_port)
+  [ -n "$rpc" ] || rpc=$(free_port)
   mkdir -p "$d"
   cat > "$d/influxdb.conf" <<CONF
 reporting-disabled = true
@@ -94,6 +102,15 @@ bind-address = "127.0.0.1:$rpc"
 CONF
   GOMAXPROCS=$n taskset -c "$cores" influxd run -config "$d/influxdb.conf" > "$log" 2>&1 &
   SERVER_PID=$!
+  SERVER_ADDR=127.0.0.1:$port
   PIDS+=("$SERVER_PID")
-  if ! wait_ping "http://127.0.0.1:$port" "$SERVER_PID"; then stop "$SERVER_PID"; return 1; fi
+  for i in $(seq 1 300); do
+    grep -q "Listening on HTTP.*addr=$SERVER_ADDR" "$log" && break
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if ! grep -q "Listening on HTTP.*addr=$SERVER_ADDR" "$log" || ! wait_ping "http://$SERVER_ADDR" "$SERVER_PID"; then
+    stop "$SERVER_PID"
+    return 1
+  fi
 }

@@ -180,3 +180,92 @@ fn lineshard_stores_every_acknowledged_row() {
         );
     }
 }
+
+/// scripts/compare_query.py checks its TSBS query texts against TSBS's own test fixtures and that
+/// its answer comparer flags each kind of difference (`selftest`).
+#[test]
+fn compare_query_selftest_passes() {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/compare_query.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg("selftest")
+        .output()
+        .expect("python3");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("compare_query selftest: 0 failures"),
+        "{text}"
+    );
+}
+
+/// scripts/compare-query.sh end to end on a small data set: both servers loaded, every TSBS query
+/// type answered by influxd with rows, every lineshard answer counted as the same or different,
+/// the results written where the table says.
+#[test]
+fn compare_query_script_runs_against_influxd_and_lineshard() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let lineshard = std::env::var_os("LINESHARD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/debug/lineshard"));
+    assert!(
+        lineshard.exists(),
+        "{} is missing: run `cargo build` at the workspace root first",
+        lineshard.display()
+    );
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(root.join("scripts/compare-query.sh"))
+        .args(["--hosts", "10", "--hours", "1", "--queries", "3", "--out"])
+        .arg(out_dir.path())
+        .env("LINESHARD_BIN", &lineshard)
+        .env("LOAD_BIN", LOADER)
+        .output()
+        .expect("bash");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("| query type |"), "{text}");
+    let rep: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out_dir.path().join("query.json")).expect("query.json"),
+    )
+    .unwrap();
+    assert_eq!(
+        rep["config"]["servers"],
+        serde_json::json!(["influxd", "lineshard"]),
+        "{text}"
+    );
+    let types: Vec<&str> = rep["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "single-groupby-1-1-1",
+            "single-groupby-5-1-12",
+            "double-groupby-1",
+            "high-cpu-1",
+            "lastpoint",
+            "groupby-orderby-limit"
+        ]
+    );
+    for t in rep["types"].as_array().unwrap() {
+        let name = &t["type"];
+        assert_eq!(t["queries"], 3, "{name}: {text}");
+        assert_eq!(t["influxd"]["errors"], 0, "{name}: {t}");
+        assert_eq!(t["influxd"]["answered"], 3, "{name}: {t}");
+        assert!(
+            t["influxd"]["rows_mean"].as_f64().unwrap() > 0.0,
+            "{name}: {t}"
+        );
+        let (same, differ) = (t["same"].as_u64().unwrap(), t["differ"].as_u64().unwrap());
+        assert_eq!(same + differ, 3, "{name}: {t}");
+        assert_eq!(differ > 0, t["first_difference"].is_object(), "{name}: {t}");
+    }
+    assert!(out_dir.path().join("query.md").exists());
+    assert!(out_dir.path().join("query-load-lineshard.json").exists());
+}
