@@ -51,26 +51,14 @@ START_S=1451606400 # 2016-01-01T00:00:00Z, as TSBS
 END_S=$((START_S + HOURS * 3600))
 ROWS=$((HOSTS * HOURS * 360))
 DB=benchmark
-OUT=${OUT:-$ROOT/results/compare-$(date +%Y%m%d-%H%M%S)}
-mkdir -p "$OUT"
-WORK=$(mktemp -d /tmp/lineshard-compare-query.XXXXXX)
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+start_run lineshard-compare-query
 
 # --- binaries ---------------------------------------------------------------------------------------
 need_pkg influxd influxdb
-LOAD=${LOAD_BIN:-$ROOT/target/release/lineshard-load}
-if [ -z "${LOAD_BIN:-}" ]; then (cd "$ROOT" && cargo build --release -q -p lineshard-load); fi
-LINESHARD=${LINESHARD_BIN:-$ROOT/target/release/lineshard}
-if [ -z "${LINESHARD_BIN:-}" ]; then
-  (cd "$ROOT" && cargo build --release -q --bin lineshard) || echo "lineshard does not build: influxd only" >&2
-fi
+LOAD=$(release_bin lineshard-load LOAD_BIN -p lineshard-load)
+[ -n "$LOAD" ] || { echo "lineshard-load does not build" >&2; exit 1; }
+LINESHARD=$(release_bin lineshard LINESHARD_BIN --bin lineshard)
+[ -n "$LINESHARD" ] || { echo "lineshard does not build: influxd only" >&2; LINESHARD=missing; }
 
 load() { # name url
   taskset -c "$LOADER_CORES" "$LOAD" --url "$2" --db "$DB" --create-db --threads 1 --connections 1 \

@@ -37,26 +37,17 @@ SERVER_N=$(count_cores "$SERVER_CORES")
 LOADER_N=$(count_cores "$LOADER_CORES")
 if [ "$QUICK" = 1 ]; then DURATION=${DURATION:-5}; else DURATION=${DURATION:-30}; fi
 CONNECTIONS=${CONNECTIONS:-4}
-OUT=${OUT:-$ROOT/results/compare-$(date +%Y%m%d-%H%M%S)}
-mkdir -p "$OUT"
-WORK=$(mktemp -d /tmp/lineshard-compare.XXXXXX)
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+start_run lineshard-compare
 
 # --- binaries ---------------------------------------------------------------------------------------
 [[ " $ONLY " == *" influxd "* ]] && need_pkg influxd influxdb
 [[ " $ONLY " == *" victoria-metrics "* ]] && need_pkg victoria-metrics victoria-metrics
-LOAD=${LOAD_BIN:-$ROOT/target/release/lineshard-load}
-if [ -z "${LOAD_BIN:-}" ]; then (cd "$ROOT" && cargo build --release -q -p lineshard-load); fi
-LINESHARD=${LINESHARD_BIN:-$ROOT/target/release/lineshard}
-if [[ " $ONLY " == *" lineshard "* ]] && [ -z "${LINESHARD_BIN:-}" ]; then
-  (cd "$ROOT" && cargo build --release -q --bin lineshard) || echo "lineshard does not build: skipped" >&2
+LOAD=$(release_bin lineshard-load LOAD_BIN -p lineshard-load)
+[ -n "$LOAD" ] || { echo "lineshard-load does not build" >&2; exit 1; }
+LINESHARD=missing
+if [[ " $ONLY " == *" lineshard "* ]]; then
+  LINESHARD=$(release_bin lineshard LINESHARD_BIN --bin lineshard)
+  [ -n "$LINESHARD" ] || { echo "lineshard does not build: skipped" >&2; LINESHARD=missing; }
 fi
 
 load() { # name url [flags...]

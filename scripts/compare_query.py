@@ -184,7 +184,7 @@ def answer_difference(ref, got):
     `influxd X, lineshard Y` texts."""
     (s1, b1), (s2, b2) = ref, got
     if s1 != s2:
-        return f"HTTP status: influxd {s1}, lineshard {s2}: {_short(b2.decode('utf-8', 'replace'))}"
+        return f"HTTP status: influxd {s1}, lineshard {s2}: {_short(b2.decode('utf-8', 'replace').strip())}"
     try:
         j1, j2 = json.loads(b1), json.loads(b2)
     except ValueError:
@@ -256,7 +256,8 @@ def time_queries(load_bin, urls, texts, db, method, max_seconds, scratch):
            "--max-time", f"{max_seconds:g}"]
     for u in urls:
         cmd += ["--url", u]
-    out = subprocess.run(cmd, stdout=subprocess.PIPE, check=True).stdout
+    # Bounded: no new line after max_seconds, and a request gives up after 60 s per server.
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, check=True, timeout=max_seconds + 300).stdout
     got = {}
     for line in out.splitlines():
         a = json.loads(line)
@@ -337,7 +338,9 @@ def table(rep):
             notes.append(f"- {r['type']}: first difference, for `{fd['query']}`: {fd['difference']}")
         for name in ("influxd", "lineshard"):
             fe = (r.get(name) or {}).get("first_error")
-            if fe:
+            if fe and name == "lineshard" and fe["query"] == (r.get("first_difference") or {}).get("query"):
+                notes.append(f"- {r['type']}: lineshard answered {r[name]['errors']} of {r['queries']} with an error")
+            elif fe:
                 notes.append(f"- {r['type']}: {name} answered {r[name]['errors']} of {r['queries']} with an error, first: {fe['error']}")
     g = rep["geomean_ratio"]
     n = rep["geomean_types"]

@@ -1,8 +1,34 @@
-# Shell functions shared by scripts/compare.sh and scripts/compare-query.sh (sourced, not run):
-# the default core split, starting lineshard and influxd pinned to cores on loopback, stopping them.
+# Shell functions shared by scripts/compare.sh, scripts/compare-query.sh and scripts/bench-write.sh
+# (sourced, not run): the default core split, starting lineshard and influxd pinned to cores on
+# loopback, stopping them.
 #
-# The caller sets OUT (results folder), WORK (scratch folder, removed by the caller) and an array
-# PIDS (every started server is appended, so the caller's EXIT trap can stop them all).
+# The start_* functions append each server they start to the array PIDS; start_run sets it up with
+# the results folder OUT and a scratch folder WORK, and stops those servers and removes WORK on exit.
+
+# start_run NAME: OUT (default results/compare-DATE under ROOT), WORK (/tmp/NAME.XXXXXX), PIDS; on
+# exit, Ctrl-C or TERM every server in PIDS is stopped and WORK removed.
+start_run() {
+  OUT=${OUT:-$ROOT/results/compare-$(date +%Y%m%d-%H%M%S)}
+  mkdir -p "$OUT"
+  WORK=$(mktemp -d "/tmp/$1.XXXXXX")
+  PIDS=()
+  trap end_run EXIT
+  trap 'exit 130' INT TERM
+}
+end_run() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+
+# release_bin NAME VAR CARGO_ARGS...: the path of a release binary: $VAR when set, else
+# ROOT/target/release/NAME built with `cargo build --release -q CARGO_ARGS` (empty when that fails).
+release_bin() {
+  local name=$1 var=$2; shift 2
+  if [ -n "${!var:-}" ]; then echo "${!var}"; return; fi
+  if (cd "$ROOT" && cargo build --release -q "$@" >&2); then echo "$ROOT/target/release/$name"; fi
+}
 
 # Servers get the first half of the cores and the loader/client the second; on 2-3 cores, core 0
 # and core 1.
