@@ -9,13 +9,14 @@
 # lineshard with --cores that many), each with a fresh data directory. lineshard-load writes the
 # same rows to each (TSBS cpu-only, --hosts hosts, one row per host every 10 s for --hours hours from
 # 2016-01-01T00:00:00Z; one connection, so both get the very same rows) and counts them back
-# (--verify). Then scripts/compare_query.py, pinned to the client cores, sends each query to both
-# servers in turn (single-groupby-1-1-1, single-groupby-5-1-12, double-groupby-1, high-cpu-1,
-# lastpoint, groupby-orderby-limit: the texts of timescale/tsbs, random hosts and windows from
-# --seed, --queries per type), checks the answers are the same and prints the table.
+# (--verify). Then scripts/compare_query.py, pinned to the client cores, makes the queries
+# (single-groupby-1-1-1, single-groupby-5-1-12, double-groupby-1, high-cpu-1, lastpoint,
+# groupby-orderby-limit: the texts of timescale/tsbs, random hosts and windows from --seed, --queries
+# per type), has `lineshard-load query-time` send each to both servers in turn and time it, checks
+# the answers are the same and prints the table.
 # Defaults: 100 hosts x 12 h, 50 queries per type; --quick: 100 hosts x 4 h, 10 queries per type.
-# Results (query.json, query.md, the load reports and the server logs) go to --out (default
-# results/compare-DATE, the folder compare.sh writes to).
+# Results (query.json, query.md, query-servers.txt with peak RSS, the load reports and the server
+# logs) go to --out (default results/compare-DATE, the folder compare.sh writes to).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,7 +41,7 @@ while [ $# -gt 0 ]; do
     --queries) QUERIES=$2; shift ;;
     --seed) SEED=$2; shift ;;
     --method) METHOD=$2; shift ;;
-    -h|--help) sed -n 2,21p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,19p "$0"; exit 0 ;;
     *) echo "unknown flag $1" >&2; exit 2 ;;
   esac
   shift

@@ -10,9 +10,9 @@ usage:
 
 `run` has `lineshard-load query-time` send the same queries, one at a time, to both servers (closed
 loop, one keep-alive connection to each, the server asked first alternating, each query timed from
-its first byte sent to the last byte of the answer), and checks the answers are the same: HTTP status, then the JSON (statements, series in order,
-names, tags, columns, values; numbers equal to 1e-9 relative). It writes DIR/query.json and
-DIR/query.md and prints the table. `texts` prints the queries `run` would send. `selftest` checks the
+its first byte sent to the last byte of the answer), and checks the answers are the same: HTTP
+status, then the JSON (statements, series in order, names, tags, columns, values; numbers equal to
+1e-9 relative). It writes DIR/query.json and DIR/query.md and prints the table. `texts` prints the queries `run` would send. `selftest` checks the
 texts against timescale/tsbs's own test fixtures and that the comparer flags differences.
 
 The query texts are those of timescale/tsbs `cmd/tsbs_generate_queries/databases/influx/devops.go`,
