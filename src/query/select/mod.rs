@@ -107,6 +107,46 @@ impl Plan {
         Ok(())
     }
 
+    /// The fields a scan must read (`None` = every field): what the SELECT list, the per-point
+    /// filter and the selectors' aux values name. Names that are tags are harmless here.
+    pub fn fields(&self) -> Option<Vec<Vec<u8>>> {
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        let mut add = |n: &str| {
+            let n = n.as_bytes().to_vec();
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        };
+        let filter = match self {
+            Plan::Raw { stmt, filter } => {
+                for f in &stmt.fields {
+                    match f {
+                        SelectField::Key { name, .. } => add(name),
+                        SelectField::Wildcard(_) | SelectField::Regex(_) => return None,
+                    }
+                }
+                filter
+            }
+            Plan::Aggregate(a) => {
+                for c in &a.calls {
+                    add(&c.field);
+                }
+                for (n, _) in &a.aux {
+                    add(n);
+                }
+                &a.filter
+            }
+        };
+        if let Some(f) = filter {
+            f.walk(&mut |e| {
+                if let Expr::Var { name, .. } = e {
+                    add(name);
+                }
+            });
+        }
+        Some(out)
+    }
+
     /// What to ask storage: the sources and the pushed-down condition.
     pub fn scan(&self) -> (&[Source], &Condition) {
         match self {
