@@ -16,6 +16,8 @@ pub enum Aggregate {
     Distinct,
     /// `integral(f[, unit])`, `unit_ns` defaults to 1s. Without GROUP BY time only: with it, the
     /// area of a bucket depends on the next bucket's first point (see [`super::integral_windows`]).
+    /// Its row is timed as 1.x times it: 0 for a float field, `bucket_start` (the query's start)
+    /// for an integer field; no row when the only points are at that time.
     Integral {
         unit_ns: i64,
     },
@@ -998,6 +1000,12 @@ mod tests {
         let distinct = [(1, Value::Int(3)), (2, Value::Int(-1)), (3, Value::Int(2))];
         assert_eq!(run(Aggregate::Mode, &distinct), vec![Value::Int(-1)]);
         assert_eq!(run(Aggregate::Mode, &bools), vec![Value::Bool(true)]);
+    }
+
+    #[test]
+    fn accumulators_travel_between_cores() {
+        fn sendable<T: Send + Clone + 'static>() {}
+        sendable::<Accumulator>();
     }
 
     #[test]
