@@ -16,6 +16,8 @@ pub enum Aggregate {
     Distinct,
     /// `integral(f[, unit])`, `unit_ns` defaults to 1s. Without GROUP BY time only: with it, the
     /// area of a bucket depends on the next bucket's first point (see [`super::integral_windows`]).
+    /// Its row is timed as 1.x times it: 0 for a float field, `bucket_start` (the query's start)
+    /// for an integer field; no row when the only points are at that time.
     Integral {
         unit_ns: i64,
     },
@@ -86,6 +88,19 @@ impl FieldType {
 /// if not, 1.x's statement error, e.g. `unsupported mean iterator type:
 /// *query.stringInterruptIterator`. Names that are not functions of this module pass.
 pub fn check(name: &str, ty: FieldType) -> Result<(), String> {
+    let (word, ok) = rule(name, ty);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "unsupported {word} iterator type: {}",
+            ty.go_iterator()
+        ))
+    }
+}
+
+/// Whether `name` takes `ty`, and the word 1.x's error uses for it.
+fn rule(name: &str, ty: FieldType) -> (&str, bool) {
     use FieldType::*;
     let numeric = matches!(ty, Float | Integer | Unsigned);
     // The word 1.x's error uses (mode says "median", sample says "elapsed": 1.x's texts).
@@ -102,14 +117,7 @@ pub fn check(name: &str, ty: FieldType) -> Result<(), String> {
         "cumulative_sum" => ("cumulative sum", numeric),
         _ => (name, true),
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "unsupported {word} iterator type: {}",
-            ty.go_iterator()
-        ))
-    }
+    (word, ok)
 }
 
 /// [`check`] for an aggregate call: `top`/`bottom` with tag arguments are built on `max`/`min`
@@ -252,8 +260,9 @@ enum State {
     Distinct(HashMap<Key, (i64, Value)>),
     /// (hash, point): the `n` points of smallest hash.
     Sample(Vec<(u64, Row)>),
-    /// top/bottom without tags: at most `n` best points (kept sorted best first).
-    Ranked(Vec<Row>),
+    /// top/bottom without tags: candidate points, trimmed to the best `n` now and then; after a
+    /// trim, the `n`th best (a point that does not beat it cannot be among the best `n`).
+    Ranked(Vec<Row>, Option<Row>),
     /// top/bottom with tags: the best point per tag combination.
     Keyed(HashMap<Vec<Key>, Row>),
 }
@@ -293,7 +302,7 @@ impl Accumulator {
             Aggregate::Distinct | Aggregate::CountDistinct => State::Distinct(HashMap::new()),
             Aggregate::Sample(_) => State::Sample(Vec::new()),
             Aggregate::Top { tags: 0, .. } | Aggregate::Bottom { tags: 0, .. } => {
-                State::Ranked(Vec::new())
+                State::Ranked(Vec::new(), None)
             }
             Aggregate::Top { .. } | Aggregate::Bottom { .. } => State::Keyed(HashMap::new()),
         };
@@ -306,7 +315,7 @@ impl Accumulator {
         ];
         let accepts = types
             .iter()
-            .filter(|t| check(name_of(agg), **t).is_ok())
+            .filter(|t| rule(name_of(agg), **t).1)
             .fold(0, |bits, t| bits | 1 << *t as u8);
         Accumulator {
             agg: agg.clone(),
@@ -396,11 +405,17 @@ impl Accumulator {
                     trim_sample(kept, n);
                 }
             }
-            State::Ranked(kept) => {
+            State::Ranked(kept, floor) => {
+                if let Some(f) = floor {
+                    if !beats_parts(&self.agg, time, value, aux, f) {
+                        return;
+                    }
+                }
                 kept.push(row());
                 if kept.len() > 2 * n.max(16) {
                     rank_points(&self.agg, kept);
                     kept.truncate(n);
+                    *floor = kept.last().cloned();
                 }
             }
             State::Keyed(map) => {
@@ -483,10 +498,15 @@ impl Accumulator {
                 a.extend(b);
                 trim_sample(a, n);
             }
-            (State::Ranked(a), State::Ranked(b)) => {
+            (State::Ranked(a, floor), State::Ranked(b, _)) => {
                 a.extend(b);
                 rank_points(&self.agg, a);
                 a.truncate(n);
+                *floor = if a.len() == n {
+                    a.last().cloned()
+                } else {
+                    None
+                };
             }
             (State::Keyed(a), State::Keyed(b)) => {
                 for (k, row) in b {
@@ -565,7 +585,7 @@ impl Accumulator {
                 rows.sort_by(|a, b| a.time.cmp(&b.time).then(cmp_values(&a.value, &b.value)));
                 rows
             }
-            State::Ranked(mut kept) => {
+            State::Ranked(mut kept, _) => {
                 let n = match agg {
                     Aggregate::Top { n, .. } | Aggregate::Bottom { n, .. } => n,
                     _ => 0,
@@ -980,6 +1000,12 @@ mod tests {
         let distinct = [(1, Value::Int(3)), (2, Value::Int(-1)), (3, Value::Int(2))];
         assert_eq!(run(Aggregate::Mode, &distinct), vec![Value::Int(-1)]);
         assert_eq!(run(Aggregate::Mode, &bools), vec![Value::Bool(true)]);
+    }
+
+    #[test]
+    fn accumulators_travel_between_cores() {
+        fn sendable<T: Send + Clone + 'static>() {}
+        sendable::<Accumulator>();
     }
 
     #[test]
