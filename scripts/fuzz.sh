@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzz the HTTP framing and the line-protocol decoder with cargo-fuzz (libFuzzer, nightly).
+# Fuzz the HTTP framing, the line-protocol decoder and the InfluxQL parser and planner with
+# cargo-fuzz (libFuzzer, nightly).
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]      (default: 60 s, every target)
 #
@@ -14,7 +15,7 @@ secs=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(http_framing lineproto_decode)
+    targets=(http_framing lineproto_decode influxql)
 fi
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
@@ -38,6 +39,11 @@ seed() {
     lineproto_decode)
         printf '\x00cpu,host=a,region=b v=1,s="x y",b=t,i=3i 1700000000000000000\n# c\n\nm\\ x,t\\,k=v\\=w f=-1.5e3\n' >"$dir/lines"
         printf '\x04m u=3u,i=-9223372036854775808i 1\nm f=1 -9223372036854775806\n' >"$dir/edges"
+        ;;
+    influxql)
+        printf 'SELECT mean("v"), max(i) FROM "m" WHERE ("host" =~ /^(a|b)$/) AND time >= 0ms and time <= 1000ms GROUP BY time(1m), "host" fill(linear)' >"$dir/grafana"
+        printf 'SELECT derivative(sum(v), 1s) FROM (SELECT v FROM m WHERE v > 1) WHERE time > now() - 1h GROUP BY time(10s, 3s), * fill(previous) ORDER BY time DESC LIMIT 3 SLIMIT 2' >"$dir/nested"
+        printf 'SELECT top(v, host, 2), * FROM /m/; SELECT percentile(v, 99.5) FROM m' >"$dir/selectors"
         ;;
     esac
 }

@@ -1620,3 +1620,38 @@ pub fn rows_of(result: StatementResult) -> Vec<SeriesRows> {
         })
         .collect()
 }
+
+/// A few rows of every field type over two series in the 140 s before `now_ns`, for tests and
+/// the fuzz target that run arbitrary plans.
+pub fn sample_rows(now_ns: i64) -> Vec<SeriesRows> {
+    use crate::lineproto::FieldValue;
+    let key = |k: &str| super::FieldKey::from(k.as_bytes());
+    let point = |t: i64, v: f64, i: i64| {
+        (
+            t,
+            vec![
+                (key("v"), FieldValue::Float(v)),
+                (key("i"), FieldValue::Integer(i)),
+                (
+                    key("s"),
+                    FieldValue::String(std::borrow::Cow::Owned(b"x".to_vec())),
+                ),
+                (key("b"), FieldValue::Boolean(i % 2 == 0)),
+            ],
+        )
+    };
+    ["a", "b"]
+        .iter()
+        .enumerate()
+        .map(|(n, host)| SeriesRows {
+            measurement: b"m".to_vec(),
+            tags: vec![(b"host".to_vec(), host.as_bytes().to_vec())],
+            points: (0..20)
+                .map(|k| {
+                    let t = now_ns - (20 - k) * 7_000_000_000 + n as i64;
+                    point(t, k as f64 * 1.5 - 3.0, k - 5)
+                })
+                .collect(),
+        })
+        .collect()
+}
