@@ -15,7 +15,11 @@
 //! deletes files and rewrites `schema.json` with plain blocking calls (rare, and small).
 //!
 //! WAL payload: a record kind, then the record; points are kind 3, drop database kind 1, drop
-//! retention policy kind 2 (layout in `payload.rs`).
+//! retention policy kind 2, delete kind 4 (layout in `payload.rs`).
+//!
+//! Delete (`DELETE`, `DROP SERIES`, `DROP MEASUREMENT`): the memtable is rebuilt without the
+//! points, the record is logged, and sealed files get a tombstone that reads apply until the
+//! files are gone (`tombstone.rs`).
 //!
 //! | file | what it holds |
 //! | --- | --- |
@@ -23,6 +27,7 @@
 //! | `payload.rs` | the WAL payload codec: record kinds, encoded and decoded (pure) |
 //! | `seal.rs` | the seal: memtable swap, segment files written durably, WAL retired |
 //! | `read.rs` | the read path: a scan's sources, a segment file's rows, the merge |
+//! | `tombstone.rs` | deletes: the memtable's points, tombstones for sealed files, `tombstones` |
 //! | `tests.rs` | unit tests |
 
 mod payload;
@@ -30,9 +35,11 @@ mod read;
 mod seal;
 #[cfg(test)]
 mod tests;
+mod tombstone;
 
 pub use read::{merge_sources, scan_files, scan_segment};
 pub use seal::seal;
+pub use tombstone::Deleted;
 
 use super::memtable::{Admit, KnownField, Memtable};
 use super::wal::{FsyncPolicy, Wal, WalRecord};
@@ -71,6 +78,8 @@ pub struct Partition {
     /// memtable is immutable, so its rows are hidden from reads and its files deleted when the
     /// seal is installed.
     dropped_while_sealing: Vec<(String, Option<String>)>,
+    /// Deletes of sealed data (`tombstone.rs`).
+    tombstones: Vec<tombstone::Tombstone>,
 }
 
 /// Whether (db, rp) is covered by a drop in `dropped` (`None` rp: the whole database).
@@ -159,6 +168,9 @@ impl Partition {
                 }
                 Some(Record::DropDatabase(db)) => memtable.drop_database(db),
                 Some(Record::DropRp(db, rp)) => memtable.drop_retention_policy(db, rp),
+                Some(Record::Delete(d)) => {
+                    memtable.delete(&d);
+                }
                 None => {
                     bad.get_or_insert_with(|| format!("WAL record {}: unknown payload", r.lsn));
                 }
@@ -170,7 +182,8 @@ impl Partition {
             return Err(failed("WAL")(&e));
         }
         let sealed_types = load_types(&dir).map_err(|e| failed("schema.json")(&e))?;
-        Ok(Partition {
+        let tombstones = tombstone::load(&dir).map_err(|e| failed("tombstones")(&e))?;
+        let mut p = Partition {
             id,
             dir,
             memtable,
@@ -182,7 +195,11 @@ impl Partition {
             sealed_types,
             seal_lsn: 0,
             dropped_while_sealing: Vec::new(),
-        })
+            tombstones,
+        };
+        p.settle_tombstones()
+            .map_err(|e| failed("tombstones")(&e))?;
+        Ok(p)
     }
 
     /// Applies a batch to the memtable and queues what was stored in the WAL (in one step, so
@@ -269,6 +286,7 @@ impl Partition {
     }
 
     fn remove_segments(&mut self, pred: impl Fn(&SegmentFile) -> bool) {
+        let before = self.segments.len();
         self.segments.retain(|s| {
             if pred(s) {
                 let _ = std::fs::remove_file(&s.path);
@@ -277,6 +295,11 @@ impl Partition {
                 true
             }
         });
+        if self.segments.len() != before {
+            // A tombstone left without files is not needed; failing to rewrite the file only
+            // keeps one that covers nothing.
+            let _ = self.prune_tombstones();
+        }
     }
 
     /// Deletes segments whose newest point is older than `min_ns` for their (db, rp).
