@@ -292,6 +292,9 @@ pub fn authorize_write(p: &Principal, db: &str) -> Result<(), super::ApiError> {
 fn required(stmt: &Statement) -> Vec<Option<(Privilege, String)>> {
     match stmt {
         Statement::ShowDatabases => vec![Some((Privilege::NoPrivileges, String::new()))],
+        Statement::Delete(_) | Statement::DropSeries(_) => {
+            vec![Some((Privilege::Write, String::new()))]
+        }
         Statement::ShowRetentionPolicies { database } => {
             vec![Some((
                 Privilege::Read,

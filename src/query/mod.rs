@@ -99,6 +99,32 @@ pub enum Statement {
     ShowGrants {
         user: String,
     },
+    /// `DELETE [FROM m, /re/] [WHERE tags and time]`.
+    Delete(DeleteStatement),
+    /// `DROP SERIES [FROM m, /re/] [WHERE tags]`.
+    DropSeries(DeleteStatement),
+    /// `DROP MEASUREMENT name`.
+    DropMeasurement {
+        name: String,
+    },
+}
+
+/// `DELETE` or `DROP SERIES`: which series of the request's database, and which times. Both
+/// act on every retention policy of the database (1.x refuses a database or retention policy
+/// in their FROM).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeleteStatement {
+    /// The FROM measurements; empty = every measurement.
+    pub sources: Vec<MeasurementMatch>,
+    /// The WHERE: a predicate on tags and a time range (unbounded without one).
+    pub condition: Condition,
+    /// The WHERE names `time` (`DROP SERIES` refuses that when it runs).
+    pub has_time: bool,
+    /// The WHERE compares a field (`::field`, or a number or boolean): 1.x refuses that when
+    /// it runs (`fields not supported in WHERE clause during deletion`).
+    pub on_fields: bool,
+    /// The statement as influxql's `String()` prints it.
+    pub text: String,
 }
 
 pub use crate::catalog::users::Privilege;

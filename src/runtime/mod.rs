@@ -7,6 +7,6 @@ pub mod core;
 mod oneshot;
 
 pub use self::core::{
-    Applied, Apply, Call, CallError, ChangeCatalog, Claim, Core, InstallCatalog, Msg, Purge, Req,
-    Resp, Scan,
+    Applied, Apply, Call, CallError, ChangeCatalog, Claim, Core, DeleteSeries, InstallCatalog, Msg,
+    Purge, Req, Resp, Scan,
 };

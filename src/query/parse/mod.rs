@@ -7,9 +7,9 @@
 use super::scan::{Scanner, Tok};
 use super::time::{parse_duration, parse_time_literal};
 use super::{
-    AlterRetentionPolicy, Condition, CreateDatabase, CreateRetentionPolicy, KeyKind,
-    MeasurementMatch, Password, Privilege, RetentionPolicySpec, SelectField, SelectStatement,
-    Source, Statement, TagExpr,
+    AlterRetentionPolicy, Condition, CreateDatabase, CreateRetentionPolicy, DeleteStatement,
+    KeyKind, MeasurementMatch, Password, Privilege, RetentionPolicySpec, SelectField,
+    SelectStatement, Source, Statement, TagExpr,
 };
 
 /// Why a query was refused. Display is the text after InfluxDB's `error parsing query: `.
@@ -135,7 +135,10 @@ enum Expr {
     Dur(i64),
     Bool(bool),
     Now,
-    Regex,
+    /// `/pattern/` (the pattern is a valid regex).
+    Regex(String),
+    /// `( expr )`, kept for printing the statement back.
+    Paren(Box<Expr>),
     Bin(&'static str, Box<Expr>, Box<Expr>),
 }
 
@@ -233,6 +236,7 @@ impl Parser {
             Tok::Keyword("SHOW") => self.show(),
             Tok::Keyword("CREATE") => self.create(),
             Tok::Keyword("DROP") => self.drop(),
+            Tok::Keyword("DELETE") => self.delete(),
             Tok::Keyword("ALTER") => {
                 self.expect_kw("RETENTION")?;
                 self.expect_kw("POLICY")?;
@@ -301,6 +305,10 @@ impl Parser {
                 Ok(Statement::DropRetentionPolicy { name, database })
             }
             Tok::Keyword("USER") => Ok(Statement::DropUser {
+                name: self.ident()?,
+            }),
+            Tok::Keyword("SERIES") => self.drop_series(),
+            Tok::Keyword("MEASUREMENT") => Ok(Statement::DropMeasurement {
                 name: self.ident()?,
             }),
             Tok::Keyword(k) if DROP.contains(&k) => Err(self.unsupported(format!("DROP {k}"), pos)),
@@ -550,6 +558,7 @@ impl Parser {
     }
 }
 
+mod delete;
 mod select;
 #[cfg(test)]
 mod tests;

@@ -220,7 +220,7 @@ impl Parser {
         })
     }
 
-    fn regex(&mut self) -> Result<MeasurementMatch, ParseError> {
+    pub(super) fn regex(&mut self) -> Result<MeasurementMatch, ParseError> {
         let (_, at) = self.s.peek_rune(self.i);
         let (pattern, after) = self.s.scan_regex(at).map_err(|m| self.message(m, at))?;
         self.i = after;
@@ -235,7 +235,7 @@ impl Parser {
             })
     }
 
-    fn source(&mut self) -> Result<Source, ParseError> {
+    pub(super) fn source(&mut self) -> Result<Source, ParseError> {
         let (c, at) = self.s.peek_rune(self.i);
         if c == Some('/') {
             return Ok(Source {
@@ -288,7 +288,7 @@ impl Parser {
     }
 
     /// Precedence climbing over InfluxQL's binary operators.
-    fn expr(&mut self, min_prec: u8) -> Result<Expr, ParseError> {
+    pub(super) fn expr(&mut self, min_prec: u8) -> Result<Expr, ParseError> {
         let mut lhs = self.unary()?;
         loop {
             let save = self.i;
@@ -326,8 +326,10 @@ impl Parser {
             let (tok, pos) = self.next();
             return Err(self.expected(&tok, pos, &["regex"]));
         }
-        self.regex()?;
-        Ok(Expr::Regex)
+        match self.regex()? {
+            MeasurementMatch::Regex(re) => Ok(Expr::Regex(re.as_str().to_string())),
+            MeasurementMatch::Name(n) => Ok(Expr::Regex(n)),
+        }
     }
 
     fn unary(&mut self) -> Result<Expr, ParseError> {
@@ -345,7 +347,7 @@ impl Parser {
                     return Err(self.expected(&tok, pos, &[")"]));
                 }
                 self.parens -= 1;
-                e
+                Expr::Paren(Box::new(e))
             }
             Tok::Ident(name) => {
                 let save = self.i;
@@ -400,6 +402,9 @@ impl Parser {
 
     /// Fold a WHERE expression into `cond`; `pos` (the WHERE) positions unsupported shapes.
     fn lower(&self, e: &Expr, pos: usize, cond: &mut Condition) -> Result<(), ParseError> {
+        if let Expr::Paren(inner) = e {
+            return self.lower(inner, pos, cond);
+        }
         let Expr::Bin(op, l, r) = e else {
             return Err(self.unsupported("this WHERE condition", pos));
         };
@@ -460,7 +465,7 @@ impl Parser {
         Ok(())
     }
 
-    fn time_bound(
+    pub(super) fn time_bound(
         &self,
         op: &str,
         t: i64,
@@ -486,8 +491,9 @@ impl Parser {
 
     /// A time operand: a time string, ns integer, duration since the epoch, `now()`, and
     /// sums/differences of those (`now() - 1h`, `'2020-01-01' + 30m`).
-    fn time_value(&self, e: &Expr, pos: usize) -> Result<i64, ParseError> {
+    pub(super) fn time_value(&self, e: &Expr, pos: usize) -> Result<i64, ParseError> {
         match e {
+            Expr::Paren(inner) => self.time_value(inner, pos),
             Expr::Str(s) => parse_time_literal(s)
                 .ok_or_else(|| ParseError::Plain("invalid timestamp string".into())),
             Expr::Int(v) | Expr::Dur(v) => Ok(*v),

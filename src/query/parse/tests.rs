@@ -546,7 +546,7 @@ fn user_statements() {
 fn unsupported_influxql_is_named() {
     for (q, what) in [
         ("SHOW MEASUREMENTS", "SHOW MEASUREMENTS"),
-        ("DROP MEASUREMENT m", "DROP MEASUREMENT"),
+        ("DROP SHARD 1", "DROP SHARD"),
         ("SELECT mean(v) FROM m", "function mean()"),
         ("SELECT v FROM m GROUP BY host", "GROUP BY"),
         ("SELECT v FROM m fill(none)", "fill()"),
@@ -558,7 +558,10 @@ fn unsupported_influxql_is_named() {
         ),
         ("SELECT v FROM m WHERE host =~ /a/", "operator =~ in WHERE"),
         ("SELECT v + 1 FROM m", "an expression in the SELECT list"),
-        ("DELETE FROM m", "DELETE"),
+        (
+            "DELETE FROM m WHERE time > 1 OR a = 'b'",
+            "time in an OR in WHERE",
+        ),
     ] {
         let e = err(q);
         assert!(
