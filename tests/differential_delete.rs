@@ -99,6 +99,15 @@ impl Pair {
         );
     }
 
+    /// The same write to both: same status and error text.
+    fn same_write(&self, body: &str) {
+        let (a, b) = self.both("POST", "/write?db=db", body.as_bytes());
+        assert_eq!(a.status, b.status, "{body}: {} / {}", a.text(), b.text());
+        if a.status != 204 {
+            assert_eq!(a.error(), b.error(), "{body}");
+        }
+    }
+
     fn write(&self, rp: &str, body: &str) {
         let target = format!("/write?db=db&rp={rp}");
         let (a, b) = self.both("POST", &target, body.as_bytes());
@@ -278,6 +287,15 @@ fn deletes_answer_and_read_back_like_influxd() {
     pair.write("two", again);
     pair.same_data("writing dropped series again");
     pair.same("POST", "DELETE WHERE time < '2020-09-13T13:00:00Z'");
+    // DROP MEASUREMENT forgets its field types; DROP SERIES and DELETE keep them.
+    pair.same_write("tm,a=b v=1 10");
+    pair.same("POST", "DROP MEASUREMENT tm");
+    pair.same_write("tm,a=b v=\"str\" 11");
+    pair.same("POST", "DROP SERIES FROM tm");
+    pair.same_write("tm,a=b v=true 12");
+    pair.same("POST", "DELETE FROM tm");
+    pair.same_write("tm,a=b v=5i 13");
+    pair.same_write("tm,a=b v=\"again\" 14");
     pair.same_data("the last delete");
 }
 
@@ -338,8 +356,10 @@ fn deletes_survive_kill_9_and_restarts() {
     }
     wait_for_segments(&s, 2);
     assert_eq!(s.write("db", &body(1680, 20)).status, 204);
+    assert_eq!(s.write("db", "tm,a=b v=1 1").status, 204);
     let full = all_rows(&s);
     for stmt in [
+        "DROP MEASUREMENT tm",
         "DELETE FROM cpu WHERE host = 'h1'",
         "DELETE WHERE region = 'us' AND time < '2020-09-13T13:00:00Z'",
         "DROP SERIES FROM disk WHERE host = 'h4'",
@@ -361,6 +381,9 @@ fn deletes_survive_kill_9_and_restarts() {
     assert_eq!(all_rows(&s), deleted, "after kill -9");
     let s = restart(s, &args);
     assert_eq!(all_rows(&s), deleted, "after a second restart");
+    // The dropped measurement's field types stay forgotten.
+    let r = s.write("db", "tm,a=b v=\"text\" 2");
+    assert_eq!(r.status, 204, "{}", r.text());
     // More writes seal over the deleted data; the deletes still hold and the new data stays.
     let again = "cpu,host=h1,region=eu usage=1.5,n=1i,ok=true 1700000000000000000\n\
                  mem,host=h0,region=eu free=1i 1700000000000000000\n";

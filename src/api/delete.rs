@@ -22,6 +22,7 @@ pub async fn execute(core: &Rc<Core>, kind: Kind, db: &str) -> StatementResult {
     if !core.catalog_snapshot().databases.contains_key(db) {
         return StatementResult::error(format!("database not found: {db}"));
     }
+    let drop_measurement = matches!(kind, Kind::DropMeasurement(_));
     let delete = match kind {
         Kind::DropMeasurement(name) => Delete {
             db: db.to_string(),
@@ -51,7 +52,11 @@ pub async fn execute(core: &Rc<Core>, kind: Kind, db: &str) -> StatementResult {
     if delete.time_min_ns >= delete.time_max_ns || delete.tags == TagExpr::False {
         return StatementResult::ok();
     }
-    for answer in core.ask_all(|_| DeleteSeries(delete.clone())).await {
+    let call = |_| DeleteSeries {
+        delete: delete.clone(),
+        drop_measurement,
+    };
+    for answer in core.ask_all(call).await {
         match answer {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return StatementResult::error(e.to_string()),

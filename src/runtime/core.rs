@@ -66,7 +66,7 @@ pub enum Req {
     /// Read this core's rows for a query.
     Scan(ScanRequest),
     /// Delete points in this core's partitions (`DELETE`, `DROP SERIES`, `DROP MEASUREMENT`).
-    Delete(Delete),
+    Delete(DeleteSeries),
     /// Change the catalog (core 0 only).
     Catalog(CatalogChange),
     /// A new catalog snapshot from core 0, plus what to purge.
@@ -110,7 +110,12 @@ pub struct Claim {
 pub struct Scan(pub ScanRequest);
 
 /// Delete points in a core's partitions; answered once the delete is durable there.
-pub struct DeleteSeries(pub Delete);
+pub struct DeleteSeries {
+    pub delete: Delete,
+    /// `DROP MEASUREMENT`: the field types of the delete's measurement (a name) are forgotten
+    /// too, in the schema and in the partitions' sealed types.
+    pub drop_measurement: bool,
+}
 
 /// Change the catalog (served by core 0 only).
 pub struct ChangeCatalog(pub CatalogChange);
@@ -144,7 +149,7 @@ call!(Claim => Vec<ClaimAnswer>,
     |c| Req::Claim { db: c.db, rp: c.rp, claims: c.claims },
     Resp::Claimed(r) => r);
 call!(Scan => Vec<SeriesRows>, |c| Req::Scan(c.0), Resp::Scanned(r) => r);
-call!(DeleteSeries => Result<(), StorageError>, |c| Req::Delete(c.0), Resp::Deleted(r) => r);
+call!(DeleteSeries => Result<(), StorageError>, |c| Req::Delete(c), Resp::Deleted(r) => r);
 call!(ChangeCatalog => Result<(), CatalogChangeError>, |c| Req::Catalog(c.0), Resp::CatalogChanged(r) => r);
 call!(InstallCatalog => (), |c| Req::CatalogSnapshot(c.0, c.1), Resp::Ack => ());
 
@@ -597,10 +602,28 @@ impl Core {
     /// sealed files, a WAL record each), forgets the series left without any point, and waits
     /// until every WAL made the record durable. A series forgotten here no longer counts
     /// against the series limits; the series index, when there is one, forgets it here too.
-    pub async fn delete_local(&self, d: &Delete) -> Result<(), StorageError> {
+    pub async fn delete_local(&self, call: &DeleteSeries) -> Result<(), StorageError> {
+        let d = &call.delete;
         let mut waits = Vec::new();
         let mut first_err = None;
+        let dropped: Vec<&[u8]> = if call.drop_measurement {
+            d.measurements
+                .iter()
+                .filter_map(|m| match m {
+                    crate::storage::scan::MeasurementMatch::Name(n) => Some(n.as_bytes()),
+                    crate::storage::scan::MeasurementMatch::Regex(_) => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for m in &dropped {
+            self.schema.borrow_mut().purge_measurement(&d.db, m);
+        }
         for (idx, p) in self.partitions.borrow_mut().iter_mut().enumerate() {
+            for m in &dropped {
+                p.forget_measurement_types(&d.db, m);
+            }
             match p.delete(d) {
                 Ok(done) => {
                     let mut card = self.cardinality.borrow_mut();

@@ -29,17 +29,16 @@ impl Lowered {
 impl Parser {
     /// After `DELETE`.
     pub(super) fn delete(&mut self) -> Result<Statement, ParseError> {
-        self.delete_like("DELETE", false).map(Statement::Delete)
+        self.delete_like("DELETE").map(Statement::Delete)
     }
 
     /// After `DROP SERIES`.
     pub(super) fn drop_series(&mut self) -> Result<Statement, ParseError> {
-        self.delete_like("DROP SERIES", true)
-            .map(Statement::DropSeries)
+        self.delete_like("DROP SERIES").map(Statement::DropSeries)
     }
 
     /// `[FROM sources] [WHERE expr]`, at least one of them.
-    fn delete_like(&mut self, head: &str, _series: bool) -> Result<DeleteStatement, ParseError> {
+    fn delete_like(&mut self, head: &str) -> Result<DeleteStatement, ParseError> {
         let mut text = head.to_string();
         let save = self.i;
         let (tok, pos) = self.next();
@@ -303,7 +302,10 @@ mod tests {
         assert!(del("DELETE FROM cpu WHERE v::field = 'x'").on_fields);
         assert!(!del("DELETE FROM cpu WHERE host::tag = 'x'").on_fields);
         let d = del("DELETE WHERE time > now() - 1u");
-        assert_eq!(d.condition.time_min_ns, 1_000 - 1_000 + 1);
+        assert_eq!(
+            d.condition.time_min_ns, 1,
+            "now() (1000 ns) - 1u, exclusive"
+        );
         assert!(matches!(
             one("DROP MEASUREMENT \"we ird\""),
             Statement::DropMeasurement { name } if name == "we ird"

@@ -78,6 +78,9 @@ pub struct Partition {
     /// memtable is immutable, so its rows are hidden from reads and its files deleted when the
     /// seal is installed.
     dropped_while_sealing: Vec<(String, Option<String>)>,
+    /// Measurements (db, name) dropped while a seal runs: the types the seal adds for them
+    /// are not kept.
+    measurements_dropped_while_sealing: Vec<(String, Vec<u8>)>,
     /// Deletes of sealed data (`tombstone.rs`).
     tombstones: Vec<tombstone::Tombstone>,
 }
@@ -195,6 +198,7 @@ impl Partition {
             sealed_types,
             seal_lsn: 0,
             dropped_while_sealing: Vec::new(),
+            measurements_dropped_while_sealing: Vec::new(),
             tombstones,
         };
         p.settle_tombstones()
@@ -283,6 +287,21 @@ impl Partition {
         self.sealed_types.retain(|t| !(t.0 == db && t.1 == rp));
         let _ = save_types(&self.dir, &self.sealed_types);
         let _ = self.wal.enqueue(&payload::drop_rp(db, rp));
+    }
+
+    /// Forgets the sealed field types of `measurement` in `db` (`DROP MEASUREMENT`), so that a
+    /// restart does not register them again.
+    pub fn forget_measurement_types(&mut self, db: &str, measurement: &[u8]) {
+        if self.sealing.is_some() {
+            self.measurements_dropped_while_sealing
+                .push((db.to_string(), measurement.to_vec()));
+        }
+        let before = self.sealed_types.len();
+        self.sealed_types
+            .retain(|t| !(t.0 == db && t.2 == measurement));
+        if self.sealed_types.len() != before {
+            let _ = save_types(&self.dir, &self.sealed_types);
+        }
     }
 
     fn remove_segments(&mut self, pred: impl Fn(&SegmentFile) -> bool) {
