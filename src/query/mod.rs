@@ -10,8 +10,10 @@
 //!   `SHOW RETENTION POLICIES`, the user statements (`CREATE|DROP USER`, `SET PASSWORD FOR`,
 //!   `GRANT`, `REVOKE`, `SHOW USERS`, `SHOW GRANTS FOR`), and a raw `SELECT` (`*`, field/tag names, `AS`, `::field|tag`)
 //!   `FROM` names, `db.rp.m`, `db..m` or `/regex/`, `WHERE` an AND of time bounds and tag
-//!   `=`/`!=`, `ORDER BY time [ASC|DESC]`, `LIMIT n`, `OFFSET n`. Valid InfluxQL outside
-//!   that subset is a [`ParseError::Unsupported`].
+//!   `=`/`!=`, `ORDER BY time [ASC|DESC]`, `LIMIT n`, `OFFSET n`; `DELETE`, `DROP SERIES`
+//!   (`FROM` names or regexes, `WHERE` tags with `=`, `!=`, `<>`, `=~`, `!~`, AND, OR and
+//!   parentheses, and for DELETE time bounds ANDed to them) and `DROP MEASUREMENT`. Valid
+//!   InfluxQL outside that subset is a [`ParseError::Unsupported`].
 //! - differences, on purpose: `WHERE k = 'v'` always reads the tag `k` (InfluxDB would compare
 //!   a field of that name); the columns of `*` come from the rows that match (InfluxDB takes
 //!   every key of the shards in range, so an all-null column can appear there and not here).
