@@ -105,22 +105,23 @@ pub(super) fn delete(d: &Delete) -> Vec<u8> {
 }
 
 /// A delete's bytes after the kind (also the entries of the tombstone file): `u16` db length,
-/// db, `u16` measurement count, per measurement `u8` 0 (name) or 1 (regex) and `u16`-length
+/// db, `u32` measurement count, per measurement `u8` 0 (name) or 1 (regex) and `u32`-length
 /// text, `i64` time min, `i64` time max (exclusive), then the tag predicate as a prefix tree:
-/// `u8` 0 true, 1 false, 2 `=` / 3 `!=` (`u16`-length key, `u32`-length value), 4 `=~` / 5
-/// `!~` (`u16`-length key, `u32`-length pattern), 6 AND / 7 OR (both operands follow).
+/// `u8` 0 true, 1 false, 2 `=` / 3 `!=` (`u32`-length key, `u32`-length value), 4 `=~` / 5
+/// `!~` (`u32`-length key, `u32`-length pattern), 6 AND / 7 OR (both operands follow). Names
+/// and keys come from a query, so their lengths are not bounded by 64 KiB as a database's is.
 pub(super) fn encode_delete(out: &mut Vec<u8>, d: &Delete) {
     put_str(out, &d.db);
-    out.extend_from_slice(&(d.measurements.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(d.measurements.len() as u32).to_le_bytes());
     for m in &d.measurements {
         match m {
             MeasurementMatch::Name(n) => {
                 out.push(0);
-                put_str(out, n);
+                put_bytes(out, n.as_bytes());
             }
             MeasurementMatch::Regex(re) => {
                 out.push(1);
-                put_str(out, re.as_str());
+                put_bytes(out, re.as_str().as_bytes());
             }
         }
     }
@@ -130,10 +131,7 @@ pub(super) fn encode_delete(out: &mut Vec<u8>, d: &Delete) {
 }
 
 fn encode_tags(out: &mut Vec<u8>, e: &TagExpr) {
-    let long = |out: &mut Vec<u8>, b: &[u8]| {
-        out.extend_from_slice(&(b.len() as u32).to_le_bytes());
-        out.extend_from_slice(b);
-    };
+    let long = put_bytes;
     match e {
         TagExpr::True => out.push(0),
         TagExpr::False => out.push(1),
@@ -158,13 +156,13 @@ fn encode_tags(out: &mut Vec<u8>, e: &TagExpr) {
 /// The delete encoded at `pos` of `buf` (`encode_delete`); `None` when cut short or invalid.
 pub(super) fn decode_delete(buf: &[u8], pos: &mut usize) -> Option<Delete> {
     let db = get_str(buf, pos)?.to_string();
-    let n = u16::from_le_bytes(buf.get(*pos..*pos + 2)?.try_into().ok()?);
-    *pos += 2;
+    let n = u32::from_le_bytes(buf.get(*pos..*pos + 4)?.try_into().ok()?);
+    *pos += 4;
     let mut measurements = Vec::new();
     for _ in 0..n {
         let kind = *buf.get(*pos)?;
         *pos += 1;
-        let text = get_str(buf, pos)?;
+        let text = std::str::from_utf8(get_bytes(buf, pos)?).ok()?;
         measurements.push(match kind {
             0 => MeasurementMatch::Name(text.to_string()),
             1 => MeasurementMatch::Regex(regex::bytes::Regex::new(text).ok()?),
@@ -192,12 +190,7 @@ fn decode_tags(buf: &[u8], pos: &mut usize, depth: usize) -> Option<TagExpr> {
     }
     let kind = *buf.get(*pos)?;
     *pos += 1;
-    let long = |pos: &mut usize| -> Option<&[u8]> {
-        let len = u32::from_le_bytes(buf.get(*pos..*pos + 4)?.try_into().ok()?) as usize;
-        let s = buf.get(*pos + 4..(*pos + 4).checked_add(len)?)?;
-        *pos += 4 + len;
-        Some(s)
-    };
+    let long = |pos: &mut usize| get_bytes(buf, pos);
     Some(match kind {
         0 => TagExpr::True,
         1 => TagExpr::False,
@@ -228,15 +221,16 @@ fn decode_tags(buf: &[u8], pos: &mut usize, depth: usize) -> Option<TagExpr> {
     })
 }
 
+/// `u32` length, bytes (a query's text is far below 4 GiB).
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    out.extend_from_slice(&(b.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
     out.extend_from_slice(b);
 }
 
 fn get_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
-    let len = u16::from_le_bytes(buf.get(*pos..*pos + 2)?.try_into().ok()?) as usize;
-    let s = buf.get(*pos + 2..*pos + 2 + len)?;
-    *pos += 2 + len;
+    let len = u32::from_le_bytes(buf.get(*pos..*pos + 4)?.try_into().ok()?) as usize;
+    let s = buf.get(*pos + 4..(*pos + 4).checked_add(len)?)?;
+    *pos += 4 + len;
     Some(s)
 }
 
@@ -302,6 +296,17 @@ mod tests {
             time_max_ns: i64::MAX,
         };
         assert!(matches!(decode(&delete(&empty)), Some(Record::Delete(e)) if e == empty));
+        // Names and keys from a query may pass 64 KiB.
+        let long = Delete {
+            measurements: vec![MeasurementMatch::Name("m".repeat(70_000))],
+            tags: TagExpr::Eq {
+                key: vec![b'k'; 70_000],
+                value: vec![b'v'; 70_000],
+                negate: false,
+            },
+            ..empty
+        };
+        assert!(matches!(decode(&delete(&long)), Some(Record::Delete(l)) if l == long));
     }
 
     #[test]
@@ -309,15 +314,15 @@ mod tests {
         // A bad regex, an unknown tag kind, a nesting past the bound: refused, no panic.
         let mut p = vec![KIND_DELETE];
         put_str(&mut p, "db");
-        p.extend_from_slice(&1u16.to_le_bytes());
+        p.extend_from_slice(&1u32.to_le_bytes());
         p.push(1);
-        put_str(&mut p, "(");
+        put_bytes(&mut p, b"(");
         p.extend_from_slice(&[0; 16]);
         p.push(0);
         assert!(decode(&p).is_none());
         let mut p = vec![KIND_DELETE];
         put_str(&mut p, "db");
-        p.extend_from_slice(&0u16.to_le_bytes());
+        p.extend_from_slice(&0u32.to_le_bytes());
         p.extend_from_slice(&[0; 16]);
         let deep = p.len();
         p.push(9);
