@@ -152,21 +152,25 @@ impl Partition {
         gone.extend(self.memtable.delete(d));
         if d.whole_series() {
             gone.extend(sealed_keys);
-        } else {
+        } else if !gone.is_empty() {
             // A series is gone only when none of its points is left anywhere here.
-            let left = self.sealed_series(&d.db, |_, _| true);
+            let left: hashbrown::HashSet<_> =
+                self.sealed_series(&d.db, |_, _| true).into_iter().collect();
             gone.retain(|g| !left.contains(g));
         }
-        let still: Vec<(Vec<u8>, Vec<u8>)> = self
-            .memtable
-            .series_keys()
-            .into_iter()
-            .filter(|(db, _, _)| *db == d.db)
-            .map(|(_, k, m)| (k, m))
-            .collect();
-        gone.retain(|g| !still.contains(g));
-        gone.sort();
-        gone.dedup();
+        if !gone.is_empty() {
+            // The same key may be held in another retention policy's store.
+            let still: hashbrown::HashSet<(Vec<u8>, Vec<u8>)> = self
+                .memtable
+                .series_keys()
+                .into_iter()
+                .filter(|(db, _, _)| *db == d.db)
+                .map(|(_, k, m)| (k, m))
+                .collect();
+            gone.retain(|g| !still.contains(g));
+            gone.sort();
+            gone.dedup();
+        }
         let lsn = self
             .wal
             .enqueue(&payload::delete(d))
