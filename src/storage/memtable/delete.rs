@@ -8,6 +8,11 @@ use super::Memtable;
 use crate::storage::scan::Delete;
 
 impl Memtable {
+    /// Whether any point of `db` is held.
+    pub fn holds_database(&self, db: &str) -> bool {
+        self.dbs.iter().any(|((d, _), s)| d == db && s.points > 0)
+    }
+
     /// Removes the points `d` covers from every retention policy of its database. Returns the
     /// keys of the series that had points here and have none left, as (key, measurement).
     pub fn delete(&mut self, d: &Delete) -> Vec<(Vec<u8>, Vec<u8>)> {

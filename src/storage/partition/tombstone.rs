@@ -137,7 +137,7 @@ impl Partition {
         let sealing_holds = self
             .sealing
             .as_ref()
-            .is_some_and(|m| m.series_keys().iter().any(|(db, _, _)| *db == d.db));
+            .is_some_and(|m| m.holds_database(&d.db));
         let mut gone = Vec::new();
         let mut sealed_keys = Vec::new();
         if sealing_holds || self.segments.iter().any(|f| tombstone.covers_file(f)) {
