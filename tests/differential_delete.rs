@@ -77,8 +77,8 @@ fn normalized(v: serde_json::Value) -> serde_json::Value {
 
 impl Pair {
     fn both(&self, method: &str, target: &str, body: &[u8]) -> (HttpResponse, HttpResponse) {
-        let a = raw(self.influxd, method, target, body);
-        let b = raw(self.lineshard.addr, method, target, body);
+        let a = raw(self.influxd, method, target, &[], body);
+        let b = raw(self.lineshard.addr, method, target, &[], body);
         (a, b)
     }
 

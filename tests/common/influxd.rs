@@ -55,7 +55,7 @@ pub fn start_influxd() -> Influxd {
     let addr: SocketAddr = format!("127.0.0.1:{http}").parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if TcpStream::connect(addr).is_ok() && raw(addr, "GET", "/ping", b"").status == 204 {
+        if TcpStream::connect(addr).is_ok() && raw(addr, "GET", "/ping", &[], b"").status == 204 {
             break;
         }
         assert!(Instant::now() < deadline, "influxd did not start");
@@ -68,14 +68,24 @@ pub fn start_influxd() -> Influxd {
     }
 }
 
-/// One request on a fresh connection (`Connection: close`).
-pub fn raw(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> HttpResponse {
+/// One request on a fresh connection (`Connection: close`), any server.
+pub fn raw(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpResponse {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+    let mut head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
     s.write_all(&[head.as_bytes(), body].concat()).unwrap();
     super::read_response(&mut s, false)
         .unwrap_or_else(|e| panic!("{method} {target} to {addr}: {e}"))
