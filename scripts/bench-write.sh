@@ -8,6 +8,9 @@
 # Usage: scripts/bench-write.sh [seconds per run (default 10)] [bodies in the pool (default 100)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/servers.sh
+. scripts/servers.sh
+PIDS=()
 secs=${1:-10}
 pool=${2:-100}
 out=${OUT:-target/bench-write}
@@ -18,9 +21,6 @@ bodies="$out/bodies"
 if [ "$(ls "$bodies" 2>/dev/null | wc -l)" -lt "$pool" ]; then
   python3 scripts/gen-tsbs-bodies.py "$bodies" "$pool" 5000 1000
 fi
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ping() { for _ in $(seq 1 300); do curl -s -o /dev/null -w '%{http_code}' "http://$1/ping" 2>/dev/null | grep -q 204 && return 0; sleep 0.1; done; echo "no /ping on $1" >&2; return 1; }
 
 run_wrk() { # name addr conns
   local name=$1 addr=$2 conns=$3
@@ -48,33 +48,17 @@ for fsync in always never; do
   dir=$(mktemp -d); port=$(free_port)
   taskset -c 0 target/release/lineshard --cores 1 --fsync "$fsync" --bind "127.0.0.1:$port" --data-dir "$dir" >"$out/lineshard-$fsync.log" 2>&1 &
   pid=$!
-  wait_ping "127.0.0.1:$port"
+  wait_ping "http://127.0.0.1:$port" "$pid" || { echo "no /ping on 127.0.0.1:$port" >&2; exit 1; }
   for c in 4 16; do run_wrk "ls-$fsync" "127.0.0.1:$port" "$c" | tee -a "$results"; done
   echo "lineshard (fsync $fsync) peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$pid/status)" | tee -a "$results"
   kill $pid; wait $pid 2>/dev/null || true; rm -rf "$dir"
 done
 
 # influxd 1.6.7 (Debian), GOMAXPROCS=1, same core
-dir=$(mktemp -d); port=$(free_port); rpc=$(free_port)
-cat >"$dir/influxdb.conf" <<CONF
-reporting-disabled = true
-bind-address = "127.0.0.1:$rpc"
-[meta]
-  dir = "$dir/meta"
-[data]
-  dir = "$dir/data"
-  wal-dir = "$dir/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  bind-address = "127.0.0.1:$port"
-  log-enabled = false
-CONF
-GOMAXPROCS=1 taskset -c 0 influxd -config "$dir/influxdb.conf" >"$out/influxd.log" 2>&1 &
-pid=$!
-wait_ping "127.0.0.1:$port"
-for c in 4 16; do run_wrk influxd "127.0.0.1:$port" "$c" | tee -a "$results"; done
+dir=$(mktemp -d)
+start_influxd "$dir" "$out/influxd.log" 0 1 || { echo "influxd did not start" >&2; exit 1; }
+pid=$SERVER_PID
+for c in 4 16; do run_wrk influxd "$SERVER_ADDR" "$c" | tee -a "$results"; done
 echo "influxd peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$pid/status)" | tee -a "$results"
 kill $pid; wait $pid 2>/dev/null || true; rm -rf "$dir"
 echo "results in $results"

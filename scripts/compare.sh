@@ -12,16 +12,11 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/servers.sh
+. "$ROOT/scripts/servers.sh"
+default_cores
 QUICK=0
 OUT=""
-NCPU=$(nproc)
-if [ "$NCPU" -ge 4 ]; then
-  SERVER_CORES="0-$((NCPU / 2 - 1))"; LOADER_CORES="$((NCPU / 2))-$((NCPU - 1))"
-elif [ "$NCPU" -ge 2 ]; then
-  SERVER_CORES=0; LOADER_CORES=1
-else
-  SERVER_CORES=0; LOADER_CORES=0
-fi
 ONLY="lineshard influxd victoria-metrics"
 EXTRA=()
 while [ $# -gt 0 ]; do
@@ -38,57 +33,22 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-count_cores() { # "0-3,6" -> 5
-  local n=0 part
-  IFS=, read -ra parts <<< "$1"
-  for part in "${parts[@]}"; do
-    if [[ $part == *-* ]]; then n=$((n + ${part#*-} - ${part%-*} + 1)); else n=$((n + 1)); fi
-  done
-  echo "$n"
-}
 SERVER_N=$(count_cores "$SERVER_CORES")
 LOADER_N=$(count_cores "$LOADER_CORES")
 if [ "$QUICK" = 1 ]; then DURATION=${DURATION:-5}; else DURATION=${DURATION:-30}; fi
 CONNECTIONS=${CONNECTIONS:-4}
-OUT=${OUT:-$ROOT/results/compare-$(date +%Y%m%d-%H%M%S)}
-mkdir -p "$OUT"
-WORK=$(mktemp -d /tmp/lineshard-compare.XXXXXX)
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+start_run lineshard-compare
 
 # --- binaries ---------------------------------------------------------------------------------------
-need_pkg() { # command package
-  if ! command -v "$1" > /dev/null; then
-    echo "installing $2 from Debian" >&2
-    apt-get install -y "$2" > "$OUT/apt-$2.log" 2>&1 || { apt-get update > /dev/null 2>&1 && apt-get install -y "$2" > "$OUT/apt-$2.log" 2>&1; }
-  fi
-}
 [[ " $ONLY " == *" influxd "* ]] && need_pkg influxd influxdb
 [[ " $ONLY " == *" victoria-metrics "* ]] && need_pkg victoria-metrics victoria-metrics
-LOAD=${LOAD_BIN:-$ROOT/target/release/lineshard-load}
-if [ -z "${LOAD_BIN:-}" ]; then (cd "$ROOT" && cargo build --release -q -p lineshard-load); fi
-LINESHARD=${LINESHARD_BIN:-$ROOT/target/release/lineshard}
-if [[ " $ONLY " == *" lineshard "* ]] && [ -z "${LINESHARD_BIN:-}" ]; then
-  (cd "$ROOT" && cargo build --release -q --bin lineshard) || echo "lineshard does not build: skipped" >&2
+LOAD=$(release_bin lineshard-load LOAD_BIN -p lineshard-load)
+[ -n "$LOAD" ] || { echo "lineshard-load does not build" >&2; exit 1; }
+LINESHARD=missing
+if [[ " $ONLY " == *" lineshard "* ]]; then
+  LINESHARD=$(release_bin lineshard LINESHARD_BIN --bin lineshard)
+  [ -n "$LINESHARD" ] || { echo "lineshard does not build: skipped" >&2; LINESHARD=missing; }
 fi
-
-wait_ping() { # url pid
-  local i
-  for i in $(seq 1 300); do
-    kill -0 "$2" 2>/dev/null || return 1
-    if curl -fs -o /dev/null "$1/ping" 2>/dev/null || curl -fs -o /dev/null "$1/health" 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
-peak_rss_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo 0; }
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 load() { # name url [flags...]
   local name=$1 url=$2; shift 2
@@ -101,18 +61,10 @@ note() { echo "$1 $2 $3" >> "$OUT/servers.txt"; } # name peak_rss_mb verify
 # --- lineshard --------------------------------------------------------------------------------------
 run_lineshard() {
   if [ ! -x "$LINESHARD" ]; then note lineshard 0 missing; return; fi
-  mkdir -p "$WORK/lineshard"
-  taskset -c "$SERVER_CORES" "$LINESHARD" --bind 127.0.0.1:0 --data-dir "$WORK/lineshard" --cores "$SERVER_N" \
-    > "$OUT/lineshard.log" 2>&1 &
-  local pid=$! addr="" i
-  PIDS+=("$pid")
-  for i in $(seq 1 300); do
-    addr=$(sed -n 's/^lineshard listening on \([^ ]*\).*$/\1/p' "$OUT/lineshard.log" | head -1)
-    [ -n "$addr" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [ -z "$addr" ]; then note lineshard 0 did-not-start; stop "$pid"; return; fi
+  if ! start_lineshard "$LINESHARD" "$WORK/lineshard" "$OUT/lineshard.log" "$SERVER_CORES" "$SERVER_N"; then
+    note lineshard 0 did-not-start; return
+  fi
+  local pid=$SERVER_PID addr=$SERVER_ADDR
   local v=ok
   load lineshard "http://$addr" --db bench --create-db --verify || v=FAILED
   note lineshard "$(peak_rss_mb "$pid")" "$v"
@@ -121,40 +73,19 @@ run_lineshard() {
 
 # --- influxd ----------------------------------------------------------------------------------------
 run_influxd() {
-  local d=$WORK/influxd port=${INFLUXD_PORT:-18086} rpc=${INFLUXD_RPC_PORT:-18088}
-  mkdir -p "$d"
-  cat > "$d/influxdb.conf" <<CONF
-reporting-disabled = true
-bind-address = "127.0.0.1:$rpc"
-[meta]
-  dir = "$d/meta"
-[data]
-  dir = "$d/data"
-  wal-dir = "$d/wal"
-  query-log-enabled = false
-  max-series-per-database = 0
-  max-values-per-tag = 0
-[http]
-  bind-address = "127.0.0.1:$port"
-  log-enabled = false
-[monitor]
-  store-enabled = false
-[subscriber]
-  enabled = false
-CONF
-  GOMAXPROCS=$SERVER_N taskset -c "$SERVER_CORES" influxd run -config "$d/influxdb.conf" > "$OUT/influxd.log" 2>&1 &
-  local pid=$!
-  PIDS+=("$pid")
-  if ! wait_ping "http://127.0.0.1:$port" "$pid"; then note influxd 0 did-not-start; stop "$pid"; return; fi
+  if ! start_influxd "$WORK/influxd" "$OUT/influxd.log" "$SERVER_CORES" "$SERVER_N" "${INFLUXD_PORT:-}" "${INFLUXD_RPC_PORT:-}"; then
+    note influxd 0 did-not-start; return
+  fi
+  local pid=$SERVER_PID
   local v=ok
-  load influxd "http://127.0.0.1:$port" --db bench --create-db --verify || v=FAILED
+  load influxd "http://$SERVER_ADDR" --db bench --create-db --verify || v=FAILED
   note influxd "$(peak_rss_mb "$pid")" "$v"
   stop "$pid"
 }
 
 # --- VictoriaMetrics --------------------------------------------------------------------------------
 run_vm() {
-  local d=$WORK/vm port=${VM_PORT:-18428}
+  local d=$WORK/vm port=${VM_PORT:-$(free_port)}
   mkdir -p "$d"
   # The workload's timestamps start in 2016 (TSBS); keep them inside retention.
   taskset -c "$SERVER_CORES" env GOMAXPROCS="$SERVER_N" victoria-metrics -httpListenAddr "127.0.0.1:$port" \

@@ -176,7 +176,11 @@ fn deletes_hold_under_load_and_kill_9() {
         if !kill_early {
             let r = s.request("POST", &target, &[], b"");
             assert_eq!(r.status, 200, "{}", r.text());
-            assert_eq!(r.text(), "{\"results\":[{\"statement_id\":0}]}", "{q}");
+            assert_eq!(
+                r.text().trim_end(),
+                "{\"results\":[{\"statement_id\":0}]}",
+                "{q}"
+            );
             deletes.push(d);
             deletes_sent += 1;
             std::thread::sleep(Duration::from_millis(rng.below(800)));

@@ -351,11 +351,14 @@ fn retention_policies_and_several_statements() {
     };
     assert_eq!(
         q("CREATE DATABASE db; CREATE RETENTION POLICY short ON db DURATION 1h REPLICATION 1 DEFAULT"),
-        r#"{"results":[{"statement_id":0},{"statement_id":1}]}"#
+        concat!(r#"{"results":[{"statement_id":0},{"statement_id":1}]}"#, "\n")
     );
     assert_eq!(
         q("SHOW RETENTION POLICIES ON db"),
-        r#"{"results":[{"statement_id":0,"series":[{"columns":["name","duration","shardGroupDuration","replicaN","default"],"values":[["autogen","0s","168h0m0s",1,false],["short","1h0m0s","1h0m0s",1,true]]}]}]}"#
+        concat!(
+            r#"{"results":[{"statement_id":0,"series":[{"columns":["name","duration","shardGroupDuration","replicaN","default"],"values":[["autogen","0s","168h0m0s",1,false],["short","1h0m0s","1h0m0s",1,true]]}]}]}"#,
+            "\n"
+        )
     );
     // The default policy is now `short`: a point from 1970 is beyond it, a point of now is not.
     let now_s = std::time::SystemTime::now()
@@ -389,7 +392,10 @@ fn retention_policies_and_several_statements() {
     let t = q("SHOW RETENTION POLICIES ON nope");
     assert_eq!(
         t,
-        r#"{"results":[{"statement_id":0,"error":"database not found: nope"}]}"#
+        concat!(
+            r#"{"results":[{"statement_id":0,"error":"database not found: nope"}]}"#,
+            "\n"
+        )
     );
     let r = s.request("GET", "/query?q=SELEC", &[], b"");
     assert_eq!(r.status, 400);

@@ -8,6 +8,7 @@
 mod discard;
 mod http;
 mod plot;
+mod query_time;
 mod report;
 mod run;
 mod verify;
@@ -41,6 +42,28 @@ struct Cli {
 enum Cmd {
     /// A server that reads and discards request bodies and answers 204 (the loader's own ceiling).
     DiscardServer(DiscardArgs),
+    /// Times the same queries (one request target a line) on every --url in turn, one JSON line an
+    /// answer (scripts/compare-query.sh).
+    QueryTime(QueryTimeArgs),
+}
+
+#[derive(Args)]
+struct QueryTimeArgs {
+    /// A server, `http://host:port`; give it once per server.
+    #[arg(long = "url", required = true)]
+    urls: Vec<String>,
+    /// The request targets, one a line (`/query?q=...&db=...`).
+    #[arg(long)]
+    queries: std::path::PathBuf,
+    /// GET or POST (TSBS's runner sends POST with the query in the URL).
+    #[arg(long, default_value = "POST")]
+    method: String,
+    /// This many first lines are sent once to each server first and not reported.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// Start no new line after this long (`30s`, `10m`, or seconds).
+    #[arg(long, default_value = "120", value_parser = parse_duration_arg)]
+    max_time: Duration,
 }
 
 #[derive(Args)]
@@ -149,6 +172,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Some(Cmd::DiscardServer(d)) => discard::serve(&d.bind, d.core, d.lifetime_s),
+        Some(Cmd::QueryTime(q)) => {
+            query_time::run(&q.urls, &q.queries, &q.method, q.warmup, q.max_time)
+        }
         None => load(&cli.run),
     };
     match result {

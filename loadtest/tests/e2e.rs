@@ -50,13 +50,17 @@ fn start(mut cmd: Command, prefix: &str) -> Server {
     Server { child, addr }
 }
 
+/// A finished process's stdout then stderr.
+fn output_text(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
 fn loader(args: &[&str]) -> (bool, String) {
     let out = Command::new(LOADER)
         .args(args)
         .output()
         .expect("run lineshard-load");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text = output_text(&out);
     (out.status.success(), text)
 }
 
@@ -121,11 +125,61 @@ fn unreachable_target_fails_cleanly() {
     assert!(!ok && text.contains("connect"), "{text}");
 }
 
-/// Against a real lineshard process; CI builds the workspace first, so the binary is in
-/// target/debug.
+/// `query-time`: every line to every server, the server asked first alternating, one JSON line an
+/// answer with its status and body; a server that is not there answers status 0 with the error.
 #[test]
-fn lineshard_stores_every_acknowledged_row() {
-    // LINESHARD_BIN overrides the path (e.g. a release build).
+fn query_time_asks_every_server_in_alternating_order() {
+    let mut cmd = Command::new(LOADER);
+    cmd.args([
+        "discard-server",
+        "--bind",
+        "127.0.0.1:0",
+        "--lifetime-s",
+        "60",
+    ]);
+    let server = start(cmd, "discard-server listening on ");
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone_url = format!("http://{}", gone.local_addr().unwrap());
+    drop(gone);
+    let dir = tempfile::tempdir().unwrap();
+    let queries = dir.path().join("q.txt");
+    std::fs::write(&queries, "/query?q=a\n/query?q=b\n/query?q=c\n").unwrap();
+    let url = format!("http://{}", server.addr);
+    let (ok, text) = loader(&[
+        "query-time",
+        "--url",
+        &url,
+        "--url",
+        &gone_url,
+        "--queries",
+        queries.to_str().unwrap(),
+        "--warmup",
+        "0",
+    ]);
+    assert!(ok, "{text}");
+    let answers: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let order: Vec<(u64, u64)> = answers
+        .iter()
+        .map(|a| (a["line"].as_u64().unwrap(), a["server"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(order, [(0, 0), (0, 1), (1, 1), (1, 0), (2, 0), (2, 1)]);
+    for a in &answers {
+        if a["server"] == 0 {
+            assert_eq!(a["status"], 200, "{a}");
+        } else {
+            assert_eq!(a["status"], 0, "{a}");
+            assert!(a["body"].as_str().unwrap().contains("transport"), "{a}");
+        }
+        assert!(a["us"].as_f64().unwrap() > 0.0, "{a}");
+    }
+}
+
+/// The lineshard binary: LINESHARD_BIN (e.g. a release build), else target/debug/lineshard (CI
+/// builds the workspace first).
+fn lineshard_bin() -> PathBuf {
     let bin = std::env::var_os("LINESHARD_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -136,6 +190,13 @@ fn lineshard_stores_every_acknowledged_row() {
         "{} is missing: run `cargo build` at the workspace root first",
         bin.display()
     );
+    bin
+}
+
+/// Against a real lineshard process.
+#[test]
+fn lineshard_stores_every_acknowledged_row() {
+    let bin = lineshard_bin();
     let data = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(&bin);
     cmd.args([
@@ -179,4 +240,84 @@ fn lineshard_stores_every_acknowledged_row() {
             "{workload}: {text}"
         );
     }
+}
+
+/// scripts/compare_query.py checks its TSBS query texts against TSBS's own test fixtures and that
+/// its answer comparer flags each kind of difference (`selftest`).
+#[test]
+fn compare_query_selftest_passes() {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/compare_query.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg("selftest")
+        .output()
+        .expect("python3");
+    let text = output_text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("compare_query selftest: 0 failures"),
+        "{text}"
+    );
+}
+
+/// scripts/compare-query.sh end to end on a small data set: both servers loaded, every TSBS query
+/// type answered by influxd with rows, every lineshard answer counted as the same or different,
+/// the results written where the table says.
+#[test]
+fn compare_query_script_runs_against_influxd_and_lineshard() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let lineshard = lineshard_bin();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(root.join("scripts/compare-query.sh"))
+        .args(["--hosts", "10", "--hours", "1", "--queries", "3", "--out"])
+        .arg(out_dir.path())
+        .env("LINESHARD_BIN", &lineshard)
+        .env("LOAD_BIN", LOADER)
+        .output()
+        .expect("bash");
+    let text = output_text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("| query type |"), "{text}");
+    let rep: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out_dir.path().join("query.json")).expect("query.json"),
+    )
+    .unwrap();
+    assert_eq!(
+        rep["config"]["servers"],
+        serde_json::json!(["influxd", "lineshard"]),
+        "{text}"
+    );
+    let types: Vec<&str> = rep["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "single-groupby-1-1-1",
+            "single-groupby-5-1-12",
+            "double-groupby-1",
+            "high-cpu-1",
+            "lastpoint",
+            "groupby-orderby-limit"
+        ]
+    );
+    for t in rep["types"].as_array().unwrap() {
+        let name = &t["type"];
+        assert_eq!(t["queries"], 3, "{name}: {text}");
+        assert_eq!(t["influxd"]["errors"], 0, "{name}: {t}");
+        assert_eq!(t["influxd"]["answered"], 3, "{name}: {t}");
+        assert!(
+            t["influxd"]["rows_mean"].as_f64().unwrap() > 0.0,
+            "{name}: {t}"
+        );
+        let (same, differ) = (t["same"].as_u64().unwrap(), t["differ"].as_u64().unwrap());
+        assert_eq!(same + differ, 3, "{name}: {t}");
+        assert_eq!(differ > 0, t["first_difference"].is_object(), "{name}: {t}");
+    }
+    assert!(out_dir.path().join("query.md").exists());
+    assert!(out_dir.path().join("query-load-lineshard.json").exists());
 }

@@ -302,9 +302,9 @@ fn required(stmt: &Statement) -> Vec<Option<(Privilege, String)>> {
             ))]
         }
         Statement::Select(s) => s
-            .sources
-            .iter()
-            .map(|src| Some((Privilege::Read, src.database.clone().unwrap_or_default())))
+            .measurement_sources()
+            .into_iter()
+            .map(|(db, _, _)| Some((Privilege::Read, db.clone().unwrap_or_default())))
             .collect(),
         _ => vec![None],
     }

@@ -78,10 +78,15 @@ impl crate::http::Handler for Api {
         // 1.x: authentication (401) wraps /query and /write; the write's own checks (400, 404)
         // come next, then authorization (403), here only when the principal is already known.
         let early = match r {
-            Route::WriteV1 | Route::WriteV2 | Route::Query => Some(
+            Route::WriteV1 | Route::WriteV2 => Some(
                 self.auth
                     .check(&self.core, head)
                     .map_err(|e| ApiError::from(e).response())?,
+            ),
+            Route::Query => Some(
+                self.auth
+                    .check(&self.core, head)
+                    .map_err(|e| query::format_error(head, ApiError::from(e).response()))?,
             ),
             Route::Ping | Route::Health => None,
         };
@@ -107,6 +112,9 @@ impl crate::http::Handler for Api {
             Route::WriteV1 | Route::WriteV2 | Route::Query => {
                 match self.auth.authenticate(&self.core, &req.head).await {
                     Ok(p) => p,
+                    Err(e) if r == Route::Query => {
+                        return query::format_error(&req.head, e.response())
+                    }
                     Err(e) => return e.response(),
                 }
             }

@@ -4,12 +4,14 @@
 
 use super::ApiError;
 use crate::catalog::{self, CatalogError, RetentionPolicySpec, RetentionPolicyUpdate};
-use crate::http::{parse_query_string, Method, Request, Response};
-use crate::query::{
-    self, RetentionPolicyRow, SelectStatement, Statement, StatementResult, TimeFormat,
+use crate::http::{parse_query_string, BodyStream, Method, Request, RequestHead, Response};
+use crate::query::output::{
+    Encoder, Format, Merger, ResultPart, RowEmitter, Shape, DEFAULT_CHUNK_SIZE,
 };
-use crate::runtime::{Core, Purge, Scan};
+use crate::query::{self, RetentionPolicyRow, Series, Statement, StatementResult, TimeFormat};
+use crate::runtime::{Core, Purge, ScanReduce};
 use crate::storage::ScanRequest;
+use glommio::channels::local_channel;
 use std::rc::Rc;
 
 use super::auth::Principal;
@@ -48,14 +50,40 @@ fn now_ns() -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
+/// The answer's format and `Content-Type`: the `Accept` header and `pretty=true` (which 1.x
+/// reads from the URL only).
+fn format_of(head: &RequestHead) -> (Format, &'static str) {
+    let pretty = head.query_param("pretty").as_deref() == Some("true");
+    let accept = head
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("accept"))
+        .map(|(_, v)| &v[..]);
+    Format::negotiate(accept, pretty)
+}
+
+/// An error answer of `/query` (authentication included) written in the format the request
+/// asks for, as 1.x's response writer writes every error of the endpoint.
+pub fn format_error(head: &RequestHead, mut resp: Response) -> Response {
+    let Some(msg) = resp.error.clone() else {
+        return resp;
+    };
+    let (format, content_type) = format_of(head);
+    resp.body.clear();
+    Encoder::new(format, TimeFormat::Rfc3339).error(&msg, &mut resp.body);
+    resp.with_header("Content-Type", content_type.to_string())
+}
+
 pub async fn query(core: &Rc<Core>, req: &Request, principal: &Principal) -> Response {
     let params = Params::from(req);
+    let (format, content_type) = format_of(&req.head);
+    let fail = |e: ApiError| format_error(&req.head, e.response());
     let Some(q) = params.get("q").filter(|q| !q.trim().is_empty()) else {
-        return ApiError::QueryMissing.into();
+        return fail(ApiError::QueryMissing);
     };
     let statements = match query::parse(q, now_ns()) {
         Ok(s) => s,
-        Err(e) => return ApiError::QueryParse(e.to_string()).into(),
+        Err(e) => return fail(ApiError::QueryParse(e.to_string())),
     };
     let db = params.get("db").unwrap_or("").to_string();
     let rp = params.get("rp").unwrap_or("").to_string();
@@ -64,36 +92,227 @@ pub async fn query(core: &Rc<Core>, req: &Request, principal: &Principal) -> Res
         super::auth::authorize_query(&cat, principal, &statements, &db)
     };
     if let Err(e) = authorized {
-        return ApiError::QueryNotAuthorized(e.to_string()).into();
-    }
-    let by_get = req.head.method == Method::Get;
-    let mut results = Vec::with_capacity(statements.len());
-    let mut failed = false;
-    for stmt in statements {
-        if failed {
-            // 1.x stops at the first failing statement and answers the rest as not executed.
-            results.push(StatementResult::error("not executed"));
-            continue;
-        }
-        let warning = if by_get {
-            stmt.read_only_warning()
-        } else {
-            None
-        };
-        let mut r = execute(core, stmt, &db, &rp, principal).await;
-        failed = r.error.is_some();
-        if let Some(w) = warning {
-            r = r.with_warning(w);
-        }
-        results.push(r);
+        return fail(ApiError::QueryNotAuthorized(e.to_string()));
     }
     let time = TimeFormat::from_epoch_param(params.get("epoch"));
-    // Rendering a large answer (and freeing its rows) takes as long as reading it: off the
-    // core's thread, so that the core's other requests do not wait behind it.
-    let body = glommio::executor()
-        .spawn_blocking(move || query::render_results(results, time))
-        .await;
-    Response::json(200, body)
+    let chunk_size = params
+        .get("chunk_size")
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|&n| n > 0)
+        .map_or(DEFAULT_CHUNK_SIZE, |n| {
+            usize::try_from(n).unwrap_or(usize::MAX)
+        });
+    let run = Run {
+        core: core.clone(),
+        statements,
+        db,
+        rp,
+        principal: principal.clone(),
+        by_get: req.head.method == Method::Get,
+    };
+    let encoder = Encoder::new(format, time);
+    if params.get("chunked") != Some("true") {
+        // Parts of one statement are merged, and the merged series need not be cut: chunk
+        // size 0 gives the same answer without moving rows twice.
+        let mut merger = Buffered(Merger::default());
+        run.execute(0, &mut merger).await;
+        let parts = merger.0.finish();
+        // Rendering a large answer (and freeing its rows) takes as long as reading it: off the
+        // core's thread, so that the core's other requests do not wait behind it.
+        let body = glommio::executor()
+            .spawn_blocking(move || {
+                let mut encoder = encoder;
+                let mut body = Vec::with_capacity(256);
+                encoder.results(&parts, &mut body);
+                body
+            })
+            .await;
+        return Response::json(200, body).with_header("Content-Type", content_type.to_string());
+    }
+    // Chunked: each part is encoded and sent as it is produced; the channel holds a few
+    // encoded parts, so the producer waits for the client rather than buffering the answer.
+    let (tx, rx) = local_channel::new_bounded::<Vec<u8>>(STREAM_PARTS_QUEUED);
+    let mut sink = Chunked {
+        encoder: Some(encoder),
+        tx,
+    };
+    glommio::spawn_local(async move { run.execute(chunk_size, &mut sink).await }).detach();
+    let pieces = futures_lite::stream::unfold(rx, |rx| async move {
+        let piece = rx.recv().await?;
+        Some((piece, rx))
+    });
+    Response::streamed(content_type, BodyStream(Box::pin(pieces)))
+}
+
+/// Encoded parts of a chunked answer waiting for the socket.
+const STREAM_PARTS_QUEUED: usize = 2;
+/// A part with more rows than this is encoded off the core's thread.
+const ENCODE_INLINE_ROWS_MAX: usize = 1024;
+
+/// The client went away: stop executing.
+struct Gone;
+
+/// Where a statement's parts go, in order.
+#[allow(async_fn_in_trait)] // not Send by design: one executor per core
+trait PartSink {
+    async fn part(&mut self, part: ResultPart) -> Result<(), Gone>;
+}
+
+/// Non-chunked: merged in memory, written at the end.
+struct Buffered(Merger);
+
+impl PartSink for Buffered {
+    async fn part(&mut self, part: ResultPart) -> Result<(), Gone> {
+        self.0.push(part);
+        Ok(())
+    }
+}
+
+/// Chunked: each part is one `{"results":[...]}` object (or CSV lines) on the wire.
+struct Chunked {
+    /// Taken while a large part is encoded on another thread.
+    encoder: Option<Encoder>,
+    tx: local_channel::LocalSender<Vec<u8>>,
+}
+
+impl PartSink for Chunked {
+    async fn part(&mut self, part: ResultPart) -> Result<(), Gone> {
+        let mut encoder = self.encoder.take().ok_or(Gone)?;
+        let mut bytes = Vec::new();
+        if part.rows() <= ENCODE_INLINE_ROWS_MAX {
+            encoder.results(std::slice::from_ref(&part), &mut bytes);
+        } else {
+            (encoder, bytes) = glommio::executor()
+                .spawn_blocking(move || {
+                    let mut bytes = Vec::new();
+                    encoder.results(std::slice::from_ref(&part), &mut bytes);
+                    (encoder, bytes)
+                })
+                .await;
+        }
+        self.encoder = Some(encoder);
+        if bytes.is_empty() {
+            // CSV writes nothing for a result without series.
+            return Ok(());
+        }
+        self.tx.send(bytes).await.map_err(|_| Gone)
+    }
+}
+
+/// A SELECT-like answer as it is produced: rows in (a series whole or in consecutive pieces),
+/// each part out to the sink as soon as it is complete; at most `chunk_size` rows held.
+struct Rows<'a, S: PartSink> {
+    emitter: RowEmitter,
+    sink: &'a mut S,
+    ready: Vec<ResultPart>,
+}
+
+impl<'a, S: PartSink> Rows<'a, S> {
+    fn new(statement_id: usize, chunk_size: usize, sink: &'a mut S) -> Self {
+        Rows {
+            emitter: RowEmitter::new(statement_id, chunk_size),
+            sink,
+            ready: Vec::new(),
+        }
+    }
+
+    async fn push(&mut self, s: Series) -> Result<(), Gone> {
+        self.emitter.push(s, &mut self.ready);
+        self.send_ready().await
+    }
+
+    async fn finish(mut self) -> Result<(), Gone> {
+        let emitter = std::mem::replace(&mut self.emitter, RowEmitter::new(0, 0));
+        emitter.finish(&mut self.ready);
+        self.send_ready().await
+    }
+
+    async fn send_ready(&mut self) -> Result<(), Gone> {
+        for part in self.ready.drain(..) {
+            self.sink.part(part).await?;
+        }
+        Ok(())
+    }
+}
+
+/// How 1.x cuts a statement's answer into parts.
+fn shape(stmt: &Statement) -> Shape {
+    match stmt {
+        Statement::Select(_) => Shape::Rows,
+        _ => Shape::Whole,
+    }
+}
+
+/// One request's statements and what they run with.
+struct Run {
+    core: Rc<Core>,
+    statements: Vec<Statement>,
+    db: String,
+    rp: String,
+    principal: Principal,
+    by_get: bool,
+}
+
+impl Run {
+    /// Runs the statements in order and hands their parts to `sink` as 1.x's executor emits
+    /// them: after a failed statement k, no other runs, and one `not executed` error with
+    /// statement id k follows for each statement after k (query/executor.go; non-chunked,
+    /// the last of them replaces k's error).
+    async fn execute(self, chunk_size: usize, sink: &mut impl PartSink) {
+        let n = self.statements.len();
+        for (id, stmt) in self.statements.into_iter().enumerate() {
+            let warning = if self.by_get {
+                stmt.read_only_warning()
+            } else {
+                None
+            };
+            let shape = shape(&stmt);
+            let mut r = execute(&self.core, stmt, &self.db, &self.rp, &self.principal).await;
+            let failed = r.error.is_some();
+            match warning {
+                // An error result carries no messages (1.x returns before sending them).
+                Some(w) if !failed => r = r.with_warning(w),
+                _ => {}
+            }
+            let sent = if shape == Shape::Rows && !failed && r.messages.is_empty() {
+                // Rows leave part by part as they are cut. An engine producing rows
+                // incrementally pushes each piece of a series to a `Rows` as it has it.
+                let mut rows = Rows::new(id, chunk_size, sink);
+                let mut sent = Ok(());
+                for s in r.series {
+                    sent = rows.push(s).await;
+                    if sent.is_err() {
+                        break;
+                    }
+                }
+                match sent {
+                    Ok(()) => rows.finish().await,
+                    e => e,
+                }
+            } else {
+                let mut sent = Ok(());
+                for part in query::output::split(id, r, shape, chunk_size) {
+                    sent = sink.part(part).await;
+                    if sent.is_err() {
+                        break;
+                    }
+                }
+                sent
+            };
+            if sent.is_err() {
+                return;
+            }
+            if failed {
+                for _ in id + 1..n {
+                    let not_executed = ResultPart::new(id, StatementResult::error("not executed"));
+                    if sink.part(not_executed).await.is_err() {
+                        return;
+                    }
+                }
+                return;
+            }
+        }
+    }
 }
 
 fn change(
@@ -204,7 +423,17 @@ async fn execute(
                 .collect();
             StatementResult::retention_policies(&rows)
         }
-        Statement::Select(s) => select(core, s, db, rp).await,
+        Statement::Select(s) => {
+            let limit = core.config().coordinator.query_timeout;
+            if limit.is_zero() {
+                select(core, s, db, rp).await
+            } else {
+                let run = async { Ok(select(core, s, db, rp).await) };
+                glommio::timer::timeout(limit, run)
+                    .await
+                    .unwrap_or_else(|_| StatementResult::error("query-timeout limit exceeded"))
+            }
+        }
         Statement::Delete(d) => {
             super::delete::execute(core, super::delete::Kind::Delete(d), db).await
         }
@@ -218,46 +447,172 @@ async fn execute(
     }
 }
 
-async fn select(core: &Rc<Core>, stmt: SelectStatement, db: &str, rp: &str) -> StatementResult {
-    let mut rows = Vec::new();
-    for source in &stmt.sources {
-        let db = source.database.clone().unwrap_or_else(|| db.to_string());
+async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -> StatementResult {
+    // Resolve every source first: 1.x answers an unknown database or retention policy before
+    // it reads anything.
+    let mut targets = Vec::new();
+    let direct: Vec<_> = stmt
+        .sources
+        .iter()
+        .filter_map(|s| match s {
+            query::ast::Source::Measurement {
+                database,
+                retention_policy,
+                measurement,
+            } => Some((database, retention_policy, measurement)),
+            query::ast::Source::Subquery(_) => None,
+        })
+        .collect();
+    for (database, retention_policy, measurement) in direct {
+        let db = database.clone().unwrap_or_else(|| db.to_string());
         if db.is_empty() {
             return StatementResult::error("database name required");
         }
-        let rp_param = source
-            .retention_policy
-            .clone()
-            .unwrap_or_else(|| rp.to_string());
+        let rp_param = retention_policy.clone().unwrap_or_else(|| rp.to_string());
         let resolved = {
             let cat = core.catalog();
             cat.resolve(&db, Some(&rp_param))
                 .map(|(d, r)| (d.name.clone(), r.name.clone()))
         };
-        let (db, rp) = match resolved {
-            Ok(x) => x,
+        match resolved {
+            Ok((db, rp)) => targets.push((db, rp, measurement.clone())),
             Err(e) => return StatementResult::error(e.to_string()),
-        };
-        if stmt.condition.is_empty_range() {
-            continue;
-        }
-        let scan = ScanRequest {
-            db,
-            rp,
-            measurements: source.measurement.clone(),
-            condition: stmt.condition.clone(),
-        };
-        for answer in core.ask_all(|_| Scan(scan.clone())).await {
-            match answer {
-                Ok(mut r) => rows.append(&mut r),
-                Err(e) => return StatementResult::error(e.to_string()),
-            }
         }
     }
-    // Grouping, sorting and merging the rows: off the core's thread, like the rendering.
-    glommio::executor()
-        .spawn_blocking(move || query::select_result(&stmt, rows))
-        .await
+    // A WHERE name is a field when the schema knows a field of that name in a named source.
+    let types = {
+        let schema = core.schema();
+        let mut types = std::collections::HashMap::new();
+        for (db, rp, m) in &targets {
+            if let query::MeasurementMatch::Name(m) = m {
+                for (f, t) in schema.fields_of(db, rp, m.as_bytes()) {
+                    types.insert(String::from_utf8_lossy(&f).into_owned(), t);
+                }
+            }
+        }
+        types
+    };
+    let is_field = |n: &str| types.contains_key(n);
+    let limits = &core.config().coordinator;
+    let limits = query::select::Limits {
+        points: limits.max_select_point,
+        series: limits.max_select_series,
+        buckets: limits.max_select_buckets,
+    };
+    let plan = match query::select::plan(&stmt, now_ns(), &is_field) {
+        Ok(p) => p,
+        Err(e) => return StatementResult::error(e),
+    };
+    if let Err(e) = plan.check_buckets(&limits) {
+        return StatementResult::error(e);
+    }
+    let type_of = |n: &str| {
+        use crate::lineproto::FieldType as T;
+        use query::func::FieldType as F;
+        types.get(n).map(|t| match t {
+            T::Float => F::Float,
+            T::Integer => F::Integer,
+            T::Unsigned => F::Unsigned,
+            T::String => F::String,
+            T::Boolean => F::Boolean,
+        })
+    };
+    if let Err(e) = plan.check_types(&type_of) {
+        return StatementResult::error(e);
+    }
+    let (_, condition) = plan.scan();
+    let condition = condition.clone();
+    let mut sub_rows = Vec::new();
+    for source in &stmt.sources {
+        if let query::ast::Source::Subquery(inner) = source {
+            let inner = query::select::subquery_statement(&stmt, inner, now_ns());
+            let answer = Box::pin(select(core, inner, db, rp)).await;
+            if answer.error.is_some() {
+                return answer;
+            }
+            sub_rows.extend(query::select::rows_of(answer));
+        }
+    }
+    let scans: Vec<ScanRequest> = if condition.is_empty_range() {
+        Vec::new()
+    } else {
+        targets
+            .into_iter()
+            .map(|(db, rp, measurements)| ScanRequest {
+                db,
+                rp,
+                measurements,
+                condition: condition.clone(),
+            })
+            .collect()
+    };
+    match plan {
+        // Aggregates: each core reduces its own series and sends its partial, not its rows.
+        query::select::Plan::Aggregate(agg) => {
+            let mut partials = vec![agg.partial(sub_rows)];
+            for scan in scans {
+                let answers = core
+                    .ask_all(|_| {
+                        let agg = agg.clone();
+                        ScanReduce(
+                            scan.clone(),
+                            Box::new(move |rows| Box::new(agg.partial(rows))),
+                        )
+                    })
+                    .await;
+                for answer in answers {
+                    match answer.map(|a| a.downcast::<query::select::Partial>()) {
+                        Ok(Ok(p)) => partials.push(*p),
+                        Ok(Err(_)) => {
+                            return StatementResult::error("internal error: unexpected partial")
+                        }
+                        Err(e) => return StatementResult::error(e.to_string()),
+                    }
+                }
+            }
+            if let Err(e) = limits.check_counts(
+                partials.iter().map(|p| p.series).sum(),
+                partials.iter().map(|p| p.points).sum(),
+            ) {
+                return StatementResult::error(e);
+            }
+            glommio::executor()
+                .spawn_blocking(move || agg.finish(partials))
+                .await
+        }
+        plan => {
+            // Raw: each core filters its own rows (and keeps only the rows a LIMIT can reach).
+            let plan = std::sync::Arc::new(plan);
+            let mut rows = sub_rows;
+            for scan in scans {
+                let answers = core
+                    .ask_all(|_| {
+                        let plan = plan.clone();
+                        ScanReduce(
+                            scan.clone(),
+                            Box::new(move |rows| Box::new(plan.reduce_raw(rows))),
+                        )
+                    })
+                    .await;
+                for answer in answers {
+                    match answer.map(|a| a.downcast::<Vec<query::SeriesRows>>()) {
+                        Ok(Ok(mut r)) => rows.append(&mut r),
+                        Ok(Err(_)) => {
+                            return StatementResult::error("internal error: unexpected rows")
+                        }
+                        Err(e) => return StatementResult::error(e.to_string()),
+                    }
+                }
+            }
+            if let Err(e) = limits.check_rows(&rows) {
+                return StatementResult::error(e);
+            }
+            // Grouping, sorting and merging the rows: off the core's thread, like the rendering.
+            glommio::executor()
+                .spawn_blocking(move || query::select::execute(&plan, rows))
+                .await
+        }
+    }
 }
 
 /// The user statements: hashing off the event loop, changes through core 0's catalog change.

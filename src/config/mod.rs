@@ -121,6 +121,21 @@ section! {
     }
 }
 
+section! {
+    "Query limits, named as 1.x's [coordinator] names them; 0 = unlimited."
+    CoordinatorConfig ["coordinator"] {
+        #[serde(with = "go_duration_serde")]
+        "Longest a query statement may run before it is stopped with \"query-timeout limit exceeded\"; 0s = unlimited."
+        query_timeout: Duration = Duration::ZERO;
+        "Most points a SELECT may read; 0 = unlimited."
+        max_select_point: u64 = 0;
+        "Most series a SELECT may read; 0 = unlimited."
+        max_select_series: u64 = 0;
+        "Most GROUP BY time() buckets a SELECT may produce; 0 = unlimited."
+        max_select_buckets: u64 = 0;
+    }
+}
+
 /// When the write-ahead log is fsync'd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -140,6 +155,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub data: DataConfig,
     pub runtime: RuntimeConfig,
+    pub coordinator: CoordinatorConfig,
 }
 
 /// Why the configuration cannot be used; `Display` is what main prints before exiting.
@@ -270,6 +286,12 @@ pub fn print_config(cfg: &Config) -> String {
             DataConfig::DOC,
             DataConfig::FIELDS,
             toml::Value::try_from(&cfg.data),
+        ),
+        (
+            CoordinatorConfig::SECTION,
+            CoordinatorConfig::DOC,
+            CoordinatorConfig::FIELDS,
+            toml::Value::try_from(&cfg.coordinator),
         ),
         (
             RuntimeConfig::SECTION,

@@ -10,13 +10,16 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::{future, AsyncReadExt, AsyncWriteExt, StreamExt};
 use glommio::net::TcpStream;
 use glommio::GlommioError;
 
 use super::body::{gunzip_bounded, BodyError, ChunkedDecoder};
 use super::head::{parse_head, HeadStatus, Method, RequestHead};
-use super::response::{current_date, encode_response, new_request_id, EncodeCtx, Response};
+use super::response::{
+    current_date, encode_body_piece, encode_response, new_request_id, BodyStream, EncodeCtx,
+    Response, CHUNKED_BODY_END,
+};
 use super::{Handler, HttpLimits, Request};
 
 /// Bytes asked of the socket per read while reading heads and chunked bodies.
@@ -210,7 +213,67 @@ impl<H: Handler> Conn<H> {
         let mut req = Request { head, body };
         let resp = self.handler.handle(&mut req).await;
         recycle_body_buffer(req.body);
+        if resp.stream.is_some() {
+            return self.answer_streamed(resp, meta).await;
+        }
         self.answer(&resp, &meta).await
+    }
+
+    /// Sends a head and then the body as its stream produces it, each piece one chunk; pieces
+    /// already waiting are written together, and the socket is written whenever the stream
+    /// has nothing ready (so a client sees each piece as soon as it exists). A failed write
+    /// drops the stream, which stops its producer.
+    async fn answer_streamed(&mut self, mut resp: Response, mut meta: Meta) -> Next {
+        // HTTP/1.0 has no chunked encoding: the end of the body is the end of the connection.
+        let chunked = meta.minor_version >= 1;
+        if !chunked {
+            meta.keep_alive = false;
+        }
+        let date = current_date();
+        let ctx = EncodeCtx {
+            request_id: &meta.request_id,
+            date: &date,
+            head_request: meta.head_request,
+            minor_version: meta.minor_version,
+            keep_alive: meta.keep_alive,
+        };
+        encode_response(&resp, &ctx, &mut self.wbuf);
+        let Some(BodyStream(mut stream)) = resp.stream.take() else {
+            return Next::Close;
+        };
+        if meta.head_request {
+            drop(stream);
+        } else {
+            if self.flush().await.is_err() {
+                return Next::Drop;
+            }
+            let mut next = stream.next().await;
+            while let Some(piece) = next {
+                encode_body_piece(&piece, chunked, &mut self.wbuf);
+                next = match future::poll_once(stream.next()).await {
+                    Some(ready) if self.wbuf.len() <= WRITE_BUFFER_BYTES_MAX => ready,
+                    ready => {
+                        if self.flush().await.is_err() {
+                            return Next::Drop;
+                        }
+                        match ready {
+                            Some(ready) => ready,
+                            None => stream.next().await,
+                        }
+                    }
+                };
+            }
+            if chunked {
+                self.wbuf.extend_from_slice(CHUNKED_BODY_END);
+            }
+        }
+        if !meta.keep_alive {
+            return Next::Close;
+        }
+        if self.flush().await.is_err() {
+            return Next::Drop;
+        }
+        Next::KeepAlive
     }
 
     /// An answer sent before the body was read: drain a small body to keep the connection, else close.

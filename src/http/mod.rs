@@ -8,7 +8,7 @@
 //! | `head.rs`     | request head on httparse, framing headers, query strings       | pure     |
 //! | `body.rs`     | chunked decoding (push, byte-at-a-time safe), bounded gunzip   | pure     |
 //! | `response.rs` | [`Response`], the headers every answer carries, encoding       | pure     |
-//! | `conn.rs`     | [`serve_connection`]: keep-alive, pipelining, timeouts, 100-continue | glommio |
+//! | `conn.rs`     | [`serve_connection`]: keep-alive, pipelining, timeouts, 100-continue, streamed bodies | glommio |
 //! | `accept.rs`   | [`accept_loop`]: a task per connection, the connection limit    | glommio |
 //!
 //! Invariants:
@@ -30,7 +30,7 @@ pub use accept::accept_loop;
 pub use body::{gunzip_bounded, BodyError, ChunkedDecoder};
 pub use conn::{recycle_body_buffer, serve_connection};
 pub use head::{parse_head, parse_query_string, HeadError, HeadStatus, Method, RequestHead};
-pub use response::{encode_response, new_request_id, EncodeCtx, Response};
+pub use response::{encode_response, new_request_id, BodyStream, EncodeCtx, Response};
 
 /// Every bound the HTTP layer enforces. Units last in the names.
 #[derive(Debug, Clone)]

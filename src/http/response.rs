@@ -4,8 +4,10 @@
 //! `X-Influxdb-Build`, `Request-Id` + `X-Request-Id`, `Date`, `Content-Length` (not on 1xx/204, which
 //! RFC 9110 8.6 forbids and Go omits) and, for errors other than 401, `X-Influxdb-Error`
 //! (1.6.7 services/httpd/handler.go:1303-1326, 1519-1548).
+use futures_lite::Stream;
 use std::cell::Cell;
 use std::fmt::Write as _;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -15,7 +17,7 @@ pub const INFLUXDB_VERSION: &str = "1.8.10";
 const ERROR_HEADER_BYTES_MAX: usize = 1024;
 
 /// A handler's answer. The connection adds the common headers when encoding it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub body: Vec<u8>,
@@ -23,6 +25,19 @@ pub struct Response {
     pub headers: Vec<(&'static str, String)>,
     /// The error text; becomes `X-Influxdb-Error` unless the status is 401.
     pub error: Option<String>,
+    /// A body produced while it is sent (after `body`): each item is written and flushed as
+    /// one chunk of `Transfer-Encoding: chunked` (HTTP/1.0: raw, then the connection closes).
+    pub stream: Option<BodyStream>,
+}
+
+/// The pieces of a streamed body, in order; the stream ends with the body. Dropping it (the
+/// client went away) tells the producer to stop.
+pub struct BodyStream(pub Pin<Box<dyn Stream<Item = Vec<u8>>>>);
+
+impl std::fmt::Debug for BodyStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BodyStream")
+    }
 }
 
 impl Response {
@@ -38,7 +53,17 @@ impl Response {
             body,
             headers: Vec::new(),
             error: None,
+            stream: None,
         }
+    }
+
+    /// A 200 whose body is written as `stream` yields it.
+    pub fn streamed(content_type: &str, stream: BodyStream) -> Self {
+        Response {
+            stream: Some(stream),
+            ..Response::json(200, Vec::new())
+        }
+        .with_header("Content-Type", content_type.to_string())
     }
 
     /// `{"error":"msg"}\n` with Go's JSON escaping, plus `X-Influxdb-Error: msg` (unless 401).
@@ -52,6 +77,7 @@ impl Response {
             body,
             headers: Vec::new(),
             error: Some(msg.to_string()),
+            stream: None,
         }
     }
 
@@ -137,14 +163,38 @@ pub fn encode_response(resp: &Response, ctx: &EncodeCtx<'_>, out: &mut Vec<u8>) 
     } else if ctx.minor_version >= 1 && !ctx.keep_alive {
         header(out, "Connection", b"close");
     }
-    if !(resp.status < 200 || resp.status == 204 || resp.status == 304) {
+    if resp.stream.is_some() {
+        // The length is not known: chunked on HTTP/1.1; on 1.0 the close ends the body.
+        if ctx.minor_version >= 1 {
+            header(out, "Transfer-Encoding", b"chunked");
+        }
+    } else if !(resp.status < 200 || resp.status == 204 || resp.status == 304) {
         let _ = write!(Bytes(out), "Content-Length: {}\r\n", resp.body.len());
     }
     out.extend_from_slice(b"\r\n");
     if !ctx.head_request {
-        out.extend_from_slice(&resp.body);
+        encode_body_piece(
+            &resp.body,
+            resp.stream.is_some() && ctx.minor_version >= 1,
+            out,
+        );
     }
 }
+
+/// Appends a piece of a body: as is, or as one chunk of a chunked body (nothing if empty, which
+/// would end the body).
+pub fn encode_body_piece(piece: &[u8], chunked: bool, out: &mut Vec<u8>) {
+    if !chunked {
+        out.extend_from_slice(piece);
+    } else if !piece.is_empty() {
+        let _ = write!(Bytes(out), "{:x}\r\n", piece.len());
+        out.extend_from_slice(piece);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// The end of a chunked body (no trailers).
+pub const CHUNKED_BODY_END: &[u8] = b"0\r\n\r\n";
 
 /// One header line; CR and LF in values become spaces, as Go's header writer does.
 fn header(out: &mut Vec<u8>, name: &str, value: &[u8]) {

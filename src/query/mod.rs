@@ -3,7 +3,7 @@
 //! The `/query` endpoint (`api::query`) calls [`parse`], runs catalog statements as catalog
 //! changes on core 0, gathers [`SeriesRows`] from every core's storage for a SELECT (the scans
 //! apply [`Condition::matches_tags`] / [`Condition::matches_time`]), groups them with
-//! [`select_result`], and answers with [`render_results`]. Everything here is InfluxDB 1.8's
+//! [`select_result`], and writes the answer with [`output`] (parts, chunking, JSON / CSV). Everything here is InfluxDB 1.8's
 //! behaviour unless a comment says otherwise:
 //!
 //! - statements: `CREATE|DROP DATABASE`, `SHOW DATABASES`, `CREATE|ALTER|DROP RETENTION POLICY`,
@@ -18,14 +18,20 @@
 //!   a field of that name); the columns of `*` come from the rows that match (InfluxDB takes
 //!   every key of the shards in range, so an all-null column can appear there and not here).
 //! - output: the v1 JSON shape (`{"results":[{"statement_id":0,...}]}`) written the way Go's
-//!   `encoding/json` writes it (HTML escaping, Go float formatting), see `json.rs`.
+//!   `encoding/json` writes it (HTML escaping, Go float formatting), see `json.rs`; chunked
+//!   answers, `pretty=true` and CSV in `output.rs`.
 
+pub mod ast;
+pub mod func;
 mod json;
+pub mod output;
 mod parse;
 mod render;
 mod scan;
+pub mod select;
 mod text;
 pub mod time;
+pub mod tz;
 
 pub use crate::storage::scan::{
     Condition, FieldKey, MeasurementMatch, PointFields, SeriesRows, TagExpr,
@@ -60,7 +66,7 @@ pub enum Statement {
     ShowRetentionPolicies {
         database: Option<String>,
     },
-    Select(SelectStatement),
+    Select(ast::Select),
     /// `CREATE USER name WITH PASSWORD 'p' [WITH ALL PRIVILEGES]`.
     CreateUser {
         name: String,
@@ -180,12 +186,17 @@ pub struct AlterRetentionPolicy {
     pub default: bool,
 }
 
-/// A raw (no aggregate, no GROUP BY) SELECT.
+/// A raw SELECT (no aggregate) as the planner hands it to [`select_result`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct SelectStatement {
     pub fields: Vec<SelectField>,
     pub sources: Vec<Source>,
     pub condition: Condition,
+    /// `GROUP BY` tags: one output series per (measurement, values of these tags).
+    pub group_by: GroupTags,
+    /// Output series kept per statement (`SLIMIT`; 0 = all) after skipping `SOFFSET`.
+    pub slimit: u64,
+    pub soffset: u64,
     /// Rows per output series; 0 = no limit (as in InfluxQL).
     pub limit: u64,
     /// Rows skipped per output series before LIMIT applies.
@@ -206,11 +217,38 @@ impl SelectStatement {
     }
 }
 
+/// The tags a raw SELECT groups by.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum GroupTags {
+    #[default]
+    None,
+    /// Named tags (a name that is no tag of the measurement groups as the empty value).
+    Keys(Vec<String>),
+    /// `GROUP BY *`: every tag key of the measurement.
+    All,
+    /// `GROUP BY /re/`: the measurement's tag keys that match.
+    Regex(Pattern),
+}
+
+/// A regex that compares by its text (for statements' `PartialEq`).
+#[derive(Clone, Debug)]
+pub struct Pattern(pub regex::bytes::Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Eq for Pattern {}
+
 /// One entry of the SELECT list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SelectField {
     /// `*`, `*::field` or `*::tag`.
     Wildcard(Option<KeyKind>),
+    /// `/re/`: the fields (and tags) whose key matches, as `*` would list them.
+    Regex(Pattern),
     /// `name [::field|::tag] [AS alias]`.
     Key {
         name: String,

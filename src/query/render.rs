@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::json::{write_f64, write_str};
 use super::time::{format_go_duration, format_rfc3339_nano};
-use super::{KeyKind, PointFields, SelectField, SelectStatement, SeriesRows};
+use super::{GroupTags, KeyKind, PointFields, SelectField, SelectStatement, SeriesRows};
 use crate::lineproto::FieldValue;
 
 /// One cell of a result row.
@@ -45,6 +45,8 @@ pub struct Series {
     pub values: Vec<Vec<Value>>,
     /// More rows of this series follow in the next chunk (`"partial":true`, chunked answers).
     pub partial: bool,
+    /// Which columns hold tags (not written: a subquery's outer statement reads them as tags).
+    pub tag_columns: Vec<usize>,
 }
 
 /// `{"level":"warning","text":"..."}`.
@@ -59,6 +61,8 @@ pub struct Message {
 pub struct StatementResult {
     pub series: Vec<Series>,
     pub messages: Vec<Message>,
+    /// More parts of this statement's answer follow (`"partial":true`, chunked answers).
+    pub partial: bool,
     pub error: Option<String>,
 }
 
@@ -85,7 +89,7 @@ impl TimeFormat {
     /// InfluxDB's `epoch` handling (httpd handler.go `convertToEpoch`): empty or absent =
     /// RFC3339; `u` µs, `ms`, `s`, `m`, `h`; any other non-empty value (`ns`, `n`, …) = ns.
     pub fn from_epoch_param(epoch: Option<&str>) -> Self {
-        let divisor = match epoch.unwrap_or("") {
+        let divisor = match epoch.unwrap_or("").trim() {
             "" => return TimeFormat::Rfc3339,
             "u" => 1_000,
             "ms" => 1_000_000,
@@ -185,7 +189,8 @@ pub fn render_results(results: Vec<StatementResult>, time: TimeFormat) -> Vec<u8
     out
 }
 
-fn write_result(out: &mut Vec<u8>, id: usize, r: &StatementResult, time: TimeFormat) {
+/// One result object (`{"statement_id":N,...}`), keys in the order of 1.x's `query.Result`.
+pub(crate) fn write_result(out: &mut Vec<u8>, id: usize, r: &StatementResult, time: TimeFormat) {
     out.extend_from_slice(format!("{{\"statement_id\":{id}").as_bytes());
     if !r.series.is_empty() {
         out.extend_from_slice(b",\"series\":[");
@@ -211,6 +216,9 @@ fn write_result(out: &mut Vec<u8>, id: usize, r: &StatementResult, time: TimeFor
         }
         out.push(b']');
     }
+    if r.partial {
+        out.extend_from_slice(b",\"partial\":true");
+    }
     if let Some(e) = r.error.as_deref().filter(|e| !e.is_empty()) {
         out.extend_from_slice(b",\"error\":");
         write_str(out, e);
@@ -219,14 +227,22 @@ fn write_result(out: &mut Vec<u8>, id: usize, r: &StatementResult, time: TimeFor
 }
 
 fn write_series(out: &mut Vec<u8>, s: &Series, time: TimeFormat) {
+    // Every key of a row is `omitempty` in Go (models.Row): a comma goes before each key but
+    // the first written.
+    fn key(out: &mut Vec<u8>, first: &mut bool, k: &[u8]) {
+        if !std::mem::take(first) {
+            out.push(b',');
+        }
+        out.extend_from_slice(k);
+    }
+    let first = &mut true;
     out.push(b'{');
     if let Some(name) = s.name.as_deref().filter(|n| !n.is_empty()) {
-        out.extend_from_slice(b"\"name\":");
+        key(out, first, b"\"name\":");
         write_str(out, name);
-        out.push(b',');
     }
     if !s.tags.is_empty() {
-        out.extend_from_slice(b"\"tags\":{");
+        key(out, first, b"\"tags\":{");
         for (i, (k, v)) in s.tags.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -235,18 +251,20 @@ fn write_series(out: &mut Vec<u8>, s: &Series, time: TimeFormat) {
             out.push(b':');
             write_str(out, v);
         }
-        out.extend_from_slice(b"},");
+        out.push(b'}');
     }
-    out.extend_from_slice(b"\"columns\":[");
-    for (i, c) in s.columns.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+    if !s.columns.is_empty() {
+        key(out, first, b"\"columns\":[");
+        for (i, c) in s.columns.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, c);
         }
-        write_str(out, c);
+        out.push(b']');
     }
-    out.push(b']');
     if !s.values.is_empty() {
-        out.extend_from_slice(b",\"values\":[");
+        key(out, first, b"\"values\":[");
         for (i, row) in s.values.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -263,7 +281,7 @@ fn write_series(out: &mut Vec<u8>, s: &Series, time: TimeFormat) {
         out.push(b']');
     }
     if s.partial {
-        out.extend_from_slice(b",\"partial\":true");
+        key(out, first, b"\"partial\":true");
     }
     out.push(b'}');
 }
@@ -285,10 +303,10 @@ fn write_value(out: &mut Vec<u8>, v: &Value, time: TimeFormat) {
 
 /// A column of a SELECT: which key it reads and whether that is a field or a tag.
 #[derive(Clone, Debug)]
-struct Column {
-    key: Vec<u8>,
-    kind: KeyKind,
-    alias: Option<String>,
+pub(crate) struct Column {
+    pub(crate) key: Vec<u8>,
+    pub(crate) kind: KeyKind,
+    pub(crate) alias: Option<String>,
 }
 
 /// influxql's DataType codes, used as the tie-break when sorting `*` (Tag = 7, Unsigned = 9).
@@ -331,17 +349,34 @@ fn key_sets<'a>(series: impl Iterator<Item = &'a SeriesRows>) -> KeySets {
     KeySets { fields, tags }
 }
 
-fn expand_columns(fields: &[SelectField], keys: &KeySets) -> Vec<Column> {
+/// The SELECT list's columns; a wildcard or regex leaves out the GROUP BY tags (`dims`).
+fn expand_columns(fields: &[SelectField], keys: &KeySets, dims: &BTreeSet<Vec<u8>>) -> Vec<Column> {
     let mut cols = Vec::new();
     for f in fields {
+        let (only, pattern) = match f {
+            SelectField::Wildcard(only) => (*only, None),
+            SelectField::Regex(p) => (None, Some(&p.0)),
+            SelectField::Key { .. } => (None, None),
+        };
         match f {
-            SelectField::Wildcard(only) => {
+            SelectField::Wildcard(_) | SelectField::Regex(_) => {
+                let wanted = |k: &Vec<u8>| pattern.map_or(true, |re| re.is_match(k));
                 let mut refs: Vec<(&Vec<u8>, u8)> = Vec::new();
-                if *only != Some(KeyKind::Tag) {
-                    refs.extend(keys.fields.iter().map(|(k, c)| (k, *c)));
+                if only != Some(KeyKind::Tag) {
+                    refs.extend(
+                        keys.fields
+                            .iter()
+                            .filter(|(k, _)| wanted(k))
+                            .map(|(k, c)| (k, *c)),
+                    );
                 }
-                if *only != Some(KeyKind::Field) {
-                    refs.extend(keys.tags.iter().map(|k| (k, TAG_CODE)));
+                if only != Some(KeyKind::Field) {
+                    refs.extend(
+                        keys.tags
+                            .iter()
+                            .filter(|k| wanted(k) && !dims.contains(*k))
+                            .map(|k| (k, TAG_CODE)),
+                    );
                 }
                 refs.sort();
                 cols.extend(refs.into_iter().map(|(k, code)| Column {
@@ -375,7 +410,7 @@ fn expand_columns(fields: &[SelectField], keys: &KeySets) -> Vec<Column> {
 }
 
 /// influxql `ColumnNames`: aliases first, then names with `_N` added on a repeat.
-fn column_names(time_name: &str, cols: &[Column]) -> Vec<String> {
+pub(crate) fn column_names(time_name: &str, cols: &[Column]) -> Vec<String> {
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
     for a in cols.iter().filter_map(|c| c.alias.as_ref()) {
         names.insert(a.clone(), 1);
@@ -405,7 +440,7 @@ fn column_names(time_name: &str, cols: &[Column]) -> Vec<String> {
     out
 }
 
-fn to_value(v: &FieldValue<'_>) -> Value {
+pub(crate) fn to_value(v: &FieldValue<'_>) -> Value {
     match v {
         FieldValue::Float(f) => Value::Float(*f),
         FieldValue::Integer(i) => Value::Int(*i),
@@ -505,6 +540,57 @@ fn measurement_rows(
     rows
 }
 
+/// The GROUP BY tag keys of a raw SELECT, over every tag key of the data (as 1.x expands
+/// `GROUP BY *` and `GROUP BY /re/` once per statement).
+fn group_keys(group: &GroupTags, keys: &KeySets) -> BTreeSet<Vec<u8>> {
+    match group {
+        GroupTags::None => BTreeSet::new(),
+        GroupTags::Keys(k) => k.iter().map(|k| k.as_bytes().to_vec()).collect(),
+        GroupTags::All => keys.tags.clone(),
+        GroupTags::Regex(p) => keys
+            .tags
+            .iter()
+            .filter(|k| p.0.is_match(k))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// A series' GROUP BY tags: (key, value), sorted by key.
+type GroupKey = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// 1.x's order of tag sets when SLIMIT/SOFFSET pick series: `Tags.ID()` over the tags the
+/// series has (keys sorted, then their values, `\0`-separated), so a series lacking a GROUP BY
+/// tag sorts by the tags it has. (Without SLIMIT, series come sorted by their tag values.)
+pub(crate) fn tags_id(group: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+    let present: Vec<&(Vec<u8>, Vec<u8>)> = group.iter().filter(|(_, v)| !v.is_empty()).collect();
+    let mut id = Vec::new();
+    for (k, _) in &present {
+        id.extend_from_slice(k);
+        id.push(0);
+    }
+    for (i, (_, v)) in present.iter().enumerate() {
+        id.extend_from_slice(v);
+        if i + 1 < present.len() {
+            id.push(0);
+        }
+    }
+    id
+}
+
+/// The values of the GROUP BY keys for a series (`''` when it lacks one).
+fn group_of(dims: &BTreeSet<Vec<u8>>, tags: &[(Vec<u8>, Vec<u8>)]) -> GroupKey {
+    dims.iter()
+        .map(|k| {
+            let v = tags
+                .iter()
+                .find(|(tk, _)| tk == k)
+                .map_or_else(Vec::new, |(_, v)| v.clone());
+            (k.clone(), v)
+        })
+        .collect()
+}
+
 /// The result of a raw SELECT over the rows storage returned (any order, any number of
 /// `SeriesRows` per measurement). Sources' measurement names, tag filters and time bounds are
 /// applied again here, so a scan that pushed them down and one that did not answer the same.
@@ -527,21 +613,63 @@ pub fn select_result(stmt: &SelectStatement, rows: Vec<SeriesRows>) -> Statement
             .push(s);
     }
     let keys = key_sets(by_measurement.values().flatten());
-    let cols = expand_columns(&stmt.fields, &keys);
+    let dims = group_keys(&stmt.group_by, &keys);
+    let cols = expand_columns(&stmt.fields, &keys, &dims);
     let columns = column_names(stmt.time_alias.as_deref().unwrap_or("time"), &cols);
+    let tag_columns: Vec<usize> = cols
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.kind == KeyKind::Tag)
+        .map(|(i, _)| i + 1)
+        .collect();
     let mut result = StatementResult::ok();
-    for (name, mut series) in by_measurement {
-        series.sort_by(|a, b| a.tags.cmp(&b.tags));
-        let values = measurement_rows(stmt, &cols, &series);
-        if values.is_empty() {
-            continue;
+    let mut skip_series = stmt.soffset;
+    for (name, series) in by_measurement {
+        let mut by_group: BTreeMap<GroupKey, Vec<SeriesRows>> = BTreeMap::new();
+        for s in series {
+            by_group
+                .entry(group_of(&dims, &s.tags))
+                .or_default()
+                .push(s);
         }
-        result.series.push(Series {
-            name: Some(String::from_utf8_lossy(&name).into_owned()),
-            columns: columns.clone(),
-            values,
-            ..Series::default()
-        });
+        let mut groups: Vec<(GroupKey, Vec<SeriesRows>)> = by_group.into_iter().collect();
+        if stmt.slimit > 0 || stmt.soffset > 0 {
+            // 1.x picks SLIMIT's series in its tag sets' order.
+            groups.sort_by_cached_key(|(g, _)| tags_id(g));
+        }
+        if stmt.descending {
+            groups.reverse();
+        }
+        for (group, mut series) in groups {
+            series.sort_by(|a, b| a.tags.cmp(&b.tags));
+            let values = measurement_rows(stmt, &cols, &series);
+            if values.is_empty() {
+                continue;
+            }
+            if skip_series > 0 {
+                skip_series -= 1;
+                continue;
+            }
+            if stmt.slimit > 0 && result.series.len() as u64 >= stmt.slimit {
+                return result;
+            }
+            result.series.push(Series {
+                name: Some(String::from_utf8_lossy(&name).into_owned()),
+                tags: group
+                    .into_iter()
+                    .map(|(k, v)| {
+                        (
+                            String::from_utf8_lossy(&k).into_owned(),
+                            String::from_utf8_lossy(&v).into_owned(),
+                        )
+                    })
+                    .collect(),
+                columns: columns.clone(),
+                values,
+                tag_columns: tag_columns.clone(),
+                ..Series::default()
+            });
+        }
     }
     result
 }
@@ -579,7 +707,12 @@ mod tests {
     fn stmt(q: &str) -> SelectStatement {
         match parse(q, 0) {
             Ok(v) => match v.into_iter().next() {
-                Some(crate::query::Statement::Select(s)) => s,
+                Some(crate::query::Statement::Select(s)) => {
+                    match crate::query::select::plan(&s, 0, &|_| false) {
+                        Ok(crate::query::select::Plan::Raw { stmt, .. }) => *stmt,
+                        other => panic!("{q}: {other:?}"),
+                    }
+                }
                 other => panic!("{q}: {other:?}"),
             },
             Err(e) => panic!("{q}: {e}"),

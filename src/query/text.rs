@@ -35,22 +35,6 @@ pub fn quote_ident(s: &str) -> String {
     out
 }
 
-/// influxql `QuoteString`: a string literal in single quotes (`\n`, `\\`, `\'` escaped).
-pub fn quote_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\\' => out.push_str("\\\\"),
-            '\'' => out.push_str("\\'"),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    out
-}
-
 /// influxql `FormatDuration`: the largest unit that divides exactly (`1w`, `36h`, `90s`, `0s`).
 pub fn format_influx_duration(d: i64) -> String {
     const UNITS: [(i64, &str); 8] = [
@@ -222,9 +206,9 @@ impl Statement {
             Statement::ShowGrants { user } => format!("SHOW GRANTS FOR {}", quote_ident(user)),
             Statement::Select(s) => {
                 let sources: Vec<String> = s
-                    .sources
-                    .iter()
-                    .map(|src| match &src.measurement {
+                    .measurement_sources()
+                    .into_iter()
+                    .map(|(_, _, m)| match m {
                         super::MeasurementMatch::Name(n) => quote_ident(n),
                         super::MeasurementMatch::Regex(r) => format!("/{}/", r.as_str()),
                     })

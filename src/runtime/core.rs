@@ -67,6 +67,8 @@ pub enum Req {
     Scan(ScanRequest),
     /// Delete points in this core's partitions (`DELETE`, `DROP SERIES`, `DROP MEASUREMENT`).
     Delete(DeleteSeries),
+    /// Read this core's rows and reduce them here (a query's partial aggregate).
+    ScanReduce(ScanRequest, Reducer),
     /// Change the catalog (core 0 only).
     Catalog(CatalogChange),
     /// A new catalog snapshot from core 0, plus what to purge.
@@ -79,6 +81,7 @@ pub enum Resp {
     Claimed(Vec<ClaimAnswer>),
     Scanned(Vec<SeriesRows>),
     Deleted(Result<(), StorageError>),
+    Reduced(Box<dyn std::any::Any + Send>),
     CatalogChanged(Result<(), CatalogChangeError>),
     Ack,
 }
@@ -116,6 +119,12 @@ pub struct DeleteSeries {
     /// too, in the schema and in the partitions' sealed types.
     pub drop_measurement: bool,
 }
+/// What a core makes of its scanned rows before it answers (runs on its blocking pool): the
+/// read path's "partial results, not rows".
+pub type Reducer = Box<dyn FnOnce(Vec<SeriesRows>) -> Box<dyn std::any::Any + Send> + Send>;
+
+/// Read a core's rows for a query and reduce them on that core.
+pub struct ScanReduce(pub ScanRequest, pub Reducer);
 
 /// Change the catalog (served by core 0 only).
 pub struct ChangeCatalog(pub CatalogChange);
@@ -150,6 +159,7 @@ call!(Claim => Vec<ClaimAnswer>,
     Resp::Claimed(r) => r);
 call!(Scan => Vec<SeriesRows>, |c| Req::Scan(c.0), Resp::Scanned(r) => r);
 call!(DeleteSeries => Result<(), StorageError>, |c| Req::Delete(c), Resp::Deleted(r) => r);
+call!(ScanReduce => Box<dyn std::any::Any + Send>, |c| Req::ScanReduce(c.0, c.1), Resp::Reduced(r) => r);
 call!(ChangeCatalog => Result<(), CatalogChangeError>, |c| Req::Catalog(c.0), Resp::CatalogChanged(r) => r);
 call!(InstallCatalog => (), |c| Req::CatalogSnapshot(c.0, c.1), Resp::Ack => ());
 
@@ -417,6 +427,14 @@ impl Core {
             }
             Req::Scan(scan) => Resp::Scanned(self.scan_local(&scan).await),
             Req::Delete(d) => Resp::Deleted(self.delete_local(&d).await),
+            Req::ScanReduce(scan, reduce) => {
+                let rows = self.scan_local(&scan).await;
+                Resp::Reduced(
+                    glommio::executor()
+                        .spawn_blocking(move || reduce(rows))
+                        .await,
+                )
+            }
             Req::Catalog(change) => Resp::CatalogChanged(self.change_catalog(change).await),
             Req::CatalogSnapshot(cat, purges) => {
                 self.install_catalog(cat, &purges);

@@ -8,5 +8,5 @@ mod oneshot;
 
 pub use self::core::{
     Applied, Apply, Call, CallError, ChangeCatalog, Claim, Core, DeleteSeries, InstallCatalog, Msg,
-    Purge, Req, Resp, Scan,
+    Purge, Reducer, Req, Resp, Scan, ScanReduce,
 };

@@ -1,15 +1,16 @@
-//! The real influxd (Debian's `influxdb`, 1.6.7) on ephemeral loopback ports with a temp data
-//! dir: the oracle of the differential tests.
+//! The real influxd (Debian's `influxdb`, 1.6.7) on ephemeral loopback ports with a temp dir:
+//! the oracle of the differential tests.
+#![allow(dead_code)]
 
-use super::HttpResponse;
+use super::{read_response, HttpResponse};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Influxd {
-    child: Child,
     pub addr: SocketAddr,
+    child: Child,
     _dir: tempfile::TempDir,
 }
 
@@ -20,16 +21,21 @@ impl Drop for Influxd {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
+        .expect("bind")
         .local_addr()
-        .unwrap()
+        .expect("addr")
         .port()
 }
 
 pub fn start_influxd() -> Influxd {
-    let dir = tempfile::tempdir().unwrap();
+    start_influxd_with("")
+}
+
+/// influxd with extra lines in its `[http]` section (`auth-enabled = true`...).
+pub fn start_influxd_with(http_extra: &str) -> Influxd {
+    let dir = tempfile::tempdir().expect("temp dir");
     let (http, rpc) = (free_port(), free_port());
     let d = dir.path().display();
     let conf = format!(
@@ -37,14 +43,13 @@ pub fn start_influxd() -> Influxd {
          [meta]\n  dir = \"{d}/meta\"\n\
          [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
          [monitor]\n  store-enabled = false\n\
-         [http]\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n\
+         [http]\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n{http_extra}\n\
          [continuous_queries]\n  enabled = false\n"
     );
     let conf_path = dir.path().join("influxdb.conf");
     std::fs::File::create(&conf_path)
-        .unwrap()
-        .write_all(conf.as_bytes())
-        .unwrap();
+        .and_then(|mut f| f.write_all(conf.as_bytes()))
+        .expect("write influxdb.conf");
     let child = Command::new("influxd")
         .arg("-config")
         .arg(&conf_path)
@@ -52,7 +57,12 @@ pub fn start_influxd() -> Influxd {
         .stderr(Stdio::null())
         .spawn()
         .expect("influxd (Debian package influxdb; scripts/install-test-deps.sh installs it)");
-    let addr: SocketAddr = format!("127.0.0.1:{http}").parse().unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{http}").parse().expect("addr");
+    let influxd = Influxd {
+        addr,
+        child,
+        _dir: dir,
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if TcpStream::connect(addr).is_ok() && raw(addr, "GET", "/ping", &[], b"").status == 204 {
@@ -61,11 +71,7 @@ pub fn start_influxd() -> Influxd {
         assert!(Instant::now() < deadline, "influxd did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    Influxd {
-        child,
-        addr,
-        _dir: dir,
-    }
+    influxd
 }
 
 /// One request on a fresh connection (`Connection: close`), any server.
@@ -76,8 +82,8 @@ pub fn raw(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> HttpResponse {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok();
     let mut head = format!(
         "{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -86,7 +92,7 @@ pub fn raw(
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    s.write_all(&[head.as_bytes(), body].concat()).unwrap();
-    super::read_response(&mut s, false)
-        .unwrap_or_else(|e| panic!("{method} {target} to {addr}: {e}"))
+    s.write_all(&[head.as_bytes(), body].concat())
+        .expect("write");
+    read_response(&mut s, false).unwrap_or_else(|e| panic!("{method} {target} to {addr}: {e}"))
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod influxd;
+pub mod oracle;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

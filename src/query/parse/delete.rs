@@ -3,7 +3,10 @@
 //! printed back as influxql's `String()` does (GET's warning, authorization errors).
 
 use super::*;
-use crate::query::text::{quote_ident, quote_string};
+use crate::query::ast::{BinOp, Expr, Source, VarType};
+use crate::query::text::quote_ident;
+use crate::query::time::parse_time_literal;
+use crate::query::{Condition, DeleteStatement, TagExpr};
 
 /// What a delete's WHERE selects: series by tags, and times.
 struct Lowered {
@@ -60,7 +63,7 @@ impl Parser {
             let expr = self.expr(1)?;
             lowered = self.lower_delete(&expr, where_pos)?;
             text.push_str(" WHERE ");
-            text.push_str(&expr_text(&expr));
+            text.push_str(&crate::query::select::text(&expr));
         } else if sources.is_empty() {
             return Err(self.expected(&tok, pos, &["FROM", "WHERE"]));
         }
@@ -87,19 +90,27 @@ impl Parser {
                 let (tok, pos) = self.next();
                 return Err(self.expected(&tok, pos, &["identifier"]));
             }
-            let src = self.source()?;
+            let Source::Measurement {
+                database,
+                retention_policy,
+                measurement,
+            } = self.source()?
+            else {
+                let (tok, pos) = self.next();
+                return Err(self.expected(&tok, pos, &["identifier"]));
+            };
             let at_start = |message: &str| ParseError::Message {
                 message: message.to_string(),
                 line: 1,
                 col: 1,
             };
-            if src.retention_policy.is_some() {
+            if retention_policy.is_some() {
                 return Err(at_start("retention policy not supported"));
             }
-            if src.database.is_some() {
+            if database.is_some() {
                 return Err(at_start("database not supported"));
             }
-            out.push(src.measurement);
+            out.push(measurement);
             let save = self.i;
             if !self.next().0.is_punct(",") {
                 self.i = save;
@@ -114,12 +125,16 @@ impl Parser {
     fn lower_delete(&self, e: &Expr, pos: usize) -> Result<Lowered, ParseError> {
         match e {
             Expr::Paren(inner) => self.lower_delete(inner, pos),
-            Expr::Bin(op @ ("AND" | "OR"), l, r) => {
-                let (a, b) = (self.lower_delete(l, pos)?, self.lower_delete(r, pos)?);
-                if *op == "OR" && (a.has_time || b.has_time) {
+            Expr::Binary {
+                op: op @ (BinOp::And | BinOp::Or),
+                lhs,
+                rhs,
+            } => {
+                let (a, b) = (self.lower_delete(lhs, pos)?, self.lower_delete(rhs, pos)?);
+                if *op == BinOp::Or && (a.has_time || b.has_time) {
                     return Err(self.unsupported("time in an OR in WHERE", pos));
                 }
-                let tags = if *op == "AND" {
+                let tags = if *op == BinOp::And {
                     a.tags.and(b.tags)
                 } else {
                     a.tags.or(b.tags)
@@ -132,130 +147,121 @@ impl Parser {
                     on_fields: a.on_fields || b.on_fields,
                 })
             }
-            Expr::Bin(op, l, r) => self.delete_comparison(op, l, r, pos),
+            Expr::Binary { op, lhs, rhs } => self.delete_comparison(*op, lhs, rhs, pos),
             _ => Err(self.unsupported("this WHERE condition", pos)),
         }
     }
 
     fn delete_comparison(
         &self,
-        op: &str,
+        op: BinOp,
         l: &Expr,
         r: &Expr,
         pos: usize,
     ) -> Result<Lowered, ParseError> {
         let mut out = Lowered::all();
-        let is_time = |e: &Expr| matches!(e, Expr::Var(n, _) if n.eq_ignore_ascii_case("time"));
-        if is_time(l) || is_time(r) {
-            let mut cond = Condition::default();
-            self.comparison_time(op, l, r, pos, &mut cond)?;
-            out.time_min_ns = cond.time_min_ns;
-            out.time_max_ns = cond.time_max_ns;
+        if l.is_time() || r.is_time() {
+            let (t, op) = if l.is_time() {
+                (self.delete_time(r, pos)?, op)
+            } else {
+                let flipped = match op {
+                    BinOp::Lt => BinOp::Gt,
+                    BinOp::Lte => BinOp::Gte,
+                    BinOp::Gt => BinOp::Lt,
+                    BinOp::Gte => BinOp::Lte,
+                    other => other,
+                };
+                (self.delete_time(l, pos)?, flipped)
+            };
+            let (min, max) = match op {
+                BinOp::Gt => (t.saturating_add(1), i64::MAX),
+                BinOp::Gte => (t, i64::MAX),
+                BinOp::Lt => (i64::MIN, t),
+                BinOp::Lte => (i64::MIN, t.saturating_add(1)),
+                BinOp::Eq => (t, t.saturating_add(1)),
+                other => return Err(self.unsupported(format!("time {}", other.text()), pos)),
+            };
+            out.time_min_ns = min;
+            out.time_max_ns = max;
             out.has_time = true;
             return Ok(out);
         }
-        let (key, kind, value) = match (l, r) {
-            (Expr::Var(k, kind), v) | (v, Expr::Var(k, kind))
-                if !matches!(v, Expr::Var(..) | Expr::Bin(..) | Expr::Paren(_)) =>
-            {
-                (k, kind, v)
+        let literal = |e: &Expr| !matches!(e.unparen(), Expr::Var { .. } | Expr::Binary { .. });
+        let (key, cast, value) = match (l.unparen(), r.unparen()) {
+            (Expr::Var { name, cast }, v) | (v, Expr::Var { name, cast }) if literal(v) => {
+                (name, cast, v)
             }
             _ => return Err(self.unsupported("this WHERE condition", pos)),
         };
-        if *kind == Some(KeyKind::Field) {
+        if cast.is_some_and(|c| c != VarType::Tag) {
             out.on_fields = true;
             return Ok(out);
         }
         let key = key.as_bytes().to_vec();
         out.tags = match (op, value) {
-            ("=" | "!=", Expr::Str(v)) => TagExpr::Eq {
+            (BinOp::Eq | BinOp::Neq, Expr::Str(v)) => TagExpr::Eq {
                 key,
                 value: v.as_bytes().to_vec(),
-                negate: op == "!=",
+                negate: op == BinOp::Neq,
             },
-            ("=~" | "!~", Expr::Regex(pattern)) => match regex::bytes::Regex::new(pattern) {
-                Ok(re) => TagExpr::Regex {
-                    key,
-                    re,
-                    negate: op == "!~",
-                },
-                Err(_) => return Err(self.unsupported("this regex", pos)),
+            (BinOp::EqRegex | BinOp::NeqRegex, Expr::Regex(re)) => TagExpr::Regex {
+                key,
+                re: re.clone(),
+                negate: op == BinOp::NeqRegex,
             },
-            (_, Expr::Int(_) | Expr::Float(_) | Expr::Bool(_) | Expr::Dur(_)) => {
+            (
+                _,
+                Expr::Int(_)
+                | Expr::Unsigned(_)
+                | Expr::Float(_)
+                | Expr::Bool(_)
+                | Expr::Duration(_),
+            ) => {
                 out.on_fields = true;
                 TagExpr::True
             }
-            _ => return Err(self.unsupported(format!("tag comparison with {op}"), pos)),
+            _ => {
+                let what = format!("tag comparison with {}", op.text());
+                return Err(self.unsupported(what, pos));
+            }
         };
         Ok(out)
     }
 
-    /// A bound on time: `time op value` or `value op time`.
-    fn comparison_time(
-        &self,
-        op: &str,
-        l: &Expr,
-        r: &Expr,
-        pos: usize,
-        cond: &mut Condition,
-    ) -> Result<(), ParseError> {
-        let is_time = |e: &Expr| matches!(e, Expr::Var(n, _) if n.eq_ignore_ascii_case("time"));
-        if is_time(l) {
-            let t = self.time_value(r, pos)?;
-            return self.time_bound(op, t, pos, cond);
+    /// A time operand: a time string, ns integer, duration since the epoch, `now()`, and
+    /// sums/differences of those (`now() - 1h`).
+    fn delete_time(&self, e: &Expr, pos: usize) -> Result<i64, ParseError> {
+        match e {
+            Expr::Paren(inner) => self.delete_time(inner, pos),
+            Expr::Str(s) => parse_time_literal(s)
+                .ok_or_else(|| ParseError::Plain("invalid timestamp string".into())),
+            Expr::Int(v) | Expr::Duration(v) => Ok(*v),
+            Expr::Unsigned(v) => Ok(i64::try_from(*v).unwrap_or(i64::MAX)),
+            Expr::Float(v) => Ok(*v as i64),
+            Expr::Call { name, args } if args.is_empty() && name.eq_ignore_ascii_case("now") => {
+                Ok(self.now_ns)
+            }
+            Expr::Binary {
+                op: op @ (BinOp::Add | BinOp::Sub),
+                lhs,
+                rhs,
+            } => {
+                let (a, b) = (self.delete_time(lhs, pos)?, self.delete_time(rhs, pos)?);
+                Ok(if *op == BinOp::Add {
+                    a.saturating_add(b)
+                } else {
+                    a.saturating_sub(b)
+                })
+            }
+            _ => Err(self.unsupported("this time expression", pos)),
         }
-        let t = self.time_value(l, pos)?;
-        let flipped = match op {
-            "<" => ">",
-            "<=" => ">=",
-            ">" => "<",
-            ">=" => "<=",
-            other => other,
-        };
-        self.time_bound(flipped, t, pos, cond)
     }
 }
 
 fn source_text(m: &MeasurementMatch) -> String {
     match m {
         MeasurementMatch::Name(n) => quote_ident(n),
-        MeasurementMatch::Regex(re) => regex_text(re.as_str()),
-    }
-}
-
-/// influxql's `RegexLiteral.String()`.
-fn regex_text(pattern: &str) -> String {
-    format!("/{}/", pattern.replace('/', "\\/"))
-}
-
-/// influxql's `String()` of an expression.
-fn expr_text(e: &Expr) -> String {
-    match e {
-        Expr::Var(name, kind) => {
-            let mut s = quote_ident(name);
-            match kind {
-                Some(KeyKind::Tag) => s.push_str("::tag"),
-                Some(KeyKind::Field) => s.push_str("::field"),
-                None => {}
-            }
-            s
-        }
-        Expr::Str(v) => quote_string(v),
-        Expr::Int(v) => v.to_string(),
-        Expr::Float(v) => {
-            let s = v.to_string();
-            if s.contains('.') || !v.is_finite() {
-                s
-            } else {
-                format!("{s}.0")
-            }
-        }
-        Expr::Dur(d) => crate::query::text::format_influx_duration(*d),
-        Expr::Bool(b) => b.to_string(),
-        Expr::Now => "now()".to_string(),
-        Expr::Regex(pattern) => regex_text(pattern),
-        Expr::Paren(inner) => format!("({})", expr_text(inner)),
-        Expr::Bin(op, l, r) => format!("{} {op} {}", expr_text(l), expr_text(r)),
+        MeasurementMatch::Regex(re) => format!("/{}/", re.as_str().replace('/', "\\/")),
     }
 }
 

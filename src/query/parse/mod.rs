@@ -5,11 +5,10 @@
 //! InfluxQL outside the subset is [`ParseError::Unsupported`], never a misleading syntax error.
 
 use super::scan::{Scanner, Tok};
-use super::time::{parse_duration, parse_time_literal};
+use super::time::parse_duration;
 use super::{
-    AlterRetentionPolicy, Condition, CreateDatabase, CreateRetentionPolicy, DeleteStatement,
-    KeyKind, MeasurementMatch, Password, Privilege, RetentionPolicySpec, SelectField,
-    SelectStatement, Source, Statement, TagExpr,
+    AlterRetentionPolicy, CreateDatabase, CreateRetentionPolicy, KeyKind, MeasurementMatch,
+    Password, Privilege, RetentionPolicySpec, Statement,
 };
 
 /// Why a query was refused. Display is the text after InfluxDB's `error parsing query: `.
@@ -89,7 +88,9 @@ const OPERAND: &[&str] = &["identifier", "string", "number", "bool"];
 const WHERE_OPERATORS_MAX: usize = 256;
 const WHERE_PARENS_MAX: usize = 64;
 
-/// Parse one or more `;`-separated statements. `now_ns` is the value of `now()`.
+/// Parse one or more `;`-separated statements. `now()` is resolved when a statement runs
+/// (the planner's `now_ns`), not here; but a DELETE's time bounds are lowered here, with
+/// `now_ns`.
 pub fn parse(q: &str, now_ns: i64) -> Result<Vec<Statement>, ParseError> {
     let mut p = Parser {
         s: Scanner::new(q),
@@ -119,38 +120,11 @@ pub fn parse(q: &str, now_ns: i64) -> Result<Vec<Statement>, ParseError> {
 struct Parser {
     s: Scanner,
     i: usize,
+    /// `now()` in a DELETE's WHERE.
     now_ns: i64,
     /// Binary operators and open parentheses in the current WHERE (see the limits above).
     operators: usize,
     parens: usize,
-}
-
-/// A WHERE expression before it is lowered into a [`Condition`].
-#[derive(Clone, Debug, PartialEq)]
-enum Expr {
-    Var(String, Option<KeyKind>),
-    Str(String),
-    Int(i64),
-    Float(f64),
-    Dur(i64),
-    Bool(bool),
-    Now,
-    /// `/pattern/` (the pattern is a valid regex).
-    Regex(String),
-    /// `( expr )`, kept for printing the statement back.
-    Paren(Box<Expr>),
-    Bin(&'static str, Box<Expr>, Box<Expr>),
-}
-
-fn precedence(op: &str) -> u8 {
-    match op {
-        "OR" => 1,
-        "AND" => 2,
-        "=" | "!=" | "=~" | "!~" | "<" | "<=" | ">" | ">=" => 3,
-        "+" | "-" | "|" | "^" => 4,
-        "*" | "/" | "%" | "&" => 5,
-        _ => 0,
-    }
 }
 
 impl Parser {

@@ -1,23 +1,14 @@
-//! SELECT and its WHERE clause.
+//! SELECT and the expression grammar (influxql parser.go: parseSelectStatement, ParseExpr,
+//! parseUnaryExpr, parseCall, parseDimensions, parseFill, parseLocation), with its error texts.
 
 use super::*;
+use crate::query::ast::{BinOp, Dimension, Expr, Field, Fill, Select, Source, VarType};
 
 impl Parser {
-    pub(super) fn select(&mut self) -> Result<SelectStatement, ParseError> {
-        let mut fields = Vec::new();
-        let mut time_alias = None;
-        loop {
-            match self.select_field()? {
-                SelectField::Key { name, alias, .. } if name == "time" => {
-                    time_alias = alias.or(time_alias);
-                }
-                f => fields.push(f),
-            }
-            let save = self.i;
-            if !self.next().0.is_punct(",") {
-                self.i = save;
-                break;
-            }
+    pub(super) fn select(&mut self) -> Result<Select, ParseError> {
+        let mut fields = vec![self.field()?];
+        while self.eat_punct_raw(",") {
+            fields.push(self.field()?);
         }
         let (tok, pos) = self.next();
         if tok.is_kw("INTO") {
@@ -27,73 +18,79 @@ impl Parser {
             return Err(self.expected(&tok, pos, &["FROM"]));
         }
         let mut sources = vec![self.source()?];
-        loop {
-            let save = self.i;
-            if !self.next().0.is_punct(",") {
-                self.i = save;
-                break;
-            }
+        while self.eat_punct(",") {
             sources.push(self.source()?);
         }
-        let mut condition = Condition::default();
-        let (tok, pos) = self.peek();
-        if tok.is_kw("WHERE") {
-            self.next();
-            self.operators = 0;
-            self.parens = 0;
-            let expr = self.expr(1)?;
-            self.lower(&expr, pos, &mut condition)?;
+        let condition = if self.eat_kw("WHERE") {
+            Some(self.expr(1)?)
+        } else {
+            None
+        };
+        let mut dimensions = Vec::new();
+        if self.eat_kw("GROUP") {
+            self.expect_kw("BY")?;
+            dimensions.push(self.dimension()?);
+            while self.eat_punct_raw(",") {
+                dimensions.push(self.dimension()?);
+            }
         }
-        let mut stmt = SelectStatement {
+        let fill = self.fill()?;
+        let mut descending = false;
+        if self.eat_kw("ORDER") {
+            self.expect_kw("BY")?;
+            descending = self.order_by()?;
+        }
+        let limit = self.optional_int("LIMIT")?;
+        let offset = self.optional_int("OFFSET")?;
+        let slimit = self.optional_int("SLIMIT")?;
+        let soffset = self.optional_int("SOFFSET")?;
+        let tz = self.location()?;
+        Ok(Select {
             fields,
             sources,
             condition,
-            limit: 0,
-            offset: 0,
-            descending: false,
-            time_alias,
-        };
-        self.select_tail(&mut stmt)?;
-        if stmt.fields.is_empty() {
-            return Err(ParseError::Plain(
-                "at least 1 non-time field must be queried".into(),
-            ));
-        }
-        Ok(stmt)
+            dimensions,
+            fill,
+            descending,
+            limit,
+            offset,
+            slimit,
+            soffset,
+            tz,
+            into: false,
+        })
     }
 
-    /// The clauses after WHERE, in InfluxQL's order: GROUP BY and fill() (unsupported),
-    /// ORDER BY time [ASC|DESC], LIMIT n, OFFSET n, SLIMIT/SOFFSET/tz() (unsupported).
-    fn select_tail(&mut self, stmt: &mut SelectStatement) -> Result<(), ParseError> {
-        let (tok, pos) = self.peek();
-        match tok {
-            Tok::Keyword("GROUP") => return Err(self.unsupported("GROUP BY", pos)),
-            Tok::Ident(ref f) if f.eq_ignore_ascii_case("fill") => {
-                return Err(self.unsupported("fill()", pos))
-            }
-            _ => {}
+    /// `,` directly after the previous token (Go's `p.Scan()`, no whitespace skipping).
+    fn eat_punct_raw(&mut self, p: &str) -> bool {
+        let save = self.i;
+        if self.next_raw().0.is_punct(p) {
+            return true;
         }
-        if self.eat_kw("ORDER") {
-            self.expect_kw("BY")?;
-            stmt.descending = self.order_by()?;
+        self.i = save;
+        false
+    }
+
+    fn eat_punct(&mut self, p: &str) -> bool {
+        let save = self.i;
+        if self.next().0.is_punct(p) {
+            return true;
         }
-        if self.eat_kw("LIMIT") {
-            stmt.limit = self.clause_int()?;
+        self.i = save;
+        false
+    }
+
+    /// `KEYWORD <integer>` if the keyword is next; 0 if it is not.
+    fn optional_int(&mut self, k: &str) -> Result<u64, ParseError> {
+        if !self.eat_kw(k) {
+            return Ok(0);
         }
-        if self.eat_kw("OFFSET") {
-            stmt.offset = self.clause_int()?;
-        }
-        let (tok, pos) = self.peek();
-        match tok {
-            Tok::Keyword(k @ ("SLIMIT" | "SOFFSET")) => Err(self.unsupported(k, pos)),
-            Tok::Ident(ref f) if f.eq_ignore_ascii_case("tz") => Err(self.unsupported("tz()", pos)),
-            _ => Ok(()),
-        }
+        self.clause_int()
     }
 
     /// The integer after LIMIT/OFFSET. Go ignores strconv.ParseInt's error here, which
     /// saturates, so an overlong number means "as many as possible".
-    fn clause_int(&mut self) -> Result<u64, ParseError> {
+    pub(super) fn clause_int(&mut self) -> Result<u64, ParseError> {
         let (tok, pos) = self.next();
         let Tok::Integer(lit) = &tok else {
             return Err(self.expected(&tok, pos, &["integer"]));
@@ -119,9 +116,7 @@ impl Parser {
             Tok::Ident(_) => return Err(only_time()),
             _ => return Err(self.expected(&tok, pos, &["identifier", "ASC", "DESC"])),
         };
-        let save = self.i;
-        if !self.next().0.is_punct(",") {
-            self.i = save;
+        if !self.eat_punct(",") {
             return Ok(descending);
         }
         // influxql parses the next sort field, then refuses more than one.
@@ -131,122 +126,128 @@ impl Parser {
         }
     }
 
-    fn key_kind(&mut self) -> Result<Option<KeyKind>, ParseError> {
+    /// `::type` after a variable or `*`.
+    fn cast(&mut self) -> Result<Option<VarType>, ParseError> {
         let save = self.i;
         if !self.next_raw().0.is_punct("::") {
             self.i = save;
             return Ok(None);
         }
         let (tok, pos) = self.next_raw();
-        match &tok {
-            Tok::Keyword("FIELD") => Ok(Some(KeyKind::Field)),
-            Tok::Keyword("TAG") => Ok(Some(KeyKind::Tag)),
-            Tok::Ident(t)
-                if ["float", "integer", "unsigned", "string", "boolean"]
-                    .iter()
-                    .any(|k| k.eq_ignore_ascii_case(t)) =>
-            {
-                Ok(Some(KeyKind::Field))
+        let t = match &tok {
+            Tok::Keyword("FIELD") => VarType::Field,
+            Tok::Keyword("TAG") => VarType::Tag,
+            Tok::Ident(t) => match t.to_ascii_lowercase().as_str() {
+                "float" => VarType::Float,
+                "integer" => VarType::Integer,
+                "unsigned" => VarType::Unsigned,
+                "string" => VarType::String,
+                "boolean" => VarType::Boolean,
+                _ => {
+                    return Err(self.expected(
+                        &tok,
+                        pos,
+                        &[
+                            "float", "integer", "unsigned", "string", "boolean", "field", "tag",
+                        ],
+                    ))
+                }
+            },
+            _ => {
+                return Err(self.expected(
+                    &tok,
+                    pos,
+                    &["float", "integer", "string", "boolean", "field", "tag"],
+                ))
             }
-            _ => Err(self.expected(
-                &tok,
-                pos,
-                &["float", "integer", "string", "boolean", "field", "tag"],
-            )),
-        }
+        };
+        Ok(Some(t))
     }
 
-    fn select_field(&mut self) -> Result<SelectField, ParseError> {
-        let (c, at) = self.s.peek_rune(self.i);
-        if c == Some('/') {
-            return Err(self.unsupported("a regex in the SELECT list", at));
-        }
-        let (tok, pos) = self.next();
-        let field = match tok {
-            Tok::Punct("*") => {
-                let save = self.i;
-                if !self.next_raw().0.is_punct("::") {
-                    self.i = save;
-                    SelectField::Wildcard(None)
-                } else {
-                    match self.next_raw() {
-                        (Tok::Keyword("FIELD"), _) => SelectField::Wildcard(Some(KeyKind::Field)),
-                        (Tok::Keyword("TAG"), _) => SelectField::Wildcard(Some(KeyKind::Tag)),
-                        (tok, pos) => return Err(self.expected(&tok, pos, &["field", "tag"])),
+    fn field(&mut self) -> Result<Field, ParseError> {
+        let expr = match self.try_regex()? {
+            Some(re) => Expr::Regex(re),
+            None => {
+                let (_, pos) = self.peek();
+                let expr = self.expr(1)?;
+                let mut bad = None;
+                expr.walk(&mut |e| {
+                    if let Expr::Binary { op, .. } = e {
+                        if op.is_boolean() && bad.is_none() {
+                            bad = Some(*op);
+                        }
                     }
+                });
+                if let Some(op) = bad {
+                    let (line, col) = self.s.line_char(pos);
+                    return Err(ParseError::Plain(format!(
+                        "invalid operator {} in SELECT clause at line {line}, char {col}; \
+                         operator is intended for WHERE clause",
+                        op.text()
+                    )));
                 }
+                expr
             }
-            Tok::Ident(name) => {
-                let save = self.i;
-                if self.next_raw().0.is_punct("(") {
-                    return Err(self.unsupported(format!("function {name}()"), pos));
-                }
-                self.i = save;
-                let kind = self.key_kind()?;
-                SelectField::Key {
-                    name,
-                    kind,
-                    alias: None,
-                }
-            }
-            Tok::Keyword("DISTINCT") => return Err(self.unsupported("DISTINCT", pos)),
-            Tok::Str(_)
-            | Tok::Integer(_)
-            | Tok::Number(_)
-            | Tok::Duration(_)
-            | Tok::Keyword("TRUE" | "FALSE")
-            | Tok::Punct("(" | "-" | "+") => {
-                return Err(self.unsupported("an expression in the SELECT list", pos))
-            }
-            _ => return Err(self.expected(&tok, pos, OPERAND)),
         };
-        let (tok, pos) = self.peek();
-        if let Tok::Punct(op) = tok {
-            if precedence(op) > 0 {
-                return Err(self.unsupported("an expression in the SELECT list", pos));
-            }
+        let alias = if self.eat_kw("AS") {
+            Some(self.ident()?)
+        } else {
+            None
+        };
+        Ok(Field { expr, alias })
+    }
+
+    /// A `/regex/` if one is next (after whitespace), else `None` (nothing consumed).
+    pub(super) fn try_regex(&mut self) -> Result<Option<regex::bytes::Regex>, ParseError> {
+        let (c, at) = self.s.peek_rune(self.i);
+        if c != Some('/') {
+            return Ok(None);
         }
-        if !self.eat_kw("AS") {
-            return Ok(field);
-        }
-        let alias = self.ident()?;
-        Ok(match field {
-            SelectField::Key { name, kind, .. } => SelectField::Key {
-                name,
-                kind,
-                alias: Some(alias),
-            },
-            SelectField::Wildcard(_) => return Err(self.unsupported("an alias for *", pos)),
+        let (pattern, after) = self.s.scan_regex(at).map_err(|m| self.message(m, at))?;
+        self.i = after;
+        regex::bytes::Regex::new(&pattern).map(Some).map_err(|e| {
+            // The regex crate's message spans lines; keep its last line, worded like Go's.
+            let text = e.to_string();
+            let last = text.lines().last().unwrap_or_default();
+            let reason = last.strip_prefix("error: ").unwrap_or(last);
+            self.message(format!("error parsing regexp: {reason}"), at)
         })
     }
 
     pub(super) fn regex(&mut self) -> Result<MeasurementMatch, ParseError> {
-        let (_, at) = self.s.peek_rune(self.i);
-        let (pattern, after) = self.s.scan_regex(at).map_err(|m| self.message(m, at))?;
-        self.i = after;
-        regex::bytes::Regex::new(&pattern)
-            .map(MeasurementMatch::Regex)
-            .map_err(|e| {
-                // The regex crate's message spans lines; keep its last line, worded like Go's.
-                let text = e.to_string();
-                let last = text.lines().last().unwrap_or_default();
-                let reason = last.strip_prefix("error: ").unwrap_or(last);
-                self.message(format!("error parsing regexp: {reason}"), at)
-            })
+        match self.try_regex()? {
+            Some(re) => Ok(MeasurementMatch::Regex(re)),
+            None => {
+                let (tok, pos) = self.next();
+                Err(self.expected(&tok, pos, &["regex"]))
+            }
+        }
     }
 
     pub(super) fn source(&mut self) -> Result<Source, ParseError> {
-        let (c, at) = self.s.peek_rune(self.i);
-        if c == Some('/') {
-            return Ok(Source {
+        if let Some(re) = self.try_regex()? {
+            return Ok(Source::Measurement {
                 database: None,
                 retention_policy: None,
-                measurement: self.regex()?,
+                measurement: MeasurementMatch::Regex(re),
             });
         }
-        if c == Some('(') {
-            return Err(self.unsupported("a subquery", at));
+        if self.eat_punct("(") {
+            self.parens += 1;
+            if self.parens > WHERE_PARENS_MAX {
+                let msg = format!("subqueries nested too deep (at most {WHERE_PARENS_MAX})");
+                return Err(self.message(msg, self.i));
+            }
+            self.expect_kw("SELECT")?;
+            let inner = self.select()?;
+            let (tok, pos) = self.next();
+            if !tok.is_punct(")") {
+                return Err(self.expected(&tok, pos, &[")"]));
+            }
+            self.parens -= 1;
+            return Ok(Source::Subquery(Box::new(inner)));
         }
+        let (_, at) = self.s.peek_rune(self.i);
         let mut idents = vec![self.ident()?];
         let mut regex = None;
         loop {
@@ -280,55 +281,113 @@ impl Parser {
             (None, Some(db), Some(rp), Some(m)) => (some(db), some(rp), MeasurementMatch::Name(m)),
             _ => return Err(self.unsupported("this source", at)),
         };
-        Ok(Source {
+        Ok(Source::Measurement {
             database,
             retention_policy,
             measurement,
         })
     }
 
-    /// Precedence climbing over InfluxQL's binary operators.
+    fn dimension(&mut self) -> Result<Dimension, ParseError> {
+        if let Some(re) = self.try_regex()? {
+            return Ok(Dimension::Regex(re));
+        }
+        Ok(match self.expr(1)? {
+            Expr::Var { name, .. } => Dimension::Tag(name),
+            Expr::Wildcard(_) => Dimension::Wildcard,
+            e => Dimension::Other(e),
+        })
+    }
+
+    /// `fill(null|none|previous|linear|<number>)`, absent = null.
+    fn fill(&mut self) -> Result<Fill, ParseError> {
+        let (tok, _) = self.peek();
+        if !matches!(&tok, Tok::Ident(f) if f.eq_ignore_ascii_case("fill")) {
+            return Ok(Fill::Null);
+        }
+        let Expr::Call { args, .. } = self.expr(1)? else {
+            return Err(ParseError::Plain("fill must be a function call".into()));
+        };
+        if args.len() != 1 {
+            return Err(ParseError::Plain(
+                "fill requires an argument, e.g.: 0, null, none, previous, linear".into(),
+            ));
+        }
+        Ok(match &args[0] {
+            Expr::Var { name, cast: None } if name == "null" => Fill::Null,
+            Expr::Var { name, cast: None } if name == "none" => Fill::None,
+            Expr::Var { name, cast: None } if name == "previous" => Fill::Previous,
+            Expr::Var { name, cast: None } if name == "linear" => Fill::Linear,
+            Expr::Int(v) => Fill::Int(*v),
+            Expr::Float(v) => Fill::Float(*v),
+            _ => {
+                return Err(ParseError::Plain(
+                    "expected number argument in fill()".into(),
+                ))
+            }
+        })
+    }
+
+    /// `tz('Zone/Name')`.
+    fn location(&mut self) -> Result<Option<String>, ParseError> {
+        let (tok, _) = self.peek();
+        if !matches!(&tok, Tok::Ident(f) if f.eq_ignore_ascii_case("tz")) {
+            return Ok(None);
+        }
+        let Expr::Call { args, .. } = self.expr(1)? else {
+            return Err(ParseError::Plain("tz must be a function call".into()));
+        };
+        if args.len() != 1 {
+            return Err(ParseError::Plain("tz requires exactly one argument".into()));
+        }
+        let Expr::Str(name) = &args[0] else {
+            return Err(ParseError::Plain("expected string argument in tz()".into()));
+        };
+        if !crate::query::tz::exists(name) {
+            return Err(ParseError::Plain(format!(
+                "unable to find time zone {name}"
+            )));
+        }
+        Ok(Some(name.clone()))
+    }
+
+    /// An expression: operators by precedence, left-associative (influxql ParseExpr).
     pub(super) fn expr(&mut self, min_prec: u8) -> Result<Expr, ParseError> {
         let mut lhs = self.unary()?;
         loop {
             let save = self.i;
             let (tok, _) = self.next();
-            let op = match tok {
-                Tok::Keyword(k @ ("AND" | "OR")) => k,
-                Tok::Punct(p) if precedence(p) > 0 => p,
-                _ => {
-                    self.i = save;
-                    return Ok(lhs);
-                }
+            let op = match &tok {
+                Tok::Keyword(k @ ("AND" | "OR")) => BinOp::from_token(k),
+                Tok::Punct(p) => BinOp::from_token(p),
+                _ => None,
             };
-            let prec = precedence(op);
-            if prec < min_prec {
+            let Some(op) = op.filter(|op| op.precedence() >= min_prec) else {
                 self.i = save;
                 return Ok(lhs);
-            }
+            };
             self.operators += 1;
             if self.operators > WHERE_OPERATORS_MAX {
-                let msg = format!("too many operators in WHERE (at most {WHERE_OPERATORS_MAX})");
+                let msg =
+                    format!("too many operators in an expression (at most {WHERE_OPERATORS_MAX})");
                 return Err(self.message(msg, save));
             }
-            let rhs = if op == "=~" || op == "!~" {
-                self.regex_operand()?
+            let rhs = if matches!(op, BinOp::EqRegex | BinOp::NeqRegex) {
+                match self.try_regex()? {
+                    Some(re) => Expr::Regex(re),
+                    None => {
+                        let (tok, pos) = self.next();
+                        return Err(self.expected(&tok, pos, &["regex"]));
+                    }
+                }
             } else {
-                self.expr(prec + 1)?
+                self.expr(op.precedence() + 1)?
             };
-            lhs = Expr::Bin(op, Box::new(lhs), Box::new(rhs));
-        }
-    }
-
-    fn regex_operand(&mut self) -> Result<Expr, ParseError> {
-        let (c, _) = self.s.peek_rune(self.i);
-        if c != Some('/') {
-            let (tok, pos) = self.next();
-            return Err(self.expected(&tok, pos, &["regex"]));
-        }
-        match self.regex()? {
-            MeasurementMatch::Regex(re) => Ok(Expr::Regex(re.as_str().to_string())),
-            MeasurementMatch::Name(n) => Ok(Expr::Regex(n)),
+            lhs = Expr::Binary {
+                op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            };
         }
     }
 
@@ -352,162 +411,132 @@ impl Parser {
             Tok::Ident(name) => {
                 let save = self.i;
                 if self.next_raw().0.is_punct("(") {
-                    let (tok, pos2) = self.next();
-                    if name.eq_ignore_ascii_case("now") && tok.is_punct(")") {
-                        return Ok(Expr::Now);
-                    }
-                    let _ = pos2;
-                    return Err(self.unsupported(format!("function {name}()"), pos));
+                    return self.call(&name);
                 }
                 self.i = save;
-                Expr::Var(name, self.key_kind()?)
+                let mut name = name;
+                // Segmented identifiers (`a.b`) name one variable.
+                loop {
+                    let save = self.i;
+                    if !self.next_raw().0.is_punct(".") {
+                        self.i = save;
+                        break;
+                    }
+                    name.push('.');
+                    name.push_str(&self.ident()?);
+                }
+                Expr::Var {
+                    name,
+                    cast: self.cast()?,
+                }
+            }
+            Tok::Keyword("DISTINCT") => {
+                let (t0, p0) = self.next_raw();
+                match t0 {
+                    Tok::Punct("(") => return self.call("distinct"),
+                    Tok::Ws => match self.next() {
+                        (Tok::Ident(f), _) => Expr::Distinct(f),
+                        (t1, p1) => return Err(self.expected(&t1, p1, &["identifier"])),
+                    },
+                    _ => return Err(self.expected(&t0, p0, &["(", "identifier"])),
+                }
             }
             Tok::Str(s) => Expr::Str(s),
             Tok::Integer(lit) => match lit.parse::<i64>() {
                 Ok(v) => Expr::Int(v),
-                Err(_) => return Err(self.message("unable to parse integer".into(), pos)),
+                Err(_) => match lit.parse::<u64>() {
+                    Ok(v) => Expr::Unsigned(v),
+                    Err(_) => return Err(self.message("unable to parse integer".into(), pos)),
+                },
             },
             Tok::Number(lit) => match lit.parse::<f64>() {
                 Ok(v) => Expr::Float(v),
                 Err(_) => return Err(self.message("unable to parse number".into(), pos)),
             },
             Tok::Duration(lit) => {
-                Expr::Dur(parse_duration(&lit).map_err(|e| ParseError::Plain(e.to_string()))?)
+                Expr::Duration(parse_duration(&lit).map_err(|e| ParseError::Plain(e.to_string()))?)
             }
             Tok::Keyword("TRUE") => Expr::Bool(true),
             Tok::Keyword("FALSE") => Expr::Bool(false),
-            Tok::Punct(sign @ ("-" | "+")) => {
-                let neg = |v: i64| if sign == "-" { v.saturating_neg() } else { v };
-                match self.next() {
-                    (Tok::Integer(lit), p) => match lit.parse::<i64>() {
-                        Ok(v) => Expr::Int(neg(v)),
-                        Err(_) => return Err(self.message("unable to parse integer".into(), p)),
-                    },
-                    (Tok::Number(lit), p) => match lit.parse::<f64>() {
-                        Ok(v) if sign == "-" => Expr::Float(-v),
-                        Ok(v) => Expr::Float(v),
-                        Err(_) => return Err(self.message("unable to parse number".into(), p)),
-                    },
-                    (Tok::Duration(lit), _) => Expr::Dur(neg(
-                        parse_duration(&lit).map_err(|e| ParseError::Plain(e.to_string()))?
-                    )),
-                    (tok, p) => {
-                        return Err(self.expected(&tok, p, &["identifier", "number", "duration"]))
+            Tok::Punct("*") => {
+                let save = self.i;
+                if !self.next_raw().0.is_punct("::") {
+                    self.i = save;
+                    Expr::Wildcard(None)
+                } else {
+                    match self.next_raw() {
+                        (Tok::Keyword("FIELD"), _) => Expr::Wildcard(Some(KeyKind::Field)),
+                        (Tok::Keyword("TAG"), _) => Expr::Wildcard(Some(KeyKind::Tag)),
+                        (tok, pos) => return Err(self.expected(&tok, pos, &["field", "tag"])),
                     }
+                }
+            }
+            Tok::Punct(sign @ ("-" | "+")) => {
+                let neg = sign == "-";
+                let (t0, p0) = self.peek();
+                match t0 {
+                    Tok::Number(_)
+                    | Tok::Integer(_)
+                    | Tok::Duration(_)
+                    | Tok::Punct("(")
+                    | Tok::Ident(_) => {}
+                    _ => {
+                        self.next();
+                        return Err(self.expected(
+                            &t0,
+                            p0,
+                            &["identifier", "number", "duration", "("],
+                        ));
+                    }
+                }
+                match self.unary()? {
+                    Expr::Float(v) => Expr::Float(if neg { -v } else { v }),
+                    Expr::Int(v) => Expr::Int(if neg { v.wrapping_neg() } else { v }),
+                    Expr::Unsigned(v) if neg => {
+                        if v == 1u64 << 63 {
+                            Expr::Int(i64::MIN)
+                        } else {
+                            return Err(ParseError::Plain(format!(
+                                "constant -{v} underflows int64"
+                            )));
+                        }
+                    }
+                    Expr::Duration(v) => Expr::Duration(if neg { v.wrapping_neg() } else { v }),
+                    e @ (Expr::Var { .. } | Expr::Call { .. } | Expr::Paren(_)) => Expr::Binary {
+                        op: BinOp::Mul,
+                        lhs: Box::new(Expr::Int(if neg { -1 } else { 1 })),
+                        rhs: Box::new(e),
+                    },
+                    e => e,
                 }
             }
             _ => return Err(self.expected(&tok, pos, OPERAND)),
         })
     }
 
-    /// Fold a WHERE expression into `cond`; `pos` (the WHERE) positions unsupported shapes.
-    fn lower(&self, e: &Expr, pos: usize, cond: &mut Condition) -> Result<(), ParseError> {
-        if let Expr::Paren(inner) = e {
-            return self.lower(inner, pos, cond);
-        }
-        let Expr::Bin(op, l, r) = e else {
-            return Err(self.unsupported("this WHERE condition", pos));
-        };
-        match *op {
-            "AND" => {
-                self.lower(l, pos, cond)?;
-                self.lower(r, pos, cond)
+    /// A call's arguments, after `name(`.
+    fn call(&mut self, name: &str) -> Result<Expr, ParseError> {
+        let name = name.to_ascii_lowercase();
+        let mut args = Vec::new();
+        match self.try_regex()? {
+            Some(re) => args.push(Expr::Regex(re)),
+            None => {
+                if self.eat_punct_raw(")") {
+                    return Ok(Expr::Call { name, args });
+                }
+                args.push(self.expr(1)?);
             }
-            "OR" => Err(self.unsupported("OR in WHERE", pos)),
-            "=" | "!=" | "<" | "<=" | ">" | ">=" => self.comparison(op, l, r, pos, cond),
-            _ => Err(self.unsupported(format!("operator {op} in WHERE"), pos)),
         }
-    }
-
-    fn comparison(
-        &self,
-        op: &str,
-        l: &Expr,
-        r: &Expr,
-        pos: usize,
-        cond: &mut Condition,
-    ) -> Result<(), ParseError> {
-        let is_time = |e: &Expr| matches!(e, Expr::Var(n, _) if n.eq_ignore_ascii_case("time"));
-        if is_time(l) {
-            let t = self.time_value(r, pos)?;
-            return self.time_bound(op, t, pos, cond);
-        }
-        if is_time(r) {
-            let t = self.time_value(l, pos)?;
-            let flipped = match op {
-                "<" => ">",
-                "<=" => ">=",
-                ">" => "<",
-                ">=" => "<=",
-                other => other,
-            };
-            return self.time_bound(flipped, t, pos, cond);
-        }
-        let (key, value) = match (l, r) {
-            (Expr::Var(k, kind), Expr::Str(v)) | (Expr::Str(v), Expr::Var(k, kind))
-                if *kind != Some(KeyKind::Field) =>
-            {
-                (k, v)
+        while self.eat_punct(",") {
+            match self.try_regex()? {
+                Some(re) => args.push(Expr::Regex(re)),
+                None => args.push(self.expr(1)?),
             }
-            _ => return Err(self.unsupported("a WHERE condition on a field", pos)),
-        };
-        let negate = match op {
-            "=" => false,
-            "!=" => true,
-            _ => return Err(self.unsupported(format!("tag comparison with {op}"), pos)),
-        };
-        let tags = std::mem::replace(&mut cond.tags, TagExpr::True);
-        cond.tags = tags.and(TagExpr::Eq {
-            key: key.as_bytes().to_vec(),
-            value: value.as_bytes().to_vec(),
-            negate,
-        });
-        Ok(())
-    }
-
-    pub(super) fn time_bound(
-        &self,
-        op: &str,
-        t: i64,
-        pos: usize,
-        cond: &mut Condition,
-    ) -> Result<(), ParseError> {
-        let (min, max) = match op {
-            ">" => (Some(t.saturating_add(1)), None),
-            ">=" => (Some(t), None),
-            "<" => (None, Some(t)),
-            "<=" => (None, Some(t.saturating_add(1))),
-            "=" => (Some(t), Some(t.saturating_add(1))),
-            _ => return Err(self.unsupported(format!("time {op}"), pos)),
-        };
-        if let Some(min) = min {
-            cond.time_min_ns = cond.time_min_ns.max(min);
         }
-        if let Some(max) = max {
-            cond.time_max_ns = cond.time_max_ns.min(max);
+        let (tok, pos) = self.next_raw();
+        if !tok.is_punct(")") {
+            return Err(self.expected(&tok, pos, &[")"]));
         }
-        Ok(())
-    }
-
-    /// A time operand: a time string, ns integer, duration since the epoch, `now()`, and
-    /// sums/differences of those (`now() - 1h`, `'2020-01-01' + 30m`).
-    pub(super) fn time_value(&self, e: &Expr, pos: usize) -> Result<i64, ParseError> {
-        match e {
-            Expr::Paren(inner) => self.time_value(inner, pos),
-            Expr::Str(s) => parse_time_literal(s)
-                .ok_or_else(|| ParseError::Plain("invalid timestamp string".into())),
-            Expr::Int(v) | Expr::Dur(v) => Ok(*v),
-            Expr::Float(v) => Ok(*v as i64),
-            Expr::Now => Ok(self.now_ns),
-            Expr::Bin(op @ ("+" | "-"), l, r) => {
-                let (a, b) = (self.time_value(l, pos)?, self.time_value(r, pos)?);
-                Ok(if *op == "+" {
-                    a.saturating_add(b)
-                } else {
-                    a.saturating_sub(b)
-                })
-            }
-            _ => Err(self.unsupported("this time expression", pos)),
-        }
+        Ok(Expr::Call { name, args })
     }
 }

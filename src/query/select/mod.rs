@@ -1,0 +1,1582 @@
+//! SELECT: checked as 1.x's compiler checks it (query/compile.go, same error texts), then run
+//! either as a raw query ([`crate::query::select_result`]) or as an aggregate query: points
+//! grouped by measurement and GROUP BY tags, bucketed by `GROUP BY time`, reduced per bucket by
+//! [`func::Accumulator`]s, filled, transformed, and written as 1.x's emitter writes them.
+
+mod call;
+mod cond;
+
+use self::cond::{PointSource, TimeRange};
+use super::ast::{BinOp, Dimension, Expr, Field, Fill, Select, Source as AstSource, VarType};
+use super::func::{self, Accumulator, Aggregate, Row, Transform};
+use super::render::{column_names, to_value, Column};
+use super::{
+    Condition, GroupTags, KeyKind, MeasurementMatch, Pattern, SelectField, SelectStatement, Series,
+    SeriesRows, Source, StatementResult, TagExpr, Value, TIME_MIN_NS,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How a SELECT runs.
+#[derive(Clone, Debug)]
+pub enum Plan {
+    /// Raw points; `filter` is the per-point part of WHERE that a tag predicate cannot express.
+    Raw {
+        stmt: Box<SelectStatement>,
+        filter: Option<Expr>,
+    },
+    Aggregate(std::sync::Arc<AggregatePlan>),
+}
+
+impl Plan {
+    /// `max-select-buckets`: the GROUP BY time() buckets of a bounded range (1.x counts them
+    /// only when the range has a lower bound).
+    pub fn check_buckets(&self, limits: &Limits) -> Result<(), PlanError> {
+        let Plan::Aggregate(p) = self else {
+            return Ok(());
+        };
+        let (Some((every, _)), Some(min)) = (p.interval, p.range.min) else {
+            return Ok(());
+        };
+        if limits.buckets == 0 {
+            return Ok(());
+        }
+        let first = window(min, p.interval, 0);
+        let last = window(p.range.max_ns().saturating_sub(1), p.interval, 0);
+        let buckets = (last.saturating_sub(first).saturating_add(every)) / every;
+        if buckets > 0 && buckets as u64 > limits.buckets {
+            return Err(format!(
+                "max-select-buckets limit exceeded: ({buckets}/{})",
+                limits.buckets
+            ));
+        }
+        Ok(())
+    }
+
+    /// A raw query's rows of one core, reduced where they are read: the per-point filter
+    /// applied and, under a LIMIT with `*` (every point is a row), each series cut to the
+    /// OFFSET + LIMIT rows at the end ORDER BY reads first (a group's first rows are among its
+    /// series' first rows).
+    pub fn reduce_raw(&self, mut rows: Vec<SeriesRows>) -> Vec<SeriesRows> {
+        let Plan::Raw { stmt, filter } = self else {
+            return rows;
+        };
+        let cond = &stmt.condition;
+        rows.retain(|s| stmt.matches_measurement(&s.measurement) && cond.matches_tags(&s.tags));
+        for s in rows.iter_mut() {
+            s.points
+                .retain(|(t, fs)| cond.matches_time(*t) && !fs.is_empty());
+        }
+        if let Some(f) = filter {
+            apply_filter(f, &mut rows);
+        }
+        rows.retain(|s| !s.points.is_empty());
+        let every_point_is_a_row = stmt
+            .fields
+            .iter()
+            .any(|f| matches!(f, SelectField::Wildcard(None | Some(KeyKind::Field))));
+        if stmt.limit > 0 && every_point_is_a_row {
+            let keep =
+                usize::try_from(stmt.limit.saturating_add(stmt.offset)).unwrap_or(usize::MAX);
+            for s in rows.iter_mut() {
+                if s.points.len() > keep {
+                    s.points.sort_by_key(|(t, _)| *t);
+                    if stmt.descending {
+                        s.points.drain(..s.points.len() - keep);
+                    } else {
+                        s.points.truncate(keep);
+                    }
+                }
+            }
+        }
+        rows
+    }
+
+    /// 1.x's type errors of the calls (`unsupported mean iterator type: ...`), for the fields
+    /// whose type `ty` knows.
+    pub fn check_types(
+        &self,
+        ty: &dyn Fn(&str) -> Option<func::FieldType>,
+    ) -> Result<(), PlanError> {
+        if let Plan::Aggregate(a) = self {
+            for c in a.calls.iter().filter(|c| !c.name.starts_with('\0')) {
+                if let Some(t) = ty(&c.field) {
+                    func::check_aggregate(&c.agg, t)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What to ask storage: the sources and the pushed-down condition.
+    pub fn scan(&self) -> (&[Source], &Condition) {
+        match self {
+            Plan::Raw { stmt, .. } => (&stmt.sources, &stmt.condition),
+            Plan::Aggregate(a) => (&a.sources, &a.condition),
+        }
+    }
+}
+
+/// The `[coordinator]` limits of a SELECT (0 = unlimited), with 1.x's error texts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    pub points: u64,
+    pub series: u64,
+    pub buckets: u64,
+}
+
+impl Limits {
+    /// `max-select-series` and `max-select-point` over what the scan read.
+    pub fn check_rows(&self, rows: &[SeriesRows]) -> Result<(), PlanError> {
+        let points: u64 = rows.iter().map(|s| s.points.len() as u64).sum();
+        self.check_counts(rows.len() as u64, points)
+    }
+
+    /// The same over counts of series and points.
+    pub fn check_counts(&self, series: u64, points: u64) -> Result<(), PlanError> {
+        // 1.x counts series as it opens them and stops at the first one past the limit.
+        if self.series > 0 && series > self.series {
+            return Err(format!(
+                "max-select-series limit exceeded: ({}/{})",
+                self.series + 1,
+                self.series
+            ));
+        }
+        if self.points > 0 && points > self.points {
+            // 1.x's text, spelling included.
+            return Err(format!(
+                "max-select-point limit exceeed: ({points}/{})",
+                self.points
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A call of the SELECT list, computed per bucket.
+#[derive(Clone, Debug)]
+pub struct CallSpec {
+    pub agg: Aggregate,
+    /// The function's name as written (for type errors).
+    pub name: String,
+    pub field: String,
+    pub cast: Option<VarType>,
+}
+
+impl CallSpec {
+    /// Selectors whose point's time a lone call without GROUP BY time keeps.
+    fn keeps_time(&self) -> bool {
+        matches!(
+            self.agg,
+            Aggregate::First
+                | Aggregate::Last
+                | Aggregate::Max
+                | Aggregate::Min
+                | Aggregate::Percentile(_)
+                | Aggregate::Top { .. }
+                | Aggregate::Bottom { .. }
+                | Aggregate::Sample(_)
+        )
+    }
+
+    /// Calls that answer several rows a bucket (alone in their statement).
+    fn many_rows(&self) -> bool {
+        matches!(
+            self.agg,
+            Aggregate::Distinct
+                | Aggregate::Top { .. }
+                | Aggregate::Bottom { .. }
+                | Aggregate::Sample(_)
+        )
+    }
+
+    /// Calls `fill` does not apply to (1.x: no row for an empty bucket, whatever the fill).
+    fn unfilled(&self) -> bool {
+        self.many_rows() || matches!(self.agg, Aggregate::Integral { .. })
+    }
+}
+
+/// An output column of an aggregate query, over the calls' results.
+#[derive(Clone, Debug)]
+enum Out {
+    Call(usize),
+    /// A transformation (its index among the statement's) of an inner column.
+    Transform(usize, Transform, Box<Out>),
+    /// An aux value of the single selector's point (`SELECT max(f), host`).
+    Aux(usize),
+    Lit(Value),
+    Bin(BinOp, Box<Out>, Box<Out>),
+}
+
+#[derive(Clone, Debug)]
+pub struct AggregatePlan {
+    sources: Vec<Source>,
+    condition: Condition,
+    filter: Option<Expr>,
+    calls: Vec<CallSpec>,
+    outs: Vec<Out>,
+    aux: Vec<(String, Option<VarType>)>,
+    columns: Vec<String>,
+    interval: Option<(i64, i64)>,
+    /// Raw transformations (`derivative(v)` without GROUP BY time): every point its own bucket.
+    point_buckets: bool,
+    /// Buckets read before the range for transformations over aggregates (1.x's extra
+    /// intervals), not written.
+    extra_buckets: i64,
+    /// The number of transformations in `outs`.
+    transforms: usize,
+    group: GroupTags,
+    fill: Fill,
+    range: TimeRange,
+    descending: bool,
+    limit: u64,
+    offset: u64,
+    slimit: u64,
+    soffset: u64,
+}
+
+/// An error of a statement (1.x's texts), returned as the statement's `error`.
+pub type PlanError = String;
+
+/// influxql `Expr.String()` for the expressions error texts print.
+pub fn text(e: &Expr) -> String {
+    match e {
+        Expr::Var { name, cast } => {
+            let q = super::quote_ident(name);
+            match cast {
+                Some(c) => format!("{q}::{}", c.name()),
+                None => q,
+            }
+        }
+        Expr::Call { name, args } => {
+            let a: Vec<String> = args.iter().map(text).collect();
+            format!("{name}({})", a.join(", "))
+        }
+        Expr::Binary { op, lhs, rhs } => format!("{} {} {}", text(lhs), op.text(), text(rhs)),
+        Expr::Paren(e) => format!("({})", text(e)),
+        Expr::Int(v) => v.to_string(),
+        Expr::Unsigned(v) => v.to_string(),
+        Expr::Float(v) => {
+            let mut b = Vec::new();
+            super::json::write_f64(&mut b, *v);
+            String::from_utf8_lossy(&b).into_owned()
+        }
+        Expr::Str(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+        Expr::Bool(b) => b.to_string(),
+        Expr::Duration(d) => super::format_influx_duration(*d),
+        Expr::Regex(r) => format!("/{}/", r.as_str().replace('/', "\\/")),
+        Expr::Wildcard(None) => "*".into(),
+        Expr::Wildcard(Some(KeyKind::Field)) => "*::field".into(),
+        Expr::Wildcard(Some(KeyKind::Tag)) => "*::tag".into(),
+        Expr::Distinct(f) => format!("DISTINCT {}", super::quote_ident(f)),
+    }
+}
+
+pub(crate) fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Float(f) => Some(*f),
+        Value::Int(i) => Some(*i as f64),
+        Value::UInt(u) => Some(*u as f64),
+        _ => None,
+    }
+}
+
+/// Arithmetic as 1.x evaluates it: integers stay integers (division gives a float), any float
+/// makes a float; anything else or a null operand is null.
+pub(crate) fn arith(op: BinOp, l: Option<Value>, r: Option<Value>) -> Option<Value> {
+    let (l, r) = (l?, r?);
+    match (&l, &r) {
+        (Value::Int(a), Value::Int(b)) => {
+            let (a, b) = (*a, *b);
+            Some(match op {
+                BinOp::Add => Value::Int(a.wrapping_add(b)),
+                BinOp::Sub => Value::Int(a.wrapping_sub(b)),
+                BinOp::Mul => Value::Int(a.wrapping_mul(b)),
+                BinOp::Div => {
+                    if b == 0 {
+                        Value::Float(0.0)
+                    } else {
+                        Value::Float(a as f64 / b as f64)
+                    }
+                }
+                BinOp::Mod => {
+                    if b == 0 {
+                        Value::Int(0)
+                    } else {
+                        Value::Int(a.wrapping_rem(b))
+                    }
+                }
+                BinOp::BitAnd => Value::Int(a & b),
+                BinOp::BitOr => Value::Int(a | b),
+                BinOp::BitXor => Value::Int(a ^ b),
+                _ => return None,
+            })
+        }
+        (Value::Bool(a), Value::Bool(b)) => Some(match op {
+            BinOp::BitAnd => Value::Bool(a & b),
+            BinOp::BitOr => Value::Bool(a | b),
+            BinOp::BitXor => Value::Bool(a ^ b),
+            _ => return None,
+        }),
+        _ => {
+            let (a, b) = (as_f64(&l)?, as_f64(&r)?);
+            Some(Value::Float(match op {
+                BinOp::Add => a + b,
+                BinOp::Sub => a - b,
+                BinOp::Mul => a * b,
+                BinOp::Div => {
+                    if b == 0.0 {
+                        0.0
+                    } else {
+                        a / b
+                    }
+                }
+                BinOp::Mod => {
+                    if b == 0.0 {
+                        0.0
+                    } else {
+                        a % b
+                    }
+                }
+                _ => return None,
+            }))
+        }
+    }
+}
+
+/// influxql `Field.Name()`: the alias, a call's name, a variable's name, or the names in a
+/// binary expression joined by `_`.
+fn field_name(f: &Field) -> String {
+    if let Some(a) = &f.alias {
+        return a.clone();
+    }
+    fn names(e: &Expr, out: &mut Vec<String>) {
+        match e {
+            Expr::Call { name, .. } => out.push(name.clone()),
+            Expr::Var { name, .. } => out.push(name.clone()),
+            Expr::Binary { lhs, rhs, .. } => {
+                names(lhs, out);
+                names(rhs, out);
+            }
+            Expr::Paren(e) => names(e, out),
+            Expr::Distinct(_) => out.push("distinct".into()),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    names(f.expr.unparen(), &mut out);
+    out.join("_")
+}
+
+fn is_call(e: &Expr) -> bool {
+    e.any(|e| matches!(e, Expr::Call { name, .. } if name != "now"))
+}
+
+/// Plan a SELECT. `now_ns` is `now()`; `is_field` tells a WHERE name that is a field of the
+/// sources from a tag (what the schema knows).
+pub fn plan(s: &Select, now_ns: i64, is_field: &dyn Fn(&str) -> bool) -> Result<Plan, PlanError> {
+    let mut sources = Vec::new();
+    let any = regex::bytes::Regex::new("").expect("the empty regex");
+    for src in &s.sources {
+        match src {
+            AstSource::Measurement {
+                database,
+                retention_policy,
+                measurement,
+            } => sources.push(Source {
+                database: database.clone(),
+                retention_policy: retention_policy.clone(),
+                measurement: measurement.clone(),
+            }),
+            // A subquery's rows carry its own series' names: the source takes them all.
+            AstSource::Subquery(_) => sources.push(Source {
+                database: None,
+                retention_policy: None,
+                measurement: MeasurementMatch::Regex(any.clone()),
+            }),
+        }
+    }
+    let (rest, range) = cond::split(s.condition.as_ref(), now_ns)?;
+    let tags = rest
+        .as_ref()
+        .map_or(TagExpr::True, |e| cond::pushdown(e, is_field));
+    // The per-point filter: needed unless the whole rest is the tag predicate.
+    let filter = rest.filter(|e| cond::tag_expr(e, is_field).is_none());
+
+    // Dimensions.
+    let mut interval = None;
+    let mut group_names = Vec::new();
+    let mut group_all = false;
+    let mut group_regex = None;
+    for d in &s.dimensions {
+        match d {
+            Dimension::Tag(t) => group_names.push(t.clone()),
+            Dimension::Wildcard => group_all = true,
+            Dimension::Regex(re) => group_regex = Some(re.clone()),
+            Dimension::Other(Expr::Call { name, args }) if name == "time" => {
+                if interval.is_some() {
+                    return Err("multiple time dimensions not allowed".into());
+                }
+                if args.is_empty() {
+                    return Err("time() is a function and expects at least one argument".into());
+                }
+                if args.len() > 2 {
+                    return Err("time dimension expected 1 or 2 arguments".into());
+                }
+                let Expr::Duration(every) = args[0] else {
+                    return Err("time dimension must have duration argument".into());
+                };
+                let offset = match args.get(1) {
+                    None => 0,
+                    Some(Expr::Duration(o)) => *o,
+                    Some(Expr::Call { name, args }) if name == "now" => {
+                        if !args.is_empty() {
+                            return Err(
+                                "time dimension offset now() function requires no arguments".into(),
+                            );
+                        }
+                        now_ns
+                    }
+                    Some(Expr::Call { .. }) => {
+                        return Err("time dimension offset function must be now()".into())
+                    }
+                    Some(_) => return Err("time dimension offset must be duration or now()".into()),
+                };
+                // 1.x reads a zero or negative interval as no interval.
+                interval = (every > 0).then(|| (every, offset.rem_euclid(every)));
+            }
+            Dimension::Other(Expr::Call { .. }) => {
+                return Err("only time() calls allowed in dimensions".into())
+            }
+            Dimension::Other(_) => return Err("only time and tag dimensions allowed".into()),
+        }
+    }
+    let group = if group_all {
+        GroupTags::All
+    } else if let Some(re) = group_regex {
+        GroupTags::Regex(Pattern(re))
+    } else if group_names.is_empty() {
+        GroupTags::None
+    } else {
+        GroupTags::Keys(group_names)
+    };
+
+    let non_time: Vec<&Field> = s.fields.iter().filter(|f| !f.expr.is_time()).collect();
+    if non_time.is_empty() {
+        return Err("at least 1 non-time field must be queried".into());
+    }
+    let aggregate = s.fields.iter().any(|f| is_call(&f.expr));
+    if !aggregate {
+        if interval.is_some() {
+            return Err("GROUP BY requires at least one aggregate function".into());
+        }
+        match s.fill {
+            Fill::None => return Err("fill(none) must be used with a function".into()),
+            Fill::Linear => return Err("fill(linear) must be used with a function".into()),
+            _ => {}
+        }
+        return raw_plan(s, sources, range, tags, filter, group);
+    }
+
+    // Aggregate query: every non-time field is a call, arithmetic over calls and literals, or an
+    // aux variable beside exactly one selector.
+    let mut low = Lowering {
+        calls: Vec::new(),
+        aux: Vec::new(),
+        tag_aux: 0,
+        transforms: 0,
+        extra: 0,
+        raw_transform: false,
+        interval: interval.is_some(),
+    };
+    let mut outs = Vec::new();
+    let mut names = Vec::new();
+    for f in &non_time {
+        let before = low.calls.len();
+        outs.push(low.out(&f.expr)?);
+        names.push(Column {
+            key: field_name(f).into_bytes(),
+            kind: KeyKind::Field,
+            alias: f.alias.clone(),
+        });
+        // top()/bottom()'s tag arguments are columns of their own, after the call.
+        if let Some(Aggregate::Top { tags, .. } | Aggregate::Bottom { tags, .. }) =
+            low.calls.get(before).map(|c| &c.agg)
+        {
+            for i in 0..*tags {
+                outs.push(Out::Aux(i));
+                names.push(Column {
+                    key: low.aux[i].0.clone().into_bytes(),
+                    kind: KeyKind::Tag,
+                    alias: None,
+                });
+            }
+        }
+    }
+    let Lowering {
+        calls,
+        aux,
+        tag_aux,
+        transforms,
+        extra,
+        raw_transform,
+        ..
+    } = low;
+    if let Some(c) = calls.iter().find(|c| c.many_rows()) {
+        if calls.len() > 1 {
+            return Err(match c.agg {
+                Aggregate::Distinct => {
+                    "aggregate function distinct() cannot be combined with other functions or fields".into()
+                }
+                _ => format!(
+                    "selector function {}() cannot be combined with other functions",
+                    c.name
+                ),
+            });
+        }
+    }
+    if raw_transform
+        && calls
+            .iter()
+            .any(|c| !matches!(c.agg, Aggregate::First) || c.name != "\0raw")
+    {
+        return Err("mixing aggregate and non-aggregate queries is not supported".into());
+    }
+    if aux.len() > tag_aux {
+        let selectors = calls.iter().filter(|c| c.keeps_time()).count();
+        if calls.len() > 1 || selectors != 1 {
+            return Err(if calls.len() > 1 {
+                "mixing multiple selector functions with tags or fields is not supported".into()
+            } else {
+                "mixing aggregate and non-aggregate queries is not supported".into()
+            });
+        }
+    }
+    let time_alias = s
+        .fields
+        .iter()
+        .find(|f| f.expr.is_time())
+        .and_then(|f| f.alias.clone());
+    let columns = column_names(time_alias.as_deref().unwrap_or("time"), &names);
+    let mut range = range;
+    if interval.is_some() && range.max.is_none() {
+        range.max = Some(now_ns);
+    }
+    // Transformations read `extra` buckets before the range (after it, descending).
+    let extra_ns = interval.map_or(0, |(every, _)| every.saturating_mul(extra));
+    let (scan_min, scan_max) = if s.descending {
+        (range.min_ns(), range.max_ns().saturating_add(extra_ns))
+    } else {
+        let min = match range.min {
+            Some(m) => m.saturating_sub(extra_ns),
+            None => range.min_ns(),
+        };
+        (min, range.max_ns())
+    };
+    let condition = Condition {
+        time_min_ns: scan_min,
+        time_max_ns: scan_max.saturating_add(1),
+        tags,
+    };
+    Ok(Plan::Aggregate(std::sync::Arc::new(AggregatePlan {
+        sources,
+        condition,
+        filter,
+        calls,
+        outs,
+        aux,
+        columns,
+        interval,
+        point_buckets: raw_transform,
+        extra_buckets: extra,
+        transforms,
+        group,
+        fill: s.fill,
+        range,
+        descending: s.descending,
+        limit: s.limit,
+        offset: s.offset,
+        slimit: s.slimit,
+        soffset: s.soffset,
+    })))
+}
+
+/// The state of lowering a SELECT list into calls and output columns.
+struct Lowering {
+    calls: Vec<CallSpec>,
+    aux: Vec<(String, Option<VarType>)>,
+    /// How many of `aux` are top()/bottom() tag arguments (first in `aux`).
+    tag_aux: usize,
+    transforms: usize,
+    extra: i64,
+    raw_transform: bool,
+    interval: bool,
+}
+
+impl Lowering {
+    fn out(&mut self, e: &Expr) -> Result<Out, PlanError> {
+        Ok(match e {
+            Expr::Paren(inner) => self.out(inner)?,
+            Expr::Int(v) => Out::Lit(Value::Int(*v)),
+            Expr::Float(v) => Out::Lit(Value::Float(*v)),
+            Expr::Unsigned(v) => Out::Lit(Value::UInt(*v)),
+            Expr::Binary { op, lhs, rhs } => {
+                if matches!(
+                    (lhs.unparen(), rhs.unparen()),
+                    (
+                        Expr::Int(_) | Expr::Float(_) | Expr::Str(_),
+                        Expr::Int(_) | Expr::Float(_) | Expr::Str(_)
+                    )
+                ) {
+                    return Err("cannot perform a binary expression on two literals".into());
+                }
+                Out::Bin(*op, Box::new(self.out(lhs)?), Box::new(self.out(rhs)?))
+            }
+            Expr::Var { name, cast } => {
+                let i = self.aux.len();
+                self.aux.push((name.clone(), *cast));
+                Out::Aux(i)
+            }
+            Expr::Wildcard(_) | Expr::Regex(_) => {
+                return Err("mixing aggregate and non-aggregate queries is not supported".into())
+            }
+            Expr::Distinct(f) => self.call("distinct", &[Expr::var(f)])?,
+            Expr::Call { name, args } => self.call(name, args)?,
+            Expr::Str(_) | Expr::Bool(_) | Expr::Duration(_) => {
+                return Err("field must contain at least one variable".into())
+            }
+        })
+    }
+
+    fn call(&mut self, name: &str, args: &[Expr]) -> Result<Out, PlanError> {
+        match call::lower(name, args, self.interval)? {
+            call::Lowered::Aggregate {
+                agg,
+                name,
+                field,
+                cast,
+                tags,
+            } => {
+                if !tags.is_empty() {
+                    // The tag arguments lead the aux values (func reads them there).
+                    self.tag_aux = tags.len();
+                    let rest = std::mem::take(&mut self.aux);
+                    self.aux = tags.into_iter().map(|t| (t, Some(VarType::Tag))).collect();
+                    self.aux.extend(rest);
+                }
+                let i = self.calls.len();
+                self.calls.push(CallSpec {
+                    agg,
+                    name,
+                    field,
+                    cast,
+                });
+                Ok(Out::Call(i))
+            }
+            call::Lowered::Transform { t, inner } => {
+                let extra = match t {
+                    Transform::CumulativeSum => 0,
+                    Transform::MovingAverage(n) => n as i64 - 1,
+                    _ => 1,
+                };
+                self.extra = self.extra.max(extra);
+                let inner = match inner {
+                    Expr::Var { name, cast } => {
+                        // A raw transformation: the field's value at each point.
+                        self.raw_transform = true;
+                        let i = self.calls.len();
+                        self.calls.push(CallSpec {
+                            agg: Aggregate::First,
+                            name: "\0raw".into(),
+                            field: name,
+                            cast,
+                        });
+                        Out::Call(i)
+                    }
+                    e => self.out(&e)?,
+                };
+                let id = self.transforms;
+                self.transforms += 1;
+                Ok(Out::Transform(id, t, Box::new(inner)))
+            }
+        }
+    }
+}
+
+/// The functions of InfluxQL 1.x (so that one lineshard does not run yet is named as such).
+pub fn known_function(name: &str) -> bool {
+    matches!(
+        name,
+        "count"
+            | "distinct"
+            | "integral"
+            | "mean"
+            | "median"
+            | "mode"
+            | "spread"
+            | "stddev"
+            | "sum"
+            | "first"
+            | "last"
+            | "max"
+            | "min"
+            | "percentile"
+            | "sample"
+            | "top"
+            | "bottom"
+            | "derivative"
+            | "non_negative_derivative"
+            | "difference"
+            | "non_negative_difference"
+            | "moving_average"
+            | "cumulative_sum"
+            | "elapsed"
+            | "holt_winters"
+            | "holt_winters_with_fit"
+            | "exponential_moving_average"
+            | "double_exponential_moving_average"
+            | "triple_exponential_moving_average"
+            | "relative_strength_index"
+            | "triple_exponential_derivative"
+            | "kaufmans_efficiency_ratio"
+            | "kaufmans_adaptive_moving_average"
+            | "chande_momentum_oscillator"
+            | "abs"
+            | "sin"
+            | "cos"
+            | "tan"
+            | "asin"
+            | "acos"
+            | "atan"
+            | "atan2"
+            | "exp"
+            | "log"
+            | "ln"
+            | "log2"
+            | "log10"
+            | "sqrt"
+            | "pow"
+            | "floor"
+            | "ceil"
+            | "round"
+    )
+}
+
+fn raw_plan(
+    s: &Select,
+    sources: Vec<Source>,
+    range: TimeRange,
+    tags: TagExpr,
+    filter: Option<Expr>,
+    group: GroupTags,
+) -> Result<Plan, PlanError> {
+    let mut fields = Vec::new();
+    let mut time_alias = None;
+    for f in &s.fields {
+        match &f.expr {
+            e if e.is_time() => time_alias = f.alias.clone().or(time_alias),
+            Expr::Var { name, cast } => fields.push(SelectField::Key {
+                name: name.clone(),
+                kind: cast.map(VarType::kind),
+                alias: f.alias.clone(),
+            }),
+            Expr::Wildcard(only) => {
+                if f.alias.is_some() {
+                    return Err("alias for a wildcard is not supported by lineshard yet".into());
+                }
+                fields.push(SelectField::Wildcard(*only));
+            }
+            Expr::Regex(re) => fields.push(SelectField::Regex(Pattern(re.clone()))),
+            Expr::Distinct(_) => return Err("DISTINCT is not supported by lineshard yet".into()),
+            _ => {
+                return Err(
+                    "expressions in a raw SELECT list are not supported by lineshard yet".into(),
+                )
+            }
+        }
+    }
+    let condition = Condition {
+        time_min_ns: range.min_ns(),
+        time_max_ns: range.max_ns().saturating_add(1),
+        tags,
+    };
+    Ok(Plan::Raw {
+        stmt: Box::new(SelectStatement {
+            fields,
+            sources,
+            condition,
+            group_by: group,
+            slimit: s.slimit,
+            soffset: s.soffset,
+            limit: s.limit,
+            offset: s.offset,
+            descending: s.descending,
+            time_alias,
+        }),
+        filter,
+    })
+}
+
+/// A point seen by a per-point condition: its series' tags and its fields. A name is the
+/// field when the measurement has a field of that name, else the tag.
+struct PointView<'a> {
+    tags: &'a [(Vec<u8>, Vec<u8>)],
+    fields: &'a super::PointFields,
+    field_keys: &'a BTreeSet<Vec<u8>>,
+}
+
+impl PointSource for PointView<'_> {
+    fn get(&self, name: &str, cast: Option<VarType>) -> Option<Value> {
+        let field = match cast {
+            Some(VarType::Tag) => false,
+            Some(_) => true,
+            None => self.field_keys.contains(name.as_bytes()),
+        };
+        if field {
+            self.fields
+                .iter()
+                .find(|(k, _)| &k[..] == name.as_bytes())
+                .map(|(_, v)| to_value(v))
+        } else {
+            let v = self
+                .tags
+                .iter()
+                .find(|(k, _)| k == name.as_bytes())
+                .map_or(&[][..], |(_, v)| v);
+            Some(Value::Str(String::from_utf8_lossy(v).into()))
+        }
+    }
+}
+
+/// Field keys per measurement in the rows.
+fn field_keys(rows: &[SeriesRows]) -> BTreeMap<Vec<u8>, BTreeSet<Vec<u8>>> {
+    let mut out: BTreeMap<Vec<u8>, BTreeSet<Vec<u8>>> = BTreeMap::new();
+    for s in rows {
+        let set = out.entry(s.measurement.clone()).or_default();
+        for (_, fs) in &s.points {
+            for (k, _) in fs {
+                if !set.contains(&k[..]) {
+                    set.insert(k.to_vec());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Drop the points a per-point condition refuses.
+pub fn apply_filter(filter: &Expr, rows: &mut Vec<SeriesRows>) {
+    let keys = field_keys(rows);
+    let empty = BTreeSet::new();
+    for s in rows.iter_mut() {
+        let fk = keys.get(&s.measurement).unwrap_or(&empty);
+        let tags = std::mem::take(&mut s.tags);
+        s.points.retain(|(_, fields)| {
+            cond::matches(
+                filter,
+                &PointView {
+                    tags: &tags,
+                    fields,
+                    field_keys: fk,
+                },
+            )
+        });
+        s.tags = tags;
+    }
+    rows.retain(|s| !s.points.is_empty());
+}
+
+/// Run a plan over the rows storage returned.
+pub fn execute(plan: &Plan, mut rows: Vec<SeriesRows>) -> StatementResult {
+    match plan {
+        Plan::Raw { stmt, filter } => {
+            if let Some(f) = filter {
+                apply_filter(f, &mut rows);
+            }
+            super::select_result(stmt, rows)
+        }
+        Plan::Aggregate(p) => aggregate(p, rows),
+    }
+}
+
+fn window(t: i64, interval: Option<(i64, i64)>, range_min: i64) -> i64 {
+    match interval {
+        Some((every, offset)) => {
+            let shifted = t.saturating_sub(offset);
+            shifted
+                .div_euclid(every)
+                .saturating_mul(every)
+                .saturating_add(offset)
+        }
+        None => range_min,
+    }
+}
+
+/// One call's rows per bucket of one output series.
+type Buckets = BTreeMap<i64, Vec<Row>>;
+
+/// A series' GROUP BY tags (key, value), sorted by key; a tag the series lacks is left out.
+type GroupTagsOf = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// An output series: (measurement, GROUP BY tags).
+type OutputSeries = (Vec<u8>, GroupTagsOf);
+
+/// One call's accumulators per bucket.
+#[derive(Clone, Debug)]
+struct CallState {
+    buckets: BTreeMap<i64, Accumulator>,
+}
+
+/// What one core computed of an aggregate query over its own series: per output series
+/// (measurement, GROUP BY tags), per call, per bucket, an accumulator; merged on the core that
+/// answers.
+#[derive(Debug, Default)]
+pub struct Partial {
+    groups: BTreeMap<OutputSeries, Vec<CallState>>,
+    /// Series and points read (for `max-select-series` / `max-select-point`).
+    pub series: u64,
+    pub points: u64,
+}
+
+impl Partial {
+    fn merge(&mut self, other: Partial) {
+        self.series += other.series;
+        self.points += other.points;
+        for (key, states) in other.groups {
+            match self.groups.get_mut(&key) {
+                None => {
+                    self.groups.insert(key, states);
+                }
+                Some(mine) => {
+                    for (m, o) in mine.iter_mut().zip(states) {
+                        for (b, acc) in o.buckets {
+                            match m.buckets.get_mut(&b) {
+                                Some(a) => a.merge(acc),
+                                None => {
+                                    m.buckets.insert(b, acc);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl AggregatePlan {
+    /// The start of the range (0 when unbounded), the time of an aggregate without GROUP BY
+    /// time.
+    fn start_time(&self) -> i64 {
+        let min = self.range.min_ns();
+        if min == TIME_MIN_NS {
+            0
+        } else {
+            min
+        }
+    }
+
+    /// Whether rows carry their selected point's time: a lone selector without GROUP BY time
+    /// (top, bottom and sample always).
+    fn selector_time(&self) -> bool {
+        self.point_buckets
+            || (self.interval.is_none()
+                && self.calls.len() == 1
+                && self.calls.first().is_some_and(|c| c.keeps_time()))
+    }
+
+    /// The bucket of a point.
+    fn bucket(&self, t: i64) -> i64 {
+        if self.point_buckets {
+            t
+        } else {
+            window(t, self.interval, self.start_time())
+        }
+    }
+
+    /// The GROUP BY tags of a series (only those it has).
+    fn group_of(&self, tags: &[(Vec<u8>, Vec<u8>)]) -> GroupTagsOf {
+        tags.iter()
+            .filter(|(k, _)| match &self.group {
+                GroupTags::None => false,
+                GroupTags::Keys(keys) => keys.iter().any(|n| n.as_bytes() == k.as_slice()),
+                GroupTags::All => true,
+                GroupTags::Regex(re) => re.0.is_match(k),
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Reduce rows (one core's, or a subquery's) into accumulators.
+    pub fn partial(&self, mut rows: Vec<SeriesRows>) -> Partial {
+        let sources_match = |m: &[u8]| self.sources.iter().any(|s| s.measurement.matches(m));
+        rows.retain(|s| sources_match(&s.measurement) && self.condition.matches_tags(&s.tags));
+        for s in rows.iter_mut() {
+            s.points
+                .retain(|(t, fs)| self.condition.matches_time(*t) && !fs.is_empty());
+        }
+        if let Some(f) = &self.filter {
+            apply_filter(f, &mut rows);
+        }
+        rows.retain(|s| !s.points.is_empty());
+        let fkeys = field_keys(&rows);
+        let empty = BTreeSet::new();
+        let mut out = Partial {
+            series: rows.len() as u64,
+            points: rows.iter().map(|s| s.points.len() as u64).sum(),
+            ..Partial::default()
+        };
+        for s in &rows {
+            let fk = fkeys.get(&s.measurement).unwrap_or(&empty);
+            let key = (s.measurement.clone(), self.group_of(&s.tags));
+            let states = out.groups.entry(key).or_insert_with(|| {
+                self.calls
+                    .iter()
+                    .map(|_| CallState {
+                        buckets: BTreeMap::new(),
+                    })
+                    .collect()
+            });
+            for (t, fields) in &s.points {
+                let b = self.bucket(*t);
+                let view = PointView {
+                    tags: &s.tags,
+                    fields,
+                    field_keys: fk,
+                };
+                // A tag the series lacks is null beside a selector.
+                let aux: Vec<Value> = self
+                    .aux
+                    .iter()
+                    .map(|(n, c)| match view.get(n, *c) {
+                        Some(Value::Str(s)) if s.is_empty() => Value::Null,
+                        v => v.unwrap_or(Value::Null),
+                    })
+                    .collect();
+                for (call, st) in self.calls.iter().zip(states.iter_mut()) {
+                    let Some(v) = view.get(&call.field, call.cast.or(Some(VarType::Field))) else {
+                        continue;
+                    };
+                    if !cast_matches(call.cast, &v) {
+                        continue;
+                    }
+                    st.buckets
+                        .entry(b)
+                        .or_insert_with(|| Accumulator::new(&call.agg))
+                        .push(*t, &v, &aux);
+                }
+            }
+        }
+        out
+    }
+
+    /// Merge the cores' partials and write the statement's result.
+    pub fn finish(&self, partials: Vec<Partial>) -> StatementResult {
+        let mut all = Partial::default();
+        for p in partials {
+            all.merge(p);
+        }
+        // Every output series names every GROUP BY key any series has ('' where it lacks it).
+        let keys: BTreeSet<Vec<u8>> = match &self.group {
+            GroupTags::Keys(k) => k.iter().map(|k| k.as_bytes().to_vec()).collect(),
+            _ => all
+                .groups
+                .keys()
+                .flat_map(|(_, g)| g.iter().map(|(k, _)| k.clone()))
+                .collect(),
+        };
+        let mut ordered: Vec<(OutputSeries, Vec<CallState>)> = all
+            .groups
+            .into_iter()
+            .map(|((m, g), st)| {
+                let full: GroupTagsOf = keys
+                    .iter()
+                    .map(|k| {
+                        let v = g
+                            .iter()
+                            .find(|(gk, _)| gk == k)
+                            .map_or_else(Vec::new, |(_, v)| v.clone());
+                        (k.clone(), v)
+                    })
+                    .collect();
+                ((m, full), st)
+            })
+            .collect();
+        ordered.sort_by(|a, b| a.0.cmp(&b.0));
+        if self.slimit > 0 || self.soffset > 0 {
+            // 1.x picks SLIMIT's series in its tag sets' order.
+            ordered.sort_by_cached_key(|((m, g), _)| (m.clone(), super::render::tags_id(g)));
+        }
+        if self.descending {
+            ordered.reverse();
+        }
+        let selector_time = self.selector_time();
+        let mut result = StatementResult::ok();
+        let mut skip_series = self.soffset;
+        for ((measurement, group), states) in ordered {
+            let results: Vec<Buckets> = states
+                .into_iter()
+                .map(|st| {
+                    st.buckets
+                        .into_iter()
+                        .map(|(b, a)| (b, a.finish(b, selector_time)))
+                        .filter(|(_, rows)| !rows.is_empty())
+                        .collect()
+                })
+                .collect();
+            if results.iter().all(|r| r.is_empty()) {
+                continue;
+            }
+            let values = emit_rows(self, &results);
+            if values.is_empty() {
+                continue;
+            }
+            if skip_series > 0 {
+                skip_series -= 1;
+                continue;
+            }
+            if self.slimit > 0 && result.series.len() as u64 >= self.slimit {
+                break;
+            }
+            result.series.push(Series {
+                name: Some(String::from_utf8_lossy(&measurement).into_owned()),
+                tags: group
+                    .into_iter()
+                    .map(|(k, v)| {
+                        (
+                            String::from_utf8_lossy(&k).into_owned(),
+                            String::from_utf8_lossy(&v).into_owned(),
+                        )
+                    })
+                    .collect(),
+                columns: self.columns.clone(),
+                values,
+                ..Series::default()
+            });
+        }
+        result
+    }
+
+    /// The first bucket written: the range's (transformations read earlier ones).
+    fn first_written(&self) -> i64 {
+        match (self.interval, self.range.min) {
+            (Some(_), Some(min)) if !self.descending => window(min, self.interval, 0),
+            _ => i64::MIN,
+        }
+    }
+
+    /// The last bucket written (descending transformations read later ones).
+    fn last_written(&self) -> i64 {
+        match self.interval {
+            Some(_) if self.descending => window(self.range.max_ns(), self.interval, 0),
+            _ => i64::MAX,
+        }
+    }
+}
+
+fn aggregate(p: &AggregatePlan, rows: Vec<SeriesRows>) -> StatementResult {
+    let partial = p.partial(rows);
+    p.finish(vec![partial])
+}
+
+/// Whether a value has the type a `::float`-style cast asks for.
+fn cast_matches(cast: Option<VarType>, v: &Value) -> bool {
+    match cast {
+        None | Some(VarType::Field) | Some(VarType::Tag) => true,
+        Some(VarType::Float) => matches!(v, Value::Float(_)),
+        Some(VarType::Integer) => matches!(v, Value::Int(_)),
+        Some(VarType::Unsigned) => matches!(v, Value::UInt(_)),
+        Some(VarType::String) => matches!(v, Value::Str(_)),
+        Some(VarType::Boolean) => matches!(v, Value::Bool(_)),
+    }
+}
+
+/// The rows of one output series: one per bucket (filled as `fill` says; several for a call
+/// that answers several), columns evaluated, transformations applied, ordered, OFFSET and
+/// LIMIT applied.
+fn emit_rows(p: &AggregatePlan, results: &[Buckets]) -> Vec<Vec<Value>> {
+    let mut out = if p.calls.len() == 1 && p.calls[0].many_rows() {
+        many_rows(p, &results[0])
+    } else {
+        bucket_rows(p, results)
+    };
+    if p.descending {
+        out.reverse();
+    }
+    let skip = usize::try_from(p.offset).unwrap_or(usize::MAX);
+    let mut out: Vec<Vec<Value>> = out.into_iter().skip(skip).collect();
+    if p.limit > 0 {
+        out.truncate(usize::try_from(p.limit).unwrap_or(usize::MAX));
+    }
+    out
+}
+
+/// distinct/top/bottom/sample: every row of every bucket, no fill.
+fn many_rows(p: &AggregatePlan, buckets: &Buckets) -> Vec<Vec<Value>> {
+    let mut out = Vec::new();
+    for rows in buckets.values() {
+        for r in rows {
+            let mut row = Vec::with_capacity(p.outs.len() + 1);
+            row.push(Value::Time(r.time));
+            for o in &p.outs {
+                row.push(match o {
+                    Out::Call(_) => r.value.clone(),
+                    Out::Aux(a) => r.aux.get(*a).cloned().unwrap_or(Value::Null),
+                    Out::Lit(v) => v.clone(),
+                    _ => Value::Null,
+                });
+            }
+            out.push(row);
+        }
+    }
+    out
+}
+
+fn bucket_rows(p: &AggregatePlan, results: &[Buckets]) -> Vec<Vec<Value>> {
+    let start_time = p.start_time();
+    let selector_time = p.selector_time();
+    let filling = p.interval.is_some() && !p.point_buckets;
+    // The buckets to write.
+    let times: Vec<i64> = match (p.interval, p.fill) {
+        (Some((every, _)), f) if f != Fill::None && filling => {
+            let first_point = results
+                .iter()
+                .filter_map(|r| r.keys().next().copied())
+                .min()
+                .unwrap_or(start_time);
+            let first = if p.range.min.is_none() {
+                first_point
+            } else {
+                window(
+                    p.condition.time_min_ns.max(p.range.min_ns().saturating_sub(
+                        every.saturating_mul(if p.descending { 0 } else { p.extra_buckets }),
+                    )),
+                    p.interval,
+                    start_time,
+                )
+            };
+            let last_time = if p.descending {
+                p.condition.time_max_ns.saturating_sub(1)
+            } else {
+                p.range.max_ns()
+            };
+            let last = window(last_time, p.interval, start_time);
+            let mut out = Vec::new();
+            let mut t = first;
+            while t <= last && out.len() < 10_000_000 {
+                out.push(t);
+                t = t.saturating_add(every);
+            }
+            out
+        }
+        _ => {
+            let set: BTreeSet<i64> = results.iter().flat_map(|r| r.keys().copied()).collect();
+            set.into_iter().collect()
+        }
+    };
+    // Per call, per bucket: the row after fill.
+    let mut columns: Vec<Vec<Option<Row>>> = Vec::with_capacity(results.len());
+    for (ci, r) in results.iter().enumerate() {
+        let call = &p.calls[ci];
+        let mut col: Vec<Option<Row>> = times
+            .iter()
+            .map(|t| r.get(t).and_then(|rows| rows.first().cloned()))
+            .collect();
+        if filling && !call.unfilled() {
+            fill_column(p, call, &times, &mut col);
+        }
+        columns.push(col);
+    }
+    // Transformations, over the filled rows in output order.
+    let mut tvals: Vec<BTreeMap<i64, Value>> = vec![BTreeMap::new(); p.transforms];
+    for o in &p.outs {
+        collect_transforms(o, &columns, &times, p, &mut tvals);
+    }
+    let only_transforms = p.outs.iter().all(|o| !has_plain(o));
+    let (lo, hi) = (p.first_written(), p.last_written());
+    let mut out = Vec::with_capacity(times.len());
+    for (i, t) in times.iter().enumerate() {
+        if *t < lo || *t > hi {
+            continue;
+        }
+        if p.fill == Fill::None && columns.iter().all(|c| c[i].is_none()) {
+            continue;
+        }
+        let time = if selector_time {
+            columns
+                .first()
+                .and_then(|c| c[i].as_ref())
+                .map_or(*t, |r| r.time)
+        } else {
+            *t
+        };
+        let mut row = Vec::with_capacity(p.outs.len() + 1);
+        row.push(Value::Time(time));
+        for o in &p.outs {
+            row.push(eval_out(o, &columns, &tvals, i, *t).unwrap_or(Value::Null));
+        }
+        if only_transforms && row[1..].iter().all(|v| matches!(v, Value::Null)) {
+            continue;
+        }
+        out.push(row);
+    }
+    out
+}
+
+/// Fill one call's empty buckets as `fill` says (`count` fills `null` as 0).
+fn fill_column(p: &AggregatePlan, call: &CallSpec, times: &[i64], col: &mut [Option<Row>]) {
+    let row = |t: i64, v: Value| {
+        Some(Row {
+            time: t,
+            value: v,
+            aux: Vec::new(),
+        })
+    };
+    let is_count = matches!(call.agg, Aggregate::Count | Aggregate::CountDistinct);
+    let int_typed = col
+        .iter()
+        .flatten()
+        .next()
+        .is_some_and(|r| matches!(r.value, Value::Int(_)));
+    match p.fill {
+        Fill::Null if is_count => {
+            for (i, c) in col.iter_mut().enumerate() {
+                if c.is_none() {
+                    *c = row(times[i], Value::Int(0));
+                }
+            }
+        }
+        Fill::Int(v) => {
+            for (i, c) in col.iter_mut().enumerate() {
+                if c.is_none() {
+                    let val = if int_typed {
+                        Value::Int(v)
+                    } else {
+                        Value::Float(v as f64)
+                    };
+                    *c = row(times[i], val);
+                }
+            }
+        }
+        Fill::Float(v) => {
+            for (i, c) in col.iter_mut().enumerate() {
+                if c.is_none() {
+                    let val = if int_typed {
+                        Value::Int(v as i64)
+                    } else {
+                        Value::Float(v)
+                    };
+                    *c = row(times[i], val);
+                }
+            }
+        }
+        Fill::Previous => {
+            let mut prev: Option<Value> = None;
+            for (i, c) in col.iter_mut().enumerate() {
+                match c {
+                    Some(r) => prev = Some(r.value.clone()),
+                    None => {
+                        if let Some(v) = &prev {
+                            *c = row(times[i], v.clone());
+                        }
+                    }
+                }
+            }
+        }
+        Fill::Linear => {
+            let known: Vec<(usize, f64, bool)> = col
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| {
+                    c.as_ref().and_then(|r| {
+                        as_f64(&r.value).map(|f| (i, f, matches!(r.value, Value::Int(_))))
+                    })
+                })
+                .collect();
+            for w in known.windows(2) {
+                let (a, va, int) = w[0];
+                let (b, vb, _) = w[1];
+                for (i, c) in col.iter_mut().enumerate().take(b).skip(a + 1) {
+                    let f = va + (vb - va) * (i - a) as f64 / (b - a) as f64;
+                    let val = if int {
+                        Value::Int(f as i64)
+                    } else {
+                        Value::Float(f)
+                    };
+                    *c = row(times[i], val);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether an output column reads a call directly (not through a transformation).
+fn has_plain(o: &Out) -> bool {
+    match o {
+        Out::Call(_) | Out::Aux(_) => true,
+        Out::Lit(_) | Out::Transform(..) => false,
+        Out::Bin(_, l, r) => has_plain(l) || has_plain(r),
+    }
+}
+
+/// Compute every transformation of `o` over its inner column, in output order.
+fn collect_transforms(
+    o: &Out,
+    columns: &[Vec<Option<Row>>],
+    times: &[i64],
+    p: &AggregatePlan,
+    tvals: &mut [BTreeMap<i64, Value>],
+) {
+    match o {
+        Out::Transform(id, t, inner) => {
+            collect_transforms(inner, columns, times, p, tvals);
+            let mut input: Vec<(i64, Value)> = times
+                .iter()
+                .enumerate()
+                .filter_map(|(i, time)| {
+                    let v = eval_out(inner, columns, tvals, i, *time)?;
+                    let at = if p.point_buckets {
+                        columns[0][i].as_ref()?.time
+                    } else {
+                        *time
+                    };
+                    Some((at, v))
+                })
+                .collect();
+            if p.descending {
+                input.reverse();
+            }
+            let interval = p.interval.map(|(every, _)| every);
+            tvals[*id] = func::transform(t, &input, interval).into_iter().collect();
+        }
+        Out::Bin(_, l, r) => {
+            collect_transforms(l, columns, times, p, tvals);
+            collect_transforms(r, columns, times, p, tvals);
+        }
+        _ => {}
+    }
+}
+
+fn eval_out(
+    o: &Out,
+    columns: &[Vec<Option<Row>>],
+    tvals: &[BTreeMap<i64, Value>],
+    i: usize,
+    time: i64,
+) -> Option<Value> {
+    match o {
+        Out::Call(c) => columns[*c][i].as_ref().map(|r| r.value.clone()),
+        Out::Aux(a) => columns
+            .first()
+            .and_then(|c| c[i].as_ref())
+            .and_then(|r| r.aux.get(*a).cloned()),
+        Out::Lit(v) => Some(v.clone()),
+        Out::Transform(id, _, _) => tvals[*id].get(&time).cloned(),
+        Out::Bin(op, l, r) => arith(
+            *op,
+            eval_out(l, columns, tvals, i, time),
+            eval_out(r, columns, tvals, i, time),
+        ),
+    }
+}
+
+/// The inner statement of a subquery as it runs: the outer statement's time range is added to
+/// it when it has none of its own (as 1.x passes the outer range down).
+pub fn subquery_statement(outer: &Select, inner: &Select, now_ns: i64) -> Select {
+    let mut inner = inner.clone();
+    let Ok((_, outer_range)) = cond::split(outer.condition.as_ref(), now_ns) else {
+        return inner;
+    };
+    let inner_range = cond::split(inner.condition.as_ref(), now_ns)
+        .map(|(_, r)| r)
+        .unwrap_or_default();
+    let mut extra = Vec::new();
+    if let (Some(min), None) = (outer_range.min, inner_range.min) {
+        extra.push((BinOp::Gte, min));
+    }
+    if let (Some(max), None) = (outer_range.max, inner_range.max) {
+        extra.push((BinOp::Lte, max));
+    }
+    for (op, t) in extra {
+        let bound = Expr::Binary {
+            op,
+            lhs: Box::new(Expr::var("time")),
+            rhs: Box::new(Expr::Int(t)),
+        };
+        inner.condition = Some(match inner.condition.take() {
+            None => bound,
+            Some(c) => Expr::Binary {
+                op: BinOp::And,
+                lhs: Box::new(Expr::Paren(Box::new(c))),
+                rhs: Box::new(bound),
+            },
+        });
+    }
+    inner
+}
+
+/// A subquery's answer as rows for the outer statement: each row a point of the series named by
+/// its output series' name and tags plus the tags it selected (a tag selected inside stays a tag
+/// outside); the point's fields are the row's other non-null columns.
+pub fn rows_of(result: StatementResult) -> Vec<SeriesRows> {
+    use crate::lineproto::FieldValue;
+    type Tags = Vec<(Vec<u8>, Vec<u8>)>;
+    type Points = Vec<(i64, super::PointFields)>;
+    let mut out: BTreeMap<(Vec<u8>, Tags), Points> = BTreeMap::new();
+    for s in result.series {
+        let base: Tags = s
+            .tags
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+        let keys: Vec<super::FieldKey> = s
+            .columns
+            .iter()
+            .map(|c| super::FieldKey::from(c.as_bytes()))
+            .collect();
+        let name = s.name.unwrap_or_default().into_bytes();
+        for row in s.values {
+            let mut time = 0;
+            let mut tags = base.clone();
+            let mut fields = Vec::new();
+            for (i, v) in row.into_iter().enumerate() {
+                if s.tag_columns.contains(&i) {
+                    if let Value::Str(v) = v {
+                        let k = keys[i].to_vec();
+                        if !tags.iter().any(|(tk, _)| *tk == k) {
+                            tags.push((k, v.as_bytes().to_vec()));
+                        }
+                    }
+                    continue;
+                }
+                let fv = match v {
+                    Value::Time(t) if i == 0 => {
+                        time = t;
+                        continue;
+                    }
+                    Value::Float(f) => FieldValue::Float(f),
+                    Value::Int(n) => FieldValue::Integer(n),
+                    Value::UInt(n) => FieldValue::Unsigned(n),
+                    Value::Bool(b) => FieldValue::Boolean(b),
+                    Value::Str(t) => {
+                        FieldValue::String(std::borrow::Cow::Owned(t.as_bytes().to_vec()))
+                    }
+                    Value::Null | Value::Time(_) => continue,
+                };
+                fields.push((keys[i].clone(), fv));
+            }
+            tags.sort();
+            out.entry((name.clone(), tags))
+                .or_default()
+                .push((time, fields));
+        }
+    }
+    out.into_iter()
+        .map(|((measurement, tags), points)| SeriesRows {
+            measurement,
+            tags,
+            points,
+        })
+        .collect()
+}
