@@ -292,6 +292,9 @@ pub fn authorize_write(p: &Principal, db: &str) -> Result<(), super::ApiError> {
 fn required(stmt: &Statement) -> Vec<Option<(Privilege, String)>> {
     match stmt {
         Statement::ShowDatabases => vec![Some((Privilege::NoPrivileges, String::new()))],
+        Statement::Delete(_) | Statement::DropSeries(_) => {
+            vec![Some((Privilege::Write, String::new()))]
+        }
         Statement::ShowRetentionPolicies { database } => {
             vec![Some((
                 Privilege::Read,
@@ -513,6 +516,22 @@ mod tests {
         assert_eq!(
             authorize_query(&cat, &bob, &parse("SET PASSWORD FOR bob = 'x'"), "db"),
             Err("bob not authorized to execute statement 'SET PASSWORD FOR bob = [REDACTED]', requires admin privilege".into())
+        );
+        // DELETE and DROP SERIES need WRITE on the database, DROP MEASUREMENT admin (influxql).
+        assert_eq!(
+            authorize_query(&cat, &bob, &parse("DELETE FROM cpu WHERE host = 'a'"), "db"),
+            Err("bob not authorized to execute statement 'DELETE FROM cpu WHERE host = 'a'', requires WRITE on db".into())
+        );
+        let writer = Principal::User(user("w", false, &[("db", Privilege::Write)]));
+        for q in ["DELETE FROM cpu", "DROP SERIES WHERE host = 'a'"] {
+            assert!(
+                authorize_query(&cat, &writer, &parse(q), "db").is_ok(),
+                "{q}"
+            );
+        }
+        assert_eq!(
+            authorize_query(&cat, &writer, &parse("DROP MEASUREMENT cpu"), "db"),
+            Err("w not authorized to execute statement 'DROP MEASUREMENT cpu', requires admin privilege".into())
         );
         let root = Principal::User(user("root", true, &[]));
         assert!(authorize_query(&cat, &root, &parse("DROP DATABASE x"), "").is_ok());

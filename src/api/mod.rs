@@ -1,10 +1,11 @@
 //! The endpoints: routing, early checks (before the body is read), `/ping` (`/status`) and
-//! `/health` here, `/write` and `/api/v2/write` in `write.rs`, `/query` in `query.rs`, and
-//! authentication and authorization in `auth.rs`.
+//! `/health` here, `/write` and `/api/v2/write` in `write.rs`, `/query` in `query.rs` (its
+//! deletes in `delete.rs`), and authentication and authorization in `auth.rs`.
 //!
 //! Status codes are chosen by error variant here, never by matching message text.
 
 pub mod auth;
+mod delete;
 mod error;
 mod query;
 mod write;

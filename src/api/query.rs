@@ -1,5 +1,6 @@
 //! `/query`: the InfluxQL subset. Catalog statements run on core 0 (which persists and
-//! broadcasts the new catalog); `SELECT` fans out a scan to every core and merges the rows.
+//! broadcasts the new catalog); `SELECT` fans out a scan to every core and merges the rows;
+//! deletes go to every core (`delete.rs`).
 
 use super::ApiError;
 use crate::catalog::{self, CatalogError, RetentionPolicySpec, RetentionPolicyUpdate};
@@ -432,6 +433,15 @@ async fn execute(
                     .await
                     .unwrap_or_else(|_| StatementResult::error("query-timeout limit exceeded"))
             }
+        }
+        Statement::Delete(d) => {
+            super::delete::execute(core, super::delete::Kind::Delete(d), db).await
+        }
+        Statement::DropSeries(d) => {
+            super::delete::execute(core, super::delete::Kind::DropSeries(d), db).await
+        }
+        Statement::DropMeasurement { name } => {
+            super::delete::execute(core, super::delete::Kind::DropMeasurement(name), db).await
         }
         user_statement => users::execute(core, user_statement).await,
     }

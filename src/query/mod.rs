@@ -10,8 +10,10 @@
 //!   `SHOW RETENTION POLICIES`, the user statements (`CREATE|DROP USER`, `SET PASSWORD FOR`,
 //!   `GRANT`, `REVOKE`, `SHOW USERS`, `SHOW GRANTS FOR`), and a raw `SELECT` (`*`, field/tag names, `AS`, `::field|tag`)
 //!   `FROM` names, `db.rp.m`, `db..m` or `/regex/`, `WHERE` an AND of time bounds and tag
-//!   `=`/`!=`, `ORDER BY time [ASC|DESC]`, `LIMIT n`, `OFFSET n`. Valid InfluxQL outside
-//!   that subset is a [`ParseError::Unsupported`].
+//!   `=`/`!=`, `ORDER BY time [ASC|DESC]`, `LIMIT n`, `OFFSET n`; `DELETE`, `DROP SERIES`
+//!   (`FROM` names or regexes, `WHERE` tags with `=`, `!=`, `<>`, `=~`, `!~`, AND, OR and
+//!   parentheses, and for DELETE time bounds ANDed to them) and `DROP MEASUREMENT`. Valid
+//!   InfluxQL outside that subset is a [`ParseError::Unsupported`].
 //! - differences, on purpose: `WHERE k = 'v'` always reads the tag `k` (InfluxDB would compare
 //!   a field of that name); the columns of `*` come from the rows that match (InfluxDB takes
 //!   every key of the shards in range, so an all-null column can appear there and not here).
@@ -105,6 +107,32 @@ pub enum Statement {
     ShowGrants {
         user: String,
     },
+    /// `DELETE [FROM m, /re/] [WHERE tags and time]`.
+    Delete(DeleteStatement),
+    /// `DROP SERIES [FROM m, /re/] [WHERE tags]`.
+    DropSeries(DeleteStatement),
+    /// `DROP MEASUREMENT name`.
+    DropMeasurement {
+        name: String,
+    },
+}
+
+/// `DELETE` or `DROP SERIES`: which series of the request's database, and which times. Both
+/// act on every retention policy of the database (1.x refuses a database or retention policy
+/// in their FROM).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeleteStatement {
+    /// The FROM measurements; empty = every measurement.
+    pub sources: Vec<MeasurementMatch>,
+    /// The WHERE: a predicate on tags and a time range (unbounded without one).
+    pub condition: Condition,
+    /// The WHERE names `time` (`DROP SERIES` refuses that when it runs).
+    pub has_time: bool,
+    /// The WHERE compares a field (`::field`, or a number or boolean): 1.x refuses that when
+    /// it runs (`fields not supported in WHERE clause during deletion`).
+    pub on_fields: bool,
+    /// The statement as influxql's `String()` prints it.
+    pub text: String,
 }
 
 pub use crate::catalog::users::Privilege;

@@ -76,11 +76,18 @@ impl Statement {
                 | Statement::GrantAdmin { .. }
                 | Statement::Revoke { .. }
                 | Statement::RevokeAdmin { .. }
+                | Statement::Delete(_)
+                | Statement::DropSeries(_)
+                | Statement::DropMeasurement { .. }
         )
     }
 
     /// The warning text InfluxDB 1.8 adds for a write statement sent by GET, or `None`.
+    /// `DELETE` gets none (1.x's executor has no read-only check for it).
     pub fn read_only_warning(&self) -> Option<String> {
+        if matches!(self, Statement::Delete(_)) {
+            return None;
+        }
         self.write_text().map(|s| {
             format!(
                 "deprecated use of '{s}' in a read only context, please use a POST request instead"
@@ -173,6 +180,8 @@ impl Statement {
                 user,
             } => format!("REVOKE {privilege} ON {} FROM {}", q(database), q(user)),
             Statement::RevokeAdmin { user } => format!("REVOKE ALL PRIVILEGES FROM {}", q(user)),
+            Statement::Delete(d) | Statement::DropSeries(d) => d.text.clone(),
+            Statement::DropMeasurement { name } => format!("DROP MEASUREMENT {}", q(name)),
             Statement::ShowDatabases
             | Statement::ShowRetentionPolicies { .. }
             | Statement::ShowUsers

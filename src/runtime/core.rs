@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::shard::batch::Batch;
 use crate::shard::cardinality::{Cardinality, Refused};
 use crate::shard::schema::{ClaimAnswer, FieldClaim, SchemaMap};
+use crate::storage::scan::Delete;
 use crate::storage::{Admit, Partition, ScanRequest, SeriesRows, StorageError};
 use glommio::channels::channel_mesh::{Receivers, Senders};
 use hashbrown::HashMap;
@@ -64,6 +65,8 @@ pub enum Req {
     },
     /// Read this core's rows for a query.
     Scan(ScanRequest),
+    /// Delete points in this core's partitions (`DELETE`, `DROP SERIES`, `DROP MEASUREMENT`).
+    Delete(DeleteSeries),
     /// Read this core's rows and reduce them here (a query's partial aggregate).
     ScanReduce(ScanRequest, Reducer),
     /// Change the catalog (core 0 only).
@@ -77,6 +80,7 @@ pub enum Resp {
     Applied(Result<Applied, StorageError>),
     Claimed(Vec<ClaimAnswer>),
     Scanned(Vec<SeriesRows>),
+    Deleted(Result<(), StorageError>),
     Reduced(Box<dyn std::any::Any + Send>),
     CatalogChanged(Result<(), CatalogChangeError>),
     Ack,
@@ -108,6 +112,13 @@ pub struct Claim {
 /// Read a core's rows for a query.
 pub struct Scan(pub ScanRequest);
 
+/// Delete points in a core's partitions; answered once the delete is durable there.
+pub struct DeleteSeries {
+    pub delete: Delete,
+    /// `DROP MEASUREMENT`: the field types of the delete's measurement (a name) are forgotten
+    /// too, in the schema and in the partitions' sealed types.
+    pub drop_measurement: bool,
+}
 /// What a core makes of its scanned rows before it answers (runs on its blocking pool): the
 /// read path's "partial results, not rows".
 pub type Reducer = Box<dyn FnOnce(Vec<SeriesRows>) -> Box<dyn std::any::Any + Send> + Send>;
@@ -147,6 +158,7 @@ call!(Claim => Vec<ClaimAnswer>,
     |c| Req::Claim { db: c.db, rp: c.rp, claims: c.claims },
     Resp::Claimed(r) => r);
 call!(Scan => Vec<SeriesRows>, |c| Req::Scan(c.0), Resp::Scanned(r) => r);
+call!(DeleteSeries => Result<(), StorageError>, |c| Req::Delete(c), Resp::Deleted(r) => r);
 call!(ScanReduce => Box<dyn std::any::Any + Send>, |c| Req::ScanReduce(c.0, c.1), Resp::Reduced(r) => r);
 call!(ChangeCatalog => Result<(), CatalogChangeError>, |c| Req::Catalog(c.0), Resp::CatalogChanged(r) => r);
 call!(InstallCatalog => (), |c| Req::CatalogSnapshot(c.0, c.1), Resp::Ack => ());
@@ -414,6 +426,7 @@ impl Core {
                 Resp::Claimed(self.schema.borrow_mut().claim(&db, &rp, &claims))
             }
             Req::Scan(scan) => Resp::Scanned(self.scan_local(&scan).await),
+            Req::Delete(d) => Resp::Deleted(self.delete_local(&d).await),
             Req::ScanReduce(scan, reduce) => {
                 let rows = self.scan_local(&scan).await;
                 Resp::Reduced(
@@ -601,6 +614,56 @@ impl Core {
             out.extend(crate::storage::scan_files(self.id, files, mem_rows, scan).await);
         }
         out
+    }
+
+    /// Applies a delete to every partition this core owns (memtables rebuilt, tombstones for
+    /// sealed files, a WAL record each), forgets the series left without any point, and waits
+    /// until every WAL made the record durable. A series forgotten here no longer counts
+    /// against the series limits; the series index, when there is one, forgets it here too.
+    pub async fn delete_local(&self, call: &DeleteSeries) -> Result<(), StorageError> {
+        let d = &call.delete;
+        let mut waits = Vec::new();
+        let mut first_err = None;
+        let dropped: Vec<&[u8]> = if call.drop_measurement {
+            d.measurements
+                .iter()
+                .filter_map(|m| match m {
+                    crate::storage::scan::MeasurementMatch::Name(n) => Some(n.as_bytes()),
+                    crate::storage::scan::MeasurementMatch::Regex(_) => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for m in &dropped {
+            self.schema.borrow_mut().purge_measurement(&d.db, m);
+        }
+        for (idx, p) in self.partitions.borrow_mut().iter_mut().enumerate() {
+            for m in &dropped {
+                p.forget_measurement_types(&d.db, m);
+            }
+            match p.delete(d) {
+                Ok(done) => {
+                    let mut card = self.cardinality.borrow_mut();
+                    for (key, _measurement) in &done.gone {
+                        card.forget_series(&d.db, key);
+                    }
+                    waits.push((idx, done.durable));
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        for (idx, (wal, lsn)) in waits {
+            if let Err(e) = wal.wait_durable(lsn).await {
+                let mut parts = self.partitions.borrow_mut();
+                if let Some(p) = parts.get_mut(idx) {
+                    first_err.get_or_insert(p.fail(e.to_string()));
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 
     fn install_catalog(&self, cat: Arc<Catalog>, purges: &[Purge]) {

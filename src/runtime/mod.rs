@@ -7,6 +7,6 @@ pub mod core;
 mod oneshot;
 
 pub use self::core::{
-    Applied, Apply, Call, CallError, ChangeCatalog, Claim, Core, InstallCatalog, Msg, Purge,
-    Reducer, Req, Resp, Scan, ScanReduce,
+    Applied, Apply, Call, CallError, ChangeCatalog, Claim, Core, DeleteSeries, InstallCatalog, Msg,
+    Purge, Reducer, Req, Resp, Scan, ScanReduce,
 };

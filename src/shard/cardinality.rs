@@ -44,6 +44,22 @@ impl KeySet {
         self.index.find(hash, |&e| self.key(e) == key).is_some()
     }
 
+    /// Removes `key`; false when it was not there. Its bytes stay in the arena until the
+    /// database is dropped (deletes are rare).
+    fn remove(&mut self, key: &[u8], hash: u64) -> bool {
+        let KeySet { bytes, index } = self;
+        let found = index.find_entry(hash, |&(at, len)| {
+            bytes.get(at..at + len as usize).unwrap_or(&[]) == key
+        });
+        match found {
+            Ok(entry) => {
+                entry.remove();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Adds `key`; false when it was there.
     fn insert(&mut self, key: &[u8], hash: u64) -> bool {
         if self.contains(key, hash) {
@@ -120,6 +136,21 @@ impl Cardinality {
     pub fn forget_database(&mut self, db: &str) {
         self.known.remove(db);
         self.budget.forget_database(db);
+    }
+
+    /// Forgets a series a delete removed (no point of it is left on this core): it no longer
+    /// counts against `max-series-per-database`, and writing it again admits it anew. Its tag
+    /// values keep counting against `max-values-per-tag` (another series may hold them).
+    pub fn forget_series(&mut self, db: &str, key: &[u8]) {
+        if !self.enabled {
+            return;
+        }
+        let Some(set) = self.known.get_mut(db) else {
+            return;
+        };
+        if set.remove(key, crate::lineproto::series_hash(key)) {
+            self.budget.forget_series(db);
+        }
     }
 }
 
@@ -230,6 +261,13 @@ impl CardinalityBudget {
         Ok(())
     }
 
+    /// One series of `db` fewer.
+    pub fn forget_series(&mut self, db: &str) {
+        if let Some(n) = self.series.get_mut(db) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
     /// Forgets a dropped database.
     pub fn forget_database(&mut self, db: &str) {
         self.series.remove(db);
@@ -250,6 +288,36 @@ mod tests {
         assert!(!c.enabled());
         c.learn("db", b"cpu,h=a", b"cpu");
         assert!(c.known.is_empty());
+    }
+
+    #[test]
+    fn a_forgotten_series_frees_its_room() {
+        let mut cfg = Config::default();
+        cfg.data.max_series_per_database = 2;
+        let mut c = Cardinality::new(&cfg, 1);
+        let mut refused = Refused::default();
+        let mut admit = |c: &mut Cardinality, key: &[u8]| {
+            c.admit_series(
+                "db",
+                key,
+                crate::lineproto::series_hash(key),
+                b"cpu",
+                &mut refused,
+            )
+        };
+        assert!(admit(&mut c, b"cpu,h=a"));
+        assert!(admit(&mut c, b"cpu,h=b"));
+        assert!(!admit(&mut c, b"cpu,h=c"));
+        c.forget_series("db", b"cpu,h=a");
+        c.forget_series("db", b"cpu,h=a"); // twice: counted once
+        c.forget_series("other", b"cpu,h=b");
+        assert!(admit(&mut c, b"cpu,h=c"));
+        assert!(!admit(&mut c, b"cpu,h=d"));
+        assert!(admit(&mut c, b"cpu,h=b"), "still known");
+        assert!(
+            !admit(&mut c, b"cpu,h=a"),
+            "forgotten: admitted anew, and full"
+        );
     }
 
     #[test]

@@ -163,6 +163,16 @@ impl SchemaMap {
         self.dbs.remove(db);
     }
 
+    /// Forgets the field types of `measurement` in every retention policy of `db` (`DROP
+    /// MEASUREMENT`: 1.x then takes any type for its fields again).
+    pub fn purge_measurement(&mut self, db: &str, measurement: &[u8]) {
+        if let Some(rps) = self.dbs.get_mut(db) {
+            for measurements in rps.values_mut() {
+                measurements.remove(measurement);
+            }
+        }
+    }
+
     pub fn purge_retention_policy(&mut self, db: &str, rp: &str) {
         if let Some(r) = self.dbs.get_mut(db) {
             r.remove(rp);

@@ -27,5 +27,5 @@ mod admission_tests;
 
 pub use error::StorageError;
 pub use memtable::{Admit, ApplyError, KnownField, Memtable};
-pub use partition::{merge_sources, scan_files, scan_segment, seal, Partition, Stored};
+pub use partition::{merge_sources, scan_files, scan_segment, seal, Deleted, Partition, Stored};
 pub use scan::{ScanRequest, SeriesRows};

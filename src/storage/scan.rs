@@ -200,3 +200,56 @@ impl Condition {
         self.time_min_ns >= self.time_max_ns
     }
 }
+
+/// A delete (`DELETE`, `DROP SERIES`, `DROP MEASUREMENT`) of one database, across all its
+/// retention policies as in 1.x: the points of the series that match, inside the time range.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delete {
+    pub db: String,
+    /// The measurements it covers; empty = every measurement.
+    pub measurements: Vec<MeasurementMatch>,
+    /// The series it covers (a predicate on their tags).
+    pub tags: TagExpr,
+    /// Inclusive lower bound (ns).
+    pub time_min_ns: i64,
+    /// Exclusive upper bound (ns).
+    pub time_max_ns: i64,
+}
+
+impl Delete {
+    /// Whether the series (measurement, tags) is one this delete covers (at some time).
+    pub fn matches_series<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        measurement: &[u8],
+        tags: &[(K, V)],
+    ) -> bool {
+        (self.measurements.is_empty() || self.measurements.iter().any(|m| m.matches(measurement)))
+            && self.tags.matches(tags)
+    }
+
+    /// Whether time `t` is in the deleted range.
+    pub fn matches_time(&self, t: i64) -> bool {
+        self.time_min_ns <= t && t < self.time_max_ns
+    }
+
+    /// Whether every time of `[min, max]` (inclusive) is in the deleted range.
+    pub fn covers_times(&self, min: i64, max: i64) -> bool {
+        self.time_min_ns <= min && max < self.time_max_ns
+    }
+
+    /// Whether the delete removes the whole of a series it covers (no time bound).
+    pub fn whole_series(&self) -> bool {
+        self.time_min_ns == i64::MIN && self.time_max_ns == i64::MAX
+    }
+
+    /// Removes the covered points from rows read back; series left without points go.
+    pub fn apply_to_rows(&self, rows: &mut Vec<SeriesRows>) {
+        rows.retain_mut(|s| {
+            if !self.matches_series(&s.measurement, &s.tags) {
+                return true;
+            }
+            s.points.retain(|(t, _)| !self.matches_time(*t));
+            !s.points.is_empty()
+        });
+    }
+}

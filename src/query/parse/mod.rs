@@ -89,11 +89,13 @@ const WHERE_OPERATORS_MAX: usize = 256;
 const WHERE_PARENS_MAX: usize = 64;
 
 /// Parse one or more `;`-separated statements. `now()` is resolved when a statement runs
-/// (the planner's `now_ns`), not here.
-pub fn parse(q: &str, _now_ns: i64) -> Result<Vec<Statement>, ParseError> {
+/// (the planner's `now_ns`), not here; but a DELETE's time bounds are lowered here, with
+/// `now_ns`.
+pub fn parse(q: &str, now_ns: i64) -> Result<Vec<Statement>, ParseError> {
     let mut p = Parser {
         s: Scanner::new(q),
         i: 0,
+        now_ns,
         operators: 0,
         parens: 0,
     };
@@ -118,6 +120,8 @@ pub fn parse(q: &str, _now_ns: i64) -> Result<Vec<Statement>, ParseError> {
 struct Parser {
     s: Scanner,
     i: usize,
+    /// `now()` in a DELETE's WHERE.
+    now_ns: i64,
     /// Binary operators and open parentheses in the current WHERE (see the limits above).
     operators: usize,
     parens: usize,
@@ -206,6 +210,7 @@ impl Parser {
             Tok::Keyword("SHOW") => self.show(),
             Tok::Keyword("CREATE") => self.create(),
             Tok::Keyword("DROP") => self.drop(),
+            Tok::Keyword("DELETE") => self.delete(),
             Tok::Keyword("ALTER") => {
                 self.expect_kw("RETENTION")?;
                 self.expect_kw("POLICY")?;
@@ -274,6 +279,10 @@ impl Parser {
                 Ok(Statement::DropRetentionPolicy { name, database })
             }
             Tok::Keyword("USER") => Ok(Statement::DropUser {
+                name: self.ident()?,
+            }),
+            Tok::Keyword("SERIES") => self.drop_series(),
+            Tok::Keyword("MEASUREMENT") => Ok(Statement::DropMeasurement {
                 name: self.ident()?,
             }),
             Tok::Keyword(k) if DROP.contains(&k) => Err(self.unsupported(format!("DROP {k}"), pos)),
@@ -523,6 +532,7 @@ impl Parser {
     }
 }
 
+mod delete;
 mod select;
 #[cfg(test)]
 mod tests;

@@ -224,7 +224,7 @@ impl Parser {
         }
     }
 
-    fn source(&mut self) -> Result<Source, ParseError> {
+    pub(super) fn source(&mut self) -> Result<Source, ParseError> {
         if let Some(re) = self.try_regex()? {
             return Ok(Source::Measurement {
                 database: None,

@@ -563,8 +563,11 @@ fn user_statements() {
 fn unsupported_influxql_is_named() {
     for (q, what) in [
         ("SHOW MEASUREMENTS", "SHOW MEASUREMENTS"),
-        ("DROP MEASUREMENT m", "DROP MEASUREMENT"),
-        ("DELETE FROM m", "DELETE"),
+        ("DROP SHARD 1", "DROP SHARD"),
+        (
+            "DELETE FROM m WHERE time > 1 OR a = 'b'",
+            "time in an OR in WHERE",
+        ),
     ] {
         let e = err(q);
         assert!(

@@ -22,6 +22,7 @@
 //! | `mod.rs` | the public types; `Memtable`'s bookkeeping (arena reuse, drops, counts) |
 //! | `store.rs` | `Memtable` and its (db, rp) stores: series index, names, chunk arena; apply |
 //! | `records.rs` | the chunk and record layout above, read back: chunk walk, `RecordReader` |
+//! | `delete.rs` | `Memtable::delete`: a store rebuilt without the points a delete covers |
 //! | `scan.rs` | `Memtable::scan`: the rows of the series a `ScanRequest` matches |
 //! | `seal.rs` | sealing: the seal plan, a series' records as segment columns |
 //! | `tests/` | unit tests, one file per part (`store.rs`, `scan.rs`, `seal.rs`) |
@@ -36,6 +37,7 @@
 //! `mod.rs` those four are out-of-line calls per point, and with `get_u32` in `records.rs`
 //! `reserve_record` takes 3 more instructions per row (callgrind, `examples/apply_probe`).
 
+mod delete;
 mod records;
 mod scan;
 mod seal;

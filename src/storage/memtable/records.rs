@@ -59,6 +59,26 @@ impl DbStore {
     }
 }
 
+impl DbStore {
+    /// Every record of a series in write order, as (time, the record's bytes).
+    pub(super) fn record_bytes(&self, m: SeriesMeta) -> impl Iterator<Item = (i64, &[u8])> + '_ {
+        self.chunks_of(m).flat_map(move |(_, data)| {
+            let mut pos = 0;
+            std::iter::from_fn(move || {
+                let mut rd = RecordReader { buf: data, pos };
+                let ts = rd.i64()?;
+                let n = rd.u16()?;
+                for _ in 0..n {
+                    rd.skip_field()?;
+                }
+                let rec = data.get(pos..rd.pos)?;
+                pos = rd.pos;
+                Some((ts, rec))
+            })
+        })
+    }
+}
+
 /// Walks a series' chunks: (arena offset of the chunk's data, its used bytes).
 pub(super) struct ChunkIter<'a> {
     arena: &'a [u8],

@@ -42,7 +42,7 @@ const REFUSED: u32 = u32::MAX;
 const CHUNK_GROW_MAX: usize = 4096;
 
 /// Interned names (measurements or field keys): id -> bytes, bytes -> id.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(super) struct Names {
     pub(super) names: Vec<Box<[u8]>>,
     ids: HashMap<Box<[u8]>, u32>,
@@ -178,7 +178,12 @@ impl DbStore {
             .copied()
     }
 
-    fn add_series(&mut self, key: &[u8], h: u64, measurement: &[u8]) -> Result<u32, ApplyError> {
+    pub(super) fn add_series(
+        &mut self,
+        key: &[u8],
+        h: u64,
+        measurement: &[u8],
+    ) -> Result<u32, ApplyError> {
         let key_offset =
             u32::try_from(self.keys.len()).map_err(|_| ApplyError::Full("series key bytes"))?;
         let key_len = u32::try_from(key.len()).map_err(|_| ApplyError::Full("series key bytes"))?;
@@ -343,7 +348,7 @@ impl DbStore {
     }
 
     /// Copies a built record into series `sid`'s last chunk, or a new one.
-    fn put_record(&mut self, sid: u32, rec: &[u8]) -> Result<(), ApplyError> {
+    pub(super) fn put_record(&mut self, sid: u32, rec: &[u8]) -> Result<(), ApplyError> {
         self.reserve_record(sid, rec.len())?.copy_from_slice(rec);
         Ok(())
     }

@@ -15,7 +15,11 @@
 //! deletes files and rewrites `schema.json` with plain blocking calls (rare, and small).
 //!
 //! WAL payload: a record kind, then the record; points are kind 3, drop database kind 1, drop
-//! retention policy kind 2 (layout in `payload.rs`).
+//! retention policy kind 2, delete kind 4 (layout in `payload.rs`).
+//!
+//! Delete (`DELETE`, `DROP SERIES`, `DROP MEASUREMENT`): the memtable is rebuilt without the
+//! points, the record is logged, and sealed files get a tombstone that reads apply until the
+//! files are gone (`tombstone.rs`).
 //!
 //! | file | what it holds |
 //! | --- | --- |
@@ -23,6 +27,7 @@
 //! | `payload.rs` | the WAL payload codec: record kinds, encoded and decoded (pure) |
 //! | `seal.rs` | the seal: memtable swap, segment files written durably, WAL retired |
 //! | `read.rs` | the read path: a scan's sources, a segment file's rows, the merge |
+//! | `tombstone.rs` | deletes: the memtable's points, tombstones for sealed files, `tombstones` |
 //! | `tests.rs` | unit tests |
 
 mod payload;
@@ -30,9 +35,11 @@ mod read;
 mod seal;
 #[cfg(test)]
 mod tests;
+mod tombstone;
 
 pub use read::{merge_sources, scan_files, scan_segment};
 pub use seal::seal;
+pub use tombstone::Deleted;
 
 use super::memtable::{Admit, KnownField, Memtable};
 use super::wal::{FsyncPolicy, Wal, WalRecord};
@@ -71,6 +78,11 @@ pub struct Partition {
     /// memtable is immutable, so its rows are hidden from reads and its files deleted when the
     /// seal is installed.
     dropped_while_sealing: Vec<(String, Option<String>)>,
+    /// Measurements (db, name) dropped while a seal runs: the types the seal adds for them
+    /// are not kept.
+    measurements_dropped_while_sealing: Vec<(String, Vec<u8>)>,
+    /// Deletes of sealed data (`tombstone.rs`).
+    tombstones: Vec<tombstone::Tombstone>,
 }
 
 /// Whether (db, rp) is covered by a drop in `dropped` (`None` rp: the whole database).
@@ -159,6 +171,9 @@ impl Partition {
                 }
                 Some(Record::DropDatabase(db)) => memtable.drop_database(db),
                 Some(Record::DropRp(db, rp)) => memtable.drop_retention_policy(db, rp),
+                Some(Record::Delete(d)) => {
+                    memtable.delete(&d);
+                }
                 None => {
                     bad.get_or_insert_with(|| format!("WAL record {}: unknown payload", r.lsn));
                 }
@@ -170,7 +185,8 @@ impl Partition {
             return Err(failed("WAL")(&e));
         }
         let sealed_types = load_types(&dir).map_err(|e| failed("schema.json")(&e))?;
-        Ok(Partition {
+        let tombstones = tombstone::load(&dir).map_err(|e| failed("tombstones")(&e))?;
+        let mut p = Partition {
             id,
             dir,
             memtable,
@@ -182,7 +198,12 @@ impl Partition {
             sealed_types,
             seal_lsn: 0,
             dropped_while_sealing: Vec::new(),
-        })
+            measurements_dropped_while_sealing: Vec::new(),
+            tombstones,
+        };
+        p.settle_tombstones()
+            .map_err(|e| failed("tombstones")(&e))?;
+        Ok(p)
     }
 
     /// Applies a batch to the memtable and queues what was stored in the WAL (in one step, so
@@ -268,7 +289,23 @@ impl Partition {
         let _ = self.wal.enqueue(&payload::drop_rp(db, rp));
     }
 
+    /// Forgets the sealed field types of `measurement` in `db` (`DROP MEASUREMENT`), so that a
+    /// restart does not register them again.
+    pub fn forget_measurement_types(&mut self, db: &str, measurement: &[u8]) {
+        if self.sealing.is_some() {
+            self.measurements_dropped_while_sealing
+                .push((db.to_string(), measurement.to_vec()));
+        }
+        let before = self.sealed_types.len();
+        self.sealed_types
+            .retain(|t| !(t.0 == db && t.2 == measurement));
+        if self.sealed_types.len() != before {
+            let _ = save_types(&self.dir, &self.sealed_types);
+        }
+    }
+
     fn remove_segments(&mut self, pred: impl Fn(&SegmentFile) -> bool) {
+        let before = self.segments.len();
         self.segments.retain(|s| {
             if pred(s) {
                 let _ = std::fs::remove_file(&s.path);
@@ -277,6 +314,11 @@ impl Partition {
                 true
             }
         });
+        if self.segments.len() != before {
+            // A tombstone left without files is not needed; failing to rewrite the file only
+            // keeps one that covers nothing.
+            let _ = self.prune_tombstones();
+        }
     }
 
     /// Deletes segments whose newest point is older than `min_ns` for their (db, rp).

@@ -6,14 +6,19 @@
 //! long read never holds the partition's borrow.
 
 use super::{is_dropped, Partition};
-use crate::storage::scan::{FieldKey, PointFields, ScanRequest, SeriesRows};
+use crate::storage::scan::{Delete, FieldKey, PointFields, ScanRequest, SeriesRows};
 use crate::storage::segment::SegmentReader;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A segment file to read, with the deletes (tombstones) that apply to its rows.
+pub type FileSource = (PathBuf, Vec<Arc<Delete>>);
 
 impl Partition {
     /// The segment files to read for a scan, oldest first, and the memtables (sealing, then
-    /// active) — the caller reads the files without holding the partition.
-    pub fn scan_sources(&self, req: &ScanRequest) -> (Vec<PathBuf>, Vec<SeriesRows>) {
+    /// active) — the caller reads the files without holding the partition. Each file comes
+    /// with its tombstones; the sealing memtable's rows are filtered by theirs here.
+    pub fn scan_sources(&self, req: &ScanRequest) -> (Vec<FileSource>, Vec<SeriesRows>) {
         let files = self
             .segments
             .iter()
@@ -21,27 +26,44 @@ impl Partition {
             .filter(|s| {
                 s.time_max >= req.condition.time_min_ns && s.time_min < req.condition.time_max_ns
             })
-            .map(|s| s.path.clone())
+            .map(|s| (s.path.clone(), self.tombstones_of(s)))
             .collect();
         let mut rows = Vec::new();
         let dropped = is_dropped(&self.dropped_while_sealing, &req.db, &req.rp);
         if let Some(s) = self.sealing.as_ref().filter(|_| !dropped) {
             rows.extend(s.scan(req));
+            self.filter_sealing_rows(&req.db, &mut rows);
         }
         rows.extend(self.memtable.scan(req));
         (files, rows)
     }
 
-    /// Every series stored here as (db, key, measurement): memtables and segment files.
+    /// Every series stored here as (db, key, measurement): memtables and segment files, less
+    /// the series a whole-series delete (`DROP SERIES`, `DROP MEASUREMENT`) removed from them.
     pub fn stored_series(&self) -> Vec<(String, Vec<u8>, Vec<u8>)> {
         let mut out = Vec::new();
+        let deleted = |db: &str, key: &[u8], m: &[u8], seal: u64| {
+            !self.tombstones.is_empty()
+                && self.series_deleted(db, m, &crate::shard::key::parse_tags(key), seal)
+        };
         for s in &self.segments {
             if let Ok(index) = crate::storage::segment::read_index(&s.path, true) {
-                out.extend(index.series.into_iter().map(|(k, m)| (s.db.clone(), k, m)));
+                out.extend(
+                    index
+                        .series
+                        .into_iter()
+                        .filter(|(k, m)| !deleted(&s.db, k, m, s.seal_no()))
+                        .map(|(k, m)| (s.db.clone(), k, m)),
+                );
             }
         }
         if let Some(m) = &self.sealing {
-            out.extend(m.series_keys());
+            let running = self.next_seq.saturating_sub(1);
+            out.extend(
+                m.series_keys()
+                    .into_iter()
+                    .filter(|(db, k, m)| !deleted(db, k, m, running)),
+            );
         }
         out.extend(self.memtable.series_keys());
         out
@@ -55,7 +77,7 @@ impl Partition {
 /// large `SELECT *`). A file that cannot be read is logged and skipped.
 pub async fn scan_files(
     core: usize,
-    files: Vec<PathBuf>,
+    files: Vec<FileSource>,
     mem_rows: Vec<SeriesRows>,
     req: &ScanRequest,
 ) -> Vec<SeriesRows> {
@@ -66,9 +88,12 @@ pub async fn scan_files(
     glommio::executor()
         .spawn_blocking(move || {
             let mut rows = Vec::new();
-            for f in files {
+            for (f, deletes) in files {
                 match scan_segment(&f, &req) {
-                    Ok(mut r) => rows.append(&mut r),
+                    Ok(mut r) => {
+                        super::tombstone::apply_tombstones(&deletes, &mut r);
+                        rows.append(&mut r)
+                    }
                     Err(e) => eprintln!("lineshard: core {core}: {e}"),
                 }
             }

@@ -56,7 +56,12 @@ impl Partition {
     fn seal_done(&mut self, files: Vec<SegmentFile>, mut types: Vec<KnownField>) {
         let dropped = std::mem::take(&mut self.dropped_while_sealing);
         let gone = |db: &str, rp: &str| is_dropped(&dropped, db, rp);
-        types.retain(|t| !gone(&t.0, &t.1));
+        let measurements = std::mem::take(&mut self.measurements_dropped_while_sealing);
+        let types_before = types.len();
+        types.retain(|t| {
+            !gone(&t.0, &t.1) && !measurements.iter().any(|m| m.0 == t.0 && m.1 == t.2)
+        });
+        let dropped_types = types.len() != types_before;
         self.sealed_types = types;
         for f in files {
             if gone(&f.db, &f.rp) {
@@ -65,7 +70,7 @@ impl Partition {
                 self.segments.push(f);
             }
         }
-        if !dropped.is_empty() {
+        if !dropped.is_empty() || dropped_types {
             let _ = save_types(&self.dir, &self.sealed_types);
         }
         self.segments.sort_by_key(|s| s.seq);

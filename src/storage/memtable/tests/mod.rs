@@ -1,6 +1,7 @@
 //! Unit tests of the memtable: one file per part of the module (`store.rs`, `scan.rs`,
-//! `seal.rs`), and here the helpers they share.
+//! `seal.rs`, `delete.rs`), and here the helpers they share.
 
+mod delete;
 mod scan;
 mod seal;
 mod store;
