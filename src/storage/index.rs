@@ -1,0 +1,480 @@
+//! The series index of one (db, rp) on one core: measurement → tag key → tag value → series ids.
+//!
+//! It answers the SHOW statements and resolves a tag predicate ([`TagExpr`]) to the sorted ids
+//! of the series that pass, without reading any data. A core keeps one per (db, rp) it stores:
+//! a series is inserted when a memtable admits it (the first point of a series new to that
+//! memtable), the whole index is rebuilt from the partitions' stored series at start-up and
+//! after a retention expiry, and a dropped database or retention policy drops its indexes.
+//!
+//! Memory is what bounds this design (it counts in the RSS per series): a series is its
+//! measurement id and the ids of its tag values (4 bytes each) in one flat array; a tag value
+//! is interned once per (measurement, tag key), its bytes in one arena, found through a
+//! `HashTable<u32>` of that (measurement, key) (which is also the list of its values), and its
+//! postings are a single series id inline, or an index into the few lists of values that more
+//! than one series share. No per-series or per-value allocation. Series keys are not stored:
+//! a series' escaped key is rebuilt from its parts when SHOW SERIES asks for it.
+//!
+//! Whether a series is already indexed is decided without a table of series: a series with a
+//! value new to the index is new; otherwise its candidates are the postings of its rarest value,
+//! compared value id by value id.
+
+use crate::storage::scan::TagExpr;
+use hashbrown::{HashMap, HashTable};
+
+/// A postings entry with this bit set is an index into `lists`; otherwise it is the only series.
+const LIST: u32 = 1 << 31;
+
+/// The series index of one (db, rp) on one core.
+#[derive(Default)]
+pub struct SeriesIndex {
+    /// Unescaped measurement names, by measurement id.
+    measurements: Vec<Measurement>,
+    measurement_ids: HashMap<Box<[u8]>, u32>,
+    /// Unescaped tag keys, by key id.
+    keys: Vec<Box<[u8]>>,
+    key_ids: HashMap<Box<[u8]>, u32>,
+    /// (measurement, key) pairs: the value table of each.
+    pairs: Vec<Pair>,
+    /// Value bytes; value `v` is `value_bytes[value_start[v]..value_start[v + 1]]`.
+    value_bytes: Vec<u8>,
+    value_start: Vec<u32>,
+    /// The pair (index into `pairs`) of each value.
+    value_pair: Vec<u32>,
+    /// Per value: its only series, or `LIST | i` for `lists[i]` (sorted).
+    postings: Vec<u32>,
+    lists: Vec<Vec<u32>>,
+    /// Series `s` has the values `series_values[series_start[s]..series_start[s + 1]]`,
+    /// in tag-key order (the order of the series key).
+    series_start: Vec<u32>,
+    series_values: Vec<u32>,
+    series_measurement: Vec<u32>,
+}
+
+struct Measurement {
+    name: Box<[u8]>,
+    /// Key ids of its tag keys (unsorted, each once) and their pair index.
+    keys: Vec<(u32, u32)>,
+    /// Its series without tags (at most one).
+    tagless: Option<u32>,
+}
+
+struct Pair {
+    key: u32,
+    /// Value ids, hashed by their bytes.
+    values: HashTable<u32>,
+}
+
+fn hash(bytes: &[u8]) -> u64 {
+    crate::lineproto::series_hash(bytes)
+}
+
+/// A set of series ids: `ids`, or every series but `ids` when `complement`.
+struct Set {
+    ids: Vec<u32>,
+    complement: bool,
+}
+
+impl SeriesIndex {
+    /// The number of series indexed.
+    pub fn len(&self) -> usize {
+        self.series_measurement.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.series_measurement.is_empty()
+    }
+
+    fn value(&self, v: u32) -> &[u8] {
+        let v = v as usize;
+        match (self.value_start.get(v), self.value_start.get(v + 1)) {
+            (Some(&a), Some(&b)) => self.value_bytes.get(a as usize..b as usize).unwrap_or(&[]),
+            (Some(&a), None) => self.value_bytes.get(a as usize..).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+
+    fn series(&self, s: u32) -> &[u32] {
+        let s = s as usize;
+        let a = self.series_start.get(s).copied().unwrap_or(0) as usize;
+        let b = self
+            .series_start
+            .get(s + 1)
+            .map_or(self.series_values.len(), |&b| b as usize);
+        self.series_values.get(a..b).unwrap_or(&[])
+    }
+
+    fn key_of_value(&self, v: u32) -> u32 {
+        self.value_pair
+            .get(v as usize)
+            .and_then(|&p| self.pairs.get(p as usize))
+            .map_or(u32::MAX, |p| p.key)
+    }
+
+    fn posting(&self, v: u32) -> &[u32] {
+        match self.postings.get(v as usize) {
+            Some(&p) if p & LIST != 0 => self
+                .lists
+                .get((p & !LIST) as usize)
+                .map_or(&[], |l| l.as_slice()),
+            Some(p) => std::slice::from_ref(p),
+            None => &[],
+        }
+    }
+
+    fn find_value(&self, pair: u32, bytes: &[u8]) -> Option<u32> {
+        let p = self.pairs.get(pair as usize)?;
+        p.values
+            .find(hash(bytes), |&v| self.value(v) == bytes)
+            .copied()
+    }
+
+    /// Inserts a series by its canonical escaped key (`measurement[,k=v...]`); false when it was
+    /// indexed already (or the index is full: 2^31 series or 4 GiB of tag values).
+    pub fn insert(&mut self, key: &[u8]) -> bool {
+        let measurement = crate::shard::key::measurement(key);
+        let tags = crate::shard::key::parse_tags(key);
+        self.insert_parts(&measurement, &tags)
+    }
+
+    /// Inserts a series given its unescaped measurement and tags (sorted by key).
+    pub fn insert_parts(&mut self, measurement: &[u8], tags: &[(Vec<u8>, Vec<u8>)]) -> bool {
+        if self.series_measurement.len() >= (LIST - 1) as usize {
+            return false;
+        }
+        let mut new = false;
+        let mid = match self.measurement_ids.get(measurement) {
+            Some(&m) => m,
+            None => {
+                new = true;
+                let m = self.measurements.len() as u32;
+                self.measurements.push(Measurement {
+                    name: measurement.into(),
+                    keys: Vec::new(),
+                    tagless: None,
+                });
+                self.measurement_ids.insert(measurement.into(), m);
+                m
+            }
+        };
+        let sid = self.series_measurement.len() as u32;
+        if tags.is_empty() {
+            let Some(m) = self.measurements.get_mut(mid as usize) else {
+                return false;
+            };
+            if m.tagless.is_some() {
+                return false;
+            }
+            m.tagless = Some(sid);
+            self.push_series(mid, &[]);
+            return true;
+        }
+        let mut values = Vec::with_capacity(tags.len());
+        for (k, v) in tags {
+            let kid = match self.key_ids.get(k.as_slice()) {
+                Some(&k) => k,
+                None => {
+                    let id = self.keys.len() as u32;
+                    self.keys.push(k.as_slice().into());
+                    self.key_ids.insert(k.as_slice().into(), id);
+                    id
+                }
+            };
+            let pair = self.pair(mid, kid);
+            match self.find_value(pair, v) {
+                Some(vid) => values.push(vid),
+                None => {
+                    let Ok(start) = u32::try_from(self.value_bytes.len()) else {
+                        return false;
+                    };
+                    if self.value_bytes.len() + v.len() > u32::MAX as usize {
+                        return false;
+                    }
+                    new = true;
+                    let vid = self.value_start.len() as u32;
+                    self.value_start.push(start);
+                    self.value_bytes.extend_from_slice(v);
+                    self.value_pair.push(pair);
+                    self.postings.push(LIST - 1); // no series yet; set below
+                    let (value_bytes, value_start) = (&self.value_bytes, &self.value_start);
+                    let bytes_of = |v: u32| {
+                        let a = value_start.get(v as usize).copied().unwrap_or(0) as usize;
+                        let b = value_start
+                            .get(v as usize + 1)
+                            .map_or(value_bytes.len(), |&b| b as usize);
+                        value_bytes.get(a..b).unwrap_or(&[])
+                    };
+                    if let Some(p) = self.pairs.get_mut(pair as usize) {
+                        p.values.insert_unique(hash(v), vid, |&v| hash(bytes_of(v)));
+                    }
+                    values.push(vid);
+                }
+            }
+        }
+        if !new && self.contains(&values) {
+            return false;
+        }
+        self.push_series(mid, &values);
+        true
+    }
+
+    /// Whether a series with exactly these value ids is indexed.
+    fn contains(&self, values: &[u32]) -> bool {
+        let Some(rarest) = values.iter().min_by_key(|&&v| self.posting(v).len()) else {
+            return false;
+        };
+        self.posting(*rarest)
+            .iter()
+            .any(|&s| self.series(s) == values)
+    }
+
+    fn pair(&mut self, mid: u32, kid: u32) -> u32 {
+        let Some(m) = self.measurements.get_mut(mid as usize) else {
+            return u32::MAX;
+        };
+        if let Some(&(_, p)) = m.keys.iter().find(|(k, _)| *k == kid) {
+            return p;
+        }
+        let p = self.pairs.len() as u32;
+        m.keys.push((kid, p));
+        self.pairs.push(Pair {
+            key: kid,
+            values: HashTable::new(),
+        });
+        p
+    }
+
+    fn push_series(&mut self, mid: u32, values: &[u32]) {
+        let sid = self.series_measurement.len() as u32;
+        self.series_start.push(self.series_values.len() as u32);
+        self.series_values.extend_from_slice(values);
+        self.series_measurement.push(mid);
+        for &v in values {
+            let Some(p) = self.postings.get_mut(v as usize) else {
+                continue;
+            };
+            if *p == LIST - 1 {
+                *p = sid;
+            } else if *p & LIST == 0 {
+                let list = LIST | self.lists.len() as u32;
+                self.lists.push(vec![*p, sid]);
+                *p = list;
+            } else if let Some(l) = self.lists.get_mut((*p & !LIST) as usize) {
+                l.push(sid);
+            }
+        }
+    }
+
+    /// The ids of every value of tag key `key` (over all measurements).
+    fn values_of_key(&self, key: &[u8]) -> impl Iterator<Item = u32> + '_ {
+        let kid = self.key_ids.get(key).copied();
+        self.pairs
+            .iter()
+            .filter(move |p| Some(p.key) == kid)
+            .flat_map(|p| p.values.iter().copied())
+    }
+
+    /// The sorted union of the postings of `values`.
+    fn union(&self, values: impl Iterator<Item = u32>) -> Vec<u32> {
+        let mut out: Vec<u32> = values
+            .flat_map(|v| self.posting(v).iter().copied())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    fn eval(&self, e: &TagExpr) -> Set {
+        let set = |ids, complement| Set { ids, complement };
+        match e {
+            TagExpr::True => set(Vec::new(), true),
+            TagExpr::False => set(Vec::new(), false),
+            TagExpr::Eq { key, value, negate } => {
+                let s = if value.is_empty() {
+                    // `k = ''`: the series without the tag.
+                    set(self.union(self.values_of_key(key)), true)
+                } else {
+                    let ids = self.union(
+                        self.values_of_key(key)
+                            .filter(|&v| self.value(v) == value.as_slice()),
+                    );
+                    set(ids, false)
+                };
+                Set {
+                    complement: s.complement != *negate,
+                    ..s
+                }
+            }
+            TagExpr::Regex { key, re, negate } => {
+                let s = if re.is_match(b"") {
+                    // Series without the tag match too: every series but those whose value
+                    // does not match.
+                    let ids = self.union(
+                        self.values_of_key(key)
+                            .filter(|&v| !re.is_match(self.value(v))),
+                    );
+                    set(ids, true)
+                } else {
+                    let ids = self.union(
+                        self.values_of_key(key)
+                            .filter(|&v| re.is_match(self.value(v))),
+                    );
+                    set(ids, false)
+                };
+                Set {
+                    complement: s.complement != *negate,
+                    ..s
+                }
+            }
+            TagExpr::And(a, b) => {
+                let (a, b) = (self.eval(a), self.eval(b));
+                match (a.complement, b.complement) {
+                    (false, false) => set(intersect(&a.ids, &b.ids), false),
+                    (false, true) => set(difference(&a.ids, &b.ids), false),
+                    (true, false) => set(difference(&b.ids, &a.ids), false),
+                    (true, true) => set(union(&a.ids, &b.ids), true),
+                }
+            }
+            TagExpr::Or(a, b) => {
+                let (a, b) = (self.eval(a), self.eval(b));
+                match (a.complement, b.complement) {
+                    (false, false) => set(union(&a.ids, &b.ids), false),
+                    (false, true) => set(difference(&b.ids, &a.ids), true),
+                    (true, false) => set(difference(&a.ids, &b.ids), true),
+                    (true, true) => set(intersect(&a.ids, &b.ids), true),
+                }
+            }
+        }
+    }
+
+    /// The sorted ids of the series that pass `expr`, of the measurements `measurement` accepts.
+    pub fn lookup(&self, measurement: &dyn Fn(&[u8]) -> bool, expr: &TagExpr) -> Vec<u32> {
+        let mids: Vec<bool> = self
+            .measurements
+            .iter()
+            .map(|m| measurement(&m.name))
+            .collect();
+        let in_measurement = |s: u32| {
+            self.series_measurement
+                .get(s as usize)
+                .is_some_and(|&m| mids.get(m as usize) == Some(&true))
+        };
+        let set = self.eval(expr);
+        if set.complement {
+            (0..self.len() as u32)
+                .filter(|s| in_measurement(*s) && set.ids.binary_search(s).is_err())
+                .collect()
+        } else {
+            set.ids.into_iter().filter(|&s| in_measurement(s)).collect()
+        }
+    }
+
+    /// The measurement name of series `s`.
+    pub fn measurement_of(&self, s: u32) -> &[u8] {
+        self.series_measurement
+            .get(s as usize)
+            .and_then(|&m| self.measurements.get(m as usize))
+            .map_or(&[], |m| &m.name)
+    }
+
+    /// The unescaped (key, value) tags of series `s`, in key order.
+    pub fn tags_of(&self, s: u32) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.series(s).iter().map(|&v| {
+            let k = self
+                .keys
+                .get(self.key_of_value(v) as usize)
+                .map_or(&[][..], |k| k);
+            (k, self.value(v))
+        })
+    }
+
+    /// The canonical escaped key of series `s` (`measurement[,k=v...]`), as SHOW SERIES prints it.
+    pub fn series_key(&self, s: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        crate::lineproto::escape_measurement(&mut out, self.measurement_of(s));
+        for (k, v) in self.tags_of(s) {
+            out.push(b',');
+            crate::lineproto::escape_tag(&mut out, k);
+            out.push(b'=');
+            crate::lineproto::escape_tag(&mut out, v);
+        }
+        out
+    }
+
+    /// Every measurement name with at least one series (unsorted).
+    pub fn measurement_names(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.measurements.iter().map(|m| &*m.name)
+    }
+
+    /// The tag keys of a measurement (unsorted); `None` when it is not indexed.
+    pub fn tag_keys(&self, measurement: &[u8]) -> Option<Vec<&[u8]>> {
+        let m = self
+            .measurements
+            .get(*self.measurement_ids.get(measurement)? as usize)?;
+        Some(
+            m.keys
+                .iter()
+                .filter_map(|&(k, _)| self.keys.get(k as usize).map(|k| &**k))
+                .collect(),
+        )
+    }
+
+    /// The values of tag key `key` of a measurement (unsorted).
+    pub fn tag_values(&self, measurement: &[u8], key: &[u8]) -> Vec<&[u8]> {
+        let (Some(&mid), Some(&kid)) =
+            (self.measurement_ids.get(measurement), self.key_ids.get(key))
+        else {
+            return Vec::new();
+        };
+        self.measurements
+            .get(mid as usize)
+            .and_then(|m| m.keys.iter().find(|(k, _)| *k == kid))
+            .and_then(|&(_, p)| self.pairs.get(p as usize))
+            .map_or_else(Vec::new, |p| {
+                p.values.iter().map(|&v| self.value(v)).collect()
+            })
+    }
+}
+
+fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    small
+        .iter()
+        .copied()
+        .filter(|x| large.binary_search(x).is_ok())
+        .collect()
+}
+
+fn difference(a: &[u32], b: &[u32]) -> Vec<u32> {
+    a.iter()
+        .copied()
+        .filter(|x| b.binary_search(x).is_err())
+        .collect()
+}
+
+fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
+#[cfg(test)]
+mod tests;
