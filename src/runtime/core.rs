@@ -12,7 +12,11 @@ use crate::config::Config;
 use crate::shard::batch::Batch;
 use crate::shard::cardinality::{Cardinality, Refused};
 use crate::shard::schema::{ClaimAnswer, FieldClaim, SchemaMap};
-use crate::storage::{Admit, Partition, ScanRequest, SeriesRows, StorageError};
+use crate::storage::{
+    scan::MeasurementMatch, Admit, Partition, ScanRequest, SeriesIndex, SeriesRows, ShowAnswer,
+    ShowRequest, StorageError,
+};
+use std::collections::BTreeMap;
 use glommio::channels::channel_mesh::{Receivers, Senders};
 use hashbrown::HashMap;
 use std::cell::{Cell, RefCell};
@@ -64,6 +68,16 @@ pub enum Req {
     },
     /// Read this core's rows for a query.
     Scan(ScanRequest),
+    /// Read this core's series indexes for a SHOW statement.
+    Show(ShowRequest),
+    /// The field keys this core knows of (db, rp) for SHOW FIELD KEYS.
+    FieldKeys {
+        db: String,
+        rp: String,
+        measurements: Vec<MeasurementMatch>,
+    },
+    /// The /query statements running on this core.
+    Queries,
     /// Change the catalog (core 0 only).
     Catalog(CatalogChange),
     /// A new catalog snapshot from core 0, plus what to purge.
@@ -75,6 +89,9 @@ pub enum Resp {
     Applied(Result<Applied, StorageError>),
     Claimed(Vec<ClaimAnswer>),
     Scanned(Vec<SeriesRows>),
+    Shown(ShowAnswer),
+    FieldKeysKnown(FieldKeys),
+    Running(Vec<RunningQuery>),
     CatalogChanged(Result<(), CatalogChangeError>),
     Ack,
 }
@@ -104,6 +121,31 @@ pub struct Claim {
 
 /// Read a core's rows for a query.
 pub struct Scan(pub ScanRequest);
+
+/// Read a core's series indexes for a SHOW statement.
+pub struct Show(pub ShowRequest);
+
+/// The field keys a core knows of (db, rp), for the measurements given (none = all).
+pub struct ShowFieldKeys {
+    pub db: String,
+    pub rp: String,
+    pub measurements: Vec<MeasurementMatch>,
+}
+
+/// Field keys and their type names, per measurement (unescaped), sorted.
+pub type FieldKeys = BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, &'static str>>;
+
+/// The /query statements running on a core.
+pub struct ListQueries;
+
+/// A /query statement while it runs (SHOW QUERIES).
+#[derive(Clone, Debug)]
+pub struct RunningQuery {
+    pub qid: u64,
+    pub query: String,
+    pub database: String,
+    pub started: std::time::Instant,
+}
 
 /// Change the catalog (served by core 0 only).
 pub struct ChangeCatalog(pub CatalogChange);
@@ -137,6 +179,11 @@ call!(Claim => Vec<ClaimAnswer>,
     |c| Req::Claim { db: c.db, rp: c.rp, claims: c.claims },
     Resp::Claimed(r) => r);
 call!(Scan => Vec<SeriesRows>, |c| Req::Scan(c.0), Resp::Scanned(r) => r);
+call!(Show => ShowAnswer, |c| Req::Show(c.0), Resp::Shown(r) => r);
+call!(ShowFieldKeys => FieldKeys,
+    |c| Req::FieldKeys { db: c.db, rp: c.rp, measurements: c.measurements },
+    Resp::FieldKeysKnown(r) => r);
+call!(ListQueries => Vec<RunningQuery>, |_c| Req::Queries, Resp::Running(r) => r);
 call!(ChangeCatalog => Result<(), CatalogChangeError>, |c| Req::Catalog(c.0), Resp::CatalogChanged(r) => r);
 call!(InstallCatalog => (), |c| Req::CatalogSnapshot(c.0, c.1), Resp::Ack => ());
 
@@ -188,6 +235,11 @@ pub struct Core {
     partitions: RefCell<Vec<Partition>>,
     /// Series and tag-value limits of the partitions this core owns.
     cardinality: RefCell<Cardinality>,
+    /// The series index of each (db, rp) stored in this core's partitions.
+    indexes: RefCell<HashMap<(String, String), SeriesIndex>>,
+    /// The /query statements running on this core, and the next statement's number.
+    queries: RefCell<Vec<RunningQuery>>,
+    next_qid: Cell<u64>,
     senders: Senders<Msg>,
     next_call: Cell<u64>,
     pending: RefCell<HashMap<u64, oneshot::Sender<Resp>>>,
@@ -269,6 +321,9 @@ impl Core {
             cores,
             partition_count,
             cardinality: RefCell::new(Cardinality::new(&config, cores)),
+            indexes: RefCell::new(HashMap::new()),
+            queries: RefCell::new(Vec::new()),
+            next_qid: Cell::new(1),
             partitions: RefCell::new(partitions),
             data_dir: config.data.dir.clone(),
             config,
@@ -403,6 +458,13 @@ impl Core {
                 Resp::Claimed(self.schema.borrow_mut().claim(&db, &rp, &claims))
             }
             Req::Scan(scan) => Resp::Scanned(self.scan_local(&scan).await),
+            Req::Show(req) => Resp::Shown(self.show_local(&req)),
+            Req::FieldKeys {
+                db,
+                rp,
+                measurements,
+            } => Resp::FieldKeysKnown(self.field_keys_local(&db, &rp, &measurements)),
+            Req::Queries => Resp::Running(self.queries.borrow().clone()),
             Req::Catalog(change) => Resp::CatalogChanged(self.change_catalog(change).await),
             Req::CatalogSnapshot(cat, purges) => {
                 self.install_catalog(cat, &purges);
@@ -445,13 +507,25 @@ impl Core {
                     core: self.id,
                 });
             };
-            // Admission runs inside the apply, only for series new to the memtable.
+            // Admission runs inside the apply, only for series new to the memtable: the
+            // series limits, then the series index.
             let mut card = self.cardinality.borrow_mut();
             let enabled = card.enabled();
-            let mut admit = |key: &[u8], hash: u64, measurement: &[u8]| {
-                card.admit_series(db, key, hash, measurement, &mut refused)
+            let mut indexes = self.indexes.borrow_mut();
+            let index = match indexes.get_mut(&(db, rp) as &dyn DbRp) {
+                Some(ix) => ix,
+                None => indexes
+                    .entry((db.to_string(), rp.to_string()))
+                    .or_default(),
             };
-            let admit: Option<Admit<'_>> = if enabled { Some(&mut admit) } else { None };
+            let mut admit = |key: &[u8], hash: u64, measurement: &[u8]| {
+                if enabled && !card.admit_series(db, key, hash, measurement, &mut refused) {
+                    return false;
+                }
+                index.insert(key);
+                true
+            };
+            let admit: Option<Admit<'_>> = Some(&mut admit);
             let stored = p.apply(db, rp, &batch, admit)?;
             refused.points = stored.refused;
             (stored.points, stored.durable)
@@ -529,11 +603,9 @@ impl Core {
         Ok(())
     }
 
-    /// Counts the series already stored in this core's partitions against the series limits.
+    /// Indexes the series already stored in this core's partitions and counts them against
+    /// the series limits.
     pub fn learn_stored_series(&self) {
-        if !self.cardinality.borrow().enabled() {
-            return;
-        }
         let series: Vec<_> = self
             .partitions
             .borrow()
@@ -541,9 +613,75 @@ impl Core {
             .flat_map(|p| p.stored_series())
             .collect();
         let mut c = self.cardinality.borrow_mut();
-        for (db, key, measurement) in series {
+        let mut indexes = self.indexes.borrow_mut();
+        indexes.clear();
+        for (db, rp, key, measurement) in series {
             c.learn(&db, &key, &measurement);
+            indexes.entry((db, rp)).or_default().insert(&key);
         }
+    }
+
+    /// Rebuilds the series indexes from the stored series (after a retention expiry removed
+    /// segment files: their series may be gone).
+    fn rebuild_indexes(&self) {
+        let series: Vec<_> = self
+            .partitions
+            .borrow()
+            .iter()
+            .flat_map(|p| p.stored_series())
+            .collect();
+        let mut indexes = self.indexes.borrow_mut();
+        indexes.clear();
+        for (db, rp, key, _) in series {
+            indexes.entry((db, rp)).or_default().insert(&key);
+        }
+    }
+
+    /// This core's part of a SHOW statement's answer.
+    pub fn show_local(&self, req: &ShowRequest) -> ShowAnswer {
+        let mut out = ShowAnswer::new();
+        for ((db, rp), ix) in self.indexes.borrow().iter() {
+            if *db == req.db && (req.rps.is_empty() || req.rps.contains(rp)) {
+                ix.show(req, &mut out);
+            }
+        }
+        out
+    }
+
+    /// The field keys this core knows of (db, rp).
+    fn field_keys_local(&self, db: &str, rp: &str, measurements: &[MeasurementMatch]) -> FieldKeys {
+        let mut out = FieldKeys::new();
+        for (m, fields) in self.schema.borrow().measurements(db, rp) {
+            let name = crate::shard::key::measurement(&m);
+            if !measurements.is_empty() && !measurements.iter().any(|x| x.matches(&name)) {
+                continue;
+            }
+            let entry = out.entry(name).or_default();
+            for (f, ty) in fields {
+                entry.insert(f, ty.name());
+            }
+        }
+        out
+    }
+
+    /// Registers a /query statement as running (SHOW QUERIES); its number, unique on this
+    /// server (numbered per core, interleaved).
+    pub fn query_started(&self, query: &str, database: &str) -> u64 {
+        let n = self.next_qid.get();
+        self.next_qid.set(n + 1);
+        let qid = (n - 1) * self.cores as u64 + self.id as u64 + 1;
+        self.queries.borrow_mut().push(RunningQuery {
+            qid,
+            query: query.to_string(),
+            database: database.to_string(),
+            started: std::time::Instant::now(),
+        });
+        qid
+    }
+
+    /// The statement `qid` finished.
+    pub fn query_finished(&self, qid: u64) {
+        self.queries.borrow_mut().retain(|q| q.qid != qid);
     }
 
     /// Deletes sealed segments past their retention policy, once a minute.
@@ -560,8 +698,12 @@ impl Core {
                     let d = cat.databases.get(db)?.rps.get(rp)?.duration_ns;
                     (d > 0).then(|| now.saturating_sub(d))
                 };
+                let mut expired = 0;
                 for p in core.partitions.borrow_mut().iter_mut() {
-                    p.expire(cutoff);
+                    expired += p.expire(&cutoff);
+                }
+                if expired > 0 {
+                    core.rebuild_indexes();
                 }
             }
         })
@@ -588,6 +730,7 @@ impl Core {
         for p in purges {
             match p {
                 Purge::Database(db) => {
+                    self.indexes.borrow_mut().retain(|(d, _), _| d != db);
                     self.schema.borrow_mut().purge_database(db);
                     self.cardinality.borrow_mut().forget_database(db);
                     self.partitions
@@ -596,6 +739,9 @@ impl Core {
                         .for_each(|p| p.drop_database(db));
                 }
                 Purge::RetentionPolicy(db, rp) => {
+                    self.indexes
+                        .borrow_mut()
+                        .retain(|(d, r), _| !(d == db && r == rp));
                     self.schema.borrow_mut().purge_retention_policy(db, rp);
                     self.partitions
                         .borrow_mut()
@@ -649,3 +795,40 @@ impl Core {
         self.ask(0, ChangeCatalog(change)).await?
     }
 }
+
+/// A (db, rp) key looked up without allocating (`&(db, rp)` as `&dyn DbRp`).
+trait DbRp {
+    fn parts(&self) -> (&str, &str);
+}
+
+impl DbRp for (String, String) {
+    fn parts(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl DbRp for (&str, &str) {
+    fn parts(&self) -> (&str, &str) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn DbRp + 'a> for (String, String) {
+    fn borrow(&self) -> &(dyn DbRp + 'a) {
+        self
+    }
+}
+
+impl std::hash::Hash for dyn DbRp + '_ {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.parts().hash(h)
+    }
+}
+
+impl PartialEq for dyn DbRp + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn DbRp + '_ {}

@@ -159,6 +159,16 @@ impl SchemaMap {
         f.iter().map(|(k, v)| (k.to_vec(), *v)).collect()
     }
 
+    /// Every measurement of (db, rp) known here, with its fields.
+    pub fn measurements(&self, db: &str, rp: &str) -> Vec<(Vec<u8>, Vec<(Vec<u8>, FieldType)>)> {
+        let Some(ms) = self.dbs.get(db).and_then(|r| r.get(rp)) else {
+            return Vec::new();
+        };
+        ms.iter()
+            .map(|(m, f)| (m.to_vec(), f.iter().map(|(k, v)| (k.to_vec(), *v)).collect()))
+            .collect()
+    }
+
     pub fn purge_database(&mut self, db: &str) {
         self.dbs.remove(db);
     }

@@ -18,8 +18,66 @@
 //! value new to the index is new; otherwise its candidates are the postings of its rarest value,
 //! compared value id by value id.
 
-use crate::storage::scan::TagExpr;
+use crate::storage::scan::{MeasurementMatch, TagExpr};
 use hashbrown::{HashMap, HashTable};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What a SHOW statement reads of the series indexes of one database.
+#[derive(Clone, Debug)]
+pub struct ShowRequest {
+    pub db: String,
+    /// The retention policies to read; empty = every one of the database.
+    pub rps: Vec<String>,
+    /// The measurements (`FROM`, `WITH MEASUREMENT`); empty = all. A measurement passes when any
+    /// entry matches.
+    pub measurements: Vec<MeasurementMatch>,
+    /// `WHERE` on tags.
+    pub condition: TagExpr,
+    pub what: ShowWhat,
+}
+
+/// The items a SHOW statement lists per measurement.
+#[derive(Clone, Debug)]
+pub enum ShowWhat {
+    /// Measurements only (no items).
+    Measurements,
+    /// Tag keys: items `(key, "")`.
+    TagKeys,
+    /// Tag values of the keys `KeyMatch` accepts: items `(key, value)`.
+    TagValues(KeyMatch),
+    /// Series: items `(escaped series key, "")`.
+    Series,
+}
+
+/// `WITH KEY = "k" | != "k" | IN ("a", "b") | =~ /re/ | !~ /re/`.
+#[derive(Clone, Debug)]
+pub enum KeyMatch {
+    Eq(Vec<u8>),
+    Ne(Vec<u8>),
+    In(Vec<Vec<u8>>),
+    Regex(regex::bytes::Regex, bool),
+}
+
+impl KeyMatch {
+    pub fn matches(&self, key: &[u8]) -> bool {
+        match self {
+            KeyMatch::Eq(k) => k == key,
+            KeyMatch::Ne(k) => k != key,
+            KeyMatch::In(ks) => ks.iter().any(|k| k == key),
+            KeyMatch::Regex(re, negate) => re.is_match(key) != *negate,
+        }
+    }
+}
+
+/// A core's (or the merged) answer to a [`ShowRequest`]: per measurement, its sorted items.
+pub type ShowAnswer = BTreeMap<Vec<u8>, BTreeSet<(Vec<u8>, Vec<u8>)>>;
+
+/// Merges `b` into `a`.
+pub fn merge_show(a: &mut ShowAnswer, b: ShowAnswer) {
+    for (m, items) in b {
+        a.entry(m).or_default().extend(items);
+    }
+}
 
 /// A postings entry with this bit set is an index into `lists`; otherwise it is the only series.
 const LIST: u32 = 1 << 31;
@@ -432,6 +490,69 @@ impl SeriesIndex {
             .map_or_else(Vec::new, |p| {
                 p.values.iter().map(|&v| self.value(v)).collect()
             })
+    }
+}
+
+impl SeriesIndex {
+    /// Adds this index's answer to `req` to `out`.
+    pub fn show(&self, req: &ShowRequest, out: &mut ShowAnswer) {
+        let measurement = |m: &[u8]| {
+            req.measurements.is_empty() || req.measurements.iter().any(|x| x.matches(m))
+        };
+        if matches!(req.condition, TagExpr::True) && !matches!(req.what, ShowWhat::Series) {
+            // Straight from the measurement and key tables.
+            for m in self.measurements.iter().filter(|m| measurement(&m.name)) {
+                let entry = out.entry(m.name.to_vec()).or_default();
+                for &(kid, p) in &m.keys {
+                    let Some(key) = self.keys.get(kid as usize) else {
+                        continue;
+                    };
+                    match &req.what {
+                        ShowWhat::TagKeys => {
+                            entry.insert((key.to_vec(), Vec::new()));
+                        }
+                        ShowWhat::TagValues(km) if km.matches(key) => {
+                            if let Some(pair) = self.pairs.get(p as usize) {
+                                for &v in pair.values.iter() {
+                                    entry.insert((key.to_vec(), self.value(v).to_vec()));
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if matches!(req.what, ShowWhat::TagValues(_)) && entry.is_empty() {
+                    out.remove(&*m.name);
+                }
+            }
+            return;
+        }
+        for s in self.lookup(&measurement, &req.condition) {
+            let m = self.measurement_of(s);
+            match &req.what {
+                ShowWhat::Measurements => {
+                    out.entry(m.to_vec()).or_default();
+                }
+                ShowWhat::TagKeys => {
+                    let entry = out.entry(m.to_vec()).or_default();
+                    for (k, _) in self.tags_of(s) {
+                        entry.insert((k.to_vec(), Vec::new()));
+                    }
+                }
+                ShowWhat::TagValues(km) => {
+                    for (k, v) in self.tags_of(s).filter(|(k, _)| km.matches(k)) {
+                        out.entry(m.to_vec())
+                            .or_default()
+                            .insert((k.to_vec(), v.to_vec()));
+                    }
+                }
+                ShowWhat::Series => {
+                    out.entry(m.to_vec())
+                        .or_default()
+                        .insert((self.series_key(s), Vec::new()));
+                }
+            }
+        }
     }
 }
 

@@ -27,7 +27,7 @@ mod partition;
 mod admission_tests;
 
 pub use error::StorageError;
-pub use index::SeriesIndex;
+pub use index::{merge_show, KeyMatch, SeriesIndex, ShowAnswer, ShowRequest, ShowWhat};
 pub use memtable::{Admit, ApplyError, KnownField, Memtable};
 pub use partition::{merge_sources, scan_files, scan_segment, seal, Partition, Stored};
 pub use scan::{ScanRequest, SeriesRows};

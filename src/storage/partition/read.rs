@@ -32,12 +32,17 @@ impl Partition {
         (files, rows)
     }
 
-    /// Every series stored here as (db, key, measurement): memtables and segment files.
-    pub fn stored_series(&self) -> Vec<(String, Vec<u8>, Vec<u8>)> {
+    /// Every series stored here as (db, rp, key, measurement): memtables and segment files.
+    pub fn stored_series(&self) -> Vec<(String, String, Vec<u8>, Vec<u8>)> {
         let mut out = Vec::new();
         for s in &self.segments {
             if let Ok(index) = crate::storage::segment::read_index(&s.path, true) {
-                out.extend(index.series.into_iter().map(|(k, m)| (s.db.clone(), k, m)));
+                out.extend(
+                    index
+                        .series
+                        .into_iter()
+                        .map(|(k, m)| (s.db.clone(), s.rp.clone(), k, m)),
+                );
             }
         }
         if let Some(m) = &self.sealing {
