@@ -7,6 +7,7 @@
 pub mod auth;
 mod error;
 mod query;
+mod show;
 mod write;
 
 pub use error::ApiError;

@@ -79,7 +79,9 @@ pub async fn query(core: &Rc<Core>, req: &Request, principal: &Principal) -> Res
         } else {
             None
         };
+        let qid = core.query_started(&stmt.text(), &db);
         let mut r = execute(core, stmt, &db, &rp, principal).await;
+        core.query_finished(qid);
         failed = r.error.is_some();
         if let Some(w) = warning {
             r = r.with_warning(w);
@@ -204,6 +206,7 @@ async fn execute(
             StatementResult::retention_policies(&rows)
         }
         Statement::Select(s) => select(core, s, db, rp).await,
+        Statement::Show(s) => super::show::execute(core, s, db).await,
         user_statement => users::execute(core, user_statement).await,
     }
 }

@@ -7,6 +7,6 @@ pub mod core;
 mod oneshot;
 
 pub use self::core::{
-    Applied, Apply, Call, CallError, ChangeCatalog, Claim, Core, InstallCatalog, Msg, Purge, Req,
-    Resp, Scan,
+    Applied, Apply, Call, CallError, ChangeCatalog, Claim, Core, FieldKeys, InstallCatalog,
+    ListQueries, Msg, Purge, Req, Resp, RunningQuery, Scan, Show, ShowFieldKeys,
 };

@@ -58,6 +58,17 @@ pub enum KeyMatch {
     Regex(regex::bytes::Regex, bool),
 }
 
+impl PartialEq for KeyMatch {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (KeyMatch::Eq(a), KeyMatch::Eq(b)) | (KeyMatch::Ne(a), KeyMatch::Ne(b)) => a == b,
+            (KeyMatch::In(a), KeyMatch::In(b)) => a == b,
+            (KeyMatch::Regex(a, x), KeyMatch::Regex(b, y)) => a.as_str() == b.as_str() && x == y,
+            _ => false,
+        }
+    }
+}
+
 impl KeyMatch {
     pub fn matches(&self, key: &[u8]) -> bool {
         match self {

@@ -135,7 +135,8 @@ enum Expr {
     Dur(i64),
     Bool(bool),
     Now,
-    Regex,
+    /// A `/regex/` operand (its pattern).
+    Regex(String),
     Bin(&'static str, Box<Expr>, Box<Expr>),
 }
 
@@ -260,6 +261,9 @@ impl Parser {
                 Ok(Statement::ShowRetentionPolicies { database })
             }
             Tok::Keyword("USERS") => Ok(Statement::ShowUsers),
+            Tok::Keyword(
+                k @ ("MEASUREMENTS" | "MEASUREMENT" | "TAG" | "FIELD" | "SERIES" | "QUERIES"),
+            ) => self.show_meta(k).map(Statement::Show),
             Tok::Keyword("GRANTS") => {
                 self.expect_kw("FOR")?;
                 Ok(Statement::ShowGrants {
@@ -551,5 +555,6 @@ impl Parser {
 }
 
 mod select;
+mod show;
 #[cfg(test)]
 mod tests;

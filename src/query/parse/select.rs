@@ -93,7 +93,7 @@ impl Parser {
 
     /// The integer after LIMIT/OFFSET. Go ignores strconv.ParseInt's error here, which
     /// saturates, so an overlong number means "as many as possible".
-    fn clause_int(&mut self) -> Result<u64, ParseError> {
+    pub(super) fn clause_int(&mut self) -> Result<u64, ParseError> {
         let (tok, pos) = self.next();
         let Tok::Integer(lit) = &tok else {
             return Err(self.expected(&tok, pos, &["integer"]));
@@ -103,7 +103,7 @@ impl Parser {
 
     /// `ORDER BY [time] ASC|DESC`: true for descending. Only time can be sorted on, and only
     /// one sort field is allowed (influxql: `only ORDER BY time supported at this time`).
-    fn order_by(&mut self) -> Result<bool, ParseError> {
+    pub(super) fn order_by(&mut self) -> Result<bool, ParseError> {
         let only_time = || ParseError::Plain("only ORDER BY time supported at this time".into());
         let (tok, pos) = self.next();
         let descending = match tok {
@@ -220,7 +220,7 @@ impl Parser {
         })
     }
 
-    fn regex(&mut self) -> Result<MeasurementMatch, ParseError> {
+    pub(super) fn regex(&mut self) -> Result<MeasurementMatch, ParseError> {
         let (_, at) = self.s.peek_rune(self.i);
         let (pattern, after) = self.s.scan_regex(at).map_err(|m| self.message(m, at))?;
         self.i = after;
@@ -235,7 +235,7 @@ impl Parser {
             })
     }
 
-    fn source(&mut self) -> Result<Source, ParseError> {
+    pub(super) fn source(&mut self) -> Result<Source, ParseError> {
         let (c, at) = self.s.peek_rune(self.i);
         if c == Some('/') {
             return Ok(Source {
@@ -288,7 +288,7 @@ impl Parser {
     }
 
     /// Precedence climbing over InfluxQL's binary operators.
-    fn expr(&mut self, min_prec: u8) -> Result<Expr, ParseError> {
+    pub(super) fn expr(&mut self, min_prec: u8) -> Result<Expr, ParseError> {
         let mut lhs = self.unary()?;
         loop {
             let save = self.i;
@@ -326,8 +326,10 @@ impl Parser {
             let (tok, pos) = self.next();
             return Err(self.expected(&tok, pos, &["regex"]));
         }
-        self.regex()?;
-        Ok(Expr::Regex)
+        match self.regex()? {
+            MeasurementMatch::Regex(re) => Ok(Expr::Regex(re.as_str().to_string())),
+            MeasurementMatch::Name(n) => Ok(Expr::Regex(regex::escape(&n))),
+        }
     }
 
     fn unary(&mut self) -> Result<Expr, ParseError> {

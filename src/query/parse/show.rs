@@ -1,0 +1,303 @@
+//! The SHOW statements that read the series index and the schema (influxql parser.go's
+//! `parseShow*Statement`), and their WHERE clause lowered into a [`TagExpr`].
+
+use super::*;
+use crate::query::{KeyMatch, Show, ShowStatement};
+
+impl Parser {
+    /// After `SHOW`: `k` is the keyword just read.
+    pub(super) fn show_meta(&mut self, k: &str) -> Result<ShowStatement, ParseError> {
+        let mut stmt = ShowStatement {
+            what: Show::Queries,
+            database: None,
+            sources: Vec::new(),
+            condition: TagExpr::True,
+            limit: 0,
+            offset: 0,
+            slimit: 0,
+            soffset: 0,
+        };
+        match k {
+            "QUERIES" => return Ok(stmt),
+            "MEASUREMENTS" => {
+                stmt.what = Show::Measurements;
+                self.on(&mut stmt)?;
+                if self.eat_kw("WITH") {
+                    self.expect_kw("MEASUREMENT")?;
+                    let (tok, pos) = self.next();
+                    if !(tok.is_punct("=") || tok.is_punct("=~")) {
+                        return Err(self.expected(&tok, pos, &["=", "=~"]));
+                    }
+                    stmt.sources.push(self.source()?);
+                }
+                self.condition(&mut stmt)?;
+                self.ignore_order_by()?;
+                self.limits(&mut stmt, false)?;
+            }
+            "MEASUREMENT" => {
+                let exact = self.eat_kw("EXACT");
+                let (tok, pos) = self.next();
+                if !tok.is_kw("CARDINALITY") {
+                    return Err(self.expected(&tok, pos, &["CARDINALITY"]));
+                }
+                stmt.what = Show::MeasurementCardinality { exact };
+                self.cardinality_tail(&mut stmt)?;
+            }
+            "SERIES" => {
+                let exact = self.eat_kw("EXACT");
+                if self.eat_kw("CARDINALITY") {
+                    stmt.what = Show::SeriesCardinality { exact };
+                    self.cardinality_tail(&mut stmt)?;
+                } else if exact {
+                    let (tok, pos) = self.next();
+                    return Err(self.expected(&tok, pos, &["CARDINALITY"]));
+                } else {
+                    stmt.what = Show::Series;
+                    self.on(&mut stmt)?;
+                    self.from(&mut stmt)?;
+                    self.condition(&mut stmt)?;
+                    self.ignore_order_by()?;
+                    self.limits(&mut stmt, false)?;
+                }
+            }
+            "TAG" => {
+                let (tok, pos) = self.next();
+                match tok {
+                    Tok::Keyword("KEYS") => {
+                        stmt.what = Show::TagKeys;
+                        self.on(&mut stmt)?;
+                        self.from(&mut stmt)?;
+                        self.condition(&mut stmt)?;
+                        self.ignore_order_by()?;
+                        self.limits(&mut stmt, true)?;
+                    }
+                    Tok::Keyword("KEY") => {
+                        let exact = self.eat_kw("EXACT");
+                        let (tok, pos) = self.next();
+                        if !tok.is_kw("CARDINALITY") {
+                            let want: &[&str] = if exact {
+                                &["CARDINALITY"]
+                            } else {
+                                &["EXACT", "CARDINALITY"]
+                            };
+                            return Err(self.expected(&tok, pos, want));
+                        }
+                        stmt.what = Show::TagKeyCardinality { exact };
+                        self.cardinality_tail(&mut stmt)?;
+                    }
+                    Tok::Keyword("VALUES") => {
+                        let exact = self.eat_kw("EXACT");
+                        let cardinality = self.eat_kw("CARDINALITY");
+                        if exact && !cardinality {
+                            let (tok, pos) = self.next();
+                            return Err(self.expected(&tok, pos, &["CARDINALITY"]));
+                        }
+                        self.on(&mut stmt)?;
+                        self.from(&mut stmt)?;
+                        let key = self.with_key()?;
+                        self.condition(&mut stmt)?;
+                        if cardinality {
+                            stmt.what = Show::TagValuesCardinality { exact, key };
+                            self.group_by_unsupported()?;
+                            self.limits(&mut stmt, false)?;
+                        } else {
+                            stmt.what = Show::TagValues(key);
+                            self.ignore_order_by()?;
+                            self.limits(&mut stmt, false)?;
+                        }
+                    }
+                    _ => return Err(self.expected(&tok, pos, &["KEYS", "VALUES", "KEY"])),
+                }
+            }
+            "FIELD" => {
+                let (tok, pos) = self.next();
+                match tok {
+                    Tok::Keyword("KEYS") => {
+                        stmt.what = Show::FieldKeys;
+                        self.on(&mut stmt)?;
+                        self.from(&mut stmt)?;
+                        self.ignore_order_by()?;
+                        self.limits(&mut stmt, false)?;
+                    }
+                    Tok::Keyword("KEY") => {
+                        let exact = self.eat_kw("EXACT");
+                        let (tok, pos) = self.next();
+                        if !tok.is_kw("CARDINALITY") {
+                            let want: &[&str] = if exact {
+                                &["CARDINALITY"]
+                            } else {
+                                &["EXACT", "CARDINALITY"]
+                            };
+                            return Err(self.expected(&tok, pos, want));
+                        }
+                        stmt.what = Show::FieldKeyCardinality { exact };
+                        self.cardinality_tail(&mut stmt)?;
+                    }
+                    _ => return Err(self.expected(&tok, pos, &["KEYS", "KEY"])),
+                }
+            }
+            _ => {}
+        }
+        Ok(stmt)
+    }
+
+    /// `[ON db]`.
+    fn on(&mut self, stmt: &mut ShowStatement) -> Result<(), ParseError> {
+        if self.eat_kw("ON") {
+            stmt.database = Some(self.ident()?);
+        }
+        Ok(())
+    }
+
+    /// `[FROM source, ...]`.
+    fn from(&mut self, stmt: &mut ShowStatement) -> Result<(), ParseError> {
+        if !self.eat_kw("FROM") {
+            return Ok(());
+        }
+        stmt.sources.push(self.source()?);
+        loop {
+            let save = self.i;
+            if !self.next().0.is_punct(",") {
+                self.i = save;
+                return Ok(());
+            }
+            stmt.sources.push(self.source()?);
+        }
+    }
+
+    /// `[ON db] [FROM ...] [WHERE ...] [GROUP BY ...] [LIMIT n] [OFFSET n]` of the cardinalities.
+    fn cardinality_tail(&mut self, stmt: &mut ShowStatement) -> Result<(), ParseError> {
+        self.on(stmt)?;
+        self.from(stmt)?;
+        self.condition(stmt)?;
+        self.group_by_unsupported()?;
+        self.limits(stmt, false)
+    }
+
+    fn group_by_unsupported(&mut self) -> Result<(), ParseError> {
+        let (tok, pos) = self.peek();
+        if tok.is_kw("GROUP") {
+            return Err(self.unsupported("GROUP BY on a SHOW statement", pos));
+        }
+        Ok(())
+    }
+
+    /// `ORDER BY` is parsed and, as in 1.x, has no effect on SHOW answers' order.
+    fn ignore_order_by(&mut self) -> Result<(), ParseError> {
+        if self.eat_kw("ORDER") {
+            self.expect_kw("BY")?;
+            self.order_by()?;
+        }
+        Ok(())
+    }
+
+    /// `[LIMIT n] [OFFSET n]` and, for SHOW TAG KEYS, `[SLIMIT n] [SOFFSET n]`.
+    fn limits(&mut self, stmt: &mut ShowStatement, series: bool) -> Result<(), ParseError> {
+        if self.eat_kw("LIMIT") {
+            stmt.limit = self.clause_int()?;
+        }
+        if self.eat_kw("OFFSET") {
+            stmt.offset = self.clause_int()?;
+        }
+        if series {
+            if self.eat_kw("SLIMIT") {
+                stmt.slimit = self.clause_int()?;
+            }
+            if self.eat_kw("SOFFSET") {
+                stmt.soffset = self.clause_int()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `WITH KEY = k | != k | =~ /re/ | !~ /re/ | IN (k, ...)`.
+    fn with_key(&mut self) -> Result<KeyMatch, ParseError> {
+        self.expect_kw("WITH")?;
+        self.expect_kw("KEY")?;
+        let (tok, pos) = self.next();
+        match tok {
+            Tok::Keyword("IN") => {
+                let (tok, pos) = self.next();
+                if !tok.is_punct("(") {
+                    return Err(self.expected(&tok, pos, &["("]));
+                }
+                let mut keys = vec![self.ident()?.into_bytes()];
+                loop {
+                    let (tok, pos) = self.next();
+                    if tok.is_punct(")") {
+                        return Ok(KeyMatch::In(keys));
+                    }
+                    if !tok.is_punct(",") {
+                        return Err(self.expected(&tok, pos, &[")"]));
+                    }
+                    keys.push(self.ident()?.into_bytes());
+                }
+            }
+            Tok::Punct("=") => Ok(KeyMatch::Eq(self.ident()?.into_bytes())),
+            Tok::Punct("!=") => Ok(KeyMatch::Ne(self.ident()?.into_bytes())),
+            Tok::Punct(op @ ("=~" | "!~")) => {
+                let (c, _) = self.s.peek_rune(self.i);
+                if c != Some('/') {
+                    let (tok, pos) = self.next();
+                    return Err(self.expected(&tok, pos, &["regex"]));
+                }
+                match self.regex()? {
+                    MeasurementMatch::Regex(re) => Ok(KeyMatch::Regex(re, op == "!~")),
+                    MeasurementMatch::Name(n) => Ok(KeyMatch::Eq(n.into_bytes())),
+                }
+            }
+            _ => Err(self.expected(&tok, pos, &["IN", "=", "=~"])),
+        }
+    }
+
+    /// `[WHERE expr]` on tags.
+    fn condition(&mut self, stmt: &mut ShowStatement) -> Result<(), ParseError> {
+        let (tok, pos) = self.peek();
+        if !tok.is_kw("WHERE") {
+            return Ok(());
+        }
+        self.next();
+        self.operators = 0;
+        self.parens = 0;
+        let expr = self.expr(1)?;
+        stmt.condition = self.lower_tags(&expr, pos)?;
+        Ok(())
+    }
+
+    /// A WHERE expression as a predicate on tags: `=`, `!=`, `=~`, `!~` between a name and a
+    /// string or regex, `AND`, `OR`; a condition on `time` reads as true.
+    fn lower_tags(&self, e: &Expr, pos: usize) -> Result<TagExpr, ParseError> {
+        let Expr::Bin(op, l, r) = e else {
+            return Err(self.unsupported("this WHERE condition", pos));
+        };
+        let is_time = |e: &Expr| matches!(e, Expr::Var(n, _) if n.eq_ignore_ascii_case("time"));
+        match *op {
+            "AND" => Ok(self.lower_tags(l, pos)?.and(self.lower_tags(r, pos)?)),
+            "OR" => Ok(self.lower_tags(l, pos)?.or(self.lower_tags(r, pos)?)),
+            _ if is_time(l) || is_time(r) => Ok(TagExpr::True),
+            "=" | "!=" => match (&**l, &**r) {
+                (Expr::Var(k, _), Expr::Str(v)) | (Expr::Str(v), Expr::Var(k, _)) => {
+                    Ok(TagExpr::Eq {
+                        key: k.as_bytes().to_vec(),
+                        value: v.as_bytes().to_vec(),
+                        negate: *op == "!=",
+                    })
+                }
+                _ => Err(self.unsupported("this WHERE condition", pos)),
+            },
+            "=~" | "!~" => match (&**l, &**r) {
+                (Expr::Var(k, _), Expr::Regex(re)) => {
+                    let re = regex::bytes::Regex::new(re)
+                        .map_err(|e| self.message(format!("error parsing regexp: {e}"), pos))?;
+                    Ok(TagExpr::Regex {
+                        key: k.as_bytes().to_vec(),
+                        re,
+                        negate: *op == "!~",
+                    })
+                }
+                _ => Err(self.unsupported("this WHERE condition", pos)),
+            },
+            _ => Err(self.unsupported(format!("operator {op} in WHERE"), pos)),
+        }
+    }
+}
