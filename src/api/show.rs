@@ -24,7 +24,9 @@ fn count(n: usize) -> Value {
 
 /// Rows `offset..offset+limit` (limit 0 = all).
 fn page<T>(rows: Vec<T>, limit: u64, offset: u64) -> Vec<T> {
-    let it = rows.into_iter().skip(usize::try_from(offset).unwrap_or(usize::MAX));
+    let it = rows
+        .into_iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX));
     match usize::try_from(limit) {
         Ok(0) => it.collect(),
         Ok(n) => it.take(n).collect(),
@@ -43,7 +45,10 @@ fn series(name: Option<&[u8]>, columns: &[&str], values: Vec<Vec<Value>>) -> Ser
 
 fn result(series: Vec<Series>) -> StatementResult {
     StatementResult {
-        series: series.into_iter().filter(|s| !s.values.is_empty()).collect(),
+        series: series
+            .into_iter()
+            .filter(|s| !s.values.is_empty())
+            .collect(),
         ..StatementResult::default()
     }
 }
@@ -66,7 +71,19 @@ pub async fn execute(core: &Rc<Core>, stmt: ShowStatement, db: &str) -> Statemen
     }
     let default_rp = match core.catalog().databases.get(&db) {
         Some(d) => d.default_rp.clone(),
-        None => return StatementResult::error(format!("database not found: {db}")),
+        // 1.6.7 answers these for a database it does not know as for an empty one.
+        None => match stmt.what {
+            Show::Measurements => return StatementResult::ok(),
+            Show::SeriesCardinality { exact: false }
+            | Show::MeasurementCardinality { exact: false } => {
+                return result(vec![series(
+                    None,
+                    &["cardinality estimation"],
+                    vec![vec![count(0)]],
+                )])
+            }
+            _ => return StatementResult::error(format!("database not found: {db}")),
+        },
     };
     match run(core, stmt, db, default_rp).await {
         Ok(r) => r,
@@ -116,7 +133,8 @@ async fn run(
                     series(Some(m), &["tagKey"], page(rows, limit, offset))
                 })
                 .collect();
-            result(page(all, stmt.slimit, stmt.soffset))
+            // 1.6.7 parses SLIMIT and SOFFSET here and ignores them.
+            result(all)
         }
         Show::TagValues(key) => {
             req.what = ShowWhat::TagValues(key.clone());
@@ -202,7 +220,11 @@ async fn run(
                             .iter()
                             .map(|(f, ty)| vec![text(f), text(ty.as_bytes())])
                             .collect();
-                        series(Some(m), &["fieldKey", "fieldType"], page(rows, limit, offset))
+                        series(
+                            Some(m),
+                            &["fieldKey", "fieldType"],
+                            page(rows, limit, offset),
+                        )
                     } else {
                         series(Some(m), &["count"], vec![vec![count(fields.len())]])
                     }
@@ -224,7 +246,13 @@ fn per_measurement(
     let all = a
         .iter()
         .filter(|(_, s)| n(s) > 0)
-        .map(|(m, s)| series(Some(m), &["count"], page(vec![vec![count(n(s))]], limit, offset)))
+        .map(|(m, s)| {
+            series(
+                Some(m),
+                &["count"],
+                page(vec![vec![count(n(s))]], limit, offset),
+            )
+        })
         .collect();
     result(all)
 }

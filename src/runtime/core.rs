@@ -16,10 +16,10 @@ use crate::storage::{
     scan::MeasurementMatch, Admit, Partition, ScanRequest, SeriesIndex, SeriesRows, ShowAnswer,
     ShowRequest, StorageError,
 };
-use std::collections::BTreeMap;
 use glommio::channels::channel_mesh::{Receivers, Senders};
 use hashbrown::HashMap;
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -514,9 +514,7 @@ impl Core {
             let mut indexes = self.indexes.borrow_mut();
             let index = match indexes.get_mut(&(db, rp) as &dyn DbRp) {
                 Some(ix) => ix,
-                None => indexes
-                    .entry((db.to_string(), rp.to_string()))
-                    .or_default(),
+                None => indexes.entry((db.to_string(), rp.to_string())).or_default(),
             };
             let mut admit = |key: &[u8], hash: u64, measurement: &[u8]| {
                 if enabled && !card.admit_series(db, key, hash, measurement, &mut refused) {
@@ -651,8 +649,7 @@ impl Core {
     /// The field keys this core knows of (db, rp).
     fn field_keys_local(&self, db: &str, rp: &str, measurements: &[MeasurementMatch]) -> FieldKeys {
         let mut out = FieldKeys::new();
-        for (m, fields) in self.schema.borrow().measurements(db, rp) {
-            let name = crate::shard::key::measurement(&m);
+        for (name, fields) in self.schema.borrow().measurements(db, rp) {
             if !measurements.is_empty() && !measurements.iter().any(|x| x.matches(&name)) {
                 continue;
             }

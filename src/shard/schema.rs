@@ -165,7 +165,12 @@ impl SchemaMap {
             return Vec::new();
         };
         ms.iter()
-            .map(|(m, f)| (m.to_vec(), f.iter().map(|(k, v)| (k.to_vec(), *v)).collect()))
+            .map(|(m, f)| {
+                (
+                    m.to_vec(),
+                    f.iter().map(|(k, v)| (k.to_vec(), *v)).collect(),
+                )
+            })
             .collect()
     }
 

@@ -507,9 +507,8 @@ impl SeriesIndex {
 impl SeriesIndex {
     /// Adds this index's answer to `req` to `out`.
     pub fn show(&self, req: &ShowRequest, out: &mut ShowAnswer) {
-        let measurement = |m: &[u8]| {
-            req.measurements.is_empty() || req.measurements.iter().any(|x| x.matches(m))
-        };
+        let measurement =
+            |m: &[u8]| req.measurements.is_empty() || req.measurements.iter().any(|x| x.matches(m));
         if matches!(req.condition, TagExpr::True) && !matches!(req.what, ShowWhat::Series) {
             // Straight from the measurement and key tables.
             for m in self.measurements.iter().filter(|m| measurement(&m.name)) {

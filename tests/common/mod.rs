@@ -1,6 +1,8 @@
 //! A real `lineshard` process on an ephemeral loopback port with a temp data dir.
 #![allow(dead_code)]
 
+pub mod influxd;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};

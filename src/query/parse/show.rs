@@ -48,10 +48,8 @@ impl Parser {
                 if self.eat_kw("CARDINALITY") {
                     stmt.what = Show::SeriesCardinality { exact };
                     self.cardinality_tail(&mut stmt)?;
-                } else if exact {
-                    let (tok, pos) = self.next();
-                    return Err(self.expected(&tok, pos, &["CARDINALITY"]));
                 } else {
+                    // 1.6.7 reads `SHOW SERIES EXACT` without CARDINALITY as SHOW SERIES.
                     stmt.what = Show::Series;
                     self.on(&mut stmt)?;
                     self.from(&mut stmt)?;

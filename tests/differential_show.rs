@@ -1,0 +1,282 @@
+//! The SHOW statements against lineshard and the real influxd 1.6.7: the same data written to
+//! both (two databases, two retention policies, several measurements, sparse tags, escaped
+//! names; enough data that lineshard seals segments, then more series in its memtables; many
+//! connections, so series land on both cores), then the same statements, answers compared as
+//! JSON. Also: the answers after a clean restart and after kill -9, and SHOW QUERIES.
+
+mod common;
+
+use common::influxd::{raw, start_influxd};
+use common::{urlencode, Server};
+use std::net::SocketAddr;
+
+const SETUP: &[&str] = &[
+    "CREATE DATABASE db",
+    "CREATE DATABASE db2",
+    "CREATE RETENTION POLICY rp2 ON db DURATION 0s REPLICATION 1",
+];
+
+/// (target, body) writes; each on its own connection.
+fn writes() -> Vec<(String, String)> {
+    let mut out = vec![
+        (
+            "/write?db=db".to_string(),
+            "cpu,host=a,region=x v=1 1\ncpu,host=b v=2 2\ncpu,region=y v=3 3\n\
+             mem,host=a f=1i,s=\"x\" 3\nm\\ 1,k\\=y=v\\,1,t\\ x=a\\ b v=1 4\nnotags v=1 5\n\
+             we\\,ird,ta\\ g=x\\=y b=true 6\n"
+                .to_string(),
+        ),
+        (
+            "/write?db=db&rp=rp2".to_string(),
+            "cpu,host=c,zone=q v=1 1\nrponly,k=v v=1 1\n".to_string(),
+        ),
+        ("/write?db=db2".to_string(), "other,k=v v=1 1\n".to_string()),
+    ];
+    // Enough points that lineshard (1 MiB memtables) seals segment files on both cores.
+    for chunk in 0..12 {
+        let mut body = String::new();
+        for i in chunk * 5000..(chunk + 1) * 5000 {
+            body += &format!(
+                "fill,s=s{},g=g{} v={i}i,w=0.5 {}\n",
+                i % 300,
+                i % 7,
+                1000 + i
+            );
+        }
+        out.push(("/write?db=db".to_string(), body));
+    }
+    // Then series that stay in the memtables, some of known measurements.
+    let mut body = String::new();
+    for i in 0..40 {
+        body += &format!("cpu,host=h{i},region=r{} v={i} 100\n", i % 3);
+        body += &format!("disk,dev=d{i} used={i}i 100\n");
+    }
+    out.push(("/write?db=db".to_string(), body));
+    out.push((
+        "/write?db=db&rp=rp2".to_string(),
+        "cpu,host=a,region=x v=9 9\nmem,host=z g=2 9\n".to_string(),
+    ));
+    out
+}
+
+const QUERIES: &[(&str, &str)] = &[
+    ("db", "SHOW MEASUREMENTS"),
+    ("db", "SHOW measurements"),
+    ("db", "SHOW MEASUREMENTS LIMIT 100"),
+    ("db", "SHOW MEASUREMENTS LIMIT 2 OFFSET 1"),
+    ("db", "SHOW MEASUREMENTS OFFSET 3"),
+    ("", "SHOW MEASUREMENTS ON db2"),
+    (
+        "",
+        "SHOW MEASUREMENTS ON \"db\" WITH MEASUREMENT =~ /m/ LIMIT 100",
+    ),
+    (
+        "db",
+        "SHOW MEASUREMENTS WITH MEASUREMENT =~ /(?i)CP/ LIMIT 100",
+    ),
+    ("db", "SHOW MEASUREMENTS WITH MEASUREMENT = cpu"),
+    ("db", "SHOW MEASUREMENTS WITH MEASUREMENT = \"m 1\""),
+    ("db", "SHOW MEASUREMENTS WITH MEASUREMENT = nosuch"),
+    ("db", "SHOW MEASUREMENTS WHERE host = 'a'"),
+    (
+        "db",
+        "SHOW MEASUREMENTS WHERE host =~ /^(a|z)$/ OR region = 'y'",
+    ),
+    ("db", "SHOW MEASUREMENTS WHERE \"ta g\" = 'x=y'"),
+    ("db", "SHOW TAG KEYS"),
+    ("db", "SHOW TAG KEYS FROM \"cpu\""),
+    ("db", "SHOW TAG KEYS FROM \"rp2\".\"cpu\""),
+    ("db", "SHOW TAG KEYS FROM cpu, mem"),
+    ("db", "SHOW TAG KEYS FROM /^[cm]/"),
+    ("", "SHOW TAG KEYS ON \"db\" FROM \"m 1\""),
+    ("db", "SHOW TAG KEYS WHERE host = 'a'"),
+    ("db", "SHOW TAG KEYS LIMIT 1"),
+    ("db", "SHOW TAG KEYS LIMIT 1 OFFSET 1"),
+    ("db", "SHOW TAG KEYS SLIMIT 2"),
+    ("db", "SHOW TAG KEYS SLIMIT 2 SOFFSET 1"),
+    ("db", "SHOW TAG VALUES WITH KEY = host"),
+    ("db", "SHOW TAG VALUES FROM \"cpu\" WITH KEY = \"host\""),
+    (
+        "db",
+        "SHOW TAG VALUES FROM \"cpu\" WITH KEY = \"host\" WHERE \"region\" =~ /^(r1|x)$/",
+    ),
+    (
+        "db",
+        "SHOW TAG VALUES FROM \"rp2\".\"cpu\" WITH KEY IN (\"host\", \"region\")",
+    ),
+    ("db", "SHOW TAG VALUES WITH KEY =~ /./"),
+    (
+        "db",
+        "SHOW TAG VALUES WITH KEY !~ /^(s|g|host|region|dev)$/",
+    ),
+    ("db", "SHOW TAG VALUES WITH KEY != host"),
+    (
+        "",
+        "SHOW TAG VALUES ON \"db\" FROM \"fill\" WITH KEY = \"g\"",
+    ),
+    (
+        "db",
+        "SHOW TAG VALUES FROM fill WITH KEY = s LIMIT 5 OFFSET 10",
+    ),
+    ("db", "SHOW TAG VALUES WITH KEY = host WHERE region != 'x'"),
+    ("db", "SHOW TAG VALUES WITH KEY = host WHERE region = ''"),
+    ("db", "SHOW TAG VALUES WITH KEY = nokey"),
+    ("db", "SHOW FIELD KEYS"),
+    ("db", "SHOW FIELD KEYS FROM \"cpu\""),
+    ("db", "SHOW FIELD KEYS FROM \"rp2\".\"mem\""),
+    ("", "SHOW FIELD KEYS ON db FROM mem"),
+    ("db", "SHOW FIELD KEYS FROM /d/"),
+    ("db", "SHOW SERIES FROM \"cpu\""),
+    ("", "SHOW SERIES ON \"db\" FROM \"cpu\""),
+    ("db", "SHOW SERIES WHERE host = 'a'"),
+    (
+        "db",
+        "SHOW SERIES FROM cpu WHERE host =~ /^h1/ AND region <> 'r1' LIMIT 3 OFFSET 1",
+    ),
+    ("db", "SHOW SERIES FROM /^(m|we|notags)/"),
+    ("db", "SHOW SERIES LIMIT 10 OFFSET 300"),
+    ("db", "SHOW SERIES CARDINALITY"),
+    ("db", "SHOW SERIES EXACT CARDINALITY"),
+    ("db", "SHOW SERIES EXACT CARDINALITY FROM cpu"),
+    ("db", "SHOW MEASUREMENT CARDINALITY"),
+    ("db", "SHOW MEASUREMENT EXACT CARDINALITY"),
+    ("db", "SHOW TAG KEY CARDINALITY"),
+    ("db", "SHOW TAG KEY EXACT CARDINALITY FROM cpu"),
+    ("db", "SHOW TAG VALUES CARDINALITY WITH KEY = host"),
+    ("db", "SHOW TAG VALUES EXACT CARDINALITY WITH KEY = host"),
+    ("db", "SHOW FIELD KEY CARDINALITY"),
+    ("db", "SHOW FIELD KEY EXACT CARDINALITY"),
+    ("db2", "SHOW MEASUREMENTS; SHOW TAG KEYS; SHOW SERIES"),
+    ("", "SHOW MEASUREMENTS"),
+    ("", "SHOW MEASUREMENTS ON nodb"),
+    ("db", "SHOW TAG VALUES"),
+    ("db", "SHOW TAG VALUES WITH KEY"),
+    ("db", "SHOW SERIES EXACT"),
+    ("db", "SHOW MEASUREMENTS WITH MEASUREMENT > x"),
+];
+
+fn post(addr: SocketAddr, db: &str, q: &str) -> serde_json::Value {
+    let target = format!("/query?db={db}&q={}", urlencode(q));
+    let r = raw(addr, "POST", &target, b"");
+    serde_json::from_slice(&r.body)
+        .unwrap_or_else(|_| serde_json::json!({"status": r.status, "body": r.text()}))
+}
+
+fn answers(addr: SocketAddr) -> Vec<serde_json::Value> {
+    QUERIES.iter().map(|(db, q)| post(addr, db, q)).collect()
+}
+
+fn load(addr: SocketAddr) {
+    for q in SETUP {
+        let r = raw(addr, "POST", &format!("/query?q={}", urlencode(q)), b"");
+        assert_eq!(r.status, 200, "{q}: {}", r.text());
+    }
+    for (target, body) in writes() {
+        let r = raw(addr, "POST", &target, body.as_bytes());
+        assert_eq!(r.status, 204, "{target}: {}", r.text());
+    }
+}
+
+fn start_lineshard(data: tempfile::TempDir, conf: &std::path::Path) -> Server {
+    let conf = conf.to_str().unwrap().to_string();
+    Server::start_in(data, &["--cores", "2", "--config", &conf])
+}
+
+fn segment_files(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "seg") {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn compare(want: &[serde_json::Value], got: &[serde_json::Value], when: &str) {
+    let mut bad = Vec::new();
+    for (((db, q), w), g) in QUERIES.iter().zip(want).zip(got) {
+        if w != g {
+            let cut = |v: &serde_json::Value| v.to_string().chars().take(600).collect::<String>();
+            bad.push(format!(
+                "[{when}] db={db} {q}\n  influxd:   {}\n  lineshard: {}",
+                cut(w),
+                cut(g)
+            ));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} answers differ:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn show_statements_answer_like_influxd_and_survive_restarts() {
+    let influxd = start_influxd();
+    load(influxd.addr);
+    let want = answers(influxd.addr);
+
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = conf_dir.path().join("lineshard.toml");
+    std::fs::write(&conf, "[data]\nmemtable-max-bytes = 1048576\n").unwrap();
+    let s = start_lineshard(tempfile::tempdir().unwrap(), &conf);
+    load(s.addr);
+    assert!(
+        segment_files(s.dir.path()) > 0,
+        "the data must span sealed segments"
+    );
+    compare(&want, &answers(s.addr), "live");
+
+    // A clean restart: the index is rebuilt from segments and the replayed WAL.
+    let mut s = s;
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    unsafe_term(&mut s);
+    let s = start_lineshard(dir, &conf);
+    compare(&want, &answers(s.addr), "after restart");
+
+    // kill -9.
+    let mut s = s;
+    s.kill();
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    let s = start_lineshard(dir, &conf);
+    compare(&want, &answers(s.addr), "after kill -9");
+}
+
+/// Stops the server with SIGTERM and waits for it (a clean shutdown).
+fn unsafe_term(s: &mut Server) {
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(s.child.id().to_string())
+        .status();
+    let _ = s.child.wait();
+}
+
+#[test]
+fn show_queries_lists_itself() {
+    let s = Server::start(&["--cores", "2"]);
+    let influxd = start_influxd();
+    for addr in [influxd.addr, s.addr] {
+        let v = post(addr, "db", "SHOW QUERIES");
+        let series = &v["results"][0]["series"][0];
+        assert_eq!(
+            series["columns"],
+            serde_json::json!(["qid", "query", "database", "duration", "status"]),
+            "{v}"
+        );
+        let rows = series["values"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{v}");
+        assert_eq!(rows[0][1], "SHOW QUERIES");
+        assert_eq!(rows[0][2], "db");
+        assert_eq!(rows[0][4], "running");
+        assert!(rows[0][0].as_u64().is_some_and(|q| q > 0));
+        assert!(rows[0][3].as_str().is_some_and(|d| d.ends_with('s')));
+    }
+}
