@@ -153,7 +153,49 @@ const QUERIES: &[(&str, &str)] = &[
     ("db", "SHOW TAG VALUES WITH KEY"),
     ("db", "SHOW SERIES EXACT"),
     ("db", "SHOW MEASUREMENTS WITH MEASUREMENT > x"),
+    ("db", "SHOW MEASUREMENTS WITH MEASUREMENT =~ cpu"),
+    ("", "SHOW MEASUREMENTS WHERE time > 0"),
+    ("db", "SHOW MEASUREMENTS WHERE host =~ /a/ AND time > 0"),
+    ("db", "SHOW SERIES WHERE time > 0"),
+    ("db", "SHOW TAG KEYS WHERE time > 0"),
+    ("db", "SHOW TAG KEYS ORDER BY time DESC"),
+    ("db", "SHOW SERIES WHERE v > 0"),
+    ("", "SHOW MEASUREMENTS WHERE v > 0"),
+    ("db", "SHOW TAG VALUES WITH KEY = host WHERE host > 'a'"),
+    ("db", "SHOW SERIES WHERE host"),
+    ("db", "SHOW SERIES WHERE 'a' = host"),
+    ("db", "SHOW SERIES WHERE host::tag = 'a'"),
+    ("db", "SHOW SERIES WHERE _name = 'cpu'"),
+    ("db", "SHOW SERIES WHERE \"_name\" =~ /^c/ AND host != 'a'"),
+    ("db", "SHOW MEASUREMENTS WHERE _name = 'cpu'"),
+    ("db", "SHOW TAG KEYS WHERE _name = 'mem'"),
+    ("db", "SHOW TAG KEYS FROM nosuch"),
+    ("db", "SHOW FIELD KEYS LIMIT 1 OFFSET 1"),
+    ("db", "SHOW TAG VALUES WITH KEY = host LIMIT 1"),
+    ("db", "SHOW SERIES EXACT FROM cpu"),
+    ("db", "SHOW SERIES CARDINALITY WHERE host = 'a'"),
+    ("db", "SHOW SERIES CARDINALITY FROM cpu"),
+    ("db", "SHOW MEASUREMENT CARDINALITY WHERE host = 'a'"),
+    ("db", "SHOW SERIES CARDINALITY WHERE time > now() - 1h"),
+    ("db", "SHOW MEASUREMENT CARDINALITY WHERE time > 0"),
+    ("db", "SHOW TAG KEY CARDINALITY WHERE time > 0"),
+    ("db", "SHOW FIELD KEY CARDINALITY WHERE time > 0"),
+    (
+        "db",
+        "SHOW TAG VALUES CARDINALITY WITH KEY = host WHERE region = 'x'",
+    ),
+    ("", "SHOW SERIES CARDINALITY ON nodb"),
+    ("", "SHOW MEASUREMENT CARDINALITY ON nodb"),
+    ("", "SHOW TAG KEYS ON nodb"),
+    ("", "SHOW SERIES ON nodb"),
+    ("", "SHOW FIELD KEYS ON nodb"),
+    ("", "SHOW TAG KEYS"),
 ];
+
+/// Drops run on both servers after the first comparison; the answers must still agree.
+/// (DROP RETENTION POLICY is checked on lineshard alone: 1.6.7 keeps a dropped retention
+/// policy's series in its database index, where 1.x documents that the drop deletes them.)
+const DROPS: &[&str] = &["DROP DATABASE db2"];
 
 fn post(addr: SocketAddr, db: &str, q: &str) -> serde_json::Value {
     let target = format!("/query?db={db}&q={}", urlencode(q));
@@ -201,7 +243,9 @@ fn segment_files(dir: &std::path::Path) -> usize {
 fn compare(want: &[serde_json::Value], got: &[serde_json::Value], when: &str) {
     let mut bad = Vec::new();
     for (((db, q), w), g) in QUERIES.iter().zip(want).zip(got) {
-        if w != g {
+        // 1.6.7 loses the error of the second of several statements on a missing database
+        // (it answers `not executed` in its place): not compared once db2 is dropped.
+        if w != g && !(when != "live" && *db == "db2") {
             let cut = |v: &serde_json::Value| v.to_string().chars().take(600).collect::<String>();
             bad.push(format!(
                 "[{when}] db={db} {q}\n  influxd:   {}\n  lineshard: {}",
@@ -235,6 +279,15 @@ fn show_statements_answer_like_influxd_and_survive_restarts() {
     );
     compare(&want, &answers(s.addr), "live");
 
+    for q in DROPS {
+        for addr in [influxd.addr, s.addr] {
+            let r = raw(addr, "POST", &format!("/query?q={}", urlencode(q)), b"");
+            assert_eq!(r.status, 200, "{q}: {}", r.text());
+        }
+    }
+    let want = answers(influxd.addr);
+    compare(&want, &answers(s.addr), "after drops");
+
     // A clean restart: the index is rebuilt from segments and the replayed WAL.
     let mut s = s;
     let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
@@ -248,6 +301,32 @@ fn show_statements_answer_like_influxd_and_survive_restarts() {
     let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
     let s = start_lineshard(dir, &conf);
     compare(&want, &answers(s.addr), "after kill -9");
+
+    // DROP RETENTION POLICY forgets its series, also after a restart.
+    let r = raw(
+        s.addr,
+        "POST",
+        "/query?q=DROP+RETENTION+POLICY+rp2+ON+db",
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let check = |s: &Server| {
+        let series = post(s.addr, "db", "SHOW SERIES").to_string();
+        assert!(series.contains("cpu,host=a,region=x"), "{series}");
+        for gone in ["rponly", "zone", "host=z"] {
+            assert!(!series.contains(gone), "{gone} in {series}");
+        }
+        let m = post(s.addr, "db", "SHOW MEASUREMENTS").to_string();
+        assert!(m.contains("\"cpu\"") && !m.contains("rponly"), "{m}");
+        let v = post(s.addr, "db", "SHOW TAG VALUES WITH KEY = zone");
+        assert_eq!(v, serde_json::json!({"results":[{"statement_id":0}]}));
+    };
+    check(&s);
+    let mut s = s;
+    s.kill();
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    let s = start_lineshard(dir, &conf);
+    check(&s);
 }
 
 /// Stops the server with SIGTERM and waits for it (a clean shutdown).

@@ -65,6 +65,20 @@ pub async fn execute(core: &Rc<Core>, stmt: ShowStatement, db: &str) -> Statemen
     if stmt.what == Show::Queries {
         return queries(core).await;
     }
+    // 1.x refuses these in its statement rewrite, before it looks at the database.
+    if stmt.has_time {
+        let refused = match stmt.what {
+            Show::Measurements => Some("SHOW MEASUREMENTS"),
+            Show::SeriesCardinality { .. } => Some("SHOW SERIES EXACT CARDINALITY"),
+            Show::MeasurementCardinality { .. } => Some("SHOW MEASUREMENT EXACT CARDINALITY"),
+            Show::TagKeyCardinality { .. } => Some("SHOW TAG KEY EXACT CARDINALITY"),
+            Show::FieldKeyCardinality { .. } => Some("SHOW FIELD KEY CARDINALITY"),
+            _ => None,
+        };
+        if let Some(what) = refused {
+            return StatementResult::error(format!("{what} doesn't support time in WHERE clause"));
+        }
+    }
     let db = stmt.database.clone().unwrap_or_else(|| db.to_string());
     if db.is_empty() {
         return StatementResult::error("database name required");
@@ -85,6 +99,9 @@ pub async fn execute(core: &Rc<Core>, stmt: ShowStatement, db: &str) -> Statemen
             _ => return StatementResult::error(format!("database not found: {db}")),
         },
     };
+    if let Some(e) = &stmt.condition_error {
+        return StatementResult::error(e.clone());
+    }
     match run(core, stmt, db, default_rp).await {
         Ok(r) => r,
         Err(e) => StatementResult::error(e),
@@ -112,7 +129,22 @@ async fn run(
         what: ShowWhat::Measurements,
     };
     let (limit, offset) = (stmt.limit, stmt.offset);
-    Ok(match &stmt.what {
+    // 1.6.7 estimates a cardinality only when nothing narrows it; otherwise it counts exactly.
+    let narrowed = !stmt.sources.is_empty()
+        || !matches!(stmt.condition, crate::query::TagExpr::True)
+        || stmt.has_time
+        || limit != 0
+        || offset != 0;
+    let what = match stmt.what.clone() {
+        Show::SeriesCardinality { exact } => Show::SeriesCardinality {
+            exact: exact || narrowed,
+        },
+        Show::MeasurementCardinality { exact } => Show::MeasurementCardinality {
+            exact: exact || narrowed,
+        },
+        w => w,
+    };
+    Ok(match &what {
         Show::Measurements => {
             let a = ask_show(core, req).await?;
             let rows = a.keys().map(|m| vec![text(m)]).collect();
@@ -150,6 +182,11 @@ async fn run(
         }
         Show::Series => {
             req.what = ShowWhat::Series;
+            if stmt.has_time {
+                // 1.6.7 reads a time-bounded SHOW SERIES from the data of the default
+                // retention policy (the bounds themselves are not applied here).
+                req.rps = vec![rp];
+            }
             let a = ask_show(core, req).await?;
             let mut keys: Vec<&[u8]> = a
                 .values()
@@ -215,7 +252,7 @@ async fn run(
             let all = merged
                 .iter()
                 .map(|(m, fields)| {
-                    if stmt.what == Show::FieldKeys {
+                    if what == Show::FieldKeys {
                         let rows = fields
                             .iter()
                             .map(|(f, ty)| vec![text(f), text(ty.as_bytes())])

@@ -114,8 +114,13 @@ pub struct ShowStatement {
     pub database: Option<String>,
     /// `FROM` sources, or the `WITH MEASUREMENT` of SHOW MEASUREMENTS; empty = all.
     pub sources: Vec<Source>,
-    /// `WHERE` on tags (time conditions read as true).
+    /// `WHERE` on tags (time conditions read as true; `_name` is the measurement).
     pub condition: TagExpr,
+    /// The WHERE clause names `time`.
+    pub has_time: bool,
+    /// A WHERE clause that parses but that 1.x refuses when it runs the statement (`invalid tag
+    /// comparison operator`): the statement's error.
+    pub condition_error: Option<String>,
     /// 0 = no limit.
     pub limit: u64,
     pub offset: u64,

@@ -90,6 +90,9 @@ pub fn merge_show(a: &mut ShowAnswer, b: ShowAnswer) {
     }
 }
 
+/// The pseudo tag key that names a series' measurement in a SHOW statement's WHERE (1.x `_name`).
+const NAME: &[u8] = b"_name";
+
 /// A postings entry with this bit set is an index into `lists`; otherwise it is the only series.
 const LIST: u32 = 1 << 31;
 
@@ -352,9 +355,27 @@ impl SeriesIndex {
         out
     }
 
+    /// The series of the measurements whose name passes `f` (the `_name` pseudo tag).
+    fn by_name(&self, f: impl Fn(&[u8]) -> bool) -> Vec<u32> {
+        let pass: Vec<bool> = self.measurements.iter().map(|m| f(&m.name)).collect();
+        (0..self.len() as u32)
+            .filter(|&s| {
+                self.series_measurement
+                    .get(s as usize)
+                    .is_some_and(|&m| pass.get(m as usize) == Some(&true))
+            })
+            .collect()
+    }
+
     fn eval(&self, e: &TagExpr) -> Set {
         let set = |ids, complement| Set { ids, complement };
         match e {
+            TagExpr::Eq { key, value, negate } if key == NAME => {
+                set(self.by_name(|m| m == value.as_slice()), *negate)
+            }
+            TagExpr::Regex { key, re, negate } if key == NAME => {
+                set(self.by_name(|m| re.is_match(m)), *negate)
+            }
             TagExpr::True => set(Vec::new(), true),
             TagExpr::False => set(Vec::new(), false),
             TagExpr::Eq { key, value, negate } => {

@@ -12,6 +12,8 @@ impl Parser {
             database: None,
             sources: Vec::new(),
             condition: TagExpr::True,
+            has_time: false,
+            condition_error: None,
             limit: 0,
             offset: 0,
             slimit: 0,
@@ -258,44 +260,77 @@ impl Parser {
         self.operators = 0;
         self.parens = 0;
         let expr = self.expr(1)?;
-        stmt.condition = self.lower_tags(&expr, pos)?;
+        let mut lowering = Lowering::default();
+        stmt.condition = self.lower_tags(&expr, pos, &mut lowering)?;
+        stmt.has_time = lowering.has_time;
+        stmt.condition_error = lowering.error;
         Ok(())
     }
 
     /// A WHERE expression as a predicate on tags: `=`, `!=`, `=~`, `!~` between a name and a
-    /// string or regex, `AND`, `OR`; a condition on `time` reads as true.
-    fn lower_tags(&self, e: &Expr, pos: usize) -> Result<TagExpr, ParseError> {
-        let Expr::Bin(op, l, r) = e else {
-            return Err(self.unsupported("this WHERE condition", pos));
-        };
+    /// string or regex, `AND`, `OR`; a condition on `time` reads as true (and is noted). What
+    /// 1.x refuses only when it runs the statement is noted as the statement's error.
+    fn lower_tags(&self, e: &Expr, pos: usize, out: &mut Lowering) -> Result<TagExpr, ParseError> {
         let is_time = |e: &Expr| matches!(e, Expr::Var(n, _) if n.eq_ignore_ascii_case("time"));
-        match *op {
-            "AND" => Ok(self.lower_tags(l, pos)?.and(self.lower_tags(r, pos)?)),
-            "OR" => Ok(self.lower_tags(l, pos)?.or(self.lower_tags(r, pos)?)),
-            _ if is_time(l) || is_time(r) => Ok(TagExpr::True),
-            "=" | "!=" => match (&**l, &**r) {
+        let (op, l, r) = match e {
+            Expr::Bin(op, l, r) => (*op, &**l, &**r),
+            Expr::Var(name, _) => {
+                out.error(format!("invalid condition expression: {name}"));
+                return Ok(TagExpr::True);
+            }
+            _ => return Err(self.unsupported("this WHERE condition", pos)),
+        };
+        match op {
+            "AND" => Ok(self
+                .lower_tags(l, pos, out)?
+                .and(self.lower_tags(r, pos, out)?)),
+            "OR" => Ok(self
+                .lower_tags(l, pos, out)?
+                .or(self.lower_tags(r, pos, out)?)),
+            _ if is_time(l) || is_time(r) => {
+                out.has_time = true;
+                Ok(TagExpr::True)
+            }
+            "=" | "!=" => match (l, r) {
                 (Expr::Var(k, _), Expr::Str(v)) | (Expr::Str(v), Expr::Var(k, _)) => {
                     Ok(TagExpr::Eq {
                         key: k.as_bytes().to_vec(),
                         value: v.as_bytes().to_vec(),
-                        negate: *op == "!=",
+                        negate: op == "!=",
                     })
                 }
                 _ => Err(self.unsupported("this WHERE condition", pos)),
             },
-            "=~" | "!~" => match (&**l, &**r) {
+            "=~" | "!~" => match (l, r) {
                 (Expr::Var(k, _), Expr::Regex(re)) => {
                     let re = regex::bytes::Regex::new(re)
                         .map_err(|e| self.message(format!("error parsing regexp: {e}"), pos))?;
                     Ok(TagExpr::Regex {
                         key: k.as_bytes().to_vec(),
                         re,
-                        negate: *op == "!~",
+                        negate: op == "!~",
                     })
                 }
                 _ => Err(self.unsupported("this WHERE condition", pos)),
             },
+            "<" | "<=" | ">" | ">=" => {
+                out.error("invalid tag comparison operator".to_string());
+                Ok(TagExpr::True)
+            }
             _ => Err(self.unsupported(format!("operator {op} in WHERE"), pos)),
         }
+    }
+}
+
+/// What lowering a SHOW statement's WHERE found besides the tag predicate.
+#[derive(Default)]
+struct Lowering {
+    has_time: bool,
+    error: Option<String>,
+}
+
+impl Lowering {
+    fn error(&mut self, e: String) {
+        self.error.get_or_insert(e);
     }
 }
