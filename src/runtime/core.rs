@@ -697,7 +697,7 @@ impl Core {
                 };
                 let mut expired = 0;
                 for p in core.partitions.borrow_mut().iter_mut() {
-                    expired += p.expire(&cutoff);
+                    expired += p.expire(cutoff);
                 }
                 if expired > 0 {
                     core.rebuild_indexes();

@@ -334,3 +334,129 @@ impl Lowering {
         self.error.get_or_insert(e);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::Statement;
+
+    fn show(q: &str) -> ShowStatement {
+        match parse(q, 0) {
+            Ok(mut v) if v.len() == 1 => match v.remove(0) {
+                Statement::Show(s) => s,
+                other => panic!("{q}: {other:?}"),
+            },
+            other => panic!("{q}: {other:?}"),
+        }
+    }
+
+    fn err(q: &str) -> String {
+        match parse(q, 0) {
+            Err(e) => e.to_string(),
+            Ok(v) => panic!("{q}: parsed as {v:?}"),
+        }
+    }
+
+    #[test]
+    fn clauses() {
+        let s = show(
+            r#"SHOW TAG VALUES ON "db" FROM "rp"."cpu", mem WITH KEY IN ("a", b) WHERE ("x" = 'y' OR z =~ /^q$/) AND time > now() - 1h LIMIT 5 OFFSET 2"#,
+        );
+        assert_eq!(
+            s.what,
+            Show::TagValues(KeyMatch::In(vec![b"a".to_vec(), b"b".to_vec()]))
+        );
+        assert_eq!(s.database.as_deref(), Some("db"));
+        assert_eq!(s.sources.len(), 2);
+        assert_eq!(s.sources[0].retention_policy.as_deref(), Some("rp"));
+        assert!(s.has_time);
+        assert!(matches!(s.condition, TagExpr::Or(..)));
+        assert_eq!((s.limit, s.offset), (5, 2));
+
+        let s = show("SHOW MEASUREMENTS WITH MEASUREMENT =~ /(?i)cp/ LIMIT 100");
+        assert_eq!(s.what, Show::Measurements);
+        assert!(matches!(
+            s.sources[0].measurement,
+            MeasurementMatch::Regex(_)
+        ));
+        assert_eq!(s.limit, 100);
+
+        let s = show("SHOW TAG KEYS FROM cpu WHERE host <> 'a' SLIMIT 1 SOFFSET 2");
+        assert_eq!(s.what, Show::TagKeys);
+        assert_eq!((s.slimit, s.soffset), (1, 2));
+        assert!(matches!(s.condition, TagExpr::Eq { negate: true, .. }));
+
+        for (q, what) in [
+            (
+                "SHOW SERIES EXACT CARDINALITY",
+                Show::SeriesCardinality { exact: true },
+            ),
+            (
+                "SHOW SERIES CARDINALITY",
+                Show::SeriesCardinality { exact: false },
+            ),
+            ("SHOW SERIES EXACT", Show::Series),
+            (
+                "SHOW MEASUREMENT CARDINALITY",
+                Show::MeasurementCardinality { exact: false },
+            ),
+            (
+                "SHOW TAG KEY EXACT CARDINALITY",
+                Show::TagKeyCardinality { exact: true },
+            ),
+            (
+                "SHOW FIELD KEY CARDINALITY",
+                Show::FieldKeyCardinality { exact: false },
+            ),
+            ("SHOW FIELD KEYS", Show::FieldKeys),
+            ("SHOW QUERIES", Show::Queries),
+            (
+                "SHOW TAG VALUES EXACT CARDINALITY WITH KEY != k",
+                Show::TagValuesCardinality {
+                    exact: true,
+                    key: KeyMatch::Ne(b"k".to_vec()),
+                },
+            ),
+        ] {
+            assert_eq!(show(q).what, what, "{q}");
+        }
+    }
+
+    #[test]
+    fn statement_errors_wait_for_execution() {
+        let s = show("SHOW SERIES WHERE v > 0");
+        assert_eq!(
+            s.condition_error.as_deref(),
+            Some("invalid tag comparison operator")
+        );
+        let s = show("SHOW SERIES WHERE host");
+        assert_eq!(
+            s.condition_error.as_deref(),
+            Some("invalid condition expression: host")
+        );
+    }
+
+    #[test]
+    fn syntax_errors_are_influxql_texts() {
+        assert_eq!(
+            err("SHOW TAG VALUES"),
+            "found EOF, expected WITH at line 1, char 17"
+        );
+        assert_eq!(
+            err("SHOW TAG VALUES WITH KEY"),
+            "found EOF, expected IN, =, =~ at line 1, char 26"
+        );
+        assert_eq!(
+            err("SHOW MEASUREMENT"),
+            "found EOF, expected CARDINALITY at line 1, char 18"
+        );
+        assert_eq!(
+            err("SHOW TAG KEY"),
+            "found EOF, expected EXACT, CARDINALITY at line 1, char 14"
+        );
+        assert_eq!(
+            err("SHOW MEASUREMENTS WITH MEASUREMENT > x"),
+            "found >, expected =, =~ at line 1, char 36"
+        );
+    }
+}

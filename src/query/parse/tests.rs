@@ -545,7 +545,7 @@ fn user_statements() {
 #[test]
 fn unsupported_influxql_is_named() {
     for (q, what) in [
-        ("SHOW MEASUREMENTS", "SHOW MEASUREMENTS"),
+        ("SHOW SHARDS", "SHOW SHARDS"),
         ("DROP MEASUREMENT m", "DROP MEASUREMENT"),
         ("SELECT mean(v) FROM m", "function mean()"),
         ("SELECT v FROM m GROUP BY host", "GROUP BY"),

@@ -46,7 +46,12 @@ impl Partition {
             }
         }
         if let Some(m) = &self.sealing {
-            out.extend(m.series_keys());
+            let dropped = &self.dropped_while_sealing;
+            out.extend(
+                m.series_keys()
+                    .into_iter()
+                    .filter(|(db, rp, _, _)| !is_dropped(dropped, db, rp)),
+            );
         }
         out.extend(self.memtable.series_keys());
         out
