@@ -190,7 +190,32 @@ const QUERIES: &[(&str, &str)] = &[
     ("", "SHOW SERIES ON nodb"),
     ("", "SHOW FIELD KEYS ON nodb"),
     ("", "SHOW TAG KEYS"),
+    ("db", "SHOW RETENTION POLICIES on \"db\""),
+    ("db", "SHOW DATABASES"),
 ];
+
+/// Grafana's editor queries as it sends them: GET with `epoch=ms`.
+const GRAFANA_GET: &[&str] = &[
+    "SHOW measurements",
+    "SHOW MEASUREMENTS LIMIT 100",
+    "SHOW MEASUREMENTS WITH MEASUREMENT =~ /(?i)cp/ LIMIT 100",
+    "SHOW TAG KEYS FROM \"cpu\"",
+    "SHOW TAG VALUES FROM \"cpu\" WITH KEY = \"host\" WHERE \"region\" =~ /^(r1|r2)$/",
+    "SHOW FIELD KEYS FROM \"cpu\"",
+    "SHOW RETENTION POLICIES on \"db\"",
+];
+
+fn grafana(addr: SocketAddr) -> Vec<serde_json::Value> {
+    GRAFANA_GET
+        .iter()
+        .map(|q| {
+            let target = format!("/query?db=db&epoch=ms&q={}", urlencode(q));
+            let r = raw(addr, "GET", &target, b"");
+            assert_eq!(r.status, 200, "{q}: {}", r.text());
+            serde_json::from_slice(&r.body).unwrap()
+        })
+        .collect()
+}
 
 /// Drops run on both servers after the first comparison; the answers must still agree.
 /// (DROP RETENTION POLICY is checked on lineshard alone: 1.6.7 keeps a dropped retention
@@ -278,6 +303,7 @@ fn show_statements_answer_like_influxd_and_survive_restarts() {
         "the data must span sealed segments"
     );
     compare(&want, &answers(s.addr), "live");
+    assert_eq!(grafana(influxd.addr), grafana(s.addr));
 
     for q in DROPS {
         for addr in [influxd.addr, s.addr] {

@@ -79,9 +79,12 @@ pub async fn query(core: &Rc<Core>, req: &Request, principal: &Principal) -> Res
         } else {
             None
         };
-        let qid = core.query_started(&stmt.text(), &db);
+        let running = Running {
+            core,
+            qid: core.query_started(&stmt.text(), &db),
+        };
         let mut r = execute(core, stmt, &db, &rp, principal).await;
-        core.query_finished(qid);
+        drop(running);
         failed = r.error.is_some();
         if let Some(w) = warning {
             r = r.with_warning(w);
@@ -95,6 +98,18 @@ pub async fn query(core: &Rc<Core>, req: &Request, principal: &Principal) -> Res
         .spawn_blocking(move || query::render_results(results, time))
         .await;
     Response::json(200, body)
+}
+
+/// A statement listed by SHOW QUERIES until it is answered or its request is dropped.
+struct Running<'a> {
+    core: &'a Core,
+    qid: u64,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.core.query_finished(self.qid);
+    }
 }
 
 fn change(
