@@ -119,7 +119,8 @@ pub struct SeriesIndex {
     /// in tag-key order (the order of the series key).
     series_start: Vec<u32>,
     series_values: Vec<u32>,
-    series_measurement: Vec<u32>,
+    /// The measurement of each series without tags (a series with tags has its first value's).
+    tagless: HashMap<u32, u32>,
 }
 
 struct Measurement {
@@ -131,6 +132,7 @@ struct Measurement {
 }
 
 struct Pair {
+    measurement: u32,
     key: u32,
     /// Value ids, hashed by their bytes.
     values: HashTable<u32>,
@@ -149,11 +151,11 @@ struct Set {
 impl SeriesIndex {
     /// The number of series indexed.
     pub fn len(&self) -> usize {
-        self.series_measurement.len()
+        self.series_start.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.series_measurement.is_empty()
+        self.series_start.is_empty()
     }
 
     fn value(&self, v: u32) -> &[u8] {
@@ -210,7 +212,7 @@ impl SeriesIndex {
 
     /// Inserts a series given its unescaped measurement and tags (sorted by key).
     pub fn insert_parts(&mut self, measurement: &[u8], tags: &[(Vec<u8>, Vec<u8>)]) -> bool {
-        if self.series_measurement.len() >= (LIST - 1) as usize {
+        if self.len() >= (LIST - 1) as usize {
             return false;
         }
         let mut new = false;
@@ -228,7 +230,7 @@ impl SeriesIndex {
                 m
             }
         };
-        let sid = self.series_measurement.len() as u32;
+        let sid = self.len() as u32;
         if tags.is_empty() {
             let Some(m) = self.measurements.get_mut(mid as usize) else {
                 return false;
@@ -309,6 +311,7 @@ impl SeriesIndex {
         let p = self.pairs.len() as u32;
         m.keys.push((kid, p));
         self.pairs.push(Pair {
+            measurement: mid,
             key: kid,
             values: HashTable::new(),
         });
@@ -316,10 +319,12 @@ impl SeriesIndex {
     }
 
     fn push_series(&mut self, mid: u32, values: &[u32]) {
-        let sid = self.series_measurement.len() as u32;
+        let sid = self.len() as u32;
         self.series_start.push(self.series_values.len() as u32);
         self.series_values.extend_from_slice(values);
-        self.series_measurement.push(mid);
+        if values.is_empty() {
+            self.tagless.insert(sid, mid);
+        }
         for &v in values {
             let Some(p) = self.postings.get_mut(v as usize) else {
                 continue;
@@ -360,9 +365,8 @@ impl SeriesIndex {
         let pass: Vec<bool> = self.measurements.iter().map(|m| f(&m.name)).collect();
         (0..self.len() as u32)
             .filter(|&s| {
-                self.series_measurement
-                    .get(s as usize)
-                    .is_some_and(|&m| pass.get(m as usize) == Some(&true))
+                self.mid_of(s)
+                    .is_some_and(|m| pass.get(m as usize) == Some(&true))
             })
             .collect()
     }
@@ -444,9 +448,8 @@ impl SeriesIndex {
             .map(|m| measurement(&m.name))
             .collect();
         let in_measurement = |s: u32| {
-            self.series_measurement
-                .get(s as usize)
-                .is_some_and(|&m| mids.get(m as usize) == Some(&true))
+            self.mid_of(s)
+                .is_some_and(|m| mids.get(m as usize) == Some(&true))
         };
         let set = self.eval(expr);
         if set.complement {
@@ -458,11 +461,21 @@ impl SeriesIndex {
         }
     }
 
+    /// The measurement id of series `s`: its first value's, or the one of a tagless series.
+    fn mid_of(&self, s: u32) -> Option<u32> {
+        match self.series(s).first() {
+            Some(&v) => {
+                let pair = *self.value_pair.get(v as usize)?;
+                self.pairs.get(pair as usize).map(|p| p.measurement)
+            }
+            None => self.tagless.get(&s).copied(),
+        }
+    }
+
     /// The measurement name of series `s`.
     pub fn measurement_of(&self, s: u32) -> &[u8] {
-        self.series_measurement
-            .get(s as usize)
-            .and_then(|&m| self.measurements.get(m as usize))
+        self.mid_of(s)
+            .and_then(|m| self.measurements.get(m as usize))
             .map_or(&[], |m| &m.name)
     }
 
