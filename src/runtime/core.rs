@@ -635,6 +635,18 @@ impl Core {
         }
     }
 
+    /// Runs `f` on this core's series index of (db, rp), if it has one (e.g. a scan's
+    /// `SeriesIndex::lookup` of its tag condition). Hold nothing from it across an `.await`.
+    pub fn with_index<R>(
+        &self,
+        db: &str,
+        rp: &str,
+        f: impl FnOnce(Option<&SeriesIndex>) -> R,
+    ) -> R {
+        let indexes = self.indexes.borrow();
+        f(indexes.get(&(db, rp) as &dyn DbRp))
+    }
+
     /// This core's part of a SHOW statement's answer.
     pub fn show_local(&self, req: &ShowRequest) -> ShowAnswer {
         let mut out = ShowAnswer::new();
