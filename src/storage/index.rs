@@ -115,13 +115,20 @@ pub struct SeriesIndex {
     /// Per value: its only series, or `LIST | i` for `lists[i]` (sorted).
     postings: Vec<u32>,
     lists: Vec<Vec<u32>>,
-    /// Series `s` has the values `series_values[series_start[s]..series_start[s + 1]]`,
-    /// in tag-key order (the order of the series key).
-    series_start: Vec<u32>,
+    /// The series, one record after the other; a series' id is where its record starts. A
+    /// record is the series' value ids in tag-key order (the order of the series key), the
+    /// last one marked with [`END`]; a series without tags is one entry, its measurement id
+    /// marked with `END | TAGLESS` (a series with tags has its first value's measurement).
     series_values: Vec<u32>,
-    /// The measurement of each series without tags (a series with tags has its first value's).
-    tagless: HashMap<u32, u32>,
+    series_count: u32,
 }
+
+/// Marks the last entry of a series record.
+const END: u32 = 1 << 31;
+/// Marks the entry of a series without tags (its measurement id).
+const TAGLESS: u32 = 1 << 30;
+/// Value ids and measurement ids stay below this (the marks take the two top bits).
+const ID_MAX: u32 = TAGLESS - 1;
 
 struct Measurement {
     name: Box<[u8]>,
@@ -151,11 +158,11 @@ struct Set {
 impl SeriesIndex {
     /// The number of series indexed.
     pub fn len(&self) -> usize {
-        self.series_start.len()
+        self.series_count as usize
     }
 
     pub fn is_empty(&self) -> bool {
-        self.series_start.is_empty()
+        self.series_count == 0
     }
 
     fn value(&self, v: u32) -> &[u8] {
@@ -167,14 +174,34 @@ impl SeriesIndex {
         }
     }
 
-    fn series(&self, s: u32) -> &[u32] {
-        let s = s as usize;
-        let a = self.series_start.get(s).copied().unwrap_or(0) as usize;
-        let b = self
-            .series_start
-            .get(s + 1)
-            .map_or(self.series_values.len(), |&b| b as usize);
-        self.series_values.get(a..b).unwrap_or(&[])
+    /// The record of series `s` (marks included).
+    fn record(&self, s: u32) -> &[u32] {
+        let rest = self.series_values.get(s as usize..).unwrap_or(&[]);
+        let n = rest
+            .iter()
+            .position(|&e| e & END != 0)
+            .map_or(rest.len(), |i| i + 1);
+        rest.get(..n).unwrap_or(&[])
+    }
+
+    /// The value ids of series `s`, in tag-key order (none for a series without tags).
+    fn series(&self, s: u32) -> impl Iterator<Item = u32> + '_ {
+        self.record(s)
+            .iter()
+            .filter(|&&e| e & TAGLESS == 0)
+            .map(|&e| e & !END)
+    }
+
+    /// Every series id, in insertion order.
+    fn all_series(&self) -> impl Iterator<Item = u32> + '_ {
+        let ends = self
+            .series_values
+            .iter()
+            .enumerate()
+            .filter(|(_, &e)| e & END != 0);
+        std::iter::once(0u32)
+            .chain(ends.map(|(i, _)| i as u32 + 1))
+            .take(self.len())
     }
 
     fn key_of_value(&self, v: u32) -> u32 {
@@ -212,7 +239,10 @@ impl SeriesIndex {
 
     /// Inserts a series given its unescaped measurement and tags (sorted by key).
     pub fn insert_parts(&mut self, measurement: &[u8], tags: &[(Vec<u8>, Vec<u8>)]) -> bool {
-        if self.len() >= (LIST - 1) as usize {
+        if self.series_values.len() + tags.len() + 1 >= (LIST - 1) as usize
+            || self.value_start.len() >= ID_MAX as usize
+            || self.measurements.len() >= ID_MAX as usize
+        {
             return false;
         }
         let mut new = false;
@@ -230,7 +260,7 @@ impl SeriesIndex {
                 m
             }
         };
-        let sid = self.len() as u32;
+        let sid = self.series_values.len() as u32;
         if tags.is_empty() {
             let Some(m) = self.measurements.get_mut(mid as usize) else {
                 return false;
@@ -298,7 +328,7 @@ impl SeriesIndex {
         };
         self.posting(*rarest)
             .iter()
-            .any(|&s| self.series(s) == values)
+            .any(|&s| self.series(s).eq(values.iter().copied()))
     }
 
     fn pair(&mut self, mid: u32, kid: u32) -> u32 {
@@ -319,12 +349,15 @@ impl SeriesIndex {
     }
 
     fn push_series(&mut self, mid: u32, values: &[u32]) {
-        let sid = self.len() as u32;
-        self.series_start.push(self.series_values.len() as u32);
-        self.series_values.extend_from_slice(values);
-        if values.is_empty() {
-            self.tagless.insert(sid, mid);
+        let sid = self.series_values.len() as u32;
+        match values.split_last() {
+            Some((last, head)) => {
+                self.series_values.extend_from_slice(head);
+                self.series_values.push(last | END);
+            }
+            None => self.series_values.push(mid | END | TAGLESS),
         }
+        self.series_count += 1;
         for &v in values {
             let Some(p) = self.postings.get_mut(v as usize) else {
                 continue;
@@ -363,7 +396,7 @@ impl SeriesIndex {
     /// The series of the measurements whose name passes `f` (the `_name` pseudo tag).
     fn by_name(&self, f: impl Fn(&[u8]) -> bool) -> Vec<u32> {
         let pass: Vec<bool> = self.measurements.iter().map(|m| f(&m.name)).collect();
-        (0..self.len() as u32)
+        self.all_series()
             .filter(|&s| {
                 self.mid_of(s)
                     .is_some_and(|m| pass.get(m as usize) == Some(&true))
@@ -453,7 +486,7 @@ impl SeriesIndex {
         };
         let set = self.eval(expr);
         if set.complement {
-            (0..self.len() as u32)
+            self.all_series()
                 .filter(|s| in_measurement(*s) && set.ids.binary_search(s).is_err())
                 .collect()
         } else {
@@ -463,13 +496,12 @@ impl SeriesIndex {
 
     /// The measurement id of series `s`: its first value's, or the one of a tagless series.
     fn mid_of(&self, s: u32) -> Option<u32> {
-        match self.series(s).first() {
-            Some(&v) => {
-                let pair = *self.value_pair.get(v as usize)?;
-                self.pairs.get(pair as usize).map(|p| p.measurement)
-            }
-            None => self.tagless.get(&s).copied(),
+        let first = *self.record(s).first()?;
+        if first & TAGLESS != 0 {
+            return Some(first & ID_MAX);
         }
+        let pair = *self.value_pair.get((first & !END) as usize)?;
+        self.pairs.get(pair as usize).map(|p| p.measurement)
     }
 
     /// The measurement name of series `s`.
@@ -481,7 +513,7 @@ impl SeriesIndex {
 
     /// The unescaped (key, value) tags of series `s`, in key order.
     pub fn tags_of(&self, s: u32) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        self.series(s).iter().map(|&v| {
+        self.series(s).map(|v| {
             let k = self
                 .keys
                 .get(self.key_of_value(v) as usize)

@@ -62,8 +62,9 @@ fn insert_dedups_and_rebuilds_keys() {
             "disk,host=a"
         ]
     );
-    assert_eq!(ix.measurement_of(3), b"m 1");
-    let tags: Vec<_> = ix.tags_of(3).collect();
+    assert_eq!(ix.measurement_of(all[3]), b"m 1");
+    assert_eq!(ix.measurement_of(all[2]), b"mem");
+    let tags: Vec<_> = ix.tags_of(all[3]).collect();
     assert_eq!(tags, [(&b"k=y"[..], &b"v,1"[..])]);
     let mut k = ix.tag_keys(b"cpu").unwrap();
     k.sort();
