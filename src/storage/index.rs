@@ -6,17 +6,16 @@
 //! memtable), the whole index is rebuilt from the partitions' stored series at start-up and
 //! after a retention expiry, and a dropped database or retention policy drops its indexes.
 //!
-//! Memory is what bounds this design (it counts in the RSS per series): a series is its
-//! measurement id and the ids of its tag values (4 bytes each) in one flat array; a tag value
+//! Memory is what bounds this design (it counts in the RSS per series): a series is the ids of
+//! its tag values (4 bytes each), one record after the other in one array; a tag value
 //! is interned once per (measurement, tag key), its bytes in one arena, found through a
 //! `HashTable<u32>` of that (measurement, key) (which is also the list of its values), and its
 //! postings are a single series id inline, or an index into the few lists of values that more
 //! than one series share. No per-series or per-value allocation. Series keys are not stored:
 //! a series' escaped key is rebuilt from its parts when SHOW SERIES asks for it.
 //!
-//! Whether a series is already indexed is decided without a table of series: a series with a
-//! value new to the index is new; otherwise its candidates are the postings of its rarest value,
-//! compared value id by value id.
+//! Whether a series is already indexed: a series with a value new to the index is new;
+//! otherwise it is looked up in a `HashTable<u32>` of the series hashed by their value ids.
 
 use crate::storage::scan::{MeasurementMatch, TagExpr};
 use hashbrown::{HashMap, HashTable};
@@ -121,6 +120,8 @@ pub struct SeriesIndex {
     /// marked with `END | TAGLESS` (a series with tags has its first value's measurement).
     series_values: Vec<u32>,
     series_count: u32,
+    /// The series with tags, hashed by their value ids: whether a series is indexed already.
+    by_values: HashTable<u32>,
 }
 
 /// Marks the last entry of a series record.
@@ -176,12 +177,7 @@ impl SeriesIndex {
 
     /// The record of series `s` (marks included).
     fn record(&self, s: u32) -> &[u32] {
-        let rest = self.series_values.get(s as usize..).unwrap_or(&[]);
-        let n = rest
-            .iter()
-            .position(|&e| e & END != 0)
-            .map_or(rest.len(), |i| i + 1);
-        rest.get(..n).unwrap_or(&[])
+        record(&self.series_values, s)
     }
 
     /// The value ids of series `s`, in tag-key order (none for a series without tags).
@@ -323,12 +319,11 @@ impl SeriesIndex {
 
     /// Whether a series with exactly these value ids is indexed.
     fn contains(&self, values: &[u32]) -> bool {
-        let Some(rarest) = values.iter().min_by_key(|&&v| self.posting(v).len()) else {
-            return false;
-        };
-        self.posting(*rarest)
-            .iter()
-            .any(|&s| self.series(s).eq(values.iter().copied()))
+        self.by_values
+            .find(hash_ids(values.iter().copied()), |&s| {
+                self.series(s).eq(values.iter().copied())
+            })
+            .is_some()
     }
 
     fn pair(&mut self, mid: u32, kid: u32) -> u32 {
@@ -354,6 +349,11 @@ impl SeriesIndex {
             Some((last, head)) => {
                 self.series_values.extend_from_slice(head);
                 self.series_values.push(last | END);
+                let records = &self.series_values;
+                self.by_values
+                    .insert_unique(hash_ids(values.iter().copied()), sid, |&s| {
+                        hash_ids(record(records, s).iter().map(|&e| e & !END))
+                    });
             }
             None => self.series_values.push(mid | END | TAGLESS),
         }
@@ -630,6 +630,25 @@ impl SeriesIndex {
             }
         }
     }
+}
+
+/// The record at `s` of a series array (marks included).
+fn record(series: &[u32], s: u32) -> &[u32] {
+    let rest = series.get(s as usize..).unwrap_or(&[]);
+    let n = rest
+        .iter()
+        .position(|&e| e & END != 0)
+        .map_or(rest.len(), |i| i + 1);
+    rest.get(..n).unwrap_or(&[])
+}
+
+/// A hash of a series' value ids (multiply-rotate, as FxHash).
+fn hash_ids(ids: impl Iterator<Item = u32>) -> u64 {
+    let mut h = 0u64;
+    for v in ids {
+        h = (h.rotate_left(5) ^ u64::from(v)).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    h
 }
 
 fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
