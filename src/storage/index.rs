@@ -14,8 +14,11 @@
 //! than one series share. No per-series or per-value allocation. Series keys are not stored:
 //! a series' escaped key is rebuilt from its parts when SHOW SERIES asks for it.
 //!
-//! Whether a series is already indexed: a series with a value new to the index is new;
-//! otherwise it is looked up in a `HashTable<u32>` of the series hashed by their value ids.
+//! Whether a series is already indexed: a series with a value new to the index is new; one
+//! with a value few series have is looked for among those; otherwise it is looked up in a
+//! `HashTable<u32>` of the series hashed by their value ids, which holds only the series whose
+//! every value is shared by many (a cross product of tags), not the usual series with one
+//! value of its own (a host name, an id).
 
 use crate::storage::scan::{MeasurementMatch, TagExpr};
 use hashbrown::{HashMap, HashTable};
@@ -120,9 +123,15 @@ pub struct SeriesIndex {
     /// marked with `END | TAGLESS` (a series with tags has its first value's measurement).
     series_values: Vec<u32>,
     series_count: u32,
-    /// The series with tags, hashed by their value ids: whether a series is indexed already.
+    /// The series whose every value more than [`SHARED`] series have, hashed by their value
+    /// ids: whether such a series is indexed already. (Another series is found among the few
+    /// of its rarest value.)
     by_values: HashTable<u32>,
 }
+
+/// A series with a value that at most this many series have is looked for among those; one
+/// whose every value more have is looked up in `by_values`.
+const SHARED: usize = 8;
 
 /// Marks the last entry of a series record.
 const END: u32 = 1 << 31;
@@ -164,6 +173,37 @@ impl SeriesIndex {
 
     pub fn is_empty(&self) -> bool {
         self.series_count == 0
+    }
+
+    /// The bytes this index holds on the heap (capacities; hash tables at one control byte per
+    /// bucket). The small maps (measurements, keys) count their entries only.
+    pub fn heap_bytes(&self) -> usize {
+        fn vec<T>(v: &Vec<T>) -> usize {
+            v.capacity() * std::mem::size_of::<T>()
+        }
+        fn table(t: &HashTable<u32>) -> usize {
+            // hashbrown: buckets = capacity * 8 / 7 rounded up to a power of two, 5 B each.
+            let buckets = (t.capacity() * 8 / 7).next_power_of_two();
+            buckets * 5
+        }
+        let names: usize = self
+            .measurements
+            .iter()
+            .map(|m| m.name.len() * 2 + 64)
+            .sum();
+        let keys: usize = self.keys.iter().map(|k| k.len() * 2 + 48).sum();
+        let pairs: usize = self.pairs.iter().map(|p| table(&p.values) + 16).sum();
+        let lists: usize = self.lists.iter().map(vec).sum::<usize>() + vec(&self.lists);
+        names
+            + keys
+            + pairs
+            + lists
+            + vec(&self.value_bytes)
+            + vec(&self.value_start)
+            + vec(&self.value_pair)
+            + vec(&self.postings)
+            + vec(&self.series_values)
+            + table(&self.by_values)
     }
 
     fn value(&self, v: u32) -> &[u8] {
@@ -319,11 +359,45 @@ impl SeriesIndex {
 
     /// Whether a series with exactly these value ids is indexed.
     fn contains(&self, values: &[u32]) -> bool {
-        self.by_values
-            .find(hash_ids(values.iter().copied()), |&s| {
-                self.series(s).eq(values.iter().copied())
-            })
-            .is_some()
+        let same = |s: u32| self.series(s).eq(values.iter().copied());
+        match values
+            .iter()
+            .map(|&v| self.posting(v))
+            .min_by_key(|p| p.len())
+        {
+            None => false,
+            Some(rarest) if rarest.len() <= SHARED => rarest.iter().any(|&s| same(s)),
+            Some(_) => self
+                .by_values
+                .find(hash_ids(values.iter().copied()), |&s| same(s))
+                .is_some(),
+        }
+    }
+
+    /// The fewest series any value of series `s` has (its rarest value's postings).
+    fn rarest(&self, s: u32) -> usize {
+        self.series(s)
+            .map(|v| self.posting(v).len())
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Puts series `s` in `by_values` (once: it may be there already).
+    fn hash_series(&mut self, s: u32) {
+        let values: Vec<u32> = self.series(s).collect();
+        let h = hash_ids(values.iter().copied());
+        let records = &self.series_values;
+        let same = |t: &u32| {
+            record(records, *t)
+                .iter()
+                .map(|&e| e & !END)
+                .eq(values.iter().copied())
+        };
+        if self.by_values.find(h, same).is_none() {
+            self.by_values.insert_unique(h, s, |&t| {
+                hash_ids(record(records, t).iter().map(|&e| e & !END))
+            });
+        }
     }
 
     fn pair(&mut self, mid: u32, kid: u32) -> u32 {
@@ -349,11 +423,6 @@ impl SeriesIndex {
             Some((last, head)) => {
                 self.series_values.extend_from_slice(head);
                 self.series_values.push(last | END);
-                let records = &self.series_values;
-                self.by_values
-                    .insert_unique(hash_ids(values.iter().copied()), sid, |&s| {
-                        hash_ids(record(records, s).iter().map(|&e| e & !END))
-                    });
             }
             None => self.series_values.push(mid | END | TAGLESS),
         }
@@ -370,7 +439,19 @@ impl SeriesIndex {
                 *p = list;
             } else if let Some(l) = self.lists.get_mut((*p & !LIST) as usize) {
                 l.push(sid);
+                if l.len() == SHARED + 1 {
+                    // Its series may now have only values this shared: hash those.
+                    let now_shared: Vec<u32> = l.clone();
+                    for t in now_shared {
+                        if t != sid && self.rarest(t) > SHARED {
+                            self.hash_series(t);
+                        }
+                    }
+                }
             }
+        }
+        if !values.is_empty() && self.rarest(sid) > SHARED {
+            self.hash_series(sid);
         }
     }
 

@@ -167,3 +167,45 @@ fn lookup_equals_scan() {
         assert_eq!(got, want, "{e:?}");
     }
 }
+
+/// The index's share of the RSS-per-series budget (`scripts/rss-per-series.py`: 1 M one-point
+/// series `cpu,host=h<i % 1000>,id=s<i>`, at most 150 B per series with everything else at ~103).
+#[test]
+fn memory_per_series_on_the_rss_shape() {
+    const N: usize = 1_000_000;
+    let mut ix = SeriesIndex::default();
+    let mut key = Vec::new();
+    for i in 0..N {
+        key.clear();
+        key.extend_from_slice(format!("cpu,host=h{},id=s{i}", i % 1000).as_bytes());
+        assert!(ix.insert(&key));
+    }
+    assert!(!ix.insert(b"cpu,host=h7,id=s7"));
+    let per_series = ix.heap_bytes() as f64 / N as f64;
+    eprintln!("series index: {per_series:.1} B per series");
+    assert!(per_series <= 45.0, "{per_series:.1} B per series");
+}
+
+/// Series made only of shared values (a cross product of two tags) are found again through the
+/// hash of their value ids, also those whose values became shared after they were inserted.
+#[test]
+fn cross_products_dedup() {
+    let mut ix = SeriesIndex::default();
+    let key = |a: usize, b: usize| format!("m,a=a{a},b=b{b}").into_bytes();
+    // Row by row: each series' `b` value is shared only once later rows come.
+    for a in 0..40 {
+        for b in 0..40 {
+            assert!(ix.insert(&key(a, b)), "{a} {b}");
+        }
+    }
+    assert_eq!(ix.len(), 1600);
+    for a in 0..40 {
+        for b in 0..40 {
+            assert!(!ix.insert(&key(a, b)), "{a} {b}");
+        }
+    }
+    assert!(ix.insert(b"m,a=a1"));
+    assert!(!ix.insert(b"m,a=a1"));
+    assert!(ix.insert(b"m,a=a1,b=b1,c=x"));
+    assert_eq!(ix.len(), 1602);
+}
