@@ -474,6 +474,15 @@ impl SeriesIndex {
         out
     }
 
+    /// The sorted series whose tag `key` has one of `values` (one hash lookup per value and
+    /// measurement that has the key).
+    fn exact(&self, key: &[u8], values: &[Vec<u8>]) -> Vec<u32> {
+        let kid = self.key_ids.get(key).copied();
+        let pairs = (0..self.pairs.len() as u32)
+            .filter(|&p| self.pairs.get(p as usize).map(|p| p.key) == kid);
+        self.union(pairs.flat_map(|p| values.iter().filter_map(move |v| self.find_value(p, v))))
+    }
+
     /// The series of the measurements whose name passes `f` (the `_name` pseudo tag).
     fn by_name(&self, f: impl Fn(&[u8]) -> bool) -> Vec<u32> {
         let pass: Vec<bool> = self.measurements.iter().map(|m| f(&m.name)).collect();
@@ -501,11 +510,7 @@ impl SeriesIndex {
                     // `k = ''`: the series without the tag.
                     set(self.union(self.values_of_key(key)), true)
                 } else {
-                    let ids = self.union(
-                        self.values_of_key(key)
-                            .filter(|&v| self.value(v) == value.as_slice()),
-                    );
-                    set(ids, false)
+                    set(self.exact(key, std::slice::from_ref(value)), false)
                 };
                 Set {
                     complement: s.complement != *negate,
@@ -513,7 +518,10 @@ impl SeriesIndex {
                 }
             }
             TagExpr::Regex { key, re, negate } => {
-                let s = if re.is_match(b"") {
+                let s = if let Some(literals) = literal_alternatives(re.as_str()) {
+                    // `/^(a|b)$/` (Grafana's multi-value variable): hash lookups.
+                    set(self.exact(key, &literals), false)
+                } else if re.is_match(b"") {
                     // Series without the tag match too: every series but those whose value
                     // does not match.
                     let ids = self.union(
@@ -711,6 +719,46 @@ impl SeriesIndex {
             }
         }
     }
+}
+
+/// The strings a regex of the form `^lit$` or `^(lit|lit|...)$` matches exactly, when its
+/// literals hold no regex syntax but `\`-escaped punctuation and none is empty.
+fn literal_alternatives(pattern: &str) -> Option<Vec<Vec<u8>>> {
+    let inner = pattern.strip_prefix('^')?.strip_suffix('$')?;
+    if inner.ends_with('\\') {
+        return None; // `\$`: the `$` is escaped
+    }
+    let inner = match inner.strip_prefix('(') {
+        Some(rest) => rest.strip_suffix(')')?,
+        None => inner,
+    };
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '|' => {
+                out.push(std::mem::take(&mut cur));
+            }
+            '\\' => match chars.next() {
+                Some(e) if e.is_ascii_punctuation() => {
+                    let mut b = [0u8; 4];
+                    cur.extend_from_slice(e.encode_utf8(&mut b).as_bytes());
+                }
+                _ => return None,
+            },
+            '.' | '^' | '$' | '*' | '+' | '?' | '(' | ')' | '[' | ']' | '{' | '}' => return None,
+            c => {
+                let mut b = [0u8; 4];
+                cur.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            }
+        }
+    }
+    out.push(cur);
+    if out.iter().any(|v| v.is_empty()) {
+        return None;
+    }
+    Some(out)
 }
 
 /// The record at `s` of a series array (marks included).

@@ -209,3 +209,34 @@ fn cross_products_dedup() {
     assert!(ix.insert(b"m,a=a1,b=b1,c=x"));
     assert_eq!(ix.len(), 1602);
 }
+
+#[test]
+fn literal_regexes_are_hash_lookups() {
+    let lit = |p: &str| literal_alternatives(p);
+    let v = |xs: &[&str]| Some(xs.iter().map(|x| x.as_bytes().to_vec()).collect::<Vec<_>>());
+    assert_eq!(lit("^(a|b)$"), v(&["a", "b"]));
+    assert_eq!(lit("^host1$"), v(&["host1"]));
+    assert_eq!(
+        lit(r"^(h\.example\.com|x\-1)$"),
+        v(&["h.example.com", "x-1"])
+    );
+    for p in [
+        "^(a|)$", "a", "^a", "^a.$", "^(?i)a$", r"^a\$", r"^a\d$", "^(a|b)c$", "^[ab]$", "^$",
+    ] {
+        assert_eq!(lit(p), None, "{p}");
+    }
+    // Same answers as the regex itself.
+    let ix = index(&["m,h=a", "m,h=b", "m,h=ab", "m", "n,h=a"]);
+    for p in ["^(a|b)$", "^a$", "^(zz|ab)$"] {
+        let want = keys(
+            &ix,
+            &ix.lookup(ALL, &re("h", &format!("{p}|^never-{p}"), false)),
+        );
+        assert_eq!(keys(&ix, &ix.lookup(ALL, &re("h", p, false))), want, "{p}");
+        let want = keys(
+            &ix,
+            &ix.lookup(ALL, &re("h", &format!("{p}|^never-{p}"), true)),
+        );
+        assert_eq!(keys(&ix, &ix.lookup(ALL, &re("h", p, true))), want, "{p}");
+    }
+}
