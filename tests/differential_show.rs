@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::influxd::{raw, start_influxd};
+use common::influxd::start_influxd;
 use common::{urlencode, Server};
 use std::net::SocketAddr;
 
@@ -210,7 +210,7 @@ fn grafana(addr: SocketAddr) -> Vec<serde_json::Value> {
         .iter()
         .map(|q| {
             let target = format!("/query?db=db&epoch=ms&q={}", urlencode(q));
-            let r = raw(addr, "GET", &target, b"");
+            let r = req(addr, "GET", &target, b"");
             assert_eq!(r.status, 200, "{q}: {}", r.text());
             serde_json::from_slice(&r.body).unwrap()
         })
@@ -222,9 +222,14 @@ fn grafana(addr: SocketAddr) -> Vec<serde_json::Value> {
 /// policy's series in its database index, where 1.x documents that the drop deletes them.)
 const DROPS: &[&str] = &["DROP DATABASE db2"];
 
+/// One request on a fresh connection to either server.
+fn req(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> common::HttpResponse {
+    common::influxd::raw(addr, method, target, body)
+}
+
 fn post(addr: SocketAddr, db: &str, q: &str) -> serde_json::Value {
     let target = format!("/query?db={db}&q={}", urlencode(q));
-    let r = raw(addr, "POST", &target, b"");
+    let r = req(addr, "POST", &target, b"");
     serde_json::from_slice(&r.body)
         .unwrap_or_else(|_| serde_json::json!({"status": r.status, "body": r.text()}))
 }
@@ -235,11 +240,11 @@ fn answers(addr: SocketAddr) -> Vec<serde_json::Value> {
 
 fn load(addr: SocketAddr) {
     for q in SETUP {
-        let r = raw(addr, "POST", &format!("/query?q={}", urlencode(q)), b"");
+        let r = req(addr, "POST", &format!("/query?q={}", urlencode(q)), b"");
         assert_eq!(r.status, 200, "{q}: {}", r.text());
     }
     for (target, body) in writes() {
-        let r = raw(addr, "POST", &target, body.as_bytes());
+        let r = req(addr, "POST", &target, body.as_bytes());
         assert_eq!(r.status, 204, "{target}: {}", r.text());
     }
 }
@@ -307,7 +312,7 @@ fn show_statements_answer_like_influxd_and_survive_restarts() {
 
     for q in DROPS {
         for addr in [influxd.addr, s.addr] {
-            let r = raw(addr, "POST", &format!("/query?q={}", urlencode(q)), b"");
+            let r = req(addr, "POST", &format!("/query?q={}", urlencode(q)), b"");
             assert_eq!(r.status, 200, "{q}: {}", r.text());
         }
     }
@@ -329,7 +334,7 @@ fn show_statements_answer_like_influxd_and_survive_restarts() {
     compare(&want, &answers(s.addr), "after kill -9");
 
     // DROP RETENTION POLICY forgets its series, also after a restart.
-    let r = raw(
+    let r = req(
         s.addr,
         "POST",
         "/query?q=DROP+RETENTION+POLICY+rp2+ON+db",
