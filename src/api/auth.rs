@@ -301,6 +301,13 @@ fn required(stmt: &Statement) -> Vec<Option<(Privilege, String)>> {
                 database.clone().unwrap_or_default(),
             ))]
         }
+        Statement::Show(s) => match s.what {
+            crate::query::Show::Queries => vec![Some((Privilege::Read, String::new()))],
+            _ => vec![Some((
+                Privilege::Read,
+                s.database.clone().unwrap_or_default(),
+            ))],
+        },
         Statement::Select(s) => s
             .measurement_sources()
             .into_iter()

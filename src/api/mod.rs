@@ -8,6 +8,7 @@ pub mod auth;
 mod delete;
 mod error;
 mod query;
+mod show;
 mod write;
 
 pub use error::ApiError;

@@ -237,8 +237,14 @@ impl<'a, S: PartSink> Rows<'a, S> {
 
 /// How 1.x cuts a statement's answer into parts.
 fn shape(stmt: &Statement) -> Shape {
+    use query::Show;
     match stmt {
         Statement::Select(_) => Shape::Rows,
+        Statement::Show(s) => match s.what {
+            Show::TagKeys | Show::TagValues(_) => Shape::PerSeries,
+            Show::FieldKeys | Show::Series => Shape::Rows,
+            _ => Shape::Whole,
+        },
         _ => Shape::Whole,
     }
 }
@@ -267,7 +273,13 @@ impl Run {
                 None
             };
             let shape = shape(&stmt);
+            // Listed by SHOW QUERIES while it runs (and forgotten if the request is dropped).
+            let running = Running {
+                core: &self.core,
+                qid: self.core.query_started(&stmt.text(), &self.db),
+            };
             let mut r = execute(&self.core, stmt, &self.db, &self.rp, &self.principal).await;
+            drop(running);
             let failed = r.error.is_some();
             match warning {
                 // An error result carries no messages (1.x returns before sending them).
@@ -312,6 +324,18 @@ impl Run {
                 return;
             }
         }
+    }
+}
+
+/// A statement listed by SHOW QUERIES until it is answered or its request is dropped.
+struct Running<'a> {
+    core: &'a Core,
+    qid: u64,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.core.query_finished(self.qid);
     }
 }
 
@@ -443,6 +467,7 @@ async fn execute(
         Statement::DropMeasurement { name } => {
             super::delete::execute(core, super::delete::Kind::DropMeasurement(name), db).await
         }
+        Statement::Show(s) => super::show::execute(core, s, db).await,
         user_statement => users::execute(core, user_statement).await,
     }
 }

@@ -67,6 +67,8 @@ pub enum Statement {
         database: Option<String>,
     },
     Select(ast::Select),
+    /// The SHOW statements that read the series index or the schema, and SHOW QUERIES.
+    Show(ShowStatement),
     /// `CREATE USER name WITH PASSWORD 'p' [WITH ALL PRIVILEGES]`.
     CreateUser {
         name: String,
@@ -136,6 +138,64 @@ pub struct DeleteStatement {
 }
 
 pub use crate::catalog::users::Privilege;
+pub use crate::storage::KeyMatch;
+
+/// `SHOW MEASUREMENTS|TAG KEYS|TAG VALUES|FIELD KEYS|SERIES|... CARDINALITY|QUERIES` with its
+/// clauses. `database: None` = the request's `db`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShowStatement {
+    pub what: Show,
+    pub database: Option<String>,
+    /// `FROM` sources, or the `WITH MEASUREMENT` of SHOW MEASUREMENTS; empty = all.
+    pub sources: Vec<Source>,
+    /// `WHERE` on tags (time conditions read as true; `_name` is the measurement).
+    pub condition: TagExpr,
+    /// The WHERE clause names `time`.
+    pub has_time: bool,
+    /// A WHERE clause that parses but that 1.x refuses when it runs the statement (`invalid tag
+    /// comparison operator`): the statement's error.
+    pub condition_error: Option<String>,
+    /// 0 = no limit.
+    pub limit: u64,
+    pub offset: u64,
+    pub slimit: u64,
+    pub soffset: u64,
+}
+
+/// Which SHOW statement.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Show {
+    Measurements,
+    TagKeys,
+    TagValues(KeyMatch),
+    FieldKeys,
+    Series,
+    SeriesCardinality { exact: bool },
+    MeasurementCardinality { exact: bool },
+    TagKeyCardinality { exact: bool },
+    TagValuesCardinality { exact: bool, key: KeyMatch },
+    FieldKeyCardinality { exact: bool },
+    Queries,
+}
+
+impl Show {
+    /// The statement's leading words.
+    pub fn text(&self) -> &'static str {
+        match self {
+            Show::Measurements => "SHOW MEASUREMENTS",
+            Show::TagKeys => "SHOW TAG KEYS",
+            Show::TagValues(_) => "SHOW TAG VALUES",
+            Show::FieldKeys => "SHOW FIELD KEYS",
+            Show::Series => "SHOW SERIES",
+            Show::SeriesCardinality { .. } => "SHOW SERIES CARDINALITY",
+            Show::MeasurementCardinality { .. } => "SHOW MEASUREMENT CARDINALITY",
+            Show::TagKeyCardinality { .. } => "SHOW TAG KEY CARDINALITY",
+            Show::TagValuesCardinality { .. } => "SHOW TAG VALUES CARDINALITY",
+            Show::FieldKeyCardinality { .. } => "SHOW FIELD KEY CARDINALITY",
+            Show::Queries => "SHOW QUERIES",
+        }
+    }
+}
 
 /// A password from a statement: kept out of `Debug` output (influxql prints `[REDACTED]`).
 #[derive(Clone, PartialEq, Eq)]

@@ -186,6 +186,7 @@ impl Statement {
             | Statement::ShowRetentionPolicies { .. }
             | Statement::ShowUsers
             | Statement::ShowGrants { .. }
+            | Statement::Show(_)
             | Statement::Select(_) => return None,
         })
     }
@@ -204,6 +205,7 @@ impl Statement {
             },
             Statement::ShowUsers => "SHOW USERS".to_string(),
             Statement::ShowGrants { user } => format!("SHOW GRANTS FOR {}", quote_ident(user)),
+            Statement::Show(s) => s.what.text().to_string(),
             Statement::Select(s) => {
                 let sources: Vec<String> = s
                     .measurement_sources()

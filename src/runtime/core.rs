@@ -13,10 +13,14 @@ use crate::shard::batch::Batch;
 use crate::shard::cardinality::{Cardinality, Refused};
 use crate::shard::schema::{ClaimAnswer, FieldClaim, SchemaMap};
 use crate::storage::scan::Delete;
-use crate::storage::{Admit, Partition, ScanRequest, SeriesRows, StorageError};
+use crate::storage::{
+    scan::MeasurementMatch, Admit, Partition, ScanRequest, SeriesIndex, SeriesRows, ShowAnswer,
+    ShowRequest, StorageError,
+};
 use glommio::channels::channel_mesh::{Receivers, Senders};
 use hashbrown::HashMap;
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -69,6 +73,16 @@ pub enum Req {
     Delete(DeleteSeries),
     /// Read this core's rows and reduce them here (a query's partial aggregate).
     ScanReduce(ScanRequest, Reducer),
+    /// Read this core's series indexes for a SHOW statement.
+    Show(ShowRequest),
+    /// The field keys this core knows of (db, rp) for SHOW FIELD KEYS.
+    FieldKeys {
+        db: String,
+        rp: String,
+        measurements: Vec<MeasurementMatch>,
+    },
+    /// The /query statements running on this core.
+    Queries,
     /// Change the catalog (core 0 only).
     Catalog(CatalogChange),
     /// A new catalog snapshot from core 0, plus what to purge.
@@ -82,6 +96,9 @@ pub enum Resp {
     Scanned(Vec<SeriesRows>),
     Deleted(Result<(), StorageError>),
     Reduced(Box<dyn std::any::Any + Send>),
+    Shown(ShowAnswer),
+    FieldKeysKnown(FieldKeys),
+    Running(Vec<RunningQuery>),
     CatalogChanged(Result<(), CatalogChangeError>),
     Ack,
 }
@@ -126,6 +143,31 @@ pub type Reducer = Box<dyn FnOnce(Vec<SeriesRows>) -> Box<dyn std::any::Any + Se
 /// Read a core's rows for a query and reduce them on that core.
 pub struct ScanReduce(pub ScanRequest, pub Reducer);
 
+/// Read a core's series indexes for a SHOW statement.
+pub struct Show(pub ShowRequest);
+
+/// The field keys a core knows of (db, rp), for the measurements given (none = all).
+pub struct ShowFieldKeys {
+    pub db: String,
+    pub rp: String,
+    pub measurements: Vec<MeasurementMatch>,
+}
+
+/// Field keys and their type names, per measurement (unescaped), sorted.
+pub type FieldKeys = BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, &'static str>>;
+
+/// The /query statements running on a core.
+pub struct ListQueries;
+
+/// A /query statement while it runs (SHOW QUERIES).
+#[derive(Clone, Debug)]
+pub struct RunningQuery {
+    pub qid: u64,
+    pub query: String,
+    pub database: String,
+    pub started: std::time::Instant,
+}
+
 /// Change the catalog (served by core 0 only).
 pub struct ChangeCatalog(pub CatalogChange);
 
@@ -160,6 +202,11 @@ call!(Claim => Vec<ClaimAnswer>,
 call!(Scan => Vec<SeriesRows>, |c| Req::Scan(c.0), Resp::Scanned(r) => r);
 call!(DeleteSeries => Result<(), StorageError>, |c| Req::Delete(c), Resp::Deleted(r) => r);
 call!(ScanReduce => Box<dyn std::any::Any + Send>, |c| Req::ScanReduce(c.0, c.1), Resp::Reduced(r) => r);
+call!(Show => ShowAnswer, |c| Req::Show(c.0), Resp::Shown(r) => r);
+call!(ShowFieldKeys => FieldKeys,
+    |c| Req::FieldKeys { db: c.db, rp: c.rp, measurements: c.measurements },
+    Resp::FieldKeysKnown(r) => r);
+call!(ListQueries => Vec<RunningQuery>, |_c| Req::Queries, Resp::Running(r) => r);
 call!(ChangeCatalog => Result<(), CatalogChangeError>, |c| Req::Catalog(c.0), Resp::CatalogChanged(r) => r);
 call!(InstallCatalog => (), |c| Req::CatalogSnapshot(c.0, c.1), Resp::Ack => ());
 
@@ -211,6 +258,11 @@ pub struct Core {
     partitions: RefCell<Vec<Partition>>,
     /// Series and tag-value limits of the partitions this core owns.
     cardinality: RefCell<Cardinality>,
+    /// The series index of each (db, rp) stored in this core's partitions.
+    indexes: RefCell<HashMap<(String, String), SeriesIndex>>,
+    /// The /query statements running on this core, and the next statement's number.
+    queries: RefCell<Vec<RunningQuery>>,
+    next_qid: Cell<u64>,
     senders: Senders<Msg>,
     next_call: Cell<u64>,
     pending: RefCell<HashMap<u64, oneshot::Sender<Resp>>>,
@@ -292,6 +344,9 @@ impl Core {
             cores,
             partition_count,
             cardinality: RefCell::new(Cardinality::new(&config, cores)),
+            indexes: RefCell::new(HashMap::new()),
+            queries: RefCell::new(Vec::new()),
+            next_qid: Cell::new(1),
             partitions: RefCell::new(partitions),
             data_dir: config.data.dir.clone(),
             config,
@@ -435,6 +490,13 @@ impl Core {
                         .await,
                 )
             }
+            Req::Show(req) => Resp::Shown(self.show_local(&req)),
+            Req::FieldKeys {
+                db,
+                rp,
+                measurements,
+            } => Resp::FieldKeysKnown(self.field_keys_local(&db, &rp, &measurements)),
+            Req::Queries => Resp::Running(self.queries.borrow().clone()),
             Req::Catalog(change) => Resp::CatalogChanged(self.change_catalog(change).await),
             Req::CatalogSnapshot(cat, purges) => {
                 self.install_catalog(cat, &purges);
@@ -477,13 +539,23 @@ impl Core {
                     core: self.id,
                 });
             };
-            // Admission runs inside the apply, only for series new to the memtable.
+            // Admission runs inside the apply, only for series new to the memtable: the
+            // series limits, then the series index.
             let mut card = self.cardinality.borrow_mut();
             let enabled = card.enabled();
-            let mut admit = |key: &[u8], hash: u64, measurement: &[u8]| {
-                card.admit_series(db, key, hash, measurement, &mut refused)
+            let mut indexes = self.indexes.borrow_mut();
+            let index = match indexes.get_mut(&(db, rp) as &dyn DbRp) {
+                Some(ix) => ix,
+                None => indexes.entry((db.to_string(), rp.to_string())).or_default(),
             };
-            let admit: Option<Admit<'_>> = if enabled { Some(&mut admit) } else { None };
+            let mut admit = |key: &[u8], hash: u64, measurement: &[u8]| {
+                if enabled && !card.admit_series(db, key, hash, measurement, &mut refused) {
+                    return false;
+                }
+                index.insert(key);
+                true
+            };
+            let admit: Option<Admit<'_>> = Some(&mut admit);
             let stored = p.apply(db, rp, &batch, admit)?;
             refused.points = stored.refused;
             (stored.points, stored.durable)
@@ -561,11 +633,9 @@ impl Core {
         Ok(())
     }
 
-    /// Counts the series already stored in this core's partitions against the series limits.
+    /// Indexes the series already stored in this core's partitions and counts them against
+    /// the series limits.
     pub fn learn_stored_series(&self) {
-        if !self.cardinality.borrow().enabled() {
-            return;
-        }
         let series: Vec<_> = self
             .partitions
             .borrow()
@@ -573,9 +643,86 @@ impl Core {
             .flat_map(|p| p.stored_series())
             .collect();
         let mut c = self.cardinality.borrow_mut();
-        for (db, key, measurement) in series {
+        let mut indexes = self.indexes.borrow_mut();
+        indexes.clear();
+        for (db, rp, key, measurement) in series {
             c.learn(&db, &key, &measurement);
+            indexes.entry((db, rp)).or_default().insert(&key);
         }
+    }
+
+    /// Rebuilds the series indexes from the stored series (after a retention expiry removed
+    /// segment files: their series may be gone).
+    fn rebuild_indexes(&self) {
+        let series: Vec<_> = self
+            .partitions
+            .borrow()
+            .iter()
+            .flat_map(|p| p.stored_series())
+            .collect();
+        let mut indexes = self.indexes.borrow_mut();
+        indexes.clear();
+        for (db, rp, key, _) in series {
+            indexes.entry((db, rp)).or_default().insert(&key);
+        }
+    }
+
+    /// Runs `f` on this core's series index of (db, rp), if it has one (e.g. a scan's
+    /// `SeriesIndex::lookup` of its tag condition). Hold nothing from it across an `.await`.
+    pub fn with_index<R>(
+        &self,
+        db: &str,
+        rp: &str,
+        f: impl FnOnce(Option<&SeriesIndex>) -> R,
+    ) -> R {
+        let indexes = self.indexes.borrow();
+        f(indexes.get(&(db, rp) as &dyn DbRp))
+    }
+
+    /// This core's part of a SHOW statement's answer.
+    pub fn show_local(&self, req: &ShowRequest) -> ShowAnswer {
+        let mut out = ShowAnswer::new();
+        for ((db, rp), ix) in self.indexes.borrow().iter() {
+            if *db == req.db && (req.rps.is_empty() || req.rps.contains(rp)) {
+                ix.show(req, &mut out);
+            }
+        }
+        out
+    }
+
+    /// The field keys this core knows of (db, rp).
+    fn field_keys_local(&self, db: &str, rp: &str, measurements: &[MeasurementMatch]) -> FieldKeys {
+        let mut out = FieldKeys::new();
+        for (name, fields) in self.schema.borrow().measurements(db, rp) {
+            if !measurements.is_empty() && !measurements.iter().any(|x| x.matches(&name)) {
+                continue;
+            }
+            let entry = out.entry(name).or_default();
+            for (f, ty) in fields {
+                entry.insert(f, ty.name());
+            }
+        }
+        out
+    }
+
+    /// Registers a /query statement as running (SHOW QUERIES); its number, unique on this
+    /// server (numbered per core, interleaved).
+    pub fn query_started(&self, query: &str, database: &str) -> u64 {
+        let n = self.next_qid.get();
+        self.next_qid.set(n + 1);
+        let qid = (n - 1) * self.cores as u64 + self.id as u64 + 1;
+        self.queries.borrow_mut().push(RunningQuery {
+            qid,
+            query: query.to_string(),
+            database: database.to_string(),
+            started: std::time::Instant::now(),
+        });
+        qid
+    }
+
+    /// The statement `qid` finished.
+    pub fn query_finished(&self, qid: u64) {
+        self.queries.borrow_mut().retain(|q| q.qid != qid);
     }
 
     /// Deletes sealed segments past their retention policy, once a minute.
@@ -592,8 +739,12 @@ impl Core {
                     let d = cat.databases.get(db)?.rps.get(rp)?.duration_ns;
                     (d > 0).then(|| now.saturating_sub(d))
                 };
+                let mut expired = 0;
                 for p in core.partitions.borrow_mut().iter_mut() {
-                    p.expire(cutoff);
+                    expired += p.expire(cutoff);
+                }
+                if expired > 0 {
+                    core.rebuild_indexes();
                 }
             }
         })
@@ -638,6 +789,7 @@ impl Core {
         for m in &dropped {
             self.schema.borrow_mut().purge_measurement(&d.db, m);
         }
+        let mut any_gone = false;
         for (idx, p) in self.partitions.borrow_mut().iter_mut().enumerate() {
             for m in &dropped {
                 p.forget_measurement_types(&d.db, m);
@@ -645,6 +797,7 @@ impl Core {
             match p.delete(d) {
                 Ok(done) => {
                     let mut card = self.cardinality.borrow_mut();
+                    any_gone |= !done.gone.is_empty();
                     for (key, _measurement) in &done.gone {
                         card.forget_series(&d.db, key);
                     }
@@ -654,6 +807,10 @@ impl Core {
                     first_err.get_or_insert(e);
                 }
             }
+        }
+        if any_gone {
+            // Series left without points leave the index too (SHOW follows the delete).
+            self.rebuild_indexes();
         }
         for (idx, (wal, lsn)) in waits {
             if let Err(e) = wal.wait_durable(lsn).await {
@@ -670,6 +827,7 @@ impl Core {
         for p in purges {
             match p {
                 Purge::Database(db) => {
+                    self.indexes.borrow_mut().retain(|(d, _), _| d != db);
                     self.schema.borrow_mut().purge_database(db);
                     self.cardinality.borrow_mut().forget_database(db);
                     self.partitions
@@ -678,6 +836,9 @@ impl Core {
                         .for_each(|p| p.drop_database(db));
                 }
                 Purge::RetentionPolicy(db, rp) => {
+                    self.indexes
+                        .borrow_mut()
+                        .retain(|(d, r), _| !(d == db && r == rp));
                     self.schema.borrow_mut().purge_retention_policy(db, rp);
                     self.partitions
                         .borrow_mut()
@@ -731,3 +892,40 @@ impl Core {
         self.ask(0, ChangeCatalog(change)).await?
     }
 }
+
+/// A (db, rp) key looked up without allocating (`&(db, rp)` as `&dyn DbRp`).
+trait DbRp {
+    fn parts(&self) -> (&str, &str);
+}
+
+impl DbRp for (String, String) {
+    fn parts(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl DbRp for (&str, &str) {
+    fn parts(&self) -> (&str, &str) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn DbRp + 'a> for (String, String) {
+    fn borrow(&self) -> &(dyn DbRp + 'a) {
+        self
+    }
+}
+
+impl std::hash::Hash for dyn DbRp + '_ {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.parts().hash(h)
+    }
+}
+
+impl PartialEq for dyn DbRp + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn DbRp + '_ {}

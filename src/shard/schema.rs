@@ -15,6 +15,9 @@ type Fields = HashMap<Box<[u8]>, FieldType>;
 /// measurement -> fields, per retention policy, per database.
 type Measurements = HashMap<Box<[u8]>, Fields>;
 
+/// A measurement (unescaped) and its (field key, type) pairs.
+pub type MeasurementFields = (Vec<u8>, Vec<(Vec<u8>, FieldType)>);
+
 /// One core's view of the schema.
 #[derive(Default)]
 pub struct SchemaMap {
@@ -157,6 +160,21 @@ impl SchemaMap {
             return Vec::new();
         };
         f.iter().map(|(k, v)| (k.to_vec(), *v)).collect()
+    }
+
+    /// Every measurement of (db, rp) known here, with its fields.
+    pub fn measurements(&self, db: &str, rp: &str) -> Vec<MeasurementFields> {
+        let Some(ms) = self.dbs.get(db).and_then(|r| r.get(rp)) else {
+            return Vec::new();
+        };
+        ms.iter()
+            .map(|(m, f)| {
+                (
+                    m.to_vec(),
+                    f.iter().map(|(k, v)| (k.to_vec(), *v)).collect(),
+                )
+            })
+            .collect()
     }
 
     pub fn purge_database(&mut self, db: &str) {

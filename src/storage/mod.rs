@@ -14,6 +14,7 @@
 //! ("Duplicate points").
 
 mod error;
+mod index;
 pub mod layout;
 mod memtable;
 pub mod scan;
@@ -26,6 +27,7 @@ mod partition;
 mod admission_tests;
 
 pub use error::StorageError;
+pub use index::{merge_show, KeyMatch, SeriesIndex, ShowAnswer, ShowRequest, ShowWhat};
 pub use memtable::{Admit, ApplyError, KnownField, Memtable};
 pub use partition::{merge_sources, scan_files, scan_segment, seal, Deleted, Partition, Stored};
 pub use scan::{ScanRequest, SeriesRows};

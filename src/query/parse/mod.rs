@@ -238,6 +238,9 @@ impl Parser {
                 Ok(Statement::ShowRetentionPolicies { database })
             }
             Tok::Keyword("USERS") => Ok(Statement::ShowUsers),
+            Tok::Keyword(
+                k @ ("MEASUREMENTS" | "MEASUREMENT" | "TAG" | "FIELD" | "SERIES" | "QUERIES"),
+            ) => self.show_meta(k).map(Statement::Show),
             Tok::Keyword("GRANTS") => {
                 self.expect_kw("FOR")?;
                 Ok(Statement::ShowGrants {
@@ -534,5 +537,6 @@ impl Parser {
 
 mod delete;
 mod select;
+mod show;
 #[cfg(test)]
 mod tests;

@@ -100,7 +100,7 @@ impl Parser {
 
     /// `ORDER BY [time] ASC|DESC`: true for descending. Only time can be sorted on, and only
     /// one sort field is allowed (influxql: `only ORDER BY time supported at this time`).
-    fn order_by(&mut self) -> Result<bool, ParseError> {
+    pub(super) fn order_by(&mut self) -> Result<bool, ParseError> {
         let only_time = || ParseError::Plain("only ORDER BY time supported at this time".into());
         let (tok, pos) = self.next();
         let descending = match tok {

@@ -562,7 +562,7 @@ fn user_statements() {
 #[test]
 fn unsupported_influxql_is_named() {
     for (q, what) in [
-        ("SHOW MEASUREMENTS", "SHOW MEASUREMENTS"),
+        ("SHOW SHARDS", "SHOW SHARDS"),
         ("DROP SHARD 1", "DROP SHARD"),
         (
             "DELETE FROM m WHERE time > 1 OR a = 'b'",

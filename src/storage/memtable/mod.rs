@@ -140,13 +140,14 @@ impl Memtable {
         self.dbs.values().map(DbStore::bytes).sum()
     }
 
-    /// Every series held as (db, key, measurement).
-    pub fn series_keys(&self) -> Vec<(String, Vec<u8>, Vec<u8>)> {
+    /// Every series held as (db, rp, key, measurement).
+    pub fn series_keys(&self) -> Vec<(String, String, Vec<u8>, Vec<u8>)> {
         let mut out = Vec::new();
-        for ((db, _), store) in &self.dbs {
+        for ((db, rp), store) in &self.dbs {
             for m in &store.series {
                 out.push((
                     db.clone(),
+                    rp.clone(),
                     store.key(*m).to_vec(),
                     store.measurements.get(m.measurement).to_vec(),
                 ));

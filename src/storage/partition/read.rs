@@ -38,9 +38,9 @@ impl Partition {
         (files, rows)
     }
 
-    /// Every series stored here as (db, key, measurement): memtables and segment files, less
-    /// the series a whole-series delete (`DROP SERIES`, `DROP MEASUREMENT`) removed from them.
-    pub fn stored_series(&self) -> Vec<(String, Vec<u8>, Vec<u8>)> {
+    /// Every series stored here as (db, rp, key, measurement): memtables and segment files,
+    /// less the series a whole-series delete (`DROP SERIES`, `DROP MEASUREMENT`) removed.
+    pub fn stored_series(&self) -> Vec<(String, String, Vec<u8>, Vec<u8>)> {
         let mut out = Vec::new();
         let deleted = |db: &str, key: &[u8], m: &[u8], seal: u64| {
             !self.tombstones.is_empty()
@@ -53,16 +53,18 @@ impl Partition {
                         .series
                         .into_iter()
                         .filter(|(k, m)| !deleted(&s.db, k, m, s.seal_no()))
-                        .map(|(k, m)| (s.db.clone(), k, m)),
+                        .map(|(k, m)| (s.db.clone(), s.rp.clone(), k, m)),
                 );
             }
         }
         if let Some(m) = &self.sealing {
             let running = self.next_seq.saturating_sub(1);
+            let dropped = &self.dropped_while_sealing;
             out.extend(
                 m.series_keys()
                     .into_iter()
-                    .filter(|(db, k, m)| !deleted(db, k, m, running)),
+                    .filter(|(db, rp, _, _)| !is_dropped(dropped, db, rp))
+                    .filter(|(db, _, k, m)| !deleted(db, k, m, running)),
             );
         }
         out.extend(self.memtable.series_keys());

@@ -217,7 +217,7 @@ fn delete_covers_segments_sealing_and_memtable_and_survives_restart() {
                 let mut s: Vec<_> = parts.borrow()[0]
                     .stored_series()
                     .into_iter()
-                    .map(|(db, k, _)| (db, String::from_utf8(k).unwrap()))
+                    .map(|(db, _, k, _)| (db, String::from_utf8(k).unwrap()))
                     .collect();
                 s.sort();
                 s.dedup();

@@ -164,8 +164,8 @@ impl Partition {
                 .memtable
                 .series_keys()
                 .into_iter()
-                .filter(|(db, _, _)| *db == d.db)
-                .map(|(_, k, m)| (k, m))
+                .filter(|(db, _, _, _)| *db == d.db)
+                .map(|(_, _, k, m)| (k, m))
                 .collect();
             gone.retain(|g| !still.contains(g));
             gone.sort();
@@ -196,7 +196,7 @@ impl Partition {
             }
         };
         if let Some(s) = &self.sealing {
-            for (d, key, m) in s.series_keys() {
+            for (d, _, key, m) in s.series_keys() {
                 if d == db {
                     consider(key, m, self.last_seal(), &mut out);
                 }
