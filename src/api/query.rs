@@ -236,6 +236,7 @@ async fn select(core: &Rc<Core>, stmt: SelectStatement, db: &str, rp: &str) -> S
             rp,
             measurements: source.measurement.clone(),
             condition: stmt.condition.clone(),
+            fields: scan_fields(&stmt.fields),
         };
         for answer in core.ask_all(|_| Scan(scan.clone())).await {
             match answer {
@@ -248,6 +249,27 @@ async fn select(core: &Rc<Core>, stmt: SelectStatement, db: &str, rp: &str) -> S
     glommio::executor()
         .spawn_blocking(move || query::select_result(&stmt, rows))
         .await
+}
+
+/// The fields a SELECT list reads, for the scan to read only those (`None`: all, for a
+/// wildcard). Names not known to be tags are asked for as fields: a name that is a tag finds no
+/// field and costs nothing. A list of tags only reads every field, as without the list (such a
+/// SELECT returns no row either way).
+fn scan_fields(fields: &[query::SelectField]) -> Option<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    for f in fields {
+        match f {
+            query::SelectField::Wildcard(_) => return None,
+            query::SelectField::Key { kind, name, .. } => {
+                if *kind != Some(query::KeyKind::Tag)
+                    && !out.iter().any(|n: &Vec<u8>| n == name.as_bytes())
+                {
+                    out.push(name.as_bytes().to_vec());
+                }
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// The user statements: hashing off the event loop, changes through core 0's catalog change.

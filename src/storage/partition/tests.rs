@@ -28,14 +28,16 @@ fn all(db: &str) -> ScanRequest {
         rp: "autogen".into(),
         measurements: MeasurementMatch::Regex(regex::bytes::Regex::new(".").unwrap()),
         condition: Condition::default(),
+        fields: None,
     }
 }
 
 /// Points of `db` a partition returns: memtables and segment files.
 async fn points(parts: &RefCell<Vec<Partition>>, db: &str) -> usize {
-    let (files, mut rows) = parts.borrow()[0].scan_sources(&all(db));
+    let (files, mut rows) = parts.borrow_mut()[0].scan_sources(&all(db));
     for f in files {
-        rows.extend(scan_segment(&f, &all(db)).unwrap());
+        let mut stats = crate::storage::segment::ReadStats::default();
+        rows.extend(scan_segment(&f, &all(db), &mut stats).unwrap().0);
     }
     merge_sources(rows).iter().map(|s| s.points.len()).sum()
 }
