@@ -243,15 +243,12 @@ pub fn rewrite_segments(files: &[Vec<u8>]) -> Result<SegmentEncoder, SegmentErro
         .collect();
     let mut next = vec![0usize; readers.len()];
     let mut enc = SegmentEncoder::new();
-    loop {
-        let Some(key) = keys
-            .iter()
-            .zip(&next)
-            .filter_map(|(k, &n)| k.get(n).copied())
-            .min()
-        else {
-            break;
-        };
+    while let Some(key) = keys
+        .iter()
+        .zip(&next)
+        .filter_map(|(k, &n)| k.get(n).copied())
+        .min()
+    {
         let mut parts = Vec::new();
         for (i, r) in readers.iter().enumerate() {
             if keys[i].get(next[i]) == Some(&key) {
