@@ -622,7 +622,8 @@ impl Core {
 
     /// Compacts every partition of this core whose small files are due (at start-up).
     pub fn start_compactions(self: &Rc<Self>) {
-        for idx in 0..self.partitions.borrow().len() {
+        let n = self.partitions.borrow().len();
+        for idx in 0..n {
             self.maybe_compact(idx);
         }
     }

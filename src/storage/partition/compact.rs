@@ -178,7 +178,7 @@ pub async fn compact(
             _ => p.compacting.clear(),
         }
     }
-    result.map_err(StorageError::Seal)
+    result.map_err(StorageError::Compact)
 }
 
 async fn run(parts: &RefCell<Vec<Partition>>, idx: usize, plan: &Plan) -> Result<bool, String> {

@@ -78,9 +78,9 @@ impl SegmentFile {
     }
 }
 
-/// A segment file's path, shared by the partition and the scans reading it. A file taken out
-/// of the partition (dropped, expired, or replaced by compaction) is `retire`d, and deleted
-/// when the last holder lets go: a scan that listed it reads it to the end.
+/// A segment file's path, shared by the partition and the scans reading it. A file replaced by
+/// a compaction is `retire`d, and deleted when the last holder lets go: a scan that listed it
+/// reads it to the end. (A drop or an expiry deletes files at once.)
 #[derive(Debug)]
 pub struct SegmentHandle {
     path: PathBuf,
@@ -349,19 +349,21 @@ impl Partition {
 
     fn remove_segments(&mut self, pred: impl Fn(&SegmentFile) -> bool) {
         let footers = &mut self.footers;
+        // Deleted at once, as a drop must: a scan that listed such a file finds it gone.
         self.segments.retain(|s| {
             if pred(s) {
                 footers.remove(s.cache_key());
-                s.handle.retire();
+                let _ = std::fs::remove_file(s.path());
                 false
             } else {
                 true
             }
         });
-        // The inputs of a running compaction are no longer listed, but are still on disk.
+        // The inputs of a running compaction are no longer listed once it installed its
+        // output, but may still be on disk.
         for s in &self.compacting {
             if pred(s) {
-                s.handle.retire();
+                let _ = std::fs::remove_file(s.path());
             }
         }
     }

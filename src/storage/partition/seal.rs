@@ -60,7 +60,7 @@ impl Partition {
         self.sealed_types = types;
         for f in files {
             if gone(&f.db, &f.rp) {
-                f.handle.retire();
+                let _ = std::fs::remove_file(f.path());
             } else {
                 self.segments.push(f);
             }

@@ -470,7 +470,8 @@ fn compaction_races_a_scan_and_a_drop() {
                 assert!(waited < 1000, "the compaction never started");
             }
             parts.borrow_mut()[0].drop_database("db");
-            assert!(!running.await.unwrap(), "given up");
+            // Given up, or failed reading an input the drop deleted: nothing installed.
+            assert!(!matches!(running.await, Ok(true)));
             assert_eq!(points(&parts, "db").await, 0);
             let names = segment_files(&data);
             assert_eq!(names.len(), 1, "{names:?}");
