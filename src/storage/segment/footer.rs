@@ -102,8 +102,13 @@ impl SegmentFooter {
 
     fn parse(footer: &[u8], footer_offset: usize, len: u64) -> Result<Self, SegmentError> {
         let f = parse_footer(footer, footer_offset)?;
+        // Names are shared: most series have the previous one's measurement and columns, so
+        // each name is first compared with the previous series' at the same place.
         let mut names: Vec<Arc<[u8]>> = Vec::new();
-        let mut intern = |b: &[u8]| -> Arc<[u8]> {
+        let mut intern = |b: &[u8], prev: Option<&Arc<[u8]>>| -> Arc<[u8]> {
+            if let Some(p) = prev.filter(|p| ***p == *b) {
+                return p.clone();
+            }
             match names.iter().find(|n| ***n == *b) {
                 Some(n) => n.clone(),
                 None => {
@@ -113,27 +118,30 @@ impl SegmentFooter {
                 }
             }
         };
-        let series = f
-            .series
-            .iter()
-            .map(|s| SeriesMeta {
+        let mut series: Vec<SeriesMeta> = Vec::with_capacity(f.series.len());
+        for s in &f.series {
+            let prev = series.last();
+            let measurement = intern(s.measurement, prev.map(|p| &p.measurement));
+            let columns = s
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(j, c)| ColumnMeta {
+                    name: intern(c.name, prev.and_then(|p| p.columns.get(j)).map(|c| &c.name)),
+                    ty: c.ty,
+                    block: c.block,
+                })
+                .collect();
+            series.push(SeriesMeta {
                 key: s.key.into(),
-                measurement: intern(s.measurement),
+                measurement,
                 rows: s.rows,
                 min_time: s.min_time,
                 max_time: s.max_time,
                 time: s.time,
-                columns: s
-                    .columns
-                    .iter()
-                    .map(|c| ColumnMeta {
-                        name: intern(c.name),
-                        ty: c.ty,
-                        block: c.block,
-                    })
-                    .collect(),
-            })
-            .collect();
+                columns,
+            });
+        }
         Ok(SegmentFooter {
             db: f.db.to_string(),
             rp: f.rp.to_string(),
