@@ -13,9 +13,19 @@
 //! * `segment/encode`: `encode_segment` of all 1000 series.
 //! * `segment/decode`: `SegmentReader::open` + `read_series` of every series, full range.
 //! * `segment_float/{encode,decode}`: the same on the unrounded float walks (Gorilla).
+//! * `segment_read/*`: a selective read from a segment file on disk (page cache warm) of the
+//!   same shape over 12 hours (1000 hosts, 720 points each, 60 s apart): one field of 10, one
+//!   series of 1000, one hour of 12. `whole_file`: the file read whole, opened, the series found
+//!   and decoded over the hour (every column); `pruned_cached_footer`: the footer already
+//!   decoded (the partition's cache), only the series' time block and the field's block read
+//!   by positional reads and decoded; `pruned_footer_read`: the same with the footer read and
+//!   decoded from the file first (a cache miss).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use lineshard::storage::segment::{encode_segment, ColumnData, SegmentReader, SeriesData, Values};
+use lineshard::storage::segment::{
+    encode_segment, read_series_at, ColumnData, ReadStats, SegmentFooter, SegmentReader,
+    SeriesData, Values,
+};
 
 const HOSTS: usize = 1000;
 const POINTS: usize = 1000;
@@ -44,9 +54,13 @@ impl SplitMix {
 
 /// TSBS cpu-only series; `ints` selects `int64(v)` columns, else the raw float walk.
 fn tsbs_cpu(ints: bool) -> Vec<SeriesData> {
+    tsbs_cpu_shape(ints, POINTS, INTERVAL_NS)
+}
+
+fn tsbs_cpu_shape(ints: bool, points: usize, interval_ns: i64) -> Vec<SeriesData> {
     let mut rng = SplitMix(1);
-    let times: Vec<i64> = (0..POINTS as i64)
-        .map(|i| START_NS + i * INTERVAL_NS)
+    let times: Vec<i64> = (0..points as i64)
+        .map(|i| START_NS + i * interval_ns)
         .collect();
     (0..HOSTS)
         .map(|h| {
@@ -54,7 +68,7 @@ fn tsbs_cpu(ints: bool) -> Vec<SeriesData> {
                 .iter()
                 .map(|name| {
                     let mut v = rng.unit() * 100.0;
-                    let walk: Vec<f64> = (0..POINTS)
+                    let walk: Vec<f64> = (0..points)
                         .map(|_| {
                             v = (v + rng.normal()).clamp(0.0, 100.0);
                             v
@@ -68,7 +82,7 @@ fn tsbs_cpu(ints: bool) -> Vec<SeriesData> {
                     ColumnData {
                         name: name.as_bytes().to_vec(),
                         values,
-                        valid: vec![true; POINTS],
+                        valid: vec![true; points],
                     }
                 })
                 .collect();
@@ -127,6 +141,79 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("decode", |b| b.iter(|| decode_all(black_box(&float_bytes))));
     g.finish();
+
+    selective_reads(c);
+}
+
+/// One field of 10, one series of 1000, one hour of 12, from a file: pruned against whole.
+fn selective_reads(c: &mut Criterion) {
+    const HOUR: i64 = 3_600_000_000_000;
+    let series = tsbs_cpu_shape(true, 720, 60_000_000_000);
+    let bytes = encode_segment("benchmark", "autogen", &series);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("1.seg");
+    std::fs::write(&path, &bytes).expect("segment file");
+    let key = series[500].key.clone();
+    let range = (START_NS + 5 * HOUR, START_NS + 6 * HOUR);
+    let fields = vec![b"usage_idle".to_vec()];
+    let footer = SegmentFooter::read(&std::fs::File::open(&path).expect("open")).expect("footer");
+    let mut stats = ReadStats::default();
+    let one = pruned(&path, &footer, &key, range, &fields, &mut stats);
+    println!(
+        "segment_read: file {} bytes; pruned read: {} rows, {} blocks, {} bytes read",
+        bytes.len(),
+        one,
+        stats.blocks_read,
+        stats.bytes_read
+    );
+    let mut g = c.benchmark_group("segment_read");
+    g.sample_size(20);
+    g.bench_function("whole_file", |b| {
+        b.iter(|| {
+            let Ok(file) = std::fs::read(&path) else {
+                return 0;
+            };
+            let Ok(r) = SegmentReader::open(&file) else {
+                return 0;
+            };
+            r.find(black_box(&key))
+                .and_then(|i| r.read_series(i, range.0, range.1).ok())
+                .map_or(0, |s| s.times.len())
+        })
+    });
+    g.bench_function("pruned_cached_footer", |b| {
+        b.iter(|| pruned(&path, &footer, black_box(&key), range, &fields, &mut stats))
+    });
+    g.bench_function("pruned_footer_read", |b| {
+        b.iter(|| {
+            let Ok(f) = std::fs::File::open(&path) else {
+                return 0;
+            };
+            let Ok(footer) = SegmentFooter::read(&f) else {
+                return 0;
+            };
+            pruned(&path, &footer, black_box(&key), range, &fields, &mut stats)
+        })
+    });
+    g.finish();
+}
+
+fn pruned(
+    path: &std::path::Path,
+    footer: &SegmentFooter,
+    key: &[u8],
+    range: (i64, i64),
+    fields: &[Vec<u8>],
+    stats: &mut ReadStats,
+) -> usize {
+    let Ok(file) = std::fs::File::open(path) else {
+        return 0;
+    };
+    let Ok(idx) = footer.series.binary_search_by(|s| s.key[..].cmp(key)) else {
+        return 0;
+    };
+    read_series_at(&file, footer, idx, range, Some(fields), stats)
+        .map_or(0, |s| s.columns.iter().map(|c| c.valid.len()).sum())
 }
 
 fn decode_all(bytes: &[u8]) -> usize {

@@ -8,6 +8,7 @@
 #    core was held by the query's work on its thread;
 # 2. while wrk on core 1 writes 5000-line bodies on 4 connections for 8 s (the query starts after
 #    2 s): the writes' latency and count (writes go on sealing memtables during the query).
+# Between the two, a selective query (one field, one host) shows what the pruned read costs.
 #
 # Usage: scripts/query-stall.sh [BIN (default target/release/lineshard)] [BODIES (default 140)]
 set -euo pipefail
@@ -61,6 +62,11 @@ print(f"/ping during the query: {len(lat)} answers, p50 {lat[len(lat) // 2]:.2f}
 PY
 wait $qpid
 echo "query: $(cat "$out/query-time.txt") s, $(wc -c <"$out/answer.json") bytes of JSON"
+# A selective query (one field of ten, one host of 100): reads one column block of one series a
+# file, not the files.
+t=$(curl -s -o "$out/selective.json" -w '%{time_total}' -G "http://127.0.0.1:$port/query" \
+  --data-urlencode db=bench --data-urlencode "q=SELECT usage_user FROM cpu WHERE hostname = 'host_7'")
+echo "selective query (one field, one host): $t s, $(wc -c <"$out/selective.json") bytes of JSON"
 command -v wrk >/dev/null || bash scripts/install-test-deps.sh
 (
   sleep 2

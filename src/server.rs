@@ -314,6 +314,7 @@ async fn core_main(shared: Shared, ready: impl Fn(Notice)) {
         glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
     }
     core.start_retention_task();
+    core.start_compactions();
     let listener = match glommio::net::TcpListener::bind(addr) {
         Ok(l) => l,
         Err(e) => {

@@ -211,3 +211,93 @@ fn series_and_tag_value_limits_are_partial_writes() {
         "partial write: max-values-per-tag limit exceeded (2/2): measurement=\"cpu\" tag=\"host\" value=\"c\" dropped=1"
     );
 }
+
+/// Small segment files are compacted in the background into one file per partition, and every
+/// point reads back once with its newest value, before and after a restart; a field-selective
+/// query answers the same from the compacted file.
+#[test]
+fn small_segment_files_are_compacted_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("lineshard.toml");
+    std::fs::write(
+        &conf,
+        "[data]\nmemtable-max-bytes = 1048576\ncompact-min-files = 2\ncompact-small-file-bytes = 1073741824\n",
+    )
+    .unwrap();
+    let conf_s = conf.to_str().unwrap().to_string();
+    let s = Server::start_in(
+        tempfile::tempdir().unwrap(),
+        &["--cores", "2", "--config", &conf_s],
+    );
+    s.create_db("db");
+    for k in 0..30u64 {
+        assert_eq!(s.write("db", &body(k * 5000, 5000)).status, 204);
+        if k == 10 {
+            // Overwrites of points sealed by now: the newest value must survive compaction.
+            assert_eq!(s.write("db", "m,s=s0 v=-1i 0\nm,s=s1 f=-2.5 1").status, 204);
+        }
+    }
+    let check = |s: &Server| {
+        let all = rows(s, "db", "SELECT * FROM m");
+        assert_eq!(all.len(), 150_000);
+        let times: std::collections::BTreeSet<u64> =
+            all.iter().map(|r| r[0].as_u64().unwrap()).collect();
+        assert_eq!(times.len(), 150_000, "a time read twice");
+        assert_eq!(
+            all[0],
+            serde_json::json!([0, 0.5, "s0", -1])
+                .as_array()
+                .unwrap()
+                .clone()
+        );
+        assert_eq!(
+            all[1],
+            serde_json::json!([1, -2.5, "s1", 1])
+                .as_array()
+                .unwrap()
+                .clone()
+        );
+        let some = rows(
+            s,
+            "db",
+            "SELECT f FROM m WHERE s = 's7' AND time >= 100000 AND time < 100400",
+        );
+        assert_eq!(some.len(), 10);
+        assert_eq!(
+            some[0],
+            serde_json::json!([100007, 100007.5])
+                .as_array()
+                .unwrap()
+                .clone()
+        );
+    };
+    // Wait (bounded) until the seals and compactions are done: one file per partition.
+    let parts = s.dir.path().join("partitions");
+    let settled = |parts: &std::path::Path| {
+        let files = walk(parts);
+        let segs: Vec<_> = files
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+            .collect();
+        let tmp = files
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with(".seg.tmp"));
+        let compacted = segs
+            .iter()
+            .all(|p| p.file_name().unwrap().to_string_lossy().contains('-'));
+        !tmp && segs.len() == 2 && compacted
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !settled(&parts) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "segment files were not compacted: {:?}",
+            walk(&parts)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    check(&s);
+    let s = restart(s, &["--cores", "2", "--config", &conf_s]);
+    check(&s);
+    assert!(settled(&s.dir.path().join("partitions")));
+}

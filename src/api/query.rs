@@ -558,6 +558,8 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
             sub_rows.extend(query::select::rows_of(answer));
         }
     }
+    // Only the fields the statement reads leave storage.
+    let fields = plan.fields();
     let scans: Vec<ScanRequest> = if condition.is_empty_range() {
         Vec::new()
     } else {
@@ -568,6 +570,7 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
                 rp,
                 measurements,
                 condition: condition.clone(),
+                fields: fields.clone(),
             })
             .collect()
     };

@@ -72,6 +72,10 @@ fn check_data(cfg: &Config) -> Result<(), ConfigError> {
         let msg = format!("{} is below {MEMTABLE_BYTES_MIN}", data.memtable_max_bytes);
         return Err(invalid("data.memtable-max-bytes", msg));
     }
+    if data.compact_min_files == 1 {
+        let msg = "must be 0 (never compact) or at least 2".to_string();
+        return Err(invalid("data.compact-min-files", msg));
+    }
     let interval = data.wal_fsync_interval;
     if data.wal_fsync == FsyncMode::Interval
         && (interval.is_zero() || interval > FSYNC_INTERVAL_MAX)
@@ -165,6 +169,9 @@ mod tests {
         let mut cfg = Config::default();
         cfg.data.memtable_max_bytes = MEMTABLE_BYTES_MIN - 1;
         assert_eq!(key_of(&cfg), Some("data.memtable-max-bytes"));
+        let mut cfg = Config::default();
+        cfg.data.compact_min_files = 1;
+        assert_eq!(key_of(&cfg), Some("data.compact-min-files"));
         let mut cfg = Config::default();
         cfg.data.dir = std::path::PathBuf::new();
         assert_eq!(key_of(&cfg), Some("data.dir"));

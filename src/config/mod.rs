@@ -99,6 +99,10 @@ section! {
         wal_fsync_interval: Duration = limits::FSYNC_INTERVAL_DEFAULT;
         "In-memory bytes of one partition's memtable before it is sealed and flushed to a segment."
         memtable_max_bytes: u64 = limits::MEMTABLE_BYTES_MAX_DEFAULT;
+        "Small segment files of one database and retention policy in a partition that start a background compaction merging them into one; 0 = never compact."
+        compact_min_files: usize = limits::COMPACT_MIN_FILES_DEFAULT;
+        "A segment file smaller than this many bytes is small (compaction merges runs of small files)."
+        compact_small_file_bytes: u64 = limits::COMPACT_SMALL_FILE_BYTES_DEFAULT;
         "Accept unsigned integer fields (123u) as InfluxDB 2.x does; 1.x rejects them."
         accept_unsigned: bool = false;
         "Treat a \\r before a line's \\n as part of the line ending (CRLF bodies); 1.x does not."

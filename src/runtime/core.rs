@@ -269,6 +269,8 @@ pub struct Core {
     /// Line-protocol decoders kept between requests: a decoder's series-key cache then stays
     /// warm (a request of 5000 TSBS lines names 1000 series; a fresh decoder misses on each).
     decoders: RefCell<Vec<crate::lineproto::Decoder>>,
+    /// Partitions (indexes into `partitions`) whose compaction task runs.
+    compacting: RefCell<Vec<usize>>,
 }
 
 /// Decoders a core keeps for reuse (one per request decoded at the same time; each holds a
@@ -348,6 +350,7 @@ impl Core {
             queries: RefCell::new(Vec::new()),
             next_qid: Cell::new(1),
             partitions: RefCell::new(partitions),
+            compacting: RefCell::new(Vec::new()),
             data_dir: config.data.dir.clone(),
             config,
             catalog: RefCell::new(catalog),
@@ -591,8 +594,9 @@ impl Core {
         }
         let core = self.clone();
         glommio::spawn_local(async move {
-            if let Err(e) = crate::storage::seal(&core.partitions, idx).await {
-                eprintln!("lineshard: core {}: {e}", core.id);
+            match crate::storage::seal(&core.partitions, idx).await {
+                Ok(()) => core.maybe_compact(idx),
+                Err(e) => eprintln!("lineshard: core {}: {e}", core.id),
             }
         })
         .detach();
@@ -756,13 +760,17 @@ impl Core {
     pub async fn scan_local(&self, scan: &ScanRequest) -> Vec<SeriesRows> {
         let sources: Vec<_> = self
             .partitions
-            .borrow()
-            .iter()
+            .borrow_mut()
+            .iter_mut()
             .map(|p| p.scan_sources(scan))
             .collect();
         let mut out = Vec::new();
-        for (files, mem_rows) in sources {
-            out.extend(crate::storage::scan_files(self.id, files, mem_rows, scan).await);
+        for (idx, (files, mem_rows)) in sources.into_iter().enumerate() {
+            let scanned = crate::storage::scan_files(self.id, files, mem_rows, scan).await;
+            if let Some(p) = self.partitions.borrow_mut().get_mut(idx) {
+                p.cache_footers(scanned.footers);
+            }
+            out.extend(scanned.rows);
         }
         out
     }
@@ -821,6 +829,42 @@ impl Core {
             }
         }
         first_err.map_or(Ok(()), Err)
+    }
+
+    /// Compacts partition `idx`'s small segment files in the background while compactions are
+    /// due (`[data] compact-min-files`); one at a time per partition.
+    pub fn maybe_compact(self: &Rc<Self>, idx: usize) {
+        let (min_files, small) = (
+            self.config.data.compact_min_files,
+            self.config.data.compact_small_file_bytes,
+        );
+        if min_files < 2 || self.compacting.borrow().contains(&idx) {
+            return;
+        }
+        self.compacting.borrow_mut().push(idx);
+        let core = self.clone();
+        glommio::spawn_local(async move {
+            loop {
+                match crate::storage::compact(&core.partitions, idx, min_files, small).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => {
+                        eprintln!("lineshard: core {}: compaction: {e}", core.id);
+                        break;
+                    }
+                }
+            }
+            core.compacting.borrow_mut().retain(|&i| i != idx);
+        })
+        .detach();
+    }
+
+    /// Compacts every partition of this core whose small files are due (at start-up).
+    pub fn start_compactions(self: &Rc<Self>) {
+        let n = self.partitions.borrow().len();
+        for idx in 0..n {
+            self.maybe_compact(idx);
+        }
     }
 
     fn install_catalog(&self, cat: Arc<Catalog>, purges: &[Purge]) {

@@ -1,4 +1,4 @@
-//! Why a partition could not open, store a batch or seal.
+//! Why a partition could not open, store a batch, seal or compact.
 
 use super::ApplyError;
 use crate::shard::batch::CorruptBatch;
@@ -24,6 +24,9 @@ pub enum StorageError {
     /// Writing the sealed memtable as segment files, or retiring its WAL, failed.
     #[error("sealing: {0}")]
     Seal(String),
+    /// A compaction failed; its inputs stay as they were (the partition takes writes).
+    #[error("compacting: {0}")]
+    Compact(String),
     /// A batch was sent to a core that does not own its partition.
     #[error("internal error: partition {partition} is not owned by core {core}")]
     NotOwned { partition: u32, core: usize },

@@ -29,5 +29,8 @@ mod admission_tests;
 pub use error::StorageError;
 pub use index::{merge_show, KeyMatch, SeriesIndex, ShowAnswer, ShowRequest, ShowWhat};
 pub use memtable::{Admit, ApplyError, KnownField, Memtable};
-pub use partition::{merge_sources, scan_files, scan_segment, seal, Deleted, Partition, Stored};
+pub use partition::{
+    compact, merge_sources, rewrite_segments, scan_files, scan_segment, seal, Deleted, Partition,
+    Scanned, SegmentSource, Stored,
+};
 pub use scan::{ScanRequest, SeriesRows};

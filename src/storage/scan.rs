@@ -4,13 +4,26 @@
 
 use crate::lineproto::FieldValue;
 
-/// A read of one (db, rp): the measurements and the condition (time range, tag filters).
+/// A read of one (db, rp): the measurements, the condition (time range, tag filters) and the
+/// fields to read.
 #[derive(Debug, Clone)]
 pub struct ScanRequest {
     pub db: String,
     pub rp: String,
     pub measurements: MeasurementMatch,
     pub condition: Condition,
+    /// The fields to return (`None`: all). A point with none of them is not returned, nor a
+    /// series with no such point; segment files read only these fields' blocks.
+    pub fields: Option<Vec<Vec<u8>>>,
+}
+
+impl ScanRequest {
+    /// Whether field `name` is to be returned.
+    pub fn wants_field(&self, name: &[u8]) -> bool {
+        self.fields
+            .as_ref()
+            .map_or(true, |f| f.iter().any(|n| n[..] == *name))
+    }
 }
 
 /// A field key in read results: shared, so that a scan of many points of a series names each

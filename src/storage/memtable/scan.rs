@@ -27,6 +27,13 @@ impl Memtable {
         let mut out = Vec::new();
         let mut fields = Vec::new();
         let names: Vec<FieldKey> = store.fields.names.iter().map(|n| n[..].into()).collect();
+        let wanted_f: Vec<bool> = store
+            .fields
+            .names
+            .iter()
+            .map(|n| req.wants_field(n))
+            .collect();
+        let all_fields = wanted_f.iter().all(|&w| w);
         for &meta in &store.series {
             if !wanted_m
                 .get(meta.measurement as usize)
@@ -43,6 +50,13 @@ impl Memtable {
             for (ts, _, mut rd) in store.records(meta) {
                 if !req.condition.matches_time(ts) || rd.fields(&mut fields).is_none() {
                     continue;
+                }
+                if !all_fields {
+                    fields
+                        .retain(|(id, _)| wanted_f.get(usize::from(*id)).copied().unwrap_or(false));
+                    if fields.is_empty() {
+                        continue;
+                    }
                 }
                 let owned = fields
                     .drain(..)

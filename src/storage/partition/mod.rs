@@ -28,8 +28,11 @@
 //! | `seal.rs` | the seal: memtable swap, segment files written durably, WAL retired |
 //! | `read.rs` | the read path: a scan's sources, a segment file's rows, the merge |
 //! | `tombstone.rs` | deletes: the memtable's points, tombstones for sealed files, `tombstones` |
+//! | `read.rs` | the read path: a scan's sources, the footer cache, a segment file's pruned rows, the merge |
+//! | `compact.rs` | background compaction: small segment files of a (db, rp) merged into one, crash-safe |
 //! | `tests.rs` | unit tests |
 
+mod compact;
 mod payload;
 mod read;
 mod seal;
@@ -37,7 +40,8 @@ mod seal;
 mod tests;
 mod tombstone;
 
-pub use read::{merge_sources, scan_files, scan_segment};
+pub use compact::{compact, rewrite_segments};
+pub use read::{merge_sources, scan_files, scan_segment, Scanned, SegmentSource};
 pub use seal::seal;
 pub use tombstone::Deleted;
 
@@ -48,16 +52,73 @@ use crate::shard::batch::Batch;
 use payload::Record;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// A sealed segment file of this partition.
+///
+/// A seal's file is named `<seq>.seg` and covers the one sequence number `seq`; a compacted file
+/// is named `<seq>-<first_seq>.seg` and holds the data of every file of its (db, rp) whose
+/// numbers lay in `first_seq..=seq` (see `compact.rs`).
 #[derive(Debug, Clone)]
 struct SegmentFile {
+    /// The newest sequence number covered: files are read oldest first in this order.
     seq: u64,
-    path: PathBuf,
+    /// The oldest sequence number covered (`seq` for a seal's file).
+    first_seq: u64,
+    handle: Arc<SegmentHandle>,
     db: String,
     rp: String,
     time_min: i64,
     time_max: i64,
+    /// The file's length.
+    bytes: u64,
+}
+
+impl SegmentFile {
+    fn path(&self) -> &Path {
+        &self.handle.path
+    }
+
+    /// The footer cache's key.
+    fn cache_key(&self) -> (u64, u64) {
+        (self.first_seq, self.seq)
+    }
+}
+
+/// A segment file's path, shared by the partition and the scans reading it. A file replaced by
+/// a compaction is `retire`d, and deleted when the last holder lets go: a scan that listed it
+/// reads it to the end. (A drop or an expiry deletes files at once.)
+#[derive(Debug)]
+pub struct SegmentHandle {
+    path: PathBuf,
+    retired: AtomicBool,
+}
+
+impl SegmentHandle {
+    fn new(path: PathBuf) -> Arc<SegmentHandle> {
+        Arc::new(SegmentHandle {
+            path,
+            retired: AtomicBool::new(false),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Deletes the file once no scan holds it any more.
+    fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+    }
+}
+
+impl Drop for SegmentHandle {
+    fn drop(&mut self) {
+        if self.retired.load(Ordering::Acquire) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 pub struct Partition {
@@ -83,6 +144,10 @@ pub struct Partition {
     measurements_dropped_while_sealing: Vec<(String, Vec<u8>)>,
     /// Deletes of sealed data (`tombstone.rs`).
     tombstones: Vec<tombstone::Tombstone>,
+    /// Decoded footers of recently read segment files, bounded.
+    footers: read::FooterCache,
+    /// The inputs of the running compaction (empty when none runs).
+    compacting: Vec<SegmentFile>,
 }
 
 /// Whether (db, rp) is covered by a drop in `dropped` (`None` rp: the whole database).
@@ -92,7 +157,8 @@ fn is_dropped(dropped: &[(String, Option<String>)], db: &str, rp: &str) -> bool 
         .any(|(d, r)| d == db && r.as_deref().map_or(true, |r| r == rp))
 }
 
-/// Lists the sealed segments in `dir` (removing leftovers of an interrupted seal).
+/// Lists the sealed segments in `dir`, removing leftovers of an interrupted seal (`.tmp`) and of
+/// an interrupted compaction (the inputs a compacted file covers: see `compact.rs`).
 fn load_segments(dir: &Path) -> std::io::Result<Vec<SegmentFile>> {
     std::fs::create_dir_all(dir)?;
     let mut out = Vec::new();
@@ -107,26 +173,38 @@ fn load_segments(dir: &Path) -> std::io::Result<Vec<SegmentFile>> {
             std::fs::remove_file(&path)?;
             continue;
         }
-        let Some(seq) = name
-            .strip_suffix(".seg")
-            .and_then(|s| s.parse::<u64>().ok())
-        else {
+        let Some((seq, first_seq)) = name.strip_suffix(".seg").and_then(parse_segment_name) else {
             continue;
         };
         // The footer only: start-up reads an index per file, not the file.
         let index = super::segment::read_index(&path, false)?;
         let (time_min, time_max) = index.time_range;
+        let bytes = std::fs::metadata(&path)?.len();
         out.push(SegmentFile {
             seq,
+            first_seq,
             db: index.db,
             rp: index.rp,
             time_min,
             time_max,
-            path,
+            bytes,
+            handle: SegmentHandle::new(path),
         });
     }
-    out.sort_by_key(|s| s.seq);
+    compact::remove_covered(&mut out)?;
+    out.sort_by_key(|s| (s.seq, std::cmp::Reverse(s.first_seq)));
     Ok(out)
+}
+
+/// `<seq>` or `<seq>-<first_seq>` (the stem of a segment file's name) as (seq, first_seq).
+fn parse_segment_name(stem: &str) -> Option<(u64, u64)> {
+    match stem.split_once('-') {
+        None => stem.parse().ok().map(|s| (s, s)),
+        Some((seq, first)) => {
+            let (seq, first): (u64, u64) = (seq.parse().ok()?, first.parse().ok()?);
+            (first <= seq).then_some((seq, first))
+        }
+    }
 }
 
 /// What `Partition::apply` did with a batch.
@@ -200,6 +278,8 @@ impl Partition {
             dropped_while_sealing: Vec::new(),
             measurements_dropped_while_sealing: Vec::new(),
             tombstones,
+            footers: read::FooterCache::default(),
+            compacting: Vec::new(),
         };
         p.settle_tombstones()
             .map_err(|e| failed("tombstones")(&e))?;
@@ -306,14 +386,24 @@ impl Partition {
 
     fn remove_segments(&mut self, pred: impl Fn(&SegmentFile) -> bool) {
         let before = self.segments.len();
+        let footers = &mut self.footers;
+        // Deleted at once, as a drop must: a scan that listed such a file finds it gone.
         self.segments.retain(|s| {
             if pred(s) {
-                let _ = std::fs::remove_file(&s.path);
+                footers.remove(s.cache_key());
+                let _ = std::fs::remove_file(s.path());
                 false
             } else {
                 true
             }
         });
+        // The inputs of a running compaction are no longer listed once it installed its
+        // output, but may still be on disk.
+        for s in &self.compacting {
+            if pred(s) {
+                let _ = std::fs::remove_file(s.path());
+            }
+        }
         if self.segments.len() != before {
             // A tombstone left without files is not needed; failing to rewrite the file only
             // keeps one that covers nothing.

@@ -5,28 +5,104 @@
 //! (`Partition::scan_sources`), then reads and merges the files without it (`scan_files`), so a
 //! long read never holds the partition's borrow.
 
-use super::{is_dropped, Partition};
+use super::{is_dropped, Partition, SegmentHandle};
 use crate::storage::scan::{Delete, FieldKey, PointFields, ScanRequest, SeriesRows};
-use crate::storage::segment::SegmentReader;
-use std::path::{Path, PathBuf};
+use crate::storage::segment::{read_series_at, ReadStats, SegmentFooter};
 use std::sync::Arc;
 
-/// A segment file to read, with the deletes (tombstones) that apply to its rows.
-pub type FileSource = (PathBuf, Vec<Arc<Delete>>);
+/// A segment file a scan reads: the file (kept from deletion while the scan holds it), its
+/// footer when the partition's cache had it, and the deletes (tombstones) that apply to its rows.
+pub struct SegmentSource {
+    handle: Arc<SegmentHandle>,
+    key: (u64, u64),
+    footer: Option<Arc<SegmentFooter>>,
+    pub(super) deletes: Vec<Arc<Delete>>,
+}
+
+impl SegmentSource {
+    pub fn path(&self) -> &std::path::Path {
+        self.handle.path()
+    }
+}
+
+/// Decoded footers of a partition's segment files, most recently used kept, at most
+/// `limits::FOOTER_CACHE_BYTES_MAX` of them. A footer costs about 60 bytes per series and 40
+/// per column in memory, so it is cached for the files queries read, not for every sealed file:
+/// the series a core holds in segments cost it no memory until they are read.
+#[derive(Default)]
+pub(super) struct FooterCache {
+    entries: hashbrown::HashMap<(u64, u64), (Arc<SegmentFooter>, u64)>,
+    bytes: usize,
+    tick: u64,
+}
+
+impl FooterCache {
+    fn get(&mut self, key: (u64, u64)) -> Option<Arc<SegmentFooter>> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.entries.get_mut(&key).map(|(f, used)| {
+            *used = tick;
+            f.clone()
+        })
+    }
+
+    pub(super) fn insert(&mut self, key: (u64, u64), footer: Arc<SegmentFooter>) {
+        let size = footer.memory_bytes();
+        if size > crate::limits::FOOTER_CACHE_BYTES_MAX {
+            return;
+        }
+        self.tick += 1;
+        if let Some((old, _)) = self.entries.insert(key, (footer, self.tick)) {
+            self.bytes -= old.memory_bytes();
+        }
+        self.bytes += size;
+        while self.bytes > crate::limits::FOOTER_CACHE_BYTES_MAX {
+            let Some(oldest) = self.entries.iter().min_by_key(|e| e.1 .1).map(|e| *e.0) else {
+                break;
+            };
+            self.remove(oldest);
+        }
+    }
+
+    pub(super) fn remove(&mut self, key: (u64, u64)) {
+        if let Some((f, _)) = self.entries.remove(&key) {
+            self.bytes -= f.memory_bytes();
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
 
 impl Partition {
-    /// The segment files to read for a scan, oldest first, and the memtables (sealing, then
-    /// active) — the caller reads the files without holding the partition. Each file comes
-    /// with its tombstones; the sealing memtable's rows are filtered by theirs here.
-    pub fn scan_sources(&self, req: &ScanRequest) -> (Vec<FileSource>, Vec<SeriesRows>) {
+    /// The segment files to read for a scan (those of its (db, rp) whose time range meets the
+    /// scan's), oldest first, with their cached footers; and the memtables' rows (sealing,
+    /// then active). The caller reads the files without holding the partition.
+    /// Each file comes with its tombstones; the sealing memtable's rows are filtered by theirs
+    /// here.
+    pub fn scan_sources(&mut self, req: &ScanRequest) -> (Vec<SegmentSource>, Vec<SeriesRows>) {
+        let deletes: Vec<Vec<Arc<Delete>>> = self
+            .segments
+            .iter()
+            .map(|s| self.tombstones_of(s))
+            .collect();
+        let footers = &mut self.footers;
         let files = self
             .segments
             .iter()
-            .filter(|s| s.db == req.db && s.rp == req.rp)
-            .filter(|s| {
+            .zip(deletes)
+            .filter(|(s, _)| s.db == req.db && s.rp == req.rp)
+            .filter(|(s, _)| {
                 s.time_max >= req.condition.time_min_ns && s.time_min < req.condition.time_max_ns
             })
-            .map(|s| (s.path.clone(), self.tombstones_of(s)))
+            .map(|(s, deletes)| SegmentSource {
+                handle: s.handle.clone(),
+                key: s.cache_key(),
+                footer: footers.get(s.cache_key()),
+                deletes,
+            })
             .collect();
         let mut rows = Vec::new();
         let dropped = is_dropped(&self.dropped_while_sealing, &req.db, &req.rp);
@@ -38,6 +114,16 @@ impl Partition {
         (files, rows)
     }
 
+    /// Keeps footers a scan read (`Scanned::footers`) for the next scans, if their files are
+    /// still this partition's.
+    pub fn cache_footers(&mut self, loaded: Vec<((u64, u64), Arc<SegmentFooter>)>) {
+        for (key, footer) in loaded {
+            if self.segments.iter().any(|s| s.cache_key() == key) {
+                self.footers.insert(key, footer);
+            }
+        }
+    }
+
     /// Every series stored here as (db, rp, key, measurement): memtables and segment files,
     /// less the series a whole-series delete (`DROP SERIES`, `DROP MEASUREMENT`) removed.
     pub fn stored_series(&self) -> Vec<(String, String, Vec<u8>, Vec<u8>)> {
@@ -47,7 +133,7 @@ impl Partition {
                 && self.series_deleted(db, m, &crate::shard::key::parse_tags(key), seal)
         };
         for s in &self.segments {
-            if let Ok(index) = crate::storage::segment::read_index(&s.path, true) {
+            if let Ok(index) = crate::storage::segment::read_index(s.path(), true) {
                 out.extend(
                     index
                         .series
@@ -72,6 +158,15 @@ impl Partition {
     }
 }
 
+/// What a partition's scan produced: the merged rows, the footers read from files (for
+/// `Partition::cache_footers`), and what was read.
+#[derive(Default)]
+pub struct Scanned {
+    pub rows: Vec<SeriesRows>,
+    pub footers: Vec<((u64, u64), Arc<SegmentFooter>)>,
+    pub stats: ReadStats,
+}
+
 /// A partition's rows for a scan: its segment files (oldest first) read and merged with its
 /// memtables' rows (`mem_rows`), the newest write of a series and time winning. Runs on
 /// glommio's blocking-thread pool: reading files of megabytes, decoding and merging their rows
@@ -79,56 +174,93 @@ impl Partition {
 /// large `SELECT *`). A file that cannot be read is logged and skipped.
 pub async fn scan_files(
     core: usize,
-    files: Vec<FileSource>,
+    files: Vec<SegmentSource>,
     mem_rows: Vec<SeriesRows>,
     req: &ScanRequest,
-) -> Vec<SeriesRows> {
+) -> Scanned {
     if files.is_empty() {
-        return mem_rows;
+        return Scanned {
+            rows: mem_rows,
+            ..Scanned::default()
+        };
     }
     let req = req.clone();
     glommio::executor()
         .spawn_blocking(move || {
+            let mut out = Scanned::default();
             let mut rows = Vec::new();
-            for (f, deletes) in files {
-                match scan_segment(&f, &req) {
-                    Ok(mut r) => {
-                        super::tombstone::apply_tombstones(&deletes, &mut r);
-                        rows.append(&mut r)
+            for f in &files {
+                match scan_segment(f, &req, &mut out.stats) {
+                    Ok((mut r, loaded)) => {
+                        super::tombstone::apply_tombstones(&f.deletes, &mut r);
+                        rows.append(&mut r);
+                        out.footers.extend(loaded.map(|l| (f.key, l)));
                     }
                     Err(e) => eprintln!("lineshard: core {core}: {e}"),
                 }
             }
-            if rows.is_empty() {
-                return mem_rows;
-            }
-            rows.extend(mem_rows);
-            merge_sources(rows)
+            out.rows = if rows.is_empty() {
+                mem_rows
+            } else {
+                rows.extend(mem_rows);
+                merge_sources(rows)
+            };
+            out
         })
         .await
 }
 
-/// Reads the rows of a scan from one segment file (read whole; blocking).
-pub fn scan_segment(path: &Path, req: &ScanRequest) -> Result<Vec<SeriesRows>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let reader = SegmentReader::open(&bytes).map_err(|e| format!("{}: {e:?}", path.display()))?;
-    let (min, max) = (req.condition.time_min_ns, req.condition.time_max_ns);
+/// Reads the rows of a scan from one segment file (blocking): its footer (from the cache or
+/// the file; a footer read from the file is returned for the cache), then, for each series
+/// whose time range, measurement and tags match, only the selected fields' blocks.
+pub fn scan_segment(
+    src: &SegmentSource,
+    req: &ScanRequest,
+    stats: &mut ReadStats,
+) -> Result<(Vec<SeriesRows>, Option<Arc<SegmentFooter>>), String> {
+    let path = src.path();
+    let failed = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let file = std::fs::File::open(path).map_err(|e| failed(&e))?;
+    let (footer, loaded) = match &src.footer {
+        Some(f) => (f.clone(), None),
+        None => {
+            let f = Arc::new(SegmentFooter::read(&file).map_err(|e| failed(&e))?);
+            stats.footers_read += 1;
+            (f.clone(), Some(f))
+        }
+    };
+    stats.files += 1;
+    let range = (req.condition.time_min_ns, req.condition.time_max_ns);
+    let fields = req.fields.as_deref();
     let mut out = Vec::new();
-    let keys: Vec<(Vec<u8>, Vec<u8>)> = reader
-        .series_keys()
-        .map(|(k, m)| (k.to_vec(), m.to_vec()))
-        .collect();
-    for (idx, (key, measurement)) in keys.into_iter().enumerate() {
-        if !req.measurements.matches(&measurement) {
+    // Series of a measurement share its name: the match is decided once per name.
+    let mut last_measurement: Option<(Arc<[u8]>, bool)> = None;
+    for (idx, s) in footer.series.iter().enumerate() {
+        let wanted_m = match &last_measurement {
+            Some((m, w)) if Arc::ptr_eq(m, &s.measurement) => *w,
+            _ => {
+                let w = req.measurements.matches(&s.measurement);
+                last_measurement = Some((s.measurement.clone(), w));
+                w
+            }
+        };
+        let has_fields = fields.map_or(true, |f| {
+            s.columns
+                .iter()
+                .any(|c| f.iter().any(|n| n[..] == c.name[..]))
+        });
+        if !wanted_m || !has_fields || !s.overlaps(range.0, range.1) {
+            stats.series_pruned += 1;
             continue;
         }
-        let tags = crate::shard::key::parse_tags(&key);
+        let tags = crate::shard::key::parse_tags(&s.key);
         if !req.condition.matches_tags(&tags) {
+            stats.series_pruned += 1;
             continue;
         }
-        let data = reader
-            .read_series(idx, min, max)
-            .map_err(|e| format!("{}: {e:?}", path.display()))?;
+        stats.series_read += 1;
+        let data =
+            read_series_at(&file, &footer, idx, range, fields, stats).map_err(|e| failed(&e))?;
         let mut points = Vec::with_capacity(data.times.len());
         let names: Vec<FieldKey> = data.columns.iter().map(|c| c.name[..].into()).collect();
         for (row, ts) in data.times.iter().enumerate() {
@@ -145,13 +277,13 @@ pub fn scan_segment(path: &Path, req: &ScanRequest) -> Result<Vec<SeriesRows>, S
         }
         if !points.is_empty() {
             out.push(SeriesRows {
-                measurement,
+                measurement: s.measurement.to_vec(),
                 tags,
                 points,
             });
         }
     }
-    Ok(out)
+    Ok((out, loaded))
 }
 
 /// A series as scans name it: measurement and unescaped tags.

@@ -65,7 +65,7 @@ impl Partition {
         self.sealed_types = types;
         for f in files {
             if gone(&f.db, &f.rp) {
-                let _ = std::fs::remove_file(&f.path);
+                let _ = std::fs::remove_file(f.path());
             } else {
                 self.segments.push(f);
             }
@@ -211,6 +211,7 @@ impl SealFiles<'_> {
     async fn write(&mut self, full: SegmentEncoder, db: &str, rp: &str) -> Result<(), String> {
         let (time_min, time_max) = full.time_range();
         let bytes = full.finish(db, rp);
+        let len = bytes.len() as u64;
         // Files of one seal hold disjoint series; the seal's sequence number orders seals.
         let seq = self.seq * FILES_PER_SEAL_MAX + self.file_no;
         self.file_no += 1;
@@ -218,11 +219,13 @@ impl SealFiles<'_> {
         write_durably(&path, bytes).await?;
         self.written.push(SegmentFile {
             seq,
-            path,
+            first_seq: seq,
+            handle: super::SegmentHandle::new(path),
             db: db.to_string(),
             rp: rp.to_string(),
             time_min,
             time_max,
+            bytes: len,
         });
         Ok(())
     }
@@ -273,14 +276,14 @@ impl SeriesShape {
     }
 }
 
-fn segment_name(seq: u64) -> String {
+pub(super) fn segment_name(seq: u64) -> String {
     format!("{seq:020}.seg")
 }
 
 /// Temp file, fdatasync, rename; the caller fsyncs the directory once for all the files of a
 /// seal (`wal::sync_dir`). Every call here is asynchronous or runs on glommio's blocking-thread pool:
 /// a blocking fsync on the core's own thread would stall every request the core serves.
-async fn write_durably(path: &Path, bytes: Vec<u8>) -> Result<(), String> {
+pub(super) async fn write_durably(path: &Path, bytes: Vec<u8>) -> Result<(), String> {
     let tmp = path.with_extension("seg.tmp");
     let err = |what: &str, e: &dyn std::fmt::Display| format!("{what} {}: {e}", tmp.display());
     let file = glommio::io::BufferedFile::create(&tmp)
@@ -306,4 +309,14 @@ async fn write_durably(path: &Path, bytes: Vec<u8>) -> Result<(), String> {
         .await
         .map_err(|e| err("renaming", &e))?;
     Ok(())
+}
+
+/// Writes `bytes` to `tmp` and fdatasyncs it, with blocking calls (for glommio's blocking-thread
+/// pool); the caller renames it and fsyncs the directory.
+pub(super) fn write_durably_tmp(tmp: &Path, bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let err = |what: &str, e: &dyn std::fmt::Display| format!("{what} {}: {e}", tmp.display());
+    let mut f = std::fs::File::create(tmp).map_err(|e| err("creating", &e))?;
+    f.write_all(bytes).map_err(|e| err("writing", &e))?;
+    f.sync_data().map_err(|e| err("syncing", &e))
 }

@@ -203,7 +203,7 @@ impl Partition {
             }
         }
         for f in self.segments.iter().filter(|f| f.db == db) {
-            if let Ok(index) = crate::storage::segment::read_index(&f.path, true) {
+            if let Ok(index) = crate::storage::segment::read_index(f.path(), true) {
                 for (key, m) in index.series {
                     consider(key, m, f.seal_no(), &mut out);
                 }

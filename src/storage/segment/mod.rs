@@ -5,7 +5,8 @@
 //! Owner: the partition's core. This module is pure (bytes in, bytes out, no runtime and no
 //! I/O) apart from [`read_index`], which reads a file's header, footer and trailer: the
 //! partition writes [`SegmentEncoder`]'s bytes with glommio, fdatasyncs file and directory, and
-//! later reads a whole file back for [`SegmentReader::open`].
+//! later reads a file's footer ([`SegmentFooter::read`]) and then only the blocks a scan needs
+//! ([`read_series_at`], positional reads), or a whole file for [`SegmentReader::open`].
 //!
 //! # Byte layout (version 1)
 //!
@@ -81,9 +82,11 @@
 
 mod bits;
 mod codec;
+mod footer;
 mod read;
 mod write;
 
+pub use footer::{read_series_at, BlockSource, ColumnMeta, ReadStats, SegmentFooter, SeriesMeta};
 pub use read::{read_index, SegmentIndex, SegmentReader};
 pub use write::{encode_segment, SegmentEncoder};
 
@@ -219,6 +222,8 @@ pub enum SegmentError {
     NoSuchSeries(usize),
     #[error("segment: corrupt ({0})")]
     Corrupt(&'static str),
+    #[error("segment: read failed ({0})")]
+    Io(String),
 }
 
 #[cfg(test)]
@@ -410,6 +415,98 @@ mod tests {
         assert_eq!(read_all(&bytes).map(|s| s == sorted), Ok(true));
     }
 
+    /// The footer read from a file by positional reads is the one parsed from the whole file's
+    /// bytes; one field of ten and one hour of twelve read about a hundred-twentieth of the
+    /// bytes of a series' blocks, and no other series' blocks.
+    #[test]
+    fn footer_from_file_and_selective_reads() {
+        let hour = 3_600_000_000_000i64;
+        let series: Vec<SeriesData> = (0..4)
+            .map(|h| SeriesData {
+                key: format!("cpu,host=h{h}").into_bytes(),
+                measurement: b"cpu".to_vec(),
+                times: (0..12 * 360).map(|i| i * 10_000_000_000).collect(),
+                columns: (0..10)
+                    .map(|f| ColumnData {
+                        name: format!("f{f}").into_bytes(),
+                        values: Values::Float(
+                            (0..12 * 360)
+                                .map(|i| (i * (f + 1) % 97) as f64 * 0.37)
+                                .collect(),
+                        ),
+                        valid: vec![true; 12 * 360],
+                    })
+                    .collect(),
+            })
+            .collect();
+        let bytes = encode_segment("db", "rp", &series);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.seg");
+        std::fs::write(&path, &bytes).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let footer = SegmentFooter::read(&file).unwrap();
+        assert_eq!(footer, SegmentFooter::from_bytes(&bytes).unwrap());
+        assert_eq!(footer.db, "db");
+        let fields = [b"f3".to_vec()];
+        let mut stats = ReadStats::default();
+        let got = read_series_at(
+            &file,
+            &footer,
+            2,
+            (5 * hour, 6 * hour),
+            Some(&fields),
+            &mut stats,
+        )
+        .unwrap();
+        assert_eq!(got.times.len(), 360);
+        assert_eq!(got.columns.len(), 1);
+        assert_eq!(got.columns[0].name, b"f3");
+        let want = SegmentReader::open(&bytes)
+            .unwrap()
+            .read_series(2, 5 * hour, 6 * hour)
+            .unwrap();
+        assert_eq!(got.columns[0], want.columns[3]);
+        assert_eq!(got.times, want.times);
+        assert_eq!((stats.blocks_read, stats.blocks_decoded), (2, 2));
+        // The series' time block and one column of ten, not the other nine.
+        assert!(
+            stats.bytes_read * 4 < bytes.len() as u64 / 4,
+            "{} of {}",
+            stats.bytes_read,
+            bytes.len()
+        );
+        // Damage to a block not read goes unseen; damage to one read is an error.
+        let mut damaged = bytes.clone();
+        let c5 = block_of(&footer, 2, 5);
+        damaged[c5] ^= 1;
+        let mut s2 = ReadStats::default();
+        assert!(read_series_at(
+            &damaged[..],
+            &footer,
+            2,
+            (5 * hour, 6 * hour),
+            Some(&fields),
+            &mut s2
+        )
+        .is_ok());
+        let c3 = block_of(&footer, 2, 3);
+        damaged[c3] ^= 1;
+        assert!(read_series_at(
+            &damaged[..],
+            &footer,
+            2,
+            (5 * hour, 6 * hour),
+            Some(&fields),
+            &mut s2
+        )
+        .is_err());
+    }
+
+    /// The first byte of the block of column `c` of series `s`.
+    fn block_of(footer: &SegmentFooter, s: usize, c: usize) -> usize {
+        footer.series[s].columns[c].block_offset()
+    }
+
     /// `read_index` reads only header, footer and trailer from the file: it gives what the
     /// reader gives, refuses any damage to those parts, and does not see a damaged block (which
     /// the reader finds when the series is read).
@@ -561,6 +658,47 @@ mod tests {
                 }
                 prop_assert!(same(&got, &want), "[{}, {}): {:?}\n!=\n{:?}", min, max, got, want);
             }
+        }
+
+        /// The pruned read (footer apart, positional block reads, selected columns only) gives
+        /// what the whole-file reader gives for those columns, and reads exactly the time block
+        /// and the selected columns' blocks of the series that have rows in the range.
+        #[test]
+        fn pruned_reads_equal_whole_file_reads(series in segment_strategy(), a: i64, b: i64, pick in 0usize..40, mask: u8) {
+            let bytes = encode_segment("db", "rp", &series);
+            let r = SegmentReader::open(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let footer = SegmentFooter::from_bytes(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(footer.series.len(), r.series_count());
+            let all: Vec<i64> = series.iter().flat_map(|s| s.times.iter().copied()).collect();
+            let near = |x: i64| all.get(pick % all.len().max(1)).copied().unwrap_or(x);
+            let (min, max) = (near(a).saturating_add(a % 3), if b % 2 == 0 { near(b) } else { b });
+            let mut names: Vec<Vec<u8>> = series.iter().flat_map(|s| s.columns.iter().map(|c| c.name.clone())).collect();
+            names.sort();
+            names.dedup();
+            let fields: Option<Vec<Vec<u8>>> = (mask != u8::MAX).then(|| {
+                names.iter().enumerate().filter(|(i, _)| mask & (1 << (i % 8)) != 0).map(|(_, n)| n.clone()).collect()
+            });
+            let mut stats = ReadStats::default();
+            let mut blocks = 0u64;
+            for i in 0..r.series_count() {
+                let got = read_series_at(&bytes[..], &footer, i, (min, max), fields.as_deref(), &mut stats)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let mut want = r.read_series(i, min, max).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                want.columns.retain(|c| fields.as_ref().map_or(true, |f| f.contains(&c.name)));
+                if want.columns.is_empty() {
+                    want.times.clear();
+                }
+                let meta = &footer.series[i];
+                if meta.overlaps(min, max) && !want.columns.is_empty() {
+                    blocks += 1 + want.columns.len() as u64;
+                }
+                if want.times.is_empty() {
+                    want.columns.iter_mut().for_each(|c| { c.values.keep_range(0, 0); c.valid.clear(); });
+                }
+                prop_assert!(same(&got, &want), "[{}, {}) {:?}: {:?}\n!=\n{:?}", min, max, fields, got, want);
+            }
+            prop_assert_eq!(stats.blocks_read, blocks);
+            prop_assert_eq!(stats.blocks_decoded, blocks);
         }
 
         #[test]

@@ -6,28 +6,28 @@ use super::{
     TRAILER_BYTES, VERSION,
 };
 
-#[derive(Clone, Copy, Debug)]
-struct Block {
-    offset: usize,
-    len: usize,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Block {
+    pub(super) offset: usize,
+    pub(super) len: usize,
 }
 
 #[derive(Debug)]
-struct ColumnEntry<'a> {
-    name: &'a [u8],
-    ty: u8,
-    block: Block,
+pub(super) struct ColumnEntry<'a> {
+    pub(super) name: &'a [u8],
+    pub(super) ty: u8,
+    pub(super) block: Block,
 }
 
 #[derive(Debug)]
-struct SeriesEntry<'a> {
-    key: &'a [u8],
-    measurement: &'a [u8],
-    rows: usize,
-    min_time: i64,
-    max_time: i64,
-    time: Block,
-    columns: Vec<ColumnEntry<'a>>,
+pub(super) struct SeriesEntry<'a> {
+    pub(super) key: &'a [u8],
+    pub(super) measurement: &'a [u8],
+    pub(super) rows: usize,
+    pub(super) min_time: i64,
+    pub(super) max_time: i64,
+    pub(super) time: Block,
+    pub(super) columns: Vec<ColumnEntry<'a>>,
 }
 
 /// A segment opened from its bytes: magic, version, trailer and footer checked, the index
@@ -171,7 +171,7 @@ impl<'a> SegmentReader<'a> {
 }
 
 /// Checks header, trailer and footer CRC; returns the footer offset.
-fn check_frame(bytes: &[u8]) -> Result<usize, SegmentError> {
+pub(super) fn check_frame(bytes: &[u8]) -> Result<usize, SegmentError> {
     let len = bytes.len();
     if len < HEADER_BYTES + TRAILER_BYTES {
         return Err(SegmentError::TooShort(len));
@@ -183,7 +183,7 @@ fn check_frame(bytes: &[u8]) -> Result<usize, SegmentError> {
 }
 
 /// Checks the header (magic, version) and the trailer's magic; returns the footer offset.
-fn check_ends(head: &[u8], trailer: &[u8], len: usize) -> Result<usize, SegmentError> {
+pub(super) fn check_ends(head: &[u8], trailer: &[u8], len: usize) -> Result<usize, SegmentError> {
     let (version, magic) = (le_u32(&head[MAGIC.len()..]), &head[..MAGIC.len()]);
     if magic != MAGIC {
         return Err(SegmentError::BadMagic);
@@ -200,7 +200,7 @@ fn check_ends(head: &[u8], trailer: &[u8], len: usize) -> Result<usize, SegmentE
         .ok_or(SegmentError::Corrupt("footer offset"))
 }
 
-fn check_footer_crc(footer: &[u8], trailer: &[u8]) -> Result<(), SegmentError> {
+pub(super) fn check_footer_crc(footer: &[u8], trailer: &[u8]) -> Result<(), SegmentError> {
     let crc = crc32c::crc32c_append(crc32c::crc32c(footer), &trailer[..8]);
     if crc != le_u32(&trailer[8..12]) {
         return Err(SegmentError::FooterChecksum);
@@ -209,15 +209,18 @@ fn check_footer_crc(footer: &[u8], trailer: &[u8]) -> Result<(), SegmentError> {
 }
 
 /// A parsed footer (the index of a segment).
-struct Footer<'a> {
-    db: &'a str,
-    rp: &'a str,
-    value_count: u64,
-    time_range: (i64, i64),
-    series: Vec<SeriesEntry<'a>>,
+pub(super) struct Footer<'a> {
+    pub(super) db: &'a str,
+    pub(super) rp: &'a str,
+    pub(super) value_count: u64,
+    pub(super) time_range: (i64, i64),
+    pub(super) series: Vec<SeriesEntry<'a>>,
 }
 
-fn parse_footer(footer: &[u8], footer_offset: usize) -> Result<Footer<'_>, SegmentError> {
+pub(super) fn parse_footer(
+    footer: &[u8],
+    footer_offset: usize,
+) -> Result<Footer<'_>, SegmentError> {
     let mut cur = Cursor::new(footer);
     let db = utf8(cur.bytes()?)?;
     let rp = utf8(cur.bytes()?)?;

@@ -39,5 +39,6 @@ fn all(db: &str, rp: &str) -> ScanRequest {
         rp: rp.into(),
         measurements: MeasurementMatch::Regex(regex::bytes::Regex::new(".").unwrap()),
         condition: Condition::default(),
+        fields: None,
     }
 }
