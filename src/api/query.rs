@@ -560,6 +560,7 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
     }
     // Only the fields the statement reads leave storage.
     let fields = plan.fields();
+    let edge = plan.edge();
     let scans: Vec<ScanRequest> = if condition.is_empty_range() {
         Vec::new()
     } else {
@@ -571,6 +572,7 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
                 measurements,
                 condition: condition.clone(),
                 fields: fields.clone(),
+                edge,
             })
             .collect()
     };

@@ -15,6 +15,29 @@ pub struct ScanRequest {
     /// The fields to return (`None`: all). A point with none of them is not returned, nor a
     /// series with no such point; segment files read only these fields' blocks.
     pub fields: Option<Vec<Vec<u8>>>,
+    /// Per series, only the rows of its `n` newest (`newest`) or oldest times in the range:
+    /// what a raw `ORDER BY time DESC LIMIT n` can read of a series (TSBS's lastpoint).
+    pub edge: Option<Edge>,
+}
+
+/// The rows of a series a scan keeps: `n` at the newest or the oldest end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Edge {
+    pub n: usize,
+    pub newest: bool,
+}
+
+impl Edge {
+    /// Keep this edge of time-sorted points.
+    pub fn cut<T>(&self, points: &mut Vec<T>) {
+        if points.len() > self.n {
+            if self.newest {
+                points.drain(..points.len() - self.n);
+            } else {
+                points.truncate(self.n);
+            }
+        }
+    }
 }
 
 impl ScanRequest {

@@ -107,6 +107,26 @@ impl Plan {
         Ok(())
     }
 
+    /// How many rows at which end of each series a raw query can read: a LIMIT over `*` without a
+    /// per-point filter (every point is a row, and a group's first rows are among its series'
+    /// first rows).
+    pub fn edge(&self) -> Option<crate::storage::scan::Edge> {
+        let Plan::Raw { stmt, filter: None } = self else {
+            return None;
+        };
+        let every_point_is_a_row = stmt
+            .fields
+            .iter()
+            .any(|f| matches!(f, SelectField::Wildcard(None | Some(KeyKind::Field))));
+        if stmt.limit == 0 || !every_point_is_a_row {
+            return None;
+        }
+        Some(crate::storage::scan::Edge {
+            n: usize::try_from(stmt.limit.saturating_add(stmt.offset)).unwrap_or(usize::MAX),
+            newest: stmt.descending,
+        })
+    }
+
     /// The fields a scan must read (`None` = every field): what the SELECT list, the per-point
     /// filter and the selectors' aux values name. Names that are tags are harmless here.
     pub fn fields(&self) -> Option<Vec<Vec<u8>>> {
@@ -434,6 +454,9 @@ pub fn plan(s: &Select, now_ns: i64, is_field: &dyn Fn(&str) -> bool) -> Result<
                 measurement: MeasurementMatch::Regex(any.clone()),
             }),
         }
+    }
+    if s.tz.as_deref().is_some_and(|z| !z.is_empty() && z != "UTC") {
+        return Err("tz() with a zone other than UTC is not supported by lineshard yet".into());
     }
     let (rest, range) = cond::split(s.condition.as_ref(), now_ns)?;
     let tags = rest

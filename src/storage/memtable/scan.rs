@@ -46,9 +46,31 @@ impl Memtable {
             if !req.condition.matches_tags(&tags) {
                 continue;
             }
+            // With an edge, only the times at that end are decoded.
+            let (lo, hi) = match req.edge {
+                None => (i64::MIN, i64::MAX),
+                Some(edge) => {
+                    let mut times: Vec<i64> = store
+                        .records(meta)
+                        .map(|(ts, _, _)| ts)
+                        .filter(|ts| req.condition.matches_time(*ts))
+                        .collect();
+                    times.sort_unstable();
+                    times.dedup();
+                    edge.cut(&mut times);
+                    match (times.first(), times.last()) {
+                        (Some(&a), Some(&b)) => (a, b),
+                        _ => continue,
+                    }
+                }
+            };
             let mut points: Vec<(i64, PointFields)> = Vec::new();
             for (ts, _, mut rd) in store.records(meta) {
-                if !req.condition.matches_time(ts) || rd.fields(&mut fields).is_none() {
+                if ts < lo
+                    || ts > hi
+                    || !req.condition.matches_time(ts)
+                    || rd.fields(&mut fields).is_none()
+                {
                     continue;
                 }
                 if !all_fields {

@@ -107,7 +107,16 @@ impl Partition {
         let mut rows = Vec::new();
         let dropped = is_dropped(&self.dropped_while_sealing, &req.db, &req.rp);
         if let Some(s) = self.sealing.as_ref().filter(|_| !dropped) {
-            rows.extend(s.scan(req));
+            // Its rows are filtered by tombstones after the scan: no edge cut before that.
+            let mut whole;
+            let sealing_req = if self.tombstones.is_empty() {
+                req
+            } else {
+                whole = req.clone();
+                whole.edge = None;
+                &whole
+            };
+            rows.extend(s.scan(sealing_req));
             self.filter_sealing_rows(&req.db, &mut rows);
         }
         rows.extend(self.memtable.scan(req));
@@ -259,11 +268,27 @@ pub fn scan_segment(
             continue;
         }
         stats.series_read += 1;
-        let data =
-            read_series_at(&file, &footer, idx, range, fields, stats).map_err(|e| failed(&e))?;
-        let mut points = Vec::with_capacity(data.times.len());
+        // With an edge of one row, the footer's first or last time is that row.
+        // Tombstones drop rows after the read: the edge is cut after them (below), not here.
+        let edge = req.edge.filter(|_| src.deletes.is_empty());
+        let series_range = match edge {
+            Some(e) if e.n == 1 && e.newest && s.max_time >= range.0 && s.max_time < range.1 => {
+                (s.max_time, s.max_time.saturating_add(1))
+            }
+            Some(e) if e.n == 1 && !e.newest && s.min_time >= range.0 && s.min_time < range.1 => {
+                (s.min_time, s.min_time.saturating_add(1))
+            }
+            _ => range,
+        };
+        let data = read_series_at(&file, &footer, idx, series_range, fields, stats)
+            .map_err(|e| failed(&e))?;
+        let mut rows: Vec<usize> = (0..data.times.len()).collect();
+        if let Some(e) = edge {
+            e.cut(&mut rows);
+        }
+        let mut points = Vec::with_capacity(rows.len());
         let names: Vec<FieldKey> = data.columns.iter().map(|c| c.name[..].into()).collect();
-        for (row, ts) in data.times.iter().enumerate() {
+        for (row, ts) in rows.into_iter().map(|r| (r, &data.times[r])) {
             let mut fields: PointFields = data
                 .columns
                 .iter()

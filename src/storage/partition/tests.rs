@@ -32,6 +32,7 @@ fn all(db: &str) -> ScanRequest {
         measurements: MeasurementMatch::Regex(regex::bytes::Regex::new(".").unwrap()),
         condition: Condition::default(),
         fields: None,
+        edge: None,
     }
 }
 

@@ -40,5 +40,6 @@ fn all(db: &str, rp: &str) -> ScanRequest {
         measurements: MeasurementMatch::Regex(regex::bytes::Regex::new(".").unwrap()),
         condition: Condition::default(),
         fields: None,
+        edge: None,
     }
 }
