@@ -12,16 +12,14 @@
 
 mod common;
 
+use common::influxd::start_influxd;
 use lineshard::query::func::{
     check, check_aggregate, integral_windows, transform, Accumulator, Aggregate, FieldType,
     Transform,
 };
 use lineshard::query::Value;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 const SEC: i64 = 1_000_000_000;
 /// The queried range [T0, T1); points lie from T0 - 30s to T1 + 10s.
@@ -30,85 +28,10 @@ const T1: i64 = T0 + 120 * SEC;
 const EVERY: i64 = 10 * SEC;
 const HOSTS: [&str; 3] = ["a", "b", "c"];
 
-struct Influxd {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Influxd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_influxd() -> Influxd {
-    let dir = tempfile::tempdir().unwrap();
-    let (http, rpc) = (free_port(), free_port());
-    let d = dir.path().display();
-    let conf = format!(
-        "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
-         [meta]\n  dir = \"{d}/meta\"\n\
-         [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
-         [monitor]\n  store-enabled = false\n\
-         [http]\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n\
-         [continuous_queries]\n  enabled = false\n"
-    );
-    let conf_path = dir.path().join("influxdb.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let child = Command::new("influxd")
-        .arg("-config")
-        .arg(&conf_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("influxd (Debian package influxdb; scripts/install-test-deps.sh installs it)");
-    let addr: SocketAddr = format!("127.0.0.1:{http}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if TcpStream::connect(addr).is_ok() && http10(addr, "GET", "/ping", "").0 == 204 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "influxd did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Influxd {
-        child,
-        addr,
-        _dir: dir,
-    }
-}
-
-/// An HTTP/1.0 exchange (the answer is not chunked and ends at EOF): status and body.
+/// One request on a fresh connection: status and body.
 fn http10(addr: SocketAddr, method: &str, target: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let head = format!(
-        "{method} {target} HTTP/1.0\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    s.write_all(format!("{head}{body}").as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (status, body)
+    let r = common::influxd::raw(addr, method, target, &[], body.as_bytes());
+    (r.status, r.text())
 }
 
 /// The first statement result of a query.

@@ -578,6 +578,19 @@ pub(crate) fn tags_id(group: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
     id
 }
 
+/// GROUP BY tags as an output series names them.
+pub(crate) fn tag_strings(group: GroupKey) -> Vec<(String, String)> {
+    group
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                String::from_utf8_lossy(&k).into_owned(),
+                String::from_utf8_lossy(&v).into_owned(),
+            )
+        })
+        .collect()
+}
+
 /// The values of the GROUP BY keys for a series (`''` when it lacks one).
 fn group_of(dims: &BTreeSet<Vec<u8>>, tags: &[(Vec<u8>, Vec<u8>)]) -> GroupKey {
     dims.iter()
@@ -655,15 +668,7 @@ pub fn select_result(stmt: &SelectStatement, rows: Vec<SeriesRows>) -> Statement
             }
             result.series.push(Series {
                 name: Some(String::from_utf8_lossy(&name).into_owned()),
-                tags: group
-                    .into_iter()
-                    .map(|(k, v)| {
-                        (
-                            String::from_utf8_lossy(&k).into_owned(),
-                            String::from_utf8_lossy(&v).into_owned(),
-                        )
-                    })
-                    .collect(),
+                tags: tag_strings(group),
                 columns: columns.clone(),
                 values,
                 tag_columns: tag_columns.clone(),

@@ -637,15 +637,19 @@ impl Core {
         Ok(())
     }
 
-    /// Indexes the series already stored in this core's partitions and counts them against
-    /// the series limits.
-    pub fn learn_stored_series(&self) {
-        let series: Vec<_> = self
-            .partitions
+    /// Every series stored in this core's partitions: (db, rp, key, measurement).
+    fn stored_series(&self) -> Vec<(String, String, Vec<u8>, Vec<u8>)> {
+        self.partitions
             .borrow()
             .iter()
             .flat_map(|p| p.stored_series())
-            .collect();
+            .collect()
+    }
+
+    /// Indexes the series already stored in this core's partitions and counts them against
+    /// the series limits.
+    pub fn learn_stored_series(&self) {
+        let series = self.stored_series();
         let mut c = self.cardinality.borrow_mut();
         let mut indexes = self.indexes.borrow_mut();
         indexes.clear();
@@ -658,12 +662,7 @@ impl Core {
     /// Rebuilds the series indexes from the stored series (after a retention expiry removed
     /// segment files: their series may be gone).
     fn rebuild_indexes(&self) {
-        let series: Vec<_> = self
-            .partitions
-            .borrow()
-            .iter()
-            .flat_map(|p| p.stored_series())
-            .collect();
+        let series = self.stored_series();
         let mut indexes = self.indexes.borrow_mut();
         indexes.clear();
         for (db, rp, key, _) in series {

@@ -1202,15 +1202,7 @@ impl AggregatePlan {
             }
             result.series.push(Series {
                 name: Some(String::from_utf8_lossy(&measurement).into_owned()),
-                tags: group
-                    .into_iter()
-                    .map(|(k, v)| {
-                        (
-                            String::from_utf8_lossy(&k).into_owned(),
-                            String::from_utf8_lossy(&v).into_owned(),
-                        )
-                    })
-                    .collect(),
+                tags: super::render::tag_strings(group),
                 columns: self.columns.clone(),
                 values,
                 ..Series::default()
