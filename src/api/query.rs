@@ -533,10 +533,14 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
         series: limits.max_select_series,
         buckets: limits.max_select_buckets,
     };
-    let plan = match query::select::plan(&stmt, now_ns(), &is_field) {
+    let mut plan = match query::select::plan(&stmt, now_ns(), &is_field) {
         Ok(p) => p,
         Err(e) => return StatementResult::error(e),
     };
+    if plan.expands_keys() {
+        let (fields, tags) = measurement_keys(core, &targets).await;
+        plan.set_known_keys(fields, tags);
+    }
     if let Err(e) = plan.check_buckets(&limits) {
         return StatementResult::error(e);
     }
@@ -664,6 +668,51 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
             }
         }
     }
+}
+
+/// Every field key (with its type name) and tag key of the targets' measurements, from every
+/// core's schema and series index.
+async fn measurement_keys(
+    core: &Rc<Core>,
+    targets: &[(String, String, query::MeasurementMatch)],
+) -> (Vec<(Vec<u8>, &'static str)>, Vec<Vec<u8>>) {
+    use crate::runtime::{Show, ShowFieldKeys};
+    let mut fields: std::collections::BTreeMap<Vec<u8>, &'static str> = Default::default();
+    let mut tags: std::collections::BTreeSet<Vec<u8>> = Default::default();
+    for (db, rp, m) in targets {
+        for answer in core
+            .ask_all(|_| ShowFieldKeys {
+                db: db.clone(),
+                rp: rp.clone(),
+                measurements: vec![m.clone()],
+            })
+            .await
+            .into_iter()
+            .flatten()
+        {
+            for (_, fs) in answer {
+                fields.extend(fs);
+            }
+        }
+        let req = crate::storage::ShowRequest {
+            db: db.clone(),
+            rps: vec![rp.clone()],
+            measurements: vec![m.clone()],
+            condition: query::TagExpr::True,
+            what: crate::storage::ShowWhat::TagKeys,
+        };
+        for answer in core
+            .ask_all(|_| Show(req.clone()))
+            .await
+            .into_iter()
+            .flatten()
+        {
+            for (_, items) in answer {
+                tags.extend(items.into_iter().map(|(k, _)| k));
+            }
+        }
+    }
+    (fields.into_iter().collect(), tags.into_iter().collect())
 }
 
 /// The user statements: hashing off the event loop, changes through core 0's catalog change.

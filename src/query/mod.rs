@@ -254,6 +254,10 @@ pub struct SelectStatement {
     pub condition: Condition,
     /// `GROUP BY` tags: one output series per (measurement, values of these tags).
     pub group_by: GroupTags,
+    /// The field keys (with their type names) and tag keys of the sources' measurements, as
+    /// the schema and the series index know them: what `*` and `/re/` list, as 1.x lists every
+    /// key of its shards (an all-null column included). `None`: the keys of the rows read.
+    pub known_keys: Option<KnownKeys>,
     /// Output series kept per statement (`SLIMIT`; 0 = all) after skipping `SOFFSET`.
     pub slimit: u64,
     pub soffset: u64,
@@ -275,6 +279,13 @@ impl SelectStatement {
             .iter()
             .any(|s| s.measurement.matches(measurement))
     }
+}
+
+/// The keys of a raw SELECT's measurements: fields with their type names, tags.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KnownKeys {
+    pub fields: Vec<(Vec<u8>, &'static str)>,
+    pub tags: Vec<Vec<u8>>,
 }
 
 /// The tags a raw SELECT groups by.

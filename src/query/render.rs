@@ -625,7 +625,21 @@ pub fn select_result(stmt: &SelectStatement, rows: Vec<SeriesRows>) -> Statement
             .or_default()
             .push(s);
     }
-    let keys = key_sets(by_measurement.values().flatten());
+    let mut keys = key_sets(by_measurement.values().flatten());
+    if let Some(known) = &stmt.known_keys {
+        for (k, ty) in &known.fields {
+            let code = match *ty {
+                "float" => 1,
+                "integer" => 2,
+                "string" => 3,
+                "boolean" => 4,
+                _ => 9,
+            };
+            let e = keys.fields.entry(k.clone()).or_insert(code);
+            *e = (*e).max(code);
+        }
+        keys.tags.extend(known.tags.iter().cloned());
+    }
     let dims = group_keys(&stmt.group_by, &keys);
     let cols = expand_columns(&stmt.fields, &keys, &dims);
     let columns = column_names(stmt.time_alias.as_deref().unwrap_or("time"), &cols);

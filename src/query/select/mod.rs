@@ -127,6 +127,19 @@ impl Plan {
         })
     }
 
+    /// Whether a raw query lists keys it does not name (`*`, `/re/`): the keys of its
+    /// measurements then matter, not only those of the rows read.
+    pub fn expands_keys(&self) -> bool {
+        matches!(self, Plan::Raw { stmt, .. } if stmt.fields.iter().any(|f| matches!(f, SelectField::Wildcard(_) | SelectField::Regex(_))))
+    }
+
+    /// Give a raw query the keys of its measurements (see `SelectStatement::known_keys`).
+    pub fn set_known_keys(&mut self, fields: Vec<(Vec<u8>, &'static str)>, tags: Vec<Vec<u8>>) {
+        if let Plan::Raw { stmt, .. } = self {
+            stmt.known_keys = Some(super::KnownKeys { fields, tags });
+        }
+    }
+
     /// The fields a scan must read (`None` = every field): what the SELECT list, the per-point
     /// filter and the selectors' aux values name. Names that are tags are harmless here.
     pub fn fields(&self) -> Option<Vec<Vec<u8>>> {
@@ -868,6 +881,7 @@ fn raw_plan(
             sources,
             condition,
             group_by: group,
+            known_keys: None,
             slimit: s.slimit,
             soffset: s.soffset,
             limit: s.limit,
