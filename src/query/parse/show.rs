@@ -73,16 +73,7 @@ impl Parser {
                         self.limits(&mut stmt, true)?;
                     }
                     Tok::Keyword("KEY") => {
-                        let exact = self.eat_kw("EXACT");
-                        let (tok, pos) = self.next();
-                        if !tok.is_kw("CARDINALITY") {
-                            let want: &[&str] = if exact {
-                                &["CARDINALITY"]
-                            } else {
-                                &["EXACT", "CARDINALITY"]
-                            };
-                            return Err(self.expected(&tok, pos, want));
-                        }
+                        let exact = self.exact_cardinality()?;
                         stmt.what = Show::TagKeyCardinality { exact };
                         self.cardinality_tail(&mut stmt)?;
                     }
@@ -121,16 +112,7 @@ impl Parser {
                         self.limits(&mut stmt, false)?;
                     }
                     Tok::Keyword("KEY") => {
-                        let exact = self.eat_kw("EXACT");
-                        let (tok, pos) = self.next();
-                        if !tok.is_kw("CARDINALITY") {
-                            let want: &[&str] = if exact {
-                                &["CARDINALITY"]
-                            } else {
-                                &["EXACT", "CARDINALITY"]
-                            };
-                            return Err(self.expected(&tok, pos, want));
-                        }
+                        let exact = self.exact_cardinality()?;
                         stmt.what = Show::FieldKeyCardinality { exact };
                         self.cardinality_tail(&mut stmt)?;
                     }
@@ -249,6 +231,21 @@ impl Parser {
             }
             _ => Err(self.expected(&tok, pos, &["IN", "=", "=~"])),
         }
+    }
+
+    /// `[EXACT] CARDINALITY` after `SHOW TAG KEY` / `SHOW FIELD KEY`: whether EXACT was given.
+    fn exact_cardinality(&mut self) -> Result<bool, ParseError> {
+        let exact = self.eat_kw("EXACT");
+        let (tok, pos) = self.next();
+        if !tok.is_kw("CARDINALITY") {
+            let want: &[&str] = if exact {
+                &["CARDINALITY"]
+            } else {
+                &["EXACT", "CARDINALITY"]
+            };
+            return Err(self.expected(&tok, pos, want));
+        }
+        Ok(exact)
     }
 
     /// A FROM source of a SHOW statement: a measurement, never a subquery.
