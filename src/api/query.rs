@@ -533,13 +533,54 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
         series: limits.max_select_series,
         buckets: limits.max_select_buckets,
     };
-    let mut plan = match query::select::plan(&stmt, now_ns(), &is_field) {
+    // `mean(*)`: checked as written, then one call per field of the sources (1.x's
+    // `RewriteFields`).
+    let expanded = query::select::has_call_wildcards(&stmt);
+    let stmt = if expanded {
+        if let Err(e) = query::select::plan(&stmt, now_ns(), &is_field) {
+            return StatementResult::error(e);
+        }
+        let (fields, _) = measurement_keys(core, &targets).await;
+        match query::select::expand_call_wildcards(&stmt, &fields) {
+            Ok(Some(s)) => s,
+            Ok(None) => return StatementResult::ok(),
+            Err(e) => return StatementResult::error(e),
+        }
+    } else {
+        stmt
+    };
+    let plan = if expanded {
+        query::select::plan_expanded(&stmt, now_ns(), &is_field)
+    } else {
+        query::select::plan(&stmt, now_ns(), &is_field)
+    };
+    let mut plan = match plan {
         Ok(p) => p,
         Err(e) => return StatementResult::error(e),
     };
     if plan.expands_keys() {
         let (fields, tags) = measurement_keys(core, &targets).await;
         plan.set_known_keys(fields, tags);
+    }
+    if query::select::has_raw_expressions(&stmt) {
+        // A name that is no field may be a tag, which arithmetic refuses.
+        let (_, tags) = measurement_keys(core, &targets).await;
+        let ty = |n: &str| {
+            use crate::lineproto::FieldType as T;
+            use query::DataType as D;
+            match types.get(n) {
+                Some(T::Float) => D::Float,
+                Some(T::Integer) => D::Integer,
+                Some(T::Unsigned) => D::Unsigned,
+                Some(T::String) => D::String,
+                Some(T::Boolean) => D::Boolean,
+                None if tags.iter().any(|t| t[..] == *n.as_bytes()) => D::Tag,
+                None => D::Unknown,
+            }
+        };
+        if let Err(e) = query::select::check_raw_types(&stmt, &ty) {
+            return StatementResult::error(e);
+        }
     }
     if let Err(e) = plan.check_buckets(&limits) {
         return StatementResult::error(e);

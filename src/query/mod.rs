@@ -1,27 +1,21 @@
-//! The InfluxQL subset behind `/query`: parse, filter, render (pure code, no runtime).
+//! InfluxQL behind `/query`: parse, plan and run, render (pure code, no runtime).
 //!
 //! The `/query` endpoint (`api::query`) calls [`parse`], runs catalog statements as catalog
-//! changes on core 0, gathers [`SeriesRows`] from every core's storage for a SELECT (the scans
-//! apply [`Condition::matches_tags`] / [`Condition::matches_time`]), groups them with
-//! [`select_result`], and writes the answer with [`output`] (parts, chunking, JSON / CSV). Everything here is InfluxDB 1.8's
-//! behaviour unless a comment says otherwise:
+//! changes on core 0, plans a SELECT ([`select::plan`]), gathers [`SeriesRows`] or per-core
+//! partial aggregates from every core's storage, and writes the answer with [`output`] (parts,
+//! chunking, JSON / CSV). Everything here answers as InfluxDB 1.x does (1.8 where the two
+//! differ), with 1.x's error texts; what is not built yet is refused with a statement error that
+//! says so ("... is not supported by lineshard yet"), never answered differently.
 //!
-//! - statements: `CREATE|DROP DATABASE`, `SHOW DATABASES`, `CREATE|ALTER|DROP RETENTION POLICY`,
-//!   `SHOW RETENTION POLICIES`, the user statements (`CREATE|DROP USER`, `SET PASSWORD FOR`,
-//!   `GRANT`, `REVOKE`, `SHOW USERS`, `SHOW GRANTS FOR`), and a raw `SELECT` (`*`, field/tag names, `AS`, `::field|tag`)
-//!   `FROM` names, `db.rp.m`, `db..m` or `/regex/`, `WHERE` an AND of time bounds and tag
-//!   `=`/`!=`, `ORDER BY time [ASC|DESC]`, `LIMIT n`, `OFFSET n`; `DELETE`, `DROP SERIES`
-//!   (`FROM` names or regexes, `WHERE` tags with `=`, `!=`, `<>`, `=~`, `!~`, AND, OR and
-//!   parentheses, and for DELETE time bounds ANDed to them) and `DROP MEASUREMENT`. Valid
-//!   InfluxQL outside that subset is a [`ParseError::Unsupported`].
-//! - differences, on purpose: `WHERE k = 'v'` always reads the tag `k` (InfluxDB would compare
-//!   a field of that name); the columns of `*` come from the rows that match (InfluxDB takes
-//!   every key of the shards in range, so an all-null column can appear there and not here).
+//! - statements: the database, retention policy and user statements, `SELECT` (raw, arithmetic
+//!   and casts, aggregates, selectors, transformations, subqueries, `GROUP BY` tags and time,
+//!   `fill`, limits), the `SHOW` statements, `DELETE`, `DROP SERIES` and `DROP MEASUREMENT`.
 //! - output: the v1 JSON shape (`{"results":[{"statement_id":0,...}]}`) written the way Go's
 //!   `encoding/json` writes it (HTML escaping, Go float formatting), see `json.rs`; chunked
 //!   answers, `pretty=true` and CSV in `output.rs`.
 
 pub mod ast;
+mod eval;
 pub mod func;
 mod json;
 pub mod output;
@@ -36,6 +30,7 @@ pub mod tz;
 pub use crate::storage::scan::{
     Condition, FieldKey, MeasurementMatch, PointFields, SeriesRows, TagExpr,
 };
+pub use eval::{DataType, RawExpr};
 pub use parse::{parse, ParseError};
 pub use render::{
     render_results, select_result, Message, RetentionPolicyRow, Series, StatementResult,
@@ -314,7 +309,7 @@ impl PartialEq for Pattern {
 impl Eq for Pattern {}
 
 /// One entry of the SELECT list.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum SelectField {
     /// `*`, `*::field` or `*::tag`.
     Wildcard(Option<KeyKind>),
@@ -324,6 +319,13 @@ pub enum SelectField {
     Key {
         name: String,
         kind: Option<KeyKind>,
+        alias: Option<String>,
+    },
+    /// Arithmetic over a point's fields, or a field read with a type cast (`f * 2`,
+    /// `i::float`); `name` is the column's name without an alias (influxql `Field.Name()`).
+    Expr {
+        expr: RawExpr,
+        name: String,
         alias: Option<String>,
     },
 }

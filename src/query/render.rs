@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::json::{write_f64, write_str};
 use super::time::{format_go_duration, format_rfc3339_nano};
-use super::{GroupTags, KeyKind, PointFields, SelectField, SelectStatement, SeriesRows};
+use super::{GroupTags, KeyKind, PointFields, RawExpr, SelectField, SelectStatement, SeriesRows};
 use crate::lineproto::FieldValue;
 
 /// One cell of a result row.
@@ -349,14 +349,20 @@ fn key_sets<'a>(series: impl Iterator<Item = &'a SeriesRows>) -> KeySets {
     KeySets { fields, tags }
 }
 
-/// The SELECT list's columns; a wildcard or regex leaves out the GROUP BY tags (`dims`).
-fn expand_columns(fields: &[SelectField], keys: &KeySets, dims: &BTreeSet<Vec<u8>>) -> Vec<Column> {
+/// The SELECT list's columns, each with the expression that computes it (`None`: a key's
+/// value); a wildcard or regex leaves out the GROUP BY tags (`dims`).
+fn expand_columns<'a>(
+    fields: &'a [SelectField],
+    keys: &KeySets,
+    dims: &BTreeSet<Vec<u8>>,
+) -> (Vec<Column>, Vec<Option<&'a RawExpr>>) {
     let mut cols = Vec::new();
+    let mut exprs = Vec::new();
     for f in fields {
         let (only, pattern) = match f {
             SelectField::Wildcard(only) => (*only, None),
             SelectField::Regex(p) => (None, Some(&p.0)),
-            SelectField::Key { .. } => (None, None),
+            SelectField::Key { .. } | SelectField::Expr { .. } => (None, None),
         };
         match f {
             SelectField::Wildcard(_) | SelectField::Regex(_) => {
@@ -404,9 +410,19 @@ fn expand_columns(fields: &[SelectField], keys: &KeySets, dims: &BTreeSet<Vec<u8
                     alias: alias.clone(),
                 });
             }
+            SelectField::Expr { expr, name, alias } => {
+                cols.push(Column {
+                    key: name.as_bytes().to_vec(),
+                    kind: KeyKind::Field,
+                    alias: alias.clone(),
+                });
+                exprs.resize(cols.len() - 1, None);
+                exprs.push(Some(expr));
+            }
         }
     }
-    cols
+    exprs.resize(cols.len(), None);
+    (cols, exprs)
 }
 
 /// influxql `ColumnNames`: aliases first, then names with `_N` added on a repeat.
@@ -473,6 +489,7 @@ fn tag_cells(cols: &[Column], tags: &[(Vec<u8>, Vec<u8>)]) -> Vec<Option<Value>>
 /// the series' cell of each tag column (`tag_cells`).
 fn build_row(
     cols: &[Column],
+    exprs: &[Option<&RawExpr>],
     t: i64,
     tags: &[Option<Value>],
     fields: &PointFields,
@@ -480,10 +497,11 @@ fn build_row(
     let mut row = Vec::with_capacity(cols.len() + 1);
     row.push(Value::Time(t));
     let mut any_field = false;
-    for (c, tag) in cols.iter().zip(tags) {
-        let v = match tag {
-            Some(cell) => cell.clone(),
-            None => {
+    for ((c, tag), expr) in cols.iter().zip(tags).zip(exprs) {
+        let v = match (tag, expr) {
+            (_, Some(e)) => e.eval(fields, &mut any_field).unwrap_or(Value::Null),
+            (Some(cell), None) => cell.clone(),
+            (None, None) => {
                 fields
                     .iter()
                     .find(|(k, _)| k[..] == c.key[..])
@@ -503,6 +521,7 @@ fn build_row(
 fn measurement_rows(
     stmt: &SelectStatement,
     cols: &[Column],
+    exprs: &[Option<&RawExpr>],
     series: &[SeriesRows],
 ) -> Vec<Vec<Value>> {
     let mut order: Vec<(i64, usize, usize)> = Vec::new();
@@ -528,7 +547,7 @@ fn measurement_rows(
         let Some((_, fields)) = s.points.get(pi) else {
             continue;
         };
-        let Some(row) = build_row(cols, t, &cells[si], fields) else {
+        let Some(row) = build_row(cols, exprs, t, &cells[si], fields) else {
             continue;
         };
         if skip > 0 {
@@ -641,7 +660,7 @@ pub fn select_result(stmt: &SelectStatement, rows: Vec<SeriesRows>) -> Statement
         keys.tags.extend(known.tags.iter().cloned());
     }
     let dims = group_keys(&stmt.group_by, &keys);
-    let cols = expand_columns(&stmt.fields, &keys, &dims);
+    let (cols, exprs) = expand_columns(&stmt.fields, &keys, &dims);
     let columns = column_names(stmt.time_alias.as_deref().unwrap_or("time"), &cols);
     let tag_columns: Vec<usize> = cols
         .iter()
@@ -669,7 +688,7 @@ pub fn select_result(stmt: &SelectStatement, rows: Vec<SeriesRows>) -> Statement
         }
         for (group, mut series) in groups {
             series.sort_by(|a, b| a.tags.cmp(&b.tags));
-            let values = measurement_rows(stmt, &cols, &series);
+            let values = measurement_rows(stmt, &cols, &exprs, &series);
             if values.is_empty() {
                 continue;
             }

@@ -43,12 +43,8 @@ fn range_args(name: &str, args: &[Expr], min: usize, max: usize) -> Result<(), S
 fn symbol(name: &str, arg: &Expr) -> Result<(String, Option<VarType>), String> {
     match arg {
         Expr::Var { name, cast } => Ok((name.clone(), *cast)),
-        Expr::Wildcard(_) => Err(format!(
-            "{name}(*) over every field is not supported by lineshard yet"
-        )),
-        Expr::Regex(_) => Err(format!(
-            "{name}(/regex/) over several fields is not supported by lineshard yet"
-        )),
+        // Checked as written, then run once per field it names (`expand_call_wildcards`).
+        Expr::Wildcard(_) | Expr::Regex(_) => Ok((super::WILDCARD_FIELD.into(), None)),
         _ => Err(format!("expected field argument in {name}()")),
     }
 }
@@ -294,7 +290,7 @@ fn transform(name: &str, t: Transform, arg: &Expr, interval: bool) -> Result<Low
         _ if interval => Err(format!(
             "aggregate function required inside the call to {name}"
         )),
-        Expr::Var { .. } => Ok(Lowered::Transform {
+        Expr::Var { .. } | Expr::Wildcard(_) | Expr::Regex(_) => Ok(Lowered::Transform {
             t,
             inner: arg.clone(),
         }),

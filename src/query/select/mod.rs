@@ -11,8 +11,8 @@ use super::ast::{BinOp, Dimension, Expr, Field, Fill, Select, Source as AstSourc
 use super::func::{self, Accumulator, Aggregate, Row, Transform};
 use super::render::{column_names, to_value, Column};
 use super::{
-    Condition, GroupTags, KeyKind, MeasurementMatch, Pattern, SelectField, SelectStatement, Series,
-    SeriesRows, Source, StatementResult, TagExpr, Value, TIME_MIN_NS,
+    Condition, DataType, GroupTags, KeyKind, MeasurementMatch, Pattern, SelectField,
+    SelectStatement, Series, SeriesRows, Source, StatementResult, TagExpr, Value, TIME_MIN_NS,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -99,7 +99,16 @@ impl Plan {
     ) -> Result<(), PlanError> {
         if let Plan::Aggregate(a) = self {
             for c in a.calls.iter().filter(|c| !c.name.starts_with('\0')) {
-                if let Some(t) = ty(&c.field) {
+                // A cast to another type reads converted values or none (`sum(s::integer)`).
+                let cast = match c.cast {
+                    Some(VarType::Float) => Some(func::FieldType::Float),
+                    Some(VarType::Integer) => Some(func::FieldType::Integer),
+                    Some(VarType::Unsigned) => Some(func::FieldType::Unsigned),
+                    Some(VarType::String) => Some(func::FieldType::String),
+                    Some(VarType::Boolean) => Some(func::FieldType::Boolean),
+                    _ => None,
+                };
+                if let Some(t) = cast.or_else(|| ty(&c.field)) {
                     func::check_aggregate(&c.agg, t)?;
                 }
             }
@@ -155,6 +164,13 @@ impl Plan {
                 for f in &stmt.fields {
                     match f {
                         SelectField::Key { name, .. } => add(name),
+                        SelectField::Expr { expr, .. } => {
+                            let mut names = Vec::new();
+                            expr.fields(&mut names);
+                            for n in names {
+                                add(&String::from_utf8_lossy(&n));
+                            }
+                        }
                         SelectField::Wildcard(_) | SelectField::Regex(_) => return None,
                     }
                 }
@@ -344,77 +360,7 @@ pub fn text(e: &Expr) -> String {
     }
 }
 
-pub(crate) fn as_f64(v: &Value) -> Option<f64> {
-    match v {
-        Value::Float(f) => Some(*f),
-        Value::Int(i) => Some(*i as f64),
-        Value::UInt(u) => Some(*u as f64),
-        _ => None,
-    }
-}
-
-/// Arithmetic as 1.x evaluates it: integers stay integers (division gives a float), any float
-/// makes a float; anything else or a null operand is null.
-pub(crate) fn arith(op: BinOp, l: Option<Value>, r: Option<Value>) -> Option<Value> {
-    let (l, r) = (l?, r?);
-    match (&l, &r) {
-        (Value::Int(a), Value::Int(b)) => {
-            let (a, b) = (*a, *b);
-            Some(match op {
-                BinOp::Add => Value::Int(a.wrapping_add(b)),
-                BinOp::Sub => Value::Int(a.wrapping_sub(b)),
-                BinOp::Mul => Value::Int(a.wrapping_mul(b)),
-                BinOp::Div => {
-                    if b == 0 {
-                        Value::Float(0.0)
-                    } else {
-                        Value::Float(a as f64 / b as f64)
-                    }
-                }
-                BinOp::Mod => {
-                    if b == 0 {
-                        Value::Int(0)
-                    } else {
-                        Value::Int(a.wrapping_rem(b))
-                    }
-                }
-                BinOp::BitAnd => Value::Int(a & b),
-                BinOp::BitOr => Value::Int(a | b),
-                BinOp::BitXor => Value::Int(a ^ b),
-                _ => return None,
-            })
-        }
-        (Value::Bool(a), Value::Bool(b)) => Some(match op {
-            BinOp::BitAnd => Value::Bool(a & b),
-            BinOp::BitOr => Value::Bool(a | b),
-            BinOp::BitXor => Value::Bool(a ^ b),
-            _ => return None,
-        }),
-        _ => {
-            let (a, b) = (as_f64(&l)?, as_f64(&r)?);
-            Some(Value::Float(match op {
-                BinOp::Add => a + b,
-                BinOp::Sub => a - b,
-                BinOp::Mul => a * b,
-                BinOp::Div => {
-                    if b == 0.0 {
-                        0.0
-                    } else {
-                        a / b
-                    }
-                }
-                BinOp::Mod => {
-                    if b == 0.0 {
-                        0.0
-                    } else {
-                        a % b
-                    }
-                }
-                _ => return None,
-            }))
-        }
-    }
-}
+pub(crate) use super::eval::{arith, as_f64, cast};
 
 /// influxql `Field.Name()`: the alias, a call's name, a variable's name, or the names in a
 /// binary expression joined by `_`.
@@ -447,6 +393,48 @@ fn is_call(e: &Expr) -> bool {
 /// Plan a SELECT. `now_ns` is `now()`; `is_field` tells a WHERE name that is a field of the
 /// sources from a tag (what the schema knows).
 pub fn plan(s: &Select, now_ns: i64, is_field: &dyn Fn(&str) -> bool) -> Result<Plan, PlanError> {
+    plan_select(s, now_ns, is_field, false)
+}
+
+/// Plan a SELECT whose `mean(*)` calls [`expand_call_wildcards`] has expanded: 1.x checked the
+/// statement as written (`plan`), so the checks that count calls are not made again.
+pub fn plan_expanded(
+    s: &Select,
+    now_ns: i64,
+    is_field: &dyn Fn(&str) -> bool,
+) -> Result<Plan, PlanError> {
+    plan_select(s, now_ns, is_field, true)
+}
+
+/// The field name a call over `*` or `/re/` reads while the statement is checked as written.
+const WILDCARD_FIELD: &str = "\0*";
+
+fn plan_select(
+    s: &Select,
+    now_ns: i64,
+    is_field: &dyn Fn(&str) -> bool,
+    expanded: bool,
+) -> Result<Plan, PlanError> {
+    // `SELECT DISTINCT f` is `SELECT distinct(f)`.
+    let rewritten;
+    let s = if s.fields.iter().any(|f| matches!(f.expr, Expr::Distinct(_))) {
+        let mut c = s.clone();
+        for f in &mut c.fields {
+            if let Expr::Distinct(name) = &f.expr {
+                f.expr = Expr::Call {
+                    name: "distinct".into(),
+                    args: vec![Expr::Var {
+                        name: name.clone(),
+                        cast: None,
+                    }],
+                };
+            }
+        }
+        rewritten = c;
+        &rewritten
+    } else {
+        s
+    };
     let mut sources = Vec::new();
     let any = regex::bytes::Regex::new("").expect("the empty regex");
     for src in &s.sources {
@@ -598,6 +586,13 @@ pub fn plan(s: &Select, now_ns: i64, is_field: &dyn Fn(&str) -> bool) -> Result<
         ..
     } = low;
     if let Some(c) = calls.iter().find(|c| c.many_rows()) {
+        if calls.len() > 1 && expanded {
+            // 1.x merges each field's rows by time; one call's rows are all this engine emits.
+            return Err(format!(
+                "{}() over several fields is not supported by lineshard yet",
+                c.name
+            ));
+        }
         if calls.len() > 1 {
             return Err(match c.agg {
                 Aggregate::Distinct => {
@@ -617,8 +612,12 @@ pub fn plan(s: &Select, now_ns: i64, is_field: &dyn Fn(&str) -> bool) -> Result<
     {
         return Err("mixing aggregate and non-aggregate queries is not supported".into());
     }
-    if aux.len() > tag_aux {
-        let selectors = calls.iter().filter(|c| c.keeps_time()).count();
+    if aux.len() > tag_aux && !expanded {
+        // A call over `*` is no selector (1.x `compileSymbol`).
+        let selectors = calls
+            .iter()
+            .filter(|c| c.keeps_time() && c.field != WILDCARD_FIELD)
+            .count();
         if calls.len() > 1 || selectors != 1 {
             return Err(if calls.len() > 1 {
                 "mixing multiple selector functions with tags or fields is not supported".into()
@@ -674,6 +673,24 @@ pub fn plan(s: &Select, now_ns: i64, is_field: &dyn Fn(&str) -> bool) -> Result<
         slimit: s.slimit,
         soffset: s.soffset,
     })))
+}
+
+/// Whether a raw SELECT list computes anything (`f * 2`): its operand types are then checked
+/// with [`check_raw_types`].
+pub fn has_raw_expressions(s: &Select) -> bool {
+    !s.fields.iter().any(|f| is_call(&f.expr))
+        && s.fields
+            .iter()
+            .any(|f| matches!(f.expr.unparen(), Expr::Binary { .. }))
+}
+
+/// 1.x's type errors of a raw SELECT list's arithmetic (`type error: s::string + 1: ...`);
+/// `ty` is a name's type in the sources (a field's type first, then a tag).
+pub fn check_raw_types(s: &Select, ty: &dyn Fn(&str) -> DataType) -> Result<(), PlanError> {
+    for f in &s.fields {
+        crate::query::eval::check_types(&f.expr, ty)?;
+    }
+    Ok(())
 }
 
 /// The state of lowering a SELECT list into calls and output columns.
@@ -756,6 +773,18 @@ impl Lowering {
                 };
                 self.extra = self.extra.max(extra);
                 let inner = match inner {
+                    // `derivative(*)`: checked as one raw transformation, run per field.
+                    Expr::Wildcard(_) | Expr::Regex(_) => {
+                        self.raw_transform = true;
+                        let i = self.calls.len();
+                        self.calls.push(CallSpec {
+                            agg: Aggregate::First,
+                            name: "\0raw".into(),
+                            field: WILDCARD_FIELD.into(),
+                            cast: None,
+                        });
+                        Out::Call(i)
+                    }
                     Expr::Var { name, cast } => {
                         // A raw transformation: the field's value at each point.
                         self.raw_transform = true;
@@ -850,23 +879,34 @@ fn raw_plan(
     for f in &s.fields {
         match &f.expr {
             e if e.is_time() => time_alias = f.alias.clone().or(time_alias),
-            Expr::Var { name, cast } => fields.push(SelectField::Key {
-                name: name.clone(),
-                kind: cast.map(VarType::kind),
-                alias: f.alias.clone(),
-            }),
-            Expr::Wildcard(only) => {
-                if f.alias.is_some() {
-                    return Err("alias for a wildcard is not supported by lineshard yet".into());
-                }
-                fields.push(SelectField::Wildcard(*only));
+            // A plain name, `::field` or `::tag`: the value as stored.
+            Expr::Var { name, cast }
+                if matches!(cast, None | Some(VarType::Field | VarType::Tag)) =>
+            {
+                fields.push(SelectField::Key {
+                    name: name.clone(),
+                    kind: cast.map(VarType::kind),
+                    alias: f.alias.clone(),
+                })
             }
+            // 1.x ignores an alias on `*` and `/re/`: each key keeps its name.
+            Expr::Wildcard(only) => fields.push(SelectField::Wildcard(*only)),
             Expr::Regex(re) => fields.push(SelectField::Regex(Pattern(re.clone()))),
-            Expr::Distinct(_) => return Err("DISTINCT is not supported by lineshard yet".into()),
-            _ => {
-                return Err(
-                    "expressions in a raw SELECT list are not supported by lineshard yet".into(),
-                )
+            e => {
+                let Some(expr) = crate::query::RawExpr::from_expr(e) else {
+                    return Err(
+                        "expressions in a raw SELECT list are not supported by lineshard yet"
+                            .into(),
+                    );
+                };
+                if !e.any(|e| matches!(e, Expr::Var { .. })) {
+                    return Err("field must contain at least one variable".into());
+                }
+                fields.push(SelectField::Expr {
+                    expr,
+                    name: field_name(f),
+                    alias: f.alias.clone(),
+                });
             }
         }
     }
@@ -1133,9 +1173,9 @@ impl AggregatePlan {
                     let Some(v) = view.get(&call.field, call.cast.or(Some(VarType::Field))) else {
                         continue;
                     };
-                    if !cast_matches(call.cast, &v) {
+                    let Some(v) = cast(v, call.cast) else {
                         continue;
-                    }
+                    };
                     st.buckets
                         .entry(b)
                         .or_insert_with(|| Accumulator::new(&call.agg))
@@ -1248,17 +1288,6 @@ fn aggregate(p: &AggregatePlan, rows: Vec<SeriesRows>) -> StatementResult {
 }
 
 /// Whether a value has the type a `::float`-style cast asks for.
-fn cast_matches(cast: Option<VarType>, v: &Value) -> bool {
-    match cast {
-        None | Some(VarType::Field) | Some(VarType::Tag) => true,
-        Some(VarType::Float) => matches!(v, Value::Float(_)),
-        Some(VarType::Integer) => matches!(v, Value::Int(_)),
-        Some(VarType::Unsigned) => matches!(v, Value::UInt(_)),
-        Some(VarType::String) => matches!(v, Value::Str(_)),
-        Some(VarType::Boolean) => matches!(v, Value::Bool(_)),
-    }
-}
-
 /// The rows of one output series: one per bucket (filled as `fill` says; several for a call
 /// that answers several), columns evaluated, transformations applied, ordered, OFFSET and
 /// LIMIT applied.
@@ -1505,7 +1534,12 @@ fn collect_transforms(
                 .filter_map(|(i, time)| {
                     let v = eval_out(inner, columns, tvals, i, *time)?;
                     let at = if p.point_buckets {
-                        columns[0][i].as_ref()?.time
+                        // A raw transformation's input is its own field's point.
+                        let c = match **inner {
+                            Out::Call(c) => c,
+                            _ => 0,
+                        };
+                        columns[c][i].as_ref()?.time
                     } else {
                         *time
                     };
@@ -1546,6 +1580,120 @@ fn eval_out(
             eval_out(l, columns, tvals, i, time),
             eval_out(r, columns, tvals, i, time),
         ),
+    }
+}
+
+/// Whether a call reads `*` or `/re/` (`mean(*)`, `derivative(max(/^u/))`, `mean(*) + 1`).
+pub fn has_call_wildcards(s: &Select) -> bool {
+    s.fields.iter().any(|f| {
+        f.expr.any(is_call_expr)
+            && f.expr
+                .any(|e| matches!(e, Expr::Wildcard(_) | Expr::Regex(_)))
+    })
+}
+
+/// The innermost call of `e` (descending through first arguments): its name and first argument.
+fn innermost(e: &Expr) -> Option<(&str, Option<&Expr>)> {
+    let Expr::Call { name, args } = e else {
+        return None;
+    };
+    match args.first() {
+        Some(inner @ Expr::Call { .. }) => innermost(inner),
+        other => Some((name.as_str(), other)),
+    }
+}
+
+/// influxql `RewriteFields` for calls: `mean(*)` becomes `mean(f) AS mean_f` for each field of
+/// the sources whose type the innermost function takes (`fields`: key and type name, sorted by
+/// key); `mean(/re/)` the same for the keys that match. `None` when nothing is left to select.
+pub fn expand_call_wildcards(
+    s: &Select,
+    fields: &[(Vec<u8>, &'static str)],
+) -> Result<Option<Select>, PlanError> {
+    let mut out = s.clone();
+    out.fields.clear();
+    for f in &s.fields {
+        match &f.expr {
+            e @ Expr::Call { .. } => {
+                let Some((inner_name, arg)) = innermost(e) else {
+                    out.fields.push(f.clone());
+                    continue;
+                };
+                let pattern = match arg {
+                    Some(Expr::Wildcard(Some(KeyKind::Tag))) => {
+                        return Err(format!("unable to use tag wildcard in {inner_name}()"))
+                    }
+                    Some(Expr::Wildcard(_)) => None,
+                    Some(Expr::Regex(re)) => Some(re),
+                    _ => {
+                        out.fields.push(f.clone());
+                        continue;
+                    }
+                };
+                let mut types = vec!["float", "integer", "unsigned"];
+                match inner_name {
+                    "count" | "first" | "last" | "distinct" | "elapsed" | "mode" | "sample" => {
+                        types.extend(["string", "boolean"])
+                    }
+                    "min" | "max" => types.push("boolean"),
+                    _ => {}
+                }
+                let prefix = field_name(f);
+                for (key, ty) in fields {
+                    if !types.contains(ty) || pattern.is_some_and(|re| !re.is_match(key)) {
+                        continue;
+                    }
+                    let key = String::from_utf8_lossy(key).into_owned();
+                    let mut expr = f.expr.clone();
+                    replace_innermost_arg(
+                        &mut expr,
+                        Expr::Var {
+                            name: key.clone(),
+                            cast: None,
+                        },
+                    );
+                    out.fields.push(Field {
+                        expr,
+                        alias: Some(format!("{prefix}_{key}")),
+                    });
+                }
+            }
+            // Inside arithmetic 1.x refuses a call over `*` or `/re/`, naming the call.
+            e if e.any(|e| matches!(e, Expr::Wildcard(_) | Expr::Regex(_))) => {
+                let mut found = None;
+                e.walk(&mut |e| {
+                    if let Expr::Call { name, args } = e {
+                        match args.first() {
+                            Some(Expr::Wildcard(_)) if found.is_none() => {
+                                found = Some(("wildcard", name.clone()))
+                            }
+                            Some(Expr::Regex(_)) if found.is_none() => {
+                                found = Some(("regex field", name.clone()))
+                            }
+                            _ => {}
+                        }
+                    }
+                });
+                let (what, name) = found.unwrap_or(("wildcard", String::new()));
+                return Err(format!("unsupported expression with {what}: {name}()"));
+            }
+            _ => out.fields.push(f.clone()),
+        }
+    }
+    Ok(out.fields.iter().any(|f| !f.expr.is_time()).then_some(out))
+}
+
+fn is_call_expr(e: &Expr) -> bool {
+    matches!(e, Expr::Call { .. })
+}
+
+fn replace_innermost_arg(e: &mut Expr, with: Expr) {
+    if let Expr::Call { args, .. } = e {
+        match args.first_mut() {
+            Some(inner @ Expr::Call { .. }) => replace_innermost_arg(inner, with),
+            Some(first) => *first = with,
+            None => {}
+        }
     }
 }
 
