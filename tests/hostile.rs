@@ -251,6 +251,46 @@ fn invalid_utf8_and_nul_bytes_in_lines() {
     assert!(serde_json::from_slice::<serde_json::Value>(&r.body).is_ok());
 }
 
+/// A GROUP BY time that would fill billions of empty buckets answers an error instead of filling
+/// them, and no core is held while it is planned: `/ping` on fresh connections (spread over the
+/// cores) keeps answering.
+#[test]
+fn a_query_of_endless_buckets_is_refused_and_stalls_nothing() {
+    let _serial = serial();
+    let s = Server::start(&["--cores", "2"]);
+    s.create_db("db");
+    assert_eq!(
+        s.write("db", "m,host=a v=1 1000000000\nm,host=b v=2 2000000000\n")
+            .status,
+        204
+    );
+    for q in [
+        "SELECT mean(v) FROM m GROUP BY time(1ns)",
+        "SELECT count(v) FROM m WHERE time > 0 GROUP BY time(1ns), host",
+    ] {
+        let r = s.request("GET", &format!("/query?db=db&q={}", urlencode(q)), &[], b"");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(
+            r.text().contains("max-select-buckets limit exceeded"),
+            "{q}: {}",
+            r.text()
+        );
+        for _ in 0..8 {
+            alive(&s);
+        }
+    }
+    // A fill that fits is answered whole.
+    let q = "SELECT count(v) FROM m WHERE time >= 0 AND time < 3s GROUP BY time(1ms)";
+    let r = s.request("GET", &format!("/query?db=db&q={}", urlencode(q)), &[], b"");
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        v["results"][0]["series"][0]["values"]
+            .as_array()
+            .map(Vec::len),
+        Some(3000)
+    );
+}
+
 #[test]
 fn per_line_limits_drop_the_line_not_the_batch() {
     let _serial = serial();

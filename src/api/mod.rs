@@ -102,6 +102,11 @@ impl crate::http::Handler for Api {
         Ok(())
     }
 
+    /// A query stops when its client leaves (1.x cancels the request's context).
+    fn stops_on_hangup(&self, head: &RequestHead) -> bool {
+        route(&head.path) == Some(Route::Query)
+    }
+
     async fn handle(&self, req: &mut Request) -> Response {
         let Some(r) = route(&req.head.path) else {
             return ApiError::NotFound.into();

@@ -662,7 +662,8 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
             }
             // Merging partials of few points is quicker here than the trip to another thread.
             let points: u64 = partials.iter().map(|p| p.points).sum();
-            if points <= INLINE_POINTS_MAX {
+            let work = points.saturating_add(agg.fill_buckets(&partials));
+            if work <= INLINE_POINTS_MAX {
                 agg.finish(partials)
             } else {
                 glommio::executor()

@@ -211,7 +211,21 @@ impl<H: Handler> Conn<H> {
             body
         };
         let mut req = Request { head, body };
-        let resp = self.handler.handle(&mut req).await;
+        let resp = if self.unread() == 0 && self.handler.stops_on_hangup(&req.head) {
+            // The handler is polled first: an answer ready with the hang-up is still given.
+            let handler = self.handler.clone();
+            let answer = async { Some(handler.handle(&mut req).await) };
+            let hangup = async {
+                hangup(&self.stream).await;
+                None
+            };
+            match futures_lite::future::or(answer, hangup).await {
+                Some(resp) => resp,
+                None => return Next::Drop,
+            }
+        } else {
+            self.handler.handle(&mut req).await
+        };
         recycle_body_buffer(req.body);
         if resp.stream.is_some() {
             return self.answer_streamed(resp, meta).await;
@@ -502,6 +516,16 @@ impl<H: Handler> Conn<H> {
 }
 
 /// One read, bounded in time. EOF is `Gone::Eof`, never `Ok(0)`.
+/// Completes when the peer has closed the connection (or it failed); never when it sends more
+/// (a pipelined request waits in the socket, untouched: `peek` leaves it there).
+async fn hangup(stream: &TcpStream) {
+    let mut byte = [0u8; 1];
+    match stream.peek(&mut byte).await {
+        Ok(0) | Err(_) => {}
+        Ok(_) => std::future::pending::<()>().await,
+    }
+}
+
 async fn read_with_timeout(
     stream: &mut TcpStream,
     dst: &mut [u8],

@@ -79,4 +79,11 @@ pub trait Handler {
     /// Answers a complete request. The handler may take the body out of `req` and give its
     /// buffer back early with [`recycle_body_buffer`] once it is done reading it.
     async fn handle(&self, req: &mut Request) -> Response;
+
+    /// Whether the connection stops this request's handler when the client hangs up before the
+    /// answer (a query that nobody will read). The connection then watches the socket while the
+    /// handler runs.
+    fn stops_on_hangup(&self, _head: &RequestHead) -> bool {
+        false
+    }
 }

@@ -1015,6 +1015,10 @@ pub fn execute(plan: &Plan, mut rows: Vec<SeriesRows>) -> StatementResult {
     }
 }
 
+/// The most buckets GROUP BY time fills over all output series of a statement, whatever
+/// `max-select-buckets` says.
+const FILL_BUCKETS_MAX: u64 = 10_000_000;
+
 fn window(t: i64, interval: Option<(i64, i64)>, range_min: i64) -> i64 {
     match interval {
         Some((every, offset)) => {
@@ -1186,11 +1190,47 @@ impl AggregatePlan {
         out
     }
 
+    /// How many buckets each output series writes when GROUP BY time fills empty buckets (at
+    /// most; 0 without filling): the work of `finish` beyond its points.
+    pub fn fill_buckets(&self, partials: &[Partial]) -> u64 {
+        let Some((every, _)) = self.interval else {
+            return 0;
+        };
+        if self.fill == Fill::None || self.point_buckets {
+            return 0;
+        }
+        let first = if self.range.min.is_none() {
+            let first_point = partials
+                .iter()
+                .flat_map(|p| p.groups.values())
+                .flat_map(|states| states.iter().filter_map(|st| st.buckets.keys().next()))
+                .min()
+                .copied();
+            match first_point {
+                Some(t) => t,
+                None => return 0,
+            }
+        } else {
+            window(self.range.min_ns(), self.interval, self.start_time())
+        };
+        let last = window(self.range.max_ns(), self.interval, self.start_time());
+        let span = (i128::from(last) - i128::from(first)).max(0) / i128::from(every) + 1;
+        u64::try_from(span).unwrap_or(u64::MAX)
+    }
+
     /// Merge the cores' partials and write the statement's result.
     pub fn finish(&self, partials: Vec<Partial>) -> StatementResult {
+        let buckets = self.fill_buckets(&partials);
         let mut all = Partial::default();
         for p in partials {
             all.merge(p);
+        }
+        // 1.x fills them all (and runs out of memory); a bound keeps the server whole.
+        if buckets.saturating_mul(all.groups.len() as u64) > FILL_BUCKETS_MAX {
+            return StatementResult::error(format!(
+                "max-select-buckets limit exceeded: ({buckets}/{})",
+                FILL_BUCKETS_MAX / (all.groups.len() as u64).max(1)
+            ));
         }
         // Every output series names every GROUP BY key any series has ('' where it lacks it).
         let keys: BTreeSet<Vec<u8>> = match &self.group {
@@ -1360,7 +1400,7 @@ fn bucket_rows(p: &AggregatePlan, results: &[Buckets]) -> Vec<Vec<Value>> {
             let last = window(last_time, p.interval, start_time);
             let mut out = Vec::new();
             let mut t = first;
-            while t <= last && out.len() < 10_000_000 {
+            while t <= last && out.len() as u64 <= FILL_BUCKETS_MAX {
                 out.push(t);
                 t = t.saturating_add(every);
             }
