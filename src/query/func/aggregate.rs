@@ -14,8 +14,9 @@ pub enum Aggregate {
     CountDistinct,
     /// One row per distinct value, ordered by the time of its first point, then by value.
     Distinct,
-    /// `integral(f[, unit])`, `unit_ns` defaults to 1s. Without GROUP BY time only: with it, the
-    /// area of a bucket depends on the next bucket's first point (see [`super::integral_windows`]).
+    /// `integral(f[, unit])`, `unit_ns` defaults to 1s. With GROUP BY time the area of a bucket
+    /// depends on the next bucket's first point: the engine keeps every point of the range in
+    /// one accumulator and cuts them with [`super::integral_windows`].
     /// Its row is timed as 1.x times it: 0 for a float field, `bucket_start` (the query's start)
     /// for an integer field; no row when the only points are at that time.
     Integral {
@@ -437,6 +438,15 @@ impl Accumulator {
     }
 
     /// Adds another accumulator's points (of the same aggregate; another is ignored).
+    /// The points an accumulator that keeps them (median, mode, stddev, percentile, integral)
+    /// has taken, in no particular order; none for the others.
+    pub fn into_points(self) -> Vec<Row> {
+        match self.state {
+            State::Points(points) => points,
+            _ => Vec::new(),
+        }
+    }
+
     pub fn merge(&mut self, other: Accumulator) {
         if other.agg != self.agg {
             return;

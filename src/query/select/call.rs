@@ -211,11 +211,6 @@ pub fn lower(name: &str, args: &[Expr], interval: bool) -> Result<Lowered, Strin
                 Some(Expr::Duration(d)) => *d,
                 Some(_) => return Err("second argument must be a duration".into()),
             };
-            if interval {
-                return Err(
-                    "integral() with GROUP BY time() is not supported by lineshard yet".into(),
-                );
-            }
             aggregate(
                 Aggregate::Integral { unit_ns },
                 symbol(name, &args[0])?,

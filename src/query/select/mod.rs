@@ -280,7 +280,7 @@ impl CallSpec {
 
     /// Calls `fill` does not apply to (1.x: no row for an empty bucket, whatever the fill).
     fn unfilled(&self) -> bool {
-        self.many_rows() || matches!(self.agg, Aggregate::Integral { .. })
+        self.many_rows()
     }
 }
 
@@ -652,6 +652,17 @@ fn plan_select(
         time_max_ns: scan_max.saturating_add(1),
         tags,
     };
+    // A windowed integral alone writes no empty buckets, whatever the fill (beside other calls
+    // it is filled as they are).
+    let fill = if interval.is_some()
+        && calls
+            .iter()
+            .all(|c| matches!(c.agg, Aggregate::Integral { .. }))
+    {
+        Fill::None
+    } else {
+        s.fill
+    };
     Ok(Plan::Aggregate(std::sync::Arc::new(AggregatePlan {
         sources,
         condition,
@@ -665,7 +676,7 @@ fn plan_select(
         extra_buckets: extra,
         transforms,
         group,
-        fill: s.fill,
+        fill,
         range,
         descending: s.descending,
         limit: s.limit,
@@ -1015,6 +1026,9 @@ pub fn execute(plan: &Plan, mut rows: Vec<SeriesRows>) -> StatementResult {
     }
 }
 
+/// The bucket of a windowed call's one accumulator (see `AggregatePlan::windowed`).
+const WHOLE_RANGE: i64 = i64::MIN;
+
 /// The most buckets GROUP BY time fills over all output series of a statement, whatever
 /// `max-select-buckets` says.
 const FILL_BUCKETS_MAX: u64 = 10_000_000;
@@ -1180,6 +1194,7 @@ impl AggregatePlan {
                     let Some(v) = cast(v, call.cast) else {
                         continue;
                     };
+                    let b = if self.windowed(call) { WHOLE_RANGE } else { b };
                     st.buckets
                         .entry(b)
                         .or_insert_with(|| Accumulator::new(&call.agg))
@@ -1188,6 +1203,42 @@ impl AggregatePlan {
             }
         }
         out
+    }
+
+    /// Whether a call reads the whole range in one accumulator, cut into buckets when finished
+    /// (`integral()` with GROUP BY time: a bucket's area depends on the next bucket's points).
+    fn windowed(&self, call: &CallSpec) -> bool {
+        self.interval.is_some() && matches!(call.agg, Aggregate::Integral { .. })
+    }
+
+    /// The buckets of a windowed `integral()` (1.x streams the series' points through one
+    /// reducer): one row per bucket with an area, timed at the bucket's start.
+    fn integral_buckets(&self, call: &CallSpec, st: CallState) -> Buckets {
+        let (Aggregate::Integral { unit_ns }, Some((every, _))) = (&call.agg, self.interval) else {
+            return Buckets::new();
+        };
+        let mut points: Vec<(i64, Value)> = st
+            .buckets
+            .into_values()
+            .flat_map(Accumulator::into_points)
+            .map(|r| (r.time, r.value))
+            .collect();
+        points.sort_by_key(|(t, _)| *t);
+        let window = |t: i64| {
+            let start = window(t, self.interval, 0);
+            (start, start.saturating_add(every))
+        };
+        func::integral_windows(&points, *unit_ns, window)
+            .into_iter()
+            .map(|(start, area)| {
+                let row = Row {
+                    time: start,
+                    value: Value::Float(area),
+                    aux: Vec::new(),
+                };
+                (start, vec![row])
+            })
+            .collect()
     }
 
     /// How many buckets each output series writes when GROUP BY time fills empty buckets (at
@@ -1272,7 +1323,11 @@ impl AggregatePlan {
         for ((measurement, group), states) in ordered {
             let results: Vec<Buckets> = states
                 .into_iter()
-                .map(|st| {
+                .zip(&self.calls)
+                .map(|(st, call)| {
+                    if self.windowed(call) {
+                        return self.integral_buckets(call, st);
+                    }
                     st.buckets
                         .into_iter()
                         .map(|(b, a)| (b, a.finish(b, selector_time)))
