@@ -314,6 +314,17 @@ fn selects_answer_like_influxd() {
         ("SELECT * FROM (SELECT v, i FROM cpu WHERE host = 'h2')".into(), "ns"),
         ("SELECT count(v) FROM (SELECT v FROM cpu) WHERE v > 2".into(), "ns"),
         ("SELECT mean(v) FROM (SELECT * FROM cpu) GROUP BY host".into(), "ns"),
+        // SELECT INTO (written, then read back; at the end so that no other query sees them).
+        (format!("SELECT mean(v), max(i) INTO down FROM cpu WHERE {range} GROUP BY time(10m), host"), "ns"),
+        ("SELECT * FROM down GROUP BY *".into(), "ns"),
+        ("SELECT * INTO copy FROM cpu WHERE host = 'h2'".into(), "ns"),
+        ("SELECT * FROM copy".into(), "ns"),
+        ("SHOW FIELD KEYS FROM copy".into(), "ns"),
+        ("SELECT v, s INTO db.autogen.:MEASUREMENT FROM /^mem$/, cpu WHERE host = 'h4' GROUP BY *".into(), "ns"),
+        ("SELECT count(*) FROM mem GROUP BY *".into(), "ns"),
+        ("SELECT v INTO nodb..x FROM cpu".into(), "ns"),
+        ("SELECT v INTO db.nope.x FROM cpu".into(), "ns"),
+        ("SELECT v INTO empty FROM cpu WHERE v > 1e9".into(), "ns"),
         // Several statements.
         ("SELECT count(v) FROM cpu; SELECT count(free) FROM mem".into(), "ns"),
         // Errors.

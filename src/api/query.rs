@@ -276,10 +276,23 @@ impl Run {
     async fn execute(self, chunk_size: usize, sink: &mut impl PartSink) {
         let n = self.statements.len();
         for (id, stmt) in self.statements.into_iter().enumerate() {
-            let warning = if self.by_get {
-                stmt.read_only_warning()
-            } else {
-                None
+            let warning = match &stmt {
+                _ if !self.by_get => None,
+                // A SELECT that writes: printed with every database and retention policy named.
+                Statement::Select(s) if s.into.is_some() => {
+                    let cat = self.core.catalog();
+                    let default_rp = |d: &str| {
+                        cat.databases
+                            .get(d)
+                            .map(|d| d.default_rp.clone())
+                            .unwrap_or_default()
+                    };
+                    let text = query::select_text(s, &self.db, &default_rp);
+                    Some(format!(
+                        "deprecated use of '{text}' in a read only context, please use a POST request instead"
+                    ))
+                }
+                _ => stmt.read_only_warning(),
             };
             let shape = shape(&stmt);
             // Listed by SHOW QUERIES while it runs (and forgotten if the request is dropped).
@@ -456,15 +469,27 @@ async fn execute(
                 .collect();
             StatementResult::retention_policies(&rows)
         }
-        Statement::Select(s) => {
+        Statement::Select(mut s) => {
+            let into = s.into.take();
+            if let Some(target_db) = into.as_ref().and_then(|t| t.database.as_deref()) {
+                if !core.catalog().databases.contains_key(target_db) {
+                    return StatementResult::error(format!("database not found: {target_db}"));
+                }
+            }
             let limit = core.config().coordinator.query_timeout;
-            if limit.is_zero() {
+            let result = if limit.is_zero() {
                 select(core, s, db, rp).await
             } else {
                 let run = async { Ok(select(core, s, db, rp).await) };
                 glommio::timer::timeout(limit, run)
                     .await
                     .unwrap_or_else(|_| StatementResult::error("query-timeout limit exceeded"))
+            };
+            match into {
+                Some(target) if result.error.is_none() => {
+                    write_into(core, &target, db, result).await
+                }
+                _ => result,
             }
         }
         Statement::Delete(d) => {
@@ -478,6 +503,93 @@ async fn execute(
         }
         Statement::Show(s) => super::show::execute(core, s, db).await,
         user_statement => users::execute(core, user_statement).await,
+    }
+}
+
+/// `SELECT ... INTO`: the rows written back as points (1.x `convertRowToPoints`: the
+/// measurement is the target's or the row's own, the tags the series' GROUP BY tags, the fields
+/// every non-null column but `time`; a row with no field is dropped), then the count written
+/// (`result` / `written` at time 0).
+async fn write_into(
+    core: &Rc<Core>,
+    target: &query::ast::Target,
+    db: &str,
+    result: StatementResult,
+) -> StatementResult {
+    use crate::lineproto::{encode, FieldValue, PointRef};
+    let db = target.database.as_deref().unwrap_or(db);
+    if db.is_empty() {
+        return StatementResult::error("no database in target");
+    }
+    let mut body = Vec::new();
+    let mut written = 0i64;
+    for series in &result.series {
+        let Some(time_col) = series.columns.iter().position(|c| c == "time") else {
+            return StatementResult::error("error finding time index in result");
+        };
+        let name = target
+            .measurement
+            .as_deref()
+            .or(series.name.as_deref())
+            .unwrap_or_default();
+        let tags: Vec<(&[u8], &[u8])> = series
+            .tags
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+            .collect();
+        for row in &series.values {
+            let Some(query::Value::Time(t)) = row.get(time_col) else {
+                continue;
+            };
+            let fields: Vec<(&[u8], FieldValue<'_>)> = series
+                .columns
+                .iter()
+                .zip(row)
+                .enumerate()
+                .filter(|(i, _)| *i != time_col)
+                .filter_map(|(_, (c, v))| {
+                    let v = match v {
+                        query::Value::Float(f) => FieldValue::Float(*f),
+                        query::Value::Int(i) => FieldValue::Integer(*i),
+                        query::Value::UInt(u) => FieldValue::Unsigned(*u),
+                        query::Value::Bool(b) => FieldValue::Boolean(*b),
+                        query::Value::Str(s) => {
+                            FieldValue::String(std::borrow::Cow::Borrowed(s.as_bytes()))
+                        }
+                        query::Value::Time(t) => FieldValue::Integer(*t),
+                        query::Value::Null => return None,
+                    };
+                    Some((c.as_bytes(), v))
+                })
+                .collect();
+            let point = PointRef {
+                measurement: name.as_bytes(),
+                tags: &tags,
+                fields: &fields,
+                timestamp: Some(*t),
+            };
+            // A point the line protocol cannot carry (no field, NaN) is dropped, as 1.x drops
+            // what `NewPoint` refuses.
+            if encode(&mut body, &point).is_ok() {
+                written += 1;
+            }
+        }
+    }
+    if written > 0 {
+        let rp = target.retention_policy.as_deref();
+        if let Err(e) = super::write::write_lines(core, db, rp, body).await {
+            return StatementResult::error(e.to_string());
+        }
+    }
+    StatementResult {
+        series: vec![Series {
+            name: Some("result".into()),
+            columns: vec!["time".into(), "written".into()],
+            values: vec![vec![query::Value::Time(0), query::Value::Int(written)]],
+            ..Series::default()
+        }],
+        ..StatementResult::default()
     }
 }
 
@@ -513,19 +625,8 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
             Err(e) => return StatementResult::error(e.to_string()),
         }
     }
-    // A WHERE name is a field when the schema knows a field of that name in a named source.
-    let types = {
-        let schema = core.schema();
-        let mut types = std::collections::HashMap::new();
-        for (db, rp, m) in &targets {
-            if let query::MeasurementMatch::Name(m) = m {
-                for (f, t) in schema.fields_of(db, rp, m.as_bytes()) {
-                    types.insert(String::from_utf8_lossy(&f).into_owned(), t);
-                }
-            }
-        }
-        types
-    };
+    // A WHERE name is a field when the schema knows a field of that name in a source.
+    let types = field_types(core, &targets).await;
     let is_field = |n: &str| types.contains_key(n);
     let limits = &core.config().coordinator;
     let limits = query::select::Limits {
@@ -714,6 +815,55 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
 
 /// Every field key (with its type name) and tag key of the targets' measurements, from every
 /// core's schema and series index.
+/// The field types of the sources' measurements: a measurement's schema owner knows all of them
+/// (another core knows only the fields it has written), so each is asked of its owner, and a
+/// regex of every core.
+async fn field_types(
+    core: &Rc<Core>,
+    targets: &[(String, String, query::MeasurementMatch)],
+) -> std::collections::HashMap<String, crate::lineproto::FieldType> {
+    use crate::lineproto::FieldType as T;
+    use crate::runtime::ShowFieldKeys;
+    let mut types = std::collections::HashMap::new();
+    let mut known: Vec<crate::runtime::FieldKeys> = Vec::new();
+    for (db, rp, m) in targets {
+        let ask = |_| ShowFieldKeys {
+            db: db.clone(),
+            rp: rp.clone(),
+            measurements: vec![m.clone()],
+        };
+        match m {
+            query::MeasurementMatch::Name(name) => {
+                let owner = crate::shard::key::schema_owner(db, rp, name.as_bytes(), core.cores());
+                if owner == core.id() {
+                    let fields = core.schema().fields_of(db, rp, name.as_bytes());
+                    for (f, t) in fields {
+                        types.insert(String::from_utf8_lossy(&f).into_owned(), t);
+                    }
+                } else if let Ok(keys) = core.ask(owner, ask(owner)).await {
+                    known.push(keys);
+                }
+            }
+            query::MeasurementMatch::Regex(_) => {
+                known.extend(core.ask_all(ask).await.into_iter().flatten());
+            }
+        }
+    }
+    for (_, fields) in known.into_iter().flatten() {
+        for (f, name) in fields {
+            let t = match name {
+                "float" => T::Float,
+                "integer" => T::Integer,
+                "unsigned" => T::Unsigned,
+                "string" => T::String,
+                _ => T::Boolean,
+            };
+            types.insert(String::from_utf8_lossy(&f).into_owned(), t);
+        }
+    }
+    types
+}
+
 async fn measurement_keys(
     core: &Rc<Core>,
     targets: &[(String, String, query::MeasurementMatch)],

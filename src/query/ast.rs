@@ -306,8 +306,17 @@ pub struct Select {
     pub soffset: u64,
     /// `tz('...')`: the zone's name as written.
     pub tz: Option<String>,
-    /// `SELECT ... INTO` is parsed for its error only.
-    pub into: bool,
+    /// `SELECT ... INTO target`.
+    pub into: Option<Target>,
+}
+
+/// Where `SELECT ... INTO` writes: `[db.][rp.]measurement`; `measurement: None` is
+/// `:MEASUREMENT` (each row's own measurement).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub database: Option<String>,
+    pub retention_policy: Option<String>,
+    pub measurement: Option<String>,
 }
 
 /// A measurement source of a statement: (database, retention policy, measurement).

@@ -36,7 +36,7 @@ pub use render::{
     render_results, select_result, Message, RetentionPolicyRow, Series, StatementResult,
     TimeFormat, Value,
 };
-pub use text::{format_influx_duration, quote_ident};
+pub use text::{format_influx_duration, quote_ident, select_text};
 
 /// The smallest and largest times InfluxDB stores (influxql.MinTime / MaxTime).
 pub const TIME_MIN_NS: i64 = i64::MIN + 2;

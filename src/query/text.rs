@@ -35,6 +35,30 @@ pub fn quote_ident(s: &str) -> String {
     out
 }
 
+/// influxql `QuoteIdent` of several segments (`db.rp.m`): every segment but the last is quoted
+/// unless empty; an empty first or last segment is `""`.
+pub fn quote_segments(segments: &[String]) -> String {
+    let last = segments.len().saturating_sub(1);
+    let mut out = String::new();
+    for (i, seg) in segments.iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        let quoted = quote_ident(seg);
+        let forced = (i < last && !seg.is_empty()) || ((i == 0 || i == last) && seg.is_empty());
+        if forced && !quoted.starts_with('"') {
+            out.push('"');
+            out.push_str(&quoted);
+            out.push('"');
+        } else if seg.is_empty() && !forced {
+            // A middle empty segment (`db..m`) is written as nothing.
+        } else {
+            out.push_str(&quoted);
+        }
+    }
+    out
+}
+
 /// influxql `FormatDuration`: the largest unit that divides exactly (`1w`, `36h`, `90s`, `0s`).
 pub fn format_influx_duration(d: i64) -> String {
     const UNITS: [(i64, &str); 8] = [
@@ -220,6 +244,121 @@ impl Statement {
             _ => String::new(),
         }
     }
+}
+
+/// influxql `SelectStatement.String()` after `NormalizeStatement`: every measurement (of the
+/// sources, subqueries and the INTO target) names its database (`db` when it names none) and
+/// retention policy (`default_rp` of its database when it names none).
+pub fn select_text(
+    s: &super::ast::Select,
+    db: &str,
+    default_rp: &dyn Fn(&str) -> String,
+) -> String {
+    use super::ast::{Dimension, Fill, Source};
+    use super::select::text;
+    let measurement = |d: &Option<String>, r: &Option<String>, name: String| {
+        let d = d.clone().unwrap_or_else(|| db.to_string());
+        let r = r.clone().unwrap_or_else(|| default_rp(&d));
+        let mut out = String::new();
+        if !d.is_empty() {
+            out.push_str(&quote_ident(&d));
+            out.push('.');
+        }
+        if !r.is_empty() {
+            out.push_str(&quote_ident(&r));
+        }
+        if !d.is_empty() || !r.is_empty() {
+            out.push('.');
+        }
+        out.push_str(&name);
+        out
+    };
+    let fields: Vec<String> = s
+        .fields
+        .iter()
+        .map(|f| match &f.alias {
+            Some(a) => format!("{} AS {}", text(&f.expr), quote_ident(a)),
+            None => text(&f.expr),
+        })
+        .collect();
+    let mut out = format!("SELECT {}", fields.join(", "));
+    if let Some(t) = &s.into {
+        let name = t
+            .measurement
+            .as_deref()
+            .map(quote_ident)
+            .unwrap_or_default();
+        out.push_str(" INTO ");
+        out.push_str(&measurement(&t.database, &t.retention_policy, name));
+        if t.measurement.is_none() {
+            out.push_str(":MEASUREMENT");
+        }
+    }
+    let sources: Vec<String> = s
+        .sources
+        .iter()
+        .map(|src| match src {
+            Source::Measurement {
+                database,
+                retention_policy,
+                measurement: m,
+            } => {
+                let name = match m {
+                    super::MeasurementMatch::Name(n) => quote_ident(n),
+                    super::MeasurementMatch::Regex(r) => {
+                        format!("/{}/", r.as_str().replace('/', "\\/"))
+                    }
+                };
+                measurement(database, retention_policy, name)
+            }
+            Source::Subquery(inner) => format!("({})", select_text(inner, db, default_rp)),
+        })
+        .collect();
+    out.push_str(" FROM ");
+    out.push_str(&sources.join(", "));
+    if let Some(c) = &s.condition {
+        out.push_str(" WHERE ");
+        out.push_str(&text(c));
+    }
+    if !s.dimensions.is_empty() {
+        let dims: Vec<String> = s
+            .dimensions
+            .iter()
+            .map(|d| match d {
+                Dimension::Tag(t) => quote_ident(t),
+                Dimension::Regex(r) => format!("/{}/", r.as_str().replace('/', "\\/")),
+                Dimension::Wildcard => "*".into(),
+                Dimension::Other(e) => text(e),
+            })
+            .collect();
+        out.push_str(" GROUP BY ");
+        out.push_str(&dims.join(", "));
+    }
+    match s.fill {
+        Fill::Null => {}
+        Fill::None => out.push_str(" fill(none)"),
+        Fill::Previous => out.push_str(" fill(previous)"),
+        Fill::Linear => out.push_str(" fill(linear)"),
+        Fill::Int(v) => out.push_str(&format!(" fill({v})")),
+        Fill::Float(v) => out.push_str(&format!(" fill({v})")),
+    }
+    if s.descending {
+        out.push_str(" ORDER BY time DESC");
+    }
+    for (kw, n) in [
+        ("LIMIT", s.limit),
+        ("OFFSET", s.offset),
+        ("SLIMIT", s.slimit),
+        ("SOFFSET", s.soffset),
+    ] {
+        if n > 0 {
+            out.push_str(&format!(" {kw} {n}"));
+        }
+    }
+    if let Some(tz) = &s.tz {
+        out.push_str(&format!(" tz('{tz}')"));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -169,6 +169,24 @@ async fn fan_out(
     result
 }
 
+/// Stores line protocol the server made itself (`SELECT ... INTO`): nanosecond times, into
+/// `db` and `rp` (`None`: the database's default), with every rule and limit of a client's write.
+pub async fn write_lines(
+    core: &Rc<Core>,
+    db: &str,
+    rp: Option<&str>,
+    body: Vec<u8>,
+) -> Result<(), WriteError> {
+    let target = WriteTarget {
+        db: db.to_string(),
+        rp: rp.map(str::to_string),
+        precision: Precision::Nanosecond,
+        v2: false,
+        bad_consistency: false,
+    };
+    write_points(core, target, body).await
+}
+
 /// Decodes and stores one write request; the answer is InfluxDB 1.8's.
 pub async fn write(core: &Rc<Core>, target: WriteTarget, body: Vec<u8>) -> Response {
     match write_points(core, target, body).await {

@@ -2,7 +2,8 @@
 //! parseUnaryExpr, parseCall, parseDimensions, parseFill, parseLocation), with its error texts.
 
 use super::*;
-use crate::query::ast::{BinOp, Dimension, Expr, Field, Fill, Select, Source, VarType};
+use crate::query::ast::{BinOp, Dimension, Expr, Field, Fill, Select, Source, Target, VarType};
+use crate::query::text::quote_segments;
 
 impl Parser {
     pub(super) fn select(&mut self) -> Result<Select, ParseError> {
@@ -10,9 +11,11 @@ impl Parser {
         while self.eat_punct_raw(",") {
             fields.push(self.field()?);
         }
-        let (tok, pos) = self.next();
+        let (mut tok, mut pos) = self.next();
+        let mut into = None;
         if tok.is_kw("INTO") {
-            return Err(self.unsupported("SELECT INTO", pos));
+            into = Some(self.target()?);
+            (tok, pos) = self.next();
         }
         if !tok.is_kw("FROM") {
             return Err(self.expected(&tok, pos, &["FROM"]));
@@ -57,7 +60,56 @@ impl Parser {
             slimit,
             soffset,
             tz,
-            into: false,
+            into,
+        })
+    }
+
+    /// `INTO [db.][rp.]measurement` or `INTO db.rp.:MEASUREMENT` (influxql `parseTarget`).
+    fn target(&mut self) -> Result<Target, ParseError> {
+        let mut idents = vec![self.ident()?];
+        loop {
+            let save = self.i;
+            if !self.next_raw().0.is_punct(".") {
+                self.i = save;
+                break;
+            }
+            match self.s.peek_rune(self.i).0 {
+                Some('/') | Some(':') => break,
+                Some('.') => idents.push(String::new()),
+                _ => idents.push(self.ident()?),
+            }
+        }
+        if idents.len() > 3 {
+            // 1.x's error has no position: line 1, char 1.
+            let msg = format!("too many segments in {}", quote_segments(&idents));
+            return Err(self.message(msg, 0));
+        }
+        let mut measurement_ref = false;
+        if idents.len() < 3 && self.s.peek_rune(self.i).0 == Some(':') {
+            let (tok, pos) = self.next_raw();
+            if !tok.is_punct(":") {
+                return Err(self.expected(&tok, pos, &[":"]));
+            }
+            let (tok, pos) = self.next_raw();
+            if !tok.is_kw("MEASUREMENT") {
+                return Err(self.expected(&tok, pos, &["MEASUREMENT"]));
+            }
+            measurement_ref = true;
+            idents.push(String::new());
+        }
+        let some = |s: String| (!s.is_empty()).then_some(s);
+        let mut it = idents.into_iter();
+        let (a, b, c) = (it.next(), it.next(), it.next());
+        let (database, retention_policy, name) = match (a, b, c) {
+            (Some(m), None, _) => (None, None, m),
+            (Some(rp), Some(m), None) => (None, some(rp), m),
+            (Some(db), Some(rp), Some(m)) => (some(db), some(rp), m),
+            _ => (None, None, String::new()),
+        };
+        Ok(Target {
+            database,
+            retention_policy,
+            measurement: (!measurement_ref).then_some(name),
         })
     }
 
@@ -265,9 +317,9 @@ impl Parser {
                 _ => idents.push(self.ident()?),
             }
             if idents.len() > 3 {
-                let segs: Vec<String> = idents.iter().map(|s| format!("{s:?}")).collect();
-                let msg = format!("too many segments in {}", segs.join("."));
-                return Err(self.message(msg, at));
+                // 1.x's error has no position: line 1, char 1.
+                let msg = format!("too many segments in {}", quote_segments(&idents));
+                return Err(self.message(msg, 0));
             }
         }
         let some = |s: String| (!s.is_empty()).then_some(s);

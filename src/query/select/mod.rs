@@ -344,11 +344,8 @@ pub fn text(e: &Expr) -> String {
         Expr::Paren(e) => format!("({})", text(e)),
         Expr::Int(v) => v.to_string(),
         Expr::Unsigned(v) => v.to_string(),
-        Expr::Float(v) => {
-            let mut b = Vec::new();
-            super::json::write_f64(&mut b, *v);
-            String::from_utf8_lossy(&b).into_owned()
-        }
+        // influxql `NumberLiteral.String()`: three decimals (`2.500`).
+        Expr::Float(v) => format!("{v:.3}"),
         Expr::Str(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
         Expr::Bool(b) => b.to_string(),
         Expr::Duration(d) => super::format_influx_duration(*d),
