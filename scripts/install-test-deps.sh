@@ -9,6 +9,8 @@ command -v influxd >/dev/null || need+=(influxdb)
 command -v influx >/dev/null || need+=(influxdb-client)
 /usr/bin/python3 -c 'import influxdb' 2>/dev/null || need+=(python3-influxdb)
 command -v wrk >/dev/null || need+=(wrk)
+# tz() reads the zoneinfo database (both servers).
+[ -f /usr/share/zoneinfo/America/Chicago ] || need+=(tzdata)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -396,3 +396,59 @@ fn query_limits_answer_like_influxd() {
         r#"{"results":[{"statement_id":0,"error":"max-select-point limit exceeed: (30/25)"}]}"#
     );
 }
+
+/// `tz()`: buckets aligned to local time across daylight-saving changes, time strings read as
+/// local time, times written with the zone's offset (and as plain integers with `epoch`).
+#[test]
+fn time_zones_answer_like_influxd() {
+    let influxd = start_influxd();
+    let lineshard = Server::start(&[]);
+    let (ia, la) = (influxd.addr, lineshard.addr);
+    for addr in [ia, la] {
+        let r = raw(addr, "POST", "/query?q=CREATE%20DATABASE%20db", b"");
+        assert_eq!(r.status, 200);
+    }
+    // Hourly points around 2020's two changes in Chicago (and London's, a few weeks later).
+    let mut lines = Vec::new();
+    for (start, hours) in [
+        (1_583_280_000i64, 24 * 9),
+        (1_585_180_000, 24 * 4),
+        (1_603_900_000, 24 * 9),
+    ] {
+        for h in 0..hours {
+            let t = (start + h * 3600 + (h * 7919) % 3600) * SEC;
+            lines.push(format!(
+                "m,host=h{} v={},i={}i {t}",
+                h % 3,
+                (h * 37) % 101,
+                h
+            ));
+        }
+    }
+    for chunk in lines.chunks(100) {
+        write_both(ia, la, "db", &chunk.join("\n"));
+    }
+    let queries = [
+        "SELECT sum(v) FROM m WHERE time >= '2020-03-04' AND time < '2020-03-12' GROUP BY time(1d) tz('America/Chicago')",
+        "SELECT count(i), max(v) FROM m WHERE time >= '2020-10-29' AND time < '2020-11-06' GROUP BY time(1d), host tz('America/Chicago')",
+        "SELECT mean(v) FROM m WHERE time >= '2020-03-07T12:00:00Z' AND time < '2020-03-09T12:00:00Z' GROUP BY time(6h) fill(0) tz('America/Chicago')",
+        "SELECT mean(v) FROM m WHERE time >= '2020-03-27' AND time < '2020-04-01' GROUP BY time(1d) fill(previous) tz('Europe/London')",
+        "SELECT last(v) FROM m WHERE time >= '2020-03-05' AND time < '2020-03-06' GROUP BY time(1h) tz('Asia/Kolkata')",
+        "SELECT v, host FROM m WHERE time >= '2020-03-08 01:00:00' AND time < '2020-03-08 04:00:00' tz('America/Chicago')",
+        "SELECT count(v) FROM m WHERE time >= '2020-11-01' AND time <= '2020-11-02' tz('America/Chicago')",
+    ];
+    let mut diffs = Vec::new();
+    for q in queries {
+        for epoch in ["", "s"] {
+            if let Some(d) = compare(ia, la, "db", q, epoch) {
+                diffs.push(d);
+            }
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{} differ:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+}

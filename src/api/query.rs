@@ -109,6 +109,7 @@ pub async fn query(core: &Rc<Core>, req: &Request, principal: &Principal) -> Res
         rp,
         principal: principal.clone(),
         by_get: req.head.method == Method::Get,
+        local_times: time == TimeFormat::Rfc3339 && format != Format::Csv,
     };
     let encoder = Encoder::new(format, time);
     if params.get("chunked") != Some("true") {
@@ -266,6 +267,9 @@ struct Run {
     rp: String,
     principal: Principal,
     by_get: bool,
+    /// Times are written as RFC3339 strings (JSON without `epoch`): a SELECT with `tz()`
+    /// writes them with its zone's offset.
+    local_times: bool,
 }
 
 impl Run {
@@ -300,8 +304,25 @@ impl Run {
                 core: &self.core,
                 qid: self.core.query_started(&stmt.text(), &self.db),
             };
+            let zone = match &stmt {
+                Statement::Select(s) if self.local_times => {
+                    s.tz.as_deref().and_then(query::tz::Zone::load)
+                }
+                _ => None,
+            };
             let mut r = execute(&self.core, stmt, &self.db, &self.rp, &self.principal).await;
             drop(running);
+            if let Some(zone) = zone {
+                for v in r
+                    .series
+                    .iter_mut()
+                    .flat_map(|s| s.values.iter_mut().flatten())
+                {
+                    if let query::Value::Time(t) = v {
+                        *v = query::Value::Str(zone.format_rfc3339_nano(*t).into());
+                    }
+                }
+            }
             let failed = r.error.is_some();
             match warning {
                 // An error result carries no messages (1.x returns before sending them).

@@ -321,6 +321,8 @@ pub struct AggregatePlan {
     offset: u64,
     slimit: u64,
     soffset: u64,
+    /// `tz('...')`: buckets aligned to its local time (`None`: UTC).
+    zone: Option<std::sync::Arc<crate::query::tz::Zone>>,
 }
 
 /// An error of a statement (1.x's texts), returned as the statement's `error`.
@@ -453,10 +455,17 @@ fn plan_select(
             }),
         }
     }
-    if s.tz.as_deref().is_some_and(|z| !z.is_empty() && z != "UTC") {
-        return Err("tz() with a zone other than UTC is not supported by lineshard yet".into());
-    }
-    let (rest, range) = cond::split(s.condition.as_ref(), now_ns)?;
+    let zone =
+        s.tz.as_deref()
+            .and_then(crate::query::tz::Zone::load)
+            .map(std::sync::Arc::new);
+    // With tz(), a time string without a zone is local time.
+    let localized = match (&zone, &s.condition) {
+        (Some(z), Some(c)) => Some(localize_time_strings(c, z)),
+        _ => None,
+    };
+    let condition = localized.as_ref().or(s.condition.as_ref());
+    let (rest, range) = cond::split(condition, now_ns)?;
     let tags = rest
         .as_ref()
         .map_or(TagExpr::True, |e| cond::pushdown(e, is_field));
@@ -680,7 +689,42 @@ fn plan_select(
         offset: s.offset,
         slimit: s.slimit,
         soffset: s.soffset,
+        zone,
     })))
+}
+
+/// `time <op> '2006-01-02 15:04:05'` with the string read in `zone` (influxql parses time
+/// strings in the statement's location); a string with its own zone is left as it is.
+fn localize_time_strings(e: &Expr, zone: &crate::query::tz::Zone) -> Expr {
+    use crate::query::time::{parse_rfc3339, parse_time_literal};
+    let local = |e: &Expr| match e {
+        Expr::Str(v) if parse_rfc3339(v).is_none() => {
+            parse_time_literal(v).map(|civil| Expr::Int(zone.local_to_utc(civil)))
+        }
+        _ => None,
+    };
+    let is_time =
+        |e: &Expr| matches!(e, Expr::Var { name, .. } if name.eq_ignore_ascii_case("time"));
+    match e {
+        Expr::Binary { op, lhs, rhs } => {
+            let (l, r) = (lhs.unparen(), rhs.unparen());
+            let lhs = match (is_time(r), local(l)) {
+                (true, Some(v)) => v,
+                _ => localize_time_strings(lhs, zone),
+            };
+            let rhs = match (is_time(l), local(r)) {
+                (true, Some(v)) => v,
+                _ => localize_time_strings(rhs, zone),
+            };
+            Expr::Binary {
+                op: *op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            }
+        }
+        Expr::Paren(inner) => Expr::Paren(Box::new(localize_time_strings(inner, zone))),
+        other => other.clone(),
+    }
 }
 
 /// Whether a raw SELECT list computes anything (`f * 2`): its operand types are then checked
@@ -1121,7 +1165,16 @@ impl AggregatePlan {
         if self.point_buckets {
             t
         } else {
-            window(t, self.interval, self.start_time())
+            self.window(t, self.start_time())
+        }
+    }
+
+    /// The start of the GROUP BY time bucket holding `t`, in the statement's zone; without
+    /// GROUP BY time, `range_min`.
+    fn window(&self, t: i64, range_min: i64) -> i64 {
+        match (&self.zone, self.interval) {
+            (Some(z), Some((every, offset))) => z.window(t, every, offset),
+            _ => window(t, self.interval, range_min),
         }
     }
 
@@ -1222,7 +1275,7 @@ impl AggregatePlan {
             .collect();
         points.sort_by_key(|(t, _)| *t);
         let window = |t: i64| {
-            let start = window(t, self.interval, 0);
+            let start = self.window(t, 0);
             (start, start.saturating_add(every))
         };
         func::integral_windows(&points, *unit_ns, window)
@@ -1259,9 +1312,9 @@ impl AggregatePlan {
                 None => return 0,
             }
         } else {
-            window(self.range.min_ns(), self.interval, self.start_time())
+            self.window(self.range.min_ns(), self.start_time())
         };
-        let last = window(self.range.max_ns(), self.interval, self.start_time());
+        let last = self.window(self.range.max_ns(), self.start_time());
         let span = (i128::from(last) - i128::from(first)).max(0) / i128::from(every) + 1;
         u64::try_from(span).unwrap_or(u64::MAX)
     }
@@ -1360,7 +1413,7 @@ impl AggregatePlan {
     /// The first bucket written: the range's (transformations read earlier ones).
     fn first_written(&self) -> i64 {
         match (self.interval, self.range.min) {
-            (Some(_), Some(min)) if !self.descending => window(min, self.interval, 0),
+            (Some(_), Some(min)) if !self.descending => self.window(min, 0),
             _ => i64::MIN,
         }
     }
@@ -1368,7 +1421,7 @@ impl AggregatePlan {
     /// The last bucket written (descending transformations read later ones).
     fn last_written(&self) -> i64 {
         match self.interval {
-            Some(_) if self.descending => window(self.range.max_ns(), self.interval, 0),
+            Some(_) if self.descending => self.window(self.range.max_ns(), 0),
             _ => i64::MAX,
         }
     }
@@ -1436,11 +1489,10 @@ fn bucket_rows(p: &AggregatePlan, results: &[Buckets]) -> Vec<Vec<Value>> {
             let first = if p.range.min.is_none() {
                 first_point
             } else {
-                window(
+                p.window(
                     p.condition.time_min_ns.max(p.range.min_ns().saturating_sub(
                         every.saturating_mul(if p.descending { 0 } else { p.extra_buckets }),
                     )),
-                    p.interval,
                     start_time,
                 )
             };
@@ -1449,12 +1501,17 @@ fn bucket_rows(p: &AggregatePlan, results: &[Buckets]) -> Vec<Vec<Value>> {
             } else {
                 p.range.max_ns()
             };
-            let last = window(last_time, p.interval, start_time);
+            let last = p.window(last_time, start_time);
             let mut out = Vec::new();
             let mut t = first;
+            let mut offset = p.zone.as_ref().map_or(0, |z| z.offset_ns(t));
             while t <= last && out.len() as u64 <= FILL_BUCKETS_MAX {
                 out.push(t);
-                t = t.saturating_add(every);
+                match &p.zone {
+                    // Across an offset change a local day is 23 or 25 hours long.
+                    Some(z) => (t, offset) = z.next_window(t, every, offset),
+                    None => t = t.saturating_add(every),
+                }
             }
             out
         }
