@@ -796,7 +796,7 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
         plan => {
             // Raw: each core filters its own rows (and keeps only the rows a LIMIT can reach).
             let plan = std::sync::Arc::new(plan);
-            let mut rows = sub_rows;
+            let mut rows = plan.reduce_raw(sub_rows);
             for scan in scans {
                 let answers = core
                     .ask_all(|_| {
@@ -824,18 +824,16 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
             // (unless they are few).
             let points: usize = rows.iter().map(|s| s.points.len()).sum();
             if points as u64 <= INLINE_POINTS_MAX {
-                query::select::execute(&plan, rows)
+                query::select::execute_reduced(&plan, rows)
             } else {
                 glommio::executor()
-                    .spawn_blocking(move || query::select::execute(&plan, rows))
+                    .spawn_blocking(move || query::select::execute_reduced(&plan, rows))
                     .await
             }
         }
     }
 }
 
-/// Every field key (with its type name) and tag key of the targets' measurements, from every
-/// core's schema and series index.
 /// The field types of the sources' measurements: a measurement's schema owner knows all of them
 /// (another core knows only the fields it has written), so each is asked of its owner, and a
 /// regex of every core.
@@ -885,6 +883,8 @@ async fn field_types(
     types
 }
 
+/// Every field key (with its type name) and tag key of the targets' measurements, from every
+/// core's schema and series index.
 async fn measurement_keys(
     core: &Rc<Core>,
     targets: &[(String, String, query::MeasurementMatch)],

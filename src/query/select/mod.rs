@@ -1067,6 +1067,15 @@ pub fn execute(plan: &Plan, mut rows: Vec<SeriesRows>) -> StatementResult {
     }
 }
 
+/// A raw query's result over rows `Plan::reduce_raw` has already filtered (every core's and a
+/// subquery's): the per-point filter is not evaluated again.
+pub fn execute_reduced(plan: &Plan, rows: Vec<SeriesRows>) -> StatementResult {
+    match plan {
+        Plan::Raw { stmt, .. } => super::select_result(stmt, rows),
+        Plan::Aggregate(p) => aggregate(p, rows),
+    }
+}
+
 /// The bucket of a windowed call's one accumulator (see `AggregatePlan::windowed`).
 const WHOLE_RANGE: i64 = i64::MIN;
 
