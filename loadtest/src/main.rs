@@ -11,6 +11,7 @@ mod plot;
 mod query_time;
 mod report;
 mod run;
+mod schedule;
 mod verify;
 mod workload;
 
@@ -141,6 +142,10 @@ struct RunArgs {
     /// Open loop at this many rows/s (latency from the intended send time); closed loop if absent.
     #[arg(long)]
     rate: Option<f64>,
+    /// Open loop: each connection's sends spread evenly over its period (uniform, a phase offset per
+    /// connection) or at exponential gaps (poisson, seeded).
+    #[arg(long, value_enum, default_value = "uniform")]
+    arrivals: schedule::Arrivals,
     /// How long to run: `10s`, `2m`, `1h30m`, or seconds (default 10s, or 1h as a bound when
     /// --rows is given).
     #[arg(long, value_parser = parse_duration_arg)]
@@ -291,6 +296,7 @@ fn load(a: &RunArgs) -> Result<(), String> {
         precision,
         gzip: a.gzip,
         rate: a.rate,
+        arrivals: a.arrivals,
         duration: duration.clamp(Duration::from_millis(1), Duration::from_secs(86_400)),
         rows: a.rows,
         hosts: a.hosts.unwrap_or(a.workload.default_hosts()),
