@@ -60,7 +60,7 @@ impl Schedule {
         let mut s = Schedule {
             arrivals,
             period,
-            phase: period.mul_f64(0.0 * c.min(connections) as f64 / n),
+            phase: period.mul_f64(c.min(connections) as f64 / n),
             k: 0,
             next_s: 0.0,
             // Distinct, odd (never zero) state per connection.
