@@ -197,6 +197,8 @@ pub struct Report {
     pub acked_ts_max_ns: Option<i64>,
     pub verify: Option<VerifyReport>,
     pub timeline: Vec<Tick>,
+    /// Latency by percentile as (nines, ms): x = -log10(1 - q), up to p99.99 (plot::percentile_curve).
+    pub percentile_curve: Vec<(f64, f64)>,
 }
 
 /// rows/s and MB/s of `rows` rows and `bytes` bytes over `elapsed`.
@@ -377,6 +379,7 @@ mod tests {
             acked_ts_max_ns: None,
             verify: None,
             timeline: vec![],
+            percentile_curve: vec![],
         };
         let v: serde_json::Value = serde_json::to_value(&r).unwrap();
         for k in [

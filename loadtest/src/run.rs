@@ -227,6 +227,7 @@ fn make_report(
         acked_ts_min_ns: acked_ns(written.ts_min),
         acked_ts_max_ns: acked_ns(written.ts_max),
         verify: None,
+        percentile_curve: crate::plot::percentile_curve(&all.hist),
         timeline,
     }
 }
