@@ -492,7 +492,7 @@ fn draw_bars(path: &Path, title: &str, panels: &[(&str, Vec<Bar>)]) -> Result<()
         c.draw_series(bars.iter().enumerate().map(|(i, (_, v, _))| {
             Text::new(
                 si(*v),
-                (i as f64 - 0.2, *v + top * 0.02),
+                (i as f64 - 0.2, *v + top * 0.06),
                 ("sans-serif", 14),
             )
         }))
@@ -743,6 +743,9 @@ fn machine_md(meta: &Value) -> String {
     }
     if let Some(servers) = meta["servers"].as_object() {
         s += "| server | version | settings |\n|---|---|---|\n";
+        let mut servers: Vec<(&String, &Value)> = servers.iter().collect();
+        let rank = |n: &str| KNOWN.iter().position(|k| *k == n).unwrap_or(KNOWN.len());
+        servers.sort_by(|a, b| rank(a.0).cmp(&rank(b.0)).then(a.0.cmp(b.0)));
         for (name, v) in servers {
             s += &format!(
                 "| {name} | {} | {} |\n",
@@ -822,7 +825,8 @@ fn sweep_md(r: &Results) -> String {
     }
     let mut s = String::from("## Latency against load (open loop)\n\n![latency against throughput](latency-vs-throughput.svg)\n\n");
     s += "Each server is offered a ladder of rates: shares of its own closed-loop capacity and absolute rates below it, \
-          one request every period spread evenly over the connections; latency counts from each request's intended send time.\n\n";
+          one request every period spread evenly over the connections; latency counts from each request's intended send time. \
+          A share whose rate would give a connection fewer than three requests in a step is offered at that floor instead.\n\n";
     s += "| server | step | offered rows/s | achieved rows/s | p50 ms | p99 ms | p99.9 ms | errors |\n|---|---|---:|---:|---:|---:|---:|---:|\n";
     for srv in &r.servers {
         for x in &srv.sweep {
