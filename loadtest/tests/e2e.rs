@@ -427,3 +427,80 @@ fn open_loop_arrivals_are_spread_over_the_period() {
         assert_eq!(v["rows_acked"], 4800);
     }
 }
+
+/// scripts/latency.sh end to end against the discard server (1 s steps): every closed-loop body
+/// and open-loop share recorded, the report and its chart written.
+#[test]
+fn latency_script_runs_against_the_discard_server() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(root.join("scripts/latency.sh"))
+        .args(["--quick", "--only", "discard", "--out"])
+        .arg(out_dir.path())
+        .env("LOAD_BIN", LOADER)
+        .env("STEP", "1")
+        .output()
+        .expect("bash");
+    let text = output_text(&out);
+    assert!(out.status.success(), "{text}");
+    let dir = out_dir.path().join("latency/discard");
+    for f in [
+        "closed-b10",
+        "closed-b100",
+        "closed-b1000",
+        "closed-b5000",
+        "closed-b5000gz",
+        "open-025pct",
+        "open-050pct",
+        "open-075pct",
+    ] {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join(format!("{f}.json"))).unwrap()).unwrap();
+        assert!(v["rows_acked"].as_u64().unwrap() > 0, "{f}: {v}");
+        assert_eq!(v["connections"], 16, "{f}");
+        assert_eq!(v["arrivals"].is_string(), f.starts_with("open"), "{f}");
+    }
+    let md = std::fs::read_to_string(out_dir.path().join("report.md")).unwrap();
+    assert!(md.contains("| discard | ") && md.contains("req/s"), "{md}");
+    assert!(out_dir.path().join("latency.svg").exists());
+}
+
+/// scripts/compare.sh --sweep end to end on lineshard alone (1 s runs): the capacity run, every
+/// step of its ladder, and the report with its charts.
+#[test]
+fn compare_sweep_script_runs_against_lineshard() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(root.join("scripts/compare.sh"))
+        .args(["--quick", "--sweep", "--only", "lineshard", "--out"])
+        .arg(out_dir.path())
+        .args(["--", "--batch-size", "500"])
+        .env("LINESHARD_BIN", lineshard_bin())
+        .env("LOAD_BIN", LOADER)
+        .env("DURATION", "1")
+        .env("STEP", "1")
+        .env("SWEEP_RATES", "2000")
+        .output()
+        .expect("bash");
+    let text = output_text(&out);
+    assert!(out.status.success(), "{text}");
+    let ladder =
+        std::fs::read_to_string(out_dir.path().join("sweep/lineshard/ladder.txt")).unwrap();
+    assert!(ladder.starts_with("010pct "), "{ladder}");
+    for line in ladder.lines() {
+        let label = line.split_whitespace().next().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out_dir.path().join(format!("sweep/lineshard/{label}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(v["arrivals"], "uniform", "{label}");
+        assert!(v["rate"].as_f64().unwrap() > 0.0, "{label}");
+    }
+    let md = std::fs::read_to_string(out_dir.path().join("report.md")).unwrap();
+    assert!(md.contains("| lineshard | 100% |"), "{md}");
+    for chart in ["latency-vs-throughput.svg", "throughput.svg"] {
+        assert!(out_dir.path().join(chart).exists(), "{chart}");
+    }
+}
