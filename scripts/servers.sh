@@ -76,12 +76,13 @@ wait_ping() { # url pid
 peak_rss_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo 0; }
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
-# start_lineshard BIN DATA_DIR LOG CORES N: sets SERVER_PID and SERVER_ADDR (host:port); returns 1
-# (server stopped) when it does not announce its address within 30 s.
+# start_lineshard BIN DATA_DIR LOG CORES N [FLAGS...]: sets SERVER_PID and SERVER_ADDR (host:port);
+# returns 1 (server stopped) when it does not announce its address within 30 s.
 start_lineshard() {
   local bin=$1 dir=$2 log=$3 cores=$4 n=$5 i
+  shift 5
   mkdir -p "$dir"
-  taskset -c "$cores" "$bin" --bind 127.0.0.1:0 --data-dir "$dir" --cores "$n" > "$log" 2>&1 &
+  taskset -c "$cores" "$bin" --bind 127.0.0.1:0 --data-dir "$dir" --cores "$n" "$@" > "$log" 2>&1 &
   SERVER_PID=$!
   SERVER_ADDR=""
   PIDS+=("$SERVER_PID")
@@ -140,3 +141,72 @@ CONF
     return 1
   fi
 }
+
+# start_vm DIR LOG CORES N: VictoriaMetrics with GOMAXPROCS = N on a free port, retention 100 years
+# (the workload's timestamps start in 2016, as TSBS's); sets SERVER_PID and SERVER_ADDR; returns 1
+# (stopped) when it does not answer within 30 s.
+start_vm() {
+  local d=$1 log=$2 cores=$3 n=$4 port=${VM_PORT:-$(free_port)}
+  mkdir -p "$d"
+  taskset -c "$cores" env GOMAXPROCS="$n" victoria-metrics -httpListenAddr "127.0.0.1:$port" \
+    -storageDataPath "$d" -retentionPeriod 100y > "$log" 2>&1 &
+  SERVER_PID=$!
+  SERVER_ADDR=127.0.0.1:$port
+  PIDS+=("$SERVER_PID")
+  if ! wait_ping "http://$SERVER_ADDR" "$SERVER_PID"; then stop "$SERVER_PID"; return 1; fi
+}
+
+# start_discard LOAD_BIN LOG CORE: lineshard-load's discard server (reads and drops bodies, answers
+# 204) pinned to CORE; sets SERVER_PID and SERVER_ADDR.
+start_discard() {
+  local i
+  taskset -c "$3" "$1" discard-server --bind 127.0.0.1:0 --core "$3" --lifetime-s 2h > "$2" 2>&1 &
+  SERVER_PID=$!
+  SERVER_ADDR=""
+  PIDS+=("$SERVER_PID")
+  for i in $(seq 1 300); do
+    SERVER_ADDR=$(sed -n 's/^discard-server listening on \([^ ]*\).*$/\1/p' "$2" | head -1)
+    [ -n "$SERVER_ADDR" ] && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  stop "$SERVER_PID"
+  return 1
+}
+
+# meta_server NAME VERSION SETTINGS: notes a server for meta.json (write_meta).
+meta_server() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$OUT/.meta-servers.tsv"; }
+
+# write_meta COMMAND: OUT/meta.json with the machine (CPU model, cores, kernel), the date, the core
+# split, the command and the servers noted by meta_server (lineshard-load report reads it).
+write_meta() {
+  touch "$OUT/.meta-servers.tsv"
+  python3 - "$OUT" "$1" "${SERVER_CORES:-}" "${LOADER_CORES:-}" <<'PY'
+import json, os, platform, sys, time
+out, command, server_cores, loader_cores = sys.argv[1:5]
+cpu = "?"
+for line in open("/proc/cpuinfo"):
+    if line.startswith("model name"):
+        cpu = line.split(":", 1)[1].strip()
+        break
+servers = {}
+for line in open(os.path.join(out, ".meta-servers.tsv")):
+    name, version, settings = (line.rstrip("\n").split("\t") + ["", ""])[:3]
+    servers[name] = {"version": version, "settings": settings}
+meta = {
+    "machine": {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release()},
+    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    "command": command, "server_cores": server_cores, "loader_cores": loader_cores,
+    "servers": servers,
+}
+json.dump(meta, open(os.path.join(out, "meta.json"), "w"), indent=1)
+PY
+  rm -f "$OUT/.meta-servers.tsv"
+}
+
+# Versions of the peers, one short line each.
+influxd_version() { influxd version 2>/dev/null | head -1 || echo unknown; }
+vm_version() { dpkg-query -W -f '${Version}' victoria-metrics 2>/dev/null || victoria-metrics -version 2>/dev/null | head -1 || echo unknown; }
+
+# json_field FILE KEY: a top-level number of a lineshard-load --json report (0 when missing).
+json_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]) or 0)' "$1" "$2" 2>/dev/null || echo 0; }

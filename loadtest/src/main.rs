@@ -10,7 +10,9 @@ mod http;
 mod plot;
 mod query_time;
 mod report;
+mod results;
 mod run;
+mod schedule;
 mod verify;
 mod workload;
 
@@ -45,6 +47,35 @@ enum Cmd {
     /// Times the same queries (one request target a line) on every --url in turn, one JSON line an
     /// answer (scripts/compare-query.sh).
     QueryTime(QueryTimeArgs),
+    /// Renders report.md and the SVG charts of a comparison folder again from its JSON files
+    /// (scripts/compare.sh, scripts/latency.sh, scripts/compare-query.sh) and prints the markdown.
+    Report {
+        /// The results folder.
+        dir: std::path::PathBuf,
+    },
+    /// Prints the open-loop rates of the sweep for one server, `label rows/s` a line: shares of
+    /// its capacity, then the absolute rates below it, none under the floor.
+    Ladder(LadderArgs),
+}
+
+#[derive(Args)]
+struct LadderArgs {
+    /// The server's closed-loop rows/s.
+    #[arg(long)]
+    capacity: f64,
+    /// Absolute rates every server should carry, rows/s, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "")]
+    absolute: Vec<String>,
+    /// Rows per request, connections and seconds of a step: no rate below one where each
+    /// connection sends --min-requests requests in a step.
+    #[arg(long, default_value_t = 5000)]
+    batch_size: u64,
+    #[arg(long, default_value_t = 4)]
+    connections: u64,
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    #[arg(long, default_value_t = 3)]
+    min_requests: u64,
 }
 
 #[derive(Args)]
@@ -141,6 +172,10 @@ struct RunArgs {
     /// Open loop at this many rows/s (latency from the intended send time); closed loop if absent.
     #[arg(long)]
     rate: Option<f64>,
+    /// Open loop: each connection's sends spread evenly over its period (uniform, a phase offset per
+    /// connection) or at exponential gaps (poisson, seeded).
+    #[arg(long, value_enum, default_value = "uniform")]
+    arrivals: schedule::Arrivals,
     /// How long to run: `10s`, `2m`, `1h30m`, or seconds (default 10s, or 1h as a bound when
     /// --rows is given).
     #[arg(long, value_parser = parse_duration_arg)]
@@ -175,6 +210,8 @@ fn main() -> ExitCode {
         Some(Cmd::QueryTime(q)) => {
             query_time::run(&q.urls, &q.queries, &q.method, q.warmup, q.max_time)
         }
+        Some(Cmd::Report { dir }) => results::render(&dir).map(|md| print!("{md}")),
+        Some(Cmd::Ladder(l)) => ladder(&l),
         None => load(&cli.run),
     };
     match result {
@@ -184,6 +221,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn ladder(l: &LadderArgs) -> Result<(), String> {
+    let absolute = l
+        .absolute
+        .iter()
+        .filter(|a| !a.trim().is_empty())
+        .map(|a| {
+            a.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("--absolute: {a:?} is not a rate"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let floor = results::rate_floor(l.batch_size, l.connections, l.duration, l.min_requests);
+    for s in results::ladder(l.capacity, &absolute, floor) {
+        println!("{} {:.0}", s.label, s.rate);
+    }
+    Ok(())
 }
 
 struct Paths {
@@ -291,6 +346,7 @@ fn load(a: &RunArgs) -> Result<(), String> {
         precision,
         gzip: a.gzip,
         rate: a.rate,
+        arrivals: a.arrivals,
         duration: duration.clamp(Duration::from_millis(1), Duration::from_secs(86_400)),
         rows: a.rows,
         hosts: a.hosts.unwrap_or(a.workload.default_hosts()),

@@ -21,11 +21,6 @@ pub fn new_histogram() -> Histogram<u64> {
         .expect("constant bounds within hdrhistogram's limits")
 }
 
-/// Intended send time of request `k` in an open loop: the schedule never waits for the server.
-pub fn intended_send(start: Instant, k: u64, interval: Duration) -> Instant {
-    start + interval.mul_f64(k as f64)
-}
-
 /// Time between two requests of one connection so that `connections` together send `rate` rows/s.
 pub fn request_interval(rate_rows_per_s: f64, batch_rows: usize, connections: usize) -> Duration {
     let per_conn = rate_rows_per_s / connections.max(1) as f64;
@@ -183,6 +178,8 @@ pub struct Report {
     pub batch_size: usize,
     pub gzip: bool,
     pub rate: Option<f64>,
+    /// `uniform` or `poisson` in an open loop, none in a closed loop.
+    pub arrivals: Option<String>,
     pub elapsed_s: f64,
     pub requests: u64,
     pub rows_sent: u64,
@@ -200,6 +197,8 @@ pub struct Report {
     pub acked_ts_max_ns: Option<i64>,
     pub verify: Option<VerifyReport>,
     pub timeline: Vec<Tick>,
+    /// Latency by percentile as (nines, ms): x = -log10(1 - q), up to p99.99 (plot::percentile_curve).
+    pub percentile_curve: Vec<(f64, f64)>,
 }
 
 /// rows/s and MB/s of `rows` rows and `bytes` bytes over `elapsed`.
@@ -265,6 +264,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schedule::{Arrivals, Schedule};
 
     #[test]
     fn percentiles_from_known_distribution() {
@@ -300,11 +300,12 @@ mod tests {
     fn coordinated_omission_correction() {
         let start = Instant::now();
         let interval = Duration::from_millis(100);
+        let mut schedule = Schedule::new(Arrivals::Uniform, interval, 0, 1, 0);
         let mut corrected = new_histogram();
         let mut naive = new_histogram();
         let mut free_at = start;
         for k in 0..20u64 {
-            let intended = intended_send(start, k, interval);
+            let intended = start + schedule.next_offset();
             let sent = intended.max(free_at);
             let service = if k == 5 {
                 Duration::from_secs(1)
@@ -326,10 +327,6 @@ mod tests {
             naive.value_at_quantile(0.75) <= 1_100,
             "{}",
             naive.value_at_quantile(0.75)
-        );
-        assert_eq!(
-            intended_send(start, 10, interval),
-            start + Duration::from_secs(1)
         );
     }
 
@@ -367,6 +364,7 @@ mod tests {
             batch_size: 5000,
             gzip: false,
             rate: None,
+            arrivals: None,
             elapsed_s: 1.0,
             requests: 1,
             rows_sent: 5000,
@@ -381,6 +379,7 @@ mod tests {
             acked_ts_max_ns: None,
             verify: None,
             timeline: vec![],
+            percentile_curve: vec![],
         };
         let v: serde_json::Value = serde_json::to_value(&r).unwrap();
         for k in [

@@ -5,7 +5,7 @@
 //! before the common start, so the send loop only rebases a body, writes it and reads the answer.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
@@ -13,6 +13,7 @@ use lineshard::lineproto::Precision;
 
 use crate::http::{self, Conn};
 use crate::report::{self, Percentiles, Report, Stats, Tick};
+use crate::schedule::{Arrivals, Schedule};
 use crate::workload::{Pool, PoolSpec, Workload};
 
 #[derive(Clone, Debug)]
@@ -32,6 +33,8 @@ pub struct RunConfig {
     pub precision: Precision,
     pub gzip: bool,
     pub rate: Option<f64>,
+    /// How an open loop spreads each connection's sends over its period.
+    pub arrivals: Arrivals,
     pub duration: Duration,
     pub rows: Option<u64>,
     pub hosts: u64,
@@ -91,9 +94,11 @@ pub fn run(cfg: &RunConfig) -> Result<Outcome, String> {
             })
         })
         .collect();
-    let handles = spawn_workers(cfg, &shared, &stop, &barrier);
+    // One start for every connection's schedule: the first thread past the barrier sets it.
+    let t0 = Arc::new(OnceLock::new());
+    let handles = spawn_workers(cfg, &shared, &stop, &barrier, &t0);
     barrier.wait();
-    let start = Instant::now();
+    let start = *t0.get_or_init(Instant::now);
     let timeline = reporter(cfg, start, &shared, &handles, &stop);
     let mut failures = Vec::new();
     for h in handles {
@@ -133,6 +138,7 @@ fn spawn_workers(
     shared: &[Arc<Shared>],
     stop: &Arc<AtomicBool>,
     barrier: &Arc<Barrier>,
+    t0: &Arc<OnceLock<Instant>>,
 ) -> Vec<std::thread::JoinHandle<Result<(), String>>> {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let budget = Arc::new(AtomicU64::new(cfg.rows.unwrap_or(u64::MAX)));
@@ -143,6 +149,7 @@ fn spawn_workers(
         } else {
             cores.get(c % cfg.threads.max(1) % cores.len()).copied()
         };
+        let t0 = t0.clone();
         let (cfg, stop, budget, barrier, sh) = (
             cfg.clone(),
             stop.clone(),
@@ -158,8 +165,9 @@ fn spawn_workers(
             let pool = Pool::build(&spec).map_err(|e| e.to_string());
             let conn = Conn::connect(&cfg.addr).map_err(|e| format!("connect {}: {e}", cfg.addr));
             barrier.wait();
+            let start = *t0.get_or_init(Instant::now);
             let (pool, conn) = (pool?, conn?);
-            worker(&cfg, c, pool, conn, &stop, &budget, &sh)
+            worker(&cfg, c, start, pool, conn, &stop, &budget, &sh)
         }));
     }
     handles
@@ -205,6 +213,7 @@ fn make_report(
         batch_size: cfg.batch_rows,
         gzip: cfg.gzip,
         rate: cfg.rate,
+        arrivals: cfg.rate.map(|_| cfg.arrivals.name().to_string()),
         elapsed_s: elapsed.as_secs_f64(),
         requests: all.requests,
         rows_sent: all.rows_sent,
@@ -218,6 +227,7 @@ fn make_report(
         acked_ts_min_ns: acked_ns(written.ts_min),
         acked_ts_max_ns: acked_ns(written.ts_max),
         verify: None,
+        percentile_curve: crate::plot::percentile_curve(&all.hist),
         timeline,
     }
 }
@@ -247,20 +257,25 @@ fn claim(budget: &AtomicU64, want: u64) -> u64 {
     prev.map_or(0, |b| b.min(want))
 }
 
+/// Seed of the Poisson arrivals (each connection mixes in its number).
+const ARRIVALS_SEED: u64 = 0x5EED_A771_0A15;
+
+#[allow(clippy::too_many_arguments)]
 fn worker(
     cfg: &RunConfig,
     c: usize,
+    start: Instant,
     mut pool: Pool,
     mut conn: Conn,
     stop: &AtomicBool,
     budget: &AtomicU64,
     sh: &Shared,
 ) -> Result<(), String> {
-    let start = Instant::now();
     let deadline = start + cfg.duration;
-    let interval = cfg
-        .rate
-        .map(|r| report::request_interval(r, cfg.batch_rows, cfg.connections));
+    let mut schedule = cfg.rate.map(|r| {
+        let period = report::request_interval(r, cfg.batch_rows, cfg.connections);
+        Schedule::new(cfg.arrivals, period, c, cfg.connections, ARRIVALS_SEED)
+    });
     let ctype = if cfg.gzip {
         "Content-Encoding: gzip\r\n"
     } else {
@@ -275,9 +290,9 @@ fn worker(
         if stop.load(Ordering::Relaxed) || Instant::now() >= deadline {
             break;
         }
-        let intended = match interval {
-            Some(iv) => {
-                let t = report::intended_send(start, k, iv);
+        let intended = match &mut schedule {
+            Some(s) => {
+                let t = start + s.next_offset();
                 if t >= deadline {
                     break;
                 }

@@ -321,3 +321,186 @@ fn compare_query_script_runs_against_influxd_and_lineshard() {
     assert!(out_dir.path().join("query.md").exists());
     assert!(out_dir.path().join("query-load-lineshard.json").exists());
 }
+
+/// A loopback sink that answers every request 204 and records when each request's body arrived
+/// (seconds since the sink started). Stops accepting after `conns` connections.
+fn arrival_sink(conns: usize) -> (String, std::thread::JoinHandle<Vec<f64>>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let handle = std::thread::spawn(move || {
+        let t0 = std::time::Instant::now();
+        let times = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut threads = Vec::new();
+        for _ in 0..conns {
+            let Ok((mut s, _)) = l.accept() else { break };
+            let times = times.clone();
+            threads.push(std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 64 * 1024];
+                loop {
+                    // One request: the head, then Content-Length bytes of body.
+                    let head_end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match s.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while buf.len() < head_end + len {
+                        match s.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    times.lock().unwrap().push(t0.elapsed().as_secs_f64());
+                    buf.drain(..head_end + len);
+                    if s.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }));
+        }
+        for t in threads {
+            let _ = t.join();
+        }
+        let mut v = times.lock().unwrap().clone();
+        v.sort_by(f64::total_cmp);
+        v
+    });
+    (addr, handle)
+}
+
+/// Open loop, 8 connections, each sending every 400 ms: the requests reach the server spread over
+/// the period (about one every 50 ms), not 8 at once every 400 ms. The median gap between
+/// consecutive arrivals is the test: in bursts 7 of every 8 gaps are a few microseconds.
+#[test]
+fn open_loop_arrivals_are_spread_over_the_period() {
+    for arrivals in ["uniform", "poisson"] {
+        let (addr, sink) = arrival_sink(8);
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("r.json");
+        // 8 × 100 rows every 0.4 s = 2000 rows/s; 48 requests.
+        let (ok, text) = loader(&[
+            "--url",
+            &format!("http://{addr}"),
+            "--rate",
+            "2000",
+            "--arrivals",
+            arrivals,
+            "--connections",
+            "8",
+            "--batch-size",
+            "100",
+            "--rows",
+            "4800",
+            "--duration",
+            "60",
+            "--quiet",
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert!(ok, "{text}");
+        let times = sink.join().unwrap();
+        assert_eq!(times.len(), 48, "{arrivals}: {text}");
+        let mut gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        gaps.sort_by(f64::total_cmp);
+        let median = gaps[gaps.len() / 2];
+        // Uniform: every gap is 50 ms. Poisson: the median of exponential gaps of mean 50 ms is
+        // 35 ms. Bursts: microseconds.
+        assert!(
+            median > 0.010,
+            "{arrivals}: median gap {median} s: {gaps:?}"
+        );
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        assert_eq!(v["arrivals"], arrivals);
+        assert_eq!(v["rows_acked"], 4800);
+    }
+}
+
+/// scripts/latency.sh end to end against the discard server (1 s steps): every closed-loop body
+/// and open-loop share recorded, the report and its chart written.
+#[test]
+fn latency_script_runs_against_the_discard_server() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(root.join("scripts/latency.sh"))
+        .args(["--quick", "--only", "discard", "--out"])
+        .arg(out_dir.path())
+        .env("LOAD_BIN", LOADER)
+        .env("STEP", "1")
+        .output()
+        .expect("bash");
+    let text = output_text(&out);
+    assert!(out.status.success(), "{text}");
+    let dir = out_dir.path().join("latency/discard");
+    for f in [
+        "closed-b10",
+        "closed-b100",
+        "closed-b1000",
+        "closed-b5000",
+        "closed-b5000gz",
+        "open-025pct",
+        "open-050pct",
+        "open-075pct",
+    ] {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join(format!("{f}.json"))).unwrap()).unwrap();
+        assert!(v["rows_acked"].as_u64().unwrap() > 0, "{f}: {v}");
+        assert_eq!(v["connections"], 16, "{f}");
+        assert_eq!(v["arrivals"].is_string(), f.starts_with("open"), "{f}");
+    }
+    let md = std::fs::read_to_string(out_dir.path().join("report.md")).unwrap();
+    assert!(md.contains("| discard | ") && md.contains("req/s"), "{md}");
+    assert!(out_dir.path().join("latency.svg").exists());
+}
+
+/// scripts/compare.sh --sweep end to end on lineshard alone (1 s runs): the capacity run, every
+/// step of its ladder, and the report with its charts.
+#[test]
+fn compare_sweep_script_runs_against_lineshard() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(root.join("scripts/compare.sh"))
+        .args(["--quick", "--sweep", "--only", "lineshard", "--out"])
+        .arg(out_dir.path())
+        .args(["--", "--batch-size", "500"])
+        .env("LINESHARD_BIN", lineshard_bin())
+        .env("LOAD_BIN", LOADER)
+        .env("DURATION", "1")
+        .env("STEP", "1")
+        .env("SWEEP_RATES", "2000")
+        .output()
+        .expect("bash");
+    let text = output_text(&out);
+    assert!(out.status.success(), "{text}");
+    let ladder =
+        std::fs::read_to_string(out_dir.path().join("sweep/lineshard/ladder.txt")).unwrap();
+    assert!(ladder.starts_with("010pct "), "{ladder}");
+    for line in ladder.lines() {
+        let label = line.split_whitespace().next().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out_dir.path().join(format!("sweep/lineshard/{label}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(v["arrivals"], "uniform", "{label}");
+        assert!(v["rate"].as_f64().unwrap() > 0.0, "{label}");
+    }
+    let md = std::fs::read_to_string(out_dir.path().join("report.md")).unwrap();
+    assert!(md.contains("| lineshard | 100% |"), "{md}");
+    for chart in ["latency-vs-throughput.svg", "throughput.svg"] {
+        assert!(out_dir.path().join(chart).exists(), "{chart}");
+    }
+}
