@@ -26,7 +26,7 @@ mod partition;
 #[cfg(test)]
 mod admission_tests;
 
-pub use error::StorageError;
+pub use error::{is_no_space, StorageError};
 pub use index::{merge_show, KeyMatch, SeriesIndex, ShowAnswer, ShowRequest, ShowWhat};
 pub use memtable::{Admit, ApplyError, KnownField, Memtable};
 pub use partition::{

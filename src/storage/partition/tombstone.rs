@@ -174,7 +174,7 @@ impl Partition {
         let lsn = self
             .wal
             .enqueue(&payload::delete(d))
-            .map_err(|e| self.poison(e.to_string()))?;
+            .map_err(|e| self.fail(e))?;
         Ok(Deleted {
             durable: (self.wal.clone(), lsn),
             gone,
