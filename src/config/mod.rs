@@ -247,6 +247,20 @@ pub struct Cli {
     /// Print every setting with its value and doc as TOML, then exit.
     #[arg(long)]
     pub print_config: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What `lineshard` does besides serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Verify a data directory offline (WAL and segment checksums, tombstones, catalog) and say
+    /// what is wrong; exit status 0 when it is sound, 1 when not. Run it with the server stopped.
+    Check {
+        /// The data directory to verify.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+    },
 }
 
 impl Cli {

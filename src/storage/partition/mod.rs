@@ -29,9 +29,11 @@
 //! | `read.rs` | the read path: a scan's sources, a segment file's rows, the merge |
 //! | `tombstone.rs` | deletes: the memtable's points, tombstones for sealed files, `tombstones` |
 //! | `read.rs` | the read path: a scan's sources, the footer cache, a segment file's pruned rows, the merge |
+//! | `check.rs` | the offline check of a partition directory (`lineshard check`) |
 //! | `compact.rs` | background compaction: small segment files of a (db, rp) merged into one, crash-safe |
 //! | `tests.rs` | unit tests |
 
+mod check;
 mod compact;
 mod payload;
 mod read;
@@ -40,6 +42,7 @@ mod seal;
 mod tests;
 mod tombstone;
 
+pub use check::{check_partition, Finding, PartitionCheck};
 pub use compact::{compact, rewrite_segments};
 pub use read::{merge_sources, scan_files, scan_segment, Scanned, SegmentSource};
 pub use seal::seal;

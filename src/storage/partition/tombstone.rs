@@ -27,7 +27,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 const MAGIC: &[u8] = b"LSTOMB1\n";
-const FILE: &str = "tombstones";
+pub(super) const FILE: &str = "tombstones";
 
 /// A delete of the data in a partition's segment files up to seal `upto_seal`.
 #[derive(Clone, Debug)]

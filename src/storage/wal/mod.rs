@@ -206,6 +206,15 @@ impl WalError {
     }
 }
 
+/// The segment files of the WAL in `dir` as (first LSN, path), oldest first (for the offline
+/// check; nothing is opened).
+pub fn list_segment_files(dir: &std::path::Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
+    Ok(files::list_segments(dir)?
+        .into_iter()
+        .map(|s| (s.first_lsn, s.path))
+        .collect())
+}
+
 /// Counters since open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WalStats {
