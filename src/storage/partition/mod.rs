@@ -311,6 +311,10 @@ impl Partition {
         if let Some(e) = &self.poisoned {
             return Err(e.clone());
         }
+        // A WAL stopped for want of space refuses the batch before the memtable takes it.
+        if let Some(e) = self.wal.stopped() {
+            return Err(self.fail(e));
+        }
         let mut refused = Vec::new();
         let n = self
             .memtable

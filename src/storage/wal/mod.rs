@@ -287,6 +287,12 @@ impl Wal {
         self.inner.borrow().stats
     }
 
+    /// The error an append would get now, if the WAL is stopped.
+    pub fn stopped(&self) -> Option<WalError> {
+        let i = self.inner.borrow();
+        i.poisoned.as_ref().map(|_| i.sticky())
+    }
+
     /// Whether the WAL stopped for want of space and no heal runs yet.
     pub fn needs_heal(&self) -> bool {
         let i = self.inner.borrow();
