@@ -21,8 +21,14 @@ fn the_systemd_unit_verifies_cleanly() {
     ] {
         assert!(unit.contains(needed), "the unit lacks {needed}");
     }
-    if Command::new("systemd-analyze").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: systemd-analyze is missing (scripts/install-test-deps.sh installs systemd)");
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "SKIPPED: systemd-analyze is missing (scripts/install-test-deps.sh installs systemd)"
+        );
         return;
     }
     // verify also checks that ExecStart's binary exists: point it at the one just built (the
@@ -36,8 +42,8 @@ fn the_systemd_unit_verifies_cleanly() {
         .arg(&path)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     // Unknown keys and bad values are only warnings for verify's exit status.
     let about_unit: Vec<&str> = text
@@ -56,7 +62,11 @@ fn the_packaged_config_is_valid_and_points_at_the_package_paths() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("dir = \"/var/lib/lineshard\""), "{text}");
     assert!(text.contains("shutdown-timeout = \"5s\""), "{text}");
 }
@@ -69,11 +79,16 @@ fn the_deb_metadata_installs_the_binary_config_and_unit() {
     let assets = deb["assets"].as_array().unwrap();
     let targets: Vec<&str> = assets.iter().filter_map(|a| a[1].as_str()).collect();
     assert!(targets.contains(&"usr/bin/"), "{targets:?}");
-    assert!(targets.contains(&"etc/lineshard/lineshard.toml"), "{targets:?}");
-    assert_eq!(deb["systemd-units"]["unit-name"].as_str(), Some("lineshard"));
+    assert!(
+        targets.contains(&"etc/lineshard/lineshard.toml"),
+        "{targets:?}"
+    );
+    assert_eq!(
+        deb["systemd-units"]["unit-name"].as_str(),
+        Some("lineshard")
+    );
     for script in ["postinst", "postrm"] {
-        let text =
-            std::fs::read_to_string(root().join("packaging/debian").join(script)).unwrap();
+        let text = std::fs::read_to_string(root().join("packaging/debian").join(script)).unwrap();
         assert!(text.contains("#DEBHELPER#"), "{script}");
     }
     let postinst = std::fs::read_to_string(root().join("packaging/debian/postinst")).unwrap();
