@@ -537,19 +537,20 @@ impl Core {
         // wait for the seal. The caller's write-timeout turns a long wait into 500 `timeout`
         // (or 503 on /api/v2/write), so memory stays bounded at any ingest rate.
         let max = self.config.data.memtable_max_bytes;
-        while let Some(failed) = self
-            .partitions
-            .borrow()
-            .get(idx)
-            .filter(|p| p.over_limit(max))
-            .map(|p| p.seal_failed())
-        {
-            if failed {
+        loop {
+            let over = self
+                .partitions
+                .borrow()
+                .get(idx)
+                .filter(|p| p.over_limit(max))
+                .map(|p| p.seal_failed());
+            match over {
+                None => break,
                 // The seal cannot be written (no space): refuse at once rather than wait for
                 // a retry that needs space to come back.
-                return Err(StorageError::NoSpace { partition });
+                Some(true) => return Err(StorageError::NoSpace { partition }),
+                Some(false) => glommio::timer::sleep(std::time::Duration::from_millis(1)).await,
             }
-            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
         }
         let mut refused = Refused::default();
         let (n, wal) = {
