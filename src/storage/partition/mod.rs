@@ -140,6 +140,9 @@ pub struct Partition {
     seal_lsn: u64,
     /// The running seal's sequence number.
     sealing_seq: u64,
+    /// The WAL's epoch when the running seal swapped the memtable out: after a heal in between,
+    /// LSNs from `seal_lsn` on may belong to the next memtable, so the seal deletes no WAL.
+    seal_epoch: u64,
     /// The running seal failed (e.g. no space): `sealing` stays readable and is written again
     /// by the next `seal`.
     seal_failed: bool,
@@ -284,6 +287,7 @@ impl Partition {
             sealed_types,
             seal_lsn: 0,
             sealing_seq: 0,
+            seal_epoch: 0,
             seal_failed: false,
             dropped_while_sealing: Vec::new(),
             measurements_dropped_while_sealing: Vec::new(),

@@ -66,6 +66,7 @@ impl Partition {
         self.sealing_seq = seq;
         // Every record below this LSN was applied to `old` (memtable and WAL move in one step).
         self.seal_lsn = self.wal.next_lsn();
+        self.seal_epoch = self.wal.epoch();
         Some((old, self.wal.clone(), self.dir.join("segments"), seq))
     }
 
@@ -137,6 +138,12 @@ pub async fn seal(part: &RefCell<Vec<Partition>>, idx: usize) -> Result<(), Stor
             let mut keep_from = boundary;
             if let Some(p) = part.borrow_mut().get_mut(idx) {
                 keep_from = keep_from.min(p.seal_lsn);
+                if wal.epoch() != p.seal_epoch {
+                    // The WAL was reopened during the seal: LSNs were given again, and records
+                    // below `seal_lsn` may be the next memtable's. Keep the whole WAL; the next
+                    // seal retires it (replaying sealed records again is harmless).
+                    keep_from = 0;
+                }
                 p.seal_done(files, types);
                 if let Ok(sealed) = Rc::try_unwrap(old) {
                     p.memtable.recycle(sealed);

@@ -495,6 +495,10 @@ pub(super) async fn interval_sync(inner: std::rc::Weak<RefCell<Inner>>, period: 
         let file = {
             let mut i = inner.borrow_mut();
             if i.poisoned.is_some() {
+                if i.no_space {
+                    // Stopped until `heal`, which makes the log durable itself.
+                    continue;
+                }
                 return;
             }
             if !std::mem::take(&mut i.dirty) {

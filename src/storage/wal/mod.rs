@@ -287,6 +287,11 @@ impl Wal {
         self.inner.borrow().stats
     }
 
+    /// Heals so far (see `heal`): LSNs after the last intact record were given again at each.
+    pub fn epoch(&self) -> u64 {
+        self.inner.borrow().epoch
+    }
+
     /// The error an append would get now, if the WAL is stopped.
     pub fn stopped(&self) -> Option<WalError> {
         let i = self.inner.borrow();
