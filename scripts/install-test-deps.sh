@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests talk to, from Debian: curl, the real influxd 1.6.7 and `influx` CLI
-# (differential tests), python3-influxdb (a real client library), wrk (load measurements).
+# (differential tests), python3-influxdb (a real client library), wrk (load measurements),
+# e2fsprogs and mount (the disk-full test's loop ext4), systemd (systemd-analyze verify).
 # Idempotent; does nothing when everything is present.
 set -euo pipefail
 need=()
@@ -11,6 +12,11 @@ command -v influx >/dev/null || need+=(influxdb-client)
 command -v wrk >/dev/null || need+=(wrk)
 # tz() reads the zoneinfo database (both servers).
 [ -f /usr/share/zoneinfo/America/Chicago ] || need+=(tzdata)
+# tests/disk_full.rs: a small ext4 on a loop device; tests/shutdown.rs: nothing more.
+command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
+command -v mount >/dev/null || need+=(mount)
+# tests/packaging.rs: systemd-analyze verify of packaging/lineshard.service.
+command -v systemd-analyze >/dev/null || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

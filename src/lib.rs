@@ -3,6 +3,7 @@
 //! See DESIGN.md for the data path and its invariants.
 pub mod api;
 pub mod catalog;
+pub mod check;
 pub mod config;
 pub mod duration;
 pub mod http;

@@ -79,6 +79,15 @@ pub const FSYNC_INTERVAL_DEFAULT: Duration = Duration::from_millis(100);
 pub const FSYNC_INTERVAL_MAX: Duration = Duration::from_secs(10);
 /// Default time a write may wait on its owner cores before `500 {"error":"timeout"}`; 1.x coordinator.
 pub const WRITE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
+/// Free bytes on the data dir's file system below which writes are refused (503). Each core
+/// looks every 100 ms; at full TSBS ingest a core writes ~150 MB/s of WAL, ~15 MB between two
+/// looks, and a seal writes a few MiB (a 64 MiB memtable compresses ~10x): 64 MiB covers a few
+/// cores at full rate plus their seals, so the floor is met by a clean refusal, not by ENOSPC in
+/// the middle of a WAL batch or a seal (which heal too, but cost a reopen).
+pub const MIN_FREE_DISK_BYTES_DEFAULT: u64 = 64 * 1_048_576;
+/// Longest a graceful shutdown (SIGTERM, SIGINT) may take before the process exits anyway;
+/// systemd's `TimeoutStopSec` in `packaging/lineshard.service` is a little above it.
+pub const SHUTDOWN_TIMEOUT_DEFAULT: Duration = Duration::from_secs(5);
 
 // ---- runtime ----
 

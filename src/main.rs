@@ -1,11 +1,21 @@
-//! `lineshard`: flags -> Config -> server::run(). The only place that reports start-up errors.
+//! `lineshard`: flags -> Config -> server::run(), or `lineshard check` (`check::check_data_dir`).
+//! The only place that reports start-up errors.
 
 use clap::Parser;
-use lineshard::config::{print_config, Cli};
+use lineshard::config::{print_config, Cli, Command};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Check { data_dir }) = &cli.command {
+        let report = lineshard::check::check_data_dir(data_dir);
+        print!("{}", report.render(data_dir));
+        return if report.failed() {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
     let print = cli.print_config;
     let config = match cli.into_config() {
         Ok(c) => c,

@@ -4,8 +4,17 @@
 //! process silently take a share of the connections), load the catalog, start one executor per
 //! core pinned with `Placement::Fixed` (glommio pins; nothing else does), join the mesh, bind the
 //! listener on every core, and only when every core listens print the readiness line
-//! `lineshard listening on ADDR` on stdout. Then the process runs until it is killed; an
-//! executor that fails to start, or stops, ends it with an error naming its core.
+//! `lineshard listening on ADDR` on stdout. Then the process runs until SIGTERM or SIGINT; an
+//! executor that fails to start, or stops (a panic: with its message), ends it with an error
+//! naming its core.
+//!
+//! Graceful shutdown: a thread waits for SIGTERM and SIGINT (signal-hook; glommio's own SIGUSR1
+//! is left alone) and tells the start-up thread, which sets `stopping`; each core sees it within
+//! [`STOP_POLL`], stops accepting, lets its connections answer what they received (each answer
+//! with `Connection: close`), then syncs its WALs and seals its memtables, and reports
+//! `Drained`. When every core has, the process exits 0; if `[runtime] shutdown-timeout` passes
+//! first, it exits 1 naming the cores still busy; a second signal exits at once (128 + signal).
+//! A core's connections get 60% of the timeout, its storage step up to 90%.
 
 use crate::catalog::Catalog;
 use crate::config::{Config, FsyncMode};
@@ -16,8 +25,13 @@ use crate::storage::Partition;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+/// How often a core looks whether the server is stopping.
+const STOP_POLL: Duration = Duration::from_millis(10);
 
 /// Depth of each core-to-core channel: enough for every connection of a core to have a call in
 /// flight to every other core without the sender waiting.
@@ -45,6 +59,10 @@ pub enum StartError {
     Executor { core: usize, reason: String },
     #[error("the executor of core {core} stopped: {reason}")]
     Stopped { core: usize, reason: String },
+    #[error("cannot handle SIGTERM and SIGINT: {0}")]
+    Signals(std::io::Error),
+    #[error("shutdown-timeout ({timeout:?}) passed before cores {busy:?} had drained")]
+    ShutdownTimeout { timeout: Duration, busy: Vec<usize> },
 }
 
 /// What an executor tells the start-up thread, tagged with its core (executor index).
@@ -55,6 +73,35 @@ enum Notice {
     Failed(String),
     /// The core's executor ended (its task returned, or it panicked).
     Stopped(String),
+    /// The core finished its graceful shutdown.
+    Drained,
+    /// The process got this signal (from the signal thread).
+    Signal(i32),
+}
+
+thread_local! {
+    /// The message and place of the last panic on this thread, for the core's stop notice.
+    static LAST_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Keeps each thread's panic message (after printing it as usual) so that an executor that
+/// dies can be reported with its cause.
+fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let text = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_string());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        LAST_PANIC.with(|p| *p.borrow_mut() = Some(format!("{text}{at}")));
+        default(info);
+    }));
 }
 
 /// Sends `Notice::Stopped` when dropped: when the executor's task returns or unwinds.
@@ -67,13 +114,15 @@ struct StopNotice {
 impl Drop for StopNotice {
     fn drop(&mut self) {
         let reason = if std::thread::panicking() {
-            "it panicked"
+            let cause = LAST_PANIC.with(|p| p.borrow_mut().take());
+            format!(
+                "it panicked: {}",
+                cause.unwrap_or_else(|| "no message".into())
+            )
         } else {
-            self.reason
+            self.reason.to_string()
         };
-        let _ = self
-            .tx
-            .send((self.core, Notice::Stopped(reason.to_string())));
+        let _ = self.tx.send((self.core, Notice::Stopped(reason)));
     }
 }
 
@@ -116,9 +165,10 @@ fn pick_cpus(cores: usize) -> Result<Vec<usize>, StartError> {
     Ok(ids)
 }
 
-/// Runs the server until the process is killed, or returns why it could not start or why a
-/// core stopped.
+/// Runs the server until a graceful shutdown ends (`Ok`), or returns why it could not start, why
+/// a core stopped, or that the shutdown took too long.
 pub fn run(mut config: Config) -> Result<(), StartError> {
+    install_panic_hook();
     config.data.dir = prepare_data_dir(&config.data.dir)?;
     let config = Arc::new(config);
     let data_dir = config.data.dir.clone();
@@ -142,14 +192,17 @@ pub fn run(mut config: Config) -> Result<(), StartError> {
         started: Arc::new(AtomicUsize::new(0)),
         mesh: MeshBuilder::full(cpus.len(), MESH_CHANNEL_DEPTH),
         addr,
+        stopping: Arc::new(AtomicBool::new(false)),
     };
+    let stopping = shared.stopping.clone();
+    let shutdown_timeout = shared.config.runtime.shutdown_timeout;
     let (notice_tx, notices) = mpsc::channel::<(usize, Notice)>();
     let mut handles = Vec::with_capacity(cpus.len());
     for (i, &cpu) in cpus.iter().enumerate() {
         handles.push(spawn_core(i, cpu, &shared, notice_tx.clone())?);
     }
-    drop(notice_tx);
     wait_until_ready(&notices, cpus.len())?;
+    watch_signals(notice_tx)?;
     println!(
         "lineshard listening on {addr} ({} cores, data dir {})",
         cpus.len(),
@@ -157,22 +210,103 @@ pub fn run(mut config: Config) -> Result<(), StartError> {
     );
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    // Runs until killed: the first executor to stop ends the process with its core's name.
-    let stopped = match notices.recv() {
-        Ok((core, Notice::Stopped(reason) | Notice::Failed(reason))) => {
-            StartError::Stopped { core, reason }
-        }
-        Ok((core, Notice::Ready)) => StartError::Stopped {
-            core,
-            reason: "it reported ready twice".into(),
-        },
-        Err(_) => StartError::Stopped {
-            core: 0,
-            reason: "every executor exited".into(),
-        },
-    };
+    let result = serve_until_stopped(&notices, cpus.len(), &stopping, shutdown_timeout);
     drop(handles);
-    Err(stopped)
+    result
+}
+
+/// Starts the thread that turns SIGTERM and SIGINT into notices.
+fn watch_signals(tx: mpsc::Sender<(usize, Notice)>) -> Result<(), StartError> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(StartError::Signals)?;
+    std::thread::Builder::new()
+        .name("lineshard-signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                if tx.send((usize::MAX, Notice::Signal(sig))).is_err() {
+                    return;
+                }
+            }
+        })
+        .map_err(StartError::Signals)?;
+    Ok(())
+}
+
+/// Waits for the first signal (then for every core to drain, or the timeout, or a second
+/// signal) or for a core to stop.
+fn serve_until_stopped(
+    notices: &mpsc::Receiver<(usize, Notice)>,
+    cores: usize,
+    stopping: &AtomicBool,
+    timeout: Duration,
+) -> Result<(), StartError> {
+    let mut deadline: Option<Instant> = None;
+    let mut drained = vec![false; cores];
+    loop {
+        let next = match deadline {
+            None => notices
+                .recv()
+                .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            Some(at) => notices.recv_timeout(at.saturating_duration_since(Instant::now())),
+        };
+        match next {
+            Ok((_, Notice::Signal(sig))) if deadline.is_none() => {
+                log_shutdown_begins(sig, timeout);
+                stopping.store(true, Ordering::SeqCst);
+                deadline = Some(Instant::now() + timeout);
+            }
+            Ok((_, Notice::Signal(sig))) => {
+                log_shutdown_cut_short(sig);
+                std::process::exit(128 + sig);
+            }
+            Ok((core, Notice::Drained)) => {
+                if let Some(d) = drained.get_mut(core) {
+                    *d = true;
+                }
+                if drained.iter().all(|&d| d) {
+                    log_shutdown_done();
+                    return Ok(());
+                }
+            }
+            Ok((core, Notice::Stopped(reason) | Notice::Failed(reason))) => {
+                return Err(StartError::Stopped { core, reason })
+            }
+            Ok((core, Notice::Ready)) => {
+                return Err(StartError::Stopped {
+                    core,
+                    reason: "it reported ready twice".into(),
+                })
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let busy = (0..cores).filter(|&c| !drained[c]).collect();
+                return Err(StartError::ShutdownTimeout { timeout, busy });
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(StartError::Stopped {
+                    core: 0,
+                    reason: "every executor exited".into(),
+                })
+            }
+        }
+    }
+}
+
+/// Log: a graceful shutdown begins.
+fn log_shutdown_begins(sig: i32, timeout: Duration) {
+    eprintln!(
+        "lineshard: signal {sig}: shutting down (stop accepting, answer what was received, sync and seal; at most {timeout:?}; a second signal exits at once)"
+    );
+}
+
+/// Log: a second signal ends the process before the drain finished.
+fn log_shutdown_cut_short(sig: i32) {
+    eprintln!("lineshard: signal {sig} again: exiting now");
+}
+
+/// Log: the graceful shutdown finished.
+fn log_shutdown_done() {
+    eprintln!("lineshard: every core drained, synced and sealed: exiting");
 }
 
 /// Creates the data dir and returns its absolute path (glommio opens files relative to fd -1,
@@ -196,6 +330,8 @@ struct Shared {
     started: Arc<AtomicUsize>,
     mesh: MeshBuilder<Msg, glommio::channels::channel_mesh::Full>,
     addr: SocketAddr,
+    /// Set on the first SIGTERM or SIGINT.
+    stopping: Arc<AtomicBool>,
 }
 
 /// Starts core `i`'s executor, pinned to `cpu`.
@@ -244,6 +380,12 @@ fn wait_until_ready(
     for _ in 0..cores {
         match notices.recv() {
             Ok((_, Notice::Ready)) => {}
+            Ok((core, Notice::Drained | Notice::Signal(_))) => {
+                return Err(StartError::Executor {
+                    core,
+                    reason: "unexpected notice during start-up".into(),
+                })
+            }
             Ok((core, Notice::Failed(reason))) => {
                 return Err(StartError::Executor { core, reason })
             }
@@ -274,6 +416,7 @@ async fn core_main(shared: Shared, ready: impl Fn(Notice)) {
         started,
         mesh,
         addr,
+        stopping,
     } = shared;
     let (senders, receivers) = match mesh.join().await {
         Ok(x) => x,
@@ -315,6 +458,7 @@ async fn core_main(shared: Shared, ready: impl Fn(Notice)) {
     }
     core.start_retention_task();
     core.start_compactions();
+    core.start_disk_watch();
     let listener = match glommio::net::TcpListener::bind(addr) {
         Ok(l) => l,
         Err(e) => {
@@ -323,5 +467,29 @@ async fn core_main(shared: Shared, ready: impl Fn(Notice)) {
         }
     };
     ready(Notice::Ready);
-    crate::api::serve(core, listener).await;
+    let drain = Rc::new(crate::http::Drain::default());
+    let watch = drain.clone();
+    glommio::spawn_local(async move {
+        while !stopping.load(Ordering::Relaxed) {
+            glommio::timer::sleep(STOP_POLL).await;
+        }
+        watch.start();
+    })
+    .detach();
+    crate::api::serve(core.clone(), listener, drain.clone()).await;
+    // Draining: the listener is closed; connections answer what they received, then close.
+    let timeout = config.runtime.shutdown_timeout;
+    let began = Instant::now();
+    while drain.open() > 0 && began.elapsed() < timeout.mul_f64(0.6) {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    let left = timeout.mul_f64(0.9).saturating_sub(began.elapsed());
+    let storage = async {
+        core.shutdown_storage().await;
+        Ok(())
+    };
+    let _ = glommio::timer::timeout(left, storage).await;
+    ready(Notice::Drained);
+    // The executor keeps running (other cores may still call it) until the process exits.
+    futures_lite::future::pending::<()>().await
 }

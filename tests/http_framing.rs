@@ -50,9 +50,10 @@ fn start(limits: HttpLimits) -> SocketAddr {
             tx.send(listener.local_addr().expect("addr"))
                 .expect("send addr");
             let (handler, limits) = (Rc::new(Echo), Rc::new(limits));
+            let drain = Rc::new(lineshard::http::Drain::default());
             while let Ok(stream) = listener.accept().await {
-                glommio::spawn_local(serve_connection(stream, handler.clone(), limits.clone()))
-                    .detach();
+                let conn = serve_connection(stream, handler.clone(), limits.clone(), drain.clone());
+                glommio::spawn_local(conn).detach();
             }
         });
     });

@@ -62,12 +62,18 @@ fn serve(dropped: mpsc::Sender<String>) -> u16 {
                     .expect("port");
                 let handler = Rc::new(Probe { dropped });
                 let limits = Rc::new(HttpLimits::default());
+                let drain = Rc::new(lineshard::http::Drain::default());
                 loop {
                     let Ok(stream) = listener.accept().await else {
                         return;
                     };
-                    glommio::spawn_local(serve_connection(stream, handler.clone(), limits.clone()))
-                        .detach();
+                    glommio::spawn_local(serve_connection(
+                        stream,
+                        handler.clone(),
+                        limits.clone(),
+                        drain.clone(),
+                    ))
+                    .detach();
                 }
             });
     });

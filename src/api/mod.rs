@@ -175,11 +175,16 @@ pub fn http_limits(core: &Core) -> HttpLimits {
     }
 }
 
-/// Accepts connections on this core's listener and serves each in its own task.
-pub async fn serve(core: Rc<Core>, listener: glommio::net::TcpListener) {
+/// Accepts connections on this core's listener and serves each in its own task; returns when
+/// `drain` begins (the connections finish on their own, see [`crate::http::Drain`]).
+pub async fn serve(
+    core: Rc<Core>,
+    listener: glommio::net::TcpListener,
+    drain: Rc<crate::http::Drain>,
+) {
     let limits = Rc::new(http_limits(&core));
     let open_max = connections_per_core(core.config().http.max_connection_limit, core.cores());
-    crate::http::accept_loop(listener, Rc::new(Api::new(core)), limits, open_max).await
+    crate::http::accept_loop(listener, Rc::new(Api::new(core)), limits, open_max, drain).await
 }
 
 /// `max-connection-limit` is per server; each core accepts its share (connections are spread

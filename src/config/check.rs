@@ -93,7 +93,7 @@ fn check_runtime(cfg: &Config) -> Result<(), ConfigError> {
         let msg = format!("{cores} is outside 1..={CORES_MAX} (0 = all available)");
         return Err(invalid("runtime.cores", msg));
     }
-    Ok(())
+    check_timeout("runtime.shutdown-timeout", cfg.runtime.shutdown_timeout)
 }
 
 #[cfg(test)]

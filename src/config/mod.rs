@@ -114,6 +114,8 @@ section! {
         #[serde(with = "go_duration_serde")]
         "Longest a write waits for its owner cores before 500 {\"error\":\"timeout\"}."
         write_timeout: Duration = limits::WRITE_TIMEOUT_DEFAULT;
+        "Free bytes on the data dir's file system below which writes get 503 with Retry-After until space is back; 0 = only a real ENOSPC refuses."
+        min_free_disk_bytes: u64 = limits::MIN_FREE_DISK_BYTES_DEFAULT;
     }
 }
 
@@ -122,6 +124,9 @@ section! {
     RuntimeConfig ["runtime"] {
         "Executor threads, one pinned per core; 0 = every core this process may run on."
         cores: usize = 0;
+        #[serde(with = "go_duration_serde")]
+        "Longest a graceful shutdown (SIGTERM, SIGINT) takes: stop accepting, answer what was received, sync and seal; a second signal exits at once."
+        shutdown_timeout: Duration = limits::SHUTDOWN_TIMEOUT_DEFAULT;
     }
 }
 
@@ -242,6 +247,20 @@ pub struct Cli {
     /// Print every setting with its value and doc as TOML, then exit.
     #[arg(long)]
     pub print_config: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What `lineshard` does besides serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Verify a data directory offline (WAL and segment checksums, tombstones, catalog) and say
+    /// what is wrong; exit status 0 when it is sound, 1 when not. Run it with the server stopped.
+    Check {
+        /// The data directory to verify.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+    },
 }
 
 impl Cli {

@@ -1,32 +1,64 @@
 //! The accept loop of one core: each accepted connection gets its own task, up to this core's
-//! share of `max-connection-limit`; one over it is told why and closed.
+//! share of `max-connection-limit`; one over it is told why and closed. When the core drains,
+//! it takes what the kernel already queued and stops.
 
 use std::rc::Rc;
+use std::time::Duration;
 
-use super::{serve_connection, Handler, HttpLimits};
+use futures_lite::FutureExt;
+
+use super::{serve_connection, Drain, Handler, HttpLimits};
+
+/// Once the drain began, the listener is still asked this long for connections the kernel
+/// completed before it: closing the listener would reset them.
+const DRAIN_ACCEPT_WINDOW: Duration = Duration::from_millis(20);
 
 /// Accepts connections on `listener` and serves each with `handler`, at most `open_max` open at
-/// a time; returns only if the listener does (it does not in practice).
+/// a time; returns when `drain` begins (the connections go on until they close).
 pub async fn accept_loop<H: Handler + 'static>(
     listener: glommio::net::TcpListener,
     handler: Rc<H>,
     limits: Rc<HttpLimits>,
     open_max: usize,
+    drain: Rc<Drain>,
 ) {
-    let open = Rc::new(std::cell::Cell::new(0usize));
+    let mut until = None;
     loop {
-        match listener.accept().await {
-            Ok(stream) if open.get() >= open_max => {
+        let accepted = if drain.is_draining() {
+            let until =
+                *until.get_or_insert_with(|| std::time::Instant::now() + DRAIN_ACCEPT_WINDOW);
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            match glommio::timer::timeout(left, async { Ok(listener.accept().await) }).await {
+                Ok(a) => a,
+                Err(_) => return,
+            }
+        } else {
+            match async { Some(listener.accept().await) }
+                .or(async {
+                    drain.started().await;
+                    None
+                })
+                .await
+            {
+                Some(a) => a,
+                None => continue,
+            }
+        };
+        match accepted {
+            Ok(stream) if drain.open() >= open_max => {
                 // Over max-connection-limit: answer 503 and close (1.x closes silently).
                 glommio::spawn_local(refuse_connection(stream, open_max)).detach();
             }
             Ok(stream) => {
                 let _ = stream.set_nodelay(true);
-                let (handler, limits, open) = (handler.clone(), limits.clone(), open.clone());
-                open.set(open.get() + 1);
+                let (handler, limits, drain) = (handler.clone(), limits.clone(), drain.clone());
+                drain.opened();
                 glommio::spawn_local(async move {
-                    serve_connection(stream, handler, limits).await;
-                    open.set(open.get().saturating_sub(1));
+                    serve_connection(stream, handler, limits, drain.clone()).await;
+                    drain.closed();
                 })
                 .detach();
             }

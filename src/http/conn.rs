@@ -20,7 +20,7 @@ use super::response::{
     current_date, encode_body_piece, encode_response, new_request_id, BodyStream, EncodeCtx,
     Response, CHUNKED_BODY_END,
 };
-use super::{Handler, HttpLimits, Request};
+use super::{Drain, Handler, HttpLimits, Request, DRAIN_IDLE_GRACE};
 
 /// Bytes asked of the socket per read while reading heads and chunked bodies.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -67,6 +67,7 @@ pub async fn serve_connection<H: Handler>(
     stream: TcpStream,
     handler: Rc<H>,
     limits: Rc<HttpLimits>,
+    drain: Rc<Drain>,
 ) {
     // Small responses must not wait for Nagle; failure only costs latency.
     let _ = stream.set_nodelay(true);
@@ -74,6 +75,7 @@ pub async fn serve_connection<H: Handler>(
         stream,
         handler,
         limits,
+        drain,
         rbuf: Vec::new(),
         rpos: 0,
         wbuf: Vec::new(),
@@ -117,6 +119,8 @@ struct Conn<H> {
     stream: TcpStream,
     handler: Rc<H>,
     limits: Rc<HttpLimits>,
+    /// Set when the core shuts down: answers close the connection, idle waits are short.
+    drain: Rc<Drain>,
     /// Bytes read; `rbuf[rpos..]` is not consumed yet.
     rbuf: Vec<u8>,
     rpos: usize,
@@ -227,6 +231,10 @@ impl<H: Handler> Conn<H> {
             self.handler.handle(&mut req).await
         };
         recycle_body_buffer(req.body);
+        if self.drain.is_draining() {
+            // Shutting down: this answer is the connection's last.
+            meta.keep_alive = false;
+        }
         if resp.stream.is_some() {
             return self.answer_streamed(resp, meta).await;
         }
@@ -359,7 +367,9 @@ impl<H: Handler> Conn<H> {
                 Some(at) => at.saturating_duration_since(Instant::now()),
             };
             if self.unread() == 0 {
-                self.fill_idle(wait).await?;
+                if !self.wait_idle(wait).await? {
+                    continue;
+                }
             } else {
                 self.fill(wait, IDLE_READ_BYTES).await?;
             }
@@ -463,6 +473,27 @@ impl<H: Handler> Conn<H> {
         let n = read_with_timeout(&mut self.stream, &mut self.rbuf[old..], wait).await;
         self.rbuf.truncate(old + n.as_ref().map_or(0, |&n| n));
         n
+    }
+
+    /// Waits for the next request with nothing buffered, at most `wait`; once the core drains, at
+    /// most [`DRAIN_IDLE_GRACE`] (a request already on its way is answered, then the connection
+    /// closes). `Ok(false)`: the drain began during the wait; wait again, shorter.
+    async fn wait_idle(&mut self, wait: Duration) -> Result<bool, Gone> {
+        if self.drain.is_draining() {
+            self.fill_idle(wait.min(DRAIN_IDLE_GRACE)).await?;
+            return Ok(true);
+        }
+        let drain = Rc::clone(&self.drain);
+        // A read that loses the race took nothing: glommio reads a socket on readiness.
+        let read = async { Some(self.fill_idle(wait).await) };
+        let drained = async {
+            drain.started().await;
+            None
+        };
+        match future::or(read, drained).await {
+            Some(filled) => filled.map(|_| true),
+            None => Ok(false),
+        }
     }
 
     /// [`Self::fill`] for a connection waiting for its next request with nothing buffered: it

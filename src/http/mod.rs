@@ -10,6 +10,7 @@
 //! | `response.rs` | [`Response`], the headers every answer carries, encoding       | pure     |
 //! | `conn.rs`     | [`serve_connection`]: keep-alive, pipelining, timeouts, 100-continue, streamed bodies | glommio |
 //! | `accept.rs`   | [`accept_loop`]: a task per connection, the connection limit    | glommio |
+//! | `drain.rs`    | [`Drain`]: a core's graceful shutdown of its listener and connections | glommio |
 //!
 //! Invariants:
 //! - No input byte sequence panics; a malformed request gets a 400 (or 413/417/431/501) and the
@@ -23,12 +24,14 @@ use std::time::Duration;
 mod accept;
 mod body;
 mod conn;
+mod drain;
 mod head;
 mod response;
 
 pub use accept::accept_loop;
 pub use body::{gunzip_bounded, BodyError, ChunkedDecoder};
 pub use conn::{recycle_body_buffer, serve_connection};
+pub use drain::{Drain, DRAIN_IDLE_GRACE};
 pub use head::{parse_head, parse_query_string, HeadError, HeadStatus, Method, RequestHead};
 pub use response::{encode_response, new_request_id, BodyStream, EncodeCtx, Response};
 

@@ -6,6 +6,8 @@
 //! place, without a message. A failed send hands the request back and becomes an error: nothing
 //! on this path unwraps or panics.
 
+mod ops;
+
 use super::oneshot;
 use crate::catalog::Catalog;
 use crate::config::Config;
@@ -274,6 +276,8 @@ pub struct Core {
     decoders: RefCell<Vec<crate::lineproto::Decoder>>,
     /// Partitions (indexes into `partitions`) whose compaction task runs.
     compacting: RefCell<Vec<usize>>,
+    /// The data dir's free space was below `[data] min-free-disk-bytes` at the last check.
+    disk_low: Cell<bool>,
 }
 
 /// Decoders a core keeps for reuse (one per request decoded at the same time; each holds a
@@ -362,6 +366,7 @@ impl Core {
             next_call: Cell::new(1),
             pending: RefCell::new(HashMap::new()),
             decoders: RefCell::new(Vec::new()),
+            disk_low: Cell::new(false),
         })
     }
 
@@ -532,13 +537,20 @@ impl Core {
         // wait for the seal. The caller's write-timeout turns a long wait into 500 `timeout`
         // (or 503 on /api/v2/write), so memory stays bounded at any ingest rate.
         let max = self.config.data.memtable_max_bytes;
-        while self
-            .partitions
-            .borrow()
-            .get(idx)
-            .is_some_and(|p| p.over_limit(max))
-        {
-            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        loop {
+            let over = self
+                .partitions
+                .borrow()
+                .get(idx)
+                .filter(|p| p.over_limit(max))
+                .map(|p| p.seal_failed());
+            match over {
+                None => break,
+                // The seal cannot be written (no space): refuse at once rather than wait for
+                // a retry that needs space to come back.
+                Some(true) => return Err(StorageError::NoSpace { partition }),
+                Some(false) => glommio::timer::sleep(std::time::Duration::from_millis(1)).await,
+            }
         }
         let mut refused = Refused::default();
         let (n, wal) = {
@@ -575,14 +587,17 @@ impl Core {
             return Ok(Applied { points: 0, refused });
         };
         if let Err(e) = wal.wait_durable(lsn).await {
+            if e.is_no_space() {
+                self.heal_wal(wal.clone());
+            }
             let mut parts = self.partitions.borrow_mut();
-            return Err(parts.get_mut(idx).map_or_else(
-                || StorageError::Stopped {
+            return Err(match parts.get_mut(idx) {
+                Some(p) => p.fail(e),
+                None => StorageError::Stopped {
                     partition,
                     cause: e.to_string(),
                 },
-                |p| p.fail(e.to_string()),
-            ));
+            });
         }
         self.maybe_seal(idx);
         Ok(Applied { points: n, refused })
@@ -601,9 +616,8 @@ impl Core {
         }
         let core = self.clone();
         glommio::spawn_local(async move {
-            match crate::storage::seal(&core.partitions, idx).await {
-                Ok(()) => core.maybe_compact(idx),
-                Err(e) => eprintln!("lineshard: core {}: {e}", core.id),
+            if core.seal_until_done(idx).await {
+                core.maybe_compact(idx);
             }
         })
         .detach();
@@ -826,11 +840,16 @@ impl Core {
             // Series left without points leave the index too (SHOW follows the delete).
             self.rebuild_indexes();
         }
-        for (idx, (wal, lsn)) in waits {
-            if let Err(e) = wal.wait_durable(lsn).await {
+        // Each wait is made at once (it notes its WAL's epoch), then awaited in turn.
+        let waits: Vec<_> = waits
+            .iter()
+            .map(|(idx, (wal, lsn))| (*idx, wal.wait_durable(*lsn)))
+            .collect();
+        for (idx, wait) in waits {
+            if let Err(e) = wait.await {
                 let mut parts = self.partitions.borrow_mut();
                 if let Some(p) = parts.get_mut(idx) {
-                    first_err.get_or_insert(p.fail(e.to_string()));
+                    first_err.get_or_insert(p.fail(e));
                 }
             }
         }

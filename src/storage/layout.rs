@@ -19,6 +19,14 @@ pub struct DataLayout {
 }
 
 impl DataLayout {
+    /// Reads the layout of `dir` without creating it (`Ok(None)` when there is none).
+    pub fn read(dir: &Path) -> io::Result<Option<DataLayout>> {
+        if !dir.join(LAYOUT_FILE).exists() {
+            return Ok(None);
+        }
+        DataLayout::open_or_create(dir, 1).map(Some)
+    }
+
     /// Reads the layout of `dir`, or creates it with `cores` partitions.
     pub fn open_or_create(dir: &Path, cores: usize) -> io::Result<DataLayout> {
         let path = dir.join(LAYOUT_FILE);

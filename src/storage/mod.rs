@@ -26,11 +26,11 @@ mod partition;
 #[cfg(test)]
 mod admission_tests;
 
-pub use error::StorageError;
+pub use error::{is_no_space, StorageError};
 pub use index::{merge_show, KeyMatch, SeriesIndex, ShowAnswer, ShowRequest, ShowWhat};
 pub use memtable::{Admit, ApplyError, KnownField, Memtable};
 pub use partition::{
-    compact, merge_sources, rewrite_segments, scan_files, scan_segment, seal, Deleted, Partition,
-    Scanned, SegmentSource, Stored,
+    check_partition, compact, merge_sources, rewrite_segments, scan_files, scan_segment, seal,
+    Deleted, Finding, Partition, PartitionCheck, Scanned, SegmentSource, Stored,
 };
 pub use scan::{ScanRequest, SeriesRows};

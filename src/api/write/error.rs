@@ -1,6 +1,10 @@
 //! Every answer of the write endpoints that is not a 204, with InfluxDB 1.8's status and text.
 
 use crate::http::Response;
+use crate::storage::StorageError;
+
+/// `Retry-After` (seconds) of a write refused for want of disk space.
+const DISK_RETRY_AFTER_S: u32 = 5;
 
 /// Why a write was refused, wholly or in part. `Display` is the error text 1.x answers, byte
 /// for byte; [`WriteError::response`] adds the status (and `Retry-After` where 1.8 sends it).
@@ -34,6 +38,9 @@ pub enum WriteError {
     /// retry on.
     #[error("timeout")]
     Timeout { v2: bool },
+    /// Free space on the data dir's device is below `[data] min-free-disk-bytes`.
+    #[error("free disk space is below min-free-disk-bytes: writes are refused until there is space again")]
+    DiskLow,
     /// A catalog or schema-claim failure on the server's side.
     #[error("{0}")]
     Internal(String),
@@ -58,7 +65,7 @@ impl WriteError {
             DatabaseNotFound(_) | BucketWithoutSlash(_) | BucketWithoutDatabase(_) => 404,
             // `/write` answers 500 `timeout` (what Telegraf and TSBS retry on; a 429/503 makes
             // TSBS abort), `/api/v2/write` 503 with `Retry-After` (what the v2 clients honour).
-            Timeout { v2: true } => 503,
+            Timeout { v2: true } | DiskLow | Storage(StorageError::NoSpace { .. }) => 503,
             Timeout { v2: false }
             | RetentionPolicyNotFound(_)
             | Internal(_)
@@ -71,6 +78,10 @@ impl WriteError {
         let resp = Response::error(self.status(), &self.to_string());
         match self {
             WriteError::Timeout { v2: true } => resp.with_header("Retry-After", "1".to_string()),
+            // Space comes back when an operator or a retention run frees it: not within a second.
+            WriteError::DiskLow | WriteError::Storage(StorageError::NoSpace { .. }) => {
+                resp.with_header("Retry-After", DISK_RETRY_AFTER_S.to_string())
+            }
             _ => resp,
         }
     }
@@ -120,9 +131,46 @@ mod tests {
             ),
             (WriteError::Timeout { v2: false }, 500, "timeout"),
             (WriteError::Timeout { v2: true }, 503, "timeout"),
+            (
+                WriteError::DiskLow,
+                503,
+                "free disk space is below min-free-disk-bytes: writes are refused until there is space again",
+            ),
+            (
+                WriteError::Storage(StorageError::NoSpace { partition: 3 }),
+                503,
+                "no space left on the data dir's device: writes are refused until there is space again",
+            ),
         ];
         for (e, status, text) in cases {
             assert_eq!((e.status(), e.to_string()), (status, text.to_string()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod disk_tests {
+    use super::*;
+
+    #[test]
+    fn disk_refusals_carry_retry_after_and_no_path() {
+        for e in [
+            WriteError::DiskLow,
+            WriteError::Storage(StorageError::NoSpace { partition: 0 }),
+            WriteError::Storage(StorageError::Stopped {
+                partition: 0,
+                cause: "write-ahead log: writing /var/lib/x/wal/1.wal: EIO".into(),
+            }),
+        ] {
+            let text = e.to_string();
+            assert!(!text.contains('/'), "{text}");
+            if e.status() == 503 {
+                let r = e.response();
+                assert!(r
+                    .headers
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case("retry-after")));
+            }
         }
     }
 }

@@ -200,6 +200,10 @@ async fn write_points(
     target: WriteTarget,
     body: Vec<u8>,
 ) -> Result<(), WriteError> {
+    if core.disk_low() {
+        crate::http::recycle_body_buffer(body);
+        return Err(WriteError::DiskLow);
+    }
     let now = now_ns();
     let opts = DecodeOptions {
         precision: target.precision,

@@ -29,9 +29,11 @@
 //! | `read.rs` | the read path: a scan's sources, a segment file's rows, the merge |
 //! | `tombstone.rs` | deletes: the memtable's points, tombstones for sealed files, `tombstones` |
 //! | `read.rs` | the read path: a scan's sources, the footer cache, a segment file's pruned rows, the merge |
+//! | `check.rs` | the offline check of a partition directory (`lineshard check`) |
 //! | `compact.rs` | background compaction: small segment files of a (db, rp) merged into one, crash-safe |
 //! | `tests.rs` | unit tests |
 
+mod check;
 mod compact;
 mod payload;
 mod read;
@@ -40,6 +42,7 @@ mod seal;
 mod tests;
 mod tombstone;
 
+pub use check::{check_partition, Finding, PartitionCheck};
 pub use compact::{compact, rewrite_segments};
 pub use read::{merge_sources, scan_files, scan_segment, Scanned, SegmentSource};
 pub use seal::seal;
@@ -135,6 +138,14 @@ pub struct Partition {
     sealed_types: Vec<KnownField>,
     /// The WAL's next LSN when the running seal swapped the memtable out.
     seal_lsn: u64,
+    /// The running seal's sequence number.
+    sealing_seq: u64,
+    /// The WAL's epoch when the running seal swapped the memtable out: after a heal in between,
+    /// LSNs from `seal_lsn` on may belong to the next memtable, so the seal deletes no WAL.
+    seal_epoch: u64,
+    /// The running seal failed (e.g. no space): `sealing` stays readable and is written again
+    /// by the next `seal`.
+    seal_failed: bool,
     /// Databases (and retention policies: `Some(rp)`) dropped while a seal runs: the sealing
     /// memtable is immutable, so its rows are hidden from reads and its files deleted when the
     /// seal is installed.
@@ -275,6 +286,9 @@ impl Partition {
             poisoned: None,
             sealed_types,
             seal_lsn: 0,
+            sealing_seq: 0,
+            seal_epoch: 0,
+            seal_failed: false,
             dropped_while_sealing: Vec::new(),
             measurements_dropped_while_sealing: Vec::new(),
             tombstones,
@@ -301,6 +315,10 @@ impl Partition {
         if let Some(e) = &self.poisoned {
             return Err(e.clone());
         }
+        // A WAL stopped for want of space refuses the batch before the memtable takes it.
+        if let Some(e) = self.wal.stopped() {
+            return Err(self.fail(e));
+        }
         let mut refused = Vec::new();
         let n = self
             .memtable
@@ -323,7 +341,7 @@ impl Partition {
         let lsn = self
             .wal
             .enqueue_parts(&[&head, &stored.buf])
-            .map_err(|e| self.poison(e.to_string()))?;
+            .map_err(|e| self.fail(e))?;
         Ok(Stored {
             points: n,
             refused: refused.len() as u32,
@@ -332,6 +350,9 @@ impl Partition {
     }
 
     fn poison(&mut self, cause: String) -> StorageError {
+        if self.poisoned.is_none() {
+            log_stopped(self.id, &cause);
+        }
         let stopped = StorageError::Stopped {
             partition: self.id,
             cause,
@@ -339,9 +360,14 @@ impl Partition {
         self.poisoned.get_or_insert(stopped).clone()
     }
 
-    /// Records a WAL failure seen while waiting for durability.
-    pub fn fail(&mut self, e: String) -> StorageError {
-        self.poison(e)
+    /// Records a WAL failure (queueing a record, or waiting for it): a lack of space refuses
+    /// this write only (the WAL heals, see `Wal::heal`); anything else stops the partition.
+    pub fn fail(&mut self, e: super::wal::WalError) -> StorageError {
+        if e.is_no_space() {
+            StorageError::NoSpace { partition: self.id }
+        } else {
+            self.poison(e.to_string())
+        }
     }
 
     /// Forgets `db` here and on disk: memtable, segment files, and a WAL tombstone so replay
@@ -427,6 +453,11 @@ impl Partition {
         out.extend(self.memtable.field_types());
         out
     }
+}
+
+/// Log: a partition stopped taking writes, and why.
+fn log_stopped(partition: u32, cause: &str) {
+    eprintln!("lineshard: partition {partition}: refusing writes until restart: {cause}");
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]

@@ -32,6 +32,21 @@ impl Partition {
         self.sealing.is_none() && self.memtable.memtable_bytes() as u64 > max_bytes
     }
 
+    /// Whether a seal is running (or failed and waits to be retried).
+    pub fn is_sealing(&self) -> bool {
+        self.sealing.is_some()
+    }
+
+    /// Whether the memtable holds anything to seal.
+    pub fn has_unsealed(&self) -> bool {
+        !self.memtable.is_empty()
+    }
+
+    /// The partition's WAL.
+    pub fn wal(&self) -> Rc<Wal> {
+        self.wal.clone()
+    }
+
     /// Whether writes must wait: a seal is running and the memtable already holds twice the bound.
     pub fn over_limit(&self, max_bytes: u64) -> bool {
         self.sealing.is_some()
@@ -48,9 +63,31 @@ impl Partition {
         self.sealing = Some(old.clone());
         let seq = self.next_seq;
         self.next_seq += 1;
+        self.sealing_seq = seq;
         // Every record below this LSN was applied to `old` (memtable and WAL move in one step).
         self.seal_lsn = self.wal.next_lsn();
+        self.seal_epoch = self.wal.epoch();
         Some((old, self.wal.clone(), self.dir.join("segments"), seq))
+    }
+
+    /// The failed seal again: its memtable, its sequence number (it writes the same files).
+    fn retry_seal(&mut self) -> Option<(Rc<Memtable>, Rc<Wal>, PathBuf, u64)> {
+        if !self.seal_failed {
+            return None;
+        }
+        let old = self.sealing.clone()?;
+        self.seal_failed = false;
+        Some((
+            old,
+            self.wal.clone(),
+            self.dir.join("segments"),
+            self.sealing_seq,
+        ))
+    }
+
+    /// Whether the last seal failed and waits to be tried again.
+    pub fn seal_failed(&self) -> bool {
+        self.seal_failed
     }
 
     fn seal_done(&mut self, files: Vec<SegmentFile>, mut types: Vec<KnownField>) {
@@ -77,9 +114,11 @@ impl Partition {
         self.sealing = None;
     }
 
-    fn seal_failed(&mut self, e: String) -> StorageError {
-        // Keep the sealing memtable readable and its WAL in place; stop taking writes.
-        self.poison(format!("sealing failed: {e}"))
+    fn mark_seal_failed(&mut self, e: String) -> StorageError {
+        // Keep the sealing memtable readable and its WAL in place; the next `seal` writes it
+        // again. Writes go on into the new memtable (bounded by `over_limit`).
+        self.seal_failed = true;
+        StorageError::Seal(e)
     }
 }
 
@@ -87,7 +126,9 @@ impl Partition {
 pub async fn seal(part: &RefCell<Vec<Partition>>, idx: usize) -> Result<(), StorageError> {
     let Some((old, wal, dir, seq, mut types)) = part.borrow_mut().get_mut(idx).and_then(|p| {
         let types = p.sealed_types.clone();
-        p.begin_seal().map(|(a, b, c, d)| (a, b, c, d, types))
+        p.retry_seal()
+            .or_else(|| p.begin_seal())
+            .map(|(a, b, c, d)| (a, b, c, d, types))
     }) else {
         return Ok(());
     };
@@ -97,6 +138,12 @@ pub async fn seal(part: &RefCell<Vec<Partition>>, idx: usize) -> Result<(), Stor
             let mut keep_from = boundary;
             if let Some(p) = part.borrow_mut().get_mut(idx) {
                 keep_from = keep_from.min(p.seal_lsn);
+                if wal.epoch() != p.seal_epoch {
+                    // The WAL was reopened during the seal: LSNs were given again, and records
+                    // below `seal_lsn` may be the next memtable's. Keep the whole WAL; the next
+                    // seal retires it (replaying sealed records again is harmless).
+                    keep_from = 0;
+                }
                 p.seal_done(files, types);
                 if let Ok(sealed) = Rc::try_unwrap(old) {
                     p.memtable.recycle(sealed);
@@ -110,7 +157,7 @@ pub async fn seal(part: &RefCell<Vec<Partition>>, idx: usize) -> Result<(), Stor
         Err(e) => Err(part
             .borrow_mut()
             .get_mut(idx)
-            .map_or(StorageError::Seal(e.clone()), |p| p.seal_failed(e))),
+            .map_or(StorageError::Seal(e.clone()), |p| p.mark_seal_failed(e))),
     }
 }
 

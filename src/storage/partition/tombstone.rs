@@ -27,7 +27,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 const MAGIC: &[u8] = b"LSTOMB1\n";
-const FILE: &str = "tombstones";
+pub(super) const FILE: &str = "tombstones";
 
 /// A delete of the data in a partition's segment files up to seal `upto_seal`.
 #[derive(Clone, Debug)]
@@ -174,7 +174,7 @@ impl Partition {
         let lsn = self
             .wal
             .enqueue(&payload::delete(d))
-            .map_err(|e| self.poison(e.to_string()))?;
+            .map_err(|e| self.fail(e))?;
         Ok(Deleted {
             durable: (self.wal.clone(), lsn),
             gone,

@@ -57,20 +57,29 @@ impl Wal {
     }
 
     /// Resolves with `lsn` when the record `lsn` (from `enqueue`) is durable per the policy, or
-    /// with the poison error if its batch failed.
-    pub async fn wait_durable(&self, lsn: u64) -> Result<u64, WalError> {
-        poll_fn(|cx| {
+    /// with the poison error if its batch failed. Call it right after `enqueue` (the future
+    /// notes the WAL's epoch when made: a heal in between fails it).
+    pub fn wait_durable(
+        &self,
+        lsn: u64,
+    ) -> impl std::future::Future<Output = Result<u64, WalError>> + '_ {
+        let epoch = self.inner.borrow().epoch;
+        poll_fn(move |cx| {
             let mut i = self.inner.borrow_mut();
+            if i.epoch != epoch {
+                return Poll::Ready(Err(WalError::NoSpace(
+                    "the record's batch failed before the log was reopened".into(),
+                )));
+            }
             if i.durable_lsn >= lsn {
                 return Poll::Ready(Ok(lsn));
             }
-            if let Some(p) = &i.poisoned {
-                return Poll::Ready(Err(WalError::Poisoned(p.clone())));
+            if i.poisoned.is_some() {
+                return Poll::Ready(Err(i.sticky()));
             }
             i.wakers.push(cx.waker().clone());
             Poll::Pending
         })
-        .await
     }
 
     /// Closes the current segment (after syncing it) and starts a new one; returns the first LSN
@@ -79,14 +88,15 @@ impl Wal {
         let slot = Rc::new(RefCell::new(None));
         {
             let mut i = self.inner.borrow_mut();
-            if let Some(p) = &i.poisoned {
-                return Err(WalError::Poisoned(p.clone()));
+            if i.poisoned.is_some() {
+                return Err(i.sticky());
             }
             i.rotators.push(slot.clone());
             self.schedule_flush(&mut i);
         }
         poll_fn(|cx| match slot.borrow_mut().take() {
             Some(Ok(lsn)) => Poll::Ready(Ok(lsn)),
+            Some(Err(p)) if self.inner.borrow().no_space => Poll::Ready(Err(WalError::NoSpace(p))),
             Some(Err(p)) => Poll::Ready(Err(WalError::Poisoned(p))),
             None => {
                 self.inner.borrow_mut().wakers.push(cx.waker().clone());
@@ -105,8 +115,8 @@ impl Wal {
             if i.durable_lsn >= target {
                 return Poll::Ready(Ok(()));
             }
-            if let Some(p) = &i.poisoned {
-                return Poll::Ready(Err(WalError::Poisoned(p.clone())));
+            if i.poisoned.is_some() {
+                return Poll::Ready(Err(i.sticky()));
             }
             i.wakers.push(cx.waker().clone());
             Poll::Pending
@@ -156,8 +166,8 @@ impl Wal {
         }
         let mut guard = self.inner.borrow_mut();
         let i = &mut *guard;
-        if let Some(p) = &i.poisoned {
-            return Err(WalError::Poisoned(p.clone()));
+        if i.poisoned.is_some() {
+            return Err(i.sticky());
         }
         let lsn = i.next_lsn;
         i.next_lsn += 1;
@@ -295,7 +305,31 @@ impl Inner {
         }
     }
 
-    fn wake_all(&mut self) {
+    /// Stops the WAL after `e`: until `Wal::heal` when it is a lack of space, else until restart.
+    fn fail(&mut self, e: &WalError) {
+        if self.poisoned.is_some() {
+            return;
+        }
+        if e.is_no_space() {
+            super::log_no_space(&self.dir, e);
+            self.no_space = true;
+            self.poisoned = Some(e.to_string());
+        } else {
+            self.poison(e.to_string());
+        }
+    }
+
+    /// The error every call gets while the WAL is stopped.
+    pub(super) fn sticky(&self) -> WalError {
+        let text = self.poisoned.clone().unwrap_or_default();
+        if self.no_space {
+            WalError::NoSpace(text)
+        } else {
+            WalError::Poisoned(text)
+        }
+    }
+
+    pub(super) fn wake_all(&mut self) {
         for w in self.wakers.drain(..) {
             w.wake();
         }
@@ -345,7 +379,7 @@ async fn flush_task(inner: Rc<RefCell<Inner>>) {
                 }
             }
             Err(e) => {
-                i.poison(e.to_string());
+                i.fail(&e);
                 let p = e.to_string();
                 for r in &taken.rotators {
                     *r.borrow_mut() = Some(Err(p.clone()));
@@ -461,6 +495,10 @@ pub(super) async fn interval_sync(inner: std::rc::Weak<RefCell<Inner>>, period: 
         let file = {
             let mut i = inner.borrow_mut();
             if i.poisoned.is_some() {
+                if i.no_space {
+                    // Stopped until `heal`, which makes the log durable itself.
+                    continue;
+                }
                 return;
             }
             if !std::mem::take(&mut i.dirty) {

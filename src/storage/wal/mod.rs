@@ -93,6 +93,13 @@
 //! with `WalError::Poisoned` carrying the first error's text, until the process restarts (after
 //! a failed fdatasync the page state is unknown; retrying could acknowledge lost data).
 //!
+//! A write that failed for want of space (ENOSPC, EDQUOT: nothing was promised for the bytes that
+//! did not land) stops the WAL the same way, with `WalError::NoSpace`, but only until
+//! `Wal::heal`: it reopens the WAL as recovery does (the last segment cut after its last intact
+//! record, which covers every acknowledged one, and synced) and appends go on from there. The
+//! records of the failed batch were never acknowledged; their LSNs are given again, so a wait for
+//! one of them started before the heal fails (`epoch`) rather than resolve for another record.
+//!
 //! # Recovery (`Wal::open`)
 //!
 //! Segments are replayed in LSN order. The scan of the **last** segment may stop early: its tail is
@@ -176,12 +183,36 @@ pub enum WalError {
         expected: u64,
         found: u64,
     },
+    /// Sticky until `Wal::heal`: a write found no space; the text is the first error's (for
+    /// the log: it names files).
+    #[error("write-ahead log: no space left on the device")]
+    NoSpace(String),
     #[error(
         "write-ahead log record of {0} bytes is larger than the limit of {PAYLOAD_LEN_MAX} bytes"
     )]
     TooLarge(usize),
     #[error("write-ahead log record is empty")]
     Empty,
+}
+
+impl WalError {
+    /// Whether the error is a lack of space that `Wal::heal` can recover from.
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            WalError::NoSpace(_) => true,
+            WalError::Io { source, .. } => crate::storage::is_no_space(source),
+            _ => false,
+        }
+    }
+}
+
+/// The segment files of the WAL in `dir` as (first LSN, path), oldest first (for the offline
+/// check; nothing is opened).
+pub fn list_segment_files(dir: &std::path::Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
+    Ok(files::list_segments(dir)?
+        .into_iter()
+        .map(|s| (s.first_lsn, s.path))
+        .collect())
 }
 
 /// Counters since open.
@@ -216,6 +247,12 @@ struct Inner {
     flushing: bool,
     rotators: Vec<RotateSlot>,
     poisoned: Option<String>,
+    /// The poison is a lack of space: `Wal::heal` may lift it.
+    no_space: bool,
+    /// A heal is running.
+    healing: bool,
+    /// Heals so far: LSNs after the last intact record are given again after a heal.
+    epoch: u64,
     wakers: Vec<Waker>,
     bytes_since_rotate: u64,
     /// Written since the last fdatasync (for `Interval`).
@@ -249,4 +286,42 @@ impl Wal {
     pub fn stats(&self) -> WalStats {
         self.inner.borrow().stats
     }
+
+    /// Heals so far (see `heal`): LSNs after the last intact record were given again at each.
+    pub fn epoch(&self) -> u64 {
+        self.inner.borrow().epoch
+    }
+
+    /// The error an append would get now, if the WAL is stopped.
+    pub fn stopped(&self) -> Option<WalError> {
+        let i = self.inner.borrow();
+        i.poisoned.as_ref().map(|_| i.sticky())
+    }
+
+    /// Whether the WAL stopped for want of space and no heal runs yet.
+    pub fn needs_heal(&self) -> bool {
+        let i = self.inner.borrow();
+        i.poisoned.is_some() && i.no_space && !i.healing
+    }
+}
+
+/// Log: a WAL stopped for want of space (until it heals).
+fn log_no_space(dir: &std::path::Path, e: &WalError) {
+    eprintln!(
+        "wal: {}: {e}; refusing writes until it can be reopened",
+        dir.display()
+    );
+}
+
+/// Log: a WAL reopened after a lack of space.
+fn log_healed(dir: &std::path::Path, next_lsn: u64) {
+    eprintln!(
+        "wal: {}: reopened at lsn {next_lsn} after a lack of space; taking writes again",
+        dir.display()
+    );
+}
+
+/// Log: reopening a WAL after a lack of space failed (it is tried again).
+fn log_heal_failed(dir: &std::path::Path, e: &WalError) {
+    eprintln!("wal: {}: cannot reopen yet: {e}", dir.display());
 }

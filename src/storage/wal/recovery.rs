@@ -15,6 +15,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+/// How long a stopped WAL waits before (each attempt at) reopening: a client retrying at once
+/// must not make it replay its segments in a loop.
+const HEAL_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Bytes read at a time during recovery.
 pub(super) const READ_CHUNK_LEN: usize = 4 << 20;
 
@@ -29,7 +33,115 @@ impl Wal {
         mut replay: impl FnMut(WalRecord<'_>),
     ) -> Result<Wal, WalError> {
         let dir = &prepare_dir(dir).await?;
-        let (mut segments, next_lsn, tail) = replay_segments(dir, &mut replay).await?;
+        let Loaded {
+            segments,
+            next_lsn,
+            tail,
+            offset,
+            carry,
+        } = load(dir, &mut replay).await?;
+        let alignment = tail.file.alignment();
+        let inner = Rc::new(RefCell::new(Inner {
+            dir: dir.to_path_buf(),
+            policy,
+            file: Rc::new(tail.file),
+            alignment,
+            segments,
+            next_lsn,
+            durable_lsn: next_lsn - 1,
+            open: OpenBatch::new(offset, carry),
+            flushing: false,
+            rotators: Vec::new(),
+            poisoned: None,
+            no_space: false,
+            healing: false,
+            epoch: 0,
+            wakers: Vec::new(),
+            bytes_since_rotate: tail.record_bytes,
+            dirty: false,
+            stats: WalStats::default(),
+            spare: None,
+        }));
+        if let FsyncPolicy::Interval(period) = policy {
+            glommio::spawn_local(interval_sync(Rc::downgrade(&inner), period)).detach();
+        }
+        Ok(Wal { inner })
+    }
+
+    /// After a write found no space (`WalError::NoSpace`): reopens the WAL as recovery does (the
+    /// last segment cut after its last intact record and synced) and takes appends again. Tries
+    /// every `HEAL_RETRY` until that works (it needs no new space unless the last segment was
+    /// being created). Returns at once when the WAL is not stopped for want of space or a heal
+    /// runs already.
+    pub async fn heal(&self) {
+        let dir = {
+            let mut i = self.inner.borrow_mut();
+            if i.poisoned.is_none() || !i.no_space || i.healing {
+                return;
+            }
+            i.healing = true;
+            i.dir.clone()
+        };
+        let loaded = loop {
+            // Also lets a batch in flight end (the flush task stops at the poison).
+            glommio::timer::sleep(HEAL_RETRY).await;
+            if self.inner.borrow().flushing {
+                continue;
+            }
+            let attempt = async {
+                match std::fs::remove_file(dir.join(SPARE_NAME)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err("deleting", &dir.join(SPARE_NAME))(e)),
+                }
+                load(&dir, &mut |_| {}).await
+            };
+            match attempt.await {
+                Ok(loaded) => break loaded,
+                Err(e) => super::log_heal_failed(&dir, &e),
+            }
+        };
+        let mut i = self.inner.borrow_mut();
+        let Loaded {
+            segments,
+            next_lsn,
+            tail,
+            offset,
+            carry,
+        } = loaded;
+        i.alignment = tail.file.alignment();
+        i.file = Rc::new(tail.file);
+        i.segments = segments;
+        i.next_lsn = next_lsn;
+        i.durable_lsn = next_lsn - 1;
+        i.open = OpenBatch::new(offset, carry);
+        i.bytes_since_rotate = tail.record_bytes;
+        i.dirty = false;
+        i.spare = None;
+        i.poisoned = None;
+        i.no_space = false;
+        i.healing = false;
+        i.epoch += 1;
+        i.wake_all();
+        super::log_healed(&dir, next_lsn);
+    }
+}
+
+/// The WAL's files after a replay, positioned to append.
+struct Loaded {
+    segments: Vec<Segment>,
+    next_lsn: u64,
+    tail: Tail,
+    /// Where the next batch starts, and the bytes of its block already in the file.
+    offset: u64,
+    carry: Vec<u8>,
+}
+
+/// Replays `dir`'s segments through `replay`, cuts the last one after its last intact record
+/// (or creates the first), and reads the block appends continue.
+async fn load(dir: &Path, replay: &mut impl FnMut(WalRecord<'_>)) -> Result<Loaded, WalError> {
+    {
+        let (mut segments, next_lsn, tail) = replay_segments(dir, replay).await?;
         let tail = match tail {
             Some(t) => t,
             None => {
@@ -46,30 +158,14 @@ impl Wal {
                 }
             }
         };
-        let alignment = tail.file.alignment();
         let (offset, carry) = last_block(&tail.file, tail.end, dir).await?;
-        let inner = Rc::new(RefCell::new(Inner {
-            dir: dir.to_path_buf(),
-            policy,
-            file: Rc::new(tail.file),
-            alignment,
+        Ok(Loaded {
             segments,
             next_lsn,
-            durable_lsn: next_lsn - 1,
-            open: OpenBatch::new(offset, carry),
-            flushing: false,
-            rotators: Vec::new(),
-            poisoned: None,
-            wakers: Vec::new(),
-            bytes_since_rotate: tail.record_bytes,
-            dirty: false,
-            stats: WalStats::default(),
-            spare: None,
-        }));
-        if let FsyncPolicy::Interval(period) = policy {
-            glommio::spawn_local(interval_sync(Rc::downgrade(&inner), period)).detach();
-        }
-        Ok(Wal { inner })
+            tail,
+            offset,
+            carry,
+        })
     }
 }
 

@@ -1,0 +1,142 @@
+//! A core's side of operations: the free-space floor, a WAL that heals after ENOSPC, a seal
+//! retried until it is written, and the storage step of a graceful shutdown.
+
+use super::Core;
+use crate::storage::wal::Wal;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// How often a core looks at the data dir's free space (one `statvfs`).
+const DISK_CHECK_PERIOD: Duration = Duration::from_millis(100);
+/// How long a failed seal waits before it is tried again (its memtable stays readable, and its
+/// WAL stays until the seal is written).
+const SEAL_RETRY: Duration = Duration::from_secs(1);
+
+impl Core {
+    /// Whether writes are refused for want of disk space (`[data] min-free-disk-bytes`).
+    pub fn disk_low(&self) -> bool {
+        self.disk_low.get()
+    }
+
+    /// Checks the data dir's free space every [`DISK_CHECK_PERIOD`] against
+    /// `[data] min-free-disk-bytes` (nothing to do when it is 0).
+    pub fn start_disk_watch(self: &Rc<Self>) {
+        let floor = self.config.data.min_free_disk_bytes;
+        if floor == 0 {
+            return;
+        }
+        let core = self.clone();
+        glommio::spawn_local(async move {
+            loop {
+                // statvfs reads the superblock's counters: no disk I/O, cheap enough to make
+                // on the core's own thread.
+                match free_bytes(&core.data_dir) {
+                    Ok(free) => {
+                        let low = free < floor;
+                        if low != core.disk_low.get() && core.id == 0 {
+                            log_disk_low(low, free, floor);
+                        }
+                        core.disk_low.set(low);
+                    }
+                    Err(e) => log_disk_check_failed(&e),
+                }
+                glommio::timer::sleep(DISK_CHECK_PERIOD).await;
+            }
+        })
+        .detach();
+    }
+
+    /// Reopens `wal` in the background once it stopped for want of space (one task per WAL).
+    pub(super) fn heal_wal(&self, wal: Rc<Wal>) {
+        if wal.needs_heal() {
+            glommio::spawn_local(async move { wal.heal().await }).detach();
+        }
+    }
+
+    /// Seals partition `idx`, retrying a failed seal every [`SEAL_RETRY`] until it is written;
+    /// whether a seal was written.
+    pub(super) async fn seal_until_done(self: &Rc<Self>, idx: usize) -> bool {
+        loop {
+            match crate::storage::seal(&self.partitions, idx).await {
+                Ok(()) => return true,
+                Err(e) => {
+                    let retry = self
+                        .partitions
+                        .borrow()
+                        .get(idx)
+                        .is_some_and(|p| p.seal_failed());
+                    log_seal_failed(self.id, &e, retry);
+                    if !retry {
+                        return false;
+                    }
+                    if let Some(wal) = self.partitions.borrow().get(idx).map(|p| p.wal()) {
+                        self.heal_wal(wal);
+                    }
+                    glommio::timer::sleep(SEAL_RETRY).await;
+                }
+            }
+        }
+    }
+
+    /// The storage step of a graceful shutdown, once the connections are done: every WAL
+    /// synced (what `interval` and `never` acknowledged becomes durable), then every memtable
+    /// sealed, so the next start replays little. A seal already running is waited for.
+    pub async fn shutdown_storage(self: &Rc<Self>) {
+        let wals: Vec<Rc<Wal>> = self.partitions.borrow().iter().map(|p| p.wal()).collect();
+        for wal in &wals {
+            if let Err(e) = wal.sync().await {
+                log_shutdown_sync_failed(self.id, &e);
+            }
+        }
+        let count = self.partitions.borrow().len();
+        for idx in 0..count {
+            while self
+                .partitions
+                .borrow()
+                .get(idx)
+                .is_some_and(|p| p.is_sealing() && !p.seal_failed())
+            {
+                glommio::timer::sleep(Duration::from_millis(5)).await;
+            }
+            if self
+                .partitions
+                .borrow()
+                .get(idx)
+                .is_some_and(|p| p.has_unsealed() || p.seal_failed())
+            {
+                if let Err(e) = crate::storage::seal(&self.partitions, idx).await {
+                    log_seal_failed(self.id, &e, false);
+                }
+            }
+        }
+    }
+}
+
+/// Free bytes for unprivileged users on the file system holding `dir`.
+fn free_bytes(dir: &std::path::Path) -> nix::Result<u64> {
+    let st = nix::sys::statvfs::statvfs(dir)?;
+    Ok((st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64))
+}
+
+/// Log: writes refused, or taken again, for the free-space floor.
+fn log_disk_low(low: bool, free: u64, floor: u64) {
+    if low {
+        eprintln!("lineshard: {free} bytes free on the data dir's device, below min-free-disk-bytes = {floor}: refusing writes (503) until there is space");
+    } else {
+        eprintln!("lineshard: {free} bytes free on the data dir's device: taking writes again");
+    }
+}
+
+fn log_disk_check_failed(e: &nix::Error) {
+    eprintln!("lineshard: cannot read the data dir's free space: {e}");
+}
+
+/// Log: a seal failed (its memtable stays readable; `retry`: it is tried again).
+fn log_seal_failed(core: usize, e: &crate::storage::StorageError, retry: bool) {
+    let then = if retry { "; trying again" } else { "" };
+    eprintln!("lineshard: core {core}: {e}{then}");
+}
+
+fn log_shutdown_sync_failed(core: usize, e: &crate::storage::wal::WalError) {
+    eprintln!("lineshard: core {core}: shutdown: syncing a write-ahead log failed: {e}");
+}
