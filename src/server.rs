@@ -127,12 +127,11 @@ pub fn run(mut config: Config) -> Result<(), StartError> {
     let cpus = pick_cpus(config.runtime.cores)?;
     let layout = DataLayout::open_or_create(&data_dir, cpus.len()).map_err(StartError::Layout)?;
     if layout.partitions as usize != cpus.len() {
-        eprintln!(
-            "lineshard: note: the data dir has {} partitions (fixed when it was created) and {} cores run; \
-             each core serves the partitions p with p % {} == its id",
-            layout.partitions,
-            cpus.len(),
-            cpus.len()
+        tracing::info!(
+            partitions = layout.partitions,
+            cores = cpus.len(),
+            "the data dir's partition count (fixed when it was created) differs from the cores that run: \
+             each core serves the partitions p with p % cores == its id"
         );
     }
     let shared = Shared {
@@ -157,6 +156,13 @@ pub fn run(mut config: Config) -> Result<(), StartError> {
     );
     use std::io::Write;
     let _ = std::io::stdout().flush();
+    tracing::info!(
+        address = %addr,
+        cores = cpus.len(),
+        data_dir = %data_dir.display(),
+        version = env!("CARGO_PKG_VERSION"),
+        "lineshard started"
+    );
     // Runs until killed: the first executor to stop ends the process with its core's name.
     let stopped = match notices.recv() {
         Ok((core, Notice::Stopped(reason) | Notice::Failed(reason))) => {

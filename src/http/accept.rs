@@ -13,7 +13,7 @@ pub async fn accept_loop<H: Handler + 'static>(
     limits: Rc<HttpLimits>,
     open_max: usize,
 ) {
-    let open = Rc::new(std::cell::Cell::new(0usize));
+    let open = handler.open_connections();
     loop {
         match listener.accept().await {
             Ok(stream) if open.get() >= open_max => {
@@ -32,7 +32,7 @@ pub async fn accept_loop<H: Handler + 'static>(
             }
             Err(e) => {
                 // Out of file descriptors or similar: back off briefly instead of spinning.
-                eprintln!("accept: {e}");
+                tracing::warn!(error = %e, "accept failed");
                 glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
             }
         }

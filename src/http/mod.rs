@@ -30,7 +30,7 @@ pub use accept::accept_loop;
 pub use body::{gunzip_bounded, BodyError, ChunkedDecoder};
 pub use conn::{recycle_body_buffer, serve_connection};
 pub use head::{parse_head, parse_query_string, HeadError, HeadStatus, Method, RequestHead};
-pub use response::{encode_response, new_request_id, BodyStream, EncodeCtx, Response};
+pub use response::{clf_date, encode_response, new_request_id, BodyStream, EncodeCtx, Response};
 
 /// Every bound the HTTP layer enforces. Units last in the names.
 #[derive(Debug, Clone)]
@@ -79,4 +79,30 @@ pub trait Handler {
     /// Answers a complete request. The handler may take the body out of `req` and give its
     /// buffer back early with [`recycle_body_buffer`] once it is done reading it.
     async fn handle(&self, req: &mut Request) -> Response;
+
+    /// Told of every answered request, once its answer is written (or the connection failed
+    /// while writing it): the handler's metrics and access log. Must not block.
+    fn answered(&self, _exchange: &Exchange<'_>) {}
+
+    /// The count of open connections the accept loop keeps (a fresh one by default).
+    fn open_connections(&self) -> std::rc::Rc<std::cell::Cell<usize>> {
+        std::rc::Rc::default()
+    }
+}
+
+/// One answered request as the connection saw it.
+#[derive(Debug)]
+pub struct Exchange<'a> {
+    /// `None` when the head did not parse.
+    pub head: Option<&'a RequestHead>,
+    pub status: u16,
+    /// The error text of an error answer.
+    pub error: Option<&'a str>,
+    /// Body bytes sent (0 for HEAD).
+    pub body_bytes: u64,
+    /// When the head had been read.
+    pub started: std::time::Instant,
+    pub request_id: &'a str,
+    /// The client's address, when the socket knows it.
+    pub peer: Option<std::net::SocketAddr>,
 }

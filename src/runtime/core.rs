@@ -9,6 +9,7 @@
 use super::oneshot;
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::metrics::{Counters, Snapshot};
 use crate::shard::batch::Batch;
 use crate::shard::cardinality::{Cardinality, Refused};
 use crate::shard::schema::{ClaimAnswer, FieldClaim, SchemaMap};
@@ -83,6 +84,8 @@ pub enum Req {
     },
     /// The /query statements running on this core.
     Queries,
+    /// This core's counters and storage figures for `/metrics`.
+    Metrics,
     /// Change the catalog (core 0 only).
     Catalog(CatalogChange),
     /// A new catalog snapshot from core 0, plus what to purge.
@@ -99,6 +102,7 @@ pub enum Resp {
     Shown(ShowAnswer),
     FieldKeysKnown(FieldKeys),
     Running(Vec<RunningQuery>),
+    Measured(Box<Snapshot>),
     CatalogChanged(Result<(), CatalogChangeError>),
     Ack,
 }
@@ -171,6 +175,9 @@ pub struct RunningQuery {
     pub started: std::time::Instant,
 }
 
+/// A core's counters and storage figures for `/metrics`.
+pub struct Measure;
+
 /// Change the catalog (served by core 0 only).
 pub struct ChangeCatalog(pub CatalogChange);
 
@@ -210,6 +217,7 @@ call!(ShowFieldKeys => FieldKeys,
     |c| Req::FieldKeys { db: c.db, rp: c.rp, measurements: c.measurements },
     Resp::FieldKeysKnown(r) => r);
 call!(ListQueries => Vec<RunningQuery>, |_c| Req::Queries, Resp::Running(r) => r);
+call!(Measure => Box<Snapshot>, |_c| Req::Metrics, Resp::Measured(r) => r);
 call!(ChangeCatalog => Result<(), CatalogChangeError>, |c| Req::Catalog(c.0), Resp::CatalogChanged(r) => r);
 call!(InstallCatalog => (), |c| Req::CatalogSnapshot(c.0, c.1), Resp::Ack => ());
 
@@ -274,6 +282,10 @@ pub struct Core {
     decoders: RefCell<Vec<crate::lineproto::Decoder>>,
     /// Partitions (indexes into `partitions`) whose compaction task runs.
     compacting: RefCell<Vec<usize>>,
+    /// What this core counts for `/metrics`.
+    counters: RefCell<Counters>,
+    /// Client connections open on this core (kept by the accept loop).
+    connections: Rc<Cell<usize>>,
 }
 
 /// Decoders a core keeps for reuse (one per request decoded at the same time; each holds a
@@ -362,7 +374,39 @@ impl Core {
             next_call: Cell::new(1),
             pending: RefCell::new(HashMap::new()),
             decoders: RefCell::new(Vec::new()),
+            counters: RefCell::new(Counters::default()),
+            connections: Rc::new(Cell::new(0)),
         })
+    }
+
+    /// This core's counters for `/metrics` (hold across no `.await`).
+    pub fn counters(&self) -> std::cell::RefMut<'_, Counters> {
+        self.counters.borrow_mut()
+    }
+
+    /// The count of client connections open on this core, for the accept loop to keep.
+    pub fn connections(&self) -> Rc<Cell<usize>> {
+        self.connections.clone()
+    }
+
+    /// This core's part of a `/metrics` answer: its counters, what its partitions hold, its
+    /// series by database and its open connections.
+    fn measure(&self) -> Snapshot {
+        let mut storage = crate::metrics::StorageStats::default();
+        for p in self.partitions.borrow().iter() {
+            storage.merge(&p.stats());
+        }
+        let mut series = BTreeMap::new();
+        for ((db, _), ix) in self.indexes.borrow().iter() {
+            *series.entry(db.clone()).or_insert(0) += ix.len() as u64;
+        }
+        Snapshot {
+            counters: self.counters.borrow().clone(),
+            memtable_bytes: BTreeMap::from([(self.id, storage.memtable_bytes)]),
+            connections: BTreeMap::from([(self.id, self.connections.get() as u64)]),
+            storage,
+            series,
+        }
     }
 
     /// Starts one receive loop per peer; each request is served in its own task.
@@ -507,6 +551,7 @@ impl Core {
                 measurements,
             } => Resp::FieldKeysKnown(self.field_keys_local(&db, &rp, &measurements)),
             Req::Queries => Resp::Running(self.queries.borrow().clone()),
+            Req::Metrics => Resp::Measured(Box::new(self.measure())),
             Req::Catalog(change) => Resp::CatalogChanged(self.change_catalog(change).await),
             Req::CatalogSnapshot(cat, purges) => {
                 self.install_catalog(cat, &purges);
@@ -601,12 +646,27 @@ impl Core {
         }
         let core = self.clone();
         glommio::spawn_local(async move {
+            let (started, partition) = (std::time::Instant::now(), core.partition_id(idx));
             match crate::storage::seal(&core.partitions, idx).await {
-                Ok(()) => core.maybe_compact(idx),
-                Err(e) => eprintln!("lineshard: core {}: {e}", core.id),
+                Ok(()) => {
+                    core.counters().seals += 1;
+                    tracing::info!(
+                        core = core.id,
+                        partition,
+                        took_ms = started.elapsed().as_millis() as u64,
+                        "memtable sealed"
+                    );
+                    core.maybe_compact(idx)
+                }
+                Err(e) => tracing::error!(core = core.id, partition, error = %e, "seal failed"),
             }
         })
         .detach();
+    }
+
+    /// The partition number of this core's partition `idx` (for logs).
+    fn partition_id(&self, idx: usize) -> u32 {
+        self.partitions.borrow().get(idx).map_or(u32::MAX, |p| p.id)
     }
 
     /// Sends the field types found in this core's stored data (WAL replay and segments) to their
@@ -754,6 +814,11 @@ impl Core {
                     expired += p.expire(cutoff);
                 }
                 if expired > 0 {
+                    tracing::info!(
+                        core = core.id,
+                        files = expired,
+                        "retention: segment files past their retention policy dropped"
+                    );
                     core.rebuild_indexes();
                 }
             }
@@ -855,7 +920,7 @@ impl Core {
                     Ok(true) => {}
                     Ok(false) => break,
                     Err(e) => {
-                        eprintln!("lineshard: core {}: compaction: {e}", core.id);
+                        tracing::error!(core = core.id, error = %e, "compaction failed");
                         break;
                     }
                 }

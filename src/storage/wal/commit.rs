@@ -124,6 +124,7 @@ impl Wal {
                 .unwrap_or_default();
             (i.file.clone(), path)
         };
+        let started = std::time::Instant::now();
         if let Err(e) = file.fdatasync().await {
             let e = io_err("syncing", &path)(e.into());
             let mut i = self.inner.borrow_mut();
@@ -131,7 +132,7 @@ impl Wal {
             i.wake_all();
             return Err(e);
         }
-        self.inner.borrow_mut().stats.fsyncs += 1;
+        self.inner.borrow_mut().synced(started);
         Ok(())
     }
 
@@ -287,12 +288,19 @@ impl Inner {
 
     fn poison(&mut self, why: String) {
         if self.poisoned.is_none() {
-            eprintln!(
-                "wal: {}: {why}; refusing writes until restart",
-                self.dir.display()
+            tracing::error!(
+                wal = %self.dir.display(),
+                error = %why,
+                "write-ahead log failed; the partition refuses writes until restart"
             );
             self.poisoned = Some(why);
         }
+    }
+
+    /// Counts an fdatasync that started at `started` and succeeded.
+    fn synced(&mut self, started: std::time::Instant) {
+        self.stats.fsyncs += 1;
+        self.fsync_seconds.observe(started.elapsed());
     }
 
     fn wake_all(&mut self) {
@@ -381,11 +389,12 @@ async fn flush(
     let sync = t.rotate_to.is_some() || (wrote && policy == FsyncPolicy::Always);
     if sync {
         inner.borrow_mut().dirty = false;
+        let started = std::time::Instant::now();
         t.file
             .fdatasync()
             .await
             .map_err(|e| io_err("syncing", &path)(e.into()))?;
-        inner.borrow_mut().stats.fsyncs += 1;
+        inner.borrow_mut().synced(started);
     }
     match t.rotate_to {
         None => Ok(None),
@@ -468,8 +477,9 @@ pub(super) async fn interval_sync(inner: std::rc::Weak<RefCell<Inner>>, period: 
             }
             i.file.clone()
         };
+        let started = std::time::Instant::now();
         match file.fdatasync().await {
-            Ok(()) => inner.borrow_mut().stats.fsyncs += 1,
+            Ok(()) => inner.borrow_mut().synced(started),
             Err(e) => {
                 let mut i = inner.borrow_mut();
                 i.poison(format!("write-ahead log: periodic sync: {e}"));

@@ -221,6 +221,8 @@ struct Inner {
     /// Written since the last fdatasync (for `Interval`).
     dirty: bool,
     stats: WalStats,
+    /// How long each fdatasync took (`lineshard_wal_fsync_duration_seconds`).
+    fsync_seconds: crate::metrics::Histogram,
     /// A deleted segment kept for the next rotation (see "Recycled segments").
     spare: Option<Rc<DmaFile>>,
 }
@@ -248,5 +250,10 @@ impl Wal {
 
     pub fn stats(&self) -> WalStats {
         self.inner.borrow().stats
+    }
+
+    /// The durations of this WAL's fdatasyncs since it opened.
+    pub fn fsync_histogram(&self) -> crate::metrics::Histogram {
+        self.inner.borrow().fsync_seconds.clone()
     }
 }
