@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests talk to, from Debian: curl, the real influxd 1.6.7 and `influx` CLI
 # (differential tests), python3-influxdb (a real client library), wrk (load measurements),
-# e2fsprogs and mount (the disk-full test's loop ext4), systemd (systemd-analyze verify).
+# e2fsprogs and mount (the disk-full test's loop ext4), systemd (systemd-analyze verify), and
+# PyPI prometheus-client (its text-format parser checks /metrics).
 # Idempotent; does nothing when everything is present.
 set -euo pipefail
 need=()
@@ -27,4 +28,15 @@ fi
 # their own influxd on other ports, so a running service is harmless, but stop it to keep 8086 free.
 if command -v systemctl >/dev/null && systemctl is-active --quiet influxdb 2>/dev/null; then
   systemctl stop influxdb || true
+fi
+# The Prometheus text parser of the official Python client (PyPI prometheus-client), which
+# tests/metrics.rs runs on /metrics.
+if ! /usr/bin/python3 -c 'import prometheus_client.parser' 2>/dev/null; then
+  if ! /usr/bin/python3 -m pip --version >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+  fi
+  /usr/bin/python3 -m pip install -q --break-system-packages prometheus-client 2>/dev/null \
+    || /usr/bin/python3 -m pip install -q --user prometheus-client
 fi

@@ -9,6 +9,8 @@ pub mod duration;
 pub mod http;
 pub mod limits;
 pub mod lineproto;
+pub mod logging;
+pub mod metrics;
 pub mod query;
 pub mod runtime;
 pub mod server;

@@ -32,10 +32,11 @@ fn main() -> ExitCode {
         eprintln!("lineshard: {e}");
         return ExitCode::from(2);
     }
+    lineshard::logging::init(&config.logging);
     match lineshard::server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("lineshard: {e}");
+            tracing::error!("lineshard: {e}");
             ExitCode::FAILURE
         }
     }

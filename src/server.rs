@@ -177,12 +177,11 @@ pub fn run(mut config: Config) -> Result<(), StartError> {
     let cpus = pick_cpus(config.runtime.cores)?;
     let layout = DataLayout::open_or_create(&data_dir, cpus.len()).map_err(StartError::Layout)?;
     if layout.partitions as usize != cpus.len() {
-        eprintln!(
-            "lineshard: note: the data dir has {} partitions (fixed when it was created) and {} cores run; \
-             each core serves the partitions p with p % {} == its id",
-            layout.partitions,
-            cpus.len(),
-            cpus.len()
+        tracing::info!(
+            partitions = layout.partitions,
+            cores = cpus.len(),
+            "the data dir's partition count (fixed when it was created) differs from the cores that run: \
+             each core serves the partitions p with p % cores == its id"
         );
     }
     let shared = Shared {
@@ -210,6 +209,13 @@ pub fn run(mut config: Config) -> Result<(), StartError> {
     );
     use std::io::Write;
     let _ = std::io::stdout().flush();
+    tracing::info!(
+        address = %addr,
+        cores = cpus.len(),
+        data_dir = %data_dir.display(),
+        version = env!("CARGO_PKG_VERSION"),
+        "lineshard started"
+    );
     let result = serve_until_stopped(&notices, cpus.len(), &stopping, shutdown_timeout);
     drop(handles);
     result
@@ -294,19 +300,21 @@ fn serve_until_stopped(
 
 /// Log: a graceful shutdown begins.
 fn log_shutdown_begins(sig: i32, timeout: Duration) {
-    eprintln!(
-        "lineshard: signal {sig}: shutting down (stop accepting, answer what was received, sync and seal; at most {timeout:?}; a second signal exits at once)"
+    tracing::info!(
+        signal = sig,
+        timeout_ms = timeout.as_millis() as u64,
+        "shutting down: stop accepting, answer what was received, sync and seal (a second signal exits at once)"
     );
 }
 
 /// Log: a second signal ends the process before the drain finished.
 fn log_shutdown_cut_short(sig: i32) {
-    eprintln!("lineshard: signal {sig} again: exiting now");
+    tracing::warn!(signal = sig, "second signal: exiting now");
 }
 
 /// Log: the graceful shutdown finished.
 fn log_shutdown_done() {
-    eprintln!("lineshard: every core drained, synced and sealed: exiting");
+    tracing::info!("lineshard stopped: every core drained, synced and sealed");
 }
 
 /// Creates the data dir and returns its absolute path (glommio opens files relative to fd -1,
@@ -467,7 +475,7 @@ async fn core_main(shared: Shared, ready: impl Fn(Notice)) {
         }
     };
     ready(Notice::Ready);
-    let drain = Rc::new(crate::http::Drain::default());
+    let drain = Rc::new(crate::http::Drain::counting(core.connections()));
     let watch = drain.clone();
     glommio::spawn_local(async move {
         while !stopping.load(Ordering::Relaxed) {

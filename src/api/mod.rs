@@ -4,9 +4,11 @@
 //!
 //! Status codes are chosen by error variant here, never by matching message text.
 
+mod access;
 pub mod auth;
 mod delete;
 mod error;
+mod metrics;
 mod query;
 mod show;
 mod write;
@@ -25,6 +27,7 @@ pub const API_VERSION: &str = "1.8.10";
 pub struct Api {
     core: Rc<Core>,
     auth: auth::Authenticator,
+    errors: access::ErrorBurst,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +37,7 @@ enum Route {
     Query,
     Ping,
     Health,
+    Metrics,
 }
 
 fn route(path: &str) -> Option<Route> {
@@ -43,6 +47,7 @@ fn route(path: &str) -> Option<Route> {
         "/query" => Route::Query,
         "/ping" | "/status" => Route::Ping,
         "/health" => Route::Health,
+        "/metrics" => Route::Metrics,
         _ => return None,
     })
 }
@@ -52,7 +57,9 @@ fn method_allowed(route: Route, m: &Method) -> bool {
         Route::WriteV1 | Route::WriteV2 => matches!(m, Method::Post | Method::Options),
         Route::Query => matches!(m, Method::Get | Method::Post | Method::Options),
         Route::Ping => matches!(m, Method::Get | Method::Head | Method::Options),
-        Route::Health => matches!(m, Method::Get | Method::Head | Method::Options),
+        Route::Health | Route::Metrics => {
+            matches!(m, Method::Get | Method::Head | Method::Options)
+        }
     }
 }
 
@@ -61,6 +68,7 @@ impl Api {
         Api {
             core,
             auth: auth::Authenticator::new(),
+            errors: access::ErrorBurst::default(),
         }
     }
 }
@@ -89,7 +97,12 @@ impl crate::http::Handler for Api {
                     .check(&self.core, head)
                     .map_err(|e| query::format_error(head, ApiError::from(e).response()))?,
             ),
-            Route::Ping | Route::Health => None,
+            Route::Metrics if self.core.config().http.metrics_auth => Some(
+                self.auth
+                    .check(&self.core, head)
+                    .map_err(|e| ApiError::from(e).response())?,
+            ),
+            Route::Ping | Route::Health | Route::Metrics => None,
         };
         let target = match r {
             Route::WriteV1 => write::target_v1(&self.core, head).map_err(ApiError::from)?,
@@ -124,7 +137,13 @@ impl crate::http::Handler for Api {
                     Err(e) => return e.response(),
                 }
             }
-            Route::Ping | Route::Health => auth::Principal::Open,
+            Route::Metrics if self.core.config().http.metrics_auth => {
+                match self.auth.authenticate(&self.core, &req.head).await {
+                    Ok(p) => p,
+                    Err(e) => return e.response(),
+                }
+            }
+            Route::Ping | Route::Health | Route::Metrics => auth::Principal::Open,
         };
         match r {
             Route::WriteV1 | Route::WriteV2 => {
@@ -140,6 +159,7 @@ impl crate::http::Handler for Api {
                 }
             }
             Route::Query => query::query(&self.core, req, &principal).await,
+            Route::Metrics => metrics::metrics(&self.core, &principal).await,
             Route::Ping => ping(&req.head),
             Route::Health => Response::json(
                 200,
@@ -149,6 +169,10 @@ impl crate::http::Handler for Api {
                 .into_bytes(),
             ),
         }
+    }
+
+    fn answered(&self, exchange: &crate::http::Exchange<'_>) {
+        access::answered(&self.core, &self.errors, exchange);
     }
 }
 

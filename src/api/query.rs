@@ -77,7 +77,11 @@ pub fn format_error(head: &RequestHead, mut resp: Response) -> Response {
 pub async fn query(core: &Rc<Core>, req: &Request, principal: &Principal) -> Response {
     let params = Params::from(req);
     let (format, content_type) = format_of(&req.head);
-    let fail = |e: ApiError| format_error(&req.head, e.response());
+    let fail = |e: ApiError| {
+        // A request refused before any statement ran counts as one failed statement.
+        core.counters().query(false, std::time::Duration::ZERO);
+        format_error(&req.head, e.response())
+    };
     let Some(q) = params.get("q").filter(|q| !q.trim().is_empty()) else {
         return fail(ApiError::QueryMissing);
     };
@@ -310,6 +314,7 @@ impl Run {
                 }
                 _ => None,
             };
+            let started = std::time::Instant::now();
             let mut r = execute(&self.core, stmt, &self.db, &self.rp, &self.principal).await;
             drop(running);
             if let Some(zone) = zone {
@@ -324,6 +329,7 @@ impl Run {
                 }
             }
             let failed = r.error.is_some();
+            self.core.counters().query(!failed, started.elapsed());
             match warning {
                 // An error result carries no messages (1.x returns before sending them).
                 Some(w) if !failed => r = r.with_warning(w),

@@ -10,7 +10,14 @@ use crate::limits::*;
 pub fn check(cfg: &Config) -> Result<(), ConfigError> {
     check_http(cfg)?;
     check_data(cfg)?;
+    check_logging(cfg)?;
     check_runtime(cfg)
+}
+
+fn check_logging(cfg: &Config) -> Result<(), ConfigError> {
+    tracing_subscriber::EnvFilter::try_new(&cfg.logging.level)
+        .map(|_| ())
+        .map_err(|e| invalid("logging.level", format!("{:?}: {e}", cfg.logging.level)))
 }
 
 fn go(d: Duration) -> String {

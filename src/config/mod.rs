@@ -84,6 +84,10 @@ section! {
         max_tags_per_line: usize = limits::TAGS_PER_LINE_MAX;
         "Most fields on one line-protocol line; lines with more are dropped (partial write)."
         max_fields_per_line: usize = limits::FIELDS_PER_LINE_MAX;
+        "With auth-enabled, /metrics requires an admin user; false leaves /metrics open."
+        metrics_auth: bool = true;
+        "Write an access log line per request (1.x's combined log format) to the log."
+        log_enabled: bool = false;
     }
 }
 
@@ -131,6 +135,24 @@ section! {
 }
 
 section! {
+    "Logs: written to stderr, one line per event."
+    LoggingConfig ["logging"] {
+        "Least severe level logged (error, warn, info, debug, trace, or tracing directives); RUST_LOG overrides it."
+        level: String = "info".to_string();
+        "Line format: text (human-readable) or json (one JSON object per line)."
+        format: LogFormat = LogFormat::Text;
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+section! {
     "Query limits, named as 1.x's [coordinator] names them; 0 = unlimited."
     CoordinatorConfig ["coordinator"] {
         #[serde(with = "go_duration_serde")]
@@ -165,6 +187,7 @@ pub struct Config {
     pub data: DataConfig,
     pub runtime: RuntimeConfig,
     pub coordinator: CoordinatorConfig,
+    pub logging: LoggingConfig,
 }
 
 /// Why the configuration cannot be used; `Display` is what main prints before exiting.
@@ -322,6 +345,12 @@ pub fn print_config(cfg: &Config) -> String {
             RuntimeConfig::FIELDS,
             toml::Value::try_from(&cfg.runtime),
         ),
+        (
+            LoggingConfig::SECTION,
+            LoggingConfig::DOC,
+            LoggingConfig::FIELDS,
+            toml::Value::try_from(&cfg.logging),
+        ),
     ];
     for (section, section_doc, fields, values) in sections {
         out.push_str(&format!("\n# {section_doc}\n[{section}]\n"));
@@ -407,6 +436,10 @@ mod tests {
         cfg.data.wal_fsync = FsyncMode::Interval;
         cfg.data.wal_fsync_interval = Duration::from_micros(2_500);
         cfg.runtime.cores = 3;
+        cfg.http.metrics_auth = false;
+        cfg.http.log_enabled = true;
+        cfg.logging.level = "lineshard=debug,warn".into();
+        cfg.logging.format = LogFormat::Json;
         let text = print_config(&cfg);
         assert_eq!(parse(&text).unwrap(), cfg, "{text}");
     }
@@ -418,6 +451,7 @@ mod tests {
             HttpConfig::FIELDS,
             DataConfig::FIELDS,
             RuntimeConfig::FIELDS,
+            LoggingConfig::FIELDS,
         ];
         for (field, doc) in all.into_iter().flatten() {
             assert!(!doc.contains('\n'), "{field}");

@@ -64,7 +64,7 @@ pub async fn accept_loop<H: Handler + 'static>(
             }
             Err(e) => {
                 // Out of file descriptors or similar: back off briefly instead of spinning.
-                eprintln!("accept: {e}");
+                tracing::warn!(error = %e, "accept failed");
                 glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
             }
         }

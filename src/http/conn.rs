@@ -20,7 +20,7 @@ use super::response::{
     current_date, encode_body_piece, encode_response, new_request_id, BodyStream, EncodeCtx,
     Response, CHUNKED_BODY_END,
 };
-use super::{Drain, Handler, HttpLimits, Request, DRAIN_IDLE_GRACE};
+use super::{Drain, Exchange, Handler, HttpLimits, Request, DRAIN_IDLE_GRACE};
 
 /// Bytes asked of the socket per read while reading heads and chunked bodies.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -71,7 +71,9 @@ pub async fn serve_connection<H: Handler>(
 ) {
     // Small responses must not wait for Nagle; failure only costs latency.
     let _ = stream.set_nodelay(true);
+    let peer = stream.peer_addr().ok();
     let mut conn = Conn {
+        peer,
         stream,
         handler,
         limits,
@@ -117,6 +119,8 @@ pub fn recycle_body_buffer(buf: Vec<u8>) {
 
 struct Conn<H> {
     stream: TcpStream,
+    /// The client's address (access log).
+    peer: Option<std::net::SocketAddr>,
     handler: Rc<H>,
     limits: Rc<HttpLimits>,
     /// Set when the core shuts down: answers close the connection, idle waits are short.
@@ -135,6 +139,8 @@ struct Meta {
     head_request: bool,
     minor_version: u8,
     keep_alive: bool,
+    /// When the head had been read.
+    started: Instant,
 }
 
 impl Meta {
@@ -144,6 +150,7 @@ impl Meta {
             head_request: head.method == Method::Head,
             minor_version: head.minor_version,
             keep_alive: head.keep_alive,
+            started: Instant::now(),
         }
     }
 }
@@ -171,8 +178,9 @@ impl<H: Handler> Conn<H> {
                     head_request: false,
                     minor_version: 1,
                     keep_alive: false,
+                    started: Instant::now(),
                 };
-                return self.answer(&resp, &meta).await;
+                return self.answer(None, &resp, &meta).await;
             }
             Err(_) => return Next::Drop,
         };
@@ -196,9 +204,8 @@ impl<H: Handler> Conn<H> {
             Ok(Err(e)) => {
                 // The body was not read to its end: the framing is lost, close.
                 meta.keep_alive = false;
-                return self
-                    .answer(&Response::error(e.status(), &e.to_string()), &meta)
-                    .await;
+                let resp = Response::error(e.status(), &e.to_string());
+                return self.answer(Some(&head), &resp, &meta).await;
             }
             Err(_) => return Next::Drop,
         };
@@ -206,9 +213,8 @@ impl<H: Handler> Conn<H> {
             match gunzip_bounded(&body, self.limits.body_bytes_max) {
                 Ok(plain) => plain,
                 Err(e) => {
-                    return self
-                        .answer(&Response::error(e.status(), &e.to_string()), &meta)
-                        .await
+                    let resp = Response::error(e.status(), &e.to_string());
+                    return self.answer(Some(&head), &resp, &meta).await;
                 }
             }
         } else {
@@ -236,16 +242,33 @@ impl<H: Handler> Conn<H> {
             meta.keep_alive = false;
         }
         if resp.stream.is_some() {
-            return self.answer_streamed(resp, meta).await;
+            return self.answer_streamed(&req.head, resp, meta).await;
         }
-        self.answer(&resp, &meta).await
+        self.answer(Some(&req.head), &resp, &meta).await
     }
 
     /// Sends a head and then the body as its stream produces it, each piece one chunk; pieces
     /// already waiting are written together, and the socket is written whenever the stream
     /// has nothing ready (so a client sees each piece as soon as it exists). A failed write
     /// drops the stream, which stops its producer.
-    async fn answer_streamed(&mut self, mut resp: Response, mut meta: Meta) -> Next {
+    async fn answer_streamed(
+        &mut self,
+        head: &RequestHead,
+        mut resp: Response,
+        mut meta: Meta,
+    ) -> Next {
+        let mut sent = 0u64;
+        let next = self.send_streamed(&mut resp, &mut meta, &mut sent).await;
+        self.report(Some(head), resp.status, None, sent, &meta);
+        next
+    }
+
+    async fn send_streamed(
+        &mut self,
+        resp: &mut Response,
+        meta: &mut Meta,
+        sent: &mut u64,
+    ) -> Next {
         // HTTP/1.0 has no chunked encoding: the end of the body is the end of the connection.
         let chunked = meta.minor_version >= 1;
         if !chunked {
@@ -259,7 +282,7 @@ impl<H: Handler> Conn<H> {
             minor_version: meta.minor_version,
             keep_alive: meta.keep_alive,
         };
-        encode_response(&resp, &ctx, &mut self.wbuf);
+        encode_response(resp, &ctx, &mut self.wbuf);
         let Some(BodyStream(mut stream)) = resp.stream.take() else {
             return Next::Close;
         };
@@ -271,6 +294,7 @@ impl<H: Handler> Conn<H> {
             }
             let mut next = stream.next().await;
             while let Some(piece) = next {
+                *sent += piece.len() as u64;
                 encode_body_piece(&piece, chunked, &mut self.wbuf);
                 next = match future::poll_once(stream.next()).await {
                     Some(ready) if self.wbuf.len() <= WRITE_BUFFER_BYTES_MAX => ready,
@@ -319,11 +343,42 @@ impl<H: Handler> Conn<H> {
                 meta.keep_alive = false;
             }
         }
-        self.answer(&resp, meta).await
+        self.answer(Some(head), &resp, meta).await
+    }
+
+    /// Sends `resp` ([`Self::send`]) and tells the handler it was answered.
+    async fn answer(&mut self, head: Option<&RequestHead>, resp: &Response, meta: &Meta) -> Next {
+        let next = self.send(resp, meta).await;
+        let body = if meta.head_request {
+            0
+        } else {
+            resp.body.len() as u64
+        };
+        self.report(head, resp.status, resp.error.as_deref(), body, meta);
+        next
+    }
+
+    fn report(
+        &self,
+        head: Option<&RequestHead>,
+        status: u16,
+        error: Option<&str>,
+        body_bytes: u64,
+        meta: &Meta,
+    ) {
+        self.handler.answered(&Exchange {
+            head,
+            status,
+            error,
+            body_bytes,
+            started: meta.started,
+            request_id: &meta.request_id,
+            peer: self.peer,
+        });
     }
 
     /// Encodes `resp`; flushes unless more pipelined requests are already buffered.
-    async fn answer(&mut self, resp: &Response, meta: &Meta) -> Next {
+    async fn send(&mut self, resp: &Response, meta: &Meta) -> Next {
         let date = current_date();
         let ctx = EncodeCtx {
             request_id: &meta.request_id,

@@ -3,6 +3,7 @@
 //! idle connection waits [`DRAIN_IDLE_GRACE`] for a request already on its way before it closes.
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use glommio::sync::Semaphore;
@@ -18,8 +19,8 @@ pub struct Drain {
     /// Never has a permit; closed when the drain begins, which wakes every waiter at once (a
     /// waiter that goes away unlinks itself, so idle connections leave nothing behind).
     gate: Semaphore,
-    /// Connections open on this core.
-    open: Cell<usize>,
+    /// Connections open on this core (shared with the core's `/metrics` counters).
+    open: Rc<Cell<usize>>,
 }
 
 impl Default for Drain {
@@ -27,12 +28,20 @@ impl Default for Drain {
         Drain {
             draining: Cell::new(false),
             gate: Semaphore::new(0),
-            open: Cell::new(0),
+            open: Rc::default(),
         }
     }
 }
 
 impl Drain {
+    /// A drain that keeps its count of open connections in `open`.
+    pub fn counting(open: Rc<Cell<usize>>) -> Self {
+        Drain {
+            open,
+            ..Drain::default()
+        }
+    }
+
     /// Begins the drain and wakes everything waiting for it.
     pub fn start(&self) {
         self.draining.set(true);

@@ -33,7 +33,7 @@ pub use body::{gunzip_bounded, BodyError, ChunkedDecoder};
 pub use conn::{recycle_body_buffer, serve_connection};
 pub use drain::{Drain, DRAIN_IDLE_GRACE};
 pub use head::{parse_head, parse_query_string, HeadError, HeadStatus, Method, RequestHead};
-pub use response::{encode_response, new_request_id, BodyStream, EncodeCtx, Response};
+pub use response::{clf_date, encode_response, new_request_id, BodyStream, EncodeCtx, Response};
 
 /// Every bound the HTTP layer enforces. Units last in the names.
 #[derive(Debug, Clone)]
@@ -89,4 +89,24 @@ pub trait Handler {
     fn stops_on_hangup(&self, _head: &RequestHead) -> bool {
         false
     }
+    /// Told of every answered request, once its answer is written (or the connection failed
+    /// while writing it): the handler's metrics and access log. Must not block.
+    fn answered(&self, _exchange: &Exchange<'_>) {}
+}
+
+/// One answered request as the connection saw it.
+#[derive(Debug)]
+pub struct Exchange<'a> {
+    /// `None` when the head did not parse.
+    pub head: Option<&'a RequestHead>,
+    pub status: u16,
+    /// The error text of an error answer.
+    pub error: Option<&'a str>,
+    /// Body bytes sent (0 for HEAD).
+    pub body_bytes: u64,
+    /// When the head had been read.
+    pub started: std::time::Instant,
+    pub request_id: &'a str,
+    /// The client's address, when the socket knows it.
+    pub peer: Option<std::net::SocketAddr>,
 }

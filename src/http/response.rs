@@ -242,12 +242,29 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Formats seconds since the Unix epoch as the Common Log Format's time, in UTC
+/// (`02/Jan/2006:15:04:05 +0000`), as access logs write it.
+pub fn clf_date(unix_secs: u64) -> String {
+    let (days, secs) = (unix_secs / 86_400, unix_secs % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{:02}/{}/{}:{:02}:{:02}:{:02} +0000",
+        day,
+        MONTHS[(month - 1) as usize],
+        year,
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 /// Formats seconds since the Unix epoch as an IMF-fixdate (RFC 9110 5.6.7).
 pub(crate) fn http_date(unix_secs: u64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let days = unix_secs / 86_400;
     let secs = unix_secs % 86_400;
     let (year, month, day) = civil_from_days(days);
@@ -455,6 +472,8 @@ mod tests {
         assert_eq!(http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
         assert_eq!(http_date(1_795_519_607), "Tue, 24 Nov 2026 11:26:47 GMT");
         assert_eq!(http_date(4_102_444_799), "Thu, 31 Dec 2099 23:59:59 GMT");
+        assert_eq!(clf_date(1_795_519_607), "24/Nov/2026:11:26:47 +0000");
+        assert_eq!(clf_date(951_782_400), "29/Feb/2000:00:00:00 +0000");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod ops;
 use super::oneshot;
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::metrics::{Counters, Snapshot};
 use crate::shard::batch::Batch;
 use crate::shard::cardinality::{Cardinality, Refused};
 use crate::shard::schema::{ClaimAnswer, FieldClaim, SchemaMap};
@@ -85,6 +86,8 @@ pub enum Req {
     },
     /// The /query statements running on this core.
     Queries,
+    /// This core's counters and storage figures for `/metrics`.
+    Metrics,
     /// Change the catalog (core 0 only).
     Catalog(CatalogChange),
     /// A new catalog snapshot from core 0, plus what to purge.
@@ -101,6 +104,7 @@ pub enum Resp {
     Shown(ShowAnswer),
     FieldKeysKnown(FieldKeys),
     Running(Vec<RunningQuery>),
+    Measured(Box<Snapshot>),
     CatalogChanged(Result<(), CatalogChangeError>),
     Ack,
 }
@@ -173,6 +177,9 @@ pub struct RunningQuery {
     pub started: std::time::Instant,
 }
 
+/// A core's counters and storage figures for `/metrics`.
+pub struct Measure;
+
 /// Change the catalog (served by core 0 only).
 pub struct ChangeCatalog(pub CatalogChange);
 
@@ -212,6 +219,7 @@ call!(ShowFieldKeys => FieldKeys,
     |c| Req::FieldKeys { db: c.db, rp: c.rp, measurements: c.measurements },
     Resp::FieldKeysKnown(r) => r);
 call!(ListQueries => Vec<RunningQuery>, |_c| Req::Queries, Resp::Running(r) => r);
+call!(Measure => Box<Snapshot>, |_c| Req::Metrics, Resp::Measured(r) => r);
 call!(ChangeCatalog => Result<(), CatalogChangeError>, |c| Req::Catalog(c.0), Resp::CatalogChanged(r) => r);
 call!(InstallCatalog => (), |c| Req::CatalogSnapshot(c.0, c.1), Resp::Ack => ());
 
@@ -278,6 +286,10 @@ pub struct Core {
     compacting: RefCell<Vec<usize>>,
     /// The data dir's free space was below `[data] min-free-disk-bytes` at the last check.
     disk_low: Cell<bool>,
+    /// What this core counts for `/metrics`.
+    counters: RefCell<Counters>,
+    /// Client connections open on this core (kept by the accept loop).
+    connections: Rc<Cell<usize>>,
 }
 
 /// Decoders a core keeps for reuse (one per request decoded at the same time; each holds a
@@ -367,7 +379,39 @@ impl Core {
             pending: RefCell::new(HashMap::new()),
             decoders: RefCell::new(Vec::new()),
             disk_low: Cell::new(false),
+            counters: RefCell::new(Counters::default()),
+            connections: Rc::new(Cell::new(0)),
         })
+    }
+
+    /// This core's counters for `/metrics` (hold across no `.await`).
+    pub fn counters(&self) -> std::cell::RefMut<'_, Counters> {
+        self.counters.borrow_mut()
+    }
+
+    /// The count of client connections open on this core, for the accept loop to keep.
+    pub fn connections(&self) -> Rc<Cell<usize>> {
+        self.connections.clone()
+    }
+
+    /// This core's part of a `/metrics` answer: its counters, what its partitions hold, its
+    /// series by database and its open connections.
+    fn measure(&self) -> Snapshot {
+        let mut storage = crate::metrics::StorageStats::default();
+        for p in self.partitions.borrow().iter() {
+            storage.merge(&p.stats());
+        }
+        let mut series = BTreeMap::new();
+        for ((db, _), ix) in self.indexes.borrow().iter() {
+            *series.entry(db.clone()).or_insert(0) += ix.len() as u64;
+        }
+        Snapshot {
+            counters: self.counters.borrow().clone(),
+            memtable_bytes: BTreeMap::from([(self.id, storage.memtable_bytes)]),
+            connections: BTreeMap::from([(self.id, self.connections.get() as u64)]),
+            storage,
+            series,
+        }
     }
 
     /// Starts one receive loop per peer; each request is served in its own task.
@@ -512,6 +556,7 @@ impl Core {
                 measurements,
             } => Resp::FieldKeysKnown(self.field_keys_local(&db, &rp, &measurements)),
             Req::Queries => Resp::Running(self.queries.borrow().clone()),
+            Req::Metrics => Resp::Measured(Box::new(self.measure())),
             Req::Catalog(change) => Resp::CatalogChanged(self.change_catalog(change).await),
             Req::CatalogSnapshot(cat, purges) => {
                 self.install_catalog(cat, &purges);
@@ -621,6 +666,11 @@ impl Core {
             }
         })
         .detach();
+    }
+
+    /// The partition number of this core's partition `idx` (for logs).
+    pub(super) fn partition_id(&self, idx: usize) -> u32 {
+        self.partitions.borrow().get(idx).map_or(u32::MAX, |p| p.id)
     }
 
     /// Sends the field types found in this core's stored data (WAL replay and segments) to their
@@ -768,6 +818,11 @@ impl Core {
                     expired += p.expire(cutoff);
                 }
                 if expired > 0 {
+                    tracing::info!(
+                        core = core.id,
+                        files = expired,
+                        "retention: segment files past their retention policy dropped"
+                    );
                     core.rebuild_indexes();
                 }
             }
@@ -874,7 +929,7 @@ impl Core {
                     Ok(true) => {}
                     Ok(false) => break,
                     Err(e) => {
-                        eprintln!("lineshard: core {}: compaction: {e}", core.id);
+                        tracing::error!(core = core.id, error = %e, "compaction failed");
                         break;
                     }
                 }

@@ -8,6 +8,6 @@ mod oneshot;
 
 pub use self::core::{
     Applied, Apply, Call, CallError, ChangeCatalog, Claim, Core, DeleteSeries, FieldKeys,
-    InstallCatalog, ListQueries, Msg, Purge, Reducer, Req, Resp, RunningQuery, Scan, ScanReduce,
-    Show, ShowFieldKeys,
+    InstallCatalog, ListQueries, Measure, Msg, Purge, Reducer, Req, Resp, RunningQuery, Scan,
+    ScanReduce, Show, ShowFieldKeys,
 };

@@ -2,6 +2,7 @@
 //! owners, and the refused points are dropped from the batches.
 
 use super::stage::{conflict_text, Staged};
+use crate::metrics::Reject;
 use crate::runtime::{CallError, Claim, Core};
 use crate::shard::batch::Batch;
 use crate::shard::key;
@@ -68,7 +69,9 @@ pub(super) fn recheck(st: &mut Staged, claims: &[FieldClaim], refused: &[Option<
                     });
                     if let Some((k, ty, r)) = refusal {
                         let at = (u8::from(!r.in_request), at);
-                        st.drop_point(at, || conflict_text(k, p.measurement, ty, r.existing));
+                        st.drop_point(at, Reject::TypeConflict, || {
+                            conflict_text(k, p.measurement, ty, r.existing)
+                        });
                         continue;
                     }
                 }

@@ -21,6 +21,7 @@ pub use error::WriteError;
 
 use crate::http::{RequestHead, Response};
 use crate::lineproto::{DecodeOptions, Precision};
+use crate::metrics::Reject;
 use crate::runtime::{Applied, Apply, Core};
 use crate::shard::batch::Batch;
 use crate::storage::layout;
@@ -195,6 +196,16 @@ pub async fn write(core: &Rc<Core>, target: WriteTarget, body: Vec<u8>) -> Respo
     }
 }
 
+/// Adds the lines `st` did not store to `lineshard_lines_rejected_total`.
+fn count_rejected(core: &Core, db: &str, st: &stage::Staged) {
+    let mut c = core.counters();
+    c.lines_rejected(db, Reject::Parse, st.parse_error_count as u64);
+    c.lines_rejected(db, Reject::Retention, st.beyond_retention as u64);
+    for why in Reject::ALL {
+        c.lines_rejected(db, why, st.rejected[why as usize]);
+    }
+}
+
 async fn write_points(
     core: &Rc<Core>,
     target: WriteTarget,
@@ -238,6 +249,7 @@ async fn write_points(
     // (not after the WAL wait), while it is still in the core's caches.
     crate::http::recycle_body_buffer(body);
     if st.lines_ok == 0 && st.parse_error_count > 0 {
+        count_rejected(core, &db, &st);
         return Err(WriteError::Unparsable(parse_error_text(&st)));
     }
     if !st.claims.is_empty() {
@@ -250,6 +262,10 @@ async fn write_points(
     let applied = glommio::timer::timeout(core.config().data.write_timeout, applied)
         .await
         .map_err(|_| WriteError::Timeout { v2: target.v2 })??;
+    st.rejected[Reject::Limit as usize] += u64::from(applied.refused.points);
+    core.counters()
+        .points_written(&db, u64::from(applied.points));
+    count_rejected(core, &db, &st);
     // Storage limits refuse points as 1.x's shard does: a partial write with its reason.
     if let Some(reason) = applied.refused.reason {
         st.dropped += applied.refused.points as usize;

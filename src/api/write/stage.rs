@@ -4,6 +4,7 @@
 
 use super::WriteError;
 use crate::lineproto::{lines, DecodeOptions, ErrorKind, FieldType, Line, LineError, ReservedTime};
+use crate::metrics::Reject;
 use crate::runtime::Core;
 use crate::shard::batch::{Batch, NewPoint, SchemaToken};
 use crate::shard::key;
@@ -38,6 +39,8 @@ pub(super) struct Staged {
     pub(super) parse_errors: Vec<LineError>,
     pub(super) parse_error_count: usize,
     pub(super) lines_ok: usize,
+    /// Points dropped, by reason (`Reject as usize`), for `lineshard_lines_rejected_total`.
+    pub(super) rejected: [u64; Reject::ALL.len()],
 }
 
 impl Staged {
@@ -60,6 +63,7 @@ impl Staged {
             parse_errors: Vec::new(),
             parse_error_count: 0,
             lines_ok: 0,
+            rejected: [0; Reject::ALL.len()],
         }
     }
 
@@ -89,8 +93,14 @@ impl Staged {
     }
 
     /// Counts a dropped point; the answer names the reason of the lowest rank.
-    pub(super) fn drop_point(&mut self, at: DropRank, reason: impl FnOnce() -> String) {
+    pub(super) fn drop_point(
+        &mut self,
+        at: DropRank,
+        why: Reject,
+        reason: impl FnOnce() -> String,
+    ) {
         self.dropped += 1;
+        self.rejected[why as usize] += 1;
         if self
             .first_drop
             .as_ref()
@@ -333,7 +343,7 @@ pub(super) async fn stage(
         // Per-line limits (config [http] max-line-bytes, max-tags/fields-per-line): the line is
         // dropped with a partial-write reason; an over-long line is not even decoded.
         if let Some(reason) = line_too_long(core.config(), line_no, line) {
-            st.drop_point(rank(n), || reason);
+            st.drop_point(rank(n), Reject::Limit, || reason);
             continue;
         }
         let mut point = match decoder.decode(line, opts) {
@@ -346,12 +356,14 @@ pub(super) async fn stage(
         };
         st.lines_ok += 1;
         if let Some(reason) = too_many_keys(core.config(), line_no, &point) {
-            st.drop_point(rank(n), || reason);
+            st.drop_point(rank(n), Reject::Limit, || reason);
             continue;
         }
         let measurement = point.measurement();
         if let Some(kind) = point.reserved_time() {
-            st.drop_point(rank(n), || reserved_time_text(kind, &measurement));
+            st.drop_point(rank(n), Reject::Invalid, || {
+                reserved_time_text(kind, &measurement)
+            });
             continue;
         }
         let ts = point.timestamp_ns();
@@ -373,7 +385,7 @@ pub(super) async fn stage(
             check_fields(core, db, rp, &measurement, &mut point, &mut st, &mut memo)
         };
         if let Some(text) = check.conflict {
-            st.drop_point(rank(n), || text);
+            st.drop_point(rank(n), Reject::TypeConflict, || text);
             continue;
         }
         let part = append_point(

@@ -56,9 +56,19 @@ impl Core {
     /// Seals partition `idx`, retrying a failed seal every [`SEAL_RETRY`] until it is written;
     /// whether a seal was written.
     pub(super) async fn seal_until_done(self: &Rc<Self>, idx: usize) -> bool {
+        let (started, partition) = (std::time::Instant::now(), self.partition_id(idx));
         loop {
             match crate::storage::seal(&self.partitions, idx).await {
-                Ok(()) => return true,
+                Ok(()) => {
+                    self.counters().seals += 1;
+                    tracing::info!(
+                        core = self.id,
+                        partition,
+                        took_ms = started.elapsed().as_millis() as u64,
+                        "memtable sealed"
+                    );
+                    return true;
+                }
                 Err(e) => {
                     let retry = self
                         .partitions
@@ -121,22 +131,25 @@ fn free_bytes(dir: &std::path::Path) -> nix::Result<u64> {
 /// Log: writes refused, or taken again, for the free-space floor.
 fn log_disk_low(low: bool, free: u64, floor: u64) {
     if low {
-        eprintln!("lineshard: {free} bytes free on the data dir's device, below min-free-disk-bytes = {floor}: refusing writes (503) until there is space");
+        tracing::warn!(
+            free_bytes = free,
+            min_free_disk_bytes = floor,
+            "free space below min-free-disk-bytes: refusing writes (503) until there is space"
+        );
     } else {
-        eprintln!("lineshard: {free} bytes free on the data dir's device: taking writes again");
+        tracing::info!(free_bytes = free, "free space is back: taking writes again");
     }
 }
 
 fn log_disk_check_failed(e: &nix::Error) {
-    eprintln!("lineshard: cannot read the data dir's free space: {e}");
+    tracing::warn!(error = %e, "cannot read the data dir's free space");
 }
 
 /// Log: a seal failed (its memtable stays readable; `retry`: it is tried again).
 fn log_seal_failed(core: usize, e: &crate::storage::StorageError, retry: bool) {
-    let then = if retry { "; trying again" } else { "" };
-    eprintln!("lineshard: core {core}: {e}{then}");
+    tracing::error!(core, error = %e, retry, "seal failed");
 }
 
 fn log_shutdown_sync_failed(core: usize, e: &crate::storage::wal::WalError) {
-    eprintln!("lineshard: core {core}: shutdown: syncing a write-ahead log failed: {e}");
+    tracing::error!(core, error = %e, "shutdown: syncing a write-ahead log failed");
 }

@@ -143,6 +143,13 @@ impl Partition {
     /// Step 4: the inputs go (each when its last reader is done).
     fn finish_compaction(&mut self) {
         for i in self.compacting.drain(..) {
+            tracing::info!(
+                partition = self.id,
+                segment = %i.path().display(),
+                bytes = i.bytes,
+                reason = "compacted",
+                "segment file deleted"
+            );
             i.handle.retire();
         }
     }

@@ -31,6 +31,7 @@
 //! | `read.rs` | the read path: a scan's sources, the footer cache, a segment file's pruned rows, the merge |
 //! | `check.rs` | the offline check of a partition directory (`lineshard check`) |
 //! | `compact.rs` | background compaction: small segment files of a (db, rp) merged into one, crash-safe |
+//! | `stats.rs` | what the partition holds and has written, for `/metrics` |
 //! | `tests.rs` | unit tests |
 
 mod check;
@@ -38,6 +39,7 @@ mod compact;
 mod payload;
 mod read;
 mod seal;
+mod stats;
 #[cfg(test)]
 mod tests;
 mod tombstone;
@@ -249,11 +251,13 @@ impl Partition {
             .map_or(1, |s| s.seq / seal::FILES_PER_SEAL_MAX + 1);
         let mut memtable = Memtable::new();
         let mut bad = None;
+        let mut replayed = 0u64;
         let wal = Wal::open(
             &dir.join("wal"),
             policy,
             |r: WalRecord<'_>| match payload::decode(r.payload) {
                 Some(Record::Points { db, rp, batch }) => {
+                    replayed += 1;
                     if let Err(e) = memtable.apply_buf(db, rp, batch) {
                         bad.get_or_insert_with(|| format!("WAL record {}: {e}", r.lsn));
                     }
@@ -272,6 +276,14 @@ impl Partition {
         .map_err(|e| failed("WAL")(&e))?;
         if let Some(e) = bad {
             return Err(failed("WAL")(&e));
+        }
+        if replayed > 0 {
+            tracing::info!(
+                partition = id,
+                records = replayed,
+                points = memtable.point_count(),
+                "WAL replayed"
+            );
         }
         let sealed_types = load_types(&dir).map_err(|e| failed("schema.json")(&e))?;
         let tombstones = tombstone::load(&dir).map_err(|e| failed("tombstones")(&e))?;
@@ -377,7 +389,7 @@ impl Partition {
         if self.sealing.is_some() {
             self.dropped_while_sealing.push((db.to_string(), None));
         }
-        self.remove_segments(|s| s.db == db);
+        self.remove_segments("drop database", |s| s.db == db);
         self.sealed_types.retain(|t| t.0 != db);
         let _ = save_types(&self.dir, &self.sealed_types);
         let _ = self.wal.enqueue(&payload::drop_database(db));
@@ -389,7 +401,7 @@ impl Partition {
             self.dropped_while_sealing
                 .push((db.to_string(), Some(rp.to_string())));
         }
-        self.remove_segments(|s| s.db == db && s.rp == rp);
+        self.remove_segments("drop retention policy", |s| s.db == db && s.rp == rp);
         self.sealed_types.retain(|t| !(t.0 == db && t.1 == rp));
         let _ = save_types(&self.dir, &self.sealed_types);
         let _ = self.wal.enqueue(&payload::drop_rp(db, rp));
@@ -410,12 +422,22 @@ impl Partition {
         }
     }
 
-    fn remove_segments(&mut self, pred: impl Fn(&SegmentFile) -> bool) {
+    /// Deletes the segment files `pred` picks, logging each with `why`.
+    fn remove_segments(&mut self, why: &str, pred: impl Fn(&SegmentFile) -> bool) {
         let before = self.segments.len();
-        let footers = &mut self.footers;
+        let (footers, id) = (&mut self.footers, self.id);
         // Deleted at once, as a drop must: a scan that listed such a file finds it gone.
         self.segments.retain(|s| {
             if pred(s) {
+                tracing::info!(
+                    partition = id,
+                    segment = %s.path().display(),
+                    db = %s.db,
+                    rp = %s.rp,
+                    bytes = s.bytes,
+                    reason = why,
+                    "segment file deleted"
+                );
                 footers.remove(s.cache_key());
                 let _ = std::fs::remove_file(s.path());
                 false
@@ -440,7 +462,9 @@ impl Partition {
     /// Deletes segments whose newest point is older than `min_ns` for their (db, rp).
     pub fn expire(&mut self, cutoff: impl Fn(&str, &str) -> Option<i64>) -> usize {
         let before = self.segments.len();
-        self.remove_segments(|s| cutoff(&s.db, &s.rp).is_some_and(|min| s.time_max < min));
+        self.remove_segments("retention", |s| {
+            cutoff(&s.db, &s.rp).is_some_and(|min| s.time_max < min)
+        });
         before - self.segments.len()
     }
 
@@ -457,7 +481,7 @@ impl Partition {
 
 /// Log: a partition stopped taking writes, and why.
 fn log_stopped(partition: u32, cause: &str) {
-    eprintln!("lineshard: partition {partition}: refusing writes until restart: {cause}");
+    tracing::error!(partition, cause, "partition refusing writes until restart");
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]

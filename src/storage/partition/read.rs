@@ -205,7 +205,7 @@ pub async fn scan_files(
                         rows.append(&mut r);
                         out.footers.extend(loaded.map(|l| (f.key, l)));
                     }
-                    Err(e) => eprintln!("lineshard: core {core}: {e}"),
+                    Err(e) => tracing::error!(core, error = %e, "segment file unreadable"),
                 }
             }
             out.rows = if rows.is_empty() {

@@ -134,6 +134,7 @@ impl Wal {
                 .unwrap_or_default();
             (i.file.clone(), path)
         };
+        let started = std::time::Instant::now();
         if let Err(e) = file.fdatasync().await {
             let e = io_err("syncing", &path)(e.into());
             let mut i = self.inner.borrow_mut();
@@ -141,7 +142,7 @@ impl Wal {
             i.wake_all();
             return Err(e);
         }
-        self.inner.borrow_mut().stats.fsyncs += 1;
+        self.inner.borrow_mut().synced(started);
         Ok(())
     }
 
@@ -297,9 +298,10 @@ impl Inner {
 
     fn poison(&mut self, why: String) {
         if self.poisoned.is_none() {
-            eprintln!(
-                "wal: {}: {why}; refusing writes until restart",
-                self.dir.display()
+            tracing::error!(
+                wal = %self.dir.display(),
+                error = %why,
+                "write-ahead log failed; the partition refuses writes until restart"
             );
             self.poisoned = Some(why);
         }
@@ -327,6 +329,12 @@ impl Inner {
         } else {
             WalError::Poisoned(text)
         }
+    }
+
+    /// Counts an fdatasync that started at `started` and succeeded.
+    fn synced(&mut self, started: std::time::Instant) {
+        self.stats.fsyncs += 1;
+        self.fsync_seconds.observe(started.elapsed());
     }
 
     pub(super) fn wake_all(&mut self) {
@@ -415,11 +423,12 @@ async fn flush(
     let sync = t.rotate_to.is_some() || (wrote && policy == FsyncPolicy::Always);
     if sync {
         inner.borrow_mut().dirty = false;
+        let started = std::time::Instant::now();
         t.file
             .fdatasync()
             .await
             .map_err(|e| io_err("syncing", &path)(e.into()))?;
-        inner.borrow_mut().stats.fsyncs += 1;
+        inner.borrow_mut().synced(started);
     }
     match t.rotate_to {
         None => Ok(None),
@@ -506,8 +515,9 @@ pub(super) async fn interval_sync(inner: std::rc::Weak<RefCell<Inner>>, period: 
             }
             i.file.clone()
         };
+        let started = std::time::Instant::now();
         match file.fdatasync().await {
-            Ok(()) => inner.borrow_mut().stats.fsyncs += 1,
+            Ok(()) => inner.borrow_mut().synced(started),
             Err(e) => {
                 let mut i = inner.borrow_mut();
                 i.poison(format!("write-ahead log: periodic sync: {e}"));

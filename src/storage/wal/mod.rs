@@ -258,6 +258,8 @@ struct Inner {
     /// Written since the last fdatasync (for `Interval`).
     dirty: bool,
     stats: WalStats,
+    /// How long each fdatasync took (`lineshard_wal_fsync_duration_seconds`).
+    fsync_seconds: crate::metrics::Histogram,
     /// A deleted segment kept for the next rotation (see "Recycled segments").
     spare: Option<Rc<DmaFile>>,
 }
@@ -303,25 +305,24 @@ impl Wal {
         let i = self.inner.borrow();
         i.poisoned.is_some() && i.no_space && !i.healing
     }
+
+    /// The durations of this WAL's fdatasyncs since it opened.
+    pub fn fsync_histogram(&self) -> crate::metrics::Histogram {
+        self.inner.borrow().fsync_seconds.clone()
+    }
 }
 
 /// Log: a WAL stopped for want of space (until it heals).
 fn log_no_space(dir: &std::path::Path, e: &WalError) {
-    eprintln!(
-        "wal: {}: {e}; refusing writes until it can be reopened",
-        dir.display()
-    );
+    tracing::error!(wal = %dir.display(), error = %e, "WAL out of space: refusing writes until it can be reopened");
 }
 
 /// Log: a WAL reopened after a lack of space.
 fn log_healed(dir: &std::path::Path, next_lsn: u64) {
-    eprintln!(
-        "wal: {}: reopened at lsn {next_lsn} after a lack of space; taking writes again",
-        dir.display()
-    );
+    tracing::info!(wal = %dir.display(), next_lsn, "WAL reopened after a lack of space: taking writes again");
 }
 
 /// Log: reopening a WAL after a lack of space failed (it is tried again).
 fn log_heal_failed(dir: &std::path::Path, e: &WalError) {
-    eprintln!("wal: {}: cannot reopen yet: {e}", dir.display());
+    tracing::warn!(wal = %dir.display(), error = %e, "WAL cannot reopen yet");
 }

@@ -60,6 +60,7 @@ impl Wal {
             bytes_since_rotate: tail.record_bytes,
             dirty: false,
             stats: WalStats::default(),
+            fsync_seconds: crate::metrics::Histogram::new(crate::metrics::FSYNC_BUCKETS),
             spare: None,
         }));
         if let FsyncPolicy::Interval(period) = policy {
@@ -256,9 +257,10 @@ async fn settle(
     match &r.outcome {
         Outcome::Clean => {}
         Outcome::BadHeader(reason) if last && r.empty_besides_header => {
-            eprintln!(
-                "wal: {}: header unreadable ({reason}) and no records: rewriting it (crash while creating it)",
-                seg.path.display()
+            tracing::warn!(
+                segment = %seg.path.display(),
+                %reason,
+                "WAL segment header unreadable and no records: rewriting it (crash while creating it)"
             );
             rewrite_header(file, seg).await?;
             r.end = HEADER_LEN as u64;
@@ -274,12 +276,13 @@ async fn settle(
         Outcome::Cut { nonzero: false, .. } => {}
         Outcome::Cut { reason, nonzero } if last => {
             if *nonzero {
-                eprintln!(
-                    "wal: {}: dropped {} bytes after lsn {} (byte {}): {reason}",
-                    seg.path.display(),
-                    r.file_len - r.end,
-                    r.next_lsn - 1,
-                    r.end
+                tracing::warn!(
+                    segment = %seg.path.display(),
+                    bytes_cut = r.file_len - r.end,
+                    after_lsn = r.next_lsn - 1,
+                    offset = r.end,
+                    %reason,
+                    "WAL recovery cut a torn tail"
                 );
             }
         }
