@@ -34,6 +34,8 @@ enum Route {
     Query,
     Ping,
     Health,
+    /// `GET /debug/requests`: this core's kept request timelines (`[http] request-timeline`).
+    DebugRequests,
 }
 
 fn route(path: &str) -> Option<Route> {
@@ -43,6 +45,7 @@ fn route(path: &str) -> Option<Route> {
         "/query" => Route::Query,
         "/ping" | "/status" => Route::Ping,
         "/health" => Route::Health,
+        "/debug/requests" => Route::DebugRequests,
         _ => return None,
     })
 }
@@ -53,11 +56,13 @@ fn method_allowed(route: Route, m: &Method) -> bool {
         Route::Query => matches!(m, Method::Get | Method::Post | Method::Options),
         Route::Ping => matches!(m, Method::Get | Method::Head | Method::Options),
         Route::Health => matches!(m, Method::Get | Method::Head | Method::Options),
+        Route::DebugRequests => matches!(m, Method::Get | Method::Options),
     }
 }
 
 impl Api {
     pub fn new(core: Rc<Core>) -> Self {
+        crate::http::timeline::keep(core.config().http.request_timeline);
         Api {
             core,
             auth: auth::Authenticator::new(),
@@ -89,7 +94,7 @@ impl crate::http::Handler for Api {
                     .check(&self.core, head)
                     .map_err(|e| query::format_error(head, ApiError::from(e).response()))?,
             ),
-            Route::Ping | Route::Health => None,
+            Route::Ping | Route::Health | Route::DebugRequests => None,
         };
         let target = match r {
             Route::WriteV1 => write::target_v1(&self.core, head).map_err(ApiError::from)?,
@@ -119,7 +124,7 @@ impl crate::http::Handler for Api {
                     Err(e) => return e.response(),
                 }
             }
-            Route::Ping | Route::Health => auth::Principal::Open,
+            Route::Ping | Route::Health | Route::DebugRequests => auth::Principal::Open,
         };
         match r {
             Route::WriteV1 | Route::WriteV2 => {
@@ -130,12 +135,18 @@ impl crate::http::Handler for Api {
                 };
                 let target = target.map_err(ApiError::from);
                 match target.and_then(|t| auth::authorize_write(&principal, t.db()).map(|_| t)) {
-                    Ok(t) => write::write(&self.core, t, std::mem::take(&mut req.body)).await,
+                    Ok(t) => {
+                        let body = std::mem::take(&mut req.body);
+                        write::write(&self.core, t, body, &mut req.timeline).await
+                    }
                     Err(e) => e.response(),
                 }
             }
             Route::Query => query::query(&self.core, req, &principal).await,
             Route::Ping => ping(&req.head),
+            Route::DebugRequests => {
+                Response::json(200, crate::http::timeline::dump_json(self.core.id()))
+            }
             Route::Health => Response::json(
                 200,
                 format!(

@@ -84,6 +84,8 @@ section! {
         max_tags_per_line: usize = limits::TAGS_PER_LINE_MAX;
         "Most fields on one line-protocol line; lines with more are dropped (partial write)."
         max_fields_per_line: usize = limits::FIELDS_PER_LINE_MAX;
+        "Requests whose step timeline (head read ... answered) each core keeps for GET /debug/requests; 0 = off."
+        request_timeline: usize = 0;
     }
 }
 

@@ -20,6 +20,7 @@ use super::response::{
     current_date, encode_body_piece, encode_response, new_request_id, BodyStream, EncodeCtx,
     Response, CHUNKED_BODY_END,
 };
+use super::timeline::{Step, Timeline};
 use super::{Handler, HttpLimits, Request};
 
 /// Bytes asked of the socket per read while reading heads and chunked bodies.
@@ -172,6 +173,7 @@ impl<H: Handler> Conn<H> {
             }
             Err(_) => return Next::Drop,
         };
+        let mut timeline = Timeline::start();
         let mut meta = Meta::of(&head);
         if let Err(resp) = self.handler.check_head(&head) {
             return self.reject_unread(&head, resp, &mut meta).await;
@@ -210,13 +212,21 @@ impl<H: Handler> Conn<H> {
         } else {
             body
         };
-        let mut req = Request { head, body };
+        timeline.stamp(Step::Body);
+        let mut req = Request {
+            head,
+            body,
+            timeline,
+        };
         let resp = self.handler.handle(&mut req).await;
         recycle_body_buffer(req.body);
         if resp.stream.is_some() {
             return self.answer_streamed(resp, meta).await;
         }
-        self.answer(&resp, &meta).await
+        let next = self.answer(&resp, &meta).await;
+        // After the answer's write (unless more pipelined requests wait, which flush later).
+        req.timeline.finish();
+        next
     }
 
     /// Sends a head and then the body as its stream produces it, each piece one chunk; pieces

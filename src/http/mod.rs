@@ -10,6 +10,7 @@
 //! | `response.rs` | [`Response`], the headers every answer carries, encoding       | pure     |
 //! | `conn.rs`     | [`serve_connection`]: keep-alive, pipelining, timeouts, 100-continue, streamed bodies | glommio |
 //! | `accept.rs`   | [`accept_loop`]: a task per connection, the connection limit    | glommio |
+//! | `timeline.rs` | per-request step stamps, kept per core for `GET /debug/requests` | pure     |
 //!
 //! Invariants:
 //! - No input byte sequence panics; a malformed request gets a 400 (or 413/417/431/501) and the
@@ -25,6 +26,7 @@ mod body;
 mod conn;
 mod head;
 mod response;
+pub mod timeline;
 
 pub use accept::accept_loop;
 pub use body::{gunzip_bounded, BodyError, ChunkedDecoder};
@@ -64,6 +66,8 @@ impl Default for HttpLimits {
 pub struct Request {
     pub head: RequestHead,
     pub body: Vec<u8>,
+    /// When each step of this request happened (inert unless `[http] request-timeline` > 0).
+    pub timeline: timeline::Timeline,
 }
 
 /// What the api layer plugs into a connection.

@@ -19,6 +19,7 @@ mod stage;
 
 pub use error::WriteError;
 
+use crate::http::timeline::{Step, Timeline};
 use crate::http::{RequestHead, Response};
 use crate::lineproto::{DecodeOptions, Precision};
 use crate::runtime::{Applied, Apply, Core};
@@ -170,8 +171,13 @@ async fn fan_out(
 }
 
 /// Decodes and stores one write request; the answer is InfluxDB 1.8's.
-pub async fn write(core: &Rc<Core>, target: WriteTarget, body: Vec<u8>) -> Response {
-    match write_points(core, target, body).await {
+pub async fn write(
+    core: &Rc<Core>,
+    target: WriteTarget,
+    body: Vec<u8>,
+    timeline: &mut Timeline,
+) -> Response {
+    match write_points(core, target, body, timeline).await {
         Ok(()) => Response::no_content(),
         Err(e) => e.response(),
     }
@@ -181,6 +187,7 @@ async fn write_points(
     core: &Rc<Core>,
     target: WriteTarget,
     body: Vec<u8>,
+    timeline: &mut Timeline,
 ) -> Result<(), WriteError> {
     let now = now_ns();
     let opts = DecodeOptions {
@@ -215,6 +222,7 @@ async fn write_points(
     // The batches hold what is stored; the body's buffer goes back for the next body at once
     // (not after the WAL wait), while it is still in the core's caches.
     crate::http::recycle_body_buffer(body);
+    timeline.stamp(Step::Decoded);
     if st.lines_ok == 0 && st.parse_error_count > 0 {
         return Err(WriteError::Unparsable(parse_error_text(&st)));
     }
@@ -224,10 +232,21 @@ async fn write_points(
         recheck(&mut st, &claims, &refused);
     }
     let batches = std::mem::take(&mut st.batches);
+    timeline.stamp(Step::Routed);
     let applied = async { Ok(fan_out(core, &db, &rp, batches).await) };
     let applied = glommio::timer::timeout(core.config().data.write_timeout, applied)
         .await
         .map_err(|_| WriteError::Timeout { v2: target.v2 })??;
+    let stamps = applied.stamps;
+    for (step, at) in [
+        (Step::Applied, stamps.applied),
+        (Step::WalWritten, stamps.wal_written),
+        (Step::Synced, stamps.synced),
+    ] {
+        if let Some(at) = at {
+            timeline.stamp_at(step, at);
+        }
+    }
     // Storage limits refuse points as 1.x's shard does: a partial write with its reason.
     if let Some(reason) = applied.refused.reason {
         st.dropped += applied.refused.points as usize;

@@ -136,7 +136,7 @@ use std::io;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::task::Waker;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One record handed to the replay callback of `Wal::open`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +214,8 @@ struct Inner {
     durable_lsn: u64,
     open: OpenBatch,
     flushing: bool,
+    /// fdatasyncs issued by the flush task and not finished yet.
+    syncs_in_flight: usize,
     rotators: Vec<RotateSlot>,
     poisoned: Option<String>,
     wakers: Vec<Waker>,
@@ -223,6 +225,8 @@ struct Inner {
     stats: WalStats,
     /// A deleted segment kept for the next rotation (see "Recycled segments").
     spare: Option<Rc<DmaFile>>,
+    /// The last flushes, newest last: (last LSN, write done, fdatasync done), for the timeline.
+    flushes: std::collections::VecDeque<(u64, Instant, Option<Instant>)>,
 }
 
 impl Wal {
@@ -248,5 +252,15 @@ impl Wal {
 
     pub fn stats(&self) -> WalStats {
         self.inner.borrow().stats
+    }
+
+    /// When the flush that made `lsn` durable finished its write and its fdatasync (`None` if
+    /// it is no longer among the last few, or took no sync).
+    pub fn flush_times(&self, lsn: u64) -> (Option<Instant>, Option<Instant>) {
+        let i = self.inner.borrow();
+        i.flushes
+            .iter()
+            .find(|f| f.0 >= lsn)
+            .map_or((None, None), |f| (Some(f.1), f.2))
     }
 }

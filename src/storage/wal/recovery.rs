@@ -58,6 +58,7 @@ impl Wal {
             durable_lsn: next_lsn - 1,
             open: OpenBatch::new(offset, carry),
             flushing: false,
+            syncs_in_flight: 0,
             rotators: Vec::new(),
             poisoned: None,
             wakers: Vec::new(),
@@ -65,6 +66,7 @@ impl Wal {
             dirty: false,
             stats: WalStats::default(),
             spare: None,
+            flushes: std::collections::VecDeque::new(),
         }));
         if let FsyncPolicy::Interval(period) = policy {
             glommio::spawn_local(interval_sync(Rc::downgrade(&inner), period)).detach();
