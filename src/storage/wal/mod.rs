@@ -57,10 +57,17 @@
 //! aligned `write_at`s (all chunks in flight at once) starting at the aligned offset below the end
 //! of the previous batch (the partial last block is kept in memory and written again, with the same
 //! bytes, followed by the new records), then fdatasyncs once and wakes every appender of the batch.
-//! Appends that arrive meanwhile form the next batch; one flush runs at a time. Rewriting a block
+//! Appends that arrive meanwhile form the next batch. Writes run one at a time (a batch rewrites
+//! the previous one's last block), but the fdatasync of a batch runs in a task of its own
+//! (`sync_task`, at most `SYNCS_IN_FLIGHT_MAX` at once), so the next batch is written while it is
+//! in flight and its own sync is issued as soon as its write completes. A sync issued after a
+//! batch's write completed covers every record up to that batch's last, whatever order the syncs
+//! finish in; after a failed sync no later one makes anything durable (the WAL is poisoned).
+//! Rewriting a block
 //! that holds acknowledged records is safe under the usual assumption that a sector write is
 //! atomic: the old bytes are rewritten with themselves, so a torn block write cannot change them.
-//! The chunks of one batch may reach the disk in any order before the fdatasync; a crash can then
+//! The chunks of one batch (or of a batch written while the previous one's sync was in flight)
+//! may reach the disk in any order before their fdatasync; a crash can then
 //! leave a zero hole followed by later records, which recovery cuts at the hole (none of them was
 //! acknowledged).
 //!
