@@ -52,9 +52,12 @@ pub struct Timeline {
     sync_id: u64,
 }
 
+/// One kept request: its stamps and the id of the sync it waited for.
+type Kept = ([u32; 8], u64);
+
 thread_local! {
     /// This core's last requests, oldest first, and how many it keeps (0: off).
-    static KEPT: RefCell<(usize, VecDeque<([u32; 8], u64)>)> = const { RefCell::new((0, VecDeque::new())) };
+    static KEPT: RefCell<(usize, VecDeque<Kept>)> = const { RefCell::new((0, VecDeque::new())) };
     /// The origin of `sync_id`s.
     static EPOCH: Instant = Instant::now();
 }
