@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The long crash tests: hundreds of kill -9 under load (default 300 each), small requests and
-# ~1 MB requests sealing onto recycled WAL segments. CI runs 20 of each (tests/crash.rs).
+# The long crash tests: hundreds of kill -9 under load (default 300 each): 200-line requests,
+# 16 writers of 5-line requests on a new connection each (group commit across cores), and ~1 MB
+# requests sealing onto recycled WAL segments. CI runs 20 of each (tests/crash.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CRASH_KILLS=${1:-300} cargo test --release --test crash -- --nocapture

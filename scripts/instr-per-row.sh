@@ -10,17 +10,23 @@
 # fsync) is not counted.
 #
 # Usage: scripts/instr-per-row.sh [BIN (default target/release/lineshard)] [WARM (20)] [MEASURED (100)]
-# Prints the total per row and the functions with the most instructions of their own.
+#          [LINES (5000)]
+# LINES sets the body size: small bodies (10, 100 lines) show the cost of a request rather than
+# of a row (the requests are sent one after another, so each has a WAL flush of its own).
+# Prints the total per row and per request, and the functions with the most instructions of
+# their own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-target/release/lineshard}
 warm=${2:-20}
 measured=${3:-100}
+lines=${4:-5000}
 command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
 [ "$bin" = target/release/lineshard ] && cargo build --release --bin lineshard >/dev/null
 bodies=target/bench-write/bodies
+[ "$lines" = 5000 ] || bodies=target/bench-write/bodies-$lines
 if [ "$(ls "$bodies" 2>/dev/null | wc -l)" -lt 100 ]; then
-  python3 scripts/gen-tsbs-bodies.py "$bodies" 100 5000 1000
+  python3 scripts/gen-tsbs-bodies.py "$bodies" 100 "$lines" 1000
 fi
 out=target/instr-per-row
 mkdir -p "$out"
@@ -102,4 +108,5 @@ done
 [ $done_ok = 1 ] || { echo "no callgrind run finished in 5 attempts" >&2; exit 1; }
 dump=$(ls -t "$out"/callgrind.out.* 2>/dev/null | head -1)
 [ -n "$dump" ] || { echo "no callgrind dump in $out" >&2; exit 1; }
-python3 scripts/callgrind_self.py "$dump" $((measured * 5000)) 30
+python3 scripts/callgrind_self.py "$dump" $((measured * lines)) 30
+python3 scripts/callgrind_self.py "$dump" "$measured" 0 | sed 's/per row/per request/; s/ rows)/ requests)/'

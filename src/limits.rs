@@ -19,6 +19,8 @@ pub const TAGS_PER_LINE_MAX: usize = KEY_BYTES_MAX / 4;
 /// Most fields on one line: bounds the per-line field list even when max-line-bytes is 0 (unlimited);
 /// a batch stores a point's field count as a u16.
 pub const FIELDS_PER_LINE_MAX: usize = u16::MAX as usize;
+/// Most request timelines a core keeps (`[http] request-timeline`): 40 bytes each.
+pub const REQUEST_TIMELINE_MAX: usize = 1_000_000;
 /// Longest database or retention policy name; 1.x `meta.MaxNameLen`.
 pub const NAME_BYTES_MAX: usize = 255;
 /// Shortest finite retention policy duration (1h); 1.x `meta.MinRetentionPolicyDuration`.

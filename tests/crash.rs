@@ -33,9 +33,16 @@ fn body(first: u64, lines: u64) -> Vec<u8> {
     b
 }
 
-/// Writes consecutive requests until the server goes away or `stop` is set; returns the first
-/// seq of every acknowledged request.
-fn writer(addr: SocketAddr, mut next: u64, lines: u64, stop: Arc<AtomicBool>) -> (Vec<u64>, u64) {
+/// Writes consecutive requests (seqs below `end`), `per_conn` on each connection, until the
+/// server goes away or `stop` is set; returns the first seq of every acknowledged request.
+fn writer(
+    addr: SocketAddr,
+    mut next: u64,
+    end: u64,
+    lines: u64,
+    per_conn: usize,
+    stop: Arc<AtomicBool>,
+) -> (Vec<u64>, u64) {
     let mut acked = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     'outer: while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
@@ -43,8 +50,8 @@ fn writer(addr: SocketAddr, mut next: u64, lines: u64, stop: Arc<AtomicBool>) ->
             break;
         };
         s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-        for _ in 0..50 {
-            if stop.load(Ordering::Relaxed) {
+        for _ in 0..per_conn {
+            if stop.load(Ordering::Relaxed) || next + lines > end {
                 break 'outer;
             }
             let b = body(next, lines);
@@ -84,7 +91,14 @@ struct Load {
     args: Vec<String>,
     /// Longest run before a kill, in ms.
     run_ms_max: u64,
+    /// Concurrent writers, each on its own range of seqs.
+    writers: u64,
+    /// Requests per connection (1: a new connection for every request).
+    per_conn: usize,
 }
+
+/// Seqs a writer may use in one round.
+const WRITER_SEQS: u64 = 200_000;
 
 /// `kills` rounds of: start the server on the same data dir (2 or 1 cores), write consecutive
 /// requests, kill -9 at a random moment. Then every acknowledged point must be readable and no
@@ -115,15 +129,26 @@ fn crash_rounds(kills: usize, load: &Load, mut after_kill: impl FnMut(&std::path
         let r = s.request("POST", "/query?q=CREATE+DATABASE+crash", &[], b"");
         assert_eq!(r.status, 200);
         let stop = Arc::new(AtomicBool::new(false));
-        let (addr, stop2, start, lines) = (s.addr, stop.clone(), next, load.lines);
-        let w = std::thread::spawn(move || writer(addr, start, lines, stop2));
+        let writers: Vec<_> = (0..load.writers)
+            .map(|w| {
+                let (addr, stop2, lines, per_conn) =
+                    (s.addr, stop.clone(), load.lines, load.per_conn);
+                let start = next + w * WRITER_SEQS;
+                let end = start + WRITER_SEQS;
+                std::thread::spawn(move || writer(addr, start, end, lines, per_conn, stop2))
+            })
+            .collect();
         std::thread::sleep(Duration::from_millis(20 + rng.below(load.run_ms_max)));
         s.kill(); // SIGKILL
         stop.store(true, Ordering::Relaxed);
-        let (acked, end) = w.join().unwrap();
-        acked_all.extend(acked);
+        let mut last = next;
+        for w in writers {
+            let (acked, end) = w.join().unwrap();
+            acked_all.extend(acked);
+            last = last.max(end);
+        }
         after_kill(s.dir.path());
-        next = end + load.lines * 10;
+        next = last.max(next + load.writers * WRITER_SEQS) + load.lines * 10;
         dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
     }
     assert!(
@@ -133,7 +158,7 @@ fn crash_rounds(kills: usize, load: &Load, mut after_kill: impl FnMut(&std::path
     let s = Server::start_in(dir, &args("2"));
     // Read back in windows of time (= seq), so no answer grows with the number of kills.
     let mut stored: HashMap<u64, i64> = HashMap::new();
-    let window = 250_000u64;
+    let window = (load.writers * WRITER_SEQS).max(250_000);
     for from in (0..next).step_by(window as usize) {
         let q = format!(
             "SELECT v, note FROM m WHERE time >= {from}s AND time < {}s",
@@ -186,6 +211,23 @@ fn kill_9_under_load_loses_no_acknowledged_point() {
         lines: LINES_PER_REQUEST,
         args: Vec::new(),
         run_ms_max: 300,
+        writers: 1,
+        per_conn: 50,
+    };
+    crash_rounds(kills(), &load, |_| {});
+}
+
+#[test]
+fn kill_9_under_many_small_requests_on_new_connections() {
+    // 16 writers, 5 lines a request and a new connection for every request, on 2 cores (1 every
+    // third round): requests meet in the WAL's group commit and on both cores' partitions, many
+    // while a sync is in flight. A 204 means the request's fdatasync completed: none may be lost.
+    let load = Load {
+        lines: 5,
+        args: Vec::new(),
+        run_ms_max: 400,
+        writers: 16,
+        per_conn: 1,
     };
     crash_rounds(kills(), &load, |_| {});
 }
@@ -201,6 +243,8 @@ fn kill_9_while_sealing_onto_recycled_wal_segments() {
         lines: 5_000,
         args: vec!["--config".into(), conf.path().to_str().unwrap().into()],
         run_ms_max: 800,
+        writers: 1,
+        per_conn: 50,
     };
     let mut spares = 0;
     crash_rounds(kills(), &load, |dir| {
@@ -234,6 +278,8 @@ fn kill_9_while_compacting() {
         lines: 5_000,
         args: vec!["--config".into(), conf.path().to_str().unwrap().into()],
         run_ms_max: 1500,
+        writers: 1,
+        per_conn: 50,
     };
     let (mut compacted, mut leftovers) = (0, 0);
     crash_rounds(kills(), &load, |dir| {

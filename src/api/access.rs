@@ -30,7 +30,7 @@ pub(super) fn endpoint_of(path: &str) -> Endpoint {
         Some(super::Route::Ping) => Endpoint::Ping,
         Some(super::Route::Health) => Endpoint::Health,
         Some(super::Route::Metrics) => Endpoint::Metrics,
-        None => Endpoint::Other,
+        Some(super::Route::DebugRequests) | None => Endpoint::Other,
     }
 }
 

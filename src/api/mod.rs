@@ -38,6 +38,8 @@ enum Route {
     Ping,
     Health,
     Metrics,
+    /// `GET /debug/requests`: this core's kept request timelines (`[http] request-timeline`).
+    DebugRequests,
 }
 
 fn route(path: &str) -> Option<Route> {
@@ -48,6 +50,7 @@ fn route(path: &str) -> Option<Route> {
         "/ping" | "/status" => Route::Ping,
         "/health" => Route::Health,
         "/metrics" => Route::Metrics,
+        "/debug/requests" => Route::DebugRequests,
         _ => return None,
     })
 }
@@ -60,11 +63,13 @@ fn method_allowed(route: Route, m: &Method) -> bool {
         Route::Health | Route::Metrics => {
             matches!(m, Method::Get | Method::Head | Method::Options)
         }
+        Route::DebugRequests => matches!(m, Method::Get | Method::Options),
     }
 }
 
 impl Api {
     pub fn new(core: Rc<Core>) -> Self {
+        crate::http::timeline::keep(core.config().http.request_timeline);
         Api {
             core,
             auth: auth::Authenticator::new(),
@@ -102,7 +107,7 @@ impl crate::http::Handler for Api {
                     .check(&self.core, head)
                     .map_err(|e| ApiError::from(e).response())?,
             ),
-            Route::Ping | Route::Health | Route::Metrics => None,
+            Route::Ping | Route::Health | Route::Metrics | Route::DebugRequests => None,
         };
         let target = match r {
             Route::WriteV1 => write::target_v1(&self.core, head).map_err(ApiError::from)?,
@@ -143,7 +148,9 @@ impl crate::http::Handler for Api {
                     Err(e) => return e.response(),
                 }
             }
-            Route::Ping | Route::Health | Route::Metrics => auth::Principal::Open,
+            Route::Ping | Route::Health | Route::Metrics | Route::DebugRequests => {
+                auth::Principal::Open
+            }
         };
         match r {
             Route::WriteV1 | Route::WriteV2 => {
@@ -154,13 +161,19 @@ impl crate::http::Handler for Api {
                 };
                 let target = target.map_err(ApiError::from);
                 match target.and_then(|t| auth::authorize_write(&principal, t.db()).map(|_| t)) {
-                    Ok(t) => write::write(&self.core, t, std::mem::take(&mut req.body)).await,
+                    Ok(t) => {
+                        let body = std::mem::take(&mut req.body);
+                        write::write(&self.core, t, body, &mut req.timeline).await
+                    }
                     Err(e) => e.response(),
                 }
             }
             Route::Query => query::query(&self.core, req, &principal).await,
             Route::Metrics => metrics::metrics(&self.core, &principal).await,
             Route::Ping => ping(&req.head),
+            Route::DebugRequests => {
+                Response::json(200, crate::http::timeline::dump_json(self.core.id()))
+            }
             Route::Health => Response::json(
                 200,
                 format!(

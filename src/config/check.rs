@@ -58,6 +58,13 @@ fn check_http(cfg: &Config) -> Result<(), ConfigError> {
         );
         return Err(invalid("http.max-fields-per-line", msg));
     }
+    if http.request_timeline > REQUEST_TIMELINE_MAX {
+        let msg = format!(
+            "{} is outside 0..={REQUEST_TIMELINE_MAX}",
+            http.request_timeline
+        );
+        return Err(invalid("http.request-timeline", msg));
+    }
     check_timeout("http.header-read-timeout", http.header_read_timeout)?;
     check_timeout("http.idle-timeout", http.idle_timeout)
 }
@@ -153,6 +160,13 @@ mod tests {
         let mut cfg = Config::default();
         cfg.http.max_fields_per_line = FIELDS_PER_LINE_MAX + 1;
         assert_eq!(key_of(&cfg), Some("http.max-fields-per-line"));
+        cfg.http.max_fields_per_line = 0;
+        assert_eq!(key_of(&cfg), Some("http.max-fields-per-line"));
+        cfg.http.max_fields_per_line = 1;
+        cfg.http.request_timeline = REQUEST_TIMELINE_MAX + 1;
+        assert_eq!(key_of(&cfg), Some("http.request-timeline"));
+        cfg.http.request_timeline = REQUEST_TIMELINE_MAX;
+        assert_eq!(key_of(&cfg), None);
         cfg.http.max_fields_per_line = 0;
         assert_eq!(key_of(&cfg), Some("http.max-fields-per-line"));
         let mut cfg = Config::default();

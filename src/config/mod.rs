@@ -88,6 +88,8 @@ section! {
         metrics_auth: bool = true;
         "Write an access log line per request (1.x's combined log format) to the log."
         log_enabled: bool = false;
+        "Requests whose step timeline (head read ... answered) each core keeps for GET /debug/requests; 0 = off."
+        request_timeline: usize = 0;
     }
 }
 

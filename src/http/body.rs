@@ -218,17 +218,26 @@ pub fn gunzip_bounded(compressed: &[u8], body_bytes_max: usize) -> Result<Vec<u8
         }
         _ => return Err(BodyError::Gzip("gzip: invalid header")),
     }
-    // Reserve for a typical 5-10x ratio, never more than the bound.
     let bound = if body_bytes_max == 0 {
         usize::MAX
     } else {
         body_bytes_max
     };
-    let guess = compressed
+    // The whole body inflates in one go into one buffer: sized by the last member's ISIZE (its
+    // length mod 2^32, in the trailer) when that fits the bound, so a one-member body (what
+    // clients send) is written once with no regrowth; else a typical 8x ratio. Either way never
+    // more than the bound + 1 up front: a lying trailer costs no more than an honest bomb.
+    let isize_hint = compressed
         .len()
-        .saturating_mul(8)
-        .min(bound.saturating_add(1));
-    let mut out = Vec::with_capacity(guess.min(64 << 20));
+        .checked_sub(4)
+        .and_then(|at| compressed.get(at..))
+        .and_then(|t| <[u8; 4]>::try_from(t).ok())
+        .map(|t| u32::from_le_bytes(t) as usize);
+    let guess = match isize_hint {
+        Some(n) if n <= bound => n + 1,
+        _ => compressed.len().saturating_mul(8),
+    };
+    let mut out = Vec::with_capacity(guess.min(bound.saturating_add(1)).min(64 << 20));
     inflate_into(compressed, body_bytes_max, &mut out)?;
     Ok(out)
 }

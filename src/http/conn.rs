@@ -20,6 +20,7 @@ use super::response::{
     current_date, encode_body_piece, encode_response, new_request_id, BodyStream, EncodeCtx,
     Response, CHUNKED_BODY_END,
 };
+use super::timeline::{Step, Timeline};
 use super::{Drain, Exchange, Handler, HttpLimits, Request, DRAIN_IDLE_GRACE};
 
 /// Bytes asked of the socket per read while reading heads and chunked bodies.
@@ -184,6 +185,7 @@ impl<H: Handler> Conn<H> {
             }
             Err(_) => return Next::Drop,
         };
+        let mut timeline = Timeline::start();
         let mut meta = Meta::of(&head);
         if let Err(resp) = self.handler.check_head(&head) {
             return self.reject_unread(&head, resp, &mut meta).await;
@@ -220,7 +222,12 @@ impl<H: Handler> Conn<H> {
         } else {
             body
         };
-        let mut req = Request { head, body };
+        timeline.stamp(Step::Body);
+        let mut req = Request {
+            head,
+            body,
+            timeline,
+        };
         let resp = if self.unread() == 0 && self.handler.stops_on_hangup(&req.head) {
             // The handler is polled first: an answer ready with the hang-up is still given.
             let handler = self.handler.clone();
@@ -244,7 +251,10 @@ impl<H: Handler> Conn<H> {
         if resp.stream.is_some() {
             return self.answer_streamed(&req.head, resp, meta).await;
         }
-        self.answer(Some(&req.head), &resp, &meta).await
+        let next = self.answer(Some(&req.head), &resp, &meta).await;
+        // After the answer's write (unless more pipelined requests wait, which flush later).
+        req.timeline.finish();
+        next
     }
 
     /// Sends a head and then the body as its stream produces it, each piece one chunk; pieces

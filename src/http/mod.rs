@@ -11,6 +11,7 @@
 //! | `conn.rs`     | [`serve_connection`]: keep-alive, pipelining, timeouts, 100-continue, streamed bodies | glommio |
 //! | `accept.rs`   | [`accept_loop`]: a task per connection, the connection limit    | glommio |
 //! | `drain.rs`    | [`Drain`]: a core's graceful shutdown of its listener and connections | glommio |
+//! | `timeline.rs` | per-request step stamps, kept per core for `GET /debug/requests` | pure     |
 //!
 //! Invariants:
 //! - No input byte sequence panics; a malformed request gets a 400 (or 413/417/431/501) and the
@@ -27,6 +28,7 @@ mod conn;
 mod drain;
 mod head;
 mod response;
+pub mod timeline;
 
 pub use accept::accept_loop;
 pub use body::{gunzip_bounded, BodyError, ChunkedDecoder};
@@ -67,6 +69,8 @@ impl Default for HttpLimits {
 pub struct Request {
     pub head: RequestHead,
     pub body: Vec<u8>,
+    /// When each step of this request happened (inert unless `[http] request-timeline` > 0).
+    pub timeline: timeline::Timeline,
 }
 
 /// What the api layer plugs into a connection.

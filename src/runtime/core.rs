@@ -229,6 +229,25 @@ pub struct Applied {
     pub points: u32,
     /// Points refused by `max-series-per-database` / `max-values-per-tag`.
     pub refused: Refused,
+    /// When the owner applied the batch, when the WAL write that holds it completed and when its
+    /// fdatasync did (the latest over all owners): the write path's timeline.
+    pub stamps: OwnerStamps,
+}
+
+/// When an owner core did its steps of a write (see [`Applied::stamps`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct OwnerStamps {
+    pub applied: Option<std::time::Instant>,
+    pub wal_written: Option<std::time::Instant>,
+    pub synced: Option<std::time::Instant>,
+}
+
+impl OwnerStamps {
+    fn merge(&mut self, o: OwnerStamps) {
+        self.applied = self.applied.max(o.applied);
+        self.wal_written = self.wal_written.max(o.wal_written);
+        self.synced = self.synced.max(o.synced);
+    }
 }
 
 impl Applied {
@@ -238,6 +257,7 @@ impl Applied {
         if self.refused.reason.is_none() {
             self.refused.reason = other.refused.reason;
         }
+        self.stamps.merge(other.stamps);
     }
 }
 
@@ -628,8 +648,17 @@ impl Core {
             (stored.points, stored.durable)
         };
         batch.recycle();
+        let timed = self.config.http.request_timeline > 0;
+        let mut stamps = OwnerStamps {
+            applied: timed.then(std::time::Instant::now),
+            ..OwnerStamps::default()
+        };
         let Some((wal, lsn)) = wal else {
-            return Ok(Applied { points: 0, refused });
+            return Ok(Applied {
+                points: 0,
+                refused,
+                stamps,
+            });
         };
         if let Err(e) = wal.wait_durable(lsn).await {
             if e.is_no_space() {
@@ -645,7 +674,14 @@ impl Core {
             });
         }
         self.maybe_seal(idx);
-        Ok(Applied { points: n, refused })
+        if timed {
+            (stamps.wal_written, stamps.synced) = wal.flush_times(lsn);
+        }
+        Ok(Applied {
+            points: n,
+            refused,
+            stamps,
+        })
     }
 
     /// Starts sealing partition `idx` in the background when its memtable passed its bound.

@@ -19,6 +19,7 @@ mod stage;
 
 pub use error::WriteError;
 
+use crate::http::timeline::{Step, Timeline};
 use crate::http::{RequestHead, Response};
 use crate::lineproto::{DecodeOptions, Precision};
 use crate::metrics::Reject;
@@ -185,12 +186,17 @@ pub async fn write_lines(
         v2: false,
         bad_consistency: false,
     };
-    write_points(core, target, body).await
+    write_points(core, target, body, &mut Timeline::off()).await
 }
 
 /// Decodes and stores one write request; the answer is InfluxDB 1.8's.
-pub async fn write(core: &Rc<Core>, target: WriteTarget, body: Vec<u8>) -> Response {
-    match write_points(core, target, body).await {
+pub async fn write(
+    core: &Rc<Core>,
+    target: WriteTarget,
+    body: Vec<u8>,
+    timeline: &mut Timeline,
+) -> Response {
+    match write_points(core, target, body, timeline).await {
         Ok(()) => Response::no_content(),
         Err(e) => e.response(),
     }
@@ -210,6 +216,7 @@ async fn write_points(
     core: &Rc<Core>,
     target: WriteTarget,
     body: Vec<u8>,
+    timeline: &mut Timeline,
 ) -> Result<(), WriteError> {
     if core.disk_low() {
         crate::http::recycle_body_buffer(body);
@@ -248,6 +255,7 @@ async fn write_points(
     // The batches hold what is stored; the body's buffer goes back for the next body at once
     // (not after the WAL wait), while it is still in the core's caches.
     crate::http::recycle_body_buffer(body);
+    timeline.stamp(Step::Decoded);
     if st.lines_ok == 0 && st.parse_error_count > 0 {
         count_rejected(core, &db, &st);
         return Err(WriteError::Unparsable(parse_error_text(&st)));
@@ -258,6 +266,7 @@ async fn write_points(
         recheck(&mut st, &claims, &refused);
     }
     let batches = std::mem::take(&mut st.batches);
+    timeline.stamp(Step::Routed);
     let applied = async { Ok(fan_out(core, &db, &rp, batches).await) };
     let applied = glommio::timer::timeout(core.config().data.write_timeout, applied)
         .await
@@ -266,6 +275,16 @@ async fn write_points(
     core.counters()
         .points_written(&db, u64::from(applied.points));
     count_rejected(core, &db, &st);
+    let stamps = applied.stamps;
+    for (step, at) in [
+        (Step::Applied, stamps.applied),
+        (Step::WalWritten, stamps.wal_written),
+        (Step::Synced, stamps.synced),
+    ] {
+        if let Some(at) = at {
+            timeline.stamp_at(step, at);
+        }
+    }
     // Storage limits refuse points as 1.x's shard does: a partial write with its reason.
     if let Some(reason) = applied.refused.reason {
         st.dropped += applied.refused.points as usize;

@@ -337,6 +337,20 @@ impl Inner {
         self.fsync_seconds.observe(started.elapsed());
     }
 
+    /// Every record up to `lsn` is durable; its flush wrote at `written` and synced at `synced`.
+    fn made_durable(
+        &mut self,
+        lsn: u64,
+        written: std::time::Instant,
+        synced: Option<std::time::Instant>,
+    ) {
+        self.durable_lsn = self.durable_lsn.max(lsn);
+        if self.flushes.len() >= 8 {
+            self.flushes.pop_front();
+        }
+        self.flushes.push_back((lsn, written, synced));
+    }
+
     pub(super) fn wake_all(&mut self) {
         for w in self.wakers.drain(..) {
             w.wake();
@@ -344,7 +358,14 @@ impl Inner {
     }
 }
 
-/// Runs while there are batches: yield once (let the tick's appends join), take, write, sync, wake.
+/// Most fdatasyncs of one WAL in flight at once (see "Group commit" in DESIGN.md).
+const SYNCS_IN_FLIGHT_MAX: usize = 2;
+
+/// Runs while there are batches: yield once (let the tick's appends join), take, write, then
+/// hand the batch's fdatasync to a task of its own and go on with the next batch, so that the
+/// records that arrive while a sync is in flight are written meanwhile and their sync is issued
+/// as soon as their write completes (at most `SYNCS_IN_FLIGHT_MAX` syncs at once). Writes stay
+/// one at a time and in order: a batch rewrites the last partial block of the one before.
 async fn flush_task(inner: Rc<RefCell<Inner>>) {
     loop {
         futures_lite::future::yield_now().await;
@@ -370,9 +391,10 @@ async fn flush_task(inner: Rc<RefCell<Inner>>) {
         let result = flush(&inner, &mut taken, policy).await;
         let mut i = inner.borrow_mut();
         match result {
-            Ok(new_file) => {
+            Ok(Flushed::Done(new_file)) => {
                 if let Some(lsn) = taken.last_lsn {
-                    i.durable_lsn = i.durable_lsn.max(lsn);
+                    let now = std::time::Instant::now();
+                    i.made_durable(lsn, now, (policy == FsyncPolicy::Always).then_some(now));
                 }
                 if let (Some(file), Some(first)) = (new_file, taken.rotate_to) {
                     i.file = file;
@@ -386,6 +408,7 @@ async fn flush_task(inner: Rc<RefCell<Inner>>) {
                     *r.borrow_mut() = Some(Ok(taken.rotated_first_lsn));
                 }
             }
+            Ok(Flushed::Syncing) => continue,
             Err(e) => {
                 i.fail(&e);
                 let p = e.to_string();
@@ -398,12 +421,20 @@ async fn flush_task(inner: Rc<RefCell<Inner>>) {
     }
 }
 
+/// What `flush` did with a batch.
+enum Flushed {
+    /// Written (and synced per policy); the file of the next segment when it rotated.
+    Done(Option<Rc<DmaFile>>),
+    /// Written; its fdatasync runs in a task of its own (`sync_task`), which makes it durable.
+    Syncing,
+}
+
 /// Writes a taken batch, syncs per policy, and creates the next segment if asked.
 async fn flush(
     inner: &Rc<RefCell<Inner>>,
     t: &mut Taken,
     policy: FsyncPolicy,
-) -> Result<Option<Rc<DmaFile>>, WalError> {
+) -> Result<Flushed, WalError> {
     let path = inner
         .borrow()
         .segments
@@ -414,6 +445,7 @@ async fn flush(
     write_chunks(&t.file, std::mem::take(&mut t.chunks), t.offset)
         .await
         .map_err(io_err("writing", &path))?;
+    let written_at = std::time::Instant::now();
     if wrote {
         let mut i = inner.borrow_mut();
         i.stats.batches += 1;
@@ -421,6 +453,29 @@ async fn flush(
         i.dirty = true;
     }
     let sync = t.rotate_to.is_some() || (wrote && policy == FsyncPolicy::Always);
+    if sync && t.rotate_to.is_none() {
+        if let Some(lsn) = t.last_lsn {
+            // The sync is issued after this batch's write (and every earlier one) completed, so
+            // it covers every record up to `lsn`, whatever order the syncs in flight finish in.
+            poll_fn(|cx| {
+                let mut i = inner.borrow_mut();
+                if i.syncs_in_flight < SYNCS_IN_FLIGHT_MAX {
+                    return Poll::Ready(());
+                }
+                i.wakers.push(cx.waker().clone());
+                Poll::Pending
+            })
+            .await;
+            {
+                let mut i = inner.borrow_mut();
+                i.dirty = false;
+                i.syncs_in_flight += 1;
+            }
+            let file = t.file.clone();
+            glommio::spawn_local(sync_task(inner.clone(), file, path, lsn, written_at)).detach();
+            return Ok(Flushed::Syncing);
+        }
+    }
     if sync {
         inner.borrow_mut().dirty = false;
         let started = std::time::Instant::now();
@@ -431,9 +486,36 @@ async fn flush(
         inner.borrow_mut().synced(started);
     }
     match t.rotate_to {
-        None => Ok(None),
-        Some(first) => start_segment(inner, first).await.map(Some),
+        None => Ok(Flushed::Done(None)),
+        Some(first) => start_segment(inner, first)
+            .await
+            .map(|f| Flushed::Done(Some(f))),
     }
+}
+
+/// One batch's fdatasync: on success every record up to `lsn` is durable; on failure the WAL is
+/// poisoned (and no later sync makes anything durable any more).
+async fn sync_task(
+    inner: Rc<RefCell<Inner>>,
+    file: Rc<DmaFile>,
+    path: std::path::PathBuf,
+    lsn: u64,
+    written_at: std::time::Instant,
+) {
+    let started = std::time::Instant::now();
+    let result = file.fdatasync().await;
+    let mut i = inner.borrow_mut();
+    i.syncs_in_flight -= 1;
+    match result {
+        Ok(()) => {
+            i.synced(started);
+            if i.poisoned.is_none() {
+                i.made_durable(lsn, written_at, Some(std::time::Instant::now()));
+            }
+        }
+        Err(e) => i.fail(&io_err("syncing", &path)(e.into())),
+    }
+    i.wake_all();
 }
 
 /// Writes `chunks` back to back from `offset`, all in flight at once (the device may take them in

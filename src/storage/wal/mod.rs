@@ -57,10 +57,17 @@
 //! aligned `write_at`s (all chunks in flight at once) starting at the aligned offset below the end
 //! of the previous batch (the partial last block is kept in memory and written again, with the same
 //! bytes, followed by the new records), then fdatasyncs once and wakes every appender of the batch.
-//! Appends that arrive meanwhile form the next batch; one flush runs at a time. Rewriting a block
+//! Appends that arrive meanwhile form the next batch. Writes run one at a time (a batch rewrites
+//! the previous one's last block), but the fdatasync of a batch runs in a task of its own
+//! (`sync_task`, at most `SYNCS_IN_FLIGHT_MAX` at once), so the next batch is written while it is
+//! in flight and its own sync is issued as soon as its write completes. A sync issued after a
+//! batch's write completed covers every record up to that batch's last, whatever order the syncs
+//! finish in; after a failed sync no later one makes anything durable (the WAL is poisoned).
+//! Rewriting a block
 //! that holds acknowledged records is safe under the usual assumption that a sector write is
 //! atomic: the old bytes are rewritten with themselves, so a torn block write cannot change them.
-//! The chunks of one batch may reach the disk in any order before the fdatasync; a crash can then
+//! The chunks of one batch (or of a batch written while the previous one's sync was in flight)
+//! may reach the disk in any order before their fdatasync; a crash can then
 //! leave a zero hole followed by later records, which recovery cuts at the hole (none of them was
 //! acknowledged).
 //!
@@ -143,7 +150,7 @@ use std::io;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::task::Waker;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One record handed to the replay callback of `Wal::open`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,6 +252,8 @@ struct Inner {
     durable_lsn: u64,
     open: OpenBatch,
     flushing: bool,
+    /// fdatasyncs issued by the flush task and not finished yet.
+    syncs_in_flight: usize,
     rotators: Vec<RotateSlot>,
     poisoned: Option<String>,
     /// The poison is a lack of space: `Wal::heal` may lift it.
@@ -262,6 +271,8 @@ struct Inner {
     fsync_seconds: crate::metrics::Histogram,
     /// A deleted segment kept for the next rotation (see "Recycled segments").
     spare: Option<Rc<DmaFile>>,
+    /// The last flushes, newest last: (last LSN, write done, fdatasync done), for the timeline.
+    flushes: std::collections::VecDeque<(u64, Instant, Option<Instant>)>,
 }
 
 impl Wal {
@@ -309,6 +320,16 @@ impl Wal {
     /// The durations of this WAL's fdatasyncs since it opened.
     pub fn fsync_histogram(&self) -> crate::metrics::Histogram {
         self.inner.borrow().fsync_seconds.clone()
+    }
+
+    /// When the flush that made `lsn` durable finished its write and its fdatasync (`None` if
+    /// it is no longer among the last few, or took no sync).
+    pub fn flush_times(&self, lsn: u64) -> (Option<Instant>, Option<Instant>) {
+        let i = self.inner.borrow();
+        i.flushes
+            .iter()
+            .find(|f| f.0 >= lsn)
+            .map_or((None, None), |f| (Some(f.1), f.2))
     }
 }
 

@@ -51,6 +51,7 @@ impl Wal {
             durable_lsn: next_lsn - 1,
             open: OpenBatch::new(offset, carry),
             flushing: false,
+            syncs_in_flight: 0,
             rotators: Vec::new(),
             poisoned: None,
             no_space: false,
@@ -62,6 +63,7 @@ impl Wal {
             stats: WalStats::default(),
             fsync_seconds: crate::metrics::Histogram::new(crate::metrics::FSYNC_BUCKETS),
             spare: None,
+            flushes: std::collections::VecDeque::new(),
         }));
         if let FsyncPolicy::Interval(period) = policy {
             glommio::spawn_local(interval_sync(Rc::downgrade(&inner), period)).detach();
@@ -84,10 +86,15 @@ impl Wal {
             i.dir.clone()
         };
         let loaded = loop {
-            // Also lets a batch in flight end (the flush task stops at the poison).
+            // Also lets a batch in flight end (the flush task stops at the poison), and the
+            // syncs in flight on the old file (one finishing after the heal would mark LSNs
+            // that are given again as durable).
             glommio::timer::sleep(HEAL_RETRY).await;
-            if self.inner.borrow().flushing {
-                continue;
+            {
+                let i = self.inner.borrow();
+                if i.flushing || i.syncs_in_flight > 0 {
+                    continue;
+                }
             }
             let attempt = async {
                 match std::fs::remove_file(dir.join(SPARE_NAME)) {
@@ -119,6 +126,7 @@ impl Wal {
         i.bytes_since_rotate = tail.record_bytes;
         i.dirty = false;
         i.spare = None;
+        i.flushes.clear();
         i.poisoned = None;
         i.no_space = false;
         i.healing = false;

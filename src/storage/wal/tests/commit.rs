@@ -168,3 +168,33 @@ fn empty_records_are_refused_and_enqueue_then_wait_works() {
         assert_eq!(wal.stats().fsyncs, 1, "one flush for the three");
     });
 }
+
+#[test]
+fn appenders_that_arrive_while_a_batch_is_on_its_way_to_disk_share_the_next_one() {
+    // 16 appenders in a closed loop, as 16 connections: each appends, waits until its record is
+    // durable, and appends again. Every record queued while a batch is being written (and, under
+    // `always`, made durable) goes into the next batch, so a batch holds the records of many
+    // appenders, not one each.
+    with_wal(|_dir, wal| async move {
+        let tasks: Vec<_> = (0..16u64)
+            .map(|t| {
+                let wal = wal.clone();
+                glommio::spawn_local(async move {
+                    for k in 0..20u64 {
+                        let lsn = wal.append(&payload(t * 100 + k, 64)).await.expect("append");
+                        assert!(wal.durable_lsn() >= lsn, "answered before durable");
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await;
+        }
+        let stats = wal.stats();
+        assert_eq!(stats.appends, 320);
+        assert!(
+            stats.batches * 4 <= stats.appends,
+            "fewer than 4 records a batch: {stats:?}"
+        );
+    });
+}
