@@ -20,3 +20,10 @@ fi
 if command -v systemctl >/dev/null && systemctl is-active --quiet influxdb 2>/dev/null; then
   systemctl stop influxdb || true
 fi
+# Parquet export tests read the exported files with DuckDB and pyarrow and upload to a loopback
+# S3 server (moto_server), all from PyPI, into the python3 the tests call.
+if ! python3 -c 'import duckdb, pyarrow, moto' 2>/dev/null || ! command -v moto_server >/dev/null; then
+  echo "installing from PyPI: duckdb pyarrow moto[server]"
+  python3 -m pip install -q duckdb pyarrow 'moto[server]' 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages duckdb pyarrow 'moto[server]'
+fi

@@ -5,6 +5,7 @@ pub mod api;
 pub mod catalog;
 pub mod config;
 pub mod duration;
+pub mod export;
 pub mod http;
 pub mod limits;
 pub mod lineproto;

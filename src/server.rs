@@ -39,6 +39,8 @@ pub enum StartError {
     Catalog(std::io::Error),
     #[error("cannot open the data dir layout: {0}")]
     Layout(std::io::Error),
+    #[error("cannot start the Parquet export: {0}")]
+    Export(String),
     #[error("no CPU cores available (asked for {0})")]
     NoCores(usize),
     #[error("cannot start the executor of core {core}: {reason}")]
@@ -135,6 +137,7 @@ pub fn run(mut config: Config) -> Result<(), StartError> {
             cpus.len()
         );
     }
+    crate::export::start(&config, layout.partitions).map_err(StartError::Export)?;
     let shared = Shared {
         config,
         catalog,
@@ -313,6 +316,7 @@ async fn core_main(shared: Shared, ready: impl Fn(Notice)) {
     while started.load(Ordering::SeqCst) < cores {
         glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
     }
+    core.start_export_age_task();
     core.start_retention_task();
     core.start_compactions();
     let listener = match glommio::net::TcpListener::bind(addr) {

@@ -29,8 +29,9 @@ mod admission_tests;
 pub use error::StorageError;
 pub use index::{merge_show, KeyMatch, SeriesIndex, ShowAnswer, ShowRequest, ShowWhat};
 pub use memtable::{Admit, ApplyError, KnownField, Memtable};
+pub use partition::marks;
 pub use partition::{
-    compact, merge_sources, rewrite_segments, scan_files, scan_segment, seal, Deleted, Partition,
-    Scanned, SegmentSource, Stored,
+    compact, merge_sources, partition_dir, rewrite_segments, scan_files, scan_segment, seal,
+    Deleted, Partition, Scanned, SegmentSource, Stored, FILES_PER_SEAL_MAX,
 };
 pub use scan::{ScanRequest, SeriesRows};

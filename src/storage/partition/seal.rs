@@ -24,12 +24,19 @@ const SERIES_PER_SEGMENT_MAX: usize = 8192;
 /// (A larger bound, 262 144, makes no measurable difference to server CPU per TSBS row.)
 const ROWS_PER_SEGMENT_MAX: usize = 65_536;
 /// Segment files one seal may write (its sequence number times this, plus the file's number).
-pub(super) const FILES_PER_SEAL_MAX: u64 = 1_000_000;
+pub const FILES_PER_SEAL_MAX: u64 = 1_000_000;
 
 impl Partition {
     /// Whether the memtable passed `max_bytes` and no seal is running.
     pub fn wants_seal(&self, max_bytes: u64) -> bool {
         self.sealing.is_none() && self.memtable.memtable_bytes() as u64 > max_bytes
+    }
+
+    /// Whether the memtable's oldest write is `max_age` old and no seal is running.
+    pub fn wants_age_seal(&self, max_age: std::time::Duration) -> bool {
+        self.sealing.is_none()
+            && !self.memtable.is_empty()
+            && self.unsealed_since.is_some_and(|t| t.elapsed() >= max_age)
     }
 
     /// Whether writes must wait: a seal is running and the memtable already holds twice the bound.
@@ -43,6 +50,7 @@ impl Partition {
         if self.sealing.is_some() || self.memtable.is_empty() {
             return None;
         }
+        self.unsealed_since = None;
         let next = self.memtable.take_for_next();
         let old = Rc::new(std::mem::replace(&mut self.memtable, next));
         self.sealing = Some(old.clone());
@@ -91,7 +99,8 @@ pub async fn seal(part: &RefCell<Vec<Partition>>, idx: usize) -> Result<(), Stor
     }) else {
         return Ok(());
     };
-    let result = write_seal(&old, &wal, &dir, seq, &mut types).await;
+    let seal_lsn = part.borrow().get(idx).map_or(0, |p| p.seal_lsn);
+    let result = write_seal(&old, &wal, &dir, seq, seal_lsn, &mut types).await;
     match result {
         Ok((files, boundary)) => {
             let mut keep_from = boundary;
@@ -122,6 +131,7 @@ async fn write_seal(
     wal: &Wal,
     dir: &Path,
     seq: u64,
+    seal_lsn: u64,
     types: &mut Vec<KnownField>,
 ) -> Result<(Vec<SegmentFile>, u64), String> {
     let boundary = wal.rotate().await.map_err(|e| e.to_string())?;
@@ -142,10 +152,18 @@ async fn write_seal(
     }
     let part_dir = dir.parent().map(Path::to_path_buf).unwrap_or_default();
     let to_save = types.clone();
+    // Then the seal is finished: `sealed.json` says so (its files are not leftovers, and the
+    // WAL records below `seal_lsn` are not replayed), before the WAL goes.
+    let mark = super::marks::SealedMark {
+        seal: seq,
+        lsn: seal_lsn,
+    };
     glommio::executor()
-        .spawn_blocking(move || save_types(&part_dir, &to_save))
-        .await
-        .map_err(|e| format!("schema.json: {e}"))?;
+        .spawn_blocking(move || {
+            save_types(&part_dir, &to_save).map_err(|e| format!("schema.json: {e}"))?;
+            super::marks::write_sealed(&part_dir, mark).map_err(|e| format!("sealed.json: {e}"))
+        })
+        .await?;
     Ok((files, boundary))
 }
 
