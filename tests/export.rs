@@ -9,7 +9,6 @@ mod common;
 use common::Server;
 use serde_json::Value;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 /// Starts a server exporting to `<tmp>/out` with `extra` TOML appended to the `[export]`
 /// section (and unsigned fields accepted).
@@ -29,42 +28,8 @@ pub fn exporting(extra: &str) -> (Server, tempfile::TempDir) {
     (s, tmp)
 }
 
-/// Rows in the Parquet files under `out` (from their footers).
-fn exported_rows(out: &Path) -> i64 {
-    fn walk(p: &Path, n: &mut i64) {
-        let Ok(rd) = std::fs::read_dir(p) else { return };
-        for e in rd.flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                walk(&path, n);
-            } else if path.extension().is_some_and(|x| x == "parquet") {
-                let f = std::fs::File::open(&path).unwrap();
-                let r = parquet::file::reader::SerializedFileReader::new(f).unwrap();
-                use parquet::file::reader::FileReader;
-                *n += r.metadata().file_metadata().num_rows();
-            }
-        }
-    }
-    let mut n = 0;
-    walk(out, &mut n);
-    n
-}
-
-/// Waits (bounded) until `rows` rows are exported under `out`; fails if it never happens.
 fn wait_rows(out: &Path, rows: i64) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let n = exported_rows(out);
-        if n == rows {
-            return;
-        }
-        assert!(n < rows, "{n} rows exported, more than the {rows} written");
-        assert!(
-            Instant::now() < deadline,
-            "only {n} of {rows} rows exported after 90 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::wait_exported_rows(out, rows)
 }
 
 /// The summary of `root` by tests/export/summary.py (DuckDB and pyarrow).
