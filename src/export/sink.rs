@@ -86,8 +86,8 @@ mod s3 {
     use object_store::path::Path as ObjectPath;
     use object_store::{ObjectStore, PutPayload, WriteMultipart};
 
-    /// Files above this size are uploaded in parts (each of this size).
-    const MULTIPART_BYTES: usize = 8 << 20;
+    /// Files above this size are uploaded in parts of this size (S3's smallest part).
+    const MULTIPART_BYTES: usize = 5 << 20;
 
     pub struct S3Sink {
         store: AmazonS3,
