@@ -309,3 +309,45 @@ fn restart_exports_nothing_twice() {
     assert_eq!(g["duplicates"], 0);
     assert_eq!(g["fields"]["v"]["sum"], 12.0);
 }
+
+/// `/health`'s export check, polled until `status` (bounded).
+fn wait_health(s: &Server, status: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let h = s.request("GET", "/health", &[], b"");
+        let v: Value = serde_json::from_slice(&h.body).unwrap();
+        if v["checks"][0]["status"] == status {
+            assert_eq!(h.status, 200);
+            assert_eq!(v["status"], "pass", "writes and queries still work: {v}");
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/health never said {status}: {v}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_failing_export_keeps_the_data_and_says_so() {
+    let (s, tmp) = exporting("");
+    let out = tmp.path().join("out");
+    // The export directory becomes a file: every put fails.
+    std::fs::remove_dir_all(&out).unwrap();
+    std::fs::write(&out, b"not a directory").unwrap();
+    s.create_db("db");
+    let r = s.write("db", "m,t=a v=1 1000000000\nm,t=b v=2 2000000000\n");
+    assert_eq!(r.status, 204, "{}", r.text());
+    let v = wait_health(&s, "warn");
+    let msg = v["checks"][0]["message"].as_str().unwrap();
+    assert!(msg.starts_with("export failing, 1 segment files kept until exported"), "{msg}");
+    assert!(!msg.contains(tmp.path().to_str().unwrap()), "a server path in /health: {msg}");
+    // The data is still served, and exported once the directory is back.
+    let q = s.query("SELECT count(v) FROM db..m");
+    assert_eq!(q["results"][0]["series"][0]["values"][0][1], 2);
+    std::fs::remove_file(&out).unwrap();
+    std::fs::create_dir(&out).unwrap();
+    wait_rows(&out, 2);
+    wait_health(&s, "pass");
+}

@@ -209,16 +209,25 @@ pub fn partition_dir(data_dir: &Path, id: u32) -> PathBuf {
 
 /// Reads `sealed.json` (writing it for a data dir that has none) and removes the files of an
 /// interrupted seal from `segments` and from disk: their rows are still in the WAL.
-fn settle_seals(dir: &Path, segments: &mut Vec<SegmentFile>) -> std::io::Result<marks::SealedMark> {
+async fn settle_seals(
+    dir: &Path,
+    segments: &mut Vec<SegmentFile>,
+) -> std::io::Result<marks::SealedMark> {
     let seal_of = |s: &SegmentFile| s.seq / seal::FILES_PER_SEAL_MAX;
     let Some(mark) = marks::read_sealed(dir)? else {
-        // First start with these records: every file present counts as finished.
+        // First start with these records: every file present counts as finished. Written on
+        // the blocking pool: its fsyncs must not hold up the core's other tasks.
         let mark = marks::SealedMark {
             seal: segments.iter().map(seal_of).max().unwrap_or(0),
             lsn: 0,
         };
-        std::fs::create_dir_all(dir)?;
-        marks::write_sealed(dir, mark)?;
+        let at = dir.to_path_buf();
+        glommio::executor()
+            .spawn_blocking(move || {
+                std::fs::create_dir_all(&at)?;
+                marks::write_sealed(&at, mark)
+            })
+            .await?;
         return Ok(mark);
     };
     let mut kept = Vec::with_capacity(segments.len());
@@ -271,7 +280,9 @@ impl Partition {
         let dir = partition_dir(data_dir, id);
         let mut segments =
             load_segments(&dir.join("segments")).map_err(|e| failed("segments")(&e))?;
-        let sealed = settle_seals(&dir, &mut segments).map_err(|e| failed("sealed.json")(&e))?;
+        let sealed = settle_seals(&dir, &mut segments)
+            .await
+            .map_err(|e| failed("sealed.json")(&e))?;
         let exported = marks::read_exported(&dir).map_err(|e| failed("exported.json")(&e))?;
         // Never reuse a sequence number: exported file names carry them, and retention may
         // have deleted every file of the newest seals.
