@@ -341,8 +341,14 @@ fn a_failing_export_keeps_the_data_and_says_so() {
     assert_eq!(r.status, 204, "{}", r.text());
     let v = wait_health(&s, "warn");
     let msg = v["checks"][0]["message"].as_str().unwrap();
-    assert!(msg.starts_with("export failing, 1 segment files kept until exported"), "{msg}");
-    assert!(!msg.contains(tmp.path().to_str().unwrap()), "a server path in /health: {msg}");
+    assert!(
+        msg.starts_with("export failing, 1 segment files kept until exported"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains(tmp.path().to_str().unwrap()),
+        "a server path in /health: {msg}"
+    );
     // The data is still served, and exported once the directory is back.
     let q = s.query("SELECT count(v) FROM db..m");
     assert_eq!(q["results"][0]["series"][0]["values"][0][1], 2);

@@ -79,7 +79,10 @@ fn export_round_trips_through_a_loopback_s3() {
     .unwrap();
     let s = Server::start(&["--config", cfg.to_str().unwrap(), "--cores", "1"]);
     s.create_db("db");
-    let r = s.write("db", "cpu,host=a usage=1.5 1000000000\ncpu,host=b usage=2.5 2000000000\n");
+    let r = s.write(
+        "db",
+        "cpu,host=a usage=1.5 1000000000\ncpu,host=b usage=2.5 2000000000\n",
+    );
     assert_eq!(r.status, 204, "{}", r.text());
     // ~6 MB of incompressible strings: one Parquet file above the single-PUT size.
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -124,14 +127,24 @@ print(json.dumps(out))
         if v["cpu"]["rows"] == 2 && v["blob"]["rows"] == 1600 {
             break v;
         }
-        assert!(Instant::now() < deadline, "not all rows uploaded after 90 s: {v}");
+        assert!(
+            Instant::now() < deadline,
+            "not all rows uploaded after 90 s: {v}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     };
     assert_eq!(v["cpu"]["sum"], 4.0);
     assert_eq!(v["blob"]["sum"], 1600.0 * 4096.0);
     let big = v["blob"]["sizes"][0].as_u64().unwrap();
-    assert!(big > 5 << 20, "the blob file ({big} B) should have needed a multipart upload");
+    assert!(
+        big > 5 << 20,
+        "the blob file ({big} B) should have needed a multipart upload"
+    );
     let h = s.request("GET", "/health", &[], b"");
-    assert!(h.text().contains(r#""name":"export","status":"pass""#), "{}", h.text());
+    assert!(
+        h.text().contains(r#""name":"export","status":"pass""#),
+        "{}",
+        h.text()
+    );
     drop(moto);
 }

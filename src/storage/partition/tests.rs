@@ -624,7 +624,9 @@ fn sealed_and_exported_records_keep_each_point_in_one_file() {
         .io_memory(1 << 20)
         .spawn(move || async move {
             let part_dir = data.join("partitions/0");
-            let p = Partition::open(0, &data, FsyncPolicy::Always).await.unwrap();
+            let p = Partition::open(0, &data, FsyncPolicy::Always)
+                .await
+                .unwrap();
             let parts = RefCell::new(vec![p]);
             write(&parts, "a", &batch("a", 100)).await;
             copy_dir(&part_dir.join("wal"), &data.join("wal-before-seal"));
@@ -644,7 +646,9 @@ fn sealed_and_exported_records_keep_each_point_in_one_file() {
                 part_dir.join("segments/00000000000002000000.seg"),
             )
             .unwrap();
-            let p = Partition::open(0, &data, FsyncPolicy::Always).await.unwrap();
+            let p = Partition::open(0, &data, FsyncPolicy::Always)
+                .await
+                .unwrap();
             assert!(p.memtable.is_empty(), "sealed records were replayed");
             assert_eq!(segment_files(&data), ["00000000000001000000.seg"]);
             let parts = RefCell::new(vec![p]);
@@ -654,7 +658,9 @@ fn sealed_and_exported_records_keep_each_point_in_one_file() {
             // Sequence numbers continue past what was exported, even with no file left.
             super::marks::write_exported(&part_dir, super::marks::ExportedMark { seq: 5_000_000 })
                 .unwrap();
-            let mut p = Partition::open(0, &data, FsyncPolicy::Always).await.unwrap();
+            let mut p = Partition::open(0, &data, FsyncPolicy::Always)
+                .await
+                .unwrap();
             p.guard_unexported();
             let parts = RefCell::new(vec![p]);
             write(&parts, "a", &batch("b", 10)).await;
