@@ -29,14 +29,17 @@ fi
 if command -v systemctl >/dev/null && systemctl is-active --quiet influxdb 2>/dev/null; then
   systemctl stop influxdb || true
 fi
-# The Prometheus text parser of the official Python client (PyPI prometheus-client), which
-# tests/metrics.rs runs on /metrics.
-if ! /usr/bin/python3 -c 'import prometheus_client.parser' 2>/dev/null; then
+# From PyPI, into the python3 the tests call: the Prometheus text parser of the official client
+# (prometheus-client, tests/metrics.rs runs it on /metrics); DuckDB and pyarrow (the Parquet
+# export tests read the exported files) and moto[server] (a loopback S3 server).
+if ! /usr/bin/python3 -c 'import prometheus_client.parser, duckdb, pyarrow, moto' 2>/dev/null \
+  || ! command -v moto_server >/dev/null; then
   if ! /usr/bin/python3 -m pip --version >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
   fi
-  /usr/bin/python3 -m pip install -q --break-system-packages prometheus-client 2>/dev/null \
-    || /usr/bin/python3 -m pip install -q --user prometheus-client
+  echo "installing from PyPI: prometheus-client duckdb pyarrow moto[server]"
+  /usr/bin/python3 -m pip install -q prometheus-client duckdb pyarrow 'moto[server]' 2>/dev/null \
+    || /usr/bin/python3 -m pip install -q --break-system-packages prometheus-client duckdb pyarrow 'moto[server]'
 fi

@@ -13,6 +13,8 @@
 #          [LINES (5000)]
 # LINES sets the body size: small bodies (10, 100 lines) show the cost of a request rather than
 # of a row (the requests are sent one after another, so each has a WAL flush of its own).
+# LINESHARD_ARGS (environment) is passed to the server, e.g. "--config export.toml".
+# THREADS=separate counts each thread on its own (the cores' against the Parquet exporter's).
 # Prints the total per row and per request, and the functions with the most instructions of
 # their own.
 set -euo pipefail
@@ -71,8 +73,10 @@ control() { # command
 }
 run() {
   rm -rf "$dir" "$out"/callgrind.out* && mkdir -p "$dir"
-  valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" "$bin" --cores 1 \
-    --bind "127.0.0.1:$port" --data-dir "$dir" >"$out/valgrind.log" 2>&1 &
+  # shellcheck disable=SC2086 # LINESHARD_ARGS is a list of words
+  valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" \
+    --separate-threads="$([ "${THREADS:-}" = separate ] && echo yes || echo no)" "$bin" --cores 1 \
+    --bind "127.0.0.1:$port" --data-dir "$dir" ${LINESHARD_ARGS:-} >"$out/valgrind.log" 2>&1 &
   vpid=$!
   # valgrind reads a fresh binary's debug info first: that takes a while, with the CPU busy.
   local last=-1 still=0 now
@@ -108,5 +112,16 @@ done
 [ $done_ok = 1 ] || { echo "no callgrind run finished in 5 attempts" >&2; exit 1; }
 dump=$(ls -t "$out"/callgrind.out.* 2>/dev/null | head -1)
 [ -n "$dump" ] || { echo "no callgrind dump in $out" >&2; exit 1; }
+if [ "${THREADS:-}" = separate ]; then
+  # One dump per thread (callgrind.out.<pid>-<thread>): the instructions per row of each.
+  total=0
+  for d in "$out"/callgrind.out.*-*; do
+    n=$(awk '/^(totals|summary):/ {print $2; exit}' "$d")
+    total=$((total + n))
+    echo "$(basename "$d"): $((n / (measured * lines))) instructions per row"
+  done
+  echo "all threads: $((total / (measured * lines))) instructions per row"
+  exit 0
+fi
 python3 scripts/callgrind_self.py "$dump" $((measured * lines)) 30
 python3 scripts/callgrind_self.py "$dump" "$measured" 0 | sed 's/per row/per request/; s/ rows)/ requests)/'

@@ -8,3 +8,5 @@ bash scripts/install-test-deps.sh
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cargo build --workspace --all-targets
 cargo test --workspace
+# Parquet export to S3 (feature `s3`) against a loopback moto_server.
+cargo test --features s3 --test export_s3

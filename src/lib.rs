@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod check;
 pub mod config;
 pub mod duration;
+pub mod export;
 pub mod http;
 pub mod limits;
 pub mod lineproto;

@@ -77,6 +77,11 @@ pub const SERIES_PER_DATABASE_MAX_DEFAULT: u64 = 1_000_000;
 pub const VALUES_PER_TAG_MAX_DEFAULT: u64 = 100_000;
 /// Default group-commit period for `wal-fsync = "interval"` (1.x recommends 0-100ms for `wal-fsync-delay`).
 pub const FSYNC_INTERVAL_DEFAULT: Duration = Duration::from_millis(100);
+/// `[export] max-age` default: the longest an acknowledged point waits before it is exported.
+pub const EXPORT_MAX_AGE_DEFAULT: Duration = Duration::from_secs(60);
+/// `[export] max-age` bounds: below a second a seal per partition per tick would be the load.
+pub const EXPORT_MAX_AGE_MIN: Duration = Duration::from_secs(1);
+pub const EXPORT_MAX_AGE_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Longest allowed fsync interval: the window of acknowledged writes a crash may lose.
 pub const FSYNC_INTERVAL_MAX: Duration = Duration::from_secs(10);
 /// Default time a write may wait on its owner cores before `500 {"error":"timeout"}`; 1.x coordinator.

@@ -53,6 +53,8 @@ pub enum StartError {
     Catalog(std::io::Error),
     #[error("cannot open the data dir layout: {0}")]
     Layout(std::io::Error),
+    #[error("cannot start the Parquet export: {0}")]
+    Export(String),
     #[error("no CPU cores available (asked for {0})")]
     NoCores(usize),
     #[error("cannot start the executor of core {core}: {reason}")]
@@ -184,6 +186,7 @@ pub fn run(mut config: Config) -> Result<(), StartError> {
              each core serves the partitions p with p % cores == its id"
         );
     }
+    crate::export::start(&config, layout.partitions).map_err(StartError::Export)?;
     let shared = Shared {
         config,
         catalog,
@@ -464,6 +467,7 @@ async fn core_main(shared: Shared, ready: impl Fn(Notice)) {
     while started.load(Ordering::SeqCst) < cores {
         glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
     }
+    core.start_export_age_task();
     core.start_retention_task();
     core.start_compactions();
     core.start_disk_watch();

@@ -102,8 +102,13 @@ const WRITER_SEQS: u64 = 200_000;
 
 /// `kills` rounds of: start the server on the same data dir (2 or 1 cores), write consecutive
 /// requests, kill -9 at a random moment. Then every acknowledged point must be readable and no
-/// stored row corrupt. Calls `after_kill` with the data dir after every kill.
-fn crash_rounds(kills: usize, load: &Load, mut after_kill: impl FnMut(&std::path::Path)) {
+/// stored row corrupt. Calls `after_kill` with the data dir after every kill. Returns the
+/// server left running, the first seq of every acknowledged request, and the rows stored.
+fn crash_rounds(
+    kills: usize,
+    load: &Load,
+    mut after_kill: impl FnMut(&std::path::Path),
+) -> (Server, Vec<u64>, usize) {
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -196,6 +201,7 @@ fn crash_rounds(kills: usize, load: &Load, mut after_kill: impl FnMut(&std::path
         missing, 0,
         "{missing} of {acked_points} acknowledged points are missing after {kills} kill -9"
     );
+    (s, acked_all, stored.len())
 }
 
 fn kills() -> usize {
@@ -230,6 +236,73 @@ fn kill_9_under_many_small_requests_on_new_connections() {
         per_conn: 1,
     };
     crash_rounds(kills(), &load, |_| {});
+}
+
+#[test]
+fn kill_9_with_export_exports_every_acknowledged_point_once() {
+    // Export on, 1 MiB memtables (a seal, and an export, every few requests), max-age 1s: kills
+    // land in seals, in Parquet writes and renames, and between a seal and its WAL's truncation.
+    // After the last restart DuckDB must read every acknowledged point, each (series, time)
+    // once, and exactly the rows the server stores.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let conf = tmp.path().join("lineshard.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[data]\nmemtable-max-bytes = 1048576\n[export]\npath = {:?}\nmax-age = \"1s\"\n",
+            out.display().to_string()
+        ),
+    )
+    .unwrap();
+    let load = Load {
+        lines: 5_000,
+        args: vec!["--config".into(), conf.to_str().unwrap().into()],
+        run_ms_max: 1500,
+        writers: 1,
+        per_conn: 50,
+    };
+    let (_server, acked, stored) = crash_rounds(kills(), &load, |_| {});
+    common::wait_exported_rows(&out, stored as i64);
+    let acked_file = tmp.path().join("acked.json");
+    std::fs::write(&acked_file, serde_json::to_vec(&acked).unwrap()).unwrap();
+    let check = r#"
+import duckdb, json, sys
+out, acked, lines = sys.argv[1], json.load(open(sys.argv[2])), int(sys.argv[3])
+rows = duckdb.connect().execute(
+    f"select s, epoch(time)::bigint, v from read_parquet('{out}/**/*.parquet')").fetchall()
+keys = set((s, t) for s, t, _ in rows)
+times = set(t for _, t, _ in rows)
+corrupt = sum(1 for _, t, v in rows if v != 3 * t)
+missing = sum(1 for a in acked for t in range(a, a + lines) if t not in times)
+print(json.dumps({"rows": len(rows), "distinct": len(keys), "corrupt": corrupt, "missing": missing}))
+"#;
+    let r = std::process::Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            check,
+            out.to_str().unwrap(),
+            acked_file.to_str().unwrap(),
+        ])
+        .arg(load.lines.to_string())
+        .output()
+        .expect("python3 with duckdb (scripts/install-test-deps.sh)");
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    eprintln!(
+        "crash test with export: {v} ({} acknowledged points)",
+        acked.len() as u64 * load.lines
+    );
+    assert_eq!(
+        v["rows"], stored,
+        "DuckDB rows against rows the server stores"
+    );
+    assert_eq!(v["distinct"], v["rows"], "a (series, time) exported twice");
+    assert_eq!(
+        v["missing"], 0,
+        "acknowledged points missing from the export"
+    );
+    assert_eq!(v["corrupt"], 0);
 }
 
 #[test]

@@ -75,7 +75,7 @@ pub fn draw(
         .map_err(|e| e.to_string())?;
     p.configure_mesh()
         .x_desc("percentile")
-        .x_label_formatter(&|x| format!("{:.4}%", 100.0 * (1.0 - 10f64.powf(-x))))
+        .x_label_formatter(&|x: &f64| format!("{:.4}%", 100.0 * (1.0 - 10f64.powf(-*x))))
         .y_desc("latency (ms)")
         .draw()
         .map_err(|e| e.to_string())?;

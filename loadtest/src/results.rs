@@ -426,7 +426,7 @@ fn draw_percentiles(r: &Results, rate: f64, path: &Path) -> Result<(), String> {
         .light_line_style(RGBColor(238, 238, 238))
         .x_desc("percentile")
         .x_labels(5)
-        .x_label_formatter(&|x| format!("p{}", 100.0 * (1.0 - 10f64.powf(-x))))
+        .x_label_formatter(&|x: &f64| format!("p{}", 100.0 * (1.0 - 10f64.powf(-*x))))
         .y_desc("latency ms (log)")
         .y_label_formatter(&|y| format!("{y}"))
         .draw()

@@ -174,19 +174,36 @@ impl crate::http::Handler for Api {
             Route::DebugRequests => {
                 Response::json(200, crate::http::timeline::dump_json(self.core.id()))
             }
-            Route::Health => Response::json(
-                200,
-                format!(
-                    r#"{{"checks":[],"message":"ready for queries and writes","name":"influxdb","status":"pass","version":"{API_VERSION}"}}"#
-                )
-                .into_bytes(),
-            ),
+            Route::Health => health(),
         }
     }
 
     fn answered(&self, exchange: &crate::http::Exchange<'_>) {
         access::answered(&self.core, &self.errors, exchange);
     }
+}
+
+/// `/health`: 200 and "pass" while writes and queries are served; with export on, a check
+/// named `export` says whether the exporter keeps up ("pass") or is behind or failing ("warn",
+/// with why: sealed data is then kept on disk until it is exported).
+fn health() -> Response {
+    let checks = match crate::export::health() {
+        None => String::new(),
+        Some(Ok(pending)) => format!(
+            r#"{{"message":"{pending} segment files waiting","name":"export","status":"pass"}}"#
+        ),
+        Some(Err(why)) => format!(
+            r#"{{"message":{},"name":"export","status":"warn"}}"#,
+            serde_json::Value::String(why)
+        ),
+    };
+    Response::json(
+        200,
+        format!(
+            r#"{{"checks":[{checks}],"message":"ready for queries and writes","name":"influxdb","status":"pass","version":"{API_VERSION}"}}"#
+        )
+        .into_bytes(),
+    )
 }
 
 /// `/ping`: 204, or with `verbose` (anything but "", "0", "false") 200 and the version.

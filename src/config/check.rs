@@ -11,6 +11,7 @@ pub fn check(cfg: &Config) -> Result<(), ConfigError> {
     check_http(cfg)?;
     check_data(cfg)?;
     check_logging(cfg)?;
+    check_export(cfg)?;
     check_runtime(cfg)
 }
 
@@ -18,6 +19,35 @@ fn check_logging(cfg: &Config) -> Result<(), ConfigError> {
     tracing_subscriber::EnvFilter::try_new(&cfg.logging.level)
         .map(|_| ())
         .map_err(|e| invalid("logging.level", format!("{:?}: {e}", cfg.logging.level)))
+}
+
+fn check_export(cfg: &Config) -> Result<(), ConfigError> {
+    let e = &cfg.export;
+    if !(EXPORT_MAX_AGE_MIN..=EXPORT_MAX_AGE_MAX).contains(&e.max_age) {
+        let msg = format!(
+            "must be at least {} and at most {}",
+            go(EXPORT_MAX_AGE_MIN),
+            go(EXPORT_MAX_AGE_MAX)
+        );
+        return Err(invalid("export.max-age", msg));
+    }
+    if let Some(rest) = e.path.strip_prefix("s3://") {
+        if rest.split('/').next().unwrap_or("").is_empty() {
+            return Err(invalid("export.path", "s3:// needs a bucket".to_string()));
+        }
+        if !cfg!(feature = "s3") {
+            let msg = "this build has no S3 support (build with --features s3)".to_string();
+            return Err(invalid("export.path", msg));
+        }
+    } else if e.path.contains("://") {
+        let msg = "must be empty, a local directory or s3://bucket/prefix".to_string();
+        return Err(invalid("export.path", msg));
+    }
+    if e.node.bytes().any(|b| b == b'/' || b < b' ') {
+        let msg = "must not hold '/' or control characters".to_string();
+        return Err(invalid("export.node", msg));
+    }
+    Ok(())
 }
 
 fn go(d: Duration) -> String {

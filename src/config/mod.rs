@@ -169,6 +169,54 @@ section! {
     }
 }
 
+section! {
+    "Parquet export of sealed data (src/export); credentials for S3 only from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY."
+    ExportConfig ["export"] {
+        "Where Parquet files go: empty = no export; a local directory; or s3://bucket/prefix."
+        path: String = String::new();
+        #[serde(with = "go_duration_serde")]
+        "Longest an acknowledged point may wait before it is in a Parquet file (the memtable is sealed early when needed)."
+        max_age: Duration = limits::EXPORT_MAX_AGE_DEFAULT;
+        "Unit of the time column: \"ns\" or \"us\" (for Spark and engines without nanosecond timestamps)."
+        time_unit: TimeUnit = TimeUnit::Ns;
+        "This node's name in exported file names (several nodes may share one bucket); empty = the host name."
+        node: String = String::new();
+        "S3 endpoint URL for s3:// paths (e.g. http://127.0.0.1:9000); empty = AWS."
+        s3_endpoint: String = String::new();
+        "S3 region for s3:// paths."
+        s3_region: String = String::from("us-east-1");
+    }
+}
+
+/// The unit of the exported `time` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeUnit {
+    /// Nanoseconds: what was written, exactly.
+    Ns,
+    /// Microseconds (nanoseconds truncated toward negative infinity), for Spark.
+    Us,
+}
+
+impl ExportConfig {
+    /// Whether export is on.
+    pub fn enabled(&self) -> bool {
+        !self.path.is_empty()
+    }
+
+    /// `node`, or the host name when empty (`localhost` when that cannot be read).
+    pub fn node_name(&self) -> String {
+        if !self.node.is_empty() {
+            return self.node.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".to_string())
+    }
+}
+
 /// When the write-ahead log is fsync'd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -190,6 +238,7 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     pub coordinator: CoordinatorConfig,
     pub logging: LoggingConfig,
+    pub export: ExportConfig,
 }
 
 /// Why the configuration cannot be used; `Display` is what main prints before exiting.
@@ -352,6 +401,12 @@ pub fn print_config(cfg: &Config) -> String {
             LoggingConfig::DOC,
             LoggingConfig::FIELDS,
             toml::Value::try_from(&cfg.logging),
+        ),
+        (
+            ExportConfig::SECTION,
+            ExportConfig::DOC,
+            ExportConfig::FIELDS,
+            toml::Value::try_from(&cfg.export),
         ),
     ];
     for (section, section_doc, fields, values) in sections {

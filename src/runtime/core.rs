@@ -687,14 +687,43 @@ impl Core {
     /// Starts sealing partition `idx` in the background when its memtable passed its bound.
     fn maybe_seal(self: &Rc<Self>, idx: usize) {
         let max = self.config.data.memtable_max_bytes;
-        if !self
+        if self
             .partitions
             .borrow()
             .get(idx)
             .is_some_and(|p| p.wants_seal(max))
         {
+            self.seal_in_background(idx);
+        }
+    }
+
+    /// With export on: seals each memtable whose oldest write is half of `[export] max-age`
+    /// old, checked every quarter of it, so a point is sealed (and then exported) within it.
+    pub fn start_export_age_task(self: &Rc<Self>) {
+        if !self.config.export.enabled() {
             return;
         }
+        for p in self.partitions.borrow_mut().iter_mut() {
+            p.guard_unexported();
+        }
+        let max_age = self.config.export.max_age;
+        let core = self.clone();
+        glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(max_age / 4).await;
+                let due: Vec<usize> = (core.partitions.borrow().iter().enumerate())
+                    .filter(|(_, p)| p.wants_age_seal(max_age / 2))
+                    .map(|(i, _)| i)
+                    .collect();
+                for idx in due {
+                    core.seal_in_background(idx);
+                }
+            }
+        })
+        .detach();
+    }
+
+    fn seal_in_background(self: &Rc<Self>, idx: usize) {
         let core = self.clone();
         glommio::spawn_local(async move {
             if core.seal_until_done(idx).await {

@@ -29,8 +29,10 @@ mod admission_tests;
 pub use error::{is_no_space, StorageError};
 pub use index::{merge_show, KeyMatch, SeriesIndex, ShowAnswer, ShowRequest, ShowWhat};
 pub use memtable::{Admit, ApplyError, KnownField, Memtable};
+pub use partition::marks;
 pub use partition::{
-    check_partition, compact, merge_sources, rewrite_segments, scan_files, scan_segment, seal,
-    Deleted, Finding, Partition, PartitionCheck, Scanned, SegmentSource, Stored,
+    check_partition, compact, merge_sources, partition_dir, rewrite_segments, scan_files,
+    scan_segment, seal, Deleted, Finding, Partition, PartitionCheck, Scanned, SegmentSource,
+    Stored, FILES_PER_SEAL_MAX,
 };
 pub use scan::{ScanRequest, SeriesRows};

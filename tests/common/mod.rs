@@ -247,3 +247,41 @@ fn read_chunked(s: &mut impl Read) -> std::io::Result<Vec<u8>> {
         read_line(s)?;
     }
 }
+
+/// Rows in the Parquet files under `out` (from their footers).
+pub fn exported_rows(out: &std::path::Path) -> i64 {
+    use parquet::file::reader::FileReader;
+    let mut n = 0;
+    let mut dirs = vec![out.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|x| x == "parquet") {
+                let f = std::fs::File::open(&path).expect("open a Parquet file");
+                let r =
+                    parquet::file::reader::SerializedFileReader::new(f).expect("Parquet footer");
+                n += r.metadata().file_metadata().num_rows();
+            }
+        }
+    }
+    n
+}
+
+/// Waits (at most 90 s) until exactly `rows` rows are exported under `out`; fails otherwise.
+pub fn wait_exported_rows(out: &std::path::Path, rows: i64) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let n = exported_rows(out);
+        if n == rows {
+            return;
+        }
+        assert!(n < rows, "{n} rows exported, more than the {rows} stored");
+        assert!(
+            Instant::now() < deadline,
+            "only {n} of {rows} rows exported after 90 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

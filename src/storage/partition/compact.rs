@@ -54,10 +54,13 @@ impl Partition {
         }
         // A file a delete's tombstone covers is left as it is: the output of a compaction takes
         // the newest input's seal number, which the tombstone may not cover.
+        // With export on, a file not exported yet is left alone too: the output's number is
+        // one the exporter may already have passed.
+        let exported = self.exported_seq();
         let covered: Vec<u64> = self
             .segments
             .iter()
-            .filter(|s| !self.tombstones_of(s).is_empty())
+            .filter(|s| !self.tombstones_of(s).is_empty() || exported.is_some_and(|e| s.seq > e))
             .map(|s| s.seq)
             .collect();
         let mut groups: Vec<((&str, &str), Vec<&SegmentFile>)> = Vec::new();

@@ -32,10 +32,12 @@
 //! | `check.rs` | the offline check of a partition directory (`lineshard check`) |
 //! | `compact.rs` | background compaction: small segment files of a (db, rp) merged into one, crash-safe |
 //! | `stats.rs` | what the partition holds and has written, for `/metrics` |
+//! | `marks.rs` | `sealed.json` (the newest finished seal) and `exported.json` (what export has done) |
 //! | `tests.rs` | unit tests |
 
 mod check;
 mod compact;
+pub mod marks;
 mod payload;
 mod read;
 mod seal;
@@ -47,7 +49,7 @@ mod tombstone;
 pub use check::{check_partition, Finding, PartitionCheck};
 pub use compact::{compact, rewrite_segments};
 pub use read::{merge_sources, scan_files, scan_segment, Scanned, SegmentSource};
-pub use seal::seal;
+pub use seal::{seal, FILES_PER_SEAL_MAX};
 pub use tombstone::Deleted;
 
 use super::memtable::{Admit, KnownField, Memtable};
@@ -161,6 +163,10 @@ pub struct Partition {
     footers: read::FooterCache,
     /// The inputs of the running compaction (empty when none runs).
     compacting: Vec<SegmentFile>,
+    /// Export is on: retention and compaction leave files not yet exported alone.
+    export_guard: bool,
+    /// When the memtable took its oldest unsealed write (`[export] max-age` seals by it).
+    unsealed_since: Option<std::time::Instant>,
 }
 
 /// Whether (db, rp) is covered by a drop in `dropped` (`None` rp: the whole database).
@@ -209,6 +215,46 @@ fn load_segments(dir: &Path) -> std::io::Result<Vec<SegmentFile>> {
     Ok(out)
 }
 
+/// The directory of partition `id` under the data dir.
+pub fn partition_dir(data_dir: &Path, id: u32) -> PathBuf {
+    data_dir.join("partitions").join(id.to_string())
+}
+
+/// Reads `sealed.json` (writing it for a data dir that has none) and removes the files of an
+/// interrupted seal from `segments` and from disk: their rows are still in the WAL.
+async fn settle_seals(
+    dir: &Path,
+    segments: &mut Vec<SegmentFile>,
+) -> std::io::Result<marks::SealedMark> {
+    let seal_of = |s: &SegmentFile| s.seq / seal::FILES_PER_SEAL_MAX;
+    let Some(mark) = marks::read_sealed(dir)? else {
+        // First start with these records: every file present counts as finished. Written on
+        // the blocking pool: its fsyncs must not hold up the core's other tasks.
+        let mark = marks::SealedMark {
+            seal: segments.iter().map(seal_of).max().unwrap_or(0),
+            lsn: 0,
+        };
+        let at = dir.to_path_buf();
+        glommio::executor()
+            .spawn_blocking(move || {
+                std::fs::create_dir_all(&at)?;
+                marks::write_sealed(&at, mark)
+            })
+            .await?;
+        return Ok(mark);
+    };
+    let mut kept = Vec::with_capacity(segments.len());
+    for s in segments.drain(..) {
+        if seal_of(&s) > mark.seal && s.first_seq == s.seq {
+            std::fs::remove_file(s.path())?;
+        } else {
+            kept.push(s);
+        }
+    }
+    *segments = kept;
+    Ok(mark)
+}
+
 /// `<seq>` or `<seq>-<first_seq>` (the stem of a segment file's name) as (seq, first_seq).
 fn parse_segment_name(stem: &str) -> Option<(u64, u64)> {
     match stem.split_once('-') {
@@ -244,18 +290,28 @@ impl Partition {
                 detail: e.to_string(),
             }
         };
-        let dir = data_dir.join("partitions").join(id.to_string());
-        let segments = load_segments(&dir.join("segments")).map_err(|e| failed("segments")(&e))?;
+        let dir = partition_dir(data_dir, id);
+        let mut segments =
+            load_segments(&dir.join("segments")).map_err(|e| failed("segments")(&e))?;
+        let sealed = settle_seals(&dir, &mut segments)
+            .await
+            .map_err(|e| failed("sealed.json")(&e))?;
+        let exported = marks::read_exported(&dir).map_err(|e| failed("exported.json")(&e))?;
+        // Never reuse a sequence number: exported file names carry them, and retention may
+        // have deleted every file of the newest seals.
         let next_seq = segments
             .last()
-            .map_or(1, |s| s.seq / seal::FILES_PER_SEAL_MAX + 1);
+            .map_or(1, |s| s.seq / seal::FILES_PER_SEAL_MAX + 1)
+            .max(sealed.seal + 1)
+            .max(exported.seq / seal::FILES_PER_SEAL_MAX + 1);
         let mut memtable = Memtable::new();
         let mut bad = None;
         let mut replayed = 0u64;
         let wal = Wal::open(
             &dir.join("wal"),
             policy,
-            |r: WalRecord<'_>| match payload::decode(r.payload) {
+            // Records below `sealed.lsn` are in finished segment files (`marks.rs`).
+            |r: WalRecord<'_>| match payload::decode(r.payload).filter(|_| r.lsn >= sealed.lsn) {
                 Some(Record::Points { db, rp, batch }) => {
                     replayed += 1;
                     if let Err(e) = memtable.apply_buf(db, rp, batch) {
@@ -267,6 +323,7 @@ impl Partition {
                 Some(Record::Delete(d)) => {
                     memtable.delete(&d);
                 }
+                None if r.lsn < sealed.lsn => {}
                 None => {
                     bad.get_or_insert_with(|| format!("WAL record {}: unknown payload", r.lsn));
                 }
@@ -306,7 +363,12 @@ impl Partition {
             tombstones,
             footers: read::FooterCache::default(),
             compacting: Vec::new(),
+            export_guard: false,
+            unsealed_since: None,
         };
+        if !p.memtable.is_empty() {
+            p.unsealed_since = Some(std::time::Instant::now());
+        }
         p.settle_tombstones()
             .map_err(|e| failed("tombstones")(&e))?;
         Ok(p)
@@ -348,6 +410,9 @@ impl Partition {
                 refused: refused.len() as u32,
                 durable: None,
             });
+        }
+        if self.unsealed_since.is_none() {
+            self.unsealed_since = Some(std::time::Instant::now());
         }
         let head = payload::points_head(db, rp);
         let lsn = self
@@ -459,13 +524,29 @@ impl Partition {
         }
     }
 
-    /// Deletes segments whose newest point is older than `min_ns` for their (db, rp).
+    /// Deletes segments whose newest point is older than `min_ns` for their (db, rp); with
+    /// export on, only those already exported.
     pub fn expire(&mut self, cutoff: impl Fn(&str, &str) -> Option<i64>) -> usize {
         let before = self.segments.len();
+        let exported = self.exported_seq();
         self.remove_segments("retention", |s| {
             cutoff(&s.db, &s.rp).is_some_and(|min| s.time_max < min)
+                && exported.map_or(true, |e| s.seq <= e)
         });
         before - self.segments.len()
+    }
+
+    /// Turns on the export guard: retention and compaction leave segment files that are not
+    /// exported yet (`exported.json`) alone.
+    pub fn guard_unexported(&mut self) {
+        self.export_guard = true;
+    }
+
+    /// With the export guard on, the newest segment number exported (0 when unreadable: keep
+    /// everything); `None` when export is off.
+    fn exported_seq(&self) -> Option<u64> {
+        self.export_guard
+            .then(|| marks::read_exported(&self.dir).map_or(0, |m| m.seq))
     }
 
     /// Every field type held here: sealed data and memtables.

@@ -24,7 +24,7 @@ const SERIES_PER_SEGMENT_MAX: usize = 8192;
 /// (A larger bound, 262 144, makes no measurable difference to server CPU per TSBS row.)
 const ROWS_PER_SEGMENT_MAX: usize = 65_536;
 /// Segment files one seal may write (its sequence number times this, plus the file's number).
-pub(super) const FILES_PER_SEAL_MAX: u64 = 1_000_000;
+pub const FILES_PER_SEAL_MAX: u64 = 1_000_000;
 
 impl Partition {
     /// Whether the memtable passed `max_bytes` and no seal is running.
@@ -47,6 +47,13 @@ impl Partition {
         self.wal.clone()
     }
 
+    /// Whether the memtable's oldest write is `max_age` old and no seal is running.
+    pub fn wants_age_seal(&self, max_age: std::time::Duration) -> bool {
+        self.sealing.is_none()
+            && !self.memtable.is_empty()
+            && self.unsealed_since.is_some_and(|t| t.elapsed() >= max_age)
+    }
+
     /// Whether writes must wait: a seal is running and the memtable already holds twice the bound.
     pub fn over_limit(&self, max_bytes: u64) -> bool {
         self.sealing.is_some()
@@ -58,6 +65,7 @@ impl Partition {
         if self.sealing.is_some() || self.memtable.is_empty() {
             return None;
         }
+        self.unsealed_since = None;
         let next = self.memtable.take_for_next();
         let old = Rc::new(std::mem::replace(&mut self.memtable, next));
         self.sealing = Some(old.clone());
@@ -132,7 +140,11 @@ pub async fn seal(part: &RefCell<Vec<Partition>>, idx: usize) -> Result<(), Stor
     }) else {
         return Ok(());
     };
-    let result = write_seal(&old, &wal, &dir, seq, &mut types).await;
+    let (seal_lsn, seal_epoch) = part
+        .borrow()
+        .get(idx)
+        .map_or((0, u64::MAX), |p| (p.seal_lsn, p.seal_epoch));
+    let result = write_seal(&old, &wal, &dir, seq, (seal_lsn, seal_epoch), &mut types).await;
     match result {
         Ok((files, boundary)) => {
             let mut keep_from = boundary;
@@ -169,9 +181,18 @@ async fn write_seal(
     wal: &Wal,
     dir: &Path,
     seq: u64,
+    (seal_lsn, seal_epoch): (u64, u64),
     types: &mut Vec<KnownField>,
 ) -> Result<(Vec<SegmentFile>, u64), String> {
     let boundary = wal.rotate().await.map_err(|e| e.to_string())?;
+    // A WAL reopened since the seal began gave LSNs again from its last intact record: records
+    // below `seal_lsn` may then be acknowledged writes of the next memtable, so the mark lets
+    // every record be replayed (a crash before the next seal may export a sealed point twice).
+    let seal_lsn = if wal.epoch() == seal_epoch {
+        seal_lsn
+    } else {
+        0
+    };
     let mut files = SealFiles {
         dir,
         seq,
@@ -189,10 +210,18 @@ async fn write_seal(
     }
     let part_dir = dir.parent().map(Path::to_path_buf).unwrap_or_default();
     let to_save = types.clone();
+    // Then the seal is finished: `sealed.json` says so (its files are not leftovers, and the
+    // WAL records below `seal_lsn` are not replayed), before the WAL goes.
+    let mark = super::marks::SealedMark {
+        seal: seq,
+        lsn: seal_lsn,
+    };
     glommio::executor()
-        .spawn_blocking(move || save_types(&part_dir, &to_save))
-        .await
-        .map_err(|e| format!("schema.json: {e}"))?;
+        .spawn_blocking(move || {
+            save_types(&part_dir, &to_save).map_err(|e| format!("schema.json: {e}"))?;
+            super::marks::write_sealed(&part_dir, mark).map_err(|e| format!("sealed.json: {e}"))
+        })
+        .await?;
     Ok((files, boundary))
 }
 

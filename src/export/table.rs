@@ -1,0 +1,399 @@
+//! A segment file's rows as Parquet files: one per (measurement, UTC day), in InfluxDB 3's
+//! column conventions.
+//!
+//! Columns, in this order: the tags (sorted by name), then `time`, then the fields (sorted by
+//! name). `time` is a timestamp in UTC, not null, of `[export] time-unit`. Each tag is a
+//! dictionary-encoded string (`Dictionary(Int32, Utf8)`), null where a series lacks it. Each
+//! field is its own typed column (DOUBLE, INT64, UINT64, STRING, BOOLEAN), null where a point
+//! lacks it. Every column carries `iox::column::type` metadata, as InfluxDB 3 writes it:
+//! `iox::column_type::tag`, `iox::column_type::timestamp`, or
+//! `iox::column_type::field::{float,integer,uinteger,string,boolean}`.
+//!
+//! Names: a field keeps its name. A tag whose name is also a field's (or is `time`) is named
+//! `<name>_tag` (`_tag` again while that is taken); its metadata `lineshard::name` keeps the
+//! tag's own name. A field stored with two types in one file (a measurement dropped and written
+//! again with another type within one seal) gives the later type's column the name
+//! `<name>_<type>`. Bytes that are not UTF-8 are replaced (U+FFFD).
+//!
+//! Rows are sorted by the tag columns in column order (nulls first), then by time: the rows of
+//! a series are contiguous and in time order. `sorting_columns` says so; page statistics are
+//! written; pages are zstd-compressed; tags use dictionaries, `time` and integer fields
+//! `DELTA_BINARY_PACKED`, floats `BYTE_STREAM_SPLIT`.
+
+use super::layout;
+use crate::config::TimeUnit;
+use crate::storage::segment::{SegmentReader, SeriesData, Values};
+use arrow_array::builder::StringDictionaryBuilder;
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray, TimestampNanosecondArray, UInt64Array,
+};
+use arrow_schema::{DataType, Field, Schema, TimeUnit as ArrowUnit};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::format::SortingColumn;
+use parquet::schema::types::ColumnPath;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Metadata key of a column's role, as InfluxDB 3 names it.
+pub const COLUMN_TYPE_KEY: &str = "iox::column::type";
+/// Metadata key of a renamed tag's own name.
+pub const NAME_KEY: &str = "lineshard::name";
+
+/// One Parquet file of a segment: where it goes (relative path) and its bytes.
+pub struct ExportFile {
+    pub path: String,
+    pub bytes: Vec<u8>,
+    pub rows: usize,
+}
+
+/// One series' rows of one day.
+struct Part<'a> {
+    tags: Vec<(Vec<u8>, Vec<u8>)>,
+    series: &'a SeriesData,
+    lo: usize,
+    hi: usize,
+}
+
+/// Turns a segment file's bytes into its Parquet files.
+pub fn segment_to_parquet(
+    bytes: &[u8],
+    node: &str,
+    partition: u32,
+    seq: u64,
+    unit: TimeUnit,
+) -> Result<Vec<ExportFile>, String> {
+    let reader = SegmentReader::open(bytes).map_err(|e| e.to_string())?;
+    let mut series = Vec::with_capacity(reader.series_count());
+    for i in 0..reader.series_count() {
+        series.push(
+            reader
+                .read_series(i, i64::MIN, i64::MAX)
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    // (measurement, day) -> the series' row ranges of that day.
+    let mut groups: BTreeMap<(Vec<u8>, i64), Vec<Part<'_>>> = BTreeMap::new();
+    for s in &series {
+        let measurement = crate::shard::key::measurement(&s.key);
+        let tags = crate::shard::key::parse_tags(&s.key);
+        let mut lo = 0;
+        while lo < s.times.len() {
+            let day = layout::day_of(s.times[lo]);
+            let hi = lo + s.times[lo..].partition_point(|&t| layout::day_of(t) == day);
+            groups
+                .entry((measurement.clone(), day))
+                .or_default()
+                .push(Part {
+                    tags: tags.clone(),
+                    series: s,
+                    lo,
+                    hi,
+                });
+            lo = hi;
+        }
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for ((measurement, day), parts) in groups {
+        let path = layout::file_path(
+            reader.db(),
+            reader.rp(),
+            &measurement,
+            day,
+            node,
+            partition,
+            seq,
+        );
+        let (bytes, rows) = write_table(parts, unit)?;
+        out.push(ExportFile { path, bytes, rows });
+    }
+    Ok(out)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn role(value: &str) -> HashMap<String, String> {
+    HashMap::from([(COLUMN_TYPE_KEY.to_string(), value.to_string())])
+}
+
+/// The role metadata value and column suffix of a field type.
+fn field_kind(v: &Values) -> (&'static str, &'static str, DataType) {
+    match v {
+        Values::Float(_) => ("iox::column_type::field::float", "float", DataType::Float64),
+        Values::Integer(_) => (
+            "iox::column_type::field::integer",
+            "integer",
+            DataType::Int64,
+        ),
+        Values::Unsigned(_) => (
+            "iox::column_type::field::uinteger",
+            "unsigned",
+            DataType::UInt64,
+        ),
+        Values::String(_) => ("iox::column_type::field::string", "string", DataType::Utf8),
+        Values::Boolean(_) => (
+            "iox::column_type::field::boolean",
+            "boolean",
+            DataType::Boolean,
+        ),
+    }
+}
+
+/// A field column being built: its values as `Option`s, one per row.
+enum Col {
+    Float(Vec<Option<f64>>),
+    Integer(Vec<Option<i64>>),
+    Unsigned(Vec<Option<u64>>),
+    String(Vec<Option<String>>),
+    Boolean(Vec<Option<bool>>),
+}
+
+impl Col {
+    fn pad(&mut self, n: usize) {
+        match self {
+            Col::Float(c) => c.resize(n, None),
+            Col::Integer(c) => c.resize(n, None),
+            Col::Unsigned(c) => c.resize(n, None),
+            Col::String(c) => c.resize(n, None),
+            Col::Boolean(c) => c.resize(n, None),
+        }
+    }
+
+    /// Appends rows `lo..hi` of `v` (valid where `valid`); `v` has this column's type.
+    fn extend(&mut self, v: &Values, valid: &[bool], lo: usize, hi: usize) {
+        let ok = |i: usize| valid.get(i).copied().unwrap_or(false);
+        match (self, v) {
+            (Col::Float(c), Values::Float(v)) => {
+                c.extend((lo..hi).map(|i| v.get(i).copied().filter(|_| ok(i))))
+            }
+            (Col::Integer(c), Values::Integer(v)) => {
+                c.extend((lo..hi).map(|i| v.get(i).copied().filter(|_| ok(i))))
+            }
+            (Col::Unsigned(c), Values::Unsigned(v)) => {
+                c.extend((lo..hi).map(|i| v.get(i).copied().filter(|_| ok(i))))
+            }
+            (Col::Boolean(c), Values::Boolean(v)) => {
+                c.extend((lo..hi).map(|i| v.get(i).copied().filter(|_| ok(i))))
+            }
+            (Col::String(c), Values::String(v)) => {
+                c.extend((lo..hi).map(|i| v.get(i).filter(|_| ok(i)).map(|s| text(s))))
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            Col::Float(c) => Arc::new(Float64Array::from(c)),
+            Col::Integer(c) => Arc::new(Int64Array::from(c)),
+            Col::Unsigned(c) => Arc::new(UInt64Array::from(c)),
+            Col::String(c) => Arc::new(StringArray::from(c)),
+            Col::Boolean(c) => Arc::new(BooleanArray::from(c)),
+        }
+    }
+}
+
+/// Writes one (measurement, day)'s rows as a Parquet file; returns its bytes and row count.
+fn write_table(mut parts: Vec<Part<'_>>, unit: TimeUnit) -> Result<(Vec<u8>, usize), String> {
+    // Field columns: name -> (first type's column), plus later types as `<name>_<type>`.
+    let mut field_names: Vec<(Vec<u8>, &'static str)> = Vec::new();
+    for p in &parts {
+        for c in &p.series.columns {
+            let (_, ty, _) = field_kind(&c.values);
+            if !field_names.iter().any(|(n, t)| *n == c.name && *t == ty) {
+                field_names.push((c.name.clone(), ty));
+            }
+        }
+    }
+    field_names.sort();
+    let mut tag_keys: Vec<Vec<u8>> = Vec::new();
+    for p in &parts {
+        for (k, _) in &p.tags {
+            if !tag_keys.contains(k) {
+                tag_keys.push(k.clone());
+            }
+        }
+    }
+    tag_keys.sort();
+    // Series order: by the tag columns (nulls first), then the key; rows within a series are
+    // in time order already.
+    let tag_tuple = |p: &Part<'_>| -> Vec<Option<Vec<u8>>> {
+        tag_keys
+            .iter()
+            .map(|k| {
+                p.tags
+                    .iter()
+                    .find(|(tk, _)| tk == k)
+                    .map(|(_, v)| v.clone())
+            })
+            .collect()
+    };
+    parts.sort_by_cached_key(|p| (tag_tuple(p), p.series.key.clone()));
+    let rows: usize = parts.iter().map(|p| p.hi - p.lo).sum();
+
+    // Column names.
+    let mut taken: Vec<String> = vec!["time".to_string()];
+    let mut fields_out: Vec<(String, &'static str, DataType, &'static str)> = Vec::new();
+    for (name, ty) in &field_names {
+        let base = text(name);
+        let first_of_name =
+            field_names.iter().find(|(n, _)| n == name).map(|(_, t)| *t) == Some(*ty);
+        let mut col = if first_of_name {
+            base.clone()
+        } else {
+            format!("{base}_{ty}")
+        };
+        while taken.contains(&col) {
+            col.push_str("_field");
+        }
+        taken.push(col.clone());
+        let v = match *ty {
+            "float" => Values::Float(Vec::new()),
+            "integer" => Values::Integer(Vec::new()),
+            "unsigned" => Values::Unsigned(Vec::new()),
+            "string" => Values::String(Vec::new()),
+            _ => Values::Boolean(Vec::new()),
+        };
+        let (role_v, _, dt) = field_kind(&v);
+        fields_out.push((col, role_v, dt, ty));
+    }
+    let mut tag_cols: Vec<String> = Vec::new();
+    for k in &tag_keys {
+        let mut col = text(k);
+        while taken.contains(&col) {
+            col.push_str("_tag");
+        }
+        taken.push(col.clone());
+        tag_cols.push(col);
+    }
+
+    // Schema.
+    let arrow_unit = match unit {
+        TimeUnit::Ns => ArrowUnit::Nanosecond,
+        TimeUnit::Us => ArrowUnit::Microsecond,
+    };
+    let mut schema_fields = Vec::new();
+    for (col, k) in tag_cols.iter().zip(&tag_keys) {
+        let mut meta = role("iox::column_type::tag");
+        if *col != text(k) {
+            meta.insert(NAME_KEY.to_string(), text(k));
+        }
+        let dt = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        schema_fields.push(Field::new(col, dt, true).with_metadata(meta));
+    }
+    schema_fields.push(
+        Field::new(
+            "time",
+            DataType::Timestamp(arrow_unit, Some("UTC".into())),
+            false,
+        )
+        .with_metadata(role("iox::column_type::timestamp")),
+    );
+    for (col, role_v, dt, _) in &fields_out {
+        schema_fields.push(Field::new(col, dt.clone(), true).with_metadata(role(role_v)));
+    }
+    let schema = Arc::new(Schema::new(schema_fields));
+
+    // Columns.
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for k in &tag_keys {
+        let mut b = StringDictionaryBuilder::<Int32Type>::new();
+        for p in &parts {
+            let v = p.tags.iter().find(|(tk, _)| tk == k).map(|(_, v)| text(v));
+            for _ in p.lo..p.hi {
+                match &v {
+                    Some(v) => {
+                        b.append(v).map_err(|e| e.to_string())?;
+                    }
+                    None => b.append_null(),
+                }
+            }
+        }
+        arrays.push(Arc::new(b.finish()));
+    }
+    let mut times = Vec::with_capacity(rows);
+    for p in &parts {
+        times.extend_from_slice(&p.series.times[p.lo..p.hi]);
+    }
+    arrays.push(match unit {
+        TimeUnit::Ns => Arc::new(TimestampNanosecondArray::from(times).with_timezone("UTC")),
+        TimeUnit::Us => Arc::new(
+            TimestampMicrosecondArray::from(
+                times
+                    .into_iter()
+                    .map(|t| t.div_euclid(1000))
+                    .collect::<Vec<_>>(),
+            )
+            .with_timezone("UTC"),
+        ),
+    });
+    for (name, ty) in &field_names {
+        let mut col: Option<Col> = None;
+        let mut n = 0usize;
+        for p in &parts {
+            let c = p
+                .series
+                .columns
+                .iter()
+                .find(|c| c.name == *name && field_kind(&c.values).1 == *ty);
+            let col = col.get_or_insert_with(|| match *ty {
+                "float" => Col::Float(Vec::new()),
+                "integer" => Col::Integer(Vec::new()),
+                "unsigned" => Col::Unsigned(Vec::new()),
+                "string" => Col::String(Vec::new()),
+                _ => Col::Boolean(Vec::new()),
+            });
+            if let Some(c) = c {
+                col.extend(&c.values, &c.valid, p.lo, p.hi);
+            }
+            n += p.hi - p.lo;
+            col.pad(n);
+        }
+        if let Some(col) = col {
+            arrays.push(col.finish());
+        }
+    }
+    let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| e.to_string())?;
+
+    // Writer properties.
+    let time_idx = tag_keys.len();
+    let mut sorting: Vec<SortingColumn> = (0..=time_idx)
+        .map(|i| SortingColumn {
+            column_idx: i as i32,
+            descending: false,
+            nulls_first: true,
+        })
+        .collect();
+    sorting.truncate(time_idx + 1);
+    let zstd = ZstdLevel::try_new(3).map_err(|e| e.to_string())?;
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(zstd))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_sorting_columns(Some(sorting))
+        .set_max_row_group_size(1 << 20)
+        .set_created_by(format!("lineshard {}", env!("CARGO_PKG_VERSION")));
+    let plain = |props: parquet::file::properties::WriterPropertiesBuilder, col: &str, enc| {
+        props
+            .set_column_dictionary_enabled(ColumnPath::from(col), false)
+            .set_column_encoding(ColumnPath::from(col), enc)
+    };
+    props = plain(props, "time", Encoding::DELTA_BINARY_PACKED);
+    for (col, _, _, ty) in &fields_out {
+        props = match *ty {
+            "integer" | "unsigned" => plain(props, col, Encoding::DELTA_BINARY_PACKED),
+            "float" => plain(props, col, Encoding::BYTE_STREAM_SPLIT),
+            _ => props,
+        };
+    }
+    let mut buf = Vec::new();
+    let mut w =
+        ArrowWriter::try_new(&mut buf, schema, Some(props.build())).map_err(|e| e.to_string())?;
+    w.write(&batch).map_err(|e| e.to_string())?;
+    w.close().map_err(|e| e.to_string())?;
+    Ok((buf, rows))
+}
