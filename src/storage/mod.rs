@@ -30,7 +30,7 @@ pub use error::StorageError;
 pub use index::{merge_show, KeyMatch, SeriesIndex, ShowAnswer, ShowRequest, ShowWhat};
 pub use memtable::{Admit, ApplyError, KnownField, Memtable};
 pub use partition::{
-    compact, merge_sources, rewrite_segments, scan_files, scan_segment, seal, Deleted, Partition,
-    Scanned, SegmentSource, Stored,
+    compact, merge_sources, rewrite_segments, scan_files, scan_files_columns, scan_segment, seal,
+    Deleted, Partition, Scanned, SegmentSource, Stored,
 };
-pub use scan::{ScanRequest, SeriesRows};
+pub use scan::{ScanRequest, SeriesColumns, SeriesRows};

@@ -12,7 +12,7 @@ use super::func::{self, Accumulator, Aggregate, Row, Transform};
 use super::render::{column_names, to_value, Column};
 use super::{
     Condition, GroupTags, KeyKind, MeasurementMatch, Pattern, SelectField, SelectStatement, Series,
-    SeriesRows, Source, StatementResult, TagExpr, Value, TIME_MIN_NS,
+    SeriesColumns, SeriesRows, Source, StatementResult, TagExpr, Value, TIME_MIN_NS,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -1140,6 +1140,76 @@ impl AggregatePlan {
                         .entry(b)
                         .or_insert_with(|| Accumulator::new(&call.agg))
                         .push(*t, &v, &aux);
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether the cores can reduce this aggregate from columns (`partial_columns`): its calls
+    /// read fields only (no per-point filter, no selector's aux values, no cast but `::field`).
+    pub fn columnar(&self) -> bool {
+        self.filter.is_none()
+            && self.aux.is_empty()
+            && self
+                .calls
+                .iter()
+                .all(|c| matches!(c.cast, None | Some(VarType::Field)))
+    }
+
+    /// `partial` of one core's columns, scanned for the fields `fields` names (`Plan::fields`):
+    /// each call's column goes into its buckets' accumulators value by value, the bucket looked
+    /// up only when it changes (times are ascending). Pushes the same values in the same order
+    /// as `partial` does for the same series.
+    pub fn partial_columns(&self, fields: &[Vec<u8>], mut series: Vec<SeriesColumns>) -> Partial {
+        let sources_match = |m: &[u8]| self.sources.iter().any(|s| s.measurement.matches(m));
+        series.retain(|s| sources_match(&s.measurement) && self.condition.matches_tags(&s.tags));
+        let cond = &self.condition;
+        for s in series.iter_mut() {
+            if s.times.first().is_some_and(|&t| !cond.matches_time(t))
+                || s.times.last().is_some_and(|&t| !cond.matches_time(t))
+            {
+                s.retain_times(|t| cond.matches_time(t));
+            }
+        }
+        series.retain(|s| !s.times.is_empty());
+        let column_of: Vec<Option<usize>> = self
+            .calls
+            .iter()
+            .map(|c| fields.iter().position(|f| f[..] == *c.field.as_bytes()))
+            .collect();
+        let mut out = Partial {
+            series: series.len() as u64,
+            points: series.iter().map(|s| s.times.len() as u64).sum(),
+            ..Partial::default()
+        };
+        for s in &series {
+            let key = (s.measurement.clone(), self.group_of(&s.tags));
+            let states = out.groups.entry(key).or_insert_with(|| {
+                self.calls
+                    .iter()
+                    .map(|_| CallState {
+                        buckets: BTreeMap::new(),
+                    })
+                    .collect()
+            });
+            for ((call, st), col) in self.calls.iter().zip(states.iter_mut()).zip(&column_of) {
+                let Some(values) = col.and_then(|c| s.columns.get(c)) else {
+                    continue;
+                };
+                let mut current: Option<(i64, &mut Accumulator)> = None;
+                for (t, v) in s.times.iter().zip(values) {
+                    let Some(v) = v else { continue };
+                    let b = self.bucket(*t);
+                    let acc = match current {
+                        Some((cb, acc)) if cb == b => acc,
+                        _ => st
+                            .buckets
+                            .entry(b)
+                            .or_insert_with(|| Accumulator::new(&call.agg)),
+                    };
+                    acc.push(*t, &to_value(v), &[]);
+                    current = Some((b, acc));
                 }
             }
         }

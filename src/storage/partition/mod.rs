@@ -41,7 +41,9 @@ mod tests;
 mod tombstone;
 
 pub use compact::{compact, rewrite_segments};
-pub use read::{merge_sources, scan_files, scan_segment, Scanned, SegmentSource};
+pub use read::{
+    merge_sources, scan_files, scan_files_columns, scan_segment, Scanned, SegmentSource,
+};
 pub use seal::seal;
 pub use tombstone::Deleted;
 
