@@ -160,7 +160,7 @@ impl<'a> RecordReader<'a> {
     }
 
     /// One field: (field id, type, value).
-    fn field(&mut self) -> Option<(u16, FieldValue<'a>)> {
+    pub(super) fn field(&mut self) -> Option<(u16, FieldValue<'a>)> {
         let id = self.u16()?;
         let ty = FieldType::from_u8(*self.take(1)?.first()?)?;
         let v = match ty {
@@ -177,7 +177,7 @@ impl<'a> RecordReader<'a> {
     }
 
     /// Steps over one field without reading its value.
-    fn skip_field(&mut self) -> Option<()> {
+    pub(super) fn skip_field(&mut self) -> Option<()> {
         self.take(2)?;
         let ty = FieldType::from_u8(*self.take(1)?.first()?)?;
         skip_value(self, ty)

@@ -2,6 +2,7 @@
 //! time with the same time merged (`merge_same_times`, also used to merge the rows of several
 //! sources).
 
+use super::records::RecordReader;
 use super::{DbRpKey, Memtable, SeriesRows};
 use crate::storage::scan::{FieldKey, PointFields, ScanRequest, SeriesColumns};
 
@@ -143,7 +144,6 @@ impl Memtable {
             return Vec::new();
         }
         let mut out = Vec::new();
-        let mut fields = Vec::new();
         for &meta in &store.series {
             if !wanted_m
                 .get(meta.measurement as usize)
@@ -161,25 +161,52 @@ impl Memtable {
                 tags,
                 wanted.len(),
             );
-            for (ts, _, mut rd) in store.records(meta) {
-                if !req.condition.matches_time(ts) || rd.fields(&mut fields).is_none() {
+            // One pass over the records: each field is read once, and only the wanted ones
+            // are kept. A series written in time order skips a chunk when the next one starts
+            // before the range, and stops at the first time past it.
+            let in_order = meta.in_order();
+            let first_time = |data: &[u8]| RecordReader { buf: data, pos: 0 }.i64();
+            let mut chunks = store.chunks_of(meta).peekable();
+            'chunks: while let Some((_, data)) = chunks.next() {
+                if in_order
+                    && chunks
+                        .peek()
+                        .and_then(|(_, next)| first_time(next))
+                        .is_some_and(|t| t < req.condition.time_min_ns)
+                {
                     continue;
                 }
-                let mut row = false;
-                for (id, v) in fields.drain(..) {
-                    let Some(c) = column_of.get(usize::from(id)).copied().flatten() else {
-                        continue;
-                    };
-                    if !row {
-                        row = true;
-                        s.times.push(ts);
-                        for col in s.columns.iter_mut() {
-                            col.push(None);
-                        }
+                let mut rd = RecordReader { buf: data, pos: 0 };
+                while let (Some(ts), Some(n)) = (rd.i64(), rd.u16()) {
+                    if in_order && ts >= req.condition.time_max_ns {
+                        break 'chunks;
                     }
-                    if let Some(slot) = s.columns.get_mut(c).and_then(|col| col.last_mut()) {
-                        // A key repeated in one line: the later wins.
-                        *slot = Some(v.into_owned());
+                    let in_range = req.condition.matches_time(ts);
+                    let mut row = false;
+                    for _ in 0..n {
+                        if !in_range {
+                            if rd.skip_field().is_none() {
+                                break 'chunks;
+                            }
+                            continue;
+                        }
+                        let Some((id, v)) = rd.field() else {
+                            break 'chunks;
+                        };
+                        let Some(c) = column_of.get(usize::from(id)).copied().flatten() else {
+                            continue;
+                        };
+                        if !row {
+                            row = true;
+                            s.times.push(ts);
+                            for col in s.columns.iter_mut() {
+                                col.push(None);
+                            }
+                        }
+                        if let Some(slot) = s.columns.get_mut(c).and_then(|col| col.last_mut()) {
+                            // A key repeated in one line: the later wins.
+                            *slot = Some(v.into_owned());
+                        }
                     }
                 }
             }
