@@ -927,12 +927,21 @@ impl PointSource for PointView<'_> {
 /// Field keys per measurement in the rows.
 fn field_keys(rows: &[SeriesRows]) -> BTreeMap<Vec<u8>, BTreeSet<Vec<u8>>> {
     let mut out: BTreeMap<Vec<u8>, BTreeSet<Vec<u8>>> = BTreeMap::new();
+    // A scan names a field of a series with one shared key: each is looked up in the set once.
+    let mut seen: Vec<&super::FieldKey> = Vec::new();
     for s in rows {
         let set = out.entry(s.measurement.clone()).or_default();
+        seen.clear();
         for (_, fs) in &s.points {
             for (k, _) in fs {
+                if seen.iter().any(|n| std::sync::Arc::ptr_eq(n, k)) {
+                    continue;
+                }
                 if !set.contains(&k[..]) {
                     set.insert(k.to_vec());
+                }
+                if seen.len() < 64 {
+                    seen.push(k);
                 }
             }
         }
