@@ -6,6 +6,11 @@
 //! Group `push` (Throughput::Elements of the points): `mean`, `max` (a selector, no aux),
 //! `max_aux` (with one tag aux value), `median` (keeps the points), `top5` (`top(v, 5)`).
 //! Group `merge`: 16 partial `mean` and `top5` accumulators per bucket merged into one.
+//! Group `scan_reduce` (Throughput::Elements of the points read): a core's memtable of 100 hosts ×
+//! 1000 TSBS-like points (10 float fields, 10 s apart) reduced for `SELECT mean(usage_user) FROM
+//! cpu WHERE time >= 0 AND time < 10000s GROUP BY time(1h), hostname` (TSBS's double-groupby-1),
+//! `rows`: scanned as rows (`Memtable::scan`) then `AggregatePlan::partial`; `columns`: scanned as
+//! columns (`Memtable::scan_columns`) then `AggregatePlan::partial_columns`, what the cores run.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use lineshard::query::func::{Accumulator, Aggregate};
@@ -103,5 +108,85 @@ fn merge(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, push, merge);
+const HOSTS: usize = 100;
+const HOST_POINTS: usize = 1000;
+const FIELDS: [&str; 10] = [
+    "usage_user",
+    "usage_system",
+    "usage_idle",
+    "usage_nice",
+    "usage_iowait",
+    "usage_irq",
+    "usage_softirq",
+    "usage_steal",
+    "usage_guest",
+    "usage_guest_nice",
+];
+
+/// A memtable of `HOSTS` × `HOST_POINTS` points written as an agent writes them: every host's
+/// point of a time, then the next time.
+fn tsbs_memtable() -> lineshard::storage::Memtable {
+    use lineshard::lineproto::FieldValue;
+    use lineshard::shard::batch::{Batch, NewPoint};
+    let mut mem = lineshard::storage::Memtable::new();
+    let keys: Vec<Vec<u8>> = (0..HOSTS)
+        .map(|h| format!("cpu,hostname=host_{h},region=eu").into_bytes())
+        .collect();
+    let mut state = 1u64;
+    for chunk in (0..HOST_POINTS).collect::<Vec<_>>().chunks(50) {
+        let mut b = Batch::default();
+        for &i in chunk {
+            for key in &keys {
+                let t = i as i64 * 10_000_000_000;
+                b.begin_point(NewPoint::new(key, b"cpu", t, FIELDS.len() as u16));
+                for f in FIELDS {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    b.push_field(f.as_bytes(), &FieldValue::Float((state >> 40) as f64 / 1e5));
+                }
+            }
+        }
+        mem.apply("db", "autogen", &b).expect("bench batch applies");
+    }
+    mem
+}
+
+fn scan_reduce(c: &mut Criterion) {
+    use lineshard::query::{self, select::Plan, Statement};
+    let mem = tsbs_memtable();
+    let q = "SELECT mean(usage_user) FROM cpu WHERE time >= 0 AND time < 10000s \
+             GROUP BY time(1h), hostname";
+    let Some(Statement::Select(stmt)) = query::parse(q, 0).ok().and_then(|s| s.into_iter().next())
+    else {
+        panic!("bench query parses");
+    };
+    let is_field = |n: &str| FIELDS.contains(&n);
+    let Ok(Plan::Aggregate(agg)) = query::select::plan(&stmt, 0, &is_field) else {
+        panic!("bench query is an aggregate");
+    };
+    let fields = vec![b"usage_user".to_vec()];
+    let req = lineshard::storage::ScanRequest {
+        db: "db".into(),
+        rp: "autogen".into(),
+        measurements: query::MeasurementMatch::Name("cpu".into()),
+        condition: query::Condition {
+            time_min_ns: 0,
+            time_max_ns: 10_000_000_000_000,
+            tags: query::TagExpr::True,
+        },
+        fields: Some(fields.clone()),
+        edge: None,
+    };
+    assert!(agg.columnar());
+    let mut g = c.benchmark_group("scan_reduce");
+    g.throughput(Throughput::Elements((HOSTS * HOST_POINTS) as u64));
+    g.bench_function("rows", |b| {
+        b.iter(|| black_box(agg.partial(mem.scan(&req))).points)
+    });
+    g.bench_function("columns", |b| {
+        b.iter(|| black_box(agg.partial_columns(&fields, mem.scan_columns(&req))).points)
+    });
+    g.finish();
+}
+
+criterion_group!(benches, push, merge, scan_reduce);
 criterion_main!(benches);

@@ -9,7 +9,7 @@ use crate::query::output::{
     Encoder, Format, Merger, ResultPart, RowEmitter, Shape, DEFAULT_CHUNK_SIZE,
 };
 use crate::query::{self, RetentionPolicyRow, Series, Statement, StatementResult, TimeFormat};
-use crate::runtime::{Core, Purge, ScanReduce};
+use crate::runtime::{Core, Purge, ScanColumnsReduce, ScanReduce};
 use crate::storage::ScanRequest;
 use glommio::channels::local_channel;
 use std::rc::Rc;
@@ -762,16 +762,31 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
         // Aggregates: each core reduces its own series and sends its partial, not its rows.
         query::select::Plan::Aggregate(agg) => {
             let mut partials = vec![agg.partial(sub_rows)];
+            // Calls that read fields only reduce straight from columns.
+            let columns = fields.filter(|_| agg.columnar()).map(std::sync::Arc::new);
             for scan in scans {
-                let answers = core
-                    .ask_all(|_| {
-                        let agg = agg.clone();
-                        ScanReduce(
-                            scan.clone(),
-                            Box::new(move |rows| Box::new(agg.partial(rows))),
-                        )
-                    })
-                    .await;
+                let answers = match &columns {
+                    Some(fields) => {
+                        core.ask_all(|_| {
+                            let (agg, fields) = (agg.clone(), fields.clone());
+                            ScanColumnsReduce(
+                                scan.clone(),
+                                Box::new(move |s| Box::new(agg.partial_columns(&fields, s))),
+                            )
+                        })
+                        .await
+                    }
+                    None => {
+                        core.ask_all(|_| {
+                            let agg = agg.clone();
+                            ScanReduce(
+                                scan.clone(),
+                                Box::new(move |rows| Box::new(agg.partial(rows))),
+                            )
+                        })
+                        .await
+                    }
+                };
                 for answer in answers {
                     match answer.map(|a| a.downcast::<query::select::Partial>()) {
                         Ok(Ok(p)) => partials.push(*p),

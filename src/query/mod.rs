@@ -28,7 +28,7 @@ pub mod time;
 pub mod tz;
 
 pub use crate::storage::scan::{
-    Condition, FieldKey, MeasurementMatch, PointFields, SeriesRows, TagExpr,
+    Condition, FieldKey, MeasurementMatch, PointFields, SeriesColumns, SeriesRows, TagExpr,
 };
 pub use eval::{DataType, RawExpr};
 pub use parse::{parse, ParseError};

@@ -17,8 +17,8 @@ use crate::shard::cardinality::{Cardinality, Refused};
 use crate::shard::schema::{ClaimAnswer, FieldClaim, SchemaMap};
 use crate::storage::scan::Delete;
 use crate::storage::{
-    scan::MeasurementMatch, Admit, Partition, ScanRequest, SeriesIndex, SeriesRows, ShowAnswer,
-    ShowRequest, StorageError,
+    scan::MeasurementMatch, Admit, Partition, ScanRequest, SeriesColumns, SeriesIndex, SeriesRows,
+    ShowAnswer, ShowRequest, StorageError,
 };
 use glommio::channels::channel_mesh::{Receivers, Senders};
 use hashbrown::HashMap;
@@ -76,6 +76,9 @@ pub enum Req {
     Delete(DeleteSeries),
     /// Read this core's rows and reduce them here (a query's partial aggregate).
     ScanReduce(ScanRequest, Reducer),
+    /// Read this core's values as columns and reduce them here (an aggregate's partial, with
+    /// no list of fields built per point).
+    ScanColumnsReduce(ScanRequest, ColumnReducer),
     /// Read this core's series indexes for a SHOW statement.
     Show(ShowRequest),
     /// The field keys this core knows of (db, rp) for SHOW FIELD KEYS.
@@ -152,6 +155,14 @@ pub type Reducer = Box<dyn FnOnce(Vec<SeriesRows>) -> Box<dyn std::any::Any + Se
 /// Read a core's rows for a query and reduce them on that core.
 pub struct ScanReduce(pub ScanRequest, pub Reducer);
 
+/// `Reducer` for a columnar scan (`ScanColumnsReduce`).
+pub type ColumnReducer =
+    Box<dyn FnOnce(Vec<SeriesColumns>) -> Box<dyn std::any::Any + Send> + Send>;
+
+/// Read a core's values for a query as columns (the fields the request names) and reduce them
+/// on that core.
+pub struct ScanColumnsReduce(pub ScanRequest, pub ColumnReducer);
+
 /// Read a core's series indexes for a SHOW statement.
 pub struct Show(pub ShowRequest);
 
@@ -214,6 +225,7 @@ call!(Claim => Vec<ClaimAnswer>,
 call!(Scan => Vec<SeriesRows>, |c| Req::Scan(c.0), Resp::Scanned(r) => r);
 call!(DeleteSeries => Result<(), StorageError>, |c| Req::Delete(c), Resp::Deleted(r) => r);
 call!(ScanReduce => Box<dyn std::any::Any + Send>, |c| Req::ScanReduce(c.0, c.1), Resp::Reduced(r) => r);
+call!(ScanColumnsReduce => Box<dyn std::any::Any + Send>, |c| Req::ScanColumnsReduce(c.0, c.1), Resp::Reduced(r) => r);
 call!(Show => ShowAnswer, |c| Req::Show(c.0), Resp::Shown(r) => r);
 call!(ShowFieldKeys => FieldKeys,
     |c| Req::FieldKeys { db: c.db, rp: c.rp, measurements: c.measurements },
@@ -569,6 +581,17 @@ impl Core {
                         .await
                 })
             }
+            Req::ScanColumnsReduce(scan, reduce) => {
+                let series = self.scan_columns_local(&scan).await;
+                let points: usize = series.iter().map(|s| s.times.len()).sum();
+                Resp::Reduced(if points <= REDUCE_INLINE_POINTS_MAX {
+                    reduce(series)
+                } else {
+                    glommio::executor()
+                        .spawn_blocking(move || reduce(series))
+                        .await
+                })
+            }
             Req::Show(req) => Resp::Shown(self.show_local(&req)),
             Req::FieldKeys {
                 db,
@@ -911,6 +934,25 @@ impl Core {
                 p.cache_footers(scanned.footers);
             }
             out.extend(scanned.rows);
+        }
+        out
+    }
+
+    /// `scan_local` as columns (`SeriesColumns`, the fields `scan.fields` names).
+    pub async fn scan_columns_local(&self, scan: &ScanRequest) -> Vec<SeriesColumns> {
+        let sources: Vec<_> = self
+            .partitions
+            .borrow_mut()
+            .iter_mut()
+            .map(|p| p.scan_column_sources(scan))
+            .collect();
+        let mut out = Vec::new();
+        for (idx, (files, mem)) in sources.into_iter().enumerate() {
+            let scanned = crate::storage::scan_files_columns(self.id, files, mem, scan).await;
+            if let Some(p) = self.partitions.borrow_mut().get_mut(idx) {
+                p.cache_footers(scanned.footers);
+            }
+            out.extend(scanned.series);
         }
         out
     }

@@ -7,7 +7,7 @@ pub mod core;
 mod oneshot;
 
 pub use self::core::{
-    Applied, Apply, Call, CallError, ChangeCatalog, Claim, Core, DeleteSeries, FieldKeys,
-    InstallCatalog, ListQueries, Measure, Msg, Purge, Reducer, Req, Resp, RunningQuery, Scan,
-    ScanReduce, Show, ShowFieldKeys,
+    Applied, Apply, Call, CallError, ChangeCatalog, Claim, ColumnReducer, Core, DeleteSeries,
+    FieldKeys, InstallCatalog, ListQueries, Measure, Msg, Purge, Reducer, Req, Resp, RunningQuery,
+    Scan, ScanColumnsReduce, ScanReduce, Show, ShowFieldKeys,
 };

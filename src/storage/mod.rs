@@ -32,7 +32,7 @@ pub use memtable::{Admit, ApplyError, KnownField, Memtable};
 pub use partition::marks;
 pub use partition::{
     check_partition, compact, merge_sources, partition_dir, rewrite_segments, scan_files,
-    scan_segment, seal, Deleted, Finding, Partition, PartitionCheck, Scanned, SegmentSource,
-    Stored, FILES_PER_SEAL_MAX,
+    scan_files_columns, scan_segment, seal, Deleted, Finding, Partition, PartitionCheck, Scanned,
+    SegmentSource, Stored, FILES_PER_SEAL_MAX,
 };
-pub use scan::{ScanRequest, SeriesRows};
+pub use scan::{ScanRequest, SeriesColumns, SeriesRows};

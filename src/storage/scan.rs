@@ -66,6 +66,145 @@ pub struct SeriesRows {
     pub points: Vec<(i64, PointFields)>,
 }
 
+/// The values of one series a columnar scan returns (`scan_columns`): its times, ascending and
+/// distinct, and per field the request names (`ScanRequest::fields`, in that order) a value or
+/// `None` per time. A time where none of those fields has a value is not listed. The same time
+/// written twice is merged as the row scan merges it: per field, the later write wins.
+///
+/// This is what an aggregate reads: its accumulators take each column's values straight, with
+/// no list of fields built per point.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SeriesColumns {
+    pub measurement: Vec<u8>,
+    /// Tags sorted by key, unescaped.
+    pub tags: Vec<(Vec<u8>, Vec<u8>)>,
+    pub times: Vec<i64>,
+    pub columns: Vec<Vec<Option<FieldValue<'static>>>>,
+}
+
+impl SeriesColumns {
+    /// An empty series with `n` columns.
+    pub fn new(measurement: Vec<u8>, tags: Vec<(Vec<u8>, Vec<u8>)>, n: usize) -> Self {
+        SeriesColumns {
+            measurement,
+            tags,
+            times: Vec::new(),
+            columns: vec![Vec::new(); n],
+        }
+    }
+
+    /// Appends `other`'s times and values (a newer source of the same series).
+    pub fn append(&mut self, mut other: SeriesColumns) {
+        self.times.append(&mut other.times);
+        for (mine, theirs) in self.columns.iter_mut().zip(other.columns.iter_mut()) {
+            mine.append(theirs);
+        }
+    }
+
+    /// Sorts the times (stable: of equal times the later appended comes later) and merges equal
+    /// times into one: per column, the later value wins.
+    pub fn normalize(&mut self) {
+        if self.times.windows(2).all(|w| w[0] < w[1]) {
+            return;
+        }
+        let n = self.times.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| self.times[i]);
+        let mut times: Vec<i64> = Vec::with_capacity(n);
+        let mut columns: Vec<Vec<Option<FieldValue<'static>>>> =
+            self.columns.iter().map(|_| Vec::with_capacity(n)).collect();
+        for i in order {
+            let t = self.times[i];
+            if times.last() != Some(&t) {
+                times.push(t);
+                for c in columns.iter_mut() {
+                    c.push(None);
+                }
+            }
+            for (out, src) in columns.iter_mut().zip(self.columns.iter_mut()) {
+                if let (Some(v), Some(slot)) =
+                    (src.get_mut(i).and_then(Option::take), out.last_mut())
+                {
+                    *slot = Some(v);
+                }
+            }
+        }
+        self.times = times;
+        self.columns = columns;
+    }
+
+    /// Keeps the times `keep` accepts.
+    pub fn retain_times(&mut self, keep: impl Fn(i64) -> bool) {
+        let kept: Vec<bool> = self.times.iter().map(|&t| keep(t)).collect();
+        if kept.iter().all(|&k| k) {
+            return;
+        }
+        let mut it = kept.iter();
+        self.times.retain(|_| *it.next().unwrap_or(&false));
+        for c in self.columns.iter_mut() {
+            let mut it = kept.iter();
+            c.retain(|_| *it.next().unwrap_or(&false));
+        }
+    }
+
+    /// The rows of these columns, as the row scan returns them (`fields` names the columns).
+    pub fn into_rows(self, fields: &[Vec<u8>]) -> SeriesRows {
+        let names: Vec<FieldKey> = fields.iter().map(|f| f[..].into()).collect();
+        let mut order: Vec<usize> = (0..names.len()).collect();
+        order.sort_by(|&a, &b| names[a].cmp(&names[b]));
+        let mut columns: Vec<std::vec::IntoIter<Option<FieldValue<'static>>>> =
+            self.columns.into_iter().map(Vec::into_iter).collect();
+        let points = self
+            .times
+            .into_iter()
+            .map(|t| {
+                let mut values: Vec<Option<FieldValue<'static>>> =
+                    columns.iter_mut().map(|c| c.next().flatten()).collect();
+                let fields: PointFields = order
+                    .iter()
+                    .filter_map(|&i| {
+                        let v = values.get_mut(i)?.take()?;
+                        Some((names.get(i)?.clone(), v))
+                    })
+                    .collect();
+                (t, fields)
+            })
+            .collect();
+        SeriesRows {
+            measurement: self.measurement,
+            tags: self.tags,
+            points,
+        }
+    }
+}
+
+/// Merges the columns of one scan from several sources given oldest first (as
+/// `merge_sources` merges rows): per series, in the order each series is first met, the same
+/// time merged, the newer source winning.
+pub fn merge_column_sources(sources: Vec<SeriesColumns>) -> Vec<SeriesColumns> {
+    type Key = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
+    let mut at: hashbrown::HashMap<Key, usize> = hashbrown::HashMap::new();
+    let mut out: Vec<SeriesColumns> = Vec::new();
+    for s in sources {
+        let key = (s.measurement.clone(), s.tags.clone());
+        match at.get(&key) {
+            Some(&i) => {
+                if let Some(m) = out.get_mut(i) {
+                    m.append(s);
+                }
+            }
+            None => {
+                at.insert(key, out.len());
+                out.push(s);
+            }
+        }
+    }
+    for s in out.iter_mut() {
+        s.normalize();
+    }
+    out
+}
+
 /// A measurement name or a `/regex/` (unanchored, as in InfluxQL).
 #[derive(Clone, Debug)]
 pub enum MeasurementMatch {
@@ -276,6 +415,17 @@ impl Delete {
     /// Whether the delete removes the whole of a series it covers (no time bound).
     pub fn whole_series(&self) -> bool {
         self.time_min_ns == i64::MIN && self.time_max_ns == i64::MAX
+    }
+
+    /// Removes the covered times from columns read back; series left without times go.
+    pub fn apply_to_columns(&self, series: &mut Vec<SeriesColumns>) {
+        series.retain_mut(|s| {
+            if !self.matches_series(&s.measurement, &s.tags) {
+                return true;
+            }
+            s.retain_times(|t| !self.matches_time(t));
+            !s.times.is_empty()
+        });
     }
 
     /// Removes the covered points from rows read back; series left without points go.

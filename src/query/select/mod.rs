@@ -12,7 +12,8 @@ use super::func::{self, Accumulator, Aggregate, Row, Transform};
 use super::render::{column_names, to_value, Column};
 use super::{
     Condition, DataType, GroupTags, KeyKind, MeasurementMatch, Pattern, SelectField,
-    SelectStatement, Series, SeriesRows, Source, StatementResult, TagExpr, Value, TIME_MIN_NS,
+    SelectStatement, Series, SeriesColumns, SeriesRows, Source, StatementResult, TagExpr, Value,
+    TIME_MIN_NS,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -1019,12 +1020,21 @@ impl PointSource for PointView<'_> {
 /// Field keys per measurement in the rows.
 fn field_keys(rows: &[SeriesRows]) -> BTreeMap<Vec<u8>, BTreeSet<Vec<u8>>> {
     let mut out: BTreeMap<Vec<u8>, BTreeSet<Vec<u8>>> = BTreeMap::new();
+    // A scan names a field of a series with one shared key: each is looked up in the set once.
+    let mut seen: Vec<&super::FieldKey> = Vec::new();
     for s in rows {
         let set = out.entry(s.measurement.clone()).or_default();
+        seen.clear();
         for (_, fs) in &s.points {
             for (k, _) in fs {
+                if seen.iter().any(|n| std::sync::Arc::ptr_eq(n, k)) {
+                    continue;
+                }
                 if !set.contains(&k[..]) {
                     set.insert(k.to_vec());
+                }
+                if seen.len() < 64 {
+                    seen.push(k);
                 }
             }
         }
@@ -1326,6 +1336,81 @@ impl AggregatePlan {
         let last = self.window(self.range.max_ns(), self.start_time());
         let span = (i128::from(last) - i128::from(first)).max(0) / i128::from(every) + 1;
         u64::try_from(span).unwrap_or(u64::MAX)
+    }
+
+    /// Whether the cores can reduce this aggregate from columns (`partial_columns`): its calls
+    /// read fields only (no per-point filter, no selector's aux values, no cast but `::field`).
+    pub fn columnar(&self) -> bool {
+        self.filter.is_none()
+            && self.aux.is_empty()
+            && self
+                .calls
+                .iter()
+                .all(|c| matches!(c.cast, None | Some(VarType::Field)))
+    }
+
+    /// `partial` of one core's columns, scanned for the fields `fields` names (`Plan::fields`):
+    /// each call's column goes into its buckets' accumulators value by value, the bucket looked
+    /// up only when it changes (times are ascending). Pushes the same values in the same order
+    /// as `partial` does for the same series.
+    pub fn partial_columns(&self, fields: &[Vec<u8>], mut series: Vec<SeriesColumns>) -> Partial {
+        let sources_match = |m: &[u8]| self.sources.iter().any(|s| s.measurement.matches(m));
+        series.retain(|s| sources_match(&s.measurement) && self.condition.matches_tags(&s.tags));
+        let cond = &self.condition;
+        for s in series.iter_mut() {
+            if s.times.first().is_some_and(|&t| !cond.matches_time(t))
+                || s.times.last().is_some_and(|&t| !cond.matches_time(t))
+            {
+                s.retain_times(|t| cond.matches_time(t));
+            }
+        }
+        series.retain(|s| !s.times.is_empty());
+        let column_of: Vec<Option<usize>> = self
+            .calls
+            .iter()
+            .map(|c| fields.iter().position(|f| f[..] == *c.field.as_bytes()))
+            .collect();
+        let mut out = Partial {
+            series: series.len() as u64,
+            points: series.iter().map(|s| s.times.len() as u64).sum(),
+            ..Partial::default()
+        };
+        for s in &series {
+            let key = (s.measurement.clone(), self.group_of(&s.tags));
+            let states = out.groups.entry(key).or_insert_with(|| {
+                self.calls
+                    .iter()
+                    .map(|_| CallState {
+                        buckets: BTreeMap::new(),
+                    })
+                    .collect()
+            });
+            for ((call, st), col) in self.calls.iter().zip(states.iter_mut()).zip(&column_of) {
+                let Some(values) = col.and_then(|c| s.columns.get(c)) else {
+                    continue;
+                };
+                let windowed = self.windowed(call);
+                let mut current: Option<(i64, &mut Accumulator)> = None;
+                for (t, v) in s.times.iter().zip(values) {
+                    let Some(v) = v else { continue };
+                    let b = if windowed {
+                        WHOLE_RANGE
+                    } else {
+                        self.bucket(*t)
+                    };
+                    let acc = match current {
+                        Some((cb, acc)) if cb == b => acc,
+                        _ => st
+                            .buckets
+                            .entry(b)
+                            .or_insert_with(|| Accumulator::new(&call.agg)),
+                    };
+                    acc.push(*t, &to_value(v), &[]);
+                    current = Some((b, acc));
+                }
+            }
+        }
+        out
     }
 
     /// Merge the cores' partials and write the statement's result.

@@ -29,6 +29,23 @@ impl DbStore {
         }
     }
 
+    /// The series' records of its newest time, when a walk of its last chunk finds them all: it
+    /// was written in time order (those records are the last written) and its last chunk
+    /// starts with an older time (or is its only chunk). The series as `records` then walks
+    /// only that chunk.
+    pub(super) fn newest_tail(&self, m: SeriesMeta) -> Option<SeriesMeta> {
+        if !m.in_order() || m.last == NO_CHUNK {
+            return None;
+        }
+        let mut tail = m;
+        tail.first = m.last;
+        if m.first == m.last {
+            return Some(tail);
+        }
+        let (first_ts, _, _) = self.records(tail).next()?;
+        (first_ts < m.newest).then_some(tail)
+    }
+
     /// Every record of a series in write order, as (time, arena offset of its field count, reader
     /// standing at its field count).
     pub(super) fn records(
@@ -143,7 +160,7 @@ impl<'a> RecordReader<'a> {
     }
 
     /// One field: (field id, type, value).
-    fn field(&mut self) -> Option<(u16, FieldValue<'a>)> {
+    pub(super) fn field(&mut self) -> Option<(u16, FieldValue<'a>)> {
         let id = self.u16()?;
         let ty = FieldType::from_u8(*self.take(1)?.first()?)?;
         let v = match ty {
@@ -160,7 +177,7 @@ impl<'a> RecordReader<'a> {
     }
 
     /// Steps over one field without reading its value.
-    fn skip_field(&mut self) -> Option<()> {
+    pub(super) fn skip_field(&mut self) -> Option<()> {
         self.take(2)?;
         let ty = FieldType::from_u8(*self.take(1)?.first()?)?;
         skip_value(self, ty)

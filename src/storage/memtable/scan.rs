@@ -2,8 +2,9 @@
 //! time with the same time merged (`merge_same_times`, also used to merge the rows of several
 //! sources).
 
+use super::records::RecordReader;
 use super::{DbRpKey, Memtable, SeriesRows};
-use crate::storage::scan::{FieldKey, PointFields, ScanRequest};
+use crate::storage::scan::{FieldKey, PointFields, ScanRequest, SeriesColumns};
 
 impl Memtable {
     /// Reads the series of one (db, rp) that match the request: rows sorted by time, the same
@@ -46,9 +47,16 @@ impl Memtable {
             if !req.condition.matches_tags(&tags) {
                 continue;
             }
-            // With an edge, only the times at that end are decoded.
+            // With an edge, only the times at that end are decoded; a series written in time
+            // order has its newest point at the end of its last chunk.
+            let tail = req
+                .edge
+                .filter(|e| e.n == 1 && e.newest && req.condition.matches_time(meta.newest))
+                .and_then(|_| store.newest_tail(meta));
+            let walk = tail.unwrap_or(meta);
             let (lo, hi) = match req.edge {
                 None => (i64::MIN, i64::MAX),
+                Some(_) if tail.is_some() => (meta.newest, meta.newest),
                 Some(edge) => {
                     let mut times: Vec<i64> = store
                         .records(meta)
@@ -65,7 +73,7 @@ impl Memtable {
                 }
             };
             let mut points: Vec<(i64, PointFields)> = Vec::new();
-            for (ts, _, mut rd) in store.records(meta) {
+            for (ts, _, mut rd) in store.records(walk) {
                 if ts < lo
                     || ts > hi
                     || !req.condition.matches_time(ts)
@@ -98,6 +106,115 @@ impl Memtable {
                 tags,
                 points: merge_same_times(points),
             });
+        }
+        out.sort_by(|a, b| (&a.measurement, &a.tags).cmp(&(&b.measurement, &b.tags)));
+        out
+    }
+}
+
+impl Memtable {
+    /// The columnar form of `scan` (`SeriesColumns`): the same series in the same order, the
+    /// same times and values, one column per field `req.fields` names (none when it names
+    /// none). The edge is not read here: an aggregate reads every point of its range.
+    pub fn scan_columns(&self, req: &ScanRequest) -> Vec<SeriesColumns> {
+        let Some(store) = self
+            .dbs
+            .get(&(req.db.as_str(), req.rp.as_str()) as &dyn DbRpKey)
+        else {
+            return Vec::new();
+        };
+        let wanted = req.fields.as_deref().unwrap_or(&[]);
+        let wanted_m: Vec<bool> = store
+            .measurements
+            .names
+            .iter()
+            .map(|m| req.measurements.matches(m))
+            .collect();
+        if wanted.is_empty() || !wanted_m.iter().any(|&w| w) {
+            return Vec::new();
+        }
+        // Field id -> column.
+        let column_of: Vec<Option<usize>> = store
+            .fields
+            .names
+            .iter()
+            .map(|n| wanted.iter().position(|w| w[..] == n[..]))
+            .collect();
+        if column_of.iter().all(Option::is_none) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for &meta in &store.series {
+            if !wanted_m
+                .get(meta.measurement as usize)
+                .copied()
+                .unwrap_or(false)
+            {
+                continue;
+            }
+            let tags = crate::shard::key::parse_tags(store.key(meta));
+            if !req.condition.matches_tags(&tags) {
+                continue;
+            }
+            let mut s = SeriesColumns::new(
+                store.measurements.get(meta.measurement).to_vec(),
+                tags,
+                wanted.len(),
+            );
+            // One pass over the records: each field is read once, and only the wanted ones
+            // are kept. A series written in time order skips a chunk when the next one starts
+            // before the range, and stops at the first time past it.
+            let in_order = meta.in_order();
+            let first_time = |data: &[u8]| RecordReader { buf: data, pos: 0 }.i64();
+            let mut chunks = store.chunks_of(meta).peekable();
+            'chunks: while let Some((_, data)) = chunks.next() {
+                if in_order
+                    && chunks
+                        .peek()
+                        .and_then(|(_, next)| first_time(next))
+                        .is_some_and(|t| t < req.condition.time_min_ns)
+                {
+                    continue;
+                }
+                let mut rd = RecordReader { buf: data, pos: 0 };
+                while let (Some(ts), Some(n)) = (rd.i64(), rd.u16()) {
+                    if in_order && ts >= req.condition.time_max_ns {
+                        break 'chunks;
+                    }
+                    let in_range = req.condition.matches_time(ts);
+                    let mut row = false;
+                    for _ in 0..n {
+                        if !in_range {
+                            if rd.skip_field().is_none() {
+                                break 'chunks;
+                            }
+                            continue;
+                        }
+                        let Some((id, v)) = rd.field() else {
+                            break 'chunks;
+                        };
+                        let Some(c) = column_of.get(usize::from(id)).copied().flatten() else {
+                            continue;
+                        };
+                        if !row {
+                            row = true;
+                            s.times.push(ts);
+                            for col in s.columns.iter_mut() {
+                                col.push(None);
+                            }
+                        }
+                        if let Some(slot) = s.columns.get_mut(c).and_then(|col| col.last_mut()) {
+                            // A key repeated in one line: the later wins.
+                            *slot = Some(v.into_owned());
+                        }
+                    }
+                }
+            }
+            if s.times.is_empty() {
+                continue;
+            }
+            s.normalize();
+            out.push(s);
         }
         out.sort_by(|a, b| (&a.measurement, &a.tags).cmp(&(&b.measurement, &b.tags)));
         out

@@ -82,7 +82,7 @@ pub(super) fn uniform_columns(
     store: &DbStore,
     meta: SeriesMeta,
 ) -> Option<(Vec<i64>, Vec<ColumnData>)> {
-    let rows = meta.points as usize;
+    let rows = meta.points();
     let mut layout: Vec<[u8; 3]> = Vec::new();
     // Each field's (id, type) bytes as a word, to compare a record's with.
     let mut heads: Vec<u32> = Vec::new();
@@ -236,7 +236,7 @@ fn uniform_layout(fields: &[u8]) -> Option<Vec<[u8; 3]>> {
 
 /// `build_columns` for any series, record by record through a `ColumnBuilder`.
 pub(super) fn general_columns(store: &DbStore, meta: SeriesMeta) -> (Vec<i64>, Vec<ColumnData>) {
-    let mut b = ColumnBuilder::with_rows(meta.points as usize);
+    let mut b = ColumnBuilder::with_rows(meta.points());
     let mut in_order = true;
     'chunks: for (_, data) in store.chunks_of(meta) {
         let mut rd = RecordReader { buf: data, pos: 0 };

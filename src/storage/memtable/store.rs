@@ -22,8 +22,8 @@ pub struct Memtable {
     pub(super) spare_arenas: Vec<Vec<u8>>,
 }
 
-/// A series of a store (24 bytes): its key in `DbStore::keys`, measurement id, chunk chain
-/// and record count.
+/// A series of a store (32 bytes): its key in `DbStore::keys`, measurement id, chunk chain,
+/// record count and newest time.
 #[derive(Clone, Copy)]
 pub(super) struct SeriesMeta {
     key_offset: u32,
@@ -31,9 +31,27 @@ pub(super) struct SeriesMeta {
     pub(super) measurement: u32,
     /// First and last chunk of the series' records (`NO_CHUNK`: none).
     pub(super) first: u32,
-    last: u32,
-    /// Records written (sizes the columns when sealing).
-    pub(super) points: u32,
+    pub(super) last: u32,
+    /// Records written (sizes the columns when sealing), and `OUT_OF_ORDER`.
+    points: u32,
+    /// The newest time written (`i64::MIN`: none).
+    pub(super) newest: i64,
+}
+
+/// `SeriesMeta::points`' flag: a record came with a time older than the series' newest.
+const OUT_OF_ORDER: u32 = 1 << 31;
+
+impl SeriesMeta {
+    /// Records written.
+    pub(super) fn points(&self) -> usize {
+        (self.points & !OUT_OF_ORDER) as usize
+    }
+
+    /// Whether every record came with a time at or after the ones before it: the newest
+    /// records are then the last ones written (`Memtable::scan`'s newest edge reads only them).
+    pub(super) fn in_order(&self) -> bool {
+        self.points & OUT_OF_ORDER == 0
+    }
 }
 
 /// `apply_admitting`'s series id for a point whose series was refused (no series gets it).
@@ -203,6 +221,7 @@ impl DbStore {
             first: NO_CHUNK,
             last: NO_CHUNK,
             points: 0,
+            newest: i64::MIN,
         });
         let DbStore {
             keys,
@@ -298,7 +317,7 @@ impl DbStore {
                 .chunks_exact(FIXED_VALUE)
                 .all(|v| FieldType::is_fixed_code(v[0]))
         {
-            let dst = self.reserve_record(sid, RECORD_HEAD + ids.len() * FIXED_FIELD)?;
+            let dst = self.reserve_record(sid, ts, RECORD_HEAD + ids.len() * FIXED_FIELD)?;
             let (head, rest) = dst.split_at_mut(RECORD_HEAD);
             head[..8].copy_from_slice(&ts.to_le_bytes());
             head[8..].copy_from_slice(&n.to_le_bytes());
@@ -320,7 +339,7 @@ impl DbStore {
         if pos != values.len() {
             return Err(ApplyError::Corrupt(CorruptBatch { offset: pos }));
         }
-        let dst = self.reserve_record(sid, RECORD_HEAD + ids.len() * 2 + values.len())?;
+        let dst = self.reserve_record(sid, ts, RECORD_HEAD + ids.len() * 2 + values.len())?;
         let (head, mut rest) = dst.split_at_mut(RECORD_HEAD);
         head[..8].copy_from_slice(&ts.to_le_bytes());
         head[8..].copy_from_slice(&n.to_le_bytes());
@@ -349,13 +368,18 @@ impl DbStore {
 
     /// Copies a built record into series `sid`'s last chunk, or a new one.
     pub(super) fn put_record(&mut self, sid: u32, rec: &[u8]) -> Result<(), ApplyError> {
-        self.reserve_record(sid, rec.len())?.copy_from_slice(rec);
+        let ts = rec
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(i64::MIN, i64::from_le_bytes);
+        self.reserve_record(sid, ts, rec.len())?
+            .copy_from_slice(rec);
         Ok(())
     }
 
     /// Room for a record of `len` bytes at the end of series `sid`'s last chunk, or of a new
-    /// one; the point is counted. The caller fills every byte of the answer.
-    fn reserve_record(&mut self, sid: u32, len: usize) -> Result<&mut [u8], ApplyError> {
+    /// one; the point (at time `ts`) is counted. The caller fills every byte of the answer.
+    fn reserve_record(&mut self, sid: u32, ts: i64, len: usize) -> Result<&mut [u8], ApplyError> {
         let meta = *self
             .series
             .get(sid as usize)
@@ -390,7 +414,14 @@ impl DbStore {
         put_u32(&mut self.chunks, at + 4, (used + len) as u32);
         self.points += 1;
         if let Some(m) = self.series.get_mut(sid as usize) {
-            m.points = m.points.saturating_add(1);
+            if m.points() < (OUT_OF_ORDER - 1) as usize {
+                m.points += 1;
+            }
+            if ts < m.newest {
+                m.points |= OUT_OF_ORDER;
+            } else {
+                m.newest = ts;
+            }
         }
         let start = at + CHUNK_HEADER + used;
         // The series' next record goes right after this one, usually a thousand points later

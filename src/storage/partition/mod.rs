@@ -48,7 +48,9 @@ mod tombstone;
 
 pub use check::{check_partition, Finding, PartitionCheck};
 pub use compact::{compact, rewrite_segments};
-pub use read::{merge_sources, scan_files, scan_segment, Scanned, SegmentSource};
+pub use read::{
+    merge_sources, scan_files, scan_files_columns, scan_segment, Scanned, SegmentSource,
+};
 pub use seal::{seal, FILES_PER_SEAL_MAX};
 pub use tombstone::Deleted;
 

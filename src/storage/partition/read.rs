@@ -6,7 +6,10 @@
 //! long read never holds the partition's borrow.
 
 use super::{is_dropped, Partition, SegmentHandle};
-use crate::storage::scan::{Delete, FieldKey, PointFields, ScanRequest, SeriesRows};
+use crate::lineproto::FieldValue;
+use crate::storage::scan::{
+    merge_column_sources, Delete, FieldKey, PointFields, ScanRequest, SeriesColumns, SeriesRows,
+};
 use crate::storage::segment::{read_series_at, ReadStats, SegmentFooter};
 use std::sync::Arc;
 
@@ -83,27 +86,7 @@ impl Partition {
     /// Each file comes with its tombstones; the sealing memtable's rows are filtered by theirs
     /// here.
     pub fn scan_sources(&mut self, req: &ScanRequest) -> (Vec<SegmentSource>, Vec<SeriesRows>) {
-        let deletes: Vec<Vec<Arc<Delete>>> = self
-            .segments
-            .iter()
-            .map(|s| self.tombstones_of(s))
-            .collect();
-        let footers = &mut self.footers;
-        let files = self
-            .segments
-            .iter()
-            .zip(deletes)
-            .filter(|(s, _)| s.db == req.db && s.rp == req.rp)
-            .filter(|(s, _)| {
-                s.time_max >= req.condition.time_min_ns && s.time_min < req.condition.time_max_ns
-            })
-            .map(|(s, deletes)| SegmentSource {
-                handle: s.handle.clone(),
-                key: s.cache_key(),
-                footer: footers.get(s.cache_key()),
-                deletes,
-            })
-            .collect();
+        let files = self.scan_files_of(req);
         let mut rows = Vec::new();
         let dropped = is_dropped(&self.dropped_while_sealing, &req.db, &req.rp);
         if let Some(s) = self.sealing.as_ref().filter(|_| !dropped) {
@@ -121,6 +104,50 @@ impl Partition {
         }
         rows.extend(self.memtable.scan(req));
         (files, rows)
+    }
+
+    /// `scan_sources` for a columnar scan (`SeriesColumns`): the same files, and the memtables'
+    /// columns (sealing, then active), the sealing one's filtered by its tombstones.
+    pub fn scan_column_sources(
+        &mut self,
+        req: &ScanRequest,
+    ) -> (Vec<SegmentSource>, Vec<SeriesColumns>) {
+        let files = self.scan_files_of(req);
+        let mut cols = Vec::new();
+        if let Some(s) = self
+            .sealing
+            .as_ref()
+            .filter(|_| !is_dropped(&self.dropped_while_sealing, &req.db, &req.rp))
+        {
+            cols.extend(s.scan_columns(req));
+            self.filter_sealing_columns(&req.db, &mut cols);
+        }
+        cols.extend(self.memtable.scan_columns(req));
+        (files, cols)
+    }
+
+    /// The segment files a scan reads (see `scan_sources`).
+    fn scan_files_of(&mut self, req: &ScanRequest) -> Vec<SegmentSource> {
+        let deletes: Vec<Vec<Arc<Delete>>> = self
+            .segments
+            .iter()
+            .map(|s| self.tombstones_of(s))
+            .collect();
+        let footers = &mut self.footers;
+        self.segments
+            .iter()
+            .zip(deletes)
+            .filter(|(s, _)| s.db == req.db && s.rp == req.rp)
+            .filter(|(s, _)| {
+                s.time_max >= req.condition.time_min_ns && s.time_min < req.condition.time_max_ns
+            })
+            .map(|(s, deletes)| SegmentSource {
+                handle: s.handle.clone(),
+                key: s.cache_key(),
+                footer: footers.get(s.cache_key()),
+                deletes,
+            })
+            .collect()
     }
 
     /// Keeps footers a scan read (`Scanned::footers`) for the next scans, if their files are
@@ -217,6 +244,138 @@ pub async fn scan_files(
             out
         })
         .await
+}
+
+/// `scan_files` for a columnar scan: the partition's segment files read as columns
+/// (`scan_segment_columns`), their tombstones applied, merged with the memtables' columns.
+pub async fn scan_files_columns(
+    core: usize,
+    files: Vec<SegmentSource>,
+    mem: Vec<SeriesColumns>,
+    req: &ScanRequest,
+) -> ScannedColumns {
+    if files.is_empty() {
+        return ScannedColumns {
+            series: mem,
+            ..ScannedColumns::default()
+        };
+    }
+    let req = req.clone();
+    glommio::executor()
+        .spawn_blocking(move || {
+            let mut out = ScannedColumns::default();
+            let mut all = Vec::new();
+            for f in &files {
+                match scan_segment_columns(f, &req, &mut out.stats) {
+                    Ok((mut c, loaded)) => {
+                        for d in &f.deletes {
+                            d.apply_to_columns(&mut c);
+                        }
+                        all.append(&mut c);
+                        out.footers.extend(loaded.map(|l| (f.key, l)));
+                    }
+                    Err(e) => eprintln!("lineshard: core {core}: {e}"),
+                }
+            }
+            out.series = if all.is_empty() {
+                mem
+            } else {
+                all.extend(mem);
+                merge_column_sources(all)
+            };
+            out
+        })
+        .await
+}
+
+/// What a partition's columnar scan produced (see `Scanned`).
+#[derive(Default)]
+pub struct ScannedColumns {
+    pub series: Vec<SeriesColumns>,
+    pub footers: Vec<((u64, u64), Arc<SegmentFooter>)>,
+    pub stats: ReadStats,
+}
+
+/// `scan_segment` for a columnar scan: for each matching series, the time block and the
+/// blocks of the fields `req.fields` names, as `SeriesColumns` (no list of fields per point).
+pub fn scan_segment_columns(
+    src: &SegmentSource,
+    req: &ScanRequest,
+    stats: &mut ReadStats,
+) -> Result<(Vec<SeriesColumns>, Option<Arc<SegmentFooter>>), String> {
+    let path = src.path();
+    let failed = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let file = std::fs::File::open(path).map_err(|e| failed(&e))?;
+    let (footer, loaded) = match &src.footer {
+        Some(f) => (f.clone(), None),
+        None => {
+            let f = Arc::new(SegmentFooter::read(&file).map_err(|e| failed(&e))?);
+            stats.footers_read += 1;
+            (f.clone(), Some(f))
+        }
+    };
+    stats.files += 1;
+    let range = (req.condition.time_min_ns, req.condition.time_max_ns);
+    let wanted = req.fields.as_deref().unwrap_or(&[]);
+    let mut out = Vec::new();
+    let mut last_measurement: Option<(Arc<[u8]>, bool)> = None;
+    for (idx, s) in footer.series.iter().enumerate() {
+        let wanted_m = match &last_measurement {
+            Some((m, w)) if Arc::ptr_eq(m, &s.measurement) => *w,
+            _ => {
+                let w = req.measurements.matches(&s.measurement);
+                last_measurement = Some((s.measurement.clone(), w));
+                w
+            }
+        };
+        let has_fields = s
+            .columns
+            .iter()
+            .any(|c| wanted.iter().any(|n| n[..] == c.name[..]));
+        if !wanted_m || !has_fields || !s.overlaps(range.0, range.1) {
+            stats.series_pruned += 1;
+            continue;
+        }
+        let tags = crate::shard::key::parse_tags(&s.key);
+        if !req.condition.matches_tags(&tags) {
+            stats.series_pruned += 1;
+            continue;
+        }
+        stats.series_read += 1;
+        let data = read_series_at(&file, &footer, idx, range, Some(wanted), stats)
+            .map_err(|e| failed(&e))?;
+        let n = data.times.len();
+        let mut series = SeriesColumns::new(s.measurement.to_vec(), tags, wanted.len());
+        for (name, col) in wanted.iter().zip(series.columns.iter_mut()) {
+            *col = match data.columns.iter().find(|c| c.name[..] == name[..]) {
+                Some(c) => (0..n)
+                    .map(|r| c.get(r).map(FieldValue::into_owned))
+                    .collect(),
+                None => vec![None; n],
+            };
+        }
+        series.times = data.times;
+        // A time where none of the fields has a value is no point of this scan.
+        let columns = &series.columns;
+        if (0..n).any(|r| columns.iter().all(|c| c[r].is_none())) {
+            let empty: Vec<bool> = (0..n)
+                .map(|r| columns.iter().all(|c| c[r].is_none()))
+                .collect();
+            let times = std::mem::take(&mut series.times);
+            let dropped: std::collections::HashSet<i64> = times
+                .iter()
+                .zip(&empty)
+                .filter(|(_, e)| **e)
+                .map(|(t, _)| *t)
+                .collect();
+            series.times = times;
+            series.retain_times(|t| !dropped.contains(&t));
+        }
+        if !series.times.is_empty() {
+            out.push(series);
+        }
+    }
+    Ok((out, loaded))
 }
 
 /// Reads the rows of a scan from one segment file (blocking): its footer (from the cache or

@@ -240,6 +240,20 @@ impl Partition {
             .collect()
     }
 
+    /// `filter_sealing_rows` for a columnar scan.
+    pub(super) fn filter_sealing_columns(
+        &self,
+        db: &str,
+        series: &mut Vec<crate::storage::scan::SeriesColumns>,
+    ) {
+        let running = self.last_seal();
+        for t in &self.tombstones {
+            if t.upto_seal >= running && t.delete.db == db {
+                t.delete.apply_to_columns(series);
+            }
+        }
+    }
+
     /// Removes from the sealing memtable's rows what deletes since its swap removed.
     pub(super) fn filter_sealing_rows(&self, db: &str, rows: &mut Vec<SeriesRows>) {
         let running = self.last_seal();

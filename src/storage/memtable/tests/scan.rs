@@ -89,3 +89,50 @@ fn time_range_tags_and_drop() {
     assert!(p.scan(&all("db", "rp")).is_empty());
     assert_eq!(p.series_count(), 0);
 }
+
+proptest::proptest! {
+    /// The columnar scan answers what the row scan answers (same series, times and values, the
+    /// same time merged, later write wins), for any order of writes and any fields asked; and
+    /// the newest edge of one row (read from a series' last chunk when it was written in time
+    /// order) is the newest row of the whole scan. Times in several chunks, a range inside
+    /// them.
+    #[test]
+    fn columns_and_newest_edge_match_the_row_scan(
+        points in proptest::collection::vec((0u8..4, 0i64..40, proptest::collection::vec((0u8..4, -3i64..3), 1..4)), 1..300),
+        asked in proptest::collection::vec(0u8..5, 1..4),
+        in_order in proptest::bool::ANY,
+        range in (0i64..40, 0i64..45),
+    ) {
+        let mut points = points;
+        if in_order {
+            points.sort_by_key(|p| p.1);
+        }
+        let mut p = Memtable::new();
+        p.apply("db", "rp", &super::seal::mixed_batch(&points, false)).unwrap();
+        let mut fields: Vec<Vec<u8>> = asked.iter().map(|f| format!("f{f}").into_bytes()).collect();
+        fields.dedup();
+        let mut req = all("db", "rp");
+        req.fields = Some(fields.clone());
+        req.condition.time_min_ns = range.0;
+        req.condition.time_max_ns = range.0 + range.1;
+        let rows = p.scan(&req);
+        let from_columns: Vec<_> = p
+            .scan_columns(&req)
+            .into_iter()
+            .map(|s| s.into_rows(&fields))
+            .collect();
+        proptest::prop_assert_eq!(&from_columns, &rows);
+
+        let every = p.scan(&all("db", "rp"));
+        let mut edge_req = all("db", "rp");
+        edge_req.edge = Some(crate::storage::scan::Edge { n: 1, newest: true });
+        let newest: Vec<_> = every
+            .into_iter()
+            .map(|mut s| {
+                s.points.drain(..s.points.len() - 1);
+                s
+            })
+            .collect();
+        proptest::prop_assert_eq!(p.scan(&edge_req), newest);
+    }
+}

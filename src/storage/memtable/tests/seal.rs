@@ -184,7 +184,7 @@ fn mixed_value(f: u8, v: i64) -> FieldValue<'static> {
 
 /// The batch of `points` (a field repeated in a point: its first value), with schema tokens
 /// when `schema_tokens`.
-fn mixed_batch(points: &[MixedPoint], schema_tokens: bool) -> Batch {
+pub(super) fn mixed_batch(points: &[MixedPoint], schema_tokens: bool) -> Batch {
     let mut b = Batch::default();
     for (s, t, fields) in points {
         let key = format!("m,h={s}");
