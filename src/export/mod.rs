@@ -118,6 +118,28 @@ pub fn start(config: &Config, partitions: u32) -> Result<(), String> {
         .map_err(|e| format!("starting the exporter thread: {e}"))
 }
 
+/// The exporter thread's nice value: when the cores and the exporter want the same CPU, the
+/// cores' threads (nice 0) get about nine tenths of it, so ingest does not slow down for export;
+/// the exporter catches up when ingest leaves the CPU idle.
+const EXPORT_NICE: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority to [`EXPORT_NICE`] (Linux nice values are
+/// per thread). A failure leaves the thread at its priority, which is only slower ingest.
+fn lower_priority() {
+    // SAFETY: gettid and setpriority take and return plain integers and touch no memory of
+    // ours; on Linux, PRIO_PROCESS with a thread id sets that thread's nice value.
+    let rc = unsafe {
+        let tid = nix::libc::gettid();
+        nix::libc::setpriority(nix::libc::PRIO_PROCESS, tid as nix::libc::id_t, EXPORT_NICE)
+    };
+    if rc != 0 {
+        tracing::debug!(
+            "export: could not lower the exporter's priority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 struct Exporter {
     data_dir: PathBuf,
     partitions: u32,
@@ -136,6 +158,7 @@ struct Pending {
 
 impl Exporter {
     fn run(mut self) {
+        lower_priority();
         let mut backoff = BACKOFF_FIRST;
         loop {
             match self.pass() {

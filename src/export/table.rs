@@ -23,11 +23,13 @@
 use super::layout;
 use crate::config::TimeUnit;
 use crate::storage::segment::{SegmentReader, SeriesData, Values};
-use arrow_array::builder::StringDictionaryBuilder;
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder, UInt64Builder,
+};
 use arrow_array::types::Int32Type;
 use arrow_array::{
-    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray, TimestampNanosecondArray, UInt64Array,
+    ArrayRef, DictionaryArray, RecordBatch, StringArray, TimestampMicrosecondArray,
+    TimestampNanosecondArray,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit as ArrowUnit};
 use parquet::arrow::ArrowWriter;
@@ -144,56 +146,80 @@ fn field_kind(v: &Values) -> (&'static str, &'static str, DataType) {
     }
 }
 
-/// A field column being built: its values as `Option`s, one per row.
+/// A field column being built, one slot per row.
 enum Col {
-    Float(Vec<Option<f64>>),
-    Integer(Vec<Option<i64>>),
-    Unsigned(Vec<Option<u64>>),
-    String(Vec<Option<String>>),
-    Boolean(Vec<Option<bool>>),
+    Float(Float64Builder),
+    Integer(Int64Builder),
+    Unsigned(UInt64Builder),
+    String(StringBuilder),
+    Boolean(BooleanBuilder),
 }
 
 impl Col {
-    fn pad(&mut self, n: usize) {
-        match self {
-            Col::Float(c) => c.resize(n, None),
-            Col::Integer(c) => c.resize(n, None),
-            Col::Unsigned(c) => c.resize(n, None),
-            Col::String(c) => c.resize(n, None),
-            Col::Boolean(c) => c.resize(n, None),
+    fn new(ty: &str, rows: usize) -> Col {
+        match ty {
+            "float" => Col::Float(Float64Builder::with_capacity(rows)),
+            "integer" => Col::Integer(Int64Builder::with_capacity(rows)),
+            "unsigned" => Col::Unsigned(UInt64Builder::with_capacity(rows)),
+            "string" => Col::String(StringBuilder::with_capacity(rows, rows * 8)),
+            _ => Col::Boolean(BooleanBuilder::with_capacity(rows)),
         }
     }
 
-    /// Appends rows `lo..hi` of `v` (valid where `valid`); `v` has this column's type.
+    /// Appends `n` nulls (rows of a series without this column).
+    fn nulls(&mut self, n: usize) {
+        match self {
+            Col::Float(b) => b.append_nulls(n),
+            Col::Integer(b) => b.append_nulls(n),
+            Col::Unsigned(b) => b.append_nulls(n),
+            Col::String(b) => (0..n).for_each(|_| b.append_null()),
+            Col::Boolean(b) => (0..n).for_each(|_| b.append_null()),
+        }
+    }
+
+    /// Appends rows `lo..hi` of `v` (valid where `valid`); `v` has this column's type. A run
+    /// where every slot is valid is copied as a slice.
     fn extend(&mut self, v: &Values, valid: &[bool], lo: usize, hi: usize) {
         let ok = |i: usize| valid.get(i).copied().unwrap_or(false);
+        let all = valid.len() >= hi && valid[lo..hi].iter().all(|&b| b);
         match (self, v) {
-            (Col::Float(c), Values::Float(v)) => {
-                c.extend((lo..hi).map(|i| v.get(i).copied().filter(|_| ok(i))))
+            (Col::Float(b), Values::Float(v)) if all && v.len() >= hi => b.append_slice(&v[lo..hi]),
+            (Col::Float(b), Values::Float(v)) => {
+                (lo..hi).for_each(|i| b.append_option(v.get(i).copied().filter(|_| ok(i))))
             }
-            (Col::Integer(c), Values::Integer(v)) => {
-                c.extend((lo..hi).map(|i| v.get(i).copied().filter(|_| ok(i))))
+            (Col::Integer(b), Values::Integer(v)) if all && v.len() >= hi => {
+                b.append_slice(&v[lo..hi])
             }
-            (Col::Unsigned(c), Values::Unsigned(v)) => {
-                c.extend((lo..hi).map(|i| v.get(i).copied().filter(|_| ok(i))))
+            (Col::Integer(b), Values::Integer(v)) => {
+                (lo..hi).for_each(|i| b.append_option(v.get(i).copied().filter(|_| ok(i))))
             }
-            (Col::Boolean(c), Values::Boolean(v)) => {
-                c.extend((lo..hi).map(|i| v.get(i).copied().filter(|_| ok(i))))
+            (Col::Unsigned(b), Values::Unsigned(v)) if all && v.len() >= hi => {
+                b.append_slice(&v[lo..hi])
             }
-            (Col::String(c), Values::String(v)) => {
-                c.extend((lo..hi).map(|i| v.get(i).filter(|_| ok(i)).map(|s| text(s))))
+            (Col::Unsigned(b), Values::Unsigned(v)) => {
+                (lo..hi).for_each(|i| b.append_option(v.get(i).copied().filter(|_| ok(i))))
             }
-            _ => {}
+            (Col::Boolean(b), Values::Boolean(v)) => {
+                (lo..hi).for_each(|i| b.append_option(v.get(i).copied().filter(|_| ok(i))))
+            }
+            (Col::String(b), Values::String(v)) => (lo..hi).for_each(|i| {
+                b.append_option(
+                    v.get(i)
+                        .filter(|_| ok(i))
+                        .map(|s| String::from_utf8_lossy(s)),
+                )
+            }),
+            (col, _) => col.nulls(hi - lo),
         }
     }
 
     fn finish(self) -> ArrayRef {
         match self {
-            Col::Float(c) => Arc::new(Float64Array::from(c)),
-            Col::Integer(c) => Arc::new(Int64Array::from(c)),
-            Col::Unsigned(c) => Arc::new(UInt64Array::from(c)),
-            Col::String(c) => Arc::new(StringArray::from(c)),
-            Col::Boolean(c) => Arc::new(BooleanArray::from(c)),
+            Col::Float(mut b) => Arc::new(b.finish()),
+            Col::Integer(mut b) => Arc::new(b.finish()),
+            Col::Unsigned(mut b) => Arc::new(b.finish()),
+            Col::String(mut b) => Arc::new(b.finish()),
+            Col::Boolean(mut b) => Arc::new(b.finish()),
         }
     }
 }
@@ -301,20 +327,31 @@ fn write_table(mut parts: Vec<Part<'_>>, unit: TimeUnit) -> Result<(Vec<u8>, usi
 
     // Columns.
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    // A tag column: one dictionary key per row, looked up once per series.
     for k in &tag_keys {
-        let mut b = StringDictionaryBuilder::<Int32Type>::new();
+        let mut index: HashMap<&[u8], i32> = HashMap::new();
+        let mut values: Vec<String> = Vec::new();
+        let mut keys = Int32Builder::with_capacity(rows);
         for p in &parts {
-            let v = p.tags.iter().find(|(tk, _)| tk == k).map(|(_, v)| text(v));
-            for _ in p.lo..p.hi {
-                match &v {
-                    Some(v) => {
-                        b.append(v).map_err(|e| e.to_string())?;
-                    }
-                    None => b.append_null(),
+            let n = p.hi - p.lo;
+            match p.tags.iter().find(|(tk, _)| tk == k) {
+                Some((_, v)) => {
+                    let next = values.len() as i32;
+                    let id = *index.entry(v.as_slice()).or_insert_with(|| {
+                        values.push(text(v));
+                        next
+                    });
+                    keys.append_value_n(id, n);
                 }
+                None => keys.append_nulls(n),
             }
         }
-        arrays.push(Arc::new(b.finish()));
+        let dict = DictionaryArray::<Int32Type>::try_new(
+            keys.finish(),
+            Arc::new(StringArray::from(values)),
+        )
+        .map_err(|e| e.to_string())?;
+        arrays.push(Arc::new(dict));
     }
     let mut times = Vec::with_capacity(rows);
     for p in &parts {
@@ -333,30 +370,19 @@ fn write_table(mut parts: Vec<Part<'_>>, unit: TimeUnit) -> Result<(Vec<u8>, usi
         ),
     });
     for (name, ty) in &field_names {
-        let mut col: Option<Col> = None;
-        let mut n = 0usize;
+        let mut col = Col::new(ty, rows);
         for p in &parts {
             let c = p
                 .series
                 .columns
                 .iter()
                 .find(|c| c.name == *name && field_kind(&c.values).1 == *ty);
-            let col = col.get_or_insert_with(|| match *ty {
-                "float" => Col::Float(Vec::new()),
-                "integer" => Col::Integer(Vec::new()),
-                "unsigned" => Col::Unsigned(Vec::new()),
-                "string" => Col::String(Vec::new()),
-                _ => Col::Boolean(Vec::new()),
-            });
-            if let Some(c) = c {
-                col.extend(&c.values, &c.valid, p.lo, p.hi);
+            match c {
+                Some(c) => col.extend(&c.values, &c.valid, p.lo, p.hi),
+                None => col.nulls(p.hi - p.lo),
             }
-            n += p.hi - p.lo;
-            col.pad(n);
         }
-        if let Some(col) = col {
-            arrays.push(col.finish());
-        }
+        arrays.push(col.finish());
     }
     let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| e.to_string())?;
 
