@@ -21,7 +21,7 @@ target/release/lineshard-load --url "http://127.0.0.1:$port" --db bpv --create-d
 sleep 3
 echo "rows written: $rows (lineshard-load tsbs-cpu: 10 integer fields, uniform random 0..100)"
 target/release/examples/segment_stats "$dir/data"
-python3 - "$dir/parquet" <<'PY'
+/usr/bin/python3 - "$dir/parquet" <<'PY'
 import glob, os, sys, time
 import pyarrow.parquet as pq
 time.sleep(2)

@@ -26,7 +26,7 @@ if [ ${#features[@]} -gt 0 ]; then
   pids+=($!)
   wait_http "http://127.0.0.1:$s3port"
   export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo
-  python3 -c "import boto3; boto3.client('s3', endpoint_url='http://127.0.0.1:$s3port', region_name='us-east-1').create_bucket(Bucket='lake')"
+  /usr/bin/python3 -c "import boto3; boto3.client('s3', endpoint_url='http://127.0.0.1:$s3port', region_name='us-east-1').create_bucket(Bucket='lake')"
   s3="http://127.0.0.1:$s3port"
 fi
 
@@ -47,7 +47,7 @@ run() { # export root, label
   echo "== $label: node1 on :$p1, node2 on :$p2, exporting to $root"
   target/release/lineshard-load --url "http://127.0.0.1:$p1" --db demo --create-db --rows "$rows" --hosts "$hosts" --start-epoch-s 1451606400 --quiet >/dev/null
   target/release/lineshard-load --url "http://127.0.0.1:$p2" --db demo --create-db --rows "$rows" --hosts "$hosts" --start-epoch-s 1451692800 --quiet >/dev/null
-  python3 scripts/scale-out-query.py "$root" "$s3" "$((2 * rows))" "http://127.0.0.1:$p1" "http://127.0.0.1:$p2"
+  /usr/bin/python3 scripts/scale-out-query.py "$root" "$s3" "$((2 * rows))" "http://127.0.0.1:$p1" "http://127.0.0.1:$p2"
 }
 
 run "$dir/lake" local
