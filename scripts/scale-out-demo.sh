@@ -15,7 +15,8 @@ if command -v moto_server >/dev/null; then features=(--features s3); fi
 cargo build --release --workspace "${features[@]}" >/dev/null
 dir=$(mktemp -d)
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"' EXIT
+# start_node runs in a command substitution (a subshell): its nodes' pids go to a file.
+trap 'for p in "${pids[@]}" $(cat "$dir/pids" 2>/dev/null); do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 1 300); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 
@@ -35,7 +36,7 @@ start_node() { # name, export path
   port=$(free_port)
   printf '[export]\npath = "%s"\nmax-age = "2s"\nnode = "%s"\ns3-endpoint = "%s"\n' "$path" "$name" "$s3" >"$dir/$name-$3.toml"
   target/release/lineshard --bind "127.0.0.1:$port" --data-dir "$dir/$name-$3-data" --config "$dir/$name-$3.toml" >"$dir/$name-$3.log" 2>&1 &
-  pids+=($!)
+  echo $! >>"$dir/pids"
   wait_http "http://127.0.0.1:$port/ping"
   echo "$port"
 }
