@@ -2,6 +2,7 @@
 //! expressions of a raw SELECT list (`f * 2`, `i::float + 1`) evaluated at one point.
 
 use super::ast::{BinOp, Expr, VarType};
+use super::func::MathFn;
 use super::render::Value;
 use super::PointFields;
 
@@ -114,6 +115,8 @@ pub enum RawExpr {
     },
     Lit(Value),
     Bin(BinOp, Box<RawExpr>, Box<RawExpr>),
+    /// A math function (`abs(f)`, `pow(f, 2)`) of its arguments.
+    Math(MathFn, Vec<RawExpr>),
 }
 
 impl RawExpr {
@@ -136,6 +139,13 @@ impl RawExpr {
                 Box::new(RawExpr::from_expr(lhs)?),
                 Box::new(RawExpr::from_expr(rhs)?),
             ),
+            Expr::Call { name, args } => {
+                let f = MathFn::from_name(name).filter(|f| f.arity() == args.len())?;
+                RawExpr::Math(
+                    f,
+                    args.iter().map(RawExpr::from_expr).collect::<Option<_>>()?,
+                )
+            }
             _ => return None,
         })
     }
@@ -153,6 +163,7 @@ impl RawExpr {
                 l.fields(out);
                 r.fields(out);
             }
+            RawExpr::Math(_, args) => args.iter().for_each(|a| a.fields(out)),
         }
     }
 
@@ -174,6 +185,11 @@ impl RawExpr {
                 let l = l.eval(fields, present);
                 let r = r.eval(fields, present);
                 arith(*op, l, r)
+            }
+            RawExpr::Math(f, args) => {
+                let vals: Vec<Option<Value>> =
+                    args.iter().map(|a| a.eval(fields, present)).collect();
+                f.apply(&vals)
             }
         }
     }

@@ -49,7 +49,9 @@
 //!   cannot be combined with other functions`. `percentile(f, 101)` is no error: no rows.
 
 mod aggregate;
+mod math;
 mod transform;
 
 pub use aggregate::{check, check_aggregate, Accumulator, Aggregate, FieldType, Row};
+pub use math::MathFn;
 pub use transform::{integral_windows, transform, Transform};

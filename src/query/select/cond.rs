@@ -272,6 +272,11 @@ fn eval(e: &Expr, p: &dyn PointSource) -> Option<Value> {
             }
             op => super::arith(*op, eval(lhs, p), eval(rhs, p)),
         },
+        Expr::Call { name, args } => {
+            let f = crate::query::func::MathFn::from_name(name)?;
+            let vals: Vec<Option<Value>> = args.iter().map(|a| eval(a, p)).collect();
+            f.apply(&vals)
+        }
         _ => None,
     }
 }

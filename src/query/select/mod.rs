@@ -8,7 +8,7 @@ mod cond;
 
 use self::cond::{PointSource, TimeRange};
 use super::ast::{BinOp, Dimension, Expr, Field, Fill, Select, Source as AstSource, VarType};
-use super::func::{self, Accumulator, Aggregate, Row, Transform};
+use super::func::{self, Accumulator, Aggregate, MathFn, Row, Transform};
 use super::render::{column_names, to_value, Column};
 use super::{
     Condition, DataType, GroupTags, KeyKind, MeasurementMatch, Pattern, SelectField,
@@ -295,6 +295,8 @@ enum Out {
     Aux(usize),
     Lit(Value),
     Bin(BinOp, Box<Out>, Box<Out>),
+    /// A math function of other outputs (`abs(mean(f))`, `pow(max(f), 2)`).
+    Math(MathFn, Vec<Out>),
 }
 
 #[derive(Clone, Debug)]
@@ -386,8 +388,25 @@ fn field_name(f: &Field) -> String {
     out.join("_")
 }
 
+/// Whether `e` calls an aggregate, selector or transformation (what makes a statement an
+/// aggregate query; `now()` and the math functions do not).
 fn is_call(e: &Expr) -> bool {
-    e.any(|e| matches!(e, Expr::Call { name, .. } if name != "now"))
+    e.any(|e| matches!(e, Expr::Call { name, .. } if name != "now" && MathFn::from_name(name).is_none()))
+}
+
+/// 1.x's argument count check of every math call in `e`.
+fn check_math_calls(e: &Expr) -> Result<(), PlanError> {
+    let mut err = Ok(());
+    e.walk(&mut |e| {
+        if let Expr::Call { name, args } = e {
+            if let Some(f) = MathFn::from_name(name) {
+                if err.is_ok() {
+                    err = f.check_arity(name, args.len());
+                }
+            }
+        }
+    });
+    err
 }
 
 /// Plan a SELECT. `now_ns` is `now()`; `is_field` tells a WHERE name that is a field of the
@@ -569,9 +588,11 @@ fn plan_select(
             kind: KeyKind::Field,
             alias: f.alias.clone(),
         });
-        // top()/bottom()'s tag arguments are columns of their own, after the call.
+        // top()/bottom()'s tag arguments are columns of their own, after the call (not when
+        // the call is inside another: `abs(top(f, host, 2))`).
+        let bare = matches!(f.expr.unparen(), Expr::Call { name, .. } if name == "top" || name == "bottom");
         if let Some(Aggregate::Top { tags, .. } | Aggregate::Bottom { tags, .. }) =
-            low.calls.get(before).map(|c| &c.agg)
+            low.calls.get(before).filter(|_| bare).map(|c| &c.agg)
         {
             for i in 0..*tags {
                 outs.push(Out::Aux(i));
@@ -786,7 +807,16 @@ impl Lowering {
                 return Err("mixing aggregate and non-aggregate queries is not supported".into())
             }
             Expr::Distinct(f) => self.call("distinct", &[Expr::var(f)])?,
-            Expr::Call { name, args } => self.call(name, args)?,
+            Expr::Call { name, args } => match MathFn::from_name(name) {
+                Some(f) => {
+                    f.check_arity(name, args.len())?;
+                    Out::Math(
+                        f,
+                        args.iter().map(|a| self.out(a)).collect::<Result<_, _>>()?,
+                    )
+                }
+                None => self.call(name, args)?,
+            },
             Expr::Str(_) | Expr::Bool(_) | Expr::Duration(_) => {
                 return Err("field must contain at least one variable".into())
             }
@@ -946,15 +976,27 @@ fn raw_plan(
             Expr::Wildcard(only) => fields.push(SelectField::Wildcard(*only)),
             Expr::Regex(re) => fields.push(SelectField::Regex(Pattern(re.clone()))),
             e => {
-                let Some(expr) = crate::query::RawExpr::from_expr(e) else {
+                check_math_calls(e)?;
+                // `abs(*)`: checked as written, then planned again once expanded per field
+                // (`expand_call_wildcards`).
+                let wildcard_arg = e.any(|e| {
+                    matches!(e, Expr::Call { args, .. }
+                        if args.iter().any(|a| matches!(a, Expr::Wildcard(_))))
+                });
+                if !wildcard_arg && !e.any(|e| matches!(e, Expr::Var { .. })) {
+                    return Err("field must contain at least one variable".into());
+                }
+                let raw = if wildcard_arg {
+                    Some(crate::query::RawExpr::Lit(Value::Null))
+                } else {
+                    crate::query::RawExpr::from_expr(e)
+                };
+                let Some(expr) = raw else {
                     return Err(
                         "expressions in a raw SELECT list are not supported by lineshard yet"
                             .into(),
                     );
                 };
-                if !e.any(|e| matches!(e, Expr::Var { .. })) {
-                    return Err("field must contain at least one variable".into());
-                }
                 fields.push(SelectField::Expr {
                     expr,
                     name: field_name(f),
@@ -1559,6 +1601,7 @@ fn many_rows(p: &AggregatePlan, buckets: &Buckets) -> Vec<Vec<Value>> {
                     Out::Call(_) => r.value.clone(),
                     Out::Aux(a) => r.aux.get(*a).cloned().unwrap_or(Value::Null),
                     Out::Lit(v) => v.clone(),
+                    Out::Math(..) | Out::Bin(..) => eval_row_out(o, r).unwrap_or(Value::Null),
                     _ => Value::Null,
                 });
             }
@@ -1757,6 +1800,22 @@ fn has_plain(o: &Out) -> bool {
         Out::Call(_) | Out::Aux(_) => true,
         Out::Lit(_) | Out::Transform(..) => false,
         Out::Bin(_, l, r) => has_plain(l) || has_plain(r),
+        Out::Math(_, args) => args.iter().any(has_plain),
+    }
+}
+
+/// An output of one row of distinct/top/bottom/sample (its call's value and aux values).
+fn eval_row_out(o: &Out, r: &Row) -> Option<Value> {
+    match o {
+        Out::Call(_) => Some(r.value.clone()).filter(|v| *v != Value::Null),
+        Out::Aux(a) => r.aux.get(*a).cloned(),
+        Out::Lit(v) => Some(v.clone()),
+        Out::Transform(..) => None,
+        Out::Bin(op, l, rr) => arith(*op, eval_row_out(l, r), eval_row_out(rr, r)),
+        Out::Math(f, args) => {
+            let vals: Vec<Option<Value>> = args.iter().map(|a| eval_row_out(a, r)).collect();
+            f.apply(&vals)
+        }
     }
 }
 
@@ -1799,6 +1858,9 @@ fn collect_transforms(
             collect_transforms(l, columns, times, p, tvals);
             collect_transforms(r, columns, times, p, tvals);
         }
+        Out::Math(_, args) => args
+            .iter()
+            .for_each(|a| collect_transforms(a, columns, times, p, tvals)),
         _ => {}
     }
 }
@@ -1823,6 +1885,13 @@ fn eval_out(
             eval_out(l, columns, tvals, i, time),
             eval_out(r, columns, tvals, i, time),
         ),
+        Out::Math(f, args) => {
+            let vals: Vec<Option<Value>> = args
+                .iter()
+                .map(|a| eval_out(a, columns, tvals, i, time))
+                .collect();
+            f.apply(&vals)
+        }
     }
 }
 
@@ -1918,6 +1987,10 @@ pub fn expand_call_wildcards(
                     }
                 });
                 let (what, name) = found.unwrap_or(("wildcard", String::new()));
+                if what == "wildcard" && !is_call(e) {
+                    // A raw expression (`abs(*) + 1`).
+                    return Err("unable to use wildcard in a binary expression".into());
+                }
                 return Err(format!("unsupported expression with {what}: {name}()"));
             }
             _ => out.fields.push(f.clone()),
