@@ -66,11 +66,24 @@ impl RequestHead {
     }
 
     /// The first occurrence of `key` in the query, percent- and '+'-decoded.
+    /// `parse_query_string(..).find(key)` without decoding the pairs it passes over: only the
+    /// value found is allocated (a write request asks for several parameters).
     pub fn query_param(&self, key: &str) -> Option<String> {
-        parse_query_string(self.query.as_bytes())
-            .into_iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+        self.query
+            .as_bytes()
+            .split(|&b| b == b'&')
+            .filter(|pair| !pair.is_empty())
+            .find_map(|pair| {
+                let (k, v) = match pair.iter().position(|&b| b == b'=') {
+                    Some(i) => (&pair[..i], &pair[i + 1..]),
+                    None => (pair, &pair[pair.len()..]),
+                };
+                if !decodes_to(k, key.as_bytes()) {
+                    return None;
+                }
+                // A pair whose value does not decode is skipped, as parse_query_string skips it.
+                percent_decode(v)
+            })
     }
 
     /// Whether a body follows the head.
@@ -315,6 +328,34 @@ fn percent_decode(raw: &[u8]) -> Option<String> {
         i += 1;
     }
     Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Whether `raw` percent-decodes (valid escapes only) to exactly `want`.
+fn decodes_to(raw: &[u8], want: &[u8]) -> bool {
+    let mut i = 0;
+    let mut n = 0;
+    while let Some(&b) = raw.get(i) {
+        let c = match b {
+            b'+' => b' ',
+            b'%' => match (
+                raw.get(i + 1).copied().and_then(hex_value),
+                raw.get(i + 2).copied().and_then(hex_value),
+            ) {
+                (Some(hi), Some(lo)) => {
+                    i += 2;
+                    hi << 4 | lo
+                }
+                _ => return false,
+            },
+            _ => b,
+        };
+        if want.get(n) != Some(&c) {
+            return false;
+        }
+        n += 1;
+        i += 1;
+    }
+    n == want.len()
 }
 
 pub(crate) fn hex_value(b: u8) -> Option<u8> {
@@ -602,6 +643,15 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn query_param_finds_what_parse_query_string_finds(q in "[dbp%=&+0-9A-Fa-f]{0,40}") {
+            let h = RequestHead { query: q.clone(), ..complete("GET / HTTP/1.1\r\n\r\n") };
+            for key in ["db", "p", "d b", ""] {
+                let want = parse_query_string(q.as_bytes()).into_iter().find(|(k, _)| k == key).map(|(_, v)| v);
+                proptest::prop_assert_eq!(h.query_param(key), want, "key {:?} in {:?}", key, q);
+            }
+        }
+
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
             let limits = HttpLimits { header_bytes_max: 256, header_count_max: 4, ..HttpLimits::default() };
