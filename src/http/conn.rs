@@ -535,8 +535,12 @@ impl<H: Handler> Conn<H> {
         }
         let old = self.rbuf.len();
         self.rbuf.resize(old + room, 0);
-        let n = read_with_timeout(&mut self.stream, &mut self.rbuf[old..], wait).await;
-        self.rbuf.truncate(old + n.as_ref().map_or(0, |&n| n));
+        let mut filled = Filled {
+            buf: &mut self.rbuf,
+            len: old,
+        };
+        let n = read_with_timeout(&mut self.stream, &mut filled.buf[old..], wait).await;
+        filled.len = old + n.as_ref().map_or(0, |&n| n);
         n
     }
 
@@ -548,8 +552,11 @@ impl<H: Handler> Conn<H> {
             self.fill_idle(wait.min(DRAIN_IDLE_GRACE)).await?;
             return Ok(true);
         }
+        // Pending answers go out before the race: a write cut short by it would be sent again.
+        self.flush().await?;
         let drain = Rc::clone(&self.drain);
-        // A read that loses the race took nothing: glommio reads a socket on readiness.
+        // A read that loses the race took nothing (glommio reads a socket on readiness), and
+        // leaves the read buffer empty (`Filled`).
         let read = async { Some(self.fill_idle(wait).await) };
         let drained = async {
             drain.started().await;
@@ -573,8 +580,12 @@ impl<H: Handler> Conn<H> {
             self.rbuf = Vec::new();
         }
         self.rbuf.resize(IDLE_READ_BYTES, 0);
-        let n = read_with_timeout(&mut self.stream, &mut self.rbuf, wait).await;
-        self.rbuf.truncate(n.as_ref().map_or(0, |&n| n));
+        let mut filled = Filled {
+            buf: &mut self.rbuf,
+            len: 0,
+        };
+        let n = read_with_timeout(&mut self.stream, &mut filled.buf[..], wait).await;
+        filled.len = n.as_ref().map_or(0, |&n| n);
         n
     }
 
@@ -619,6 +630,20 @@ async fn hangup(stream: &TcpStream) {
     match stream.peek(&mut byte).await {
         Ok(0) | Err(_) => {}
         Ok(_) => std::future::pending::<()>().await,
+    }
+}
+
+/// A read buffer grown for a read: cut back to `len` (the bytes it really holds) when dropped,
+/// also when the read's future is dropped before it ends (the drain's race in `wait_idle`):
+/// otherwise the room zeroed for the read would be taken for received bytes.
+struct Filled<'a> {
+    buf: &'a mut Vec<u8>,
+    len: usize,
+}
+
+impl Drop for Filled<'_> {
+    fn drop(&mut self) {
+        self.buf.truncate(self.len);
     }
 }
 
