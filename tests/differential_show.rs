@@ -56,6 +56,15 @@ fn writes() -> Vec<(String, String)> {
         "/write?db=db&rp=rp2".to_string(),
         "cpu,host=a,region=x v=9 9\nmem,host=z g=2 9\n".to_string(),
     ));
+    // Points in later shard groups (1.x's 7-day groups start on Mondays: 1970-01-05, -12...),
+    // for SHOW SERIES with a time range. (A series in two shard groups is left out: 1.6.7's
+    // exact cardinalities count it once per group.)
+    out.push((
+        "/write?db=db".to_string(),
+        "cpu,host=monday v=1 345600000000000\ncpu,host=late,region=x v=2 950400000000000\n\
+         wk,k=v v=1 1296000000000000\n"
+            .to_string(),
+    ));
     out
 }
 
@@ -157,6 +166,25 @@ const QUERIES: &[(&str, &str)] = &[
     ("", "SHOW MEASUREMENTS WHERE time > 0"),
     ("db", "SHOW MEASUREMENTS WHERE host =~ /a/ AND time > 0"),
     ("db", "SHOW SERIES WHERE time > 0"),
+    ("db", "SHOW SERIES WHERE time >= '1970-01-05T00:00:00Z'"),
+    (
+        "db",
+        "SHOW SERIES WHERE time > '1970-01-04T23:59:59Z' AND time < '1970-01-05T00:00:01Z'",
+    ),
+    (
+        "db",
+        "SHOW SERIES FROM cpu WHERE time > '1970-01-10T00:00:00Z' AND region = 'x'",
+    ),
+    (
+        "db",
+        "SHOW SERIES WHERE time < '1970-01-04T12:00:00Z' LIMIT 5 OFFSET 2",
+    ),
+    (
+        "db",
+        "SHOW SERIES FROM /^(wk|cpu)$/ WHERE time > '1970-01-12T00:00:00Z'",
+    ),
+    ("db", "SHOW SERIES FROM rp2.cpu WHERE time < 1h"),
+    ("db", "SHOW SERIES WHERE time > now() - 1h"),
     ("db", "SHOW TAG KEYS WHERE time > 0"),
     ("db", "SHOW TAG KEYS ORDER BY time DESC"),
     ("db", "SHOW SERIES WHERE v > 0"),

@@ -61,6 +61,108 @@ async fn ask_show(core: &Rc<Core>, req: ShowRequest) -> Result<ShowAnswer, Strin
     Ok(out)
 }
 
+/// The start of the shard group of duration `d` that holds `t`: 1.x truncates times since Go's
+/// zero time (0001-01-01 UTC), so 7-day groups start on Mondays.
+fn shard_group_start(t: i64, d: i64) -> i128 {
+    const GO_ZERO_UNIX_NS: i128 = -62_135_596_800 * 1_000_000_000;
+    let (t, d) = (i128::from(t), i128::from(d.max(1)));
+    t - (t - GO_ZERO_UNIX_NS).rem_euclid(d)
+}
+
+/// The keys of the series of `req` (one retention policy) with a point in the shard groups
+/// that `cond`'s time range reaches; `None` when the range cannot be read (then every series).
+async fn series_in_shard_groups(
+    core: &Rc<Core>,
+    req: &ShowRequest,
+    rp: &str,
+    cond: &crate::query::ast::Expr,
+) -> Result<Option<std::collections::HashSet<Vec<u8>>>, String> {
+    use crate::runtime::ScanReduce;
+    use crate::storage::scan::{Condition, Edge, MeasurementMatch, ScanRequest};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    let Ok((min, max)) = crate::query::select::time_bounds(cond, now) else {
+        return Ok(None);
+    };
+    let group = core
+        .catalog()
+        .databases
+        .get(&req.db)
+        .and_then(|d| d.rps.get(rp))
+        .map(|r| r.shard_group_duration_ns);
+    let Some(group) = group else {
+        return Ok(None);
+    };
+    let lo = min.map_or(i64::MIN, |t| {
+        i64::try_from(shard_group_start(t, group)).unwrap_or(i64::MIN)
+    });
+    let hi = max.map_or(i64::MAX, |t| {
+        i64::try_from(shard_group_start(t, group) + i128::from(group)).unwrap_or(i64::MAX)
+    });
+    let measurements = if req.measurements.is_empty() {
+        match regex::bytes::Regex::new("") {
+            Ok(all) => vec![MeasurementMatch::Regex(all)],
+            Err(_) => return Ok(None),
+        }
+    } else {
+        req.measurements.clone()
+    };
+    let mut out = std::collections::HashSet::new();
+    if lo >= hi {
+        return Ok(Some(out));
+    }
+    for m in measurements {
+        let scan = ScanRequest {
+            db: req.db.clone(),
+            rp: rp.to_string(),
+            measurements: m,
+            condition: Condition {
+                time_min_ns: lo,
+                time_max_ns: hi,
+                tags: req.condition.clone(),
+            },
+            fields: None,
+            edge: Some(Edge {
+                n: 1,
+                newest: false,
+            }),
+        };
+        let answers = core
+            .ask_all(|_| {
+                ScanReduce(
+                    scan.clone(),
+                    Box::new(|rows: Vec<crate::storage::SeriesRows>| {
+                        let keys: Vec<Vec<u8>> = rows.iter().map(series_key).collect();
+                        Box::new(keys)
+                    }),
+                )
+            })
+            .await;
+        for a in answers {
+            match a.map(|a| a.downcast::<Vec<Vec<u8>>>()) {
+                Ok(Ok(keys)) => out.extend(*keys),
+                Ok(Err(_)) => return Err("internal error: unexpected series keys".into()),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+/// A series' key as the index writes it (escaped measurement, then the tags by key).
+fn series_key(s: &crate::storage::SeriesRows) -> Vec<u8> {
+    let mut out = Vec::new();
+    crate::lineproto::escape_measurement(&mut out, &s.measurement);
+    for (k, v) in &s.tags {
+        out.push(b',');
+        crate::lineproto::escape_tag(&mut out, k);
+        out.push(b'=');
+        crate::lineproto::escape_tag(&mut out, v);
+    }
+    out
+}
+
 pub async fn execute(core: &Rc<Core>, stmt: ShowStatement, db: &str) -> StatementResult {
     if stmt.what == Show::Queries {
         return queries(core).await;
@@ -182,15 +284,20 @@ async fn run(
         }
         Show::Series => {
             req.what = ShowWhat::Series;
-            if stmt.has_time {
-                // 1.6.7 reads a time-bounded SHOW SERIES from the data of the default
-                // retention policy (the bounds themselves are not applied here).
-                req.rps = vec![rp];
-            }
+            // 1.6.7 reads a time-bounded SHOW SERIES from the shards of the default retention
+            // policy that the range reaches: the series with a point in those shard groups.
+            let in_range = match stmt.time_condition.as_ref().filter(|_| stmt.has_time) {
+                Some(cond) => {
+                    req.rps = vec![rp.clone()];
+                    series_in_shard_groups(core, &req, &rp, cond).await?
+                }
+                None => None,
+            };
             let a = ask_show(core, req).await?;
             let mut keys: Vec<&[u8]> = a
                 .values()
                 .flat_map(|s| s.iter().map(|(k, _)| k.as_slice()))
+                .filter(|k| in_range.as_ref().map_or(true, |set| set.contains(*k)))
                 .collect();
             keys.sort_unstable();
             let rows = keys.into_iter().map(|k| vec![text(k)]).collect();

@@ -147,6 +147,8 @@ pub struct ShowStatement {
     pub condition: TagExpr,
     /// The WHERE clause names `time`.
     pub has_time: bool,
+    /// The WHERE clause as written, when it names `time` (SHOW SERIES reads its time range).
+    pub time_condition: Option<ast::Expr>,
     /// A WHERE clause that parses but that 1.x refuses when it runs the statement (`invalid tag
     /// comparison operator`): the statement's error.
     pub condition_error: Option<String>,

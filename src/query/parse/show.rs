@@ -14,6 +14,7 @@ impl Parser {
             sources: Vec::new(),
             condition: TagExpr::True,
             has_time: false,
+            time_condition: None,
             condition_error: None,
             limit: 0,
             offset: 0,
@@ -278,6 +279,9 @@ impl Parser {
         let mut lowering = Lowering::default();
         stmt.condition = self.lower_tags(&expr, pos, &mut lowering)?;
         stmt.has_time = lowering.has_time;
+        if stmt.has_time {
+            stmt.time_condition = Some(expr);
+        }
         stmt.condition_error = lowering.error;
         Ok(())
     }

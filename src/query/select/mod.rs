@@ -388,6 +388,12 @@ fn field_name(f: &Field) -> String {
     out.join("_")
 }
 
+/// The time bounds (inclusive, ns) a WHERE clause sets, as a SELECT reads them.
+pub fn time_bounds(cond: &Expr, now_ns: i64) -> Result<(Option<i64>, Option<i64>), PlanError> {
+    let (_, range) = cond::split(Some(cond), now_ns)?;
+    Ok((range.min, range.max))
+}
+
 /// Whether `e` calls an aggregate, selector or transformation (what makes a statement an
 /// aggregate query; `now()` and the math functions do not).
 fn is_call(e: &Expr) -> bool {
