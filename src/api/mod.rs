@@ -19,6 +19,14 @@ use crate::http::{HttpLimits, Method, Request, RequestHead, Response};
 use crate::runtime::Core;
 use std::rc::Rc;
 
+/// Now, in ns since the Unix epoch (a write's default time, a query's `now()`).
+pub(crate) fn now_ns() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
 /// The version lineshard reports in `X-Influxdb-Version` and `/ping?verbose`: the InfluxDB API
 /// level it implements (clients branch on it).
 pub const API_VERSION: &str = "1.8.10";

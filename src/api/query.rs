@@ -43,13 +43,6 @@ impl Params {
     }
 }
 
-fn now_ns() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
-}
-
 /// The answer's format and `Content-Type`: the `Accept` header and `pretty=true` (which 1.x
 /// reads from the URL only).
 fn format_of(head: &RequestHead) -> (Format, &'static str) {
@@ -85,7 +78,7 @@ pub async fn query(core: &Rc<Core>, req: &Request, principal: &Principal) -> Res
     let Some(q) = params.get("q").filter(|q| !q.trim().is_empty()) else {
         return fail(ApiError::QueryMissing);
     };
-    let statements = match query::parse(q, now_ns()) {
+    let statements = match query::parse(q, super::now_ns()) {
         Ok(s) => s,
         Err(e) => return fail(ApiError::QueryParse(e.to_string())),
     };
@@ -665,7 +658,7 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
     // `RewriteFields`).
     let expanded = query::select::has_call_wildcards(&stmt);
     let stmt = if expanded {
-        if let Err(e) = query::select::plan(&stmt, now_ns(), &is_field) {
+        if let Err(e) = query::select::plan(&stmt, super::now_ns(), &is_field) {
             return StatementResult::error(e);
         }
         let (fields, _) = measurement_keys(core, &targets).await;
@@ -678,9 +671,9 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
         stmt
     };
     let plan = if expanded {
-        query::select::plan_expanded(&stmt, now_ns(), &is_field)
+        query::select::plan_expanded(&stmt, super::now_ns(), &is_field)
     } else {
-        query::select::plan(&stmt, now_ns(), &is_field)
+        query::select::plan(&stmt, super::now_ns(), &is_field)
     };
     let mut plan = match plan {
         Ok(p) => p,
@@ -732,7 +725,7 @@ async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -
     let mut sub_rows = Vec::new();
     for source in &stmt.sources {
         if let query::ast::Source::Subquery(inner) = source {
-            let inner = query::select::subquery_statement(&stmt, inner, now_ns());
+            let inner = query::select::subquery_statement(&stmt, inner, super::now_ns());
             let answer = Box::pin(select(core, inner, db, rp)).await;
             if answer.error.is_some() {
                 return answer;

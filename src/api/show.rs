@@ -79,10 +79,7 @@ async fn series_in_shard_groups(
 ) -> Result<Option<std::collections::HashSet<Vec<u8>>>, String> {
     use crate::runtime::ScanReduce;
     use crate::storage::scan::{Condition, Edge, MeasurementMatch, ScanRequest};
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-    let Ok((min, max)) = crate::query::select::time_bounds(cond, now) else {
+    let Ok((min, max)) = crate::query::select::time_bounds(cond, super::now_ns()) else {
         return Ok(None);
     };
     let group = core
@@ -133,7 +130,15 @@ async fn series_in_shard_groups(
                 ScanReduce(
                     scan.clone(),
                     Box::new(|rows: Vec<crate::storage::SeriesRows>| {
-                        let keys: Vec<Vec<u8>> = rows.iter().map(series_key).collect();
+                        let keys: Vec<Vec<u8>> = rows
+                            .iter()
+                            .map(|s| {
+                                crate::storage::series_key(
+                                    &s.measurement,
+                                    s.tags.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+                                )
+                            })
+                            .collect();
                         Box::new(keys)
                     }),
                 )
@@ -148,19 +153,6 @@ async fn series_in_shard_groups(
         }
     }
     Ok(Some(out))
-}
-
-/// A series' key as the index writes it (escaped measurement, then the tags by key).
-fn series_key(s: &crate::storage::SeriesRows) -> Vec<u8> {
-    let mut out = Vec::new();
-    crate::lineproto::escape_measurement(&mut out, &s.measurement);
-    for (k, v) in &s.tags {
-        out.push(b',');
-        crate::lineproto::escape_tag(&mut out, k);
-        out.push(b'=');
-        crate::lineproto::escape_tag(&mut out, v);
-    }
-    out
 }
 
 pub async fn execute(core: &Rc<Core>, stmt: ShowStatement, db: &str) -> StatementResult {

@@ -24,9 +24,10 @@ use super::layout;
 use crate::config::TimeUnit;
 use crate::storage::segment::{SegmentReader, SeriesData, Values};
 use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder, UInt64Builder,
+    BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, PrimitiveBuilder, StringBuilder,
+    UInt64Builder,
 };
-use arrow_array::types::Int32Type;
+use arrow_array::types::{ArrowPrimitiveType, Int32Type};
 use arrow_array::{
     ArrayRef, DictionaryArray, RecordBatch, StringArray, TimestampMicrosecondArray,
     TimestampNanosecondArray,
@@ -146,6 +147,23 @@ fn field_kind(v: &Values) -> (&'static str, &'static str, DataType) {
     }
 }
 
+/// Appends rows `lo..hi` of `v` (valid where `valid`) to a numeric column: as one slice when
+/// every slot of the run is valid.
+fn extend_primitive<T: ArrowPrimitiveType>(
+    b: &mut PrimitiveBuilder<T>,
+    v: &[T::Native],
+    valid: &[bool],
+    lo: usize,
+    hi: usize,
+) {
+    match (v.get(lo..hi), valid.get(lo..hi)) {
+        (Some(run), Some(ok)) if ok.iter().all(|&b| b) => b.append_slice(run),
+        _ => (lo..hi).for_each(|i| {
+            b.append_option(v.get(i).copied().filter(|_| valid.get(i) == Some(&true)))
+        }),
+    }
+}
+
 /// A field column being built, one slot per row.
 enum Col {
     Float(Float64Builder),
@@ -181,24 +199,10 @@ impl Col {
     /// where every slot is valid is copied as a slice.
     fn extend(&mut self, v: &Values, valid: &[bool], lo: usize, hi: usize) {
         let ok = |i: usize| valid.get(i).copied().unwrap_or(false);
-        let all = valid.len() >= hi && valid[lo..hi].iter().all(|&b| b);
         match (self, v) {
-            (Col::Float(b), Values::Float(v)) if all && v.len() >= hi => b.append_slice(&v[lo..hi]),
-            (Col::Float(b), Values::Float(v)) => {
-                (lo..hi).for_each(|i| b.append_option(v.get(i).copied().filter(|_| ok(i))))
-            }
-            (Col::Integer(b), Values::Integer(v)) if all && v.len() >= hi => {
-                b.append_slice(&v[lo..hi])
-            }
-            (Col::Integer(b), Values::Integer(v)) => {
-                (lo..hi).for_each(|i| b.append_option(v.get(i).copied().filter(|_| ok(i))))
-            }
-            (Col::Unsigned(b), Values::Unsigned(v)) if all && v.len() >= hi => {
-                b.append_slice(&v[lo..hi])
-            }
-            (Col::Unsigned(b), Values::Unsigned(v)) => {
-                (lo..hi).for_each(|i| b.append_option(v.get(i).copied().filter(|_| ok(i))))
-            }
+            (Col::Float(b), Values::Float(v)) => extend_primitive(b, v, valid, lo, hi),
+            (Col::Integer(b), Values::Integer(v)) => extend_primitive(b, v, valid, lo, hi),
+            (Col::Unsigned(b), Values::Unsigned(v)) => extend_primitive(b, v, valid, lo, hi),
             (Col::Boolean(b), Values::Boolean(v)) => {
                 (lo..hi).for_each(|i| b.append_option(v.get(i).copied().filter(|_| ok(i))))
             }

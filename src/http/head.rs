@@ -312,50 +312,34 @@ pub fn parse_query_string(q: &[u8]) -> Vec<(String, String)> {
 }
 
 fn percent_decode(raw: &[u8]) -> Option<String> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while let Some(&b) = raw.get(i) {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hi = hex_value(*raw.get(i + 1)?)?;
-                let lo = hex_value(*raw.get(i + 2)?)?;
-                out.push(hi << 4 | lo);
-                i += 2;
-            }
-            _ => out.push(b),
-        }
-        i += 1;
-    }
+    let out: Vec<u8> = decoded(raw).collect::<Option<_>>()?;
     Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// Whether `raw` percent-decodes (valid escapes only) to exactly `want`.
 fn decodes_to(raw: &[u8], want: &[u8]) -> bool {
+    let mut bytes = decoded(raw);
+    want.iter().all(|&w| bytes.next() == Some(Some(w))) && bytes.next().is_none()
+}
+
+/// The bytes `raw` percent-decodes to (`+` is a space); `None` at an invalid escape.
+fn decoded(raw: &[u8]) -> impl Iterator<Item = Option<u8>> + '_ {
     let mut i = 0;
-    let mut n = 0;
-    while let Some(&b) = raw.get(i) {
-        let c = match b {
-            b'+' => b' ',
-            b'%' => match (
-                raw.get(i + 1).copied().and_then(hex_value),
-                raw.get(i + 2).copied().and_then(hex_value),
-            ) {
-                (Some(hi), Some(lo)) => {
-                    i += 2;
-                    hi << 4 | lo
-                }
-                _ => return false,
-            },
-            _ => b,
-        };
-        if want.get(n) != Some(&c) {
-            return false;
-        }
-        n += 1;
+    std::iter::from_fn(move || {
+        let &b = raw.get(i)?;
         i += 1;
-    }
-    n == want.len()
+        Some(match b {
+            b'+' => Some(b' '),
+            b'%' => {
+                let escaped = raw
+                    .get(i..i + 2)
+                    .and_then(|h| Some(hex_value(h[0])? << 4 | hex_value(h[1])?));
+                i += 2;
+                escaped
+            }
+            _ => Some(b),
+        })
+    })
 }
 
 pub(crate) fn hex_value(b: u8) -> Option<u8> {

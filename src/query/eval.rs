@@ -187,9 +187,9 @@ impl RawExpr {
                 arith(*op, l, r)
             }
             RawExpr::Math(f, args) => {
-                let vals: Vec<Option<Value>> =
-                    args.iter().map(|a| a.eval(fields, present)).collect();
-                f.apply(&vals)
+                // `from_expr` keeps exactly `arity` arguments, so `apply` evaluates each (and
+                // each marks the fields it finds present).
+                f.apply(args.iter().map(|a| a.eval(fields, present)))
             }
         }
     }

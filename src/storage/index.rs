@@ -613,15 +613,7 @@ impl SeriesIndex {
 
     /// The canonical escaped key of series `s` (`measurement[,k=v...]`), as SHOW SERIES prints it.
     pub fn series_key(&self, s: u32) -> Vec<u8> {
-        let mut out = Vec::new();
-        crate::lineproto::escape_measurement(&mut out, self.measurement_of(s));
-        for (k, v) in self.tags_of(s) {
-            out.push(b',');
-            crate::lineproto::escape_tag(&mut out, k);
-            out.push(b'=');
-            crate::lineproto::escape_tag(&mut out, v);
-        }
-        out
+        series_key(self.measurement_of(s), self.tags_of(s))
     }
 
     /// Every measurement name with at least one series (unsorted).
@@ -657,6 +649,23 @@ impl SeriesIndex {
                 p.values.iter().map(|&v| self.value(v)).collect()
             })
     }
+}
+
+/// A series' key as SHOW SERIES writes it: the escaped measurement, then each tag (sorted by
+/// key) as `,key=value`, escaped.
+pub fn series_key<'a>(
+    measurement: &[u8],
+    tags: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    crate::lineproto::escape_measurement(&mut out, measurement);
+    for (k, v) in tags {
+        out.push(b',');
+        crate::lineproto::escape_tag(&mut out, k);
+        out.push(b'=');
+        crate::lineproto::escape_tag(&mut out, v);
+    }
+    out
 }
 
 impl SeriesIndex {

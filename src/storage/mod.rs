@@ -27,7 +27,7 @@ mod partition;
 mod admission_tests;
 
 pub use error::{is_no_space, StorageError};
-pub use index::{merge_show, KeyMatch, SeriesIndex, ShowAnswer, ShowRequest, ShowWhat};
+pub use index::{merge_show, series_key, KeyMatch, SeriesIndex, ShowAnswer, ShowRequest, ShowWhat};
 pub use memtable::{Admit, ApplyError, KnownField, Memtable};
 pub use partition::marks;
 pub use partition::{

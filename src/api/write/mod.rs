@@ -107,13 +107,6 @@ pub fn target_v2(core: &Core, head: &RequestHead) -> Result<WriteTarget, WriteEr
     })
 }
 
-fn now_ns() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
-}
-
 /// Sends each owner core its partitions' batches (applying this core's share in place) and
 /// waits for all of them.
 async fn fan_out(
@@ -222,7 +215,7 @@ async fn write_points(
         crate::http::recycle_body_buffer(body);
         return Err(WriteError::DiskLow);
     }
-    let now = now_ns();
+    let now = super::now_ns();
     let opts = DecodeOptions {
         precision: target.precision,
         default_time_ns: target.precision.truncate(now),

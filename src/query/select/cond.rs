@@ -274,8 +274,7 @@ fn eval(e: &Expr, p: &dyn PointSource) -> Option<Value> {
         },
         Expr::Call { name, args } => {
             let f = crate::query::func::MathFn::from_name(name)?;
-            let vals: Vec<Option<Value>> = args.iter().map(|a| eval(a, p)).collect();
-            f.apply(&vals)
+            f.apply(args.iter().map(|a| eval(a, p)))
         }
         _ => None,
     }

@@ -1818,10 +1818,7 @@ fn eval_row_out(o: &Out, r: &Row) -> Option<Value> {
         Out::Lit(v) => Some(v.clone()),
         Out::Transform(..) => None,
         Out::Bin(op, l, rr) => arith(*op, eval_row_out(l, r), eval_row_out(rr, r)),
-        Out::Math(f, args) => {
-            let vals: Vec<Option<Value>> = args.iter().map(|a| eval_row_out(a, r)).collect();
-            f.apply(&vals)
-        }
+        Out::Math(f, args) => f.apply(args.iter().map(|a| eval_row_out(a, r))),
     }
 }
 
@@ -1891,13 +1888,7 @@ fn eval_out(
             eval_out(l, columns, tvals, i, time),
             eval_out(r, columns, tvals, i, time),
         ),
-        Out::Math(f, args) => {
-            let vals: Vec<Option<Value>> = args
-                .iter()
-                .map(|a| eval_out(a, columns, tvals, i, time))
-                .collect();
-            f.apply(&vals)
-        }
+        Out::Math(f, args) => f.apply(args.iter().map(|a| eval_out(a, columns, tvals, i, time))),
     }
 }
 
