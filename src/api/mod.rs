@@ -10,6 +10,7 @@ mod delete;
 mod error;
 mod metrics;
 mod query;
+mod select;
 mod show;
 mod write;
 
@@ -176,8 +177,10 @@ impl crate::http::Handler for Api {
                     Err(e) => e.response(),
                 }
             }
-            Route::Query => query::query(&self.core, req, &principal).await,
-            Route::Metrics => metrics::metrics(&self.core, &principal).await,
+            // Boxed: a query's future is large, and every connection's task is as large as
+            // the largest future it may await in place (idle connections would each hold it).
+            Route::Query => Box::pin(query::query(&self.core, req, &principal)).await,
+            Route::Metrics => Box::pin(metrics::metrics(&self.core, &principal)).await,
             Route::Ping => ping(&req.head),
             Route::DebugRequests => {
                 Response::json(200, crate::http::timeline::dump_json(self.core.id()))

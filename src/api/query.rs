@@ -9,8 +9,7 @@ use crate::query::output::{
     Encoder, Format, Merger, ResultPart, RowEmitter, Shape, DEFAULT_CHUNK_SIZE,
 };
 use crate::query::{self, RetentionPolicyRow, Series, Statement, StatementResult, TimeFormat};
-use crate::runtime::{Core, Purge, ScanColumnsReduce, ScanReduce};
-use crate::storage::ScanRequest;
+use crate::runtime::{Core, Purge};
 use glommio::channels::local_channel;
 use std::rc::Rc;
 
@@ -152,16 +151,12 @@ const STREAM_PARTS_QUEUED: usize = 2;
 /// A part with more rows than this is encoded off the core's thread.
 const ENCODE_INLINE_ROWS_MAX: usize = 1024;
 
-/// Points a SELECT's rows or partials may hold for the answering core to finish them on its own
-/// thread rather than on the blocking pool (a few hundred microseconds of work at most).
-const INLINE_POINTS_MAX: u64 = 4096;
-
 /// The client went away: stop executing.
-struct Gone;
+pub(super) struct Gone;
 
 /// Where a statement's parts go, in order.
 #[allow(async_fn_in_trait)] // not Send by design: one executor per core
-trait PartSink {
+pub(super) trait PartSink {
     async fn part(&mut self, part: ResultPart) -> Result<(), Gone>;
 }
 
@@ -208,7 +203,7 @@ impl PartSink for Chunked {
 
 /// A SELECT-like answer as it is produced: rows in (a series whole or in consecutive pieces),
 /// each part out to the sink as soon as it is complete; at most `chunk_size` rows held.
-struct Rows<'a, S: PartSink> {
+pub(super) struct Rows<'a, S: PartSink> {
     emitter: RowEmitter,
     sink: &'a mut S,
     ready: Vec<ResultPart>,
@@ -223,7 +218,7 @@ impl<'a, S: PartSink> Rows<'a, S> {
         }
     }
 
-    async fn push(&mut self, s: Series) -> Result<(), Gone> {
+    pub(super) async fn push(&mut self, s: Series) -> Result<(), Gone> {
         self.emitter.push(s, &mut self.ready);
         self.send_ready().await
     }
@@ -308,18 +303,35 @@ impl Run {
                 _ => None,
             };
             let started = std::time::Instant::now();
-            let mut r = execute(&self.core, stmt, &self.db, &self.rp, &self.principal).await;
-            drop(running);
-            if let Some(zone) = zone {
-                for v in r
-                    .series
-                    .iter_mut()
-                    .flat_map(|s| s.values.iter_mut().flatten())
-                {
-                    if let query::Value::Time(t) = v {
-                        *v = query::Value::Str(zone.format_rfc3339_nano(*t).into());
+            let mut r = match stmt {
+                // A large raw answer asked in chunks is read in time windows, each sent as it
+                // is read (`select::stream`).
+                Statement::Select(s) if chunk_size > 0 && s.into.is_none() && warning.is_none() => {
+                    match select_chunked(
+                        &self.core,
+                        &self.db,
+                        &self.rp,
+                        s,
+                        (id, chunk_size),
+                        zone.as_ref(),
+                        sink,
+                    )
+                    .await
+                    {
+                        Ok(Some(r)) => r,
+                        Ok(None) => {
+                            drop(running);
+                            self.core.counters().query(true, started.elapsed());
+                            continue;
+                        }
+                        Err(Gone) => return,
                     }
                 }
+                stmt => execute(&self.core, stmt, &self.db, &self.rp, &self.principal).await,
+            };
+            drop(running);
+            if let Some(zone) = &zone {
+                localize_times(&mut r, zone);
             }
             let failed = r.error.is_some();
             self.core.counters().query(!failed, started.elapsed());
@@ -365,6 +377,71 @@ impl Run {
                 }
                 return;
             }
+        }
+    }
+}
+
+/// A SELECT asked in chunks: streamed window by window when it can be
+/// (`select::Prepared::streams`; `Ok(None)`: answered, its parts sent), else its whole
+/// answer (or its error) for the caller to send.
+async fn select_chunked(
+    core: &Rc<Core>,
+    db: &str,
+    rp: &str,
+    stmt: query::ast::Select,
+    (id, chunk_size): (usize, usize),
+    zone: Option<&query::tz::Zone>,
+    sink: &mut impl PartSink,
+) -> Result<Option<StatementResult>, Gone> {
+    let limit = core.config().coordinator.query_timeout;
+    let deadline = (!limit.is_zero()).then(|| std::time::Instant::now() + limit);
+    let prepare = super::select::prepare(core, stmt, db, rp);
+    let prepared = if limit.is_zero() {
+        prepare.await
+    } else {
+        match glommio::timer::timeout(limit, async { Ok(prepare.await) }).await {
+            Ok(p) => p,
+            Err(_) => Err(StatementResult::error("query-timeout limit exceeded")),
+        }
+    };
+    let p = match prepared {
+        Ok(p) if p.streams() => p,
+        Ok(p) => {
+            let gather = super::select::gather(core, p);
+            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+            return Ok(Some(match left {
+                None => gather.await,
+                Some(left) => glommio::timer::timeout(left, async { Ok(gather.await) })
+                    .await
+                    .unwrap_or_else(|_| StatementResult::error("query-timeout limit exceeded")),
+            }));
+        }
+        Err(answer) => return Ok(Some(answer)),
+    };
+    let mut rows = Rows::new(id, chunk_size, sink);
+    match super::select::stream(core, p, &mut rows, chunk_size, zone, deadline).await? {
+        super::select::Streamed::Done => {
+            rows.finish().await?;
+            Ok(None)
+        }
+        super::select::Streamed::Failed(e) => {
+            // Rows not yet sent are dropped, as 1.x's emitter drops them: the parts sent
+            // are flagged partial, the error part ends the statement.
+            drop(rows);
+            Ok(Some(StatementResult::error(e)))
+        }
+    }
+}
+
+/// Times written as RFC3339 strings in a SELECT's `tz()` zone.
+pub(super) fn localize_times(r: &mut StatementResult, zone: &query::tz::Zone) {
+    for v in r
+        .series
+        .iter_mut()
+        .flat_map(|s| s.values.iter_mut().flatten())
+    {
+        if let query::Value::Time(t) = v {
+            *v = query::Value::Str(zone.format_rfc3339_nano(*t).into());
         }
     }
 }
@@ -498,9 +575,9 @@ async fn execute(
             }
             let limit = core.config().coordinator.query_timeout;
             let result = if limit.is_zero() {
-                select(core, s, db, rp).await
+                super::select::select(core, s, db, rp).await
             } else {
-                let run = async { Ok(select(core, s, db, rp).await) };
+                let run = async { Ok(super::select::select(core, s, db, rp).await) };
                 glommio::timer::timeout(limit, run)
                     .await
                     .unwrap_or_else(|_| StatementResult::error("query-timeout limit exceeded"))
@@ -611,335 +688,6 @@ async fn write_into(
         }],
         ..StatementResult::default()
     }
-}
-
-async fn select(core: &Rc<Core>, stmt: query::ast::Select, db: &str, rp: &str) -> StatementResult {
-    // Resolve every source first: 1.x answers an unknown database or retention policy before
-    // it reads anything.
-    let mut targets = Vec::new();
-    let direct: Vec<_> = stmt
-        .sources
-        .iter()
-        .filter_map(|s| match s {
-            query::ast::Source::Measurement {
-                database,
-                retention_policy,
-                measurement,
-            } => Some((database, retention_policy, measurement)),
-            query::ast::Source::Subquery(_) => None,
-        })
-        .collect();
-    for (database, retention_policy, measurement) in direct {
-        let db = database.clone().unwrap_or_else(|| db.to_string());
-        if db.is_empty() {
-            return StatementResult::error("database name required");
-        }
-        let rp_param = retention_policy.clone().unwrap_or_else(|| rp.to_string());
-        let resolved = {
-            let cat = core.catalog();
-            cat.resolve(&db, Some(&rp_param))
-                .map(|(d, r)| (d.name.clone(), r.name.clone()))
-        };
-        match resolved {
-            Ok((db, rp)) => targets.push((db, rp, measurement.clone())),
-            Err(e) => return StatementResult::error(e.to_string()),
-        }
-    }
-    // A WHERE name is a field when the schema knows a field of that name in a source.
-    let types = field_types(core, &targets).await;
-    let is_field = |n: &str| types.contains_key(n);
-    let limits = &core.config().coordinator;
-    let limits = query::select::Limits {
-        points: limits.max_select_point,
-        series: limits.max_select_series,
-        buckets: limits.max_select_buckets,
-    };
-    // `mean(*)`: checked as written, then one call per field of the sources (1.x's
-    // `RewriteFields`).
-    let expanded = query::select::has_call_wildcards(&stmt);
-    let stmt = if expanded {
-        if let Err(e) = query::select::plan(&stmt, super::now_ns(), &is_field) {
-            return StatementResult::error(e);
-        }
-        let (fields, _) = measurement_keys(core, &targets).await;
-        match query::select::expand_call_wildcards(&stmt, &fields) {
-            Ok(Some(s)) => s,
-            Ok(None) => return StatementResult::ok(),
-            Err(e) => return StatementResult::error(e),
-        }
-    } else {
-        stmt
-    };
-    let plan = if expanded {
-        query::select::plan_expanded(&stmt, super::now_ns(), &is_field)
-    } else {
-        query::select::plan(&stmt, super::now_ns(), &is_field)
-    };
-    let mut plan = match plan {
-        Ok(p) => p,
-        Err(e) => return StatementResult::error(e),
-    };
-    if plan.expands_keys() {
-        let (fields, tags) = measurement_keys(core, &targets).await;
-        plan.set_known_keys(fields, tags);
-    }
-    if query::select::has_raw_expressions(&stmt) {
-        // A name that is no field may be a tag, which arithmetic refuses.
-        let (_, tags) = measurement_keys(core, &targets).await;
-        let ty = |n: &str| {
-            use crate::lineproto::FieldType as T;
-            use query::DataType as D;
-            match types.get(n) {
-                Some(T::Float) => D::Float,
-                Some(T::Integer) => D::Integer,
-                Some(T::Unsigned) => D::Unsigned,
-                Some(T::String) => D::String,
-                Some(T::Boolean) => D::Boolean,
-                None if tags.iter().any(|t| t[..] == *n.as_bytes()) => D::Tag,
-                None => D::Unknown,
-            }
-        };
-        if let Err(e) = query::select::check_raw_types(&stmt, &ty) {
-            return StatementResult::error(e);
-        }
-    }
-    if let Err(e) = plan.check_buckets(&limits) {
-        return StatementResult::error(e);
-    }
-    let type_of = |n: &str| {
-        use crate::lineproto::FieldType as T;
-        use query::func::FieldType as F;
-        types.get(n).map(|t| match t {
-            T::Float => F::Float,
-            T::Integer => F::Integer,
-            T::Unsigned => F::Unsigned,
-            T::String => F::String,
-            T::Boolean => F::Boolean,
-        })
-    };
-    if let Err(e) = plan.check_types(&type_of) {
-        return StatementResult::error(e);
-    }
-    let (_, condition) = plan.scan();
-    let condition = condition.clone();
-    let mut sub_rows = Vec::new();
-    for source in &stmt.sources {
-        if let query::ast::Source::Subquery(inner) = source {
-            let inner = query::select::subquery_statement(&stmt, inner, super::now_ns());
-            let answer = Box::pin(select(core, inner, db, rp)).await;
-            if answer.error.is_some() {
-                return answer;
-            }
-            sub_rows.extend(query::select::rows_of(answer));
-        }
-    }
-    // Only the fields the statement reads leave storage.
-    let fields = plan.fields();
-    let edge = plan.edge();
-    let scans: Vec<ScanRequest> = if condition.is_empty_range() {
-        Vec::new()
-    } else {
-        targets
-            .into_iter()
-            .map(|(db, rp, measurements)| ScanRequest {
-                db,
-                rp,
-                measurements,
-                condition: condition.clone(),
-                fields: fields.clone(),
-                edge,
-            })
-            .collect()
-    };
-    match plan {
-        // Aggregates: each core reduces its own series and sends its partial, not its rows.
-        query::select::Plan::Aggregate(agg) => {
-            let mut partials = vec![agg.partial(sub_rows)];
-            // Calls that read fields only reduce straight from columns.
-            let columns = fields.filter(|_| agg.columnar()).map(std::sync::Arc::new);
-            for scan in scans {
-                let answers = match &columns {
-                    Some(fields) => {
-                        core.ask_all(|_| {
-                            let (agg, fields) = (agg.clone(), fields.clone());
-                            ScanColumnsReduce(
-                                scan.clone(),
-                                Box::new(move |s| Box::new(agg.partial_columns(&fields, s))),
-                            )
-                        })
-                        .await
-                    }
-                    None => {
-                        core.ask_all(|_| {
-                            let agg = agg.clone();
-                            ScanReduce(
-                                scan.clone(),
-                                Box::new(move |rows| Box::new(agg.partial(rows))),
-                            )
-                        })
-                        .await
-                    }
-                };
-                for answer in answers {
-                    match answer.map(|a| a.downcast::<query::select::Partial>()) {
-                        Ok(Ok(p)) => partials.push(*p),
-                        Ok(Err(_)) => {
-                            return StatementResult::error("internal error: unexpected partial")
-                        }
-                        Err(e) => return StatementResult::error(e.to_string()),
-                    }
-                }
-            }
-            if let Err(e) = limits.check_counts(
-                partials.iter().map(|p| p.series).sum(),
-                partials.iter().map(|p| p.points).sum(),
-            ) {
-                return StatementResult::error(e);
-            }
-            // Merging partials of few points is quicker here than the trip to another thread.
-            let points: u64 = partials.iter().map(|p| p.points).sum();
-            let work = points.saturating_add(agg.fill_buckets(&partials));
-            if work <= INLINE_POINTS_MAX {
-                agg.finish(partials)
-            } else {
-                glommio::executor()
-                    .spawn_blocking(move || agg.finish(partials))
-                    .await
-            }
-        }
-        plan => {
-            // Raw: each core filters its own rows (and keeps only the rows a LIMIT can reach).
-            let plan = std::sync::Arc::new(plan);
-            let mut rows = plan.reduce_raw(sub_rows);
-            for scan in scans {
-                let answers = core
-                    .ask_all(|_| {
-                        let plan = plan.clone();
-                        ScanReduce(
-                            scan.clone(),
-                            Box::new(move |rows| Box::new(plan.reduce_raw(rows))),
-                        )
-                    })
-                    .await;
-                for answer in answers {
-                    match answer.map(|a| a.downcast::<Vec<query::SeriesRows>>()) {
-                        Ok(Ok(mut r)) => rows.append(&mut r),
-                        Ok(Err(_)) => {
-                            return StatementResult::error("internal error: unexpected rows")
-                        }
-                        Err(e) => return StatementResult::error(e.to_string()),
-                    }
-                }
-            }
-            if let Err(e) = limits.check_rows(&rows) {
-                return StatementResult::error(e);
-            }
-            // Grouping, sorting and merging the rows: off the core's thread, like the rendering
-            // (unless they are few).
-            let points: usize = rows.iter().map(|s| s.points.len()).sum();
-            if points as u64 <= INLINE_POINTS_MAX {
-                query::select::execute_reduced(&plan, rows)
-            } else {
-                glommio::executor()
-                    .spawn_blocking(move || query::select::execute_reduced(&plan, rows))
-                    .await
-            }
-        }
-    }
-}
-
-/// The field types of the sources' measurements: a measurement's schema owner knows all of them
-/// (another core knows only the fields it has written), so each is asked of its owner, and a
-/// regex of every core.
-async fn field_types(
-    core: &Rc<Core>,
-    targets: &[(String, String, query::MeasurementMatch)],
-) -> std::collections::HashMap<String, crate::lineproto::FieldType> {
-    use crate::lineproto::FieldType as T;
-    use crate::runtime::ShowFieldKeys;
-    let mut types = std::collections::HashMap::new();
-    let mut known: Vec<crate::runtime::FieldKeys> = Vec::new();
-    for (db, rp, m) in targets {
-        let ask = |_| ShowFieldKeys {
-            db: db.clone(),
-            rp: rp.clone(),
-            measurements: vec![m.clone()],
-        };
-        match m {
-            query::MeasurementMatch::Name(name) => {
-                let owner = crate::shard::key::schema_owner(db, rp, name.as_bytes(), core.cores());
-                if owner == core.id() {
-                    let fields = core.schema().fields_of(db, rp, name.as_bytes());
-                    for (f, t) in fields {
-                        types.insert(String::from_utf8_lossy(&f).into_owned(), t);
-                    }
-                } else if let Ok(keys) = core.ask(owner, ask(owner)).await {
-                    known.push(keys);
-                }
-            }
-            query::MeasurementMatch::Regex(_) => {
-                known.extend(core.ask_all(ask).await.into_iter().flatten());
-            }
-        }
-    }
-    for (_, fields) in known.into_iter().flatten() {
-        for (f, name) in fields {
-            let t = match name {
-                "float" => T::Float,
-                "integer" => T::Integer,
-                "unsigned" => T::Unsigned,
-                "string" => T::String,
-                _ => T::Boolean,
-            };
-            types.insert(String::from_utf8_lossy(&f).into_owned(), t);
-        }
-    }
-    types
-}
-
-/// Every field key (with its type name) and tag key of the targets' measurements, from every
-/// core's schema and series index.
-async fn measurement_keys(
-    core: &Rc<Core>,
-    targets: &[(String, String, query::MeasurementMatch)],
-) -> (Vec<(Vec<u8>, &'static str)>, Vec<Vec<u8>>) {
-    use crate::runtime::{Show, ShowFieldKeys};
-    let mut fields: std::collections::BTreeMap<Vec<u8>, &'static str> = Default::default();
-    let mut tags: std::collections::BTreeSet<Vec<u8>> = Default::default();
-    for (db, rp, m) in targets {
-        for answer in core
-            .ask_all(|_| ShowFieldKeys {
-                db: db.clone(),
-                rp: rp.clone(),
-                measurements: vec![m.clone()],
-            })
-            .await
-            .into_iter()
-            .flatten()
-        {
-            for (_, fs) in answer {
-                fields.extend(fs);
-            }
-        }
-        let req = crate::storage::ShowRequest {
-            db: db.clone(),
-            rps: vec![rp.clone()],
-            measurements: vec![m.clone()],
-            condition: query::TagExpr::True,
-            what: crate::storage::ShowWhat::TagKeys,
-        };
-        for answer in core
-            .ask_all(|_| Show(req.clone()))
-            .await
-            .into_iter()
-            .flatten()
-        {
-            for (_, items) in answer {
-                tags.extend(items.into_iter().map(|(k, _)| k));
-            }
-        }
-    }
-    (fields.into_iter().collect(), tags.into_iter().collect())
 }
 
 /// The user statements: hashing off the event loop, changes through core 0's catalog change.

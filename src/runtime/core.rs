@@ -15,7 +15,7 @@ use crate::metrics::{Counters, Snapshot};
 use crate::shard::batch::Batch;
 use crate::shard::cardinality::{Cardinality, Refused};
 use crate::shard::schema::{ClaimAnswer, FieldClaim, SchemaMap};
-use crate::storage::scan::Delete;
+use crate::storage::scan::{Delete, Grid, Profile};
 use crate::storage::{
     scan::MeasurementMatch, Admit, Partition, ScanRequest, SeriesColumns, SeriesIndex, SeriesRows,
     ShowAnswer, ShowRequest, StorageError,
@@ -79,6 +79,8 @@ pub enum Req {
     /// Read this core's values as columns and reduce them here (an aggregate's partial, with
     /// no list of fields built per point).
     ScanColumnsReduce(ScanRequest, ColumnReducer),
+    /// How this core's points for a scan spread over time (a paged read's plan).
+    Profile(ScanRequest, Option<Grid>),
     /// Read this core's series indexes for a SHOW statement.
     Show(ShowRequest),
     /// The field keys this core knows of (db, rp) for SHOW FIELD KEYS.
@@ -105,6 +107,7 @@ pub enum Resp {
     Deleted(Result<(), StorageError>),
     Reduced(Box<dyn std::any::Any + Send>),
     Shown(ShowAnswer),
+    Profiled(Profile),
     FieldKeysKnown(FieldKeys),
     Running(Vec<RunningQuery>),
     Measured(Box<Snapshot>),
@@ -162,6 +165,10 @@ pub type ColumnReducer =
 /// Read a core's values for a query as columns (the fields the request names) and reduce them
 /// on that core.
 pub struct ScanColumnsReduce(pub ScanRequest, pub ColumnReducer);
+
+/// How a core's points for a scan spread over time: the range, and per bucket of the grid
+/// (when one is given) the points, estimated from metadata (`storage::scan::Profile`).
+pub struct ProfileScan(pub ScanRequest, pub Option<Grid>);
 
 /// Read a core's series indexes for a SHOW statement.
 pub struct Show(pub ShowRequest);
@@ -227,6 +234,7 @@ call!(DeleteSeries => Result<(), StorageError>, |c| Req::Delete(c), Resp::Delete
 call!(ScanReduce => Box<dyn std::any::Any + Send>, |c| Req::ScanReduce(c.0, c.1), Resp::Reduced(r) => r);
 call!(ScanColumnsReduce => Box<dyn std::any::Any + Send>, |c| Req::ScanColumnsReduce(c.0, c.1), Resp::Reduced(r) => r);
 call!(Show => ShowAnswer, |c| Req::Show(c.0), Resp::Shown(r) => r);
+call!(ProfileScan => Profile, |c| Req::Profile(c.0, c.1), Resp::Profiled(r) => r);
 call!(ShowFieldKeys => FieldKeys,
     |c| Req::FieldKeys { db: c.db, rp: c.rp, measurements: c.measurements },
     Resp::FieldKeysKnown(r) => r);
@@ -593,6 +601,7 @@ impl Core {
                 })
             }
             Req::Show(req) => Resp::Shown(self.show_local(&req)),
+            Req::Profile(scan, grid) => Resp::Profiled(self.profile_local(&scan, grid).await),
             Req::FieldKeys {
                 db,
                 rp,
@@ -934,6 +943,27 @@ impl Core {
                 p.cache_footers(scanned.footers);
             }
             out.extend(scanned.rows);
+        }
+        out
+    }
+
+    /// How this core's points for a scan spread over time (`storage::scan::Profile`): from the
+    /// memtables' times and the segment files' footers, no block read.
+    pub async fn profile_local(&self, scan: &ScanRequest, grid: Option<Grid>) -> Profile {
+        let sources: Vec<_> = self
+            .partitions
+            .borrow_mut()
+            .iter_mut()
+            .map(|p| p.profile_sources(scan, grid.as_ref()))
+            .collect();
+        let mut out = Profile::new(grid.as_ref());
+        for (idx, (files, mem)) in sources.into_iter().enumerate() {
+            let (profile, footers) =
+                crate::storage::profile_files(self.id, files, scan, grid.clone(), mem).await;
+            if let Some(p) = self.partitions.borrow_mut().get_mut(idx) {
+                p.cache_footers(footers);
+            }
+            out.merge(profile);
         }
         out
     }

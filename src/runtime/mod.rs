@@ -8,6 +8,6 @@ mod oneshot;
 
 pub use self::core::{
     Applied, Apply, Call, CallError, ChangeCatalog, Claim, ColumnReducer, Core, DeleteSeries,
-    FieldKeys, InstallCatalog, ListQueries, Measure, Msg, Purge, Reducer, Req, Resp, RunningQuery,
-    Scan, ScanColumnsReduce, ScanReduce, Show, ShowFieldKeys,
+    FieldKeys, InstallCatalog, ListQueries, Measure, Msg, ProfileScan, Purge, Reducer, Req, Resp,
+    RunningQuery, Scan, ScanColumnsReduce, ScanReduce, Show, ShowFieldKeys,
 };

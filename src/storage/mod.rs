@@ -31,8 +31,8 @@ pub use index::{merge_show, series_key, KeyMatch, SeriesIndex, ShowAnswer, ShowR
 pub use memtable::{Admit, ApplyError, KnownField, Memtable};
 pub use partition::marks;
 pub use partition::{
-    check_partition, compact, merge_sources, partition_dir, rewrite_segments, scan_files,
-    scan_files_columns, scan_segment, seal, Deleted, Finding, Partition, PartitionCheck, Scanned,
-    SegmentSource, Stored, FILES_PER_SEAL_MAX,
+    check_partition, compact, merge_sources, partition_dir, profile_files, rewrite_segments,
+    scan_files, scan_files_columns, scan_segment, seal, Deleted, Finding, Partition,
+    PartitionCheck, Scanned, SegmentSource, Stored, FILES_PER_SEAL_MAX,
 };
 pub use scan::{ScanRequest, SeriesColumns, SeriesRows};

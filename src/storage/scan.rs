@@ -439,3 +439,194 @@ impl Delete {
         });
     }
 }
+
+/// The buckets of a [`Profile`]: `[edges[i], edges[i + 1])`, edges ascending.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grid {
+    pub edges: Vec<i64>,
+}
+
+impl Grid {
+    /// `n` buckets of equal width over `[lo, hi)` (fewer when the range is narrower).
+    pub fn uniform(lo: i64, hi: i64, n: usize) -> Grid {
+        let span = (hi as i128 - lo as i128).max(1);
+        let n = (n.max(1) as i128).min(span);
+        let mut edges: Vec<i64> = (0..n).map(|i| (lo as i128 + span * i / n) as i64).collect();
+        edges.push(hi);
+        edges.dedup();
+        Grid { edges }
+    }
+
+    /// Buckets.
+    pub fn len(&self) -> usize {
+        self.edges.len().saturating_sub(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bucket `i`'s range `[lo, hi)`.
+    pub fn bucket(&self, i: usize) -> (i64, i64) {
+        (self.edges[i], self.edges[i + 1])
+    }
+}
+
+/// How the points a scan would read spread over time, from what storage knows without reading
+/// them: a segment file's footer (rows and first and last time per series) and the memtables'
+/// times. A part of a series is taken as evenly spread over its time range, so counts are
+/// estimates. A paged read of a large answer cuts its time range by them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Profile {
+    /// First and last time of any point (`min > max` when there is none).
+    pub min: i64,
+    pub max: i64,
+    /// Points (estimated within the scan's time range).
+    pub rows: u64,
+    /// Series parts (a series in one file or memtable) with points in the range.
+    pub parts: u64,
+    /// The measurements met.
+    pub measurements: std::collections::BTreeSet<Vec<u8>>,
+    /// Points per bucket of the grid asked for (empty without one).
+    pub counts: Vec<u64>,
+    /// Where segment files' points begin and end (last time + 1), within the range: a window
+    /// cut there reads each file's blocks once.
+    pub file_edges: std::collections::BTreeSet<i64>,
+    /// The most points of one segment file in the range.
+    pub file_rows_max: u64,
+}
+
+impl Profile {
+    pub fn new(grid: Option<&Grid>) -> Self {
+        Profile {
+            min: i64::MAX,
+            max: i64::MIN,
+            counts: grid.map_or_else(Vec::new, |g| vec![0; g.len()]),
+            ..Profile::default()
+        }
+    }
+
+    /// Adds a series part of `rows` points from `first` to `last` (inclusive), clipped to the
+    /// scan's time range; returns the points counted.
+    pub fn add(
+        &mut self,
+        measurement: &[u8],
+        (first, last): (i64, i64),
+        rows: u64,
+        cond: &Condition,
+        grid: Option<&Grid>,
+    ) -> u64 {
+        let lo = first.max(cond.time_min_ns);
+        let hi = last.min(cond.time_max_ns.saturating_sub(1));
+        if rows == 0 || lo > hi || first > last {
+            return 0;
+        }
+        let whole = (last as f64 - first as f64) + 1.0;
+        let kept = ((hi as f64 - lo as f64) + 1.0) / whole;
+        let rows = ((rows as f64 * kept).ceil() as u64).max(1);
+        self.min = self.min.min(lo);
+        self.max = self.max.max(hi);
+        self.rows += rows;
+        self.parts += 1;
+        if !self.measurements.contains(measurement) {
+            self.measurements.insert(measurement.to_vec());
+        }
+        let Some(g) = grid.filter(|g| !g.is_empty()) else {
+            return rows;
+        };
+        // Spread over the buckets [lo, hi] meets, in proportion to the overlap.
+        let span = (hi as f64 - lo as f64) + 1.0;
+        let first_b = g.edges.partition_point(|&e| e <= lo).saturating_sub(1);
+        for b in first_b..g.len() {
+            let (blo, bhi) = g.bucket(b);
+            if blo > hi {
+                break;
+            }
+            let olo = blo.max(lo);
+            let ohi = (bhi - 1).min(hi);
+            if olo > ohi {
+                continue;
+            }
+            let share = ((ohi as f64 - olo as f64) + 1.0) / span;
+            if let Some(c) = self.counts.get_mut(b) {
+                *c += (rows as f64 * share).ceil() as u64;
+            }
+        }
+        rows
+    }
+
+    /// Records a segment file's points in the range: `rows` from `first` to `last`.
+    pub fn add_file(&mut self, (first, last): (i64, i64), rows: u64) {
+        if rows == 0 || first > last {
+            return;
+        }
+        self.file_edges.insert(first);
+        self.file_edges.insert(last.saturating_add(1));
+        self.file_rows_max = self.file_rows_max.max(rows);
+    }
+
+    /// Adds another core's or partition's profile over the same grid.
+    pub fn merge(&mut self, other: Profile) {
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.rows += other.rows;
+        self.parts += other.parts;
+        self.measurements.extend(other.measurements);
+        self.file_edges.extend(other.file_edges);
+        self.file_rows_max = self.file_rows_max.max(other.file_rows_max);
+        if self.counts.len() < other.counts.len() {
+            self.counts.resize(other.counts.len(), 0);
+        }
+        for (a, b) in self.counts.iter_mut().zip(other.counts) {
+            *a += b;
+        }
+    }
+}
+
+#[cfg(test)]
+mod profile_tests {
+    use super::{Condition, Grid, Profile};
+
+    #[test]
+    fn a_uniform_grid_covers_its_range() {
+        let g = Grid::uniform(0, 1000, 4);
+        assert_eq!(g.edges, vec![0, 250, 500, 750, 1000]);
+        let g = Grid::uniform(10, 13, 256);
+        assert_eq!(g.edges, vec![10, 11, 12, 13]);
+        let g = Grid::uniform(i64::MIN, i64::MAX, 3);
+        assert_eq!(g.len(), 3);
+        assert_eq!(g.edges.first(), Some(&i64::MIN));
+        assert_eq!(g.edges.last(), Some(&i64::MAX));
+    }
+
+    #[test]
+    fn parts_spread_over_the_buckets_they_meet() {
+        let cond = Condition {
+            time_min_ns: 100,
+            time_max_ns: 300,
+            ..Condition::default()
+        };
+        let grid = Grid {
+            edges: vec![100, 150, 200, 300],
+        };
+        let mut p = Profile::new(Some(&grid));
+        // 200 points over [0, 199]: half of them in the range, spread over two buckets.
+        assert_eq!(p.add(b"m", (0, 199), 200, &cond, Some(&grid)), 100);
+        // Outside the range: nothing.
+        assert_eq!(p.add(b"m", (300, 400), 10, &cond, Some(&grid)), 0);
+        assert_eq!(p.counts, vec![50, 50, 0]);
+        assert_eq!((p.min, p.max, p.rows, p.parts), (100, 199, 100, 1));
+        let mut q = Profile::new(Some(&grid));
+        q.add(b"n", (250, 250), 1, &cond, Some(&grid));
+        q.add_file((250, 260), 7);
+        p.merge(q);
+        assert_eq!(p.counts, vec![50, 50, 1]);
+        assert_eq!((p.min, p.max, p.rows, p.parts), (100, 250, 101, 2));
+        assert_eq!(p.measurements.len(), 2);
+        assert_eq!(
+            p.file_edges.iter().copied().collect::<Vec<_>>(),
+            vec![250, 261]
+        );
+        assert_eq!(p.file_rows_max, 7);
+    }
+}

@@ -33,10 +33,29 @@ pub fn start_influxd() -> Influxd {
     start_influxd_with("")
 }
 
-/// influxd with extra lines in its `[http]` section (`auth-enabled = true`...).
+/// influxd with extra lines in its `[http]` section (`auth-enabled = true`...). Its two ports
+/// are free when chosen but may be taken before influxd binds them (other tests start servers
+/// at the same time): an influxd that exits at start is started again on other ports.
 pub fn start_influxd_with(http_extra: &str) -> Influxd {
+    for _ in 0..4 {
+        if let Some(influxd) = try_start_influxd(http_extra) {
+            return influxd;
+        }
+    }
+    panic!("influxd did not start");
+}
+
+fn try_start_influxd(http_extra: &str) -> Option<Influxd> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (http, rpc) = (free_port(), free_port());
+    // Both held at once, so that they differ.
+    let (http, rpc) = {
+        let a = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let b = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        (
+            a.local_addr().expect("addr").port(),
+            b.local_addr().expect("addr").port(),
+        )
+    };
     let d = dir.path().display();
     let conf = format!(
         "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
@@ -58,7 +77,7 @@ pub fn start_influxd_with(http_extra: &str) -> Influxd {
         .spawn()
         .expect("influxd (Debian package influxdb; scripts/install-test-deps.sh installs it)");
     let addr: SocketAddr = format!("127.0.0.1:{http}").parse().expect("addr");
-    let influxd = Influxd {
+    let mut influxd = Influxd {
         addr,
         child,
         _dir: dir,
@@ -66,12 +85,15 @@ pub fn start_influxd_with(http_extra: &str) -> Influxd {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if TcpStream::connect(addr).is_ok() && raw(addr, "GET", "/ping", &[], b"").status == 204 {
-            break;
+            return Some(influxd);
         }
-        assert!(Instant::now() < deadline, "influxd did not start");
+        if Instant::now() >= deadline || matches!(influxd.child.try_wait(), Ok(Some(_))) {
+            // Dropping it stops it (if it still runs) and removes its directory.
+            let _ = influxd.child.kill();
+            return None;
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
-    influxd
 }
 
 /// One request on a fresh connection (`Connection: close`), any server.

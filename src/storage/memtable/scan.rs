@@ -3,8 +3,9 @@
 //! sources).
 
 use super::records::RecordReader;
+use super::store::{DbStore, SeriesMeta};
 use super::{DbRpKey, Memtable, SeriesRows};
-use crate::storage::scan::{FieldKey, PointFields, ScanRequest, SeriesColumns};
+use crate::storage::scan::{FieldKey, Grid, PointFields, Profile, ScanRequest, SeriesColumns};
 
 impl Memtable {
     /// Reads the series of one (db, rp) that match the request: rows sorted by time, the same
@@ -16,15 +17,6 @@ impl Memtable {
         else {
             return Vec::new();
         };
-        let wanted_m: Vec<bool> = store
-            .measurements
-            .names
-            .iter()
-            .map(|m| req.measurements.matches(m))
-            .collect();
-        if !wanted_m.iter().any(|&w| w) {
-            return Vec::new();
-        }
         let mut out = Vec::new();
         let mut fields = Vec::new();
         let names: Vec<FieldKey> = store.fields.names.iter().map(|n| n[..].into()).collect();
@@ -35,18 +27,8 @@ impl Memtable {
             .map(|n| req.wants_field(n))
             .collect();
         let all_fields = wanted_f.iter().all(|&w| w);
-        for &meta in &store.series {
-            if !wanted_m
-                .get(meta.measurement as usize)
-                .copied()
-                .unwrap_or(false)
-            {
-                continue;
-            }
-            let tags = crate::shard::key::parse_tags(store.key(meta));
-            if !req.condition.matches_tags(&tags) {
-                continue;
-            }
+        let cond = &req.condition;
+        for (meta, tags) in matching_series(store, req) {
             // With an edge, only the times at that end are decoded; a series written in time
             // order has its newest point at the end of its last chunk.
             let tail = req
@@ -74,6 +56,9 @@ impl Memtable {
             };
             let mut points: Vec<(i64, PointFields)> = Vec::new();
             for (ts, _, mut rd) in store.records(walk) {
+                if ts >= cond.time_max_ns && meta.in_order() {
+                    break;
+                }
                 if ts < lo
                     || ts > hi
                     || !req.condition.matches_time(ts)
@@ -113,6 +98,32 @@ impl Memtable {
 }
 
 impl Memtable {
+    /// Adds the series of one (db, rp) that match the request to `out` (`Profile`): per series
+    /// its first and last time in the range and its number of records there (times written
+    /// twice count twice: an estimate).
+    pub fn profile(&self, req: &ScanRequest, grid: Option<&Grid>, out: &mut Profile) {
+        let Some(store) = self
+            .dbs
+            .get(&(req.db.as_str(), req.rp.as_str()) as &dyn DbRpKey)
+        else {
+            return;
+        };
+        for (meta, _) in matching_series(store, req) {
+            let (mut lo, mut hi, mut n) = (i64::MAX, i64::MIN, 0u64);
+            for (ts, _, _) in store.records(meta) {
+                if req.condition.matches_time(ts) {
+                    lo = lo.min(ts);
+                    hi = hi.max(ts);
+                    n += 1;
+                }
+            }
+            let m = store.measurements.get(meta.measurement);
+            out.add(m, (lo, hi), n, &req.condition, grid);
+        }
+    }
+}
+
+impl Memtable {
     /// The columnar form of `scan` (`SeriesColumns`): the same series in the same order, the
     /// same times and values, one column per field `req.fields` names (none when it names
     /// none). The edge is not read here: an aggregate reads every point of its range.
@@ -124,13 +135,7 @@ impl Memtable {
             return Vec::new();
         };
         let wanted = req.fields.as_deref().unwrap_or(&[]);
-        let wanted_m: Vec<bool> = store
-            .measurements
-            .names
-            .iter()
-            .map(|m| req.measurements.matches(m))
-            .collect();
-        if wanted.is_empty() || !wanted_m.iter().any(|&w| w) {
+        if wanted.is_empty() {
             return Vec::new();
         }
         // Field id -> column.
@@ -144,18 +149,7 @@ impl Memtable {
             return Vec::new();
         }
         let mut out = Vec::new();
-        for &meta in &store.series {
-            if !wanted_m
-                .get(meta.measurement as usize)
-                .copied()
-                .unwrap_or(false)
-            {
-                continue;
-            }
-            let tags = crate::shard::key::parse_tags(store.key(meta));
-            if !req.condition.matches_tags(&tags) {
-                continue;
-            }
+        for (meta, tags) in matching_series(store, req) {
             let mut s = SeriesColumns::new(
                 store.measurements.get(meta.measurement).to_vec(),
                 tags,
@@ -244,4 +238,46 @@ pub(crate) fn merge_same_times(points: Vec<(i64, PointFields)>) -> Vec<(i64, Poi
         });
     }
     out
+}
+
+/// A series' tags, sorted by key, unescaped.
+type Tags = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The series of `store` a request reads, each with its tags: of a wanted measurement, tags
+/// matching, and (when written in time order, so that they span their first record's time to
+/// their newest) with a time in the range: a paged read's window meets few of them.
+fn matching_series<'a>(
+    store: &'a DbStore,
+    req: &'a ScanRequest,
+) -> impl Iterator<Item = (SeriesMeta, Tags)> + 'a {
+    let wanted_m: Vec<bool> = store
+        .measurements
+        .names
+        .iter()
+        .map(|m| req.measurements.matches(m))
+        .collect();
+    let any = wanted_m.iter().any(|&w| w);
+    let cond = &req.condition;
+    store
+        .series
+        .iter()
+        .copied()
+        .filter(move |meta| {
+            any && wanted_m
+                .get(meta.measurement as usize)
+                .copied()
+                .unwrap_or(false)
+        })
+        .filter(move |&meta| {
+            !meta.in_order()
+                || (meta.newest >= cond.time_min_ns
+                    && store
+                        .records(meta)
+                        .next()
+                        .map_or(true, |(first, _, _)| first < cond.time_max_ns))
+        })
+        .filter_map(move |meta| {
+            let tags = crate::shard::key::parse_tags(store.key(meta));
+            cond.matches_tags(&tags).then_some((meta, tags))
+        })
 }

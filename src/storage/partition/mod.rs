@@ -49,7 +49,8 @@ mod tombstone;
 pub use check::{check_partition, Finding, PartitionCheck};
 pub use compact::{compact, rewrite_segments};
 pub use read::{
-    merge_sources, scan_files, scan_files_columns, scan_segment, Scanned, SegmentSource,
+    merge_sources, profile_files, scan_files, scan_files_columns, scan_segment, Scanned,
+    SegmentSource,
 };
 pub use seal::{seal, FILES_PER_SEAL_MAX};
 pub use tombstone::Deleted;

@@ -8,7 +8,8 @@
 use super::{is_dropped, Partition, SegmentHandle};
 use crate::lineproto::FieldValue;
 use crate::storage::scan::{
-    merge_column_sources, Delete, FieldKey, PointFields, ScanRequest, SeriesColumns, SeriesRows,
+    merge_column_sources, Delete, FieldKey, Grid, PointFields, Profile, ScanRequest, SeriesColumns,
+    SeriesRows,
 };
 use crate::storage::segment::{read_series_at, ReadStats, SegmentFooter};
 use std::sync::Arc;
@@ -124,6 +125,26 @@ impl Partition {
         }
         cols.extend(self.memtable.scan_columns(req));
         (files, cols)
+    }
+
+    /// `scan_sources` for a [`Profile`]: the segment files to profile (`profile_files`) and the
+    /// memtables' part of the profile.
+    pub fn profile_sources(
+        &mut self,
+        req: &ScanRequest,
+        grid: Option<&Grid>,
+    ) -> (Vec<SegmentSource>, Profile) {
+        let files = self.scan_files_of(req);
+        let mut profile = Profile::new(grid);
+        if let Some(s) = self
+            .sealing
+            .as_ref()
+            .filter(|_| !is_dropped(&self.dropped_while_sealing, &req.db, &req.rp))
+        {
+            s.profile(req, grid, &mut profile);
+        }
+        self.memtable.profile(req, grid, &mut profile);
+        (files, profile)
     }
 
     /// The segment files a scan reads (see `scan_sources`).
@@ -242,6 +263,80 @@ pub async fn scan_files(
                 merge_sources(rows)
             };
             out
+        })
+        .await
+}
+
+/// Adds the segment files' part of a scan's [`Profile`] to `profile`, from their footers only
+/// (rows and first and last time per matching series; tombstones are not counted out), on
+/// glommio's blocking pool (a footer may have to be read from its file). Returns the footers
+/// read, for the partition's cache.
+pub async fn profile_files(
+    core: usize,
+    files: Vec<SegmentSource>,
+    req: &ScanRequest,
+    grid: Option<Grid>,
+    mut profile: Profile,
+) -> (Profile, Vec<((u64, u64), Arc<SegmentFooter>)>) {
+    if files.is_empty() {
+        return (profile, Vec::new());
+    }
+    let req = req.clone();
+    glommio::executor()
+        .spawn_blocking(move || {
+            let mut loaded = Vec::new();
+            let range = (req.condition.time_min_ns, req.condition.time_max_ns);
+            let fields = req.fields.as_deref();
+            for f in &files {
+                let footer = match &f.footer {
+                    Some(footer) => footer.clone(),
+                    None => match std::fs::File::open(f.path())
+                        .map_err(|e| e.to_string())
+                        .and_then(|file| SegmentFooter::read(&file).map_err(|e| e.to_string()))
+                    {
+                        Ok(footer) => {
+                            let footer = Arc::new(footer);
+                            loaded.push((f.key, footer.clone()));
+                            footer
+                        }
+                        Err(e) => {
+                            tracing::error!(core, error = %e, "segment footer unreadable");
+                            continue;
+                        }
+                    },
+                };
+                let (mut rows, mut first, mut last) = (0u64, i64::MAX, i64::MIN);
+                for s in &footer.series {
+                    let has_fields = fields.map_or(true, |f| {
+                        s.columns
+                            .iter()
+                            .any(|c| f.iter().any(|n| n[..] == c.name[..]))
+                    });
+                    if !has_fields
+                        || !s.overlaps(range.0, range.1)
+                        || !req.measurements.matches(&s.measurement)
+                        || !req
+                            .condition
+                            .matches_tags(&crate::shard::key::parse_tags(&s.key))
+                    {
+                        continue;
+                    }
+                    let n = profile.add(
+                        &s.measurement,
+                        (s.min_time, s.max_time),
+                        s.rows as u64,
+                        &req.condition,
+                        grid.as_ref(),
+                    );
+                    if n > 0 {
+                        rows += n;
+                        first = first.min(s.min_time.max(range.0));
+                        last = last.max(s.max_time.min(range.1.saturating_sub(1)));
+                    }
+                }
+                profile.add_file((first, last), rows);
+            }
+            (profile, loaded)
         })
         .await
 }

@@ -1,0 +1,667 @@
+//! A SELECT's read: its sources resolved and its plan checked (`prepare`), then either read
+//! whole (`gather`: aggregates reduced on each core, raw rows filtered there, the answer put
+//! together on the answering core) or, for a large raw answer asked in chunks, read in time
+//! windows so that the answer's memory stays bounded (`stream`).
+
+use super::query::{Gone, PartSink, Rows};
+use crate::query::{self, StatementResult};
+use crate::runtime::{Core, ProfileScan, ScanColumnsReduce, ScanReduce};
+use crate::storage::ScanRequest;
+use std::rc::Rc;
+
+/// Points a SELECT's rows or partials may hold for the answering core to finish them on its own
+/// thread rather than on the blocking pool (a few hundred microseconds of work at most).
+const INLINE_POINTS_MAX: u64 = 4096;
+
+/// A SELECT read whole.
+pub(super) async fn select(
+    core: &Rc<Core>,
+    stmt: query::ast::Select,
+    db: &str,
+    rp: &str,
+) -> StatementResult {
+    match prepare(core, stmt, db, rp).await {
+        Ok(p) => gather(core, p).await,
+        Err(answer) => answer,
+    }
+}
+
+/// A SELECT checked and planned: what each core is to read, and the rows of its subqueries.
+pub(super) struct Prepared {
+    plan: query::select::Plan,
+    scans: Vec<ScanRequest>,
+    sub_rows: Vec<query::SeriesRows>,
+    fields: Option<Vec<Vec<u8>>>,
+    limits: query::select::Limits,
+    subqueries: bool,
+}
+
+/// Resolves a SELECT's sources, plans and checks it (1.x's errors, in 1.x's order), and runs
+/// its subqueries; an `Err` is the statement's answer.
+pub(super) async fn prepare(
+    core: &Rc<Core>,
+    stmt: query::ast::Select,
+    db: &str,
+    rp: &str,
+) -> Result<Prepared, StatementResult> {
+    // Resolve every source first: 1.x answers an unknown database or retention policy before
+    // it reads anything.
+    let mut targets = Vec::new();
+    let direct: Vec<_> = stmt
+        .sources
+        .iter()
+        .filter_map(|s| match s {
+            query::ast::Source::Measurement {
+                database,
+                retention_policy,
+                measurement,
+            } => Some((database, retention_policy, measurement)),
+            query::ast::Source::Subquery(_) => None,
+        })
+        .collect();
+    for (database, retention_policy, measurement) in direct {
+        let db = database.clone().unwrap_or_else(|| db.to_string());
+        if db.is_empty() {
+            return Err(StatementResult::error("database name required"));
+        }
+        let rp_param = retention_policy.clone().unwrap_or_else(|| rp.to_string());
+        let resolved = {
+            let cat = core.catalog();
+            cat.resolve(&db, Some(&rp_param))
+                .map(|(d, r)| (d.name.clone(), r.name.clone()))
+        };
+        match resolved {
+            Ok((db, rp)) => targets.push((db, rp, measurement.clone())),
+            Err(e) => return Err(StatementResult::error(e.to_string())),
+        }
+    }
+    // A WHERE name is a field when the schema knows a field of that name in a source.
+    let types = field_types(core, &targets).await;
+    let is_field = |n: &str| types.contains_key(n);
+    let limits = &core.config().coordinator;
+    let limits = query::select::Limits {
+        points: limits.max_select_point,
+        series: limits.max_select_series,
+        buckets: limits.max_select_buckets,
+    };
+    // `mean(*)`: checked as written, then one call per field of the sources (1.x's
+    // `RewriteFields`).
+    let expanded = query::select::has_call_wildcards(&stmt);
+    let stmt = if expanded {
+        if let Err(e) = query::select::plan(&stmt, super::now_ns(), &is_field) {
+            return Err(StatementResult::error(e));
+        }
+        let (fields, _) = measurement_keys(core, &targets).await;
+        match query::select::expand_call_wildcards(&stmt, &fields) {
+            Ok(Some(s)) => s,
+            Ok(None) => return Err(StatementResult::ok()),
+            Err(e) => return Err(StatementResult::error(e)),
+        }
+    } else {
+        stmt
+    };
+    let plan = if expanded {
+        query::select::plan_expanded(&stmt, super::now_ns(), &is_field)
+    } else {
+        query::select::plan(&stmt, super::now_ns(), &is_field)
+    };
+    let mut plan = match plan {
+        Ok(p) => p,
+        Err(e) => return Err(StatementResult::error(e)),
+    };
+    if plan.expands_keys() {
+        let (fields, tags) = measurement_keys(core, &targets).await;
+        plan.set_known_keys(fields, tags);
+    }
+    if query::select::has_raw_expressions(&stmt) {
+        // A name that is no field may be a tag, which arithmetic refuses.
+        let (_, tags) = measurement_keys(core, &targets).await;
+        let ty = |n: &str| {
+            use crate::lineproto::FieldType as T;
+            use query::DataType as D;
+            match types.get(n) {
+                Some(T::Float) => D::Float,
+                Some(T::Integer) => D::Integer,
+                Some(T::Unsigned) => D::Unsigned,
+                Some(T::String) => D::String,
+                Some(T::Boolean) => D::Boolean,
+                None if tags.iter().any(|t| t[..] == *n.as_bytes()) => D::Tag,
+                None => D::Unknown,
+            }
+        };
+        if let Err(e) = query::select::check_raw_types(&stmt, &ty) {
+            return Err(StatementResult::error(e));
+        }
+    }
+    if let Err(e) = plan.check_buckets(&limits) {
+        return Err(StatementResult::error(e));
+    }
+    let type_of = |n: &str| {
+        use crate::lineproto::FieldType as T;
+        use query::func::FieldType as F;
+        types.get(n).map(|t| match t {
+            T::Float => F::Float,
+            T::Integer => F::Integer,
+            T::Unsigned => F::Unsigned,
+            T::String => F::String,
+            T::Boolean => F::Boolean,
+        })
+    };
+    if let Err(e) = plan.check_types(&type_of) {
+        return Err(StatementResult::error(e));
+    }
+    let (_, condition) = plan.scan();
+    let condition = condition.clone();
+    let mut sub_rows = Vec::new();
+    for source in &stmt.sources {
+        if let query::ast::Source::Subquery(inner) = source {
+            let inner = query::select::subquery_statement(&stmt, inner, super::now_ns());
+            let answer = Box::pin(select(core, inner, db, rp)).await;
+            if answer.error.is_some() {
+                return Err(answer);
+            }
+            sub_rows.extend(query::select::rows_of(answer));
+        }
+    }
+    // Only the fields the statement reads leave storage.
+    let fields = plan.fields();
+    let edge = plan.edge();
+    let scans: Vec<ScanRequest> = if condition.is_empty_range() {
+        Vec::new()
+    } else {
+        targets
+            .into_iter()
+            .map(|(db, rp, measurements)| ScanRequest {
+                db,
+                rp,
+                measurements,
+                condition: condition.clone(),
+                fields: fields.clone(),
+                edge,
+            })
+            .collect()
+    };
+    Ok(Prepared {
+        plan,
+        scans,
+        sub_rows,
+        fields,
+        limits,
+        subqueries: stmt
+            .sources
+            .iter()
+            .any(|s| matches!(s, query::ast::Source::Subquery(_))),
+    })
+}
+
+/// A prepared SELECT read whole: aggregates reduced on each core, raw rows filtered there.
+pub(super) async fn gather(core: &Rc<Core>, p: Prepared) -> StatementResult {
+    let Prepared {
+        plan,
+        scans,
+        sub_rows,
+        fields,
+        limits,
+        ..
+    } = p;
+    match plan {
+        // Aggregates: each core reduces its own series and sends its partial, not its rows.
+        query::select::Plan::Aggregate(agg) => {
+            let mut partials = vec![agg.partial(sub_rows)];
+            // Calls that read fields only reduce straight from columns.
+            let columns = fields.filter(|_| agg.columnar()).map(std::sync::Arc::new);
+            for scan in scans {
+                let answers = match &columns {
+                    Some(fields) => {
+                        core.ask_all(|_| {
+                            let (agg, fields) = (agg.clone(), fields.clone());
+                            ScanColumnsReduce(
+                                scan.clone(),
+                                Box::new(move |s| Box::new(agg.partial_columns(&fields, s))),
+                            )
+                        })
+                        .await
+                    }
+                    None => {
+                        core.ask_all(|_| {
+                            let agg = agg.clone();
+                            ScanReduce(
+                                scan.clone(),
+                                Box::new(move |rows| Box::new(agg.partial(rows))),
+                            )
+                        })
+                        .await
+                    }
+                };
+                for answer in answers {
+                    match answer.map(|a| a.downcast::<query::select::Partial>()) {
+                        Ok(Ok(p)) => partials.push(*p),
+                        Ok(Err(_)) => {
+                            return StatementResult::error("internal error: unexpected partial")
+                        }
+                        Err(e) => return StatementResult::error(e.to_string()),
+                    }
+                }
+            }
+            if let Err(e) = limits.check_counts(
+                partials.iter().map(|p| p.series).sum(),
+                partials.iter().map(|p| p.points).sum(),
+            ) {
+                return StatementResult::error(e);
+            }
+            // Merging partials of few points is quicker here than the trip to another thread.
+            let points: u64 = partials.iter().map(|p| p.points).sum();
+            let work = points.saturating_add(agg.fill_buckets(&partials));
+            if work <= INLINE_POINTS_MAX {
+                agg.finish(partials)
+            } else {
+                glommio::executor()
+                    .spawn_blocking(move || agg.finish(partials))
+                    .await
+            }
+        }
+        plan => {
+            // Raw: each core filters its own rows (and keeps only the rows a LIMIT can reach).
+            let plan = std::sync::Arc::new(plan);
+            let mut rows = plan.reduce_raw(sub_rows);
+            for scan in &scans {
+                match raw_rows(core, &plan, scan).await {
+                    Ok(mut r) => rows.append(&mut r),
+                    Err(e) => return e,
+                }
+            }
+            if let Err(e) = limits.check_rows(&rows) {
+                return StatementResult::error(e);
+            }
+            put_in_order(&plan, rows).await
+        }
+    }
+}
+
+/// Every core's rows of a raw SELECT's scan, filtered there (`Plan::reduce_raw`).
+async fn raw_rows(
+    core: &Rc<Core>,
+    plan: &std::sync::Arc<query::select::Plan>,
+    scan: &ScanRequest,
+) -> Result<Vec<query::SeriesRows>, StatementResult> {
+    let mut rows = Vec::new();
+    let answers = core
+        .ask_all(|_| {
+            let plan = plan.clone();
+            ScanReduce(
+                scan.clone(),
+                Box::new(move |rows| Box::new(plan.reduce_raw(rows))),
+            )
+        })
+        .await;
+    for answer in answers {
+        match answer.map(|a| a.downcast::<Vec<query::SeriesRows>>()) {
+            Ok(Ok(mut r)) => rows.append(&mut r),
+            Ok(Err(_)) => return Err(StatementResult::error("internal error: unexpected rows")),
+            Err(e) => return Err(StatementResult::error(e.to_string())),
+        }
+    }
+    Ok(rows)
+}
+
+/// A raw SELECT's rows grouped, sorted and merged into its answer: off the core's thread, like
+/// the rendering (unless they are few).
+async fn put_in_order(
+    plan: &std::sync::Arc<query::select::Plan>,
+    rows: Vec<query::SeriesRows>,
+) -> StatementResult {
+    let points: usize = rows.iter().map(|s| s.points.len()).sum();
+    if points as u64 <= INLINE_POINTS_MAX {
+        query::select::execute_reduced(plan, rows)
+    } else {
+        let plan = plan.clone();
+        glommio::executor()
+            .spawn_blocking(move || query::select::execute_reduced(&plan, rows))
+            .await
+    }
+}
+
+/// The field types of the sources' measurements: a measurement's schema owner knows all of them
+/// (another core knows only the fields it has written), so each is asked of its owner, and a
+/// regex of every core.
+async fn field_types(
+    core: &Rc<Core>,
+    targets: &[(String, String, query::MeasurementMatch)],
+) -> std::collections::HashMap<String, crate::lineproto::FieldType> {
+    use crate::lineproto::FieldType as T;
+    use crate::runtime::ShowFieldKeys;
+    let mut types = std::collections::HashMap::new();
+    let mut known: Vec<crate::runtime::FieldKeys> = Vec::new();
+    for (db, rp, m) in targets {
+        let ask = |_| ShowFieldKeys {
+            db: db.clone(),
+            rp: rp.clone(),
+            measurements: vec![m.clone()],
+        };
+        match m {
+            query::MeasurementMatch::Name(name) => {
+                let owner = crate::shard::key::schema_owner(db, rp, name.as_bytes(), core.cores());
+                if owner == core.id() {
+                    let fields = core.schema().fields_of(db, rp, name.as_bytes());
+                    for (f, t) in fields {
+                        types.insert(String::from_utf8_lossy(&f).into_owned(), t);
+                    }
+                } else if let Ok(keys) = core.ask(owner, ask(owner)).await {
+                    known.push(keys);
+                }
+            }
+            query::MeasurementMatch::Regex(_) => {
+                known.extend(core.ask_all(ask).await.into_iter().flatten());
+            }
+        }
+    }
+    for (_, fields) in known.into_iter().flatten() {
+        for (f, name) in fields {
+            let t = match name {
+                "float" => T::Float,
+                "integer" => T::Integer,
+                "unsigned" => T::Unsigned,
+                "string" => T::String,
+                _ => T::Boolean,
+            };
+            types.insert(String::from_utf8_lossy(&f).into_owned(), t);
+        }
+    }
+    types
+}
+
+/// Every field key (with its type name) and tag key of the targets' measurements, from every
+/// core's schema and series index.
+async fn measurement_keys(
+    core: &Rc<Core>,
+    targets: &[(String, String, query::MeasurementMatch)],
+) -> (Vec<(Vec<u8>, &'static str)>, Vec<Vec<u8>>) {
+    use crate::runtime::{Show, ShowFieldKeys};
+    let mut fields: std::collections::BTreeMap<Vec<u8>, &'static str> = Default::default();
+    let mut tags: std::collections::BTreeSet<Vec<u8>> = Default::default();
+    for (db, rp, m) in targets {
+        for answer in core
+            .ask_all(|_| ShowFieldKeys {
+                db: db.clone(),
+                rp: rp.clone(),
+                measurements: vec![m.clone()],
+            })
+            .await
+            .into_iter()
+            .flatten()
+        {
+            for (_, fs) in answer {
+                fields.extend(fs);
+            }
+        }
+        let req = crate::storage::ShowRequest {
+            db: db.clone(),
+            rps: vec![rp.clone()],
+            measurements: vec![m.clone()],
+            condition: query::TagExpr::True,
+            what: crate::storage::ShowWhat::TagKeys,
+        };
+        for answer in core
+            .ask_all(|_| Show(req.clone()))
+            .await
+            .into_iter()
+            .flatten()
+        {
+            for (_, items) in answer {
+                tags.extend(items.into_iter().map(|(k, _)| k));
+            }
+        }
+    }
+    (fields.into_iter().collect(), tags.into_iter().collect())
+}
+
+/// Buckets of one profile round: how finely a window too large is cut.
+const PROFILE_BUCKETS: usize = 256;
+/// Points a window reads at least and at most (its share of the answer held at once).
+const WINDOW_POINTS_MIN: u64 = 1_000;
+const WINDOW_POINTS_MAX: u64 = 4_000_000;
+
+impl Prepared {
+    /// Whether the answer can be read in time windows: a raw SELECT of one source whose output
+    /// is one series per measurement in time order (no GROUP BY tags), nothing that counts
+    /// rows or series across the whole answer (LIMIT, OFFSET, SLIMIT, SOFFSET, the
+    /// `max-select-*` limits) and no subquery.
+    pub(super) fn streams(&self) -> bool {
+        let query::select::Plan::Raw { stmt, .. } = &self.plan else {
+            return false;
+        };
+        self.scans.len() == 1
+            && !self.subqueries
+            && matches!(stmt.group_by, query::GroupTags::None)
+            && stmt.limit == 0
+            && stmt.offset == 0
+            && stmt.slimit == 0
+            && stmt.soffset == 0
+            && self.limits.points == 0
+            && self.limits.series == 0
+    }
+}
+
+/// How a streamed SELECT ended, when the client stayed.
+pub(super) enum Streamed {
+    Done,
+    /// An error after the rows already sent (the statement's error part follows them).
+    Failed(String),
+}
+
+/// A raw SELECT's answer read window by window (see `Prepared::streams`): the measurements in
+/// order, each one's time range cut by the cores' profiles (`ProfileScan`: points per time
+/// bucket, from metadata) into windows of about `window_points` points, each window read from
+/// every core (filtered there) and put in order, its rows pushed to `out` before the next
+/// window is read. The answer is the one `gather` gives; what is held at once is one window.
+pub(super) async fn stream<S: PartSink>(
+    core: &Rc<Core>,
+    p: Prepared,
+    out: &mut Rows<'_, S>,
+    chunk_size: usize,
+    zone: Option<&query::tz::Zone>,
+    deadline: Option<std::time::Instant>,
+) -> Result<Streamed, Gone> {
+    let query::select::Plan::Raw { stmt, .. } = &p.plan else {
+        return Ok(Streamed::Failed("internal error: not a raw SELECT".into()));
+    };
+    let descending = stmt.descending;
+    let Some(scan) = p.scans.first() else {
+        return Ok(Streamed::Done);
+    };
+    let whole = profile(core, scan, None).await;
+    let plan = std::sync::Arc::new(p.plan.clone());
+    let per_measurement = whole.measurements.len() > 1;
+    let mut reading: Option<glommio::Task<StatementResult>> = None;
+    for m in &whole.measurements {
+        let mut scan = scan.clone();
+        let mut shape = whole.clone();
+        if per_measurement {
+            let Ok(name) = std::str::from_utf8(m) else {
+                // Names are UTF-8 (line protocol and InfluxQL are); one that is not is read
+                // with the others.
+                return Ok(Streamed::Failed("invalid measurement name".into()));
+            };
+            scan.measurements = query::MeasurementMatch::Name(name.to_string());
+            shape = profile(core, &scan, None).await;
+        }
+        if shape.rows == 0 {
+            continue;
+        }
+        // A window reads at least one segment file's points: a file's blocks are decoded whole,
+        // so a window smaller than a file would decode it once per window.
+        let budget = (chunk_size as u64)
+            .saturating_mul(4)
+            .clamp(WINDOW_POINTS_MIN, WINDOW_POINTS_MAX)
+            .max(shape.parts.saturating_mul(2))
+            .max(shape.file_rows_max);
+        // Ranges still to read, in the order they are answered; `false`: not yet cut.
+        let mut todo = std::collections::VecDeque::new();
+        todo.push_back((shape.min, shape.max.saturating_add(1), shape.rows <= budget));
+        while let Some((lo, hi, sized)) = todo.pop_front() {
+            if !sized && hi - lo > 1 {
+                // Cut where files begin and end when files do within the range, else evenly.
+                let inner: Vec<i64> = shape.file_edges.range(lo + 1..hi).copied().collect();
+                let grid = if inner.is_empty() {
+                    crate::storage::scan::Grid::uniform(lo, hi, PROFILE_BUCKETS)
+                } else {
+                    let mut edges = vec![lo];
+                    edges.extend(inner);
+                    edges.push(hi);
+                    crate::storage::scan::Grid { edges }
+                };
+                let counts = profile(core, &within(&scan, lo, hi), Some(&grid)).await;
+                let pieces = cut(&grid, &counts.counts, budget);
+                if pieces.is_empty() {
+                    continue;
+                }
+                if pieces.len() > 1 || (pieces[0].0, pieces[0].1) != (lo, hi) {
+                    let ordered: Vec<_> = if descending {
+                        pieces.into_iter().rev().collect()
+                    } else {
+                        pieces
+                    };
+                    for piece in ordered.into_iter().rev() {
+                        todo.push_front(piece);
+                    }
+                    continue;
+                }
+            }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Ok(Streamed::Failed("query-timeout limit exceeded".into()));
+            }
+            // The next window is read while this one is written.
+            let read = glommio::spawn_local({
+                let (core, plan, scan) = (core.clone(), plan.clone(), within(&scan, lo, hi));
+                async move { read_window(&core, &plan, &scan).await }
+            });
+            if let Some(previous) = reading.replace(read) {
+                if let Some(e) = send(previous.await, out, zone).await? {
+                    return Ok(Streamed::Failed(e));
+                }
+            }
+        }
+    }
+    if let Some(last) = reading.take() {
+        if let Some(e) = send(last.await, out, zone).await? {
+            return Ok(Streamed::Failed(e));
+        }
+    }
+    Ok(Streamed::Done)
+}
+
+/// A window's rows pushed out; its error, if it failed.
+async fn send<S: PartSink>(
+    mut result: StatementResult,
+    out: &mut Rows<'_, S>,
+    zone: Option<&query::tz::Zone>,
+) -> Result<Option<String>, Gone> {
+    if let Some(e) = result.error.take() {
+        return Ok(Some(e));
+    }
+    if let Some(zone) = zone {
+        super::query::localize_times(&mut result, zone);
+    }
+    for series in result.series {
+        out.push(series).await?;
+    }
+    Ok(None)
+}
+
+/// The scan narrowed to `[lo, hi)` (within its own range).
+fn within(scan: &ScanRequest, lo: i64, hi: i64) -> ScanRequest {
+    let mut s = scan.clone();
+    s.condition.time_min_ns = s.condition.time_min_ns.max(lo);
+    s.condition.time_max_ns = s.condition.time_max_ns.min(hi);
+    s
+}
+
+/// Every core's profile of a scan, merged.
+async fn profile(
+    core: &Rc<Core>,
+    scan: &ScanRequest,
+    grid: Option<&crate::storage::scan::Grid>,
+) -> crate::storage::scan::Profile {
+    let mut merged = crate::storage::scan::Profile::new(grid);
+    for p in core
+        .ask_all(|_| ProfileScan(scan.clone(), grid.cloned()))
+        .await
+        .into_iter()
+        .flatten()
+    {
+        merged.merge(p);
+    }
+    merged
+}
+
+/// A grid's buckets joined into ranges of at most `budget` points each (as counted); a bucket
+/// alone over twice the budget is a range to cut again (`false`), the others are read as they
+/// are (`true`). Ranges with no point are left out.
+fn cut(grid: &crate::storage::scan::Grid, counts: &[u64], budget: u64) -> Vec<(i64, i64, bool)> {
+    let mut out = Vec::new();
+    let mut run: Option<(i64, i64, u64)> = None;
+    for (b, &c) in counts.iter().enumerate() {
+        if b >= grid.len() {
+            break;
+        }
+        let (lo, hi) = grid.bucket(b);
+        if c == 0 || lo >= hi {
+            continue;
+        }
+        if c > budget.saturating_mul(2) {
+            out.extend(run.take().map(|(l, h, _)| (l, h, true)));
+            out.push((lo, hi, hi - lo <= 1));
+            continue;
+        }
+        run = match run {
+            Some((l, _, n)) if n + c <= budget => Some((l, hi, n + c)),
+            Some((l, h, _)) => {
+                out.push((l, h, true));
+                Some((lo, hi, c))
+            }
+            None => Some((lo, hi, c)),
+        };
+    }
+    out.extend(run.map(|(l, h, _)| (l, h, true)));
+    out
+}
+
+/// One window of a streamed raw SELECT: every core's rows, filtered there, put in order.
+async fn read_window(
+    core: &Rc<Core>,
+    plan: &std::sync::Arc<query::select::Plan>,
+    scan: &ScanRequest,
+) -> StatementResult {
+    match raw_rows(core, plan, scan).await {
+        Ok(rows) => put_in_order(plan, rows).await,
+        Err(e) => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut;
+    use crate::storage::scan::Grid;
+
+    #[test]
+    fn buckets_join_into_windows_of_the_budget() {
+        let grid = Grid {
+            edges: vec![0, 10, 20, 30, 40, 50],
+        };
+        // Empty buckets are skipped; runs are cut before they pass the budget.
+        assert_eq!(
+            cut(&grid, &[3, 0, 4, 5, 1], 8),
+            vec![(0, 30, true), (30, 50, true)]
+        );
+        // A bucket over twice the budget is cut again; one ns wide, it is read as it is.
+        assert_eq!(
+            cut(&grid, &[1, 20, 1, 0, 0], 5),
+            vec![(0, 10, true), (10, 20, false), (20, 30, true)]
+        );
+        let narrow = Grid {
+            edges: vec![0, 1, 2],
+        };
+        assert_eq!(cut(&narrow, &[50, 1], 5), vec![(0, 1, true), (1, 2, true)]);
+        assert!(cut(&grid, &[0; 5], 5).is_empty());
+    }
+}
