@@ -393,28 +393,15 @@ async fn select_chunked(
     zone: Option<&query::tz::Zone>,
     sink: &mut impl PartSink,
 ) -> Result<Option<StatementResult>, Gone> {
-    let limit = core.config().coordinator.query_timeout;
-    let deadline = (!limit.is_zero()).then(|| std::time::Instant::now() + limit);
-    let prepare = super::select::prepare(core, stmt, db, rp);
-    let prepared = if limit.is_zero() {
-        prepare.await
-    } else {
-        match glommio::timer::timeout(limit, async { Ok(prepare.await) }).await {
-            Ok(p) => p,
-            Err(_) => Err(StatementResult::error("query-timeout limit exceeded")),
-        }
-    };
+    let deadline = super::select::deadline(core);
+    let prepared = super::select::before(deadline, super::select::prepare(core, stmt, db, rp))
+        .await
+        .and_then(|p| p);
     let p = match prepared {
         Ok(p) if p.streams() => p,
         Ok(p) => {
-            let gather = super::select::gather(core, p);
-            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
-            return Ok(Some(match left {
-                None => gather.await,
-                Some(left) => glommio::timer::timeout(left, async { Ok(gather.await) })
-                    .await
-                    .unwrap_or_else(|_| StatementResult::error("query-timeout limit exceeded")),
-            }));
+            let answer = super::select::before(deadline, super::select::gather(core, p)).await;
+            return Ok(Some(answer.unwrap_or_else(|timed_out| timed_out)));
         }
         Err(answer) => return Ok(Some(answer)),
     };
@@ -573,15 +560,10 @@ async fn execute(
                     return StatementResult::error(format!("database not found: {target_db}"));
                 }
             }
-            let limit = core.config().coordinator.query_timeout;
-            let result = if limit.is_zero() {
-                super::select::select(core, s, db, rp).await
-            } else {
-                let run = async { Ok(super::select::select(core, s, db, rp).await) };
-                glommio::timer::timeout(limit, run)
-                    .await
-                    .unwrap_or_else(|_| StatementResult::error("query-timeout limit exceeded"))
-            };
+            let deadline = super::select::deadline(core);
+            let result = super::select::before(deadline, super::select::select(core, s, db, rp))
+                .await
+                .unwrap_or_else(|timed_out| timed_out);
             match into {
                 Some(target) if result.error.is_none() => {
                     write_into(core, &target, db, result).await

@@ -13,6 +13,30 @@ use std::rc::Rc;
 /// thread rather than on the blocking pool (a few hundred microseconds of work at most).
 const INLINE_POINTS_MAX: u64 = 4096;
 
+/// 1.x's error for a statement past `query-timeout`.
+const TIMED_OUT: &str = "query-timeout limit exceeded";
+
+/// When a statement starting now must be answered (`[coordinator] query-timeout`; `None`: no
+/// limit).
+pub(super) fn deadline(core: &Core) -> Option<std::time::Instant> {
+    let limit = core.config().coordinator.query_timeout;
+    (!limit.is_zero()).then(|| std::time::Instant::now() + limit)
+}
+
+/// `work` if it ends before the deadline, else the statement's timeout error (`work` dropped).
+pub(super) async fn before<T>(
+    deadline: Option<std::time::Instant>,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, StatementResult> {
+    let Some(deadline) = deadline else {
+        return Ok(work.await);
+    };
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    glommio::timer::timeout(left, async { Ok(work.await) })
+        .await
+        .map_err(|_| StatementResult::error(TIMED_OUT))
+}
+
 /// A SELECT read whole.
 pub(super) async fn select(
     core: &Rc<Core>,
@@ -451,7 +475,7 @@ pub(super) enum Streamed {
 
 /// A raw SELECT's answer read window by window (see `Prepared::streams`): the measurements in
 /// order, each one's time range cut by the cores' profiles (`ProfileScan`: points per time
-/// bucket, from metadata) into windows of about `window_points` points, each window read from
+/// bucket, from metadata) into windows of a budget of points, each window read from
 /// every core (filtered there) and put in order, its rows pushed to `out` before the next
 /// window is read. The answer is the one `gather` gives; what is held at once is one window.
 pub(super) async fn stream<S: PartSink>(
@@ -478,8 +502,8 @@ pub(super) async fn stream<S: PartSink>(
         let mut shape = whole.clone();
         if per_measurement {
             let Ok(name) = std::str::from_utf8(m) else {
-                // Names are UTF-8 (line protocol and InfluxQL are); one that is not is read
-                // with the others.
+                // Names are UTF-8 (the line protocol decoder checks it); one that is not
+                // cannot be named in a scan.
                 return Ok(Streamed::Failed("invalid measurement name".into()));
             };
             scan.measurements = query::MeasurementMatch::Name(name.to_string());
@@ -528,7 +552,7 @@ pub(super) async fn stream<S: PartSink>(
                 }
             }
             if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-                return Ok(Streamed::Failed("query-timeout limit exceeded".into()));
+                return Ok(Streamed::Failed(TIMED_OUT.into()));
             }
             // The next window is read while this one is written.
             let read = glommio::spawn_local({
