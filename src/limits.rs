@@ -63,14 +63,14 @@ pub const MEMTABLE_BYTES_MIN: u64 = 1_048_576;
 /// Bytes of decoded segment footers one partition keeps (most recently read files first).
 pub const FOOTER_CACHE_BYTES_MAX: usize = 16 * 1_048_576;
 /// Default of `[data] compact-min-files`: small segment files of one (db, rp) in a partition
-/// that start a compaction. Off by default: a compaction holds its inputs and output in memory,
-/// and on the RSS-per-series workload (1 M one-point series) the blocking threads' heaps kept
-/// that memory (357 B per series against 131 B without), past the 150 B the server is allowed.
-pub const COMPACT_MIN_FILES_DEFAULT: usize = 0;
+/// that start a compaction.
+pub const COMPACT_MIN_FILES_DEFAULT: usize = 8;
 /// Default of `[data] compact-small-file-bytes`: a segment file below this is "small".
 pub const COMPACT_SMALL_FILE_BYTES_DEFAULT: u64 = 4 * 1_048_576;
-/// Most input bytes one compaction merges (its output is held in memory while written).
+/// Most input bytes one compaction merges.
 pub const COMPACT_INPUT_BYTES_MAX: u64 = 64 * 1_048_576;
+/// Most input files one compaction merges: a merge holds two 64 KiB read windows per input.
+pub const COMPACT_INPUT_FILES_MAX: usize = 32;
 /// Default series per database; 1.x `max-series-per-database`; 0 in the config = unlimited.
 pub const SERIES_PER_DATABASE_MAX_DEFAULT: u64 = 1_000_000;
 /// Default distinct values per tag key; 1.x `max-values-per-tag`; 0 in the config = unlimited.

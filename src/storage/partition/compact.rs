@@ -4,16 +4,18 @@
 //!
 //! Which files: per (db, rp), the partition's files in sequence order; a run of consecutive
 //! files each below `compact-small-file-bytes`, once it has `compact-min-files` of them, is
-//! merged from its oldest file, up to `limits::COMPACT_INPUT_BYTES_MAX` bytes of input. Only
-//! consecutive files of a (db, rp) are merged, so the output can take their place in the read
-//! order (oldest first, the newest write of a series, time and field winning): it is named
-//! `<seq>-<first_seq>.seg` after the newest and oldest sequence numbers it covers, and no other
-//! file of its (db, rp) has a number in between.
+//! merged from its oldest file, up to `limits::COMPACT_INPUT_BYTES_MAX` bytes and
+//! `limits::COMPACT_INPUT_FILES_MAX` files of input. Only consecutive files of a (db, rp) are
+//! merged, so the output can take their place in the read order (oldest first, the newest
+//! write of a series, time and field winning): it is named `<seq>-<first_seq>.seg` after the
+//! newest and oldest sequence numbers it covers, and no other file of its (db, rp) has a number
+//! in between.
 //!
 //! Order, each step after the one before, so that a crash at any point neither loses nor
 //! duplicates a point:
-//! 1. (blocking pool) the inputs are read and merged ([`rewrite_segments`]) and written to
-//!    `<name>.tmp`, fdatasync'd. A crash: start-up deletes the `.tmp`; the inputs are intact.
+//! 1. (blocking pool) the inputs are merged series by series ([`rewrite_segments`], streamed:
+//!    one series of each file in memory) into `<name>.tmp`, fdatasync'd. A crash: start-up
+//!    deletes the `.tmp`; the inputs are intact.
 //! 2. (the core's thread, one synchronous step) if every input is still the partition's (no
 //!    drop or expiry took one meanwhile; else the temp file is deleted), the temp file is
 //!    renamed to its name and replaces the inputs in the partition's list; reads from then on
@@ -27,16 +29,15 @@
 //! Tombstones: [`rewrite_segments`] is the one function that turns the inputs' data into the
 //! output's; whatever must be dropped or rewritten on the way goes there.
 
-use super::seal::write_durably_tmp;
 use super::{Partition, SegmentFile, SegmentHandle};
 use crate::storage::segment::{
-    ColumnData, SegmentEncoder, SegmentError, SegmentReader, SeriesData, Values,
+    ColumnData, SegmentError, SegmentFileWriter, SegmentStream, SeriesData, Values,
 };
 use crate::storage::wal::sync_dir;
 use crate::storage::StorageError;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What a compaction merges and where its output goes.
 struct Plan {
@@ -79,6 +80,7 @@ impl Partition {
                 let mut total = 0u64;
                 let take = run
                     .iter()
+                    .take(crate::limits::COMPACT_INPUT_FILES_MAX)
                     .take_while(|s| {
                         total += s.bytes;
                         total <= crate::limits::COMPACT_INPUT_BYTES_MAX
@@ -204,20 +206,7 @@ async fn run(parts: &RefCell<Vec<Partition>>, idx: usize, plan: &Plan) -> Result
     let tmp = plan.dir.join(format!("{}.tmp", plan.name));
     let tmp2 = tmp.clone();
     let (bytes, time) = glommio::executor()
-        .spawn_blocking(move || -> Result<(u64, (i64, i64)), String> {
-            let mut files = Vec::with_capacity(paths.len());
-            for p in &paths {
-                files.push(std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?);
-            }
-            let out = rewrite_segments(&files).map_err(|e| e.to_string())?;
-            let time = out.time_range();
-            let Some((db, rp)) = first_db_rp(&files) else {
-                return Err("compaction without input".into());
-            };
-            let bytes = out.finish(&db, &rp);
-            write_durably_tmp(&tmp2, &bytes)?;
-            Ok((bytes.len() as u64, time))
-        })
+        .spawn_blocking(move || rewrite_segments(&paths, &tmp2))
         .await?;
     let installed = match parts.borrow_mut().get_mut(idx) {
         Some(p) => p.install_compaction(plan, &tmp, bytes, time)?,
@@ -229,54 +218,57 @@ async fn run(parts: &RefCell<Vec<Partition>>, idx: usize, plan: &Plan) -> Result
     Ok(installed)
 }
 
-fn first_db_rp(files: &[Vec<u8>]) -> Option<(String, String)> {
-    let r = SegmentReader::open(files.first()?).ok()?;
-    Some((r.db().to_string(), r.rp().to_string()))
+/// Merges segment files of one (db, rp), given oldest first, into `out` (written and
+/// fdatasync'd; deleted when the merge fails): series in key order, per series the union of the
+/// rows, and of the same time and field the newest file's value (as a scan merges them).
+/// Streams: holds one series of each input and of the output, never a file. Returns the
+/// output's length and time range.
+///
+/// Refuses (and nothing is compacted) inputs of several (db, rp), a field whose type differs
+/// between the inputs, or an input that is damaged anywhere (footer or block).
+pub fn rewrite_segments(inputs: &[PathBuf], out: &Path) -> Result<(u64, (i64, i64)), String> {
+    let result = merge_files(inputs, out);
+    if result.is_err() {
+        let _ = std::fs::remove_file(out);
+    }
+    result
 }
 
-/// Merges segment files of one (db, rp), given oldest first, into one: series in key order,
-/// per series the union of the rows, and of the same time and field the newest file's value (as
-/// a scan merges them). Reads one series of each file at a time.
-///
-/// Refuses (and nothing is compacted) inputs of several (db, rp) or a field whose type differs
-/// between the inputs.
-pub fn rewrite_segments(files: &[Vec<u8>]) -> Result<SegmentEncoder, SegmentError> {
-    let readers = files
-        .iter()
-        .map(|b| SegmentReader::open(b))
-        .collect::<Result<Vec<_>, _>>()?;
-    if let Some(r0) = readers.first() {
-        if readers
-            .iter()
-            .any(|r| r.db() != r0.db() || r.rp() != r0.rp())
-        {
-            return Err(SegmentError::Corrupt(
-                "compaction inputs of several (db, rp)",
-            ));
-        }
+fn merge_files(inputs: &[PathBuf], out: &Path) -> Result<(u64, (i64, i64)), String> {
+    let mut streams = Vec::with_capacity(inputs.len());
+    for p in inputs {
+        streams.push(SegmentStream::open(p).map_err(named(p))?);
     }
-    let keys: Vec<Vec<&[u8]>> = readers
-        .iter()
-        .map(|r| r.series_keys().map(|(k, _)| k).collect())
-        .collect();
-    let mut next = vec![0usize; readers.len()];
-    let mut enc = SegmentEncoder::new();
-    while let Some(key) = keys
-        .iter()
-        .zip(&next)
-        .filter_map(|(k, &n)| k.get(n).copied())
-        .min()
-    {
+    let Some(first) = streams.first() else {
+        return Err("compaction without input".into());
+    };
+    let (db, rp) = (first.db().to_string(), first.rp().to_string());
+    if streams.iter().any(|s| s.db() != db || s.rp() != rp) {
+        return Err("compaction inputs of several (db, rp)".into());
+    }
+    let mut heads = Vec::with_capacity(streams.len());
+    for (s, p) in streams.iter_mut().zip(inputs) {
+        heads.push(s.next_series().map_err(named(p))?);
+    }
+    let written = |e: std::io::Error| format!("writing {}: {e}", out.display());
+    let mut w = SegmentFileWriter::create(out).map_err(written)?;
+    while let Some(key) = heads.iter().flatten().map(|m| m.key.clone()).min() {
         let mut parts = Vec::new();
-        for (i, r) in readers.iter().enumerate() {
-            if keys[i].get(next[i]) == Some(&key) {
-                parts.push(r.read_series(next[i], i64::MIN, i64::MAX)?);
-                next[i] += 1;
+        for ((s, head), p) in streams.iter_mut().zip(heads.iter_mut()).zip(inputs) {
+            if let Some(m) = head.take_if(|m| m.key == key) {
+                parts.push(s.read(&m).map_err(named(p))?);
+                *head = s.next_series().map_err(named(p))?;
             }
         }
-        enc.push(&merge_series(parts)?);
+        w.push(&merge_series(parts).map_err(|e| e.to_string())?)
+            .map_err(written)?;
     }
-    Ok(enc)
+    w.finish(&db, &rp).map_err(written)
+}
+
+/// An input's error, naming the file (for the log; never in an answer to a client).
+fn named(p: &Path) -> impl Fn(SegmentError) -> String + '_ {
+    move |e| format!("{}: {e}", p.display())
 }
 
 /// One series from several files (oldest first) as one: the union of the times, and per time

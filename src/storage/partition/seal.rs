@@ -386,13 +386,3 @@ pub(super) async fn write_durably(path: &Path, bytes: Vec<u8>) -> Result<(), Str
         .map_err(|e| err("renaming", &e))?;
     Ok(())
 }
-
-/// Writes `bytes` to `tmp` and fdatasyncs it, with blocking calls (for glommio's blocking-thread
-/// pool); the caller renames it and fsyncs the directory.
-pub(super) fn write_durably_tmp(tmp: &Path, bytes: &[u8]) -> Result<(), String> {
-    use std::io::Write;
-    let err = |what: &str, e: &dyn std::fmt::Display| format!("{what} {}: {e}", tmp.display());
-    let mut f = std::fs::File::create(tmp).map_err(|e| err("creating", &e))?;
-    f.write_all(bytes).map_err(|e| err("writing", &e))?;
-    f.sync_data().map_err(|e| err("syncing", &e))
-}

@@ -7,10 +7,8 @@
 //! blocks are read (adjacent blocks in one read), CRC-checked and decoded; the other columns'
 //! blocks are neither read nor decoded.
 
-use super::read::{check_ends, check_footer_crc, parse_footer, Block};
-use super::{
-    codec, ColumnData, SegmentError, SeriesData, Values, CRC_BYTES, HEADER_BYTES, TRAILER_BYTES,
-};
+use super::read::{parse_footer, read_footer, read_frame, Block, SeriesEntry};
+use super::{codec, ColumnData, SegmentError, SeriesData, Values, CRC_BYTES, TRAILER_BYTES};
 use std::sync::Arc;
 
 /// One column of a series in a [`SegmentFooter`].
@@ -71,24 +69,9 @@ impl SegmentFooter {
     /// Reads and checks a file's header, trailer and footer (positional reads; the blocks are
     /// not read).
     pub fn read(file: &std::fs::File) -> Result<SegmentFooter, SegmentError> {
-        use std::os::unix::fs::FileExt;
-        let io = |e: std::io::Error| SegmentError::Io(e.kind().to_string());
-        let len64 = file.metadata().map_err(io)?.len();
-        let len = usize::try_from(len64).map_err(|_| SegmentError::Corrupt("file length"))?;
-        if len < HEADER_BYTES + TRAILER_BYTES {
-            return Err(SegmentError::TooShort(len));
-        }
-        let mut head = [0u8; HEADER_BYTES];
-        file.read_exact_at(&mut head, 0).map_err(io)?;
-        let mut trailer = [0u8; TRAILER_BYTES];
-        file.read_exact_at(&mut trailer, (len - TRAILER_BYTES) as u64)
-            .map_err(io)?;
-        let footer_offset = check_ends(&head, &trailer, len)?;
-        let mut footer = vec![0u8; len - TRAILER_BYTES - footer_offset];
-        file.read_exact_at(&mut footer, footer_offset as u64)
-            .map_err(io)?;
-        check_footer_crc(&footer, &trailer)?;
-        Self::parse(&footer, footer_offset, len64)
+        let frame = read_frame(file)?;
+        let footer = read_footer(file, &frame)?;
+        Self::parse(&footer, frame.footer_offset, frame.len)
     }
 
     /// The footer of a whole file held in memory.
@@ -120,27 +103,8 @@ impl SegmentFooter {
         };
         let mut series: Vec<SeriesMeta> = Vec::with_capacity(f.series.len());
         for s in &f.series {
-            let prev = series.last();
-            let measurement = intern(s.measurement, prev.map(|p| &p.measurement));
-            let columns = s
-                .columns
-                .iter()
-                .enumerate()
-                .map(|(j, c)| ColumnMeta {
-                    name: intern(c.name, prev.and_then(|p| p.columns.get(j)).map(|c| &c.name)),
-                    ty: c.ty,
-                    block: c.block,
-                })
-                .collect();
-            series.push(SeriesMeta {
-                key: s.key.into(),
-                measurement,
-                rows: s.rows,
-                min_time: s.min_time,
-                max_time: s.max_time,
-                time: s.time,
-                columns,
-            });
+            let meta = meta_of(s, series.last(), &mut intern);
+            series.push(meta);
         }
         Ok(SegmentFooter {
             db: f.db.to_string(),
@@ -164,6 +128,34 @@ impl SegmentFooter {
                 .iter()
                 .map(|s| per_series + s.key.len() + s.columns.len() * per_column)
                 .sum::<usize>()
+    }
+}
+
+/// A footer entry, owned; names shared with `prev` (the previous series) or through `intern`.
+pub(super) fn meta_of(
+    s: &SeriesEntry<'_>,
+    prev: Option<&SeriesMeta>,
+    intern: &mut impl FnMut(&[u8], Option<&Arc<[u8]>>) -> Arc<[u8]>,
+) -> SeriesMeta {
+    let measurement = intern(s.measurement, prev.map(|p| &p.measurement));
+    let columns = s
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(j, c)| ColumnMeta {
+            name: intern(c.name, prev.and_then(|p| p.columns.get(j)).map(|c| &c.name)),
+            ty: c.ty,
+            block: c.block,
+        })
+        .collect();
+    SeriesMeta {
+        key: s.key.into(),
+        measurement,
+        rows: s.rows,
+        min_time: s.min_time,
+        max_time: s.max_time,
+        time: s.time,
+        columns,
     }
 }
 
@@ -238,6 +230,18 @@ pub fn read_series_at<S: BlockSource + ?Sized>(
         .series
         .get(idx)
         .ok_or(SegmentError::NoSuchSeries(idx))?;
+    read_meta_at(src, s, footer.file_len, (min, max), fields, stats)
+}
+
+/// [`read_series_at`] of one series' footer entry `s`, of a file of `file_len` bytes.
+fn read_meta_at<S: BlockSource + ?Sized>(
+    src: &S,
+    s: &SeriesMeta,
+    file_len: u64,
+    (min, max): (i64, i64),
+    fields: Option<&[Vec<u8>]>,
+    stats: &mut ReadStats,
+) -> Result<SeriesData, SegmentError> {
     let selected: Vec<&ColumnMeta> = s
         .columns
         .iter()
@@ -262,7 +266,7 @@ pub fn read_series_at<S: BlockSource + ?Sized>(
     let mut blocks: Vec<Block> = Vec::with_capacity(selected.len() + 1);
     blocks.push(s.time);
     blocks.extend(selected.iter().map(|c| c.block));
-    let payloads = read_blocks(src, &blocks, footer.file_len, stats)?;
+    let payloads = read_blocks(src, &blocks, file_len, stats)?;
     let mut payloads = payloads.iter();
     let time = payloads.next().ok_or(SegmentError::Corrupt("block"))?;
     let mut times = codec::decode_times(time, s.rows)?;
@@ -278,6 +282,45 @@ pub fn read_series_at<S: BlockSource + ?Sized>(
         values.keep_range(lo, hi);
         valid.truncate(hi);
         valid.drain(..lo);
+        out.columns.push(ColumnData {
+            name: c.name.to_vec(),
+            values,
+            valid,
+        });
+    }
+    Ok(out)
+}
+
+/// Every row and column of one series' footer entry `s`, of a file of `file_len` bytes: every
+/// block read and checked, a series without rows' too (a rewrite must not carry damage on).
+pub(super) fn read_whole_at<S: BlockSource + ?Sized>(
+    src: &S,
+    s: &SeriesMeta,
+    file_len: u64,
+    stats: &mut ReadStats,
+) -> Result<SeriesData, SegmentError> {
+    let mut blocks: Vec<Block> = Vec::with_capacity(s.columns.len() + 1);
+    blocks.push(s.time);
+    blocks.extend(s.columns.iter().map(|c| c.block));
+    let payloads = read_blocks(src, &blocks, file_len, stats)?;
+    let mut payloads = payloads.iter();
+    let time = payloads.next().ok_or(SegmentError::Corrupt("block"))?;
+    let mut out = SeriesData {
+        key: s.key.to_vec(),
+        measurement: s.measurement.to_vec(),
+        times: Vec::new(),
+        columns: Vec::with_capacity(s.columns.len()),
+    };
+    if s.rows > 0 {
+        out.times = codec::decode_times(time, s.rows)?;
+    }
+    for (c, payload) in s.columns.iter().zip(payloads) {
+        let (values, valid) = if s.rows > 0 {
+            codec::decode_column(c.ty, payload, s.rows)?
+        } else {
+            let empty = Values::empty(c.ty).ok_or(SegmentError::Corrupt("column type"))?;
+            (empty, Vec::new())
+        };
         out.columns.push(ColumnData {
             name: c.name.to_vec(),
             values,

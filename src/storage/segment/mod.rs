@@ -84,11 +84,13 @@ mod bits;
 mod codec;
 mod footer;
 mod read;
+mod stream;
 mod write;
 
 pub use footer::{read_series_at, BlockSource, ColumnMeta, ReadStats, SegmentFooter, SeriesMeta};
 pub use read::{read_index, SegmentIndex, SegmentReader};
-pub use write::{encode_segment, SegmentEncoder};
+pub use stream::SegmentStream;
+pub use write::{encode_segment, SegmentEncoder, SegmentFileWriter};
 
 use crate::lineproto::{FieldType, FieldValue};
 use std::borrow::Cow;
@@ -625,6 +627,59 @@ mod tests {
         );
     }
 
+    /// Every series of the file at `path` through a [`SegmentStream`] (its footer checked).
+    fn stream_all(path: &std::path::Path) -> Result<Vec<SeriesData>, SegmentError> {
+        let mut s = SegmentStream::open(path)?;
+        let mut out = Vec::new();
+        while let Some(m) = s.next_series()? {
+            out.push(s.read(&m)?);
+        }
+        Ok(out)
+    }
+
+    fn write_file(series: &[SeriesData], path: &std::path::Path) -> (u64, (i64, i64)) {
+        let mut order: Vec<&SeriesData> = series.iter().collect();
+        order.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut w = SegmentFileWriter::create(path).unwrap();
+        for s in order {
+            w.push(s).unwrap();
+        }
+        w.finish("db", "rp").unwrap()
+    }
+
+    /// A segment larger than the stream's windows (a footer of ~300 KB, blocks of ~1 MB): the
+    /// file writer writes the encoder's bytes, no side file stays, the stream reads it back.
+    #[test]
+    fn large_segment_through_file_writer_and_stream() {
+        let series: Vec<SeriesData> = (0..3000)
+            .map(|i| SeriesData {
+                key: format!("cpu,host=h{i:05},rack={}", "r".repeat(i % 97)).into_bytes(),
+                measurement: b"cpu".to_vec(),
+                times: (0..40).map(|t| t * 1_000_000_000 + i as i64).collect(),
+                columns: vec![ColumnData {
+                    name: b"v".to_vec(),
+                    values: Values::Float((0..40).map(|t| (t * i) as f64 / 7.0).collect()),
+                    valid: vec![true; 40],
+                }],
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.seg.tmp");
+        let (len, range) = write_file(&series, &path);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes, encode_segment("db", "rp", &series));
+        assert_eq!(len, bytes.len() as u64);
+        assert_eq!(range, SegmentReader::open(&bytes).unwrap().time_range());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("big.seg.tmp")]);
+        assert_eq!(stream_all(&path).unwrap(), read_all(&bytes).unwrap());
+        let footer = SegmentFooter::from_bytes(&bytes).unwrap();
+        assert!(len - footer.series[2999].columns[0].block_offset() as u64 > 64 * 1024);
+    }
+
     proptest! {
         #[test]
         fn round_trip(series in segment_strategy()) {
@@ -710,6 +765,38 @@ mod tests {
             let bit = flip.index(bytes.len() * 8);
             flipped[bit / 8] ^= 1 << (bit % 8);
             prop_assert!(read_all(&flipped).is_err(), "bit {} of {}", bit, bytes.len() * 8);
+        }
+
+        #[test]
+        fn file_writer_and_stream_agree_with_encoder_and_reader(series in segment_strategy()) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("s.seg");
+            let (len, range) = write_file(&series, &path);
+            let bytes = std::fs::read(&path).unwrap();
+            prop_assert_eq!(&bytes, &encode_segment("db", "rp", &series));
+            prop_assert_eq!(len, bytes.len() as u64);
+            let r = SegmentReader::open(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(range, r.time_range());
+            let streamed = stream_all(&path).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let read = read_all(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(streamed.len(), read.len());
+            for (a, b) in streamed.iter().zip(&read) {
+                prop_assert!(same(a, b), "{:?}\n!=\n{:?}", a, b);
+            }
+        }
+
+        #[test]
+        fn stream_finds_any_truncation_or_bit_flip(series in segment_strategy(), cut in any::<prop::sample::Index>(), flip in any::<prop::sample::Index>()) {
+            let bytes = encode_segment("db", "rp", &series);
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("s.seg");
+            std::fs::write(&path, &bytes[..cut.index(bytes.len())]).unwrap();
+            prop_assert!(stream_all(&path).is_err(), "truncated");
+            let mut flipped = bytes.clone();
+            let bit = flip.index(bytes.len() * 8);
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            std::fs::write(&path, &flipped).unwrap();
+            prop_assert!(stream_all(&path).is_err(), "bit {} of {}", bit, bytes.len() * 8);
         }
 
         #[test]

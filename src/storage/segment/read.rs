@@ -182,6 +182,50 @@ pub(super) fn check_frame(bytes: &[u8]) -> Result<usize, SegmentError> {
     Ok(footer_offset)
 }
 
+/// A segment file's frame, by positional reads: header and trailer checked.
+pub(super) struct Frame {
+    pub(super) len: u64,
+    pub(super) trailer: [u8; TRAILER_BYTES],
+    pub(super) footer_offset: usize,
+}
+
+pub(super) fn io_error(e: std::io::Error) -> SegmentError {
+    SegmentError::Io(e.kind().to_string())
+}
+
+pub(super) fn read_frame(file: &std::fs::File) -> Result<Frame, SegmentError> {
+    use std::os::unix::fs::FileExt;
+    let len64 = file.metadata().map_err(io_error)?.len();
+    let len = usize::try_from(len64).map_err(|_| SegmentError::Corrupt("file length"))?;
+    if len < HEADER_BYTES + TRAILER_BYTES {
+        return Err(SegmentError::TooShort(len));
+    }
+    let mut head = [0u8; HEADER_BYTES];
+    file.read_exact_at(&mut head, 0).map_err(io_error)?;
+    let mut trailer = [0u8; TRAILER_BYTES];
+    file.read_exact_at(&mut trailer, (len - TRAILER_BYTES) as u64)
+        .map_err(io_error)?;
+    let footer_offset = check_ends(&head, &trailer, len)?;
+    Ok(Frame {
+        len: len64,
+        trailer,
+        footer_offset,
+    })
+}
+
+/// The footer's bytes of a file whose frame is `frame`, CRC checked.
+pub(super) fn read_footer(file: &std::fs::File, frame: &Frame) -> Result<Vec<u8>, SegmentError> {
+    use std::os::unix::fs::FileExt;
+    let end = frame.len - TRAILER_BYTES as u64;
+    let n = usize::try_from(end - frame.footer_offset as u64)
+        .map_err(|_| SegmentError::Corrupt("footer length"))?;
+    let mut footer = vec![0u8; n];
+    file.read_exact_at(&mut footer, frame.footer_offset as u64)
+        .map_err(io_error)?;
+    check_footer_crc(&footer, &frame.trailer)?;
+    Ok(footer)
+}
+
 /// Checks the header (magic, version) and the trailer's magic; returns the footer offset.
 pub(super) fn check_ends(head: &[u8], trailer: &[u8], len: usize) -> Result<usize, SegmentError> {
     let (version, magic) = (le_u32(&head[MAGIC.len()..]), &head[..MAGIC.len()]);
@@ -222,11 +266,13 @@ pub(super) fn parse_footer(
     footer_offset: usize,
 ) -> Result<Footer<'_>, SegmentError> {
     let mut cur = Cursor::new(footer);
-    let db = utf8(cur.bytes()?)?;
-    let rp = utf8(cur.bytes()?)?;
-    let series_count = cur.len()?;
-    let value_count = cur.uvarint()?;
-    let time_range = (cur.ivarint()?, cur.ivarint()?);
+    let FooterHead {
+        db,
+        rp,
+        series_count,
+        value_count,
+        time_range,
+    } = read_footer_head(&mut cur)?;
     let mut series = Vec::with_capacity(series_count.min(cur.remaining()));
     for _ in 0..series_count {
         series.push(read_entry(&mut cur, footer_offset)?);
@@ -258,7 +304,6 @@ pub struct SegmentIndex {
 /// Reads a segment file's index: the same checks as [`SegmentReader::open`] on the header,
 /// trailer and footer (a corrupt block is found only when it is read).
 pub fn read_index(path: &std::path::Path, with_series: bool) -> std::io::Result<SegmentIndex> {
-    use std::os::unix::fs::FileExt;
     let bad = |e: SegmentError| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -266,19 +311,9 @@ pub fn read_index(path: &std::path::Path, with_series: bool) -> std::io::Result<
         )
     };
     let file = std::fs::File::open(path)?;
-    let len = usize::try_from(file.metadata()?.len())
-        .map_err(|_| bad(SegmentError::Corrupt("file length")))?;
-    if len < HEADER_BYTES + TRAILER_BYTES {
-        return Err(bad(SegmentError::TooShort(len)));
-    }
-    let mut head = [0u8; HEADER_BYTES];
-    file.read_exact_at(&mut head, 0)?;
-    let mut trailer = [0u8; TRAILER_BYTES];
-    file.read_exact_at(&mut trailer, (len - TRAILER_BYTES) as u64)?;
-    let footer_offset = check_ends(&head, &trailer, len).map_err(bad)?;
-    let mut footer = vec![0u8; len - TRAILER_BYTES - footer_offset];
-    file.read_exact_at(&mut footer, footer_offset as u64)?;
-    check_footer_crc(&footer, &trailer).map_err(bad)?;
+    let frame = read_frame(&file).map_err(bad)?;
+    let footer = read_footer(&file, &frame).map_err(bad)?;
+    let footer_offset = frame.footer_offset;
     let f = parse_footer(&footer, footer_offset).map_err(bad)?;
     Ok(SegmentIndex {
         db: f.db.to_string(),
@@ -295,7 +330,30 @@ pub fn read_index(path: &std::path::Path, with_series: bool) -> std::io::Result<
     })
 }
 
-fn read_entry<'a>(cur: &mut Cursor<'a>, data_end: usize) -> Result<SeriesEntry<'a>, SegmentError> {
+/// The footer's fields before the index.
+pub(super) struct FooterHead<'a> {
+    pub(super) db: &'a str,
+    pub(super) rp: &'a str,
+    pub(super) series_count: usize,
+    pub(super) value_count: u64,
+    pub(super) time_range: (i64, i64),
+}
+
+pub(super) fn read_footer_head<'a>(cur: &mut Cursor<'a>) -> Result<FooterHead<'a>, SegmentError> {
+    Ok(FooterHead {
+        db: utf8(cur.bytes()?)?,
+        rp: utf8(cur.bytes()?)?,
+        series_count: cur.len()?,
+        value_count: cur.uvarint()?,
+        time_range: (cur.ivarint()?, cur.ivarint()?),
+    })
+}
+
+/// One series' entry of the index; its blocks must lie before `data_end` (the footer offset).
+pub(super) fn read_entry<'a>(
+    cur: &mut Cursor<'a>,
+    data_end: usize,
+) -> Result<SeriesEntry<'a>, SegmentError> {
     let key = cur.bytes()?;
     let measurement = cur.bytes()?;
     let rows = cur.len()?;
@@ -350,7 +408,7 @@ fn utf8(b: &[u8]) -> Result<&str, SegmentError> {
     std::str::from_utf8(b).map_err(|_| SegmentError::Corrupt("name is not UTF-8"))
 }
 
-fn le_u32(b: &[u8]) -> u32 {
+pub(super) fn le_u32(b: &[u8]) -> u32 {
     let mut a = [0u8; 4];
     a.iter_mut().zip(b).for_each(|(d, s)| *d = *s);
     u32::from_le_bytes(a)
