@@ -4,6 +4,8 @@
 #
 #   scripts/stream-memory.sh [hosts] [points per host]     (default 50 x 60000 = 3 M rows)
 #
+# Q (environment) is the query, URL-encoded (default 'SELECT+*+FROM+big'), e.g.
+# Q='SELECT+*+FROM+big+LIMIT+500000+OFFSET+100'.
 # Each answer is read by a fresh server process (started on the same data directory), so that
 # its peak RSS (VmHWM) is the query's and not the load's.
 set -euo pipefail
@@ -56,7 +58,7 @@ for t in range(per):
 EOF
 stop
 
-Q='SELECT+*+FROM+big'
+Q=${Q:-'SELECT+*+FROM+big'}
 printf '%-28s %10s %12s %14s\n' "answer" "seconds" "bytes" "peak RSS MB"
 for mode in chunked whole; do
     start

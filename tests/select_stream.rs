@@ -133,6 +133,13 @@ fn chunked_selects_read_in_windows_answer_as_whole_ones() {
         "SELECT * FROM cpu WHERE host = 'nope'".to_string(),
         "SELECT used, v FROM mem, cpu2 WHERE time < '2020-01-01T00:10:00Z'".to_string(),
         format!("SELECT v FROM cpu WHERE time >= {mid} ORDER BY time DESC tz('Europe/Paris')"),
+        // LIMIT and OFFSET count a measurement's rows across its windows.
+        "SELECT * FROM cpu LIMIT 3000 OFFSET 2500".to_string(),
+        "SELECT v FROM /cpu|mem/ WHERE host = 'h3' ORDER BY time DESC LIMIT 50 OFFSET 10"
+            .to_string(),
+        "SELECT i FROM cpu LIMIT 1".to_string(),
+        "SELECT used, v FROM mem, cpu2 OFFSET 29990".to_string(),
+        "SELECT * FROM cpu OFFSET 40000".to_string(),
     ];
     for q in &queries {
         for epoch in ["ns", "rfc3339"] {

@@ -448,8 +448,9 @@ const WINDOW_POINTS_MAX: u64 = 4_000_000;
 impl Prepared {
     /// Whether the answer can be read in time windows: a raw SELECT of one source whose output
     /// is one series per measurement in time order (no GROUP BY tags), nothing that counts
-    /// rows or series across the whole answer (LIMIT, OFFSET, SLIMIT, SOFFSET, the
-    /// `max-select-*` limits) and no subquery.
+    /// series or points across the whole answer (SLIMIT, SOFFSET, the `max-select-*` limits)
+    /// and no subquery. LIMIT and OFFSET, which count a measurement's rows, are applied as its
+    /// windows are sent.
     pub(super) fn streams(&self) -> bool {
         let query::select::Plan::Raw { stmt, .. } = &self.plan else {
             return false;
@@ -457,8 +458,6 @@ impl Prepared {
         self.scans.len() == 1
             && !self.subqueries
             && matches!(stmt.group_by, query::GroupTags::None)
-            && stmt.limit == 0
-            && stmt.offset == 0
             && stmt.slimit == 0
             && stmt.soffset == 0
             && self.limits.points == 0
@@ -494,10 +493,20 @@ pub(super) async fn stream<S: PartSink>(
         return Ok(Streamed::Done);
     };
     let whole = profile(core, scan, None).await;
+    // The cores reduce each window as the statement says (under a LIMIT each series is cut to
+    // its OFFSET + LIMIT first rows of the window); the window's rows are put in order without
+    // LIMIT and OFFSET, which count a measurement's rows over all its windows (`Measured`).
     let plan = std::sync::Arc::new(p.plan.clone());
+    let mut unlimited = p.plan.clone();
+    if let query::select::Plan::Raw { stmt, .. } = &mut unlimited {
+        stmt.limit = 0;
+        stmt.offset = 0;
+    }
+    let order = std::sync::Arc::new(unlimited);
+    let mut measured = Measured::new(stmt.limit, stmt.offset);
     let per_measurement = whole.measurements.len() > 1;
-    let mut reading: Option<glommio::Task<StatementResult>> = None;
-    for m in &whole.measurements {
+    let mut reading: Option<(glommio::Task<StatementResult>, usize)> = None;
+    for (index, m) in whole.measurements.iter().enumerate() {
         let mut scan = scan.clone();
         let mut shape = whole.clone();
         if per_measurement {
@@ -554,24 +563,80 @@ pub(super) async fn stream<S: PartSink>(
             if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
                 return Ok(Streamed::Failed(TIMED_OUT.into()));
             }
+            if measured.is_done(index) {
+                break;
+            }
             // The next window is read while this one is written.
             let read = glommio::spawn_local({
-                let (core, plan, scan) = (core.clone(), plan.clone(), within(&scan, lo, hi));
-                async move { read_window(&core, &plan, &scan).await }
+                let (core, plan, order) = (core.clone(), plan.clone(), order.clone());
+                let scan = within(&scan, lo, hi);
+                async move { read_window(&core, &plan, &order, &scan).await }
             });
-            if let Some(previous) = reading.replace(read) {
-                if let Some(e) = send(previous.await, out, zone).await? {
+            if let Some((previous, of)) = reading.replace((read, index)) {
+                let rows = measured.cut(of, previous.await);
+                if let Some(e) = send(rows, out, zone).await? {
                     return Ok(Streamed::Failed(e));
                 }
             }
         }
     }
-    if let Some(last) = reading.take() {
-        if let Some(e) = send(last.await, out, zone).await? {
+    if let Some((last, of)) = reading.take() {
+        let rows = measured.cut(of, last.await);
+        if let Some(e) = send(rows, out, zone).await? {
             return Ok(Streamed::Failed(e));
         }
     }
     Ok(Streamed::Done)
+}
+
+/// LIMIT and OFFSET over a streamed measurement's windows: the rows still to skip and to send
+/// of each measurement (by its index in the answer's order).
+struct Measured {
+    limit: u64,
+    offset: u64,
+    /// (index, skipped, sent) of the measurement being sent.
+    current: Option<(usize, u64, u64)>,
+}
+
+impl Measured {
+    fn new(limit: u64, offset: u64) -> Self {
+        Measured {
+            limit,
+            offset,
+            current: None,
+        }
+    }
+
+    /// Whether measurement `index` has sent its LIMIT rows (its other windows need no read).
+    fn is_done(&self, index: usize) -> bool {
+        self.limit > 0
+            && matches!(self.current, Some((i, _, sent)) if i == index && sent >= self.limit)
+    }
+
+    /// A window of measurement `index` cut to the rows its OFFSET and LIMIT let through.
+    fn cut(&mut self, index: usize, mut window: StatementResult) -> StatementResult {
+        if self.limit == 0 && self.offset == 0 {
+            return window;
+        }
+        let (_, skipped, sent) = match &mut self.current {
+            Some(c) if c.0 == index => c,
+            c => c.insert((index, 0, 0)),
+        };
+        for series in &mut window.series {
+            let skip = usize::try_from(self.offset - *skipped)
+                .unwrap_or(usize::MAX)
+                .min(series.values.len());
+            series.values.drain(..skip);
+            *skipped += skip as u64;
+            if self.limit > 0 {
+                let room = usize::try_from(self.limit - *sent).unwrap_or(usize::MAX);
+                series.values.truncate(room);
+            }
+            *sent += series.values.len() as u64;
+        }
+        window.series.retain(|s| !s.values.is_empty());
+        window
+    }
 }
 
 /// A window's rows pushed out; its error, if it failed.
@@ -650,14 +715,16 @@ fn cut(grid: &crate::storage::scan::Grid, counts: &[u64], budget: u64) -> Vec<(i
     out
 }
 
-/// One window of a streamed raw SELECT: every core's rows, filtered there, put in order.
+/// One window of a streamed raw SELECT: every core's rows, reduced there by `plan`, put in
+/// order by `order`.
 async fn read_window(
     core: &Rc<Core>,
     plan: &std::sync::Arc<query::select::Plan>,
+    order: &std::sync::Arc<query::select::Plan>,
     scan: &ScanRequest,
 ) -> StatementResult {
     match raw_rows(core, plan, scan).await {
-        Ok(rows) => put_in_order(plan, rows).await,
+        Ok(rows) => put_in_order(order, rows).await,
         Err(e) => e,
     }
 }
