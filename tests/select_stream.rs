@@ -140,6 +140,10 @@ fn chunked_selects_read_in_windows_answer_as_whole_ones() {
         "SELECT i FROM cpu LIMIT 1".to_string(),
         "SELECT used, v FROM mem, cpu2 OFFSET 29990".to_string(),
         "SELECT * FROM cpu OFFSET 40000".to_string(),
+        // Several sources, each its own measurement, answered in name order.
+        "SELECT v, used FROM cpu2, mem, cpu WHERE host != 'h1' LIMIT 700 OFFSET 100".to_string(),
+        "SELECT * FROM cpu, cpu".to_string(),
+        "SELECT used, v FROM /cpu/, mem ORDER BY time DESC".to_string(),
     ];
     for q in &queries {
         for epoch in ["ns", "rfc3339"] {

@@ -447,15 +447,32 @@ const WINDOW_POINTS_MAX: u64 = 4_000_000;
 
 impl Prepared {
     /// Whether the answer can be read in time windows: a raw SELECT of one source whose output
-    /// is one series per measurement in time order (no GROUP BY tags), nothing that counts
-    /// series or points across the whole answer (SLIMIT, SOFFSET, the `max-select-*` limits)
+    /// is one series per measurement in time order (no GROUP BY tags; one source, or several
+    /// each naming a measurement of its own), nothing that counts series or points across the
+    /// whole answer (SLIMIT, SOFFSET, the `max-select-*` limits)
     /// and no subquery. LIMIT and OFFSET, which count a measurement's rows, are applied as its
     /// windows are sent.
     pub(super) fn streams(&self) -> bool {
         let query::select::Plan::Raw { stmt, .. } = &self.plan else {
             return false;
         };
-        self.scans.len() == 1
+        let names: Vec<&str> = self
+            .scans
+            .iter()
+            .filter_map(|s| match &s.measurements {
+                query::MeasurementMatch::Name(n) => Some(n.as_str()),
+                query::MeasurementMatch::Regex(_) => None,
+            })
+            .collect();
+        // Several sources stream when each names one measurement of its own (their series are
+        // then the measurements, answered in name order).
+        let sources_apart = self.scans.len() == 1
+            || (names.len() == self.scans.len()
+                && names
+                    .iter()
+                    .enumerate()
+                    .all(|(i, n)| !names[..i].contains(n)));
+        sources_apart
             && !self.subqueries
             && matches!(stmt.group_by, query::GroupTags::None)
             && stmt.slimit == 0
@@ -489,10 +506,13 @@ pub(super) async fn stream<S: PartSink>(
         return Ok(Streamed::Failed("internal error: not a raw SELECT".into()));
     };
     let descending = stmt.descending;
-    let Some(scan) = p.scans.first() else {
-        return Ok(Streamed::Done);
-    };
-    let whole = profile(core, scan, None).await;
+    // The measurements met, in the answer's (name) order, each with the scan that reads it.
+    let mut sources: Vec<(Vec<u8>, &ScanRequest)> = Vec::new();
+    for scan in &p.scans {
+        let met = profile(core, scan, None).await.measurements;
+        sources.extend(met.into_iter().map(|m| (m, scan)));
+    }
+    sources.sort_by(|a, b| a.0.cmp(&b.0));
     // The cores reduce each window as the statement says (under a LIMIT each series is cut to
     // its OFFSET + LIMIT first rows of the window); the window's rows are put in order without
     // LIMIT and OFFSET, which count a measurement's rows over all its windows (`Measured`).
@@ -504,20 +524,16 @@ pub(super) async fn stream<S: PartSink>(
     }
     let order = std::sync::Arc::new(unlimited);
     let mut measured = Measured::new(stmt.limit, stmt.offset);
-    let per_measurement = whole.measurements.len() > 1;
     let mut reading: Option<(glommio::Task<StatementResult>, usize)> = None;
-    for (index, m) in whole.measurements.iter().enumerate() {
-        let mut scan = scan.clone();
-        let mut shape = whole.clone();
-        if per_measurement {
-            let Ok(name) = std::str::from_utf8(m) else {
-                // Names are UTF-8 (the line protocol decoder checks it); one that is not
-                // cannot be named in a scan.
-                return Ok(Streamed::Failed("invalid measurement name".into()));
-            };
-            scan.measurements = query::MeasurementMatch::Name(name.to_string());
-            shape = profile(core, &scan, None).await;
-        }
+    for (index, (m, source)) in sources.iter().enumerate() {
+        let mut scan = (*source).clone();
+        let Ok(name) = std::str::from_utf8(m) else {
+            // Names are UTF-8 (the line protocol decoder checks it); one that is not cannot be
+            // named in a scan.
+            return Ok(Streamed::Failed("invalid measurement name".into()));
+        };
+        scan.measurements = query::MeasurementMatch::Name(name.to_string());
+        let shape = profile(core, &scan, None).await;
         if shape.rows == 0 {
             continue;
         }
