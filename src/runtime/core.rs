@@ -1049,7 +1049,7 @@ impl Core {
     }
 
     /// Compacts partition `idx`'s small segment files in the background while compactions are
-    /// due (`[data] compact-min-files`); one at a time per partition.
+    /// due (`[data] compact-min-files`) and the disk is not low; one at a time per partition.
     pub fn maybe_compact(self: &Rc<Self>, idx: usize) {
         let (min_files, small) = (
             self.config.data.compact_min_files,
@@ -1061,7 +1061,9 @@ impl Core {
         self.compacting.borrow_mut().push(idx);
         let core = self.clone();
         glommio::spawn_local(async move {
-            loop {
+            // A compaction writes its output before it deletes its inputs: none starts while
+            // the disk is below `min-free-disk-bytes` (the next seal tries again).
+            while !core.disk_low() {
                 match crate::storage::compact(&core.partitions, idx, min_files, small).await {
                     Ok(true) => {}
                     Ok(false) => break,

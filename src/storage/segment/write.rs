@@ -128,10 +128,11 @@ pub struct SegmentFileWriter {
 }
 
 impl SegmentFileWriter {
-    /// Creates `path` (truncating it); the side file is `path` with `.idx` added, unlinked at once.
+    /// Creates `path` (truncating it); the side file is `path` with `.idx.tmp` added, unlinked
+    /// at once (a crash in between leaves a `.tmp` file, which start-up deletes).
     pub fn create(path: &Path) -> std::io::Result<Self> {
         let mut side = path.as_os_str().to_owned();
-        side.push(".idx");
+        side.push(".idx.tmp");
         let side = Path::new(&side);
         let index = OpenOptions::new()
             .read(true)
