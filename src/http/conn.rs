@@ -187,9 +187,10 @@ impl<H: Handler> Conn<H> {
         };
         let mut timeline = Timeline::start();
         let mut meta = Meta::of(&head);
-        if let Err(resp) = self.handler.check_head(&head) {
-            return self.reject_unread(&head, resp, &mut meta).await;
-        }
+        let checked = match self.handler.check_head(&head) {
+            Ok(checked) => checked,
+            Err(resp) => return self.reject_unread(&head, resp, &mut meta).await,
+        };
         let max = self.limits.body_bytes_max as u64;
         if max != 0 && head.content_length.is_some_and(|len| len > max) {
             let resp = Response::error(413, &BodyError::TooLarge.to_string());
@@ -231,7 +232,7 @@ impl<H: Handler> Conn<H> {
         let resp = if self.unread() == 0 && self.handler.stops_on_hangup(&req.head) {
             // The handler is polled first: an answer ready with the hang-up is still given.
             let handler = self.handler.clone();
-            let answer = async { Some(handler.handle(&mut req).await) };
+            let answer = async { Some(handler.handle(&mut req, checked).await) };
             let hangup = async {
                 hangup(&self.stream).await;
                 None
@@ -241,7 +242,7 @@ impl<H: Handler> Conn<H> {
                 None => return Next::Drop,
             }
         } else {
-            self.handler.handle(&mut req).await
+            self.handler.handle(&mut req, checked).await
         };
         recycle_body_buffer(req.body);
         if self.drain.is_draining() {
