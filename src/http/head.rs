@@ -369,7 +369,11 @@ pub fn parse_query_string(q: &[u8]) -> Vec<(String, String)> {
 
 fn percent_decode(raw: &[u8]) -> Option<String> {
     let out: Vec<u8> = decoded(raw).collect::<Option<_>>()?;
-    Some(String::from_utf8_lossy(&out).into_owned())
+    // Valid UTF-8 (nearly always) becomes the String without a copy.
+    Some(
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
 }
 
 /// Whether `raw` percent-decodes (valid escapes only) to exactly `want`.
