@@ -67,6 +67,8 @@ run_lineshard() { # name bin size
   local dir
   dir=$(mktemp -d "$WORK/ls.XXXXXX")
   mkdir -p "$dir/data"
+  # Made here, not by the background job's redirection: the address is read from it at once.
+  : > "$dir/log"
   taskset -c "$SERVER_CORES" "$2" --bind 127.0.0.1:0 --data-dir "$dir/data" --cores 1 --fsync "$FSYNC" \
     > "$dir/log" 2>&1 &
   local pid=$! addr="" i

@@ -17,6 +17,8 @@ use lineshard::http::{
 struct Echo;
 
 impl Handler for Echo {
+    type Checked = ();
+
     fn check_head(&self, head: &RequestHead) -> Result<(), Response> {
         if head.path.starts_with("/reject") {
             return Err(Response::error(404, "database not found: \"nope\""));
@@ -24,7 +26,7 @@ impl Handler for Echo {
         Ok(())
     }
 
-    async fn handle(&self, req: &mut Request) -> Response {
+    async fn handle(&self, req: &mut Request, _checked: ()) -> Response {
         let mut body = format!(
             "{:?} {} {} ",
             req.head.method, req.head.path, req.head.query

@@ -27,11 +27,13 @@ impl Drop for Guard {
 }
 
 impl Handler for Probe {
+    type Checked = ();
+
     fn check_head(&self, _head: &RequestHead) -> Result<(), Response> {
         Ok(())
     }
 
-    async fn handle(&self, req: &mut Request) -> Response {
+    async fn handle(&self, req: &mut Request, _checked: ()) -> Response {
         if req.head.path == "/fast" {
             return Response::no_content();
         }

@@ -88,7 +88,10 @@ impl Api {
 }
 
 impl crate::http::Handler for Api {
-    fn check_head(&self, head: &RequestHead) -> Result<(), Response> {
+    /// A write's target (database, retention policy, precision), parsed once.
+    type Checked = Option<write::WriteTarget>;
+
+    fn check_head(&self, head: &RequestHead) -> Result<Self::Checked, Response> {
         let Some(r) = route(&head.path) else {
             return Err(ApiError::NotFound.into());
         };
@@ -96,7 +99,7 @@ impl crate::http::Handler for Api {
             return Err(ApiError::MethodNotAllowed.into());
         }
         if head.method == Method::Options {
-            return Ok(());
+            return Ok(None);
         }
         // 1.x: authentication (401) wraps /query and /write; the write's own checks (400, 404)
         // come next, then authorization (403), here only when the principal is already known.
@@ -121,12 +124,12 @@ impl crate::http::Handler for Api {
         let target = match r {
             Route::WriteV1 => write::target_v1(&self.core, head).map_err(ApiError::from)?,
             Route::WriteV2 => write::target_v2(&self.core, head).map_err(ApiError::from)?,
-            _ => return Ok(()),
+            _ => return Ok(None),
         };
         if let Some(auth::Early::Known(p)) = &early {
             auth::authorize_write(p, target.db())?;
         }
-        Ok(())
+        Ok(Some(target))
     }
 
     /// A query stops when its client leaves (1.x cancels the request's context).
@@ -134,7 +137,7 @@ impl crate::http::Handler for Api {
         route(&head.path) == Some(Route::Query)
     }
 
-    async fn handle(&self, req: &mut Request) -> Response {
+    async fn handle(&self, req: &mut Request, checked: Self::Checked) -> Response {
         let Some(r) = route(&req.head.path) else {
             return ApiError::NotFound.into();
         };
@@ -163,10 +166,11 @@ impl crate::http::Handler for Api {
         };
         match r {
             Route::WriteV1 | Route::WriteV2 => {
-                let target = if r == Route::WriteV1 {
-                    write::target_v1(&self.core, &req.head)
-                } else {
-                    write::target_v2(&self.core, &req.head)
+                // The database may have been dropped while the body was read: asked again.
+                let target = match checked {
+                    Some(t) => write::still_there(&self.core, t),
+                    None if r == Route::WriteV1 => write::target_v1(&self.core, &req.head),
+                    None => write::target_v2(&self.core, &req.head),
                 };
                 let target = target.map_err(ApiError::from);
                 match target.and_then(|t| auth::authorize_write(&principal, t.db()).map(|_| t)) {

@@ -47,10 +47,9 @@ impl Params {
 fn format_of(head: &RequestHead) -> (Format, &'static str) {
     let pretty = head.query_param("pretty").as_deref() == Some("true");
     let accept = head
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("accept"))
-        .map(|(_, v)| &v[..]);
+        .headers()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"accept"))
+        .map(|(_, v)| v);
     Format::negotiate(accept, pretty)
 }
 

@@ -26,8 +26,8 @@ use super::{Drain, Exchange, Handler, HttpLimits, Request, DRAIN_IDLE_GRACE};
 /// Bytes asked of the socket per read while reading heads and chunked bodies.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Read size while a connection waits for its next request with nothing buffered, and while
-/// it completes a head that came in part: each read zeroes its room first, and a slow client
-/// (one byte a read) must not cost a 64 KiB memset per byte.
+/// it completes a head that came in part: a slow client (one byte a read) must not make the
+/// read buffer grow by 64 KiB a byte.
 const IDLE_READ_BYTES: usize = 4 * 1024;
 /// Largest single read straight into a Content-Length body.
 const BODY_READ_BYTES_MAX: usize = 4 << 20;
@@ -81,6 +81,7 @@ pub async fn serve_connection<H: Handler>(
         drain,
         rbuf: Vec::new(),
         rpos: 0,
+        rend: 0,
         wbuf: Vec::new(),
     };
     conn.run().await;
@@ -126,9 +127,12 @@ struct Conn<H> {
     limits: Rc<HttpLimits>,
     /// Set when the core shuts down: answers close the connection, idle waits are short.
     drain: Rc<Drain>,
-    /// Bytes read; `rbuf[rpos..]` is not consumed yet.
+    /// Bytes read are `rbuf[..rend]`, of which `rbuf[rpos..rend]` are not consumed yet. The
+    /// bytes past `rend` are initialized room (stale bytes or zeros) that the next read fills,
+    /// so a connection zeroes its read room once, not at every read.
     rbuf: Vec<u8>,
     rpos: usize,
+    rend: usize,
     /// Encoded responses not yet written.
     wbuf: Vec<u8>,
 }
@@ -187,9 +191,10 @@ impl<H: Handler> Conn<H> {
         };
         let mut timeline = Timeline::start();
         let mut meta = Meta::of(&head);
-        if let Err(resp) = self.handler.check_head(&head) {
-            return self.reject_unread(&head, resp, &mut meta).await;
-        }
+        let checked = match self.handler.check_head(&head) {
+            Ok(checked) => checked,
+            Err(resp) => return self.reject_unread(&head, resp, &mut meta).await,
+        };
         let max = self.limits.body_bytes_max as u64;
         if max != 0 && head.content_length.is_some_and(|len| len > max) {
             let resp = Response::error(413, &BodyError::TooLarge.to_string());
@@ -231,7 +236,7 @@ impl<H: Handler> Conn<H> {
         let resp = if self.unread() == 0 && self.handler.stops_on_hangup(&req.head) {
             // The handler is polled first: an answer ready with the hang-up is still given.
             let handler = self.handler.clone();
-            let answer = async { Some(handler.handle(&mut req).await) };
+            let answer = async { Some(handler.handle(&mut req, checked).await) };
             let hangup = async {
                 hangup(&self.stream).await;
                 None
@@ -241,7 +246,7 @@ impl<H: Handler> Conn<H> {
                 None => return Next::Drop,
             }
         } else {
-            self.handler.handle(&mut req).await
+            self.handler.handle(&mut req, checked).await
         };
         recycle_body_buffer(req.body);
         if self.drain.is_draining() {
@@ -415,7 +420,7 @@ impl<H: Handler> Conn<H> {
         let mut deadline = (self.unread() > 0).then(|| Instant::now() + limits.header_read_timeout);
         let mut scanned = 0; // bytes of the unread part already searched for the blank line
         loop {
-            let pending = &self.rbuf[self.rpos..];
+            let pending = &self.rbuf[self.rpos..self.rend];
             if may_hold_head(pending, scanned) || pending.len() > limits.header_bytes_max {
                 match parse_head(pending, &limits) {
                     Ok(HeadStatus::Complete(head, used)) => {
@@ -495,7 +500,7 @@ impl<H: Handler> Conn<H> {
             ChunkedDecoder::new(self.limits.body_bytes_max, self.limits.header_bytes_max);
         let mut body = Vec::new();
         loop {
-            match decoder.feed(&self.rbuf[self.rpos..], &mut body) {
+            match decoder.feed(&self.rbuf[self.rpos..self.rend], &mut body) {
                 Ok(used) => self.rpos += used,
                 Err(e) => return Ok(Err(e)),
             }
@@ -523,25 +528,26 @@ impl<H: Handler> Conn<H> {
     }
 
     fn unread(&self) -> usize {
-        self.rbuf.len() - self.rpos
+        self.rend - self.rpos
     }
 
     /// Flushes pending responses, then reads more bytes into the buffer (at least one, or `Gone`).
     async fn fill(&mut self, wait: Duration, room: usize) -> Result<usize, Gone> {
         self.flush().await?;
         if self.rpos > 0 {
-            self.rbuf.drain(..self.rpos);
+            self.rbuf.copy_within(self.rpos..self.rend, 0);
+            self.rend -= self.rpos;
             self.rpos = 0;
         }
-        let old = self.rbuf.len();
-        self.rbuf.resize(old + room, 0);
-        let mut filled = Filled {
-            buf: &mut self.rbuf,
-            len: old,
-        };
-        let n = read_with_timeout(&mut self.stream, &mut filled.buf[old..], wait).await;
-        filled.len = old + n.as_ref().map_or(0, |&n| n);
-        n
+        let old = self.rend;
+        if self.rbuf.len() < old + room {
+            self.rbuf.resize(old + room, 0);
+        }
+        // A read whose future is dropped before it ends (the drain's race in `wait_idle`)
+        // leaves `rend` where it was: the room is never taken for received bytes.
+        let n = read_with_timeout(&mut self.stream, &mut self.rbuf[old..old + room], wait).await?;
+        self.rend = old + n;
+        Ok(n)
     }
 
     /// Waits for the next request with nothing buffered, at most `wait`; once the core drains, at
@@ -556,7 +562,7 @@ impl<H: Handler> Conn<H> {
         self.flush().await?;
         let drain = Rc::clone(&self.drain);
         // A read that loses the race took nothing (glommio reads a socket on readiness), and
-        // leaves the read buffer empty (`Filled`).
+        // leaves the read buffer empty (`rend` moves only once a read returned).
         let read = async { Some(self.fill_idle(wait).await) };
         let drained = async {
             drain.started().await;
@@ -574,19 +580,17 @@ impl<H: Handler> Conn<H> {
     /// the reactor's receive buffer.
     async fn fill_idle(&mut self, wait: Duration) -> Result<usize, Gone> {
         self.flush().await?;
-        self.rbuf.clear();
         self.rpos = 0;
+        self.rend = 0;
         if self.rbuf.capacity() > IDLE_READ_BYTES {
             self.rbuf = Vec::new();
         }
-        self.rbuf.resize(IDLE_READ_BYTES, 0);
-        let mut filled = Filled {
-            buf: &mut self.rbuf,
-            len: 0,
-        };
-        let n = read_with_timeout(&mut self.stream, &mut filled.buf[..], wait).await;
-        filled.len = n.as_ref().map_or(0, |&n| n);
-        n
+        if self.rbuf.len() < IDLE_READ_BYTES {
+            self.rbuf.resize(IDLE_READ_BYTES, 0);
+        }
+        let room = &mut self.rbuf[..IDLE_READ_BYTES];
+        self.rend = read_with_timeout(&mut self.stream, room, wait).await?;
+        Ok(self.rend)
     }
 
     async fn flush(&mut self) -> Result<(), Gone> {
@@ -630,20 +634,6 @@ async fn hangup(stream: &TcpStream) {
     match stream.peek(&mut byte).await {
         Ok(0) | Err(_) => {}
         Ok(_) => std::future::pending::<()>().await,
-    }
-}
-
-/// A read buffer grown for a read: cut back to `len` (the bytes it really holds) when dropped,
-/// also when the read's future is dropped before it ends (the drain's race in `wait_idle`):
-/// otherwise the room zeroed for the read would be taken for received bytes.
-struct Filled<'a> {
-    buf: &'a mut Vec<u8>,
-    len: usize,
-}
-
-impl Drop for Filled<'_> {
-    fn drop(&mut self) {
-        self.buf.truncate(self.len);
     }
 }
 

@@ -45,8 +45,8 @@ pub struct RequestHead {
     pub query: String,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor_version: u8,
-    /// Header names lowercased, values as sent, in order.
-    pub headers: Vec<(String, Vec<u8>)>,
+    /// Header names lowercased, values as sent, in order ([`RequestHead::headers`]).
+    fields: HeaderFields,
     /// `None` when absent or when the body is chunked (chunked wins, as in Go).
     pub content_length: Option<u64>,
     pub chunked: bool,
@@ -56,13 +56,66 @@ pub struct RequestHead {
     pub keep_alive: bool,
 }
 
+/// A head's header fields in one buffer: each field is its lowercased name, then its value,
+/// `ends` holding where each name and each value ends. Two allocations a head, whatever the
+/// number of fields, instead of two a field (the head outlives the read buffer it came from,
+/// which reads of the body reuse).
+#[derive(Debug, Clone, Default)]
+struct HeaderFields {
+    bytes: Vec<u8>,
+    /// (end of the name, end of the value) in `bytes`, in the order of the request.
+    ends: Vec<(usize, usize)>,
+}
+
+impl HeaderFields {
+    fn of(parsed: &[httparse::Header<'_>]) -> HeaderFields {
+        let len = parsed.iter().map(|h| h.name.len() + h.value.len()).sum();
+        let mut fields = HeaderFields {
+            bytes: Vec::with_capacity(len),
+            ends: Vec::with_capacity(parsed.len()),
+        };
+        for h in parsed {
+            let name_at = fields.bytes.len();
+            fields.bytes.extend_from_slice(h.name.as_bytes());
+            fields.bytes[name_at..].make_ascii_lowercase();
+            let name_end = fields.bytes.len();
+            fields.bytes.extend_from_slice(h.value);
+            fields.ends.push((name_end, fields.bytes.len()));
+        }
+        fields
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().map(|&(_, value_end)| value_end));
+        starts
+            .zip(&self.ends)
+            .map(|(start, &(name_end, value_end))| {
+                (
+                    &self.bytes[start..name_end],
+                    &self.bytes[name_end..value_end],
+                )
+            })
+    }
+}
+
 impl RequestHead {
+    /// Header names (lowercased) and values as sent, in order.
+    pub fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.fields.iter()
+    }
+
     /// The first value of a header, by lowercased name.
     pub fn header(&self, lower_name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(name, _)| name == lower_name)
-            .map(|(_, value)| value.as_slice())
+        self.headers()
+            .find(|&(name, _)| name == lower_name.as_bytes())
+            .map(|(_, value)| value)
+    }
+
+    /// All values of a header, by lowercased name, in order.
+    fn header_values<'a>(&'a self, lower_name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers()
+            .filter(move |&(name, _)| name == lower_name.as_bytes())
+            .map(|(_, value)| value)
     }
 
     /// The first occurrence of `key` in the query, percent- and '+'-decoded.
@@ -146,10 +199,23 @@ pub enum HeadStatus {
     Partial,
 }
 
+/// Header slots for httparse kept on the stack: the default `max-header-count`.
+const HEADER_SLOTS_ON_STACK: usize = crate::limits::HEADER_COUNT_MAX_DEFAULT;
+
 /// Parses a request head at the start of `buf`.
 pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<HeadStatus, HeadError> {
-    let mut slots = vec![httparse::EMPTY_HEADER; limits.header_count_max.max(1)];
-    let mut req = httparse::Request::new(&mut slots);
+    // httparse fills a caller's array of slots: on the stack up to the default limit, so a
+    // head costs no allocation for them.
+    let mut stack = [httparse::EMPTY_HEADER; HEADER_SLOTS_ON_STACK];
+    let mut heap = Vec::new();
+    let count = limits.header_count_max.max(1);
+    let slots = if count <= HEADER_SLOTS_ON_STACK {
+        &mut stack[..count]
+    } else {
+        heap.resize(count, httparse::EMPTY_HEADER);
+        &mut heap[..]
+    };
+    let mut req = httparse::Request::new(slots);
     let consumed = match req.parse(buf) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() > limits.header_bytes_max => {
@@ -165,12 +231,8 @@ pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<HeadStatus, HeadErr
     let method = Method::from_token(req.method.unwrap_or(""));
     let target = req.path.unwrap_or("/");
     let minor_version = req.version.unwrap_or(1);
-    let headers: Vec<(String, Vec<u8>)> = req
-        .headers
-        .iter()
-        .map(|h| (h.name.to_ascii_lowercase(), h.value.to_vec()))
-        .collect();
-    let head = frame(method, target, minor_version, headers)?;
+    let fields = HeaderFields::of(req.headers);
+    let head = frame(method, target, minor_version, fields)?;
     Ok(HeadStatus::Complete(head, consumed))
 }
 
@@ -191,7 +253,7 @@ fn frame(
     method: Method,
     target: &str,
     minor_version: u8,
-    headers: Vec<(String, Vec<u8>)>,
+    fields: HeaderFields,
 ) -> Result<RequestHead, HeadError> {
     let (path, query) = split_target(target);
     let mut head = RequestHead {
@@ -199,16 +261,16 @@ fn frame(
         path,
         query,
         minor_version,
-        headers,
+        fields,
         content_length: None,
         chunked: false,
         expect_continue: false,
         gzip: false,
         keep_alive: minor_version >= 1,
     };
-    head.chunked = transfer_chunked(&head.headers)?;
+    head.chunked = transfer_chunked(head.header_values("transfer-encoding"))?;
     if !head.chunked {
-        head.content_length = content_length(&head.headers)?;
+        head.content_length = content_length(head.header_values("content-length"))?;
     } else if head.header("content-length").is_some() {
         // Both framings: chunked wins (RFC 9112 6.3), but never reuse a connection a proxy may
         // have framed differently (request smuggling).
@@ -247,12 +309,9 @@ fn split_target(target: &str) -> (String, String) {
     }
 }
 
-fn transfer_chunked(headers: &[(String, Vec<u8>)]) -> Result<bool, HeadError> {
+fn transfer_chunked<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<bool, HeadError> {
     let mut chunked = false;
-    for (name, value) in headers {
-        if name != "transfer-encoding" {
-            continue;
-        }
+    for value in values {
         for coding in value.split(|&b| b == b',') {
             let coding = coding.trim_ascii();
             if coding.eq_ignore_ascii_case(b"chunked") {
@@ -265,12 +324,9 @@ fn transfer_chunked(headers: &[(String, Vec<u8>)]) -> Result<bool, HeadError> {
     Ok(chunked)
 }
 
-fn content_length(headers: &[(String, Vec<u8>)]) -> Result<Option<u64>, HeadError> {
+fn content_length<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<Option<u64>, HeadError> {
     let mut length = None;
-    for (name, value) in headers {
-        if name != "content-length" {
-            continue;
-        }
+    for value in values {
         let parsed = parse_decimal(value.trim_ascii()).ok_or(HeadError::BadContentLength)?;
         if length.is_some_and(|l| l != parsed) {
             return Err(HeadError::BadContentLength);
@@ -313,7 +369,11 @@ pub fn parse_query_string(q: &[u8]) -> Vec<(String, String)> {
 
 fn percent_decode(raw: &[u8]) -> Option<String> {
     let out: Vec<u8> = decoded(raw).collect::<Option<_>>()?;
-    Some(String::from_utf8_lossy(&out).into_owned())
+    // Valid UTF-8 (nearly always) becomes the String without a copy.
+    Some(
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
 }
 
 /// Whether `raw` percent-decodes (valid escapes only) to exactly `want`.

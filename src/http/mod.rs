@@ -78,14 +78,19 @@ pub struct Request {
 /// Handlers are per-core and `Rc`-based, so the futures are deliberately not `Send`.
 #[allow(async_fn_in_trait)] // not Send by design: one executor per core, nothing crosses threads
 pub trait Handler {
+    /// What [`Handler::check_head`] hands on to [`Handler::handle`] for the same request.
+    type Checked;
+
     /// Called once the head is parsed, before the body is read and before `100 Continue` is sent.
     /// `Err(resp)` rejects early (404 db, 405, 401...): the connection answers `resp` and, as the body
     /// was not read, drains a small body or closes.
-    fn check_head(&self, head: &RequestHead) -> Result<(), Response>;
+    /// `Ok` carries what the check learned (a write's parsed parameters) on to `handle`, so that
+    /// it is not worked out twice.
+    fn check_head(&self, head: &RequestHead) -> Result<Self::Checked, Response>;
 
     /// Answers a complete request. The handler may take the body out of `req` and give its
     /// buffer back early with [`recycle_body_buffer`] once it is done reading it.
-    async fn handle(&self, req: &mut Request) -> Response;
+    async fn handle(&self, req: &mut Request, checked: Self::Checked) -> Response;
 
     /// Whether the connection stops this request's handler when the client hangs up before the
     /// answer (a query that nobody will read). The connection then watches the socket while the

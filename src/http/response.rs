@@ -8,6 +8,7 @@ use futures_lite::Stream;
 use std::cell::Cell;
 use std::fmt::Write as _;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -137,12 +138,13 @@ pub fn encode_response(resp: &Response, ctx: &EncodeCtx<'_>, out: &mut Vec<u8>) 
     } else {
         "HTTP/1.1"
     };
-    let _ = write!(
-        Bytes(out),
-        "{version} {} {}\r\n",
-        resp.status,
-        reason(resp.status)
-    );
+    // Pieces pushed one by one rather than through `write!`: this runs for every answer.
+    out.extend_from_slice(version.as_bytes());
+    out.push(b' ');
+    push_decimal(out, u64::from(resp.status));
+    out.push(b' ');
+    out.extend_from_slice(reason(resp.status).as_bytes());
+    out.extend_from_slice(b"\r\n");
     if !resp.has_header("Content-Type") {
         header(out, "Content-Type", b"application/json");
     }
@@ -169,7 +171,9 @@ pub fn encode_response(resp: &Response, ctx: &EncodeCtx<'_>, out: &mut Vec<u8>) 
             header(out, "Transfer-Encoding", b"chunked");
         }
     } else if !(resp.status < 200 || resp.status == 204 || resp.status == 304) {
-        let _ = write!(Bytes(out), "Content-Length: {}\r\n", resp.body.len());
+        out.extend_from_slice(b"Content-Length: ");
+        push_decimal(out, resp.body.len() as u64);
+        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
     if !ctx.head_request {
@@ -200,12 +204,39 @@ pub const CHUNKED_BODY_END: &[u8] = b"0\r\n\r\n";
 fn header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
-    out.extend(
-        value
-            .iter()
-            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-    );
+    let at = out.len();
+    out.extend_from_slice(value);
+    if memchr::memchr2(b'\r', b'\n', value).is_some() {
+        for b in &mut out[at..] {
+            if *b == b'\r' || *b == b'\n' {
+                *b = b' ';
+            }
+        }
+    }
     out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Appends the `width` low hex digits of `n`, lowercase, zero-padded.
+fn push_hex(out: &mut String, n: u64, width: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..width).rev() {
+        out.push(char::from(HEX[(n >> (4 * i)) as usize & 0xf]));
+    }
 }
 
 /// `fmt::Write` over a byte vector, for numbers in the status line and Content-Length.
@@ -294,20 +325,21 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
-/// The current `Date` header value, recomputed at most once per second per thread.
-pub(crate) fn current_date() -> String {
+/// The current `Date` header value, recomputed at most once per second per thread (shared,
+/// not copied, by the answers of that second).
+pub(crate) fn current_date() -> Rc<str> {
     thread_local! {
         static CACHE: Cell<u64> = const { Cell::new(u64::MAX) };
-        static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        static TEXT: std::cell::RefCell<Rc<str>> = std::cell::RefCell::new(Rc::from(""));
     }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     if CACHE.with(Cell::get) != now {
         CACHE.with(|c| c.set(now));
-        TEXT.with(|t| *t.borrow_mut() = http_date(now));
+        TEXT.with(|t| *t.borrow_mut() = Rc::from(http_date(now)));
     }
-    TEXT.with(|t| t.borrow().clone())
+    TEXT.with(|t| Rc::clone(&t.borrow()))
 }
 
 /// A fresh request id shaped like a version-1 (time-based) UUID, as InfluxDB's `uuid.TimeUUID()`:
@@ -334,19 +366,43 @@ pub fn new_request_id() -> String {
     });
     let node = NODE.with(|n| *n);
     let clock_seq = (node >> 32 ^ node) as u16 & 0x3fff | 0x8000;
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        ticks as u32,
-        (ticks >> 32) as u16,
-        (ticks >> 48) as u16 & 0x0fff | 0x1000,
-        clock_seq,
-        node
-    )
+    // "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", without the formatting machinery (every request
+    // that names no id of its own gets one).
+    let mut id = String::with_capacity(36);
+    push_hex(&mut id, ticks & 0xffff_ffff, 8);
+    id.push('-');
+    push_hex(&mut id, ticks >> 32 & 0xffff, 4);
+    id.push('-');
+    push_hex(&mut id, ticks >> 48 & 0x0fff | 0x1000, 4);
+    id.push('-');
+    push_hex(&mut id, u64::from(clock_seq), 4);
+    id.push('-');
+    push_hex(&mut id, node, 12);
+    id
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_and_hex_pieces_read_as_the_formatter_writes_them() {
+        for n in [0u64, 1, 9, 10, 204, 65_535, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
+        for (n, width) in [
+            (0u64, 4),
+            (0xabc, 4),
+            (0xdead_beef, 8),
+            (0x0123_4567_89ab, 12),
+        ] {
+            let mut out = String::new();
+            push_hex(&mut out, n, width);
+            assert_eq!(out, format!("{n:0w$x}", w = width as usize));
+        }
+    }
 
     fn encode(resp: &Response, head_request: bool, minor_version: u8, keep_alive: bool) -> String {
         let ctx = EncodeCtx {

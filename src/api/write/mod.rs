@@ -79,6 +79,15 @@ pub fn target_v1(core: &Core, head: &RequestHead) -> Result<WriteTarget, WriteEr
     })
 }
 
+/// A target parsed before the body was read, with its database checked again (the one check
+/// of [`target_v1`] and [`target_v2`] whose answer can change meanwhile).
+pub fn still_there(core: &Core, target: WriteTarget) -> Result<WriteTarget, WriteError> {
+    if !catalog_has_db(core, &target.db) {
+        return Err(WriteError::DatabaseNotFound(target.db));
+    }
+    Ok(target)
+}
+
 /// `/api/v2/write?bucket=db[/rp]&org=&precision=`: 1.8's compatibility endpoint.
 pub fn target_v2(core: &Core, head: &RequestHead) -> Result<WriteTarget, WriteError> {
     let bucket = head.query_param("bucket").unwrap_or_default();
