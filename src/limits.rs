@@ -69,7 +69,7 @@ pub const COMPACT_MIN_FILES_DEFAULT: usize = 8;
 pub const COMPACT_SMALL_FILE_BYTES_DEFAULT: u64 = 4 * 1_048_576;
 /// Most input bytes one compaction merges.
 pub const COMPACT_INPUT_BYTES_MAX: u64 = 64 * 1_048_576;
-/// Most input files one compaction merges: a merge holds two 64 KiB read windows per input.
+/// Most input files one compaction merges: a merge holds two 16 KiB read windows per input.
 pub const COMPACT_INPUT_FILES_MAX: usize = 32;
 /// Default series per database; 1.x `max-series-per-database`; 0 in the config = unlimited.
 pub const SERIES_PER_DATABASE_MAX_DEFAULT: u64 = 1_000_000;

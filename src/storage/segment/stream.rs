@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Bytes one read of the footer or of blocks asks for (more when one entry or block is larger).
-const WINDOW: usize = 64 * 1024;
+const WINDOW: usize = 16 * 1024;
 
 /// See the module doc. [`SegmentStream::next_series`] gives the footer's entries in order; the
 /// footer's CRC is checked when the last one has been read (before `next_series` answers

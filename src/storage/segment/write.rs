@@ -208,7 +208,7 @@ impl SegmentFileWriter {
 }
 
 /// Buffer size of [`SegmentFileWriter`]'s two files.
-const WRITE_BUFFER: usize = 256 * 1024;
+const WRITE_BUFFER: usize = 64 * 1024;
 
 /// Writes one series' blocks to `out` and its index entry to `index`; returns the number of
 /// field values stored.
