@@ -51,7 +51,7 @@ fn query_timeout_stops_a_select_on_every_core() {
     std::fs::write(&conf, "[coordinator]\nquery-timeout = \"1ns\"\n").unwrap();
     let s = Server::start(&["--cores", "2", "--config", conf.to_str().unwrap()]);
     s.create_db("db");
-    let body: String = (0..2000)
+    let body: String = (0..2000i64)
         .map(|i| {
             format!(
                 "m,host=h{} v={i} {}\n",
