@@ -144,6 +144,12 @@ fn chunked_selects_read_in_windows_answer_as_whole_ones() {
         "SELECT v, used FROM cpu2, mem, cpu WHERE host != 'h1' LIMIT 700 OFFSET 100".to_string(),
         "SELECT * FROM cpu, cpu".to_string(),
         "SELECT used, v FROM /cpu/, mem ORDER BY time DESC".to_string(),
+        // SLIMIT and SOFFSET count the measurements that keep rows.
+        "SELECT v FROM /cpu|mem/ SLIMIT 1 SOFFSET 1".to_string(),
+        "SELECT * FROM /cpu/ ORDER BY time DESC SLIMIT 1".to_string(),
+        "SELECT used, v FROM cpu2, mem, cpu WHERE host != 'h1' LIMIT 5 SOFFSET 1".to_string(),
+        "SELECT v FROM /cpu/ LIMIT 3 OFFSET 29995 SOFFSET 1".to_string(),
+        "SELECT v FROM /cpu/ OFFSET 29990 SLIMIT 1".to_string(),
     ];
     for q in &queries {
         for epoch in ["ns", "rfc3339"] {

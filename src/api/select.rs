@@ -446,12 +446,11 @@ const WINDOW_POINTS_MIN: u64 = 1_000;
 const WINDOW_POINTS_MAX: u64 = 4_000_000;
 
 impl Prepared {
-    /// Whether the answer can be read in time windows: a raw SELECT of one source whose output
-    /// is one series per measurement in time order (no GROUP BY tags; one source, or several
-    /// each naming a measurement of its own), nothing that counts series or points across the
-    /// whole answer (SLIMIT, SOFFSET, the `max-select-*` limits)
-    /// and no subquery. LIMIT and OFFSET, which count a measurement's rows, are applied as its
-    /// windows are sent.
+    /// Whether the answer can be read in time windows: a raw SELECT whose output is one series
+    /// per measurement in time order (no GROUP BY tags; one source, or several each naming a
+    /// measurement of its own), no `max-select-*` limit (they count the whole answer's points
+    /// and series before any is sent) and no subquery. LIMIT and OFFSET (a measurement's rows)
+    /// and SLIMIT and SOFFSET (the measurements) are applied as the windows are sent.
     pub(super) fn streams(&self) -> bool {
         let query::select::Plan::Raw { stmt, .. } = &self.plan else {
             return false;
@@ -475,8 +474,6 @@ impl Prepared {
         sources_apart
             && !self.subqueries
             && matches!(stmt.group_by, query::GroupTags::None)
-            && stmt.slimit == 0
-            && stmt.soffset == 0
             && self.limits.points == 0
             && self.limits.series == 0
     }
@@ -515,15 +512,17 @@ pub(super) async fn stream<S: PartSink>(
     sources.sort_by(|a, b| a.0.cmp(&b.0));
     // The cores reduce each window as the statement says (under a LIMIT each series is cut to
     // its OFFSET + LIMIT first rows of the window); the window's rows are put in order without
-    // LIMIT and OFFSET, which count a measurement's rows over all its windows (`Measured`).
+    // LIMIT, OFFSET, SLIMIT and SOFFSET, which count over all the windows (`Measured`).
     let plan = std::sync::Arc::new(p.plan.clone());
     let mut unlimited = p.plan.clone();
     if let query::select::Plan::Raw { stmt, .. } = &mut unlimited {
         stmt.limit = 0;
         stmt.offset = 0;
+        stmt.slimit = 0;
+        stmt.soffset = 0;
     }
     let order = std::sync::Arc::new(unlimited);
-    let mut measured = Measured::new(stmt.limit, stmt.offset);
+    let mut measured = Measured::new(stmt);
     let mut reading: Option<(glommio::Task<StatementResult>, usize)> = None;
     for (index, (m, source)) in sources.iter().enumerate() {
         let mut scan = (*source).clone();
@@ -605,52 +604,98 @@ pub(super) async fn stream<S: PartSink>(
     Ok(Streamed::Done)
 }
 
-/// LIMIT and OFFSET over a streamed measurement's windows: the rows still to skip and to send
-/// of each measurement (by its index in the answer's order).
+/// LIMIT and OFFSET over a streamed measurement's windows (the rows still to skip and to send
+/// of the measurement being sent, by its index in the answer's order), and SLIMIT and SOFFSET
+/// over the measurements (each one a series; one that keeps no row is not counted, as 1.x
+/// counts only series that have rows).
 struct Measured {
     limit: u64,
     offset: u64,
-    /// (index, skipped, sent) of the measurement being sent.
-    current: Option<(usize, u64, u64)>,
+    slimit: u64,
+    soffset: u64,
+    current: Option<Current>,
+    /// Series (measurements with rows) skipped for SOFFSET and sent so far.
+    series_skipped: u64,
+    series_sent: u64,
+}
+
+struct Current {
+    index: usize,
+    rows_skipped: u64,
+    rows_sent: u64,
+    /// `None` until the measurement keeps a row; then whether it is sent (else skipped).
+    sent: Option<bool>,
 }
 
 impl Measured {
-    fn new(limit: u64, offset: u64) -> Self {
+    fn new(stmt: &query::SelectStatement) -> Self {
         Measured {
-            limit,
-            offset,
+            limit: stmt.limit,
+            offset: stmt.offset,
+            slimit: stmt.slimit,
+            soffset: stmt.soffset,
             current: None,
+            series_skipped: 0,
+            series_sent: 0,
         }
     }
 
-    /// Whether measurement `index` has sent its LIMIT rows (its other windows need no read).
+    /// Whether measurement `index` needs no more windows read: it has sent its LIMIT rows, or
+    /// it is skipped for SOFFSET, or SLIMIT series have been sent without it.
     fn is_done(&self, index: usize) -> bool {
-        self.limit > 0
-            && matches!(self.current, Some((i, _, sent)) if i == index && sent >= self.limit)
+        let current = self.current.as_ref().filter(|c| c.index == index);
+        if let Some(c) = current {
+            if c.sent == Some(false) || (self.limit > 0 && c.rows_sent >= self.limit) {
+                return true;
+            }
+        }
+        let sending = current.is_some_and(|c| c.sent == Some(true));
+        self.slimit > 0 && self.series_sent >= self.slimit && !sending
     }
 
-    /// A window of measurement `index` cut to the rows its OFFSET and LIMIT let through.
+    /// A window of measurement `index` cut to the rows its OFFSET and LIMIT, and the statement's
+    /// SOFFSET and SLIMIT, let through.
     fn cut(&mut self, index: usize, mut window: StatementResult) -> StatementResult {
-        if self.limit == 0 && self.offset == 0 {
+        if self.limit == 0 && self.offset == 0 && self.slimit == 0 && self.soffset == 0 {
             return window;
         }
-        let (_, skipped, sent) = match &mut self.current {
-            Some(c) if c.0 == index => c,
-            c => c.insert((index, 0, 0)),
+        let c = match &mut self.current {
+            Some(c) if c.index == index => c,
+            c => c.insert(Current {
+                index,
+                rows_skipped: 0,
+                rows_sent: 0,
+                sent: None,
+            }),
         };
         for series in &mut window.series {
-            let skip = usize::try_from(self.offset - *skipped)
+            let skip = usize::try_from(self.offset - c.rows_skipped)
                 .unwrap_or(usize::MAX)
                 .min(series.values.len());
             series.values.drain(..skip);
-            *skipped += skip as u64;
+            c.rows_skipped += skip as u64;
             if self.limit > 0 {
-                let room = usize::try_from(self.limit - *sent).unwrap_or(usize::MAX);
+                let room = usize::try_from(self.limit - c.rows_sent).unwrap_or(usize::MAX);
                 series.values.truncate(room);
             }
-            *sent += series.values.len() as u64;
+            c.rows_sent += series.values.len() as u64;
         }
         window.series.retain(|s| !s.values.is_empty());
+        if c.sent.is_none() && !window.series.is_empty() {
+            let send = if self.series_skipped < self.soffset {
+                self.series_skipped += 1;
+                false
+            } else if self.slimit > 0 && self.series_sent >= self.slimit {
+                false
+            } else {
+                self.series_sent += 1;
+                true
+            };
+            c.sent = Some(send);
+        }
+        if c.sent == Some(false) {
+            window.series.clear();
+        }
         window
     }
 }
