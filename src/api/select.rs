@@ -6,6 +6,7 @@
 use super::query::{Gone, PartSink, Rows};
 use crate::query::{self, StatementResult};
 use crate::runtime::{Core, ProfileScan, ScanColumnsReduce, ScanReduce};
+use crate::storage::scan::Profile;
 use crate::storage::ScanRequest;
 use std::rc::Rc;
 
@@ -503,11 +504,20 @@ pub(super) async fn stream<S: PartSink>(
         return Ok(Streamed::Failed("internal error: not a raw SELECT".into()));
     };
     let descending = stmt.descending;
-    // The measurements met, in the answer's (name) order, each with the scan that reads it.
-    let mut sources: Vec<(Vec<u8>, &ScanRequest)> = Vec::new();
+    // The measurements met, in the answer's (name) order, each with the scan that reads it and,
+    // when that scan met only it, the scan's profile (its own, not asked again).
+    let mut sources: Vec<(Vec<u8>, &ScanRequest, Option<Profile>)> = Vec::new();
     for scan in &p.scans {
-        let met = profile(core, scan, None).await.measurements;
-        sources.extend(met.into_iter().map(|m| (m, scan)));
+        let whole = profile(core, scan, None).await;
+        if let (1, Some(met)) = (
+            whole.measurements.len(),
+            whole.measurements.first().cloned(),
+        ) {
+            sources.push((met, scan, Some(whole)));
+        } else {
+            let met = whole.measurements.into_iter();
+            sources.extend(met.map(|m| (m, scan, None)));
+        }
     }
     sources.sort_by(|a, b| a.0.cmp(&b.0));
     // The cores reduce each window as the statement says (under a LIMIT each series is cut to
@@ -524,15 +534,18 @@ pub(super) async fn stream<S: PartSink>(
     let order = std::sync::Arc::new(unlimited);
     let mut measured = Measured::new(stmt);
     let mut reading: Option<(glommio::Task<StatementResult>, usize)> = None;
-    for (index, (m, source)) in sources.iter().enumerate() {
-        let mut scan = (*source).clone();
-        let Ok(name) = std::str::from_utf8(m) else {
+    for (index, (m, source, known)) in sources.into_iter().enumerate() {
+        let mut scan = source.clone();
+        let Ok(name) = std::str::from_utf8(&m) else {
             // Names are UTF-8 (the line protocol decoder checks it); one that is not cannot be
             // named in a scan.
             return Ok(Streamed::Failed("invalid measurement name".into()));
         };
         scan.measurements = query::MeasurementMatch::Name(name.to_string());
-        let shape = profile(core, &scan, None).await;
+        let shape = match known {
+            Some(shape) => shape,
+            None => profile(core, &scan, None).await,
+        };
         if shape.rows == 0 {
             continue;
         }
@@ -731,8 +744,8 @@ async fn profile(
     core: &Rc<Core>,
     scan: &ScanRequest,
     grid: Option<&crate::storage::scan::Grid>,
-) -> crate::storage::scan::Profile {
-    let mut merged = crate::storage::scan::Profile::new(grid);
+) -> Profile {
+    let mut merged = Profile::new(grid);
     for p in core
         .ask_all(|_| ProfileScan(scan.clone(), grid.cloned()))
         .await

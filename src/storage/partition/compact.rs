@@ -252,7 +252,7 @@ fn merge_files(inputs: &[PathBuf], out: &Path) -> Result<(u64, (i64, i64)), Stri
     }
     let written = |e: std::io::Error| format!("writing {}: {e}", out.display());
     let mut w = SegmentFileWriter::create(out).map_err(written)?;
-    while let Some(key) = heads.iter().flatten().map(|m| m.key.clone()).min() {
+    while let Some(key) = heads.iter().flatten().map(|m| &m.key).min().cloned() {
         let mut parts = Vec::new();
         for ((s, head), p) in streams.iter_mut().zip(heads.iter_mut()).zip(inputs) {
             if let Some(m) = head.take_if(|m| m.key == key) {

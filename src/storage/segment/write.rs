@@ -24,10 +24,7 @@ pub fn encode_segment(db: &str, rp: &str, series: &[SeriesData]) -> Vec<u8> {
 pub struct SegmentEncoder {
     out: Vec<u8>,
     index: Vec<u8>,
-    series: u64,
-    value_count: u64,
-    min_all: i64,
-    max_all: i64,
+    totals: Totals,
 }
 
 impl Default for SegmentEncoder {
@@ -44,32 +41,26 @@ impl SegmentEncoder {
         SegmentEncoder {
             out,
             index: Vec::new(),
-            series: 0,
-            value_count: 0,
-            min_all: i64::MAX,
-            max_all: i64::MIN,
+            totals: Totals::new(),
         }
     }
 
     /// Adds one series' blocks; series must come in ascending key order (the reader finds
     /// series by binary search over the index).
     pub fn push(&mut self, s: &SeriesData) {
-        let (min, max) = time_bounds(&s.times);
-        self.min_all = self.min_all.min(min);
-        self.max_all = self.max_all.max(max);
-        self.series += 1;
-        self.value_count += write_series(&mut self.out, 0, &mut self.index, s, min, max);
+        let (min, max) = self.totals.add(s);
+        self.totals.value_count += write_series(&mut self.out, 0, &mut self.index, s, min, max);
     }
 
     /// The smallest and largest timestamp pushed so far (`(i64::MAX, i64::MIN)` before any),
     /// the range the footer records.
     pub fn time_range(&self) -> (i64, i64) {
-        (self.min_all, self.max_all)
+        (self.totals.min, self.totals.max)
     }
 
     /// The footer index and trailer; the finished segment's bytes.
     pub fn finish(self, db: &str, rp: &str) -> Vec<u8> {
-        let head = footer_head(db, rp, self.series, self.value_count, self.time_range());
+        let head = self.totals.footer_head(db, rp);
         let mut out = self.out;
         let footer_offset = out.len() as u64;
         let crc = crc32c::crc32c_append(crc32c::crc32c(&head), &self.index);
@@ -80,22 +71,46 @@ impl SegmentEncoder {
     }
 }
 
-/// The footer's fields before the series index.
-fn footer_head(
-    db: &str,
-    rp: &str,
+/// What a footer records of the series pushed so far: their count, the field values stored, the
+/// smallest and largest timestamp (`(i64::MAX, i64::MIN)` before any).
+struct Totals {
     series: u64,
     value_count: u64,
-    (min, max): (i64, i64),
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(db.len() + rp.len() + 40);
-    put_bytes(&mut out, db.as_bytes());
-    put_bytes(&mut out, rp.as_bytes());
-    put_uvarint(&mut out, series);
-    put_uvarint(&mut out, value_count);
-    put_uvarint(&mut out, zigzag(min));
-    put_uvarint(&mut out, zigzag(max));
-    out
+    min: i64,
+    max: i64,
+}
+
+impl Totals {
+    fn new() -> Self {
+        Totals {
+            series: 0,
+            value_count: 0,
+            min: i64::MAX,
+            max: i64::MIN,
+        }
+    }
+
+    /// Counts one series (its values are added by the caller, from `write_series`); returns its
+    /// (first, last) time.
+    fn add(&mut self, s: &SeriesData) -> (i64, i64) {
+        let (min, max) = time_bounds(&s.times);
+        self.min = self.min.min(min);
+        self.max = self.max.max(max);
+        self.series += 1;
+        (min, max)
+    }
+
+    /// The footer's fields before the series index.
+    fn footer_head(&self, db: &str, rp: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(db.len() + rp.len() + 40);
+        put_bytes(&mut out, db.as_bytes());
+        put_bytes(&mut out, rp.as_bytes());
+        put_uvarint(&mut out, self.series);
+        put_uvarint(&mut out, self.value_count);
+        put_uvarint(&mut out, zigzag(self.min));
+        put_uvarint(&mut out, zigzag(self.max));
+        out
+    }
 }
 
 /// The trailer: footer offset, the CRC of the footer (`footer_crc`, the CRC of its bytes so far)
@@ -121,10 +136,7 @@ pub struct SegmentFileWriter {
     entry: Vec<u8>,
     written: u64,
     index_bytes: u64,
-    series: u64,
-    value_count: u64,
-    min_all: i64,
-    max_all: i64,
+    totals: Totals,
 }
 
 impl SegmentFileWriter {
@@ -151,23 +163,18 @@ impl SegmentFileWriter {
             entry: Vec::new(),
             written: HEADER_BYTES as u64,
             index_bytes: 0,
-            series: 0,
-            value_count: 0,
-            min_all: i64::MAX,
-            max_all: i64::MIN,
+            totals: Totals::new(),
         })
     }
 
     /// As [`SegmentEncoder::push`].
     pub fn push(&mut self, s: &SeriesData) -> std::io::Result<()> {
-        let (min, max) = time_bounds(&s.times);
-        self.min_all = self.min_all.min(min);
-        self.max_all = self.max_all.max(max);
-        self.series += 1;
+        let (min, max) = self.totals.add(s);
         self.block.clear();
         self.entry.clear();
         let base = usize::try_from(self.written).map_err(std::io::Error::other)?;
-        self.value_count += write_series(&mut self.block, base, &mut self.entry, s, min, max);
+        self.totals.value_count +=
+            write_series(&mut self.block, base, &mut self.entry, s, min, max);
         self.out.write_all(&self.block)?;
         self.written += self.block.len() as u64;
         self.index.write_all(&self.entry)?;
@@ -179,8 +186,8 @@ impl SegmentFileWriter {
     /// range of its rows.
     pub fn finish(mut self, db: &str, rp: &str) -> std::io::Result<(u64, (i64, i64))> {
         let footer_offset = self.written;
-        let range = (self.min_all, self.max_all);
-        let head = footer_head(db, rp, self.series, self.value_count, range);
+        let range = (self.totals.min, self.totals.max);
+        let head = self.totals.footer_head(db, rp);
         self.out.write_all(&head)?;
         let mut crc = crc32c::crc32c(&head);
         let mut index = self.index.into_inner().map_err(|e| e.into_error())?;
