@@ -16,7 +16,9 @@
 # the answers are the same and prints the table.
 # Defaults: 100 hosts x 12 h, 50 queries per type; --quick: 100 hosts x 4 h, 10 queries per type.
 # Results (query.json, query.md, query-servers.txt with peak RSS, the load reports and the server
-# logs) go to --out (default results/compare-DATE, the folder compare.sh writes to).
+# logs) go to --out (default a new results/compare-DATE); then `lineshard-load report` renders that
+# folder's report.md again, so with --out set to the folder of a `scripts/compare.sh` run its
+# report gains the query table and query.svg.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,7 +43,7 @@ while [ $# -gt 0 ]; do
     --queries) QUERIES=$2; shift ;;
     --seed) SEED=$2; shift ;;
     --method) METHOD=$2; shift ;;
-    -h|--help) sed -n 2,19p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,21p "$0"; exit 0 ;;
     *) echo "unknown flag $1" >&2; exit 2 ;;
   esac
   shift
@@ -96,3 +98,4 @@ taskset -c "$LOADER_CORES" python3 "$ROOT/scripts/compare_query.py" run --load-b
   --queries "$QUERIES" --seed "$SEED" --method "$METHOD"
 echo "influxd $(peak_rss_mb "$INFLUXD_PID")" > "$OUT/query-servers.txt" # name peak_rss_mb
 if [ -n "$LS_URL" ]; then echo "lineshard $(peak_rss_mb "$LS_PID")" >> "$OUT/query-servers.txt"; fi
+"$LOAD" report "$OUT" > /dev/null && echo "report: $OUT/report.md" >&2

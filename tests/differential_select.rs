@@ -213,6 +213,16 @@ fn selects_answer_like_influxd() {
         (format!("SELECT * FROM cpu WHERE time < {} GROUP BY * LIMIT 1", T0 + 3600 * SEC), "ns"),
         ("SELECT * FROM cpu WHERE v > 0 GROUP BY host ORDER BY time DESC LIMIT 1".into(), "ns"),
         ("SELECT * FROM cpu GROUP BY host, region SLIMIT 3 SOFFSET 2".into(), "ns"),
+        // SLIMIT and SOFFSET count each measurement's tag sets apart, picked in ascending order
+        // also when the answer is descending; DESC reverses the measurements' order too.
+        ("SELECT * FROM cpu GROUP BY host ORDER BY time DESC SLIMIT 2 SOFFSET 1".into(), "ns"),
+        ("SELECT * FROM /^(cpu|mem)$/ GROUP BY host SLIMIT 1".into(), "ns"),
+        ("SELECT * FROM /^(cpu|mem)$/ SLIMIT 1 SOFFSET 1".into(), "ns"),
+        ("SELECT * FROM /^(cpu|mem)$/ WHERE host = 'h4' ORDER BY time DESC".into(), "ns"),
+        ("SELECT * FROM cpu, mem ORDER BY time DESC LIMIT 2".into(), "ns"),
+        ("SELECT count(v) FROM cpu GROUP BY host ORDER BY time DESC SLIMIT 2".into(), "ns"),
+        ("SELECT count(free), count(v) FROM /^(cpu|mem)$/ GROUP BY host SLIMIT 2 SOFFSET 1".into(), "ns"),
+        ("SELECT max(i) FROM cpu, mem GROUP BY host ORDER BY time DESC SLIMIT 1".into(), "ns"),
         ("SELECT /^[vi]$/ FROM cpu WHERE host = 'h2'".into(), "ns"),
         ("SELECT * FROM /^(cpu|mem)$/ WHERE host = 'h4'".into(), "ns"),
         (format!("SELECT * FROM cpu WHERE {range} AND v < 0"), "ns"),

@@ -140,11 +140,12 @@ fn chunked_selects_read_in_windows_answer_as_whole_ones() {
         "SELECT i FROM cpu LIMIT 1".to_string(),
         "SELECT used, v FROM mem, cpu2 OFFSET 29990".to_string(),
         "SELECT * FROM cpu OFFSET 40000".to_string(),
-        // Several sources, each its own measurement, answered in name order.
+        // Several sources, each its own measurement, answered in name order (reversed by DESC).
         "SELECT v, used FROM cpu2, mem, cpu WHERE host != 'h1' LIMIT 700 OFFSET 100".to_string(),
         "SELECT * FROM cpu, cpu".to_string(),
         "SELECT used, v FROM /cpu/, mem ORDER BY time DESC".to_string(),
-        // SLIMIT and SOFFSET count the measurements that keep rows.
+        // SLIMIT and SOFFSET count each measurement's series apart (a streamed measurement is
+        // one series: SOFFSET skips each, SLIMIT keeps each).
         "SELECT v FROM /cpu|mem/ SLIMIT 1 SOFFSET 1".to_string(),
         "SELECT * FROM /cpu/ ORDER BY time DESC SLIMIT 1".to_string(),
         "SELECT used, v FROM cpu2, mem, cpu WHERE host != 'h1' LIMIT 5 SOFFSET 1".to_string(),

@@ -267,8 +267,9 @@ impl Results {
         })
     }
 
-    /// The highest absolute sweep rate that every server with a sweep carried (no errors, 90% of
-    /// it achieved): where their percentile curves are compared.
+    /// The highest sweep rate that every server with a sweep was offered and carried (no errors,
+    /// 90% of it achieved): where their percentile curves are compared. The absolute rates are
+    /// there for this; a share of one server's capacity counts too when it is the same rate.
     pub fn common_rate(&self) -> Option<f64> {
         let swept: Vec<&Server> = self
             .servers
@@ -279,14 +280,11 @@ impl Results {
         first
             .sweep
             .iter()
-            .filter(|r| r.label.starts_with("abs-"))
             .filter_map(|r| r.rate)
             .filter(|&rate| {
-                swept.iter().all(|s| {
-                    s.sweep
-                        .iter()
-                        .any(|r| r.rate == Some(rate) && r.label.starts_with("abs-") && r.carried())
-                })
+                swept
+                    .iter()
+                    .all(|s| s.sweep.iter().any(|r| r.rate == Some(rate) && r.carried()))
             })
             .reduce(f64::max)
     }
@@ -392,6 +390,29 @@ fn draw_latency_vs_throughput(r: &Results, path: &Path) -> Result<(), String> {
     root.present().map_err(e)
 }
 
+/// The percentile curves' x of p50 (`-log10(1 - 0.5)`, as `plot::percentile_curve` counts nines).
+const P50_NINES: f64 = std::f64::consts::LOG10_2;
+
+/// A percentile curve from p50 on: its points from p50, after one at p50 itself interpolated
+/// between the two points around it (a curve that starts past p50 starts where it starts).
+fn from_p50(curve: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity(curve.len());
+    let after = curve.partition_point(|p| p.0 < P50_NINES);
+    if let (Some(&(x0, y0)), Some(&(x1, y1))) = (
+        after.checked_sub(1).and_then(|b| curve.get(b)),
+        curve.get(after),
+    ) {
+        if x1 > P50_NINES {
+            out.push((P50_NINES, y0 + (y1 - y0) * (P50_NINES - x0) / (x1 - x0)));
+        }
+    }
+    out.extend_from_slice(&curve[after..]);
+    out
+}
+
+/// A server's percentile curve: its colour index, the server, (nines, ms) from p50.
+type Curve<'a> = (usize, &'a Server, Vec<(f64, f64)>);
+
 /// Latency by percentile of every server at one rate, overlaid.
 fn draw_percentiles(r: &Results, rate: f64, path: &Path) -> Result<(), String> {
     let curves: Vec<(usize, &Server, &Run)> = r
@@ -406,7 +427,11 @@ fn draw_percentiles(r: &Results, rate: f64, path: &Path) -> Result<(), String> {
             Some((i, s, run))
         })
         .collect();
-    let (y0, y1) = log_bounds(curves.iter().flat_map(|c| c.2.curve.iter().map(|p| p.1)));
+    let curves: Vec<Curve> = curves
+        .into_iter()
+        .map(|(i, s, run)| (i, s, from_p50(&run.curve)))
+        .collect();
+    let (y0, y1) = log_bounds(curves.iter().flat_map(|c| c.2.iter().map(|p| p.1)));
     let root = SVGBackend::new(path, (1000, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(e)?;
     let mut c = ChartBuilder::on(&root)
@@ -418,22 +443,42 @@ fn draw_percentiles(r: &Results, rate: f64, path: &Path) -> Result<(), String> {
             ("sans-serif", 22),
         )
         .margin(15)
+        .margin_right(35)
         .x_label_area_size(45)
         .y_label_area_size(70)
-        .build_cartesian_2d(0.0..4.0, (y0..y1).log_scale())
+        .build_cartesian_2d(P50_NINES..4.0, (y0..y1).log_scale())
         .map_err(e)?;
     c.configure_mesh()
         .light_line_style(RGBColor(238, 238, 238))
+        .disable_x_mesh()
+        .x_labels(0)
         .x_desc("percentile")
-        .x_labels(5)
-        .x_label_formatter(&|x: &f64| format!("p{}", 100.0 * (1.0 - 10f64.powf(-*x))))
         .y_desc("latency ms (log)")
         .y_label_formatter(&|y| format!("{y}"))
         .draw()
         .map_err(e)?;
-    for (i, s, run) in curves {
+    // The x axis is marked at p50, p90, p99, p99.9 and p99.99 (plotters would pick even steps of
+    // the nines, which p50 is not one of).
+    for (x, label) in [
+        (P50_NINES, "p50"),
+        (1.0, "p90"),
+        (2.0, "p99"),
+        (3.0, "p99.9"),
+        (4.0, "p99.99"),
+    ] {
+        c.draw_series(LineSeries::new([(x, y0), (x, y1)], RGBColor(225, 225, 225)))
+            .map_err(e)?;
+        let (px, py) = c.backend_coord(&(x, y0));
+        root.draw(&Text::new(
+            label,
+            (px - 14, py + 8),
+            ("sans-serif", 14).into_font(),
+        ))
+        .map_err(e)?;
+    }
+    for (i, s, curve) in curves {
         let col = color(&s.name, i);
-        c.draw_series(LineSeries::new(run.curve.clone(), col.stroke_width(2)))
+        c.draw_series(LineSeries::new(curve, col.stroke_width(2)))
             .map_err(e)?
             .label(s.name.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2)));
@@ -855,6 +900,11 @@ fn sweep_md(r: &Results) -> String {
             "## Percentiles at {} rows/s, every server\n\n![percentiles](percentiles.svg)\n\n",
             si(rate)
         );
+    } else if r.servers.iter().filter(|x| !x.sweep.is_empty()).count() > 1 {
+        s +=
+            "No rate of the sweep was carried by every server (no errors, 90% of it achieved), so \
+              their percentile curves are not drawn: give `SWEEP_RATES` a rate the slowest can \
+              carry.\n\n";
     }
     s
 }
@@ -990,6 +1040,21 @@ pub fn render(dir: &Path) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentile_curves_are_drawn_from_p50() {
+        let curve = [(0.0, 1.0), (0.25, 2.0), (0.35, 4.0), (1.0, 10.0)];
+        let got = from_p50(&curve);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].0, P50_NINES);
+        let want = 2.0 + 2.0 * (P50_NINES - 0.25) / 0.1;
+        assert!((got[0].1 - want).abs() < 1e-9, "{got:?}");
+        assert_eq!(&got[1..], &curve[2..]);
+        // A curve whose first point is past p50 starts there; an empty one stays empty.
+        assert_eq!(from_p50(&curve[2..]), curve[2..].to_vec());
+        assert!(from_p50(&[]).is_empty());
+        assert!(from_p50(&curve[..2]).is_empty());
+    }
 
     #[test]
     fn ladder_is_shares_of_capacity_then_absolute_rates_it_can_carry() {

@@ -504,7 +504,11 @@ pub(super) async fn stream<S: PartSink>(
         return Ok(Streamed::Failed("internal error: not a raw SELECT".into()));
     };
     let descending = stmt.descending;
-    // The measurements met, in the answer's (name) order, each with the scan that reads it and,
+    if stmt.soffset > 0 {
+        // Each measurement is one series here, and SOFFSET skips it (`Measured`).
+        return Ok(Streamed::Done);
+    }
+    // The measurements met, in the answer's name order, each with the scan that reads it and,
     // when that scan met only it, the scan's profile (its own, not asked again).
     let mut sources: Vec<(Vec<u8>, &ScanRequest, Option<Profile>)> = Vec::new();
     for scan in &p.scans {
@@ -520,6 +524,10 @@ pub(super) async fn stream<S: PartSink>(
         }
     }
     sources.sort_by(|a, b| a.0.cmp(&b.0));
+    if descending {
+        // 1.x's merge answers the measurements in reverse name order too.
+        sources.reverse();
+    }
     // The cores reduce each window as the statement says (under a LIMIT each series is cut to
     // its OFFSET + LIMIT first rows of the window); the window's rows are put in order without
     // LIMIT, OFFSET, SLIMIT and SOFFSET, which count over all the windows (`Measured`).
@@ -618,26 +626,20 @@ pub(super) async fn stream<S: PartSink>(
 }
 
 /// LIMIT and OFFSET over a streamed measurement's windows (the rows still to skip and to send
-/// of the measurement being sent, by its index in the answer's order), and SLIMIT and SOFFSET
-/// over the measurements (each one a series; one that keeps no row is not counted, as 1.x
-/// counts only series that have rows).
+/// of the measurement being sent, by its index in the answer's order), and SLIMIT and SOFFSET:
+/// 1.x counts each measurement's series apart, and a streamed measurement is one series, so
+/// SOFFSET skips every measurement and SLIMIT keeps each one.
 struct Measured {
     limit: u64,
     offset: u64,
-    slimit: u64,
     soffset: u64,
     current: Option<Current>,
-    /// Series (measurements with rows) skipped for SOFFSET and sent so far.
-    series_skipped: u64,
-    series_sent: u64,
 }
 
 struct Current {
     index: usize,
     rows_skipped: u64,
     rows_sent: u64,
-    /// `None` until the measurement keeps a row; then whether it is sent (else skipped).
-    sent: Option<bool>,
 }
 
 impl Measured {
@@ -645,31 +647,29 @@ impl Measured {
         Measured {
             limit: stmt.limit,
             offset: stmt.offset,
-            slimit: stmt.slimit,
             soffset: stmt.soffset,
             current: None,
-            series_skipped: 0,
-            series_sent: 0,
         }
     }
 
     /// Whether measurement `index` needs no more windows read: it has sent its LIMIT rows, or
-    /// it is skipped for SOFFSET, or SLIMIT series have been sent without it.
+    /// it is skipped for SOFFSET.
     fn is_done(&self, index: usize) -> bool {
-        let current = self.current.as_ref().filter(|c| c.index == index);
-        if let Some(c) = current {
-            if c.sent == Some(false) || (self.limit > 0 && c.rows_sent >= self.limit) {
-                return true;
-            }
+        if self.soffset > 0 {
+            return true;
         }
-        let sending = current.is_some_and(|c| c.sent == Some(true));
-        self.slimit > 0 && self.series_sent >= self.slimit && !sending
+        let current = self.current.as_ref().filter(|c| c.index == index);
+        current.is_some_and(|c| self.limit > 0 && c.rows_sent >= self.limit)
     }
 
     /// A window of measurement `index` cut to the rows its OFFSET and LIMIT, and the statement's
-    /// SOFFSET and SLIMIT, let through.
+    /// SOFFSET, let through.
     fn cut(&mut self, index: usize, mut window: StatementResult) -> StatementResult {
-        if self.limit == 0 && self.offset == 0 && self.slimit == 0 && self.soffset == 0 {
+        if self.soffset > 0 {
+            window.series.clear();
+            return window;
+        }
+        if self.limit == 0 && self.offset == 0 {
             return window;
         }
         let c = match &mut self.current {
@@ -678,7 +678,6 @@ impl Measured {
                 index,
                 rows_skipped: 0,
                 rows_sent: 0,
-                sent: None,
             }),
         };
         for series in &mut window.series {
@@ -694,21 +693,6 @@ impl Measured {
             c.rows_sent += series.values.len() as u64;
         }
         window.series.retain(|s| !s.values.is_empty());
-        if c.sent.is_none() && !window.series.is_empty() {
-            let send = if self.series_skipped < self.soffset {
-                self.series_skipped += 1;
-                false
-            } else if self.slimit > 0 && self.series_sent >= self.slimit {
-                false
-            } else {
-                self.series_sent += 1;
-                true
-            };
-            c.sent = Some(send);
-        }
-        if c.sent == Some(false) {
-            window.series.clear();
-        }
         window
     }
 }

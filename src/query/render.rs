@@ -610,6 +610,55 @@ pub(crate) fn tag_strings(group: GroupKey) -> Vec<(String, String)> {
         .collect()
 }
 
+/// SOFFSET and SLIMIT over one measurement's series, taken in its tag sets' order (only series
+/// that keep a row are counted).
+pub(crate) struct SeriesWindow {
+    skip: u64,
+    /// Series still to send; `None`: no SLIMIT.
+    room: Option<u64>,
+}
+
+impl SeriesWindow {
+    pub(crate) fn new(slimit: u64, soffset: u64) -> Self {
+        SeriesWindow {
+            skip: soffset,
+            room: (slimit > 0).then_some(slimit),
+        }
+    }
+
+    /// Whether SLIMIT series have been admitted (the rest need not be looked at).
+    pub(crate) fn is_full(&self) -> bool {
+        self.room == Some(0)
+    }
+
+    /// Counts the next series that keeps a row: whether it is sent (not skipped for SOFFSET,
+    /// not past SLIMIT).
+    pub(crate) fn admits(&mut self) -> bool {
+        if self.skip > 0 {
+            self.skip -= 1;
+            return false;
+        }
+        match &mut self.room {
+            Some(0) => false,
+            Some(n) => {
+                *n -= 1;
+                true
+            }
+            None => true,
+        }
+    }
+}
+
+/// Every measurement's series (measurements in name order, each one's series in its order) as
+/// the answer lists them: `ORDER BY time DESC` reverses both orders, as 1.x's merge does.
+pub(crate) fn in_answer_order<T>(measurements: Vec<Vec<T>>, descending: bool) -> Vec<T> {
+    let mut all: Vec<T> = measurements.into_iter().flatten().collect();
+    if descending {
+        all.reverse();
+    }
+    all
+}
+
 /// The values of the GROUP BY keys for a series (`''` when it lacks one).
 fn group_of(dims: &BTreeSet<Vec<u8>>, tags: &[(Vec<u8>, Vec<u8>)]) -> GroupKey {
     dims.iter()
@@ -668,8 +717,9 @@ pub fn select_result(stmt: &SelectStatement, rows: Vec<SeriesRows>) -> Statement
         .filter(|(_, c)| c.kind == KeyKind::Tag)
         .map(|(i, _)| i + 1)
         .collect();
-    let mut result = StatementResult::ok();
-    let mut skip_series = stmt.soffset;
+    // Each measurement's series, in the answer's order; SLIMIT and SOFFSET count each
+    // measurement's series apart, as 1.x limits each measurement's tag sets.
+    let mut measurements: Vec<Vec<Series>> = Vec::new();
     for (name, series) in by_measurement {
         let mut by_group: BTreeMap<GroupKey, Vec<SeriesRows>> = BTreeMap::new();
         for s in series {
@@ -683,23 +733,18 @@ pub fn select_result(stmt: &SelectStatement, rows: Vec<SeriesRows>) -> Statement
             // 1.x picks SLIMIT's series in its tag sets' order.
             groups.sort_by_cached_key(|(g, _)| tags_id(g));
         }
-        if stmt.descending {
-            groups.reverse();
-        }
+        let mut out = Vec::new();
+        let mut window = SeriesWindow::new(stmt.slimit, stmt.soffset);
         for (group, mut series) in groups {
+            if window.is_full() {
+                break;
+            }
             series.sort_by(|a, b| a.tags.cmp(&b.tags));
             let values = measurement_rows(stmt, &cols, &exprs, &series);
-            if values.is_empty() {
+            if values.is_empty() || !window.admits() {
                 continue;
             }
-            if skip_series > 0 {
-                skip_series -= 1;
-                continue;
-            }
-            if stmt.slimit > 0 && result.series.len() as u64 >= stmt.slimit {
-                return result;
-            }
-            result.series.push(Series {
+            out.push(Series {
                 name: Some(String::from_utf8_lossy(&name).into_owned()),
                 tags: tag_strings(group),
                 columns: columns.clone(),
@@ -708,7 +753,10 @@ pub fn select_result(stmt: &SelectStatement, rows: Vec<SeriesRows>) -> Statement
                 ..Series::default()
             });
         }
+        measurements.push(out);
     }
+    let mut result = StatementResult::ok();
+    result.series = in_answer_order(measurements, stmt.descending);
     result
 }
 

@@ -1506,13 +1506,21 @@ impl AggregatePlan {
             // 1.x picks SLIMIT's series in its tag sets' order.
             ordered.sort_by_cached_key(|((m, g), _)| (m.clone(), super::render::tags_id(g)));
         }
-        if self.descending {
-            ordered.reverse();
-        }
         let selector_time = self.selector_time();
-        let mut result = StatementResult::ok();
-        let mut skip_series = self.soffset;
+        // Each measurement's series in order; SLIMIT and SOFFSET count each measurement's
+        // series apart, as 1.x limits each measurement's tag sets.
+        let mut measurements: Vec<Vec<Series>> = Vec::new();
+        let mut window = super::render::SeriesWindow::new(self.slimit, self.soffset);
+        let mut current: Option<Vec<u8>> = None;
         for ((measurement, group), states) in ordered {
+            if current.as_ref() != Some(&measurement) {
+                measurements.push(Vec::new());
+                window = super::render::SeriesWindow::new(self.slimit, self.soffset);
+                current = Some(measurement.clone());
+            }
+            if window.is_full() {
+                continue;
+            }
             let results: Vec<Buckets> = states
                 .into_iter()
                 .zip(&self.calls)
@@ -1531,24 +1539,21 @@ impl AggregatePlan {
                 continue;
             }
             let values = emit_rows(self, &results);
-            if values.is_empty() {
+            if values.is_empty() || !window.admits() {
                 continue;
             }
-            if skip_series > 0 {
-                skip_series -= 1;
-                continue;
+            if let Some(m) = measurements.last_mut() {
+                m.push(Series {
+                    name: Some(String::from_utf8_lossy(&measurement).into_owned()),
+                    tags: super::render::tag_strings(group),
+                    columns: self.columns.clone(),
+                    values,
+                    ..Series::default()
+                });
             }
-            if self.slimit > 0 && result.series.len() as u64 >= self.slimit {
-                break;
-            }
-            result.series.push(Series {
-                name: Some(String::from_utf8_lossy(&measurement).into_owned()),
-                tags: super::render::tag_strings(group),
-                columns: self.columns.clone(),
-                values,
-                ..Series::default()
-            });
         }
+        let mut result = StatementResult::ok();
+        result.series = super::render::in_answer_order(measurements, self.descending);
         result
     }
 
