@@ -81,16 +81,26 @@ enum Notice {
     Signal(i32),
 }
 
+/// Where a core's notices go: to the start-up thread, tagged with the core.
+type NoticeSender = mpsc::Sender<(usize, Notice)>;
+
 thread_local! {
-    /// The message and place of the last panic on this thread, for the core's stop notice.
-    static LAST_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    /// On an executor's thread: its core and where to report that it stopped.
+    static CORE_NOTICE: std::cell::RefCell<Option<(usize, NoticeSender)>> =
+        const { std::cell::RefCell::new(None) };
 }
 
-/// Keeps each thread's panic message (after printing it as usual) so that an executor that
-/// dies can be reported with its cause.
+/// Reports a panic on an executor's thread as that core's `Notice::Stopped`, with the panic's
+/// message and place, after printing it as usual. The report is sent from the hook because
+/// glommio does not drop the tasks of an executor that a panic unwinds: nothing held by them
+/// (such as a [`StopNotice`]) is dropped.
 fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        let Some((core, tx)) = CORE_NOTICE.with(|c| c.borrow_mut().take()) else {
+            return;
+        };
         let payload = info.payload();
         let text = payload
             .downcast_ref::<&str>()
@@ -101,12 +111,12 @@ fn install_panic_hook() {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        LAST_PANIC.with(|p| *p.borrow_mut() = Some(format!("{text}{at}")));
-        default(info);
+        let _ = tx.send((core, Notice::Stopped(format!("it panicked: {text}{at}"))));
     }));
 }
 
-/// Sends `Notice::Stopped` when dropped: when the executor's task returns or unwinds.
+/// Sends `Notice::Stopped` when dropped: when the executor's task returns (a panic is reported
+/// by the panic hook).
 struct StopNotice {
     core: usize,
     tx: mpsc::Sender<(usize, Notice)>,
@@ -115,16 +125,11 @@ struct StopNotice {
 
 impl Drop for StopNotice {
     fn drop(&mut self) {
-        let reason = if std::thread::panicking() {
-            let cause = LAST_PANIC.with(|p| p.borrow_mut().take());
-            format!(
-                "it panicked: {}",
-                cause.unwrap_or_else(|| "no message".into())
-            )
-        } else {
-            self.reason.to_string()
-        };
-        let _ = self.tx.send((self.core, Notice::Stopped(reason)));
+        if !std::thread::panicking() {
+            let _ = self
+                .tx
+                .send((self.core, Notice::Stopped(self.reason.to_string())));
+        }
     }
 }
 
@@ -370,6 +375,7 @@ fn spawn_core(
             own_cpu,
         ]))
         .spawn(move || async move {
+            CORE_NOTICE.with(|c| *c.borrow_mut() = Some((i, notice.clone())));
             let _stop = StopNotice {
                 core: i,
                 tx: notice.clone(),
@@ -381,6 +387,23 @@ fn spawn_core(
             core_main(shared, ready).await
         })
         .map_err(failed)
+}
+
+/// Debug builds only (tests): with `LINESHARD_DEBUG_PANIC_CORE=N`, a task of core N panics
+/// half a second after the core listens, to show how a core whose executor dies takes the
+/// process down. A release build has no such trigger.
+#[cfg(debug_assertions)]
+fn debug_panic(core: usize) {
+    let asked = std::env::var("LINESHARD_DEBUG_PANIC_CORE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok());
+    if asked == Some(core) {
+        glommio::spawn_local(async move {
+            glommio::timer::sleep(Duration::from_millis(500)).await;
+            panic!("LINESHARD_DEBUG_PANIC_CORE asked core {core} to panic");
+        })
+        .detach();
+    }
 }
 
 /// Waits until `cores` executors listen, or returns the first one's failure.
@@ -479,6 +502,8 @@ async fn core_main(shared: Shared, ready: impl Fn(Notice)) {
         }
     };
     ready(Notice::Ready);
+    #[cfg(debug_assertions)]
+    debug_panic(id);
     let drain = Rc::new(crate::http::Drain::counting(core.connections()));
     let watch = drain.clone();
     glommio::spawn_local(async move {

@@ -93,34 +93,52 @@ fn body(first: u64, rows: u64) -> String {
         .collect()
 }
 
+const ENDPOINTS: [&str; 2] = ["/write?db=d", "/api/v2/write?bucket=d&org=x"];
+
+#[derive(Default)]
 struct Writer {
-    next: u64,
+    /// Rows acknowledged; their times are `1..=acked`.
     acked: u64,
+    /// Writes sent: even ones go to `/write`, odd ones to `/api/v2/write`.
+    sent: u64,
+    /// Disk refusals seen, per endpoint (as in [`ENDPOINTS`]).
+    refused: [u64; 2],
 }
 
 impl Writer {
     /// One write of `rows` rows (the same rows again after a refusal: a retry, as a client
-    /// does), on `/write` or `/api/v2/write` in turn.
+    /// does), on `/write` and `/api/v2/write` in turn; a refusal must be a disk refusal.
     fn write(&mut self, server: &Server, rows: u64) -> HttpResponse {
-        let target = if self.next % 2 == 0 {
-            "/write?db=d"
-        } else {
-            "/api/v2/write?bucket=d&org=x"
-        };
-        let r = server.request("POST", target, &[], body(self.next, rows).as_bytes());
+        let endpoint = (self.sent % 2) as usize;
+        self.sent += 1;
+        let first = self.acked + 1;
+        let r = server.request(
+            "POST",
+            ENDPOINTS[endpoint],
+            &[],
+            body(first, rows).as_bytes(),
+        );
         if r.status == 204 {
-            self.next += rows;
             self.acked += rows;
+        } else {
+            assert_disk_refusal(ENDPOINTS[endpoint], &r);
+            self.refused[endpoint] += 1;
         }
         r
     }
 }
 
-fn assert_disk_refusal(r: &HttpResponse) {
-    assert_eq!(r.status, 503, "{}", r.text());
-    assert!(r.header("retry-after").is_some(), "no Retry-After: {r:?}");
+fn assert_disk_refusal(endpoint: &str, r: &HttpResponse) {
+    assert_eq!(r.status, 503, "{endpoint}: {}", r.text());
+    assert!(
+        r.header("retry-after").is_some(),
+        "{endpoint}: no Retry-After: {r:?}"
+    );
     let text = r.text();
-    assert!(!text.contains('/'), "the body names a path: {text}");
+    assert!(
+        !text.contains('/'),
+        "{endpoint}: the body names a path: {text}"
+    );
 }
 
 fn count(server: &Server) -> u64 {
@@ -156,44 +174,46 @@ fn disk_fills_and_heals(floor: u64, leave_free: u64) {
     let dir = tempfile::TempDir::new_in(&data).unwrap();
     let mut server = Server::start_in(dir, &["--cores", "2", "--config", cfg.to_str().unwrap()]);
     server.create_db("d");
-    let mut w = Writer { next: 1, acked: 0 };
+    let mut w = Writer::default();
     for _ in 0..20 {
         assert_eq!(w.write(&server, 1000).status, 204);
     }
+    assert_eq!(w.sent, 20, "both endpoints took writes");
 
     let filler = fs.mnt.join("filler");
     fill(&filler, leave_free);
     // Writes go on until the floor is seen (or the WAL finds no space): then 503.
-    let mut refused = None;
+    let mut refused = false;
     for _ in 0..2000 {
-        let r = w.write(&server, 2000);
-        match r.status {
-            204 => continue,
-            _ => {
-                refused = Some(r);
-                break;
-            }
+        if w.write(&server, 2000).status != 204 {
+            refused = true;
+            break;
         }
     }
-    let refused = refused.expect("writes were never refused on a full disk");
-    assert_disk_refusal(&refused);
-    // And they stay refused while the disk is full.
-    assert_disk_refusal(&w.write(&server, 2000));
+    assert!(refused, "writes were never refused on a full disk");
+    // And they stay refused while the disk is full, on both endpoints.
+    for _ in 0..2 {
+        assert_eq!(w.write(&server, 2000).status, 503);
+    }
+    assert!(
+        w.refused.iter().all(|&n| n >= 1),
+        "disk refusals per endpoint {ENDPOINTS:?}: {:?}",
+        w.refused
+    );
 
     std::fs::remove_file(&filler).unwrap();
     // They come back by themselves.
     let mut back = false;
     for _ in 0..400 {
-        let r = w.write(&server, 500);
-        if r.status == 204 {
+        if w.write(&server, 500).status == 204 {
             back = true;
             break;
         }
-        assert_disk_refusal(&r);
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(back, "writes did not come back after space was freed");
-    for _ in 0..5 {
+    // On both endpoints.
+    for _ in 0..6 {
         assert_eq!(w.write(&server, 500).status, 204);
     }
     assert!(count(&server) >= w.acked);

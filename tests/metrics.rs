@@ -139,18 +139,31 @@ fn scrape(s: &Server) -> Vec<Sample> {
 
 /// A server with a config file holding `toml`, its stderr read line by line into a channel.
 fn start_with_config(toml: &str, cores: &str) -> (Server, mpsc::Receiver<String>) {
-    let dir = tempfile::tempdir().expect("temp dir");
+    start_in(tempfile::tempdir().expect("temp dir"), toml, cores, None)
+}
+
+/// [`start_with_config`] in `dir` (data in `dir/data`), with `RUST_LOG` set to `rust_log` or
+/// unset.
+fn start_in(
+    dir: tempfile::TempDir,
+    toml: &str,
+    cores: &str,
+    rust_log: Option<&str>,
+) -> (Server, mpsc::Receiver<String>) {
     let config = dir.path().join("lineshard.toml");
     std::fs::write(&config, toml).expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lineshard"))
-        .args(["--bind", "127.0.0.1:0", "--cores", cores, "--config"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lineshard"));
+    cmd.args(["--bind", "127.0.0.1:0", "--cores", cores, "--config"])
         .arg(&config)
         .arg("--data-dir")
         .arg(dir.path().join("data"))
+        .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn lineshard");
+        .stderr(Stdio::piped());
+    if let Some(v) = rust_log {
+        cmd.env("RUST_LOG", v);
+    }
+    let mut child = cmd.spawn().expect("spawn lineshard");
     let (tx, lines) = mpsc::channel();
     let stderr = child.stderr.take().expect("stderr");
     std::thread::spawn(move || {
@@ -391,10 +404,22 @@ fn lines_until(
 }
 
 fn has_message(lines: &[String], message: &str) -> bool {
-    lines.iter().any(|l| {
-        serde_json::from_str::<Value>(l).is_ok_and(|v| v["message"].as_str() == Some(message))
-    })
+    message_lines(lines, message).next().is_some()
 }
+
+/// The JSON lines whose message starts with `message`.
+fn message_lines<'a>(lines: &'a [String], message: &'a str) -> impl Iterator<Item = Value> + 'a {
+    lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(move |v| {
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(message))
+        })
+}
+
+const STOPPED: &str = "lineshard stopped: every core drained, synced and sealed";
 
 #[test]
 fn json_logs_say_start_and_seal_and_the_access_log_is_off_by_default() {
@@ -458,4 +483,127 @@ fn the_access_log_writes_one_line_per_request_when_enabled() {
         "{text}"
     );
     assert!(!line.contains("secret"), "{line}");
+}
+
+/// SIGTERM: a line when the shutdown begins, the drain's seal of what the memtable held (a
+/// seal like any other), and the stop line; exit status 0.
+#[test]
+fn json_logs_say_shutdown_the_drains_seal_and_stop() {
+    let (mut s, log) = start_with_config("[logging]\nformat = \"json\"\n", "1");
+    s.create_db("d");
+    let lines: String = (0..100).map(|i| format!("m v={i}i {}\n", i + 1)).collect();
+    assert_eq!(s.write("d", &lines).status, 204);
+    let mut seen = Vec::new();
+    lines_until(&log, &mut seen, |l| has_message(l, "lineshard started"));
+    assert!(!has_message(&seen, "memtable sealed"), "{seen:#?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(s.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("kill");
+    lines_until(&log, &mut seen, |l| has_message(l, STOPPED));
+    assert_eq!(s.child.wait().expect("wait").code(), Some(0), "{seen:#?}");
+    let begins = seen.iter().position(|l| l.contains("shutting down"));
+    let sealed = seen.iter().position(|l| l.contains("memtable sealed"));
+    let stopped = seen.iter().position(|l| l.contains(STOPPED));
+    assert!(
+        begins.is_some() && begins < sealed && sealed < stopped,
+        "{seen:#?}"
+    );
+    let seal = message_lines(&seen, "memtable sealed").next().unwrap();
+    assert_eq!(seal["partition"], 0, "{seal}");
+}
+
+/// After a kill -9, the restart says how many WAL records it replayed, and how many points.
+#[test]
+fn json_logs_say_what_wal_recovery_replayed_after_a_kill() {
+    let toml = "[logging]\nformat = \"json\"\n";
+    let (mut s, _log) = start_with_config(toml, "1");
+    s.create_db("d");
+    for k in 0..3 {
+        let lines: String = (0..10)
+            .map(|i| format!("m v={i}i {}\n", k * 10 + i + 1))
+            .collect();
+        assert_eq!(s.write("d", &lines).status, 204);
+    }
+    s.kill();
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    drop(s);
+    let (_s, log) = start_in(dir, toml, "1", None);
+    let mut seen = Vec::new();
+    lines_until(&log, &mut seen, |l| {
+        has_message(l, "WAL replayed") && has_message(l, "lineshard started")
+    });
+    let replayed: Vec<Value> = message_lines(&seen, "WAL replayed").collect();
+    assert_eq!(replayed.len(), 1, "{seen:#?}");
+    assert!(
+        replayed[0]["records"].as_u64().is_some_and(|n| n >= 1),
+        "{}",
+        replayed[0]
+    );
+    assert_eq!(replayed[0]["points"], 30, "{}", replayed[0]);
+    assert!(has_message(&seen, "lineshard started"), "{seen:#?}");
+}
+
+/// `RUST_LOG` wins over `[logging] level`, both ways: `warn` hides the info lines of a server
+/// configured at `info` (its client-error line, a warning, still shows), and `info` shows them
+/// on a server configured at `warn`.
+#[test]
+fn rust_log_overrides_the_configured_level() {
+    let (s, log) = start_in(
+        tempfile::tempdir().unwrap(),
+        "[logging]\nformat = \"json\"\nlevel = \"info\"\n",
+        "1",
+        Some("warn"),
+    );
+    assert_eq!(s.write("nosuchdb", "m v=1i 1\n").status, 404);
+    let mut seen = Vec::new();
+    lines_until(&log, &mut seen, |l| {
+        has_message(l, "client errors since the last such line")
+    });
+    assert!(
+        has_message(&seen, "client errors since the last such line"),
+        "{seen:#?}"
+    );
+    for line in &seen {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            v["level"] == "WARN" || v["level"] == "ERROR",
+            "RUST_LOG=warn shows {line}"
+        );
+    }
+    drop(s);
+
+    let (_s, log) = start_in(
+        tempfile::tempdir().unwrap(),
+        "[logging]\nformat = \"json\"\nlevel = \"warn\"\n",
+        "1",
+        Some("info"),
+    );
+    let mut seen = Vec::new();
+    lines_until(&log, &mut seen, |l| has_message(l, "lineshard started"));
+    assert!(has_message(&seen, "lineshard started"), "{seen:#?}");
+}
+
+/// A burst of client errors that ends is logged within about a second, without waiting for
+/// another error: the first error has a line at once, the next ones (inside that second) a
+/// line with their count once the second has passed.
+#[test]
+fn the_end_of_a_client_error_burst_is_logged_without_another_error() {
+    let (s, log) = start_with_config("[logging]\nformat = \"json\"\n", "1");
+    for _ in 0..3 {
+        assert_eq!(s.write("nosuchdb", "m v=1i 1\n").status, 404);
+    }
+    let mut seen = Vec::new();
+    let burst = "client errors since the last such line";
+    let counted = |l: &[String]| -> u64 {
+        message_lines(l, burst)
+            .map(|v| v["client_errors"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    lines_until(&log, &mut seen, |l| counted(l) >= 3);
+    assert_eq!(counted(&seen), 3, "{seen:#?}");
+    let last = message_lines(&seen, burst).last().unwrap();
+    assert_eq!(last["last_status"], 404, "{last}");
+    assert_eq!(last["last_endpoint"], "/write", "{last}");
 }

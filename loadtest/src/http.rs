@@ -79,6 +79,10 @@ pub struct Conn {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// Bytes read from the server.
+    received: u64,
+    /// A whole response was read.
+    answered: bool,
 }
 
 impl Conn {
@@ -92,7 +96,19 @@ impl Conn {
             buf: vec![0; 64 << 10],
             start: 0,
             end: 0,
+            received: 0,
+            answered: false,
         })
+    }
+
+    /// Bytes read from the server on this connection.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Whether the server answered a request on this connection.
+    pub fn answered(&self) -> bool {
+        self.answered
     }
 
     /// Writes `head` then `body` with vectored writes (the body is never copied).
@@ -140,6 +156,7 @@ impl Conn {
             return Err(ClientError::Closed);
         }
         self.end += n;
+        self.received += n as u64;
         Ok(())
     }
 
@@ -168,6 +185,7 @@ impl Conn {
             BodyLen::Chunked => self.dechunk()?,
             BodyLen::UntilClose => self.until_close()?,
         };
+        self.answered = true;
         Ok(Response {
             status,
             body,

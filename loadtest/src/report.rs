@@ -63,32 +63,45 @@ impl Default for Stats {
     }
 }
 
+/// How a request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// An answer with this status.
+    Status(u16),
+    /// No byte of an answer, on a connection that had never answered: refused, or closed or
+    /// reset by a server that never took the connection (key `not_accepted`).
+    NotAccepted,
+    /// Any other transport failure: on a connection that had answered before, or an answer
+    /// cut short (key `transport`).
+    Transport,
+}
+
+impl Reply {
+    /// The `status_counts` key.
+    pub fn key(self) -> String {
+        match self {
+            Reply::Status(s) => s.to_string(),
+            Reply::NotAccepted => "not_accepted".into(),
+            Reply::Transport => "transport".into(),
+        }
+    }
+}
+
 impl Stats {
-    pub fn record(
-        &mut self,
-        status: Option<u16>,
-        rows: u64,
-        bytes: u64,
-        latency_us: u64,
-        body: &[u8],
-    ) {
+    pub fn record(&mut self, reply: Reply, rows: u64, bytes: u64, latency_us: u64, body: &[u8]) {
         self.rows_sent += rows;
         self.bytes_sent += bytes;
         self.requests += 1;
         self.hist.saturating_record(latency_us.max(1));
-        let key = status.map_or_else(|| "transport".to_string(), |s| s.to_string());
-        *self.status_counts.entry(key).or_default() += 1;
-        if matches!(status, Some(200..=299)) {
+        *self.status_counts.entry(reply.key()).or_default() += 1;
+        if matches!(reply, Reply::Status(200..=299)) {
             self.rows_acked += rows;
         } else {
             self.error_count += 1;
             if self.errors.len() < ERRORS_KEPT_MAX {
                 let text = String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_BYTES_MAX)]);
-                self.errors.push(format!(
-                    "{}: {}",
-                    status.map_or("transport".into(), |s| s.to_string()),
-                    text.trim()
-                ));
+                self.errors
+                    .push(format!("{}: {}", reply.key(), text.trim()));
             }
         }
     }
@@ -333,22 +346,25 @@ mod tests {
     #[test]
     fn stats_count_acks_statuses_and_errors() {
         let mut s = Stats::default();
-        s.record(Some(204), 10, 100, 5, b"");
-        s.record(Some(400), 10, 100, 5, b"{\"error\":\"bad\"}");
-        s.record(None, 10, 100, 5, b"refused");
+        s.record(Reply::Status(204), 10, 100, 5, b"");
+        s.record(Reply::Status(400), 10, 100, 5, b"{\"error\":\"bad\"}");
+        s.record(Reply::Transport, 10, 100, 5, b"reset");
+        s.record(Reply::NotAccepted, 10, 100, 5, b"refused");
         let mut all = Stats::default();
         all.merge(&s);
         assert_eq!(
             (all.rows_sent, all.rows_acked, all.requests, all.error_count),
-            (30, 10, 3, 2)
+            (40, 10, 4, 3)
         );
         assert_eq!(all.status_counts.get("204"), Some(&1));
         assert_eq!(all.status_counts.get("transport"), Some(&1));
+        assert_eq!(all.status_counts.get("not_accepted"), Some(&1));
         assert_eq!(
             all.errors,
             vec![
                 "400: {\"error\":\"bad\"}".to_string(),
-                "transport: refused".into()
+                "transport: reset".into(),
+                "not_accepted: refused".into()
             ]
         );
     }

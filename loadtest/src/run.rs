@@ -12,7 +12,7 @@ use clap::ValueEnum;
 use lineshard::lineproto::Precision;
 
 use crate::http::{self, Conn};
-use crate::report::{self, Percentiles, Report, Stats, Tick};
+use crate::report::{self, Percentiles, Reply, Report, Stats, Tick};
 use crate::schedule::{Arrivals, Schedule};
 use crate::workload::{Pool, PoolSpec, Workload};
 
@@ -311,15 +311,19 @@ fn worker(
             .map_err(|e| e.to_string())?;
         let (payload, rows) = body.payload(want as usize);
         let head = http::head("POST", &cfg.write_path, &cfg.addr, payload.len(), &extra);
+        let (fresh, received) = (!conn.answered(), conn.received());
         let result = conn.request(&head, payload);
         let done = Instant::now();
         let lat = report::latency_us(intended, done);
-        let (status, resp_body, close) = match result {
-            Ok(r) => (Some(r.status), r.body, r.close),
-            Err(e) => (None, e.to_string().into_bytes(), true),
+        let (reply, resp_body, close) = match result {
+            Ok(r) => (Reply::Status(r.status), r.body, r.close),
+            Err(e) if fresh && conn.received() == received => {
+                (Reply::NotAccepted, e.to_string().into_bytes(), true)
+            }
+            Err(e) => (Reply::Transport, e.to_string().into_bytes(), true),
         };
-        local.record(status, rows as u64, payload.len() as u64, lat, &resp_body);
-        if matches!(status, Some(200..=299)) {
+        local.record(reply, rows as u64, payload.len() as u64, lat, &resp_body);
+        if matches!(reply, Reply::Status(200..=299)) {
             let fresh = !cfg.gzip || !std::mem::replace(&mut acked_once[j], true);
             if let (true, Some((lo, hi)), Ok(mut w)) =
                 (fresh, body.ts_range(rows), sh.written.lock())

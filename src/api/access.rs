@@ -2,15 +2,18 @@
 //! (`lineshard_http_requests_total`, `lineshard_http_request_duration_seconds`), logged in 1.x's
 //! access-log format when `[http] log-enabled`, and, when it was a client error (4xx), noted in
 //! the core's error burst: at most one log line a second per core says how many there were.
+//! Errors counted after the last line are logged by [`ErrorBurst::flush`], which a timer calls
+//! each [`ERROR_LINE_INTERVAL`] and the core's `Api` calls when it is dropped (the listener
+//! closed and every connection done).
 
 use crate::http::{Exchange, RequestHead};
 use crate::metrics::Endpoint;
 use crate::runtime::Core;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Least time between two lines about client errors from one core.
-const ERROR_LINE_INTERVAL: Duration = Duration::from_secs(1);
+pub(super) const ERROR_LINE_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest error text quoted in a burst line.
 const ERROR_TEXT_BYTES_MAX: usize = 200;
 
@@ -19,6 +22,10 @@ const ERROR_TEXT_BYTES_MAX: usize = 200;
 pub(super) struct ErrorBurst {
     last_line: Cell<Option<Instant>>,
     unlogged: Cell<u64>,
+    /// Status and endpoint of the last error not yet in a line.
+    last: Cell<Option<(u16, Endpoint)>>,
+    /// Its error text (cut to [`ERROR_TEXT_BYTES_MAX`]).
+    last_error: RefCell<String>,
 }
 
 /// The endpoint a path names (`/status` is `/ping`).
@@ -48,27 +55,63 @@ pub(super) fn answered(core: &Core, burst: &ErrorBurst, x: &Exchange<'_>) {
 }
 
 impl ErrorBurst {
-    /// Counts a client error; logs a line with the count when the last one is a second old.
+    /// Whether a line may be written now (the last one is [`ERROR_LINE_INTERVAL`] old).
+    fn due(&self, now: Instant) -> bool {
+        self.last_line
+            .get()
+            .map_or(true, |t| now.duration_since(t) >= ERROR_LINE_INTERVAL)
+    }
+
+    /// Counts a client error; logs a line with the count when the last one is a second old,
+    /// else keeps the error as the burst's last.
     fn note(&self, core: usize, endpoint: Endpoint, status: u16, error: Option<&str>) {
         let n = self.unlogged.get() + 1;
         let now = Instant::now();
-        let due = self
-            .last_line
-            .get()
-            .map_or(true, |t| now.duration_since(t) >= ERROR_LINE_INTERVAL);
-        if !due {
+        let error = truncate(error.unwrap_or(""), ERROR_TEXT_BYTES_MAX);
+        if !self.due(now) {
             self.unlogged.set(n);
+            self.last.set(Some((status, endpoint)));
+            let mut last = self.last_error.borrow_mut();
+            last.clear();
+            last.push_str(error);
             return;
         }
+        self.line(core, n, status, endpoint, error, now);
+    }
+
+    /// Logs the errors counted since the last line, if any: when that line is a second old,
+    /// or at once with `now_anyway`.
+    pub(super) fn flush(&self, core: usize, now_anyway: bool) {
+        let now = Instant::now();
+        let n = self.unlogged.get();
+        if n == 0 || !(now_anyway || self.due(now)) {
+            return;
+        }
+        let Some((status, endpoint)) = self.last.get() else {
+            return;
+        };
+        let error = std::mem::take(&mut *self.last_error.borrow_mut());
+        self.line(core, n, status, endpoint, &error, now);
+    }
+
+    fn line(
+        &self,
+        core: usize,
+        n: u64,
+        status: u16,
+        endpoint: Endpoint,
+        error: &str,
+        now: Instant,
+    ) {
         self.unlogged.set(0);
+        self.last.set(None);
         self.last_line.set(Some(now));
-        let error = error.map(|e| truncate(e, ERROR_TEXT_BYTES_MAX));
         tracing::warn!(
             core,
             client_errors = n,
             last_status = status,
             last_endpoint = endpoint.label(),
-            last_error = error.unwrap_or(""),
+            last_error = error,
             "client errors since the last such line"
         );
     }

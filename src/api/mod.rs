@@ -87,6 +87,13 @@ impl Api {
     }
 }
 
+impl Drop for Api {
+    /// The listener is closed and every connection is done: the last client errors are logged.
+    fn drop(&mut self) {
+        self.errors.flush(self.core.id(), true);
+    }
+}
+
 impl crate::http::Handler for Api {
     /// A write's target (database, retention policy, precision), parsed once.
     type Checked = Option<write::WriteTarget>;
@@ -253,7 +260,20 @@ pub async fn serve(
 ) {
     let limits = Rc::new(http_limits(&core));
     let open_max = connections_per_core(core.config().http.max_connection_limit, core.cores());
-    crate::http::accept_loop(listener, Rc::new(Api::new(core)), limits, open_max, drain).await
+    let api = Rc::new(Api::new(core));
+    // Client errors of a burst that ended are logged within a second, not at the next error.
+    let weak = Rc::downgrade(&api);
+    glommio::spawn_local(async move {
+        loop {
+            glommio::timer::sleep(access::ERROR_LINE_INTERVAL).await;
+            match weak.upgrade() {
+                Some(api) => api.errors.flush(api.core.id(), false),
+                None => return,
+            }
+        }
+    })
+    .detach();
+    crate::http::accept_loop(listener, api, limits, open_max, drain).await
 }
 
 /// `max-connection-limit` is per server; each core accepts its share (connections are spread

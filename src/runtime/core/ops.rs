@@ -60,13 +60,7 @@ impl Core {
         loop {
             match crate::storage::seal(&self.partitions, idx).await {
                 Ok(()) => {
-                    self.counters().seals += 1;
-                    tracing::info!(
-                        core = self.id,
-                        partition,
-                        took_ms = started.elapsed().as_millis() as u64,
-                        "memtable sealed"
-                    );
+                    self.sealed(partition, started);
                     return true;
                 }
                 Err(e) => {
@@ -88,9 +82,21 @@ impl Core {
         }
     }
 
+    /// Counts a written seal (`lineshard_seals_total`) and logs it.
+    fn sealed(&self, partition: u32, started: std::time::Instant) {
+        self.counters().seals += 1;
+        tracing::info!(
+            core = self.id,
+            partition,
+            took_ms = started.elapsed().as_millis() as u64,
+            "memtable sealed"
+        );
+    }
+
     /// The storage step of a graceful shutdown, once the connections are done: every WAL
     /// synced (what `interval` and `never` acknowledged becomes durable), then every memtable
-    /// sealed, so the next start replays little. A seal already running is waited for.
+    /// sealed (logged and counted as any seal), so the next start replays little. A seal already
+    /// running is waited for.
     pub async fn shutdown_storage(self: &Rc<Self>) {
         let wals: Vec<Rc<Wal>> = self.partitions.borrow().iter().map(|p| p.wal()).collect();
         for wal in &wals {
@@ -114,8 +120,10 @@ impl Core {
                 .get(idx)
                 .is_some_and(|p| p.has_unsealed() || p.seal_failed())
             {
-                if let Err(e) = crate::storage::seal(&self.partitions, idx).await {
-                    log_seal_failed(self.id, &e, false);
+                let started = std::time::Instant::now();
+                match crate::storage::seal(&self.partitions, idx).await {
+                    Ok(()) => self.sealed(self.partition_id(idx), started),
+                    Err(e) => log_seal_failed(self.id, &e, false),
                 }
             }
         }
