@@ -219,16 +219,150 @@ pub(super) async fn prepare(
     })
 }
 
+/// Shard groups a SLIMIT pick reads at most, one scan each; past them the series that keep a
+/// row are counted instead.
+const PICK_SHARD_GROUPS_MAX: i64 = 64;
+
+/// The tag sets SLIMIT and SOFFSET pick as 1.x picks them: in each shard group that the time
+/// range reaches, the measurement's tag sets (GROUP BY tags) of the series with a point in that
+/// shard group and the WHERE's tag condition, in `tags_id` order, SOFFSET skipped and SLIMIT
+/// kept, whether or not they have a point in the range itself or pass a field condition.
+/// `None` when the pick is not made that way: the shard groups pick different tag sets (1.x
+/// then answers each tag set's points of the shard groups that picked it), or too many of them
+/// are reached.
+async fn pick_tag_sets(
+    core: &Rc<Core>,
+    plan: &query::select::Plan,
+    scans: &[ScanRequest],
+) -> Result<Option<query::PickedTagSets>, StatementResult> {
+    use crate::storage::scan::Edge;
+    let (slimit, soffset) = plan.series_limits();
+    // Each measurement's pick; every shard group that holds the measurement must agree on it.
+    let mut picked: std::collections::BTreeMap<Vec<u8>, std::collections::BTreeSet<Vec<u8>>> =
+        std::collections::BTreeMap::new();
+    for scan in scans {
+        let Some(group) = core
+            .catalog()
+            .databases
+            .get(&scan.db)
+            .and_then(|d| d.rps.get(&scan.rp))
+            .map(|r| r.shard_group_duration_ns.max(1))
+        else {
+            return Ok(None);
+        };
+        let start = |t: i64| i64::try_from(super::show::shard_group_start(t, group)).ok();
+        // The shard groups the range reaches that hold a point of the scan's series.
+        let mut reach = scan.clone();
+        reach.condition.time_min_ns = match scan.condition.time_min_ns {
+            i64::MIN => i64::MIN,
+            t => start(t).unwrap_or(i64::MIN),
+        };
+        reach.condition.time_max_ns = match scan.condition.time_max_ns {
+            i64::MAX => i64::MAX,
+            t => start(t.saturating_sub(1))
+                .and_then(|s| s.checked_add(group))
+                .unwrap_or(i64::MAX),
+        };
+        let extent = profile(core, &reach, None).await;
+        if extent.min > extent.max {
+            continue;
+        }
+        let (Some(first), Some(last)) = (start(extent.min), start(extent.max)) else {
+            return Ok(None);
+        };
+        if (i128::from(last) - i128::from(first)) / i128::from(group)
+            >= i128::from(PICK_SHARD_GROUPS_MAX)
+        {
+            return Ok(None);
+        }
+        let mut at = first;
+        while at <= last {
+            let mut shard = reach.clone();
+            shard.condition.time_min_ns = at;
+            shard.condition.time_max_ns = at.saturating_add(group);
+            shard.fields = None;
+            shard.edge = Some(Edge {
+                n: 1,
+                newest: false,
+            });
+            let answers = core
+                .ask_all(|_| {
+                    ScanReduce(
+                        shard.clone(),
+                        Box::new(|rows: Vec<crate::storage::SeriesRows>| {
+                            let series: Vec<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)> = rows
+                                .into_iter()
+                                .map(|s| (s.measurement, s.tags))
+                                .collect();
+                            Box::new(series)
+                        }),
+                    )
+                })
+                .await;
+            // Each measurement's tag sets of this shard group, in `tags_id` order.
+            let mut sets: std::collections::BTreeMap<Vec<u8>, std::collections::BTreeSet<Vec<u8>>> =
+                std::collections::BTreeMap::new();
+            for a in answers {
+                match a.map(|a| a.downcast::<Vec<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)>>()) {
+                    Ok(Ok(series)) => {
+                        for (m, tags) in *series {
+                            let id = plan.tag_set_id(&tags);
+                            sets.entry(m).or_default().insert(id);
+                        }
+                    }
+                    Ok(Err(_)) => {
+                        return Err(StatementResult::error("internal error: unexpected series"))
+                    }
+                    Err(e) => return Err(StatementResult::error(e.to_string())),
+                }
+            }
+            let skip = usize::try_from(soffset).unwrap_or(usize::MAX);
+            let take = match slimit {
+                0 => usize::MAX,
+                n => usize::try_from(n).unwrap_or(usize::MAX),
+            };
+            for (m, ids) in sets {
+                let chosen: std::collections::BTreeSet<Vec<u8>> =
+                    ids.into_iter().skip(skip).take(take).collect();
+                match picked.get(&m) {
+                    Some(before) if *before != chosen => return Ok(None),
+                    Some(_) => {}
+                    None => {
+                        picked.insert(m, chosen);
+                    }
+                }
+            }
+            at = at.saturating_add(group);
+            if at == i64::MAX {
+                break;
+            }
+        }
+    }
+    Ok(Some(
+        picked
+            .into_iter()
+            .flat_map(|(m, ids)| ids.into_iter().map(move |id| (m.clone(), id)))
+            .collect(),
+    ))
+}
+
 /// A prepared SELECT read whole: aggregates reduced on each core, raw rows filtered there.
 pub(super) async fn gather(core: &Rc<Core>, p: Prepared) -> StatementResult {
     let Prepared {
-        plan,
+        mut plan,
         scans,
         sub_rows,
         fields,
         limits,
-        ..
+        subqueries,
     } = p;
+    if plan.picks_tag_sets() && !subqueries {
+        match pick_tag_sets(core, &plan, &scans).await {
+            Ok(Some(picked)) => plan.set_picked(std::sync::Arc::new(picked)),
+            Ok(None) => {}
+            Err(e) => return e,
+        }
+    }
     match plan {
         // Aggregates: each core reduces its own series and sends its partial, not its rows.
         query::select::Plan::Aggregate(agg) => {

@@ -63,7 +63,7 @@ async fn ask_show(core: &Rc<Core>, req: ShowRequest) -> Result<ShowAnswer, Strin
 
 /// The start of the shard group of duration `d` that holds `t`: 1.x truncates times since Go's
 /// zero time (0001-01-01 UTC), so 7-day groups start on Mondays.
-fn shard_group_start(t: i64, d: i64) -> i128 {
+pub(super) fn shard_group_start(t: i64, d: i64) -> i128 {
     const GO_ZERO_UNIX_NS: i128 = -62_135_596_800 * 1_000_000_000;
     let (t, d) = (i128::from(t), i128::from(d.max(1)));
     t - (t - GO_ZERO_UNIX_NS).rem_euclid(d)

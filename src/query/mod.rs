@@ -33,8 +33,8 @@ pub use crate::storage::scan::{
 pub use eval::{DataType, RawExpr};
 pub use parse::{parse, ParseError};
 pub use render::{
-    render_results, select_result, Message, RetentionPolicyRow, Series, StatementResult,
-    TimeFormat, Value,
+    render_results, select_result, Message, PickedTagSets, RetentionPolicyRow, Series,
+    StatementResult, TimeFormat, Value,
 };
 pub use text::{format_influx_duration, quote_ident, select_text};
 
@@ -255,9 +255,12 @@ pub struct SelectStatement {
     /// the schema and the series index know them: what `*` and `/re/` list, as 1.x lists every
     /// key of its shards (an all-null column included). `None`: the keys of the rows read.
     pub known_keys: Option<KnownKeys>,
-    /// Output series kept per statement (`SLIMIT`; 0 = all) after skipping `SOFFSET`.
+    /// Output series kept per measurement (`SLIMIT`; 0 = all) after skipping `SOFFSET`.
     pub slimit: u64,
     pub soffset: u64,
+    /// The tag sets SLIMIT and SOFFSET picked from the series index, when the engine did (then
+    /// they are what is answered); `None`: they count the series that keep a row.
+    pub picked: Option<std::sync::Arc<render::PickedTagSets>>,
     /// Rows per output series; 0 = no limit (as in InfluxQL).
     pub limit: u64,
     /// Rows skipped per output series before LIMIT applies.

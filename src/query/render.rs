@@ -610,30 +610,40 @@ pub(crate) fn tag_strings(group: GroupKey) -> Vec<(String, String)> {
         .collect()
 }
 
-/// SOFFSET and SLIMIT over one measurement's series, taken in its tag sets' order (only series
-/// that keep a row are counted).
-pub(crate) struct SeriesWindow {
+/// The tag sets SLIMIT and SOFFSET picked from the series index, as 1.x picks them: each
+/// (measurement, `tags_id` of the GROUP BY tags) whose series are answered.
+pub type PickedTagSets = std::collections::HashSet<(Vec<u8>, Vec<u8>)>;
+
+/// SOFFSET and SLIMIT over one measurement's series, taken in its tag sets' order: counted over
+/// the series that keep a row, or, when the tag sets were picked from the index
+/// ([`PickedTagSets`]), those.
+pub(crate) struct SeriesWindow<'a> {
     skip: u64,
     /// Series still to send; `None`: no SLIMIT.
     room: Option<u64>,
+    picked: Option<&'a PickedTagSets>,
 }
 
-impl SeriesWindow {
-    pub(crate) fn new(slimit: u64, soffset: u64) -> Self {
+impl<'a> SeriesWindow<'a> {
+    pub(crate) fn new(slimit: u64, soffset: u64, picked: Option<&'a PickedTagSets>) -> Self {
         SeriesWindow {
             skip: soffset,
             room: (slimit > 0).then_some(slimit),
+            picked,
         }
     }
 
     /// Whether SLIMIT series have been admitted (the rest need not be looked at).
     pub(crate) fn is_full(&self) -> bool {
-        self.room == Some(0)
+        self.picked.is_none() && self.room == Some(0)
     }
 
-    /// Counts the next series that keeps a row: whether it is sent (not skipped for SOFFSET,
-    /// not past SLIMIT).
-    pub(crate) fn admits(&mut self) -> bool {
+    /// Counts the next series of `measurement` that keeps a row, grouped by `group`: whether
+    /// it is sent (not skipped for SOFFSET, not past SLIMIT; or among the picked tag sets).
+    pub(crate) fn admits(&mut self, measurement: &[u8], group: &[(Vec<u8>, Vec<u8>)]) -> bool {
+        if let Some(picked) = self.picked {
+            return picked.contains(&(measurement.to_vec(), tags_id(group)));
+        }
         if self.skip > 0 {
             self.skip -= 1;
             return false;
@@ -734,14 +744,14 @@ pub fn select_result(stmt: &SelectStatement, rows: Vec<SeriesRows>) -> Statement
             groups.sort_by_cached_key(|(g, _)| tags_id(g));
         }
         let mut out = Vec::new();
-        let mut window = SeriesWindow::new(stmt.slimit, stmt.soffset);
+        let mut window = SeriesWindow::new(stmt.slimit, stmt.soffset, stmt.picked.as_deref());
         for (group, mut series) in groups {
             if window.is_full() {
                 break;
             }
             series.sort_by(|a, b| a.tags.cmp(&b.tags));
             let values = measurement_rows(stmt, &cols, &exprs, &series);
-            if values.is_empty() || !window.admits() {
+            if values.is_empty() || !window.admits(&name, &group) {
                 continue;
             }
             out.push(Series {

@@ -144,6 +144,51 @@ impl Plan {
     }
 
     /// Give a raw query the keys of its measurements (see `SelectStatement::known_keys`).
+    /// Whether SLIMIT or SOFFSET pick among tag sets of GROUP BY tags (`pick_tag_sets`).
+    pub fn picks_tag_sets(&self) -> bool {
+        let (group, slimit, soffset) = match self {
+            Plan::Raw { stmt, .. } => (&stmt.group_by, stmt.slimit, stmt.soffset),
+            Plan::Aggregate(p) => (&p.group, p.slimit, p.soffset),
+        };
+        (slimit > 0 || soffset > 0) && !matches!(group, GroupTags::None)
+    }
+
+    /// The `tags_id` of a series' tag set under the plan's GROUP BY (its tags that are GROUP
+    /// BY keys), as SLIMIT and SOFFSET pick tag sets.
+    pub fn tag_set_id(&self, tags: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+        let group = match self {
+            Plan::Raw { stmt, .. } => &stmt.group_by,
+            Plan::Aggregate(p) => &p.group,
+        };
+        let kept: Vec<(Vec<u8>, Vec<u8>)> = tags
+            .iter()
+            .filter(|(k, _)| match group {
+                GroupTags::None => false,
+                GroupTags::Keys(keys) => keys.iter().any(|g| g.as_bytes() == &k[..]),
+                GroupTags::All => true,
+                GroupTags::Regex(p) => p.0.is_match(k),
+            })
+            .cloned()
+            .collect();
+        super::render::tags_id(&kept)
+    }
+
+    /// The SLIMIT and SOFFSET of the plan.
+    pub fn series_limits(&self) -> (u64, u64) {
+        match self {
+            Plan::Raw { stmt, .. } => (stmt.slimit, stmt.soffset),
+            Plan::Aggregate(p) => (p.slimit, p.soffset),
+        }
+    }
+
+    /// Answers the tag sets SLIMIT and SOFFSET picked from the series index.
+    pub fn set_picked(&mut self, picked: std::sync::Arc<super::PickedTagSets>) {
+        match self {
+            Plan::Raw { stmt, .. } => stmt.picked = Some(picked),
+            Plan::Aggregate(p) => std::sync::Arc::make_mut(p).picked = Some(picked),
+        }
+    }
+
     pub fn set_known_keys(&mut self, fields: Vec<(Vec<u8>, &'static str)>, tags: Vec<Vec<u8>>) {
         if let Plan::Raw { stmt, .. } = self {
             stmt.known_keys = Some(super::KnownKeys { fields, tags });
@@ -324,6 +369,8 @@ pub struct AggregatePlan {
     offset: u64,
     slimit: u64,
     soffset: u64,
+    /// The tag sets SLIMIT and SOFFSET picked from the series index (`SelectStatement::picked`).
+    picked: Option<std::sync::Arc<super::PickedTagSets>>,
     /// `tz('...')`: buckets aligned to its local time (`None`: UTC).
     zone: Option<std::sync::Arc<crate::query::tz::Zone>>,
 }
@@ -717,6 +764,7 @@ fn plan_select(
         offset: s.offset,
         slimit: s.slimit,
         soffset: s.soffset,
+        picked: None,
         zone,
     })))
 }
@@ -1025,6 +1073,7 @@ fn raw_plan(
             known_keys: None,
             slimit: s.slimit,
             soffset: s.soffset,
+            picked: None,
             limit: s.limit,
             offset: s.offset,
             descending: s.descending,
@@ -1510,12 +1559,13 @@ impl AggregatePlan {
         // Each measurement's series in order; SLIMIT and SOFFSET count each measurement's
         // series apart, as 1.x limits each measurement's tag sets.
         let mut measurements: Vec<Vec<Series>> = Vec::new();
-        let mut window = super::render::SeriesWindow::new(self.slimit, self.soffset);
+        let picked = self.picked.as_deref();
+        let mut window = super::render::SeriesWindow::new(self.slimit, self.soffset, picked);
         let mut current: Option<Vec<u8>> = None;
         for ((measurement, group), states) in ordered {
             if current.as_ref() != Some(&measurement) {
                 measurements.push(Vec::new());
-                window = super::render::SeriesWindow::new(self.slimit, self.soffset);
+                window = super::render::SeriesWindow::new(self.slimit, self.soffset, picked);
                 current = Some(measurement.clone());
             }
             if window.is_full() {
@@ -1539,7 +1589,7 @@ impl AggregatePlan {
                 continue;
             }
             let values = emit_rows(self, &results);
-            if values.is_empty() || !window.admits() {
+            if values.is_empty() || !window.admits(&measurement, &group) {
                 continue;
             }
             if let Some(m) = measurements.last_mut() {
