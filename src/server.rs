@@ -191,7 +191,7 @@ pub fn run(mut config: Config) -> Result<(), StartError> {
              each core serves the partitions p with p % cores == its id"
         );
     }
-    crate::export::start(&config, layout.partitions).map_err(StartError::Export)?;
+    let exporter = crate::export::open(&config, layout.partitions).map_err(StartError::Export)?;
     let shared = Shared {
         config,
         catalog,
@@ -209,6 +209,9 @@ pub fn run(mut config: Config) -> Result<(), StartError> {
         handles.push(spawn_core(i, cpu, &shared, notice_tx.clone())?);
     }
     wait_until_ready(&notices, cpus.len())?;
+    if let Some(exporter) = exporter {
+        exporter.start().map_err(StartError::Export)?;
+    }
     watch_signals(notice_tx)?;
     println!(
         "lineshard listening on {addr} ({} cores, data dir {})",

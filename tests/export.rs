@@ -85,6 +85,38 @@ fn check_field(
     );
 }
 
+/// Every string and boolean field column of every exported measurement holds the (time, value)
+/// pairs `/query` answers for that field.
+fn check_values(summary: &[Value], s: &Server) {
+    let mut checked = 0;
+    for g in summary {
+        let [db, rp, m] = ["db", "rp", "measurement"].map(|k| g[k].as_str().unwrap());
+        for (col, f) in g["fields"].as_object().unwrap() {
+            let Some(exported) = f["values"].as_array() else {
+                continue;
+            };
+            let field = g["columns"][col]["name"].as_str().unwrap();
+            let q = format!(
+                r#"SELECT "{field}"::field FROM "{db}"."{rp}"."{}""#,
+                m.replace('"', "\\\"")
+            );
+            let v = s.query(&q);
+            let mut answered: Vec<Value> = v["results"][0]["series"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|s| s["values"].as_array().unwrap().clone())
+                .collect();
+            answered.sort_by_key(|r| r.to_string());
+            let mut exported = exported.clone();
+            exported.sort_by_key(|r| r.to_string());
+            assert_eq!(exported, answered, "{db}.{rp}.{m}.{col} against {q}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "string and boolean fields checked: {checked}");
+}
+
 #[test]
 fn exported_parquet_holds_what_was_written() {
     let (s, tmp) = exporting("");
@@ -188,6 +220,54 @@ fn exported_parquet_holds_what_was_written() {
     assert_eq!(g["rows"], 4);
     assert_eq!(g["fields"]["note"]["count"], 1);
     assert_eq!(g["fields"]["ok"]["count"], 2);
+    // String and boolean fields: every (time, value) as `/query` answers it.
+    check_values(&sum, &s);
+    assert_eq!(
+        g["fields"]["ok"]["values"],
+        serde_json::json!([[ns, true], [ns + 2, false]])
+    );
+    // A tag a series lacks reads as null.
+    assert_eq!(
+        g["series"],
+        serde_json::json!([
+            {"host": "a", "region": "eu", "rows": 3},
+            {"host": "b", "region": null, "rows": 1},
+        ])
+    );
+    // What the files' metadata says: zstd and statistics everywhere, dictionaries for tags,
+    // delta encoding for time and integers, byte-stream-split for floats.
+    for (col, c) in g["chunks"].as_object().unwrap() {
+        assert_eq!(c["compression"], serde_json::json!(["ZSTD"]), "{col}: {c}");
+        assert_eq!(c["statistics"], true, "{col}: {c}");
+        let enc = |e: &str| c["encodings"].as_array().unwrap().iter().any(|x| x == e);
+        match col.as_str() {
+            "host" | "region" => {
+                assert!(
+                    c["dictionary"] == true && enc("RLE_DICTIONARY"),
+                    "{col}: {c}"
+                )
+            }
+            "time" | "count" | "extra" | "big" => {
+                assert!(
+                    c["dictionary"] == false && enc("DELTA_BINARY_PACKED"),
+                    "{col}: {c}"
+                )
+            }
+            "usage" => assert!(enc("BYTE_STREAM_SPLIT"), "{col}: {c}"),
+            _ => {}
+        }
+    }
+    assert_eq!(g["chunks"].as_object().unwrap().len(), 9, "{}", g["chunks"]);
+    // DuckDB's own reader over the directories (hive partitioning) counts the same rows.
+    for g in &sum {
+        let duck = &g["duckdb_reader"];
+        assert_eq!(duck["rows"], g["rows"], "{g}");
+        assert_eq!(duck["duplicates"], 0, "{g}");
+    }
+    assert_eq!(
+        group(&sum, "db1", "autogen", "neg")["duckdb_reader"]["dates"],
+        serde_json::json!(["1969-12-31", "2023-11-14"])
+    );
     let types = [
         (
             "host",
@@ -275,14 +355,20 @@ fn time_unit_us_writes_microseconds() {
     let (s, tmp) = exporting("time-unit = \"us\"");
     let out = tmp.path().join("out");
     s.create_db("db");
-    let r = s.write("db", "m,t=1 v=1 1700000000123456789\nm,t=1 v=2 -1500\n");
+    let r = s.write(
+        "db",
+        "m,t=1 v=1 1700000000123456789\nm,t=1 v=2 -1500\nm,t=1 v=3 1700000000123456001\n",
+    );
     assert_eq!(r.status, 204, "{}", r.text());
-    wait_rows(&out, 2);
+    wait_rows(&out, 3);
     let sum = summary(out.to_str().unwrap(), &[]);
     let g = group(&sum, "db", "autogen", "m");
     assert_eq!(g["columns"]["time"]["type"], "timestamp[us, tz=UTC]");
     assert_eq!(g["time_min"], -2, "floor of -1.5 µs");
     assert_eq!(g["time_max"], 1_700_000_000_123_456i64);
+    // Two points of a series within one microsecond: two rows with the same time.
+    assert_eq!(g["rows"], 3);
+    assert_eq!(g["duplicates"], 1);
 }
 
 #[test]
@@ -356,4 +442,124 @@ fn a_failing_export_keeps_the_data_and_says_so() {
     std::fs::create_dir(&out).unwrap();
     wait_rows(&out, 2);
     wait_health(&s, "pass");
+}
+
+/// Stops the server with SIGTERM (a graceful shutdown seals the memtable) and returns its
+/// data dir.
+fn terminate(mut s: Server) -> tempfile::TempDir {
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(s.child.id().to_string())
+        .status();
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap())
+}
+
+/// The names in partition 0's segment directory.
+fn segment_names(data: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(data.join("partitions/0/segments"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".seg"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn files_compacted_while_export_was_off_are_exported_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let off = tmp.path().join("off.toml");
+    let on = tmp.path().join("on.toml");
+    let data = "[data]\ncompact-min-files = 2\n";
+    std::fs::write(&off, data).unwrap();
+    std::fs::write(
+        &on,
+        format!(
+            "{data}[export]\npath = {:?}\nmax-age = \"1s\"\nnode = \"node-a\"\n",
+            out.display().to_string()
+        ),
+    )
+    .unwrap();
+    let args = |cfg: &Path| -> Vec<String> {
+        ["--config", cfg.to_str().unwrap(), "--cores", "1"]
+            .map(String::from)
+            .to_vec()
+    };
+    let start = |dir: tempfile::TempDir, cfg: &Path| {
+        let a = args(cfg);
+        Server::start_in(dir, &a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    // Export off: two seals (each graceful stop seals), compacted into one file at the next
+    // start, then a third seal that stays a file of its own.
+    let mut dir = tempfile::tempdir().unwrap();
+    for k in 1..=3 {
+        let s = start(dir, &off);
+        if k == 1 {
+            s.create_db("db");
+        }
+        if k == 3 {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while !segment_names(s.dir.path()).iter().any(|n| n.contains('-')) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no compaction: {:?}",
+                    segment_names(s.dir.path())
+                );
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+        let r = s.write("db", &format!("m,t={k} v={k}i {k}000000000\n"));
+        assert_eq!(r.status, 204, "{}", r.text());
+        dir = terminate(s);
+    }
+    let names = segment_names(dir.path());
+    assert_eq!(
+        names.len(),
+        2,
+        "one compacted file and one sealed after: {names:?}"
+    );
+    assert!(names[0].contains('-'), "{names:?}");
+    let first: u64 = names[0]
+        .trim_end_matches(".seg")
+        .split('-')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // Export on: both files are exported, each row once; the compacted file's Parquet file is
+    // named after its oldest input.
+    let s = start(dir, &on);
+    wait_rows(&out, 3);
+    let sum = summary(out.to_str().unwrap(), &[]);
+    let g = group(&sum, "db", "autogen", "m");
+    assert_eq!(g["rows"], 3);
+    assert_eq!(g["duplicates"], 0);
+    assert_eq!(g["fields"]["v"]["sum"], 6.0);
+    assert_eq!(g["files"], 2);
+    assert!(
+        out.join(format!(
+            "db/autogen/m/date=1970-01-01/node-a-0-{first}.parquet"
+        ))
+        .is_file(),
+        "{:?}",
+        std::fs::read_dir(out.join("db/autogen/m/date=1970-01-01"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect::<Vec<_>>()
+    );
+    // Restarted, it exports nothing again.
+    let dir = terminate(s);
+    let s = start(dir, &on);
+    let r = s.write("db", "m,t=4 v=4i 4000000000\n");
+    assert_eq!(r.status, 204, "{}", r.text());
+    wait_rows(&out, 4);
+    let g = &summary(out.to_str().unwrap(), &[])[0];
+    assert_eq!(
+        (g["rows"].clone(), g["duplicates"].clone()),
+        (4.into(), 0.into())
+    );
 }

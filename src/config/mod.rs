@@ -497,6 +497,12 @@ mod tests {
         cfg.http.log_enabled = true;
         cfg.logging.level = "lineshard=debug,warn".into();
         cfg.logging.format = LogFormat::Json;
+        cfg.export.path = "s3://lake/nodes".into();
+        cfg.export.max_age = Duration::from_secs(90);
+        cfg.export.time_unit = TimeUnit::Us;
+        cfg.export.node = "node-1".into();
+        cfg.export.s3_endpoint = "http://127.0.0.1:9000".into();
+        cfg.export.s3_region = "eu-west-1".into();
         let text = print_config(&cfg);
         assert_eq!(parse(&text).unwrap(), cfg, "{text}");
     }
@@ -508,7 +514,9 @@ mod tests {
             HttpConfig::FIELDS,
             DataConfig::FIELDS,
             RuntimeConfig::FIELDS,
+            CoordinatorConfig::FIELDS,
             LoggingConfig::FIELDS,
+            ExportConfig::FIELDS,
         ];
         for (field, doc) in all.into_iter().flatten() {
             assert!(!doc.contains('\n'), "{field}");
@@ -520,6 +528,8 @@ mod tests {
         assert!(text.contains("header-read-timeout = \"10s\"\n"));
         assert!(text.contains("idle-timeout = \"3m0s\"\n"));
         assert!(text.contains("wal-fsync = \"always\"\n"));
+        assert!(text.contains("[export]\n# Where"));
+        assert!(text.contains("max-age = \"1m0s\"\n"));
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! segment file of a finished seal that is not exported yet (`exported.json`) into its Parquet
 //! files (`table.rs`), puts them (`sink.rs`), and then records the segment file as exported.
 //! Retention and compaction leave segment files not yet exported alone, so an export that falls
-//! behind (an unreachable bucket) costs disk, not data. `[export] max-age` bounds how long an
+//! behind (an unreachable bucket) costs disk, not data. Files compacted while export was off are
+//! exported once too, when none of their inputs was exported before ([`Exporter::pending`]).
+//! The thread starts once every core has opened its partitions (start-up's clean-up done). `[export] max-age` bounds how long an
 //! acknowledged point waits: a core seals a memtable whose oldest write is half of it old
 //! (`runtime::Core::start_export_age_task`), and the exporter picks the files up within 250 ms.
 //!
@@ -92,30 +94,44 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Starts the exporter thread when `[export] path` is set. `partitions` is the data dir's
-/// partition count. Errors opening the destination are returned (the server does not start).
-pub fn start(config: &Config, partitions: u32) -> Result<(), String> {
+/// The exporter, opened and not started yet (see [`open`]).
+pub struct Starter(Exporter);
+
+/// Opens the export destination when `[export] path` is set (`None` when export is off).
+/// `partitions` is the data dir's partition count. Errors opening the destination are returned
+/// (the server does not start).
+pub fn open(config: &Config, partitions: u32) -> Result<Option<Starter>, String> {
     if !config.export.enabled() {
-        return Ok(());
+        return Ok(None);
     }
     let sink = sink::Sink::open(&config.export)?;
     let status = STATUS.get_or_init(Default::default).clone();
     status
         .max_age_s
         .store(config.export.max_age.as_secs(), Ordering::Relaxed);
-    let exporter = Exporter {
+    Ok(Some(Starter(Exporter {
         data_dir: config.data.dir.clone(),
         partitions,
         node: config.export.node_name(),
         unit: config.export.time_unit,
         sink,
         status,
-    };
-    std::thread::Builder::new()
-        .name("lineshard-export".into())
-        .spawn(move || exporter.run())
-        .map(|_| ())
-        .map_err(|e| format!("starting the exporter thread: {e}"))
+        mixed_reported: Vec::new(),
+    })))
+}
+
+impl Starter {
+    /// Starts the exporter thread. The server calls it once every core has opened its
+    /// partitions: start-up has then deleted the files of an interrupted seal and the inputs of
+    /// an interrupted compaction, which the exporter must not read beside their replacements.
+    pub fn start(self) -> Result<(), String> {
+        let exporter = self.0;
+        std::thread::Builder::new()
+            .name("lineshard-export".into())
+            .spawn(move || exporter.run())
+            .map(|_| ())
+            .map_err(|e| format!("starting the exporter thread: {e}"))
+    }
 }
 
 /// The exporter thread's nice value: when the cores and the exporter want the same CPU, the
@@ -147,12 +163,17 @@ struct Exporter {
     unit: crate::config::TimeUnit,
     sink: sink::Sink,
     status: Arc<Status>,
+    /// Compacted files already logged as not exportable (see [`Exporter::pending`]).
+    mixed_reported: Vec<PathBuf>,
 }
 
 /// A segment file waiting for export.
 struct Pending {
     partition: u32,
+    /// Its number (a compacted file's newest input's): `exported.json` moves to it.
     seq: u64,
+    /// The number its Parquet files are named after (a compacted file's oldest input's).
+    name_seq: u64,
     path: PathBuf,
 }
 
@@ -226,7 +247,16 @@ impl Exporter {
     }
 
     /// The segment files of partition `p` of finished seals past its `exported.json`.
-    fn pending(&self, p: u32) -> Result<Vec<Pending>, String> {
+    ///
+    /// A compacted file (`<seq>-<first>.seg`) made while export was on holds exported files
+    /// only (compaction leaves the others alone): `seq` is at most the mark, and it is skipped
+    /// like any exported file. One made while export was off, from files none of which was
+    /// exported (`first` past the mark), is exported as one segment file: its Parquet files are
+    /// named after `first` (so they replace what an export of that file interrupted by a crash
+    /// left) and the mark then moves to `seq`. One whose inputs straddle the mark (export was
+    /// on, then off while compaction merged exported and unexported files) cannot be exported
+    /// without repeating rows: it is skipped, and logged once.
+    fn pending(&mut self, p: u32) -> Result<Vec<Pending>, String> {
         let dir = crate::storage::partition_dir(&self.data_dir, p);
         let err = |what: &str, e: std::io::Error| format!("partition {p}: {what}: {e}");
         let Some(sealed) = marks::read_sealed(&dir).map_err(|e| err("sealed.json", e))? else {
@@ -241,21 +271,37 @@ impl Exporter {
         let mut out = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name();
-            let Some(seq) = name
+            // Temp files (`.tmp`) are not segment files.
+            let Some((seq, first)) = name
                 .to_str()
                 .and_then(|n| n.strip_suffix(".seg"))
-                .and_then(|s| s.parse::<u64>().ok())
+                .and_then(segment_numbers)
             else {
-                // Temp files, and compacted files (`<seq>-<first>`: made only of exported files).
                 continue;
             };
-            if seq > exported.seq && seq / crate::storage::FILES_PER_SEAL_MAX <= sealed.seal {
-                out.push(Pending {
-                    partition: p,
-                    seq,
-                    path: entry.path(),
-                });
+            if seq <= exported.seq || seq / crate::storage::FILES_PER_SEAL_MAX > sealed.seal {
+                continue;
             }
+            if first <= exported.seq {
+                let path = entry.path();
+                if !self.mixed_reported.contains(&path) {
+                    tracing::warn!(
+                        partition = p,
+                        segment = %path.display(),
+                        exported = exported.seq,
+                        "export: a file compacted while export was off merges exported and \
+                         unexported files; its rows are not exported"
+                    );
+                    self.mixed_reported.push(path);
+                }
+                continue;
+            }
+            out.push(Pending {
+                partition: p,
+                seq,
+                name_seq: first,
+                path: entry.path(),
+            });
         }
         out.sort_by_key(|f| f.seq);
         Ok(out)
@@ -270,7 +316,7 @@ impl Exporter {
         match std::fs::read(&f.path) {
             Ok(bytes) => {
                 let files =
-                    segment_to_parquet(&bytes, &self.node, f.partition, f.seq, self.unit)
+                    segment_to_parquet(&bytes, &self.node, f.partition, f.name_seq, self.unit)
                         .map_err(|e| format!("partition {} segment {}: {e}", f.partition, f.seq))?;
                 for file in files {
                     self.sink.put(&file.path, file.bytes)?;
@@ -282,5 +328,33 @@ impl Exporter {
         }
         marks::write_exported(dir, ExportedMark { seq: f.seq })
             .map_err(|e| format!("partition {}: exported.json: {e}", f.partition))
+    }
+}
+
+/// The numbers in a segment file's name (without `.seg`): `<seq>` is (seq, seq), a compacted
+/// file's `<seq>-<first>` is (seq, first).
+fn segment_numbers(stem: &str) -> Option<(u64, u64)> {
+    match stem.split_once('-') {
+        None => stem.parse().ok().map(|s| (s, s)),
+        Some((seq, first)) => {
+            let (seq, first): (u64, u64) = (seq.parse().ok()?, first.parse().ok()?);
+            (first <= seq).then_some((seq, first))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::segment_numbers;
+
+    #[test]
+    fn segment_names_give_their_numbers() {
+        assert_eq!(segment_numbers("00000000000000000042"), Some((42, 42)));
+        assert_eq!(
+            segment_numbers("00000000000000000042-00000000000000000017"),
+            Some((42, 17))
+        );
+        assert_eq!(segment_numbers("17-42"), None);
+        assert_eq!(segment_numbers("42.idx"), None);
     }
 }

@@ -9,14 +9,23 @@
 //! `iox::column_type::tag`, `iox::column_type::timestamp`, or
 //! `iox::column_type::field::{float,integer,uinteger,string,boolean}`.
 //!
-//! Names: a field keeps its name. A tag whose name is also a field's (or is `time`) is named
-//! `<name>_tag` (`_tag` again while that is taken); its metadata `lineshard::name` keeps the
-//! tag's own name. A field stored with two types in one file (a measurement dropped and written
-//! again with another type within one seal) gives the later type's column the name
-//! `<name>_<type>`. Bytes that are not UTF-8 are replaced (U+FFFD).
+//! Names, decided per file from its own tags and fields: the fields are named first, in order of
+//! (name bytes, type), where the type names order as `boolean`, `float`, `integer`, `string`,
+//! `unsigned`. A field keeps its name; a field stored with a second type in one file (a
+//! measurement dropped and written again with another type within one seal)
+//! keeps its name for the first of its types in that order and is `<name>_<type>` for each
+//! other. A field column whose name is taken (`time`, or an earlier column) gets `_field`
+//! appended until it is free. Then the tags: a tag whose name is taken (a field's column, or
+//! `time`) gets `_tag` appended until it is free. A column not named as its tag or field
+//! carries `lineshard::name` metadata with that name. Bytes that are not UTF-8 are replaced
+//! (U+FFFD).
 //!
-//! Rows are sorted by the tag columns in column order (nulls first), then by time: the rows of
-//! a series are contiguous and in time order. `sorting_columns` says so; page statistics are
+//! Rows are sorted by the tag columns in column order (tag names' byte order; nulls first), then
+//! by time: the rows of a series are contiguous and in time order. This is the series key's
+//! order where every series has every tag; a series without a tag comes before those with it
+//! (`cpu,host=a` before `cpu,az=1,host=b`, which the series key order puts first). With
+//! `time-unit = "us"` the times are floored to the microsecond, so two points of a series within
+//! one microsecond are two rows with the same time. `sorting_columns` says so; page statistics are
 //! written; pages are zstd-compressed; tags use dictionaries, `time` and integer fields
 //! `DELTA_BINARY_PACKED`, floats `BYTE_STREAM_SPLIT`.
 
@@ -43,7 +52,7 @@ use std::sync::Arc;
 
 /// Metadata key of a column's role, as InfluxDB 3 names it.
 pub const COLUMN_TYPE_KEY: &str = "iox::column::type";
-/// Metadata key of a renamed tag's own name.
+/// Metadata key of a renamed column's tag or field name.
 pub const NAME_KEY: &str = "lineshard::name";
 
 /// One Parquet file of a segment: where it goes (relative path) and its bytes.
@@ -324,8 +333,12 @@ fn write_table(mut parts: Vec<Part<'_>>, unit: TimeUnit) -> Result<(Vec<u8>, usi
         )
         .with_metadata(role("iox::column_type::timestamp")),
     );
-    for (col, role_v, dt, _) in &fields_out {
-        schema_fields.push(Field::new(col, dt.clone(), true).with_metadata(role(role_v)));
+    for ((col, role_v, dt, _), (name, _)) in fields_out.iter().zip(&field_names) {
+        let mut meta = role(role_v);
+        if *col != text(name) {
+            meta.insert(NAME_KEY.to_string(), text(name));
+        }
+        schema_fields.push(Field::new(col, dt.clone(), true).with_metadata(meta));
     }
     let schema = Arc::new(Schema::new(schema_fields));
 
@@ -426,4 +439,104 @@ fn write_table(mut parts: Vec<Part<'_>>, unit: TimeUnit) -> Result<(Vec<u8>, usi
     w.write(&batch).map_err(|e| e.to_string())?;
     w.close().map_err(|e| e.to_string())?;
     Ok((buf, rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::segment::{encode_segment, ColumnData};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    fn series(key: &str, times: Vec<i64>, columns: Vec<(&str, Values)>) -> SeriesData {
+        let n = times.len();
+        SeriesData {
+            key: key.as_bytes().to_vec(),
+            measurement: key.split(',').next().unwrap().as_bytes().to_vec(),
+            times,
+            columns: columns
+                .into_iter()
+                .map(|(name, values)| ColumnData {
+                    name: name.as_bytes().to_vec(),
+                    values,
+                    valid: vec![true; n],
+                })
+                .collect(),
+        }
+    }
+
+    /// The naming rule (module doc) and the row order, read back from the Parquet file.
+    #[test]
+    fn columns_are_named_and_rows_ordered_as_documented() {
+        let seg = encode_segment(
+            "db",
+            "autogen",
+            &[
+                series(
+                    "m,az=1,host=b",
+                    vec![5],
+                    vec![
+                        ("x", Values::Integer(vec![1])),
+                        ("time", Values::Boolean(vec![true])),
+                    ],
+                ),
+                series(
+                    "m,host=a",
+                    vec![7, 9],
+                    vec![
+                        ("x", Values::Float(vec![1.0, 2.0])),
+                        ("x_integer", Values::Float(vec![3.0, 4.0])),
+                        ("host", Values::String(vec![b"f".to_vec(), b"g".to_vec()])),
+                    ],
+                ),
+            ],
+        );
+        let files = segment_to_parquet(&seg, "n", 0, 1, TimeUnit::Ns).unwrap();
+        assert_eq!(files.len(), 1);
+        let r =
+            ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(files[0].bytes.clone()))
+                .unwrap();
+        let schema = r.schema().clone();
+        let cols: Vec<(&str, Option<&str>, &str)> = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let m = f.metadata();
+                (
+                    f.name().as_str(),
+                    m.get(NAME_KEY).map(String::as_str),
+                    m[COLUMN_TYPE_KEY].as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            cols,
+            [
+                ("az", None, "iox::column_type::tag"),
+                ("host_tag", Some("host"), "iox::column_type::tag"),
+                ("time", None, "iox::column_type::timestamp"),
+                ("host", None, "iox::column_type::field::string"),
+                (
+                    "time_field",
+                    Some("time"),
+                    "iox::column_type::field::boolean"
+                ),
+                ("x", None, "iox::column_type::field::float"),
+                ("x_integer", Some("x"), "iox::column_type::field::integer"),
+                (
+                    "x_integer_field",
+                    Some("x_integer"),
+                    "iox::column_type::field::float"
+                ),
+            ]
+        );
+        // `m,host=a` (no `az`: null, first) before `m,az=1,host=b`, unlike the key order.
+        let batch = r.build().unwrap().next().unwrap().unwrap();
+        let time = batch
+            .column(2)
+            .as_any()
+            .downcast_ref::<TimestampNanosecondArray>()
+            .unwrap();
+        assert_eq!(time.values().to_vec(), [7, 9, 5]);
+        assert_eq!(batch.column(0).null_count(), 2);
+    }
 }
