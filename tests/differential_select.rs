@@ -432,6 +432,67 @@ fn query_limits_answer_like_influxd() {
     );
 }
 
+/// SLIMIT and SOFFSET with GROUP BY tags pick among the tag sets of the series that each shard
+/// group reached holds (and the tag condition passes), whether or not they have a point in the
+/// time range or pass a field condition; each measurement's tag sets apart. Two shard groups
+/// (7-day, from Monday 2019-12-30 and 2020-01-06) that pick alike.
+#[test]
+fn series_limits_pick_tag_sets_like_influxd() {
+    let influxd = start_influxd();
+    let lineshard = Server::start(&[]);
+    let (ia, la) = (influxd.addr, lineshard.addr);
+    for addr in [ia, la] {
+        let r = raw(addr, "POST", "/query?q=CREATE%20DATABASE%20db", b"");
+        assert_eq!(r.status, 200);
+    }
+    let h = 3600 * SEC;
+    let week = 8 * 24 * h;
+    let body = [
+        format!("m,t=a v=1 {T0}"),
+        format!("m,t=a v=4 {}", T0 + 2 * h),
+        format!("m,t=b v=2 {}", T0 + h),
+        format!("m,t=c v=3 {}", T0 + 3 * h),
+        format!("m,t=a v=5 {}", T0 + week),
+        format!("m,t=d v=6 {}", T0 + week + h),
+        format!("n,t=x v=7 {}", T0 + h),
+        format!("n,t=y v=8 {}", T0 + 2 * h),
+        format!("n,t=z,u=1 v=9 {}", T0 + 3 * h),
+    ];
+    write_both(ia, la, "db", &body.join("\n"));
+    let day = format!("time >= {T0} AND time < {}", T0 + 24 * h);
+    let late = format!("time >= {} AND time < {}", T0 + 150 * 60 * SEC, T0 + 4 * h);
+    let queries = [
+        // `a` has no point in the range, and is picked all the same.
+        format!("SELECT * FROM m WHERE {late} GROUP BY t SLIMIT 1"),
+        format!("SELECT * FROM m WHERE {late} GROUP BY t SLIMIT 2"),
+        format!("SELECT * FROM m WHERE {late} GROUP BY t SLIMIT 1 SOFFSET 2"),
+        format!("SELECT count(v) FROM m WHERE {late} GROUP BY t SLIMIT 1"),
+        format!("SELECT count(v) FROM m WHERE {day} GROUP BY t SLIMIT 2 SOFFSET 1"),
+        format!("SELECT mean(v) FROM m WHERE {day} GROUP BY time(1h), t SLIMIT 1 SOFFSET 1"),
+        format!("SELECT * FROM m WHERE {day} AND v > 1 GROUP BY * SLIMIT 1"),
+        format!("SELECT * FROM m WHERE {day} AND t != 'a' GROUP BY t SLIMIT 1"),
+        format!("SELECT * FROM /m|n/ WHERE {late} GROUP BY t SLIMIT 1 SOFFSET 1"),
+        format!("SELECT * FROM /m|n/ WHERE {day} GROUP BY * ORDER BY time DESC SLIMIT 2"),
+        // A tag set lacking a tag is picked by the tags it has (`z,u=1` before `x`), and
+        // answered in the order of its values (`x` before `z`).
+        format!("SELECT * FROM n WHERE {day} GROUP BY * SLIMIT 1"),
+        format!("SELECT count(v) FROM n WHERE {day} GROUP BY * SLIMIT 2"),
+        format!(
+            "SELECT max(v) FROM m, n WHERE {day} GROUP BY t ORDER BY time DESC SLIMIT 1 SOFFSET 1"
+        ),
+        // Both shard groups pick `a` first.
+        "SELECT * FROM m WHERE v > 2 GROUP BY t SLIMIT 1".to_string(),
+        "SELECT last(v) FROM m GROUP BY t SLIMIT 1".to_string(),
+    ];
+    let mut diffs = Vec::new();
+    for q in &queries {
+        if let Some(d) = compare(ia, la, "db", q, "ns") {
+            diffs.push(d);
+        }
+    }
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
+
 /// `tz()`: buckets aligned to local time across daylight-saving changes, time strings read as
 /// local time, times written with the zone's offset (and as plain integers with `epoch`).
 #[test]

@@ -219,6 +219,9 @@ pub(super) async fn prepare(
     })
 }
 
+/// A series' measurement and tags.
+type SeriesTags = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
+
 /// Shard groups a SLIMIT pick reads at most, one scan each; past them the series that keep a
 /// row are counted instead.
 const PICK_SHARD_GROUPS_MAX: i64 = 64;
@@ -290,10 +293,8 @@ async fn pick_tag_sets(
                     ScanReduce(
                         shard.clone(),
                         Box::new(|rows: Vec<crate::storage::SeriesRows>| {
-                            let series: Vec<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)> = rows
-                                .into_iter()
-                                .map(|s| (s.measurement, s.tags))
-                                .collect();
+                            let series: Vec<SeriesTags> =
+                                rows.into_iter().map(|s| (s.measurement, s.tags)).collect();
                             Box::new(series)
                         }),
                     )
@@ -303,7 +304,7 @@ async fn pick_tag_sets(
             let mut sets: std::collections::BTreeMap<Vec<u8>, std::collections::BTreeSet<Vec<u8>>> =
                 std::collections::BTreeMap::new();
             for a in answers {
-                match a.map(|a| a.downcast::<Vec<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)>>()) {
+                match a.map(|a| a.downcast::<Vec<SeriesTags>>()) {
                     Ok(Ok(series)) => {
                         for (m, tags) in *series {
                             let id = plan.tag_set_id(&tags);

@@ -614,49 +614,47 @@ pub(crate) fn tag_strings(group: GroupKey) -> Vec<(String, String)> {
 /// (measurement, `tags_id` of the GROUP BY tags) whose series are answered.
 pub type PickedTagSets = std::collections::HashSet<(Vec<u8>, Vec<u8>)>;
 
-/// SOFFSET and SLIMIT over one measurement's series, taken in its tag sets' order: counted over
-/// the series that keep a row, or, when the tag sets were picked from the index
-/// ([`PickedTagSets`]), those.
-pub(crate) struct SeriesWindow<'a> {
-    skip: u64,
-    /// Series still to send; `None`: no SLIMIT.
-    room: Option<u64>,
-    picked: Option<&'a PickedTagSets>,
-}
-
-impl<'a> SeriesWindow<'a> {
-    pub(crate) fn new(slimit: u64, soffset: u64, picked: Option<&'a PickedTagSets>) -> Self {
-        SeriesWindow {
-            skip: soffset,
-            room: (slimit > 0).then_some(slimit),
-            picked,
-        }
+/// A measurement's output series, in the answer's order (its groups' order), that SLIMIT and
+/// SOFFSET keep: `series(i)` writes group `i` (`None` when it keeps no row), `ids` are the
+/// groups' `tags_id`. As 1.x picks: the groups that keep a row counted in `tags_id` order (its
+/// index's tag set order, which is not the answer's order when a group lacks a tag), or, when
+/// the tag sets were picked from the index (`limits.2`), those.
+pub(crate) fn pick_series<T>(
+    measurement: &[u8],
+    ids: &[Vec<u8>],
+    limits: (u64, u64, Option<&PickedTagSets>),
+    mut series: impl FnMut(usize) -> Option<T>,
+) -> Vec<T> {
+    let (slimit, soffset, picked) = limits;
+    if let Some(picked) = picked {
+        return (0..ids.len())
+            .filter(|&i| picked.contains(&(measurement.to_vec(), ids[i].clone())))
+            .filter_map(series)
+            .collect();
     }
-
-    /// Whether SLIMIT series have been admitted (the rest need not be looked at).
-    pub(crate) fn is_full(&self) -> bool {
-        self.picked.is_none() && self.room == Some(0)
+    if slimit == 0 && soffset == 0 {
+        return (0..ids.len()).filter_map(series).collect();
     }
-
-    /// Counts the next series of `measurement` that keeps a row, grouped by `group`: whether
-    /// it is sent (not skipped for SOFFSET, not past SLIMIT; or among the picked tag sets).
-    pub(crate) fn admits(&mut self, measurement: &[u8], group: &[(Vec<u8>, Vec<u8>)]) -> bool {
-        if let Some(picked) = self.picked {
-            return picked.contains(&(measurement.to_vec(), tags_id(group)));
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by(|&a, &b| ids[a].cmp(&ids[b]));
+    let mut kept: Vec<Option<T>> = (0..ids.len()).map(|_| None).collect();
+    let mut skip = soffset;
+    let mut room = if slimit == 0 { u64::MAX } else { slimit };
+    for i in order {
+        if room == 0 {
+            break;
         }
-        if self.skip > 0 {
-            self.skip -= 1;
-            return false;
+        let Some(s) = series(i) else {
+            continue;
+        };
+        if skip > 0 {
+            skip -= 1;
+            continue;
         }
-        match &mut self.room {
-            Some(0) => false,
-            Some(n) => {
-                *n -= 1;
-                true
-            }
-            None => true,
-        }
+        room -= 1;
+        kept[i] = Some(s);
     }
+    kept.into_iter().flatten().collect()
 }
 
 /// Every measurement's series (measurements in name order, each one's series in its order) as
@@ -739,30 +737,21 @@ pub fn select_result(stmt: &SelectStatement, rows: Vec<SeriesRows>) -> Statement
                 .push(s);
         }
         let mut groups: Vec<(GroupKey, Vec<SeriesRows>)> = by_group.into_iter().collect();
-        if stmt.slimit > 0 || stmt.soffset > 0 {
-            // 1.x picks SLIMIT's series in its tag sets' order.
-            groups.sort_by_cached_key(|(g, _)| tags_id(g));
-        }
-        let mut out = Vec::new();
-        let mut window = SeriesWindow::new(stmt.slimit, stmt.soffset, stmt.picked.as_deref());
-        for (group, mut series) in groups {
-            if window.is_full() {
-                break;
-            }
+        let ids: Vec<Vec<u8>> = groups.iter().map(|(g, _)| tags_id(g)).collect();
+        let limits = (stmt.slimit, stmt.soffset, stmt.picked.as_deref());
+        let out = pick_series(&name, &ids, limits, |i| {
+            let (group, mut series) = std::mem::take(&mut groups[i]);
             series.sort_by(|a, b| a.tags.cmp(&b.tags));
             let values = measurement_rows(stmt, &cols, &exprs, &series);
-            if values.is_empty() || !window.admits(&name, &group) {
-                continue;
-            }
-            out.push(Series {
+            (!values.is_empty()).then(|| Series {
                 name: Some(String::from_utf8_lossy(&name).into_owned()),
                 tags: tag_strings(group),
                 columns: columns.clone(),
                 values,
                 tag_columns: tag_columns.clone(),
                 ..Series::default()
-            });
-        }
+            })
+        });
         measurements.push(out);
     }
     let mut result = StatementResult::ok();

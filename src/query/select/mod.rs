@@ -1551,56 +1551,57 @@ impl AggregatePlan {
             })
             .collect();
         ordered.sort_by(|a, b| a.0.cmp(&b.0));
-        if self.slimit > 0 || self.soffset > 0 {
-            // 1.x picks SLIMIT's series in its tag sets' order.
-            ordered.sort_by_cached_key(|((m, g), _)| (m.clone(), super::render::tags_id(g)));
-        }
         let selector_time = self.selector_time();
         // Each measurement's series in order; SLIMIT and SOFFSET count each measurement's
         // series apart, as 1.x limits each measurement's tag sets.
-        let mut measurements: Vec<Vec<Series>> = Vec::new();
-        let picked = self.picked.as_deref();
-        let mut window = super::render::SeriesWindow::new(self.slimit, self.soffset, picked);
-        let mut current: Option<Vec<u8>> = None;
+        type Group = Option<(GroupTagsOf, Vec<CallState>)>;
+        let mut by_measurement: Vec<(Vec<u8>, Vec<Group>)> = Vec::new();
         for ((measurement, group), states) in ordered {
-            if current.as_ref() != Some(&measurement) {
-                measurements.push(Vec::new());
-                window = super::render::SeriesWindow::new(self.slimit, self.soffset, picked);
-                current = Some(measurement.clone());
+            match by_measurement.last_mut() {
+                Some((m, groups)) if *m == measurement => groups.push(Some((group, states))),
+                _ => by_measurement.push((measurement, vec![Some((group, states))])),
             }
-            if window.is_full() {
-                continue;
-            }
-            let results: Vec<Buckets> = states
-                .into_iter()
-                .zip(&self.calls)
-                .map(|(st, call)| {
-                    if self.windowed(call) {
-                        return self.integral_buckets(call, st);
-                    }
-                    st.buckets
-                        .into_iter()
-                        .map(|(b, a)| (b, a.finish(b, selector_time)))
-                        .filter(|(_, rows)| !rows.is_empty())
-                        .collect()
+        }
+        let limits = (self.slimit, self.soffset, self.picked.as_deref());
+        let mut measurements: Vec<Vec<Series>> = Vec::new();
+        for (measurement, mut groups) in by_measurement {
+            let ids: Vec<Vec<u8>> = groups
+                .iter()
+                .map(|g| {
+                    g.as_ref()
+                        .map_or_else(Vec::new, |(g, _)| super::render::tags_id(g))
                 })
                 .collect();
-            if results.iter().all(|r| r.is_empty()) {
-                continue;
-            }
-            let values = emit_rows(self, &results);
-            if values.is_empty() || !window.admits(&measurement, &group) {
-                continue;
-            }
-            if let Some(m) = measurements.last_mut() {
-                m.push(Series {
-                    name: Some(String::from_utf8_lossy(&measurement).into_owned()),
+            let name = String::from_utf8_lossy(&measurement).into_owned();
+            let out = super::render::pick_series(&measurement, &ids, limits, |i| {
+                let (group, states) = groups[i].take()?;
+                let results: Vec<Buckets> = states
+                    .into_iter()
+                    .zip(&self.calls)
+                    .map(|(st, call)| {
+                        if self.windowed(call) {
+                            return self.integral_buckets(call, st);
+                        }
+                        st.buckets
+                            .into_iter()
+                            .map(|(b, a)| (b, a.finish(b, selector_time)))
+                            .filter(|(_, rows)| !rows.is_empty())
+                            .collect()
+                    })
+                    .collect();
+                if results.iter().all(|r| r.is_empty()) {
+                    return None;
+                }
+                let values = emit_rows(self, &results);
+                (!values.is_empty()).then(|| Series {
+                    name: Some(name.clone()),
                     tags: super::render::tag_strings(group),
                     columns: self.columns.clone(),
                     values,
                     ..Series::default()
-                });
-            }
+                })
+            });
+            measurements.push(out);
         }
         let mut result = StatementResult::ok();
         result.series = super::render::in_answer_order(measurements, self.descending);
