@@ -151,6 +151,14 @@ fn chunked_selects_read_in_windows_answer_as_whole_ones() {
         "SELECT used, v FROM cpu2, mem, cpu WHERE host != 'h1' LIMIT 5 SOFFSET 1".to_string(),
         "SELECT v FROM /cpu/ LIMIT 3 OFFSET 29995 SOFFSET 1".to_string(),
         "SELECT v FROM /cpu/ OFFSET 29990 SLIMIT 1".to_string(),
+        // GROUP BY tags: each tag set in its windows, tag sets of few points read together.
+        "SELECT * FROM cpu GROUP BY host".to_string(),
+        "SELECT v FROM cpu GROUP BY * ORDER BY time DESC LIMIT 700 OFFSET 3".to_string(),
+        "SELECT v, i FROM cpu WHERE v > 100 GROUP BY dc".to_string(),
+        "SELECT v FROM cpu GROUP BY /o/ LIMIT 2".to_string(),
+        "SELECT used, v FROM mem, cpu2 GROUP BY host".to_string(),
+        format!("SELECT i FROM cpu WHERE time >= {mid} GROUP BY host, dc SLIMIT 3 SOFFSET 2"),
+        "SELECT v FROM cpu GROUP BY nope, dc ORDER BY time DESC SLIMIT 1".to_string(),
     ];
     for q in &queries {
         for epoch in ["ns", "rfc3339"] {

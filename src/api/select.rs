@@ -137,6 +137,10 @@ pub(super) async fn prepare(
     if plan.expands_keys() {
         let (fields, tags) = measurement_keys(core, &targets).await;
         plan.set_known_keys(fields, tags);
+    } else if plan.groups_by_known_tags() {
+        // `GROUP BY *` names the measurements' tag keys, whichever rows are read.
+        let (_, tags) = measurement_keys(core, &targets).await;
+        plan.set_known_tags(tags);
     }
     if query::select::has_raw_expressions(&stmt) {
         // A name that is no field may be a tag, which arithmetic refuses.
@@ -220,7 +224,42 @@ pub(super) async fn prepare(
 }
 
 /// A series' measurement and tags.
-type SeriesTags = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
+pub(super) type SeriesTags = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// The series of a scan with a point in its time range (and its tag condition), from every
+/// core: their measurement and tags.
+pub(super) async fn series_tags(
+    core: &Rc<Core>,
+    scan: &ScanRequest,
+) -> Result<Vec<SeriesTags>, StatementResult> {
+    let mut scan = scan.clone();
+    scan.fields = None;
+    scan.edge = Some(crate::storage::scan::Edge {
+        n: 1,
+        newest: false,
+    });
+    let answers = core
+        .ask_all(|_| {
+            ScanReduce(
+                scan.clone(),
+                Box::new(|rows: Vec<crate::storage::SeriesRows>| {
+                    let series: Vec<SeriesTags> =
+                        rows.into_iter().map(|s| (s.measurement, s.tags)).collect();
+                    Box::new(series)
+                }),
+            )
+        })
+        .await;
+    let mut out = Vec::new();
+    for a in answers {
+        match a.map(|a| a.downcast::<Vec<SeriesTags>>()) {
+            Ok(Ok(series)) => out.extend(*series),
+            Ok(Err(_)) => return Err(StatementResult::error("internal error: unexpected series")),
+            Err(e) => return Err(StatementResult::error(e.to_string())),
+        }
+    }
+    Ok(out)
+}
 
 /// Shard groups a SLIMIT pick reads at most, one scan each; past them the series that keep a
 /// row are counted instead.
@@ -238,7 +277,6 @@ async fn pick_tag_sets(
     plan: &query::select::Plan,
     scans: &[ScanRequest],
 ) -> Result<Option<query::PickedTagSets>, StatementResult> {
-    use crate::storage::scan::Edge;
     let (slimit, soffset) = plan.series_limits();
     // Each measurement's pick; every shard group that holds the measurement must agree on it.
     let mut picked: std::collections::BTreeMap<Vec<u8>, std::collections::BTreeSet<Vec<u8>>> =
@@ -280,42 +318,13 @@ async fn pick_tag_sets(
         }
         let mut at = first;
         while at <= last {
-            let mut shard = reach.clone();
-            shard.condition.time_min_ns = at;
-            shard.condition.time_max_ns = at.saturating_add(group);
-            shard.fields = None;
-            shard.edge = Some(Edge {
-                n: 1,
-                newest: false,
-            });
-            let answers = core
-                .ask_all(|_| {
-                    ScanReduce(
-                        shard.clone(),
-                        Box::new(|rows: Vec<crate::storage::SeriesRows>| {
-                            let series: Vec<SeriesTags> =
-                                rows.into_iter().map(|s| (s.measurement, s.tags)).collect();
-                            Box::new(series)
-                        }),
-                    )
-                })
-                .await;
+            let series = series_tags(core, &within(&reach, at, at.saturating_add(group))).await?;
             // Each measurement's tag sets of this shard group, in `tags_id` order.
             let mut sets: std::collections::BTreeMap<Vec<u8>, std::collections::BTreeSet<Vec<u8>>> =
                 std::collections::BTreeMap::new();
-            for a in answers {
-                match a.map(|a| a.downcast::<Vec<SeriesTags>>()) {
-                    Ok(Ok(series)) => {
-                        for (m, tags) in *series {
-                            let id = plan.tag_set_id(&tags);
-                            sets.entry(m).or_default().insert(id);
-                        }
-                    }
-                    Ok(Err(_)) => {
-                        return Err(StatementResult::error("internal error: unexpected series"))
-                    }
-                    Err(e) => return Err(StatementResult::error(e.to_string())),
-                }
+            for (m, tags) in series {
+                let id = plan.tag_set_id(&tags);
+                sets.entry(m).or_default().insert(id);
             }
             let skip = usize::try_from(soffset).unwrap_or(usize::MAX);
             let take = match slimit {
@@ -582,11 +591,11 @@ const WINDOW_POINTS_MIN: u64 = 1_000;
 const WINDOW_POINTS_MAX: u64 = 4_000_000;
 
 impl Prepared {
-    /// Whether the answer can be read in time windows: a raw SELECT whose output is one series
-    /// per measurement in time order (no GROUP BY tags; one source, or several each naming a
-    /// measurement of its own), no `max-select-*` limit (they count the whole answer's points
-    /// and series before any is sent) and no subquery. LIMIT and OFFSET (a measurement's rows)
-    /// and SLIMIT and SOFFSET (the measurements) are applied as the windows are sent.
+    /// Whether the answer can be read in time windows: a raw SELECT over one source, or several
+    /// each naming a measurement of its own, whose GROUP BY tags (if any) are known before it
+    /// reads (`Plan::group_dims`), with no `max-select-*` limit (they count the whole answer's
+    /// points and series before any is sent) and no subquery. LIMIT and OFFSET (a series' rows)
+    /// are applied as the windows are sent; SLIMIT and SOFFSET pick tag sets before.
     pub(super) fn streams(&self) -> bool {
         let query::select::Plan::Raw { stmt, .. } = &self.plan else {
             return false;
@@ -609,7 +618,7 @@ impl Prepared {
                     .all(|(i, n)| !names[..i].contains(n)));
         sources_apart
             && !self.subqueries
-            && matches!(stmt.group_by, query::GroupTags::None)
+            && (matches!(stmt.group_by, query::GroupTags::None) || self.plan.group_dims().is_some())
             && self.limits.points == 0
             && self.limits.series == 0
     }
@@ -622,24 +631,55 @@ pub(super) enum Streamed {
     Failed(String),
 }
 
+/// What a streamed SELECT reads as one: a measurement (without GROUP BY tags), one of its
+/// tag sets, or several tag sets read together while they are few points.
+struct Unit {
+    /// The scan of the unit's series (its measurement named, its tag sets in the condition).
+    scan: ScanRequest,
+    /// The unit's tag sets (GROUP BY values, in the answer's order); empty: a measurement.
+    groups: Vec<GroupValues>,
+    /// The scan's profile, when it is known already.
+    shape: Option<Profile>,
+}
+
 /// A raw SELECT's answer read window by window (see `Prepared::streams`): the measurements in
-/// order, each one's time range cut by the cores' profiles (`ProfileScan`: points per time
-/// bucket, from metadata) into windows of a budget of points, each window read from
-/// every core (filtered there) and put in order, its rows pushed to `out` before the next
-/// window is read. The answer is the one `gather` gives; what is held at once is one window.
+/// order (and with GROUP BY tags, each one's tag sets in order), each one's time range cut by
+/// the cores' profiles (`ProfileScan`: points per time bucket, from metadata) into windows of a
+/// budget of points, each window read from every core (filtered there) and put in order, its
+/// rows pushed to `out` before the next window is read. Tag sets of few points are read
+/// together, several in one window. The answer is the one `gather` gives; what is held at once
+/// is about one window.
 pub(super) async fn stream<S: PartSink>(
     core: &Rc<Core>,
-    p: Prepared,
+    mut p: Prepared,
     out: &mut Rows<'_, S>,
     chunk_size: usize,
     zone: Option<&query::tz::Zone>,
     deadline: Option<std::time::Instant>,
 ) -> Result<Streamed, Gone> {
+    let grouped = p.plan.group_dims().is_some();
+    if grouped && p.plan.picks_tag_sets() {
+        // SLIMIT and SOFFSET pick tag sets from the index (else the tag sets that keep a row
+        // are counted, in another order than the answer's: then the answer is gathered).
+        match pick_tag_sets(core, &p.plan, &p.scans).await {
+            Ok(Some(picked)) => p.plan.set_picked(std::sync::Arc::new(picked)),
+            Ok(None) => {
+                let whole = gather(core, p).await;
+                return Ok(match send(whole, out, zone).await? {
+                    Some(e) => Streamed::Failed(e),
+                    None => Streamed::Done,
+                });
+            }
+            Err(e) => {
+                return Ok(Streamed::Failed(e.error.unwrap_or_default()));
+            }
+        }
+    }
     let query::select::Plan::Raw { stmt, .. } = &p.plan else {
         return Ok(Streamed::Failed("internal error: not a raw SELECT".into()));
     };
     let descending = stmt.descending;
-    if stmt.soffset > 0 {
+    if stmt.soffset > 0 && !grouped {
         // Each measurement is one series here, and SOFFSET skips it (`Measured`).
         return Ok(Streamed::Done);
     }
@@ -663,31 +703,52 @@ pub(super) async fn stream<S: PartSink>(
         // 1.x's merge answers the measurements in reverse name order too.
         sources.reverse();
     }
-    // The cores reduce each window as the statement says (under a LIMIT each series is cut to
-    // its OFFSET + LIMIT first rows of the window); the window's rows are put in order without
-    // LIMIT, OFFSET, SLIMIT and SOFFSET, which count over all the windows (`Measured`).
-    let plan = std::sync::Arc::new(p.plan.clone());
-    let mut unlimited = p.plan.clone();
-    if let query::select::Plan::Raw { stmt, .. } = &mut unlimited {
-        stmt.limit = 0;
-        stmt.offset = 0;
-        stmt.slimit = 0;
-        stmt.soffset = 0;
-    }
-    let order = std::sync::Arc::new(unlimited);
-    let mut measured = Measured::new(stmt);
-    let mut reading: Option<(glommio::Task<StatementResult>, usize)> = None;
-    for (index, (m, source, known)) in sources.into_iter().enumerate() {
-        let mut scan = source.clone();
+    let mut units = std::collections::VecDeque::new();
+    for (m, source, shape) in sources {
         let Ok(name) = std::str::from_utf8(&m) else {
             // Names are UTF-8 (the line protocol decoder checks it); one that is not cannot be
             // named in a scan.
             return Ok(Streamed::Failed("invalid measurement name".into()));
         };
+        let mut scan = source.clone();
         scan.measurements = query::MeasurementMatch::Name(name.to_string());
-        let shape = match known {
+        match p.plan.group_dims() {
+            None => units.push_back(Unit {
+                scan,
+                groups: Vec::new(),
+                shape,
+            }),
+            Some(dims) => match tag_set_units(core, &p.plan, &dims, scan, descending).await {
+                Ok(mut u) => units.append(&mut u),
+                Err(e) => return Ok(Streamed::Failed(e.error.unwrap_or_default())),
+            },
+        }
+    }
+    // The cores reduce each window as the statement says (under a LIMIT each series is cut to
+    // its OFFSET + LIMIT first rows of the window). A window of one series is put in order
+    // without LIMIT, OFFSET, SLIMIT and SOFFSET, which count over all its windows (`Measured`);
+    // one of several whole series with its LIMIT and OFFSET.
+    let plan = std::sync::Arc::new(p.plan.clone());
+    let mut whole = p.plan.clone();
+    if let query::select::Plan::Raw { stmt, .. } = &mut whole {
+        stmt.slimit = 0;
+        stmt.soffset = 0;
+    }
+    let mut unlimited = whole.clone();
+    if let query::select::Plan::Raw { stmt, .. } = &mut unlimited {
+        stmt.limit = 0;
+        stmt.offset = 0;
+    }
+    let (whole, order) = (std::sync::Arc::new(whole), std::sync::Arc::new(unlimited));
+    let mut measured = Measured::new(stmt, if grouped { 0 } else { stmt.soffset });
+    // A window being read: its task and the unit it is of (`None`: whole series, not cut).
+    let mut reading: Option<(glommio::Task<StatementResult>, Option<usize>)> = None;
+    let mut index = 0;
+    while let Some(unit) = units.pop_front() {
+        index += 1;
+        let shape = match unit.shape {
             Some(shape) => shape,
-            None => profile(core, &scan, None).await,
+            None => profile(core, &unit.scan, None).await,
         };
         if shape.rows == 0 {
             continue;
@@ -699,38 +760,34 @@ pub(super) async fn stream<S: PartSink>(
             .clamp(WINDOW_POINTS_MIN, WINDOW_POINTS_MAX)
             .max(shape.parts.saturating_mul(2))
             .max(shape.file_rows_max);
-        // Ranges still to read, in the order they are answered; `false`: not yet cut.
-        let mut todo = std::collections::VecDeque::new();
-        todo.push_back((shape.min, shape.max.saturating_add(1), shape.rows <= budget));
-        while let Some((lo, hi, sized)) = todo.pop_front() {
-            if !sized && hi - lo > 1 {
-                // Cut where files begin and end when files do within the range, else evenly.
-                let inner: Vec<i64> = shape.file_edges.range(lo + 1..hi).copied().collect();
-                let grid = if inner.is_empty() {
-                    crate::storage::scan::Grid::uniform(lo, hi, PROFILE_BUCKETS)
-                } else {
-                    let mut edges = vec![lo];
-                    edges.extend(inner);
-                    edges.push(hi);
-                    crate::storage::scan::Grid { edges }
-                };
-                let counts = profile(core, &within(&scan, lo, hi), Some(&grid)).await;
-                let pieces = cut(&grid, &counts.counts, budget);
-                if pieces.is_empty() {
-                    continue;
+        if unit.groups.len() > 1 {
+            if shape.rows > budget {
+                // Too many points for one window: each half of its tag sets on its own.
+                let (first, second) = unit.groups.split_at(unit.groups.len() / 2);
+                for half in [second, first] {
+                    units.push_front(Unit {
+                        scan: with_tag_sets(&unit.scan, half),
+                        groups: half.to_vec(),
+                        shape: None,
+                    });
                 }
-                if pieces.len() > 1 || (pieces[0].0, pieces[0].1) != (lo, hi) {
-                    let ordered: Vec<_> = if descending {
-                        pieces.into_iter().rev().collect()
-                    } else {
-                        pieces
-                    };
-                    for piece in ordered.into_iter().rev() {
-                        todo.push_front(piece);
-                    }
-                    continue;
-                }
+                continue;
             }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Ok(Streamed::Failed(TIMED_OUT.into()));
+            }
+            let read = glommio::spawn_local({
+                let (core, plan, whole) = (core.clone(), plan.clone(), whole.clone());
+                let scan = unit.scan.clone();
+                async move { read_window(&core, &plan, &whole, &scan).await }
+            });
+            if let Some(e) = swap(&mut reading, (read, None), &mut measured, out, zone).await? {
+                return Ok(Streamed::Failed(e));
+            }
+            continue;
+        }
+        let mut windows = Windows::new(&shape, budget);
+        while let Some((lo, hi)) = windows.next(core, &unit.scan, descending).await {
             if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
                 return Ok(Streamed::Failed(TIMED_OUT.into()));
             }
@@ -740,24 +797,179 @@ pub(super) async fn stream<S: PartSink>(
             // The next window is read while this one is written.
             let read = glommio::spawn_local({
                 let (core, plan, order) = (core.clone(), plan.clone(), order.clone());
-                let scan = within(&scan, lo, hi);
+                let scan = within(&unit.scan, lo, hi);
                 async move { read_window(&core, &plan, &order, &scan).await }
             });
-            if let Some((previous, of)) = reading.replace((read, index)) {
-                let rows = measured.cut(of, previous.await);
-                if let Some(e) = send(rows, out, zone).await? {
-                    return Ok(Streamed::Failed(e));
-                }
+            let next = (read, Some(index));
+            if let Some(e) = swap(&mut reading, next, &mut measured, out, zone).await? {
+                return Ok(Streamed::Failed(e));
             }
         }
     }
     if let Some((last, of)) = reading.take() {
-        let rows = measured.cut(of, last.await);
+        let rows = match of {
+            Some(of) => measured.cut(of, last.await),
+            None => last.await,
+        };
         if let Some(e) = send(rows, out, zone).await? {
             return Ok(Streamed::Failed(e));
         }
     }
     Ok(Streamed::Done)
+}
+
+/// Puts `next` in `reading` and writes the window read before it (cut by `measured` when it is
+/// one unit's); its error, if it failed.
+async fn swap<S: PartSink>(
+    reading: &mut Option<(glommio::Task<StatementResult>, Option<usize>)>,
+    next: (glommio::Task<StatementResult>, Option<usize>),
+    measured: &mut Measured,
+    out: &mut Rows<'_, S>,
+    zone: Option<&query::tz::Zone>,
+) -> Result<Option<String>, Gone> {
+    let Some((previous, of)) = reading.replace(next) else {
+        return Ok(None);
+    };
+    let rows = match of {
+        Some(of) => measured.cut(of, previous.await),
+        None => previous.await,
+    };
+    send(rows, out, zone).await
+}
+
+/// A tag set's GROUP BY values: (key, value) in key order, an empty value where the series
+/// lacks the tag.
+type GroupValues = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Tag sets read together at most (one condition term each).
+const TAG_SETS_PER_UNIT: usize = 64;
+
+/// A measurement's tag sets (GROUP BY values of its series with a point in the scan's range, as
+/// the answer orders them; among the picked ones under SLIMIT/SOFFSET) as units of at most
+/// `TAG_SETS_PER_UNIT` tag sets.
+async fn tag_set_units(
+    core: &Rc<Core>,
+    plan: &query::select::Plan,
+    dims: &std::collections::BTreeSet<Vec<u8>>,
+    scan: ScanRequest,
+    descending: bool,
+) -> Result<std::collections::VecDeque<Unit>, StatementResult> {
+    let picked = match plan {
+        query::select::Plan::Raw { stmt, .. } => stmt.picked.clone(),
+        query::select::Plan::Aggregate(_) => None,
+    };
+    let mut sets = std::collections::BTreeSet::new();
+    for (m, tags) in series_tags(core, &scan).await? {
+        let group: GroupValues = dims
+            .iter()
+            .map(|k| {
+                let v = tags
+                    .iter()
+                    .find(|(t, _)| t == k)
+                    .map_or_else(Vec::new, |(_, v)| v.clone());
+                (k.clone(), v)
+            })
+            .collect();
+        if let Some(picked) = &picked {
+            if !picked.contains(&(m, query::tags_id(&group))) {
+                continue;
+            }
+        }
+        sets.insert(group);
+    }
+    let mut sets: Vec<GroupValues> = sets.into_iter().collect();
+    if descending {
+        sets.reverse();
+    }
+    Ok(sets
+        .chunks(TAG_SETS_PER_UNIT)
+        .map(|groups| Unit {
+            scan: with_tag_sets(&scan, groups),
+            groups: groups.to_vec(),
+            shape: None,
+        })
+        .collect())
+}
+
+/// `scan` narrowed to the series of `groups` (GROUP BY values; an empty value: the series
+/// lacks the tag), beside its own tag condition.
+fn with_tag_sets(scan: &ScanRequest, groups: &[GroupValues]) -> ScanRequest {
+    use crate::storage::scan::TagExpr;
+    let and = |a: TagExpr, b: TagExpr| TagExpr::And(Box::new(a), Box::new(b));
+    let any = groups
+        .iter()
+        .map(|g| {
+            g.iter()
+                .map(|(key, value)| TagExpr::Eq {
+                    key: key.clone(),
+                    value: value.clone(),
+                    negate: false,
+                })
+                .fold(TagExpr::True, and)
+        })
+        .reduce(|a, b| TagExpr::Or(Box::new(a), Box::new(b)))
+        .unwrap_or(TagExpr::False);
+    let mut s = scan.clone();
+    s.condition.tags = and(scan.condition.tags.clone(), any);
+    s
+}
+
+/// A unit's time range cut into windows of about a budget of points, as they are answered
+/// (backwards under ORDER BY time DESC): where files begin and end when files do within a
+/// range too large, else evenly, from the cores' profiles of the range.
+struct Windows<'a> {
+    shape: &'a Profile,
+    budget: u64,
+    /// Ranges still to read, in the order they are answered; `false`: not yet cut.
+    todo: std::collections::VecDeque<(i64, i64, bool)>,
+}
+
+impl<'a> Windows<'a> {
+    fn new(shape: &'a Profile, budget: u64) -> Self {
+        let mut todo = std::collections::VecDeque::new();
+        todo.push_back((shape.min, shape.max.saturating_add(1), shape.rows <= budget));
+        Windows {
+            shape,
+            budget,
+            todo,
+        }
+    }
+
+    async fn next(
+        &mut self,
+        core: &Rc<Core>,
+        scan: &ScanRequest,
+        descending: bool,
+    ) -> Option<(i64, i64)> {
+        while let Some((lo, hi, sized)) = self.todo.pop_front() {
+            if sized || hi - lo <= 1 {
+                return Some((lo, hi));
+            }
+            let inner: Vec<i64> = self.shape.file_edges.range(lo + 1..hi).copied().collect();
+            let grid = if inner.is_empty() {
+                crate::storage::scan::Grid::uniform(lo, hi, PROFILE_BUCKETS)
+            } else {
+                let mut edges = vec![lo];
+                edges.extend(inner);
+                edges.push(hi);
+                crate::storage::scan::Grid { edges }
+            };
+            let counts = profile(core, &within(scan, lo, hi), Some(&grid)).await;
+            let pieces = cut(&grid, &counts.counts, self.budget);
+            if pieces.len() == 1 && (pieces[0].0, pieces[0].1) == (lo, hi) {
+                return Some((lo, hi));
+            }
+            let ordered: Vec<_> = if descending {
+                pieces.into_iter().rev().collect()
+            } else {
+                pieces
+            };
+            for piece in ordered.into_iter().rev() {
+                self.todo.push_front(piece);
+            }
+        }
+        None
+    }
 }
 
 /// LIMIT and OFFSET over a streamed measurement's windows (the rows still to skip and to send
@@ -778,11 +990,11 @@ struct Current {
 }
 
 impl Measured {
-    fn new(stmt: &query::SelectStatement) -> Self {
+    fn new(stmt: &query::SelectStatement, soffset: u64) -> Self {
         Measured {
             limit: stmt.limit,
             offset: stmt.offset,
-            soffset: stmt.soffset,
+            soffset,
             current: None,
         }
     }

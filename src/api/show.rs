@@ -77,8 +77,7 @@ async fn series_in_shard_groups(
     rp: &str,
     cond: &crate::query::ast::Expr,
 ) -> Result<Option<std::collections::HashSet<Vec<u8>>>, String> {
-    use crate::runtime::ScanReduce;
-    use crate::storage::scan::{Condition, Edge, MeasurementMatch, ScanRequest};
+    use crate::storage::scan::{Condition, MeasurementMatch, ScanRequest};
     let Ok((min, max)) = crate::query::select::time_bounds(cond, super::now_ns()) else {
         return Ok(None);
     };
@@ -120,37 +119,14 @@ async fn series_in_shard_groups(
                 tags: req.condition.clone(),
             },
             fields: None,
-            edge: Some(Edge {
-                n: 1,
-                newest: false,
-            }),
+            edge: None,
         };
-        let answers = core
-            .ask_all(|_| {
-                ScanReduce(
-                    scan.clone(),
-                    Box::new(|rows: Vec<crate::storage::SeriesRows>| {
-                        let keys: Vec<Vec<u8>> = rows
-                            .iter()
-                            .map(|s| {
-                                crate::storage::series_key(
-                                    &s.measurement,
-                                    s.tags.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
-                                )
-                            })
-                            .collect();
-                        Box::new(keys)
-                    }),
-                )
-            })
-            .await;
-        for a in answers {
-            match a.map(|a| a.downcast::<Vec<Vec<u8>>>()) {
-                Ok(Ok(keys)) => out.extend(*keys),
-                Ok(Err(_)) => return Err("internal error: unexpected series keys".into()),
-                Err(e) => return Err(e.to_string()),
-            }
-        }
+        let series = super::select::series_tags(core, &scan)
+            .await
+            .map_err(|e| e.error.unwrap_or_default())?;
+        out.extend(series.iter().map(|(m, tags)| {
+            crate::storage::series_key(m, tags.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
+        }));
     }
     Ok(Some(out))
 }

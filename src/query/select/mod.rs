@@ -143,7 +143,6 @@ impl Plan {
         matches!(self, Plan::Raw { stmt, .. } if stmt.fields.iter().any(|f| matches!(f, SelectField::Wildcard(_) | SelectField::Regex(_))))
     }
 
-    /// Give a raw query the keys of its measurements (see `SelectStatement::known_keys`).
     /// Whether SLIMIT or SOFFSET pick among tag sets of GROUP BY tags (`pick_tag_sets`).
     pub fn picks_tag_sets(&self) -> bool {
         let (group, slimit, soffset) = match self {
@@ -189,6 +188,41 @@ impl Plan {
         }
     }
 
+    /// Whether a raw SELECT groups by a set of tag keys read from its measurements (`GROUP BY
+    /// *` or a regex), which `set_known_tags` gives it.
+    pub fn groups_by_known_tags(&self) -> bool {
+        matches!(self, Plan::Raw { stmt, .. } if matches!(stmt.group_by, GroupTags::All | GroupTags::Regex(_)))
+    }
+
+    /// Give a raw query the tag keys of its measurements, for its GROUP BY (when it has no
+    /// known keys yet).
+    pub fn set_known_tags(&mut self, tags: Vec<Vec<u8>>) {
+        if let Plan::Raw { stmt, .. } = self {
+            if stmt.known_keys.is_none() {
+                stmt.known_keys = Some(super::KnownKeys {
+                    fields: Vec::new(),
+                    tags,
+                });
+            }
+        }
+    }
+
+    /// A raw SELECT's GROUP BY keys, as its answer's series name them: `None` without GROUP BY
+    /// tags, or for `*` and a regex without known tag keys.
+    pub fn group_dims(&self) -> Option<BTreeSet<Vec<u8>>> {
+        let Plan::Raw { stmt, .. } = self else {
+            return None;
+        };
+        let known = || stmt.known_keys.as_ref().map(|k| k.tags.iter().cloned());
+        match &stmt.group_by {
+            GroupTags::None => None,
+            GroupTags::Keys(k) => Some(k.iter().map(|k| k.as_bytes().to_vec()).collect()),
+            GroupTags::All => Some(known()?.collect()),
+            GroupTags::Regex(p) => Some(known()?.filter(|k| p.0.is_match(k)).collect()),
+        }
+    }
+
+    /// Give a raw query the keys of its measurements (see `SelectStatement::known_keys`).
     pub fn set_known_keys(&mut self, fields: Vec<(Vec<u8>, &'static str)>, tags: Vec<Vec<u8>>) {
         if let Plan::Raw { stmt, .. } = self {
             stmt.known_keys = Some(super::KnownKeys { fields, tags });
