@@ -37,6 +37,9 @@ fn load(s: &Server, n: i64) {
     for t in (0..n).step_by(97) {
         lines.push(format!("cpu,host=h1,dc=d1 v=-1 {}", T0 + t * SEC));
     }
+    // Two shard groups (7-day, from Monday 2019-12-30 and 2020-01-06) that hold other tag sets.
+    lines.push(format!("sg,t=a v=1 {T0}"));
+    lines.push(format!("sg,t=b v=2 {}", T0 + 8 * 86_400 * SEC));
     for chunk in lines.chunks(2000) {
         let r = s.write("db", &chunk.join("\n"));
         assert_eq!(r.status, 204, "{}", r.text());
@@ -159,6 +162,14 @@ fn chunked_selects_read_in_windows_answer_as_whole_ones() {
         "SELECT used, v FROM mem, cpu2 GROUP BY host".to_string(),
         format!("SELECT i FROM cpu WHERE time >= {mid} GROUP BY host, dc SLIMIT 3 SOFFSET 2"),
         "SELECT v FROM cpu GROUP BY nope, dc ORDER BY time DESC SLIMIT 1".to_string(),
+        // Tag sets of few points: several read in one window, each with its LIMIT and OFFSET.
+        format!("SELECT * FROM cpu WHERE time >= {mid} AND time < {} GROUP BY *", mid + 20 * SEC),
+        format!(
+            "SELECT v FROM cpu WHERE time >= {mid} AND time < {} GROUP BY host ORDER BY time DESC LIMIT 3 OFFSET 2",
+            mid + 20 * SEC
+        ),
+        // Shard groups that pick different tag sets: gathered, also when asked in chunks.
+        "SELECT v FROM sg GROUP BY t SLIMIT 1".to_string(),
     ];
     for q in &queries {
         for epoch in ["ns", "rfc3339"] {
