@@ -268,6 +268,14 @@ fn selects_answer_like_influxd() {
         // (mode of numbers and strings is left out: among equally frequent values 1.6.7 picks
         // another than lineshard does.)
         ("SELECT median(v), stddev(v), spread(i), mode(b) FROM cpu GROUP BY host".into(), "ns"),
+        // Several sample() calls (all points: 1.x samples at random below that) merged by time;
+        // many-row calls under DESC: buckets backwards, each one's points forwards, as 1.x.
+        ("SELECT sample(*, 100000) FROM cpu WHERE host = 'h1'".into(), "ns"),
+        ("SELECT sample(v, 100000), sample(i, 100000) FROM cpu GROUP BY host ORDER BY time DESC LIMIT 20 OFFSET 3".into(), "ns"),
+        (format!("SELECT sample(/^[vi]$/, 100000) FROM cpu WHERE {range} GROUP BY time(20m) ORDER BY time DESC"), "ns"),
+        (format!("SELECT top(v, 3) FROM cpu WHERE {range} GROUP BY time(30m) ORDER BY time DESC"), "ns"),
+        ("SELECT bottom(i, 4) FROM cpu GROUP BY host ORDER BY time DESC".into(), "ns"),
+        ("SELECT top(v, 5) FROM cpu LIMIT 3".into(), "ns"),
         ("SELECT percentile(v, 90), percentile(i, 25.5) FROM cpu".into(), "ns"),
         // Two selectors: no point's time, so equal values (an unstable sort's order in 1.x)
         // cannot make the answers differ.

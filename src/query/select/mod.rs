@@ -664,6 +664,7 @@ fn plan_select(
         extra: 0,
         raw_transform: false,
         interval: interval.is_some(),
+        limit: s.limit,
     };
     let mut outs = Vec::new();
     let mut names = Vec::new();
@@ -701,14 +702,14 @@ fn plan_select(
         ..
     } = low;
     if let Some(c) = calls.iter().find(|c| c.many_rows()) {
-        if calls.len() > 1 && expanded {
-            // 1.x merges each field's rows by time; one call's rows are all this engine emits.
-            return Err(format!(
-                "{}() over several fields is not supported by lineshard yet",
-                c.name
-            ));
+        // Several sample() calls (`sample(*, n)` among them) write their points merged by time,
+        // as 1.x does; other calls beside a sample() are not merged in here.
+        let samples = calls.iter().all(|c| matches!(c.agg, Aggregate::Sample(_)))
+            && outs.iter().all(|o| matches!(o, Out::Call(_)));
+        if calls.len() > 1 && matches!(c.agg, Aggregate::Sample(_)) && !samples {
+            return Err("sample() beside other functions is not supported by lineshard yet".into());
         }
-        if calls.len() > 1 {
+        if calls.len() > 1 && !samples {
             return Err(match c.agg {
                 Aggregate::Distinct => {
                     "aggregate function distinct() cannot be combined with other functions or fields".into()
@@ -865,6 +866,8 @@ struct Lowering {
     extra: i64,
     raw_transform: bool,
     interval: bool,
+    /// The statement's LIMIT (0: none), which top()/bottom()'s count may not pass.
+    limit: u64,
 }
 
 impl Lowering {
@@ -920,6 +923,14 @@ impl Lowering {
                 cast,
                 tags,
             } => {
+                if let Aggregate::Top { n, .. } | Aggregate::Bottom { n, .. } = agg {
+                    if self.limit > 0 && n as u64 > self.limit {
+                        return Err(format!(
+                            "limit ({n}) in {name} function can not be larger than the LIMIT ({}) in the select statement",
+                            self.limit
+                        ));
+                    }
+                }
                 if !tags.is_empty() {
                     // The tag arguments lead the aux values (func reads them there).
                     self.tag_aux = tags.len();
@@ -1669,14 +1680,20 @@ fn aggregate(p: &AggregatePlan, rows: Vec<SeriesRows>) -> StatementResult {
 /// that answers several), columns evaluated, transformations applied, ordered, OFFSET and
 /// LIMIT applied.
 fn emit_rows(p: &AggregatePlan, results: &[Buckets]) -> Vec<Vec<Value>> {
-    let mut out = if p.calls.len() == 1 && p.calls[0].many_rows() {
+    // Calls of many rows a bucket write each bucket's rows in the order they come (by time,
+    // as 1.x's reducers emit them), the buckets backwards under ORDER BY time DESC.
+    let out = if p.calls.len() == 1 && p.calls[0].many_rows() {
         many_rows(p, &results[0])
+    } else if p.calls.iter().any(|c| c.many_rows()) {
+        // LIMIT and OFFSET cut each call's points before they are merged.
+        return merged_rows(p, results);
     } else {
-        bucket_rows(p, results)
+        let mut rows = bucket_rows(p, results);
+        if p.descending {
+            rows.reverse();
+        }
+        rows
     };
-    if p.descending {
-        out.reverse();
-    }
     let skip = usize::try_from(p.offset).unwrap_or(usize::MAX);
     let mut out: Vec<Vec<Value>> = out.into_iter().skip(skip).collect();
     if p.limit > 0 {
@@ -1688,7 +1705,12 @@ fn emit_rows(p: &AggregatePlan, results: &[Buckets]) -> Vec<Vec<Value>> {
 /// distinct/top/bottom/sample: every row of every bucket, no fill.
 fn many_rows(p: &AggregatePlan, buckets: &Buckets) -> Vec<Vec<Value>> {
     let mut out = Vec::new();
-    for rows in buckets.values() {
+    let ordered: Vec<&Vec<Row>> = if p.descending {
+        buckets.values().rev().collect()
+    } else {
+        buckets.values().collect()
+    };
+    for rows in ordered {
         for r in rows {
             let mut row = Vec::with_capacity(p.outs.len() + 1);
             row.push(Value::Time(r.time));
@@ -1703,6 +1725,76 @@ fn many_rows(p: &AggregatePlan, buckets: &Buckets) -> Vec<Vec<Value>> {
             }
             out.push(row);
         }
+    }
+    out
+}
+
+/// Several sample() calls merged as 1.x's cursor zips its calls' iterators: each call's points
+/// come bucket by bucket (backwards under ORDER BY time DESC), each bucket's forwards in time; a
+/// row takes the earliest of the calls' next points (the latest under DESC) and every call
+/// whose next point has that time gives its value there, the others null. (Under DESC the
+/// calls' points are not in the cursor's order, and 1.x's rows interleave them so.) LIMIT and
+/// OFFSET count each call's points, as 1.x limits each call's iterator.
+fn merged_rows(p: &AggregatePlan, results: &[Buckets]) -> Vec<Vec<Value>> {
+    let streams: Vec<Vec<(i64, &Value)>> = results
+        .iter()
+        .map(|buckets| {
+            let ordered: Vec<&Vec<Row>> = if p.descending {
+                buckets.values().rev().collect()
+            } else {
+                buckets.values().collect()
+            };
+            ordered
+                .into_iter()
+                .flat_map(|rows| {
+                    let mut points: Vec<(i64, &Value)> =
+                        rows.iter().map(|r| (r.time, &r.value)).collect();
+                    points.sort_by_key(|(t, _)| *t);
+                    points
+                })
+                .skip(usize::try_from(p.offset).unwrap_or(usize::MAX))
+                .take(match p.limit {
+                    0 => usize::MAX,
+                    n => usize::try_from(n).unwrap_or(usize::MAX),
+                })
+                .collect()
+        })
+        .collect();
+    let mut at = vec![0usize; streams.len()];
+    let mut out = Vec::new();
+    loop {
+        let heads = streams
+            .iter()
+            .zip(&at)
+            .filter_map(|(l, &i)| l.get(i).map(|(t, _)| *t));
+        let next = if p.descending {
+            heads.max()
+        } else {
+            heads.min()
+        };
+        let Some(t) = next else {
+            break;
+        };
+        let values: Vec<Value> = streams
+            .iter()
+            .zip(at.iter_mut())
+            .map(|(l, i)| match l.get(*i) {
+                Some((pt, v)) if *pt == t => {
+                    *i += 1;
+                    (*v).clone()
+                }
+                _ => Value::Null,
+            })
+            .collect();
+        let mut row = Vec::with_capacity(p.outs.len() + 1);
+        row.push(Value::Time(t));
+        for o in &p.outs {
+            row.push(match o {
+                Out::Call(c) => values.get(*c).cloned().unwrap_or(Value::Null),
+                _ => Value::Null,
+            });
+        }
+        out.push(row);
     }
     out
 }
