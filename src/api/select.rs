@@ -663,13 +663,7 @@ pub(super) async fn stream<S: PartSink>(
         // are counted, in another order than the answer's: then the answer is gathered).
         match pick_tag_sets(core, &p.plan, &p.scans).await {
             Ok(Some(picked)) => p.plan.set_picked(std::sync::Arc::new(picked)),
-            Ok(None) => {
-                let whole = gather(core, p).await;
-                return Ok(match send(whole, out, zone).await? {
-                    Some(e) => Streamed::Failed(e),
-                    None => Streamed::Done,
-                });
-            }
+            Ok(None) => return gathered(core, p, out, zone).await,
             Err(e) => {
                 return Ok(Streamed::Failed(e.error.unwrap_or_default()));
             }
@@ -704,6 +698,7 @@ pub(super) async fn stream<S: PartSink>(
         sources.reverse();
     }
     let mut units = std::collections::VecDeque::new();
+    let mut tag_sets = 0;
     for (m, source, shape) in sources {
         let Ok(name) = std::str::from_utf8(&m) else {
             // Names are UTF-8 (the line protocol decoder checks it); one that is not cannot be
@@ -719,10 +714,18 @@ pub(super) async fn stream<S: PartSink>(
                 shape,
             }),
             Some(dims) => match tag_set_units(core, &p.plan, &dims, scan, descending).await {
-                Ok(mut u) => units.append(&mut u),
+                Ok(mut u) => {
+                    tag_sets += u.iter().map(|u| u.groups.len()).sum::<usize>();
+                    units.append(&mut u);
+                }
                 Err(e) => return Ok(Streamed::Failed(e.error.unwrap_or_default())),
             },
         }
+    }
+    if tag_sets > TAG_SETS_STREAMED_MAX {
+        // Each unit's scan tests every series against its tag sets: past this many, reading
+        // them unit by unit costs more than the answer's memory is worth.
+        return gathered(core, p, out, zone).await;
     }
     // The cores reduce each window as the statement says (under a LIMIT each series is cut to
     // its OFFSET + LIMIT first rows of the window). A window of one series is put in order
@@ -818,6 +821,20 @@ pub(super) async fn stream<S: PartSink>(
     Ok(Streamed::Done)
 }
 
+/// A SELECT that `stream` finds it cannot read in windows: read whole, then written.
+async fn gathered<S: PartSink>(
+    core: &Rc<Core>,
+    p: Prepared,
+    out: &mut Rows<'_, S>,
+    zone: Option<&query::tz::Zone>,
+) -> Result<Streamed, Gone> {
+    let whole = gather(core, p).await;
+    Ok(match send(whole, out, zone).await? {
+        Some(e) => Streamed::Failed(e),
+        None => Streamed::Done,
+    })
+}
+
 /// Puts `next` in `reading` and writes the window read before it (cut by `measured` when it is
 /// one unit's); its error, if it failed.
 async fn swap<S: PartSink>(
@@ -840,6 +857,9 @@ async fn swap<S: PartSink>(
 /// A tag set's GROUP BY values: (key, value) in key order, an empty value where the series
 /// lacks the tag.
 type GroupValues = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Tag sets of a streamed answer at most; an answer with more is gathered whole.
+const TAG_SETS_STREAMED_MAX: usize = 1024;
 
 /// Tag sets read together at most (one condition term each).
 const TAG_SETS_PER_UNIT: usize = 64;
