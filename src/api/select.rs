@@ -592,10 +592,12 @@ const WINDOW_POINTS_MAX: u64 = 4_000_000;
 
 impl Prepared {
     /// Whether the answer can be read in time windows: a raw SELECT over one source, or several
-    /// each naming a measurement of its own, whose GROUP BY tags (if any) are known before it
-    /// reads (`Plan::group_dims`), with no `max-select-*` limit (they count the whole answer's
-    /// points and series before any is sent) and no subquery. LIMIT and OFFSET (a series' rows)
-    /// are applied as the windows are sent; SLIMIT and SOFFSET pick tag sets before.
+    /// each naming a measurement of its own, with no `max-select-*` limit (they count the whole
+    /// answer's points and series before any is sent) and no subquery. With GROUP BY tags, they
+    /// must be known before it reads (`Plan::group_dims`), and its series not cut to their edge
+    /// rows already (`Plan::edge`: a LIMIT over `*` bounds the answer, and reading it whole is
+    /// quicker). LIMIT and OFFSET (a series' rows) are applied as the windows are sent; SLIMIT
+    /// and SOFFSET pick tag sets before.
     pub(super) fn streams(&self) -> bool {
         let query::select::Plan::Raw { stmt, .. } = &self.plan else {
             return false;
@@ -618,7 +620,8 @@ impl Prepared {
                     .all(|(i, n)| !names[..i].contains(n)));
         sources_apart
             && !self.subqueries
-            && (matches!(stmt.group_by, query::GroupTags::None) || self.plan.group_dims().is_some())
+            && (matches!(stmt.group_by, query::GroupTags::None)
+                || (self.plan.group_dims().is_some() && self.plan.edge().is_none()))
             && self.limits.points == 0
             && self.limits.series == 0
     }
