@@ -65,6 +65,15 @@ fn compare(
     ))
 }
 
+/// Every query (database `db`, `epoch=ns`) answered alike by both servers.
+fn assert_same(influxd: SocketAddr, lineshard: SocketAddr, queries: &[String]) {
+    let diffs: Vec<String> = queries
+        .iter()
+        .filter_map(|q| compare(influxd, lineshard, "db", q, "ns"))
+        .collect();
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
+
 fn write_both(influxd: SocketAddr, lineshard: SocketAddr, db: &str, body: &str) {
     let t = format!("/write?db={db}");
     for addr in [influxd, lineshard] {
@@ -419,13 +428,7 @@ fn query_limits_answer_like_influxd() {
         "SELECT v FROM m".to_string(),
         "SELECT v FROM m WHERE host =~ /h[0-1]/".to_string(),
     ];
-    let mut diffs = Vec::new();
-    for q in &queries {
-        if let Some(d) = compare(ia, la, "db", q, "ns") {
-            diffs.push(d);
-        }
-    }
-    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+    assert_same(ia, la, &queries);
     // 1.x polls the point count every 10 s, so a quick query passes it there; lineshard
     // counts what the scan read and refuses at once (a deliberate difference).
     let r = raw(
@@ -492,13 +495,7 @@ fn series_limits_pick_tag_sets_like_influxd() {
         "SELECT * FROM m WHERE v > 2 GROUP BY t SLIMIT 1".to_string(),
         "SELECT last(v) FROM m GROUP BY t SLIMIT 1".to_string(),
     ];
-    let mut diffs = Vec::new();
-    for q in &queries {
-        if let Some(d) = compare(ia, la, "db", q, "ns") {
-            diffs.push(d);
-        }
-    }
-    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+    assert_same(ia, la, &queries);
 }
 
 /// `tz()`: buckets aligned to local time across daylight-saving changes, time strings read as

@@ -147,6 +147,16 @@ fn wait_health(s: &Server, status: &str) -> serde_json::Value {
     }
 }
 
+/// Database `db` with two `cpu` rows (usage 1.5 and 2.5).
+fn write_cpu(s: &Server) {
+    s.create_db("db");
+    let r = s.write(
+        "db",
+        "cpu,host=a usage=1.5 1000000000\ncpu,host=b usage=2.5 2000000000\n",
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+}
+
 #[test]
 fn export_round_trips_through_a_loopback_s3() {
     let port = free_port();
@@ -154,12 +164,7 @@ fn export_round_trips_through_a_loopback_s3() {
     let endpoint = format!("http://127.0.0.1:{port}");
     let tmp = tempfile::tempdir().unwrap();
     let s = exporting_to(&endpoint, tmp.path());
-    s.create_db("db");
-    let r = s.write(
-        "db",
-        "cpu,host=a usage=1.5 1000000000\ncpu,host=b usage=2.5 2000000000\n",
-    );
-    assert_eq!(r.status, 204, "{}", r.text());
+    write_cpu(&s);
     // ~6 MB of incompressible strings: one Parquet file above the single-PUT size.
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -204,12 +209,7 @@ fn an_unreachable_store_keeps_the_data_until_it_is_up() {
     let endpoint = format!("http://127.0.0.1:{port}");
     let tmp = tempfile::tempdir().unwrap();
     let s = exporting_to(&endpoint, tmp.path());
-    s.create_db("db");
-    let r = s.write(
-        "db",
-        "cpu,host=a usage=1.5 1000000000\ncpu,host=b usage=2.5 2000000000\n",
-    );
-    assert_eq!(r.status, 204, "{}", r.text());
+    write_cpu(&s);
     // Sealed within max-age (1 s), not exported: the check warns, the file stays.
     let v = wait_health(&s, "warn");
     let msg = v["checks"][0]["message"].as_str().unwrap();

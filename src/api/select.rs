@@ -210,16 +210,23 @@ pub(super) async fn prepare(
             })
             .collect()
     };
+    let subqueries = stmt
+        .sources
+        .iter()
+        .any(|s| matches!(s, query::ast::Source::Subquery(_)));
+    if plan.picks_tag_sets() && !subqueries {
+        // SLIMIT and SOFFSET pick tag sets from the index, before anything is read.
+        if let Some(picked) = pick_tag_sets(core, &plan, &scans).await? {
+            plan.set_picked(std::sync::Arc::new(picked));
+        }
+    }
     Ok(Prepared {
         plan,
         scans,
         sub_rows,
         fields,
         limits,
-        subqueries: stmt
-            .sources
-            .iter()
-            .any(|s| matches!(s, query::ast::Source::Subquery(_))),
+        subqueries,
     })
 }
 
@@ -359,20 +366,13 @@ async fn pick_tag_sets(
 /// A prepared SELECT read whole: aggregates reduced on each core, raw rows filtered there.
 pub(super) async fn gather(core: &Rc<Core>, p: Prepared) -> StatementResult {
     let Prepared {
-        mut plan,
+        plan,
         scans,
         sub_rows,
         fields,
         limits,
-        subqueries,
+        ..
     } = p;
-    if plan.picks_tag_sets() && !subqueries {
-        match pick_tag_sets(core, &plan, &scans).await {
-            Ok(Some(picked)) => plan.set_picked(std::sync::Arc::new(picked)),
-            Ok(None) => {}
-            Err(e) => return e,
-        }
-    }
     match plan {
         // Aggregates: each core reduces its own series and sends its partial, not its rows.
         query::select::Plan::Aggregate(agg) => {
@@ -654,30 +654,24 @@ struct Unit {
 /// is about one window.
 pub(super) async fn stream<S: PartSink>(
     core: &Rc<Core>,
-    mut p: Prepared,
+    p: Prepared,
     out: &mut Rows<'_, S>,
     chunk_size: usize,
     zone: Option<&query::tz::Zone>,
     deadline: Option<std::time::Instant>,
 ) -> Result<Streamed, Gone> {
     let grouped = p.plan.group_dims().is_some();
-    if grouped && p.plan.picks_tag_sets() {
-        // SLIMIT and SOFFSET pick tag sets from the index (else the tag sets that keep a row
-        // are counted, in another order than the answer's: then the answer is gathered).
-        match pick_tag_sets(core, &p.plan, &p.scans).await {
-            Ok(Some(picked)) => p.plan.set_picked(std::sync::Arc::new(picked)),
-            Ok(None) => return gathered(core, p, out, zone).await,
-            Err(e) => {
-                return Ok(Streamed::Failed(e.error.unwrap_or_default()));
-            }
-        }
+    if grouped && p.plan.picks_tag_sets() && !p.plan.has_picked() {
+        // SLIMIT and SOFFSET could not pick tag sets from the index (`prepare`): the tag sets
+        // that keep a row are counted, in another order than the answer's, so it is gathered.
+        return gathered(core, p, out, zone).await;
     }
     let query::select::Plan::Raw { stmt, .. } = &p.plan else {
         return Ok(Streamed::Failed("internal error: not a raw SELECT".into()));
     };
     let descending = stmt.descending;
     if stmt.soffset > 0 && !grouped {
-        // Each measurement is one series here, and SOFFSET skips it (`Measured`).
+        // Each measurement is one series here, and SOFFSET skips it.
         return Ok(Streamed::Done);
     }
     // The measurements met, in the answer's name order, each with the scan that reads it and,
@@ -746,7 +740,7 @@ pub(super) async fn stream<S: PartSink>(
         stmt.offset = 0;
     }
     let (whole, order) = (std::sync::Arc::new(whole), std::sync::Arc::new(unlimited));
-    let mut measured = Measured::new(stmt, if grouped { 0 } else { stmt.soffset });
+    let mut measured = Measured::new(stmt);
     // A window being read: its task and the unit it is of (`None`: whole series, not cut).
     let mut reading: Option<(glommio::Task<StatementResult>, Option<usize>)> = None;
     let mut index = 0;
@@ -883,16 +877,7 @@ async fn tag_set_units(
     };
     let mut sets = std::collections::BTreeSet::new();
     for (m, tags) in series_tags(core, &scan).await? {
-        let group: GroupValues = dims
-            .iter()
-            .map(|k| {
-                let v = tags
-                    .iter()
-                    .find(|(t, _)| t == k)
-                    .map_or_else(Vec::new, |(_, v)| v.clone());
-                (k.clone(), v)
-            })
-            .collect();
+        let group: GroupValues = query::group_of(dims, &tags);
         if let Some(picked) = &picked {
             if !picked.contains(&(m, query::tags_id(&group))) {
                 continue;
@@ -995,14 +980,13 @@ impl<'a> Windows<'a> {
     }
 }
 
-/// LIMIT and OFFSET over a streamed measurement's windows (the rows still to skip and to send
-/// of the measurement being sent, by its index in the answer's order), and SLIMIT and SOFFSET:
-/// 1.x counts each measurement's series apart, and a streamed measurement is one series, so
-/// SOFFSET skips every measurement and SLIMIT keeps each one.
+/// LIMIT and OFFSET over a streamed series' windows (the rows still to skip and to send of the
+/// unit being sent, by its index in the answer's order). SLIMIT and SOFFSET are not counted
+/// here: without GROUP BY tags each measurement is one series, kept by SLIMIT and skipped by
+/// SOFFSET (`stream` then answers nothing); with them the tag sets are picked before.
 struct Measured {
     limit: u64,
     offset: u64,
-    soffset: u64,
     current: Option<Current>,
 }
 
@@ -1013,32 +997,22 @@ struct Current {
 }
 
 impl Measured {
-    fn new(stmt: &query::SelectStatement, soffset: u64) -> Self {
+    fn new(stmt: &query::SelectStatement) -> Self {
         Measured {
             limit: stmt.limit,
             offset: stmt.offset,
-            soffset,
             current: None,
         }
     }
 
-    /// Whether measurement `index` needs no more windows read: it has sent its LIMIT rows, or
-    /// it is skipped for SOFFSET.
+    /// Whether unit `index` needs no more windows read: it has sent its LIMIT rows.
     fn is_done(&self, index: usize) -> bool {
-        if self.soffset > 0 {
-            return true;
-        }
         let current = self.current.as_ref().filter(|c| c.index == index);
         current.is_some_and(|c| self.limit > 0 && c.rows_sent >= self.limit)
     }
 
-    /// A window of measurement `index` cut to the rows its OFFSET and LIMIT, and the statement's
-    /// SOFFSET, let through.
+    /// A window of unit `index` cut to the rows its OFFSET and LIMIT let through.
     fn cut(&mut self, index: usize, mut window: StatementResult) -> StatementResult {
-        if self.soffset > 0 {
-            window.series.clear();
-            return window;
-        }
         if self.limit == 0 && self.offset == 0 {
             return window;
         }

@@ -32,7 +32,7 @@ pub use crate::storage::scan::{
 };
 pub use eval::{DataType, RawExpr};
 pub use parse::{parse, ParseError};
-pub(crate) use render::tags_id;
+pub(crate) use render::{group_of, tags_id};
 pub use render::{
     render_results, select_result, Message, PickedTagSets, RetentionPolicyRow, Series,
     StatementResult, TimeFormat, Value,

@@ -668,7 +668,7 @@ pub(crate) fn in_answer_order<T>(measurements: Vec<Vec<T>>, descending: bool) ->
 }
 
 /// The values of the GROUP BY keys for a series (`''` when it lacks one).
-fn group_of(dims: &BTreeSet<Vec<u8>>, tags: &[(Vec<u8>, Vec<u8>)]) -> GroupKey {
+pub(crate) fn group_of(dims: &BTreeSet<Vec<u8>>, tags: &[(Vec<u8>, Vec<u8>)]) -> GroupKey {
     dims.iter()
         .map(|k| {
             let v = tags

@@ -180,6 +180,14 @@ impl Plan {
         }
     }
 
+    /// Whether SLIMIT and SOFFSET's tag sets were picked from the series index (`set_picked`).
+    pub fn has_picked(&self) -> bool {
+        match self {
+            Plan::Raw { stmt, .. } => stmt.picked.is_some(),
+            Plan::Aggregate(p) => p.picked.is_some(),
+        }
+    }
+
     /// Answers the tag sets SLIMIT and SOFFSET picked from the series index.
     pub fn set_picked(&mut self, picked: std::sync::Arc<super::PickedTagSets>) {
         match self {
@@ -1581,19 +1589,7 @@ impl AggregatePlan {
         let mut ordered: Vec<(OutputSeries, Vec<CallState>)> = all
             .groups
             .into_iter()
-            .map(|((m, g), st)| {
-                let full: GroupTagsOf = keys
-                    .iter()
-                    .map(|k| {
-                        let v = g
-                            .iter()
-                            .find(|(gk, _)| gk == k)
-                            .map_or_else(Vec::new, |(_, v)| v.clone());
-                        (k.clone(), v)
-                    })
-                    .collect();
-                ((m, full), st)
-            })
+            .map(|((m, g), st)| ((m, super::render::group_of(&keys, &g)), st))
             .collect();
         ordered.sort_by(|a, b| a.0.cmp(&b.0));
         let selector_time = self.selector_time();
