@@ -14,6 +14,7 @@ use crate::storage::segment::{SegmentEncoder, SeriesData};
 use crate::storage::wal::{sync_dir, Wal};
 use crate::storage::StorageError;
 use std::cell::RefCell;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -239,6 +240,7 @@ async fn write_plan(
     types: &mut Vec<KnownField>,
 ) -> Result<(), String> {
     let mut encoder = SegmentEncoder::new();
+    let mut pacer = Pacer::new();
     let mut in_file = 0usize;
     let mut rows = 0usize;
     let mut last_shape: Option<SeriesShape> = None;
@@ -255,8 +257,7 @@ async fn write_plan(
             in_file += 1;
             encoder.push(&s);
         }
-        // Let the core's other tasks run between series whenever glommio asks.
-        glommio::yield_if_needed().await;
+        pacer.pause().await;
         let last = k + 1 == plan.len();
         if in_file == 0
             || !(last || in_file >= SERIES_PER_SEGMENT_MAX || rows >= ROWS_PER_SEGMENT_MAX)
@@ -267,9 +268,36 @@ async fn write_plan(
         rows = 0;
         let full = std::mem::take(&mut encoder);
         files.write(full, &plan.db, &plan.rp).await?;
-        glommio::yield_if_needed().await;
+        pacer.pause().await;
     }
     Ok(())
+}
+
+/// Cuts a seal's work on the core into slices of at most [`SEAL_SLICE`], with a pass of the
+/// executor's I/O between two: the requests woken meanwhile run before the next slice. (A plain
+/// yield would not do: glommio polls I/O only between its task queue runs, and a queue woken
+/// then starts behind the one that was running; see "Background work" in DESIGN.md.)
+pub(super) struct Pacer {
+    since: std::time::Instant,
+}
+
+/// The longest a seal or compaction works on the core without letting the requests run.
+const SEAL_SLICE: std::time::Duration = std::time::Duration::from_micros(200);
+
+impl Pacer {
+    pub(super) fn new() -> Pacer {
+        Pacer {
+            since: std::time::Instant::now(),
+        }
+    }
+
+    /// Sleeps for the shortest timer once the current slice is used up.
+    pub(super) async fn pause(&mut self) {
+        if self.since.elapsed() >= SEAL_SLICE {
+            glommio::timer::sleep(std::time::Duration::from_micros(1)).await;
+            self.since = std::time::Instant::now();
+        }
+    }
 }
 
 /// Where a seal writes its files, and the files it has written.
@@ -356,6 +384,39 @@ pub(super) fn segment_name(seq: u64) -> String {
     format!("{seq:020}.seg")
 }
 
+/// The most bytes of a segment file one write hands the kernel. The kernel copies a buffered
+/// write into the page cache inside the submitting thread's `io_uring_enter`, on the core's own
+/// thread: a 700 KB file written at once held the core ~2 ms, and every request with it (see
+/// "Background work" in DESIGN.md); a piece of this size takes ~0.2 ms.
+const WRITE_PIECE: usize = 64 * 1024;
+
+/// Bytes of a segment file written back to the disk at a time, before the next are written: the
+/// WAL's fdatasyncs then wait behind at most this much of a seal's data at the device, where one
+/// fdatasync of a whole file queued all of it at once (see "Background work" in DESIGN.md).
+const WRITEBACK_PIECE: usize = 256 * 1024;
+
+/// Writes the dirty pages of `len` bytes at `start` of the file `fd` to the disk and waits for
+/// them (on the blocking-thread pool: it waits for the device). Not a durability point: the file's
+/// fdatasync still follows, with little left to write.
+async fn write_back(fd: std::os::fd::RawFd, start: i64, len: i64) -> std::io::Result<()> {
+    glommio::executor()
+        .spawn_blocking(move || {
+            use nix::libc;
+            let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                | libc::SYNC_FILE_RANGE_WRITE
+                | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+            // SAFETY: a plain system call on a descriptor that the awaiting caller keeps open;
+            // no memory is passed.
+            let r = unsafe { libc::sync_file_range(fd, start, len, flags) };
+            if r == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        })
+        .await
+}
+
 /// Temp file, fdatasync, rename; the caller fsyncs the directory once for all the files of a
 /// seal (`wal::sync_dir`). Every call here is asynchronous or runs on glommio's blocking-thread pool:
 /// a blocking fsync on the core's own thread would stall every request the core serves.
@@ -365,19 +426,28 @@ pub(super) async fn write_durably(path: &Path, bytes: Vec<u8>) -> Result<(), Str
     let file = glommio::io::BufferedFile::create(&tmp)
         .await
         .map_err(|e| err("creating", &e))?;
+    // In pieces: a buffered write is copied into the page cache inside the core's own io_uring
+    // submission, so one write of a whole file would hold the core for all of it.
+    let mut pacer = Pacer::new();
     let mut pos = 0usize;
-    let total = bytes.len();
-    let mut rest = bytes;
-    while pos < total {
+    while pos < bytes.len() {
+        pacer.pause().await;
+        let end = (pos + WRITE_PIECE).min(bytes.len());
         let n = file
-            .write_at(rest.clone(), pos as u64)
+            .write_at(bytes[pos..end].to_vec(), pos as u64)
             .await
             .map_err(|e| err("writing", &e))?;
         if n == 0 {
             return Err(err("writing", &"short write"));
         }
+        let from = pos;
         pos += n;
-        rest.drain(..n);
+        if pos / WRITEBACK_PIECE != from / WRITEBACK_PIECE || pos == bytes.len() {
+            let start = (from / WRITEBACK_PIECE * WRITEBACK_PIECE) as i64;
+            write_back(file.as_raw_fd(), start, pos as i64 - start)
+                .await
+                .map_err(|e| err("writing", &e))?;
+        }
     }
     file.fdatasync().await.map_err(|e| err("syncing", &e))?;
     file.close().await.map_err(|e| err("closing", &e))?;

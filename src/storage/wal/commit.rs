@@ -189,7 +189,7 @@ impl Wal {
     fn schedule_flush(&self, i: &mut Inner) {
         if !i.flushing {
             i.flushing = true;
-            glommio::spawn_local(flush_task(self.inner.clone())).detach();
+            i.spawn(flush_task(self.inner.clone()));
         }
     }
 }
@@ -466,13 +466,11 @@ async fn flush(
                 Poll::Pending
             })
             .await;
-            {
-                let mut i = inner.borrow_mut();
-                i.dirty = false;
-                i.syncs_in_flight += 1;
-            }
             let file = t.file.clone();
-            glommio::spawn_local(sync_task(inner.clone(), file, path, lsn, written_at)).detach();
+            let mut i = inner.borrow_mut();
+            i.dirty = false;
+            i.syncs_in_flight += 1;
+            i.spawn(sync_task(inner.clone(), file, path, lsn, written_at));
             return Ok(Flushed::Syncing);
         }
     }

@@ -273,6 +273,23 @@ struct Inner {
     spare: Option<Rc<DmaFile>>,
     /// The last flushes, newest last: (last LSN, write done, fdatasync done), for the timeline.
     flushes: std::collections::VecDeque<(u64, Instant, Option<Instant>)>,
+    /// The task queue the WAL was opened in (the core's foreground queue): its flush and sync
+    /// tasks run there whoever starts them, so a rotation asked by a seal in the core's
+    /// background queue does not leave the writes of every request to that queue's share.
+    queue: glommio::TaskQueueHandle,
+}
+
+impl Inner {
+    /// Spawns one of the WAL's own tasks into its queue.
+    pub(super) fn spawn(&self, task: impl std::future::Future<Output = ()> + 'static) {
+        match glommio::spawn_local_into(task, self.queue) {
+            Ok(t) => {
+                t.detach();
+            }
+            // The queue is the executor's own (opened there): it cannot be gone while the WAL is.
+            Err(_) => unreachable!("the WAL's task queue is gone"),
+        }
+    }
 }
 
 impl Wal {

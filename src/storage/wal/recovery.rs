@@ -64,9 +64,11 @@ impl Wal {
             fsync_seconds: crate::metrics::Histogram::new(crate::metrics::FSYNC_BUCKETS),
             spare: None,
             flushes: std::collections::VecDeque::new(),
+            queue: glommio::executor().current_task_queue(),
         }));
         if let FsyncPolicy::Interval(period) = policy {
-            glommio::spawn_local(interval_sync(Rc::downgrade(&inner), period)).detach();
+            let weak = Rc::downgrade(&inner);
+            inner.borrow().spawn(interval_sync(weak, period));
         }
         Ok(Wal { inner })
     }
