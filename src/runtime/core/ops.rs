@@ -59,9 +59,11 @@ impl Core {
         let (started, partition) = (std::time::Instant::now(), self.partition_id(idx));
         loop {
             match crate::storage::seal(&self.partitions, idx).await {
-                Ok(()) => {
-                    self.sealed(partition, started);
-                    return true;
+                Ok(written) => {
+                    if written {
+                        self.sealed(partition, started);
+                    }
+                    return written;
                 }
                 Err(e) => {
                     let retry = self
@@ -122,7 +124,8 @@ impl Core {
             {
                 let started = std::time::Instant::now();
                 match crate::storage::seal(&self.partitions, idx).await {
-                    Ok(()) => self.sealed(self.partition_id(idx), started),
+                    Ok(true) => self.sealed(self.partition_id(idx), started),
+                    Ok(false) => {}
                     Err(e) => log_seal_failed(self.id, &e, false),
                 }
             }

@@ -131,15 +131,16 @@ impl Partition {
     }
 }
 
-/// Writes the sealing memtable as segment files, then lets the WAL before it go.
-pub async fn seal(part: &RefCell<Vec<Partition>>, idx: usize) -> Result<(), StorageError> {
+/// Writes the sealing memtable as segment files, then lets the WAL before it go. `Ok(false)`
+/// when there was nothing to seal, or another seal of the partition is running.
+pub async fn seal(part: &RefCell<Vec<Partition>>, idx: usize) -> Result<bool, StorageError> {
     let Some((old, wal, dir, seq, mut types)) = part.borrow_mut().get_mut(idx).and_then(|p| {
         let types = p.sealed_types.clone();
         p.retry_seal()
             .or_else(|| p.begin_seal())
             .map(|(a, b, c, d)| (a, b, c, d, types))
     }) else {
-        return Ok(());
+        return Ok(false);
     };
     let (seal_lsn, seal_epoch) = part
         .borrow()
@@ -165,6 +166,7 @@ pub async fn seal(part: &RefCell<Vec<Partition>>, idx: usize) -> Result<(), Stor
             // Only records whose data is now in a durable segment go.
             wal.truncate_before(keep_from)
                 .await
+                .map(|()| true)
                 .map_err(|e| StorageError::Seal(e.to_string()))
         }
         Err(e) => Err(part

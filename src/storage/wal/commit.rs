@@ -2,7 +2,7 @@
 //! once for all of its appenders (group commit), the fsync policy, rotation between two batches,
 //! and the sticky failure after a write or sync error. See "Writing" in the module doc.
 
-use super::files::{create_segment, install_spare, io_err, segment_path, write_all, Segment};
+use super::files::{install_spare, io_err, prepare_spare, segment_path, write_all, Segment};
 use super::framing::{self, PAYLOAD_LEN_MAX};
 use super::{FsyncPolicy, Inner, Wal, WalError};
 use glommio::io::{DmaBuffer, DmaFile};
@@ -474,21 +474,52 @@ async fn flush(
             return Ok(Flushed::Syncing);
         }
     }
-    if sync {
-        inner.borrow_mut().dirty = false;
-        let started = std::time::Instant::now();
-        t.file
-            .fdatasync()
-            .await
-            .map_err(|e| io_err("syncing", &path)(e.into()))?;
+    let Some(first) = t.rotate_to else {
+        if sync {
+            inner.borrow_mut().dirty = false;
+            let started = std::time::Instant::now();
+            t.file
+                .fdatasync()
+                .await
+                .map_err(|e| io_err("syncing", &path)(e.into()))?;
+            inner.borrow_mut().synced(started);
+        }
+        return Ok(Flushed::Done(None));
+    };
+    // A rotation: the old segment's fdatasync and the next file's header (written and synced under
+    // the spare's name) at once, as the files are independent; the rename that makes the next
+    // file a segment comes after both, so only the last segment can have a torn tail. Every
+    // write of the partition waits for the rotation: run one after the other, the two took up to
+    // 6 and 10 ms at a seal's start.
+    let (dir, spare) = {
+        let mut i = inner.borrow_mut();
+        i.dirty = false;
+        let spare = i.spare.take();
+        // Held until installed: a recycle meanwhile unlinks its victim instead. (Without a spare a
+        // recycle may be running: it keeps the flag.)
+        i.spare_busy |= spare.is_some();
+        (i.dir.clone(), spare)
+    };
+    let held = spare.is_some();
+    let started = std::time::Instant::now();
+    let (old, next) =
+        futures_lite::future::zip(t.file.fdatasync(), prepare_spare(&dir, first, spare)).await;
+    let installed = async {
+        old.map_err(|e| io_err("syncing", &path)(e.into()))?;
         inner.borrow_mut().synced(started);
+        let (next, name) = next?;
+        let seg = Segment {
+            first_lsn: first,
+            path: segment_path(&dir, first),
+        };
+        install_spare(&dir, &name, &seg).await?;
+        Ok(next)
     }
-    match t.rotate_to {
-        None => Ok(Flushed::Done(None)),
-        Some(first) => start_segment(inner, first)
-            .await
-            .map(|f| Flushed::Done(Some(f))),
+    .await;
+    if held {
+        inner.borrow_mut().spare_busy = false;
     }
+    Ok(Flushed::Done(Some(installed?)))
 }
 
 /// One batch's fdatasync: on success every record up to `lsn` is durable; on failure the WAL is
@@ -556,21 +587,6 @@ async fn write_chunks(file: &Rc<DmaFile>, chunks: Vec<DmaBuffer>, offset: u64) -
     match first_err {
         Some(e) => Err(e),
         None => Ok(()),
-    }
-}
-
-/// The file of the segment that starts at `first`, where the records after a rotation go: the
-/// spare made into it when there is one, else a new file.
-async fn start_segment(inner: &Rc<RefCell<Inner>>, first: u64) -> Result<Rc<DmaFile>, WalError> {
-    let dir = inner.borrow().dir.clone();
-    let seg = Segment {
-        first_lsn: first,
-        path: segment_path(&dir, first),
-    };
-    let spare = inner.borrow_mut().spare.take();
-    match spare {
-        Some(file) => install_spare(&dir, &seg, file).await,
-        None => create_segment(&dir, &seg).await.map(Rc::new),
     }
 }
 

@@ -14,6 +14,9 @@ use std::rc::Rc;
 /// The spare segment (see "Recycled segments"): its file name in the WAL directory (not a
 /// segment name, so a listing ignores it; start-up deletes a leftover one).
 pub(super) const SPARE_NAME: &str = "spare.tmp";
+/// The name a rotation creates the next segment under when there is no spare (a recycle may be
+/// renaming a deleted segment to the spare's name at that moment); start-up deletes a leftover one.
+pub(super) const NEXT_NAME: &str = "next.tmp";
 /// A deleted segment smaller than this is unlinked rather than kept as the spare (in unit tests
 /// every one is kept, so they all run on recycled files).
 const SPARE_LEN_MIN: u64 = if cfg!(test) { 1 } else { 1 << 20 };
@@ -50,10 +53,19 @@ impl Wal {
             // The newest victim becomes the spare when there is none (oldest go first, so the
             // segments left on disk stay contiguous); the others are unlinked, on glommio's
             // blocking-thread pool (unlinking a large file may wait for the disk).
-            let removed = if k + 1 == count && self.inner.borrow().spare.is_none() {
-                recycle_segment(&dir, &seg)
-                    .await
-                    .map(|spare| self.inner.borrow_mut().spare = spare)
+            // Not while a rotation holds the spare: it renames the spare's name into place, and
+            // a victim renamed to that name meanwhile would be the file it installs.
+            let recycle = k + 1 == count && {
+                let mut i = self.inner.borrow_mut();
+                let free = i.spare.is_none() && !i.spare_busy;
+                i.spare_busy |= free;
+                free
+            };
+            let removed = if recycle {
+                let spare = recycle_segment(&dir, &seg).await;
+                let mut i = self.inner.borrow_mut();
+                i.spare_busy = false;
+                spare.map(|spare| i.spare = spare)
             } else {
                 glommio::io::remove(&seg.path)
                     .await
@@ -98,23 +110,45 @@ pub async fn prime_iopoll_probe(dir: &Path) -> Result<(), WalError> {
     Ok(())
 }
 
-/// Makes the spare the segment `seg`: its first block becomes the new header followed by zeros
-/// (an empty segment; the old records after it are never read), fdatasync, then rename and
-/// directory fsync. The header is written before the rename, so a file under a segment name
-/// always carries its own header; a crash before the rename leaves only a spare, which start-up
-/// deletes.
-pub(super) async fn install_spare(
+/// The file of the segment that will start at `first_lsn` and its name for now: the spare when
+/// there is one, else a new file under [`NEXT_NAME`]; its first block written over with the header for `first_lsn`
+/// and zeros (an empty segment; a recycled file's old records after it are never read), and
+/// fdatasync'd. `install_spare` then makes it the segment.
+pub(super) async fn prepare_spare(
     dir: &Path,
-    seg: &Segment,
-    file: Rc<DmaFile>,
-) -> Result<Rc<DmaFile>, WalError> {
-    let spare = dir.join(SPARE_NAME);
-    write_header_block(&file, seg.first_lsn, &spare).await?;
-    glommio::io::rename(&spare, &seg.path)
+    first_lsn: u64,
+    spare: Option<Rc<DmaFile>>,
+) -> Result<(Rc<DmaFile>, PathBuf), WalError> {
+    let path = dir.join(if spare.is_some() {
+        SPARE_NAME
+    } else {
+        NEXT_NAME
+    });
+    let file = match spare {
+        Some(file) => file,
+        None => Rc::new(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .dma_open(&path)
+                .await
+                .map_err(|e| io_err("creating", &path)(e.into()))?,
+        ),
+    };
+    write_header_block(&file, first_lsn, &path).await?;
+    Ok((file, path))
+}
+
+/// Makes the file `prepare_spare` made under `name` the segment `seg`: rename, then directory
+/// fsync. The header is on disk before the rename, so a file under a segment name always carries
+/// its own header; a crash before the rename leaves only a spare, which start-up deletes.
+pub(super) async fn install_spare(dir: &Path, name: &Path, seg: &Segment) -> Result<(), WalError> {
+    glommio::io::rename(name, &seg.path)
         .await
-        .map_err(|e| io_err("renaming", &spare)(e.into()))?;
-    sync_dir(dir).await?;
-    Ok(file)
+        .map_err(|e| io_err("renaming", name)(e.into()))?;
+    sync_dir(dir).await
 }
 
 /// Renames a segment whose records are all in durable sealed segments to the spare name and

@@ -72,9 +72,12 @@
 //! acknowledged).
 //!
 //! `rotate` is carried out by the flush task between two batches: records taken before it stay in
-//! the old segment, the segment is fdatasynced, the next one is created (header block, fdatasync,
-//! directory fsync), and later records go there. Rotating a segment that holds no record is a
-//! no-op that returns its first LSN.
+//! the old segment; the old segment's fdatasync and the next file's header block (written and
+//! fdatasynced under a temporary name: the spare's, or `next.tmp` for a new file) run at once;
+//! after both, the next file is renamed into place (directory fsync), and later records go there.
+//! Rotating a segment that holds no record is a no-op that returns its first LSN. A recycle
+//! (`truncate_before`) never runs while a rotation holds the spare, nor two at once
+//! (`spare_busy`): a seal's truncation may overlap the next seal's rotation.
 //!
 //! # Recycled segments
 //!
@@ -271,6 +274,8 @@ struct Inner {
     fsync_seconds: crate::metrics::Histogram,
     /// A deleted segment kept for the next rotation (see "Recycled segments").
     spare: Option<Rc<DmaFile>>,
+    /// A rotation holds the spare, or a recycle is making one: no other recycle may start.
+    spare_busy: bool,
     /// The last flushes, newest last: (last LSN, write done, fdatasync done), for the timeline.
     flushes: std::collections::VecDeque<(u64, Instant, Option<Instant>)>,
     /// The task queue the WAL was opened in (the core's foreground queue): its flush and sync

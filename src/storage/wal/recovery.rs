@@ -5,7 +5,7 @@
 use super::commit::{interval_sync, OpenBatch};
 use super::files::{
     create_segment, io_err, list_segments, prime_iopoll_probe, rewrite_header, segment_path,
-    Segment, SPARE_NAME,
+    Segment, NEXT_NAME, SPARE_NAME,
 };
 use super::framing::{self, Stop, HEADER_LEN};
 use super::{FsyncPolicy, Inner, Wal, WalError, WalRecord, WalStats};
@@ -63,6 +63,7 @@ impl Wal {
             stats: WalStats::default(),
             fsync_seconds: crate::metrics::Histogram::new(crate::metrics::FSYNC_BUCKETS),
             spare: None,
+            spare_busy: false,
             flushes: std::collections::VecDeque::new(),
             queue: glommio::executor().current_task_queue(),
         }));
@@ -195,11 +196,14 @@ async fn prepare_dir(dir: &Path) -> Result<PathBuf, WalError> {
     // glommio opens relative to fd -1, not the working directory: relative paths fail (EBADF).
     let dir = std::fs::canonicalize(dir).map_err(io_err("resolving", dir))?;
     prime_iopoll_probe(&dir).await?;
-    // A spare left by the last run may be half written: start over when one is needed.
-    match std::fs::remove_file(dir.join(SPARE_NAME)) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_err("deleting", &dir.join(SPARE_NAME))(e)),
+    // A spare or next segment left by the last run may be half written: start over when one is
+    // needed.
+    for name in [SPARE_NAME, NEXT_NAME] {
+        match std::fs::remove_file(dir.join(name)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("deleting", &dir.join(name))(e)),
+        }
     }
     Ok(dir)
 }
