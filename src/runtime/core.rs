@@ -438,13 +438,7 @@ impl Core {
 
     /// Runs `work` in this core's background queue: between the requests, not among them.
     fn spawn_background(&self, work: impl std::future::Future<Output = ()> + 'static) {
-        match glommio::spawn_local_into(work, self.background) {
-            Ok(t) => {
-                t.detach();
-            }
-            // The queue is this core's own and lives as long as the executor.
-            Err(_) => unreachable!("the background task queue is gone"),
-        }
+        crate::storage::spawn_into(self.background, work);
     }
 
     /// This core's counters for `/metrics` (hold across no `.await`).

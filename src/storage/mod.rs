@@ -36,3 +36,17 @@ pub use partition::{
     PartitionCheck, Scanned, SegmentSource, Stored, FILES_PER_SEAL_MAX,
 };
 pub use scan::{ScanRequest, SeriesColumns, SeriesRows};
+
+/// Spawns `task`, detached, into the task queue `queue` of this executor (a queue the caller
+/// created or found on it, which lives as long as the executor).
+pub fn spawn_into(
+    queue: glommio::TaskQueueHandle,
+    task: impl std::future::Future<Output = ()> + 'static,
+) {
+    match glommio::spawn_local_into(task, queue) {
+        Ok(t) => {
+            t.detach();
+        }
+        Err(_) => unreachable!("a task queue of this executor is gone"),
+    }
+}

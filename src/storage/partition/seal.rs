@@ -279,22 +279,22 @@ async fn write_plan(
 /// executor's I/O between two: the requests woken meanwhile run before the next slice. (A plain
 /// yield would not do: glommio polls I/O only between its task queue runs, and a queue woken
 /// then starts behind the one that was running; see "Background work" in DESIGN.md.)
-pub(super) struct Pacer {
+struct Pacer {
     since: std::time::Instant,
 }
 
-/// The longest a seal or compaction works on the core without letting the requests run.
+/// The longest a seal works on the core without letting the requests run.
 const SEAL_SLICE: std::time::Duration = std::time::Duration::from_micros(200);
 
 impl Pacer {
-    pub(super) fn new() -> Pacer {
+    fn new() -> Pacer {
         Pacer {
             since: std::time::Instant::now(),
         }
     }
 
     /// Sleeps for the shortest timer once the current slice is used up.
-    pub(super) async fn pause(&mut self) {
+    async fn pause(&mut self) {
         if self.since.elapsed() >= SEAL_SLICE {
             glommio::timer::sleep(std::time::Duration::from_micros(1)).await;
             self.since = std::time::Instant::now();
@@ -432,6 +432,7 @@ pub(super) async fn write_durably(path: &Path, bytes: Vec<u8>) -> Result<(), Str
     // submission, so one write of a whole file would hold the core for all of it.
     let mut pacer = Pacer::new();
     let mut pos = 0usize;
+    let mut written_back = 0usize;
     while pos < bytes.len() {
         pacer.pause().await;
         let end = (pos + WRITE_PIECE).min(bytes.len());
@@ -442,13 +443,13 @@ pub(super) async fn write_durably(path: &Path, bytes: Vec<u8>) -> Result<(), Str
         if n == 0 {
             return Err(err("writing", &"short write"));
         }
-        let from = pos;
         pos += n;
-        if pos / WRITEBACK_PIECE != from / WRITEBACK_PIECE || pos == bytes.len() {
-            let start = (from / WRITEBACK_PIECE * WRITEBACK_PIECE) as i64;
-            write_back(file.as_raw_fd(), start, pos as i64 - start)
+        if pos - written_back >= WRITEBACK_PIECE || pos == bytes.len() {
+            let (start, len) = (written_back as i64, (pos - written_back) as i64);
+            write_back(file.as_raw_fd(), start, len)
                 .await
                 .map_err(|e| err("writing", &e))?;
+            written_back = pos;
         }
     }
     file.fdatasync().await.map_err(|e| err("syncing", &e))?;

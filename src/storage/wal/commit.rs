@@ -487,7 +487,7 @@ async fn flush(
         return Ok(Flushed::Done(None));
     };
     // A rotation: the old segment's fdatasync and the next file's header (written and synced under
-    // the spare's name) at once, as the files are independent; the rename that makes the next
+    // a temporary name, see `prepare_spare`) at once, as the files are independent; the rename that makes the next
     // file a segment comes after both, so only the last segment can have a torn tail. Every
     // write of the partition waits for the rotation: run one after the other, the two took up to
     // 6 and 10 ms at a seal's start.

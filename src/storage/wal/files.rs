@@ -111,9 +111,9 @@ pub async fn prime_iopoll_probe(dir: &Path) -> Result<(), WalError> {
 }
 
 /// The file of the segment that will start at `first_lsn` and its name for now: the spare when
-/// there is one, else a new file under [`NEXT_NAME`]; its first block written over with the header for `first_lsn`
-/// and zeros (an empty segment; a recycled file's old records after it are never read), and
-/// fdatasync'd. `install_spare` then makes it the segment.
+/// there is one, else a new file under [`NEXT_NAME`]; its first block written over with the
+/// header for `first_lsn` and zeros (an empty segment; a recycled file's old records after it are
+/// never read), and fdatasync'd. `install_spare` then makes it the segment.
 pub(super) async fn prepare_spare(
     dir: &Path,
     first_lsn: u64,

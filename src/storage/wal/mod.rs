@@ -287,13 +287,7 @@ struct Inner {
 impl Inner {
     /// Spawns one of the WAL's own tasks into its queue.
     pub(super) fn spawn(&self, task: impl std::future::Future<Output = ()> + 'static) {
-        match glommio::spawn_local_into(task, self.queue) {
-            Ok(t) => {
-                t.detach();
-            }
-            // The queue is the executor's own (opened there): it cannot be gone while the WAL is.
-            Err(_) => unreachable!("the WAL's task queue is gone"),
-        }
+        crate::storage::spawn_into(self.queue, task);
     }
 }
 

@@ -100,11 +100,7 @@ impl Wal {
                 }
             }
             let attempt = async {
-                match std::fs::remove_file(dir.join(SPARE_NAME)) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io_err("deleting", &dir.join(SPARE_NAME))(e)),
-                }
+                remove_leftovers(&dir)?;
                 load(&dir, &mut |_| {}).await
             };
             match attempt.await {
@@ -196,8 +192,13 @@ async fn prepare_dir(dir: &Path) -> Result<PathBuf, WalError> {
     // glommio opens relative to fd -1, not the working directory: relative paths fail (EBADF).
     let dir = std::fs::canonicalize(dir).map_err(io_err("resolving", dir))?;
     prime_iopoll_probe(&dir).await?;
-    // A spare or next segment left by the last run may be half written: start over when one is
-    // needed.
+    remove_leftovers(&dir)?;
+    Ok(dir)
+}
+
+/// Deletes a spare or next segment left by the last run (or by a rotation that failed): either
+/// may be half written, and one is made again when needed.
+fn remove_leftovers(dir: &Path) -> Result<(), WalError> {
     for name in [SPARE_NAME, NEXT_NAME] {
         match std::fs::remove_file(dir.join(name)) {
             Ok(()) => {}
@@ -205,7 +206,7 @@ async fn prepare_dir(dir: &Path) -> Result<PathBuf, WalError> {
             Err(e) => return Err(io_err("deleting", &dir.join(name))(e)),
         }
     }
-    Ok(dir)
+    Ok(())
 }
 
 /// Replays the segments of `dir` in LSN order. Returns them, the LSN after the last replayed
