@@ -50,3 +50,11 @@ pub fn spawn_into(
         Err(_) => unreachable!("a task queue of this executor is gone"),
     }
 }
+
+/// Free bytes for unprivileged users on the file system holding `dir` (one `statvfs`: the
+/// superblock's counters, no disk I/O).
+pub(crate) fn free_bytes(dir: &std::path::Path) -> nix::Result<u64> {
+    let st = nix::sys::statvfs::statvfs(dir)?;
+    #[allow(clippy::unnecessary_cast)] // not u64 on every target
+    Ok((st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64))
+}

@@ -30,7 +30,7 @@ impl Core {
             loop {
                 // statvfs reads the superblock's counters: no disk I/O, cheap enough to make
                 // on the core's own thread.
-                match free_bytes(&core.data_dir) {
+                match crate::storage::free_bytes(&core.data_dir) {
                     Ok(free) => {
                         let low = free < floor;
                         if low != core.disk_low.get() && core.id == 0 {
@@ -131,12 +131,6 @@ impl Core {
             }
         }
     }
-}
-
-/// Free bytes for unprivileged users on the file system holding `dir`.
-fn free_bytes(dir: &std::path::Path) -> nix::Result<u64> {
-    let st = nix::sys::statvfs::statvfs(dir)?;
-    Ok((st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64))
 }
 
 /// Log: writes refused, or taken again, for the free-space floor.

@@ -16,6 +16,18 @@ use std::time::Duration;
 /// Bytes per O_DIRECT write buffer of a batch (a multiple of every block size).
 pub(super) const CHUNK_LEN: usize = 1 << 20;
 
+/// Zero-ahead (see the module doc): a zeroing starts when a batch ends less than this before the
+/// end of the segment's written blocks ...
+const ZERO_LOW_WATER: u64 = 8 << 20;
+/// ... and writes this many bytes of zeros after them.
+pub(super) const ZERO_STEP: u64 = 8 << 20;
+/// The largest batch that starts a zeroing.
+const ZERO_BATCH_MAX: u64 = 64 << 10;
+/// Bytes of one zeroing write: the WAL's own writes and fdatasyncs queue behind it at the device.
+const ZERO_PIECE: usize = 128 << 10;
+/// No zeroing while the WAL's file system has less than this free: the space is the seals'.
+const ZERO_FREE_MIN: u64 = 256 << 20;
+
 /// Where the flush task answers a `rotate` call: the new segment's first LSN, or the poison text.
 pub(super) type RotateSlot = Rc<RefCell<Option<Result<u64, String>>>>;
 
@@ -231,7 +243,7 @@ impl OpenBatch {
     }
 
     /// Bytes from `offset` to the end of the last record.
-    fn len(&self) -> u64 {
+    pub(super) fn len(&self) -> u64 {
         match self.chunks.len() {
             0 => self.carry.len() as u64,
             n => ((n - 1) * CHUNK_LEN + self.fill) as u64,
@@ -240,6 +252,12 @@ impl OpenBatch {
 }
 
 impl Inner {
+    /// The file offset where the open batch's records end.
+    #[cfg(test)]
+    pub(super) fn open_offset(&self) -> u64 {
+        self.open.offset + self.open.len()
+    }
+
     /// Takes the open batch (and a pending rotation) for the flush task; `None` when idle.
     fn take(&mut self) -> Option<Taken> {
         if self.open.last_lsn.is_none() && self.rotators.is_empty() {
@@ -387,6 +405,18 @@ async fn flush_task(inner: Rc<RefCell<Inner>>) {
                 }
             }
         };
+        if taken.rotate_to.is_none() {
+            let end = taken.offset + taken.bytes;
+            inner.borrow_mut().batch_end = end;
+            clear_of_zeroing(&inner, end).await;
+            // Only small batches start a zeroing: for them the extension's cost is most of a
+            // write's; larger ones extend the file rarely enough as they are, and zeros written
+            // ahead of them compete with their own bytes at the device (100-line bodies were
+            // 5% slower with it).
+            if taken.bytes <= ZERO_BATCH_MAX {
+                start_zeroing(&inner, end);
+            }
+        }
         let policy = inner.borrow().policy;
         let result = flush(&inner, &mut taken, policy).await;
         let mut i = inner.borrow_mut();
@@ -396,8 +426,12 @@ async fn flush_task(inner: Rc<RefCell<Inner>>) {
                     let now = std::time::Instant::now();
                     i.made_durable(lsn, now, (policy == FsyncPolicy::Always).then_some(now));
                 }
-                if let (Some(file), Some(first)) = (new_file, taken.rotate_to) {
+                if let (Some((file, size)), Some(first)) = (new_file, taken.rotate_to) {
                     i.file = file;
+                    i.file_gen += 1;
+                    i.zeroed_end = size;
+                    i.batch_end = 0;
+                    i.zero_stopped = false;
                     let path = segment_path(&i.dir, first);
                     i.segments.push(Segment {
                         first_lsn: first,
@@ -423,8 +457,8 @@ async fn flush_task(inner: Rc<RefCell<Inner>>) {
 
 /// What `flush` did with a batch.
 enum Flushed {
-    /// Written (and synced per policy); the file of the next segment when it rotated.
-    Done(Option<Rc<DmaFile>>),
+    /// Written (and synced per policy); the file of the next segment and its size when it rotated.
+    Done(Option<(Rc<DmaFile>, u64)>),
     /// Written; its fdatasync runs in a task of its own (`sync_task`), which makes it durable.
     Syncing,
 }
@@ -513,13 +547,123 @@ async fn flush(
             path: segment_path(&dir, first),
         };
         install_spare(&dir, &name, &seg).await?;
-        Ok(next)
+        // A recycled file keeps its size: appends overwrite it up to there.
+        let size = next.file_size().await.unwrap_or(0);
+        Ok((next, size))
     }
     .await;
     if held {
         inner.borrow_mut().spare_busy = false;
     }
     Ok(Flushed::Done(Some(installed?)))
+}
+
+/// Waits until the zeroing piece in flight on the current file, if any, does not reach below
+/// `end`: a batch written there first would be overwritten by its zeros. (The zeroing issues no
+/// further piece below `batch_end`.)
+async fn clear_of_zeroing(inner: &Rc<RefCell<Inner>>, end: u64) {
+    let mut counted = false;
+    poll_fn(|cx| {
+        let mut i = inner.borrow_mut();
+        match i.zeroing {
+            Some((generation, start)) if generation == i.file_gen && start < end => {
+                if !std::mem::replace(&mut counted, true) {
+                    i.zero_waits += 1;
+                }
+                i.wakers.push(cx.waker().clone());
+                Poll::Pending
+            }
+            _ => Poll::Ready(()),
+        }
+    })
+    .await
+}
+
+/// Starts a zeroing of the `ZERO_STEP` bytes after the current file's written blocks (or after
+/// `end`, the end of the batch about to be written, if that is further) when `end` comes within
+/// `ZERO_LOW_WATER` of them and none runs.
+fn start_zeroing(inner: &Rc<RefCell<Inner>>, end: u64) {
+    let mut i = inner.borrow_mut();
+    if !i.zero_ahead
+        || i.zeroing.is_some()
+        || i.zero_stopped
+        || end + ZERO_LOW_WATER <= i.zeroed_end
+    {
+        return;
+    }
+    let start = i.zeroed_end.max(end).next_multiple_of(i.alignment);
+    let generation = i.file_gen;
+    i.zeroing = Some((generation, start));
+    let task = zero_task(Rc::downgrade(inner), i.file.clone(), generation, start);
+    i.spawn(task);
+}
+
+/// Writes `ZERO_STEP` bytes of zeros at `start` of `file` and fdatasyncs them, then moves
+/// `zeroed_end` past them (if `file` is still the one appended to). On failure, or with too
+/// little free space, zeroing stops for this file; the WAL goes on (its own writes report their
+/// errors).
+async fn zero_task(
+    weak: std::rc::Weak<RefCell<Inner>>,
+    file: Rc<DmaFile>,
+    generation: u64,
+    start: u64,
+) {
+    let Some(dir) = weak.upgrade().map(|i| i.borrow().dir.clone()) else {
+        return;
+    };
+    let result: io::Result<bool> = async {
+        let free = crate::storage::free_bytes(&dir).map_err(io::Error::from)?;
+        if free < ZERO_FREE_MIN {
+            return Ok(false);
+        }
+        let mut zeros = file.alloc_dma_buffer(ZERO_PIECE);
+        zeros.as_bytes_mut().fill(0);
+        let zeros = Rc::new(zeros);
+        let mut at = start;
+        while at < start + ZERO_STEP {
+            {
+                // The WAL is gone (its files may be opened again by another), or its batches
+                // caught up: they wait for the piece in flight only, then go on extending the
+                // file, and no zeroing starts on it again (it would only run in their way).
+                let Some(inner) = weak.upgrade() else {
+                    return Ok(false);
+                };
+                let mut i = inner.borrow_mut();
+                if i.file_gen != generation || i.batch_end > at {
+                    i.zeroed_end = i.zeroed_end.max(at);
+                    return Ok(false);
+                }
+                i.zeroing = Some((generation, at));
+                i.wake_all();
+            }
+            let n = file.write_rc_at(zeros.clone(), at).await?;
+            if n == 0 {
+                return Err(io::Error::from(io::ErrorKind::WriteZero));
+            }
+            at += n as u64;
+        }
+        file.fdatasync().await?;
+        Ok(true)
+    }
+    .await;
+    let Some(inner) = weak.upgrade() else {
+        return;
+    };
+    let mut i = inner.borrow_mut();
+    i.zeroing = None;
+    match result {
+        Ok(true) => {
+            if i.file_gen == generation {
+                i.zeroed_end = i.zeroed_end.max(start + ZERO_STEP);
+            }
+        }
+        Ok(false) => i.zero_stopped |= i.file_gen == generation,
+        Err(e) => {
+            tracing::debug!(wal = %dir.display(), error = %e, "WAL zero-ahead stopped for this segment");
+            i.zero_stopped |= i.file_gen == generation;
+        }
+    }
+    i.wake_all();
 }
 
 /// One batch's fdatasync: on success every record up to `lsn` is durable; on failure the WAL is

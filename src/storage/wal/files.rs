@@ -55,9 +55,12 @@ impl Wal {
             // blocking-thread pool (unlinking a large file may wait for the disk).
             // Not while a rotation holds the spare: it renames the spare's name into place, and
             // a victim renamed to that name meanwhile would be the file it installs.
+            // Nor while a zeroing may still write into it (see "Zero-ahead"): only the current
+            // segment's zeroing is waited for by appends.
             let recycle = k + 1 == count && {
                 let mut i = self.inner.borrow_mut();
-                let free = i.spare.is_none() && !i.spare_busy;
+                let zeroing_old = i.zeroing.is_some_and(|(g, _)| g != i.file_gen);
+                let free = i.spare.is_none() && !i.spare_busy && !zeroing_old;
                 i.spare_busy |= free;
                 free
             };

@@ -93,6 +93,21 @@
 //! ends in zeros and every write leaves a zero length field after its last record. Start-up deletes
 //! a leftover spare.
 //!
+//! # Zero-ahead
+//!
+//! A direct write past a file's written blocks (its size) allocates and extends it: ext4 then
+//! takes the inode lock, so io_uring hands the write to a kernel worker that competes with the
+//! core's own thread, and the fdatasync after it must also write the inode (on the test machines a
+//! 4 KiB append with O_DSYNC took 184 µs, an overwrite 89 µs). So the flush task keeps the segment
+//! written ahead of the records: when a batch ends less than `ZERO_LOW_WATER` before the end of
+//! the written blocks, a task of its own (`zero_task`) writes the next `ZERO_STEP` bytes with
+//! zeros and fdatasyncs them, and the next batch that would reach that range first waits for it
+//! (a batch is never overwritten by zeros). The zeros are what every write already leaves after
+//! its last record: the end of the records for a scan. Recovery cuts them with the tail; a
+//! recycled segment keeps them. No zeroing runs while the file system has less than
+//! `ZERO_FREE_MIN` free, and a failed one (say, for want of space) is not retried on that file:
+//! it costs nothing but the speed of the appends that extend the file.
+//!
 //! `FsyncPolicy::Always` acknowledges after the fdatasync that covers the record. `Interval(p)`
 //! acknowledges after the write and fdatasyncs every `p` (a crash may lose acknowledged writes of
 //! that window). `Never` acknowledges after the write and leaves syncing to the kernel. `rotate`
@@ -282,6 +297,23 @@ struct Inner {
     /// tasks run there whoever starts them, so a rotation asked by a seal in the core's
     /// background queue does not leave the writes of every request to that queue's share.
     queue: glommio::TaskQueueHandle,
+    /// Counts the segment files appended to (a rotation or a heal moves to the next): a zeroing
+    /// started on one file says nothing of the next.
+    file_gen: u64,
+    /// Bytes of `file` from offset 0 known to be written blocks (its size): appends below it
+    /// overwrite (see "Zero-ahead" in the module doc).
+    zeroed_end: u64,
+    /// A zeroing in flight on `file`: its generation and the offset of its piece in flight.
+    zeroing: Option<(u64, u64)>,
+    /// Where the batch being written (or the last one) ends: no zeroing piece starts below it.
+    batch_end: u64,
+    /// Batches that waited for a zeroing piece in flight (for the tests).
+    zero_waits: u64,
+    /// No more zeroing on this file (a failed one, or too little free space).
+    zero_stopped: bool,
+    /// Zero-ahead at all (off in the unit tests that rewrite a WAL's files behind its back:
+    /// `tests::set_zero_ahead`).
+    zero_ahead: bool,
 }
 
 impl Inner {

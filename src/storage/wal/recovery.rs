@@ -66,6 +66,13 @@ impl Wal {
             spare_busy: false,
             flushes: std::collections::VecDeque::new(),
             queue: glommio::executor().current_task_queue(),
+            file_gen: 0,
+            zeroed_end: tail.end,
+            zeroing: None,
+            batch_end: 0,
+            zero_waits: 0,
+            zero_stopped: false,
+            zero_ahead: zero_ahead_default(),
         }));
         if let FsyncPolicy::Interval(period) = policy {
             let weak = Rc::downgrade(&inner);
@@ -95,7 +102,7 @@ impl Wal {
             glommio::timer::sleep(HEAL_RETRY).await;
             {
                 let i = self.inner.borrow();
-                if i.flushing || i.syncs_in_flight > 0 {
+                if i.flushing || i.syncs_in_flight > 0 || i.zeroing.is_some() {
                     continue;
                 }
             }
@@ -117,6 +124,10 @@ impl Wal {
             carry,
         } = loaded;
         i.alignment = tail.file.alignment();
+        i.file_gen += 1;
+        i.zeroed_end = tail.end;
+        i.batch_end = 0;
+        i.zero_stopped = false;
         i.file = Rc::new(tail.file);
         i.segments = segments;
         i.next_lsn = next_lsn;
@@ -133,6 +144,15 @@ impl Wal {
         i.wake_all();
         super::log_healed(&dir, next_lsn);
     }
+}
+
+/// Whether a WAL opened on this thread writes zeros ahead (always, but in unit tests that do not
+/// ask for it).
+fn zero_ahead_default() -> bool {
+    #[cfg(test)]
+    return super::tests::ZERO_AHEAD.with(|z| z.get());
+    #[cfg(not(test))]
+    true
 }
 
 /// The WAL's files after a replay, positioned to append.

@@ -198,3 +198,103 @@ fn appenders_that_arrive_while_a_batch_is_on_its_way_to_disk_share_the_next_one(
         );
     });
 }
+
+#[test]
+fn zero_ahead_keeps_the_segment_written_past_its_records_and_never_over_them() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("p0");
+    run(move || async move {
+        super::ZERO_AHEAD.with(|z| z.set(true));
+        let (wal, _) = replay_all(&dir).await.expect("open");
+        // Rounds of concurrent small appends (many small batches) over several zeroing steps,
+        // paced as a server's requests are, so that the zeroing keeps ahead of them.
+        let mut written = std::collections::BTreeMap::new();
+        let mut seed = 1;
+        let mut most_ahead = 0;
+        while wal.inner.borrow().open_offset() < 3 * super::super::commit::ZERO_STEP {
+            let mut round = Vec::new();
+            for _ in 0..8 {
+                let p = payload(seed, 2000 + (seed as usize * 131) % 5000);
+                let wal = wal.clone();
+                written.insert(seed, p.clone());
+                round.push(glommio::spawn_local(async move {
+                    wal.append(&p).await.expect("append")
+                }));
+                seed += 1;
+            }
+            for t in round {
+                t.await;
+            }
+            glommio::timer::sleep(Duration::from_micros(100)).await;
+            let path = segment_files(&dir).pop().expect("segment");
+            let size = std::fs::metadata(&path).expect("metadata").len();
+            let end = wal.inner.borrow().open_offset();
+            most_ahead = most_ahead.max(size.saturating_sub(end));
+        }
+        wal.append(b"last").await.expect("append");
+        written.insert(seed, b"last".to_vec());
+        // The file was written ahead of the records, by more than any batch.
+        assert!(
+            most_ahead > 1 << 20,
+            "never zeroed ahead: {most_ahead} bytes at most"
+        );
+        drop(wal);
+        let (_, got) = replay_all(&dir).await.expect("reopen");
+        // Appends of one round take their LSNs in any order: compare as sets of records.
+        let mut got: Vec<Vec<u8>> = got.into_iter().map(|(_, p)| p).collect();
+        let mut want: Vec<Vec<u8>> = written.into_values().collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got.len(), want.len());
+        assert!(
+            got == want,
+            "replayed records differ from the appended ones"
+        );
+    });
+}
+
+#[test]
+fn appends_that_catch_up_with_the_zeroing_are_never_overwritten_by_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("p0");
+    run(move || async move {
+        super::ZERO_AHEAD.with(|z| z.set(true));
+        // `Never`: each batch is written as soon as the last one is, so batches run into the
+        // zeroing's pieces in flight.
+        let wal = Wal::open(&dir, FsyncPolicy::Never, |_| {})
+            .await
+            .expect("open");
+        let tasks: Vec<_> = (0..4u64)
+            .map(|t| {
+                let wal = wal.clone();
+                glommio::spawn_local(async move {
+                    let mut mine = Vec::new();
+                    for k in 0..500u64 {
+                        let p = payload(t * 1000 + k, 8_000 + (k as usize * 977) % 6_000);
+                        wal.append(&p).await.expect("append");
+                        mine.push(p);
+                    }
+                    mine
+                })
+            })
+            .collect();
+        let mut written = Vec::new();
+        for t in tasks {
+            written.extend(t.await);
+        }
+        assert!(
+            wal.inner.borrow().zero_waits > 0,
+            "no batch ran into a zeroing piece in flight"
+        );
+        drop(wal);
+        let (_, got) = replay_all(&dir).await.expect("reopen");
+        let mut got: Vec<Vec<u8>> = got.into_iter().map(|(_, p)| p).collect();
+        got.sort();
+        written.sort();
+        assert_eq!(got.len(), written.len());
+        assert!(
+            got == written,
+            "replayed records differ from the appended ones"
+        );
+    });
+}

@@ -12,6 +12,13 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 
+thread_local! {
+    /// Whether a WAL opened on this thread writes zeros ahead of its records: off but where a
+    /// test turns it on, since most tests rewrite the files of a dropped WAL, and a zeroing still
+    /// in flight would write into them.
+    pub(super) static ZERO_AHEAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Runs `f` on a fresh executor small enough for an 8 MiB memlock limit.
 fn run<F, T>(f: impl FnOnce() -> F + Send + 'static) -> T
 where
