@@ -31,11 +31,13 @@
 //! | `mod.rs` | the exporter thread, its loop over the partitions, the `/health` status |
 //! | `layout.rs` | the hive-style file layout and the percent-encoding of names |
 //! | `table.rs` | a segment file's rows as Parquet files (schema, sort order, encodings) |
+//! | `tags.rs` | a tag column's chunk (dictionary page, RLE data pages, statistics) from its runs |
 //! | `sink.rs` | local directory (temp, fsync, rename, directory fsync) and S3 (`object_store`) |
 
 mod layout;
 mod sink;
 mod table;
+mod tags;
 
 pub use layout::{date_string, day_of, encode_component};
 pub use table::{segment_to_parquet, ExportFile, COLUMN_TYPE_KEY, NAME_KEY};

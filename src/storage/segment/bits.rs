@@ -178,10 +178,47 @@ fn unpack_frame(bytes: &[u8], width: u32, count: usize, out: &mut Vec<u64>) {
         out.resize(out.len() + count, 0);
         return;
     }
-    let mask: u128 = (1u128 << width) - 1;
+    let w = width as usize;
+    let mut done = 0;
+    // A value of at most 56 bits, shifted by at most 7, lies within the 8 bytes from the byte
+    // it starts in: one load per value while those 8 bytes are inside the frame.
+    if width <= 56 && bytes.len() >= 8 {
+        let fits = (((bytes.len() - 8) * 8 + 7) / w + 1).min(count);
+        let mask = (1u64 << width) - 1;
+        let base = out.len();
+        out.resize(base + fits, 0);
+        for (i, v) in out[base..].iter_mut().enumerate() {
+            let bit = i * w;
+            let word = u64::from_le_bytes(bytes[bit / 8..bit / 8 + 8].try_into().expect("8 bytes"));
+            *v = (word >> (bit % 8)) & mask;
+        }
+        done = fits;
+        if done == count {
+            return;
+        }
+    }
+    // The rest a byte at a time, from the bit the next value starts at.
+    let start = done * w;
+    let mut it = bytes[start / 8..].iter();
     let mut acc: u128 = 0;
     let mut nbits: u32 = 0;
-    let mut it = bytes.iter();
+    if start % 8 != 0 {
+        acc = u128::from(it.next().copied().unwrap_or(0) >> (start % 8));
+        nbits = 8 - (start % 8) as u32;
+    }
+    unpack_bytes(it, width, count - done, acc, nbits, out);
+}
+
+/// Reads `count` values of `width` bits from `it`, after the `nbits` bits pending in `acc`.
+fn unpack_bytes(
+    mut it: std::slice::Iter<'_, u8>,
+    width: u32,
+    count: usize,
+    mut acc: u128,
+    mut nbits: u32,
+    out: &mut Vec<u64>,
+) {
+    let mask: u128 = (1u128 << width) - 1;
     for _ in 0..count {
         while nbits < width {
             let b = it.next().copied().unwrap_or(0);
@@ -375,6 +412,36 @@ mod tests {
             prop_assert_eq!(c.uvarint().ok(), Some(v));
             prop_assert_eq!(c.ivarint().ok(), Some(w));
             prop_assert!(c.is_empty());
+        }
+
+        #[test]
+        fn unpack_frame_reads_what_a_byte_at_a_time_reads(width in 0u32..=64, values in prop::collection::vec(any::<u64>(), 0..=FRAME_VALUES)) {
+            let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
+            let values: Vec<u64> = values.into_iter().map(|v| v & mask).collect();
+            let mut bytes = Vec::new();
+            let (mut acc, mut nbits) = (0u128, 0u32);
+            for &v in &values {
+                acc |= u128::from(v) << nbits;
+                nbits += width;
+                while nbits >= 8 {
+                    bytes.push(acc as u8);
+                    acc >>= 8;
+                    nbits -= 8;
+                }
+            }
+            if nbits > 0 {
+                bytes.push(acc as u8);
+            }
+            let mut back = vec![1, 2];
+            unpack_frame(&bytes, width, values.len(), &mut back);
+            let mut slow = vec![1, 2];
+            if width == 0 {
+                slow.resize(2 + values.len(), 0);
+            } else {
+                unpack_bytes(bytes.iter(), width, values.len(), 0, 0, &mut slow);
+            }
+            prop_assert_eq!(&back[2..], &values[..]);
+            prop_assert_eq!(back, slow);
         }
 
         #[test]

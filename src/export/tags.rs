@@ -1,0 +1,357 @@
+//! A tag column's Parquet column chunk, written from the column's runs.
+//!
+//! Rows are sorted by series, so a tag column is a few long runs of one value (or of nulls).
+//! parquet's Arrow writer takes a tag column row by row: it hashes every row's string into its
+//! dictionary, compares it for the page statistics and encodes its index and definition level
+//! one at a time. This module writes the same chunk from the runs, with work per run and per
+//! page instead of per row: a dictionary page (PLAIN, the row group's distinct values in order of
+//! first appearance), then data pages (v1) of `page_rows` rows each, whose definition levels and
+//! dictionary indices are RLE runs (`RLE_DICTIONARY`). Pages are zstd-compressed. The chunk has
+//! what parquet's own writer gives a dictionary-encoded string column: page statistics in each
+//! data page header and in the column index (min and max truncated as its properties say), the
+//! offset index, chunk statistics, definition level histograms and unencoded byte counts.
+//! `tests::matches_parquets_own_writer` checks that against parquet's Arrow writer.
+
+use bytes::Bytes;
+use parquet::basic::{Compression, Encoding};
+use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::data_type::ByteArray;
+use parquet::file::metadata::{
+    ColumnChunkMetaData, ColumnIndexBuilder, LevelHistogram, OffsetIndexBuilder,
+};
+use parquet::file::properties::WriterProperties;
+use parquet::file::statistics::Statistics;
+use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
+use parquet::format::BoundaryOrder;
+use parquet::schema::types::ColumnDescPtr;
+use std::collections::BTreeSet;
+
+/// `rows` consecutive rows holding `values[id]`, or null (`id` None).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Run {
+    pub id: Option<u32>,
+    pub rows: usize,
+}
+
+/// A column chunk's bytes (offsets from 0) and what `SerializedRowGroupWriter::append_column`
+/// needs to place it in a row group.
+pub struct TagChunk {
+    pub bytes: Bytes,
+    pub close: ColumnCloseResult,
+}
+
+/// Appends an RLE run (the RLE/bit-packing hybrid's run form) of `count` times `value`, whose
+/// width is `bit_width` bits rounded up to whole bytes.
+fn rle_run(out: &mut Vec<u8>, value: u32, count: usize, bit_width: u8) {
+    let mut header = (count as u64) << 1;
+    while header >= 0x80 {
+        out.push(header as u8 | 0x80);
+        header >>= 7;
+    }
+    out.push(header as u8);
+    let bytes = (bit_width as usize).div_ceil(8);
+    out.extend_from_slice(&value.to_le_bytes()[..bytes]);
+}
+
+/// Bits needed for the largest index of a dictionary of `len` entries.
+fn bit_width(len: usize) -> u8 {
+    (usize::BITS - len.saturating_sub(1).leading_zeros()) as u8
+}
+
+/// The longest prefix of `s` of at most `len` bytes that ends on a character boundary; None
+/// when that is empty.
+fn truncate_min(s: &str, len: usize) -> Option<Vec<u8>> {
+    let end = (1..=len).rev().find(|&i| s.is_char_boundary(i))?;
+    Some(s.as_bytes()[..end].to_vec())
+}
+
+/// A prefix of `s` of at most `len` bytes whose last character that can be incremented
+/// without growing is incremented (characters after it dropped): an upper bound of `s`. None
+/// when there is none.
+fn truncate_max(s: &str, len: usize) -> Option<Vec<u8>> {
+    let end = (len.saturating_sub(3)..=len)
+        .rev()
+        .find(|&i| s.is_char_boundary(i))?;
+    let prefix = &s[..end];
+    prefix.char_indices().rev().find_map(|(i, c)| {
+        let next = char::from_u32(c as u32 + 1).filter(|n| n.len_utf8() == c.len_utf8())?;
+        let mut out = prefix.as_bytes()[..i].to_vec();
+        out.extend_from_slice(next.encode_utf8(&mut [0; 4]).as_bytes());
+        Some(out)
+    })
+}
+
+/// A page statistic as the column index holds it: truncated to `limit` bytes when longer
+/// (`max` rounded up), as parquet's column writer does.
+fn index_bound(s: &str, limit: Option<usize>, max: bool) -> Vec<u8> {
+    match limit {
+        Some(l) if s.len() > l => if max {
+            truncate_max(s, l)
+        } else {
+            truncate_min(s, l)
+        }
+        .unwrap_or_else(|| s.as_bytes().to_vec()),
+        _ => s.as_bytes().to_vec(),
+    }
+}
+
+/// One data page's share of the runs.
+struct PageStats<'a> {
+    rows: usize,
+    nulls: usize,
+    bytes: i64,
+    min: Option<&'a str>,
+    max: Option<&'a str>,
+}
+
+/// Writes the rows of `runs` (indices into `values`) as one dictionary-encoded column chunk
+/// of `descr` (an optional UTF8 byte array column), in data pages of `page_rows` rows,
+/// compressed as `props` says for it (zstd through `zstd`, a compressor at that level).
+pub fn write_chunk(
+    descr: &ColumnDescPtr,
+    props: &WriterProperties,
+    values: &[String],
+    runs: &[Run],
+    page_rows: usize,
+    zstd: &mut zstd::bulk::Compressor<'_>,
+) -> Result<TagChunk, String> {
+    let err = |e: parquet::errors::ParquetError| e.to_string();
+    let page_rows = page_rows.max(1);
+    let compression = props.compression(descr.path());
+    let compress = |buf: Vec<u8>, zstd: &mut zstd::bulk::Compressor<'_>| match compression {
+        Compression::ZSTD(_) => zstd.compress(&buf).map_err(|e| e.to_string()),
+        Compression::UNCOMPRESSED => Ok(buf),
+        c => Err(format!("tag columns: compression {c} is not supported")),
+    };
+    // The row group's dictionary: its values in order of first appearance.
+    let mut local = vec![u32::MAX; values.len()];
+    let mut dict: Vec<u32> = Vec::new();
+    for r in runs {
+        if let Some(id) = r.id {
+            if local[id as usize] == u32::MAX {
+                local[id as usize] = dict.len() as u32;
+                dict.push(id);
+            }
+        }
+    }
+    let width = bit_width(dict.len());
+
+    // Data pages of `page_rows` rows, cut from the runs.
+    let mut pages: Vec<(CompressedPage, PageStats<'_>)> = Vec::new();
+    let mut at = 0; // runs[at] is the first run not yet wholly written
+    let mut used = 0; // rows of runs[at] already written
+    while at < runs.len() {
+        let mut levels = Vec::new();
+        let mut indices = vec![width];
+        let mut st = PageStats {
+            rows: 0,
+            nulls: 0,
+            bytes: 0,
+            min: None,
+            max: None,
+        };
+        // The pending level run (defined?, rows) and index run (index, rows).
+        let mut level: Option<(bool, usize)> = None;
+        let mut index: Option<(u32, usize)> = None;
+        while at < runs.len() && st.rows < page_rows {
+            let r = runs[at];
+            let n = (r.rows - used).min(page_rows - st.rows);
+            st.rows += n;
+            used += n;
+            if used == r.rows {
+                at += 1;
+                used = 0;
+            }
+            if n == 0 {
+                continue;
+            }
+            let defined = r.id.is_some();
+            match &mut level {
+                Some((d, k)) if *d == defined => *k += n,
+                _ => {
+                    if let Some((d, k)) = level.replace((defined, n)) {
+                        rle_run(&mut levels, d as u32, k, 1);
+                    }
+                }
+            }
+            let Some(id) = r.id else {
+                st.nulls += n;
+                continue;
+            };
+            let v = values[id as usize].as_str();
+            st.bytes += (v.len() * n) as i64;
+            st.min = Some(st.min.map_or(v, |m| m.min(v)));
+            st.max = Some(st.max.map_or(v, |m| m.max(v)));
+            let i = local[id as usize];
+            match &mut index {
+                Some((j, k)) if *j == i => *k += n,
+                _ => {
+                    if let Some((j, k)) = index.replace((i, n)) {
+                        rle_run(&mut indices, j, k, width);
+                    }
+                }
+            }
+        }
+        if st.rows == 0 {
+            break;
+        }
+        if let Some((d, k)) = level {
+            rle_run(&mut levels, d as u32, k, 1);
+        }
+        if let Some((j, k)) = index {
+            rle_run(&mut indices, j, k, width);
+        }
+        let mut buf = Vec::with_capacity(4 + levels.len() + indices.len());
+        buf.extend_from_slice(&(levels.len() as u32).to_le_bytes());
+        buf.extend_from_slice(&levels);
+        buf.extend_from_slice(&indices);
+        let uncompressed = buf.len();
+        let statistics = st.min.zip(st.max).map(|(min, max)| {
+            Statistics::byte_array(
+                Some(ByteArray::from(min)),
+                Some(ByteArray::from(max)),
+                None,
+                Some(st.nulls as u64),
+                false,
+            )
+        });
+        let page = Page::DataPage {
+            buf: Bytes::from(compress(buf, zstd)?),
+            num_values: st.rows as u32,
+            encoding: Encoding::RLE_DICTIONARY,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics,
+        };
+        pages.push((CompressedPage::new(page, uncompressed), st));
+    }
+
+    // The dictionary page: PLAIN byte arrays (length, bytes).
+    let mut plain = Vec::new();
+    for &id in &dict {
+        let v = values[id as usize].as_bytes();
+        plain.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        plain.extend_from_slice(v);
+    }
+    let uncompressed = plain.len();
+    let dict_page = CompressedPage::new(
+        Page::DictionaryPage {
+            buf: Bytes::from(compress(plain, zstd)?),
+            num_values: dict.len() as u32,
+            encoding: Encoding::PLAIN,
+            is_sorted: false,
+        },
+        uncompressed,
+    );
+
+    let mut encodings = BTreeSet::from([Encoding::RLE, Encoding::PLAIN]);
+    let mut sink = TrackedWrite::new(Vec::new());
+    let mut column_index = ColumnIndexBuilder::new();
+    let mut offset_index = OffsetIndexBuilder::new();
+    let (mut compressed_size, mut uncompressed_size, mut num_values) = (0u64, 0u64, 0u64);
+    let (mut nulls, mut bytes) = (0usize, 0i64);
+    let (mut min, mut max): (Option<&str>, Option<&str>) = (None, None);
+    let (mut ascending, mut descending) = (true, true);
+    let mut last: Option<(&str, &str)> = None;
+    let ci_limit = props.column_index_truncate_length();
+    let mut data_offset = None;
+    let dict_offset;
+    {
+        let mut w = SerializedPageWriter::new(&mut sink);
+        let spec = w.write_page(dict_page).map_err(err)?;
+        dict_offset = spec.offset;
+        compressed_size += spec.compressed_size as u64;
+        uncompressed_size += spec.uncompressed_size as u64;
+        for (page, st) in pages {
+            encodings.insert(page.encoding());
+            let spec = w.write_page(page).map_err(err)?;
+            data_offset.get_or_insert(spec.offset);
+            compressed_size += spec.compressed_size as u64;
+            uncompressed_size += spec.uncompressed_size as u64;
+            num_values += spec.num_values as u64;
+            offset_index.append_row_count(st.rows as i64);
+            offset_index.append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
+            offset_index.append_unencoded_byte_array_data_bytes(Some(st.bytes));
+            match st.min.zip(st.max) {
+                None => column_index.append(true, vec![], vec![], st.nulls as i64),
+                Some((lo, hi)) => {
+                    if let Some((last_lo, last_hi)) = last {
+                        ascending &= last_lo <= lo && last_hi <= hi;
+                        descending &= lo <= last_lo && hi <= last_hi;
+                    }
+                    last = Some((lo, hi));
+                    min = Some(min.map_or(lo, |m| m.min(lo)));
+                    max = Some(max.map_or(hi, |m| m.max(hi)));
+                    column_index.append(
+                        false,
+                        index_bound(lo, ci_limit, false),
+                        index_bound(hi, ci_limit, true),
+                        st.nulls as i64,
+                    );
+                }
+            }
+            let histogram =
+                LevelHistogram::from(vec![st.nulls as i64, (st.rows - st.nulls) as i64]);
+            column_index.append_histograms(&None, &Some(histogram));
+            nulls += st.nulls;
+            bytes += st.bytes;
+        }
+        w.close().map_err(err)?;
+    }
+    column_index.set_boundary_order(match (ascending, descending) {
+        (true, _) => BoundaryOrder::ASCENDING,
+        (false, true) => BoundaryOrder::DESCENDING,
+        (false, false) => BoundaryOrder::UNORDERED,
+    });
+    let stats_limit = props.statistics_truncate_length();
+    let bound = |s: Option<&str>, is_max: bool| {
+        s.map(|s| {
+            let b = index_bound(s, stats_limit, is_max);
+            (b.len() == s.len() && b == s.as_bytes(), ByteArray::from(b))
+        })
+    };
+    let (lo, hi) = (bound(min, false), bound(max, true));
+    let mut statistics = parquet::file::statistics::ValueStatistics::new(
+        lo.as_ref().map(|(_, b)| b.clone()),
+        hi.as_ref().map(|(_, b)| b.clone()),
+        None,
+        Some(nulls as u64),
+        false,
+    );
+    if let (Some((lo_exact, _)), Some((hi_exact, _))) = (&lo, &hi) {
+        statistics = statistics
+            .with_min_is_exact(*lo_exact)
+            .with_max_is_exact(*hi_exact);
+    }
+    let rows = num_values;
+    let metadata = ColumnChunkMetaData::builder(descr.clone())
+        .set_compression(compression)
+        .set_encodings(encodings.into_iter().collect())
+        .set_total_compressed_size(compressed_size as i64)
+        .set_total_uncompressed_size(uncompressed_size as i64)
+        .set_num_values(num_values as i64)
+        .set_data_page_offset(data_offset.unwrap_or(0) as i64)
+        .set_dictionary_page_offset(Some(dict_offset as i64))
+        .set_statistics(Statistics::ByteArray(statistics))
+        .set_unencoded_byte_array_data_bytes(Some(bytes))
+        .set_definition_level_histogram(Some(LevelHistogram::from(vec![
+            nulls as i64,
+            (rows as usize - nulls) as i64,
+        ])))
+        .build()
+        .map_err(err)?;
+    let bytes_written = sink.bytes_written() as u64;
+    let bytes = Bytes::from(sink.into_inner().map_err(err)?);
+    Ok(TagChunk {
+        bytes,
+        close: ColumnCloseResult {
+            bytes_written,
+            rows_written: rows,
+            metadata,
+            bloom_filter: None,
+            column_index: Some(column_index.build_to_thrift()),
+            offset_index: Some(offset_index.build_to_thrift()),
+        },
+    })
+}
