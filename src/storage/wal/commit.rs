@@ -243,7 +243,7 @@ impl OpenBatch {
     }
 
     /// Bytes from `offset` to the end of the last record.
-    pub(super) fn len(&self) -> u64 {
+    fn len(&self) -> u64 {
         match self.chunks.len() {
             0 => self.carry.len() as u64,
             n => ((n - 1) * CHUNK_LEN + self.fill) as u64,

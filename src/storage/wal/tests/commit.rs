@@ -239,18 +239,22 @@ fn zero_ahead_keeps_the_segment_written_past_its_records_and_never_over_them() {
             "never zeroed ahead: {most_ahead} bytes at most"
         );
         drop(wal);
-        let (_, got) = replay_all(&dir).await.expect("reopen");
-        // Appends of one round take their LSNs in any order: compare as sets of records.
-        let mut got: Vec<Vec<u8>> = got.into_iter().map(|(_, p)| p).collect();
-        let mut want: Vec<Vec<u8>> = written.into_values().collect();
-        got.sort();
-        want.sort();
-        assert_eq!(got.len(), want.len());
-        assert!(
-            got == want,
-            "replayed records differ from the appended ones"
-        );
+        replays_the_same_records(&dir, written.into_values().collect()).await;
     });
+}
+
+/// Reopens the WAL in `dir` and checks that it replays exactly `written`. Concurrent appends
+/// take their LSNs in any order, so the records are compared as sets.
+async fn replays_the_same_records(dir: &std::path::Path, mut written: Vec<Vec<u8>>) {
+    let (_, got) = replay_all(dir).await.expect("reopen");
+    let mut got: Vec<Vec<u8>> = got.into_iter().map(|(_, p)| p).collect();
+    got.sort();
+    written.sort();
+    assert_eq!(got.len(), written.len());
+    assert!(
+        got == written,
+        "replayed records differ from the appended ones"
+    );
 }
 
 #[test]
@@ -287,14 +291,6 @@ fn appends_that_catch_up_with_the_zeroing_are_never_overwritten_by_it() {
             "no batch ran into a zeroing piece in flight"
         );
         drop(wal);
-        let (_, got) = replay_all(&dir).await.expect("reopen");
-        let mut got: Vec<Vec<u8>> = got.into_iter().map(|(_, p)| p).collect();
-        got.sort();
-        written.sort();
-        assert_eq!(got.len(), written.len());
-        assert!(
-            got == written,
-            "replayed records differ from the appended ones"
-        );
+        replays_the_same_records(&dir, written).await;
     });
 }
