@@ -1,9 +1,8 @@
-//! Request bodies: a push decoder for `Transfer-Encoding: chunked` and a size-bounded gunzip.
+//! Request bodies: a push decoder for `Transfer-Encoding: chunked`.
 //!
-//! Pure: no runtime, no I/O. Both stop at `max + 1` output bytes, so a body (or a decompression bomb)
-//! never costs more than the configured bound in memory.
+//! Pure: no runtime, no I/O. It stops at `max + 1` output bytes, so a body never costs more than
+//! the configured bound in memory.
 use std::fmt;
-use std::io::Read;
 
 use super::head::hex_value;
 
@@ -206,86 +205,8 @@ impl ChunkedDecoder {
     }
 }
 
-/// Gunzips `compressed` (one or more gzip members, as Go's `gzip.Reader`), refusing to produce more than
-/// `body_bytes_max` bytes (0 = unlimited). Inflation stops at `max + 1` bytes: a bomb costs at most that.
-pub fn gunzip_bounded(compressed: &[u8], body_bytes_max: usize) -> Result<Vec<u8>, BodyError> {
-    // Go's gzip.NewReader reads the 10-byte header first: its errors come before any inflation.
-    match compressed {
-        [] => return Err(BodyError::Gzip("EOF")),
-        [0x1f, 0x8b, 8, ..] if compressed.len() >= 10 => {}
-        _ if compressed.len() < 10 && is_gzip_prefix(compressed) => {
-            return Err(BodyError::Gzip("unexpected EOF"))
-        }
-        _ => return Err(BodyError::Gzip("gzip: invalid header")),
-    }
-    let bound = if body_bytes_max == 0 {
-        usize::MAX
-    } else {
-        body_bytes_max
-    };
-    // The whole body inflates in one go into one buffer: sized by the last member's ISIZE (its
-    // length mod 2^32, in the trailer) when that fits the bound, so a one-member body (what
-    // clients send) is written once with no regrowth; else a typical 8x ratio. Either way never
-    // more than the bound + 1 up front: a lying trailer costs no more than an honest bomb.
-    let isize_hint = compressed
-        .len()
-        .checked_sub(4)
-        .and_then(|at| compressed.get(at..))
-        .and_then(|t| <[u8; 4]>::try_from(t).ok())
-        .map(|t| u32::from_le_bytes(t) as usize);
-    let guess = match isize_hint {
-        Some(n) if n <= bound => n + 1,
-        _ => compressed.len().saturating_mul(8),
-    };
-    let mut out = Vec::with_capacity(guess.min(bound.saturating_add(1)).min(64 << 20));
-    inflate_into(compressed, body_bytes_max, &mut out)?;
-    Ok(out)
-}
-
-/// Inflates into `out`, reading at most `body_bytes_max + 1` bytes of output.
-fn inflate_into(
-    compressed: &[u8],
-    body_bytes_max: usize,
-    out: &mut Vec<u8>,
-) -> Result<(), BodyError> {
-    let limit = if body_bytes_max == 0 {
-        u64::MAX
-    } else {
-        body_bytes_max as u64 + 1
-    };
-    let mut decoder = flate2::bufread::MultiGzDecoder::new(compressed).take(limit);
-    decoder
-        .read_to_end(out)
-        .map_err(|e| BodyError::Gzip(gzip_error_text(&e)))?;
-    if body_bytes_max != 0 && out.len() > body_bytes_max {
-        return Err(BodyError::TooLarge);
-    }
-    Ok(())
-}
-
-fn is_gzip_prefix(bytes: &[u8]) -> bool {
-    let magic = [0x1f, 0x8b, 8];
-    bytes.iter().zip(magic.iter()).all(|(a, b)| a == b)
-}
-
-/// Maps flate2's errors to the texts Go's compress/gzip and compress/flate give.
-fn gzip_error_text(e: &std::io::Error) -> &'static str {
-    let text = e.to_string();
-    if e.kind() == std::io::ErrorKind::UnexpectedEof {
-        "unexpected EOF"
-    } else if text.contains("header") {
-        "gzip: invalid header"
-    } else if text.contains("checksum") {
-        "gzip: invalid checksum"
-    } else {
-        "flate: corrupt input"
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-
     use super::*;
 
     fn decode_all(input: &[u8], max: usize) -> Result<(Vec<u8>, usize), BodyError> {
@@ -412,64 +333,6 @@ mod tests {
         );
     }
 
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        enc.write_all(data).expect("write to vec");
-        enc.finish().expect("finish to vec")
-    }
-
-    #[test]
-    fn gunzip_ok_and_multi_member() {
-        let body = b"cpu value=1 1\ncpu value=2 2\n".repeat(50);
-        assert_eq!(gunzip_bounded(&gzip(&body), 0), Ok(body.clone()));
-        assert_eq!(gunzip_bounded(&gzip(&body), body.len()), Ok(body.clone()));
-        let mut two = gzip(b"a\n");
-        two.extend(gzip(b"b\n"));
-        assert_eq!(gunzip_bounded(&two, 0), Ok(b"a\nb\n".to_vec()));
-        assert_eq!(gunzip_bounded(&gzip(b""), 10), Ok(Vec::new()));
-    }
-
-    #[test]
-    fn gunzip_errors_use_go_texts() {
-        let good = gzip(&b"cpu value=1\n".repeat(100));
-        let err = |input: &[u8]| gunzip_bounded(input, 0).err().map(|e| e.to_string());
-        assert_eq!(err(b""), Some("EOF".into()));
-        assert_eq!(err(b"cpu value=1\n"), Some("gzip: invalid header".into()));
-        assert_eq!(err(&good[..5]), Some("unexpected EOF".into()));
-        assert_eq!(err(&good[..good.len() / 2]), Some("unexpected EOF".into()));
-        assert_eq!(err(&good[..good.len() - 4]), Some("unexpected EOF".into()));
-        let mut bad_crc = good.clone();
-        let at = bad_crc.len() - 6;
-        bad_crc[at] ^= 0xff;
-        assert_eq!(err(&bad_crc), Some("gzip: invalid checksum".into()));
-        assert_eq!(gunzip_bounded(b"x", 0).err().map(|e| e.status()), Some(400));
-    }
-
-    #[test]
-    fn gunzip_limit_exact_boundary() {
-        let body = vec![b'x'; 1000];
-        let gz = gzip(&body);
-        assert_eq!(gunzip_bounded(&gz, 1000).map(|b| b.len()), Ok(1000));
-        assert_eq!(gunzip_bounded(&gz, 999), Err(BodyError::TooLarge));
-    }
-
-    #[test]
-    fn gunzip_bomb_stops_at_the_bound() {
-        // ~1 MB of gzip that would inflate to 1 GiB of zeros: 1024 members of 1 MiB each (deflate's
-        // ratio tops out near 1000:1, so this is as dense as one member, and quick to build).
-        let member = gzip(&vec![0u8; 1 << 20]);
-        let bomb = member.repeat(1024);
-        assert!(bomb.len() < 2 << 20, "bomb is {} bytes", bomb.len());
-        let max = 4 << 20;
-        assert_eq!(gunzip_bounded(&bomb, max), Err(BodyError::TooLarge));
-        // What was inflated before giving up: max + 1 bytes, in a buffer of the same order.
-        let mut out = Vec::new();
-        assert_eq!(inflate_into(&bomb, max, &mut out), Err(BodyError::TooLarge));
-        assert_eq!(out.len(), max + 1);
-        assert!(out.capacity() <= 3 * max, "capacity {}", out.capacity());
-    }
-
-    /// Encodes `data` as chunks of the given sizes (cycled), with an optional extension and trailer.
     fn encode_chunked(data: &[u8], sizes: &[usize], ext: bool, trailer: bool) -> Vec<u8> {
         let mut out = Vec::new();
         let mut rest = data;
@@ -526,7 +389,6 @@ mod tests {
                 proptest::prop_assert!(n <= bytes.len());
             }
             proptest::prop_assert!(max == 0 || out.len() <= max);
-            let _ = gunzip_bounded(&bytes, max);
         }
     }
 }

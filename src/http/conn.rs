@@ -14,7 +14,8 @@ use futures_lite::{future, AsyncReadExt, AsyncWriteExt, StreamExt};
 use glommio::net::TcpStream;
 use glommio::GlommioError;
 
-use super::body::{gunzip_bounded, BodyError, ChunkedDecoder};
+use super::body::{BodyError, ChunkedDecoder};
+use super::gzip::gunzip_bounded;
 use super::head::{parse_head, HeadStatus, Method, RequestHead};
 use super::response::{
     current_date, encode_body_piece, encode_response, new_request_id, BodyStream, EncodeCtx,
@@ -217,7 +218,10 @@ impl<H: Handler> Conn<H> {
             Err(_) => return Next::Drop,
         };
         let body = if head.gzip {
-            match gunzip_bounded(&body, self.limits.body_bytes_max) {
+            // Inflated into a kept body buffer; the compressed body's buffer is kept in turn.
+            let inflated = gunzip_bounded(&body, self.limits.body_bytes_max, take_body_buffer());
+            recycle_body_buffer(body);
+            match inflated {
                 Ok(plain) => plain,
                 Err(e) => {
                     let resp = Response::error(e.status(), &e.to_string());

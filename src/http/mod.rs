@@ -6,7 +6,8 @@
 //! | file          | role                                                           | runtime? |
 //! |---------------|----------------------------------------------------------------|----------|
 //! | `head.rs`     | request head on httparse, framing headers, query strings       | pure     |
-//! | `body.rs`     | chunked decoding (push, byte-at-a-time safe), bounded gunzip   | pure     |
+//! | `body.rs`     | chunked decoding (push, byte-at-a-time safe)                   | pure     |
+//! | `gzip.rs`     | bounded gunzip of a whole body (libdeflate, flate2 for errors) | pure     |
 //! | `response.rs` | [`Response`], the headers every answer carries, encoding       | pure     |
 //! | `conn.rs`     | [`serve_connection`]: keep-alive, pipelining, timeouts, 100-continue, streamed bodies | glommio |
 //! | `accept.rs`   | [`accept_loop`]: a task per connection, the connection limit    | glommio |
@@ -26,14 +27,16 @@ mod accept;
 mod body;
 mod conn;
 mod drain;
+mod gzip;
 mod head;
 mod response;
 pub mod timeline;
 
 pub use accept::accept_loop;
-pub use body::{gunzip_bounded, BodyError, ChunkedDecoder};
+pub use body::{BodyError, ChunkedDecoder};
 pub use conn::{recycle_body_buffer, serve_connection};
 pub use drain::{Drain, DRAIN_IDLE_GRACE};
+pub use gzip::gunzip_bounded;
 pub use head::{parse_head, parse_query_string, HeadError, HeadStatus, Method, RequestHead};
 pub use response::{clf_date, encode_response, new_request_id, BodyStream, EncodeCtx, Response};
 
