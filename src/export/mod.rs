@@ -32,8 +32,10 @@
 //! | `layout.rs` | the hive-style file layout and the percent-encoding of names |
 //! | `table.rs` | a segment file's rows as Parquet files (schema, sort order, encodings) |
 //! | `tags.rs` | a tag column's chunk (dictionary page, RLE data pages, statistics) from its runs |
+//! | `ints.rs` | an INT64 column's chunk (time, integer fields: `DELTA_BINARY_PACKED`, statistics) from its values |
 //! | `sink.rs` | local directory (temp, fsync, rename, directory fsync) and S3 (`object_store`) |
 
+mod ints;
 mod layout;
 mod sink;
 mod table;

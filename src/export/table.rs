@@ -29,18 +29,20 @@
 //! written; pages are zstd-compressed (level 1); tags use dictionaries, `time` and integer fields
 //! `DELTA_BINARY_PACKED`, floats `BYTE_STREAM_SPLIT`.
 //!
-//! The time and field columns are written by parquet's Arrow column writers; each tag column's
-//! chunk is written from its runs by `tags.rs` (the same chunk, without work per row).
+//! Each tag column's chunk is written from its runs by `tags.rs`, and the time column's and each
+//! integer field's from its values by `ints.rs` (the same chunks parquet's Arrow writer gives,
+//! without its work per value); the other fields by parquet's Arrow column writers.
 
+use super::ints::{self, Level};
 use super::layout;
 use super::tags::{self, Run};
 use crate::config::TimeUnit;
-use crate::storage::segment::{SegmentReader, SeriesData, Values};
+use crate::storage::segment::{ColumnData, SegmentReader, SeriesData, Values};
 use arrow_array::builder::{
     BooleanBuilder, Float64Builder, Int64Builder, PrimitiveBuilder, StringBuilder, UInt64Builder,
 };
 use arrow_array::types::ArrowPrimitiveType;
-use arrow_array::{ArrayRef, TimestampMicrosecondArray, TimestampNanosecondArray};
+use arrow_array::ArrayRef;
 use arrow_schema::{DataType, Field, Schema, TimeUnit as ArrowUnit};
 use parquet::arrow::arrow_writer::{compute_leaves, get_column_writers};
 use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter};
@@ -239,8 +241,54 @@ impl Col {
     }
 }
 
+/// A time or field column's rows, as written.
+enum Column {
+    /// INT64 (time, integer fields): the values of the rows that have one, and the runs of
+    /// defined and null rows (empty: all defined), written by `ints::write_chunk`.
+    Ints {
+        values: Vec<i64>,
+        levels: Vec<Level>,
+    },
+    /// Any other field, written by parquet's Arrow column writer.
+    Arrow(ArrayRef),
+}
+
+/// Appends a run of `rows` defined (or null) rows, merged with the last run when alike.
+fn push_level(levels: &mut Vec<Level>, defined: bool, rows: usize) {
+    match levels.last_mut() {
+        Some(l) if l.defined == defined => l.rows += rows,
+        _ if rows == 0 => {}
+        _ => levels.push(Level { defined, rows }),
+    }
+}
+
+/// Appends rows `lo..hi` of an integer column (`v`, valid where `valid`): the valid values to
+/// `values`, the rows to `levels`. A run where every slot is valid is copied as a slice.
+fn int_rows(
+    values: &mut Vec<i64>,
+    levels: &mut Vec<Level>,
+    v: &[i64],
+    valid: &[bool],
+    lo: usize,
+    hi: usize,
+) {
+    match (v.get(lo..hi), valid.get(lo..hi)) {
+        (Some(run), Some(ok)) if ok.iter().all(|&b| b) => {
+            values.extend_from_slice(run);
+            push_level(levels, true, hi - lo);
+        }
+        _ => (lo..hi).for_each(|i| match v.get(i).filter(|_| valid.get(i) == Some(&true)) {
+            Some(&x) => {
+                values.push(x);
+                push_level(levels, true, 1);
+            }
+            None => push_level(levels, false, 1),
+        }),
+    }
+}
+
 /// Writes one (measurement, day)'s rows as a Parquet file; returns its bytes and row count.
-fn write_table(mut parts: Vec<Part<'_>>, unit: TimeUnit) -> Result<(Vec<u8>, usize), String> {
+fn write_table<'a>(mut parts: Vec<Part<'a>>, unit: TimeUnit) -> Result<(Vec<u8>, usize), String> {
     // Field columns: name -> (first type's column), plus later types as `<name>_<type>`.
     let mut field_names: Vec<(Vec<u8>, &'static str)> = Vec::new();
     for p in &parts {
@@ -366,38 +414,49 @@ fn write_table(mut parts: Vec<Part<'_>>, unit: TimeUnit) -> Result<(Vec<u8>, usi
         }
         tags.push((values, runs));
     }
-    // Time and field columns as Arrow arrays.
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len() - tags.len());
+    // The time column and the integer fields as values and runs of defined rows (written by
+    // `ints::write_chunk`); the other fields as Arrow arrays.
+    let mut columns: Vec<Column> = Vec::with_capacity(schema.fields().len() - tags.len());
     let mut times = Vec::with_capacity(rows);
     for p in &parts {
         times.extend_from_slice(&p.series.times[p.lo..p.hi]);
     }
-    arrays.push(match unit {
-        TimeUnit::Ns => Arc::new(TimestampNanosecondArray::from(times).with_timezone("UTC")),
-        TimeUnit::Us => Arc::new(
-            TimestampMicrosecondArray::from(
-                times
-                    .into_iter()
-                    .map(|t| t.div_euclid(1000))
-                    .collect::<Vec<_>>(),
-            )
-            .with_timezone("UTC"),
-        ),
+    if unit == TimeUnit::Us {
+        times.iter_mut().for_each(|t| *t = t.div_euclid(1000));
+    }
+    columns.push(Column::Ints {
+        values: times,
+        levels: Vec::new(),
     });
     for (name, ty) in &field_names {
-        let mut col = Col::new(ty, rows);
-        for p in &parts {
-            let c = p
-                .series
+        let found = |p: &Part<'a>| -> Option<&'a ColumnData> {
+            p.series
                 .columns
                 .iter()
-                .find(|c| c.name == *name && field_kind(&c.values).1 == *ty);
-            match c {
+                .find(|c| c.name == *name && field_kind(&c.values).1 == *ty)
+        };
+        if *ty == "integer" {
+            let mut values = Vec::new();
+            let mut levels: Vec<Level> = Vec::new();
+            for p in &parts {
+                match found(p).map(|c| (&c.values, &c.valid)) {
+                    Some((Values::Integer(v), valid)) => {
+                        int_rows(&mut values, &mut levels, v, valid, p.lo, p.hi)
+                    }
+                    _ => push_level(&mut levels, false, p.hi - p.lo),
+                }
+            }
+            columns.push(Column::Ints { values, levels });
+            continue;
+        }
+        let mut col = Col::new(ty, rows);
+        for p in &parts {
+            match found(p) {
                 Some(c) => col.extend(&c.values, &c.valid, p.lo, p.hi),
                 None => col.nulls(p.hi - p.lo),
             }
         }
-        arrays.push(col.finish());
+        columns.push(Column::Arrow(col.finish()));
     }
     // Writer properties.
     let time_idx = tag_keys.len();
@@ -432,7 +491,7 @@ fn write_table(mut parts: Vec<Part<'_>>, unit: TimeUnit) -> Result<(Vec<u8>, usi
             _ => props,
         };
     }
-    let buf = write_parquet(&schema, &tags, &arrays, props.build())?;
+    let buf = write_parquet(&schema, &tags, &columns, props.build())?;
     Ok((buf, rows))
 }
 
@@ -443,14 +502,20 @@ fn write_table(mut parts: Vec<Part<'_>>, unit: TimeUnit) -> Result<(Vec<u8>, usi
 fn write_parquet(
     schema: &Arc<Schema>,
     tags: &[(Vec<String>, Vec<Run>)],
-    arrays: &[ArrayRef],
+    columns: &[Column],
     mut props: WriterProperties,
 ) -> Result<Vec<u8>, String> {
     let err = |e: parquet::errors::ParquetError| e.to_string();
     let rows = tags
         .first()
         .map(|(_, runs)| runs.iter().map(|r| r.rows).sum())
-        .or_else(|| arrays.first().map(|a| a.len()))
+        .or_else(|| {
+            columns.first().map(|c| match c {
+                Column::Ints { values, levels } if levels.is_empty() => values.len(),
+                Column::Ints { levels, .. } => levels.iter().map(|l| l.rows).sum(),
+                Column::Arrow(a) => a.len(),
+            })
+        })
         .unwrap_or(0);
     let parquet_schema = ArrowSchemaConverter::new()
         .with_coerce_types(props.coerce_types())
@@ -458,12 +523,9 @@ fn write_parquet(
         .map_err(err)?;
     add_encoded_arrow_schema_to_metadata(schema, &mut props);
     let props = Arc::new(props);
-    // One zstd context for all the tag columns' pages, at the tag columns' level.
-    let level = match tags
-        .first()
-        .map(|_| props.compression(parquet_schema.column(0).path()))
-    {
-        Some(Compression::ZSTD(l)) => l.compression_level(),
+    // One zstd context for the pages of the columns written here (tags, INT64), at their level.
+    let level = match props.compression(parquet_schema.column(0).path()) {
+        Compression::ZSTD(l) => l.compression_level(),
         _ => 0,
     };
     let mut zstd = zstd::bulk::Compressor::new(level).map_err(|e| e.to_string())?;
@@ -491,8 +553,30 @@ fn write_parquet(
         }
         let writers = get_column_writers(&parquet_schema, &props, schema).map_err(err)?;
         let fields = schema.fields().iter().skip(tags.len());
-        for ((mut w, field), array) in writers.into_iter().skip(tags.len()).zip(fields).zip(arrays)
-        {
+        let others = writers
+            .into_iter()
+            .skip(tags.len())
+            .zip(fields)
+            .zip(columns);
+        for (i, ((mut w, field), column)) in others.enumerate() {
+            let array = match column {
+                Column::Arrow(array) => array,
+                Column::Ints { values, levels } => {
+                    let (values, levels) = slice_ints(values, levels, start, len);
+                    let chunk = ints::write_chunk(
+                        &parquet_schema.column(tags.len() + i),
+                        &props,
+                        values,
+                        &levels,
+                        props.data_page_row_count_limit(),
+                        &mut zstd,
+                    )?;
+                    group
+                        .append_column(&chunk.bytes, chunk.close)
+                        .map_err(err)?;
+                    continue;
+                }
+            };
             for leaf in compute_leaves(field, &array.slice(start, len)).map_err(err)? {
                 w.write(&leaf).map_err(err)?;
             }
@@ -506,6 +590,40 @@ fn write_parquet(
     }
     file.close().map_err(err)?;
     Ok(buf)
+}
+
+/// The values and level runs of rows `start..start + len` of an INT64 column.
+fn slice_ints<'v>(
+    values: &'v [i64],
+    levels: &[Level],
+    start: usize,
+    len: usize,
+) -> (&'v [i64], Vec<Level>) {
+    if levels.is_empty() {
+        let end = (start + len).min(values.len());
+        return (&values[start.min(end)..end], Vec::new());
+    }
+    let (mut row, mut first_value, mut out) = (0, 0, Vec::new());
+    let mut count = 0;
+    for l in levels {
+        let lo = row.max(start);
+        let hi = (row + l.rows).min(start + len);
+        if l.defined {
+            first_value += l.rows.min(start.saturating_sub(row));
+        }
+        if lo < hi {
+            out.push(Level {
+                defined: l.defined,
+                rows: hi - lo,
+            });
+            if l.defined {
+                count += hi - lo;
+            }
+        }
+        row += l.rows;
+    }
+    let first = first_value.min(values.len());
+    (&values[first..(first + count).min(values.len())], out)
 }
 
 /// The runs of rows `start..start + len` of `runs`.
@@ -531,7 +649,8 @@ fn slice_runs(runs: &[Run], start: usize, len: usize) -> Vec<Run> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::segment::{encode_segment, ColumnData};
+    use crate::storage::segment::encode_segment;
+    use arrow_array::TimestampNanosecondArray;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     fn series(key: &str, times: Vec<i64>, columns: Vec<(&str, Values)>) -> SeriesData {
@@ -651,6 +770,199 @@ mod tests {
         out
     }
 
+    /// A required timestamp column and an optional INT64 column (runs of nulls, an all-null
+    /// page, negative and overflowing deltas) in two row groups, written by
+    /// `ints::write_chunk`, hold the same rows, pages (the required column's byte for byte),
+    /// page statistics, column and offset index and chunk metadata as parquet's Arrow writer
+    /// gives them with `DELTA_BINARY_PACKED`.
+    #[test]
+    fn int_chunks_match_parquets_own_writer() {
+        use arrow_array::{Int64Array, RecordBatch};
+        use parquet::arrow::ArrowWriter;
+        use parquet::file::metadata::ParquetMetaDataReader;
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+
+        let rows = 13_000usize;
+        let times: Vec<i64> = (0..rows as i64)
+            .map(|i| 1_451_606_400_000_000_000 + i * 10_000_000_000 + (i * 7919) % 1000 - 500)
+            .collect();
+        let v: Vec<Option<i64>> = (0..rows as i64)
+            .map(|i| match i {
+                0..=2999 => None,
+                3000..=3999 => Some(i64::MAX - i),
+                4000..=4099 => Some(i64::MIN + i),
+                4100..=6143 => None,
+                _ if i % 5000 < 3 => None,
+                _ => Some((i * 2_654_435_761) % 100_000 - 50_000),
+            })
+            .collect();
+        let mut values = Vec::new();
+        let mut levels = Vec::new();
+        for x in &v {
+            match x {
+                Some(x) => {
+                    values.push(*x);
+                    push_level(&mut levels, true, 1);
+                }
+                None => push_level(&mut levels, false, 1),
+            }
+        }
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(
+                "time",
+                DataType::Timestamp(ArrowUnit::Nanosecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("v", DataType::Int64, true),
+        ]));
+        let props = || {
+            let delta = |b: parquet::file::properties::WriterPropertiesBuilder, c: &str| {
+                b.set_column_dictionary_enabled(ColumnPath::from(c), false)
+                    .set_column_encoding(ColumnPath::from(c), Encoding::DELTA_BINARY_PACKED)
+            };
+            delta(
+                delta(
+                    WriterProperties::builder()
+                        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap()))
+                        .set_statistics_enabled(EnabledStatistics::Page)
+                        .set_data_page_row_count_limit(2048)
+                        .set_max_row_group_size(8192),
+                    "time",
+                ),
+                "v",
+            )
+            .build()
+        };
+        let ours = write_parquet(
+            &schema,
+            &[],
+            &[
+                Column::Ints {
+                    values: times.clone(),
+                    levels: Vec::new(),
+                },
+                Column::Ints { values, levels },
+            ],
+            props(),
+        )
+        .unwrap();
+        let mut theirs = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut theirs, schema.clone(), Some(props())).unwrap();
+        let t: ArrayRef =
+            Arc::new(TimestampNanosecondArray::from(times.clone()).with_timezone("UTC"));
+        let n: ArrayRef = Arc::new(Int64Array::from(v.clone()));
+        w.write(&RecordBatch::try_new(schema.clone(), vec![t, n]).unwrap())
+            .unwrap();
+        w.close().unwrap();
+
+        // The rows.
+        let read = |file: &[u8]| {
+            let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                bytes::Bytes::from(file.to_vec()),
+            )
+            .unwrap()
+            .build()
+            .unwrap();
+            let (mut ts, mut vs) = (Vec::new(), Vec::new());
+            for b in r {
+                let b = b.unwrap();
+                let t = b
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<TimestampNanosecondArray>()
+                    .unwrap();
+                let n = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+                ts.extend(t.values().iter().copied());
+                vs.extend(n.iter());
+            }
+            (ts, vs)
+        };
+        assert_eq!(read(&ours), (times.clone(), v.clone()));
+        assert_eq!(read(&theirs), (times, v));
+
+        let meta = |file: &[u8]| {
+            ParquetMetaDataReader::new()
+                .with_page_indexes(true)
+                .parse_and_finish(&bytes::Bytes::from(file.to_vec()))
+                .unwrap()
+        };
+        let (a, b) = (meta(&ours), meta(&theirs));
+        assert_eq!(a.num_row_groups(), 2);
+        assert_eq!(a.num_row_groups(), b.num_row_groups());
+        assert_eq!(
+            a.file_metadata().key_value_metadata(),
+            b.file_metadata().key_value_metadata()
+        );
+        for g in 0..a.num_row_groups() {
+            assert_eq!(a.row_group(g).num_rows(), b.row_group(g).num_rows());
+            for c in 0..2 {
+                let (x, y) = (a.row_group(g).column(c), b.row_group(g).column(c));
+                assert_eq!(x.num_values(), y.num_values(), "group {g} column {c}");
+                assert_eq!(x.compression(), y.compression());
+                assert_eq!(x.encodings(), y.encodings(), "group {g} column {c}");
+                assert_eq!(x.statistics(), y.statistics(), "group {g} column {c}");
+                assert_eq!(
+                    x.definition_level_histogram(),
+                    y.definition_level_histogram(),
+                    "group {g} column {c}"
+                );
+                assert_eq!(
+                    x.repetition_level_histogram(),
+                    y.repetition_level_histogram()
+                );
+                assert_eq!(x.dictionary_page_offset(), None);
+                assert_eq!(
+                    a.column_index().unwrap()[g][c],
+                    b.column_index().unwrap()[g][c],
+                    "group {g} column {c}"
+                );
+                let (ox, oy) = (
+                    &a.offset_index().unwrap()[g][c],
+                    &b.offset_index().unwrap()[g][c],
+                );
+                let rows_of = |o: &parquet::file::page_index::offset_index::OffsetIndexMetaData| {
+                    o.page_locations()
+                        .iter()
+                        .map(|p| p.first_row_index)
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(rows_of(ox), rows_of(oy), "group {g} column {c}");
+                assert_eq!(
+                    ox.unencoded_byte_array_data_bytes(),
+                    oy.unencoded_byte_array_data_bytes()
+                );
+            }
+        }
+        // Pages: kinds, encodings, value counts, header statistics; the time column's bytes.
+        let pages = |file: &[u8], c: usize| {
+            let r = SerializedFileReader::new(bytes::Bytes::from(file.to_vec())).unwrap();
+            let mut out = Vec::new();
+            for g in 0..r.num_row_groups() {
+                let pr = r
+                    .get_row_group(g)
+                    .unwrap()
+                    .get_column_page_reader(c)
+                    .unwrap();
+                for p in pr {
+                    let p = p.unwrap();
+                    out.push((
+                        p.page_type(),
+                        p.encoding(),
+                        p.num_values(),
+                        p.statistics().cloned(),
+                        (c == 0).then(|| p.buffer().to_vec()),
+                    ));
+                }
+            }
+            out
+        };
+        for c in 0..2 {
+            let (pa, pb) = (pages(&ours, c), pages(&theirs, c));
+            assert_eq!(pa.len(), 4 + 3);
+            assert_eq!(pa, pb, "column {c}");
+        }
+    }
+
     /// A tag column with runs, nulls, multi-byte values longer than the column index's 64-byte
     /// bound and two row groups, written by `tags::write_chunk`, holds the same rows, pages,
     /// page statistics, column and offset index and chunk metadata as parquet's Arrow writer
@@ -710,7 +1022,7 @@ mod tests {
         let ours = write_parquet(
             &schema,
             &[(values.clone(), runs)],
-            std::slice::from_ref(&n),
+            &[Column::Arrow(n.clone())],
             props(),
         )
         .unwrap();

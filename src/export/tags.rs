@@ -36,14 +36,14 @@ pub struct Run {
 
 /// A column chunk's bytes (offsets from 0) and what `SerializedRowGroupWriter::append_column`
 /// needs to place it in a row group.
-pub struct TagChunk {
+pub struct ColumnChunk {
     pub bytes: Bytes,
     pub close: ColumnCloseResult,
 }
 
 /// Appends an RLE run (the RLE/bit-packing hybrid's run form) of `count` times `value`, whose
 /// width is `bit_width` bits rounded up to whole bytes.
-fn rle_run(out: &mut Vec<u8>, value: u32, count: usize, bit_width: u8) {
+pub(super) fn rle_run(out: &mut Vec<u8>, value: u32, count: usize, bit_width: u8) {
     let mut header = (count as u64) << 1;
     while header >= 0x80 {
         out.push(header as u8 | 0x80);
@@ -115,7 +115,7 @@ pub fn write_chunk(
     runs: &[Run],
     page_rows: usize,
     zstd: &mut zstd::bulk::Compressor<'_>,
-) -> Result<TagChunk, String> {
+) -> Result<ColumnChunk, String> {
     let err = |e: parquet::errors::ParquetError| e.to_string();
     let page_rows = page_rows.max(1);
     let compression = props.compression(descr.path());
@@ -343,7 +343,7 @@ pub fn write_chunk(
         .map_err(err)?;
     let bytes_written = sink.bytes_written() as u64;
     let bytes = Bytes::from(sink.into_inner().map_err(err)?);
-    Ok(TagChunk {
+    Ok(ColumnChunk {
         bytes,
         close: ColumnCloseResult {
             bytes_written,
