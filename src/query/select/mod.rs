@@ -747,12 +747,14 @@ fn plan_select(
             .iter()
             .filter(|c| c.keeps_time() && c.field != WILDCARD_FIELD)
             .count();
-        if calls.len() > 1 || selectors != 1 {
-            return Err(if calls.len() > 1 {
-                "mixing multiple selector functions with tags or fields is not supported".into()
-            } else {
-                "mixing aggregate and non-aggregate queries is not supported".into()
-            });
+        // 1.x: a call that is no selector first, then more than one selector.
+        if selectors < calls.len() || calls.is_empty() {
+            return Err("mixing aggregate and non-aggregate queries is not supported".into());
+        }
+        if calls.len() > 1 {
+            return Err(
+                "mixing multiple selector functions with tags or fields is not supported".into(),
+            );
         }
     }
     let time_alias = s
