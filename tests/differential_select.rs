@@ -308,6 +308,11 @@ fn selects_answer_like_influxd() {
         ("SELECT sample(v, 100000), mean(v), host FROM cpu".into(), "ns"),
         ("SELECT max(v), mean(i), host FROM cpu".into(), "ns"),
         ("SELECT max(v), min(i), region FROM cpu".into(), "ns"),
+        // fill(previous) under DESC: the previous bucket in output order (none before the
+        // last bucket with a value).
+        (format!("SELECT mean(v) FROM cpu WHERE {wide} AND host = 'h1' GROUP BY time(20m) fill(previous) ORDER BY time DESC"), "ns"),
+        (format!("SELECT count(v), last(i) FROM cpu WHERE {wide} GROUP BY time(30m), host fill(previous) ORDER BY time DESC LIMIT 5"), "ns"),
+        (format!("SELECT sample(v, 100000), mean(i) FROM cpu WHERE {wide} AND host = 'h1' GROUP BY time(20m) fill(previous) ORDER BY time DESC"), "ns"),
         (format!("SELECT top(v, 3) FROM cpu WHERE {range} GROUP BY time(30m) ORDER BY time DESC"), "ns"),
         ("SELECT bottom(i, 4) FROM cpu GROUP BY host ORDER BY time DESC".into(), "ns"),
         ("SELECT top(v, 5) FROM cpu LIMIT 3".into(), "ns"),

@@ -2102,13 +2102,20 @@ fn fill_column(p: &AggregatePlan, call: &CallSpec, times: &[i64], col: &mut [Opt
             }
         }
         Fill::Previous => {
+            // In output order: under ORDER BY time DESC the bucket after (1.x's fill iterator
+            // reads the buckets backwards then).
             let mut prev: Option<Value> = None;
-            for (i, c) in col.iter_mut().enumerate() {
-                match c {
+            let order: Box<dyn Iterator<Item = usize>> = if p.descending {
+                Box::new((0..col.len()).rev())
+            } else {
+                Box::new(0..col.len())
+            };
+            for i in order {
+                match &col[i] {
                     Some(r) => prev = Some(r.value.clone()),
                     None => {
                         if let Some(v) = &prev {
-                            *c = row(times[i], v.clone());
+                            col[i] = row(times[i], v.clone());
                         }
                     }
                 }
