@@ -192,6 +192,7 @@ fn selects_answer_like_influxd() {
     wait_for_segments(&lineshard);
 
     let range = format!("time >= {T0} AND time < {}", T0 + 7200 * SEC);
+    let wide = format!("time >= {} AND time < {}", T0 - 1800 * SEC, T0 + 9000 * SEC);
     let grafana_range = format!(
         "time >= {}ms and time <= {}ms",
         T0 / 1_000_000,
@@ -282,6 +283,36 @@ fn selects_answer_like_influxd() {
         ("SELECT sample(*, 100000) FROM cpu WHERE host = 'h1'".into(), "ns"),
         ("SELECT sample(v, 100000), sample(i, 100000) FROM cpu GROUP BY host ORDER BY time DESC LIMIT 20 OFFSET 3".into(), "ns"),
         (format!("SELECT sample(/^[vi]$/, 100000) FROM cpu WHERE {range} GROUP BY time(20m) ORDER BY time DESC"), "ns"),
+        // sample() beside other functions: its points and the other calls' buckets merged by
+        // time (a row at a bucket's start holds a sampled point of that time too), the cells a
+        // call has no point for filled as `fill` says, LIMIT and OFFSET per call; transformations
+        // read buckets before the range that the sample() does not. `wide` has empty buckets.
+        ("SELECT sample(v, 100000), mean(i) FROM cpu WHERE host = 'h1'".into(), "ns"),
+        (format!("SELECT sample(v, 100000), mean(i) FROM cpu WHERE {wide} GROUP BY time(20m), host"), "ns"),
+        (format!("SELECT sample(i, 100000), max(v), count(v) FROM cpu WHERE host =~ /h[12]/ AND {wide} GROUP BY time(15m) fill(0)"), "ns"),
+        (format!("SELECT sample(i, 100000), sum(i), min(v) FROM cpu WHERE host = 'h3' AND {wide} GROUP BY time(15m) fill(-1)"), "ns"),
+        ("SELECT sample(v, 100000), sample(i, 100000), sum(v) FROM cpu GROUP BY host".into(), "ns"),
+        (format!("SELECT sample(s, 100000), first(v), last(i) FROM cpu WHERE {wide} GROUP BY time(30m), region fill(previous)"), "ns"),
+        (format!("SELECT sample(v, 100000), count(v) FROM cpu WHERE {wide} AND host = 'h2' GROUP BY time(10m) ORDER BY time DESC LIMIT 7 OFFSET 2"), "ns"),
+        (format!("SELECT sample(v, 100000), mean(v) FROM cpu WHERE {wide} GROUP BY time(10m) fill(none)"), "ns"),
+        (format!("SELECT sample(b, 100000), count(b), spread(i) FROM cpu WHERE {wide} AND host = 'h0' GROUP BY time(20m) fill(linear)"), "ns"),
+        (format!("SELECT sample(v, 100000), mean(i) FROM cpu WHERE {wide} GROUP BY time(20m), host ORDER BY time DESC"), "ns"),
+        ("SELECT sample(v, 100000) * 2, mean(v) + 1, sample(v, 100000) - mean(v) FROM cpu WHERE host = 'h3' GROUP BY region".into(), "ns"),
+        (format!("SELECT sample(v, 100000), cumulative_sum(mean(v)), derivative(max(i), 1m) FROM cpu WHERE {range} AND host = 'h4' GROUP BY time(10m)"), "ns"),
+        (format!("SELECT sample(v, 100000), integral(v) FROM cpu WHERE {range} AND host = 'h1' GROUP BY time(10m) fill(0)"), "ns"),
+        ("SELECT sample(*, 100000), count(v), median(i) FROM cpu WHERE host = 'h1' AND region = 'r1'".into(), "ns"),
+        (format!("SELECT sample(free, 100000), mean(v) FROM /^(cpu|mem)$/ WHERE {wide} AND host = 'h2' GROUP BY time(30m)"), "ns"),
+        ("SELECT sample(v, 100000), top(v, 2) FROM cpu".into(), "ns"),
+        ("SELECT sample(v, 100000), distinct(s) FROM cpu".into(), "ns"),
+        ("SELECT sample(v, 100000), max(v), host FROM cpu".into(), "ns"),
+        ("SELECT sample(v, 100000), mean(v), host FROM cpu".into(), "ns"),
+        ("SELECT max(v), mean(i), host FROM cpu".into(), "ns"),
+        ("SELECT max(v), min(i), region FROM cpu".into(), "ns"),
+        // fill(previous) under DESC: the previous bucket in output order (none before the
+        // last bucket with a value).
+        (format!("SELECT mean(v) FROM cpu WHERE {wide} AND host = 'h1' GROUP BY time(20m) fill(previous) ORDER BY time DESC"), "ns"),
+        (format!("SELECT count(v), last(i) FROM cpu WHERE {wide} GROUP BY time(30m), host fill(previous) ORDER BY time DESC LIMIT 5"), "ns"),
+        (format!("SELECT sample(v, 100000), mean(i) FROM cpu WHERE {wide} AND host = 'h1' GROUP BY time(20m) fill(previous) ORDER BY time DESC"), "ns"),
         (format!("SELECT top(v, 3) FROM cpu WHERE {range} GROUP BY time(30m) ORDER BY time DESC"), "ns"),
         ("SELECT bottom(i, 4) FROM cpu GROUP BY host ORDER BY time DESC".into(), "ns"),
         ("SELECT top(v, 5) FROM cpu LIMIT 3".into(), "ns"),
@@ -386,7 +417,7 @@ fn selects_answer_like_influxd() {
         ("SELECT mean(v) FROM cpu WHERE time > 'abc'".into(), "ns"),
         ("SELECT count(v) FROM nosuch".into(), "ns"),
     ];
-    let mut diffs = Vec::new();
+    let mut diffs = small_samples_beside_calls(ia, la, &range);
     for (q, epoch) in &queries {
         if let Some(d) = compare(ia, la, "db", q, epoch) {
             eprintln!("DIFF {q}");
@@ -400,6 +431,90 @@ fn selects_answer_like_influxd() {
         queries.len(),
         diffs.join("\n")
     );
+}
+
+/// `sample(v, n)` with fewer than all points beside other calls: 1.x picks at random, so what
+/// must agree is the other calls' cells (on the rows that have them), the number of sampled
+/// points in each series, and that each one is a point of that series with its time.
+fn small_samples_beside_calls(
+    influxd: SocketAddr,
+    lineshard: SocketAddr,
+    range: &str,
+) -> Vec<String> {
+    let get = |addr: SocketAddr, q: &str| -> Value {
+        let r = raw(addr, "GET", &target("db", q, "ns"), b"");
+        serde_json::from_slice::<Value>(&r.body).unwrap_or(Value::Null)["results"][0].clone()
+    };
+    let points = get(
+        influxd,
+        &format!("SELECT v FROM cpu WHERE {range} GROUP BY host"),
+    );
+    let known = |host: &Value, time: &Value, v: &Value| {
+        points["series"].as_array().is_some_and(|all| {
+            all.iter().any(|s| {
+                s["tags"]["host"] == *host
+                    && s["values"]
+                        .as_array()
+                        .is_some_and(|rows| rows.iter().any(|r| r[0] == *time && r[1] == *v))
+            })
+        })
+    };
+    let mut diffs = Vec::new();
+    for q in [
+        format!("SELECT sample(v, 3), count(v), mean(i) FROM cpu WHERE {range} GROUP BY time(20m), host"),
+        format!("SELECT sample(v, 2), max(i) FROM cpu WHERE {range} GROUP BY time(30m), host fill(none)"),
+        "SELECT sample(v, 5), sum(v) FROM cpu GROUP BY host".to_string(),
+    ] {
+        let (a, b) = (get(influxd, &q), get(lineshard, &q));
+        // Per series: the rows that hold the other calls' cells, and the sampled points.
+        let shape = |r: &Value| -> Vec<(Value, Vec<Value>, usize)> {
+            r["series"]
+                .as_array()
+                .map(|all| {
+                    all.iter()
+                        .map(|s| {
+                            let rows = s["values"].as_array().cloned().unwrap_or_default();
+                            let others: Vec<Value> = rows
+                                .iter()
+                                .filter(|r| r[2] != Value::Null)
+                                .map(|r| {
+                                    let mut r = r.as_array().cloned().unwrap_or_default();
+                                    r.remove(1);
+                                    Value::Array(r)
+                                })
+                                .collect();
+                            let sampled = rows.iter().filter(|r| r[1] != Value::Null).count();
+                            (s["tags"].clone(), others, sampled)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut problems = Vec::new();
+        let (sa, sb) = (shape(&a), shape(&b));
+        if sa.is_empty() || sa.len() != sb.len() {
+            problems.push(format!("{} series, influxd {}", sb.len(), sa.len()));
+        }
+        for (x, y) in sa.iter().zip(&sb) {
+            if x.0 != y.0 || !same(&Value::Array(x.1.clone()), &Value::Array(y.1.clone())) {
+                problems.push(format!("{}: other cells differ", y.0));
+            }
+            if x.2 != y.2 {
+                problems.push(format!("{}: {} sampled, influxd {}", y.0, y.2, x.2));
+            }
+        }
+        for s in b["series"].as_array().cloned().unwrap_or_default() {
+            for r in s["values"].as_array().cloned().unwrap_or_default() {
+                if r[1] != Value::Null && !known(&s["tags"]["host"], &r[0], &r[1]) {
+                    problems.push(format!("{r} is no point of {}", s["tags"]));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            diffs.push(format!("{q}\n  {}\n  lineshard: {b}", problems.join("; ")));
+        }
+    }
+    diffs
 }
 
 /// The `[coordinator]` limits stop a SELECT with 1.x's errors, and let through what fits.

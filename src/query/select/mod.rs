@@ -709,25 +709,30 @@ fn plan_select(
         raw_transform,
         ..
     } = low;
-    if let Some(c) = calls.iter().find(|c| c.many_rows()) {
-        // Several sample() calls (`sample(*, n)` among them) write their points merged by time,
-        // as 1.x does; other calls beside a sample() are not merged in here.
-        let samples = calls.iter().all(|c| matches!(c.agg, Aggregate::Sample(_)))
-            && outs.iter().all(|o| matches!(o, Out::Call(_)));
-        if calls.len() > 1 && matches!(c.agg, Aggregate::Sample(_)) && !samples {
-            return Err("sample() beside other functions is not supported by lineshard yet".into());
-        }
-        if calls.len() > 1 && !samples {
-            return Err(match c.agg {
-                Aggregate::Distinct => {
-                    "aggregate function distinct() cannot be combined with other functions or fields".into()
-                }
-                _ => format!(
-                    "selector function {}() cannot be combined with other functions",
-                    c.name
-                ),
-            });
-        }
+    // distinct/top/bottom answer alone; sample() calls are merged by time with the other calls'
+    // points, as 1.x's cursor merges its calls' iterators.
+    let sampled = calls.iter().any(|c| matches!(c.agg, Aggregate::Sample(_)));
+    if let Some(c) = calls
+        .iter()
+        .find(|c| c.many_rows() && !matches!(c.agg, Aggregate::Sample(_)))
+        .filter(|_| calls.len() > 1)
+    {
+        return Err(match c.agg {
+            Aggregate::Distinct => {
+                "aggregate function distinct() cannot be combined with other functions or fields"
+                    .into()
+            }
+            _ => format!(
+                "selector function {}() cannot be combined with other functions",
+                c.name
+            ),
+        });
+    }
+    if sampled && raw_transform {
+        return Err(
+            "sample() beside transformations of raw points is not supported by lineshard yet"
+                .into(),
+        );
     }
     if raw_transform
         && calls
@@ -742,12 +747,14 @@ fn plan_select(
             .iter()
             .filter(|c| c.keeps_time() && c.field != WILDCARD_FIELD)
             .count();
-        if calls.len() > 1 || selectors != 1 {
-            return Err(if calls.len() > 1 {
-                "mixing multiple selector functions with tags or fields is not supported".into()
-            } else {
-                "mixing aggregate and non-aggregate queries is not supported".into()
-            });
+        // 1.x: a call that is no selector first, then more than one selector.
+        if selectors < calls.len() || calls.is_empty() {
+            return Err("mixing aggregate and non-aggregate queries is not supported".into());
+        }
+        if calls.len() > 1 {
+            return Err(
+                "mixing multiple selector functions with tags or fields is not supported".into(),
+            );
         }
     }
     let time_alias = s
@@ -1681,7 +1688,8 @@ fn emit_rows(p: &AggregatePlan, results: &[Buckets]) -> Vec<Vec<Value>> {
     let out = if p.calls.len() == 1 && p.calls[0].many_rows() {
         many_rows(p, &results[0])
     } else if p.calls.iter().any(|c| c.many_rows()) {
-        // LIMIT and OFFSET cut each call's points before they are merged.
+        // sample() beside other calls (the only many-row call that may be); LIMIT and OFFSET
+        // cut each call's points before they are merged.
         return merged_rows(p, results);
     } else {
         let mut rows = bucket_rows(p, results);
@@ -1725,29 +1733,151 @@ fn many_rows(p: &AggregatePlan, buckets: &Buckets) -> Vec<Vec<Value>> {
     out
 }
 
-/// Several sample() calls merged as 1.x's cursor zips its calls' iterators: each call's points
-/// come bucket by bucket (backwards under ORDER BY time DESC), each bucket's forwards in time; a
-/// row takes the earliest of the calls' next points (the latest under DESC) and every call
-/// whose next point has that time gives its value there, the others null. (Under DESC the
-/// calls' points are not in the cursor's order, and 1.x's rows interleave them so.) LIMIT and
-/// OFFSET count each call's points, as 1.x limits each call's iterator.
+/// Where a cell of a merged row comes from: a call's points or a transformation's.
+#[derive(Clone, Copy, PartialEq)]
+enum Stream {
+    Call(usize),
+    Transform(usize),
+}
+
+/// The streams an output column reads (a transformation's inner calls are its own).
+fn streams_of(o: &Out, out: &mut Vec<Stream>) {
+    let s = match o {
+        Out::Call(c) => Stream::Call(*c),
+        Out::Transform(id, ..) => Stream::Transform(*id),
+        Out::Bin(_, l, r) => {
+            streams_of(l, out);
+            streams_of(r, out);
+            return;
+        }
+        Out::Math(_, args) => {
+            args.iter().for_each(|a| streams_of(a, out));
+            return;
+        }
+        Out::Aux(_) | Out::Lit(_) => return,
+    };
+    if !out.contains(&s) {
+        out.push(s);
+    }
+}
+
+/// A fill value as 1.x's scanner writes it into a cell: cast to the column's type (known from
+/// a value of the column), the literal as written when the column has none.
+fn fill_value(fill: Fill, like: Option<&Value>) -> Value {
+    match (fill, like) {
+        (Fill::Int(v), Some(Value::Float(_))) => Value::Float(v as f64),
+        (Fill::Int(v), Some(Value::UInt(_))) => Value::UInt(v as u64),
+        (Fill::Int(v), _) => Value::Int(v),
+        (Fill::Float(v), Some(Value::Int(_))) => Value::Int(v as i64),
+        (Fill::Float(v), Some(Value::UInt(_))) => Value::UInt(v as u64),
+        (Fill::Float(v), _) => Value::Float(v),
+        _ => Value::Null,
+    }
+}
+
+/// sample() beside other calls, merged as 1.x's cursor zips its calls' iterators. Each call
+/// is a stream of points: a sample()'s come bucket by bucket (backwards under ORDER BY time
+/// DESC), each bucket's forwards in time, at their own times; another call's one point a
+/// bucket at the bucket's start (every bucket of the range when `fill` fills, a null one where
+/// the bucket is empty; integral() only where it has an area; none in a series the call has no
+/// point in); a transformation's where it has a value. LIMIT and OFFSET cut each stream, as 1.x
+/// limits each call's iterator. A row takes the earliest of the streams' next points (the latest
+/// under DESC; under DESC the sample() points are not in that order, and 1.x's rows interleave
+/// them so); every stream whose next point has that time gives its value there. A cell without
+/// a value gets the fill value (`null`, the number, or under fill(previous) the column's last
+/// value in the series), as 1.x's scanner fills its row. The output columns are then computed
+/// over the row's cells.
 fn merged_rows(p: &AggregatePlan, results: &[Buckets]) -> Vec<Vec<Value>> {
-    let streams: Vec<Vec<(i64, &Value)>> = results
+    let is_sample = |c: usize| matches!(p.calls[c].agg, Aggregate::Sample(_));
+    // The other calls' buckets, as if no sample() were there.
+    let others: Vec<Buckets> = results
         .iter()
-        .map(|buckets| {
-            let ordered: Vec<&Vec<Row>> = if p.descending {
-                buckets.values().rev().collect()
+        .enumerate()
+        .map(|(c, b)| {
+            if is_sample(c) {
+                Buckets::new()
             } else {
-                buckets.values().collect()
-            };
-            ordered
-                .into_iter()
-                .flat_map(|rows| {
-                    let mut points: Vec<(i64, &Value)> =
-                        rows.iter().map(|r| (r.time, &r.value)).collect();
-                    points.sort_by_key(|(t, _)| *t);
-                    points
-                })
+                b.clone()
+            }
+        })
+        .collect();
+    let (times, columns, tvals) = bucket_columns(p, &others);
+    let (lo, hi) = (p.first_written(), p.last_written());
+    let (min, max) = (p.range.min_ns(), p.range.max_ns());
+    let filling = p.interval.is_some() && !p.point_buckets && p.fill != Fill::None;
+    let mut sources = Vec::new();
+    for o in &p.outs {
+        streams_of(o, &mut sources);
+    }
+    let ordered = |mut pts: Vec<(i64, Value)>| {
+        if p.descending {
+            pts.reverse();
+        }
+        pts
+    };
+    let full: Vec<Vec<(i64, Value)>> = sources
+        .iter()
+        .map(|s| match *s {
+            Stream::Call(c) if is_sample(c) => {
+                let buckets = results[c].range(lo..=hi);
+                let buckets: Vec<&Vec<Row>> = if p.descending {
+                    buckets.rev().map(|(_, rows)| rows).collect()
+                } else {
+                    buckets.map(|(_, rows)| rows).collect()
+                };
+                buckets
+                    .into_iter()
+                    .flat_map(|rows| {
+                        // The range itself: buckets read before it (for transformations) are
+                        // not the sample()'s.
+                        let mut points: Vec<(i64, Value)> = rows
+                            .iter()
+                            .filter(|r| r.time >= min && r.time <= max)
+                            .map(|r| (r.time, r.value.clone()))
+                            .collect();
+                        points.sort_by_key(|(t, _)| *t);
+                        points
+                    })
+                    .collect()
+            }
+            Stream::Call(c) => {
+                if results[c].is_empty() {
+                    return Vec::new();
+                }
+                let every_bucket = filling && !matches!(p.calls[c].agg, Aggregate::Integral { .. });
+                let pts = times
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| **t >= lo && **t <= hi)
+                    .filter_map(|(i, t)| match &columns[c][i] {
+                        Some(r) if every_bucket || results[c].contains_key(t) => {
+                            Some((*t, r.value.clone()))
+                        }
+                        _ if every_bucket => Some((*t, Value::Null)),
+                        _ => None,
+                    })
+                    .collect();
+                ordered(pts)
+            }
+            Stream::Transform(id) => ordered(
+                tvals[id]
+                    .range(lo..=hi)
+                    .map(|(t, v)| (*t, v.clone()))
+                    .collect(),
+            ),
+        })
+        .collect();
+    let defaults: Vec<Value> = full
+        .iter()
+        .map(|pts| {
+            let like = pts.iter().map(|(_, v)| v).find(|v| **v != Value::Null);
+            fill_value(p.fill, like)
+        })
+        .collect();
+    let streams: Vec<Vec<(i64, Value)>> = full
+        .into_iter()
+        .map(|pts| {
+            pts.into_iter()
                 .skip(usize::try_from(p.offset).unwrap_or(usize::MAX))
                 .take(match p.limit {
                     0 => usize::MAX,
@@ -1756,7 +1886,9 @@ fn merged_rows(p: &AggregatePlan, results: &[Buckets]) -> Vec<Vec<Value>> {
                 .collect()
         })
         .collect();
+    let previous = p.fill == Fill::Previous;
     let mut at = vec![0usize; streams.len()];
+    let mut cells = vec![Value::Null; streams.len()];
     let mut out = Vec::new();
     loop {
         let heads = streams
@@ -1771,33 +1903,93 @@ fn merged_rows(p: &AggregatePlan, results: &[Buckets]) -> Vec<Vec<Value>> {
         let Some(t) = next else {
             break;
         };
-        let values: Vec<Value> = streams
-            .iter()
-            .zip(at.iter_mut())
-            .map(|(l, i)| match l.get(*i) {
+        for (s, l) in streams.iter().enumerate() {
+            let value = match l.get(at[s]) {
                 Some((pt, v)) if *pt == t => {
-                    *i += 1;
-                    (*v).clone()
+                    at[s] += 1;
+                    Some(v).filter(|v| **v != Value::Null)
                 }
-                _ => Value::Null,
-            })
-            .collect();
+                _ => None,
+            };
+            match value {
+                Some(v) => cells[s] = v.clone(),
+                None if previous => {}
+                None => cells[s] = defaults[s].clone(),
+            }
+        }
         let mut row = Vec::with_capacity(p.outs.len() + 1);
         row.push(Value::Time(t));
         for o in &p.outs {
-            row.push(match o {
-                Out::Call(c) => values.get(*c).cloned().unwrap_or(Value::Null),
-                _ => Value::Null,
-            });
+            row.push(eval_cells(o, &sources, &cells).unwrap_or(Value::Null));
         }
         out.push(row);
     }
     out
 }
 
+/// An output over the cells of a merged row.
+fn eval_cells(o: &Out, sources: &[Stream], cells: &[Value]) -> Option<Value> {
+    let cell = |s: Stream| {
+        sources
+            .iter()
+            .position(|x| *x == s)
+            .and_then(|i| cells.get(i).cloned())
+            .filter(|v| *v != Value::Null)
+    };
+    match o {
+        Out::Call(c) => cell(Stream::Call(*c)),
+        Out::Transform(id, ..) => cell(Stream::Transform(*id)),
+        Out::Aux(_) => None,
+        Out::Lit(v) => Some(v.clone()),
+        Out::Bin(op, l, r) => arith(
+            *op,
+            eval_cells(l, sources, cells),
+            eval_cells(r, sources, cells),
+        ),
+        Out::Math(f, args) => f.apply(args.iter().map(|a| eval_cells(a, sources, cells))),
+    }
+}
+
+/// The buckets of an aggregate statement's calls: the bucket times, each call's row per bucket
+/// (filled as `fill` says), and the transformations' values by bucket time.
+type BucketColumns = (Vec<i64>, Vec<Vec<Option<Row>>>, Vec<BTreeMap<i64, Value>>);
+
 fn bucket_rows(p: &AggregatePlan, results: &[Buckets]) -> Vec<Vec<Value>> {
-    let start_time = p.start_time();
     let selector_time = p.selector_time();
+    let (times, columns, tvals) = bucket_columns(p, results);
+    let only_transforms = p.outs.iter().all(|o| !has_plain(o));
+    let (lo, hi) = (p.first_written(), p.last_written());
+    let mut out = Vec::with_capacity(times.len());
+    for (i, t) in times.iter().enumerate() {
+        if *t < lo || *t > hi {
+            continue;
+        }
+        if p.fill == Fill::None && columns.iter().all(|c| c[i].is_none()) {
+            continue;
+        }
+        let time = if selector_time {
+            columns
+                .first()
+                .and_then(|c| c[i].as_ref())
+                .map_or(*t, |r| r.time)
+        } else {
+            *t
+        };
+        let mut row = Vec::with_capacity(p.outs.len() + 1);
+        row.push(Value::Time(time));
+        for o in &p.outs {
+            row.push(eval_out(o, &columns, &tvals, i, *t).unwrap_or(Value::Null));
+        }
+        if only_transforms && row[1..].iter().all(|v| matches!(v, Value::Null)) {
+            continue;
+        }
+        out.push(row);
+    }
+    out
+}
+
+fn bucket_columns(p: &AggregatePlan, results: &[Buckets]) -> BucketColumns {
+    let start_time = p.start_time();
     let filling = p.interval.is_some() && !p.point_buckets;
     // The buckets to write.
     let times: Vec<i64> = match (p.interval, p.fill) {
@@ -1859,35 +2051,7 @@ fn bucket_rows(p: &AggregatePlan, results: &[Buckets]) -> Vec<Vec<Value>> {
     for o in &p.outs {
         collect_transforms(o, &columns, &times, p, &mut tvals);
     }
-    let only_transforms = p.outs.iter().all(|o| !has_plain(o));
-    let (lo, hi) = (p.first_written(), p.last_written());
-    let mut out = Vec::with_capacity(times.len());
-    for (i, t) in times.iter().enumerate() {
-        if *t < lo || *t > hi {
-            continue;
-        }
-        if p.fill == Fill::None && columns.iter().all(|c| c[i].is_none()) {
-            continue;
-        }
-        let time = if selector_time {
-            columns
-                .first()
-                .and_then(|c| c[i].as_ref())
-                .map_or(*t, |r| r.time)
-        } else {
-            *t
-        };
-        let mut row = Vec::with_capacity(p.outs.len() + 1);
-        row.push(Value::Time(time));
-        for o in &p.outs {
-            row.push(eval_out(o, &columns, &tvals, i, *t).unwrap_or(Value::Null));
-        }
-        if only_transforms && row[1..].iter().all(|v| matches!(v, Value::Null)) {
-            continue;
-        }
-        out.push(row);
-    }
-    out
+    (times, columns, tvals)
 }
 
 /// Fill one call's empty buckets as `fill` says (`count` fills `null` as 0).
@@ -1938,13 +2102,20 @@ fn fill_column(p: &AggregatePlan, call: &CallSpec, times: &[i64], col: &mut [Opt
             }
         }
         Fill::Previous => {
+            // In output order: under ORDER BY time DESC the bucket after (1.x's fill iterator
+            // reads the buckets backwards then).
             let mut prev: Option<Value> = None;
-            for (i, c) in col.iter_mut().enumerate() {
-                match c {
+            let order: Box<dyn Iterator<Item = usize>> = if p.descending {
+                Box::new((0..col.len()).rev())
+            } else {
+                Box::new(0..col.len())
+            };
+            for i in order {
+                match &col[i] {
                     Some(r) => prev = Some(r.value.clone()),
                     None => {
                         if let Some(v) = &prev {
-                            *c = row(times[i], v.clone());
+                            col[i] = row(times[i], v.clone());
                         }
                     }
                 }
