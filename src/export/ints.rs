@@ -56,44 +56,57 @@ fn zigzag(out: &mut Vec<u8>, v: i64) {
 /// them: header (block size, miniblocks per block, value count, first value), then per block
 /// of deltas its least delta, the 4 miniblocks' bit widths (0 for a miniblock past the last
 /// delta, which has no bytes) and each miniblock's deltas less the least, bit-packed, the last
-/// one padded with zeros to 64 values.
-pub fn delta_binary_packed(out: &mut Vec<u8>, values: &[i64]) {
+/// one padded with zeros to 64 values. Returns the least and greatest value (None when empty):
+/// the page statistics, found on the way.
+pub fn delta_binary_packed(out: &mut Vec<u8>, values: &[i64]) -> Option<(i64, i64)> {
     uleb(out, BLOCK as u64);
     uleb(out, MINIBLOCKS as u64);
     uleb(out, values.len() as u64);
     zigzag(out, values.first().copied().unwrap_or(0));
+    let first = values.first().copied()?;
+    let (mut lo, mut hi) = (first, first);
     let mut deltas = [0i64; BLOCK];
     let mut from = 1;
     while from < values.len() {
         let n = (values.len() - from).min(BLOCK);
-        for (d, w) in deltas.iter_mut().zip(values[from - 1..from + n].windows(2)) {
+        let src = &values[from - 1..from + n];
+        let mut least = i64::MAX;
+        for (d, w) in deltas[..n].iter_mut().zip(src.windows(2)) {
             *d = w[1].wrapping_sub(w[0]);
+            least = least.min(*d);
+            lo = lo.min(w[1]);
+            hi = hi.max(w[1]);
         }
-        let block = &deltas[..n];
-        let least = block.iter().copied().min().unwrap_or(0);
         zigzag(out, least);
         let widths_at = out.len();
         out.extend_from_slice(&[0; MINIBLOCKS]);
-        for (m, mini) in block.chunks(MINIBLOCK).enumerate() {
-            let most = mini.iter().copied().max().unwrap_or(least);
-            let width = 64 - (most as u64).wrapping_sub(least as u64).leading_zeros();
+        for (m, mini) in deltas[..n].chunks(MINIBLOCK).enumerate() {
+            // Deltas less the least, padded with zeros; the widest needs as many bits as
+            // their OR.
+            let mut packed = [0u64; MINIBLOCK];
+            let mut any = 0u64;
+            for (p, &d) in packed.iter_mut().zip(mini) {
+                *p = (d as u64).wrapping_sub(least as u64);
+                any |= *p;
+            }
+            let width = 64 - any.leading_zeros();
             out[widths_at + m] = width as u8;
-            pack(out, mini, least, width);
+            pack(out, &packed, width);
         }
         from += n;
     }
+    Some((lo, hi))
 }
 
-/// Bit-packs `mini` less `least` (each fits `width` bits) least significant bit first, padded
-/// with zero values to a whole miniblock: `MINIBLOCK * width / 8` bytes.
-fn pack(out: &mut Vec<u8>, mini: &[i64], least: i64, width: u32) {
+/// Bit-packs a miniblock (each value fits `width` bits) least significant bit first:
+/// `MINIBLOCK * width / 8` bytes.
+fn pack(out: &mut Vec<u8>, mini: &[u64; MINIBLOCK], width: u32) {
     if width == 0 {
         return;
     }
+    out.reserve(MINIBLOCK / 8 * width as usize);
     let (mut acc, mut bits) = (0u64, 0u32);
-    let padding = std::iter::repeat(least).take(MINIBLOCK - mini.len());
-    for d in mini.iter().copied().chain(padding) {
-        let v = (d as u64).wrapping_sub(least as u64);
+    for &v in mini {
         acc |= v << bits;
         bits += width;
         if bits >= 64 {
@@ -181,14 +194,6 @@ pub fn write_chunk(
             return Err(format!("column {}: fewer values than levels", descr.name()));
         };
         next_value += defined;
-        let min_max = page_values.iter().fold(None, |mm: Option<(i64, i64)>, &v| {
-            Some(mm.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))))
-        });
-        let st = PageStats {
-            rows: n,
-            nulls: n - defined,
-            min_max,
-        };
         let mut buf = Vec::with_capacity(16 + page_values.len() * 2);
         if optional {
             buf.extend_from_slice(&[0; 4]);
@@ -198,7 +203,11 @@ pub fn write_chunk(
             let len = (buf.len() - 4) as u32;
             buf[..4].copy_from_slice(&len.to_le_bytes());
         }
-        delta_binary_packed(&mut buf, page_values);
+        let st = PageStats {
+            rows: n,
+            nulls: n - defined,
+            min_max: delta_binary_packed(&mut buf, page_values),
+        };
         let uncompressed = buf.len();
         let statistics = st.min_max.map(|(lo, hi)| {
             Statistics::int64(Some(lo), Some(hi), None, Some(st.nulls as u64), false)
