@@ -436,7 +436,7 @@ fn write_table<'a>(mut parts: Vec<Part<'a>>, unit: TimeUnit) -> Result<(Vec<u8>,
                 .find(|c| c.name == *name && field_kind(&c.values).1 == *ty)
         };
         if *ty == "integer" {
-            let mut values = Vec::new();
+            let mut values = Vec::with_capacity(rows);
             let mut levels: Vec<Level> = Vec::new();
             for p in &parts {
                 match found(p).map(|c| (&c.values, &c.valid)) {
