@@ -222,16 +222,17 @@ fn decode_integers(cur: &mut Cursor<'_>, n: usize) -> Result<Vec<i64>, SegmentEr
         return Ok(Vec::new());
     }
     let first = cur.ivarint()?;
-    let mut deltas = Vec::with_capacity(bounded(n, cur.remaining()));
-    cur.unpack(n - 1, &mut deltas)?;
-    let mut out = Vec::with_capacity(n);
-    out.push(first);
+    // The deltas are unpacked after a slot for the first value and summed where they lie: one
+    // buffer, no push per value (its reuse as `Vec<i64>` below moves nothing).
+    let mut raw = Vec::with_capacity(bounded(n, cur.remaining()));
+    raw.push(first as u64);
+    cur.unpack(n - 1, &mut raw)?;
     let mut v = first;
-    for d in deltas {
-        v = v.wrapping_add(unzigzag(d));
-        out.push(v);
+    for x in &mut raw[1..] {
+        v = v.wrapping_add(unzigzag(*x));
+        *x = v as u64;
     }
-    Ok(out)
+    Ok(raw.into_iter().map(|x| x as i64).collect())
 }
 
 /// Deltas wrap and are read as signed, so a falling counter costs as little as a rising one.
