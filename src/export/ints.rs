@@ -15,18 +15,16 @@
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding};
 use parquet::column::page::{CompressedPage, Page, PageWriter};
-use parquet::column::writer::ColumnCloseResult;
 use parquet::file::metadata::{
     ColumnChunkMetaData, ColumnIndexBuilder, LevelHistogram, OffsetIndexBuilder,
 };
 use parquet::file::properties::WriterProperties;
 use parquet::file::statistics::Statistics;
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
-use parquet::format::BoundaryOrder;
 use parquet::schema::types::ColumnDescPtr;
 use std::collections::BTreeSet;
 
-use super::tags::{rle_run, ColumnChunk};
+use super::tags::{boundary_order, finish_chunk, rle_run, ColumnChunk};
 
 /// `rows` consecutive rows that have a value (`defined`) or are null.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -272,11 +270,7 @@ pub fn write_chunk(
         }
         w.close().map_err(err)?;
     }
-    column_index.set_boundary_order(match (ascending, descending) {
-        (true, _) => BoundaryOrder::ASCENDING,
-        (false, true) => BoundaryOrder::DESCENDING,
-        (false, false) => BoundaryOrder::UNORDERED,
-    });
+    column_index.set_boundary_order(boundary_order(ascending, descending));
     let statistics = Statistics::int64(
         min_max.map(|m| m.0),
         min_max.map(|m| m.1),
@@ -299,19 +293,7 @@ pub fn write_chunk(
         ])));
     }
     let metadata = metadata.build().map_err(err)?;
-    let bytes_written = sink.bytes_written() as u64;
-    let bytes = Bytes::from(sink.into_inner().map_err(err)?);
-    Ok(ColumnChunk {
-        bytes,
-        close: ColumnCloseResult {
-            bytes_written,
-            rows_written: num_values,
-            metadata,
-            bloom_filter: None,
-            column_index: Some(column_index.build_to_thrift()),
-            offset_index: Some(offset_index.build_to_thrift()),
-        },
-    })
+    finish_chunk(sink, num_values, metadata, column_index, offset_index)
 }
 
 #[cfg(test)]

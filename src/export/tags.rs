@@ -299,11 +299,7 @@ pub fn write_chunk(
         }
         w.close().map_err(err)?;
     }
-    column_index.set_boundary_order(match (ascending, descending) {
-        (true, _) => BoundaryOrder::ASCENDING,
-        (false, true) => BoundaryOrder::DESCENDING,
-        (false, false) => BoundaryOrder::UNORDERED,
-    });
+    column_index.set_boundary_order(boundary_order(ascending, descending));
     let stats_limit = props.statistics_truncate_length();
     let bound = |s: Option<&str>, is_max: bool| {
         s.map(|s| {
@@ -341,8 +337,20 @@ pub fn write_chunk(
         ])))
         .build()
         .map_err(err)?;
+    finish_chunk(sink, rows, metadata, column_index, offset_index)
+}
+
+/// The column chunk of the pages written to `sink` (`rows` values), with its metadata and page
+/// indexes.
+pub(super) fn finish_chunk(
+    sink: TrackedWrite<Vec<u8>>,
+    rows: u64,
+    metadata: ColumnChunkMetaData,
+    column_index: ColumnIndexBuilder,
+    offset_index: OffsetIndexBuilder,
+) -> Result<ColumnChunk, String> {
     let bytes_written = sink.bytes_written() as u64;
-    let bytes = Bytes::from(sink.into_inner().map_err(err)?);
+    let bytes = Bytes::from(sink.into_inner().map_err(|e| e.to_string())?);
     Ok(ColumnChunk {
         bytes,
         close: ColumnCloseResult {
@@ -354,4 +362,14 @@ pub fn write_chunk(
             offset_index: Some(offset_index.build_to_thrift()),
         },
     })
+}
+
+/// How the pages' statistics run, from whether each page's bounds were at least (`ascending`)
+/// or at most (`descending`) the previous page's.
+pub(super) fn boundary_order(ascending: bool, descending: bool) -> BoundaryOrder {
+    match (ascending, descending) {
+        (true, _) => BoundaryOrder::ASCENDING,
+        (false, true) => BoundaryOrder::DESCENDING,
+        (false, false) => BoundaryOrder::UNORDERED,
+    }
 }
