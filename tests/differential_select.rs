@@ -131,6 +131,29 @@ fn random_lines(rng: &mut Lcg, n: usize) -> Vec<String> {
     lines
 }
 
+/// `ig`: five hosts in two regions, points on a 10 s grid, so that many series share each
+/// time (integral() over several series reads them merged, ties ordered by 1.x's heap).
+fn integral_lines(rng: &mut Lcg) -> Vec<String> {
+    let mut lines = Vec::new();
+    for k in 0..300 {
+        let t = T0 + k * 10 * SEC;
+        for h in 0..5 {
+            if rng.below(5) < 2 {
+                continue;
+            }
+            let mut fields = format!("v={}.{}", rng.below(200) as i64 - 50, rng.below(100));
+            if rng.below(10) < 7 {
+                fields.push_str(&format!(",i={}i", rng.below(2001) as i64 - 1000));
+            }
+            lines.push(format!("ig,host=h{h},region=r{} {fields} {t}", h % 2 + 1));
+        }
+    }
+    for i in (1..lines.len()).rev() {
+        lines.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    lines
+}
+
 /// Wait (bounded) until the background seals wrote segment files.
 fn wait_for_segments(s: &Server) {
     fn count(dir: &std::path::Path) -> usize {
@@ -174,8 +197,12 @@ fn selects_answer_like_influxd() {
     }
     // Many small bodies, each on a new connection; between the halves, ~6 MB of another
     // measurement (lineshard only, never queried) seals the first half into segment files.
-    let lines = random_lines(&mut rng, 3000);
-    let (first, second) = lines.split_at(1500);
+    let mut lines = random_lines(&mut rng, 3000);
+    let ig = integral_lines(&mut rng);
+    let half = ig.len() / 2;
+    lines.splice(1500..1500, ig[..half].iter().cloned());
+    lines.extend(ig[half..].iter().cloned());
+    let (first, second) = lines.split_at(1500 + half);
     for chunk in first.chunks(50) {
         write_both(ia, la, "db", &chunk.join("\n"));
     }
@@ -331,6 +358,17 @@ fn selects_answer_like_influxd() {
         (format!("SELECT integral(i, 1m) FROM cpu WHERE {range} AND host = 'h2' GROUP BY time(7m, 2m) fill(0)"), "ns"),
         (format!("SELECT integral(v), count(v) FROM cpu WHERE {range} AND host = 'h3' GROUP BY time(5m) fill(0)"), "ns"),
         (format!("SELECT integral(v) * 2 FROM cpu WHERE {range} GROUP BY time(30m)"), "ns"),
+        // integral() over several series: their points merged into one stream (1.x's heap
+        // orders the points of one time), shard group by shard group.
+        ("SELECT integral(v) FROM ig".into(), "ns"),
+        ("SELECT integral(i), integral(v, 1m) FROM ig".into(), "ns"),
+        ("SELECT integral(v, 1s) FROM ig WHERE host != 'h3'".into(), "ns"),
+        (format!("SELECT integral(v) FROM ig WHERE {range} GROUP BY time(5m)"), "ns"),
+        (format!("SELECT integral(i, 1m) FROM ig WHERE {range} GROUP BY time(7m, 2m) fill(0)"), "ns"),
+        ("SELECT integral(v) FROM ig WHERE region = 'r1' GROUP BY region".into(), "ns"),
+        ("SELECT integral(v) FROM ig WHERE region = 'r2' GROUP BY region".into(), "ns"),
+        (format!("SELECT integral(v) FROM ig WHERE {range} AND region = 'r2' GROUP BY time(10m), region"), "ns"),
+        (format!("SELECT integral(v), count(v) FROM ig WHERE {range} AND region = 'r1' GROUP BY time(15m), region fill(0)"), "ns"),
         (format!("SELECT median(v) FROM cpu WHERE {range} AND host = 'h2' GROUP BY time(10m) fill(none)"), "ns"),
         (format!("SELECT derivative(mean(v), 1m) FROM cpu WHERE {range} GROUP BY time(10m)"), "ns"),
         (format!("SELECT non_negative_derivative(max(i)) FROM cpu WHERE {range} GROUP BY time(10m), host"), "ns"),

@@ -214,6 +214,17 @@ pub(super) async fn prepare(
         .sources
         .iter()
         .any(|s| matches!(s, query::ast::Source::Subquery(_)));
+    // integral() merges series one shard group after another, as 1.x does (the first
+    // retention policy's groups when the sources read several).
+    if let Some(group) = scans.first().and_then(|scan| {
+        core.catalog()
+            .databases
+            .get(&scan.db)
+            .and_then(|d| d.rps.get(&scan.rp))
+            .map(|r| r.shard_group_duration_ns)
+    }) {
+        plan.set_shard_group(group);
+    }
     if plan.picks_tag_sets() && !subqueries {
         // SLIMIT and SOFFSET pick tag sets from the index, before anything is read.
         if let Some(picked) = pick_tag_sets(core, &plan, &scans).await? {

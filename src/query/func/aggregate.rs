@@ -253,8 +253,12 @@ enum State {
         min: Option<Value>,
         max: Option<Value>,
     },
-    /// Every point (median, mode, stddev, percentile, integral).
+    /// Every point (median, mode, stddev, percentile).
     Points(Vec<Row>),
+    /// integral: every point, in runs of one series each (its key, [`series_key`]; a run
+    /// begins with [`Accumulator::series`]), merged into one stream as 1.x merges them
+    /// ([`merged_stream`]) when finished.
+    Runs(Vec<(Vec<u8>, Vec<Row>)>),
     /// The selected point so far (first, last, max, min).
     Best(Option<Row>),
     /// Distinct value -> the earliest time it was seen.
@@ -292,11 +296,10 @@ impl Accumulator {
                 min: None,
                 max: None,
             },
-            Aggregate::Median
-            | Aggregate::Mode
-            | Aggregate::Stddev
-            | Aggregate::Percentile(_)
-            | Aggregate::Integral { .. } => State::Points(Vec::new()),
+            Aggregate::Median | Aggregate::Mode | Aggregate::Stddev | Aggregate::Percentile(_) => {
+                State::Points(Vec::new())
+            }
+            Aggregate::Integral { .. } => State::Runs(Vec::new()),
             Aggregate::First | Aggregate::Last | Aggregate::Max | Aggregate::Min => {
                 State::Best(None)
             }
@@ -388,6 +391,18 @@ impl Accumulator {
                     Vec::new()
                 },
             }),
+            State::Runs(runs) => {
+                if runs.is_empty() {
+                    runs.push((Vec::new(), Vec::new()));
+                }
+                if let Some((_, run)) = runs.last_mut() {
+                    run.push(Row {
+                        time,
+                        value: value.clone(),
+                        aux: Vec::new(),
+                    });
+                }
+            }
             State::Best(best) => {
                 if best
                     .as_ref()
@@ -437,16 +452,33 @@ impl Accumulator {
         }
     }
 
-    /// Adds another accumulator's points (of the same aggregate; another is ignored).
-    /// The points an accumulator that keeps them (median, mode, stddev, percentile, integral)
-    /// has taken, in no particular order; none for the others.
-    pub fn into_points(self) -> Vec<Row> {
+    /// The points of the series whose key ([`series_key`]) is `key` follow (integral keeps
+    /// each series' points apart; the others ignore it).
+    pub fn series(&mut self, key: &[u8]) {
+        if let State::Runs(runs) = &mut self.state {
+            match runs.last_mut() {
+                Some((k, run)) if run.is_empty() => {
+                    k.clear();
+                    k.extend_from_slice(key);
+                }
+                Some((k, _)) if k[..] == *key => {}
+                _ => runs.push((key.to_vec(), Vec::new())),
+            }
+        }
+    }
+
+    /// The points an accumulator that keeps them (median, mode, stddev, percentile) has taken,
+    /// in no particular order; integral's in 1.x's merged order ([`merged_stream`], shard
+    /// groups of `shard_group_ns`); none for the others.
+    pub fn into_points(self, shard_group_ns: i64) -> Vec<Row> {
         match self.state {
             State::Points(points) => points,
+            State::Runs(runs) => merged_stream(runs, shard_group_ns),
             _ => Vec::new(),
         }
     }
 
+    /// Adds another accumulator's points (of the same aggregate; another is ignored).
     pub fn merge(&mut self, other: Accumulator) {
         if other.agg != self.agg {
             return;
@@ -493,6 +525,7 @@ impl Accumulator {
                 }
             }
             (State::Points(a), State::Points(b)) => a.extend(b),
+            (State::Runs(a), State::Runs(b)) => a.extend(b),
             (State::Best(a), State::Best(Some(b)))
                 if a.as_ref().map_or(true, |x| beats(&self.agg, &b, x)) =>
             {
@@ -542,7 +575,19 @@ impl Accumulator {
     /// `top`, `bottom` and `sample` always keep their points' times (1.x never re-times them),
     /// in time order (equal times: best first). `stddev` of fewer than two points is `Null`
     /// (1.x's NaN, which it writes as `null`). No points, no rows.
+    /// `integral` merges its series' points as 1.x merges those of its default shard groups
+    /// (7 days); [`Accumulator::finish_in`] names another duration.
     pub fn finish(self, bucket_start: i64, selector_time: bool) -> Vec<Row> {
+        self.finish_in(bucket_start, selector_time, SHARD_GROUP_DEFAULT_NS)
+    }
+
+    /// [`Accumulator::finish`] with the shard groups' duration of the points' retention policy.
+    pub fn finish_in(
+        self,
+        bucket_start: i64,
+        selector_time: bool,
+        shard_group_ns: i64,
+    ) -> Vec<Row> {
         let at = |time: i64| if selector_time { time } else { bucket_start };
         let agg = self.agg;
         let plain = |value: Value| {
@@ -616,25 +661,32 @@ impl Accumulator {
                 kept.sort_by_key(|r| r.time);
                 kept
             }
+            State::Runs(runs) => {
+                let Aggregate::Integral { unit_ns } = agg else {
+                    return Vec::new();
+                };
+                let points = merged_stream(runs, shard_group_ns);
+                let Some(first) = points.first() else {
+                    return Vec::new();
+                };
+                // 1.x times it at its window's start: 0 for floats, the bucket for integers.
+                let time = match first.value {
+                    Value::Float(_) => 0,
+                    _ => bucket_start,
+                };
+                integral_single(&points, unit_ns, time).map_or_else(Vec::new, |v| {
+                    vec![Row {
+                        time,
+                        value: Value::Float(v),
+                        aux: Vec::new(),
+                    }]
+                })
+            }
             State::Points(points) if points.is_empty() => Vec::new(),
             State::Points(mut points) => match agg {
                 Aggregate::Median => plain(median(&mut points)),
                 Aggregate::Mode => plain(mode(&mut points)),
                 Aggregate::Stddev => plain(stddev(&mut points)),
-                Aggregate::Integral { unit_ns } => {
-                    // 1.x times it at its window's start: 0 for floats, the bucket for integers.
-                    let time = match points[0].value {
-                        Value::Float(_) => 0,
-                        _ => bucket_start,
-                    };
-                    integral_single(&mut points, unit_ns, time).map_or_else(Vec::new, |v| {
-                        vec![Row {
-                            time,
-                            value: Value::Float(v),
-                            aux: Vec::new(),
-                        }]
-                    })
-                }
                 Aggregate::Percentile(p) => {
                     let len = points.len();
                     let i = (len as f64 * p / 100.0 + 0.5).floor() as i64 - 1;
@@ -810,14 +862,14 @@ fn stddev(points: &mut [Row]) -> Value {
     Value::Float((variance / (count - 1) as f64).sqrt())
 }
 
-/// The integral of one window without GROUP BY time (trapezoids; of points at one time, the
-/// last closes the area before and opens the area after). 1.x gives no row when the last point
-/// is at the window's start `start`.
-fn integral_single(points: &mut [Row], unit_ns: i64, start: i64) -> Option<f64> {
-    if unit_ns <= 0 {
+/// The integral of one window without GROUP BY time over its points in stream order
+/// ([`merged_stream`]; trapezoids; of points at one time, the first closes the area before and
+/// the last opens the area after). 1.x gives no row when the last point is at the window's
+/// start `start`.
+fn integral_single(points: &[Row], unit_ns: i64, start: i64) -> Option<f64> {
+    if unit_ns <= 0 || points.is_empty() {
         return None;
     }
-    points.sort_by(|a, b| a.time.cmp(&b.time).then(cmp_values(&a.value, &b.value)));
     let mut sum = 0.0;
     let mut prev = (points[0].time, as_f64(&points[0].value)?);
     for p in &points[1..] {
@@ -857,6 +909,140 @@ fn trim_sample(kept: &mut Vec<(u64, Row)>, n: usize) {
             .then_with(|| cmp_aux(&a.1.aux, &b.1.aux))
     });
     kept.truncate(n);
+}
+
+/// The shard group duration of a retention policy created without one (1.x's `autogen`).
+pub const SHARD_GROUP_DEFAULT_NS: i64 = 7 * 24 * 3600 * 1_000_000_000;
+
+/// 1.x's key of a series, as its index sorts the series of a tag set: the measurement and the
+/// tags (sorted by key) written as in line protocol, escapes and all.
+pub fn series_key(measurement: &[u8], tags: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(measurement.len() + tags.len() * 16);
+    let escape = |out: &mut Vec<u8>, s: &[u8], special: &[u8]| {
+        for &c in s {
+            if special.contains(&c) {
+                out.push(b'\\');
+            }
+            out.push(c);
+        }
+    };
+    escape(&mut key, measurement, b", ");
+    for (k, v) in tags {
+        key.push(b',');
+        escape(&mut key, k, b",= ");
+        key.push(b'=');
+        escape(&mut key, v, b",= ");
+    }
+    key
+}
+
+/// The points of one output series' runs ([`State::Runs`]) in the order 1.x's sorted merge
+/// gives them to its integral reducer: each shard group (of `shard_group_ns`, counted from Go's
+/// zero time) after the one before; within one, the series' points (by time) merged through
+/// Go's `container/heap`, its items first laid out in series key order and compared by time
+/// alone, so that among points of one time the heap's layout picks which comes first.
+fn merged_stream(runs: Vec<(Vec<u8>, Vec<Row>)>, shard_group_ns: i64) -> Vec<Row> {
+    const GO_ZERO_UNIX_NS: i128 = -62_135_596_800 * 1_000_000_000;
+    let mut by_key: std::collections::BTreeMap<Vec<u8>, Vec<Row>> = Default::default();
+    for (key, run) in runs {
+        if !run.is_empty() {
+            by_key.entry(key).or_default().extend(run);
+        }
+    }
+    let mut series: Vec<Vec<Row>> = by_key.into_values().collect();
+    for s in series.iter_mut() {
+        s.sort_by_key(|r| r.time);
+    }
+    let d = i128::from(shard_group_ns.max(1));
+    let group_of = |t: i64| (i128::from(t) - GO_ZERO_UNIX_NS).div_euclid(d);
+    let total = series.iter().map(Vec::len).sum();
+    // Which series each point of the stream comes from.
+    let mut order: Vec<usize> = Vec::with_capacity(total);
+    let mut heads = vec![0usize; series.len()];
+    loop {
+        let group = series
+            .iter()
+            .zip(&heads)
+            .filter_map(|(s, &h)| s.get(h).map(|r| group_of(r.time)))
+            .min();
+        let Some(group) = group else {
+            break;
+        };
+        let ends: Vec<usize> = series
+            .iter()
+            .zip(&heads)
+            .map(|(s, &h)| h + s[h..].partition_point(|r| group_of(r.time) <= group))
+            .collect();
+        let slices: Vec<(usize, &[Row])> = series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, &s[heads[i]..ends[i]]))
+            .collect();
+        go_heap_merge(&slices, &mut order);
+        heads = ends;
+    }
+    let mut iters: Vec<std::vec::IntoIter<Row>> = series.into_iter().map(Vec::into_iter).collect();
+    order
+        .into_iter()
+        .filter_map(|i| iters.get_mut(i).and_then(Iterator::next))
+        .collect()
+}
+
+/// 1.x's sorted merge of time-ordered inputs (Go's `container/heap` with `Less` by time; equal
+/// times are not less either way): appends to `order` the input index of each point taken.
+fn go_heap_merge(inputs: &[(usize, &[Row])], order: &mut Vec<usize>) {
+    // (input, position of its next point)
+    let mut heap: Vec<(usize, usize)> = inputs
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, s))| !s.is_empty())
+        .map(|(i, _)| (i, 0))
+        .collect();
+    let time = |item: (usize, usize)| inputs[item.0].1[item.1].time;
+    let less = |h: &[(usize, usize)], i: usize, j: usize| time(h[i]) < time(h[j]);
+    let down = |h: &mut Vec<(usize, usize)>, i0: usize, n: usize| {
+        let mut i = i0;
+        loop {
+            let j1 = 2 * i + 1;
+            if j1 >= n {
+                break;
+            }
+            let mut j = j1;
+            if j1 + 1 < n && less(h, j1 + 1, j1) {
+                j = j1 + 1;
+            }
+            if !less(h, j, i) {
+                break;
+            }
+            h.swap(i, j);
+            i = j;
+        }
+    };
+    let n = heap.len();
+    for i in (0..n / 2).rev() {
+        down(&mut heap, i, n);
+    }
+    while !heap.is_empty() {
+        let n = heap.len() - 1;
+        heap.swap(0, n);
+        down(&mut heap, 0, n);
+        let Some((input, pos)) = heap.pop() else {
+            break;
+        };
+        order.push(inputs[input].0);
+        if pos + 1 < inputs[input].1.len() {
+            heap.push((input, pos + 1));
+            let mut j = heap.len() - 1;
+            while j > 0 {
+                let i = (j - 1) / 2;
+                if !less(&heap, j, i) {
+                    break;
+                }
+                heap.swap(i, j);
+                j = i;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -928,7 +1114,10 @@ mod tests {
             let mut one = Accumulator::new(&agg);
             let mut parts: Vec<Accumulator> = (0..4).map(|_| Accumulator::new(&agg)).collect();
             for ((t, v, aux), (_, _, part)) in points.iter().zip(&meta) {
+                // Each part one series (integral keeps series apart).
+                one.series(&[*part as u8]);
                 one.push(*t, v, aux);
+                parts[*part].series(&[*part as u8]);
                 parts[*part].push(*t, v, aux);
             }
             if reverse {

@@ -52,6 +52,9 @@ mod aggregate;
 mod math;
 mod transform;
 
-pub use aggregate::{check, check_aggregate, Accumulator, Aggregate, FieldType, Row};
+pub use aggregate::{
+    check, check_aggregate, series_key, Accumulator, Aggregate, FieldType, Row,
+    SHARD_GROUP_DEFAULT_NS,
+};
 pub use math::MathFn;
 pub use transform::{integral_windows, transform, Transform};

@@ -188,6 +188,14 @@ impl Plan {
         }
     }
 
+    /// The shard group duration of the retention policy the points come from (`integral()`
+    /// merges series one shard group after another, as 1.x does).
+    pub fn set_shard_group(&mut self, ns: i64) {
+        if let Plan::Aggregate(p) = self {
+            std::sync::Arc::make_mut(p).shard_group_ns = ns.max(1);
+        }
+    }
+
     /// Answers the tag sets SLIMIT and SOFFSET picked from the series index.
     pub fn set_picked(&mut self, picked: std::sync::Arc<super::PickedTagSets>) {
         match self {
@@ -415,6 +423,9 @@ pub struct AggregatePlan {
     picked: Option<std::sync::Arc<super::PickedTagSets>>,
     /// `tz('...')`: buckets aligned to its local time (`None`: UTC).
     zone: Option<std::sync::Arc<crate::query::tz::Zone>>,
+    /// The shard group duration of the points' retention policy: `integral()` merges the
+    /// series' points as 1.x does, one shard group after another.
+    shard_group_ns: i64,
 }
 
 /// An error of a statement (1.x's texts), returned as the statement's `error`.
@@ -816,6 +827,7 @@ fn plan_select(
         soffset: s.soffset,
         picked: None,
         zone,
+        shard_group_ns: func::SHARD_GROUP_DEFAULT_NS,
     })))
 }
 
@@ -1397,6 +1409,12 @@ impl AggregatePlan {
                     })
                     .collect()
             });
+            // integral() keeps each series' points apart (`Accumulator::series`): the bucket
+            // each call last named this series to.
+            let series_key = self
+                .integrates()
+                .then(|| func::series_key(&s.measurement, &s.tags));
+            let mut named: Vec<Option<i64>> = vec![None; self.calls.len()];
             for (t, fields) in &s.points {
                 let b = self.bucket(*t);
                 let view = PointView {
@@ -1413,7 +1431,8 @@ impl AggregatePlan {
                         v => v.unwrap_or(Value::Null),
                     })
                     .collect();
-                for (call, st) in self.calls.iter().zip(states.iter_mut()) {
+                for ((call, st), named) in self.calls.iter().zip(states.iter_mut()).zip(&mut named)
+                {
                     let Some(v) = view.get(&call.field, call.cast.or(Some(VarType::Field))) else {
                         continue;
                     };
@@ -1421,10 +1440,17 @@ impl AggregatePlan {
                         continue;
                     };
                     let b = if self.windowed(call) { WHOLE_RANGE } else { b };
-                    st.buckets
+                    let acc = st
+                        .buckets
                         .entry(b)
-                        .or_insert_with(|| Accumulator::new(&call.agg))
-                        .push(*t, &v, &aux);
+                        .or_insert_with(|| Accumulator::new(&call.agg));
+                    if let Some(key) = &series_key {
+                        if *named != Some(b) {
+                            acc.series(key);
+                            *named = Some(b);
+                        }
+                    }
+                    acc.push(*t, &v, &aux);
                 }
             }
         }
@@ -1437,19 +1463,31 @@ impl AggregatePlan {
         self.interval.is_some() && matches!(call.agg, Aggregate::Integral { .. })
     }
 
+    /// Whether a call is `integral()`, whose points are kept per series.
+    fn integrates(&self) -> bool {
+        self.calls
+            .iter()
+            .any(|c| matches!(c.agg, Aggregate::Integral { .. }))
+    }
+
     /// The buckets of a windowed `integral()` (1.x streams the series' points through one
     /// reducer): one row per bucket with an area, timed at the bucket's start.
     fn integral_buckets(&self, call: &CallSpec, st: CallState) -> Buckets {
         let (Aggregate::Integral { unit_ns }, Some((every, _))) = (&call.agg, self.interval) else {
             return Buckets::new();
         };
-        let mut points: Vec<(i64, Value)> = st
+        let points: Vec<(i64, Value)> = st
             .buckets
             .into_values()
-            .flat_map(Accumulator::into_points)
+            .reduce(|mut a, b| {
+                a.merge(b);
+                a
+            })
+            .map(|a| a.into_points(self.shard_group_ns))
+            .unwrap_or_default()
+            .into_iter()
             .map(|r| (r.time, r.value))
             .collect();
-        points.sort_by_key(|(t, _)| *t);
         let window = |t: i64| {
             let start = self.window(t, 0);
             (start, start.saturating_add(every))
@@ -1547,6 +1585,8 @@ impl AggregatePlan {
                     continue;
                 };
                 let windowed = self.windowed(call);
+                let series_key = matches!(call.agg, Aggregate::Integral { .. })
+                    .then(|| func::series_key(&s.measurement, &s.tags));
                 let mut current: Option<(i64, &mut Accumulator)> = None;
                 for (t, v) in s.times.iter().zip(values) {
                     let Some(v) = v else { continue };
@@ -1557,10 +1597,16 @@ impl AggregatePlan {
                     };
                     let acc = match current {
                         Some((cb, acc)) if cb == b => acc,
-                        _ => st
-                            .buckets
-                            .entry(b)
-                            .or_insert_with(|| Accumulator::new(&call.agg)),
+                        _ => {
+                            let acc = st
+                                .buckets
+                                .entry(b)
+                                .or_insert_with(|| Accumulator::new(&call.agg));
+                            if let Some(key) = &series_key {
+                                acc.series(key);
+                            }
+                            acc
+                        }
                     };
                     acc.push(*t, &to_value(v), &[]);
                     current = Some((b, acc));
@@ -1632,7 +1678,7 @@ impl AggregatePlan {
                         }
                         st.buckets
                             .into_iter()
-                            .map(|(b, a)| (b, a.finish(b, selector_time)))
+                            .map(|(b, a)| (b, a.finish_in(b, selector_time, self.shard_group_ns)))
                             .filter(|(_, rows)| !rows.is_empty())
                             .collect()
                     })
