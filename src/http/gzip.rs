@@ -4,7 +4,8 @@
 //! 1.5-2x zlib-ng's speed on the bodies clients send) into one buffer sized from the trailer; any
 //! body that libdeflate refuses is inflated again by flate2, whose errors map to the texts Go's
 //! `compress/gzip` gives, so only the speed depends on which inflater answered. The output never
-//! exceeds `max + 1` bytes: a decompression bomb costs at most twice that in work.
+//! exceeds `max + 1` bytes: a decompression bomb costs at most three times that in work
+//! (libdeflate's growing room, then flate2's answer).
 use std::cell::RefCell;
 use std::ffi::c_void;
 use std::io::Read;
@@ -57,7 +58,8 @@ enum Inflated {
     Whole,
     /// More than the bound.
     TooLarge,
-    /// Not gzip as libdeflate reads it: truncated, corrupt, or trailing bytes.
+    /// Not gzip as libdeflate reads it (truncated, corrupt, trailing bytes), or a member that
+    /// does not fit the bound.
     Refused,
 }
 
@@ -65,8 +67,9 @@ enum Inflated {
 /// member's ISIZE (its length mod 2^32, in the trailer) when that fits the bound (a one-member
 /// body, what clients send, is inflated once with no regrowth); else 8x the input; at most
 /// [`ROOM_FIRST_MAX`]. A member that
-/// does not fit is inflated again into twice the room, never more than `bound + 1`: a lying
-/// trailer costs no more than an honest bomb.
+/// does not fit is inflated again into twice the room, never more than `bound + 1`; one that
+/// does not fit that is left to flate2, which stops at `bound + 1` bytes of output (libdeflate
+/// cannot tell a member too large from a truncated one that it inflated past its end).
 fn inflate_members(compressed: &[u8], bound: usize, out: &mut Vec<u8>) -> Inflated {
     let isize_hint = compressed
         .len()
@@ -99,10 +102,9 @@ fn inflate_members(compressed: &[u8], bound: usize, out: &mut Vec<u8>) -> Inflat
                         return Inflated::TooLarge;
                     }
                 }
-                Member::NoRoom if room >= most => {
-                    out.truncate(written);
-                    return Inflated::TooLarge;
-                }
+                // No room at the bound: too large, or a truncated or corrupt member that
+                // libdeflate inflated past its end before it could tell: flate2 says which.
+                Member::NoRoom if room >= most => return Inflated::Refused,
                 Member::NoRoom => room = room.saturating_mul(2).min(most),
                 Member::Bad => return Inflated::Refused,
             }
@@ -321,9 +323,9 @@ mod tests {
         let mut out = Vec::new();
         assert!(matches!(
             inflate_members(&bomb, max, &mut out),
-            Inflated::TooLarge
+            Inflated::Refused
         ));
-        // What was inflated before giving up: no more than max + 1 bytes, in room of that.
+        // What libdeflate inflated before giving up: room of no more than max + 1 bytes.
         assert!(out.len() <= max + 1, "{} bytes", out.len());
         assert!(out.capacity() <= 3 * max, "capacity {}", out.capacity());
         assert_eq!(gunzip(&bomb, max), Err(BodyError::TooLarge));
@@ -332,9 +334,13 @@ mod tests {
         let mut out = Vec::new();
         assert!(matches!(
             inflate_members(&one, max, &mut out),
-            Inflated::TooLarge
+            Inflated::Refused
         ));
         assert!(out.capacity() <= 3 * max, "capacity {}", out.capacity());
+        assert_eq!(gunzip(&one, max), Err(BodyError::TooLarge));
+        // Whole members that together pass the bound.
+        let two = gzip(&vec![b'x'; 3 << 20]).repeat(2);
+        assert_eq!(gunzip(&two, max), Err(BodyError::TooLarge));
         // The flate2 path stops at max + 1 too.
         let mut out = Vec::new();
         assert_eq!(inflate_into(&bomb, max, &mut out), Err(BodyError::TooLarge));
