@@ -182,6 +182,11 @@ fn disk_fills_and_heals(floor: u64, leave_free: u64) {
 
     let filler = fs.mnt.join("filler");
     fill(&filler, leave_free);
+    // Each core looks at the free space every 100 ms on its own schedule: give every core
+    // its look, so that the first refusal is not followed by a write taken by a core that
+    // has not looked yet (a core that saw the disk low looks again before refusing, so the
+    // way back needs no wait).
+    std::thread::sleep(Duration::from_millis(400));
     // Writes go on until the floor is seen (or the WAL finds no space): then 503.
     let mut refused = false;
     for _ in 0..2000 {

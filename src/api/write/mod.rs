@@ -220,7 +220,7 @@ async fn write_points(
     body: Vec<u8>,
     timeline: &mut Timeline,
 ) -> Result<(), WriteError> {
-    if core.disk_low() {
+    if core.refuse_for_disk() {
         crate::http::recycle_body_buffer(body);
         return Err(WriteError::DiskLow);
     }

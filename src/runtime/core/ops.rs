@@ -18,6 +18,31 @@ impl Core {
         self.disk_low.get()
     }
 
+    /// Whether a write must be refused for want of disk space. A core that last saw the disk
+    /// low looks again before it refuses: each core's watch runs on its own schedule, and a
+    /// client whose write was taken on one core just after space was freed must not have its
+    /// next write refused by another that has not looked yet.
+    pub fn refuse_for_disk(&self) -> bool {
+        if !self.disk_low.get() {
+            return false;
+        }
+        let floor = self.config.data.min_free_disk_bytes;
+        match crate::storage::free_bytes(&self.data_dir) {
+            Ok(free) => self.note_free_bytes(free, floor),
+            Err(e) => log_disk_check_failed(&e),
+        }
+        self.disk_low.get()
+    }
+
+    /// Records a look at the free space: low when under `floor` (core 0 logs each change).
+    fn note_free_bytes(&self, free: u64, floor: u64) {
+        let low = free < floor;
+        if low != self.disk_low.get() && self.id == 0 {
+            log_disk_low(low, free, floor);
+        }
+        self.disk_low.set(low);
+    }
+
     /// Checks the data dir's free space every [`DISK_CHECK_PERIOD`] against
     /// `[data] min-free-disk-bytes` (nothing to do when it is 0).
     pub fn start_disk_watch(self: &Rc<Self>) {
@@ -31,13 +56,7 @@ impl Core {
                 // statvfs reads the superblock's counters: no disk I/O, cheap enough to make
                 // on the core's own thread.
                 match crate::storage::free_bytes(&core.data_dir) {
-                    Ok(free) => {
-                        let low = free < floor;
-                        if low != core.disk_low.get() && core.id == 0 {
-                            log_disk_low(low, free, floor);
-                        }
-                        core.disk_low.set(low);
-                    }
+                    Ok(free) => core.note_free_bytes(free, floor),
                     Err(e) => log_disk_check_failed(&e),
                 }
                 glommio::timer::sleep(DISK_CHECK_PERIOD).await;
