@@ -546,7 +546,9 @@ async fn flush(
             first_lsn: first,
             path: segment_path(&dir, first),
         };
+        let prepared = started.elapsed();
         install_spare(&dir, &name, &seg).await?;
+        log_rotated(&dir, held, prepared, started.elapsed() - prepared);
         // A recycled file keeps its size: appends overwrite it up to there.
         let size = next.file_size().await.unwrap_or(0);
         Ok((next, size))
@@ -777,4 +779,20 @@ async fn write_dma(file: &DmaFile, buf: DmaBuffer, pos: u64) -> io::Result<()> {
         return Ok(());
     }
     write_all(file, &buf.as_bytes()[n..], pos + n as u64).await
+}
+
+/// Log (debug): a rotation and how long the partition's writes waited for its two steps.
+fn log_rotated(
+    dir: &std::path::Path,
+    recycled: bool,
+    sync_and_header: std::time::Duration,
+    rename_and_dir_sync: std::time::Duration,
+) {
+    tracing::debug!(
+        wal = %dir.display(),
+        recycled,
+        sync_and_header_us = sync_and_header.as_micros() as u64,
+        rename_and_dir_sync_us = rename_and_dir_sync.as_micros() as u64,
+        "WAL rotated"
+    );
 }
