@@ -20,10 +20,12 @@ use std::rc::Rc;
 
 /// Series in one segment file (its index is held in memory while the file is built).
 const SERIES_PER_SEGMENT_MAX: usize = 8192;
-/// Rows in one segment file: bounds a file's encoded bytes, held in memory until the file is
-/// written (a seal holds one series decoded at a time), and what a query reads of one file.
-/// (A larger bound, 262 144, makes no measurable difference to server CPU per TSBS row.)
-const ROWS_PER_SEGMENT_MAX: usize = 65_536;
+/// Encoded bytes after which a segment file is finished: they are held in memory until the file
+/// is written (a seal holds one series decoded at a time). Twice compaction's default small-file
+/// bound, so that the file of a full memtable (a default 64 MiB memtable of TSBS rows seals to
+/// ~5.5 MB) is one file that compaction leaves alone, not several small ones that it reads and
+/// writes again.
+const SEGMENT_BYTES_MAX: usize = 2 * crate::limits::COMPACT_SMALL_FILE_BYTES_DEFAULT as usize;
 /// Segment files one seal may write (its sequence number times this, plus the file's number).
 pub const FILES_PER_SEAL_MAX: u64 = 1_000_000;
 
@@ -232,9 +234,8 @@ async fn write_seal(
 ///
 /// The plan is in key order, as a file's series must be. Each series is encoded as soon as it
 /// is built, while its columns are still in the core's caches (building a whole file's series
-/// first would hold up to ROWS_PER_SEGMENT_MAX rows of columns, several MB, and read them back
-/// from memory).
-/// At most SERIES_PER_SEGMENT_MAX series and about ROWS_PER_SEGMENT_MAX rows go to a file.
+/// first would hold a file's rows of columns, many MB, and read them back from memory).
+/// At most SERIES_PER_SEGMENT_MAX series and about SEGMENT_BYTES_MAX encoded bytes go to a file.
 async fn write_plan(
     old: &Memtable,
     plan: &SealPlan,
@@ -244,7 +245,6 @@ async fn write_plan(
     let mut encoder = SegmentEncoder::new();
     let mut pacer = Pacer::new();
     let mut in_file = 0usize;
-    let mut rows = 0usize;
     let mut last_shape: Option<SeriesShape> = None;
     for k in 0..plan.len() {
         if let Some(s) = old.seal_series(plan, k) {
@@ -255,19 +255,19 @@ async fn write_plan(
                 shape.note_types(&plan.db, &plan.rp, types);
                 last_shape = Some(shape);
             }
-            rows += s.times.len();
             in_file += 1;
             encoder.push(&s);
         }
         pacer.pause().await;
         let last = k + 1 == plan.len();
         if in_file == 0
-            || !(last || in_file >= SERIES_PER_SEGMENT_MAX || rows >= ROWS_PER_SEGMENT_MAX)
+            || !(last
+                || in_file >= SERIES_PER_SEGMENT_MAX
+                || encoder.blocks_len() >= SEGMENT_BYTES_MAX)
         {
             continue;
         }
         in_file = 0;
-        rows = 0;
         let full = std::mem::take(&mut encoder);
         files.write(full, &plan.db, &plan.rp).await?;
         pacer.pause().await;

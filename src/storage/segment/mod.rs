@@ -1,6 +1,6 @@
 //! Sealed segments, in lineshard's own `LSSEG` format: an immutable, compressed, columnar file
 //! holding part of one sealed memtable of one partition, for one (db, rp) (a seal writes at most
-//! 8192 series and about 65,536 rows to a file: `storage::partition`).
+//! 8192 series and about 8 MiB to a file: `storage::partition`).
 //!
 //! Owner: the partition's core. This module is pure (bytes in, bytes out, no runtime and no
 //! I/O) apart from [`read_index`], which reads a file's header, footer and trailer: the

@@ -52,6 +52,12 @@ impl SegmentEncoder {
         self.totals.value_count += write_series(&mut self.out, 0, &mut self.index, s, min, max);
     }
 
+    /// The bytes of the file so far: its head and the blocks of the series pushed (the index
+    /// comes after them).
+    pub fn blocks_len(&self) -> usize {
+        self.out.len()
+    }
+
     /// The smallest and largest timestamp pushed so far (`(i64::MAX, i64::MIN)` before any),
     /// the range the footer records.
     pub fn time_range(&self) -> (i64, i64) {
