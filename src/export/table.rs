@@ -775,12 +775,120 @@ mod tests {
     /// `ints::write_chunk`, hold the same rows, pages (the required column's byte for byte),
     /// page statistics, column and offset index and chunk metadata as parquet's Arrow writer
     /// gives them with `DELTA_BINARY_PACKED`.
+    /// Asserts that two files of two row groups hold the same metadata for their first `columns`
+    /// column chunks, as parquet's own writer gives them: value counts, compression, encodings,
+    /// statistics, level histograms, unencoded bytes, whether a dictionary page is present, the
+    /// column index and the offset index's page rows.
+    fn assert_same_chunk_metadata(ours: &[u8], theirs: &[u8], columns: usize, dictionary: bool) {
+        use parquet::file::metadata::ParquetMetaDataReader;
+        use parquet::file::page_index::offset_index::OffsetIndexMetaData;
+        let meta = |file: &[u8]| {
+            ParquetMetaDataReader::new()
+                .with_page_indexes(true)
+                .parse_and_finish(&bytes::Bytes::from(file.to_vec()))
+                .unwrap()
+        };
+        let (a, b) = (meta(ours), meta(theirs));
+        assert_eq!(a.num_row_groups(), 2);
+        assert_eq!(a.num_row_groups(), b.num_row_groups());
+        assert_eq!(
+            a.file_metadata().key_value_metadata(),
+            b.file_metadata().key_value_metadata()
+        );
+        let first_rows = |o: &OffsetIndexMetaData| {
+            o.page_locations()
+                .iter()
+                .map(|p| p.first_row_index)
+                .collect::<Vec<_>>()
+        };
+        for g in 0..a.num_row_groups() {
+            assert_eq!(a.row_group(g).num_rows(), b.row_group(g).num_rows());
+            for c in 0..columns {
+                let at = format!("group {g} column {c}");
+                let (x, y) = (a.row_group(g).column(c), b.row_group(g).column(c));
+                assert_eq!(x.num_values(), y.num_values(), "{at}");
+                assert_eq!(x.compression(), y.compression(), "{at}");
+                assert_eq!(x.encodings(), y.encodings(), "{at}");
+                assert_eq!(x.statistics(), y.statistics(), "{at}");
+                assert_eq!(
+                    x.unencoded_byte_array_data_bytes(),
+                    y.unencoded_byte_array_data_bytes(),
+                    "{at}"
+                );
+                assert_eq!(
+                    x.definition_level_histogram(),
+                    y.definition_level_histogram(),
+                    "{at}"
+                );
+                assert_eq!(
+                    x.repetition_level_histogram(),
+                    y.repetition_level_histogram(),
+                    "{at}"
+                );
+                assert_eq!(x.dictionary_page_offset().is_some(), dictionary, "{at}");
+                assert_eq!(
+                    a.column_index().unwrap()[g][c],
+                    b.column_index().unwrap()[g][c],
+                    "{at}"
+                );
+                let (ox, oy) = (
+                    &a.offset_index().unwrap()[g][c],
+                    &b.offset_index().unwrap()[g][c],
+                );
+                assert_eq!(first_rows(ox), first_rows(oy), "{at}");
+                assert_eq!(
+                    ox.unencoded_byte_array_data_bytes(),
+                    oy.unencoded_byte_array_data_bytes(),
+                    "{at}"
+                );
+            }
+        }
+    }
+
+    /// A page of a column as its reader sees it: kind, encoding, value count, header
+    /// statistics, and its bytes where `keep_bytes` says so for its kind.
+    type PageSummary = (
+        parquet::basic::PageType,
+        Encoding,
+        u32,
+        Option<parquet::file::statistics::Statistics>,
+        Option<Vec<u8>>,
+    );
+
+    /// The pages of column `c` of every row group of `file`, in order.
+    fn page_summaries(
+        file: &[u8],
+        c: usize,
+        keep_bytes: impl Fn(parquet::basic::PageType) -> bool,
+    ) -> Vec<PageSummary> {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let r = SerializedFileReader::new(bytes::Bytes::from(file.to_vec())).unwrap();
+        let mut out = Vec::new();
+        for g in 0..r.num_row_groups() {
+            let pages = r
+                .get_row_group(g)
+                .unwrap()
+                .get_column_page_reader(c)
+                .unwrap();
+            for p in pages {
+                let p = p.unwrap();
+                let bytes = keep_bytes(p.page_type()).then(|| p.buffer().to_vec());
+                out.push((
+                    p.page_type(),
+                    p.encoding(),
+                    p.num_values(),
+                    p.statistics().cloned(),
+                    bytes,
+                ));
+            }
+        }
+        out
+    }
+
     #[test]
     fn int_chunks_match_parquets_own_writer() {
         use arrow_array::{Int64Array, RecordBatch};
         use parquet::arrow::ArrowWriter;
-        use parquet::file::metadata::ParquetMetaDataReader;
-        use parquet::file::reader::{FileReader, SerializedFileReader};
 
         let rows = 13_000usize;
         let times: Vec<i64> = (0..rows as i64)
@@ -880,82 +988,9 @@ mod tests {
         assert_eq!(read(&ours), (times.clone(), v.clone()));
         assert_eq!(read(&theirs), (times, v));
 
-        let meta = |file: &[u8]| {
-            ParquetMetaDataReader::new()
-                .with_page_indexes(true)
-                .parse_and_finish(&bytes::Bytes::from(file.to_vec()))
-                .unwrap()
-        };
-        let (a, b) = (meta(&ours), meta(&theirs));
-        assert_eq!(a.num_row_groups(), 2);
-        assert_eq!(a.num_row_groups(), b.num_row_groups());
-        assert_eq!(
-            a.file_metadata().key_value_metadata(),
-            b.file_metadata().key_value_metadata()
-        );
-        for g in 0..a.num_row_groups() {
-            assert_eq!(a.row_group(g).num_rows(), b.row_group(g).num_rows());
-            for c in 0..2 {
-                let (x, y) = (a.row_group(g).column(c), b.row_group(g).column(c));
-                assert_eq!(x.num_values(), y.num_values(), "group {g} column {c}");
-                assert_eq!(x.compression(), y.compression());
-                assert_eq!(x.encodings(), y.encodings(), "group {g} column {c}");
-                assert_eq!(x.statistics(), y.statistics(), "group {g} column {c}");
-                assert_eq!(
-                    x.definition_level_histogram(),
-                    y.definition_level_histogram(),
-                    "group {g} column {c}"
-                );
-                assert_eq!(
-                    x.repetition_level_histogram(),
-                    y.repetition_level_histogram()
-                );
-                assert_eq!(x.dictionary_page_offset(), None);
-                assert_eq!(
-                    a.column_index().unwrap()[g][c],
-                    b.column_index().unwrap()[g][c],
-                    "group {g} column {c}"
-                );
-                let (ox, oy) = (
-                    &a.offset_index().unwrap()[g][c],
-                    &b.offset_index().unwrap()[g][c],
-                );
-                let rows_of = |o: &parquet::file::page_index::offset_index::OffsetIndexMetaData| {
-                    o.page_locations()
-                        .iter()
-                        .map(|p| p.first_row_index)
-                        .collect::<Vec<_>>()
-                };
-                assert_eq!(rows_of(ox), rows_of(oy), "group {g} column {c}");
-                assert_eq!(
-                    ox.unencoded_byte_array_data_bytes(),
-                    oy.unencoded_byte_array_data_bytes()
-                );
-            }
-        }
+        assert_same_chunk_metadata(&ours, &theirs, 2, false);
         // Pages: kinds, encodings, value counts, header statistics; the time column's bytes.
-        let pages = |file: &[u8], c: usize| {
-            let r = SerializedFileReader::new(bytes::Bytes::from(file.to_vec())).unwrap();
-            let mut out = Vec::new();
-            for g in 0..r.num_row_groups() {
-                let pr = r
-                    .get_row_group(g)
-                    .unwrap()
-                    .get_column_page_reader(c)
-                    .unwrap();
-                for p in pr {
-                    let p = p.unwrap();
-                    out.push((
-                        p.page_type(),
-                        p.encoding(),
-                        p.num_values(),
-                        p.statistics().cloned(),
-                        (c == 0).then(|| p.buffer().to_vec()),
-                    ));
-                }
-            }
-            out
-        };
+        let pages = |file: &[u8], c: usize| page_summaries(file, c, |_| c == 0);
         for c in 0..2 {
             let (pa, pb) = (pages(&ours, c), pages(&theirs, c));
             assert_eq!(pa.len(), 4 + 3);
@@ -973,8 +1008,6 @@ mod tests {
         use arrow_array::types::Int32Type;
         use arrow_array::{DictionaryArray, Int32Array, Int64Array, RecordBatch, StringArray};
         use parquet::arrow::ArrowWriter;
-        use parquet::file::metadata::ParquetMetaDataReader;
-        use parquet::file::reader::{FileReader, SerializedFileReader};
 
         let long_a = format!("{}é", "x".repeat(63)); // é crosses byte 64
         let long_b = format!("{}ÿz", "y".repeat(62)); // ÿ+1 is two bytes too: max rounds it up
@@ -1040,83 +1073,10 @@ mod tests {
         assert_eq!(tag_rows(&ours), expected);
 
         // Chunk metadata, column index and offset index.
-        let meta = |file: &[u8]| {
-            ParquetMetaDataReader::new()
-                .with_page_indexes(true)
-                .parse_and_finish(&bytes::Bytes::from(file.to_vec()))
-                .unwrap()
-        };
-        let (a, b) = (meta(&ours), meta(&theirs));
-        assert_eq!(a.num_row_groups(), 2);
-        assert_eq!(a.num_row_groups(), b.num_row_groups());
-        assert_eq!(
-            a.file_metadata().key_value_metadata(),
-            b.file_metadata().key_value_metadata()
-        );
-        for g in 0..a.num_row_groups() {
-            let (x, y) = (a.row_group(g).column(0), b.row_group(g).column(0));
-            assert_eq!(x.num_values(), y.num_values());
-            assert_eq!(x.compression(), y.compression());
-            assert_eq!(x.encodings(), y.encodings());
-            assert_eq!(x.statistics(), y.statistics());
-            assert_eq!(
-                x.unencoded_byte_array_data_bytes(),
-                y.unencoded_byte_array_data_bytes()
-            );
-            assert_eq!(
-                x.definition_level_histogram(),
-                y.definition_level_histogram()
-            );
-            assert_eq!(
-                x.repetition_level_histogram(),
-                y.repetition_level_histogram()
-            );
-            assert!(x.dictionary_page_offset().is_some());
-            assert_eq!(a.row_group(g).num_rows(), b.row_group(g).num_rows());
-            assert_eq!(
-                a.column_index().unwrap()[g][0],
-                b.column_index().unwrap()[g][0]
-            );
-            let (ox, oy) = (
-                &a.offset_index().unwrap()[g][0],
-                &b.offset_index().unwrap()[g][0],
-            );
-            let first_rows = |o: &parquet::file::page_index::offset_index::OffsetIndexMetaData| {
-                o.page_locations()
-                    .iter()
-                    .map(|p| p.first_row_index)
-                    .collect::<Vec<_>>()
-            };
-            assert_eq!(first_rows(ox), first_rows(oy));
-            assert_eq!(
-                ox.unencoded_byte_array_data_bytes(),
-                oy.unencoded_byte_array_data_bytes()
-            );
-        }
+        assert_same_chunk_metadata(&ours, &theirs, 1, true);
         // Pages: kinds, encodings, value counts, header statistics; the dictionary pages equal.
         let pages = |file: &[u8]| {
-            let r = SerializedFileReader::new(bytes::Bytes::from(file.to_vec())).unwrap();
-            let mut out = Vec::new();
-            for g in 0..r.num_row_groups() {
-                let pr = r
-                    .get_row_group(g)
-                    .unwrap()
-                    .get_column_page_reader(0)
-                    .unwrap();
-                for p in pr {
-                    let p = p.unwrap();
-                    let dict = (p.page_type() == parquet::basic::PageType::DICTIONARY_PAGE)
-                        .then(|| p.buffer().to_vec());
-                    out.push((
-                        p.page_type(),
-                        p.encoding(),
-                        p.num_values(),
-                        p.statistics().cloned(),
-                        dict,
-                    ));
-                }
-            }
-            out
+            page_summaries(file, 0, |t| t == parquet::basic::PageType::DICTIONARY_PAGE)
         };
         let (pa, pb) = (pages(&ours), pages(&theirs));
         assert_eq!(pa.len(), 2 + 6 + 4);
