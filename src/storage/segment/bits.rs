@@ -180,24 +180,20 @@ fn unpack_frame(bytes: &[u8], width: u32, count: usize, out: &mut Vec<u64>) {
     }
     let w = width as usize;
     let mut done = 0;
-    // A value of at most 56 bits, shifted by at most 7, lies within the 8 bytes from the byte
-    // it starts in: one load per value while those 8 bytes are inside the frame.
-    if width <= 56 && bytes.len() >= 8 {
-        let fits = (((bytes.len() - 8) * 8 + 7) / w + 1).min(count);
-        let mask = (1u64 << width) - 1;
+    // Eight values of `w` bits fill exactly `w` bytes: whole groups of eight go through a loop
+    // made for their width.
+    if width <= GROUP_WIDTH_MAX {
+        let groups = count / 8;
         let base = out.len();
-        out.resize(base + fits, 0);
-        for (i, v) in out[base..].iter_mut().enumerate() {
-            let bit = i * w;
-            let word = u64::from_le_bytes(bytes[bit / 8..bit / 8 + 8].try_into().expect("8 bytes"));
-            *v = (word >> (bit % 8)) & mask;
-        }
-        done = fits;
+        out.resize(base + groups * 8, 0);
+        unpack_groups(w, &bytes[..groups * w], &mut out[base..]);
+        done = groups * 8;
         if done == count {
             return;
         }
     }
-    // The rest a byte at a time, from the bit the next value starts at.
+    // The rest a byte at a time, from the byte the next value starts in (a group ends on a
+    // byte boundary).
     let start = done * w;
     let mut it = bytes[start / 8..].iter();
     let mut acc: u128 = 0;
@@ -207,6 +203,50 @@ fn unpack_frame(bytes: &[u8], width: u32, count: usize, out: &mut Vec<u64>) {
         nbits = 8 - (start % 8) as u32;
     }
     unpack_bytes(it, width, count - done, acc, nbits, out);
+}
+
+/// The widest values [`unpack_groups`] takes: a value of at most 56 bits, shifted by at most 7,
+/// lies within the 8 bytes from the byte it starts in.
+const GROUP_WIDTH_MAX: u32 = 56;
+
+/// Unpacks groups of eight values of `w` bits (1..=[`GROUP_WIDTH_MAX`]), `w` bytes each, from
+/// `bytes` into `out` (eight values a group).
+fn unpack_groups(w: usize, bytes: &[u8], out: &mut [u64]) {
+    macro_rules! widths {
+        ($($n:literal)*) => {
+            match w {
+                $($n => unpack_groups_of::<$n>(bytes, out),)*
+                _ => {}
+            }
+        };
+    }
+    widths!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28
+        29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56);
+}
+
+/// [`unpack_groups`] for one width: every shift and offset a constant, no bounds check per value.
+fn unpack_groups_of<const W: usize>(bytes: &[u8], out: &mut [u64]) {
+    let mask = (1u64 << W) - 1;
+    for (src, dst) in bytes.chunks_exact(W).zip(out.chunks_exact_mut(8)) {
+        // The group's bytes and zeros after them: each value's 8-byte window lies inside.
+        let mut group = [0u8; 64];
+        group[..W].copy_from_slice(src);
+        for (k, v) in dst.iter_mut().enumerate() {
+            let bit = k * W;
+            let at = bit / 8;
+            let word = u64::from_le_bytes([
+                group[at],
+                group[at + 1],
+                group[at + 2],
+                group[at + 3],
+                group[at + 4],
+                group[at + 5],
+                group[at + 6],
+                group[at + 7],
+            ]);
+            *v = (word >> (bit % 8)) & mask;
+        }
+    }
 }
 
 /// Reads `count` values of `width` bits from `it`, after the `nbits` bits pending in `acc`.
@@ -452,6 +492,30 @@ mod tests {
             let mut back = Vec::new();
             c.unpack(values.len(), &mut back).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(back, values);
+            prop_assert!(c.is_empty());
+        }
+
+        #[test]
+        fn pack_round_trip_at_every_width(
+            width in 0u32..=64,
+            seeds in prop::collection::vec(any::<u64>(), 0..600),
+            before in 0usize..3,
+        ) {
+            // Every value of a frame at most `width` bits, the widest exactly: the frames are
+            // that wide. Unpacked after `before` values already in the buffer.
+            let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
+            let values: Vec<u64> = seeds
+                .iter()
+                .enumerate()
+                .map(|(i, s)| if i % FRAME_VALUES == 0 { mask } else { s & mask })
+                .collect();
+            let mut out = Vec::new();
+            pack(&mut out, &values);
+            let mut c = Cursor::new(&out);
+            let mut back = vec![7u64; before];
+            c.unpack(values.len(), &mut back).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&back[..before], &vec![7u64; before][..]);
+            prop_assert_eq!(&back[before..], &values[..]);
             prop_assert!(c.is_empty());
         }
 
