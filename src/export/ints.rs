@@ -102,6 +102,10 @@ fn pack(out: &mut Vec<u8>, mini: &[u64; MINIBLOCK], width: u32) {
     if width == 0 {
         return;
     }
+    if width <= crate::storage::segment::GROUP_WIDTH_MAX {
+        crate::storage::segment::pack_groups(width as usize, mini, out);
+        return;
+    }
     out.reserve(MINIBLOCK / 8 * width as usize);
     let (mut acc, mut bits) = (0u64, 0u32);
     for &v in mini {

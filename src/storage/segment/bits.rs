@@ -33,6 +33,22 @@ pub(super) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+/// Calls `f::<W>(args)` with `W` the width `w` as a constant, for `w` in
+/// 1..=[`GROUP_WIDTH_MAX`]; nothing for another width.
+macro_rules! with_width {
+    ($w:expr, $f:ident $args:tt) => {
+        with_width!(@arms $w, $f $args; 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22
+            23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51
+            52 53 54 55 56)
+    };
+    (@arms $w:expr, $f:ident $args:tt; $($n:literal)*) => {
+        match $w {
+            $($n => $f::<$n> $args,)*
+            _ => {}
+        }
+    };
+}
+
 /// Bit-packs `values` in frames of [`FRAME_VALUES`]: per frame one width byte (0..=64, the
 /// bits of the frame's largest value), then `ceil(n * width / 8)` bytes, LSB first.
 pub(super) fn pack(out: &mut Vec<u8>, values: &[u64]) {
@@ -49,33 +65,71 @@ pub(super) fn pack(out: &mut Vec<u8>, values: &[u64]) {
             }
             continue;
         }
-        // The frame's bits, LSB first, written eight bytes at a time into a pre-sized tail.
-        let start = out.len();
-        let nbytes = (frame.len() * width as usize).div_ceil(8);
-        out.resize(start + nbytes, 0);
-        let dst = &mut out[start..];
-        let mut pos = 0;
-        // Bits not yet written, `nbits` (< 64) of them; a value that crosses a word boundary
-        // leaves its top bits here (`v >> (width - nbits)`: width < 64, and nothing is left
-        // when nbits is 0, since v < 2^width).
-        let mut acc: u64 = 0;
-        let mut nbits: u32 = 0;
-        for &v in frame {
-            acc |= v << nbits;
-            nbits += width;
-            if nbits >= 64 {
-                if let Some(d) = dst.get_mut(pos..pos + 8) {
-                    d.copy_from_slice(&acc.to_le_bytes());
-                }
-                pos += 8;
-                nbits -= 64;
-                acc = v >> (width - nbits);
+        // Whole groups of eight values through a loop made for their width, then the rest.
+        let whole = if width <= GROUP_WIDTH_MAX {
+            frame.len() / 8 * 8
+        } else {
+            0
+        };
+        pack_groups(width as usize, &frame[..whole], out);
+        pack_bits(out, &frame[whole..], width);
+    }
+}
+
+/// Appends `values` (each below `2^width`, `width` 1..=63) bit-packed LSB first:
+/// `ceil(n * width / 8)` bytes, written eight at a time into a pre-sized tail.
+fn pack_bits(out: &mut Vec<u8>, values: &[u64], width: u32) {
+    let start = out.len();
+    let nbytes = (values.len() * width as usize).div_ceil(8);
+    out.resize(start + nbytes, 0);
+    let dst = &mut out[start..];
+    let mut pos = 0;
+    // Bits not yet written, `nbits` (< 64) of them; a value that crosses a word boundary
+    // leaves its top bits here (`v >> (width - nbits)`: width < 64, and nothing is left
+    // when nbits is 0, since v < 2^width).
+    let mut acc: u64 = 0;
+    let mut nbits: u32 = 0;
+    for &v in values {
+        acc |= v << nbits;
+        nbits += width;
+        if nbits >= 64 {
+            if let Some(d) = dst.get_mut(pos..pos + 8) {
+                d.copy_from_slice(&acc.to_le_bytes());
             }
+            pos += 8;
+            nbits -= 64;
+            acc = v >> (width - nbits);
         }
-        for b in dst.iter_mut().skip(pos) {
-            *b = acc as u8;
-            acc >>= 8;
+    }
+    for b in dst.iter_mut().skip(pos) {
+        *b = acc as u8;
+        acc >>= 8;
+    }
+}
+
+/// Appends groups of eight values (`values.len()` a multiple of 8, each value below `2^w`,
+/// `w` 1..=[`GROUP_WIDTH_MAX`]) bit-packed LSB first, `w` bytes a group: the layout of
+/// [`pack_bits`] and of Parquet's bit-packing. Other widths append nothing.
+pub(crate) fn pack_groups(w: usize, values: &[u64], out: &mut Vec<u8>) {
+    with_width!(w, pack_groups_of(values, out));
+}
+
+/// [`pack_groups`] for one width: every shift and offset a constant.
+fn pack_groups_of<const W: usize>(values: &[u64], out: &mut Vec<u8>) {
+    out.reserve(values.len() / 8 * W);
+    for g in values.chunks_exact(8) {
+        // A value shifted by at most 7 bits lies within the 8 bytes from the byte it starts
+        // in; the bits past the group's `W` bytes stay zero.
+        let mut bytes = [0u8; 64];
+        for (k, &v) in g.iter().enumerate() {
+            let bit = k * W;
+            let at = bit / 8;
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&bytes[at..at + 8]);
+            let word = u64::from_le_bytes(word) | (v << (bit % 8));
+            bytes[at..at + 8].copy_from_slice(&word.to_le_bytes());
         }
+        out.extend_from_slice(&bytes[..W]);
     }
 }
 
@@ -207,21 +261,12 @@ fn unpack_frame(bytes: &[u8], width: u32, count: usize, out: &mut Vec<u64>) {
 
 /// The widest values [`unpack_groups`] takes: a value of at most 56 bits, shifted by at most 7,
 /// lies within the 8 bytes from the byte it starts in.
-const GROUP_WIDTH_MAX: u32 = 56;
+pub(crate) const GROUP_WIDTH_MAX: u32 = 56;
 
 /// Unpacks groups of eight values of `w` bits (1..=[`GROUP_WIDTH_MAX`]), `w` bytes each, from
 /// `bytes` into `out` (eight values a group).
 fn unpack_groups(w: usize, bytes: &[u8], out: &mut [u64]) {
-    macro_rules! widths {
-        ($($n:literal)*) => {
-            match w {
-                $($n => unpack_groups_of::<$n>(bytes, out),)*
-                _ => {}
-            }
-        };
-    }
-    widths!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28
-        29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56);
+    with_width!(w, unpack_groups_of(bytes, out));
 }
 
 /// [`unpack_groups`] for one width: every shift and offset a constant, no bounds check per value.

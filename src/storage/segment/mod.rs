@@ -87,6 +87,8 @@ mod read;
 mod stream;
 mod write;
 
+/// Bit-packing shared with the Parquet export (the same LSB-first layout).
+pub(crate) use bits::{pack_groups, GROUP_WIDTH_MAX};
 pub use footer::{read_series_at, BlockSource, ColumnMeta, ReadStats, SegmentFooter, SeriesMeta};
 pub use read::{read_index, SegmentIndex, SegmentReader};
 pub use stream::SegmentStream;
