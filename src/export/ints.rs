@@ -14,17 +14,13 @@
 
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding};
-use parquet::column::page::{CompressedPage, Page, PageWriter};
-use parquet::file::metadata::{
-    ColumnChunkMetaData, ColumnIndexBuilder, LevelHistogram, OffsetIndexBuilder,
-};
+use parquet::column::page::{CompressedPage, Page};
+use parquet::file::metadata::LevelHistogram;
 use parquet::file::properties::WriterProperties;
 use parquet::file::statistics::Statistics;
-use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
-use std::collections::BTreeSet;
 
-use super::tags::{boundary_order, finish_chunk, rle_run, ColumnChunk};
+use super::tags::{rle_run, ColumnChunk, PageBounds, PageSink};
 
 /// `rows` consecutive rows that have a value (`defined`) or are null.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,76 +224,31 @@ pub fn write_chunk(
         return Err(format!("column {}: more values than levels", descr.name()));
     }
 
-    let mut encodings = BTreeSet::from([Encoding::RLE]);
-    let mut sink = TrackedWrite::new(Vec::new());
-    let mut column_index = ColumnIndexBuilder::new();
-    let mut offset_index = OffsetIndexBuilder::new();
-    let (mut compressed_size, mut uncompressed_size, mut num_values) = (0u64, 0u64, 0u64);
-    let mut nulls = 0usize;
-    let mut min_max: Option<(i64, i64)> = None;
-    let (mut ascending, mut descending) = (true, true);
-    let mut last: Option<(i64, i64)> = None;
-    let mut data_offset = None;
-    {
-        let mut w = SerializedPageWriter::new(&mut sink);
-        for (page, st) in pages {
-            encodings.insert(page.encoding());
-            let spec = w.write_page(page).map_err(err)?;
-            data_offset.get_or_insert(spec.offset);
-            compressed_size += spec.compressed_size as u64;
-            uncompressed_size += spec.uncompressed_size as u64;
-            num_values += spec.num_values as u64;
-            offset_index.append_row_count(st.rows as i64);
-            offset_index.append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
-            offset_index.append_unencoded_byte_array_data_bytes(None);
-            match st.min_max {
-                None => column_index.append(true, vec![], vec![], st.nulls as i64),
-                Some((lo, hi)) => {
-                    if let Some((last_lo, last_hi)) = last {
-                        ascending &= last_lo <= lo && last_hi <= hi;
-                        descending &= lo <= last_lo && hi <= last_hi;
-                    }
-                    last = Some((lo, hi));
-                    min_max = Some(min_max.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
-                    column_index.append(
-                        false,
-                        lo.to_le_bytes().to_vec(),
-                        hi.to_le_bytes().to_vec(),
-                        st.nulls as i64,
-                    );
-                }
-            }
-            let histogram = optional
-                .then(|| LevelHistogram::from(vec![st.nulls as i64, (st.rows - st.nulls) as i64]));
-            column_index.append_histograms(&None, &histogram);
-            nulls += st.nulls;
-        }
-        w.close().map_err(err)?;
+    let mut sink = PageSink::new([Encoding::RLE]);
+    for (page, st) in pages {
+        let bounds = st.min_max.map(|(lo, hi)| PageBounds {
+            lo,
+            hi,
+            lo_index: lo.to_le_bytes().to_vec(),
+            hi_index: hi.to_le_bytes().to_vec(),
+        });
+        sink.data_page(page, st.rows, st.nulls, bounds, None, optional)?;
     }
-    column_index.set_boundary_order(boundary_order(ascending, descending));
     let statistics = Statistics::int64(
-        min_max.map(|m| m.0),
-        min_max.map(|m| m.1),
+        sink.min_max.map(|m| m.0),
+        sink.min_max.map(|m| m.1),
         None,
-        Some(nulls as u64),
+        Some(sink.nulls as u64),
         false,
     );
-    let mut metadata = ColumnChunkMetaData::builder(descr.clone())
-        .set_compression(compression)
-        .set_encodings(encodings.into_iter().collect())
-        .set_total_compressed_size(compressed_size as i64)
-        .set_total_uncompressed_size(uncompressed_size as i64)
-        .set_num_values(num_values as i64)
-        .set_data_page_offset(data_offset.unwrap_or(0) as i64)
-        .set_statistics(statistics);
+    let mut metadata = sink.metadata(descr, compression).set_statistics(statistics);
     if optional {
         metadata = metadata.set_definition_level_histogram(Some(LevelHistogram::from(vec![
-            nulls as i64,
-            (rows - nulls) as i64,
+            sink.nulls as i64,
+            (rows - sink.nulls) as i64,
         ])));
     }
-    let metadata = metadata.build().map_err(err)?;
-    finish_chunk(sink, num_values, metadata, column_index, offset_index)
+    sink.finish(metadata.build().map_err(err)?)
 }
 
 #[cfg(test)]

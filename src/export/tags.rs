@@ -11,10 +11,13 @@
 //! data page header and in the column index (min and max truncated as its properties say), the
 //! offset index, chunk statistics, definition level histograms and unencoded byte counts.
 //! `tests::matches_parquets_own_writer` checks that against parquet's Arrow writer.
+//!
+//! `PageSink` writes a chunk's pages and keeps its sizes, page indexes and bounds: it serves this
+//! module and the INT64 columns' (`ints.rs`).
 
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding};
-use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::ByteArray;
 use parquet::file::metadata::{
@@ -245,61 +248,20 @@ pub fn write_chunk(
         uncompressed,
     );
 
-    let mut encodings = BTreeSet::from([Encoding::RLE, Encoding::PLAIN]);
-    let mut sink = TrackedWrite::new(Vec::new());
-    let mut column_index = ColumnIndexBuilder::new();
-    let mut offset_index = OffsetIndexBuilder::new();
-    let (mut compressed_size, mut uncompressed_size, mut num_values) = (0u64, 0u64, 0u64);
-    let (mut nulls, mut bytes) = (0usize, 0i64);
-    let (mut min, mut max): (Option<&str>, Option<&str>) = (None, None);
-    let (mut ascending, mut descending) = (true, true);
-    let mut last: Option<(&str, &str)> = None;
+    let mut sink = PageSink::new([Encoding::RLE, Encoding::PLAIN]);
     let ci_limit = props.column_index_truncate_length();
-    let mut data_offset = None;
-    let dict_offset;
-    {
-        let mut w = SerializedPageWriter::new(&mut sink);
-        let spec = w.write_page(dict_page).map_err(err)?;
-        dict_offset = spec.offset;
-        compressed_size += spec.compressed_size as u64;
-        uncompressed_size += spec.uncompressed_size as u64;
-        for (page, st) in pages {
-            encodings.insert(page.encoding());
-            let spec = w.write_page(page).map_err(err)?;
-            data_offset.get_or_insert(spec.offset);
-            compressed_size += spec.compressed_size as u64;
-            uncompressed_size += spec.uncompressed_size as u64;
-            num_values += spec.num_values as u64;
-            offset_index.append_row_count(st.rows as i64);
-            offset_index.append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
-            offset_index.append_unencoded_byte_array_data_bytes(Some(st.bytes));
-            match st.min.zip(st.max) {
-                None => column_index.append(true, vec![], vec![], st.nulls as i64),
-                Some((lo, hi)) => {
-                    if let Some((last_lo, last_hi)) = last {
-                        ascending &= last_lo <= lo && last_hi <= hi;
-                        descending &= lo <= last_lo && hi <= last_hi;
-                    }
-                    last = Some((lo, hi));
-                    min = Some(min.map_or(lo, |m| m.min(lo)));
-                    max = Some(max.map_or(hi, |m| m.max(hi)));
-                    column_index.append(
-                        false,
-                        index_bound(lo, ci_limit, false),
-                        index_bound(hi, ci_limit, true),
-                        st.nulls as i64,
-                    );
-                }
-            }
-            let histogram =
-                LevelHistogram::from(vec![st.nulls as i64, (st.rows - st.nulls) as i64]);
-            column_index.append_histograms(&None, &Some(histogram));
-            nulls += st.nulls;
-            bytes += st.bytes;
-        }
-        w.close().map_err(err)?;
+    let dict_offset = sink.write(dict_page)?.offset;
+    let mut bytes = 0i64;
+    for (page, st) in pages {
+        let bounds = st.min.zip(st.max).map(|(lo, hi)| PageBounds {
+            lo,
+            hi,
+            lo_index: index_bound(lo, ci_limit, false),
+            hi_index: index_bound(hi, ci_limit, true),
+        });
+        sink.data_page(page, st.rows, st.nulls, bounds, Some(st.bytes), true)?;
+        bytes += st.bytes;
     }
-    column_index.set_boundary_order(boundary_order(ascending, descending));
     let stats_limit = props.statistics_truncate_length();
     let bound = |s: Option<&str>, is_max: bool| {
         s.map(|s| {
@@ -307,12 +269,13 @@ pub fn write_chunk(
             (b.len() == s.len() && b == s.as_bytes(), ByteArray::from(b))
         })
     };
+    let (min, max) = (sink.min_max.map(|m| m.0), sink.min_max.map(|m| m.1));
     let (lo, hi) = (bound(min, false), bound(max, true));
     let mut statistics = parquet::file::statistics::ValueStatistics::new(
         lo.as_ref().map(|(_, b)| b.clone()),
         hi.as_ref().map(|(_, b)| b.clone()),
         None,
-        Some(nulls as u64),
+        Some(sink.nulls as u64),
         false,
     );
     if let (Some((lo_exact, _)), Some((hi_exact, _))) = (&lo, &hi) {
@@ -320,53 +283,170 @@ pub fn write_chunk(
             .with_min_is_exact(*lo_exact)
             .with_max_is_exact(*hi_exact);
     }
-    let rows = num_values;
-    let metadata = ColumnChunkMetaData::builder(descr.clone())
-        .set_compression(compression)
-        .set_encodings(encodings.into_iter().collect())
-        .set_total_compressed_size(compressed_size as i64)
-        .set_total_uncompressed_size(uncompressed_size as i64)
-        .set_num_values(num_values as i64)
-        .set_data_page_offset(data_offset.unwrap_or(0) as i64)
+    let metadata = sink
+        .metadata(descr, compression)
         .set_dictionary_page_offset(Some(dict_offset as i64))
         .set_statistics(Statistics::ByteArray(statistics))
         .set_unencoded_byte_array_data_bytes(Some(bytes))
         .set_definition_level_histogram(Some(LevelHistogram::from(vec![
-            nulls as i64,
-            (rows as usize - nulls) as i64,
+            sink.nulls as i64,
+            (sink.num_values as usize - sink.nulls) as i64,
         ])))
         .build()
         .map_err(err)?;
-    finish_chunk(sink, rows, metadata, column_index, offset_index)
+    sink.finish(metadata)
 }
 
-/// The column chunk of the pages written to `sink` (`rows` values), with its metadata and page
-/// indexes.
-pub(super) fn finish_chunk(
+/// A data page's least and greatest value (`T`, as the column compares them) and their forms in
+/// the column index.
+pub(super) struct PageBounds<T> {
+    pub lo: T,
+    pub hi: T,
+    pub lo_index: Vec<u8>,
+    pub hi_index: Vec<u8>,
+}
+
+/// A column chunk's pages as they are written (offsets from 0), and what its metadata and page
+/// indexes need of them: sizes, encodings, value and null counts, the offset index, the column
+/// index with its boundary order, and the least and greatest page bound (`T`: the values as the
+/// column compares them).
+pub(super) struct PageSink<T> {
     sink: TrackedWrite<Vec<u8>>,
-    rows: u64,
-    metadata: ColumnChunkMetaData,
+    encodings: BTreeSet<Encoding>,
     column_index: ColumnIndexBuilder,
     offset_index: OffsetIndexBuilder,
-) -> Result<ColumnChunk, String> {
-    let bytes_written = sink.bytes_written() as u64;
-    let bytes = Bytes::from(sink.into_inner().map_err(|e| e.to_string())?);
-    Ok(ColumnChunk {
-        bytes,
-        close: ColumnCloseResult {
-            bytes_written,
-            rows_written: rows,
-            metadata,
-            bloom_filter: None,
-            column_index: Some(column_index.build_to_thrift()),
-            offset_index: Some(offset_index.build_to_thrift()),
-        },
-    })
+    compressed_size: u64,
+    uncompressed_size: u64,
+    /// Values (rows) of the data pages.
+    pub num_values: u64,
+    pub nulls: usize,
+    pub min_max: Option<(T, T)>,
+    ascending: bool,
+    descending: bool,
+    last: Option<(T, T)>,
+    data_offset: Option<u64>,
+}
+
+impl<T: Ord + Copy> PageSink<T> {
+    /// An empty chunk whose encodings include `encodings` (those of its levels and dictionary).
+    pub(super) fn new<const N: usize>(encodings: [Encoding; N]) -> Self {
+        PageSink {
+            sink: TrackedWrite::new(Vec::new()),
+            encodings: BTreeSet::from(encodings),
+            column_index: ColumnIndexBuilder::new(),
+            offset_index: OffsetIndexBuilder::new(),
+            compressed_size: 0,
+            uncompressed_size: 0,
+            num_values: 0,
+            nulls: 0,
+            min_max: None,
+            ascending: true,
+            descending: true,
+            last: None,
+            data_offset: None,
+        }
+    }
+
+    /// Writes a page (a dictionary page as it is; [`PageSink::data_page`] for a data page) and
+    /// counts its sizes.
+    pub(super) fn write(&mut self, page: CompressedPage) -> Result<PageWriteSpec, String> {
+        let spec = SerializedPageWriter::new(&mut self.sink)
+            .write_page(page)
+            .map_err(|e| e.to_string())?;
+        self.compressed_size += spec.compressed_size as u64;
+        self.uncompressed_size += spec.uncompressed_size as u64;
+        Ok(spec)
+    }
+
+    /// Writes a data page of `rows` rows, `nulls` of them null, and enters it in the page
+    /// indexes: `bounds` None when every row is null, `unencoded` its byte array bytes,
+    /// `histogram` whether the column index carries definition level histograms (an optional
+    /// column).
+    pub(super) fn data_page(
+        &mut self,
+        page: CompressedPage,
+        rows: usize,
+        nulls: usize,
+        bounds: Option<PageBounds<T>>,
+        unencoded: Option<i64>,
+        histogram: bool,
+    ) -> Result<(), String> {
+        self.encodings.insert(page.encoding());
+        let spec = self.write(page)?;
+        self.data_offset.get_or_insert(spec.offset);
+        self.num_values += spec.num_values as u64;
+        self.offset_index.append_row_count(rows as i64);
+        self.offset_index
+            .append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
+        self.offset_index
+            .append_unencoded_byte_array_data_bytes(unencoded);
+        match bounds {
+            None => self.column_index.append(true, vec![], vec![], nulls as i64),
+            Some(PageBounds {
+                lo,
+                hi,
+                lo_index,
+                hi_index,
+            }) => {
+                if let Some((last_lo, last_hi)) = self.last {
+                    self.ascending &= last_lo <= lo && last_hi <= hi;
+                    self.descending &= lo <= last_lo && hi <= last_hi;
+                }
+                self.last = Some((lo, hi));
+                self.min_max = Some(
+                    self.min_max
+                        .map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))),
+                );
+                self.column_index
+                    .append(false, lo_index, hi_index, nulls as i64);
+            }
+        }
+        let levels =
+            histogram.then(|| LevelHistogram::from(vec![nulls as i64, (rows - nulls) as i64]));
+        self.column_index.append_histograms(&None, &levels);
+        self.nulls += nulls;
+        Ok(())
+    }
+
+    /// The chunk metadata's common part: compression, encodings, sizes, value count and the
+    /// first data page's offset.
+    pub(super) fn metadata(
+        &self,
+        descr: &ColumnDescPtr,
+        compression: Compression,
+    ) -> parquet::file::metadata::ColumnChunkMetaDataBuilder {
+        ColumnChunkMetaData::builder(descr.clone())
+            .set_compression(compression)
+            .set_encodings(self.encodings.iter().copied().collect())
+            .set_total_compressed_size(self.compressed_size as i64)
+            .set_total_uncompressed_size(self.uncompressed_size as i64)
+            .set_num_values(self.num_values as i64)
+            .set_data_page_offset(self.data_offset.unwrap_or(0) as i64)
+    }
+
+    /// The column chunk of the pages written, with `metadata` and its page indexes.
+    pub(super) fn finish(mut self, metadata: ColumnChunkMetaData) -> Result<ColumnChunk, String> {
+        self.column_index
+            .set_boundary_order(boundary_order(self.ascending, self.descending));
+        let bytes_written = self.sink.bytes_written() as u64;
+        let bytes = Bytes::from(self.sink.into_inner().map_err(|e| e.to_string())?);
+        Ok(ColumnChunk {
+            bytes,
+            close: ColumnCloseResult {
+                bytes_written,
+                rows_written: self.num_values,
+                metadata,
+                bloom_filter: None,
+                column_index: Some(self.column_index.build_to_thrift()),
+                offset_index: Some(self.offset_index.build_to_thrift()),
+            },
+        })
+    }
 }
 
 /// How the pages' statistics run, from whether each page's bounds were at least (`ascending`)
 /// or at most (`descending`) the previous page's.
-pub(super) fn boundary_order(ascending: bool, descending: bool) -> BoundaryOrder {
+fn boundary_order(ascending: bool, descending: bool) -> BoundaryOrder {
     match (ascending, descending) {
         (true, _) => BoundaryOrder::ASCENDING,
         (false, true) => BoundaryOrder::DESCENDING,
