@@ -227,10 +227,15 @@ fn decode_integers(cur: &mut Cursor<'_>, n: usize) -> Result<Vec<i64>, SegmentEr
     let mut raw = Vec::with_capacity(bounded(n, cur.remaining()));
     raw.push(first as u64);
     cur.unpack(n - 1, &mut raw)?;
-    let mut v = first;
+    // Two passes: the zigzag undone on its own (a loop the compiler vectorises), then the sum,
+    // which has to go one value after another.
     for x in &mut raw[1..] {
-        v = v.wrapping_add(unzigzag(*x));
-        *x = v as u64;
+        *x = unzigzag(*x) as u64;
+    }
+    let mut v = first as u64;
+    for x in &mut raw[1..] {
+        v = v.wrapping_add(*x);
+        *x = v;
     }
     Ok(raw.into_iter().map(|x| x as i64).collect())
 }
