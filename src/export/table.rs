@@ -112,8 +112,13 @@ pub fn segment_to_parquet(
             lo = hi;
         }
     }
+    // Each file's buffer is sized up front from its share of the segment's bytes (the Parquet
+    // file is usually smaller), so that it is not copied as it grows.
+    let all_rows: usize = series.iter().map(|s| s.times.len()).sum::<usize>().max(1);
     let mut out = Vec::with_capacity(groups.len());
     for ((measurement, day), parts) in groups {
+        let group_rows: usize = parts.iter().map(|p| p.hi - p.lo).sum();
+        let size_hint = bytes.len().saturating_mul(group_rows) / all_rows + (64 << 10);
         let path = layout::file_path(
             reader.db(),
             reader.rp(),
@@ -123,7 +128,7 @@ pub fn segment_to_parquet(
             partition,
             seq,
         );
-        let (bytes, rows) = write_table(parts, unit)?;
+        let (bytes, rows) = write_table(parts, unit, size_hint)?;
         out.push(ExportFile { path, bytes, rows });
     }
     Ok(out)
@@ -273,7 +278,8 @@ fn int_rows(
     hi: usize,
 ) {
     match (v.get(lo..hi), valid.get(lo..hi)) {
-        (Some(run), Some(ok)) if ok.iter().all(|&b| b) => {
+        // A fold, not `all`: without the early exit the compiler checks many flags at a time.
+        (Some(run), Some(ok)) if ok.iter().fold(true, |a, &b| a & b) => {
             values.extend_from_slice(run);
             push_level(levels, true, hi - lo);
         }
@@ -288,7 +294,11 @@ fn int_rows(
 }
 
 /// Writes one (measurement, day)'s rows as a Parquet file; returns its bytes and row count.
-fn write_table<'a>(mut parts: Vec<Part<'a>>, unit: TimeUnit) -> Result<(Vec<u8>, usize), String> {
+fn write_table<'a>(
+    mut parts: Vec<Part<'a>>,
+    unit: TimeUnit,
+    size_hint: usize,
+) -> Result<(Vec<u8>, usize), String> {
     // Field columns: name -> (first type's column), plus later types as `<name>_<type>`.
     let mut field_names: Vec<(Vec<u8>, &'static str)> = Vec::new();
     for p in &parts {
@@ -491,19 +501,21 @@ fn write_table<'a>(mut parts: Vec<Part<'a>>, unit: TimeUnit) -> Result<(Vec<u8>,
             _ => props,
         };
     }
-    let buf = write_parquet(&schema, &tags, &columns, props.build())?;
+    let buf = write_parquet(&schema, &tags, &columns, props.build(), size_hint)?;
     Ok((buf, rows))
 }
 
 /// Writes a Parquet file of `schema`: its first `tags.len()` columns are the tag columns
 /// (each its dictionary values and runs, written by `tags::write_chunk`), the others are
 /// `arrays` (written by parquet's Arrow column writers). Row groups hold at most
-/// `props.max_row_group_size()` rows, as `ArrowWriter` cuts them.
+/// `props.max_row_group_size()` rows, as `ArrowWriter` cuts them. `size_hint`: the bytes to
+/// reserve for the file.
 fn write_parquet(
     schema: &Arc<Schema>,
     tags: &[(Vec<String>, Vec<Run>)],
     columns: &[Column],
     mut props: WriterProperties,
+    size_hint: usize,
 ) -> Result<Vec<u8>, String> {
     let err = |e: parquet::errors::ParquetError| e.to_string();
     let rows = tags
@@ -529,7 +541,7 @@ fn write_parquet(
         _ => 0,
     };
     let mut zstd = zstd::bulk::Compressor::new(level).map_err(|e| e.to_string())?;
-    let mut buf = Vec::new();
+    let mut buf = Vec::with_capacity(size_hint);
     let mut file =
         SerializedFileWriter::new(&mut buf, parquet_schema.root_schema_ptr(), props.clone())
             .map_err(err)?;
@@ -952,6 +964,7 @@ mod tests {
                 Column::Ints { values, levels },
             ],
             props(),
+            0,
         )
         .unwrap();
         let mut theirs = Vec::new();
@@ -1057,6 +1070,7 @@ mod tests {
             &[(values.clone(), runs)],
             &[Column::Arrow(n.clone())],
             props(),
+            0,
         )
         .unwrap();
         let mut theirs = Vec::new();
