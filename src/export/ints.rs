@@ -281,7 +281,7 @@ pub fn write_chunk(
         return Err(format!("column {}: more values than levels", descr.name()));
     }
 
-    let mut sink = PageSink::new([Encoding::RLE]);
+    let mut sink = PageSink::new([Encoding::RLE], pages.iter().map(|(p, _)| p));
     for (page, st) in pages {
         let bounds = st.min_max.map(|(lo, hi)| PageBounds {
             lo,

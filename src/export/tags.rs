@@ -248,7 +248,8 @@ pub fn write_chunk(
         uncompressed,
     );
 
-    let mut sink = PageSink::new([Encoding::RLE, Encoding::PLAIN]);
+    let all = std::iter::once(&dict_page).chain(pages.iter().map(|(p, _)| p));
+    let mut sink = PageSink::new([Encoding::RLE, Encoding::PLAIN], all);
     let ci_limit = props.column_index_truncate_length();
     let dict_offset = sink.write(dict_page)?.offset;
     let mut bytes = 0i64;
@@ -297,6 +298,10 @@ pub fn write_chunk(
     sink.finish(metadata)
 }
 
+/// Room for a page header (its statistics included) when a chunk's buffer is sized: one that
+/// does not fit costs one copy of the chunk.
+const PAGE_HEADER_ROOM: usize = 96;
+
 /// A data page's least and greatest value (`T`, as the column compares them) and their forms in
 /// the column index.
 pub(super) struct PageBounds<T> {
@@ -328,10 +333,16 @@ pub(super) struct PageSink<T> {
 }
 
 impl<T: Ord + Copy> PageSink<T> {
-    /// An empty chunk whose encodings include `encodings` (those of its levels and dictionary).
-    pub(super) fn new<const N: usize>(encodings: [Encoding; N]) -> Self {
+    /// An empty chunk whose encodings include `encodings` (those of its levels and dictionary),
+    /// with room for `pages` (the pages it will hold: their bytes and a header each), so that
+    /// the chunk is not copied as it grows.
+    pub(super) fn new<'p, const N: usize>(
+        encodings: [Encoding; N],
+        pages: impl Iterator<Item = &'p CompressedPage>,
+    ) -> Self {
+        let room = pages.map(|p| p.compressed_size() + PAGE_HEADER_ROOM).sum();
         PageSink {
-            sink: TrackedWrite::new(Vec::new()),
+            sink: TrackedWrite::new(Vec::with_capacity(room)),
             encodings: BTreeSet::from(encodings),
             column_index: ColumnIndexBuilder::new(),
             offset_index: OffsetIndexBuilder::new(),
