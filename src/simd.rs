@@ -1,4 +1,4 @@
-//! The one place with `unsafe`: a 16-byte "equals any of these bytes" mask and a prefetch hint.
+//! The decoder's intrinsics: a 16-byte "equals any of these bytes" mask and a prefetch hint.
 //! SSE2 is part of the x86_64 baseline, so no runtime detection is needed; other targets use
 //! plain Rust.
 

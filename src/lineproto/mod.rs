@@ -18,7 +18,7 @@
 //! ```
 //!
 //! Speed (see `benches/lineproto.rs`): structural bytes are found 64 at a time (SSE2 in
-//! `crate::simd`, the only `unsafe`), small integers and timestamps are parsed eight digits at a
+//! `crate::simd`, the decoder's only `unsafe`), small integers and timestamps are parsed eight digits at a
 //! time (a run of `key=123i` fields takes two mask bits a field), and a [`Decoder`] keeps a
 //! bounded cache of key sections it has decoded (4096 slots in 4-way sets, keys up to 512
 //! bytes) with their series key and hash: a line repeating a known series skips tag
