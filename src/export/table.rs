@@ -782,11 +782,6 @@ mod tests {
         out
     }
 
-    /// A required timestamp column and an optional INT64 column (runs of nulls, an all-null
-    /// page, negative and overflowing deltas) in two row groups, written by
-    /// `ints::write_chunk`, hold the same rows, pages (the required column's byte for byte),
-    /// page statistics, column and offset index and chunk metadata as parquet's Arrow writer
-    /// gives them with `DELTA_BINARY_PACKED`.
     /// Asserts that two files of two row groups hold the same metadata for their first `columns`
     /// column chunks, as parquet's own writer gives them: value counts, compression, encodings,
     /// statistics, level histograms, unencoded bytes, whether a dictionary page is present, the
@@ -897,6 +892,11 @@ mod tests {
         out
     }
 
+    /// A required timestamp column and an optional INT64 column (runs of nulls, an all-null
+    /// page, negative and overflowing deltas) in two row groups, written by
+    /// `ints::write_chunk`, hold the same rows, pages (the required column's byte for byte),
+    /// page statistics, column and offset index and chunk metadata as parquet's Arrow writer
+    /// gives them with `DELTA_BINARY_PACKED`.
     #[test]
     fn int_chunks_match_parquets_own_writer() {
         use arrow_array::{Int64Array, RecordBatch};
